@@ -1,0 +1,31 @@
+"""``fedforensics inspect``: what a run file holds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..report.terminal import render_summary
+from ..run import open_run
+from ..summary import summarize
+from .app import app, console, user_errors
+
+
+@app.command()
+@user_errors
+def inspect(
+    run_file: Annotated[Path, typer.Argument(help="A run file written by the recorder.", show_default=False)],
+    as_json: Annotated[Optional[Path], typer.Option("--json", help="Also write the summary as JSON to this path.")] = None,
+) -> None:
+    """Summarise a run file: rounds, clients, layers, size, metrics, ground truth, NaN/Inf.
+
+    Exit code 0 for a valid run file, 2 (with one line on stderr) for anything else.
+    """
+    with open_run(run_file) as run:
+        summary = summarize(run)
+    render_summary(console, summary)
+    if as_json is not None:
+        as_json.write_text(json.dumps(summary.to_json(), indent=2))

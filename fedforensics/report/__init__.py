@@ -1,0 +1,1 @@
+"""Renderers: draw what the analysis produced (terminal, HTML, JSON). They compute nothing."""

@@ -1,0 +1,348 @@
+"""Reading a run file: :func:`open_run` and :class:`Run`.
+
+The reader is lazy: opening a run reads the layer table and the list of rounds;
+every array is read when asked for, so memory does not grow with the number of
+rounds. It validates the file against :mod:`recorder.spec` and refuses, with one
+clear line (:class:`~fedforensics.errors.RunFormatError`), a file that is not an
+HDF5 file, not a fedforensics run, of a newer format version, truncated, or
+missing required parts. A run whose writer was killed mid-round (a hot journal
+beside it) is read as of its last committed round, without modifying it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from recorder import spec
+from recorder.journal import RecoveredFile, read_journal
+
+from .errors import RunFormatError
+
+__all__ = ["Layer", "Run", "open_run"]
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One entry of the layer table."""
+
+    index: int
+    name: str
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    analysable: bool
+
+    @property
+    def size(self) -> int:
+        """Number of parameters."""
+        return int(np.prod(self.shape, dtype=np.int64))
+
+
+def _strings(dataset: h5py.Dataset) -> list[str]:
+    return [s.decode("utf-8") if isinstance(s, bytes) else str(s) for s in dataset[()]]
+
+
+class Run:
+    """A recorded federation, read lazily. Use :func:`open_run` to get one."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._fileobj: RecoveredFile | None = None
+        self.recovered = False
+        self._h5 = self._open(self.path)
+        try:
+            self._validate()
+        except RunFormatError:
+            self.close()
+            raise
+        except (KeyError, OSError, ValueError, TypeError) as exc:
+            self.close()
+            raise RunFormatError(f"{self.path}: damaged run file ({exc})") from None
+
+    # -- opening and validation -------------------------------------------------
+    def _open(self, path: Path) -> h5py.File:
+        if not path.exists():
+            raise RunFormatError(f"{path}: no such file")
+        if path.is_dir():
+            raise RunFormatError(f"{path}: is a directory, not a run file")
+        try:
+            journal = read_journal(path)
+        except OSError as exc:
+            raise RunFormatError(f"{path}: cannot read its journal ({exc.strerror})") from None
+        try:
+            if journal is not None:
+                # The writer died (or is still writing) mid-round: read the last committed state.
+                self._fileobj = RecoveredFile(path, *journal)
+                self.recovered = True
+                return h5py.File(self._fileobj, "r")
+            return h5py.File(path, "r", locking=False)
+        except OSError as exc:
+            if self._fileobj is not None:
+                self._fileobj.close()
+            if journal is None and not h5py.is_hdf5(path):
+                raise RunFormatError(f"{path}: not an HDF5 file") from None
+            message = str(exc).split("(", 1)[0].strip() or "cannot be opened"
+            if "truncated" in str(exc):
+                message = "truncated file (it was cut short, e.g. by a full disk or an interrupted copy)"
+            raise RunFormatError(f"{path}: {message}") from None
+
+    def _validate(self) -> None:
+        root = self._h5
+        name = root.attrs.get(spec.ATTR_FORMAT)
+        if isinstance(name, bytes):
+            name = name.decode()
+        if name != spec.FORMAT_NAME:
+            raise RunFormatError(f"{self.path}: not a fedforensics run (no '{spec.ATTR_FORMAT}' attribute = {spec.FORMAT_NAME!r})")
+        version = root.attrs.get(spec.ATTR_VERSION)
+        if version is None or int(version) not in spec.READABLE_VERSIONS:
+            if version is not None and int(version) > spec.FORMAT_VERSION:
+                raise RunFormatError(
+                    f"{self.path}: format version {int(version)} is newer than this fedforensics reads "
+                    f"({spec.FORMAT_VERSION}): upgrade fedforensics"
+                )
+            raise RunFormatError(f"{self.path}: unknown format version {version!r}")
+        self.format_version = int(version)
+        if spec.ROUNDS not in root:
+            raise RunFormatError(f"{self.path}: missing required group /{spec.ROUNDS}")
+        rounds: dict[int, str] = {}
+        for key, group in root[spec.ROUNDS].items():
+            if not group.attrs.get(spec.ATTR_COMPLETE, False):
+                raise RunFormatError(f"{self.path}: round group {key} is incomplete")
+            rounds[int(group.attrs[spec.ATTR_ROUND])] = key
+        self._round_keys = dict(sorted(rounds.items()))
+        if rounds and spec.LAYERS not in root:
+            raise RunFormatError(f"{self.path}: missing required group /{spec.LAYERS}")
+        self.layers = self._read_layers() if spec.LAYERS in root else []
+        for number, key in self._round_keys.items():
+            group = root[spec.ROUNDS][key]
+            for required in (spec.CLIENTS, spec.NUM_SAMPLES, spec.METRICS, spec.METRIC_NAMES, spec.GLOBAL, spec.UPDATES):
+                if required not in group:
+                    raise RunFormatError(f"{self.path}: round {number} lacks '{required}'")
+            if len(group[spec.UPDATES]) != len(self.layers) or len(group[spec.GLOBAL]) != len(self.layers):
+                raise RunFormatError(f"{self.path}: round {number} does not hold every layer")
+
+    def _read_layers(self) -> list[Layer]:
+        table = self._h5[spec.LAYERS]
+        names = _strings(table[spec.LAYER_NAME])
+        dtypes = _strings(table[spec.LAYER_DTYPE])
+        shapes = table[spec.LAYER_SHAPE][()]
+        analysable = table[spec.LAYER_ANALYSABLE][()]
+        if not (len(names) == len(dtypes) == len(shapes) == len(analysable)):
+            raise RunFormatError(f"{self.path}: the layer table's columns differ in length")
+        return [
+            Layer(i, names[i], tuple(int(d) for d in shapes[i]), np.dtype(dtypes[i]), bool(analysable[i]))
+            for i in range(len(names))
+        ]
+
+    # -- lifecycle --------------------------------------------------------------
+    def close(self) -> None:
+        """Close the file."""
+        if getattr(self, "_h5", None) is not None:
+            self._h5.close()
+            self._h5 = None  # type: ignore[assignment]
+        if self._fileobj is not None:
+            self._fileobj.close()
+            self._fileobj = None
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Run {self.path.name}: {len(self.rounds)} rounds, {len(self.layers)} layers>"
+
+    # -- run-level facts ----------------------------------------------------------
+    @property
+    def rounds(self) -> list[int]:
+        """Round numbers, ascending."""
+        return list(self._round_keys)
+
+    @cached_property
+    def meta(self) -> dict[str, Any]:
+        """The run metadata the trainer recorded."""
+        raw = self._h5.attrs.get(spec.ATTR_META, "{}")
+        try:
+            value = json.loads(raw)
+        except (TypeError, ValueError):
+            raise RunFormatError(f"{self.path}: the '{spec.ATTR_META}' attribute is not JSON") from None
+        return value if isinstance(value, dict) else {"value": value}
+
+    @property
+    def recorder_version(self) -> str:
+        return str(self._h5.attrs.get(spec.ATTR_RECORDER_VERSION, "unknown"))
+
+    @property
+    def created(self) -> str:
+        return str(self._h5.attrs.get(spec.ATTR_CREATED, ""))
+
+    @cached_property
+    def ground_truth(self) -> list[str] | None:
+        """The true malicious client ids, when the trainer recorded them."""
+        if spec.GROUND_TRUTH not in self._h5:
+            return None
+        return _strings(self._h5[spec.GROUND_TRUTH][spec.MALICIOUS])
+
+    @property
+    def analysable_layers(self) -> list[Layer]:
+        """Layers that hold floating-point parameters (integer buffers are left out)."""
+        return [layer for layer in self.layers if layer.analysable]
+
+    @cached_property
+    def all_clients(self) -> list[str]:
+        """Every client id seen in any round, in order of first appearance."""
+        seen: dict[str, None] = {}
+        for r in self.rounds:
+            seen.update(dict.fromkeys(self.clients(r)))
+        return list(seen)
+
+    def attachment(self, name: str) -> dict[str, np.ndarray] | None:
+        """Arrays the trainer attached under ``name`` (e.g. ``"clean_data"``), or ``None``."""
+        group = self._h5.get(spec.ATTACHMENTS)
+        if group is None or name not in group:
+            return None
+        return {key: dataset[()] for key, dataset in group[name].items()}
+
+    @property
+    def attachments(self) -> list[str]:
+        group = self._h5.get(spec.ATTACHMENTS)
+        return list(group) if group is not None else []
+
+    @property
+    def file_size(self) -> int:
+        return self.path.stat().st_size
+
+    @cached_property
+    def compression(self) -> str:
+        """Compression filter of the update datasets ('none' when stored raw)."""
+        if not self.rounds:
+            return "none"
+        updates = self._round(self.rounds[0])[spec.UPDATES]
+        filters = {updates[key].compression for key in updates}
+        return ", ".join(sorted(str(f) for f in filters if f)) or "none"
+
+    # -- per round ------------------------------------------------------------------
+    def _round(self, r: int) -> h5py.Group:
+        try:
+            key = self._round_keys[r]
+        except KeyError:
+            raise KeyError(f"round {r} is not in this run (rounds {self.rounds[:1]}..{self.rounds[-1:]})") from None
+        return self._h5[spec.ROUNDS][key]
+
+    def clients(self, r: int) -> list[str]:
+        """Ids of the clients whose replies were recorded in round ``r``, in recording order."""
+        return _strings(self._round(r)[spec.CLIENTS])
+
+    def _row(self, r: int, cid: str) -> int:
+        try:
+            return self.clients(r).index(cid)
+        except ValueError:
+            raise KeyError(f"client {cid!r} did not take part in round {r}") from None
+
+    def update(self, r: int, cid: str) -> dict[str, np.ndarray]:
+        """That client's update (local − global) in round ``r``, float32, per layer."""
+        row = self._row(r, str(cid))
+        updates = self._round(r)[spec.UPDATES]
+        return {layer.name: updates[spec.layer_key(layer.index)][row] for layer in self.layers}
+
+    def layer_updates(self, r: int, name: str) -> np.ndarray:
+        """One layer's updates of every client of round ``r``: float32 ``(n_clients, *shape)``."""
+        layer = self.layer(name)
+        return self._round(r)[spec.UPDATES][spec.layer_key(layer.index)][()]
+
+    def update_matrix(self, r: int, layers: list[Layer] | None = None) -> np.ndarray:
+        """Round ``r`` as a clients × parameters float32 matrix (analysable layers by default).
+
+        Rows follow :meth:`clients`; columns follow the layers' order, each flattened.
+        """
+        layers = self.analysable_layers if layers is None else layers
+        updates = self._round(r)[spec.UPDATES]
+        n = updates[spec.layer_key(layers[0].index)].shape[0] if layers else 0
+        out = np.empty((n, sum(layer.size for layer in layers)), dtype=np.float32)
+        col = 0
+        for layer in layers:
+            dataset = updates[spec.layer_key(layer.index)]
+            if n and layer.size:
+                out[:, col : col + layer.size] = dataset[()].reshape(n, layer.size)
+            col += layer.size
+        return out
+
+    def global_state(self, r: int) -> dict[str, np.ndarray]:
+        """The global model the clients received in round ``r``."""
+        group = self._round(r)[spec.GLOBAL]
+        return {layer.name: group[spec.layer_key(layer.index)][()] for layer in self.layers}
+
+    @property
+    def has_final_state(self) -> bool:
+        return spec.FINAL in self._h5
+
+    def final_state(self) -> dict[str, np.ndarray] | None:
+        """The model after the last round, when the trainer recorded it."""
+        if spec.FINAL not in self._h5:
+            return None
+        group = self._h5[spec.FINAL]
+        return {layer.name: group[spec.layer_key(layer.index)][()] for layer in self.layers}
+
+    def num_samples(self, r: int) -> dict[str, int]:
+        """Training samples each client of round ``r`` reported."""
+        counts = self._round(r)[spec.NUM_SAMPLES][()]
+        return {cid: int(n) for cid, n in zip(self.clients(r), counts)}
+
+    def metrics(self, r: int) -> dict[str, dict[str, float]]:
+        """Client metrics of round ``r``: ``{client: {metric: value}}`` (unreported metrics left out)."""
+        group = self._round(r)
+        names = _strings(group[spec.METRIC_NAMES])
+        table = group[spec.METRICS][()]
+        return {
+            cid: {name: float(v) for name, v in zip(names, row) if not np.isnan(v)}
+            for cid, row in zip(self.clients(r), table)
+        }
+
+    def metric_names(self, r: int) -> list[str]:
+        return _strings(self._round(r)[spec.METRIC_NAMES])
+
+    def nonfinite(self, r: int) -> dict[str, int]:
+        """Number of NaN/Inf values in each client's update of round ``r``."""
+        counts = self._round(r)[spec.NONFINITE][()]
+        return {cid: int(n) for cid, n in zip(self.clients(r), counts)}
+
+    def failures(self, r: int) -> dict[str, str]:
+        """Clients whose reply failed in round ``r``, with the reason."""
+        group = self._round(r).get(spec.FAILURES)
+        if group is None:
+            return {}
+        return dict(zip(_strings(group[spec.FAILURE_CLIENTS]), _strings(group[spec.FAILURE_REASONS])))
+
+    def global_metrics(self, r: int) -> dict[str, float]:
+        """Evaluation of the model aggregated in round ``r`` (e.g. accuracy, attack success)."""
+        group = self._round(r).get(spec.GLOBAL_METRICS)
+        if group is None:
+            return {}
+        return dict(zip(_strings(group[spec.GLOBAL_METRIC_NAMES]), (float(v) for v in group[spec.GLOBAL_METRIC_VALUES][()])))
+
+    def layer(self, name: str) -> Layer:
+        """The layer called ``name``."""
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise KeyError(f"no layer {name!r} in this run")
+
+
+def open_run(path: str | os.PathLike[str]) -> Run:
+    """Open and validate a run file.
+
+    Raises
+    ------
+    RunFormatError
+        The file is missing, not HDF5, not a fedforensics run, of a newer format
+        version, truncated, or lacks required parts.
+    """
+    return Run(path)

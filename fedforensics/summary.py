@@ -1,0 +1,95 @@
+"""Facts about a run that every report starts with (what ``fedforensics inspect`` shows)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .run import Run
+
+
+@dataclass
+class LayerFacts:
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    parameters: int
+    analysable: bool
+
+
+@dataclass
+class RunSummary:
+    """What a run holds, computed from the file alone (no analysis)."""
+
+    path: str
+    format_version: int
+    recorder_version: str
+    created: str
+    meta: dict[str, Any]
+    rounds: int
+    first_round: int | None
+    last_round: int | None
+    clients_per_round: dict[str, float]  # min, median, max
+    distinct_clients: int
+    layers: list[LayerFacts]
+    parameters: int
+    file_size: int
+    compression: str
+    client_metrics: list[str]
+    global_metrics: list[str]
+    ground_truth: list[str] | None
+    failures: int
+    nonfinite_updates: dict[str, int] = field(default_factory=dict)  # "round:client" -> NaN/Inf count
+    final_state: bool = False
+    attachments: list[str] = field(default_factory=list)
+    recovered: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def summarize(run: Run) -> RunSummary:
+    """Collect the facts of ``run``; reads only ids, counts and metric names (no updates)."""
+    sizes: list[int] = []
+    client_metrics: set[str] = set()
+    global_metrics: set[str] = set()
+    nonfinite: dict[str, int] = {}
+    failures = 0
+    for r in run.rounds:
+        sizes.append(len(run.clients(r)))
+        client_metrics.update(run.metric_names(r))
+        global_metrics.update(run.global_metrics(r))
+        failures += len(run.failures(r))
+        for cid, count in run.nonfinite(r).items():
+            if count:
+                nonfinite[f"{r}:{cid}"] = count
+    return RunSummary(
+        path=str(run.path),
+        format_version=run.format_version,
+        recorder_version=run.recorder_version,
+        created=run.created,
+        meta=run.meta,
+        rounds=len(run.rounds),
+        first_round=run.rounds[0] if run.rounds else None,
+        last_round=run.rounds[-1] if run.rounds else None,
+        clients_per_round={
+            "min": float(min(sizes)) if sizes else 0.0,
+            "median": float(np.median(sizes)) if sizes else 0.0,
+            "max": float(max(sizes)) if sizes else 0.0,
+        },
+        distinct_clients=len(run.all_clients),
+        layers=[LayerFacts(l.name, l.shape, str(l.dtype), l.size, l.analysable) for l in run.layers],
+        parameters=sum(l.size for l in run.layers),
+        file_size=run.file_size,
+        compression=run.compression,
+        client_metrics=sorted(client_metrics),
+        global_metrics=sorted(global_metrics),
+        ground_truth=run.ground_truth,
+        failures=failures,
+        nonfinite_updates=nonfinite,
+        final_state=run.has_final_state,
+        attachments=run.attachments,
+        recovered=run.recovered,
+    )

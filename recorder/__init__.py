@@ -1,0 +1,460 @@
+"""Record every round of a federation into one HDF5 file, durably.
+
+Needs only numpy and h5py; torch tensors are accepted when torch is installed.
+
+>>> from recorder import Recorder
+>>> with Recorder("run.h5", meta={"dataset": "digits"}) as rec:        # doctest: +SKIP
+...     for r in range(num_rounds):
+...         with rec.round(r, global_state) as rnd:
+...             for cid, state, n, metrics in results:
+...                 rnd.client(cid, state, num_samples=n, metrics=metrics)
+...     rec.final(global_state)
+...     rec.ground_truth(malicious=["c3", "c7"])
+
+A round is durable when its ``with`` block exits: a process killed at any moment
+leaves a file that opens and holds every round whose block had exited, bit for
+bit (see :mod:`recorder.journal`). The layout is documented in ``docs/format.md``
+and in :mod:`recorder.spec`.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping
+from numbers import Real
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import h5py
+import numpy as np
+
+from . import spec
+from .journal import JournaledFile, journal_path
+
+__version__ = "0.1.0"
+__all__ = ["Recorder", "RoundRecorder", "RecorderError", "__version__"]
+
+_STR = h5py.string_dtype("utf-8")
+_NUMERIC_KINDS = "biuf"
+
+
+class RecorderError(ValueError):
+    """Input the recorder refuses. The message names the round, client and layer."""
+
+
+def _where(round_number: int | None, client: str | None = None, layer: str | None = None) -> str:
+    parts = []
+    if round_number is not None:
+        parts.append(f"round {round_number}")
+    if client is not None:
+        parts.append(f"client {client!r}")
+    if layer is not None:
+        parts.append(f"layer {layer!r}")
+    return ", ".join(parts)
+
+
+def _as_array(value: Any, where: str) -> np.ndarray:
+    """Convert a numpy array, torch tensor (any device) or nested list to a numeric ndarray."""
+    if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor, without importing torch
+        tensor = value.detach().cpu()
+        if str(tensor.dtype) == "torch.bfloat16":
+            tensor = tensor.float()
+        value = tensor.numpy()
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError) as exc:
+        raise RecorderError(f"{where}: not an array ({exc})") from None
+    if array.dtype.kind not in _NUMERIC_KINDS:
+        raise RecorderError(f"{where}: non-numeric array of dtype {array.dtype}")
+    return array
+
+
+def _client_id(cid: Any, where: str) -> str:
+    if isinstance(cid, (bool, np.bool_)) or not isinstance(cid, (str, int, np.integer)):
+        raise RecorderError(f"{where}: client id must be str or int, got {type(cid).__name__}")
+    text = str(cid)
+    if not text:
+        raise RecorderError(f"{where}: client id is empty")
+    return text
+
+
+def _numbers(values: Mapping[str, Any] | None, where: str) -> dict[str, float]:
+    if values is None:
+        return {}
+    if not isinstance(values, Mapping):
+        raise RecorderError(f"{where}: metrics must be a mapping of name to number")
+    out: dict[str, float] = {}
+    for name, value in values.items():
+        if hasattr(value, "item") and getattr(value, "ndim", 0) == 0:
+            value = value.item()
+        if not isinstance(name, str) or not isinstance(value, (Real, bool)):
+            raise RecorderError(f"{where}: metric {name!r} must be a number, got {value!r}")
+        out[name] = float(value)
+    return out
+
+
+class _Layer:
+    __slots__ = ("index", "name", "shape", "dtype", "analysable")
+
+    def __init__(self, index: int, name: str, array: np.ndarray) -> None:
+        self.index = index
+        self.name = name
+        self.shape = array.shape
+        self.dtype = array.dtype
+        self.analysable = array.dtype.kind == "f"
+
+
+class Recorder:
+    """Writer of one run file.
+
+    Parameters
+    ----------
+    path
+        The HDF5 file to create.
+    meta
+        JSON-serialisable run metadata (dataset, model, settings...).
+    overwrite
+        Replace an existing file. Without it an existing file is refused.
+    compression
+        ``None`` (default, fastest: see ``docs/format.md`` for the measurement),
+        ``"lzf"`` or ``"gzip"`` for the update and state datasets.
+    fsync
+        Also survive power loss, not only the death of the process (default).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        meta: Mapping[str, Any] | None = None,
+        *,
+        overwrite: bool = False,
+        compression: str | None = None,
+        fsync: bool = True,
+    ) -> None:
+        self.path = Path(path)
+        if compression not in (None, "lzf", "gzip"):
+            raise RecorderError(f"unknown compression {compression!r}: use None, 'lzf' or 'gzip'")
+        try:
+            meta_json = json.dumps(dict(meta or {}), sort_keys=True, allow_nan=True, default=str)
+        except (TypeError, ValueError) as exc:
+            raise RecorderError(f"meta is not JSON-serialisable: {exc}") from None
+        if self.path.exists() and not overwrite:
+            raise RecorderError(f"{self.path} exists already: pass overwrite=True to replace it")
+        journal_path(self.path).unlink(missing_ok=True)
+        self._compression = compression
+        self._layers: list[_Layer] = []
+        self._last_round: int | None = None
+        self._open_round: RoundRecorder | None = None
+        self._file = JournaledFile(self.path, create=True, fsync=fsync)
+        self._h5 = h5py.File(self._file, "w")
+        root = self._h5
+        root.attrs[spec.ATTR_FORMAT] = spec.FORMAT_NAME
+        root.attrs[spec.ATTR_VERSION] = spec.FORMAT_VERSION
+        root.attrs[spec.ATTR_RECORDER_VERSION] = __version__
+        root.attrs[spec.ATTR_CREATED] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        root.attrs[spec.ATTR_META] = meta_json
+        root.create_group(spec.ROUNDS)
+        self._commit()
+
+    # -- context management ---------------------------------------------------
+    def __enter__(self) -> Recorder:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the file. Every round whose block exited is already on disk."""
+        if self._h5 is not None:
+            self._h5.close()
+            self._file.commit()
+            self._file.close()
+            self._h5 = None  # type: ignore[assignment]
+
+    # -- public API -----------------------------------------------------------
+    def round(self, round_number: int, global_state: Mapping[str, Any]) -> RoundRecorder:
+        """Open round ``round_number``; ``global_state`` is the model the clients received."""
+        self._check_open()
+        if self._open_round is not None:
+            raise RecorderError(f"round {self._open_round.number} is still open")
+        if isinstance(round_number, (bool, np.bool_)) or not isinstance(round_number, (int, np.integer)):
+            raise RecorderError(f"round number must be an int, got {round_number!r}")
+        round_number = int(round_number)
+        if round_number < 0:
+            raise RecorderError(f"round {round_number}: round numbers start at 0")
+        if self._last_round is not None and round_number <= self._last_round:
+            raise RecorderError(
+                f"round {round_number}: round numbers must increase (the last round was {self._last_round})"
+            )
+        state = self._state(global_state, round_number, None)
+        self._open_round = RoundRecorder(self, round_number, state)
+        return self._open_round
+
+    def final(self, global_state: Mapping[str, Any]) -> None:
+        """Record the model after the last round."""
+        self._check_idle("final")
+        if not self._layers:
+            raise RecorderError("final: record at least one round first")
+        state = self._state(global_state, None, None)
+        self._replace_group(spec.FINAL)
+        group = self._h5.create_group(spec.FINAL)
+        for layer in self._layers:
+            self._dataset(group, spec.layer_key(layer.index), state[layer.index])
+        self._commit()
+
+    def ground_truth(self, malicious: Iterable[str | int]) -> None:
+        """Record the ids of the truly malicious clients (simulations, red-team exercises)."""
+        self._check_idle("ground_truth")
+        if isinstance(malicious, (str, bytes)):
+            raise RecorderError("ground_truth: malicious must be a list of client ids, not one string")
+        ids = [_client_id(cid, "ground truth") for cid in malicious]
+        self._replace_group(spec.GROUND_TRUTH)
+        group = self._h5.create_group(spec.GROUND_TRUTH)
+        group.create_dataset(spec.MALICIOUS, data=np.array(ids, dtype=object), dtype=_STR)
+        self._commit()
+
+    def attach(self, name: str, **arrays: Any) -> None:
+        """Store named arrays with the run, e.g. ``attach("clean_data", x=x_test, y=y_test)``."""
+        self._check_idle("attach")
+        if not name or "/" in name or not arrays:
+            raise RecorderError(f"attach: need a name without '/' and at least one array (got {name!r})")
+        converted = {key: _as_array(value, f"attachment {name!r}, array {key!r}") for key, value in arrays.items()}
+        parent = self._h5.require_group(spec.ATTACHMENTS)
+        if name in parent:
+            del parent[name]
+        group = parent.create_group(name)
+        for key, array in converted.items():
+            group.create_dataset(key, data=array)
+        self._commit()
+
+    # -- internals --------------------------------------------------------------
+    def _check_open(self) -> None:
+        if self._h5 is None:
+            raise RecorderError(f"{self.path} is closed")
+
+    def _check_idle(self, what: str) -> None:
+        self._check_open()
+        if self._open_round is not None:
+            raise RecorderError(f"{what}: round {self._open_round.number} is still open")
+
+    def _commit(self) -> None:
+        self._h5.flush()
+        self._file.commit()
+
+    def _replace_group(self, name: str) -> None:
+        if name in self._h5:
+            del self._h5[name]
+
+    def _dataset(self, group: h5py.Group, key: str, array: np.ndarray) -> h5py.Dataset:
+        if self._compression is None or array.ndim == 0:
+            return group.create_dataset(key, data=array)
+        return group.create_dataset(key, data=array, chunks=True, compression=self._compression)
+
+    def _state(self, state: Mapping[str, Any], round_number: int | None, client: str | None) -> list[np.ndarray]:
+        """Validate a state against the layer table (set by the first one) and list its arrays."""
+        where = _where(round_number, client) or "final state"
+        if not isinstance(state, Mapping):
+            raise RecorderError(f"{where}: a state must be a mapping of layer name to array")
+        if not self._layers:
+            if not state:
+                raise RecorderError(f"{where}: the state has no layers")
+            for name in state:
+                if not isinstance(name, str) or not name:
+                    raise RecorderError(f"{where}: layer names must be non-empty strings, got {name!r}")
+            arrays = [_as_array(value, f"{where}, layer {name!r}") for name, value in state.items()]
+            self._layers = [_Layer(i, name, a) for i, (name, a) in enumerate(zip(state, arrays))]
+            self._write_layer_table()
+            return arrays
+        known = {layer.name for layer in self._layers}
+        for name in state:
+            if name not in known:
+                raise RecorderError(f"{_where(round_number, client, name)}: unknown layer")
+        arrays = []
+        for layer in self._layers:
+            lw = _where(round_number, client, layer.name)
+            if layer.name not in state:
+                raise RecorderError(f"{lw}: missing layer")
+            array = _as_array(state[layer.name], lw)
+            if array.shape != layer.shape:
+                raise RecorderError(f"{lw}: shape {array.shape} does not match the recorded {layer.shape}")
+            arrays.append(array)
+        return arrays
+
+    def _write_layer_table(self) -> None:
+        group = self._h5.create_group(spec.LAYERS)
+        names = np.array([layer.name for layer in self._layers], dtype=object)
+        group.create_dataset(spec.LAYER_NAME, data=names, dtype=_STR)
+        dtypes = np.array([layer.dtype.str for layer in self._layers], dtype=object)
+        group.create_dataset(spec.LAYER_DTYPE, data=dtypes, dtype=_STR)
+        shapes = group.create_dataset(spec.LAYER_SHAPE, (len(self._layers),), dtype=h5py.vlen_dtype(np.int64))
+        for i, layer in enumerate(self._layers):
+            shapes[i] = np.array(layer.shape, dtype=np.int64)
+        group.create_dataset(spec.LAYER_ANALYSABLE, data=np.array([layer.analysable for layer in self._layers]))
+
+    def _finish_round(self, rnd: RoundRecorder, failed: bool) -> None:
+        self._open_round = None
+        if failed:
+            self._discard()
+            if self._last_round is None:
+                # The layer table came with the discarded round.
+                self._layers = []
+            return
+        rnd._write_summary()
+        self._commit()
+        self._last_round = rnd.number
+
+    def _discard(self) -> None:
+        """Throw away everything written since the last commit, bit for bit."""
+        from .journal import rollback
+
+        self._h5.close()
+        self._file.close()
+        rollback(self.path)
+        durable = self._file._durable
+        self._file = JournaledFile(self.path, create=False, fsync=durable)
+        self._h5 = h5py.File(self._file, "r+")
+
+
+class RoundRecorder:
+    """One open round: add client replies with :meth:`client`; it is written when its block exits."""
+
+    def __init__(self, recorder: Recorder, number: int, global_state: list[np.ndarray]) -> None:
+        self._rec = recorder
+        self.number = number
+        self._global = global_state
+        self._global32 = [a.astype(np.float32, copy=False) for a in global_state]
+        self._clients: list[str] = []
+        self._num_samples: list[int] = []
+        self._metrics: list[dict[str, float]] = []
+        self._nonfinite: list[int] = []
+        self._failures: dict[str, str] = {}
+        self._global_metrics: dict[str, float] = {}
+        self._group: h5py.Group | None = None
+        self._updates: list[h5py.Dataset] = []
+
+    def __enter__(self) -> RoundRecorder:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self._rec._finish_round(self, failed=exc_type is not None)
+
+    def client(
+        self,
+        cid: str | int,
+        state: Mapping[str, Any],
+        *,
+        num_samples: int,
+        metrics: Mapping[str, Any] | None = None,
+        delta: bool = False,
+    ) -> None:
+        """Record one client's reply.
+
+        Parameters
+        ----------
+        cid
+            Client id (``str`` or ``int``; stored as a string).
+        state
+            The client's weights after local training, or its update (local − global)
+            when ``delta=True``.
+        num_samples
+            Number of training samples the client used (FedAvg weight).
+        metrics
+            Numeric training metrics the client reported (accuracy, loss...).
+        """
+        self._check_writable()
+        cid = _client_id(cid, _where(self.number))
+        where = _where(self.number, cid)
+        if cid in self._clients or cid in self._failures:
+            raise RecorderError(f"{where}: recorded twice in this round")
+        if isinstance(num_samples, (bool, np.bool_)) or not isinstance(num_samples, (int, np.integer)) or num_samples < 0:
+            raise RecorderError(f"{where}: num_samples must be a non-negative int, got {num_samples!r}")
+        values = _numbers(metrics, where)
+        arrays = self._rec._state(state, self.number, cid)
+        group = self._round_group()
+        row = len(self._clients)
+        nonfinite = 0
+        for layer, array, base in zip(self._rec._layers, arrays, self._global32):
+            update = array.astype(np.float32, copy=False) if delta else array.astype(np.float32) - base
+            nonfinite += int(update.size - np.count_nonzero(np.isfinite(update)))
+            dataset = self._update_dataset(group, layer)
+            dataset.resize(row + 1, axis=0)
+            dataset[row] = update
+        self._clients.append(cid)
+        self._num_samples.append(int(num_samples))
+        self._metrics.append(values)
+        self._nonfinite.append(nonfinite)
+
+    def failure(self, cid: str | int, reason: str) -> None:
+        """Record that client ``cid`` was asked to train in this round but its reply failed."""
+        self._check_writable()
+        cid = _client_id(cid, _where(self.number))
+        if cid in self._clients or cid in self._failures:
+            raise RecorderError(f"{_where(self.number, cid)}: recorded twice in this round")
+        self._failures[cid] = str(reason)
+
+    def global_metrics(self, values: Mapping[str, Any]) -> None:
+        """Record the evaluation of the model aggregated in this round (accuracy, attack success...)."""
+        self._check_writable()
+        self._global_metrics.update(_numbers(values, _where(self.number)))
+
+    # -- internals --------------------------------------------------------------
+    def _check_writable(self) -> None:
+        if self._rec._open_round is not self:
+            raise RecorderError(f"round {self.number} is closed")
+
+    def _round_group(self) -> h5py.Group:
+        if self._group is None:
+            rounds = self._rec._h5[spec.ROUNDS]
+            self._group = rounds.create_group(spec.round_key(self.number))
+            glob = self._group.create_group(spec.GLOBAL)
+            for layer, array in zip(self._rec._layers, self._global):
+                self._rec._dataset(glob, spec.layer_key(layer.index), array)
+            self._group.create_group(spec.UPDATES)
+        return self._group
+
+    def _update_dataset(self, group: h5py.Group, layer: _Layer) -> h5py.Dataset:
+        if layer.index < len(self._updates):
+            return self._updates[layer.index]
+        dataset = group[spec.UPDATES].create_dataset(
+            spec.layer_key(layer.index),
+            shape=(0, *layer.shape),
+            maxshape=(None, *layer.shape),
+            dtype=spec.UPDATE_DTYPE,
+            chunks=(1, *layer.shape) if layer.shape else (64,),
+            compression=self._rec._compression,
+        )
+        self._updates.append(dataset)
+        return dataset
+
+    def _write_summary(self) -> None:
+        group = self._round_group()
+        group.attrs[spec.ATTR_ROUND] = self.number
+        group.create_dataset(spec.CLIENTS, data=np.array(self._clients, dtype=object), dtype=_STR)
+        group.create_dataset(spec.NUM_SAMPLES, data=np.array(self._num_samples, dtype=np.int64))
+        group.create_dataset(spec.NONFINITE, data=np.array(self._nonfinite, dtype=np.int64))
+        names = sorted({name for values in self._metrics for name in values})
+        table = np.full((len(self._clients), len(names)), math.nan)
+        for i, values in enumerate(self._metrics):
+            for j, name in enumerate(names):
+                table[i, j] = values.get(name, math.nan)
+        group.create_dataset(spec.METRIC_NAMES, data=np.array(names, dtype=object), dtype=_STR)
+        group.create_dataset(spec.METRICS, data=table)
+        if self._failures:
+            failures = group.create_group(spec.FAILURES)
+            failures.create_dataset(spec.FAILURE_CLIENTS, data=np.array(list(self._failures), dtype=object), dtype=_STR)
+            failures.create_dataset(
+                spec.FAILURE_REASONS, data=np.array(list(self._failures.values()), dtype=object), dtype=_STR
+            )
+        if self._global_metrics:
+            gm = group.create_group(spec.GLOBAL_METRICS)
+            gm.create_dataset(spec.GLOBAL_METRIC_NAMES, data=np.array(list(self._global_metrics), dtype=object), dtype=_STR)
+            gm.create_dataset(spec.GLOBAL_METRIC_VALUES, data=np.array(list(self._global_metrics.values())))
+        if not self._clients:
+            # A round where every client failed still has an (empty) update table per layer.
+            for layer in self._rec._layers:
+                self._update_dataset(group, layer)
+        group.attrs[spec.ATTR_COMPLETE] = True
