@@ -1,0 +1,86 @@
+"""A recording process killed at random moments leaves a file holding every committed round, bit for bit."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fedforensics import RunFormatError, open_run
+from recorder.journal import journal_path, rollback
+
+sys.path.insert(0, str(Path(__file__).parent))
+import kill_writer  # noqa: E402
+
+WRITER = Path(__file__).with_name("kill_writer.py")
+KILLS = 30
+
+
+def _check_rounds(path: Path, committed: list[int]) -> list[int]:
+    """Every committed round reads back exactly; any further round is complete and exact too."""
+    run = open_run(path)
+    rounds = run.rounds
+    assert rounds == list(range(len(rounds))), rounds
+    assert set(committed) <= set(rounds)
+    assert len(rounds) <= len(committed) + 1  # at most the round whose block exited as the kill came
+    for r in rounds:
+        g = kill_writer.global_state(r)
+        for name, value in g.items():
+            np.testing.assert_array_equal(run.global_state(r)[name], value)
+        assert run.clients(r) == [f"c{c}" for c in range(kill_writer.CLIENTS)]
+        for c in range(kill_writer.CLIENTS):
+            local = kill_writer.client_state(r, c)
+            update = run.update(r, f"c{c}")
+            for name in g:
+                np.testing.assert_array_equal(update[name], local[name] - g[name])
+        assert run.num_samples(r) == {f"c{c}": c + 1 for c in range(kill_writer.CLIENTS)}
+    run.close()
+    return rounds
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_moments_keeps_every_committed_round(tmp_path):
+    rng = random.Random(1234)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
+    outcomes = {"with hot journal": 0, "clean": 0, "no file yet": 0}
+    for attempt in range(KILLS):
+        path = tmp_path / f"run{attempt}.h5"
+        proc = subprocess.Popen(
+            [sys.executable, str(WRITER), str(path), "1000"], stdout=subprocess.PIPE, text=True, env=env
+        )
+        committed: list[int] = []
+        # Wait for a random number of committed rounds, then a random extra delay, then kill.
+        target = rng.randint(0, 6)
+        while len(committed) < target:
+            line = proc.stdout.readline()
+            assert line, "writer died on its own"
+            committed.append(int(line))
+        time.sleep(rng.uniform(0, 0.05))
+        proc.send_signal(signal.SIGKILL)
+        rest, _ = proc.communicate()
+        committed += [int(x) for x in rest.split()]
+        if not path.exists():
+            outcomes["no file yet"] += 1
+            assert not committed
+            continue
+        try:
+            hot = journal_path(path).exists()
+            outcomes["with hot journal" if hot else "clean"] += 1
+            rounds = _check_rounds(path, committed)  # read-only recovery, in memory
+        except RunFormatError:
+            # Killed while the empty file itself was being created: nothing was committed.
+            assert not committed
+            continue
+        if hot:
+            rollback(path)  # the on-disk repair gives the same rounds
+            assert not journal_path(path).exists()
+            assert _check_rounds(path, committed) == rounds
+    print(outcomes)
+    assert outcomes["with hot journal"] > 0, outcomes  # the test did kill mid-round

@@ -1,0 +1,96 @@
+"""open_run and `fedforensics inspect` on good and bad files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pytest
+
+from fedforensics import RunFormatError, open_run
+from recorder import Recorder, spec
+
+
+@pytest.fixture()
+def small_run(tmp_path):
+    path = tmp_path / "small.h5"
+    g = {"fc.weight": np.zeros((3, 4), np.float32), "fc.bias": np.zeros(3, np.float32)}
+    with Recorder(path, meta={"dataset": "toy"}) as rec:
+        for r in range(3):
+            with rec.round(r, g) as rnd:
+                for c in range(2 + r):
+                    rnd.client(f"c{c}", {k: v + c for k, v in g.items()}, num_samples=5, metrics={"train_accuracy": 0.9})
+        rec.ground_truth(["c1"])
+    return path
+
+
+def _inspect(*args):
+    return subprocess.run([sys.executable, "-m", "fedforensics.cli", "inspect", *map(str, args)], capture_output=True, text=True)
+
+
+def test_inspect_summarises_a_valid_run(small_run, tmp_path):
+    out = _inspect(small_run, "--json", tmp_path / "s.json")
+    assert out.returncode == 0, out.stderr
+    for fact in ("3 (0..2)", "min 2 · median 3 · max 4", "fc.weight", "train_accuracy", "c1", "compression: none"):
+        assert fact in out.stdout
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["distinct_clients"] == 4 and summary["parameters"] == 15 and summary["nonfinite_updates"] == {}
+
+
+def _bad_files(tmp_path, small_run):
+    data = small_run.read_bytes()
+    (tmp_path / "truncated.h5").write_bytes(data[: len(data) // 2])
+    (tmp_path / "garbage.h5").write_bytes(bytes(range(256)) * 40)
+    (tmp_path / "empty.h5").write_bytes(b"")
+    with h5py.File(tmp_path / "foreign.h5", "w") as f:
+        f.create_dataset("x", data=[1, 2])
+    newer = tmp_path / "newer.h5"
+    newer.write_bytes(data)
+    with h5py.File(newer, "r+") as f:
+        f.attrs[spec.ATTR_VERSION] = spec.FORMAT_VERSION + 1
+    missing = tmp_path / "missing.h5"
+    missing.write_bytes(data)
+    with h5py.File(missing, "r+") as f:
+        del f["rounds/0000000001/updates"]
+    no_layers = tmp_path / "nolayers.h5"
+    no_layers.write_bytes(data)
+    with h5py.File(no_layers, "r+") as f:
+        del f["layers"]
+    return {
+        "truncated.h5": "truncated",
+        "garbage.h5": "not an HDF5 file",
+        "empty.h5": "not an HDF5 file",
+        "foreign.h5": "not a fedforensics run",
+        "newer.h5": "newer than this fedforensics reads",
+        "missing.h5": "round 1 lacks 'updates'",
+        "nolayers.h5": "missing required group /layers",
+        "absent.h5": "no such file",
+    }
+
+
+def test_open_run_refuses_bad_files_with_one_clear_line(small_run, tmp_path):
+    for name, message in _bad_files(tmp_path, small_run).items():
+        with pytest.raises(RunFormatError, match=message) as info:
+            open_run(tmp_path / name)
+        assert "\n" not in str(info.value)
+
+
+def test_inspect_exits_2_with_one_line_and_no_traceback(small_run, tmp_path):
+    for name, message in _bad_files(tmp_path, small_run).items():
+        out = _inspect(tmp_path / name)
+        assert out.returncode == 2, (name, out)
+        assert message in out.stderr and "Traceback" not in out.stderr
+        assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+
+
+def test_reader_names_unknown_rounds_and_clients(small_run):
+    run = open_run(small_run)
+    assert run.rounds == [0, 1, 2]
+    assert run.all_clients == ["c0", "c1", "c2", "c3"]
+    with pytest.raises(KeyError, match="round 9 is not in this run"):
+        run.clients(9)
+    with pytest.raises(KeyError, match="client 'c3' did not take part in round 0"):
+        run.update(0, "c3")

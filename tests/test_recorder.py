@@ -1,0 +1,214 @@
+"""The recorder's public API: round trips, partial participation, bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pytest
+
+from fedforensics import open_run
+from recorder import Recorder, RecorderError
+
+
+def _state(rng: np.random.Generator) -> dict[str, np.ndarray]:
+    return {
+        "conv.weight": rng.normal(size=(4, 1, 3, 3)).astype(np.float32),
+        "conv.bias": rng.normal(size=4).astype(np.float32),
+        "bn.running_mean": rng.normal(size=4).astype(np.float32),
+        "bn.num_batches_tracked": np.array(7, dtype=np.int64),
+        "fc.weight": rng.normal(size=(3, 16)).astype(np.float32),
+    }
+
+
+def test_numpy_round_trip_with_partial_participation(tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "run.h5"
+    expected: dict[int, dict[str, dict[str, np.ndarray]]] = {}
+    globals_: dict[int, dict[str, np.ndarray]] = {}
+    participants = {0: ["a", "b", "c"], 2: ["c", 7], 5: ["b"]}  # int ids, gaps, a single client
+    with Recorder(path, meta={"dataset": "synthetic"}) as rec:
+        for r, ids in participants.items():
+            g = _state(rng)
+            globals_[r] = g
+            expected[r] = {}
+            with rec.round(r, g) as rnd:
+                for cid in ids:
+                    local = _state(rng)
+                    rnd.client(cid, local, num_samples=10 + len(str(cid)), metrics={"train_accuracy": 0.5, "loss": 1})
+                    expected[r][str(cid)] = {k: local[k].astype(np.float32) - g[k].astype(np.float32) for k in g}
+        final = _state(rng)
+        rec.final(final)
+        rec.ground_truth(malicious=["c", 7])
+    run = open_run(path)
+    assert run.rounds == [0, 2, 5]
+    assert [l.name for l in run.layers] == list(_state(rng))  # order kept
+    assert [l.analysable for l in run.layers] == [True, True, True, False, True]
+    assert run.clients(2) == ["c", "7"]
+    assert run.ground_truth == ["c", "7"]
+    assert run.meta == {"dataset": "synthetic"}
+    for r, clients in expected.items():
+        for cid, update in clients.items():
+            got = run.update(r, cid)
+            for name, value in update.items():
+                assert got[name].dtype == np.float32
+                np.testing.assert_array_equal(got[name], value)
+        for name, value in globals_[r].items():
+            np.testing.assert_array_equal(run.global_state(r)[name], value)
+            assert run.global_state(r)[name].dtype == value.dtype
+    assert run.num_samples(0) == {"a": 11, "b": 11, "c": 11}
+    assert run.metrics(5) == {"b": {"train_accuracy": 0.5, "loss": 1.0}}
+    for name, value in final.items():
+        np.testing.assert_array_equal(run.final_state()[name], value)
+    # fast access agrees with per-client access
+    matrix = run.update_matrix(0)
+    analysable = run.analysable_layers
+    assert matrix.shape == (3, sum(l.size for l in analysable))
+    np.testing.assert_array_equal(matrix[1, :36], expected[0]["b"]["conv.weight"].ravel())
+    np.testing.assert_array_equal(run.layer_updates(0, "fc.weight")[2], expected[0]["c"]["fc.weight"])
+
+
+def test_delta_updates_are_stored_as_given(tmp_path):
+    g = {"w": np.ones(3, np.float32)}
+    with Recorder(tmp_path / "d.h5") as rec:
+        with rec.round(0, g) as rnd:
+            rnd.client("x", {"w": np.array([0.5, -1.0, 2.0])}, num_samples=1, delta=True)
+    np.testing.assert_array_equal(open_run(tmp_path / "d.h5").update(0, "x")["w"], [0.5, -1.0, 2.0])
+
+
+def test_torch_round_trip(tmp_path):
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.BatchNorm1d(3))
+    g = {k: v.clone() for k, v in model.state_dict().items()}
+    with Recorder(tmp_path / "t.h5") as rec:
+        with rec.round(0, g) as rnd:
+            local = {k: (v + 0.25 if v.is_floating_point() else v + 3) for k, v in g.items()}
+            local["0.weight"].requires_grad_(True)
+            rnd.client("c0", local, num_samples=5)
+    run = open_run(tmp_path / "t.h5")
+    names = [l.name for l in run.layers]
+    assert names == list(g)
+    tracked = run.layer("1.num_batches_tracked")
+    assert not tracked.analysable and tracked.dtype == np.int64
+    update = run.update(0, "c0")
+    np.testing.assert_allclose(update["0.weight"], np.full((3, 4), 0.25, np.float32), rtol=0, atol=1e-6)
+    assert update["1.num_batches_tracked"] == 3
+
+
+def test_nan_and_inf_are_recorded_and_flagged(tmp_path):
+    g = {"w": np.zeros(4, np.float32)}
+    with Recorder(tmp_path / "n.h5") as rec:
+        with rec.round(0, g) as rnd:
+            rnd.client("ok", {"w": np.ones(4)}, num_samples=1)
+            rnd.client("bad", {"w": np.array([np.nan, np.inf, 1, 2])}, num_samples=1)
+    run = open_run(tmp_path / "n.h5")
+    assert run.nonfinite(0) == {"ok": 0, "bad": 2}
+    w = run.update(0, "bad")["w"]
+    assert np.isnan(w[0]) and np.isinf(w[1])
+
+
+def test_exception_in_a_round_discards_it_and_keeps_the_file_valid(tmp_path):
+    path = tmp_path / "e.h5"
+    g = {"w": np.zeros(4, np.float32)}
+    with Recorder(path) as rec:
+        with rec.round(0, g) as rnd:
+            rnd.client("a", {"w": np.ones(4)}, num_samples=1)
+        size_after_round0 = path.stat().st_size
+        with pytest.raises(RuntimeError):
+            with rec.round(1, g) as rnd:
+                rnd.client("a", {"w": np.ones(4)}, num_samples=1)
+                raise RuntimeError("training crashed")
+        assert path.stat().st_size == size_after_round0
+        with rec.round(1, g) as rnd:  # the same round number can be recorded again
+            rnd.client("b", {"w": np.full(4, 2.0)}, num_samples=1)
+    run = open_run(path)
+    assert run.rounds == [0, 1]
+    assert run.clients(1) == ["b"]
+
+
+def test_failures_and_global_metrics_and_attachments(tmp_path):
+    g = {"w": np.zeros(2, np.float32)}
+    with Recorder(tmp_path / "f.h5") as rec:
+        with rec.round(0, g) as rnd:
+            rnd.failure("gone", "timeout")
+            rnd.global_metrics({"accuracy": 0.9, "attack_success": np.float64(0.1)})
+        with rec.round(1, g) as rnd:
+            rnd.client("a", g, num_samples=3)
+        rec.attach("clean_data", x=np.ones((2, 1, 2, 2), np.float32), y=np.array([0, 1]))
+    run = open_run(tmp_path / "f.h5")
+    assert run.clients(0) == [] and run.failures(0) == {"gone": "timeout"}
+    assert run.global_metrics(0) == {"accuracy": 0.9, "attack_success": 0.1}
+    assert run.update_matrix(0).shape == (0, 2)
+    assert run.attachment("clean_data")["x"].shape == (2, 1, 2, 2)
+    assert run.attachment("nothing") is None
+
+
+@pytest.mark.parametrize(
+    "action, message",
+    [
+        (lambda rnd, g: rnd.client("a", {**g, "extra": np.ones(1)}, num_samples=1), "round 3, client 'a', layer 'extra': unknown layer"),
+        (lambda rnd, g: rnd.client("a", {"w": g["w"]}, num_samples=1), "round 3, client 'a', layer 'b': missing layer"),
+        (lambda rnd, g: rnd.client("a", {**g, "w": np.ones((2, 2))}, num_samples=1), "round 3, client 'a', layer 'w': shape (2, 2)"),
+        (lambda rnd, g: rnd.client("a", {**g, "w": np.array(["x"] * 4)}, num_samples=1), "round 3, client 'a', layer 'w': non-numeric"),
+        (lambda rnd, g: [rnd.client("a", g, num_samples=1), rnd.client("a", g, num_samples=1)], "round 3, client 'a': recorded twice"),
+        (lambda rnd, g: rnd.client("a", g, num_samples=-1), "round 3, client 'a': num_samples"),
+        (lambda rnd, g: rnd.client("a", g, num_samples=1, metrics={"acc": "high"}), "round 3, client 'a': metric 'acc'"),
+        (lambda rnd, g: rnd.client(1.5, g, num_samples=1), "round 3: client id must be str or int"),
+    ],
+)
+def test_bad_client_input_names_round_client_and_layer(tmp_path, action, message):
+    g = {"w": np.zeros(4, np.float32), "b": np.zeros(2, np.float32)}
+    with Recorder(tmp_path / "bad.h5") as rec:
+        with rec.round(2, g) as rnd:
+            rnd.client("ok", g, num_samples=1)
+        with pytest.raises(RecorderError, match=message.replace("(", r"\(").replace(")", r"\)")):
+            with rec.round(3, g) as rnd:
+                action(rnd, g)
+    assert open_run(tmp_path / "bad.h5").rounds == [2]
+
+
+def test_bad_round_numbers_and_global_states(tmp_path):
+    g = {"w": np.zeros(4, np.float32)}
+    with Recorder(tmp_path / "r.h5") as rec:
+        with rec.round(5, g):
+            pass
+        for bad in (5, 4):
+            with pytest.raises(RecorderError, match=f"round {bad}: round numbers must increase"):
+                rec.round(bad, g)
+        with pytest.raises(RecorderError, match="round number must be an int"):
+            rec.round("6", g)
+        with pytest.raises(RecorderError, match="round 6, layer 'w': shape"):
+            rec.round(6, {"w": np.zeros(5)})
+        with pytest.raises(RecorderError, match="round 6, layer 'v': unknown layer"):
+            rec.round(6, {"w": np.zeros(4), "v": np.zeros(1)})
+
+
+def test_existing_file_is_refused_unless_overwrite(tmp_path):
+    path = tmp_path / "x.h5"
+    path.write_bytes(b"precious")
+    with pytest.raises(RecorderError, match="exists already"):
+        Recorder(path)
+    assert path.read_bytes() == b"precious"
+    with Recorder(path, overwrite=True):
+        pass
+    assert h5py.is_hdf5(path)
+
+
+def test_recorder_works_without_torch(tmp_path):
+    script = f"""
+import sys
+sys.modules["torch"] = None  # any import of torch now fails
+import numpy as np
+from recorder import Recorder
+with Recorder({str(tmp_path / 'nt.h5')!r}) as rec:
+    with rec.round(0, {{"w": [1.0, 2.0]}}) as rnd:
+        rnd.client(0, {{"w": [[1.5, 2.5]][0]}}, num_samples=1)
+assert "torch" not in [m for m in sys.modules if sys.modules[m] is not None]
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "ok"
+    np.testing.assert_array_equal(open_run(tmp_path / "nt.h5").update(0, "0")["w"], [0.5, 0.5])
