@@ -7,6 +7,7 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
+from ..analysis import AuditReport
 from ..summary import RunSummary
 
 
@@ -75,4 +76,117 @@ def render_summary(console: Console, summary: RunSummary) -> None:
         for key, count in list(summary.nonfinite_updates.items())[:20]:
             bad.add_row(escape(key), str(count))
         parts.append(bad)
+    console.print(Group(*parts))
+
+
+VERDICT_STYLE = {"malicious": "bold red", "suspicious": "yellow", "benign": "green"}
+
+
+def _fmt(value: float | None, spec: str = ".2f") -> str:
+    if value is None or value != value:
+        return "–"
+    return format(value, spec)
+
+
+def verdict_table(report: AuditReport, limit: int = 30) -> Table:
+    """Clients sorted by verdict and score, with the strongest evidence line."""
+    truth = set(report.summary.ground_truth or [])
+    table = Table(title="verdicts", title_justify="left")
+    table.add_column("client")
+    table.add_column("verdict")
+    table.add_column("score", justify="right")
+    table.add_column("flagged by")
+    table.add_column("strongest evidence", overflow="fold")
+    if report.summary.ground_truth is not None:
+        table.add_column("truth")
+    for v in report.verdicts[:limit]:
+        evidence = v.evidence[0] if v.evidence else None
+        line = ""
+        if evidence is not None:
+            where = " · ".join(
+                x for x in (f"round {evidence.round}" if evidence.round is not None else "", evidence.layer or "") if x
+            )
+            line = f"[dim]{escape(evidence.detector)}[/] {escape(evidence.detail)}" + (f" [dim]({escape(where)})[/]" if where else "")
+        row = [
+            escape(v.client),
+            f"[{VERDICT_STYLE[v.verdict]}]{v.verdict}[/]",
+            f"{v.score:.2f}",
+            escape(", ".join(v.flagged_by)) or "–",
+            line,
+        ]
+        if report.summary.ground_truth is not None:
+            row.append("[red]malicious[/]" if v.client in truth else "[dim]honest[/]")
+        table.add_row(*row)
+    if len(report.verdicts) > limit:
+        table.caption = f"{len(report.verdicts) - limit} more clients (all benign-ranked below) in the JSON/HTML report"
+    return table
+
+
+def localization_table(report: AuditReport, limit: int = 8) -> Table | None:
+    rows = report.localization
+    if not rows:
+        return None
+    has_truth = any(row["auroc"] is not None for row in rows)
+    table = Table(title="localization: layer slices that separate clients most", title_justify="left")
+    table.add_column("slice")
+    table.add_column("separation", justify="right")
+    table.add_column("peak round", justify="right")
+    table.add_column("top client")
+    if has_truth:
+        table.add_column("AUROC (truth)", justify="right")
+    for row in rows[:limit]:
+        cells = [
+            escape(f"{row['layer']} · {row['statistic']}"),
+            _fmt(row["separation"], ".1f"),
+            str(row["peak_round"]),
+            escape(str(row["top_client"])),
+        ]
+        if has_truth:
+            cells.append(_fmt(row["auroc"]))
+        table.add_row(*cells)
+    placement = report.output_bias_placement
+    if placement is not None:
+        table.caption = (
+            f"output-layer bias {escape(placement['layer'])}: rank {placement['rank']} of {placement['of']} slices"
+            + (" — the anomaly sits where Bilgin (2021) finds it" if placement["rank"] <= 2 else "")
+        )
+    return table
+
+
+def detector_table(report: AuditReport) -> Table:
+    table = Table(title="detectors", title_justify="left")
+    table.add_column("detector")
+    table.add_column("flagged")
+    table.add_column("first flagged in round")
+    for d in report.detectors:
+        if not d.applicable:
+            flagged = f"[dim]not applicable: {escape(d.note)}[/]"
+        else:
+            flagged = escape(", ".join(d.flagged)) or "[green]none[/]"
+        first = ", ".join(f"{escape(c)}: {r}" for c, r in d.first_flagged.items()) or "–"
+        table.add_row(escape(d.name), flagged, first)
+    return table
+
+
+def audit_panel(report: AuditReport) -> Panel:
+    counts = report.counts
+    parts = [f"[{VERDICT_STYLE[v]}]{counts[v]} {v}[/]" for v in counts]
+    lines = [" · ".join(parts)]
+    last = max(report.global_metrics) if report.global_metrics else None
+    if last is not None:
+        metrics = ", ".join(f"{escape(k)} {v:.3f}" for k, v in sorted(report.global_metrics[last].items()))
+        lines.append(f"global model after round {last}: {metrics}")
+    lines.extend(f"[yellow]note:[/] {escape(n)}" for n in report.notes)
+    return Panel("\n".join(lines), title="[bold]audit[/]", title_align="left")
+
+
+def render_audit(console: Console, report: AuditReport, inversion_table: Table | None = None) -> None:
+    """Print the audit: run facts, verdicts, localization, detectors (and trigger inversion)."""
+    parts: list = [summary_panel(report.summary), audit_panel(report), verdict_table(report)]
+    loc = localization_table(report)
+    if loc is not None:
+        parts.append(loc)
+    parts.append(detector_table(report))
+    if inversion_table is not None:
+        parts.append(inversion_table)
     console.print(Group(*parts))

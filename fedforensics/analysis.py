@@ -1,0 +1,82 @@
+"""The audit: one pass over the run feeding every detector, then the verdicts."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from .detectors import Detector, DetectorResult, all_detectors
+from .run import Run
+from .scan import Progress, scan
+from .summary import RunSummary, summarize
+from .verdict import VERDICTS, ClientVerdict, ConsensusRule
+
+
+@dataclass
+class AuditReport:
+    """Everything an audit found; the renderers draw it and compute nothing."""
+
+    summary: RunSummary
+    detectors: list[DetectorResult]
+    verdicts: list[ClientVerdict]
+    rule: ConsensusRule
+    participation: dict[str, list[int]]
+    global_metrics: dict[int, dict[str, float]]
+    trigger_inversion: Any | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        found = Counter(v.verdict for v in self.verdicts)
+        return {verdict: found.get(verdict, 0) for verdict in VERDICTS}
+
+    def detector(self, name: str) -> DetectorResult | None:
+        return next((d for d in self.detectors if d.name == name), None)
+
+    @property
+    def localization(self) -> list[dict[str, Any]]:
+        """Layer slices ranked by how strongly they separate clients (from ``layer-deviation``)."""
+        result = self.detector("layer-deviation")
+        return result.extras.get("localization", []) if result is not None else []
+
+    @property
+    def output_bias_placement(self) -> dict[str, Any] | None:
+        """Where the output layer's bias ranks in the localization table."""
+        result = self.detector("layer-deviation")
+        return result.extras.get("output_bias") if result is not None else None
+
+
+def default_detectors() -> list[Detector]:
+    """One instance of every registered detector, with its default parameters."""
+    return [cls() for cls in all_detectors().values()]
+
+
+def analyze(
+    run: Run,
+    detectors: list[Detector] | None = None,
+    rule: ConsensusRule | None = None,
+    progress: Progress | None = None,
+) -> AuditReport:
+    """Audit ``run``: read each round once, score it with every detector, judge every client."""
+    detectors = default_detectors() if detectors is None else detectors
+    rule = rule or ConsensusRule()
+    for detector in detectors:
+        detector.start(run)
+    participation: dict[str, list[int]] = {}
+    nonfinite: dict[str, list[int]] = {}
+    global_metrics: dict[int, dict[str, float]] = {}
+    for data in scan(run, progress):
+        for cid in data.clients + data.nonfinite:
+            participation.setdefault(cid, []).append(data.round)
+        for cid in data.nonfinite:
+            nonfinite.setdefault(cid, []).append(data.round)
+        for detector in detectors:
+            detector.observe(data)
+        metrics = run.global_metrics(data.round)
+        if metrics:
+            global_metrics[data.round] = metrics
+    results = [detector.finish() for detector in detectors]
+    clients = {cid: len(rounds) for cid, rounds in participation.items()}
+    verdicts = rule.judge(clients, results, nonfinite)
+    return AuditReport(summarize(run), results, verdicts, rule, participation, global_metrics)

@@ -1,0 +1,64 @@
+"""What ``fedforensics analyze`` does, as one function: validate the options, audit, invert."""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .analysis import AuditReport, analyze
+from .detectors import get_detector
+from .errors import FedForensicsError
+from .run import open_run
+from .scan import Progress
+
+ProgressFactory = Callable[[str], AbstractContextManager[Progress]]
+
+
+@dataclass
+class AuditOptions:
+    """Options of an audit, as the CLI received them."""
+
+    detectors: list[str] | None = None
+    model: str | None = None
+    data: Path | None = None
+    round: str | None = None
+    rounds: str | None = None
+    every: int = 5
+    probe_trigger: Path | None = None
+    outputs: list[Path] = field(default_factory=list)
+
+
+def check_output(path: Path) -> None:
+    """Refuse, before any long work, an output path that cannot be written."""
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise FedForensicsError(f"{path} is a directory; give a file name")
+    if not parent.is_dir():
+        raise FedForensicsError(f"cannot write {path}: folder {parent} does not exist")
+
+
+def _no_progress(description: str) -> AbstractContextManager[Progress]:
+    return nullcontext(lambda done, total: None)
+
+
+def run_audit(path: Path, options: AuditOptions, progress: ProgressFactory = _no_progress) -> AuditReport:
+    """Open ``path``, run the detectors (and trigger inversion when a model is given)."""
+    for output in options.outputs:
+        check_output(output)
+    if options.model is None and (options.data or options.round or options.rounds or options.probe_trigger):
+        raise FedForensicsError("--data, --round, --rounds and --probe-trigger need --model")
+    detectors = [get_detector(name) for name in options.detectors] if options.detectors else None
+    with open_run(path) as run:
+        inversion_plan = None
+        if options.model is not None:
+            from .inversion.plan import plan_inversion
+
+            inversion_plan = plan_inversion(run, options)  # fails fast on bad model/data
+        with progress("scanning rounds") as update:
+            report = analyze(run, detectors, progress=update)
+        if inversion_plan is not None:
+            with progress("trigger inversion") as update:
+                report.trigger_inversion = inversion_plan.execute(progress=update)
+    return report

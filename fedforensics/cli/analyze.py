@@ -1,0 +1,70 @@
+"""``fedforensics analyze``: audit a finished federation."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..audit import AuditOptions, run_audit
+from ..report.json import write_json
+from ..report.terminal import render_audit
+from .app import app, console, user_errors
+from .progress import progress_bar
+
+
+class FailOn(str, Enum):
+    suspicious = "suspicious"
+    malicious = "malicious"
+
+
+@app.command()
+@user_errors
+def analyze(
+    run_file: Annotated[Path, typer.Argument(help="A run file written by the recorder.", show_default=False)],
+    json_path: Annotated[Optional[Path], typer.Option("--json", help="Write the JSON report here (schema: docs/report-schema.md).")] = None,
+    html_path: Annotated[Optional[Path], typer.Option("--html", help="Write a self-contained HTML report here.")] = None,
+    fail_on: Annotated[Optional[FailOn], typer.Option("--fail-on", help="Exit 1 when a client reaches this verdict (for CI pipelines).")] = None,
+    detectors: Annotated[Optional[list[str]], typer.Option("--detector", "-d", help="Run only these detectors (repeatable). Default: all.")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="MODULE:CALLABLE returning the nn.Module of the run, for trigger inversion (e.g. fedforensics.zoo:digits_cnn).")] = None,
+    data: Annotated[Optional[Path], typer.Option("--data", help="Clean samples (.npz with x (N,C,H,W) float32 and y (N,)) for trigger inversion. Default with --model: the run's attached clean data, if any.")] = None,
+    round_: Annotated[Optional[str], typer.Option("--round", help="Global model to invert: a round number (default: the final state, else the last round's global).")] = None,
+    rounds: Annotated[Optional[str], typer.Option("--rounds", help="'all': also invert every k-th round's global model (k from --every) to show when a backdoor appeared.")] = None,
+    every: Annotated[int, typer.Option("--every", min=1, help="With --rounds all: invert every k-th round.")] = 5,
+    probe_trigger: Annotated[Optional[Path], typer.Option("--probe-trigger", help="A trigger (.npz with mask and pattern) to probe the model with, with its partial variants.")] = None,
+) -> None:
+    """Audit a run: which clients were malicious, what they did, when, and in which layers.
+
+    Scores every client with every detector (layer deviation, norms, cosine
+    clustering, client metrics, ...), combines them into a verdict per client
+    with its evidence, and prints the report. With [bold]--model[/] it also runs
+    Neural Cleanse trigger inversion on the global model.
+
+    Exit codes: 0 the audit ran; 1 --fail-on was reached; 2 bad input.
+    """
+    options = AuditOptions(
+        detectors=detectors,
+        model=model,
+        data=data,
+        round=round_,
+        rounds=rounds,
+        every=every,
+        probe_trigger=probe_trigger,
+        outputs=[p for p in (json_path, html_path) if p is not None],
+    )
+    report = run_audit(run_file, options, progress_bar)
+    render_audit(console, report)
+    if json_path is not None:
+        write_json(report, json_path)
+        console.print(f"JSON report: {json_path}")
+    if html_path is not None:
+        from ..report.html import write_html
+
+        write_html(report, html_path)
+        console.print(f"HTML report: {html_path}")
+    if fail_on is not None:
+        reached = ("malicious",) if fail_on is FailOn.malicious else ("malicious", "suspicious")
+        if any(v.verdict in reached for v in report.verdicts):
+            raise typer.Exit(1)

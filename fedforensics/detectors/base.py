@@ -1,0 +1,184 @@
+"""The detector contract, modelled on scikit-learn and PyOD.
+
+A detector is a small class with a ``name``, the ``reference`` it comes from,
+parameters stored by ``__init__`` (thresholds are parameters, kept apart from
+scoring), and a method that scores a run. Scoring streams over rounds: the
+analysis reads each round once (:class:`RoundData`) and hands it to every
+detector's :meth:`Detector.observe`; :meth:`Detector.finish` returns a
+:class:`DetectorResult` (per-round and per-client scores, flags, evidence).
+Detectors never print; they report progress only through the scan.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..run import Layer, Run
+
+
+@dataclass
+class RoundData:
+    """One round, read once and shared by every detector.
+
+    ``clients`` holds only the clients whose update is finite; the others are
+    listed in ``nonfinite`` (a NaN would poison every median).
+    """
+
+    round: int
+    clients: list[str]
+    layers: list[Layer]
+    updates: dict[str, np.ndarray]  # layer name -> float32 (n_clients, *shape)
+    num_samples: np.ndarray  # (n_clients,)
+    metrics: dict[str, np.ndarray]  # metric name -> float64 (n_clients,), NaN where unreported
+    nonfinite: list[str] = field(default_factory=list)
+
+    @cached_property
+    def matrix(self) -> np.ndarray:
+        """The round as a clients × parameters float32 matrix (analysable layers)."""
+        if not self.layers:
+            return np.zeros((len(self.clients), 0), np.float32)
+        return np.concatenate([self.updates[l.name].reshape(len(self.clients), -1) for l in self.layers], axis=1)
+
+    @cached_property
+    def cosine_distances(self) -> np.ndarray:
+        """Pairwise cosine distances between the clients' updates."""
+        from ..stats import cosine_distances
+
+        return cosine_distances(self.matrix)
+
+    @cached_property
+    def norms(self) -> np.ndarray:
+        """L2 norm of each client's whole update."""
+        return np.linalg.norm(self.matrix.astype(np.float64), axis=1)
+
+
+@dataclass
+class Evidence:
+    """One fact behind a verdict: which detector saw what, where and when."""
+
+    detector: str
+    client: str
+    round: int | None
+    layer: str | None
+    value: float
+    detail: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "detector": self.detector,
+            "client": self.client,
+            "round": self.round,
+            "layer": self.layer,
+            "value": _json_float(self.value),
+            "detail": self.detail,
+        }
+
+
+def _json_float(value: float | None) -> float | None:
+    if value is None or not math.isfinite(value):
+        return None
+    return float(round(value, 6))
+
+
+@dataclass
+class DetectorResult:
+    """What one detector concluded about a run.
+
+    Attributes
+    ----------
+    scores
+        Run-level score per client (higher is more suspicious); NaN when the
+        detector could not score that client.
+    flagged
+        Clients whose score reached ``threshold``.
+    round_scores
+        Per round, per client score (the per-round statistic, e.g. a robust z).
+    first_flagged
+        For each flagged client, the first round at which the evidence
+        accumulated up to that round already reached the threshold.
+    evidence
+        Facts behind each flag, strongest first.
+    extras
+        Detector-specific, JSON-serialisable data the reports draw.
+    """
+
+    name: str
+    reference: str
+    params: dict[str, Any]
+    threshold: float
+    scores: dict[str, float]
+    flagged: list[str]
+    round_scores: dict[int, dict[str, float]]
+    first_flagged: dict[str, int]
+    evidence: list[Evidence]
+    applicable: bool = True
+    note: str = ""
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "reference": self.reference,
+            "params": self.params,
+            "applicable": self.applicable,
+            "note": self.note,
+            "threshold": self.threshold,
+            "scores": {cid: _json_float(v) for cid, v in self.scores.items()},
+            "flagged": list(self.flagged),
+            "first_flagged": dict(self.first_flagged),
+            "round_scores": {
+                str(r): {cid: _json_float(v) for cid, v in scores.items()} for r, scores in self.round_scores.items()
+            },
+            "evidence": [e.to_json() for e in self.evidence],
+            "extras": self.extras,
+        }
+
+
+class Detector(ABC):
+    """Base class of every detector.
+
+    Subclasses set ``name``, ``reference`` and ``summary``, store their
+    parameters in ``__init__`` (keyword-only, with documented defaults) and
+    implement :meth:`start`, :meth:`observe` and :meth:`finish`.
+    """
+
+    name: ClassVar[str]
+    reference: ClassVar[str]
+    summary: ClassVar[str]
+
+    def get_params(self) -> dict[str, Any]:
+        """The detector's parameters, as passed to ``__init__`` (scikit-learn's convention)."""
+        signature = inspect.signature(type(self).__init__)
+        return {p: getattr(self, p) for p in signature.parameters if p != "self"}
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({params})"
+
+    @abstractmethod
+    def start(self, run: Run) -> None:
+        """Reset state before the first round of ``run``."""
+
+    @abstractmethod
+    def observe(self, data: RoundData) -> None:
+        """Take one round into account."""
+
+    @abstractmethod
+    def finish(self) -> DetectorResult:
+        """Conclude after the last round."""
+
+    def score(self, run: Run) -> DetectorResult:
+        """Score ``run`` on its own (the analysis runs all detectors in one pass instead)."""
+        from ..scan import scan
+
+        self.start(run)
+        for data in scan(run):
+            self.observe(data)
+        return self.finish()

@@ -1,0 +1,37 @@
+"""``client-metrics``: training metrics a client reported that no honest client would."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..run import Run
+from .base import RoundData
+from .statistic import RoundStatisticDetector
+
+
+class ClientMetricsDetector(RoundStatisticDetector):
+    """Robust z of every reported client metric per round, accumulated over the run.
+
+    A label-flipping client cannot fit its flipped labels on top of the global
+    model: its training accuracy stays far below the others' (the label-flipping
+    seed post; Tolpegin et al., *Data poisoning attacks against federated
+    learning systems*, ESORICS 2020). Two-sided: a metric too good is as odd
+    as one too bad.
+    """
+
+    name = "client-metrics"
+    reference = "Tolpegin et al. 2020 (label flipping); seed post on training accuracy"
+    summary = "clients whose reported training metrics are outliers"
+    side = "two-sided"
+    abs_floor = 0.01
+
+    def applicable(self, run: Run) -> str:
+        if not any(run.metric_names(r) for r in run.rounds):
+            return "no client metrics were recorded"
+        return ""
+
+    def statistics(self, data: RoundData) -> dict[str, np.ndarray]:
+        return {name: values for name, values in data.metrics.items() if np.isfinite(values).sum() >= self.min_clients}
+
+    def explain(self, key: str, value: float) -> str:
+        return f"reported {key} unlike the other clients'"

@@ -1,0 +1,125 @@
+"""``cosine-hdbscan``: FLAME's clustering of update directions."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+from sklearn.cluster import HDBSCAN
+
+from ..run import Run
+from ..stats import cosine_distances
+from .base import Detector, DetectorResult, Evidence, RoundData
+from .history import DirectionHistory
+
+
+def flame_outliers(distances: np.ndarray) -> np.ndarray:
+    """FLAME's rule: HDBSCAN on cosine distances, ``min_cluster_size = n//2 + 1``; outside the majority cluster is out.
+
+    Returns a boolean mask of the outliers.
+    """
+    n = distances.shape[0]
+    labels = HDBSCAN(
+        metric="precomputed", min_cluster_size=max(2, n // 2 + 1), min_samples=1, allow_single_cluster=True, copy=True
+    ).fit(distances).labels_
+    clustered = Counter(int(l) for l in labels if l >= 0)
+    if not clustered:
+        return np.ones(n, dtype=bool)
+    majority = clustered.most_common(1)[0][0]
+    return labels != majority
+
+
+class CosineHDBSCANDetector(Detector):
+    """FLAME (Nguyen et al., *FLAME: Taming backdoors in federated learning*, USENIX Security 2022).
+
+    Every round, HDBSCAN clusters the pairwise cosine distances of the updates
+    with ``min_cluster_size = n//2 + 1``, ``min_samples = 1`` and a single cluster
+    allowed; the clients outside the majority cluster are that round's outliers.
+    Applied per round alone it flags 2–3 honest clients a round even without an
+    attack, so the run-level score votes: half of it is the share of a client's
+    rounds in which it was an outlier, half whether its *accumulated* direction
+    (mean unit update) is an outlier of the same clustering.
+
+    Parameters
+    ----------
+    threshold
+        Run-level score at which a client is flagged: the default 0.75 means an
+        outlier on the accumulated directions and in at least half its rounds.
+    min_clients
+        Rounds with fewer clients are not clustered.
+    """
+
+    name = "cosine-hdbscan"
+    reference = "Nguyen et al. 2022, FLAME: Taming Backdoors in Federated Learning (USENIX Security)"
+    summary = "HDBSCAN on cosine distances; outside the majority cluster, per round and accumulated"
+
+    def __init__(self, *, threshold: float = 0.75, min_clients: int = 4) -> None:
+        self.threshold = threshold
+        self.min_clients = min_clients
+
+    def start(self, run: Run) -> None:
+        self._run = run
+        self._history = DirectionHistory()
+        self._outlier: dict[int, dict[str, bool]] = {}
+
+    def observe(self, data: RoundData) -> None:
+        if len(data.clients) < self.min_clients:
+            return
+        outliers = flame_outliers(data.cosine_distances)
+        self._outlier[data.round] = dict(zip(data.clients, map(bool, outliers)))
+        self._history.add(data.clients, data.matrix, data.norms)
+
+    def _rates(self, upto: float) -> dict[str, float]:
+        hits: Counter[str] = Counter()
+        seen: Counter[str] = Counter()
+        for r, flags in self._outlier.items():
+            if r <= upto:
+                for cid, out in flags.items():
+                    seen[cid] += 1
+                    hits[cid] += out
+        return {cid: hits[cid] / seen[cid] for cid in seen}
+
+    def finish(self) -> DetectorResult:
+        ids, directions = self._history.matrix()
+        accumulated = dict.fromkeys(ids, False)
+        distances = None
+        if len(ids) >= self.min_clients:
+            distances = cosine_distances(directions)
+            accumulated = dict(zip(ids, map(bool, flame_outliers(distances))))
+        rates = self._rates(np.inf)
+        scores = {cid: 0.5 * rates.get(cid, 0.0) + 0.5 * accumulated.get(cid, False) for cid in ids}
+        for cid in self._run.all_clients:
+            scores.setdefault(cid, float("nan"))
+        flagged = sorted((c for c, s in scores.items() if s >= self.threshold), key=lambda c: -scores[c])
+        first: dict[str, int] = {}
+        for r in self._outlier:
+            for cid, rate in self._rates(r).items():
+                if cid in flagged and cid not in first and 0.5 * rate + 0.5 >= self.threshold:
+                    first[cid] = r
+        evidence = []
+        for cid in flagged:
+            rounds = [r for r, flags in self._outlier.items() if flags.get(cid)]
+            evidence.append(
+                Evidence(
+                    self.name, cid, rounds[0] if rounds else None, None, scores[cid],
+                    f"outside the majority cluster in {len(rounds)} of its rounds and on its accumulated update",
+                )
+            )
+        order = sorted(range(len(ids)), key=lambda i: (accumulated[ids[i]], ids[i]))
+        return DetectorResult(
+            name=self.name,
+            reference=self.reference,
+            params=self.get_params(),
+            threshold=self.threshold,
+            scores=scores,
+            flagged=flagged,
+            round_scores={r: {c: float(o) for c, o in flags.items()} for r, flags in self._outlier.items()},
+            first_flagged=first,
+            evidence=evidence,
+            extras={
+                "outlier_rate": rates,
+                "accumulated_outliers": [c for c, out in accumulated.items() if out],
+                "distance_clients": [ids[i] for i in order],
+                "distance_matrix": distances[np.ix_(order, order)].round(4).tolist() if distances is not None else None,
+            },
+        )

@@ -1,0 +1,59 @@
+"""``norm``: the L2 norm of each update, compared across the round's clients."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .accumulate import Conclusion
+from .base import RoundData
+from .statistic import RoundStatisticDetector
+
+
+class NormDetector(RoundStatisticDetector):
+    """Robust z of each client's update norm per round, accumulated over the run.
+
+    A boosted "model replacement" update (Bagdasaryan et al., *How to backdoor
+    federated learning*, AISTATS 2020) is far larger than honest ones; a
+    norm-matched noise update is not, which is why this test is two-sided and
+    only one of several. The per-round median norm is reported as the clipping
+    bound that norm bounding (Sun et al., *Can you really backdoor federated
+    learning?*, 2019) and FLAME (Nguyen et al., USENIX Security 2022) would
+    have applied, with the clients it would have clipped.
+    """
+
+    name = "norm"
+    reference = "Sun et al. 2019 (norm bounding); Bagdasaryan et al. 2020 (model replacement)"
+    summary = "L2 norm of each update: boosted or shrunk updates"
+    side = "two-sided"
+    rel_floor = 0.05
+
+    def start(self, run) -> None:  # type: ignore[no-untyped-def]
+        super().start(run)
+        self._norms: dict[int, dict[str, float]] = {}
+
+    def statistics(self, data: RoundData) -> dict[str, np.ndarray]:
+        return {"l2": data.norms}
+
+    def on_round(self, data: RoundData, raw: dict[str, np.ndarray]) -> None:
+        self._norms[data.round] = {cid: float(v) for cid, v in zip(data.clients, raw["l2"])}
+
+    def explain(self, key: str, value: float) -> str:
+        return "update norm far from the round's median norm"
+
+    def extras(self, conclusions: dict[str, Conclusion]) -> dict[str, Any]:
+        bounds = {r: float(np.median(list(norms.values()))) for r, norms in self._norms.items()}
+        clipped: dict[str, list[int]] = {}
+        factor: dict[str, float] = {}
+        for r, norms in self._norms.items():
+            for cid, norm in norms.items():
+                if norm > bounds[r]:
+                    clipped.setdefault(cid, []).append(r)
+                    factor[cid] = max(factor.get(cid, 1.0), norm / bounds[r])
+        return {
+            "norms": {str(r): norms for r, norms in self._norms.items()},
+            "clip_bound": {str(r): b for r, b in bounds.items()},
+            "clipped_rounds": clipped,
+            "max_clip_factor": factor,
+        }

@@ -1,0 +1,139 @@
+"""Detectors built from per-round, per-client statistics.
+
+Each round, a detector computes one or more named statistics per client (an
+update's norm, a metric, the change of one output class's bias...). Each is
+turned into a robust z-score across that round's clients, accumulated across
+rounds (:mod:`.accumulate`), and a client's score is its strongest statistic.
+Subclasses only say which statistics they compute and how to explain them.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..run import Run
+from ..stats import bonferroni_z, robust_z
+from .accumulate import Conclusion, RoundScores, Side
+from .base import Detector, DetectorResult, Evidence, RoundData
+
+
+class RoundStatisticDetector(Detector):
+    """Base of the detectors that compare clients round by round.
+
+    Parameters
+    ----------
+    threshold
+        Run-level score at which a client is flagged.
+    spike
+        Per-round z at which one round alone reaches the threshold.
+    min_clients
+        Rounds with fewer clients are not scored (a median of two is no reference).
+    """
+
+    #: Which direction of a statistic is suspicious.
+    side: ClassVar[Side] = "two-sided"
+    #: Floors of the per-round scale (see :func:`fedforensics.stats.robust_z`).
+    rel_floor: ClassVar[float] = 0.0
+    abs_floor: ClassVar[float] = 1e-12
+    #: How many of the strongest rounds each flagged client's evidence lists.
+    evidence_rounds: ClassVar[int] = 3
+
+    def __init__(self, *, threshold: float = 3.5, spike: float = 12.0, min_clients: int = 4) -> None:
+        self.threshold = threshold
+        self.spike = spike
+        self.min_clients = min_clients
+
+    @abstractmethod
+    def statistics(self, data: RoundData) -> dict[str, np.ndarray]:
+        """Named statistics of one round, each a value per client of ``data.clients``."""
+
+    @abstractmethod
+    def explain(self, key: str, value: float) -> str:
+        """One line that says what a high score on statistic ``key`` means."""
+
+    def layer_of(self, key: str) -> str | None:
+        """The layer a statistic belongs to, if any."""
+        return None
+
+    def applicable(self, run: Run) -> str:
+        """Why the detector cannot score ``run`` ('' when it can)."""
+        return ""
+
+    def extras(self, conclusions: dict[str, Conclusion]) -> dict[str, Any]:
+        """Detector-specific data for the reports."""
+        return {}
+
+    def on_round(self, data: RoundData, raw: dict[str, np.ndarray]) -> None:
+        """Hook for subclasses that keep more than the z-scores of a round."""
+
+    # -- the streaming contract --------------------------------------------------
+    def start(self, run: Run) -> None:
+        self._series: dict[str, RoundScores] = {}
+        self._not_applicable = self.applicable(run)
+        self._run = run
+
+    def observe(self, data: RoundData) -> None:
+        if self._not_applicable or len(data.clients) < self.min_clients:
+            return
+        raw = self.statistics(data)
+        for key, values in raw.items():
+            z = robust_z(values, rel_floor=self.rel_floor, abs_floor=self.abs_floor)
+            self._series.setdefault(key, RoundScores(self.side)).add(data.round, data.clients, z)
+        self.on_round(data, raw)
+
+    def finish(self) -> DetectorResult:
+        conclusions = {key: series.conclude(self.threshold, self.spike) for key, series in self._series.items()}
+        scores: dict[str, float] = {}
+        best_key: dict[str, str] = {}
+        tests: dict[str, int] = {}
+        for key, conclusion in conclusions.items():
+            for cid, score in conclusion.scores.items():
+                tests[cid] = tests.get(cid, 0) + 1
+                if score > scores.get(cid, -np.inf):
+                    scores[cid], best_key[cid] = score, key
+        two_sided = self.side == "two-sided"
+        scores = {cid: bonferroni_z(s, tests[cid], two_sided=two_sided) for cid, s in scores.items()}
+        for cid in self._run.all_clients:
+            scores.setdefault(cid, float("nan"))
+        flagged = sorted((c for c, s in scores.items() if s >= self.threshold), key=lambda c: -scores[c])
+        first = {}
+        for cid in flagged:
+            rounds = [c.first_flagged[cid] for c in conclusions.values() if cid in c.first_flagged]
+            if rounds:
+                first[cid] = min(rounds)
+        evidence = [e for cid in flagged for e in self._evidence(cid, best_key[cid], conclusions[best_key[cid]])]
+        return DetectorResult(
+            name=self.name,
+            reference=self.reference,
+            params=self.get_params(),
+            threshold=self.threshold,
+            scores=scores,
+            flagged=flagged,
+            round_scores=self._round_scores(),
+            first_flagged=first,
+            evidence=evidence,
+            applicable=not self._not_applicable,
+            note=self._not_applicable,
+            extras=self.extras(conclusions) if not self._not_applicable else {},
+        )
+
+    def _round_scores(self) -> dict[int, dict[str, float]]:
+        """Per round and client, the strongest oriented z over the statistics."""
+        out: dict[int, dict[str, float]] = {}
+        for series in self._series.values():
+            for r, scores in series.by_round.items():
+                row = out.setdefault(r, {})
+                for cid, z in scores.items():
+                    oriented = abs(z) if self.side == "two-sided" else (z if self.side == "greater" else -z)
+                    row[cid] = max(row.get(cid, -np.inf), oriented)
+        return dict(sorted(out.items()))
+
+    def _evidence(self, cid: str, key: str, conclusion: Conclusion) -> list[Evidence]:
+        line = self.explain(key, conclusion.scores[cid])
+        return [
+            Evidence(self.name, cid, r, self.layer_of(key), z, f"{line} (round z = {z:+.1f})")
+            for r, z in conclusion.strongest[cid][: self.evidence_rounds]
+        ]

@@ -1,0 +1,74 @@
+"""The JSON report (schema: ``docs/report-schema.md``)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ..analysis import AuditReport
+
+REPORT_FORMAT = "fedforensics-report"
+REPORT_VERSION = 1
+
+
+def _finite(value: Any) -> Any:
+    """Replace NaN and infinities (not valid JSON) by ``null``, recursively."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def report_to_json(report: AuditReport) -> dict[str, Any]:
+    """The report as plain JSON-serialisable data."""
+    inversion = report.trigger_inversion
+    return _finite({
+        "format": REPORT_FORMAT,
+        "version": REPORT_VERSION,
+        "run": report.summary.to_json(),
+        "verdict_counts": report.counts,
+        "rule": {"agree": report.rule.agree, "strong": report.rule.strong, "cap": report.rule.cap},
+        "clients": [v.to_json() for v in report.verdicts],
+        "detectors": [d.to_json() for d in report.detectors],
+        "layers": [
+            {
+                "name": row["slice"],
+                "layer": row["layer"],
+                "statistic": row["statistic"],
+                "separation": row["separation"],
+                "peak_round": row["peak_round"],
+                "top_client": row["top_client"],
+                "auroc": row["auroc"],
+            }
+            for row in report.localization
+        ],
+        "participation": report.participation,
+        "global_metrics": {str(r): m for r, m in report.global_metrics.items()},
+        "notes": report.notes,
+        "trigger_inversion": inversion.to_json() if inversion is not None else None,
+    })
+
+
+def write_atomic(path: str | os.PathLike[str], text: str) -> None:
+    """Write ``text`` to ``path`` so that the file is either complete or absent."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(report: AuditReport, path: str | os.PathLike[str]) -> None:
+    """Write the JSON report to ``path``."""
+    write_atomic(path, json.dumps(report_to_json(report), indent=2, allow_nan=False))

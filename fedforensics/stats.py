@@ -1,0 +1,108 @@
+"""Robust statistics shared by the detectors.
+
+Everything compares clients with the *median* and the median absolute deviation
+(MAD), never the mean and standard deviation: a ×10 boosted update dominates a
+mean, and "distance to the mean" then ranks it least suspicious (Rousseeuw &
+Croux 1993; Hampel 1974 for the 1.4826 consistency constant).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import norm
+
+#: Makes the MAD a consistent estimator of the standard deviation for normal data.
+MAD_CONSISTENCY = 1.4826
+
+
+def robust_scale(values: np.ndarray, floor: float = 0.0) -> float:
+    """``1.4826 · MAD`` of the finite ``values``, never below ``floor``."""
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return float("nan")
+    mad = float(np.median(np.abs(finite - np.median(finite))))
+    return max(MAD_CONSISTENCY * mad, floor)
+
+
+def robust_z(values: np.ndarray, *, rel_floor: float = 0.0, abs_floor: float = 1e-12) -> np.ndarray:
+    """Robust z-scores ``(x − median) / (1.4826 · MAD)`` of a 1-D array.
+
+    The scale is floored at ``rel_floor · median(|x|)`` and at ``abs_floor``, so
+    that clients which are all nearly identical do not turn a negligible
+    difference into a huge score. Non-finite values give NaN.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    out = np.full(values.shape, np.nan)
+    finite = np.isfinite(values)
+    if finite.sum() == 0:
+        return out
+    center = float(np.median(values[finite]))
+    floor = max(abs_floor, rel_floor * float(np.median(np.abs(values[finite]))))
+    out[finite] = (values[finite] - center) / robust_scale(values[finite], floor)
+    return out
+
+
+def robust_z_columns(matrix: np.ndarray, *, rel_floor: float = 0.0, abs_floor: float = 1e-12) -> np.ndarray:
+    """:func:`robust_z` applied to every column of a clients × features matrix."""
+    matrix = np.asarray(matrix, dtype=np.float64)
+    center = np.median(matrix, axis=0)
+    mad = MAD_CONSISTENCY * np.median(np.abs(matrix - center), axis=0)
+    floor = np.maximum(abs_floor, rel_floor * np.median(np.abs(matrix), axis=0))
+    return (matrix - center) / np.maximum(mad, floor)
+
+
+def bonferroni_z(z: float, tests: int, *, two_sided: bool) -> float:
+    """The z-score that keeps the same false-alarm rate after taking the maximum of ``tests`` z-scores.
+
+    Converts ``z`` to a p-value, multiplies it by ``tests`` (Bonferroni) and
+    converts back, so one threshold serves a detector with one statistic and
+    one with a hundred (every class of an output layer, every layer slice).
+    """
+    if tests <= 1 or not np.isfinite(z):
+        return z
+    sides = 2.0 if two_sided else 1.0
+    log_p = np.log(sides) + norm.logsf(z) + np.log(tests)
+    if log_p >= np.log(sides) + np.log(0.5):
+        return min(z, 0.0) if z < 0 else 0.0
+    if z < 30:
+        return float(norm.isf(np.exp(log_p) / sides))
+    # far in the tail: z² ≈ −2 log p
+    return float(np.sqrt(max(z * z - 2.0 * np.log(tests), 0.0)))
+
+
+def cosine_distances(matrix: np.ndarray) -> np.ndarray:
+    """Pairwise cosine distances ``1 − cos`` between the rows (a zero row is at distance 1 from all)."""
+    matrix = np.asarray(matrix, dtype=np.float64)
+    norms = np.linalg.norm(matrix, axis=1)
+    unit = matrix / np.where(norms > 0, norms, 1.0)[:, None]
+    sim = np.clip(unit @ unit.T, -1.0, 1.0)
+    dist = 1.0 - sim
+    np.fill_diagonal(dist, 0.0)
+    return dist
+
+
+def cosine_to(matrix: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Cosine distance of every row of ``matrix`` to one ``reference`` vector."""
+    matrix = np.asarray(matrix, dtype=np.float64)
+    reference = np.asarray(reference, dtype=np.float64)
+    denom = np.linalg.norm(matrix, axis=1) * np.linalg.norm(reference)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cos = np.where(denom > 0, matrix @ reference / np.where(denom > 0, denom, 1.0), 0.0)
+    return 1.0 - np.clip(cos, -1.0, 1.0)
+
+
+def auroc(scores: np.ndarray, positives: np.ndarray) -> float | None:
+    """Area under the ROC curve of ``scores`` for boolean labels ``positives`` (ties count half).
+
+    ``None`` when one of the two classes is empty (the AUROC is undefined).
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    positives = np.asarray(positives, dtype=bool)
+    pos, neg = scores[positives], scores[~positives]
+    if pos.size == 0 or neg.size == 0:
+        return None
+    pos = np.where(np.isfinite(pos), pos, -np.inf)
+    neg = np.where(np.isfinite(neg), neg, -np.inf)
+    greater = (pos[:, None] > neg[None, :]).sum()
+    ties = (pos[:, None] == neg[None, :]).sum()
+    return float((greater + 0.5 * ties) / (pos.size * neg.size))

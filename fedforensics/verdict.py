@@ -1,0 +1,93 @@
+"""From detector results to one verdict per client, with its evidence.
+
+The rule (documented in ``docs/detectors.md``):
+
+* every detector's run-level score is divided by its threshold: its *strength*
+  (1.0 = flagged);
+* **malicious**: flagged by at least ``agree`` detectors (default 2), or by one
+  detector at ``strong`` times its threshold or more (default 2.0);
+* **suspicious**: flagged by one detector, or its update held NaN/Inf in some
+  round (which breaks averaging whatever the intent);
+* **benign**: otherwise.
+
+The client's score is the sum of its strengths, each capped at ``cap``, so a
+client seen by several detectors ranks above one seen strongly by a single one.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .detectors.base import DetectorResult, Evidence
+
+Verdict = Literal["malicious", "suspicious", "benign"]
+VERDICTS: tuple[Verdict, ...] = ("malicious", "suspicious", "benign")
+
+
+@dataclass
+class ClientVerdict:
+    """The conclusion about one client."""
+
+    client: str
+    verdict: Verdict
+    score: float
+    flagged_by: list[str]
+    strengths: dict[str, float]
+    evidence: list[Evidence] = field(default_factory=list)
+    rounds: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.client,
+            "verdict": self.verdict,
+            "score": round(self.score, 4),
+            "rounds": self.rounds,
+            "flagged_by": self.flagged_by,
+            "strengths": {k: (round(v, 4) if math.isfinite(v) else None) for k, v in self.strengths.items()},
+            "evidence": [e.to_json() for e in self.evidence],
+        }
+
+
+@dataclass(frozen=True)
+class ConsensusRule:
+    """Parameters of the verdict rule."""
+
+    agree: int = 2
+    strong: float = 2.0
+    cap: float = 5.0
+
+    def judge(
+        self,
+        clients: dict[str, int],
+        results: list[DetectorResult],
+        nonfinite: dict[str, list[int]],
+    ) -> list[ClientVerdict]:
+        """Verdicts for ``clients`` (id -> rounds taken part in), strongest suspects first."""
+        verdicts = []
+        applicable = [r for r in results if r.applicable]
+        for cid, rounds in clients.items():
+            strengths = {}
+            for result in applicable:
+                score = result.scores.get(cid, math.nan)
+                strengths[result.name] = score / result.threshold if math.isfinite(score) else math.nan
+            flagged_by = [name for name, s in strengths.items() if math.isfinite(s) and s >= 1.0]
+            strongest = max((s for s in strengths.values() if math.isfinite(s)), default=0.0)
+            evidence = [e for r in applicable if r.name in flagged_by for e in r.evidence if e.client == cid]
+            if nonfinite.get(cid):
+                bad = nonfinite[cid]
+                evidence.insert(
+                    0,
+                    Evidence("integrity", cid, bad[0], None, float(len(bad)), f"update held NaN/Inf in {len(bad)} round(s)"),
+                )
+            if len(flagged_by) >= self.agree or strongest >= self.strong:
+                verdict: Verdict = "malicious"
+            elif flagged_by or nonfinite.get(cid):
+                verdict = "suspicious"
+            else:
+                verdict = "benign"
+            score = sum(min(max(s, 0.0), self.cap) for s in strengths.values() if math.isfinite(s))
+            verdicts.append(ClientVerdict(cid, verdict, score, flagged_by, strengths, evidence, rounds))
+        verdicts.sort(key=lambda v: (VERDICTS.index(v.verdict), -v.score, v.client))
+        return verdicts
