@@ -23,6 +23,7 @@ class AuditReport:
     rule: ConsensusRule
     participation: dict[str, list[int]]
     global_metrics: dict[int, dict[str, float]]
+    client_metrics: dict[str, dict[int, dict[str, float]]] = field(default_factory=dict)
     trigger_inversion: Any | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -66,6 +67,7 @@ def analyze(
     participation: dict[str, list[int]] = {}
     nonfinite: dict[str, list[int]] = {}
     global_metrics: dict[int, dict[str, float]] = {}
+    client_metrics: dict[str, dict[int, dict[str, float]]] = {}
     for data in scan(run, progress):
         for cid in data.clients + data.nonfinite:
             participation.setdefault(cid, []).append(data.round)
@@ -73,10 +75,14 @@ def analyze(
             nonfinite.setdefault(cid, []).append(data.round)
         for detector in detectors:
             detector.observe(data)
+        for name, values in data.metrics.items():
+            client_metrics.setdefault(name, {})[data.round] = {
+                cid: float(v) for cid, v in zip(data.clients, values) if v == v
+            }
         metrics = run.global_metrics(data.round)
         if metrics:
             global_metrics[data.round] = metrics
     results = [detector.finish() for detector in detectors]
     clients = {cid: len(rounds) for cid, rounds in participation.items()}
     verdicts = rule.judge(clients, results, nonfinite)
-    return AuditReport(summarize(run), results, verdicts, rule, participation, global_metrics)
+    return AuditReport(summarize(run), results, verdicts, rule, participation, global_metrics, client_metrics)

@@ -91,6 +91,21 @@ def cosine_to(matrix: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return 1.0 - np.clip(cos, -1.0, 1.0)
 
 
+def classical_mds(distances: np.ndarray, dims: int = 2) -> np.ndarray:
+    """Classical multidimensional scaling (Torgerson 1952): points whose distances approximate ``distances``."""
+    n = distances.shape[0]
+    if n == 0:
+        return np.zeros((0, dims))
+    centering = np.eye(n) - np.ones((n, n)) / n
+    gram = -0.5 * centering @ (distances**2) @ centering
+    values, vectors = np.linalg.eigh(gram)
+    order = np.argsort(values)[::-1][:dims]
+    coords = vectors[:, order] * np.sqrt(np.clip(values[order], 0.0, None))
+    if coords.shape[1] < dims:
+        coords = np.pad(coords, ((0, 0), (0, dims - coords.shape[1])))
+    return coords
+
+
 def auroc(scores: np.ndarray, positives: np.ndarray) -> float | None:
     """Area under the ROC curve of ``scores`` for boolean labels ``positives`` (ties count half).
 

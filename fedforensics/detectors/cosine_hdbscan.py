@@ -8,7 +8,7 @@ import numpy as np
 from sklearn.cluster import HDBSCAN
 
 from ..run import Run
-from ..stats import cosine_distances
+from ..stats import classical_mds, cosine_distances
 from .base import Detector, DetectorResult, Evidence, RoundData
 from .history import DirectionHistory
 
@@ -121,5 +121,10 @@ class CosineHDBSCANDetector(Detector):
                 "accumulated_outliers": [c for c, out in accumulated.items() if out],
                 "distance_clients": [ids[i] for i in order],
                 "distance_matrix": distances[np.ix_(order, order)].round(4).tolist() if distances is not None else None,
+                "embedding": (
+                    {cid: [float(x) for x in xy] for cid, xy in zip(ids, classical_mds(distances))}
+                    if distances is not None
+                    else {}
+                ),
             },
         )

@@ -51,6 +51,9 @@ def report_to_json(report: AuditReport) -> dict[str, Any]:
         ],
         "participation": report.participation,
         "global_metrics": {str(r): m for r, m in report.global_metrics.items()},
+        "client_metrics": {
+            name: {str(r): values for r, values in rounds.items()} for name, rounds in report.client_metrics.items()
+        },
         "notes": report.notes,
         "trigger_inversion": inversion.to_json() if inversion is not None else None,
     })
