@@ -70,25 +70,20 @@ def bonferroni_z(z: float, tests: int, *, two_sided: bool) -> float:
     return float(np.sqrt(max(z * z - 2.0 * np.log(tests), 0.0)))
 
 
-def cosine_distances(matrix: np.ndarray) -> np.ndarray:
-    """Pairwise cosine distances ``1 − cos`` between the rows (a zero row is at distance 1 from all)."""
-    matrix = np.asarray(matrix, dtype=np.float64)
-    norms = np.linalg.norm(matrix, axis=1)
-    unit = matrix / np.where(norms > 0, norms, 1.0)[:, None]
-    sim = np.clip(unit @ unit.T, -1.0, 1.0)
-    dist = 1.0 - sim
+def cosine_from_gram(gram: np.ndarray) -> np.ndarray:
+    """Pairwise cosine distances ``1 − cos`` from a matrix of dot products (a zero vector is at 1 from all)."""
+    norms = np.sqrt(np.clip(np.diag(gram), 0.0, None))
+    safe = np.where(norms > 0, norms, 1.0)
+    cos = np.where(np.outer(norms, norms) > 0, gram / np.outer(safe, safe), 0.0)
+    dist = 1.0 - np.clip(cos, -1.0, 1.0)
     np.fill_diagonal(dist, 0.0)
     return dist
 
 
-def cosine_to(matrix: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """Cosine distance of every row of ``matrix`` to one ``reference`` vector."""
+def cosine_distances(matrix: np.ndarray) -> np.ndarray:
+    """Pairwise cosine distances between the rows of ``matrix``."""
     matrix = np.asarray(matrix, dtype=np.float64)
-    reference = np.asarray(reference, dtype=np.float64)
-    denom = np.linalg.norm(matrix, axis=1) * np.linalg.norm(reference)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cos = np.where(denom > 0, matrix @ reference / np.where(denom > 0, denom, 1.0), 0.0)
-    return 1.0 - np.clip(cos, -1.0, 1.0)
+    return cosine_from_gram(matrix @ matrix.T)
 
 
 def classical_mds(distances: np.ndarray, dims: int = 2) -> np.ndarray:

@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..run import Layer, Run
+from .history import DirectionHistory
 
 
 @dataclass
@@ -28,7 +29,9 @@ class RoundData:
     """One round, read once and shared by every detector.
 
     ``clients`` holds only the clients whose update is finite; the others are
-    listed in ``nonfinite`` (a NaN would poison every median).
+    listed in ``nonfinite`` (a NaN would poison every median). The updates stay
+    one block per layer; derived quantities are computed once, on first use, and
+    shared by every detector.
     """
 
     round: int
@@ -38,25 +41,46 @@ class RoundData:
     num_samples: np.ndarray  # (n_clients,)
     metrics: dict[str, np.ndarray]  # metric name -> float64 (n_clients,), NaN where unreported
     nonfinite: list[str] = field(default_factory=list)
+    history: DirectionHistory = field(default_factory=DirectionHistory)
+
+    def flat(self, name: str) -> np.ndarray:
+        """One layer's updates as a clients × parameters view (no copy)."""
+        return self.updates[name].reshape(len(self.clients), -1)
 
     @cached_property
-    def matrix(self) -> np.ndarray:
-        """The round as a clients × parameters float32 matrix (analysable layers)."""
-        if not self.layers:
-            return np.zeros((len(self.clients), 0), np.float32)
-        return np.concatenate([self.updates[l.name].reshape(len(self.clients), -1) for l in self.layers], axis=1)
+    def layer_grams(self) -> dict[str, np.ndarray]:
+        """Per layer, the clients × clients matrix of dot products of their updates (float64)."""
+        grams = {}
+        for layer in self.layers:
+            block = self.flat(layer.name)
+            grams[layer.name] = (block @ block.T).astype(np.float64) if block.shape[1] else np.zeros((len(self.clients),) * 2)
+        return grams
 
     @cached_property
-    def cosine_distances(self) -> np.ndarray:
-        """Pairwise cosine distances between the clients' updates."""
-        from ..stats import cosine_distances
-
-        return cosine_distances(self.matrix)
+    def gram(self) -> np.ndarray:
+        """Dot products of the whole updates: every pairwise statistic comes from this one pass."""
+        total = np.zeros((len(self.clients), len(self.clients)))
+        for gram in self.layer_grams.values():
+            total += gram
+        return total
 
     @cached_property
     def norms(self) -> np.ndarray:
         """L2 norm of each client's whole update."""
-        return np.linalg.norm(self.matrix.astype(np.float64), axis=1)
+        return np.sqrt(np.clip(np.diag(self.gram), 0.0, None))
+
+    @cached_property
+    def accumulated(self) -> DirectionHistory:
+        """The run's accumulated update directions, this round included (added once, on first use)."""
+        self.history.add(self.clients, [self.flat(l.name) for l in self.layers], self.norms)
+        return self.history
+
+    @cached_property
+    def cosine_distances(self) -> np.ndarray:
+        """Pairwise cosine distances ``1 − cos`` between the clients' updates (a zero update is at 1)."""
+        from ..stats import cosine_from_gram
+
+        return cosine_from_gram(self.gram)
 
 
 @dataclass

@@ -59,7 +59,7 @@ class CosineHDBSCANDetector(Detector):
 
     def start(self, run: Run) -> None:
         self._run = run
-        self._history = DirectionHistory()
+        self._history: DirectionHistory | None = None
         self._outlier: dict[int, dict[str, bool]] = {}
 
     def observe(self, data: RoundData) -> None:
@@ -67,7 +67,7 @@ class CosineHDBSCANDetector(Detector):
             return
         outliers = flame_outliers(data.cosine_distances)
         self._outlier[data.round] = dict(zip(data.clients, map(bool, outliers)))
-        self._history.add(data.clients, data.matrix, data.norms)
+        self._history = data.accumulated
 
     def _rates(self, upto: float) -> dict[str, float]:
         hits: Counter[str] = Counter()
@@ -80,7 +80,7 @@ class CosineHDBSCANDetector(Detector):
         return {cid: hits[cid] / seen[cid] for cid in seen}
 
     def finish(self) -> DetectorResult:
-        ids, directions = self._history.matrix()
+        ids, directions = self._history.matrix() if self._history is not None else ([], None)
         accumulated = dict.fromkeys(ids, False)
         distances = None
         if len(ids) >= self.min_clients:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy.linalg.blas import saxpy
 
 
 class DirectionHistory:
@@ -10,20 +11,28 @@ class DirectionHistory:
 
     Normalising every round's update first keeps the large updates of the
     first rounds from outweighing the rest, so clients that joined in
-    different rounds stay comparable.
+    different rounds stay comparable. One instance is shared by every detector
+    of a scan, so the accumulation happens once per round.
     """
 
     def __init__(self) -> None:
         self._sums: dict[str, np.ndarray] = {}
         self._counts: dict[str, int] = {}
 
-    def add(self, clients: list[str], matrix: np.ndarray, norms: np.ndarray) -> None:
-        unit = matrix / np.where(norms > 0, norms, 1.0)[:, None].astype(np.float32)
-        for cid, row in zip(clients, unit):
-            if cid in self._sums:
-                self._sums[cid] += row
-            else:
-                self._sums[cid] = row.astype(np.float32, copy=True)
+    def add(self, clients: list[str], blocks: list[np.ndarray], norms: np.ndarray) -> None:
+        """Add one round: ``blocks`` are the layers' clients × parameters views, ``norms`` the whole-update norms."""
+        size = sum(block.shape[1] for block in blocks)
+        for i, cid in enumerate(clients):
+            total = self._sums.get(cid)
+            if total is None:
+                total = self._sums[cid] = np.zeros(size, np.float32)
+            scale = 1.0 / norms[i] if norms[i] > 0 else 0.0
+            col = 0
+            for block in blocks:
+                width = block.shape[1]
+                # In-place y += a·x without a temporary the size of the update.
+                saxpy(np.ascontiguousarray(block[i], dtype=np.float32), total[col : col + width], a=scale)
+                col += width
             self._counts[cid] = self._counts.get(cid, 0) + 1
 
     def matrix(self) -> tuple[list[str], np.ndarray]:

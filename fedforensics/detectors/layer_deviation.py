@@ -44,13 +44,13 @@ class LayerDeviationDetector(RoundStatisticDetector):
 
     def statistics(self, data: RoundData) -> dict[str, np.ndarray]:
         out = {}
-        n = len(data.clients)
         for layer in data.layers:
-            flat = data.updates[layer.name].reshape(n, -1).astype(np.float64)
+            flat = data.flat(layer.name)
             if flat.shape[1] == 0:
                 continue
-            out[f"{layer.name}|max"] = np.abs(flat).max(axis=1)
-            out[f"{layer.name}|l2"] = np.linalg.norm(flat, axis=1)
+            largest = np.maximum(flat.max(axis=1), -flat.min(axis=1))
+            out[f"{layer.name}|max"] = largest.astype(np.float64)
+            out[f"{layer.name}|l2"] = np.sqrt(np.clip(np.diag(data.layer_grams[layer.name]), 0.0, None))
         return out
 
     def on_round(self, data: RoundData, raw: dict[str, np.ndarray]) -> None:
