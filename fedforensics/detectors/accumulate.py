@@ -23,7 +23,7 @@ from typing import Literal
 
 import numpy as np
 
-from ..stats import MAD_CONSISTENCY
+from ..stats import mad_factor
 
 Side = Literal["greater", "less", "two-sided"]
 
@@ -81,10 +81,11 @@ class RoundScores:
             return {}
         mean = np.array(means)
         center = float(np.median(mean))
-        spread = MAD_CONSISTENCY * float(np.median(np.abs(mean - center)))
+        spread = mad_factor(mean.size) * float(np.median(np.abs(mean - center)))
         scale = np.maximum(spread, 1.0 / np.sqrt(np.array(counts)))
         sustained = _oriented((mean - center) / scale, self.side)
-        single = threshold * np.array(peaks) / spike
+        # a per-round z of `spike` reaches the threshold (an infinite threshold disables flags)
+        single = np.array(peaks) * (threshold / spike if np.isfinite(threshold) else 0.0)
         return {cid: float(v) for cid, v in zip(ids, np.maximum(sustained, single))}
 
     def conclude(self, threshold: float, spike: float) -> Conclusion:

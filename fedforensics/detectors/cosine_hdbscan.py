@@ -53,7 +53,7 @@ class CosineHDBSCANDetector(Detector):
     reference = "Nguyen et al. 2022, FLAME: Taming Backdoors in Federated Learning (USENIX Security)"
     summary = "HDBSCAN on cosine distances; outside the majority cluster, per round and accumulated"
 
-    def __init__(self, *, threshold: float = 0.75, min_clients: int = 4) -> None:
+    def __init__(self, *, threshold: float = 0.85, min_clients: int = 4) -> None:
         self.threshold = threshold
         self.min_clients = min_clients
 

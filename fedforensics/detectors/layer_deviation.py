@@ -35,7 +35,7 @@ class LayerDeviationDetector(RoundStatisticDetector):
     side = "two-sided"
     rel_floor = 0.05
 
-    def __init__(self, *, threshold: float = 4.5, spike: float = 15.0, min_clients: int = 4) -> None:
+    def __init__(self, *, threshold: float = 3.5, spike: float = 30.0, min_clients: int = 4) -> None:
         super().__init__(threshold=threshold, spike=spike, min_clients=min_clients)
 
     def start(self, run) -> None:  # type: ignore[no-untyped-def]

@@ -41,7 +41,7 @@ class RoundStatisticDetector(Detector):
     #: How many of the strongest rounds each flagged client's evidence lists.
     evidence_rounds: ClassVar[int] = 3
 
-    def __init__(self, *, threshold: float = 3.5, spike: float = 12.0, min_clients: int = 4) -> None:
+    def __init__(self, *, threshold: float = 3.5, spike: float = 30.0, min_clients: int = 4) -> None:
         self.threshold = threshold
         self.spike = spike
         self.min_clients = min_clients

@@ -1,0 +1,66 @@
+"""Small synthetic federations for detector tests: fast, seeded, with known attackers.
+
+Honest updates share a round's common direction plus client noise; attackers
+add what their attack implies. Not a substitute for the real simulation
+(fedforensics.simulate); a way to test the contract and edge cases in
+milliseconds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from recorder import Recorder
+
+SHAPES = {"fc1.weight": (16, 24), "fc1.bias": (16,), "fc2.weight": (10, 16), "fc2.bias": (10,)}
+
+
+def make_run(
+    path: Path,
+    *,
+    clients: int = 10,
+    rounds: int = 12,
+    attackers: tuple[str, ...] = (),
+    attack: str = "none",
+    participation: float = 1.0,
+    seed: int = 0,
+    ids: list[str] | None = None,
+    nan_client: str | None = None,
+) -> Path:
+    """Write a synthetic run; ``attack`` is none | boost | bias | noise | sybil."""
+    rng = np.random.default_rng(seed)
+    ids = ids or [f"c{i}" for i in range(clients)]
+    size = sum(int(np.prod(s)) for s in SHAPES.values())
+    glob = {k: np.zeros(s, np.float32) for k, s in SHAPES.items()}
+    sybil_noise = rng.normal(size=size)
+    with Recorder(path, meta={"synthetic": True}, overwrite=True) as rec:
+        for r in range(rounds):
+            decay = np.exp(-r / 15)
+            common = rng.normal(size=size) * decay
+            chosen = [c for c in ids if rng.random() < participation] or ids[:1]
+            with rec.round(r, glob) as rnd:
+                for cid in chosen:
+                    u = common + 0.6 * decay * rng.normal(size=size)
+                    if cid in attackers:
+                        if attack == "boost":
+                            u *= 6.0
+                        elif attack == "bias":
+                            u[size - 10 + 6] += 1.5 * decay  # fc2.bias, class 6
+                            u[: size - 10] += 0.5 * decay * sybil_noise[: size - 10]
+                        elif attack == "noise":
+                            u = rng.normal(size=size) * np.linalg.norm(u) / np.sqrt(size)
+                        elif attack == "sybil":
+                            u = common + 0.6 * decay * sybil_noise + 0.01 * decay * rng.normal(size=size)
+                    if cid == nan_client:
+                        u[3] = np.nan
+                    state, col = {}, 0
+                    for name, shape in SHAPES.items():
+                        n = int(np.prod(shape))
+                        state[name] = u[col : col + n].reshape(shape)
+                        col += n
+                    accuracy = 0.9 + 0.01 * rng.normal() - (0.4 if cid in attackers and attack == "bias" else 0.0)
+                    rnd.client(cid, state, num_samples=50, metrics={"train_accuracy": accuracy}, delta=True)
+        rec.ground_truth(list(attackers))
+    return path

@@ -1,0 +1,145 @@
+"""The detector contract (every registered detector, like scikit-learn's check_estimator) and the verdict rule."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+
+import numpy as np
+import pytest
+
+from fedforensics import open_run
+from fedforensics.analysis import analyze
+from fedforensics.detectors import Detector, DetectorResult, all_detectors, get_detector
+from fedforensics.detectors.base import Evidence
+from fedforensics.errors import FedForensicsError
+from fedforensics.verdict import ConsensusRule
+from synthetic import make_run
+
+DETECTORS = list(all_detectors())
+EXPECTED = {"client-metrics", "cosine-hdbscan", "layer-deviation", "median-cosine", "norm", "output-bias", "sybil"}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    d = tmp_path_factory.mktemp("synthetic")
+    return {
+        "clean": make_run(d / "clean.h5"),
+        "boost": make_run(d / "boost.h5", attackers=("c3",), attack="boost"),
+        "partial": make_run(d / "partial.h5", attackers=("c1", "c5"), attack="bias", participation=0.6, clients=14, seed=3),
+        "odd": make_run(
+            d / "odd.h5",
+            ids=["<img src=x onerror=alert(1)>", "ünïcode", "42", "a/b", " ", "client 6", "x" * 200],
+            rounds=5,
+            nan_client="42",
+        ),
+        "tiny": make_run(d / "tiny.h5", clients=2, rounds=3),
+    }
+
+
+def test_registry_finds_every_detector_module():
+    assert set(DETECTORS) >= EXPECTED
+
+
+@pytest.mark.parametrize("name", DETECTORS)
+def test_detector_declares_itself_and_only_stores_params(name):
+    cls = all_detectors()[name]
+    assert issubclass(cls, Detector)
+    assert cls.name == name and cls.reference and cls.summary
+    detector = cls()
+    params = detector.get_params()
+    signature = inspect.signature(cls.__init__)
+    assert set(params) == {p for p in signature.parameters if p != "self"}
+    for param, value in params.items():
+        assert value == signature.parameters[param].default
+    assert "threshold" in params  # thresholds are parameters, apart from scoring
+    assert repr(detector).startswith(cls.__name__)
+
+
+@pytest.mark.parametrize("name", DETECTORS)
+@pytest.mark.parametrize("kind", ["clean", "boost", "partial", "odd", "tiny"])
+def test_detector_contract(name, kind, runs, capsys):
+    run = open_run(runs[kind])
+    result = get_detector(name).score(run)
+    assert isinstance(result, DetectorResult) and result.name == name
+    assert set(result.scores) == set(run.all_clients)
+    for cid in result.flagged:
+        assert result.scores[cid] >= result.threshold
+    for cid, score in result.scores.items():
+        if math.isfinite(score) and score >= result.threshold:
+            assert cid in result.flagged
+    assert set(result.round_scores) <= set(run.rounds)
+    assert set(result.first_flagged) <= set(result.flagged)
+    assert all(isinstance(e, Evidence) and e.client in result.flagged for e in result.evidence)
+    json.dumps(result.to_json(), allow_nan=False)
+    assert capsys.readouterr() == ("", "")  # detectors never print
+    again = get_detector(name).score(run)
+    assert again.scores.keys() == result.scores.keys()
+    np.testing.assert_allclose(
+        [again.scores[c] for c in run.all_clients], [result.scores[c] for c in run.all_clients], equal_nan=True
+    )
+
+
+@pytest.mark.parametrize("name", DETECTORS)
+def test_threshold_is_a_parameter(name, runs):
+    run = open_run(runs["boost"])
+    assert get_detector(name, threshold=math.inf).score(run).flagged == []
+
+
+def test_unknown_detector_is_a_user_error():
+    with pytest.raises(FedForensicsError, match="unknown detector 'nope'"):
+        get_detector("nope")
+
+
+def test_nonfinite_updates_are_kept_out_of_statistics_and_reported(runs):
+    report = analyze(open_run(runs["odd"]))
+    verdict = next(v for v in report.verdicts if v.client == "42")
+    assert verdict.verdict in ("suspicious", "malicious")
+    assert verdict.evidence[0].detector == "integrity"
+
+
+def test_tiny_rounds_are_not_scored(runs):
+    report = analyze(open_run(runs["tiny"]))
+    assert all(v.verdict == "benign" for v in report.verdicts)
+
+
+def test_boosted_client_is_found_and_clean_run_is_all_benign(runs):
+    boost = analyze(open_run(runs["boost"]))
+    assert boost.verdicts[0].client == "c3" and boost.verdicts[0].verdict == "malicious"
+    assert "norm" in boost.verdicts[0].flagged_by
+    assert [v.client for v in boost.verdicts if v.verdict != "benign"] == ["c3"]
+    clean = analyze(open_run(runs["clean"]))
+    assert clean.counts["malicious"] == 0 and clean.counts["suspicious"] == 0
+
+
+def test_partial_participation_attackers_are_found(runs):
+    report = analyze(open_run(runs["partial"]))
+    judged = {v.client: v.verdict for v in report.verdicts}
+    assert judged["c1"] == judged["c5"] == "malicious"
+    assert [c for c, v in judged.items() if v != "benign" and c not in ("c1", "c5")] == []
+    target = report.detector("output-bias").extras["likely_target"]
+    assert target["c1"] == target["c5"] == "6"
+
+
+def _result(name: str, threshold: float, scores: dict[str, float]) -> DetectorResult:
+    flagged = [c for c, s in scores.items() if s >= threshold]
+    evidence = [Evidence(name, c, 1, None, s, "x") for c, s in scores.items() if c in flagged]
+    return DetectorResult(name, "ref", {}, threshold, scores, flagged, {}, {}, evidence)
+
+
+def test_consensus_rule():
+    results = [
+        _result("a", 2.0, {"two": 2.5, "one": 2.1, "strong": 4.5, "none": 0.3, "nan": math.nan}),
+        _result("b", 1.0, {"two": 1.2, "one": 0.5, "strong": 0.1, "none": 0.9, "nan": math.nan}),
+    ]
+    verdicts = {v.client: v for v in ConsensusRule().judge(dict.fromkeys(["two", "one", "strong", "none", "nan"], 3), results, {"nan": [2]})}
+    assert verdicts["two"].verdict == "malicious" and verdicts["two"].flagged_by == ["a", "b"]
+    assert verdicts["one"].verdict == "suspicious"
+    assert verdicts["strong"].verdict == "malicious"  # 4.5 / 2.0 >= strong
+    assert verdicts["none"].verdict == "benign"
+    assert verdicts["nan"].verdict == "suspicious" and verdicts["nan"].evidence[0].detector == "integrity"
+    assert verdicts["two"].score == pytest.approx(2.5 / 2 + 1.2)
+    ordered = ConsensusRule().judge(dict.fromkeys(["none", "one", "two"], 3), results, {})
+    assert [v.client for v in ordered] == ["two", "one", "none"]
+    assert ConsensusRule(agree=3, strong=10).judge({"two": 3}, results, {})[0].verdict == "suspicious"
