@@ -77,7 +77,19 @@ print(json.dumps({"peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss 
 """
 
 
-def child(code: str, *args: str) -> dict:
+def drop_page_cache() -> bool:
+    """Evict the file from the OS page cache (needs root); False where not allowed."""
+    try:
+        subprocess.run(["sync"], check=True)
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
+        return True
+    except OSError:
+        return False
+
+
+def child(code: str, *args: str, cold: bool = False) -> dict:
+    if cold and not drop_page_cache():
+        raise SystemExit("--cold needs permission to write /proc/sys/vm/drop_caches")
     out = subprocess.run([sys.executable, "-c", textwrap.dedent(code), *args], capture_output=True, text=True, check=True)
     return json.loads(out.stdout)
 
@@ -86,17 +98,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, nargs="+", default=[20, 40])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--cold", action="store_true", help="drop the page cache before every measurement")
     args = parser.parse_args()
     print(f"machine: {platform.processor() or platform.machine()}, {platform.python_version()}, numpy {np.__version__}")
     imports = child(BASELINE)["peak_mb"]
-    print(f"imports alone: {imports:.0f} MB peak")
+    print(f"imports alone: {imports:.0f} MB peak; page cache: {'dropped before each run' if args.cold else 'warm'}")
+    print("| rounds | file | raw h5py read | analyze | ratio | raw peak RSS | analyze peak RSS |")
+    print("|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory(dir=Path(__file__).parent) as tmp:
         for rounds in args.rounds:
             path = Path(tmp) / f"log{rounds}.h5"
             make_log(path, rounds)
-            child(RAW, str(path))  # warm the page cache for both
-            raw = min((child(RAW, str(path)) for _ in range(args.repeats)), key=lambda d: d["seconds"])
-            ana = min((child(ANALYZE, str(path)) for _ in range(args.repeats)), key=lambda d: d["seconds"])
+            child(RAW, str(path))  # warm the page cache (undone per measurement with --cold)
+            raw = min((child(RAW, str(path), cold=args.cold) for _ in range(args.repeats)), key=lambda d: d["seconds"])
+            ana = min((child(ANALYZE, str(path), cold=args.cold) for _ in range(args.repeats)), key=lambda d: d["seconds"])
             print(
                 f"| {rounds} | {path.stat().st_size / 2**20:.0f} MiB | {raw['seconds']:.2f} s | {ana['seconds']:.2f} s "
                 f"| {ana['seconds'] / raw['seconds']:.2f}× | {raw['peak_mb']:.0f} MB | {ana['peak_mb']:.0f} MB |"

@@ -79,12 +79,6 @@ def cosine_from_gram(gram: np.ndarray) -> np.ndarray:
     return dist
 
 
-def cosine_distances(matrix: np.ndarray) -> np.ndarray:
-    """Pairwise cosine distances between the rows of ``matrix``."""
-    matrix = np.asarray(matrix, dtype=np.float64)
-    return cosine_from_gram(matrix @ matrix.T)
-
-
 def classical_mds(distances: np.ndarray, dims: int = 2) -> np.ndarray:
     """Classical multidimensional scaling (Torgerson 1952): points whose distances approximate ``distances``."""
     n = distances.shape[0]

@@ -143,3 +143,16 @@ def test_consensus_rule():
     ordered = ConsensusRule().judge(dict.fromkeys(["none", "one", "two"], 3), results, {})
     assert [v.client for v in ordered] == ["two", "one", "none"]
     assert ConsensusRule(agree=3, strong=10).judge({"two": 3}, results, {})[0].verdict == "suspicious"
+
+
+def test_scan_accumulates_directions_across_rounds(runs):
+    from fedforensics.scan import scan
+
+    run = open_run(runs["partial"])
+    histories = set()
+    for data in scan(run):
+        histories.add(id(data.accumulated))
+    history = data.accumulated
+    assert len(histories) == 1  # one history shared by every round
+    participation = {cid: sum(cid in run.clients(r) for r in run.rounds) for cid in run.all_clients}
+    assert history.counts == participation

@@ -40,21 +40,13 @@ class RoundData:
     updates: dict[str, np.ndarray]  # layer name -> float32 (n_clients, *shape)
     num_samples: np.ndarray  # (n_clients,)
     metrics: dict[str, np.ndarray]  # metric name -> float64 (n_clients,), NaN where unreported
+    layer_grams: dict[str, np.ndarray]  # layer name -> float64 (n_clients, n_clients) dot products
     nonfinite: list[str] = field(default_factory=list)
-    history: DirectionHistory = field(default_factory=DirectionHistory)
+    history: DirectionHistory = field(default_factory=DirectionHistory)  # the scan passes one shared instance
 
     def flat(self, name: str) -> np.ndarray:
         """One layer's updates as a clients × parameters view (no copy)."""
         return self.updates[name].reshape(len(self.clients), -1)
-
-    @cached_property
-    def layer_grams(self) -> dict[str, np.ndarray]:
-        """Per layer, the clients × clients matrix of dot products of their updates (float64)."""
-        grams = {}
-        for layer in self.layers:
-            block = self.flat(layer.name)
-            grams[layer.name] = (block @ block.T).astype(np.float64) if block.shape[1] else np.zeros((len(self.clients),) * 2)
-        return grams
 
     @cached_property
     def gram(self) -> np.ndarray:

@@ -8,7 +8,7 @@ import numpy as np
 from sklearn.cluster import HDBSCAN
 
 from ..run import Run
-from ..stats import classical_mds, cosine_distances
+from ..stats import classical_mds
 from .base import Detector, DetectorResult, Evidence, RoundData
 from .history import DirectionHistory
 
@@ -80,12 +80,12 @@ class CosineHDBSCANDetector(Detector):
         return {cid: hits[cid] / seen[cid] for cid in seen}
 
     def finish(self) -> DetectorResult:
-        ids, directions = self._history.matrix() if self._history is not None else ([], None)
+        ids, distances = self._history.cosine_distances() if self._history is not None else ([], None)
         accumulated = dict.fromkeys(ids, False)
-        distances = None
         if len(ids) >= self.min_clients:
-            distances = cosine_distances(directions)
             accumulated = dict(zip(ids, map(bool, flame_outliers(distances))))
+        else:
+            distances = None
         rates = self._rates(np.inf)
         scores = {cid: 0.5 * rates.get(cid, 0.0) + 0.5 * accumulated.get(cid, False) for cid in ids}
         for cid in self._run.all_clients:

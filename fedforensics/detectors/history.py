@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg.blas import saxpy
 
+from ..stats import cosine_from_gram
+
 
 class DirectionHistory:
     """Mean of each client's unit-norm updates (memory: clients × parameters, float32).
@@ -18,9 +20,11 @@ class DirectionHistory:
     def __init__(self) -> None:
         self._sums: dict[str, np.ndarray] = {}
         self._counts: dict[str, int] = {}
+        self._distances: tuple[list[str], np.ndarray] | None = None
 
     def add(self, clients: list[str], blocks: list[np.ndarray], norms: np.ndarray) -> None:
         """Add one round: ``blocks`` are the layers' clients × parameters views, ``norms`` the whole-update norms."""
+        self._distances = None
         size = sum(block.shape[1] for block in blocks)
         for i, cid in enumerate(clients):
             total = self._sums.get(cid)
@@ -35,9 +39,18 @@ class DirectionHistory:
                 col += width
             self._counts[cid] = self._counts.get(cid, 0) + 1
 
-    def matrix(self) -> tuple[list[str], np.ndarray]:
-        """Client ids and their mean unit updates as rows."""
-        ids = list(self._sums)
-        if not ids:
-            return [], np.zeros((0, 0), np.float32)
-        return ids, np.stack([self._sums[c] / self._counts[c] for c in ids])
+    @property
+    def counts(self) -> dict[str, int]:
+        """Rounds accumulated per client."""
+        return dict(self._counts)
+
+    def cosine_distances(self) -> tuple[list[str], np.ndarray]:
+        """Client ids and the pairwise cosine distances of their accumulated directions (computed once per round)."""
+        if self._distances is None:
+            ids = list(self._sums)
+            gram = np.zeros((len(ids), len(ids)))
+            if ids:
+                stacked = np.stack([self._sums[c] for c in ids])  # the scale per client cancels in a cosine
+                gram = (stacked @ stacked.T).astype(np.float64)
+            self._distances = (ids, cosine_from_gram(gram))
+        return self._distances

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy.linalg.blas import isamax
 
 from ..stats import auroc
 from .accumulate import Conclusion
@@ -48,8 +49,8 @@ class LayerDeviationDetector(RoundStatisticDetector):
             flat = data.flat(layer.name)
             if flat.shape[1] == 0:
                 continue
-            largest = np.maximum(flat.max(axis=1), -flat.min(axis=1))
-            out[f"{layer.name}|max"] = largest.astype(np.float64)
+            # BLAS i?amax finds the largest |Δ| in one pass, without a temporary |Δ| array
+            out[f"{layer.name}|max"] = np.array([abs(float(row[isamax(row)])) for row in flat])
             out[f"{layer.name}|l2"] = np.sqrt(np.clip(np.diag(data.layer_grams[layer.name]), 0.0, None))
         return out
 

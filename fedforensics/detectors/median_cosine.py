@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..run import Run
-from ..stats import cosine_distances
 from .base import RoundData
 from .history import DirectionHistory
 from .statistic import RoundStatisticDetector
@@ -48,11 +47,10 @@ class MedianCosineDetector(RoundStatisticDetector):
     def run_statistics(self) -> dict[str, dict[str, float]]:
         if self._history is None:
             return {}
-        ids, directions = self._history.matrix()
+        ids, distances = self._history.cosine_distances()
         if len(ids) < self.min_clients:
             return {}
-        distances = median_distance_to_others(cosine_distances(directions))
-        return {"accumulated": dict(zip(ids, map(float, distances)))}
+        return {"accumulated": dict(zip(ids, map(float, median_distance_to_others(distances))))}
 
     def explain(self, key: str, value: float) -> str:
         if key == "accumulated":
