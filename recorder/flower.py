@@ -1,0 +1,390 @@
+"""Record a Flower federation by wrapping its strategy: ``RecordingStrategy``.
+
+>>> from recorder import Recorder
+>>> from recorder.flower import RecordingStrategy
+>>> with Recorder("run.h5") as rec:                                      # doctest: +SKIP
+...     strategy = RecordingStrategy(FedAvg(), rec)                       # any Flower strategy
+...     strategy.start(grid=grid, initial_arrays=arrays, num_rounds=3)
+
+The only module of :mod:`recorder` that imports flwr (``pip install "fedforensics[flower]"``).
+What is recorded, and under which client ids: ``docs/flower.md``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from numbers import Real
+from typing import Any
+
+import numpy as np
+
+try:
+    from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord
+    from flwr.common import FitIns, FitRes, Parameters, Scalar, parameters_to_ndarrays
+    from flwr.server.client_manager import ClientManager
+    from flwr.server.client_proxy import ClientProxy
+    from flwr.server.strategy import Strategy as LegacyStrategy
+    from flwr.serverapp import Grid
+    from flwr.serverapp.strategy import Result, Strategy
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess without flwr
+    raise ImportError('recorder.flower needs Flower: pip install "fedforensics[flower]"') from exc
+
+from . import Recorder, RecorderError, RoundRecorder
+
+__all__ = ["RecordingStrategy", "NUM_SAMPLES_KEY", "ID_KEYS", "NODE_TABLE"]
+
+#: The reply metric that holds the client's sample count (Flower's convention).
+NUM_SAMPLES_KEY = "num-examples"
+#: Reply metrics that name the client, in order of precedence over the node id.
+ID_KEYS = ("client-id", "partition-id")
+#: Attachment mapping each reported client id to the Flower node(s) that sent it.
+NODE_TABLE = "flower_nodes"
+
+
+@dataclass(frozen=True)
+class _Reply:
+    """One node's answer to a training instruction, whatever the API."""
+
+    node_id: int
+    metrics: Mapping[str, Any]
+    state: dict[str, np.ndarray] = field(default_factory=dict)
+    problem: str = ""  # why there is no state to record
+
+
+class RecordingStrategy(Strategy, LegacyStrategy):
+    """Record every training round of ``strategy`` into ``recorder``; change nothing else.
+
+    Wraps a Message API strategy (``flwr.serverapp.strategy``: the global arrays are
+    taken in ``configure_train``, the replies in ``aggregate_train``) or a legacy one
+    (``flwr.server.strategy``: ``configure_fit`` / ``aggregate_fit``). Every call and
+    attribute is the wrapped strategy's, with the same arguments: the replies, which
+    can be read only once, are read into one list that is then handed on.
+
+    It must sit OUTERMOST. Server-side DP clipping
+    (``DifferentialPrivacyServerSideFixedClipping`` and the adaptive variant) rewrites
+    the replies in place: wrapped by ``RecordingStrategy``, what the clients sent is
+    recorded; wrapping it, only the clipped updates would be.
+
+    Parameters
+    ----------
+    strategy
+        The Flower strategy to record.
+    recorder
+        An open :class:`recorder.Recorder`. Flower's round ``r`` (from 1) is recorded as round ``r``.
+    id_keys
+        Reply metrics that name the client, by precedence; the Flower node id is used
+        when a client reports none of them (see ``docs/flower.md``).
+    layer_names
+        Layer names for the legacy API, whose ``Parameters`` carry none (default "0", "1", ...).
+    """
+
+    def __init__(
+        self,
+        strategy: Strategy | LegacyStrategy,
+        recorder: Recorder,
+        *,
+        id_keys: Sequence[str] = ID_KEYS,
+        layer_names: Sequence[str] | None = None,
+    ) -> None:
+        if not isinstance(strategy, (Strategy, LegacyStrategy)):
+            raise TypeError(f"not a Flower strategy: {type(strategy).__name__}")
+        if isinstance(strategy, Strategy) and type(strategy).start is not Strategy.start:
+            raise TypeError(
+                f"{type(strategy).__name__} overrides start(): its rounds would bypass the recorder"
+            )
+        self.strategy = strategy
+        self._log = _RoundLog(recorder, tuple(id_keys))
+        self._layer_names = None if layer_names is None else list(layer_names)
+        self._evaluation_closes_round = False
+
+    def __getattr__(self, name: str) -> Any:
+        """Everything not defined here is the wrapped strategy's."""
+        try:
+            inner = self.__dict__["strategy"]
+        except KeyError:
+            raise AttributeError(name) from None
+        return getattr(inner, name)
+
+    def __repr__(self) -> str:
+        return f"RecordingStrategy({self.strategy!r})"
+
+    # -- Message API ----------------------------------------------------------------
+    def start(
+        self,
+        grid: Grid,
+        initial_arrays: ArrayRecord,
+        num_rounds: int = 3,
+        timeout: float = 3600,
+        train_config: ConfigRecord | None = None,
+        evaluate_config: ConfigRecord | None = None,
+        evaluate_fn: Callable[[int, ArrayRecord], MetricRecord | None] | None = None,
+    ) -> Result:
+        """Flower's round loop; ``evaluate_fn``'s metrics become each round's global metrics.
+
+        With ``evaluate_fn`` a round is written when its evaluation returns, otherwise
+        when ``aggregate_train`` returns.
+        """
+        recorded_fn = None if evaluate_fn is None else self._recording(evaluate_fn)
+        self._evaluation_closes_round = recorded_fn is not None
+        try:
+            return super().start(
+                grid, initial_arrays, num_rounds, timeout, train_config, evaluate_config, recorded_fn
+            )
+        finally:
+            self._evaluation_closes_round = False
+            self._log.close()
+
+    def _recording(
+        self, evaluate_fn: Callable[[int, ArrayRecord], MetricRecord | None]
+    ) -> Callable[[int, ArrayRecord], MetricRecord | None]:
+        """``evaluate_fn`` that also records its metrics and then writes the round."""
+
+        def recorded_fn(server_round: int, arrays: ArrayRecord) -> MetricRecord | None:
+            try:
+                metrics = evaluate_fn(server_round, arrays)
+                if metrics is not None:
+                    self._log.evaluated(server_round, metrics)
+                return metrics
+            finally:
+                self._log.close()
+
+        return recorded_fn
+
+    def configure_train(
+        self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
+    ) -> Iterable[Message]:
+        """The wrapped strategy's messages; the global arrays are kept for this round."""
+        messages = list(self.strategy.configure_train(server_round, arrays, config, grid))
+        self._log.sent(server_round, _arrays(arrays), [m.metadata.dst_node_id for m in messages])
+        return messages
+
+    def aggregate_train(
+        self, server_round: int, replies: Iterable[Message]
+    ) -> tuple[ArrayRecord | None, MetricRecord | None]:
+        """Record the replies as the clients sent them, then let the wrapped strategy aggregate them."""
+        replies = list(replies)
+        self._log.received(server_round, [_message_reply(m) for m in replies])
+        try:
+            return self.strategy.aggregate_train(server_round, replies)
+        finally:
+            if not self._evaluation_closes_round:
+                self._log.close()
+
+    def summary(self) -> None:
+        """The wrapped strategy's summary."""
+        self.strategy.summary()
+
+    # -- both APIs (same names, different signatures) ----------------------------------
+    def configure_evaluate(self, *args: Any, **kwargs: Any) -> Any:
+        """The wrapped strategy's, unrecorded."""
+        return self.strategy.configure_evaluate(*args, **kwargs)
+
+    def aggregate_evaluate(self, *args: Any, **kwargs: Any) -> Any:
+        """The wrapped strategy's, unrecorded."""
+        return self.strategy.aggregate_evaluate(*args, **kwargs)
+
+    # -- legacy API -----------------------------------------------------------------
+    def initialize_parameters(self, client_manager: ClientManager) -> Parameters | None:
+        """The wrapped strategy's."""
+        return self.strategy.initialize_parameters(client_manager)
+
+    def configure_fit(
+        self, server_round: int, parameters: Parameters, client_manager: ClientManager
+    ) -> list[tuple[ClientProxy, FitIns]]:
+        """The wrapped strategy's instructions; the global parameters are kept for this round."""
+        instructions = list(self.strategy.configure_fit(server_round, parameters, client_manager))
+        arrays = parameters_to_ndarrays(parameters)
+        names = self._names(len(arrays))
+        if len(names) != len(arrays):
+            raise RecorderError(f"round {server_round}: {len(names)} layer names for {len(arrays)} arrays")
+        self._log.sent(server_round, dict(zip(names, arrays)), [proxy.node_id for proxy, _ in instructions])
+        return instructions
+
+    def aggregate_fit(
+        self,
+        server_round: int,
+        results: list[tuple[ClientProxy, FitRes]],
+        failures: list[tuple[ClientProxy, FitRes] | BaseException],
+    ) -> tuple[Parameters | None, dict[str, Scalar]]:
+        """Record the results and failures, then let the wrapped strategy aggregate them."""
+        replies = [self._fit_reply(proxy, res) for proxy, res in results]
+        replies += [
+            _Reply(f[0].node_id, {}, problem=f"failed ({f[1].status.code.name}): {f[1].status.message}")
+            for f in failures
+            if isinstance(f, tuple)
+        ]
+        unattributed = [f"{type(f).__name__}: {f}" for f in failures if not isinstance(f, tuple)]
+        self._log.received(server_round, replies, unattributed)
+        try:
+            return self.strategy.aggregate_fit(server_round, results, failures)
+        finally:
+            self._log.close()
+
+    def evaluate(self, server_round: int, parameters: Parameters) -> tuple[float, dict[str, Scalar]] | None:
+        """The wrapped strategy's."""
+        return self.strategy.evaluate(server_round, parameters)
+
+    def _names(self, count: int) -> list[str]:
+        return self._layer_names if self._layer_names is not None else [str(i) for i in range(count)]
+
+    def _fit_reply(self, proxy: ClientProxy, res: FitRes) -> _Reply:
+        metrics = {**res.metrics, NUM_SAMPLES_KEY: res.num_examples}
+        arrays = parameters_to_ndarrays(res.parameters)
+        names = self._names(len(arrays))
+        if len(names) != len(arrays):
+            return _Reply(proxy.node_id, metrics, problem=f"not recorded: {len(arrays)} arrays for {len(names)} layers")
+        return _Reply(proxy.node_id, metrics, state=dict(zip(names, arrays)))
+
+
+class _RoundLog:
+    """The round being recorded, and the client ids learnt for Flower nodes."""
+
+    def __init__(self, recorder: Recorder, id_keys: tuple[str, ...]) -> None:
+        self._rec = recorder
+        self._id_keys = id_keys
+        self._sent: tuple[int, dict[str, np.ndarray], list[int]] | None = None
+        self._open: RoundRecorder | None = None
+        self._learnt: dict[int, str] = {}  # node id -> id its client reported
+        self._pairs: set[tuple[int, int]] = set()  # (reported id, node id)
+        self._pairs_written = 0
+
+    def sent(self, server_round: int, global_state: dict[str, np.ndarray], node_ids: list[int]) -> None:
+        """The global model went to ``node_ids`` (nothing is recorded for a round that asked no node)."""
+        self.close()
+        self._sent = (server_round, global_state, node_ids) if node_ids else None
+
+    def received(self, server_round: int, replies: list[_Reply], unattributed: Sequence[str] = ()) -> None:
+        """Open the round and record every reply, and every node asked that did not reply."""
+        if self._sent is None or self._sent[0] != server_round:
+            return
+        number, global_state, asked = self._sent
+        self._sent = None
+        replied = {reply.node_id for reply in replies}
+        missing = sorted(set(asked) - replied)
+        if len(missing) == len(unattributed) == 1:
+            missing_problem = f"failed: {unattributed[0]}"
+        elif unattributed:
+            missing_problem = f"no reply (errors this round not attributable to a node: {'; '.join(unattributed)})"
+        else:
+            missing_problem = "no reply"
+        entries = [*replies, *(_Reply(node, {}, problem=missing_problem) for node in missing)]
+        rnd = self._rec.round(number, global_state).__enter__()
+        try:
+            for cid, entry in sorted(self._identify(entries), key=lambda pair: _order(pair[0])):
+                problem = entry.problem or _misfit(entry.state, global_state)
+                if problem:
+                    rnd.failure(cid, problem)
+                    continue
+                num_samples, metrics = _samples_and_metrics(entry.metrics, self._id_keys)
+                rnd.client(cid, entry.state, num_samples=num_samples, metrics=metrics)
+        except BaseException:
+            rnd.__exit__(*sys.exc_info())  # nothing of a half-recorded round is kept
+            raise
+        self._open = rnd
+
+    def evaluated(self, server_round: int, metrics: Mapping[str, Any]) -> None:
+        """The model aggregated in ``server_round`` was evaluated: its global metrics."""
+        if self._open is not None and self._open.number == server_round:
+            self._open.global_metrics({k: v for k, v in metrics.items() if _is_number(v)})
+
+    def close(self) -> None:
+        """Write the open round (durable from here on) and any new node of the node table."""
+        if self._open is None:
+            return
+        rnd, self._open = self._open, None
+        rnd.__exit__(None, None, None)
+        if len(self._pairs) > self._pairs_written:
+            pairs = sorted(self._pairs)
+            self._rec.attach(
+                NODE_TABLE,
+                client_id=np.array([cid for cid, _ in pairs], dtype=np.int64),
+                node_id=np.array([node for _, node in pairs], dtype=np.uint64),
+            )
+            self._pairs_written = len(pairs)
+
+    def _identify(self, entries: list[_Reply]) -> list[tuple[str, _Reply]]:
+        """Client id of each entry: reported id, else the one learnt for its node, else the node id.
+
+        An id claimed twice in a round goes to the lower node id; the other entry keeps its node id.
+        """
+        used: set[str] = set()
+        named = []
+        for entry in sorted(entries, key=lambda e: e.node_id):
+            reported = self._reported_id(entry.metrics)
+            if reported is not None:
+                self._learnt[entry.node_id] = str(reported)
+                self._pairs.add((reported, entry.node_id))
+            cid = self._learnt.get(entry.node_id, str(entry.node_id))
+            if cid in used:
+                cid = str(entry.node_id)
+            used.add(cid)
+            named.append((cid, entry))
+        return named
+
+    def _reported_id(self, metrics: Mapping[str, Any]) -> int | None:
+        """The first of the id keys whose value is an integer (64-bit signed, as Flower's metrics)."""
+        for key in self._id_keys:
+            value = _integral(metrics.get(key))
+            if value is not None and -(2**63) <= value < 2**63:
+                return value
+        return None
+
+
+def _message_reply(message: Message) -> _Reply:
+    node = message.metadata.src_node_id
+    if message.has_error():
+        return _Reply(node, {}, problem=f"error reply (code {message.error.code}): {message.error.reason.strip()}")
+    content = message.content
+    metrics = {key: value for record in content.metric_records.values() for key, value in record.items()}
+    records = list(content.array_records.values())
+    if len(records) != 1:
+        return _Reply(node, metrics, problem=f"not recorded: the reply carries {len(records)} ArrayRecords, not 1")
+    try:
+        return _Reply(node, metrics, state=_arrays(records[0]))
+    except (TypeError, ValueError) as exc:
+        return _Reply(node, metrics, problem=f"not recorded: unreadable array ({exc})")
+
+
+def _arrays(record: ArrayRecord) -> dict[str, np.ndarray]:
+    return {key: array.numpy() for key, array in record.items()}
+
+
+def _misfit(state: dict[str, np.ndarray], global_state: dict[str, np.ndarray]) -> str:
+    """Why ``state`` cannot be recorded against ``global_state`` ("" when it can)."""
+    if set(state) != set(global_state):
+        extra, missing = sorted(set(state) - set(global_state)), sorted(set(global_state) - set(state))
+        return f"not recorded: layers differ from the global model's (extra {extra}, missing {missing})"
+    for name, array in state.items():
+        if np.shape(array) != global_state[name].shape:
+            return f"not recorded: layer {name!r} has shape {np.shape(array)}, the global model {global_state[name].shape}"
+    return ""
+
+
+def _samples_and_metrics(raw: Mapping[str, Any], id_keys: tuple[str, ...]) -> tuple[int, dict[str, float]]:
+    """Sample count from ``num-examples``; the other numbers, ids excepted, are metrics.
+
+    A ``num-examples`` that is not a non-negative integer is kept as a metric, with 0 samples.
+    """
+    metrics = {key: float(value) for key, value in raw.items() if key not in id_keys and _is_number(value)}
+    count = _integral(raw.get(NUM_SAMPLES_KEY))
+    if count is None or count < 0:
+        return 0, metrics
+    del metrics[NUM_SAMPLES_KEY]
+    return count, metrics
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool)
+
+
+def _integral(value: Any) -> int | None:
+    if _is_number(value) and float(value).is_integer():
+        return int(value)
+    return None
+
+
+def _order(cid: str) -> tuple[int, int, str]:
+    """Numeric ids in numeric order, then the others."""
+    return (0, int(cid), "") if cid.isdigit() else (1, 0, cid)

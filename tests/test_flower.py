@@ -1,0 +1,316 @@
+"""recorder.flower against real Flower runs (flwr's simulation runtime, in process, no Ray)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fedforensics import open_run
+
+os.environ["FLWR_TELEMETRY_ENABLED"] = "0"  # before flwr is imported
+torch = pytest.importorskip("torch")
+pytest.importorskip("flwr")
+torch.set_num_threads(1)
+
+from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict  # noqa: E402
+from flwr.clientapp import ClientApp  # noqa: E402
+from flwr.common import NDArrays, Scalar, ndarrays_to_parameters  # noqa: E402
+from flwr.client import NumPyClient  # noqa: E402
+from flwr.server import ServerAppComponents, ServerConfig  # noqa: E402
+from flwr.server.strategy import FedAvg as LegacyFedAvg  # noqa: E402
+from flwr.serverapp import ServerApp  # noqa: E402
+from flwr.serverapp.strategy import DifferentialPrivacyServerSideFixedClipping, FedAvg  # noqa: E402
+from sklearn.datasets import load_digits  # noqa: E402
+
+from fedforensics.simulate.flower_runtime import run_in_process  # noqa: E402
+from recorder import Recorder  # noqa: E402
+from recorder.flower import NODE_TABLE, RecordingStrategy  # noqa: E402
+
+NODES = 4
+ROUNDS = 3
+_X, _Y = load_digits(return_X_y=True)
+_X = (_X / 16.0).astype(np.float32)
+
+
+def _model() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Linear(64, 16), torch.nn.ReLU(), torch.nn.Linear(16, 10))
+
+
+def _initial_arrays() -> ArrayRecord:
+    return ArrayRecord(_model().state_dict())
+
+
+def _partition(pid: int) -> tuple[torch.Tensor, torch.Tensor]:
+    rows = np.arange(pid, 1200, NODES)  # the rest is the server's test set
+    return torch.from_numpy(_X[rows]), torch.from_numpy(_Y[rows])
+
+
+def _train(state: dict[str, torch.Tensor], pid: int, server_round: int) -> tuple[dict[str, torch.Tensor], float]:
+    """One local epoch of SGD, deterministic per (partition, round) whatever the thread."""
+    model = _model()
+    model.load_state_dict(state)
+    x, y = _partition(pid)
+    order = torch.randperm(len(y), generator=torch.Generator().manual_seed(1000 * server_round + pid))
+    optimiser = torch.optim.SGD(model.parameters(), lr=0.1)
+    loss = torch.zeros(())
+    for batch in order.split(32):
+        optimiser.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(x[batch]), y[batch])
+        loss.backward()
+        optimiser.step()
+    return model.state_dict(), loss.item()
+
+
+def _accuracy(arrays: ArrayRecord) -> float:
+    model = _model()
+    model.load_state_dict(arrays.to_torch_state_dict())
+    with torch.no_grad():
+        return float((model(torch.from_numpy(_X[1200:])).argmax(1).numpy() == _Y[1200:]).mean())
+
+
+class Clients:
+    """A ClientApp that trains for real and keeps what every client received and sent."""
+
+    def __init__(self, raise_at: dict[int, int] | None = None, sleep_at: dict[int, int] | None = None) -> None:
+        self.raise_at = raise_at or {}  # round -> partition whose ClientApp raises
+        self.sleep_at = sleep_at or {}  # round -> partition that replies too late
+        self.seen: dict[tuple[int, int], tuple[dict[str, np.ndarray], dict[str, np.ndarray]]] = {}
+        self.node_ids: dict[int, int] = {}
+        self.app = ClientApp()
+        self.app.train()(self._train)
+
+    def _train(self, message: Message, context) -> Message:
+        pid = int(context.node_config["partition-id"])
+        server_round = int(message.content["config"]["server-round"])
+        self.node_ids[pid] = context.node_id
+        if self.raise_at.get(server_round) == pid:
+            raise RuntimeError(f"boom in partition {pid}")
+        if self.sleep_at.get(server_round) == pid:
+            time.sleep(4.0)
+        received = message.content["arrays"].to_torch_state_dict()
+        local, loss = _train(received, pid, server_round)
+        self.seen[(server_round, pid)] = (
+            {k: v.numpy().copy() for k, v in received.items()},
+            {k: v.numpy().copy() for k, v in local.items()},
+        )
+        metrics = MetricRecord({"num-examples": len(_partition(pid)[1]), "partition-id": pid, "train_loss": loss})
+        return Message(RecordDict({"arrays": ArrayRecord(local), "metrics": metrics}), reply_to=message)
+
+
+def _server(make_strategy: Callable[[], object], out: dict, **start: object) -> ServerApp:
+    app = ServerApp()
+
+    @app.main()
+    def main(grid, context) -> None:
+        out["result"] = make_strategy().start(grid=grid, initial_arrays=_initial_arrays(), **start)
+
+    return app
+
+
+def _evaluate(server_round: int, arrays: ArrayRecord) -> MetricRecord:
+    return MetricRecord({"accuracy": _accuracy(arrays)})
+
+
+def _fedavg() -> FedAvg:
+    return FedAvg(fraction_evaluate=0.0, min_train_nodes=NODES, min_available_nodes=NODES)
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory) -> tuple[Path, Clients, dict]:
+    """A real 4-node, 3-round run through RecordingStrategy; partition 3 raises in round 2."""
+    path = tmp_path_factory.mktemp("flower") / "run.h5"
+    clients, out = Clients(raise_at={2: 3}), {}
+    with Recorder(path) as rec:
+        server = _server(lambda: RecordingStrategy(_fedavg(), rec), out, num_rounds=ROUNDS, evaluate_fn=_evaluate)
+        run_in_process(server, clients.app, NODES, num_cpus=2)
+    return path, clients, out
+
+
+def test_every_update_is_local_minus_global(recorded):
+    path, clients, _ = recorded
+    with open_run(path) as run:
+        assert run.rounds == [1, 2, 3]
+        for r in run.rounds:
+            expected = [str(p) for p in range(NODES) if (r, p) in clients.seen]
+            assert run.clients(r) == expected  # partition ids, sorted whatever the arrival order
+            for cid in expected:
+                received, local = clients.seen[(r, int(cid))]
+                update = run.update(r, cid)
+                for name, value in local.items():
+                    np.testing.assert_array_equal(update[name], value.astype(np.float32) - received[name].astype(np.float32))
+                    np.testing.assert_array_equal(run.global_state(r)[name], received[name])
+
+
+def test_counts_metrics_and_global_metrics(recorded):
+    path, _, out = recorded
+    with open_run(path) as run:
+        assert run.num_samples(1) == {str(p): len(_partition(p)[1]) for p in range(NODES)}
+        assert run.metric_names(1) == ["train_loss"]  # the partition id is the client id, not a metric
+        for r in run.rounds:
+            assert run.global_metrics(r) == {"accuracy": out["result"].evaluate_metrics_serverapp[r]["accuracy"]}
+
+
+def test_error_reply_is_a_failure_of_its_client(recorded):
+    path, _, _ = recorded
+    with open_run(path) as run:
+        assert run.clients(2) == ["0", "1", "2"]
+        failures = run.failures(2)
+        assert list(failures) == ["3"]  # the id partition 3 reported in round 1
+        assert "boom in partition 3" in failures["3"]
+        assert not run.failures(1) and not run.failures(3)
+
+
+def test_node_ids_are_kept_unsigned_64_bit(recorded):
+    path, clients, _ = recorded
+    with open_run(path) as run:
+        table = run.attachment(NODE_TABLE)
+    assert table["node_id"].dtype == np.uint64
+    mapping = {int(c): int(n) for c, n in zip(table["client_id"], table["node_id"])}
+    assert mapping == clients.node_ids
+    assert all(0 < node < 2**64 for node in mapping.values())
+
+
+def test_wrapping_does_not_change_the_federation(recorded):
+    """Same seed, unwrapped: the same global model every round, up to summation order."""
+    _, _, wrapped = recorded
+    plain: dict = {}
+    run_in_process(
+        _server(_fedavg, plain, num_rounds=ROUNDS, evaluate_fn=_evaluate), Clients(raise_at={2: 3}).app, NODES
+    )
+    a, b = wrapped["result"], plain["result"]
+    for name in a.arrays:
+        np.testing.assert_allclose(a.arrays[name].numpy(), b.arrays[name].numpy(), rtol=1e-5, atol=1e-6)
+    assert a.train_metrics_clientapp.keys() == b.train_metrics_clientapp.keys()
+    for r in a.train_metrics_clientapp:
+        assert a.train_metrics_clientapp[r]["train_loss"] == pytest.approx(b.train_metrics_clientapp[r]["train_loss"])
+
+
+def test_one_shot_replies_reach_the_wrapped_strategy_unchanged(tmp_path):
+    """Replies as a generator, in another order than they arrived: the aggregate is FedAvg's, bit for bit."""
+    out: dict = {}
+    app = ServerApp()
+
+    @app.main()
+    def main(grid, context) -> None:
+        with Recorder(tmp_path / "run.h5") as rec:
+            strategy = RecordingStrategy(_fedavg(), rec)
+            messages = strategy.configure_train(1, _initial_arrays(), ConfigRecord(), grid)
+            replies = list(grid.send_and_receive(messages, timeout=60))[::-1]
+            out["wrapped"] = strategy.aggregate_train(1, (reply for reply in replies))
+            out["plain"] = _fedavg().aggregate_train(1, replies)
+
+    run_in_process(app, Clients().app, NODES)
+    (arrays, metrics), (plain_arrays, plain_metrics) = out["wrapped"], out["plain"]
+    for name in plain_arrays:
+        np.testing.assert_array_equal(arrays[name].numpy(), plain_arrays[name].numpy())
+    assert dict(metrics) == dict(plain_metrics)
+    with open_run(tmp_path / "run.h5") as run:
+        assert run.clients(1) == [str(p) for p in range(NODES)]
+
+
+def test_node_that_never_replies_is_a_failure(tmp_path):
+    clients = Clients(sleep_at={1: 1})
+    with Recorder(tmp_path / "run.h5") as rec:
+        server = _server(lambda: RecordingStrategy(FedAvg(fraction_evaluate=0.0), rec), {}, num_rounds=1, timeout=2.0)
+        run_in_process(server, clients.app, 2)
+    with open_run(tmp_path / "run.h5") as run:
+        assert run.clients(1) == ["0"]
+        assert run.failures(1) == {str(clients.node_ids[1]): "no reply"}  # never reported an id: its node id
+
+
+def test_outermost_around_server_side_dp_records_what_clients_sent(tmp_path):
+    clients, out = Clients(), {}
+    clip = 0.01
+    with Recorder(tmp_path / "run.h5") as rec:
+        dp = lambda: DifferentialPrivacyServerSideFixedClipping(_fedavg(), 0.0, clip, NODES)  # noqa: E731
+        server = _server(lambda: RecordingStrategy(dp(), rec), out, num_rounds=1)
+        run_in_process(server, clients.app, NODES)
+    with open_run(tmp_path / "run.h5") as run:
+        norms = np.linalg.norm(run.update_matrix(1), axis=1)
+    assert (norms > 10 * clip).all()  # unclipped
+    aggregate = out["result"].arrays
+    initial = _initial_arrays()
+    step = np.sqrt(sum(float(((aggregate[k].numpy() - initial[k].numpy()) ** 2).sum()) for k in initial))
+    assert step <= clip * (1 + 1e-5)  # while the model took the clipped mean
+
+
+class _LegacyClient(NumPyClient):
+    def __init__(self, clients: Clients, pid: int) -> None:
+        self.clients, self.pid = clients, pid
+
+    def fit(self, parameters: NDArrays, config: dict[str, Scalar]) -> tuple[NDArrays, int, dict[str, Scalar]]:
+        server_round = int(config["server_round"])
+        if self.clients.raise_at.get(server_round) == self.pid:
+            raise RuntimeError(f"boom in partition {self.pid}")
+        names = list(_model().state_dict())
+        received = {k: torch.from_numpy(v.copy()) for k, v in zip(names, parameters)}
+        local, loss = _train(received, self.pid, server_round)
+        self.clients.seen[(server_round, self.pid)] = (dict(zip(names, parameters)), {k: v.numpy() for k, v in local.items()})
+        return [v.numpy() for v in local.values()], len(_partition(self.pid)[1]), {"partition-id": self.pid, "train_loss": loss}
+
+
+def test_legacy_strategy_is_recorded(tmp_path):
+    clients = Clients(raise_at={2: 1})
+    names = list(_model().state_dict())
+    initial = [v.numpy() for v in _model().state_dict().values()]
+    lock = threading.Lock()
+
+    def client_fn(context):
+        with lock:
+            return _LegacyClient(clients, int(context.node_config["partition-id"])).to_client()
+
+    with Recorder(tmp_path / "run.h5") as rec:
+        strategy = LegacyFedAvg(
+            fraction_evaluate=0.0,
+            min_fit_clients=3,
+            min_available_clients=3,
+            initial_parameters=ndarrays_to_parameters(initial),
+            on_fit_config_fn=lambda r: {"server_round": r},
+        )
+        recording = RecordingStrategy(strategy, rec, layer_names=names)
+        server = ServerApp(
+            server_fn=lambda context: ServerAppComponents(strategy=recording, config=ServerConfig(num_rounds=2))
+        )
+        run_in_process(server, ClientApp(client_fn=client_fn), 3)
+    with open_run(tmp_path / "run.h5") as run:
+        assert run.rounds == [1, 2]
+        assert run.clients(2) == ["0", "2"]
+        assert "boom in partition 1" in run.failures(2)["1"]
+        for r in run.rounds:
+            for cid in run.clients(r):
+                received, local = clients.seen[(r, int(cid))]
+                for name in names:
+                    np.testing.assert_array_equal(run.update(r, cid)[name], local[name] - received[name])
+
+
+def test_recorder_works_without_flwr(tmp_path):
+    """flwr blocked: the recorder records, and only recorder.flower says what is missing."""
+    script = textwrap.dedent(
+        f"""
+        import sys
+        sys.modules["flwr"] = None  # import flwr now fails
+        import numpy as np
+        from recorder import Recorder
+        with Recorder({str(tmp_path / "run.h5")!r}) as rec:
+            with rec.round(0, {{"w": np.zeros(3, np.float32)}}) as rnd:
+                rnd.client("a", {{"w": np.ones(3, np.float32)}}, num_samples=1)
+        try:
+            import recorder.flower
+        except ImportError as exc:
+            print(exc)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert "pip install" in done.stdout and "fedforensics[flower]" in done.stdout
+    with open_run(tmp_path / "run.h5") as run:
+        np.testing.assert_array_equal(run.update(0, "a")["w"], np.ones(3, np.float32))
