@@ -5,28 +5,31 @@ LinkState and Grid, virtual SuperNodes with random 64-bit node ids and a
 ``partition-id`` each, worker threads, error replies for ClientApps that raise)
 executes ClientApps only through its Ray backend. :func:`run_in_process` runs that
 same runtime with a thread backend in Ray's place: ``num_cpus // client_cpus``
-ClientApps at a time, as Ray's ``client_resources`` would allow. Telemetry is off.
+ClientApps at a time, as Ray's ``client_resources`` would allow.
+
+Importing this module turns Flower's telemetry off (``FLWR_TELEMETRY_ENABLED=0``),
+whether flwr was imported before it or not.
 """
 
 from __future__ import annotations
 
 import os
+import sys
+import threading
+import types
+from collections.abc import Callable
 
-# Read once, when flwr is first imported: hence before the imports below.
+from flwr.app import Context, Message
+from flwr.clientapp import ClientApp
+from flwr.clientapp.client_app import ClientAppException, LoadClientAppError
+from flwr.server.superlink.fleet.vce.backend import Backend, BackendConfig
+from flwr.serverapp import ServerApp
+from flwr.simulation import run_simulation
+from flwr.supercore import telemetry
+
+# flwr reads the variable once, on its first import, into this constant.
 os.environ["FLWR_TELEMETRY_ENABLED"] = "0"
-
-import sys  # noqa: E402
-import threading  # noqa: E402
-import types  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-
-from flwr.app import Context, Message  # noqa: E402
-from flwr.clientapp import ClientApp  # noqa: E402
-from flwr.clientapp.client_app import ClientAppException, LoadClientAppError  # noqa: E402
-from flwr.server.superlink.fleet.vce.backend import Backend, BackendConfig  # noqa: E402
-from flwr.serverapp import ServerApp  # noqa: E402
-from flwr.simulation import run_simulation  # noqa: E402
-from flwr.supercore import telemetry  # noqa: E402
+telemetry.FLWR_TELEMETRY_ENABLED = "0"
 
 # The module the runtime imports its backend from, when it starts.
 _RAY_BACKEND_MODULE = "flwr.server.superlink.fleet.vce.backend.raybackend"
@@ -86,8 +89,6 @@ def run_in_process(
     ``num_cpus // client_cpus`` ClientApps run at a time. Exceptions of the ServerApp
     propagate; those of a ClientApp become error replies to the ServerApp.
     """
-    if telemetry.FLWR_TELEMETRY_ENABLED != "0":
-        raise RuntimeError("flwr was imported with telemetry on: set FLWR_TELEMETRY_ENABLED=0 before importing it")
     shim = types.ModuleType(_RAY_BACKEND_MODULE)
     shim.RayBackend = ThreadBackend  # type: ignore[attr-defined]
     previous = sys.modules.get(_RAY_BACKEND_MODULE)
