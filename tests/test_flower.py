@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -263,11 +262,8 @@ def test_legacy_strategy_is_recorded(tmp_path):
     clients = Clients(raise_at={2: 1})
     names = list(_model().state_dict())
     initial = [v.numpy() for v in _model().state_dict().values()]
-    lock = threading.Lock()
-
     def client_fn(context):
-        with lock:
-            return _LegacyClient(clients, int(context.node_config["partition-id"])).to_client()
+        return _LegacyClient(clients, int(context.node_config["partition-id"])).to_client()
 
     with Recorder(tmp_path / "run.h5") as rec:
         strategy = LegacyFedAvg(
