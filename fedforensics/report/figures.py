@@ -1,0 +1,303 @@
+"""The audit report's figures, drawn with matplotlib and embedded as SVG ``data:`` URIs.
+
+Each function draws data the analysis produced; none computes a statistic.
+Figures are built on :class:`matplotlib.figure.Figure` directly (no pyplot, no
+global backend state), and an SVG shown through ``<img>`` can run no script and
+fetch nothing. Client ids and layer names are drawn as glyphs, their ``$``
+escaped, so no id is read as math text.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import matplotlib
+import numpy as np
+from matplotlib import colors
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from .page import VERDICT_COLOURS
+
+STYLE = {
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.titleweight": "bold",
+    "axes.titlelocation": "left",
+    "axes.labelcolor": "#333",
+    "axes.edgecolor": "#9aa5b1",
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.color": "#e6e9ee",
+    "grid.linewidth": 0.6,
+    "xtick.color": "#444",
+    "ytick.color": "#444",
+    "legend.fontsize": 8,
+    "legend.frameon": False,
+    "svg.fonttype": "path",
+    "svg.hashsalt": "fedforensics",
+}
+#: Legend entries beyond this many highlighted clients are summarised as "+ n more".
+LEGEND_LIMIT = 12
+#: Matrices with more clients than this get no per-client tick labels.
+TICK_LIMIT = 40
+#: Ratio of largest to smallest positive value above which an axis turns logarithmic.
+LOG_RATIO = 30.0
+
+
+@contextmanager
+def _style() -> Iterator[None]:
+    with matplotlib.rc_context(STYLE):
+        yield
+
+
+def _uri(fig: Figure) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
+    return "data:image/svg+xml;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def short(text: str, limit: int = 24) -> str:
+    """A label that fits on a plot: one line, at most ``limit`` characters, ``$`` taken literally."""
+    text = " ".join(str(text).split()) or repr(str(text))
+    text = text if len(text) <= limit else text[: limit - 1] + "…"
+    return text.replace("$", r"\$")
+
+
+@dataclass(frozen=True)
+class ClientStyles:
+    """How each client is drawn: colour by verdict, dashed when known to be an attacker."""
+
+    verdicts: Mapping[str, str]
+    attackers: frozenset[str]
+
+    def colour(self, cid: str) -> str:
+        return VERDICT_COLOURS[self.verdicts.get(cid, "benign")]
+
+    def highlighted(self, cid: str) -> bool:
+        return self.verdicts.get(cid, "benign") != "benign" or cid in self.attackers
+
+    def label(self, cid: str) -> str:
+        known = ", known attacker" if cid in self.attackers else ""
+        return f"{short(cid)} ({self.verdicts.get(cid, 'benign')}{known})"
+
+    def order(self, clients: Sequence[str]) -> list[str]:
+        """Background clients first, so that highlighted ones are drawn on top."""
+        return sorted(clients, key=lambda c: (self.highlighted(c), self.verdicts.get(c) == "malicious"))
+
+
+def _series(by_round: Mapping[str, Mapping[str, float]]) -> dict[str, tuple[list[int], list[float]]]:
+    """``{round: {client: value}}`` (JSON keys) regrouped per client, rounds ascending."""
+    out: dict[str, tuple[list[int], list[float]]] = {}
+    for r in sorted(by_round, key=int):
+        for cid, value in by_round[r].items():
+            if value is not None and math.isfinite(value):
+                xs, ys = out.setdefault(cid, ([], []))
+                xs.append(int(r))
+                ys.append(float(value))
+    return out
+
+
+def _maybe_log(ax: Axes, values: Sequence[float]) -> None:
+    positive = [v for v in values if v > 0]
+    if positive and len(positive) == len(values) and max(positive) / min(positive) > LOG_RATIO:
+        ax.set_yscale("log")
+
+
+def _legend(ax: Axes, styles: ClientStyles, shown: Sequence[str], background: bool, extra: Sequence[Line2D]) -> None:
+    handles = list(extra)
+    if background:
+        handles.append(Line2D([], [], color=VERDICT_COLOURS["benign"], alpha=0.6, lw=1, label="other clients (benign)"))
+    highlighted = [c for c in shown if styles.highlighted(c)]
+    highlighted.sort(key=lambda c: ("malicious", "suspicious", "benign").index(styles.verdicts.get(c, "benign")))
+    for cid in highlighted[:LEGEND_LIMIT]:
+        handles.append(
+            Line2D([], [], color=styles.colour(cid), lw=2, ls="--" if cid in styles.attackers else "-", label=styles.label(cid))
+        )
+    if len(highlighted) > LEGEND_LIMIT:
+        handles.append(Line2D([], [], color="none", label=f"+ {len(highlighted) - LEGEND_LIMIT} more"))
+    if handles:
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+
+
+def _client_lines(
+    ax: Axes, by_round: Mapping[str, Mapping[str, float]], styles: ClientStyles, extra: Sequence[Line2D] = ()
+) -> list[float]:
+    """One line per client (``extra``: legend entries drawn by the caller); returns every value drawn."""
+    series = _series(by_round)
+    values: list[float] = []
+    for cid in styles.order(list(series)):
+        xs, ys = series[cid]
+        values.extend(ys)
+        if styles.highlighted(cid):
+            ax.plot(xs, ys, color=styles.colour(cid), lw=2.0, ls="--" if cid in styles.attackers else "-",
+                    marker="o", ms=3, zorder=3)
+        else:
+            ax.plot(xs, ys, color=VERDICT_COLOURS["benign"], lw=1.0, alpha=0.55, zorder=2)
+    _legend(ax, styles, list(series), any(not styles.highlighted(c) for c in series), extra)
+    ax.set_xlabel("round")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    return values
+
+
+def client_timelines(
+    by_round: Mapping[str, Mapping[str, float]], styles: ClientStyles, title: str, ylabel: str
+) -> str:
+    """Per-client lines of one statistic over rounds."""
+    with _style():
+        fig = Figure(figsize=(10, 3.8), layout="constrained")
+        ax = fig.add_subplot()
+        values = _client_lines(ax, by_round, styles)
+        _maybe_log(ax, values)
+        ax.set_title(short(title, 90))
+        ax.set_ylabel(short(ylabel, 40))
+        return _uri(fig)
+
+
+def update_norms(
+    norms: Mapping[str, Mapping[str, float]], clip_bound: Mapping[str, float], styles: ClientStyles
+) -> str:
+    """Every client's update norm per round, with the median norm (the clipping bound)."""
+    with _style():
+        fig = Figure(figsize=(10, 3.8), layout="constrained")
+        ax = fig.add_subplot()
+        line = {"color": "#18212f", "lw": 1.4, "ls": (0, (4, 2))}
+        values = _client_lines(ax, norms, styles, [Line2D([], [], label="median norm = clipping bound", **line)])
+        rounds = sorted(clip_bound, key=int)
+        bound = [clip_bound[r] for r in rounds]
+        ax.plot([int(r) for r in rounds], bound, zorder=4, **line)
+        _maybe_log(ax, values + bound)
+        ax.set_title("L2 norm of each client's update")
+        ax.set_ylabel("update norm")
+        return _uri(fig)
+
+
+def localization_heatmap(
+    rows: Sequence[Mapping], highlight_layer: str | None, threshold: float | None, limit: int = 24
+) -> str:
+    """Layer slices (rows, most separating first) × rounds, coloured by how strongly the slice separates clients."""
+    rows = list(rows)[:limit]
+    rounds = sorted({int(r) for row in rows for r in row["round_separation"]})
+    grid = np.full((len(rows), len(rounds)), np.nan)
+    column = {r: i for i, r in enumerate(rounds)}
+    for i, row in enumerate(rows):
+        for r, value in row["round_separation"].items():
+            if value is not None:
+                grid[i, column[int(r)]] = value
+    with _style():
+        fig = Figure(figsize=(10, 1.2 + 0.26 * len(rows)), layout="constrained")
+        ax = fig.add_subplot()
+        ax.grid(False)
+        top = float(np.nanmax(grid)) if np.isfinite(grid).any() else 1.0
+        norm: colors.Normalize = (
+            colors.LogNorm(vmin=1.0, vmax=top) if top > LOG_RATIO else colors.Normalize(vmin=0.0, vmax=max(top, threshold or 0.0, 1.0))
+        )
+        cmap = matplotlib.colormaps["YlOrRd"].with_extremes(bad="#f3f4f6", under="#fffbe8")
+        image = ax.imshow(np.where(grid < norm.vmin, norm.vmin * 0.999, grid), aspect="auto", cmap=cmap, norm=norm,
+                          interpolation="nearest")
+        ax.set_yticks(range(len(rows)), [short(f"{row['layer']} · {_STAT.get(row['statistic'], row['statistic'])}", 40) for row in rows])
+        for tick, row in zip(ax.get_yticklabels(), rows):
+            if row["layer"] == highlight_layer:
+                tick.set_fontweight("bold")
+                tick.set_color("#8a1c1c")
+        step = max(1, math.ceil(len(rounds) / 25))
+        ax.set_xticks(range(0, len(rounds), step), [str(r) for r in rounds[::step]])
+        ax.set_xlabel("round")
+        bar = fig.colorbar(image, ax=ax, pad=0.01, shrink=0.95)
+        bar.set_label("strongest |robust z| in the round")
+        if threshold is not None and norm.vmin <= threshold <= norm.vmax:
+            bar.ax.axhline(threshold, color="#18212f", lw=1.2)
+        return _uri(fig)
+
+
+_STAT = {"max": "max |Δ|", "l2": "L2"}
+
+
+def distance_matrix(
+    clients: Sequence[str], matrix: Sequence[Sequence[float]], majority: int, styles: ClientStyles
+) -> str:
+    """Pairwise cosine distances of the accumulated updates; the first ``majority`` clients form the majority cluster."""
+    data = np.array(matrix, dtype=float)
+    with _style():
+        fig = Figure(figsize=(5.4, 4.8), layout="constrained")
+        ax = fig.add_subplot()
+        ax.grid(False)
+        image = ax.imshow(data, cmap="viridis", vmin=0.0, vmax=max(1.0, float(np.nanmax(data)) if data.size else 1.0),
+                          interpolation="nearest")
+        if len(clients) <= TICK_LIMIT:
+            labels = [short(c, 14) for c in clients]
+            ax.set_xticks(range(len(clients)), labels, rotation=90)
+            ax.set_yticks(range(len(clients)), labels)
+            for ticks in (ax.get_xticklabels(), ax.get_yticklabels()):
+                for tick, cid in zip(ticks, clients):
+                    tick.set_color(styles.colour(cid) if styles.highlighted(cid) else "#444")
+                    tick.set_fontweight("bold" if styles.highlighted(cid) else "normal")
+        else:
+            ax.set_xticks([])
+            ax.set_yticks([])
+        if 0 < majority < len(clients):
+            for edge in (ax.axhline, ax.axvline):
+                edge(majority - 0.5, color="white", lw=2)
+        ax.set_title("cosine distance of accumulated updates")
+        fig.colorbar(image, ax=ax, shrink=0.8, pad=0.02).set_label("1 − cosine")
+        return _uri(fig)
+
+
+def embedding(points: Mapping[str, Sequence[float]], styles: ClientStyles) -> str:
+    """The clients' accumulated updates in two dimensions, coloured by verdict; known attackers as crosses."""
+    with _style():
+        fig = Figure(figsize=(5.4, 4.8), layout="constrained")
+        ax = fig.add_subplot()
+        for cid in styles.order(list(points)):
+            x, y = points[cid]
+            ax.scatter([x], [y], s=70 if styles.highlighted(cid) else 40, color=styles.colour(cid),
+                       marker="X" if cid in styles.attackers else "o", edgecolor="white", linewidth=0.8, zorder=3)
+            if styles.highlighted(cid):
+                ax.annotate(short(cid, 18), (x, y), xytext=(5, 4), textcoords="offset points", fontsize=8,
+                            color=styles.colour(cid))
+        handles = [Line2D([], [], ls="", marker="o", color=VERDICT_COLOURS[v], label=v) for v in VERDICT_COLOURS]
+        if styles.attackers:
+            handles.append(Line2D([], [], ls="", marker="X", color="#555", label="known attacker"))
+        ax.legend(handles=handles, loc="best")
+        ax.set_title("2-D embedding (MDS) of accumulated updates")
+        ax.set_xlabel("MDS 1")
+        ax.set_ylabel("MDS 2")
+        ax.set_aspect("equal", adjustable="datalim")
+        return _uri(fig)
+
+
+def client_metrics(metrics: Mapping[str, Mapping[int, Mapping[str, float]]], styles: ClientStyles) -> str:
+    """One panel per client metric, one line per client."""
+    names = sorted(metrics)
+    with _style():
+        fig = Figure(figsize=(10, 3.0 * len(names)), layout="constrained")
+        for i, name in enumerate(names):
+            ax = fig.add_subplot(len(names), 1, i + 1)
+            _client_lines(ax, {str(r): v for r, v in metrics[name].items()}, styles)
+            ax.set_title(short(name, 60))
+        return _uri(fig)
+
+
+def global_metrics(metrics: Mapping[int, Mapping[str, float]]) -> str:
+    """The aggregated model's metrics over rounds, one line each."""
+    names = sorted({name for values in metrics.values() for name in values})
+    palette = ["#1f5fa8", "#c62828", "#2e7d32", "#6a3d9a", "#b15928", "#00838f"]
+    with _style():
+        fig = Figure(figsize=(10, 3.2), layout="constrained")
+        ax = fig.add_subplot()
+        for i, name in enumerate(names):
+            rounds = sorted(r for r, values in metrics.items() if name in values)
+            ax.plot(rounds, [metrics[r][name] for r in rounds], lw=2, marker="o", ms=3,
+                    color=palette[i % len(palette)], label=short(name, 40))
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+        ax.set_xlabel("round")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.set_title("global model after each round")
+        return _uri(fig)

@@ -1,0 +1,284 @@
+"""The audit report as one self-contained HTML page (``fedforensics analyze --html``).
+
+It draws what :class:`~fedforensics.analysis.AuditReport` holds and computes
+nothing; every string from the run file is escaped (see :mod:`.page`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..analysis import AuditReport
+from ..detectors import all_detectors
+from ..detectors.base import DetectorResult, Evidence
+from ..verdict import VERDICTS, ClientVerdict
+from . import figures
+from .json import write_atomic
+from .page import VERDICT_COLOURS, badge, card, esc, facts, figure, num, page, section, table
+
+#: How many suspects the summary names.
+TOP_SUSPECTS = 5
+_STAT = {"max": "max |Δ|", "l2": "L2 norm"}
+
+
+def _styles(report: AuditReport) -> figures.ClientStyles:
+    return figures.ClientStyles(
+        {v.client: v.verdict for v in report.verdicts}, frozenset(report.summary.ground_truth or ())
+    )
+
+
+def _ids(ids: list[str]) -> str:
+    return ", ".join(f'<span class="id">{esc(c)}</span>' for c in ids)
+
+
+def _evidence_line(e: Evidence) -> str:
+    where = [f"round {e.round}" if e.round is not None else "", f"layer {e.layer}" if e.layer else "", f"value {num(e.value, '.3g')}"]
+    return (
+        f'<span class="det">{esc(e.detector)}</span> {esc(e.detail)} '
+        f'<span class="muted">({esc(" · ".join(w for w in where if w))})</span>'
+    )
+
+
+def _ranked_evidence(v: ClientVerdict) -> list[Evidence]:
+    """The verdict's evidence, the most strongly flagging detector's first."""
+    strength = {name: v.strengths.get(name, 0.0) for name in v.flagged_by}
+    return sorted(v.evidence, key=lambda e: -strength.get(e.detector, float("inf")))
+
+
+def _truth_tag(report: AuditReport, cid: str) -> str:
+    if report.summary.ground_truth is None:
+        return ""
+    return ' <span class="truth">known attacker</span>' if cid in report.summary.ground_truth else ""
+
+
+def _summary(report: AuditReport) -> str:
+    s = report.summary
+    counts = report.counts
+    cards = "".join(card(counts[v], v, VERDICT_COLOURS[v]) for v in VERDICTS)
+    cards += card(s.distinct_clients, "clients audited") + card(s.rounds, "rounds")
+    suspects = [v for v in report.verdicts if v.verdict != "benign"][:TOP_SUSPECTS]
+    if suspects:
+        items = []
+        for v in suspects:
+            ranked = _ranked_evidence(v)
+            reason = _evidence_line(ranked[0]) if ranked else '<span class="muted">no evidence recorded</span>'
+            items.append(
+                f'<li style="--c:{VERDICT_COLOURS[v.verdict]}"><span class="id"><b>{esc(v.client)}</b></span> '
+                f"{badge(v.verdict)}{_truth_tag(report, v.client)} "
+                f'<span class="muted">score {num(v.score)} · flagged by {len(v.flagged_by)} detector(s)</span><br>{reason}</li>'
+            )
+        more = sum(v.verdict != "benign" for v in report.verdicts) - len(suspects)
+        tail = f'<p class="muted">and {more} more in the verdict table.</p>' if more > 0 else ""
+        top = f'<h3>Top suspects</h3><ul class="suspects">{"".join(items)}</ul>{tail}'
+    else:
+        top = '<h3>Top suspects</h3><p class="empty">No client reached a suspicious or malicious verdict.</p>'
+    notes = "".join(f'<div class="note">{esc(n)}</div>' for n in report.notes)
+    if s.recovered:
+        notes += '<div class="note">The writer was interrupted mid-round; the run is read as of its last committed round.</div>'
+    cpr = s.clients_per_round
+    truth = (
+        '<span class="muted">not recorded</span>'
+        if s.ground_truth is None
+        else (_ids(s.ground_truth) if s.ground_truth else "no malicious client")
+    )
+    rows = [
+        ("run file", f'<span class="id">{esc(s.path)}</span>'),
+        ("rounds", esc(f"{s.rounds} ({s.first_round}–{s.last_round})" if s.rounds else "0")),
+        ("clients per round", esc(f"min {cpr['min']:g} · median {cpr['median']:g} · max {cpr['max']:g}")),
+        ("model", esc(f"{s.parameters:,} parameters in {len(s.layers)} layers")),
+        ("client metrics", esc(", ".join(s.client_metrics) or "none recorded")),
+        ("global metrics", esc(", ".join(s.global_metrics) or "none recorded")),
+        ("ground truth", truth),
+        ("failed replies", esc(s.failures)),
+        ("updates with NaN/Inf", esc(len(s.nonfinite_updates))),
+        ("recorded", esc(f"{s.created} by recorder {s.recorder_version} (format v{s.format_version})")),
+    ]
+    if s.meta:
+        rows.append(("metadata", "<br>".join(f'<span class="id">{esc(k)} = {esc(v)}</span>' for k, v in sorted(s.meta.items()))))
+    r = report.rule
+    rule = (
+        f'<p class="muted">Verdict rule: <b>malicious</b> when flagged by at least {r.agree} detectors or by one at '
+        f"{r.strong:g}× its threshold; <b>suspicious</b> when flagged by one detector or when an update held NaN/Inf; "
+        f"otherwise <b>benign</b>. The score sums each detector's score ÷ threshold, capped at {r.cap:g}.</p>"
+    )
+    return f'<div class="cards">{cards}</div>{notes}{top}{rule}<h3>Run</h3>{facts(rows)}'
+
+
+def _verdicts(report: AuditReport) -> str:
+    known = report.summary.ground_truth is not None
+    headers = ["client", "verdict", "score", "rounds", "flagged by", "evidence"] + (["ground truth"] if known else [])
+    rows, classes = [], []
+    for v in report.verdicts:
+        ranked = _ranked_evidence(v)
+        firsts: dict[str, Evidence] = {}
+        for e in ranked:
+            firsts.setdefault(e.detector, e)
+        lines = "".join(f"<li>{_evidence_line(e)}</li>" for e in firsts.values())
+        evidence = f'<ul class="evidence">{lines}</ul>' if lines else '<span class="muted">–</span>'
+        if len(ranked) > len(firsts):
+            rest = "".join(f"<li>{_evidence_line(e)}</li>" for e in ranked)
+            evidence += f'<details><summary>all {len(ranked)} facts</summary><ul class="evidence">{rest}</ul></details>'
+        row = [f'<span class="id">{esc(v.client)}</span>', badge(v.verdict), num(v.score), esc(v.rounds),
+               esc(", ".join(v.flagged_by)) or '<span class="muted">–</span>', evidence]
+        if known:
+            row.append('<span class="truth">attacker</span>' if v.client in (report.summary.ground_truth or []) else '<span class="muted">honest</span>')
+        rows.append(row)
+        classes.append(f"v-{v.verdict}")
+    return table(headers, rows, numeric=(2, 3), row_classes=classes)
+
+
+def _unavailable(what: str) -> str:
+    return f'<p class="empty">{esc(what)}</p>'
+
+
+def _localization(report: AuditReport, deviation: DetectorResult | None) -> str:
+    rows = report.localization
+    if not rows:
+        return _unavailable("No localization: the layer-deviation detector did not run or found no layer to compare.")
+    placement = report.output_bias_placement
+    caption = "Rows: layer slices, most separating first. Colour: in each round, the largest |robust z| any client reaches on the slice"
+    if deviation is not None:
+        caption += f" (black mark on the scale: the detector's threshold, {deviation.threshold:g})"
+    caption += "."
+    if placement is not None:
+        where = (
+            "— the anomaly sits where Bilgin (2021) finds it."
+            if placement["rank"] <= 2
+            else "— in this run the anomaly is not concentrated in the output bias."
+        )
+        caption += (
+            f" <b>The output layer's bias <span class=\"id\">{esc(placement['layer'])}</span> ranks "
+            f"{esc(placement['rank'])} of {esc(placement['of'])} slices</b> {where}"
+        )
+    else:
+        caption += " The model has no one-dimensional output bias to place."
+    uri = figures.localization_heatmap(rows, placement["layer"] if placement else None,
+                                       deviation.threshold if deviation is not None else None)
+    has_truth = any(row["auroc"] is not None for row in rows)
+    headers = ["slice", "separation", "peak round", "top client"] + (["AUROC vs truth"] if has_truth else [])
+    body = []
+    for row in rows[:10]:
+        cells = [f'<span class="id">{esc(row["layer"])}</span> · {esc(_STAT.get(row["statistic"], row["statistic"]))}',
+                 num(row["separation"], ".1f"), esc(row["peak_round"]), f'<span class="id">{esc(row["top_client"])}</span>']
+        if has_truth:
+            cells.append(num(row["auroc"]))
+        body.append(cells)
+    return figure(uri, "heatmap of layer slices by round", caption) + table(headers, body, numeric=(1, 2, 4))
+
+
+def _timeline(report: AuditReport, deviation: DetectorResult | None) -> str:
+    extras = deviation.extras if deviation is not None else {}
+    best, timeline = extras.get("most_separating"), extras.get("timeline")
+    if not best or not timeline:
+        return _unavailable("No timeline: the layer-deviation detector did not run.")
+    layer, stat = best.rsplit("|", 1)
+    label = f"{layer} · {_STAT.get(stat, stat)}"
+    uri = figures.client_timelines(timeline, _styles(report), f"{label} of each client's update", _STAT.get(stat, stat))
+    caption = (
+        f'The most separating slice, <span class="id">{esc(label)}</span>, per client and round. '
+        "Red: malicious, amber: suspicious, green-grey: benign"
+        + ("; dashed: known attackers (ground truth)." if report.summary.ground_truth else ".")
+        + " Bilgin (2021) finds the anomaly strongest in an attack's first rounds, fading once the backdoor is in."
+    )
+    return figure(uri, f"per-client timeline of {label}", caption)
+
+
+def _norms(report: AuditReport) -> str:
+    result = report.detector("norm")
+    norms = result.extras.get("norms") if result is not None else None
+    if not norms:
+        return _unavailable("No update norms: the norm detector did not run.")
+    uri = figures.update_norms(norms, result.extras.get("clip_bound", {}), _styles(report))
+    clipped = result.extras.get("max_clip_factor", {})
+    flagged = [c for c in result.flagged]
+    caption = (
+        "The dashed black line is each round's median norm: the bound that norm clipping (Sun et al. 2019) and FLAME "
+        "would have applied. A boosted model-replacement update (Bagdasaryan et al. 2020) stands far above it."
+    )
+    if flagged:
+        caption += " Largest clip factors of the flagged clients: " + ", ".join(
+            f'<span class="id">{esc(c)}</span> ×{num(clipped.get(c), ".1f")}' for c in flagged[:8]
+        ) + "."
+    return figure(uri, "update norms per round per client", caption)
+
+
+def _similarity(report: AuditReport) -> str:
+    result = report.detector("cosine-hdbscan")
+    extras = result.extras if result is not None else {}
+    if not extras.get("distance_matrix"):
+        return _unavailable("No similarity view: the cosine-hdbscan detector did not run or had too few clients.")
+    clients = extras["distance_clients"]
+    outliers = set(extras.get("accumulated_outliers", []))
+    styles = _styles(report)
+    matrix = figures.distance_matrix(clients, extras["distance_matrix"], len(clients) - len(outliers), styles)
+    points = figures.embedding(extras["embedding"], styles)
+    outside = _ids([c for c in clients if c in outliers]) or "none"
+    return (
+        '<div class="grid2">'
+        + figure(matrix, "cosine distance matrix ordered by cluster",
+                 "Clients ordered by cluster: the majority cluster first, then the clients outside it "
+                 f"(white lines). Outside the majority cluster: {outside}.")
+        + figure(points, "two-dimensional embedding of accumulated updates",
+                 "Classical MDS of the same distances: close points sent similar updates over the run.")
+        + "</div>"
+    )
+
+
+def _metrics(report: AuditReport) -> str:
+    parts = []
+    if report.client_metrics:
+        parts.append(figure(figures.client_metrics(report.client_metrics, _styles(report)), "client metrics over rounds",
+                            "What each client reported after local training. A label-flipping client cannot fit its "
+                            "flipped labels: its training accuracy stays below the others'."))
+    if report.global_metrics:
+        parts.append(figure(figures.global_metrics(report.global_metrics), "global model metrics over rounds",
+                            "The trainer's evaluation of the aggregated model after each round."))
+    return "".join(parts) or _unavailable("The recorder stored no client or global metrics for this run.")
+
+
+def _detectors(report: AuditReport) -> str:
+    registry = all_detectors()
+    rows = []
+    for d in report.detectors:
+        what = esc(registry[d.name].summary) if d.name in registry else ""
+        if not d.applicable:
+            flagged = f'<span class="muted">not applicable: {esc(d.note)}</span>'
+        else:
+            flagged = _ids(d.flagged) or '<span class="muted">none</span>'
+        first = ", ".join(f'<span class="id">{esc(c)}</span>: {esc(r)}' for c, r in d.first_flagged.items()) or "–"
+        rows.append([f"<b>{esc(d.name)}</b><br><span class=\"muted\">{what}</span>", esc(d.reference),
+                     num(d.threshold, "g"), flagged, first])
+    return table(["detector", "source", "threshold", "flagged", "first flagged (round)"], rows, numeric=(2,))
+
+
+def render_html(report: AuditReport) -> str:
+    """The audit report as one self-contained HTML document."""
+    deviation = report.detector("layer-deviation")
+    parts = [
+        ("summary", "Summary", "Summary", _summary(report),
+         "What the audit concluded, and the run it looked at."),
+        ("verdicts", "Verdicts", "Verdicts and evidence", _verdicts(report),
+         "Every client, strongest suspects first, with what each detector saw (detector, round, layer, value)."),
+        ("localization", "Localization", "Where the anomaly lives, and when", _localization(report, deviation),
+         "Bilgin (2021): how strongly each layer slice (weights and bias, max |Δ| and L2 norm) separates clients, round by round."),
+        ("timeline", "Timeline", "The most separating slice, per client", _timeline(report, deviation), ""),
+        ("norms", "Norms", "Update norms", _norms(report), "The L2 norm of every client's update, round by round."),
+        ("similarity", "Similarity", "Who sent similar updates", _similarity(report),
+         "FLAME (Nguyen et al. 2022): cosine distances between the clients' updates accumulated over the run."),
+        ("metrics", "Metrics", "Metrics over rounds", _metrics(report), ""),
+        ("detectors", "Detectors", "Detectors", _detectors(report),
+         "Each detector's source, threshold, the clients it flagged and the first round at which it could have."),
+    ]
+    sections = [(anchor, toc, section(anchor, title, body, lead)) for anchor, toc, title, body, lead in parts]
+    counts = report.counts
+    subtitle = esc(
+        f"{report.summary.rounds} rounds · {report.summary.distinct_clients} clients · "
+        f"{counts['malicious']} malicious · {counts['suspicious']} suspicious · {counts['benign']} benign"
+    )
+    return page(f"Audit of {Path(report.summary.path).name}", subtitle, sections, "fedforensics audit report")
+
+
+def write_html(report: AuditReport, path: str | os.PathLike[str]) -> None:
+    """Write the HTML report to ``path`` (complete or absent, never half-written)."""
+    write_atomic(path, render_html(report))

@@ -1,0 +1,117 @@
+"""The HTML report: every section drawn, every run-file string escaped, nothing fetched."""
+
+from __future__ import annotations
+
+import base64
+import re
+
+import numpy as np
+import pytest
+
+from fedforensics import open_run
+from fedforensics.analysis import analyze
+from fedforensics.detectors import get_detector
+from fedforensics.report.html import render_html, write_html
+from recorder import Recorder
+from synthetic import make_run
+
+XSS = "<img src=x onerror=alert(1)>"
+LAYERS = {"fc1<i>.weight": (12, 8), "fc2.weight": (5, 12), "fc2<b>.bias": (5,)}
+SECTIONS = ("summary", "verdicts", "localization", "timeline", "norms", "similarity", "metrics", "detectors")
+
+
+def hostile_run(path, rounds: int = 6):
+    """A run whose client ids, layer names and metadata are all markup, with a boosted attacker."""
+    rng = np.random.default_rng(1)
+    ids = [XSS, "$x^$", 'quote"s', "c3", "c4", "c5", "c6", "c7"]
+    glob = {name: np.zeros(shape, np.float32) for name, shape in LAYERS.items()}
+    with Recorder(path, meta={"<script>alert(2)</script>": "<b>meta</b>"}) as rec:
+        for r in range(rounds):
+            common = {name: rng.normal(size=shape) for name, shape in LAYERS.items()}
+            with rec.round(r, glob) as rnd:
+                for cid in ids:
+                    scale = 6.0 if cid == XSS else 1.0
+                    update = {n: scale * (c + 0.5 * rng.normal(size=c.shape)) for n, c in common.items()}
+                    rnd.client(cid, update, num_samples=10, delta=True, metrics={"<u>acc</u>": 0.9 + 0.01 * rng.normal()})
+                rnd.global_metrics({"accuracy": 0.5 + r / 20})
+        rec.ground_truth([XSS])
+    return path
+
+
+def missing(page: str, *texts: str) -> list[str]:
+    """The ``texts`` absent from ``page`` (compared as a list: pytest's diff of a 400 kB page takes minutes)."""
+    return [t for t in texts if t not in page]
+
+
+def present(page: str, *texts: str) -> list[str]:
+    """The ``texts`` found in ``page``."""
+    return [t for t in texts if t in page]
+
+
+def audit(path, **kwargs):
+    with open_run(path) as run:
+        return analyze(run, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory):
+    report = audit(hostile_run(tmp_path_factory.mktemp("html") / "hostile.h5"))
+    return report, render_html(report)
+
+
+def test_run_file_strings_are_escaped(hostile):
+    report, page = hostile
+    assert report.verdicts[0].client == XSS and report.verdicts[0].verdict == "malicious"
+    assert present(page, XSS, "<script", "alert(2)</script>", "<i>", "<b>meta", 'quote"s') == []
+    assert missing(
+        page,
+        "&lt;img src=x onerror=alert(1)&gt;",
+        "&lt;script&gt;alert(2)&lt;/script&gt;",
+        "&lt;b&gt;meta&lt;/b&gt;",
+        "fc1&lt;i&gt;.weight",
+        "quote&quot;s",
+    ) == []
+
+
+def test_every_section_and_figure_is_present(hostile):
+    report, page = hostile
+    assert missing(page, *(f'<section id="{a}">' for a in SECTIONS), *(f'href="#{a}"' for a in SECTIONS)) == []
+    figures = re.findall(r'<img src="data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)"', page)
+    # heatmap, timeline, norms, distance matrix, embedding, client metrics, global metrics
+    assert len(figures) == 7
+    for encoded in figures:
+        svg = base64.b64decode(encoded).decode()
+        assert svg.lstrip().startswith("<?xml") and "<script" not in svg
+    placement = report.output_bias_placement
+    assert placement["layer"] == "fc2<b>.bias"
+    assert missing(page, f"ranks {placement['rank']} of {placement['of']} slices", "known attacker") == []
+
+
+def test_nothing_is_fetched_or_run(hostile):
+    _, page = hostile
+    for attribute, value in re.findall(r'\b(src|href|action|srcset|poster|data)\s*=\s*"([^"]*)"', page):
+        assert value.startswith(("data:", "#")), (attribute, value[:60])
+    assert re.findall(r"https?://", page) == []
+    assert present(page.lower(), "<script", "@import", "url(", "<link rel=\"stylesheet") == []
+    assert missing(page, 'http-equiv="Content-Security-Policy" content="default-src &#x27;none&#x27;;') == []
+
+
+def test_missing_detectors_leave_explained_gaps(tmp_path):
+    path = make_run(tmp_path / "run.h5", attackers=("c2",), attack="boost", rounds=5)
+    page = render_html(audit(path, detectors=[get_detector("norm")]))
+    assert missing(page, *(f'<section id="{a}">' for a in SECTIONS)) == []
+    assert missing(page, "the layer-deviation detector did not run", "the cosine-hdbscan detector did not run") == []
+    assert page.count("data:image/svg+xml") == 2  # norms and client metrics
+
+
+def test_clean_run_names_no_suspect(tmp_path):
+    page = render_html(audit(make_run(tmp_path / "clean.h5", rounds=6)))
+    assert missing(page, "No client reached a suspicious or malicious verdict.", "no malicious client") == []
+
+
+def test_write_html_writes_the_rendered_page(tmp_path, hostile):
+    report, page = hostile
+    target = tmp_path / "report.html"
+    write_html(report, target)
+    assert hash(target.read_text(encoding="utf-8")) == hash(page)
+    assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
