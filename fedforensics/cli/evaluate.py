@@ -1,0 +1,47 @@
+"""``fedforensics evaluate``: judge every detector against ground truth."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..audit import check_output
+from ..evaluate import evaluate_runs
+from ..report.evaluation import evaluation_tables, write_evaluation_html
+from ..report.json import write_atomic
+from .app import app, console, user_errors
+from .progress import progress_bar
+
+
+@app.command()
+@user_errors
+def evaluate(
+    run_files: Annotated[list[Path], typer.Argument(help="Run files with known malicious clients.", show_default=False)],
+    truth: Annotated[Optional[Path], typer.Option("--truth", help="Malicious client ids, one per line, for every run (default: each run's recorded ground truth).")] = None,
+    json_path: Annotated[Optional[Path], typer.Option("--json", help="Write the evaluation as JSON here (schema: docs/report-schema.md).")] = None,
+    html_path: Annotated[Optional[Path], typer.Option("--html", help="Write the evaluation as a self-contained HTML page here.")] = None,
+) -> None:
+    """Judge every detector and the consensus verdict against ground truth.
+
+    For each run and pooled over runs: precision, recall, F1, false-positive
+    rate, AUROC of the scores, and the round in which each true attacker was
+    first flagged.
+
+    Exit codes: 0 the evaluation ran; 2 bad input (e.g. a run without ground truth and no --truth).
+    """
+    for output in (json_path, html_path):
+        if output is not None:
+            check_output(output)
+    with progress_bar("evaluating runs") as update:
+        evaluation = evaluate_runs(run_files, truth, update)
+    for table in evaluation_tables(evaluation):
+        console.print(table)
+    if json_path is not None:
+        write_atomic(json_path, json.dumps(evaluation.to_json(), indent=2, allow_nan=False))
+        console.print(f"JSON evaluation: {json_path}")
+    if html_path is not None:
+        write_evaluation_html(evaluation, html_path)
+        console.print(f"HTML evaluation: {html_path}")

@@ -1,0 +1,262 @@
+"""Detectors judged against ground truth (``fedforensics evaluate``; schema: ``docs/report-schema.md``).
+
+For every detector and for the consensus verdict (``malicious`` or
+``suspicious`` counts as positive): the confusion counts, precision, recall,
+F1, false-positive rate, the AUROC of the scores, and the round in which each
+true attacker was first flagged; per run and pooled over runs (confusion
+counts summed, AUROC over every client score of every run).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .analysis import AuditReport, analyze
+from .errors import FedForensicsError
+from .run import open_run
+from .scan import Progress
+from .stats import auroc
+
+EVALUATION_FORMAT = "fedforensics-evaluation"
+EVALUATION_VERSION = 1
+#: The name under which the consensus verdict is judged beside the detectors.
+CONSENSUS = "consensus"
+POSITIVE_VERDICTS = ("malicious", "suspicious")
+
+
+def _ratio(num: int, den: int) -> float | None:
+    return num / den if den else None
+
+
+def _json_float(value: float | None) -> float | None:
+    return round(value, 6) if value is not None and math.isfinite(value) else None
+
+
+@dataclass
+class Detection:
+    """When one true attacker was first flagged (``round`` is None: never)."""
+
+    run: int
+    client: str
+    round: int | None
+
+
+@dataclass
+class Judgement:
+    """How well one detector (or the consensus) told the true attackers from the honest clients."""
+
+    name: str
+    applicable: bool
+    runs: int
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+    tn: int = 0
+    auroc: float | None = None
+    detections: list[Detection] = field(default_factory=list)
+    #: Every client's score with its truth label, kept for pooling (not written to JSON).
+    samples: list[tuple[float, bool]] = field(default_factory=list, repr=False)
+
+    @property
+    def precision(self) -> float | None:
+        return _ratio(self.tp, self.tp + self.fp)
+
+    @property
+    def recall(self) -> float | None:
+        return _ratio(self.tp, self.tp + self.fn)
+
+    @property
+    def f1(self) -> float | None:
+        return _ratio(2 * self.tp, 2 * self.tp + self.fp + self.fn)
+
+    @property
+    def fpr(self) -> float | None:
+        return _ratio(self.fp, self.fp + self.tn)
+
+    @property
+    def detected(self) -> int:
+        return sum(d.round is not None for d in self.detections)
+
+    @property
+    def median_first_round(self) -> float | None:
+        rounds = [d.round for d in self.detections if d.round is not None]
+        return float(statistics.median(rounds)) if rounds else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "applicable": self.applicable,
+            "runs": self.runs,
+            "tp": self.tp,
+            "fp": self.fp,
+            "fn": self.fn,
+            "tn": self.tn,
+            "precision": _json_float(self.precision),
+            "recall": _json_float(self.recall),
+            "f1": _json_float(self.f1),
+            "fpr": _json_float(self.fpr),
+            "auroc": _json_float(self.auroc),
+            "attackers": len(self.detections),
+            "detected": self.detected,
+            "median_first_round": self.median_first_round,
+            "first_flagged": [{"run": d.run, "client": d.client, "round": d.round} for d in self.detections],
+        }
+
+
+def judge(
+    name: str,
+    run: int,
+    scores: dict[str, float],
+    flagged: set[str],
+    first: dict[str, int],
+    clients: Sequence[str],
+    attackers: set[str],
+) -> Judgement:
+    """Judge one set of flags and scores over ``clients`` against the true ``attackers``."""
+    j = Judgement(name, True, 1)
+    for cid in clients:
+        positive, truth = cid in flagged, cid in attackers
+        j.tp += positive and truth
+        j.fp += positive and not truth
+        j.fn += truth and not positive
+        j.tn += not truth and not positive
+        j.samples.append((scores.get(cid, math.nan), truth))
+    j.auroc = _auroc(j.samples)
+    j.detections = [Detection(run, cid, first.get(cid) if cid in flagged else None) for cid in clients if cid in attackers]
+    return j
+
+
+def _auroc(samples: list[tuple[float, bool]]) -> float | None:
+    return auroc(np.array([s for s, _ in samples]), np.array([t for _, t in samples])) if samples else None
+
+
+@dataclass
+class RunEvaluation:
+    """Every detector and the consensus, judged on one run."""
+
+    index: int
+    path: str
+    truth_source: str
+    clients: list[str]
+    attackers: list[str]
+    absent_attackers: list[str]
+    judgements: list[Judgement]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "truth_source": self.truth_source,
+            "clients": len(self.clients),
+            "attackers": self.attackers,
+            "absent_attackers": self.absent_attackers,
+            "judgements": [j.to_json() for j in self.judgements],
+        }
+
+
+def evaluate_report(report: AuditReport, truth: Sequence[str], *, index: int = 0, truth_source: str = "run") -> RunEvaluation:
+    """Judge an audit's detectors and verdicts against the true malicious client ids ``truth``."""
+    clients = [v.client for v in report.verdicts]
+    present = set(clients)
+    attackers = {c for c in truth if c in present}
+    judgements = []
+    for result in report.detectors:
+        if not result.applicable:
+            judgements.append(Judgement(result.name, False, 0))
+            continue
+        judgements.append(
+            judge(result.name, index, result.scores, set(result.flagged), result.first_flagged, clients, attackers)
+        )
+    by_name = {r.name: r for r in report.detectors if r.applicable}
+    first: dict[str, int] = {}
+    for v in report.verdicts:
+        rounds = [by_name[d].first_flagged[v.client] for d in v.flagged_by if v.client in by_name[d].first_flagged]
+        if rounds:
+            first[v.client] = min(rounds)
+    flagged = {v.client for v in report.verdicts if v.verdict in POSITIVE_VERDICTS}
+    scores = {v.client: v.score for v in report.verdicts}
+    judgements.append(judge(CONSENSUS, index, scores, flagged, first, clients, attackers))
+    return RunEvaluation(
+        index, report.summary.path, truth_source, clients,
+        [c for c in clients if c in attackers], [c for c in dict.fromkeys(truth) if c not in present], judgements,
+    )
+
+
+def pool(runs: Sequence[RunEvaluation]) -> list[Judgement]:
+    """Each detector and the consensus pooled over ``runs``: counts summed, AUROC over all client scores."""
+    names = list(dict.fromkeys(j.name for run in runs for j in run.judgements))
+    pooled = []
+    for name in names:
+        parts = [j for run in runs for j in run.judgements if j.name == name and j.applicable]
+        total = Judgement(name, bool(parts), len(parts))
+        for j in parts:
+            total.tp, total.fp, total.fn, total.tn = total.tp + j.tp, total.fp + j.fp, total.fn + j.fn, total.tn + j.tn
+            total.samples.extend(j.samples)
+            total.detections.extend(j.detections)
+        total.auroc = _auroc(total.samples)
+        pooled.append(total)
+    return pooled
+
+
+@dataclass
+class Evaluation:
+    """Runs judged one by one, and pooled."""
+
+    runs: list[RunEvaluation]
+    pooled: list[Judgement]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": EVALUATION_FORMAT,
+            "version": EVALUATION_VERSION,
+            "runs": [run.to_json() for run in self.runs],
+            "pooled": {
+                "runs": len(self.runs),
+                "clients": sum(len(run.clients) for run in self.runs),
+                "attackers": sum(len(run.attackers) for run in self.runs),
+                "judgements": [j.to_json() for j in self.pooled],
+            },
+        }
+
+
+def read_truth(path: Path) -> list[str]:
+    """Malicious client ids from a text file, one per line (surrounding whitespace and blank lines ignored)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FedForensicsError(f"cannot read the truth file {path}: {exc}") from None
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def run_truth(path: Path) -> list[str]:
+    """The ground truth recorded in a run file; an error when it has none."""
+    with open_run(path) as run:
+        truth = run.ground_truth
+    if truth is None:
+        raise FedForensicsError(
+            f"{path} records no ground truth: give --truth FILE (the malicious client ids, one per line)"
+        )
+    return truth
+
+
+def evaluate_runs(paths: Sequence[Path], truth_file: Path | None = None, progress: Progress | None = None) -> Evaluation:
+    """Audit every run and judge it against its recorded ground truth, or against ``truth_file`` for all."""
+    if truth_file is not None:
+        shared = read_truth(truth_file)
+        truths = [(shared, str(truth_file))] * len(paths)
+    else:
+        truths = [(run_truth(path), "run") for path in paths]  # every run checked before the long work
+    runs = []
+    for i, (path, (truth, source)) in enumerate(zip(paths, truths)):
+        with open_run(path) as run:
+            report = analyze(run)
+        runs.append(evaluate_report(report, truth, index=i, truth_source=source))
+        if progress is not None:
+            progress(i + 1, len(paths))
+    return Evaluation(runs, pool(runs))

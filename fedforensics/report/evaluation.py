@@ -1,0 +1,125 @@
+"""The evaluation (detectors judged against ground truth) as rich tables and as an HTML page."""
+
+from __future__ import annotations
+
+import os
+
+from rich import box
+from rich.markup import escape
+from rich.table import Table
+
+from ..evaluate import CONSENSUS, Evaluation, Judgement, RunEvaluation
+from .json import write_atomic
+from .page import card, esc, num, page, section, table
+
+HEADERS = ["detector", "TP", "FP", "FN", "TN", "precision", "recall", "F1", "FPR", "AUROC"]
+
+
+def _rates(j: Judgement) -> list[str]:
+    """Precision, recall, F1, false-positive rate and AUROC as text (a dash where undefined)."""
+    if not j.applicable:
+        return ["–"] * 5
+    return [num(j.precision), num(j.recall), num(j.f1), num(j.fpr), num(j.auroc)]
+
+
+def _counts(j: Judgement) -> list[str]:
+    return [str(n) for n in (j.tp, j.fp, j.fn, j.tn)] if j.applicable else ["–"] * 4
+
+
+def _first_headers(pooled: bool) -> list[str]:
+    return ["found", "median round"] if pooled else ["first flagged (round)"]
+
+
+def _first_flagged(j: Judgement, pooled: bool) -> list[str]:
+    """When the attackers were first flagged: per attacker for a run; how many and the median round pooled."""
+    if not j.applicable:
+        return ["n/a", "–"] if pooled else ["not applicable"]
+    if pooled:
+        return [f"{j.detected}/{len(j.detections)}", num(j.median_first_round, "g")]
+    if not j.detections:
+        return ["no attacker"]
+    return [", ".join(f"{d.client}: {'never' if d.round is None else d.round}" for d in j.detections)]
+
+
+def judgement_table(title: str, judgements: list[Judgement], pooled: bool) -> Table:
+    """One row per detector and one for the consensus (which comes last)."""
+    table_ = Table(title=escape(title), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    table_.add_column("detector", no_wrap=True)
+    table_.add_column("TP/FP/FN/TN", justify="right", no_wrap=True)
+    for header in ("prec", "recall", "F1", "FPR", "AUROC"):
+        table_.add_column(header, justify="right", no_wrap=True)
+    for header in _first_headers(pooled):
+        table_.add_column(header, justify="right" if pooled else "left", overflow="fold")
+    for i, j in enumerate(judgements):
+        cells = [escape(j.name), "/".join(_counts(j)), *_rates(j), *map(escape, _first_flagged(j, pooled))]
+        style = "bold" if j.name == CONSENSUS else ("dim" if not j.applicable else None)
+        table_.add_row(*cells, style=style, end_section=i == len(judgements) - 2)
+    return table_
+
+
+def run_title(run: RunEvaluation) -> str:
+    truth = "recorded ground truth" if run.truth_source == "run" else f"truth from {run.truth_source}"
+    title = f"{run.path}: {len(run.clients)} clients, {len(run.attackers)} attackers ({truth})"
+    if run.absent_attackers:
+        title += f"; not in the run: {', '.join(run.absent_attackers)}"
+    return title
+
+
+def evaluation_tables(evaluation: Evaluation) -> list[Table]:
+    """A table per run, then the pooled one (when there is more than one run)."""
+    tables = [judgement_table(run_title(run), run.judgements, pooled=False) for run in evaluation.runs]
+    if len(evaluation.runs) > 1:
+        attackers = sum(len(run.attackers) for run in evaluation.runs)
+        clients = sum(len(run.clients) for run in evaluation.runs)
+        title = f"pooled over {len(evaluation.runs)} runs: {clients} clients, {attackers} attackers"
+        tables.append(judgement_table(title, evaluation.pooled, pooled=True))
+    return tables
+
+
+def _html_table(judgements: list[Judgement], pooled: bool) -> str:
+    rows, classes = [], []
+    for j in judgements:
+        name = f"<b>{esc(j.name)}</b>" if j.name == CONSENSUS else esc(j.name)
+        cells = [name, *_counts(j), *_rates(j), *map(esc, _first_flagged(j, pooled))]
+        rows.append(cells)
+        classes.append("muted" if not j.applicable else "")
+    headers = HEADERS + _first_headers(pooled)
+    return table(headers, rows, numeric=tuple(range(1, len(headers) if pooled else 10)), row_classes=classes)
+
+
+def render_evaluation_html(evaluation: Evaluation) -> str:
+    """The evaluation as one self-contained HTML page."""
+    runs = evaluation.runs
+    attackers = sum(len(run.attackers) for run in runs)
+    clients = sum(len(run.clients) for run in runs)
+    consensus = next(j for j in evaluation.pooled if j.name == CONSENSUS)
+    cards = (
+        card(len(runs), "runs") + card(clients, "clients") + card(attackers, "true attackers")
+        + card(num(consensus.f1), "consensus F1") + card(num(consensus.fpr), "consensus false-positive rate")
+    )
+    lead = (
+        "Positive: a client the detector flagged (for the consensus: a <b>malicious</b> or <b>suspicious</b> "
+        "verdict). Precision, recall, F1 and false-positive rate count clients; AUROC ranks them by score (ties "
+        "count half). Pooled: confusion counts summed over runs, AUROC over every client score of every run. "
+        "A dash: undefined (e.g. precision when nothing was flagged)."
+    )
+    sections = [("pooled", "Pooled", section("pooled", "Pooled over runs" if len(runs) > 1 else "Summary",
+                                              f'<div class="cards">{cards}</div>' + _html_table(evaluation.pooled, True), lead))]
+    for run in runs:
+        anchor = f"run-{run.index}"
+        body = _html_table(run.judgements, False)
+        if run.absent_attackers:
+            body = f'<div class="note">In the truth but not in the run: {esc(", ".join(run.absent_attackers))}</div>' + body
+        title = f"Run {run.index + 1}: {run.path}"
+        detail = esc(
+            f"{len(run.clients)} clients, {len(run.attackers)} true attackers "
+            + ("(recorded ground truth)" if run.truth_source == "run" else f"(truth from {run.truth_source})")
+        )
+        sections.append((anchor, f"Run {run.index + 1}", section(anchor, title, body, detail)))
+    subtitle = esc(f"{len(runs)} run(s) · {clients} clients · {attackers} true attackers")
+    return page("Detectors judged against ground truth", subtitle, sections, "fedforensics evaluation")
+
+
+def write_evaluation_html(evaluation: Evaluation, path: str | os.PathLike[str]) -> None:
+    """Write the evaluation's HTML page to ``path`` atomically."""
+    write_atomic(path, render_evaluation_html(evaluation))

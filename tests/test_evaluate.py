@@ -1,0 +1,151 @@
+"""``evaluate``: detectors and the consensus judged against ground truth, per run and pooled."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+
+import pytest
+from typer.testing import CliRunner
+
+from fedforensics import open_run
+from fedforensics.analysis import analyze
+from fedforensics.cli import app
+from fedforensics.detectors import DetectorResult
+from fedforensics.errors import FedForensicsError
+from fedforensics.evaluate import CONSENSUS, evaluate_report, evaluate_runs, pool, read_truth
+from fedforensics.verdict import ClientVerdict
+from recorder import Recorder
+from synthetic import make_run
+
+NAN = math.nan
+
+
+def result(name: str, scores: dict[str, float], flagged: list[str], first: dict[str, int], applicable: bool = True):
+    return DetectorResult(name, "ref", {}, 1.0, scores, flagged, {}, first, [], applicable=applicable)
+
+
+def verdict(cid: str, kind: str, score: float, flagged_by: list[str]) -> ClientVerdict:
+    return ClientVerdict(cid, kind, score, flagged_by, {})  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """An audit of five clients with hand-set detector results and verdicts."""
+    path = make_run(tmp_path_factory.mktemp("eval") / "tiny.h5", clients=5, rounds=2)
+    with open_run(path) as run:
+        report = analyze(run)
+    detectors = [
+        result("a", {"c0": 5.0, "c1": 1.0, "c2": 3.0, "c3": 0.0, "c4": NAN}, ["c0", "c2"], {"c0": 2, "c2": 4}),
+        result("b", {"c0": 2.0, "c1": 2.0, "c2": 0.5, "c3": 0.1, "c4": 0.2}, ["c0", "c1"], {"c0": 1, "c1": 3}),
+        result("c", {}, [], {}, applicable=False),
+    ]
+    verdicts = [
+        verdict("c0", "malicious", 9.0, ["a", "b"]),
+        verdict("c1", "suspicious", 2.0, ["b"]),
+        verdict("c2", "suspicious", 3.0, ["a"]),
+        verdict("c3", "benign", 0.1, []),
+        verdict("c4", "benign", 0.2, []),
+    ]
+    return dataclasses.replace(report, detectors=detectors, verdicts=verdicts)
+
+
+def by_name(judgements):
+    return {j.name: j for j in judgements}
+
+
+def test_metrics_of_a_hand_built_case(tiny):
+    ev = evaluate_report(tiny, ["c0", "c1"])
+    j = by_name(ev.judgements)
+    a = j["a"]
+    assert (a.tp, a.fp, a.fn, a.tn) == (1, 1, 1, 2)
+    assert (a.precision, a.recall, a.f1) == (0.5, 0.5, 0.5)
+    assert a.fpr == pytest.approx(1 / 3)
+    # positives {5, 1} against negatives {3, 0, NaN as lowest}: 5 beats all three, 1 beats two
+    assert a.auroc == pytest.approx(5 / 6)
+    assert [(d.client, d.round) for d in a.detections] == [("c0", 2), ("c1", None)]
+    b = j["b"]
+    assert (b.tp, b.fp, b.fn, b.tn, b.precision, b.recall, b.f1, b.fpr, b.auroc) == (2, 0, 0, 3, 1.0, 1.0, 1.0, 0.0, 1.0)
+    consensus = j[CONSENSUS]
+    assert list(j)[-1] == CONSENSUS
+    # c0, c1 (true) and c2 (honest) are malicious or suspicious
+    assert (consensus.tp, consensus.fp, consensus.fn, consensus.tn) == (2, 1, 0, 2)
+    assert (consensus.precision, consensus.recall, consensus.f1) == (pytest.approx(2 / 3), 1.0, 0.8)
+    assert consensus.fpr == pytest.approx(1 / 3)
+    # scores 9, 2 against 3, 0.1, 0.2: 9 beats three, 2 beats two
+    assert consensus.auroc == pytest.approx(5 / 6)
+    # the earliest round over the detectors that flagged each attacker
+    assert [(d.client, d.round) for d in consensus.detections] == [("c0", 1), ("c1", 3)]
+    c = j["c"]
+    assert not c.applicable and c.to_json()["f1"] is None and c.to_json()["auroc"] is None
+
+
+def test_undefined_ratios_are_null_and_absent_attackers_listed(tiny):
+    ev = evaluate_report(tiny, ["zz"])  # no true attacker took part
+    assert ev.attackers == [] and ev.absent_attackers == ["zz"]
+    a = by_name(ev.judgements)["a"].to_json()
+    assert (a["precision"], a["recall"], a["f1"], a["auroc"]) == (0.0, None, 0.0, None)
+    assert a["fpr"] == pytest.approx(0.4)
+
+
+def test_pooling_sums_counts_and_ranks_all_scores(tiny):
+    first = evaluate_report(tiny, ["c0", "c1"], index=0)
+    second = evaluate_report(tiny, ["c2"], index=1)
+    pooled = by_name(pool([first, second]))
+    a = pooled["a"]
+    assert (a.tp, a.fp, a.fn, a.tn, a.runs) == (2, 2, 1, 5, 2)
+    assert a.f1 == pytest.approx(4 / 7)
+    # positives {5, 1, 3} against negatives {3, 0, NaN, 5, 1, 0, NaN}:
+    # 5 -> 6.5 of 7, 1 -> 4.5, 3 -> 5.5 (ties count half)
+    assert a.auroc == pytest.approx(16.5 / 21)
+    assert [(d.run, d.client, d.round) for d in a.detections] == [(0, "c0", 2), (0, "c1", None), (1, "c2", 4)]
+    assert (a.detected, a.median_first_round) == (2, 3.0)
+    assert not pooled["c"].applicable and pooled["c"].runs == 0
+
+
+def test_truth_file_lines(tmp_path):
+    truth = tmp_path / "truth.txt"
+    truth.write_text("c1\n\n  c7 \r\nc1\n", encoding="utf-8")
+    assert read_truth(truth) == ["c1", "c7", "c1"]
+    with pytest.raises(FedForensicsError, match="cannot read the truth file"):
+        read_truth(tmp_path / "missing.txt")
+
+
+def no_truth_run(path):
+    with Recorder(path) as rec:
+        for r in range(2):
+            with rec.round(r, {"w": [0.0, 0.0]}) as rnd:
+                for c in range(4):
+                    rnd.client(f"c{c}", {"w": [c, 1.0]}, num_samples=1, delta=True)
+    return path
+
+
+def test_a_run_without_ground_truth_needs_a_truth_file(tmp_path):
+    bare = no_truth_run(tmp_path / "bare.h5")
+    with pytest.raises(FedForensicsError, match="records no ground truth"):
+        evaluate_runs([bare])
+    result = CliRunner().invoke(app, ["evaluate", str(bare)])
+    assert result.exit_code == 2
+    assert result.output.strip().count("\n") == 0 and "--truth" in result.output
+    truth = tmp_path / "truth.txt"
+    truth.write_text("c3\n", encoding="utf-8")
+    assert evaluate_runs([bare], truth).runs[0].attackers == ["c3"]
+
+
+def test_cli_writes_json_and_html(tmp_path):
+    boost = make_run(tmp_path / "boost.h5", attackers=("c3",), attack="boost", rounds=6)
+    clean = make_run(tmp_path / "clean.h5", rounds=6, seed=1)
+    out, page = tmp_path / "eval.json", tmp_path / "eval.html"
+    result = CliRunner().invoke(app, ["evaluate", str(boost), str(clean), "--json", str(out), "--html", str(page)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert (data["format"], data["version"]) == ("fedforensics-evaluation", 1)
+    assert [run["attackers"] for run in data["runs"]] == [["c3"], []]
+    pooled = {j["name"]: j for j in data["pooled"]["judgements"]}
+    assert (data["pooled"]["runs"], data["pooled"]["clients"], data["pooled"]["attackers"]) == (2, 20, 1)
+    assert pooled[CONSENSUS]["tp"] == 1 and pooled[CONSENSUS]["first_flagged"][0]["client"] == "c3"
+    assert pooled["norm"]["auroc"] == 1.0
+    html = page.read_text()
+    assert html.startswith("<!DOCTYPE html>") and html.count("<section id=") == 3
+    assert "pooled over 2 runs" in result.output
