@@ -33,11 +33,20 @@ def _ids(ids: list[str]) -> str:
 
 
 def _evidence_line(e: Evidence) -> str:
-    where = [f"round {e.round}" if e.round is not None else "", f"layer {e.layer}" if e.layer else "", f"value {num(e.value, '.3g')}"]
-    return (
-        f'<span class="det">{esc(e.detector)}</span> {esc(e.detail)} '
-        f'<span class="muted">({esc(" · ".join(w for w in where if w))})</span>'
+    where = " · ".join(w for w in (f"round {e.round}" if e.round is not None else "", f"layer {e.layer}" if e.layer else "") if w)
+    return f'<span class="det">{esc(e.detector)}</span> {esc(e.detail)}' + (
+        f' <span class="muted">({esc(where)})</span>' if where else ""
     )
+
+
+def _closest_call(v: ClientVerdict) -> str:
+    """For a client no detector flagged: the detector that came nearest to its threshold."""
+    finite = {name: s for name, s in v.strengths.items() if s == s}
+    if not finite:
+        return '<span class="muted">no detector could score this client</span>'
+    name = max(finite, key=finite.__getitem__)
+    return f'<span class="muted">below every threshold; nearest: {esc(name)} at {finite[name]:.2f}× its threshold</span>'
+
 
 
 def _ranked_evidence(v: ClientVerdict) -> list[Evidence]:
@@ -107,7 +116,7 @@ def _summary(report: AuditReport) -> str:
 
 def _verdicts(report: AuditReport) -> str:
     known = report.summary.ground_truth is not None
-    headers = ["client", "verdict", "score", "rounds", "flagged by", "evidence"] + (["ground truth"] if known else [])
+    headers = ["client", "verdict", "score", "rounds", "evidence (strongest detector first)"] + (["ground truth"] if known else [])
     rows, classes = [], []
     for v in report.verdicts:
         ranked = _ranked_evidence(v)
@@ -115,12 +124,11 @@ def _verdicts(report: AuditReport) -> str:
         for e in ranked:
             firsts.setdefault(e.detector, e)
         lines = "".join(f"<li>{_evidence_line(e)}</li>" for e in firsts.values())
-        evidence = f'<ul class="evidence">{lines}</ul>' if lines else '<span class="muted">–</span>'
+        evidence = f'<ul class="evidence">{lines}</ul>' if lines else _closest_call(v)
         if len(ranked) > len(firsts):
             rest = "".join(f"<li>{_evidence_line(e)}</li>" for e in ranked)
             evidence += f'<details><summary>all {len(ranked)} facts</summary><ul class="evidence">{rest}</ul></details>'
-        row = [f'<span class="id">{esc(v.client)}</span>', badge(v.verdict), num(v.score), esc(v.rounds),
-               esc(", ".join(v.flagged_by)) or '<span class="muted">–</span>', evidence]
+        row = [f'<span class="id">{esc(v.client)}</span>', badge(v.verdict), num(v.score), esc(v.rounds), evidence]
         if known:
             row.append('<span class="truth">attacker</span>' if v.client in (report.summary.ground_truth or []) else '<span class="muted">honest</span>')
         rows.append(row)
@@ -259,7 +267,7 @@ def render_html(report: AuditReport) -> str:
         ("summary", "Summary", "Summary", _summary(report),
          "What the audit concluded, and the run it looked at."),
         ("verdicts", "Verdicts", "Verdicts and evidence", _verdicts(report),
-         "Every client, strongest suspects first, with what each detector saw (detector, round, layer, value)."),
+         "Every client, strongest suspects first, with what each detector that flagged it saw, where and when."),
         ("localization", "Localization", "Where the anomaly lives, and when", _localization(report, deviation),
          "Bilgin (2021): how strongly each layer slice (weights and bias, max |Δ| and L2 norm) separates clients, round by round."),
         ("timeline", "Timeline", "The most separating slice, per client", _timeline(report, deviation), ""),
