@@ -255,13 +255,17 @@ def embedding(points: Mapping[str, Sequence[float]], styles: ClientStyles) -> st
     with _style():
         fig = Figure(figsize=(5.4, 4.8), layout="constrained")
         ax = fig.add_subplot()
+        xs = [xy[0] for xy in points.values()]
+        middle = (min(xs) + max(xs)) / 2 if xs else 0.0
         for cid in styles.order(list(points)):
             x, y = points[cid]
             ax.scatter([x], [y], s=70 if styles.highlighted(cid) else 40, color=styles.colour(cid),
                        marker="X" if cid in styles.attackers else "o", edgecolor="white", linewidth=0.8, zorder=3)
             if styles.highlighted(cid):
-                ax.annotate(short(cid, 18), (x, y), xytext=(5, 4), textcoords="offset points", fontsize=8,
-                            color=styles.colour(cid))
+                right = x > middle  # label towards the middle, so that it stays inside the axes
+                ax.annotate(short(cid, 18), (x, y), xytext=(-5 if right else 5, 4), textcoords="offset points",
+                            ha="right" if right else "left", fontsize=8, color=styles.colour(cid))
+        ax.margins(0.12)
         handles = [Line2D([], [], ls="", marker="o", color=VERDICT_COLOURS[v], label=v) for v in VERDICT_COLOURS]
         if styles.attackers:
             handles.append(Line2D([], [], ls="", marker="X", color="#555", label="known attacker"))
