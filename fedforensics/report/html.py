@@ -136,6 +136,12 @@ def _verdicts(report: AuditReport) -> str:
     return table(headers, rows, numeric=(2, 3), row_classes=classes)
 
 
+def _or_dash(value: object, cls: str = "") -> str:
+    if value is None:
+        return '<span class="muted">–</span>'
+    return f'<span class="{cls}">{esc(value)}</span>' if cls else esc(value)
+
+
 def _unavailable(what: str) -> str:
     return f'<p class="empty">{esc(what)}</p>'
 
@@ -168,7 +174,7 @@ def _localization(report: AuditReport, deviation: DetectorResult | None) -> str:
     body = []
     for row in rows[:10]:
         cells = [f'<span class="id">{esc(row["layer"])}</span> · {esc(_STAT.get(row["statistic"], row["statistic"]))}',
-                 num(row["separation"], ".1f"), esc(row["peak_round"]), f'<span class="id">{esc(row["top_client"])}</span>']
+                 num(row["separation"], ".1f"), _or_dash(row["peak_round"]), _or_dash(row["top_client"], "id")]
         if has_truth:
             cells.append(num(row["auroc"]))
         body.append(cells)
