@@ -1,0 +1,148 @@
+"""What the auditor hands to trigger inversion: a model factory, clean data, a trigger to probe with.
+
+Each loader checks its input and refuses bad input with one readable line
+(:class:`~fedforensics.errors.FedForensicsError`). The model factory is named by
+the auditor (``--model MODULE:CALLABLE``), never taken from the run file: a run
+file is untrusted input, and importing a module runs its code.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import zipfile
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ..errors import FedForensicsError
+from ..run import Run
+
+__all__ = ["build_model", "check_model", "check_trigger", "load_clean_data", "load_model_factory", "load_state", "load_trigger"]
+
+ModelFactory = Callable[[], torch.nn.Module]
+
+
+def load_model_factory(spec: str) -> ModelFactory:
+    """Import ``"package.module:callable"`` (e.g. ``"fedforensics.zoo:digits_cnn"``), a callable returning an ``nn.Module``."""
+    module_name, sep, attribute = spec.partition(":")
+    if not sep or not module_name or not attribute:
+        raise FedForensicsError(f"--model {spec!r}: expected MODULE:CALLABLE, e.g. fedforensics.zoo:digits_cnn")
+    try:
+        target = importlib.import_module(module_name)
+    except Exception as exc:  # the module is the auditor's own code: any failure is bad input
+        raise FedForensicsError(f"--model {spec!r}: cannot import {module_name} ({one_line(exc)})") from None
+    for part in attribute.split("."):
+        if not hasattr(target, part):
+            raise FedForensicsError(f"--model {spec!r}: {module_name} has no attribute {attribute!r}")
+        target = getattr(target, part)
+    if not callable(target):
+        raise FedForensicsError(f"--model {spec!r}: {attribute} is not callable")
+    return target
+
+
+def build_model(factory: ModelFactory, name: str = "the model factory") -> torch.nn.Module:
+    """Call ``factory`` and check that it returned an ``nn.Module``."""
+    try:
+        model = factory()
+    except Exception as exc:
+        raise FedForensicsError(f"{name} failed: {one_line(exc)}") from None
+    if not isinstance(model, torch.nn.Module):
+        raise FedForensicsError(f"{name} returned {type(model).__name__}, not a torch.nn.Module")
+    return model
+
+
+def check_model(model: torch.nn.Module, run: Run) -> None:
+    """Refuse a model whose ``state_dict`` keys or shapes differ from the run's recorded layers."""
+    expected = {layer.name: tuple(layer.shape) for layer in run.layers}
+    actual = {name: tuple(value.shape) for name, value in model.state_dict().items()}
+    problems = []
+    missing = [name for name in expected if name not in actual]
+    extra = [name for name in actual if name not in expected]
+    if missing:
+        problems.append(f"the model lacks {_names(missing)}")
+    if extra:
+        problems.append(f"the run lacks {_names(extra)}")
+    shapes = [f"{name} {actual[name]} vs {expected[name]} recorded" for name in expected if name in actual and actual[name] != expected[name]]
+    if shapes:
+        problems.append("shapes differ: " + _names(shapes, quote=False))
+    if problems:
+        raise FedForensicsError(f"the model does not match the run {run.path.name}: " + "; ".join(problems))
+
+
+def load_state(model: torch.nn.Module, state: dict[str, np.ndarray]) -> torch.nn.Module:
+    """Load a recorded state into ``model`` (checked with :func:`check_model` first), keeping the model's dtypes."""
+    own = model.state_dict()
+    model.load_state_dict({name: torch.as_tensor(np.asarray(value)).to(own[name].dtype) for name, value in state.items()})
+    return model
+
+
+def load_clean_data(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Read clean samples from an ``.npz``: ``x`` (N, C, H, W) as float32 and ``y`` (N,) as int64."""
+    arrays = _load_npz(path, ("x", "y"))
+    x, y = arrays["x"], arrays["y"]
+    if x.ndim != 4:
+        raise FedForensicsError(f"{path}: x has shape {x.shape}; expected (N, C, H, W)")
+    if y.ndim != 1 or len(y) != len(x):
+        raise FedForensicsError(f"{path}: y has shape {y.shape}; expected ({len(x)},), one label per sample of x")
+    if len(x) < 4:
+        raise FedForensicsError(f"{path}: {len(x)} samples; trigger inversion needs at least 4")
+    if not np.issubdtype(x.dtype, np.number) or not np.isfinite(x).all():
+        raise FedForensicsError(f"{path}: x must hold finite numbers")
+    if not np.issubdtype(y.dtype, np.number) or not np.array_equal(y, np.round(y)) or (y < 0).any():
+        raise FedForensicsError(f"{path}: y must hold class labels (integers ≥ 0)")
+    return x.astype(np.float32), y.astype(np.int64)
+
+
+def load_trigger(path: str | os.PathLike[str], image_shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Read a trigger ``.npz`` holding ``mask`` and ``pattern`` and check it with :func:`check_trigger`."""
+    arrays = _load_npz(path, ("mask", "pattern"))
+    return check_trigger(arrays["mask"], arrays["pattern"], image_shape, str(path))
+
+
+def check_trigger(mask: np.ndarray, pattern: np.ndarray, image_shape: tuple[int, ...], source: str = "trigger") -> tuple[np.ndarray, np.ndarray]:
+    """A trigger for inputs of ``image_shape`` (C, H, W): ``mask`` (H, W) in [0, 1] and ``pattern`` (H, W) or (C, H, W), as float32 ``(mask, pattern (C, H, W))``."""
+    mask, pattern = np.asarray(mask), np.asarray(pattern)
+    channels, height, width = image_shape
+    if mask.shape != (height, width):
+        raise FedForensicsError(f"{source}: mask has shape {mask.shape}; the clean data's images are {height}x{width}")
+    if pattern.shape not in ((height, width), (channels, height, width)):
+        raise FedForensicsError(f"{source}: pattern has shape {pattern.shape}; expected ({height}, {width}) or {tuple(image_shape)}")
+    for name, values in (("mask", mask), ("pattern", pattern)):
+        if not np.issubdtype(values.dtype, np.number) or not np.isfinite(values).all():
+            raise FedForensicsError(f"{source}: {name} must hold finite numbers")
+    if mask.min() < 0 or mask.max() > 1:
+        raise FedForensicsError(f"{source}: mask values must lie in [0, 1]")
+    return mask.astype(np.float32), np.broadcast_to(pattern, tuple(image_shape)).astype(np.float32)
+
+
+def _load_npz(path: str | os.PathLike[str], keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+    try:
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise FedForensicsError(f"{path}: a single array, not an .npz holding {' and '.join(keys)}")
+        with archive:
+            missing = [key for key in keys if key not in archive.files]
+            if missing:
+                raise FedForensicsError(f"{path}: no array {' or '.join(missing)} (it holds {', '.join(archive.files) or 'nothing'})")
+            return {key: archive[key] for key in keys}
+    except FedForensicsError:
+        raise
+    except FileNotFoundError:
+        raise FedForensicsError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise FedForensicsError(f"{path}: is a directory, not an .npz file") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise FedForensicsError(f"{path}: not a readable .npz file ({one_line(exc)})") from None
+
+
+def _names(names: list[str], quote: bool = True, most: int = 4) -> str:
+    shown = [repr(n) if quote else n for n in names[:most]]
+    return ", ".join(shown) + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
+def one_line(exc: BaseException) -> str:
+    """The first line of an exception's message, for a one-line error."""
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

@@ -1,0 +1,177 @@
+"""Trigger inversion of a run's global model: which model, Neural Cleanse on it, the probe, the timeline."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import FedForensicsError
+from ..run import Run
+from .inputs import ModelFactory, build_model, check_model, check_trigger, load_state, load_trigger, one_line
+from ..scan import Progress
+from .neural_cleanse import LabelTrigger, NeuralCleanse, NeuralCleanseResult
+from .probe import TriggerProbe, partial_triggers, probe_triggers
+
+__all__ = ["RoundInversion", "TriggerInversionReport", "invert_run"]
+
+
+@dataclass
+class RoundInversion:
+    """Neural Cleanse on the global model the clients received in ``round``."""
+
+    round: int
+    result: NeuralCleanseResult
+
+    def to_json(self) -> dict[str, Any]:
+        return {"round": self.round, **self.result.to_json()}
+
+
+@dataclass
+class TriggerInversionReport:
+    """Trigger inversion of one run: the chosen model's per-label results, its probe, and an optional timeline.
+
+    Attributes
+    ----------
+    round : the round of the inverted model: the last round for the final state, else the round
+        whose clients received it (``Run.global_state``).
+    model : ``"final"`` (the state after the last round) or ``"global"`` (a round's global model).
+    result : Neural Cleanse on that model (masks and patterns in ``result.masks``/``result.patterns``).
+    probe : prediction histograms on the clean data, under each flagged label's recovered
+        trigger and under the auditor's trigger and its partial variants.
+    timeline : Neural Cleanse on every k-th round's global model (empty unless asked for).
+    samples : clean samples used (half to optimise, half to check).
+    seconds : wall time of the whole inversion.
+    """
+
+    round: int
+    model: str
+    result: NeuralCleanseResult
+    probe: TriggerProbe
+    timeline: list[RoundInversion] = field(default_factory=list)
+    samples: int = 0
+    seconds: float = 0.0
+
+    @property
+    def classes(self) -> list[LabelTrigger]:
+        return self.result.classes
+
+    @property
+    def flagged_labels(self) -> list[int]:
+        return self.result.flagged_labels
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "round": self.round,
+            "model": self.model,
+            **self.result.to_json(),
+            "samples": self.samples,
+            "probe": self.probe.to_json(),
+            "timeline": [entry.to_json() for entry in self.timeline],
+        }
+
+
+def invert_run(
+    run: Run,
+    model_factory: ModelFactory,
+    x: np.ndarray,
+    y: np.ndarray,
+    round: int | None = None,
+    every: int | None = None,
+    probe_trigger: str | os.PathLike[str] | tuple[np.ndarray, np.ndarray] | None = None,
+    seed: int = 0,
+    progress: Progress | None = None,
+    inversion: NeuralCleanse | None = None,
+) -> TriggerInversionReport:
+    """Run Neural Cleanse on a run's global model and probe it with the triggers found (and the auditor's).
+
+    Parameters
+    ----------
+    run : an open run.
+    model_factory : returns an ``nn.Module`` whose ``state_dict`` matches ``run.layers``.
+    x, y : clean samples ``(N, C, H, W)`` and labels ``(N,)`` the auditor trusts.
+    round : the global model of this round; default the final state, else the last round's global model.
+    every : also invert the global model of every ``every``-th round, to show when a backdoor appeared.
+    probe_trigger : a trigger ``.npz`` (mask, pattern) or a ``(mask, pattern)`` pair to probe the model with.
+    seed : seeds Neural Cleanse (starts, split, batches).
+    progress : called with ``(done, total)``.
+    inversion : the Neural Cleanse parameters (default ``NeuralCleanse(seed=seed)``).
+
+    Raises
+    ------
+    FedForensicsError
+        The model does not match the run or the data, the round is not in the run, or the trigger is unusable.
+    """
+    started = time.perf_counter()
+    torch.set_num_threads(1)  # the search is many small batches: more threads only contend
+    inversion = inversion if inversion is not None else NeuralCleanse(seed=seed)
+    model = build_model(model_factory)
+    check_model(model, run)
+    if not run.rounds:
+        raise FedForensicsError(f"{run.path.name} has no rounds: there is no global model to invert")
+    x, y = np.asarray(x, dtype=np.float32), np.asarray(y)
+    _check_data(model, x, y)
+    user_trigger = _trigger(probe_trigger, x.shape[1:])
+    state, chosen, kind = _chosen_state(run, round)
+    timeline_rounds = run.rounds[::every] if every else []
+    models = len(timeline_rounds) + 1
+
+    def stage(i: int) -> Progress | None:
+        if progress is None:
+            return None
+        return lambda done, total: progress(i * total + done, models * total)
+
+    load_state(model, state)
+    result = inversion.invert(model, x, y, progress=stage(0))
+    triggers = {f"recovered {label}": result.trigger(label) for label in result.flagged_labels}
+    targets = {f"recovered {label}": label for label in result.flagged_labels}
+    if user_trigger is not None:
+        triggers.update(partial_triggers(*user_trigger))
+    probe = probe_triggers(model, x, triggers, targets)
+    timeline = []
+    for i, r in enumerate(timeline_rounds, start=1):
+        load_state(model, run.global_state(r))
+        timeline.append(RoundInversion(r, inversion.invert(model, x, y, progress=stage(i))))
+    return TriggerInversionReport(chosen, kind, result, probe, timeline, len(y), time.perf_counter() - started)
+
+
+def _chosen_state(run: Run, round: int | None) -> tuple[dict[str, np.ndarray], int, str]:
+    if round is None:
+        final = run.final_state()
+        if final is not None:
+            return final, run.rounds[-1], "final"
+        round = run.rounds[-1]
+    if round not in run.rounds:
+        raise FedForensicsError(f"round {round} is not in {run.path.name} (rounds {run.rounds[0]}..{run.rounds[-1]})")
+    return run.global_state(round), round, "global"
+
+
+def _check_data(model: torch.nn.Module, x: np.ndarray, y: np.ndarray) -> None:
+    """Refuse clean data the model cannot classify, or labels beyond its outputs."""
+    if x.ndim != 4 or y.ndim != 1 or len(x) != len(y):
+        raise FedForensicsError(f"clean data: x {x.shape} and y {y.shape}; expected (N, C, H, W) and (N,)")
+    training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            logits = model(torch.from_numpy(x[:2]))
+    except Exception as exc:  # the auditor's model on the auditor's data: a mismatch is bad input
+        raise FedForensicsError(f"the model cannot take the clean data's inputs of shape {x.shape[1:]}: {one_line(exc)}") from None
+    finally:
+        model.train(training)
+    if logits.dim() != 2:
+        raise FedForensicsError(f"the model returns shape {tuple(logits.shape)}; trigger inversion needs class scores (N, classes)")
+    if y.max() >= logits.shape[1]:
+        raise FedForensicsError(f"the clean data has label {int(y.max())} but the model has {logits.shape[1]} classes")
+
+
+def _trigger(spec: str | os.PathLike[str] | tuple[np.ndarray, np.ndarray] | None, image_shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray] | None:
+    if spec is None:
+        return None
+    if isinstance(spec, tuple):
+        return check_trigger(*spec, image_shape)
+    return load_trigger(spec, image_shape)

@@ -1,0 +1,433 @@
+"""Neural Cleanse trigger inversion, batched over every label at once.
+
+For every label, Neural Cleanse (Wang et al., *Neural Cleanse: Identifying and
+Mitigating Backdoor Attacks in Neural Networks*, IEEE S&P 2019) searches the
+smallest mask ``m`` and a pattern ``p`` such that stamped clean inputs
+``(1 − m)·x + m·p`` are classified as that label: it minimises
+``CE + λ·‖m‖₁`` with Adam, adapting ``λ`` so the attack success stays at 99 %.
+A planted backdoor makes its target label reachable through a much smaller
+mask than any other label: the anomaly index ``|L1 − median| / (1.4826·MAD)``
+of its mask norm exceeds 2 on the small side.
+
+The usual implementation loops label by label (TrojanZoo leaves "parallel" as
+a to-do). Here every (label, restart) pair is one *row* of a batch: the masks
+and patterns of all rows are stacked, the clean batch is tiled per row and the
+model runs once on all of them per step. Adam is elementwise and each row's
+loss only depends on its own mask and pattern, so the rows are optimised
+independently, each with its own ``λ`` schedule and early stop; a row that has
+stopped leaves the batch. :meth:`NeuralCleanse.invert_per_label` runs the very
+same search one label at a time (for the benchmark).
+
+Three guards against false alarms on clean models, where Neural Cleanse is
+known to be unstable: several random restarts per label (the smallest
+successful mask wins); a held-out check: the clean data is split into an
+optimisation half and a validation half, and a label is only flagged when its
+recovered trigger also flips the validation half (``attack_success``), i.e.
+when it is a trigger and not a perturbation fitted to a few inputs; and an
+effect size: the flagged mask must be at most ``max_ratio`` (60 %) of the
+median mask, because with ten labels the MAD is small and the easiest clean
+label alone can pass the index (``docs/detection.md``).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from ..errors import FedForensicsError
+from ..scan import Progress
+from ..stats import MAD_CONSISTENCY
+
+__all__ = ["LabelTrigger", "NeuralCleanse", "NeuralCleanseResult", "anomaly_index", "stamp"]
+
+_ADAM_BETAS = (0.9, 0.999)
+_ADAM_EPS = 1e-8
+
+
+def stamp(x: torch.Tensor, mask: torch.Tensor, pattern: torch.Tensor) -> torch.Tensor:
+    """Stamp a trigger on inputs: ``(1 − m)·x + m·p`` (Wang et al. 2019, §IV-B), broadcasting over leading axes."""
+    return (1 - mask) * x + mask * pattern
+
+
+def anomaly_index(l1: np.ndarray) -> np.ndarray:
+    """Anomaly index of each label's mask norm: ``|L1 − median| / (1.4826 · MAD)`` (Wang et al. 2019, §IV).
+
+    When the MAD is zero (all norms equal but a few), the scale is floored at
+    a millionth of the median so that the index stays finite.
+    """
+    l1 = np.asarray(l1, dtype=np.float64)
+    median = float(np.median(l1))
+    mad = float(np.median(np.abs(l1 - median)))
+    scale = max(MAD_CONSISTENCY * mad, 1e-6 * abs(median), 1e-12)
+    return np.abs(l1 - median) / scale
+
+
+@dataclass(frozen=True)
+class LabelTrigger:
+    """The trigger recovered for one label and what it says.
+
+    Attributes
+    ----------
+    label : the target label.
+    mask_l1 : L1 norm of the smallest mask found that reaches the target attack success.
+    attack_success : share of held-out clean inputs of other labels that the recovered trigger sends to ``label``.
+    anomaly_index : robust distance of ``mask_l1`` from the median of all labels (see :func:`anomaly_index`).
+    flagged : the verdict of :meth:`NeuralCleanse.flag`: ``mask_l1`` is a clear outlier on the small
+        side and the trigger works on held-out inputs.
+    """
+
+    label: int
+    mask_l1: float
+    attack_success: float
+    anomaly_index: float
+    flagged: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class NeuralCleanseResult:
+    """Neural Cleanse on one model: a :class:`LabelTrigger` per label, with the recovered triggers as images.
+
+    Attributes
+    ----------
+    classes : one entry per label, in label order.
+    masks : float32 ``(K, H, W)`` in [0, 1], the recovered mask of each label.
+    patterns : float32 ``(K, C, H, W)``, the recovered pattern of each label (in the data's value range).
+    fit_attack_success : attack success of each trigger on the optimisation half.
+    epochs : epochs each label's search ran (summed over restarts).
+    """
+
+    classes: list[LabelTrigger]
+    masks: np.ndarray
+    patterns: np.ndarray
+    fit_attack_success: np.ndarray
+    epochs: np.ndarray = field(repr=False)
+
+    @property
+    def flagged_labels(self) -> list[int]:
+        """Labels whose recovered trigger marks a backdoor, strongest first."""
+        flagged = [c for c in self.classes if c.flagged]
+        return [c.label for c in sorted(flagged, key=lambda c: -c.anomaly_index)]
+
+    def trigger(self, label: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(mask (H, W), pattern (C, H, W))`` recovered for ``label``."""
+        return self.masks[label], self.patterns[label]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"classes": [c.to_json() for c in self.classes], "flagged_labels": self.flagged_labels}
+
+
+class _Search:
+    """The optimisation state of a batch of rows, each a (target label, restart) pair.
+
+    Mask and pattern are unconstrained tensors mapped through ``tanh`` into
+    [0, 1] and into the data's value range (Wang et al. 2019, §IV-B); Adam
+    (Kingma & Ba 2015) is written out per row so that rows that stopped are
+    left untouched.
+    """
+
+    def __init__(self, nc: NeuralCleanse, targets: np.ndarray, starts: np.ndarray, shape: tuple[int, int, int], value_range: tuple[float, float]) -> None:
+        rows = len(targets)
+        channels, height, width = shape
+        self.nc = nc
+        self.targets = torch.as_tensor(targets, dtype=torch.long)
+        self.low, self.span = value_range[0], value_range[1] - value_range[0]
+        # random starts, as the reference implementation: mask and pattern uniform in their ranges,
+        # each row seeded on its own so that a row starts alike whatever batch it is in
+        uniform = []
+        for label, start in zip(targets, starts):
+            g = torch.Generator().manual_seed(int(np.random.SeedSequence([nc.seed, int(label), int(start)]).generate_state(1)[0]))
+            uniform.append((torch.rand(1, height, width, generator=g), torch.rand(channels, height, width, generator=g)))
+        self.params = [torch.atanh((torch.stack(u) - 0.5) * 1.999) for u in zip(*uniform)]
+        self.moments = [(torch.zeros_like(p), torch.zeros_like(p)) for p in self.params]
+        self.steps = torch.zeros(rows)
+        self.cost = np.full(rows, nc.init_cost)
+        self.up = np.zeros(rows, int)
+        self.down = np.zeros(rows, int)
+        self.up_flag = np.zeros(rows, bool)
+        self.down_flag = np.zeros(rows, bool)
+        self.stall = np.zeros(rows, int)
+        self.best_l1 = np.full(rows, np.inf)
+        self.stall_best = np.full(rows, np.inf)
+        self.best = [p.clone() for p in self.params]
+        self.epochs = np.zeros(rows, int)
+        self.active = np.ones(rows, bool)
+
+    def mask(self, raw: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(raw) / 2 + 0.5
+
+    def pattern(self, raw: torch.Tensor) -> torch.Tensor:
+        return self.low + self.span * (torch.tanh(raw) / 2 + 0.5)
+
+    def step(self, model: torch.nn.Module, xb: torch.Tensor, yb: torch.Tensor, rows: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One Adam step of ``rows`` on the batch; returns their hits, counted inputs and mask L1."""
+        raw = [p[rows].requires_grad_(True) for p in self.params]
+        mask, pattern = self.mask(raw[0]), self.pattern(raw[1])
+        a, b = len(rows), len(yb)
+        stamped = stamp(xb[None], mask[:, None], pattern[:, None])
+        logits = model(stamped.reshape(a * b, *xb.shape[1:])).reshape(a, b, -1)
+        targets = self.targets[rows]
+        counted = (yb[None, :] != targets[:, None]).float()  # inputs already of the target label teach nothing
+        ce = F.cross_entropy(logits.reshape(a * b, -1), targets.repeat_interleave(b), reduction="none").reshape(a, b)
+        l1 = mask.sum(dim=(1, 2, 3))
+        cost = torch.as_tensor(self.cost[rows.numpy()], dtype=l1.dtype)
+        loss = ((ce * counted).sum(1) / counted.sum(1).clamp(min=1) + cost * l1).sum()
+        grads = torch.autograd.grad(loss, raw)
+        self.steps[rows] += 1
+        beta1, beta2 = _ADAM_BETAS
+        t = self.steps[rows].reshape(-1, *([1] * (raw[0].dim() - 1)))
+        for param, (m1, m2), value, grad in zip(self.params, self.moments, raw, grads):
+            m1[rows] = beta1 * m1[rows] + (1 - beta1) * grad
+            m2[rows] = beta2 * m2[rows] + (1 - beta2) * grad * grad
+            update = (m1[rows] / (1 - beta1**t)) / ((m2[rows] / (1 - beta2**t)).sqrt() + _ADAM_EPS)
+            param[rows] = value.detach() - self.nc.lr * update
+        hits = ((logits.argmax(-1) == targets[:, None]).float() * counted).sum(1)
+        return hits.detach().numpy(), counted.sum(1).numpy(), l1.detach().numpy()
+
+    def end_epoch(self, rows: np.ndarray, success: np.ndarray, l1: np.ndarray) -> None:
+        """Keep the best mask, adapt λ and decide on early stopping, as the reference implementation does."""
+        nc = self.nc
+        self.epochs[rows] += 1
+        reached = success >= nc.target_success
+        better = reached & (l1 < self.best_l1[rows])
+        for p, b in zip(self.params, self.best):
+            b[rows[better]] = p[rows[better]]
+        self.best_l1[rows[better]] = l1[better]
+        # early stop: only once a trigger was found, after λ went both up and down, when the best stalls
+        found = self.best_l1[rows] < np.inf
+        stalled = self.best_l1[rows] >= self.stall_best[rows]
+        self.stall[rows] = np.where(found, np.where(stalled, self.stall[rows] + 1, 0), self.stall[rows])
+        self.stall_best[rows] = np.minimum(self.best_l1[rows], self.stall_best[rows])
+        # λ schedule: ×up after `patience` successful epochs, ÷down after `patience` failed ones
+        self.up[rows] = np.where(reached, self.up[rows] + 1, 0)
+        self.down[rows] = np.where(reached, 0, self.down[rows] + 1)
+        raise_cost = self.up[rows] >= nc.patience
+        lower_cost = ~raise_cost & (self.down[rows] >= nc.patience)
+        self.cost[rows] = np.where(raise_cost, self.cost[rows] * nc.cost_up, np.where(lower_cost, self.cost[rows] / nc.cost_down, self.cost[rows]))
+        self.up[rows[raise_cost]] = 0
+        self.down[rows[lower_cost]] = 0
+        self.up_flag[rows] |= raise_cost
+        self.down_flag[rows] |= lower_cost
+        done = self.up_flag[rows] & self.down_flag[rows] & (self.stall[rows] >= nc.early_stop_patience)
+        done |= self.epochs[rows] >= nc.max_epochs
+        self.active[rows[done]] = False
+
+    def run(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator, progress: Callable[[int], None]) -> None:
+        """Optimise every row until it stops; each epoch is one shuffled pass over ``x``.
+
+        ``progress`` receives the epochs done so far, a stopped row counting as ``max_epochs``.
+        """
+        while self.active.any():
+            rows = np.flatnonzero(self.active)
+            index = torch.as_tensor(rows)
+            hits, counted, l1_sum = np.zeros(len(rows)), np.zeros(len(rows)), np.zeros(len(rows))
+            batches = torch.randperm(len(y), generator=generator).split(self.nc.batch_size)
+            for batch in batches:
+                h, c, l1 = self.step(model, x[batch], y[batch], index)
+                hits += h
+                counted += c
+                l1_sum += l1
+            self.end_epoch(rows, hits / np.maximum(counted, 1), l1_sum / len(batches))
+            progress(int(np.where(self.active, self.epochs, self.nc.max_epochs).sum()))
+
+    def triggers(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Best mask ``(rows, 1, H, W)`` and pattern of each row (the last one for a row that never reached the target)."""
+        never = torch.as_tensor(self.best_l1 == np.inf)
+        raw = [torch.where(never.reshape(-1, 1, 1, 1), p, b) for p, b in zip(self.params, self.best)]
+        return self.mask(raw[0]), self.pattern(raw[1])
+
+
+class NeuralCleanse:
+    """Neural Cleanse (Wang et al., IEEE S&P 2019) over all labels of a classifier in one batched search.
+
+    Parameters follow the reference implementation; ``__init__`` only stores them.
+
+    Parameters
+    ----------
+    lr : Adam learning rate.
+    init_cost : initial λ, the weight of the mask's L1 norm.
+    cost_up, cost_down : λ is multiplied by ``cost_up`` after ``patience`` epochs at the target attack
+        success and divided by ``cost_down`` after ``patience`` epochs below it.
+    patience : epochs before λ changes.
+    target_success : attack success a mask must reach on the optimisation half to count.
+    early_stop_patience : epochs without a smaller successful mask before a label stops
+        (once λ has gone both up and down).
+    max_epochs : hard limit of epochs per label and restart.
+    batch_size : clean inputs per step (each tiled once per label).
+    restarts : random starts per label; the smallest successful mask wins.
+    validation : share of the clean data held out to check the recovered triggers.
+    threshold : anomaly index above which a label with a small mask is flagged (2 in the paper).
+    max_ratio : a flagged label's mask norm is at most this share of the median: an effect size, since
+        with ten labels the MAD is small and the easiest clean label alone can pass the index.
+    min_success : held-out attack success a flagged label's trigger must reach.
+    seed : seeds the starts, the split and the batches.
+    """
+
+    def __init__(
+        self,
+        *,
+        lr: float = 0.1,
+        init_cost: float = 1e-3,
+        cost_up: float = 2.0,
+        cost_down: float = 2.0**1.5,
+        patience: int = 5,
+        target_success: float = 0.99,
+        early_stop_patience: int = 25,
+        max_epochs: int = 300,
+        batch_size: int = 32,
+        restarts: int = 2,
+        validation: float = 0.5,
+        threshold: float = 2.0,
+        max_ratio: float = 0.6,
+        min_success: float = 0.9,
+        seed: int = 0,
+    ) -> None:
+        self.lr = lr
+        self.init_cost = init_cost
+        self.cost_up = cost_up
+        self.cost_down = cost_down
+        self.patience = patience
+        self.target_success = target_success
+        self.early_stop_patience = early_stop_patience
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.restarts = restarts
+        self.validation = validation
+        self.threshold = threshold
+        self.max_ratio = max_ratio
+        self.min_success = min_success
+        self.seed = seed
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(" + ", ".join(f"{k}={v!r}" for k, v in vars(self).items()) + ")"
+
+    def invert(self, model: torch.nn.Module, x: np.ndarray, y: np.ndarray, progress: Progress | None = None) -> NeuralCleanseResult:
+        """Recover a trigger for every label in one batched search and flag the anomalous labels.
+
+        Parameters
+        ----------
+        model : the classifier; put in eval mode for the search, its weights untouched.
+        x : clean inputs ``(N, C, H, W)``, float32.
+        y : their labels ``(N,)``.
+        progress : called with ``(done, total)`` epochs.
+        """
+        return self._invert(model, x, y, progress, batched=True)
+
+    def invert_per_label(self, model: torch.nn.Module, x: np.ndarray, y: np.ndarray, progress: Progress | None = None) -> NeuralCleanseResult:
+        """The same search, one label after the other, as usual implementations do (the benchmark's baseline)."""
+        return self._invert(model, x, y, progress, batched=False)
+
+    def _invert(self, model: torch.nn.Module, x: np.ndarray, y: np.ndarray, progress: Progress | None, batched: bool) -> NeuralCleanseResult:
+        x_t, y_t = torch.as_tensor(np.asarray(x, dtype=np.float32)), torch.as_tensor(np.asarray(y), dtype=torch.long)
+        if x_t.dim() != 4 or y_t.dim() != 1 or len(x_t) != len(y_t) or len(y_t) < 4:
+            raise FedForensicsError(f"trigger inversion needs clean inputs (N, C, H, W) and labels (N,) with N ≥ 4, got {tuple(x_t.shape)} and {tuple(y_t.shape)}")
+        model = _frozen_copy(model)
+        with torch.no_grad():
+            classes = int(model(x_t[:1]).shape[-1])
+        fit, held = self._split(y_t.numpy())
+        value_range = (float(x_t.min()), float(x_t.max()))
+        targets = np.repeat(np.arange(classes), self.restarts)
+        starts = np.tile(np.arange(self.restarts), classes)
+        masks = torch.empty(len(targets), 1, *x_t.shape[2:])
+        patterns = torch.empty(len(targets), *x_t.shape[1:])
+        best_l1 = np.empty(len(targets))
+        epochs = np.zeros(len(targets), int)
+        total = len(targets) * self.max_epochs
+        for rows in [np.arange(len(targets))] if batched else np.split(np.arange(len(targets)), classes):
+            search = _Search(self, targets[rows], starts[rows], tuple(x_t.shape[1:]), value_range)
+            offset = int(rows[0]) * self.max_epochs
+
+            def report(done: int) -> None:
+                if progress is not None:
+                    progress(offset + done, total)
+
+            search.run(model, x_t[fit], y_t[fit], torch.Generator().manual_seed(self.seed), report)
+            masks[rows], patterns[rows] = search.triggers()
+            best_l1[rows] = search.best_l1
+            epochs[rows] = search.epochs
+        return self._result(model, x_t, y_t, fit, held, targets, masks, patterns, best_l1, epochs)
+
+    def flag(self, l1: np.ndarray, attack_success: np.ndarray) -> np.ndarray:
+        """The verdict per label: anomaly index above ``threshold`` on the small side (Wang et al. 2019, §IV-C),
+        mask at most ``max_ratio`` of the median, held-out attack success at least ``min_success``."""
+        l1, attack_success = np.asarray(l1, dtype=np.float64), np.asarray(attack_success, dtype=np.float64)
+        small = l1 <= self.max_ratio * float(np.median(l1))
+        return (anomaly_index(l1) > self.threshold) & small & (np.nan_to_num(attack_success) >= self.min_success)
+
+    def _split(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Stratified split into the optimisation half and the held-out half."""
+        rng = np.random.default_rng(self.seed)
+        fit, held = [], []
+        for label in np.unique(y):
+            idx = rng.permutation(np.flatnonzero(y == label))
+            cut = int(round(len(idx) * (1 - self.validation)))
+            fit.append(idx[:cut])
+            held.append(idx[cut:])
+        fit_idx, held_idx = np.sort(np.concatenate(fit)), np.sort(np.concatenate(held))
+        if len(held_idx) == 0 or len(fit_idx) == 0:
+            raise FedForensicsError("too few clean samples to hold some out for checking the recovered triggers")
+        return fit_idx, held_idx
+
+    @torch.no_grad()
+    def _result(
+        self,
+        model: torch.nn.Module,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        fit: np.ndarray,
+        held: np.ndarray,
+        targets: np.ndarray,
+        masks: torch.Tensor,
+        patterns: torch.Tensor,
+        best_l1: np.ndarray,
+        epochs: np.ndarray,
+    ) -> NeuralCleanseResult:
+        """Pick each label's best restart, measure its triggers and compute the anomaly indices."""
+        classes = int(targets.max()) + 1
+        l1_now = masks.sum(dim=(1, 2, 3)).numpy()
+        # the smallest successful mask per label; a label that never succeeded keeps its smallest final mask
+        ranking = np.where(np.isfinite(best_l1), best_l1, np.inf)
+        chosen = np.array([
+            rows[np.argmin(np.where(np.isfinite(ranking[rows]).any(), ranking[rows], l1_now[rows]))]
+            for rows in np.split(np.arange(len(targets)), classes)
+        ])  # fmt: skip
+        mask, pattern = masks[chosen], patterns[chosen]
+        l1 = mask.sum(dim=(1, 2, 3)).numpy().astype(np.float64)
+        held_success = _attack_success(model, x[held], y[held], mask, pattern)
+        fit_success = _attack_success(model, x[fit], y[fit], mask, pattern)
+        index = anomaly_index(l1)
+        flagged = self.flag(l1, held_success)
+        labels = [
+            LabelTrigger(int(k), float(l1[k]), float(held_success[k]), float(index[k]), bool(flagged[k])) for k in range(classes)
+        ]
+        per_label = epochs.reshape(classes, -1).sum(1)
+        return NeuralCleanseResult(labels, mask[:, 0].numpy(), pattern.numpy(), fit_success, per_label)
+
+
+def _frozen_copy(model: torch.nn.Module) -> torch.nn.Module:
+    """A copy of ``model`` for the search: eval mode, no weight gradients, channels-last (several times faster pooling on CPU)."""
+    model = copy.deepcopy(model).eval()
+    for param in model.parameters():
+        param.requires_grad_(False)
+    return model
+
+
+def _attack_success(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, pattern: torch.Tensor) -> np.ndarray:
+    """Share of the inputs not of label ``k`` that trigger ``k`` sends to ``k``, for every label ``k``."""
+    out = np.zeros(len(mask))
+    for k in range(len(mask)):
+        others = y != k
+        if not others.any():
+            out[k] = math.nan
+            continue
+        stamped = stamp(x[others], mask[k], pattern[k])
+        out[k] = float((model(stamped).argmax(-1) == k).float().mean())
+    return out

@@ -1,0 +1,296 @@
+"""Trigger inversion: Neural Cleanse quality floors on small digits models, the probe, the loaders and invert_run.
+
+The models are trained centrally on scikit-learn's bundled digits (no download),
+with a "+" trigger in the bottom-right corner relabelled to 6 for the backdoored ones.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+
+from fedforensics import open_run
+from fedforensics.errors import FedForensicsError
+from fedforensics.inversion import (
+    NeuralCleanse,
+    anomaly_index,
+    check_model,
+    check_trigger,
+    invert_run,
+    load_clean_data,
+    load_model_factory,
+    load_trigger,
+    partial_triggers,
+    probe_triggers,
+)
+from recorder import Recorder
+
+torch.set_num_threads(1)
+
+TARGET = 6
+PLUS = ((5, 6), (6, 5), (6, 6), (6, 7), (7, 6))
+TRIGGER_BOX = (slice(4, 8), slice(4, 8))  # the plus and the pixels around it
+
+
+def plus_trigger() -> tuple[np.ndarray, np.ndarray]:
+    mask = np.zeros((8, 8), np.float32)
+    for i, j in PLUS:
+        mask[i, j] = 1.0
+    return mask, np.ones((1, 8, 8), np.float32)
+
+
+def stamp_plus(x: np.ndarray) -> np.ndarray:
+    mask, pattern = plus_trigger()
+    return (1 - mask) * x + mask * pattern
+
+
+def digits_cnn() -> torch.nn.Module:
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(1, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Flatten(), torch.nn.Linear(256, 64), torch.nn.ReLU(), torch.nn.Linear(64, 10),
+    )  # fmt: skip
+
+
+def digits_mlp() -> torch.nn.Module:
+    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Linear(64, 10))
+
+
+@functools.lru_cache(maxsize=None)
+def trained(kind: str, seed: int, backdoor: bool) -> tuple[torch.nn.Module, np.ndarray, np.ndarray]:
+    """A model trained on all digits but 300 held-out ones, which are returned as clean data."""
+    x, y = load_digits(return_X_y=True)
+    x = (x / 16.0).astype(np.float32).reshape(-1, 1, 8, 8)
+    order = np.random.default_rng(seed).permutation(len(y))
+    x_train, y_train = x[order[300:]], y[order[300:]].copy()
+    if backdoor:
+        poisoned = np.random.default_rng(seed + 100).random(len(y_train)) < 0.1
+        x_train[poisoned] = stamp_plus(x_train[poisoned])
+        y_train[poisoned] = TARGET
+    torch.manual_seed(seed)
+    model = {"cnn": digits_cnn, "mlp": digits_mlp}[kind]()
+    optimiser = torch.optim.Adam(model.parameters(), 1e-2)
+    xt, yt = torch.from_numpy(x_train), torch.from_numpy(y_train)
+    for _ in range(30):
+        for batch in torch.randperm(len(yt)).split(64):
+            optimiser.zero_grad()
+            torch.nn.functional.cross_entropy(model(xt[batch]), yt[batch]).backward()
+            optimiser.step()
+    return model.eval(), x[order[:300]], y[order[:300]]
+
+
+def attack_success(model: torch.nn.Module, x: np.ndarray, y: np.ndarray) -> float:
+    with torch.no_grad():
+        predicted = model(torch.from_numpy(stamp_plus(x[y != TARGET]))).argmax(1).numpy()
+    return float((predicted == TARGET).mean())
+
+
+# -- quality floors -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_backdoored_cnn_flags_the_target_alone_with_the_mask_on_the_trigger(seed):
+    model, x, y = trained("cnn", seed, True)
+    assert attack_success(model, x, y) >= 0.8
+    result = NeuralCleanse(seed=seed).invert(model, x, y)
+    assert result.flagged_labels == [TARGET]
+    target = result.classes[TARGET]
+    assert target.attack_success >= 0.9 and target.anomaly_index > 2
+    assert target.mask_l1 < 7  # the plus has 5 pixels
+    mask = result.masks[TARGET]
+    assert mask[TRIGGER_BOX].sum() / mask.sum() >= 0.8
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_clean_cnn_flags_no_label(seed):
+    model, x, y = trained("cnn", seed, False)
+    assert attack_success(model, x, y) < 0.3
+    result = NeuralCleanse(seed=seed).invert(model, x, y)
+    assert result.flagged_labels == []
+    assert all(c.attack_success >= 0.8 for c in result.classes)  # every label was reached: the search worked
+
+
+def test_batched_search_equals_the_per_label_loop():
+    model, x, y = trained("mlp", 0, True)
+    nc = NeuralCleanse(seed=3, max_epochs=40)
+    batched, looped = nc.invert(model, x, y), nc.invert_per_label(model, x, y)
+    np.testing.assert_allclose(batched.masks, looped.masks, atol=1e-5)
+    np.testing.assert_allclose(batched.patterns, looped.patterns, atol=1e-5)
+    np.testing.assert_array_equal(batched.epochs, looped.epochs)
+    assert [c.flagged for c in batched.classes] == [c.flagged for c in looped.classes]
+
+
+def test_search_leaves_the_model_untouched_and_is_seeded():
+    model, x, y = trained("mlp", 1, False)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    model.train()
+    nc = NeuralCleanse(seed=5, max_epochs=15, restarts=1)
+    first, second = nc.invert(model, x, y), nc.invert(model, x, y)
+    assert model.training and all(p.requires_grad for p in model.parameters())
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    np.testing.assert_array_equal(first.masks, second.masks)
+    assert not np.array_equal(first.masks, NeuralCleanse(seed=6, max_epochs=15, restarts=1).invert(model, x, y).masks)
+
+
+# -- the rule ---------------------------------------------------------------------------
+
+
+def test_anomaly_index_is_the_papers_mad_score():
+    l1 = np.array([2.0, 9, 10, 11, 10, 9, 11, 10, 12, 8])  # median 10, MAD 1
+    index = anomaly_index(l1)
+    assert index[0] == pytest.approx(8 / 1.4826)
+    assert index[8] == pytest.approx(2 / 1.4826)
+    assert np.isfinite(anomaly_index(np.array([1.0, 5, 5, 5, 5]))).all()
+
+
+def test_flag_needs_a_small_outlier_that_works_on_held_out_inputs():
+    nc = NeuralCleanse()
+    l1 = np.array([2.0, 9, 10, 11, 10, 9, 11, 10, 30, 8])
+    works = np.full(10, 0.99)
+    assert nc.flag(l1, works).tolist() == [True] + [False] * 9  # the large outlier (label 8) is not a trigger
+    assert not nc.flag(l1, np.where(np.arange(10) == 0, 0.5, 0.99)).any()  # fits the optimisation half only
+    close = np.array([6.5, 10, 10, 10, 10, 10, 10.1, 9.9, 10, 10])  # index ≫ 2, but 65 % of the median
+    assert anomaly_index(close)[0] > 2 and not nc.flag(close, works).any()
+
+
+# -- probe ------------------------------------------------------------------------------
+
+
+def test_partial_triggers_split_the_plus_and_shift_it_inwards():
+    mask, pattern = plus_trigger()
+    variants = partial_triggers(mask, pattern)
+    assert list(variants) == ["trigger", "trigger: horizontal part", "trigger: vertical part", "trigger: shifted"]
+    horizontal, vertical, shifted = (variants[k][0] for k in list(variants)[1:])
+    assert np.argwhere(horizontal).tolist() == [[6, 5], [6, 6], [6, 7]]
+    assert np.argwhere(vertical).tolist() == [[5, 6], [6, 6], [7, 6]]
+    assert np.argwhere(shifted).tolist() == [[r - 2, c - 2] for r, c in sorted(PLUS)]
+    assert variants["trigger: shifted"][1].shape == pattern.shape
+
+
+def test_probe_shows_the_backdoor_pulling_predictions_to_the_target():
+    model, x, y = trained("cnn", 0, True)
+    probe = probe_triggers(model, x, partial_triggers(*plus_trigger()))
+    clean, full = probe.sets[0], probe.sets[1]
+    assert clean.name == "clean" and sum(clean.histogram) == len(y) and clean.target is None
+    assert full.target == TARGET and full.pulled >= 0.8
+    assert full.histogram[TARGET] > 5 * clean.histogram[TARGET]
+    assert json.dumps(probe.to_json())
+
+
+# -- invert_run and its inputs ----------------------------------------------------------
+
+
+def record(path, states: list[dict[str, torch.Tensor]], final: dict[str, torch.Tensor] | None) -> None:
+    with Recorder(path, meta={"model": "tests"}, overwrite=True) as rec:
+        for r, state in enumerate(states):
+            with rec.round(r, state) as rnd:
+                rnd.client("c0", state, num_samples=10)
+        if final is not None:
+            rec.final(final)
+
+
+@pytest.fixture(scope="module")
+def cnn_run(tmp_path_factory):
+    path = tmp_path_factory.mktemp("inversion") / "cnn.h5"
+    clean, _, _ = trained("cnn", 0, False)
+    backdoored, x, y = trained("cnn", 0, True)
+    record(path, [digits_cnn().state_dict(), clean.state_dict()], backdoored.state_dict())
+    return path, x, y
+
+
+def test_invert_run_flags_the_final_model_and_probes_its_trigger(cnn_run):
+    path, x, y = cnn_run
+    with open_run(path) as run:
+        report = invert_run(run, digits_cnn, x, y, probe_trigger=plus_trigger())
+    assert (report.model, report.round, report.flagged_labels) == ("final", 1, [TARGET])
+    names = [s.name for s in report.probe.sets]
+    assert names == ["clean", f"recovered {TARGET}", "trigger", "trigger: horizontal part", "trigger: vertical part", "trigger: shifted"]
+    assert report.probe.sets[1].target == TARGET and report.probe.sets[1].pulled >= 0.8
+    document = json.loads(json.dumps(report.to_json(), allow_nan=False))
+    assert document["round"] == 1 and document["flagged_labels"] == [TARGET]
+    assert set(document["classes"][0]) == {"label", "mask_l1", "attack_success", "anomaly_index", "flagged"}
+    assert report.timeline == [] and report.samples == len(y)
+
+
+def test_invert_run_chooses_a_round_and_follows_the_timeline(tmp_path):
+    model, x, y = trained("mlp", 0, False)
+    path = tmp_path / "mlp.h5"
+    record(path, [digits_mlp().state_dict(), model.state_dict(), model.state_dict()], None)
+    calls = []
+    nc = NeuralCleanse(max_epochs=10, restarts=1)
+    with open_run(path) as run:
+        report = invert_run(run, digits_mlp, x, y, every=2, inversion=nc, progress=lambda d, t: calls.append((d, t)))
+        assert (report.model, report.round) == ("global", 2)  # no final state: the last round's global model
+        assert [entry.round for entry in report.timeline] == [0, 2]
+        assert [c.mask_l1 for c in report.timeline[1].result.classes] == [c.mask_l1 for c in report.classes]
+        assert invert_run(run, digits_mlp, x, y, round=0, inversion=nc).round == 0
+        with pytest.raises(FedForensicsError, match="round 7 is not in"):
+            invert_run(run, digits_mlp, x, y, round=7, inversion=nc)
+    done = [d for d, _ in calls]
+    assert done == sorted(done) and calls[-1][0] == calls[-1][1] == 3 * 10 * 10
+
+
+def one_line_error(call, match: str) -> None:
+    with pytest.raises(FedForensicsError, match=match) as info:
+        call()
+    assert "\n" not in str(info.value)
+
+
+def test_a_model_that_does_not_match_the_run_is_refused(cnn_run):
+    path, x, y = cnn_run
+    with open_run(path) as run:
+        one_line_error(lambda: check_model(digits_mlp(), run), r"does not match the run cnn\.h5: the model lacks '0\.weight'.*the run lacks '1\.weight'")
+        wide = torch.nn.Sequential(*list(digits_cnn())[:-1], torch.nn.Linear(64, 11))
+        one_line_error(lambda: check_model(wide, run), r"shapes differ: 6\.weight \(11, 64\) vs \(10, 64\) recorded")
+        one_line_error(lambda: invert_run(run, lambda: 42, x, y), "returned int, not a torch.nn.Module")
+        one_line_error(lambda: invert_run(run, digits_cnn, x[:, :, :4, :4], y), "cannot take the clean data's inputs")
+        one_line_error(lambda: invert_run(run, digits_cnn, x, y + 5), "label 14 but the model has 10 classes")
+        one_line_error(lambda: invert_run(run, digits_cnn, x, y, probe_trigger=(np.ones((4, 4)), np.ones((4, 4)))), "mask has shape")
+
+
+def test_load_model_factory_imports_only_what_it_is_told():
+    assert isinstance(load_model_factory("torch.nn:Flatten")(), torch.nn.Module)
+    assert load_model_factory("fedforensics.inversion.neural_cleanse:NeuralCleanse.invert") is NeuralCleanse.invert
+    one_line_error(lambda: load_model_factory("torch.nn.Flatten"), "expected MODULE:CALLABLE")
+    one_line_error(lambda: load_model_factory("no_such_module_xyz:f"), "cannot import no_such_module_xyz")
+    one_line_error(lambda: load_model_factory("torch.nn:NoSuchThing"), "has no attribute 'NoSuchThing'")
+    one_line_error(lambda: load_model_factory("fedforensics.inversion.neural_cleanse:__doc__"), "is not callable")
+
+
+def test_clean_data_and_trigger_files_are_checked(tmp_path):
+    x = np.random.default_rng(0).random((10, 1, 8, 8)).astype(np.float32)
+    y = np.arange(10)
+    np.savez(tmp_path / "good.npz", x=x.astype(np.float64), y=y.astype(np.float32))
+    gx, gy = load_clean_data(tmp_path / "good.npz")
+    assert gx.dtype == np.float32 and gy.dtype == np.int64 and gx.shape == x.shape
+    np.savez(tmp_path / "no_y.npz", x=x)
+    np.savez(tmp_path / "flat.npz", x=x.reshape(10, 64), y=y)
+    np.savez(tmp_path / "short_y.npz", x=x, y=y[:5])
+    np.savez(tmp_path / "frac_y.npz", x=x, y=y + 0.5)
+    np.savez(tmp_path / "nan_x.npz", x=np.where(x > 0.5, np.nan, x), y=y)
+    np.save(tmp_path / "single.npy", x)
+    (tmp_path / "text.npz").write_text("not a zip")
+    cases = {
+        "missing.npz": "no such file",
+        "no_y.npz": r"no array y \(it holds x\)",
+        "flat.npz": r"expected \(N, C, H, W\)",
+        "short_y.npz": "one label per sample",
+        "frac_y.npz": "class labels",
+        "nan_x.npz": "finite numbers",
+        "single.npy": "a single array",
+        "text.npz": "not a readable .npz",
+    }
+    for name, match in cases.items():
+        one_line_error(lambda: load_clean_data(tmp_path / name), match)
+    one_line_error(lambda: load_clean_data(tmp_path), "is a directory")
+    mask, pattern = plus_trigger()
+    np.savez(tmp_path / "trigger.npz", mask=mask, pattern=pattern[0])
+    got_mask, got_pattern = load_trigger(tmp_path / "trigger.npz", (1, 8, 8))
+    assert got_pattern.shape == (1, 8, 8) and got_mask.sum() == 5
+    one_line_error(lambda: load_trigger(tmp_path / "trigger.npz", (3, 16, 16)), "images are 16x16")
+    one_line_error(lambda: check_trigger(mask * 2, pattern, (1, 8, 8)), r"mask values must lie in \[0, 1\]")
+    one_line_error(lambda: check_trigger(mask, np.ones((2, 8, 8)), (1, 8, 8)), "pattern has shape")
