@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import re
 
 import numpy as np
@@ -115,3 +116,35 @@ def test_write_html_writes_the_rendered_page(tmp_path, hostile):
     write_html(report, target)
     assert hash(target.read_text(encoding="utf-8")) == hash(page)
     assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
+
+
+def fake_inversion(labels: int = 10, target: int = 6):
+    """A trigger inversion result as Neural Cleanse returns it, with a small "+" trigger for ``target``."""
+    inversion = pytest.importorskip("fedforensics.inversion", reason="trigger inversion needs torch")
+    rng = np.random.default_rng(0)
+    masks = rng.uniform(0, 1, (labels, 8, 8)).astype(np.float32) ** 3
+    masks[target] = 0
+    masks[target, 6, 5:8] = masks[target, 5:8, 6] = 1
+    patterns = rng.uniform(0, 16, (labels, 1, 8, 8)).astype(np.float32)
+    classes = [
+        inversion.LabelTrigger(k, float(masks[k].sum()), 0.9, 3.0 if k == target else 0.5, k == target) for k in range(labels)
+    ]
+    result = inversion.NeuralCleanseResult(classes, masks, patterns, np.full(labels, 0.95), np.full(labels, 10))
+    counts = [2] * labels
+    counts[target] = 160
+    probe = inversion.TriggerProbe([
+        inversion.ProbeSet("clean", [18] * labels, None, 0.0),
+        inversion.ProbeSet(f"recovered {target}", counts, target, 160 / 178),
+    ])
+    timeline = [inversion.RoundInversion(r, result) for r in (0, 3)]
+    return inversion.TriggerInversionReport(5, "final", result, probe, timeline, 180, 1.0)
+
+
+def test_trigger_inversion_section(hostile):
+    report, page = hostile
+    assert '<section id="inversion">' not in page
+    with_inversion = dataclasses.replace(report, trigger_inversion=fake_inversion())
+    page = render_html(with_inversion)
+    assert missing(page, '<section id="inversion">', 'href="#inversion"', "Backdoor suspected: label 6", "after round 5") == []
+    # scores, trigger images, probe histograms and the timeline, besides the seven figures of the audit
+    assert page.count("data:image/svg+xml") == 7 + 4

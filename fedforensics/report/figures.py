@@ -305,3 +305,86 @@ def global_metrics(metrics: Mapping[int, Mapping[str, float]]) -> str:
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_title("global model after each round")
         return _uri(fig)
+
+
+def inversion_scores(labels: Sequence[int], mask_l1: Sequence[float], anomaly: Sequence[float], flagged: Sequence[bool]) -> str:
+    """Neural Cleanse per label: the L1 norm of the smallest trigger mask and its anomaly index; flagged labels red."""
+    colours = [VERDICT_COLOURS["malicious"] if f else "#8c98a8" for f in flagged]
+    names = [str(label) for label in labels]
+    with _style():
+        fig = Figure(figsize=(10, 3.0), layout="constrained")
+        for i, (values, title) in enumerate(((mask_l1, "L1 norm of the smallest mask that flips inputs to the label"),
+                                             (anomaly, "anomaly index of the mask norm"))):
+            ax = fig.add_subplot(1, 2, i + 1)
+            ax.bar(names, [v if v is not None and math.isfinite(v) else 0.0 for v in values], color=colours)
+            ax.set_title(title, fontsize=9)
+            ax.set_xlabel("label")
+            ax.grid(axis="x", visible=False)
+        return _uri(fig)
+
+
+def trigger_images(
+    labels: Sequence[int], masks: Sequence[np.ndarray], patterns: Sequence[np.ndarray], flagged: Sequence[bool]
+) -> str:
+    """The recovered mask (top row) and pattern (bottom row) of each label; flagged labels framed in red."""
+    with _style():
+        fig = Figure(figsize=(min(10, 1.1 * len(labels) + 0.6), 2.6), layout="constrained")
+        axes = fig.subplots(2, len(labels), squeeze=False)
+        for col, (label, is_flagged) in enumerate(zip(labels, flagged)):
+            pattern = np.asarray(patterns[col], dtype=float)
+            pattern = np.moveaxis(pattern, 0, -1) if pattern.ndim == 3 and pattern.shape[0] == 3 else pattern.reshape(-1, *pattern.shape[-2:])[0]
+            low, high = float(pattern.min()), float(pattern.max())
+            shown = (pattern - low) / (high - low) if high > low else np.zeros_like(pattern)
+            for row, (image, cmap) in enumerate(((masks[col], "gray"), (shown, "gray"))):
+                ax = axes[row][col]
+                ax.imshow(image, cmap=cmap, vmin=0.0, vmax=1.0, interpolation="nearest")
+                ax.set_xticks([])
+                ax.set_yticks([])
+                ax.grid(False)
+                for spine in ax.spines.values():
+                    spine.set_visible(True)
+                    spine.set_color(VERDICT_COLOURS["malicious"] if is_flagged else "#c5ccd6")
+                    spine.set_linewidth(2.5 if is_flagged else 0.8)
+            axes[0][col].set_title(f"label {label}", fontsize=8, color=VERDICT_COLOURS["malicious"] if is_flagged else "#333",
+                                   fontweight="bold" if is_flagged else "normal", loc="center")
+        axes[0][0].set_ylabel("mask", fontsize=8)
+        axes[1][0].set_ylabel("pattern", fontsize=8)
+        return _uri(fig)
+
+
+def probe_histograms(sets: Sequence[tuple[str, Sequence[int], int | None, float]]) -> str:
+    """Prediction histograms on clean data and under each trigger: ``(name, counts per label, target, pulled)``."""
+    cols = min(4, len(sets))
+    rows = math.ceil(len(sets) / cols)
+    with _style():
+        fig = Figure(figsize=(10, 2.3 * rows), layout="constrained")
+        for i, (name, counts, target, pulled) in enumerate(sets):
+            ax = fig.add_subplot(rows, cols, i + 1)
+            colours = [VERDICT_COLOURS["malicious"] if k == target else "#8c98a8" for k in range(len(counts))]
+            ax.bar([str(k) for k in range(len(counts))], counts, color=colours)
+            pull = f"\n{pulled:.0%} predicted as {target}" if target is not None else "\nno trigger"
+            ax.set_title(short(name, 34) + pull, fontsize=8.5)
+            ax.grid(axis="x", visible=False)
+            ax.tick_params(labelsize=7)
+        return _uri(fig)
+
+
+def inversion_timeline(points: Mapping[int, Sequence[tuple[int, float, bool]]]) -> str:
+    """Anomaly index of every label's trigger per inverted round (``round -> [(label, index, flagged)]``)."""
+    with _style():
+        fig = Figure(figsize=(10, 3.0), layout="constrained")
+        ax = fig.add_subplot()
+        for r, labels in sorted(points.items()):
+            for label, value, is_flagged in labels:
+                if value is None or not math.isfinite(value):
+                    continue
+                ax.scatter([r], [value], s=36 if is_flagged else 14, zorder=3,
+                           color=VERDICT_COLOURS["malicious"] if is_flagged else "#8c98a8")
+                if is_flagged:
+                    ax.annotate(str(label), (r, value), xytext=(4, 3), textcoords="offset points", fontsize=8,
+                                color=VERDICT_COLOURS["malicious"])
+        ax.set_xlabel("round of the inverted global model")
+        ax.set_ylabel("anomaly index")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.set_title("when did a backdoor appear? (red: flagged labels)")
+        return _uri(fig)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..analysis import AuditReport
 from ..detectors import all_detectors
@@ -17,8 +18,13 @@ from . import figures
 from .json import write_atomic
 from .page import VERDICT_COLOURS, badge, card, esc, facts, figure, num, page, section, table
 
+if TYPE_CHECKING:  # the inversion needs torch; the page only draws its result
+    from ..inversion import TriggerInversionReport
+
 #: How many suspects the summary names.
 TOP_SUSPECTS = 5
+#: How many labels' recovered triggers are drawn (flagged ones first, then the smallest masks).
+TRIGGER_IMAGES = 12
 _STAT = {"max": "max |Δ|", "l2": "L2 norm"}
 
 
@@ -251,6 +257,51 @@ def _metrics(report: AuditReport) -> str:
     return "".join(parts) or _unavailable("The recorder stored no client or global metrics for this run.")
 
 
+def _inversion(inversion: TriggerInversionReport) -> str:
+    classes = inversion.classes
+    flagged = inversion.flagged_labels
+    model = f"the final model (after round {inversion.round})" if inversion.model == "final" else f"the global model of round {inversion.round}"
+    verdict = (
+        f'<div class="note"><b>Backdoor suspected: label{"s" if len(flagged) > 1 else ""} '
+        f'{esc(", ".join(map(str, flagged)))}</b> — a trigger far smaller than any other label needs sends held-out '
+        "inputs there.</div>"
+        if flagged
+        else '<p class="muted">No label stands out: every label needs a trigger of similar size.</p>'
+    )
+    parts = [verdict, figure(
+        figures.inversion_scores([c.label for c in classes], [c.mask_l1 for c in classes],
+                                 [c.anomaly_index for c in classes], [c.flagged for c in classes]),
+        "mask norm and anomaly index per label",
+        f"Neural Cleanse on {esc(model)}, {esc(inversion.samples)} clean samples (half to optimise, half to check). "
+        "A backdoor target needs a much smaller mask than the other labels: a high anomaly index on the small side. Red: flagged.",
+    )]
+    shown = sorted(classes, key=lambda c: (not c.flagged, c.mask_l1))[:TRIGGER_IMAGES]
+    shown.sort(key=lambda c: c.label)
+    triggers = [inversion.result.trigger(c.label) for c in shown]
+    parts.append(figure(
+        figures.trigger_images([c.label for c in shown], [m for m, _ in triggers], [p for _, p in triggers],
+                               [c.flagged for c in shown]),
+        "recovered trigger masks and patterns",
+        "The trigger recovered for each label: where it stamps (mask, white = fully replaced) and what (pattern, "
+        "scaled to its own range)." + (f" The {TRIGGER_IMAGES} smallest masks are shown." if len(classes) > TRIGGER_IMAGES else ""),
+    ))
+    sets = inversion.probe.sets
+    parts.append(figure(
+        figures.probe_histograms([(p.name, p.histogram, p.target, p.pulled) for p in sets]),
+        "prediction histograms under each trigger",
+        "The model's predictions on the clean samples, then on the same samples stamped with each trigger (the recovered "
+        "ones, and the auditor's with its partial variants when given). Red: the label the trigger pulls towards.",
+    ))
+    if inversion.timeline:
+        points = {t.round: [(c.label, c.anomaly_index, c.flagged) for c in t.result.classes] for t in inversion.timeline}
+        parts.append(figure(figures.inversion_timeline(points), "anomaly index per inverted round",
+                            "Neural Cleanse on earlier global models: the round from which a label is flagged dates the backdoor."))
+    rows = [[esc(c.label), num(c.mask_l1, ".1f"), num(c.attack_success, ".0%"), num(c.anomaly_index),
+             '<span class="truth">flagged</span>' if c.flagged else '<span class="muted">–</span>'] for c in classes]
+    parts.append(table(["label", "mask L1", "attack success (held out)", "anomaly index", "verdict"], rows, numeric=(1, 2, 3)))
+    return "".join(parts)
+
+
 def _detectors(report: AuditReport) -> str:
     registry = all_detectors()
     rows = []
@@ -281,6 +332,13 @@ def render_html(report: AuditReport) -> str:
         ("similarity", "Similarity", "Who sent similar updates", _similarity(report),
          "FLAME (Nguyen et al. 2022): cosine distances between the clients' updates accumulated over the run."),
         ("metrics", "Metrics", "Metrics over rounds", _metrics(report), ""),
+        *(
+            [("inversion", "Trigger inversion", "Trigger inversion", _inversion(report.trigger_inversion),
+              "Neural Cleanse (Wang et al. 2019) on the global model: for every label, the smallest trigger that "
+              "sends clean inputs of other labels to it.")]
+            if report.trigger_inversion is not None
+            else []
+        ),
         ("detectors", "Detectors", "Detectors", _detectors(report),
          "Each detector's source, threshold, the clients it flagged and the first round at which it could have."),
     ]
