@@ -49,12 +49,45 @@ def _strings(dataset: h5py.Dataset) -> list[str]:
     return [s.decode("utf-8") if isinstance(s, bytes) else str(s) for s in dataset[()]]
 
 
+@dataclass(frozen=True)
+class _RoundIndex:
+    """One round's client ids, their rows, and its update tables by layer index."""
+
+    clients: list[str]
+    rows: dict[str, int]
+    updates: list[h5py.Dataset]
+    #: Whether each table is stored the recorder's way: one raw float32 chunk per row.
+    direct: list[bool]
+
+
+def _rows_are_chunks(dataset: h5py.Dataset) -> bool:
+    """Whether every row of an update table is one stored, unfiltered, native float32 chunk.
+
+    Such rows are read with HDF5's direct chunk read, straight into the caller's
+    array, skipping HDF5's selection and conversion machinery. Any other layout
+    the format allows is read the ordinary way.
+    """
+    return (
+        dataset.ndim > 1
+        and dataset.chunks == (1, *dataset.shape[1:])
+        and dataset.dtype == np.dtype(np.float32)
+        and dataset.id.get_create_plist().get_nfilters() == 0
+        and dataset.id.get_num_chunks() == dataset.shape[0]
+    )
+
+
+def _read_chunk(dataset: h5py.Dataset, row: int, out: np.ndarray) -> None:
+    """Read row ``row`` of a table :func:`_rows_are_chunks` accepts into the contiguous 1-D ``out``."""
+    dataset.id.read_direct_chunk((row,) + (0,) * (dataset.ndim - 1), out=out.view(np.uint8))
+
+
 class Run:
     """A recorded federation, read lazily. Use :func:`open_run` to get one."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self._fileobj: RecoveredFile | None = None
+        self._last_index: tuple[int, _RoundIndex] | None = None
         self.recovered = False
         self._h5 = self._open(self.path)
         try:
@@ -144,6 +177,7 @@ class Run:
     # -- lifecycle --------------------------------------------------------------
     def close(self) -> None:
         """Close the file."""
+        self._last_index = None
         if getattr(self, "_h5", None) is not None:
             self._h5.close()
             self._h5 = None  # type: ignore[assignment]
@@ -237,26 +271,50 @@ class Run:
             raise KeyError(f"round {r} is not in this run (rounds {self.rounds[:1]}..{self.rounds[-1:]})") from None
         return self._h5[spec.ROUNDS][key]
 
+    def _index(self, r: int) -> _RoundIndex:
+        """The lookups reading round ``r``'s updates needs, kept for the round last read.
+
+        Readers go round by round, client by client or layer by layer: one entry is
+        enough to spare them the h5py lookups (which cost more than reading a small
+        layer), and memory stays flat in the number of rounds.
+        """
+        if self._last_index is None or self._last_index[0] != r:
+            group = self._round(r)
+            updates = group[spec.UPDATES]
+            datasets = [updates[spec.layer_key(layer.index)] for layer in self.layers]
+            clients = _strings(group[spec.CLIENTS])
+            rows = {cid: i for i, cid in enumerate(clients)}
+            self._last_index = (r, _RoundIndex(clients, rows, datasets, [_rows_are_chunks(d) for d in datasets]))
+        return self._last_index[1]
+
     def clients(self, r: int) -> list[str]:
         """Ids of the clients whose replies were recorded in round ``r``, in recording order."""
-        return _strings(self._round(r)[spec.CLIENTS])
-
-    def _row(self, r: int, cid: str) -> int:
-        try:
-            return self.clients(r).index(cid)
-        except ValueError:
-            raise KeyError(f"client {cid!r} did not take part in round {r}") from None
+        return list(self._index(r).clients)
 
     def update(self, r: int, cid: str) -> dict[str, np.ndarray]:
         """That client's update (local − global) in round ``r``, float32, per layer."""
-        row = self._row(r, str(cid))
-        updates = self._round(r)[spec.UPDATES]
-        return {layer.name: updates[spec.layer_key(layer.index)][row] for layer in self.layers}
+        index = self._index(r)
+        try:
+            row = index.rows[str(cid)]
+        except KeyError:
+            raise KeyError(f"client {cid!r} did not take part in round {r}") from None
+        out = {}
+        for layer in self.layers:
+            dataset = index.updates[layer.index]
+            if index.direct[layer.index]:
+                out[layer.name] = np.empty(layer.shape, np.float32)
+                _read_chunk(dataset, row, out[layer.name].reshape(-1))
+            else:
+                out[layer.name] = dataset[row]
+        return out
 
     def layer_updates(self, r: int, name: str) -> np.ndarray:
         """One layer's updates of every client of round ``r``: float32 ``(n_clients, *shape)``."""
         layer = self.layer(name)
-        return self._round(r)[spec.UPDATES][spec.layer_key(layer.index)][()]
+        index = self._index(r)
+        out = np.empty((len(index.clients), *layer.shape), np.float32)
+        self._read_rows(index, layer, out.reshape(len(index.clients), layer.size))
+        return out
 
     def update_matrix(self, r: int, layers: list[Layer] | None = None) -> np.ndarray:
         """Round ``r`` as a clients × parameters float32 matrix (analysable layers by default).
@@ -264,16 +322,25 @@ class Run:
         Rows follow :meth:`clients`; columns follow the layers' order, each flattened.
         """
         layers = self.analysable_layers if layers is None else layers
-        updates = self._round(r)[spec.UPDATES]
-        n = updates[spec.layer_key(layers[0].index)].shape[0] if layers else 0
-        out = np.empty((n, sum(layer.size for layer in layers)), dtype=np.float32)
+        index = self._index(r)
+        out = np.empty((len(index.clients), sum(layer.size for layer in layers)), dtype=np.float32)
         col = 0
         for layer in layers:
-            dataset = updates[spec.layer_key(layer.index)]
-            if n and layer.size:
-                out[:, col : col + layer.size] = dataset[()].reshape(n, layer.size)
+            self._read_rows(index, layer, out[:, col : col + layer.size])
             col += layer.size
         return out
+
+    @staticmethod
+    def _read_rows(index: _RoundIndex, layer: Layer, out: np.ndarray) -> None:
+        """Read every client's row of ``layer`` into ``out`` (n_clients × layer.size, rows contiguous)."""
+        if not (len(index.clients) and layer.size):
+            return
+        dataset = index.updates[layer.index]
+        if index.direct[layer.index]:
+            for row in range(len(index.clients)):
+                _read_chunk(dataset, row, out[row])
+        else:
+            out[...] = dataset[()].reshape(out.shape)
 
     def global_state(self, r: int) -> dict[str, np.ndarray]:
         """The global model the clients received in round ``r``."""

@@ -334,7 +334,9 @@ class RoundRecorder:
         self._failures: dict[str, str] = {}
         self._global_metrics: dict[str, float] = {}
         self._group: h5py.Group | None = None
-        self._updates: list[h5py.Dataset] = []
+        self._updates: list[h5py.Dataset] = []  # by layer index
+        self._direct: list[bool] = []  # whether a layer's rows are written as raw chunks
+        self._capacity = 0  # rows the update tables hold (>= clients recorded)
 
     def __enter__(self) -> RoundRecorder:
         return self
@@ -374,15 +376,17 @@ class RoundRecorder:
             raise RecorderError(f"{where}: num_samples must be a non-negative int, got {num_samples!r}")
         values = _numbers(metrics, where)
         arrays = self._rec._state(state, self.number, cid)
-        group = self._round_group()
         row = len(self._clients)
+        self._reserve(row + 1)
         nonfinite = 0
-        for layer, array, base in zip(self._rec._layers, arrays, self._global32):
+        for layer, array, base, dataset in zip(self._rec._layers, arrays, self._global32, self._updates):
             update = array.astype(np.float32, copy=False) if delta else array.astype(np.float32) - base
             nonfinite += int(update.size - np.count_nonzero(np.isfinite(update)))
-            dataset = self._update_dataset(group, layer)
-            dataset.resize(row + 1, axis=0)
-            dataset[row] = update
+            if self._direct[layer.index]:
+                # The row is one whole, unfiltered chunk: hand HDF5 its bytes as they are.
+                dataset.id.write_direct_chunk((row,) + (0,) * update.ndim, np.ascontiguousarray(update))
+            else:
+                dataset[row] = update
         self._clients.append(cid)
         self._num_samples.append(int(num_samples))
         self._metrics.append(values)
@@ -407,28 +411,39 @@ class RoundRecorder:
             raise RecorderError(f"round {self.number} is closed")
 
     def _round_group(self) -> h5py.Group:
+        """The round's group, created with the global state and an empty update table per layer."""
         if self._group is None:
-            rounds = self._rec._h5[spec.ROUNDS]
-            self._group = rounds.create_group(spec.round_key(self.number))
+            rec = self._rec
+            self._group = rec._h5[spec.ROUNDS].create_group(spec.round_key(self.number))
             glob = self._group.create_group(spec.GLOBAL)
-            for layer, array in zip(self._rec._layers, self._global):
-                self._rec._dataset(glob, spec.layer_key(layer.index), array)
-            self._group.create_group(spec.UPDATES)
+            for layer, array in zip(rec._layers, self._global):
+                rec._dataset(glob, spec.layer_key(layer.index), array)
+            updates = self._group.create_group(spec.UPDATES)
+            for layer in rec._layers:
+                self._updates.append(
+                    updates.create_dataset(
+                        spec.layer_key(layer.index),
+                        shape=(0, *layer.shape),
+                        maxshape=(None, *layer.shape),
+                        dtype=spec.UPDATE_DTYPE,
+                        chunks=(1, *layer.shape) if layer.shape else (64,),
+                        compression=rec._compression,
+                    )
+                )
+                self._direct.append(rec._compression is None and bool(layer.shape))
         return self._group
 
-    def _update_dataset(self, group: h5py.Group, layer: _Layer) -> h5py.Dataset:
-        if layer.index < len(self._updates):
-            return self._updates[layer.index]
-        dataset = group[spec.UPDATES].create_dataset(
-            spec.layer_key(layer.index),
-            shape=(0, *layer.shape),
-            maxshape=(None, *layer.shape),
-            dtype=spec.UPDATE_DTYPE,
-            chunks=(1, *layer.shape) if layer.shape else (64,),
-            compression=self._rec._compression,
-        )
-        self._updates.append(dataset)
-        return dataset
+    def _reserve(self, rows: int) -> None:
+        """Make every update table hold at least ``rows`` rows, growing geometrically.
+
+        Resizing is a metadata operation per dataset; doubling keeps it to a few per
+        round. :meth:`_write_summary` cuts the tables to the clients recorded.
+        """
+        self._round_group()
+        if rows > self._capacity:
+            self._capacity = max(rows, 2 * self._capacity)
+            for dataset in self._updates:
+                dataset.resize(self._capacity, axis=0)
 
     def _write_summary(self) -> None:
         group = self._round_group()
@@ -453,8 +468,6 @@ class RoundRecorder:
             gm = group.create_group(spec.GLOBAL_METRICS)
             gm.create_dataset(spec.GLOBAL_METRIC_NAMES, data=np.array(list(self._global_metrics), dtype=object), dtype=_STR)
             gm.create_dataset(spec.GLOBAL_METRIC_VALUES, data=np.array(list(self._global_metrics.values())))
-        if not self._clients:
-            # A round where every client failed still has an (empty) update table per layer.
-            for layer in self._rec._layers:
-                self._update_dataset(group, layer)
+        for dataset in self._updates:  # _reserve grew them geometrically: keep the recorded rows
+            dataset.resize(len(self._clients), axis=0)
         group.attrs[spec.ATTR_COMPLETE] = True
