@@ -139,6 +139,8 @@ def _client_lines(
         if styles.highlighted(cid):
             ax.plot(xs, ys, color=styles.colour(cid), lw=2.0, ls="--" if cid in styles.attackers else "-",
                     marker="o", ms=3, zorder=3)
+            ax.annotate(short(cid, 12), (xs[-1], ys[-1]), xytext=(4, 0), textcoords="offset points", va="center",
+                        fontsize=7.5, color=styles.colour(cid), zorder=4)
         else:
             ax.plot(xs, ys, color=VERDICT_COLOURS["benign"], lw=1.0, alpha=0.55, zorder=2)
     _legend(ax, styles, list(series), any(not styles.highlighted(c) for c in series), extra)
@@ -292,7 +294,7 @@ def client_metrics(metrics: Mapping[str, Mapping[int, Mapping[str, float]]], sty
 def global_metrics(metrics: Mapping[int, Mapping[str, float]]) -> str:
     """The aggregated model's metrics over rounds, one line each."""
     names = sorted({name for values in metrics.values() for name in values})
-    palette = ["#1f5fa8", "#c62828", "#2e7d32", "#6a3d9a", "#b15928", "#00838f"]
+    palette = ["#1f5fa8", "#6a3d9a", "#00838f", "#8d6e63", "#283593", "#5d4037"]  # none a verdict colour
     with _style():
         fig = Figure(figsize=(10, 3.2), layout="constrained")
         ax = fig.add_subplot()
