@@ -49,15 +49,21 @@ def _strings(dataset: h5py.Dataset) -> list[str]:
     return [s.decode("utf-8") if isinstance(s, bytes) else str(s) for s in dataset[()]]
 
 
-@dataclass(frozen=True)
 class _RoundIndex:
-    """One round's client ids, their rows, and its update tables by layer index."""
+    """One round's client ids, their rows, and its update tables, each looked up when first read."""
 
-    clients: list[str]
-    rows: dict[str, int]
-    updates: list[h5py.Dataset]
-    #: Whether each table is stored the recorder's way: one raw float32 chunk per row.
-    direct: list[bool]
+    def __init__(self, group: h5py.Group) -> None:
+        self.clients = _strings(group[spec.CLIENTS])
+        self.rows = {cid: i for i, cid in enumerate(self.clients)}
+        self._updates = group[spec.UPDATES]
+        self._tables: dict[int, tuple[h5py.Dataset, bool]] = {}
+
+    def table(self, layer: Layer) -> tuple[h5py.Dataset, bool]:
+        """The update table of ``layer``, and whether its rows are raw float32 chunks."""
+        if layer.index not in self._tables:
+            dataset = self._updates[spec.layer_key(layer.index)]
+            self._tables[layer.index] = (dataset, _rows_are_chunks(dataset))
+        return self._tables[layer.index]
 
 
 def _rows_are_chunks(dataset: h5py.Dataset) -> bool:
@@ -279,12 +285,7 @@ class Run:
         layer), and memory stays flat in the number of rounds.
         """
         if self._last_index is None or self._last_index[0] != r:
-            group = self._round(r)
-            updates = group[spec.UPDATES]
-            datasets = [updates[spec.layer_key(layer.index)] for layer in self.layers]
-            clients = _strings(group[spec.CLIENTS])
-            rows = {cid: i for i, cid in enumerate(clients)}
-            self._last_index = (r, _RoundIndex(clients, rows, datasets, [_rows_are_chunks(d) for d in datasets]))
+            self._last_index = (r, _RoundIndex(self._round(r)))
         return self._last_index[1]
 
     def clients(self, r: int) -> list[str]:
@@ -300,8 +301,8 @@ class Run:
             raise KeyError(f"client {cid!r} did not take part in round {r}") from None
         out = {}
         for layer in self.layers:
-            dataset = index.updates[layer.index]
-            if index.direct[layer.index]:
+            dataset, direct = index.table(layer)
+            if direct:
                 out[layer.name] = np.empty(layer.shape, np.float32)
                 _read_chunk(dataset, row, out[layer.name].reshape(-1))
             else:
@@ -335,8 +336,8 @@ class Run:
         """Read every client's row of ``layer`` into ``out`` (n_clients × layer.size, rows contiguous)."""
         if not (len(index.clients) and layer.size):
             return
-        dataset = index.updates[layer.index]
-        if index.direct[layer.index]:
+        dataset, direct = index.table(layer)
+        if direct:
             for row in range(len(index.clients)):
                 _read_chunk(dataset, row, out[row])
         else:
