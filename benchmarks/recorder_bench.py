@@ -20,7 +20,11 @@ Baselines ("raw"), chosen to be the fastest honest plain-h5py equivalent:
 Before every write the previous file is deleted and ``sync``\\ ed; before every
 cold read the page cache is dropped (``/proc/sys/vm/drop_caches`` when allowed,
 and always ``posix_fadvise(DONTNEED)`` on the file). The figure is the best of
-``--repeats`` repeats, the variants interleaved so that drift hits them alike.
+``--repeats`` repeats (the median is shown too), the variants interleaved, in
+reverse order every other repeat, so that drift and order effects hit them alike.
+On a virtual machine, pages the guest freed (a deleted file, a dropped cache) may
+go back to the host and cost a fault on next use: a single timing can then be
+several times slower, hence the repeats and the pause after dropping the cache.
 
 Targets: recorder ≥ 0.8× raw write throughput, reader ≥ 0.8× raw read throughput.
 Run: ``python benchmarks/recorder_bench.py [--quick] [--repeats N] [--dir DIR]``.
@@ -87,9 +91,11 @@ def drop_cache(path: Path) -> bool:
         os.close(fd)
     try:
         Path("/proc/sys/vm/drop_caches").write_text("3\n")
-        return True
+        dropped = True
     except OSError:
-        return False
+        dropped = False
+    time.sleep(0.5)  # let the freeing settle before the next timing
+    return dropped
 
 
 def fresh(path: Path) -> None:
@@ -158,14 +164,10 @@ def read_raw_clients(path: Path) -> int:
     return n
 
 
-def best(timings: dict[str, list[float]], name: str) -> float:
-    return min(timings[name])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="3 rounds, 1 repeat: a smoke test of the script")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--dir", type=Path, default=None, help="where the files go (default: a temporary directory)")
@@ -196,8 +198,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         out = Path(tmp) / "bench.h5"
         wtimes: dict[str, list[float]] = {name: [] for name in writers}
-        for _ in range(repeats):
-            for name, write in writers.items():
+        for rep in range(repeats):
+            for name, write in list(writers.items())[:: -1 if rep % 2 else 1]:
                 fresh(out)
                 t = time.perf_counter()
                 write(out)
@@ -206,8 +208,8 @@ def main() -> None:
         size = out.stat().st_size / 1e6
         rtimes: dict[str, dict[str, list[float]]] = {cache: {name: [] for name in readers} for cache in ("cold", "warm")}
         dropped_all = True
-        for _ in range(repeats):
-            for name, read in readers.items():
+        for rep in range(repeats):
+            for name, read in list(readers.items())[:: -1 if rep % 2 else 1]:
                 dropped_all &= drop_cache(out)
                 t = time.perf_counter()
                 n = read(out)
@@ -219,19 +221,20 @@ def main() -> None:
 
     print(f"recorder file: {size:,.0f} MB; cold reads: "
           + ("page cache dropped (drop_caches) before each" if dropped_all else "file evicted with posix_fadvise only"))
-    print(f"best of {repeats}\n")
+    print(f"best of {repeats} (median in brackets); × raw compares the best throughputs\n")
     print("| write | seconds | MB/s | × raw |\n|---|---|---|---|")
     for name in writers:
         raw = "raw h5py, no fsync" if ("fsync=False" in name or "no fsync" in name) else "raw h5py, fsync per round"
-        s = best(wtimes, name)
-        print(f"| {name} | {s:.2f} | {mb / s:,.0f} | {best(wtimes, raw) / s:.2f} |")
+        s = min(wtimes[name])
+        print(f"| {name} | {s:.2f} ({np.median(wtimes[name]):.2f}) | {mb / s:,.0f} | {min(wtimes[raw]) / s:.2f} |")
     print("\n| read every update | cold s | cold MB/s | cold × raw | warm s | warm MB/s | warm × raw |\n|---|---|---|---|---|---|---|")
     for name in readers:
         raw = "raw h5py, every update dataset whole" if "whole" in name or "matrix" in name else "raw h5py, one client row at a time"
         cells = []
         for cache in ("cold", "warm"):
-            s = best(rtimes[cache], name)
-            cells += [f"{s:.2f}", f"{update_mb / s:,.0f}", f"{best(rtimes[cache], raw) / s:.2f}"]
+            times = rtimes[cache][name]
+            s = min(times)
+            cells += [f"{s:.2f} ({np.median(times):.2f})", f"{update_mb / s:,.0f}", f"{min(rtimes[cache][raw]) / s:.2f}"]
         print(f"| {name} | " + " | ".join(cells) + " |")
 
 
