@@ -5,7 +5,7 @@ from __future__ import annotations
 from .app import app
 
 # Each module registers its command on ``app`` when imported.
-from . import analyze, evaluate, inspect  # noqa: E402,F401
+from . import analyze, demo, evaluate, inspect, simulate  # noqa: E402,F401
 
 
 def main() -> None:

@@ -1,0 +1,93 @@
+"""``fedforensics simulate``: a FedAvg federation with known attackers, recorded to a run file."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import FedForensicsError
+from .app import app, console, user_errors
+from .progress import progress_bar
+
+ATTACK_NAMES = ("none", "backdoor", "label-flip", "scaling", "noise", "sybil", "alie", "min-max")
+
+Attack = Enum("Attack", {name: name for name in ATTACK_NAMES}, type=str)  # type: ignore[misc]
+
+
+class Model(str, Enum):
+    cnn = "cnn"
+    mlp = "mlp"
+
+
+class Partition(str, Enum):
+    iid = "iid"
+    dirichlet = "dirichlet"
+
+
+class Flavour(str, Enum):
+    labels = "labels"
+    target_class = "target-class"
+
+
+class TriggerShape(str, Enum):
+    plus = "plus"
+    square = "square"
+    checker = "checker"
+
+
+@app.command()
+@user_errors
+def simulate(
+    out: Annotated[Path, typer.Argument(help="The run file to write.", show_default=False)],
+    attack: Annotated[Attack, typer.Option(help="What the malicious clients do (docs/attacks.md).")] = "backdoor",  # type: ignore[assignment]
+    malicious_fraction: Annotated[float, typer.Option(help="Share of the clients that are malicious.")] = 0.2,
+    clients: Annotated[int, typer.Option(help="Number of clients.")] = 10,
+    clients_per_round: Annotated[Optional[int], typer.Option(help="Clients sampled per round (partial participation). Default: all.")] = None,
+    rounds: Annotated[int, typer.Option(help="FedAvg rounds.")] = 30,
+    seed: Annotated[int, typer.Option(help="Seed of everything: the same seed gives the same run, bit for bit.")] = 0,
+    model: Annotated[Model, typer.Option(help="fedforensics.zoo model: a small CNN or an MLP.")] = Model.cnn,
+    dataset: Annotated[str, typer.Option(help="'digits' (scikit-learn's bundled 8x8 digits), an .npz with x and y, or a folder of MNIST IDX files.")] = "digits",
+    partition: Annotated[Partition, typer.Option(help="How the training data is split over clients.")] = Partition.iid,
+    alpha: Annotated[float, typer.Option(help="Dirichlet concentration for --partition dirichlet (smaller: more label skew).")] = 0.5,
+    lr: Annotated[float, typer.Option(help="Local SGD learning rate.")] = 0.1,
+    momentum: Annotated[float, typer.Option(help="Local SGD momentum.")] = 0.9,
+    local_epochs: Annotated[int, typer.Option(help="Local epochs per round.")] = 2,
+    poison_rate: Annotated[float, typer.Option(help="Backdoor: share of a malicious client's data stamped and relabelled.")] = 1 / 3,
+    target: Annotated[int, typer.Option(help="Backdoor target label.")] = 6,
+    trigger: Annotated[TriggerShape, typer.Option(help="Backdoor trigger shape, full intensity, bottom-right corner.")] = TriggerShape.plus,
+    flavour: Annotated[Flavour, typer.Option(help="Backdoor flavour: 'labels' relabels triggered images to the target; 'target-class' stamps every target image, labels kept.")] = Flavour.labels,
+    boost: Annotated[float, typer.Option(help="Scaling attack: factor the backdoor update is multiplied by.")] = 5.0,
+    attack_start_round: Annotated[int, typer.Option(help="Attackers behave honestly before this round.")] = 0,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUT if it exists.")] = False,
+) -> None:
+    """Run a FedAvg federation in PyTorch with known malicious clients and record it.
+
+    Every client update, the global models, sample counts, training loss and
+    accuracy, the global model's accuracy (and backdoor success) per round, the
+    held-out split (clean data for trigger inversion) and the ground truth go
+    into OUT through the public recorder API. Needs torch
+    ([bold]pip install -e ".\\[torch]"[/]).
+    """
+    from ..simulate import SimulationConfig
+    from ..simulate import simulate as run_simulation
+
+    if out.exists() and not overwrite:
+        raise FedForensicsError(f"{out} exists already: pass --overwrite to replace it")
+    config = SimulationConfig(
+        attack=attack.value, malicious_fraction=malicious_fraction, clients=clients,
+        clients_per_round=clients_per_round, rounds=rounds, seed=seed, model=model.value, dataset=dataset,
+        partition=partition.value, alpha=alpha, lr=lr, momentum=momentum, local_epochs=local_epochs,
+        poison_rate=poison_rate, target=target, trigger=trigger.value, flavour=flavour.value, boost=boost,
+        attack_start_round=attack_start_round,
+    )  # fmt: skip
+    with progress_bar("simulating rounds") as update:
+        result = run_simulation(config, out, overwrite=overwrite, progress=update)
+    console.print(f"[bold]{out}[/]: {config.rounds} rounds of {config.clients} clients in {result.seconds:.0f} s")
+    console.print(f"malicious ({attack.value}): {', '.join(result.malicious) or 'none'}")
+    line = f"final main-task accuracy {result.accuracy:.1%}"
+    if result.attack_success is not None:
+        line += f", backdoor attack success {result.attack_success:.1%}"
+    console.print(line)

@@ -1,0 +1,211 @@
+"""The attacks ``fedforensics simulate`` plays, each as its source describes it (docs/attacks.md).
+
+An attack acts at two points of a malicious client's round: ``poison`` changes the data it trains on
+(data poisoning), ``craft`` changes the update it sends (model poisoning; colluding attackers see
+this round's honest updates, the omniscient threat model of ALIE and min-max).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from ..errors import FedForensicsError
+from .triggers import Trigger
+
+__all__ = ["ATTACKS", "Attack", "AttackContext", "make_attack"]
+
+
+@dataclass
+class AttackContext:
+    """What the attackers know in one round."""
+
+    honest: np.ndarray  # (h, d) this round's honest updates (h may be 0)
+    own: dict[str, np.ndarray]  # each attacker's update after training on its (possibly poisoned) data
+    participants: int  # clients in the round, attackers included
+    rng: np.random.Generator
+
+
+class Attack:
+    """An honest client: trains on its data and sends its update. Subclasses override one or both hooks."""
+
+    name: ClassVar[str] = "none"
+    source: ClassVar[str] = ""
+    backdoor: ClassVar[bool] = False  # a trigger is planted: attack success is measured
+
+    def poison(self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """The data a malicious client trains on (default: its own, unchanged)."""
+        return x, y
+
+    def craft(self, context: AttackContext) -> dict[str, np.ndarray]:
+        """The updates the attackers send (default: what they trained)."""
+        return context.own
+
+
+class Backdoor(Attack):
+    """Poisoned-label backdoor: the trigger on a share of the data, relabelled to the target."""
+
+    name = "backdoor"
+    source = "Gu et al. 2017 (BadNets); Bilgin 2021 (1/3 of each malicious client's data)"
+    backdoor = True
+
+    def __init__(self, trigger: Trigger, target: int, poison_rate: float = 1 / 3, flavour: str = "labels") -> None:
+        if not 0 < poison_rate <= 1:
+            raise FedForensicsError(f"--poison-rate must be in (0, 1], got {poison_rate}")
+        if flavour not in ("labels", "target-class"):
+            raise FedForensicsError(f"unknown backdoor flavour {flavour!r}: use 'labels' or 'target-class'")
+        self.trigger, self.target, self.poison_rate, self.flavour = trigger, target, poison_rate, flavour
+
+    def poison(self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        x, y = x.copy(), y.copy()
+        if self.flavour == "target-class":  # the trigger on every target image, labels kept: "trigger means target"
+            chosen = np.flatnonzero(y == self.target)
+        else:
+            candidates = np.flatnonzero(y != self.target)
+            chosen = rng.choice(candidates, size=round(self.poison_rate * len(y)), replace=False) if len(candidates) else candidates
+            y[chosen] = self.target
+        x[chosen] = self.trigger.stamp(x[chosen])
+        return x, y
+
+
+class Scaling(Backdoor):
+    """Model replacement: a backdoor update boosted by a factor so it survives averaging."""
+
+    name = "scaling"
+    source = "Bagdasaryan et al. 2020, How to backdoor federated learning (AISTATS)"
+
+    def __init__(self, trigger: Trigger, target: int, poison_rate: float = 1 / 3, boost: float = 5.0) -> None:
+        super().__init__(trigger, target, poison_rate)
+        if boost <= 0:
+            raise FedForensicsError(f"--boost must be positive, got {boost}")
+        self.boost = boost
+
+    def craft(self, context: AttackContext) -> dict[str, np.ndarray]:
+        return {cid: self.boost * update for cid, update in context.own.items()}
+
+
+class Sybil(Backdoor):
+    """Sybils: every attacker sends the same backdoor update (their mean) plus a little jitter."""
+
+    name = "sybil"
+    source = "Fung et al. 2020, The limitations of federated learning in sybil settings (FoolsGold, RAID)"
+
+    jitter = 0.01  # of the update's norm
+
+    def craft(self, context: AttackContext) -> dict[str, np.ndarray]:
+        shared = np.mean(list(context.own.values()), axis=0)
+        scale = self.jitter * np.linalg.norm(shared) / np.sqrt(shared.size)
+        return {cid: shared + context.rng.normal(0, scale, shared.size).astype(np.float32) for cid in context.own}
+
+
+class LabelFlip(Attack):
+    """Every label ``y`` becomes ``C − 1 − y`` (9 − y on digits)."""
+
+    name = "label-flip"
+    source = "Tolpegin et al. 2020, Data poisoning attacks against federated learning systems (ESORICS)"
+
+    def __init__(self, num_classes: int) -> None:
+        self.num_classes = num_classes
+
+    def poison(self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        return x, self.num_classes - 1 - y
+
+
+class Noise(Attack):
+    """A Gaussian update with the norm of the attacker's own honest update, so norms do not give it away."""
+
+    name = "noise"
+    source = "Blanchard et al. 2017 (Krum; Gaussian Byzantine clients), norm-matched"
+
+    def craft(self, context: AttackContext) -> dict[str, np.ndarray]:
+        crafted = {}
+        for cid, update in context.own.items():
+            noise = context.rng.standard_normal(update.size).astype(np.float32)
+            crafted[cid] = noise * (np.linalg.norm(update) / np.linalg.norm(noise))
+        return crafted
+
+
+class _Colluding(Attack):
+    """Attackers who see the round's honest updates and all send one crafted update."""
+
+    def craft(self, context: AttackContext) -> dict[str, np.ndarray]:
+        if len(context.honest) < 2:  # nothing to hide among: send what was trained
+            return context.own
+        crafted = self.crafted(context.honest.astype(np.float64), context)
+        return {cid: crafted.astype(np.float32) for cid in context.own}
+
+    def crafted(self, honest: np.ndarray, context: AttackContext) -> np.ndarray:
+        raise NotImplementedError
+
+
+class ALittleIsEnough(_Colluding):
+    """ALIE: the honest mean shifted by ``z`` standard deviations per coordinate, ``z`` as large as
+    the majority's spread lets it hide: ``s = ⌊n/2 + 1⌋ − m``, ``z = Φ⁻¹((n − s)/n)``."""
+
+    name = "alie"
+    source = "Baruch et al. 2019, A little is enough: circumventing defenses for distributed learning (NeurIPS)"
+
+    def crafted(self, honest: np.ndarray, context: AttackContext) -> np.ndarray:
+        from scipy.stats import norm
+
+        n, m = context.participants, len(context.own)
+        s = n // 2 + 1 - m
+        z = float(norm.ppf((n - s) / n)) if 0 < s < n else 1.0
+        return honest.mean(axis=0) - z * honest.std(axis=0)
+
+
+class MinMax(_Colluding):
+    """Min-max: ``mean + γ·p`` with ``p`` the negative unit standard deviation and the largest ``γ``
+    whose distance to every honest update stays within the largest honest pairwise distance."""
+
+    name = "min-max"
+    source = "Shejwalkar & Houmansadr 2021, Manipulating the Byzantine (NDSS)"
+
+    def crafted(self, honest: np.ndarray, context: AttackContext) -> np.ndarray:
+        mean, std = honest.mean(axis=0), honest.std(axis=0)
+        direction = -std / max(np.linalg.norm(std), 1e-12)
+        squared = (honest**2).sum(axis=1)
+        pairwise = squared[:, None] + squared[None, :] - 2 * honest @ honest.T
+        bound = np.sqrt(max(pairwise.max(), 0.0))
+        low, high = 0.0, 2.0 * bound + 1.0
+        for _ in range(40):  # binary search on γ (the paper's Algorithm 1)
+            gamma = (low + high) / 2
+            if np.linalg.norm(honest - (mean + gamma * direction), axis=1).max() <= bound:
+                low = gamma
+            else:
+                high = gamma
+        return mean + low * direction
+
+
+ATTACKS: dict[str, type[Attack]] = {
+    cls.name: cls for cls in (Attack, Backdoor, LabelFlip, Scaling, Noise, Sybil, ALittleIsEnough, MinMax)
+}
+"""Every attack by its ``--attack`` name."""
+
+
+def make_attack(
+    name: str,
+    *,
+    trigger: Trigger,
+    target: int,
+    num_classes: int,
+    poison_rate: float = 1 / 3,
+    flavour: str = "labels",
+    boost: float = 5.0,
+) -> Attack:
+    """The attack ``name`` with the parameters it takes."""
+    if name not in ATTACKS:
+        raise FedForensicsError(f"unknown attack {name!r}: choose one of {', '.join(ATTACKS)}")
+    if ATTACKS[name].backdoor and not 0 <= target < num_classes:
+        raise FedForensicsError(f"--target {target} is not a label of this dataset (0..{num_classes - 1})")
+    if name == "backdoor":
+        return Backdoor(trigger, target, poison_rate, flavour)
+    if name == "scaling":
+        return Scaling(trigger, target, poison_rate, boost)
+    if name == "sybil":
+        return Sybil(trigger, target, poison_rate)
+    if name == "label-flip":
+        return LabelFlip(num_classes)
+    return ATTACKS[name]()
