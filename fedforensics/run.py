@@ -284,9 +284,10 @@ class Run:
         enough to spare them the h5py lookups (which cost more than reading a small
         layer), and memory stays flat in the number of rounds.
         """
-        if self._last_index is None or self._last_index[0] != r:
-            self._last_index = (r, _RoundIndex(self._round(r)))
-        return self._last_index[1]
+        last = self._last_index  # one read of the attribute: another thread may replace it meanwhile
+        if last is None or last[0] != r:
+            last = self._last_index = (r, _RoundIndex(self._round(r)))
+        return last[1]
 
     def clients(self, r: int) -> list[str]:
         """Ids of the clients whose replies were recorded in round ``r``, in recording order."""
@@ -309,11 +310,20 @@ class Run:
                 out[layer.name] = dataset[row]
         return out
 
-    def layer_updates(self, r: int, name: str) -> np.ndarray:
-        """One layer's updates of every client of round ``r``: float32 ``(n_clients, *shape)``."""
+    def layer_updates(self, r: int, name: str, out: np.ndarray | None = None) -> np.ndarray:
+        """One layer's updates of every client of round ``r``: float32 ``(n_clients, *shape)``.
+
+        ``out``, when given, is a C-contiguous float32 array of that shape to read into
+        (a buffer reused from round to round spares allocating and faulting in fresh
+        pages every round); it is returned.
+        """
         layer = self.layer(name)
         index = self._index(r)
-        out = np.empty((len(index.clients), *layer.shape), np.float32)
+        shape = (len(index.clients), *layer.shape)
+        if out is None:
+            out = np.empty(shape, np.float32)
+        elif out.shape != shape or out.dtype != np.float32 or not out.flags.c_contiguous:
+            raise ValueError(f"out must be a C-contiguous float32 array of shape {shape}, not {out.dtype} {out.shape}")
         self._read_rows(index, layer, out.reshape(len(index.clients), layer.size))
         return out
 
@@ -338,8 +348,10 @@ class Run:
             return
         dataset, direct = index.table(layer)
         if direct:
+            read = dataset.id.read_direct_chunk  # looked up once: h5py's attribute lookups cost more than a small row
+            tail = (0,) * (dataset.ndim - 1)
             for row in range(len(index.clients)):
-                _read_chunk(dataset, row, out[row])
+                read((row, *tail), out=out[row].view(np.uint8))
         else:
             out[...] = dataset[()].reshape(out.shape)
 

@@ -9,7 +9,6 @@ Croux 1993; Hampel 1974 for the 1.4826 consistency constant).
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import norm
 
 #: Makes the MAD a consistent estimator of the standard deviation for normal data.
 MAD_CONSISTENCY = 1.4826
@@ -23,12 +22,25 @@ def mad_factor(n: int) -> float:
     return MAD_CONSISTENCY * (_SMALL_SAMPLE.get(n, n / (n - 0.8)) if n > 1 else 1.0)
 
 
+def _median(values: np.ndarray) -> float:
+    """``np.median`` of a non-empty 1-D float64 array without NaN, to the bit, at a tenth of its cost on a round's clients.
+
+    (np.median's generic machinery costs ~20 µs a call; the detectors call it
+    thousands of times on arrays of a few dozen values.)
+    """
+    ordered = np.sort(values)
+    mid = ordered.size // 2
+    if ordered.size % 2:
+        return float(ordered[mid])
+    return float((ordered[mid - 1] + ordered[mid]) / 2)  # np.median's mean of the two middle values
+
+
 def robust_scale(values: np.ndarray, floor: float = 0.0) -> float:
     """``1.4826 · MAD`` of the finite ``values`` (small-sample corrected), never below ``floor``."""
     finite = values[np.isfinite(values)]
     if finite.size == 0:
         return float("nan")
-    mad = float(np.median(np.abs(finite - np.median(finite))))
+    mad = _median(np.abs(finite - _median(finite)))
     return max(mad_factor(finite.size) * mad, floor)
 
 
@@ -44,9 +56,10 @@ def robust_z(values: np.ndarray, *, rel_floor: float = 0.0, abs_floor: float = 1
     finite = np.isfinite(values)
     if finite.sum() == 0:
         return out
-    center = float(np.median(values[finite]))
-    floor = max(abs_floor, rel_floor * float(np.median(np.abs(values[finite]))))
-    out[finite] = (values[finite] - center) / robust_scale(values[finite], floor)
+    kept = values[finite]
+    center = _median(kept)
+    floor = max(abs_floor, rel_floor * _median(np.abs(kept)))
+    out[finite] = (kept - center) / robust_scale(kept, floor)
     return out
 
 
@@ -59,6 +72,8 @@ def bonferroni_z(z: float, tests: int, *, two_sided: bool) -> float:
     """
     if tests <= 1 or not np.isfinite(z):
         return z
+    from scipy.stats import norm  # here, not at import: scipy.stats takes ~0.6 s to import, and inspect never needs it
+
     sides = 2.0 if two_sided else 1.0
     log_p = np.log(sides) + norm.logsf(z) + np.log(tests)
     if log_p >= np.log(sides) + np.log(0.5):

@@ -90,14 +90,17 @@ class RoundScores:
 
     def conclude(self, threshold: float, spike: float) -> Conclusion:
         """Run-level scores, flags at ``threshold``, and the first round each flag was reached."""
-        first: dict[str, int] = {}
-        final: dict[str, float] = {}
-        for r in self.rounds:
-            final = self._scores_upto(r, threshold, spike)
-            for cid, score in final.items():
-                if score >= threshold and cid not in first:
-                    first[cid] = r
+        final = self._scores_upto(self.rounds[-1], threshold, spike) if self.rounds else {}
         flagged = sorted((c for c, s in final.items() if s >= threshold), key=lambda c: -final[c])
+        first: dict[str, int] = {}
+        pending = set(flagged)
+        for r in self.rounds:  # only flagged clients get a first round: stop once each has one
+            if not pending:
+                break
+            for cid, score in self._scores_upto(r, threshold, spike).items():
+                if score >= threshold and cid in pending:
+                    first[cid] = r
+                    pending.discard(cid)
         strongest = {
             cid: sorted(((r, float(_oriented(np.array([v]), self.side)[0])) for r, v in history), key=lambda t: -t[1])
             for cid, history in self._history.items()

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import Counter
 
 import numpy as np
-from sklearn.cluster import HDBSCAN
 
 from ..run import Run
 from ..stats import classical_mds
@@ -18,6 +17,8 @@ def flame_outliers(distances: np.ndarray) -> np.ndarray:
 
     Returns a boolean mask of the outliers.
     """
+    from sklearn.cluster import HDBSCAN  # here, not at import: scikit-learn takes ~1 s to import
+
     n = distances.shape[0]
     labels = HDBSCAN(
         metric="precomputed", min_cluster_size=max(2, n // 2 + 1), min_samples=1, allow_single_cluster=True, copy=True
