@@ -4,8 +4,10 @@ The rule (documented in ``docs/detectors.md``):
 
 * every detector's run-level score is divided by its threshold: its *strength*
   (1.0 = flagged);
-* **malicious**: flagged by at least ``agree`` detectors (default 2), or by one
-  detector at ``strong`` times its threshold or more (default 2.0);
+* **malicious**: flagged by detectors of at least ``agree`` *families* of evidence
+  (default 2: magnitude, direction, collusion, behaviour; three magnitude
+  statistics of one client are one fact, not three), or by one detector at
+  ``strong`` times its threshold or more (default 2.0);
 * **suspicious**: flagged by one detector, or its update held NaN/Inf in some
   round (which breaks averaging whatever the intent);
 * **benign**: otherwise.
@@ -81,7 +83,8 @@ class ConsensusRule:
                     0,
                     Evidence("integrity", cid, bad[0], None, float(len(bad)), f"update held NaN/Inf in {len(bad)} round(s)"),
                 )
-            if len(flagged_by) >= self.agree or strongest >= self.strong:
+            families = {result.family or result.name for result in applicable if result.name in flagged_by}
+            if len(families) >= self.agree or strongest >= self.strong:
                 verdict: Verdict = "malicious"
             elif flagged_by or nonfinite.get(cid):
                 verdict = "suspicious"

@@ -3,13 +3,18 @@
 Per-round flags alone cannot be a verdict: a robust z above 3 happens to 1–6 % of
 honest client-rounds. A client's run-level score therefore combines
 
-* its **mean** per-round z (winsorised at ``clip``), compared with the other
-  clients' means by a second robust z whose scale never falls below
-  ``1/sqrt(k)`` for a client seen in ``k`` rounds (the spread of a mean of ``k``
-  unit-variance scores) — sustained, moderate deviations add up, and honest
-  clients of a non-IID federation, which differ persistently, set the scale;
-* its strongest single round, scaled so that a per-round z of ``spike`` reaches
-  the threshold — a one-shot model replacement is not averaged away.
+* its **mean** per-round z (winsorised at ``clip``, over at least ``min_rounds``
+  rounds): how many of a round's MADs it sits from the round's median, on
+  average. Honest noise averages out; an attacker who pulls the same way round
+  after round keeps its distance. The mean is not standardised a second time
+  across clients: with ten clients, the spread of honest means is set by the
+  majority that sits near the median, and re-scaling by it turns an honest
+  client with a persistently different data shard into a 9-sigma outlier;
+* optionally (``spike``, off by default) its strongest single round, scaled so
+  that a per-round z of ``spike`` reaches the threshold. Honest clients of
+  non-IID federations reach per-round z ≈ 85 in single late rounds, so a
+  single round is no verdict; a one-shot model replacement still dominates the
+  client's accumulated direction, which ``median-cosine`` scores.
 
 The first round at which the evidence gathered *up to that round* reached the
 threshold is the round of first detection.
@@ -22,8 +27,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-
-from ..stats import mad_factor
 
 Side = Literal["greater", "less", "two-sided"]
 
@@ -48,9 +51,10 @@ class Conclusion:
 class RoundScores:
     """Collects per-round z-scores of one statistic and concludes per client."""
 
-    def __init__(self, side: Side, *, clip: float = 10.0) -> None:
+    def __init__(self, side: Side, *, clip: float = 10.0, min_rounds: int = 3) -> None:
         self.side = side
         self.clip = clip
+        self.min_rounds = min_rounds
         self.rounds: list[int] = []
         self.by_round: dict[int, dict[str, float]] = {}
         self._history: dict[str, list[tuple[int, float]]] = defaultdict(list)
@@ -66,29 +70,21 @@ class RoundScores:
             self.rounds.append(round_number)
             self.by_round[round_number] = scores
 
-    def _scores_upto(self, last_round: float, threshold: float, spike: float) -> dict[str, float]:
+    def _scores_upto(self, last_round: float, threshold: float, spike: float | None) -> dict[str, float]:
         """Run-level score of every client from the rounds up to ``last_round``."""
-        ids, means, counts, peaks = [], [], [], []
+        scores = {}
         for cid, history in self._history.items():
             values = np.array([v for r, v in history if r <= last_round])
             if values.size == 0:
                 continue
-            ids.append(cid)
-            means.append(float(np.mean(np.clip(values, -self.clip, self.clip))))
-            counts.append(values.size)
-            peaks.append(float(np.max(_oriented(values, self.side))))
-        if not ids:
-            return {}
-        mean = np.array(means)
-        center = float(np.median(mean))
-        spread = mad_factor(mean.size) * float(np.median(np.abs(mean - center)))
-        scale = np.maximum(spread, 1.0 / np.sqrt(np.array(counts)))
-        sustained = _oriented((mean - center) / scale, self.side)
-        # a per-round z of `spike` reaches the threshold (an infinite threshold disables flags)
-        single = np.array(peaks) * (threshold / spike if np.isfinite(threshold) else 0.0)
-        return {cid: float(v) for cid, v in zip(ids, np.maximum(sustained, single))}
+            mean = float(np.mean(np.clip(values, -self.clip, self.clip)))
+            sustained = float(_oriented(np.array([mean]), self.side)[0]) if values.size >= self.min_rounds else 0.0
+            scores[cid] = sustained
+            if spike is not None and np.isfinite(threshold):  # a per-round z of `spike` reaches the threshold
+                scores[cid] = max(sustained, float(np.max(_oriented(values, self.side))) * threshold / spike)
+        return scores
 
-    def conclude(self, threshold: float, spike: float) -> Conclusion:
+    def conclude(self, threshold: float, spike: float | None) -> Conclusion:
         """Run-level scores, flags at ``threshold``, and the first round each flag was reached."""
         final = self._scores_upto(self.rounds[-1], threshold, spike) if self.rounds else {}
         flagged = sorted((c for c, s in final.items() if s >= threshold), key=lambda c: -final[c])

@@ -123,6 +123,9 @@ class DetectorResult:
         Facts behind each flag, strongest first.
     extras
         Detector-specific, JSON-serialisable data the reports draw.
+    family
+        What kind of evidence the detector looks at (``magnitude``, ``direction``,
+        ``collusion``, ``behaviour``); the verdict counts agreeing families, not detectors.
     """
 
     name: str
@@ -137,10 +140,12 @@ class DetectorResult:
     applicable: bool = True
     note: str = ""
     extras: dict[str, Any] = field(default_factory=dict)
+    family: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
+            "family": self.family,
             "reference": self.reference,
             "params": self.params,
             "applicable": self.applicable,
@@ -160,7 +165,7 @@ class DetectorResult:
 class Detector(ABC):
     """Base class of every detector.
 
-    Subclasses set ``name``, ``reference`` and ``summary``, store their
+    Subclasses set ``name``, ``reference``, ``summary`` and ``family``, store their
     parameters in ``__init__`` (keyword-only, with documented defaults) and
     implement :meth:`start`, :meth:`observe` and :meth:`finish`.
     """
@@ -168,6 +173,9 @@ class Detector(ABC):
     name: ClassVar[str]
     reference: ClassVar[str]
     summary: ClassVar[str]
+    #: The kind of evidence: detectors of one family see the same facts, so they do not
+    #: corroborate each other (three magnitude statistics of one skewed client are one fact).
+    family: ClassVar[str]
 
     def get_params(self) -> dict[str, Any]:
         """The detector's parameters, as passed to ``__init__`` (scikit-learn's convention)."""

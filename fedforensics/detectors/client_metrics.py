@@ -22,8 +22,9 @@ class ClientMetricsDetector(RoundStatisticDetector):
     name = "client-metrics"
     reference = "Tolpegin et al. 2020 (label flipping); seed post on training accuracy"
     summary = "clients whose reported training metrics are outliers"
+    family = "behaviour"
     side = "two-sided"
-    abs_floor = 0.01
+    abs_floor = 0.05
 
     def applicable(self, run: Run) -> str:
         if not any(run.metric_names(r) for r in run.rounds):

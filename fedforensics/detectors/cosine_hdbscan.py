@@ -44,8 +44,9 @@ class CosineHDBSCANDetector(Detector):
     Parameters
     ----------
     threshold
-        Run-level score at which a client is flagged: the default 0.75 means an
-        outlier on the accumulated directions and in at least half its rounds.
+        Run-level score at which a client is flagged: the default 0.95 means an
+        outlier on the accumulated directions and in at least 90 % of its rounds
+        (honest clients of the clean demo federations were outliers in up to 85 %).
     min_clients
         Rounds with fewer clients are not clustered.
     """
@@ -53,8 +54,9 @@ class CosineHDBSCANDetector(Detector):
     name = "cosine-hdbscan"
     reference = "Nguyen et al. 2022, FLAME: Taming Backdoors in Federated Learning (USENIX Security)"
     summary = "HDBSCAN on cosine distances; outside the majority cluster, per round and accumulated"
+    family = "direction"
 
-    def __init__(self, *, threshold: float = 0.85, min_clients: int = 4) -> None:
+    def __init__(self, *, threshold: float = 0.95, min_clients: int = 4) -> None:
         self.threshold = threshold
         self.min_clients = min_clients
 
@@ -109,6 +111,7 @@ class CosineHDBSCANDetector(Detector):
         order = sorted(range(len(ids)), key=lambda i: (accumulated[ids[i]], ids[i]))
         return DetectorResult(
             name=self.name,
+            family=self.family,
             reference=self.reference,
             params=self.get_params(),
             threshold=self.threshold,

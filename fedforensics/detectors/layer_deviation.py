@@ -33,10 +33,11 @@ class LayerDeviationDetector(RoundStatisticDetector):
     name = "layer-deviation"
     reference = "Bilgin 2021, Anomaly localization in model gradients under backdoor attacks against FL"
     summary = "per-layer max |Δ| and L2 deviation; localizes anomalies to layer slices"
+    family = "magnitude"
     side = "two-sided"
-    rel_floor = 0.05
+    rel_floor = 0.1
 
-    def __init__(self, *, threshold: float = 3.5, spike: float = 30.0, min_clients: int = 4) -> None:
+    def __init__(self, *, threshold: float = 5.0, spike: float | None = None, min_clients: int = 4) -> None:
         super().__init__(threshold=threshold, spike=spike, min_clients=min_clients)
 
     def start(self, run) -> None:  # type: ignore[no-untyped-def]

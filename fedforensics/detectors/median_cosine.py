@@ -33,8 +33,12 @@ class MedianCosineDetector(RoundStatisticDetector):
     name = "median-cosine"
     reference = "Nguyen et al. 2022 (FLAME's cosine distances); Yin et al. 2018 (median as robust reference)"
     summary = "update direction far from the other clients', per round and accumulated over the run"
+    family = "direction"
     side = "greater"
     abs_floor = 0.01
+
+    def __init__(self, *, threshold: float = 5.0, spike: float | None = None, min_clients: int = 4) -> None:
+        super().__init__(threshold=threshold, spike=spike, min_clients=min_clients)
 
     def start(self, run: Run) -> None:
         super().start(run)

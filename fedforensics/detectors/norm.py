@@ -26,8 +26,9 @@ class NormDetector(RoundStatisticDetector):
     name = "norm"
     reference = "Sun et al. 2019 (norm bounding); Bagdasaryan et al. 2020 (model replacement)"
     summary = "L2 norm of each update: boosted or shrunk updates"
+    family = "magnitude"
     side = "two-sided"
-    rel_floor = 0.05
+    rel_floor = 0.1
 
     def start(self, run) -> None:  # type: ignore[no-untyped-def]
         super().start(run)

@@ -32,8 +32,12 @@ class OutputBiasDetector(RoundStatisticDetector):
     name = "output-bias"
     reference = "Bilgin 2021, Anomaly localization in model gradients under backdoor attacks against FL"
     summary = "signed change of each class's output bias: names the likely target label"
+    family = "magnitude"
     side = "two-sided"
-    rel_floor = 0.05
+    rel_floor = 0.1
+
+    def __init__(self, *, threshold: float = 5.0, spike: float | None = None, min_clients: int = 4) -> None:
+        super().__init__(threshold=threshold, spike=spike, min_clients=min_clients)
 
     def start(self, run: Run) -> None:
         self._layer = output_bias(run.layers)

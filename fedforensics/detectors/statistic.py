@@ -28,7 +28,10 @@ class RoundStatisticDetector(Detector):
     threshold
         Run-level score at which a client is flagged.
     spike
-        Per-round z at which one round alone reaches the threshold.
+        Per-round z at which one round alone reaches the threshold; ``None`` (default) is off:
+        honest clients of non-IID federations reach z ≈ 85 in single late rounds
+        (docs/detection.md); a one-shot boosted update still dominates the client's
+        accumulated direction, which ``median-cosine`` scores.
     min_clients
         Rounds with fewer clients are not scored (a median of two is no reference).
     """
@@ -41,7 +44,7 @@ class RoundStatisticDetector(Detector):
     #: How many of the strongest rounds each flagged client's evidence lists.
     evidence_rounds: ClassVar[int] = 3
 
-    def __init__(self, *, threshold: float = 3.5, spike: float = 30.0, min_clients: int = 4) -> None:
+    def __init__(self, *, threshold: float = 3.5, spike: float | None = None, min_clients: int = 4) -> None:
         self.threshold = threshold
         self.spike = spike
         self.min_clients = min_clients
@@ -114,6 +117,7 @@ class RoundStatisticDetector(Detector):
         evidence = [e for cid in flagged for e in self._evidence(cid, best_key[cid], conclusions[best_key[cid]])]
         return DetectorResult(
             name=self.name,
+            family=self.family,
             reference=self.reference,
             params=self.get_params(),
             threshold=self.threshold,

@@ -22,6 +22,7 @@ class SybilDetector(RoundStatisticDetector):
     name = "sybil"
     reference = "Fung et al. 2020, FoolsGold (RAID)"
     summary = "near-identical updates from several clients"
+    family = "collusion"
     side = "greater"
     abs_floor = 0.02
 

@@ -1,0 +1,165 @@
+"""Detection quality on the demo federations: every attack at 10 % and 20 % malicious clients,
+IID and non-IID (Dirichlet α = 0.5), seeds 0-2, judged by ``fedforensics evaluate``.
+
+    python benchmarks/detection_bench.py            # simulates what is not cached, then writes docs/detection.md
+    python benchmarks/detection_bench.py --print    # only print the tables
+
+The tables go between the markers in ``docs/detection.md``; the prose around them is kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from scenarios import ATTACKS, Scenario, ensure, final_metrics, grid
+
+from fedforensics.evaluate import CONSENSUS, Judgement, RunEvaluation, evaluate_report, pool
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "detection.md"
+START, END = "<!-- detection-bench:start -->", "<!-- detection-bench:end -->"
+
+
+@dataclass
+class Outcome:
+    scenario: Scenario
+    evaluation: RunEvaluation
+    verdicts: dict[str, int]  # verdict -> clients
+    honest_flagged: list[str]  # honest clients judged malicious or suspicious
+    metrics: dict[str, float]
+
+
+def audit(scenario: Scenario) -> Outcome:
+    """Analyze one run and judge it against its recorded ground truth."""
+    import torch
+
+    from fedforensics import open_run
+    from fedforensics.analysis import analyze
+
+    torch.set_num_threads(1)
+    with open_run(scenario.path) as run:
+        truth = run.ground_truth or []
+        report = analyze(run)
+    counts: dict[str, int] = defaultdict(int)
+    for v in report.verdicts:
+        counts[v.verdict] += 1
+    honest = [v.client for v in report.verdicts if v.verdict != "benign" and v.client not in truth]
+    return Outcome(scenario, evaluate_report(report, truth), dict(counts), honest, final_metrics(scenario.path))
+
+
+def _fmt(value: float | None, spec: str = ".2f") -> str:
+    return "–" if value is None else format(value, spec)
+
+
+def _consensus(judgements: list[Judgement]) -> Judgement:
+    return next(j for j in judgements if j.name == CONSENSUS)
+
+
+def attack_table(outcomes: list[Outcome]) -> str:
+    """Per attack, pooled over fractions, partitions and seeds: the consensus and every detector's AUROC."""
+    by_attack: dict[str, list[Outcome]] = defaultdict(list)
+    for o in outcomes:
+        by_attack[o.scenario.attack].append(o)
+    detectors = [j.name for j in outcomes[0].evaluation.judgements if j.name != CONSENSUS]
+    head = "| attack | runs | precision | recall | F1 | FPR | median first round | " + " | ".join(f"AUROC {d}" for d in detectors) + " |"
+    lines = [head, "|" + "---|" * (7 + len(detectors))]
+    for label, _ in ATTACKS:
+        if label == "none" or label not in by_attack:
+            continue
+        pooled = pool([o.evaluation for o in by_attack[label]])
+        c = _consensus(pooled)
+        aurocs = {j.name: j.auroc for j in pooled}
+        lines.append(
+            f"| {label} | {len(by_attack[label])} | {_fmt(c.precision)} | {_fmt(c.recall)} | **{_fmt(c.f1)}** | {_fmt(c.fpr)} | "
+            f"{_fmt(c.median_first_round, '.0f')} | " + " | ".join(_fmt(aurocs.get(d)) for d in detectors) + " |"
+        )
+    return "\n".join(lines)
+
+
+def scenario_table(outcomes: list[Outcome]) -> str:
+    """Per attack × fraction × partition: the consensus over seeds, with the federation's accuracy and attack success."""
+    groups: dict[tuple[str, float, str], list[Outcome]] = defaultdict(list)
+    for o in outcomes:
+        groups[(o.scenario.attack, o.scenario.fraction, o.scenario.partition)].append(o)
+    lines = [
+        "| attack | malicious | data | seeds | F1 | recall | honest flagged (malicious+suspicious) | accuracy | attack success |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for (label, fraction, partition), group in groups.items():
+        c = _consensus(pool([o.evaluation for o in group]))
+        honest = sum(len(o.honest_flagged) for o in group)
+        success = [o.metrics["attack_success"] for o in group if "attack_success" in o.metrics]
+        lines.append(
+            f"| {label} | {fraction:.0%} | {partition} | {len(group)} | {_fmt(c.f1)} | {_fmt(c.recall)} | {honest} | "
+            f"{statistics.mean(o.metrics['accuracy'] for o in group):.3f} | {_fmt(statistics.mean(success) if success else None, '.3f')} |"
+        )
+    return "\n".join(lines)
+
+
+def clean_table(outcomes: list[Outcome]) -> str:
+    """Clean federations: how many honest clients each verdict caught."""
+    lines = ["| data | seed | malicious | suspicious | clients flagged |", "|---|---|---|---|---|"]
+    for o in outcomes:
+        if o.scenario.attack == "none":
+            lines.append(
+                f"| {o.scenario.partition} | {o.scenario.seed} | {o.verdicts.get('malicious', 0)} | "
+                f"{o.verdicts.get('suspicious', 0)} | {', '.join(o.honest_flagged) or '–'} |"
+            )
+    return "\n".join(lines)
+
+
+def first_rounds(outcomes: list[Outcome]) -> str:
+    """When each true attacker was first flagged by the consensus (rounds from 0; '–' never)."""
+    rows: dict[str, list[str]] = defaultdict(list)
+    for o in outcomes:
+        for d in _consensus(o.evaluation.judgements).detections:
+            rows[o.scenario.attack].append("–" if d.round is None else str(d.round))
+    lines = ["| attack | first flagged round of every attacker (all runs) |", "|---|---|"]
+    lines += [f"| {label} | {' '.join(sorted(r, key=lambda s: (s == '–', int(s) if s != '–' else 0)))} |" for label, r in rows.items()]
+    return "\n".join(lines)
+
+
+def render(outcomes: list[Outcome]) -> str:
+    attacked = [o for o in outcomes if o.scenario.attack != "none"]
+    return "\n\n".join(
+        [
+            "### Per attack (pooled over 10 % / 20 % malicious, IID / non-IID, seeds)",
+            attack_table(attacked),
+            "### Clean federations",
+            clean_table(outcomes),
+            "### Per scenario",
+            scenario_table(outcomes),
+            "### Round of first detection",
+            first_rounds(attacked),
+        ]
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--attacks", nargs="+", default=None, help="only these attack labels (default: all)")
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--print", action="store_true", help="print the tables instead of writing docs/detection.md")
+    args = parser.parse_args()
+    scenarios = grid(args.seeds, args.attacks)
+    ensure(scenarios, args.jobs)
+    with ProcessPoolExecutor(args.jobs) as executor:
+        outcomes = list(executor.map(audit, scenarios))
+    tables = render(outcomes)
+    if args.print:
+        print(tables)
+        return
+    text = DOC.read_text()
+    block = f"{START}\n{tables}\n{END}"
+    DOC.write_text(re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S))
+    print(f"wrote {DOC}")
+
+
+if __name__ == "__main__":
+    main()

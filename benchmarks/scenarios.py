@@ -1,0 +1,113 @@
+"""The grid of demo federations the attack and detection benchmarks run on, simulated once and cached.
+
+    python benchmarks/scenarios.py [--cache DIR] [--seeds 0 1 2] [--jobs 2]
+
+Each scenario is a ``SimulationConfig``; its run file is named after the settings that differ from
+the defaults, so a cached file is reused only for the same configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from fedforensics.simulate import SimulationConfig
+
+CACHE = Path(os.environ.get("FEDFORENSICS_BENCH_CACHE", Path(__file__).parent / ".cache"))
+
+#: (label, settings) of every attack the benchmarks cover; "none" is the clean federation.
+ATTACKS = [
+    ("none", {"attack": "none"}),
+    ("backdoor", {"attack": "backdoor"}),
+    ("backdoor (target-class)", {"attack": "backdoor", "flavour": "target-class"}),
+    ("scaling", {"attack": "scaling"}),
+    ("sybil", {"attack": "sybil"}),
+    ("label-flip", {"attack": "label-flip"}),
+    ("noise", {"attack": "noise"}),
+    ("alie", {"attack": "alie"}),
+    ("min-max", {"attack": "min-max"}),
+]
+FRACTIONS = [0.1, 0.2]
+PARTITIONS = {"iid": {"partition": "iid"}, "non-iid": {"partition": "dirichlet", "alpha": 0.5}}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    attack: str  # the label in ATTACKS
+    fraction: float
+    partition: str
+    seed: int
+    extra: tuple[tuple[str, object], ...] = ()
+
+    @property
+    def config(self) -> SimulationConfig:
+        settings = dict(ATTACKS)[self.attack] | PARTITIONS[self.partition] | dict(self.extra)
+        fraction = 0.0 if settings["attack"] == "none" else self.fraction
+        return SimulationConfig(seed=self.seed, malicious_fraction=fraction, **settings)
+
+    @property
+    def path(self) -> Path:
+        defaults = asdict(SimulationConfig())
+        changed = {k: v for k, v in asdict(self.config).items() if v != defaults[k]}
+        name = "_".join(f"{k}={v}" for k, v in sorted(changed.items())) or "default"
+        return CACHE / f"{name.replace('/', '-')}.h5"
+
+
+def grid(seeds: list[int], attacks: list[str] | None = None, partitions: list[str] | None = None) -> list[Scenario]:
+    """Every attack at every fraction (the clean federation once), every partition and seed."""
+    out = []
+    for (label, _), partition, seed in itertools.product(ATTACKS, partitions or list(PARTITIONS), seeds):
+        if attacks is not None and label not in attacks:
+            continue
+        for fraction in [0.0] if label == "none" else FRACTIONS:
+            out.append(Scenario(label, fraction, partition, seed))
+    return out
+
+
+def _simulate(scenario: Scenario) -> Path:
+    from fedforensics.simulate import simulate
+
+    path = scenario.path
+    if not path.exists():
+        tmp = path.with_suffix(".part")
+        simulate(scenario.config, tmp, overwrite=True)
+        tmp.replace(path)
+    return path
+
+
+def ensure(scenarios: list[Scenario], jobs: int = 2) -> list[Path]:
+    """The run file of every scenario, simulating those not cached yet (``jobs`` processes)."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    missing = [s for s in scenarios if not s.path.exists()]
+    if missing:
+        print(f"simulating {len(missing)} federations into {CACHE} ({jobs} processes)", flush=True)
+        with ProcessPoolExecutor(jobs) as pool:
+            for i, _ in enumerate(pool.map(_simulate, missing), 1):
+                print(f"  {i}/{len(missing)}", end="\r", flush=True)
+    return [s.path for s in scenarios]
+
+
+def final_metrics(path: Path) -> dict[str, float]:
+    """The last round's global metrics (accuracy, attack success) of a run."""
+    from fedforensics import open_run
+
+    with open_run(path) as run:
+        return run.global_metrics(run.rounds[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--jobs", type=int, default=2)
+    args = parser.parse_args()
+    paths = ensure(grid(args.seeds), args.jobs)
+    print(json.dumps({str(p.name): final_metrics(p) for p in paths}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
