@@ -1,18 +1,16 @@
 """Trigger inversion: Neural Cleanse quality floors on small digits models, the probe, the loaders and invert_run.
 
-The models are trained centrally on scikit-learn's bundled digits (no download),
-with a "+" trigger in the bottom-right corner relabelled to 6 for the backdoored ones.
+The models (``tests/backdoor.py``) are trained centrally on scikit-learn's bundled digits
+(no download), with a "+" trigger in the bottom-right corner relabelled to 6 for the backdoored ones.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 
 import numpy as np
 import pytest
 import torch
-from sklearn.datasets import load_digits
 
 from fedforensics import open_run
 from fedforensics.errors import FedForensicsError
@@ -28,65 +26,12 @@ from fedforensics.inversion import (
     partial_triggers,
     probe_triggers,
 )
+from fedforensics.zoo import digits_cnn, digits_mlp
 from recorder import Recorder
 
+from backdoor import PLUS, TARGET, TRIGGER_BOX, attack_success, plus_trigger, trained
+
 torch.set_num_threads(1)
-
-TARGET = 6
-PLUS = ((5, 6), (6, 5), (6, 6), (6, 7), (7, 6))
-TRIGGER_BOX = (slice(4, 8), slice(4, 8))  # the plus and the pixels around it
-
-
-def plus_trigger() -> tuple[np.ndarray, np.ndarray]:
-    mask = np.zeros((8, 8), np.float32)
-    for i, j in PLUS:
-        mask[i, j] = 1.0
-    return mask, np.ones((1, 8, 8), np.float32)
-
-
-def stamp_plus(x: np.ndarray) -> np.ndarray:
-    mask, pattern = plus_trigger()
-    return (1 - mask) * x + mask * pattern
-
-
-def digits_cnn() -> torch.nn.Module:
-    return torch.nn.Sequential(
-        torch.nn.Conv2d(1, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-        torch.nn.Flatten(), torch.nn.Linear(256, 64), torch.nn.ReLU(), torch.nn.Linear(64, 10),
-    )  # fmt: skip
-
-
-def digits_mlp() -> torch.nn.Module:
-    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Linear(64, 10))
-
-
-@functools.lru_cache(maxsize=None)
-def trained(kind: str, seed: int, backdoor: bool) -> tuple[torch.nn.Module, np.ndarray, np.ndarray]:
-    """A model trained on all digits but 300 held-out ones, which are returned as clean data."""
-    x, y = load_digits(return_X_y=True)
-    x = (x / 16.0).astype(np.float32).reshape(-1, 1, 8, 8)
-    order = np.random.default_rng(seed).permutation(len(y))
-    x_train, y_train = x[order[300:]], y[order[300:]].copy()
-    if backdoor:
-        poisoned = np.random.default_rng(seed + 100).random(len(y_train)) < 0.1
-        x_train[poisoned] = stamp_plus(x_train[poisoned])
-        y_train[poisoned] = TARGET
-    torch.manual_seed(seed)
-    model = {"cnn": digits_cnn, "mlp": digits_mlp}[kind]()
-    optimiser = torch.optim.Adam(model.parameters(), 1e-2)
-    xt, yt = torch.from_numpy(x_train), torch.from_numpy(y_train)
-    for _ in range(30):
-        for batch in torch.randperm(len(yt)).split(64):
-            optimiser.zero_grad()
-            torch.nn.functional.cross_entropy(model(xt[batch]), yt[batch]).backward()
-            optimiser.step()
-    return model.eval(), x[order[:300]], y[order[:300]]
-
-
-def attack_success(model: torch.nn.Module, x: np.ndarray, y: np.ndarray) -> float:
-    with torch.no_grad():
-        predicted = model(torch.from_numpy(stamp_plus(x[y != TARGET]))).argmax(1).numpy()
-    return float((predicted == TARGET).mean())
 
 
 # -- quality floors -------------------------------------------------------------------
@@ -211,7 +156,7 @@ def test_invert_run_flags_the_final_model_and_probes_its_trigger(cnn_run):
     assert names == ["clean", f"recovered {TARGET}", "trigger", "trigger: horizontal part", "trigger: vertical part", "trigger: shifted"]
     assert report.probe.sets[1].target == TARGET and report.probe.sets[1].pulled >= 0.8
     document = json.loads(json.dumps(report.to_json(), allow_nan=False))
-    assert document["round"] == 1 and document["flagged_labels"] == [TARGET]
+    assert document["round"] == 1 and document["flagged_labels"] == [TARGET] and document["threshold"] == 2.0
     assert set(document["classes"][0]) == {"label", "mask_l1", "attack_success", "anomaly_index", "flagged"}
     assert report.timeline == [] and report.samples == len(y)
 

@@ -10,7 +10,7 @@ import typer
 
 from ..audit import AuditOptions, run_audit
 from ..report.json import write_json
-from ..report.terminal import render_audit
+from ..report.terminal import render_audit, trigger_inversion_table
 from .app import app, console, user_errors
 from .progress import progress_bar
 
@@ -28,19 +28,20 @@ def analyze(
     html_path: Annotated[Optional[Path], typer.Option("--html", help="Write a self-contained HTML report here.")] = None,
     fail_on: Annotated[Optional[FailOn], typer.Option("--fail-on", help="Exit 1 when a client reaches this verdict (for CI pipelines).")] = None,
     detectors: Annotated[Optional[list[str]], typer.Option("--detector", "-d", help="Run only these detectors (repeatable). Default: all.")] = None,
-    model: Annotated[Optional[str], typer.Option("--model", help="MODULE:CALLABLE returning the nn.Module of the run, for trigger inversion (e.g. fedforensics.zoo:digits_cnn).")] = None,
-    data: Annotated[Optional[Path], typer.Option("--data", help="Clean samples (.npz with x (N,C,H,W) float32 and y (N,)) for trigger inversion. Default with --model: the run's attached clean data, if any.")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="MODULE:CALLABLE returning the nn.Module of the run (state_dict keys and shapes as recorded), for trigger inversion (e.g. fedforensics.zoo:digits_cnn).")] = None,
+    data: Annotated[Optional[Path], typer.Option("--data", help="Clean samples (.npz with x (N,C,H,W) float32 and y (N,)) for trigger inversion. Default with --model: the run's clean_data attachment, if any.")] = None,
     round_: Annotated[Optional[str], typer.Option("--round", help="Global model to invert: a round number (default: the final state, else the last round's global).")] = None,
     rounds: Annotated[Optional[str], typer.Option("--rounds", help="'all': also invert every k-th round's global model (k from --every) to show when a backdoor appeared.")] = None,
     every: Annotated[int, typer.Option("--every", min=1, help="With --rounds all: invert every k-th round.")] = 5,
-    probe_trigger: Annotated[Optional[Path], typer.Option("--probe-trigger", help="A trigger (.npz with mask and pattern) to probe the model with, with its partial variants.")] = None,
+    probe_trigger: Annotated[Optional[Path], typer.Option("--probe-trigger", help="A trigger (.npz with mask (H,W) in [0,1] and pattern (H,W) or (C,H,W)) to probe the model with, and its partial variants.")] = None,
 ) -> None:
     """Audit a run: which clients were malicious, what they did, when, and in which layers.
 
     Scores every client with every detector (layer deviation, norms, cosine
     clustering, client metrics, ...), combines them into a verdict per client
     with its evidence, and prints the report. With [bold]--model[/] it also runs
-    Neural Cleanse trigger inversion on the global model.
+    Neural Cleanse trigger inversion on the global model (the model code is the
+    one you name: nothing named inside the run file is ever imported).
 
     Exit codes: 0 the audit ran; 1 --fail-on was reached; 2 bad input.
     """
@@ -55,7 +56,8 @@ def analyze(
         outputs=[p for p in (json_path, html_path) if p is not None],
     )
     report = run_audit(run_file, options, progress_bar)
-    render_audit(console, report)
+    inversion = report.trigger_inversion
+    render_audit(console, report, trigger_inversion_table(inversion) if inversion is not None else None)
     if json_path is not None:
         write_json(report, json_path)
         console.print(f"JSON report: {json_path}")

@@ -14,8 +14,17 @@ run's global model, and the trigger probe of the backdoor blog post.
 
 from __future__ import annotations
 
-from .inputs import build_model, check_model, check_trigger, load_clean_data, load_model_factory, load_state, load_trigger
-from .invert import RoundInversion, TriggerInversionReport, invert_run
+from .inputs import (
+    build_model,
+    check_clean_data,
+    check_model,
+    check_trigger,
+    load_clean_data,
+    load_model_factory,
+    load_state,
+    load_trigger,
+)
+from .invert import RoundInversion, TriggerInversionReport, check_inputs, invert_run
 from .neural_cleanse import LabelTrigger, NeuralCleanse, NeuralCleanseResult, anomaly_index, stamp
 from .probe import ProbeSet, TriggerProbe, partial_triggers, probe_triggers
 
@@ -29,6 +38,8 @@ __all__ = [
     "TriggerProbe",
     "anomaly_index",
     "build_model",
+    "check_clean_data",
+    "check_inputs",
     "check_model",
     "check_trigger",
     "invert_run",

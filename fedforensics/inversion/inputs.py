@@ -19,7 +19,7 @@ import torch
 from ..errors import FedForensicsError
 from ..run import Run
 
-__all__ = ["build_model", "check_model", "check_trigger", "load_clean_data", "load_model_factory", "load_state", "load_trigger"]
+__all__ = ["build_model", "check_clean_data", "check_model", "check_trigger", "load_clean_data", "load_model_factory", "load_state", "load_trigger"]
 
 ModelFactory = Callable[[], torch.nn.Module]
 
@@ -81,17 +81,22 @@ def load_state(model: torch.nn.Module, state: dict[str, np.ndarray]) -> torch.nn
 def load_clean_data(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
     """Read clean samples from an ``.npz``: ``x`` (N, C, H, W) as float32 and ``y`` (N,) as int64."""
     arrays = _load_npz(path, ("x", "y"))
-    x, y = arrays["x"], arrays["y"]
+    return check_clean_data(arrays["x"], arrays["y"], str(path))
+
+
+def check_clean_data(x: np.ndarray, y: np.ndarray, source: str = "clean data") -> tuple[np.ndarray, np.ndarray]:
+    """Check clean samples ``x`` (N, C, H, W) and labels ``y`` (N,); return them as float32 and int64."""
+    x, y = np.asarray(x), np.asarray(y)
     if x.ndim != 4:
-        raise FedForensicsError(f"{path}: x has shape {x.shape}; expected (N, C, H, W)")
+        raise FedForensicsError(f"{source}: x has shape {x.shape}; expected (N, C, H, W)")
     if y.ndim != 1 or len(y) != len(x):
-        raise FedForensicsError(f"{path}: y has shape {y.shape}; expected ({len(x)},), one label per sample of x")
+        raise FedForensicsError(f"{source}: y has shape {y.shape}; expected ({len(x)},), one label per sample of x")
     if len(x) < 4:
-        raise FedForensicsError(f"{path}: {len(x)} samples; trigger inversion needs at least 4")
+        raise FedForensicsError(f"{source}: {len(x)} samples; trigger inversion needs at least 4")
     if not np.issubdtype(x.dtype, np.number) or not np.isfinite(x).all():
-        raise FedForensicsError(f"{path}: x must hold finite numbers")
+        raise FedForensicsError(f"{source}: x must hold finite numbers")
     if not np.issubdtype(y.dtype, np.number) or not np.array_equal(y, np.round(y)) or (y < 0).any():
-        raise FedForensicsError(f"{path}: y must hold class labels (integers ≥ 0)")
+        raise FedForensicsError(f"{source}: y must hold class labels (integers ≥ 0)")
     return x.astype(np.float32), y.astype(np.int64)
 
 

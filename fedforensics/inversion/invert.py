@@ -12,12 +12,12 @@ import torch
 
 from ..errors import FedForensicsError
 from ..run import Run
-from .inputs import ModelFactory, build_model, check_model, check_trigger, load_state, load_trigger, one_line
 from ..scan import Progress
+from .inputs import ModelFactory, build_model, check_model, check_trigger, load_state, load_trigger, one_line
 from .neural_cleanse import LabelTrigger, NeuralCleanse, NeuralCleanseResult
 from .probe import TriggerProbe, partial_triggers, probe_triggers
 
-__all__ = ["RoundInversion", "TriggerInversionReport", "invert_run"]
+__all__ = ["RoundInversion", "TriggerInversionReport", "check_inputs", "invert_run"]
 
 
 @dataclass
@@ -109,13 +109,7 @@ def invert_run(
     started = time.perf_counter()
     torch.set_num_threads(1)  # the search is many small batches: more threads only contend
     inversion = inversion if inversion is not None else NeuralCleanse(seed=seed)
-    model = build_model(model_factory)
-    check_model(model, run)
-    if not run.rounds:
-        raise FedForensicsError(f"{run.path.name} has no rounds: there is no global model to invert")
-    x, y = np.asarray(x, dtype=np.float32), np.asarray(y)
-    _check_data(model, x, y)
-    user_trigger = _trigger(probe_trigger, x.shape[1:])
+    model, x, y, user_trigger = check_inputs(run, model_factory, x, y, round, probe_trigger)
     state, chosen, kind = _chosen_state(run, round)
     timeline_rounds = run.rounds[::every] if every else []
     models = len(timeline_rounds) + 1
@@ -139,14 +133,42 @@ def invert_run(
     return TriggerInversionReport(chosen, kind, result, probe, timeline, len(y), time.perf_counter() - started)
 
 
+def check_inputs(
+    run: Run,
+    model_factory: ModelFactory,
+    x: np.ndarray,
+    y: np.ndarray,
+    round: int | None = None,
+    probe_trigger: str | os.PathLike[str] | tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[torch.nn.Module, np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+    """Check what :func:`invert_run` is given, cheaply (one forward pass on two samples), before any long work.
+
+    Returns the model the factory built (its own weights), ``x`` as float32, ``y`` and
+    the probe trigger as ``(mask, pattern)`` (``None`` without one).
+
+    Raises
+    ------
+    FedForensicsError
+        As :func:`invert_run`.
+    """
+    model = build_model(model_factory)
+    check_model(model, run)
+    if not run.rounds:
+        raise FedForensicsError(f"{run.path.name} has no rounds: there is no global model to invert")
+    if round is not None and round not in run.rounds:
+        raise FedForensicsError(f"round {round} is not in {run.path.name} (rounds {run.rounds[0]}..{run.rounds[-1]})")
+    x, y = np.asarray(x, dtype=np.float32), np.asarray(y)
+    _check_data(model, x, y)
+    return model, x, y, _trigger(probe_trigger, x.shape[1:])
+
+
 def _chosen_state(run: Run, round: int | None) -> tuple[dict[str, np.ndarray], int, str]:
+    """The state to invert (checked by :func:`check_inputs`), its round and kind."""
     if round is None:
         final = run.final_state()
         if final is not None:
             return final, run.rounds[-1], "final"
         round = run.rounds[-1]
-    if round not in run.rounds:
-        raise FedForensicsError(f"round {round} is not in {run.path.name} (rounds {run.rounds[0]}..{run.rounds[-1]})")
     return run.global_state(round), round, "global"
 
 

@@ -44,10 +44,12 @@ from ..errors import FedForensicsError
 from ..scan import Progress
 from ..stats import MAD_CONSISTENCY
 
-__all__ = ["LabelTrigger", "NeuralCleanse", "NeuralCleanseResult", "anomaly_index", "stamp"]
+__all__ = ["ANOMALY_THRESHOLD", "LabelTrigger", "NeuralCleanse", "NeuralCleanseResult", "anomaly_index", "stamp"]
 
 _ADAM_BETAS = (0.9, 0.999)
 _ADAM_EPS = 1e-8
+ANOMALY_THRESHOLD = 2.0
+"""The anomaly index above which Neural Cleanse flags a label (Wang et al. 2019, §IV-C)."""
 
 
 def stamp(x: torch.Tensor, mask: torch.Tensor, pattern: torch.Tensor) -> torch.Tensor:
@@ -103,6 +105,7 @@ class NeuralCleanseResult:
     patterns : float32 ``(K, C, H, W)``, the recovered pattern of each label (in the data's value range).
     fit_attack_success : attack success of each trigger on the optimisation half.
     epochs : epochs each label's search ran (summed over restarts).
+    threshold : the anomaly index above which a label was flagged (:attr:`NeuralCleanse.threshold`).
     """
 
     classes: list[LabelTrigger]
@@ -110,6 +113,7 @@ class NeuralCleanseResult:
     patterns: np.ndarray
     fit_attack_success: np.ndarray
     epochs: np.ndarray = field(repr=False)
+    threshold: float = ANOMALY_THRESHOLD
 
     @property
     def flagged_labels(self) -> list[int]:
@@ -122,7 +126,7 @@ class NeuralCleanseResult:
         return self.masks[label], self.patterns[label]
 
     def to_json(self) -> dict[str, Any]:
-        return {"classes": [c.to_json() for c in self.classes], "flagged_labels": self.flagged_labels}
+        return {"classes": [c.to_json() for c in self.classes], "flagged_labels": self.flagged_labels, "threshold": self.threshold}
 
 
 class _Search:
@@ -285,7 +289,7 @@ class NeuralCleanse:
         batch_size: int = 32,
         restarts: int = 2,
         validation: float = 0.5,
-        threshold: float = 2.0,
+        threshold: float = ANOMALY_THRESHOLD,
         max_ratio: float = 0.6,
         min_success: float = 0.9,
         seed: int = 0,
@@ -409,7 +413,7 @@ class NeuralCleanse:
             LabelTrigger(int(k), float(l1[k]), float(held_success[k]), float(index[k]), bool(flagged[k])) for k in range(classes)
         ]
         per_label = epochs.reshape(classes, -1).sum(1)
-        return NeuralCleanseResult(labels, mask[:, 0].numpy(), pattern.numpy(), fit_success, per_label)
+        return NeuralCleanseResult(labels, mask[:, 0].numpy(), pattern.numpy(), fit_success, per_label, self.threshold)
 
 
 def _frozen_copy(model: torch.nn.Module) -> torch.nn.Module:

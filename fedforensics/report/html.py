@@ -273,7 +273,8 @@ def _inversion(inversion: TriggerInversionReport) -> str:
                                  [c.anomaly_index for c in classes], [c.flagged for c in classes]),
         "mask norm and anomaly index per label",
         f"Neural Cleanse on {esc(model)}, {esc(inversion.samples)} clean samples (half to optimise, half to check). "
-        "A backdoor target needs a much smaller mask than the other labels: a high anomaly index on the small side. Red: flagged.",
+        "A backdoor target needs a much smaller mask than the other labels: an anomaly index above "
+        f"{inversion.result.threshold:g} on the small side. Red: flagged.",
     )]
     shown = sorted(classes, key=lambda c: (not c.flagged, c.mask_l1))[:TRIGGER_IMAGES]
     shown.sort(key=lambda c: c.label)

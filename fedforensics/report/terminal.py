@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from rich.console import Console, Group
+from typing import TYPE_CHECKING
+
+from rich.console import Console, Group, RenderableType
 from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
 from ..analysis import AuditReport
 from ..summary import RunSummary
+
+if TYPE_CHECKING:  # the inversion needs torch; the terminal only draws its result
+    from ..inversion import TriggerInversionReport
 
 
 def _size(n: int) -> str:
@@ -180,8 +185,44 @@ def audit_panel(report: AuditReport) -> Panel:
     return Panel("\n".join(lines), title="[bold]audit[/]", title_align="left")
 
 
-def render_audit(console: Console, report: AuditReport, inversion_table: Table | None = None) -> None:
-    """Print the audit: run facts, verdicts, localization, detectors (and trigger inversion)."""
+def trigger_inversion_table(inversion: TriggerInversionReport) -> Group:
+    """Neural Cleanse per label (mask L1, held-out attack success, anomaly index, flagged), then the verdict line
+    (and, with a timeline, the flagged labels per inverted round)."""
+    model = f"final model (after round {inversion.round})" if inversion.model == "final" else f"global model of round {inversion.round}"
+    table = Table(title=f"trigger inversion: Neural Cleanse on the {model}, {inversion.samples} clean samples", title_justify="left")
+    table.add_column("label", justify="right")
+    table.add_column("mask L1", justify="right")
+    table.add_column("attack success", justify="right")
+    table.add_column("anomaly index", justify="right")
+    table.add_column("flagged")
+    for c in inversion.classes:
+        table.add_row(
+            str(c.label), _fmt(c.mask_l1, ".1f"), _fmt(c.attack_success, ".0%"), _fmt(c.anomaly_index),
+            "[bold red]flagged[/]" if c.flagged else "[dim]–[/]",
+        )  # fmt: skip
+    lines = [_inversion_verdict(inversion)]
+    if inversion.timeline:
+        flagged = " · ".join(f"{t.round}: {', '.join(map(str, t.result.flagged_labels)) or 'none'}" for t in inversion.timeline)
+        lines.append(f"flagged labels per inverted round: {flagged}")
+    return Group(table, *lines)
+
+
+def _inversion_verdict(inversion: TriggerInversionReport) -> str:
+    threshold = f"{inversion.result.threshold:g}"
+    flagged = [inversion.classes[label] for label in inversion.flagged_labels]
+    if not flagged:
+        return f"[green]no label flagged[/]: no label's trigger is an outlier on the small side (anomaly index > {threshold})"
+    evidence = "; ".join(
+        (f"{c.label}: " if len(flagged) > 1 else "")
+        + f"mask L1 {_fmt(c.mask_l1, '.1f')}, anomaly index {_fmt(c.anomaly_index)} > {threshold}, attack success {_fmt(c.attack_success, '.0%')}"
+        for c in flagged
+    )
+    which = ", ".join(str(c.label) for c in flagged)
+    return f"[bold red]label{'s' if len(flagged) > 1 else ''} {which} flagged[/]: backdoor suspected ({evidence})"
+
+
+def render_audit(console: Console, report: AuditReport, inversion_table: RenderableType | None = None) -> None:
+    """Print the audit: run facts, verdicts, localization, detectors (and trigger inversion: :func:`trigger_inversion_table`)."""
     parts: list = [summary_panel(report.summary), audit_panel(report), verdict_table(report)]
     loc = localization_table(report)
     if loc is not None:

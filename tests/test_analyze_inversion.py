@@ -1,0 +1,166 @@
+"""``fedforensics analyze --model``: trigger inversion through the command line, and its bad inputs.
+
+One backdoored digits CNN (``tests/backdoor.py``) is trained for the whole module and
+recorded as the global model of a small run, with its held-out digits attached as clean data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from rich.console import Console
+from typer.testing import CliRunner
+
+from fedforensics import audit, open_run  # noqa: F401  (audit: the module, patched below)
+from fedforensics.audit import AuditOptions
+from fedforensics.cli import app
+from fedforensics.inversion.plan import plan_inversion
+from fedforensics.report.terminal import trigger_inversion_table
+from fedforensics.zoo import digits_cnn
+from recorder import Recorder
+
+from backdoor import TARGET, plus_trigger, trained
+from test_html import fake_inversion
+
+torch.set_num_threads(1)
+
+CNN = "fedforensics.zoo:digits_cnn"
+
+
+def record(path: Path, state: dict[str, np.ndarray], clean_data: tuple[np.ndarray, np.ndarray] | None) -> Path:
+    """Two rounds of four clients around ``state`` (the global model of round 1 and the final one)."""
+    rng = np.random.default_rng(0)
+    with Recorder(path) as rec:
+        for r, global_state in enumerate([{k: v.numpy() for k, v in digits_cnn().state_dict().items()}, state]):
+            with rec.round(r, global_state) as rnd:
+                for c in range(4):
+                    local = {k: v + 0.01 * rng.standard_normal(v.shape).astype(np.float32) for k, v in global_state.items()}
+                    rnd.client(f"c{c}", local, num_samples=50)
+        rec.final(state)
+        if clean_data is not None:
+            rec.attach("clean_data", x=clean_data[0], y=clean_data[1])
+    return path
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict[str, Path]:
+    """The backdoored run (with clean data attached), the same without it, and input files good and bad."""
+    folder = tmp_path_factory.mktemp("analyze_inversion")
+    model, x, y = trained("cnn", 0, True)
+    state = {k: v.numpy() for k, v in model.state_dict().items()}
+    mask, pattern = plus_trigger()
+    files = {
+        "run": record(folder / "backdoored.h5", state, (x, y)),
+        "bare": record(folder / "bare.h5", state, None),
+        "clean": folder / "clean.npz",
+        "no_y": folder / "no_y.npz",
+        "flat": folder / "flat.npz",
+        "small": folder / "small.npz",
+        "trigger": folder / "trigger.npz",
+        "bad_trigger": folder / "bad_trigger.npz",
+    }
+    np.savez(files["clean"], x=x[:240].astype(np.float64), y=y[:240])  # fewer than attached: shows which was used
+    np.savez(files["no_y"], x=x)
+    np.savez(files["flat"], x=x.reshape(len(x), -1), y=y)
+    np.savez(files["small"], x=x[:, :, :4, :4], y=y)
+    np.savez(files["trigger"], mask=mask, pattern=pattern)
+    np.savez(files["bad_trigger"], mask=mask[:4, :4], pattern=pattern)
+    return files
+
+
+def analyze(*args: object):
+    return CliRunner().invoke(app, ["analyze", *map(str, args)])
+
+
+def test_analyze_inverts_the_final_model_with_the_attached_clean_data(runs, tmp_path):
+    out, page = tmp_path / "out.json", tmp_path / "out.html"
+    result = analyze(runs["run"], "--model", CNN, "--json", out, "--html", page)
+    assert result.exit_code == 0, result.output
+    inversion = json.loads(out.read_text())["trigger_inversion"]
+    assert (inversion["round"], inversion["model"], inversion["samples"]) == (1, "final", 300)
+    assert inversion["flagged_labels"] == [TARGET] and inversion["threshold"] == 2.0
+    assert [c["label"] for c in inversion["classes"] if c["flagged"]] == [TARGET]
+    target = inversion["classes"][TARGET]
+    assert target["anomaly_index"] > 2 and target["attack_success"] >= 0.9
+    printed = " ".join(result.stdout.split())  # the terminal wraps the table's title and verdict
+    assert "trigger inversion: Neural Cleanse on the final model (after round 1), 300 clean samples" in printed
+    assert f"label {TARGET} flagged: backdoor suspected (mask L1" in printed
+    assert '<section id="inversion">' in page.read_text()
+
+
+def test_analyze_takes_clean_data_and_a_probe_trigger_from_files(runs, tmp_path):
+    out = tmp_path / "out.json"
+    result = analyze(runs["run"], "--model", CNN, "--data", runs["clean"], "--probe-trigger", runs["trigger"], "--json", out)
+    assert result.exit_code == 0, result.output
+    inversion = json.loads(out.read_text())["trigger_inversion"]
+    assert inversion["samples"] == 240 and inversion["flagged_labels"] == [TARGET]
+    probe = {s["name"]: s for s in inversion["probe"]["sets"]}
+    assert probe["trigger"]["target"] == TARGET and probe["trigger"]["pulled"] >= 0.8
+
+
+@pytest.fixture
+def no_scan(monkeypatch):
+    """Fail the test if the detectors' scan starts: bad inversion input must be refused before it."""
+
+    def scan(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the scan started before the inputs were checked")
+
+    monkeypatch.setattr(audit, "analyze", scan)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--model", "no_such_module_xyz:build"], "cannot import no_such_module_xyz"),
+        (["--model", "fedforensics.zoo:no_such_model"], "has no attribute 'no_such_model'"),
+        (["--model", "fedforensics.zoo:digits_mlp"], "the model does not match the run backdoored.h5"),
+        (["--model", CNN, "--data", "no_y"], "no array y"),
+        (["--model", CNN, "--data", "flat"], r"x has shape (300, 64); expected (N, C, H, W)"),
+        (["--model", CNN, "--data", "small"], "the model cannot take the clean data's inputs of shape (1, 4, 4)"),
+        (["--model", CNN, "--data", "missing"], "no such file"),
+        (["--model", CNN, "--round", "7"], "round 7 is not in backdoored.h5 (rounds 0..1)"),
+        (["--model", CNN, "--round", "last"], "--round 'last': expected a round number"),
+        (["--model", CNN, "--rounds", "some"], "--rounds 'some': the only value is 'all'"),
+        (["--model", CNN, "--probe-trigger", "bad_trigger"], "mask has shape (4, 4)"),
+        (["--data", "clean"], "--data, --round, --rounds and --probe-trigger need --model"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2_before_the_scan(runs, tmp_path, no_scan, args, message):
+    out = tmp_path / "out.json"
+    files = {"no_y", "flat", "small", "clean", "bad_trigger"}
+    args = [runs[a] if a in files else tmp_path / "missing.npz" if a == "missing" else a for a in args]
+    result = analyze(runs["run"], *args, "--json", out)
+    assert result.exit_code == 2, result.output
+    assert result.stdout == "" and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert message in result.stderr
+    assert not out.exists()
+
+
+def test_a_run_without_clean_data_asks_for_data(runs, tmp_path, no_scan):
+    result = analyze(runs["bare"], "--model", CNN, "--json", tmp_path / "out.json")
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert "trigger inversion needs clean data: pass --data CLEAN.npz" in result.stderr
+    assert "bare.h5 has no 'clean_data' attachment" in result.stderr
+    assert not (tmp_path / "out.json").exists()
+
+
+def test_rounds_all_plans_the_timeline_every_k_rounds(runs):
+    with open_run(runs["run"]) as run:
+        plan = plan_inversion(run, AuditOptions(model=CNN, round="0", rounds="all", every=2))
+        assert (plan.round, plan.every, plan.probe_trigger, plan.x.shape) == (0, 2, None, (300, 1, 8, 8))
+        assert plan_inversion(run, AuditOptions(model=CNN)).every is None
+
+
+def test_terminal_says_when_no_label_is_flagged():
+    inversion = fake_inversion()  # its timeline shares the result: no round flags a label either
+    inversion.result.classes[:] = [dataclasses.replace(c, flagged=False) for c in inversion.result.classes]
+    console = Console(record=True, width=200)
+    console.print(trigger_inversion_table(inversion))
+    text = console.export_text()
+    assert "no label flagged: no label's trigger is an outlier on the small side (anomaly index > 2)" in text
+    assert "flagged labels per inverted round: 0: none · 3: none" in text
