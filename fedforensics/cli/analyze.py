@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..analysis import AuditReport
 from ..audit import AuditOptions, run_audit
 from ..report.json import write_json
 from ..report.terminal import render_audit, trigger_inversion_table
@@ -56,6 +57,15 @@ def analyze(
         outputs=[p for p in (json_path, html_path) if p is not None],
     )
     report = run_audit(run_file, options, progress_bar)
+    show_and_write(report, json_path, html_path)
+    if fail_on is not None:
+        reached = ("malicious",) if fail_on is FailOn.malicious else ("malicious", "suspicious")
+        if any(v.verdict in reached for v in report.verdicts):
+            raise typer.Exit(1)
+
+
+def show_and_write(report: AuditReport, json_path: Path | None, html_path: Path | None) -> None:
+    """Print the audit and write the reports asked for (each complete or absent)."""
     inversion = report.trigger_inversion
     render_audit(console, report, trigger_inversion_table(inversion) if inversion is not None else None)
     if json_path is not None:
@@ -66,7 +76,3 @@ def analyze(
 
         write_html(report, html_path)
         console.print(f"HTML report: {html_path}")
-    if fail_on is not None:
-        reached = ("malicious",) if fail_on is FailOn.malicious else ("malicious", "suspicious")
-        if any(v.verdict in reached for v in report.verdicts):
-            raise typer.Exit(1)

@@ -10,8 +10,7 @@ import typer
 
 from ..audit import AuditOptions, run_audit
 from ..errors import FedForensicsError
-from ..report.json import write_json
-from ..report.terminal import render_audit
+from .analyze import show_and_write
 from .app import app, console, user_errors
 from .progress import progress_bar
 
@@ -34,7 +33,6 @@ def demo(
     HTML report are written to --out. Needs torch ([bold]pip install -e ".\\[torch]"[/]).
     """
     from ..simulate import SimulationConfig, simulate
-    from ..report.html import write_html
 
     if out.exists() and not out.is_dir():
         raise FedForensicsError(f"--out {out} is a file; give a folder")
@@ -55,8 +53,6 @@ def demo(
         np.savez(trigger_path, mask=trigger.mask, pattern=trigger.pattern)
         options.model, options.probe_trigger = "fedforensics.zoo:digits_cnn", trigger_path
     report = run_audit(run_path, options, progress_bar)
-    render_audit(console, report)
-    write_json(report, json_path)
-    write_html(report, html_path)
-    console.print(f"\n[bold]run file[/]    {run_path}\n[bold]JSON report[/] {json_path}\n[bold]HTML report[/] {html_path}")
+    show_and_write(report, json_path, html_path)
+    console.print(f"run file: {run_path}")
     console.print(f"next: [bold]fedforensics analyze {run_path}[/] or open {html_path} in a browser")

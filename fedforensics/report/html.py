@@ -113,8 +113,9 @@ def _summary(report: AuditReport) -> str:
         rows.append(("metadata", "<br>".join(f'<span class="id">{esc(k)} = {esc(v)}</span>' for k, v in sorted(s.meta.items()))))
     r = report.rule
     rule = (
-        f'<p class="muted">Verdict rule: <b>malicious</b> when flagged by at least {r.agree} detectors or by one at '
-        f"{r.strong:g}× its threshold; <b>suspicious</b> when flagged by one detector or when an update held NaN/Inf; "
+        f'<p class="muted">Verdict rule: <b>malicious</b> when flagged by detectors of at least {r.agree} families of evidence '
+        f"(magnitude, direction, collusion, behaviour) or by one detector at {r.strong:g}× its threshold; "
+        f"<b>suspicious</b> when flagged by one family or when an update held NaN/Inf; "
         f"otherwise <b>benign</b>. The score sums each detector's score ÷ threshold, capped at {r.cap:g}.</p>"
     )
     return f'<div class="cards">{cards}</div>{notes}{top}{rule}<h3>Run</h3>{facts(rows)}'
