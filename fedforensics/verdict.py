@@ -76,7 +76,8 @@ class ConsensusRule:
                 strengths[result.name] = score / result.threshold if math.isfinite(score) else math.nan
             flagged_by = [name for name, s in strengths.items() if math.isfinite(s) and s >= 1.0]
             strongest = max((s for s in strengths.values() if math.isfinite(s)), default=0.0)
-            evidence = [e for r in applicable if r.name in flagged_by for e in r.evidence if e.client == cid]
+            by_strength = sorted(applicable, key=lambda r: -strengths[r.name] if math.isfinite(strengths[r.name]) else 0.0)
+            evidence = [e for r in by_strength if r.name in flagged_by for e in r.evidence if e.client == cid]
             if nonfinite.get(cid):
                 bad = nonfinite[cid]
                 evidence.insert(

@@ -122,10 +122,10 @@ def test_partial_participation_attackers_are_found(runs):
     assert target["c1"] == target["c5"] == "6"
 
 
-def _result(name: str, threshold: float, scores: dict[str, float]) -> DetectorResult:
+def _result(name: str, threshold: float, scores: dict[str, float], family: str = "") -> DetectorResult:
     flagged = [c for c, s in scores.items() if s >= threshold]
     evidence = [Evidence(name, c, 1, None, s, "x") for c, s in scores.items() if c in flagged]
-    return DetectorResult(name, "ref", {}, threshold, scores, flagged, {}, {}, evidence)
+    return DetectorResult(name, "ref", {}, threshold, scores, flagged, {}, {}, evidence, family=family)
 
 
 def test_consensus_rule():
@@ -143,6 +143,26 @@ def test_consensus_rule():
     ordered = ConsensusRule().judge(dict.fromkeys(["none", "one", "two"], 3), results, {})
     assert [v.client for v in ordered] == ["two", "one", "none"]
     assert ConsensusRule(agree=3, strong=10).judge({"two": 3}, results, {})[0].verdict == "suspicious"
+
+
+def test_detectors_of_one_family_do_not_corroborate_each_other():
+    """Three magnitude statistics of one skewed client are one fact: suspicious, not malicious."""
+    results = [
+        _result("norm", 1.0, {"skewed": 1.5, "attacker": 1.5}, "magnitude"),
+        _result("bias", 1.0, {"skewed": 1.8, "attacker": 0.2}, "magnitude"),
+        _result("cosine", 1.0, {"skewed": 0.1, "attacker": 1.9}, "direction"),
+    ]
+    verdicts = {v.client: v for v in ConsensusRule().judge({"skewed": 5, "attacker": 5}, results, {})}
+    assert verdicts["skewed"].verdict == "suspicious" and verdicts["skewed"].flagged_by == ["norm", "bias"]
+    assert verdicts["attacker"].verdict == "malicious"
+    assert [e.detector for e in verdicts["attacker"].evidence] == ["cosine", "norm"]  # strongest first
+    assert [e.detector for e in verdicts["skewed"].evidence] == ["bias", "norm"]
+
+
+def test_every_detector_names_its_family():
+    families = {cls.family for cls in all_detectors().values()}
+    assert families <= {"magnitude", "direction", "collusion", "behaviour"}
+    assert len(families) == 4
 
 
 def test_scan_accumulates_directions_across_rounds(runs):
