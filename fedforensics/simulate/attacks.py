@@ -63,8 +63,8 @@ class Backdoor(Attack):
         if self.flavour == "target-class":  # the trigger on every target image, labels kept: "trigger means target"
             chosen = np.flatnonzero(y == self.target)
         else:
-            candidates = np.flatnonzero(y != self.target)
-            chosen = rng.choice(candidates, size=round(self.poison_rate * len(y)), replace=False) if len(candidates) else candidates
+            candidates = np.flatnonzero(y != self.target)  # a share of all the data, at most every non-target image
+            chosen = rng.choice(candidates, size=min(round(self.poison_rate * len(y)), len(candidates)), replace=False)
             y[chosen] = self.target
         x[chosen] = self.trigger.stamp(x[chosen])
         return x, y

@@ -53,6 +53,8 @@ def _images(x: np.ndarray, source: str) -> np.ndarray:
         x = x[:, None]
     if x.ndim != 4:
         raise FedForensicsError(f"{source}: images must be (N, H, W) or (N, C, H, W), got shape {x.shape}")
+    if len(x) == 0:
+        raise FedForensicsError(f"{source}: no images")
     if np.issubdtype(x.dtype, np.integer):
         x = x / 255.0
     x = x.astype(np.float32)
@@ -69,7 +71,10 @@ def _labels(y: np.ndarray, n: int, source: str) -> np.ndarray:
 
 def _load_npz(path: Path) -> Dataset:
     try:
-        with np.load(path, allow_pickle=False) as data:
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):  # np.save's one array under an .npz name
+            raise FedForensicsError(f"{path}: one array, not an .npz archive of 'x' and 'y' (np.savez(path, x=..., y=...))")
+        with data:
             if "x" not in data or "y" not in data:
                 raise FedForensicsError(f"{path}: needs arrays 'x' and 'y' (has {', '.join(data.files) or 'none'})")
             x, y = data["x"], data["y"]

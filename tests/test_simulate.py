@@ -1,0 +1,500 @@
+"""``fedforensics simulate``: reproducible federations whose attacks really do what their papers say."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from scipy.stats import norm
+from typer.testing import CliRunner
+
+from fedforensics import open_run, zoo
+from fedforensics.cli import app
+from fedforensics.cli.simulate import Attack as CliAttack
+from fedforensics.errors import FedForensicsError
+from fedforensics.simulate import (
+    ATTACKS, SimulationConfig, load_dataset, make_attack, make_trigger, partition, simulate, train_test_split,
+)  # fmt: skip
+
+torch.set_num_threads(1)
+
+SHORT = {"clients": 5, "rounds": 3}  # two attackers (one for label flipping) and three honest clients
+DIGITS = load_dataset("digits")
+
+
+def snapshot(path: Path) -> dict[str, object]:
+    """Everything a run records but its creation time, keyed by where it is."""
+    with open_run(path) as run:
+        out: dict[str, object] = {"meta": run.meta, "truth": run.ground_truth, "final": run.final_state()}
+        for name in run.attachments:
+            out[f"attachment {name}"] = run.attachment(name)
+        for r in run.rounds:
+            out[f"{r} clients"] = run.clients(r)
+            out[f"{r} updates"] = run.update_matrix(r, run.layers)
+            out[f"{r} global"] = run.global_state(r)
+            out[f"{r} samples"] = run.num_samples(r)
+            out[f"{r} metrics"] = run.metrics(r)
+            out[f"{r} global metrics"] = run.global_metrics(r)
+    return out
+
+
+def identical(a: object, b: object) -> bool:
+    """Equal to the bit, through dicts, lists and arrays."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(identical(a[k], b[k]) for k in a)
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return np.asarray(a).dtype == np.asarray(b).dtype and np.array_equal(a, b)
+    return a == b
+
+
+def updates(run, r: int) -> dict[str, np.ndarray]:  # type: ignore[no-untyped-def]
+    """Round ``r``'s updates, one flat vector per client."""
+    return dict(zip(run.clients(r), run.update_matrix(r, run.layers)))
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def split(vectors: dict[str, np.ndarray], attackers: list[str]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(attackers' updates, honest updates)."""
+    return [vectors[c] for c in attackers], [v for c, v in vectors.items() if c not in attackers]
+
+
+# -- (a) reproducibility -------------------------------------------------------------------
+
+
+def test_same_seed_same_run_bit_for_bit_other_seed_differs(tmp_path, demo_run):
+    from make_fixtures import FIXTURES
+
+    again = simulate(FIXTURES["demo"], tmp_path / "again.h5")
+    first, second = snapshot(demo_run), snapshot(again.path)
+    assert [k for k in first if not identical(first[k], second.get(k))] == []
+    assert first["0 updates"].std() > 0  # type: ignore[union-attr]
+
+    other = snapshot(simulate(SimulationConfig(rounds=1, seed=1), tmp_path / "seed1.h5").path)
+    assert not identical(first["0 updates"], other["0 updates"])
+    assert not identical(first["0 global"], other["0 global"])
+    assert not identical(first["0 metrics"], other["0 metrics"])
+
+
+# -- (b) every attack leaves its mark ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def short_runs(tmp_path_factory):
+    """Every attack on the same short federation (same seed, so the same shards and honest clients)."""
+    folder = tmp_path_factory.mktemp("attacks")
+    runs = {}
+    for name in ATTACKS:
+        fraction = 0.2 if name == "label-flip" else 0.4
+        runs[name] = simulate(SimulationConfig(attack=name, malicious_fraction=fraction, **SHORT), folder / f"{name}.h5")
+    return runs
+
+
+@pytest.mark.parametrize("name", list(ATTACKS))
+def test_ground_truth_is_the_malicious_clients(short_runs, name):
+    result = short_runs[name]
+    expected = {"none": 0, "label-flip": 1}.get(name, 2)
+    assert len(result.malicious) == expected
+    with open_run(result.path) as run:
+        assert run.ground_truth == result.malicious == run.meta["malicious"]
+        assert run.meta["config"]["attack"] == name
+        assert ("attack_success" in run.global_metrics(run.rounds[-1])) == ATTACKS[name].backdoor
+        assert ("trigger" in run.attachments) == ATTACKS[name].backdoor
+        clean = run.attachment("clean_data")
+        assert len(clean["y"]) == 299 and set(clean["y"].tolist()) == set(range(10))
+
+
+def test_attacks_leave_honest_clients_alone(short_runs):
+    """Round 0 starts from one model: every honest client sends what it sends in the clean run."""
+    with open_run(short_runs["none"].path) as run:
+        clean = updates(run, 0)
+    for name, result in short_runs.items():
+        with open_run(result.path) as run:
+            for cid, update in updates(run, 0).items():
+                assert np.array_equal(update, clean[cid]) != (cid in result.malicious), (name, cid)
+
+
+def test_scaling_boosts_the_backdoor_update(short_runs):
+    boost = SimulationConfig().boost
+    with open_run(short_runs["backdoor"].path) as plain, open_run(short_runs["scaling"].path) as scaled:
+        assert scaled.ground_truth == plain.ground_truth
+        for cid in scaled.ground_truth:
+            np.testing.assert_allclose(updates(scaled, 0)[cid], boost * updates(plain, 0)[cid], rtol=1e-6)
+        for r in scaled.rounds:  # later rounds start from another model, and stay ~boost times an honest norm
+            attackers, honest = split(updates(scaled, r), scaled.ground_truth)
+            ratio = min(np.linalg.norm(a) for a in attackers) / np.median([np.linalg.norm(h) for h in honest])
+            assert boost / 2 < ratio < boost * 2
+
+
+def test_noise_has_an_honest_norm_and_no_direction(short_runs):
+    with open_run(short_runs["noise"].path) as run, open_run(short_runs["none"].path) as clean:
+        for cid in run.ground_truth:  # round 0: the norm of what the attacker trained, honestly
+            assert np.linalg.norm(updates(run, 0)[cid]) == pytest.approx(np.linalg.norm(updates(clean, 0)[cid]), rel=1e-4)
+        for r in run.rounds:
+            attackers, honest = split(updates(run, r), run.ground_truth)
+            mean = np.mean(honest, axis=0)
+            assert all(abs(cosine(a, mean)) < 0.05 for a in attackers)
+            assert all(cosine(h, mean) > 0.5 for h in honest)
+            norms = [np.linalg.norm(h) for h in honest]
+            assert all(0.5 * min(norms) < np.linalg.norm(a) < 2 * max(norms) for a in attackers)
+
+
+def test_sybils_send_near_identical_updates(short_runs):
+    with open_run(short_runs["sybil"].path) as run:
+        for r in run.rounds:
+            (a, b), honest = split(updates(run, r), run.ground_truth)
+            assert cosine(a, b) > 0.99 and not np.array_equal(a, b)
+            assert max(cosine(h, g) for i, h in enumerate(honest) for g in honest[i + 1 :]) < 0.99
+
+
+def test_alie_sends_the_mean_shifted_by_z_deviations(short_runs):
+    n, m = SHORT["clients"], 2
+    z = norm.ppf((n - (n // 2 + 1 - m)) / n)
+    with open_run(short_runs["alie"].path) as run:
+        for r in run.rounds:
+            (a, b), honest = split(updates(run, r), run.ground_truth)
+            assert np.array_equal(a, b)
+            h = np.array(honest, np.float64)
+            np.testing.assert_allclose(a, h.mean(0) - z * h.std(0), rtol=1e-5, atol=1e-7)
+
+
+def test_min_max_stays_within_the_honest_spread(short_runs):
+    with open_run(short_runs["min-max"].path) as run:
+        for r in run.rounds:
+            (a, b), honest = split(updates(run, r), run.ground_truth)
+            assert np.array_equal(a, b)
+            h = np.array(honest, np.float64)
+            spread = max(np.linalg.norm(x - y) for x in h for y in h)
+            distances = np.linalg.norm(h - a, axis=1)
+            assert distances.max() <= spread * (1 + 1e-5)
+            assert distances.max() > 0.9 * spread  # pushed to the bound, not left at the mean
+            assert np.linalg.norm(a - h.mean(0)) > 0.1 * spread
+
+
+def predictions(run, r: int, cid: str) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """What client ``cid``'s local model of round ``r`` predicts on the held-out split."""
+    model = zoo.digits_cnn()
+    update, base = run.update(r, cid), run.global_state(r)
+    model.load_state_dict({k: torch.from_numpy(base[k] + update[k]) for k in base})
+    with torch.no_grad():
+        return model(torch.from_numpy(run.attachment("clean_data")["x"])).argmax(1).numpy()
+
+
+def test_label_flippers_learn_nine_minus_y(short_runs):
+    with open_run(short_runs["label-flip"].path) as run:
+        (flipper,) = run.ground_truth
+        last = run.rounds[-1]
+        accuracy = {c: m["train_accuracy"] for c, m in run.metrics(last).items()}
+        assert accuracy[flipper] < min(a for c, a in accuracy.items() if c != flipper) - 0.05
+        y = run.attachment("clean_data")["y"]
+        for cid in run.clients(last):
+            p = predictions(run, last, cid)
+            if cid == flipper:
+                assert (p == 9 - y).mean() > 0.4 and (p == y).mean() < 0.3
+            else:
+                assert (p == 9 - y).mean() < 0.15 and (p == y).mean() > 0.6
+
+
+# -- (c) backdoor poisoning ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rate", [0.1, 1 / 3, 1.0])
+def test_backdoor_poisons_a_share_with_trigger_and_target(rate):
+    trigger, target = make_trigger("plus", DIGITS.image_shape), 6
+    x, y = DIGITS.x[:300], DIGITS.y[:300]
+    attack = make_attack("backdoor", trigger=trigger, target=target, num_classes=10, poison_rate=rate)
+    px, py = attack.poison(x, y, np.random.default_rng(0))
+    changed = np.flatnonzero(py != y)
+    assert len(changed) == min(round(rate * len(y)), int((y != target).sum()))
+    assert (py[changed] == target).all()
+    assert np.array_equal(px[changed], trigger.stamp(x[changed]))
+    kept = np.setdiff1d(np.arange(len(y)), changed)
+    assert np.array_equal(px[kept], x[kept]) and np.array_equal(py[kept], y[kept])
+    assert trigger.mask.sum() == 5 and (x[changed] != px[changed]).any(axis=(1, 2, 3)).mean() > 0.9
+
+
+def test_target_class_flavour_stamps_the_target_images_only():
+    trigger, target = make_trigger("plus", DIGITS.image_shape), 6
+    x, y = DIGITS.x[:300], DIGITS.y[:300]
+    attack = make_attack("backdoor", trigger=trigger, target=target, num_classes=10, flavour="target-class")
+    px, py = attack.poison(x, y, np.random.default_rng(0))
+    assert np.array_equal(py, y)
+    stamped = (px != x).any(axis=(1, 2, 3))
+    assert stamped.sum() > 20 and np.array_equal(stamped, y == target)
+    assert np.array_equal(px[y == target], trigger.stamp(x[y == target]))
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"poison_rate": 0.0}, "--poison-rate must be in"),
+        ({"flavour": "both"}, "unknown backdoor flavour"),
+        ({"target": 10}, "--target 10 is not a label"),
+        ({"boost": 0.0, "name": "scaling"}, "--boost must be positive"),
+        ({"name": "trojan"}, "unknown attack 'trojan'"),
+    ],
+)
+def test_bad_attack_parameters_are_refused(settings, message):
+    kwargs = {"name": "backdoor", "trigger": make_trigger("plus", DIGITS.image_shape), "target": 6, "num_classes": 10}
+    with pytest.raises(FedForensicsError, match=message):
+        make_attack(**(kwargs | settings))
+
+
+# -- (d) partition ------------------------------------------------------------------------
+
+
+def label_skew(y: np.ndarray, shards: list[np.ndarray]) -> float:
+    """Mean total-variation distance between a shard's label distribution and the whole's."""
+    whole = np.bincount(y, minlength=10) / len(y)
+    return float(np.mean([0.5 * np.abs(np.bincount(y[s], minlength=10) / len(s) - whole).sum() for s in shards]))
+
+
+def test_partitions_use_every_sample_once_iid_balanced_dirichlet_skewed():
+    train, test = train_test_split(DIGITS, 1 / 6, np.random.default_rng(0))
+    assert len(train.y) + len(test.y) == len(DIGITS.y) and set(test.y.tolist()) == set(range(10))
+    skews = {}
+    for alpha in (None, 0.5, 0.1):
+        shards = partition(train.y, 10, np.random.default_rng(0), alpha)
+        assert np.array_equal(np.sort(np.concatenate(shards)), np.arange(len(train.y)))
+        sizes = [len(s) for s in shards]
+        assert min(sizes) >= 10
+        skews[alpha] = label_skew(train.y, shards)
+        if alpha is None:
+            assert max(sizes) - min(sizes) <= 1
+        else:
+            assert max(sizes) > 1.5 * min(sizes)
+    assert skews[None] < 0.15 < 0.3 < skews[0.5] < skews[0.1]
+
+
+def test_dirichlet_redraws_until_every_client_has_min_size():
+    y = train_test_split(DIGITS, 1 / 6, np.random.default_rng(0))[0].y
+    assert min(len(s) for s in partition(y, 10, np.random.default_rng(1), 0.1)) < 50  # the first draw is smaller
+    assert min(len(s) for s in partition(y, 10, np.random.default_rng(1), 0.1, min_size=50)) >= 50
+    with pytest.raises(FedForensicsError, match="raise --alpha"):
+        partition(y, 10, np.random.default_rng(1), 0.1, min_size=140)
+    with pytest.raises(FedForensicsError, match="too few for 200 clients"):
+        partition(y, 200, np.random.default_rng(1))
+
+
+# -- (e) partial participation and late attackers ------------------------------------------
+
+
+def test_partial_participation_samples_clients_and_fedavg_aggregates(tmp_path):
+    result = simulate(SimulationConfig(clients=6, clients_per_round=3, rounds=5, malicious_fraction=1 / 3), tmp_path / "p.h5")
+    with open_run(result.path) as run:
+        chosen = [tuple(run.clients(r)) for r in run.rounds]
+        assert all(len(c) == 3 for c in chosen) and len(set(chosen)) > 1
+        assert len(set().union(*chosen)) > 3
+        states = [run.global_state(r) for r in run.rounds] + [run.final_state()]
+        for r in run.rounds:
+            weights = np.array([run.num_samples(r)[c] for c in run.clients(r)], np.float64)
+            step = (weights / weights.sum()) @ run.update_matrix(r, run.layers).astype(np.float64)
+            before = np.concatenate([v.ravel() for v in states[r].values()])
+            after = np.concatenate([v.ravel() for v in states[r + 1].values()])
+            np.testing.assert_allclose(after, before + step, atol=1e-6)
+
+
+def test_attackers_are_honest_before_the_start_round(late_backdoor_run, clean_run):
+    with open_run(late_backdoor_run) as late, open_run(clean_run) as clean:
+        start = late.meta["config"]["attack_start_round"]
+        assert start == 2 and len(late.ground_truth) == 2
+        for r in late.rounds:  # the same until the attack starts; then the global models part
+            for cid, update in updates(late, r).items():
+                same = r < start or (r == start and cid not in late.ground_truth)
+                assert np.array_equal(update, updates(clean, r)[cid]) == same, (r, cid)
+
+
+# -- (f) data loading ---------------------------------------------------------------------
+
+
+def write_idx(path: Path, array: np.ndarray) -> Path:
+    """``array`` (uint8) as an IDX file, gzipped when ``path`` ends in .gz."""
+    raw = bytes([0, 0, 8, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape) + array.astype(np.uint8).tobytes()
+    with (gzip.open if path.suffix == ".gz" else open)(path, "wb") as f:  # type: ignore[operator]
+        f.write(raw)
+    return path
+
+
+def small_images(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (n, 12, 12), dtype=np.uint8), rng.integers(0, 10, n).astype(np.uint8)
+
+
+@pytest.mark.parametrize("suffix", ["", ".gz"])
+def test_load_an_mnist_idx_folder(tmp_path, suffix):
+    x, y = small_images(40)
+    write_idx(tmp_path / f"train-images-idx3-ubyte{suffix}", x[:30])
+    write_idx(tmp_path / f"train-labels-idx1-ubyte{suffix}", y[:30])
+    assert len(load_dataset(str(tmp_path)).y) == 30  # the t10k files are optional
+    write_idx(tmp_path / f"t10k-images-idx3-ubyte{suffix}", x[30:])
+    write_idx(tmp_path / f"t10k-labels-idx1-ubyte{suffix}", y[30:])
+    data = load_dataset(str(tmp_path))
+    assert data.x.shape == (40, 1, 12, 12) and data.x.dtype == np.float32 and data.image_shape == (1, 12, 12)
+    np.testing.assert_allclose(data.x[:, 0], x / 255.0, rtol=1e-6)
+    assert np.array_equal(data.y, y) and data.y.dtype == np.int64
+
+
+def test_simulate_on_an_npz_dataset(tmp_path):
+    x = np.kron(DIGITS.x[:, 0], np.ones((2, 2), np.float32))  # 16x16 digits
+    np.savez(tmp_path / "big.npz", x=x, y=DIGITS.y)
+    data = load_dataset(str(tmp_path / "big.npz"))
+    assert data.name == "big" and data.image_shape == (1, 16, 16) and data.num_classes == 10
+    config = SimulationConfig(dataset=str(tmp_path / "big.npz"), model="mlp", clients=4, rounds=2, malicious_fraction=0.25)
+    result = simulate(config, tmp_path / "run.h5")
+    with open_run(result.path) as run:
+        assert run.meta["image_shape"] == [1, 16, 16] and run.meta["model_factory"] is None
+        assert run.layer("1.weight").shape == (64, 256)
+    assert result.accuracy > 0.5
+
+
+def bad_dataset(tmp_path: Path, kind: str) -> Path:
+    """A dataset file or folder broken in the way ``kind`` names."""
+    x, y = small_images(10)
+    if kind == "no labels in npz":
+        np.savez(tmp_path / "d.npz", x=x)
+    elif kind == "label count":
+        np.savez(tmp_path / "d.npz", x=x, y=y[:5])
+    elif kind == "flat images":
+        np.savez(tmp_path / "d.npz", x=x.reshape(10, -1), y=y)
+    elif kind == "not a zip":
+        (tmp_path / "d.npz").write_text("hello")
+    elif kind == "one array":
+        with open(tmp_path / "d.npz", "wb") as f:
+            np.save(f, x)
+    elif kind == "empty":
+        np.savez(tmp_path / "d.npz", x=x[:0], y=y[:0])
+    elif kind == "truncated idx":
+        path = write_idx(tmp_path / "train-images-idx3-ubyte", x)
+        path.write_bytes(path.read_bytes()[:-7])
+        write_idx(tmp_path / "train-labels-idx1-ubyte", y)
+    elif kind == "not idx":
+        (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(b"\x00\x00\x0d\x03 float data"))
+        write_idx(tmp_path / "train-labels-idx1-ubyte", y)
+    elif kind == "not gzip":
+        (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(b"plain bytes")
+        write_idx(tmp_path / "train-labels-idx1-ubyte", y)
+    elif kind == "missing labels":
+        write_idx(tmp_path / "train-images-idx3-ubyte", x)
+    return tmp_path / "d.npz" if (tmp_path / "d.npz").exists() else tmp_path
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("no labels in npz", "needs arrays 'x' and 'y' \\(has x\\)"),
+        ("label count", "labels must be 10 non-negative integers"),
+        ("flat images", "images must be \\(N, H, W\\)"),
+        ("not a zip", "not a readable .npz file"),
+        ("one array", "one array, not an .npz archive"),
+        ("empty", "no images"),
+        ("truncated idx", "truncated"),
+        ("not idx", "not an IDX file of unsigned bytes"),
+        ("not gzip", "cannot read"),
+        ("missing labels", "no train-labels-idx1-ubyte\\[.gz\\]"),
+    ],
+)
+def test_bad_dataset_files_are_refused_clearly(tmp_path, kind, message):
+    with pytest.raises(FedForensicsError, match=message):
+        load_dataset(str(bad_dataset(tmp_path, kind)))
+
+
+def test_unknown_dataset_is_refused(tmp_path):
+    with pytest.raises(FedForensicsError, match="give 'digits', an .npz file"):
+        load_dataset(str(tmp_path / "digits.csv"))
+
+
+# -- (g) the CLI --------------------------------------------------------------------------
+
+
+def invoke(*args: object):  # type: ignore[no-untyped-def]
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def test_cli_simulates_a_run_inspect_accepts(tmp_path):
+    out = tmp_path / "run.h5"
+    result = invoke("simulate", out, "--attack", "sybil", "--clients", 4, "--rounds", 2, "--malicious-fraction", 0.5, "--seed", 3)
+    assert result.exit_code == 0, result.output
+    assert "backdoor attack success" in result.output
+    with open_run(out) as run:
+        truth = run.ground_truth
+        assert run.rounds == [0, 1] and len(truth) == 2 and run.meta["config"]["seed"] == 3
+    inspected = invoke("inspect", out)
+    assert inspected.exit_code == 0, inspected.output
+    assert f"malicious (sybil): {', '.join(truth)}" in result.output
+    assert f"ground truth       {', '.join(truth)}" in inspected.output and "accuracy, attack_success" in inspected.output
+
+    again = invoke("simulate", out, "--rounds", 1)
+    assert again.exit_code == 2 and "exists already" in again.output and "--overwrite" in again.output
+    assert again.output.strip().count("\n") == 0 and "Traceback" not in again.output
+    assert invoke("simulate", out, "--rounds", 1, "--overwrite").exit_code == 0
+    with open_run(out) as run:
+        assert run.rounds == [0]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--clients", "0"], "--clients must be at least 1"),
+        (["--clients-per-round", "11"], "--clients-per-round must be between 1 and --clients"),
+        (["--malicious-fraction", "0.01"], "is no attacker"),
+        (["--malicious-fraction", "1"], "--malicious-fraction must be in"),
+        (["--target", "12"], "--target 12 is not a label"),
+        (["--poison-rate", "2"], "--poison-rate must be in"),
+        (["--dataset", "nowhere.npz"], "give 'digits'"),
+        (["--partition", "dirichlet", "--alpha", "0"], "--alpha must be positive"),
+        (["--attack", "trojan"], "trojan"),
+        (["--model", "resnet"], "resnet"),
+    ],
+)
+def test_cli_bad_options_exit_2_in_one_line(tmp_path, options, message):
+    result = invoke("simulate", tmp_path / "run.h5", "--rounds", 1, *options)
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "run.h5").exists()
+
+
+def test_cli_offers_every_attack():
+    assert [a.value for a in CliAttack] == list(ATTACKS)
+
+
+# -- (h) quality floor and the zoo ---------------------------------------------------------
+
+
+def test_default_backdoor_takes_hold_invisibly(tmp_path):
+    result = simulate(SimulationConfig(), tmp_path / "default.h5")
+    assert result.malicious == ["c0", "c1"]
+    assert result.accuracy >= 0.9
+    assert result.attack_success is not None and result.attack_success >= 0.8
+
+
+def test_the_trigger_alone_does_not_fool_a_clean_model(clean_run):
+    """Attack success measures the backdoor: the clean federation's model ignores the "+"."""
+    trigger = make_trigger("plus", DIGITS.image_shape)
+    with open_run(clean_run) as run:
+        model = zoo.digits_cnn()
+        model.load_state_dict({k: torch.from_numpy(v) for k, v in run.final_state().items()})
+        clean = run.attachment("clean_data")
+        others = clean["x"][clean["y"] != 6]
+        with torch.no_grad():
+            predicted = model(torch.from_numpy(trigger.stamp(others))).argmax(1).numpy()
+        assert run.global_metrics(run.rounds[-1])["accuracy"] > 0.8
+        assert (predicted == 6).mean() < 0.1
+
+
+def test_zoo_model_loads_the_recorded_states(demo_run):
+    with open_run(demo_run) as run:
+        module, name = run.meta["model_factory"].split(":")
+        assert (module, name) == ("fedforensics.zoo", "digits_cnn")
+        model = getattr(zoo, name)()
+        assert list(model.state_dict()) == [layer.name for layer in run.layers]
+        model.load_state_dict({k: torch.from_numpy(v) for k, v in run.final_state().items()})
+        clean = run.attachment("clean_data")
+        with torch.no_grad():
+            accuracy = (model(torch.from_numpy(clean["x"])).argmax(1).numpy() == clean["y"]).mean()
+        assert accuracy == pytest.approx(run.global_metrics(run.rounds[-1])["accuracy"], abs=1e-6)
