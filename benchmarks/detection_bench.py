@@ -9,20 +9,17 @@ The tables go between the markers in ``docs/detection.md``; the prose around the
 
 from __future__ import annotations
 
-import argparse
-import re
 import statistics
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from scenarios import ATTACKS, Scenario, ensure, final_metrics, grid
+from scenarios import ATTACKS, Scenario, bench_arguments, ensure, final_metrics, grid, publish
 
 from fedforensics.evaluate import CONSENSUS, Judgement, RunEvaluation, evaluate_report, pool
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "detection.md"
-START, END = "<!-- detection-bench:start -->", "<!-- detection-bench:end -->"
 
 
 @dataclass
@@ -141,24 +138,14 @@ def render(outcomes: list[Outcome]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser = bench_arguments(__doc__.splitlines()[0], DOC)
     parser.add_argument("--attacks", nargs="+", default=None, help="only these attack labels (default: all)")
-    parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--print", action="store_true", help="print the tables instead of writing docs/detection.md")
     args = parser.parse_args()
     scenarios = grid(args.seeds, args.attacks)
     ensure(scenarios, args.jobs)
     with ProcessPoolExecutor(args.jobs) as executor:
         outcomes = list(executor.map(audit, scenarios))
-    tables = render(outcomes)
-    if args.print:
-        print(tables)
-        return
-    text = DOC.read_text()
-    block = f"{START}\n{tables}\n{END}"
-    DOC.write_text(re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S))
-    print(f"wrote {DOC}")
+    publish(render(outcomes), DOC, "detection-bench", args.print)
 
 
 if __name__ == "__main__":

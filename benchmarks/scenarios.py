@@ -12,6 +12,7 @@ import argparse
 import itertools
 import json
 import os
+import re
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -98,6 +99,27 @@ def final_metrics(path: Path) -> dict[str, float]:
 
     with open_run(path) as run:
         return run.global_metrics(run.rounds[-1])
+
+
+def bench_arguments(description: str, doc: Path) -> argparse.ArgumentParser:
+    """The options of a benchmark over the grid: ``--seeds``, ``--jobs``, ``--print``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--print", action="store_true", help=f"print the tables instead of writing {doc.name}")
+    return parser
+
+
+def publish(tables: str, doc: Path, marker: str, print_only: bool) -> None:
+    """Print ``tables``, or put them between ``<!-- MARKER:start -->`` and ``<!-- MARKER:end -->``
+    in ``doc``, keeping the prose around them."""
+    if print_only:
+        print(tables)
+        return
+    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
+    block = f"{start}\n{tables}\n{end}"
+    doc.write_text(re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: block, doc.read_text(), flags=re.S))
+    print(f"wrote {doc}")
 
 
 def main() -> None:
