@@ -284,10 +284,9 @@ class Run:
         enough to spare them the h5py lookups (which cost more than reading a small
         layer), and memory stays flat in the number of rounds.
         """
-        last = self._last_index  # one read of the attribute: another thread may replace it meanwhile
-        if last is None or last[0] != r:
-            last = self._last_index = (r, _RoundIndex(self._round(r)))
-        return last[1]
+        if self._last_index is None or self._last_index[0] != r:
+            self._last_index = (r, _RoundIndex(self._round(r)))
+        return self._last_index[1]
 
     def clients(self, r: int) -> list[str]:
         """Ids of the clients whose replies were recorded in round ``r``, in recording order."""
