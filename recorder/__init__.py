@@ -431,13 +431,14 @@ class RoundRecorder:
                     updates.create_dataset(
                         spec.layer_key(layer.index),
                         shape=(0, *layer.shape),
-                        maxshape=(None, *layer.shape),
+                        # a zero-length axis (an empty layer) cannot be chunked as it is: HDF5 chunks are >= 1
+                        maxshape=(None, *(d if d else None for d in layer.shape)),
                         dtype=spec.UPDATE_DTYPE,
-                        chunks=(1, *layer.shape) if layer.shape else (64,),
+                        chunks=(1, *(d or 1 for d in layer.shape)) if layer.shape else (64,),
                         **rec._filters,
                     )
                 )
-                self._direct.append(rec._compression is None and bool(layer.shape))
+                self._direct.append(rec._compression is None and bool(layer.shape) and all(layer.shape))
         return self._group
 
     def _reserve(self, rows: int) -> None:

@@ -212,3 +212,19 @@ print("ok")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "ok"
     np.testing.assert_array_equal(open_run(tmp_path / "nt.h5").update(0, "0")["w"], [0.5, 0.5])
+
+
+@pytest.mark.parametrize("compression", [None, "gzip"])
+def test_an_empty_layer_is_recorded_and_read_back(tmp_path, compression):
+    """A layer with a zero-length axis (HDF5 chunks must be >= 1) round-trips instead of crashing."""
+    path = tmp_path / "empty.h5"
+    state = {"w": np.zeros((2, 2)), "empty": np.zeros((0, 3))}
+    with Recorder(path, compression=compression) as rec:
+        for r in range(2):
+            with rec.round(r, state) as rnd:
+                rnd.client("a", {"w": np.full((2, 2), r + 1.0), "empty": np.zeros((0, 3))}, num_samples=1)
+        rec.final(state)
+    run = open_run(path)
+    assert run.update(1, "a")["empty"].shape == (0, 3)
+    assert np.array_equal(run.update(1, "a")["w"], np.full((2, 2), 2.0, np.float32))
+    assert run.final_state()["empty"].shape == (0, 3)
