@@ -180,7 +180,9 @@ def evaluate_report(report: AuditReport, truth: Sequence[str], *, index: int = 0
         if rounds:
             first[v.client] = min(rounds)
     flagged = {v.client for v in report.verdicts if v.verdict in POSITIVE_VERDICTS}
-    scores = {v.client: v.score for v in report.verdicts}
+    # the consensus ranks clients as the report does (verdict first, then score): a summed score alone
+    # can put a benign client with several sub-threshold strengths above a malicious one
+    scores = {v.client: float(len(report.verdicts) - i) for i, v in enumerate(report.verdicts)}
     judgements.append(judge(CONSENSUS, index, scores, flagged, first, clients, attackers))
     return RunEvaluation(
         index, report.summary.path, truth_source, clients,

@@ -73,8 +73,10 @@ def test_metrics_of_a_hand_built_case(tiny):
     assert (consensus.tp, consensus.fp, consensus.fn, consensus.tn) == (2, 1, 0, 2)
     assert (consensus.precision, consensus.recall, consensus.f1) == (pytest.approx(2 / 3), 1.0, 0.8)
     assert consensus.fpr == pytest.approx(1 / 3)
-    # scores 9, 2 against 3, 0.1, 0.2: 9 beats three, 2 beats two
-    assert consensus.auroc == pytest.approx(5 / 6)
+    # ranked as the report ranks (verdict first, then score): both attackers come before every honest
+    # client, although c1's summed score (2) is below honest c2's (3)
+    assert [v.client for v in tiny.verdicts][:2] == ["c0", "c1"]
+    assert consensus.auroc == pytest.approx(1.0)
     # the earliest round over the detectors that flagged each attacker
     assert [(d.client, d.round) for d in consensus.detections] == [("c0", 1), ("c1", 3)]
     c = j["c"]
