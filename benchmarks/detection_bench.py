@@ -140,12 +140,13 @@ def render(outcomes: list[Outcome]) -> str:
 def main() -> None:
     parser = bench_arguments(__doc__.splitlines()[0], DOC)
     parser.add_argument("--attacks", nargs="+", default=None, help="only these attack labels (default: all)")
+    parser.add_argument("--marker", default="detection-bench", help="the marked section of the doc to rewrite")
     args = parser.parse_args()
     scenarios = grid(args.seeds, args.attacks)
     ensure(scenarios, args.jobs)
     with ProcessPoolExecutor(args.jobs) as executor:
         outcomes = list(executor.map(audit, scenarios))
-    publish(render(outcomes), DOC, "detection-bench", args.print)
+    publish(render(outcomes), DOC, args.marker, args.print)
 
 
 if __name__ == "__main__":
