@@ -10,7 +10,7 @@ from typing import Callable
 from .analysis import AuditReport, analyze
 from .detectors import get_detector
 from .errors import FedForensicsError
-from .run import open_run
+from .run import Run, open_run
 from .scan import Progress
 
 ProgressFactory = Callable[[str], AbstractContextManager[Progress]]
@@ -61,4 +61,24 @@ def run_audit(path: Path, options: AuditOptions, progress: ProgressFactory = _no
         if inversion_plan is not None:
             with progress("trigger inversion") as update:
                 report.trigger_inversion = inversion_plan.execute(progress=update)
+        else:
+            hint = inversion_hint(run, path)
+            if hint:
+                report.notes.append(hint)
     return report
+
+
+def inversion_hint(run: Run, path: Path) -> str:
+    """The command that would run trigger inversion with the model the run names, if it names one.
+
+    The name is only printed: a module path read from a run file is untrusted input and is never
+    imported unless the auditor passes it with ``--model`` themselves.
+    """
+    factory = run.meta.get("model_factory")
+    if not isinstance(factory, str) or ":" not in factory:
+        return ""
+    data = "" if run.attachment("clean_data") is not None else " --data CLEAN.npz"
+    return (
+        f"trigger inversion was not run; the run names its model {factory!r}. To invert its global model, "
+        f"after checking that module: fedforensics analyze {path} --model {factory}{data}"
+    )

@@ -1,0 +1,31 @@
+"""run_audit without --model: the run's named model is suggested, never imported."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from fedforensics.audit import AuditOptions, run_audit
+from recorder import Recorder
+
+
+def test_a_model_named_in_the_run_is_suggested_not_imported(tmp_path):
+    path = tmp_path / "named.h5"
+    module = "module_named_by_an_untrusted_run_xyz"
+    with Recorder(path, meta={"model_factory": f"{module}:build"}) as rec:
+        with rec.round(0, {"w": np.zeros(4)}) as rnd:
+            for i in range(5):
+                rnd.client(f"c{i}", {"w": np.full(4, float(i))}, num_samples=10)
+    report = run_audit(path, AuditOptions())
+    assert module not in sys.modules
+    (hint,) = [n for n in report.notes if "trigger inversion was not run" in n]
+    assert f"--model {module}:build --data CLEAN.npz" in hint
+
+
+def test_no_hint_without_a_named_model(tmp_path):
+    path = tmp_path / "plain.h5"
+    with Recorder(path) as rec:
+        with rec.round(0, {"w": np.zeros(4)}) as rnd:
+            rnd.client("a", {"w": np.ones(4)}, num_samples=1)
+    assert not any("trigger inversion" in n for n in run_audit(path, AuditOptions()).notes)
