@@ -4,13 +4,17 @@ The rule (documented in ``docs/detectors.md``):
 
 * every detector's run-level score is divided by its threshold: its *strength*
   (1.0 = flagged);
+* only a client flagged by at least one *standalone* detector can be judged
+  malicious or suspicious; flags of the others (``output-bias``, ``client-metrics``:
+  statistics an honest client's own data sets under label skew) corroborate;
 * **malicious**: flagged by detectors of at least ``agree`` *families* of evidence
   (default 2: magnitude, direction, collusion, behaviour; three magnitude
-  statistics of one client are one fact, not three), or by one detector at
-  ``strong`` times its threshold or more (default 2.0);
-* **suspicious**: flagged by one detector, or its update held NaN/Inf in some
+  statistics of one client are one fact, not three), or by one standalone
+  detector at ``strong`` times its threshold or more (default 2.0);
+* **suspicious**: flagged by one family, or its update held NaN/Inf in some
   round (which breaks averaging whatever the intent);
-* **benign**: otherwise.
+* **benign**: otherwise (its evidence, if a corroborating detector flagged it, is
+  still listed).
 
 The client's score is the sum of its strengths, each capped at ``cap``, so a
 client seen by several detectors ranks above one seen strongly by a single one.
@@ -75,7 +79,8 @@ class ConsensusRule:
                 score = result.scores.get(cid, math.nan)
                 strengths[result.name] = score / result.threshold if math.isfinite(score) else math.nan
             flagged_by = [name for name, s in strengths.items() if math.isfinite(s) and s >= 1.0]
-            strongest = max((s for s in strengths.values() if math.isfinite(s)), default=0.0)
+            standalone = [r.name for r in applicable if r.standalone and r.name in flagged_by]
+            strongest = max((strengths[name] for name in standalone), default=0.0)
             by_strength = sorted(applicable, key=lambda r: -strengths[r.name] if math.isfinite(strengths[r.name]) else 0.0)
             evidence = [e for r in by_strength if r.name in flagged_by for e in r.evidence if e.client == cid]
             if nonfinite.get(cid):
@@ -85,9 +90,9 @@ class ConsensusRule:
                     Evidence("integrity", cid, bad[0], None, float(len(bad)), f"update held NaN/Inf in {len(bad)} round(s)"),
                 )
             families = {result.family or result.name for result in applicable if result.name in flagged_by}
-            if len(families) >= self.agree or strongest >= self.strong:
+            if standalone and (len(families) >= self.agree or strongest >= self.strong):
                 verdict: Verdict = "malicious"
-            elif flagged_by or nonfinite.get(cid):
+            elif standalone or nonfinite.get(cid):
                 verdict = "suspicious"
             else:
                 verdict = "benign"

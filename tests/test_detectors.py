@@ -122,10 +122,10 @@ def test_partial_participation_attackers_are_found(runs):
     assert target["c1"] == target["c5"] == "6"
 
 
-def _result(name: str, threshold: float, scores: dict[str, float], family: str = "") -> DetectorResult:
+def _result(name: str, threshold: float, scores: dict[str, float], family: str = "", standalone: bool = True) -> DetectorResult:
     flagged = [c for c, s in scores.items() if s >= threshold]
     evidence = [Evidence(name, c, 1, None, s, "x") for c, s in scores.items() if c in flagged]
-    return DetectorResult(name, "ref", {}, threshold, scores, flagged, {}, {}, evidence, family=family)
+    return DetectorResult(name, "ref", {}, threshold, scores, flagged, {}, {}, evidence, family=family, standalone=standalone)
 
 
 def test_consensus_rule():
@@ -157,6 +157,27 @@ def test_detectors_of_one_family_do_not_corroborate_each_other():
     assert verdicts["attacker"].verdict == "malicious"
     assert [e.detector for e in verdicts["attacker"].evidence] == ["cosine", "norm"]  # strongest first
     assert [e.detector for e in verdicts["skewed"].evidence] == ["bias", "norm"]
+
+
+def test_corroborating_detectors_never_raise_suspicion_alone():
+    """A label-skewed honest client moves its output bias and fits its shard unusually well: alone, benign."""
+    results = [
+        _result("output-bias", 1.0, {"skewed": 4.0, "attacker": 1.5, "flipper": 0.1}, "magnitude", standalone=False),
+        _result("client-metrics", 1.0, {"skewed": 3.0, "attacker": 0.2, "flipper": 1.2}, "behaviour", standalone=False),
+        _result("cosine", 1.0, {"skewed": 0.3, "attacker": 1.4, "flipper": 1.1}, "direction"),
+    ]
+    verdicts = {v.client: v for v in ConsensusRule().judge(dict.fromkeys(["skewed", "attacker", "flipper"], 5), results, {})}
+    # two families and a strength of 4 (>= strong), but no standalone flag: benign, its evidence kept
+    assert verdicts["skewed"].verdict == "benign"
+    assert [e.detector for e in verdicts["skewed"].evidence] == ["output-bias", "client-metrics"]
+    # beside a standalone flag, a corroborating one counts as its family
+    assert verdicts["attacker"].verdict == "malicious" and verdicts["flipper"].verdict == "malicious"
+    assert ConsensusRule().judge({"c": 5}, [_result("cosine", 1.0, {"c": 1.4}, "direction")], {})[0].verdict == "suspicious"
+
+
+def test_which_detectors_are_standalone():
+    """The two statistics a client's own data sets under label skew are the only ones that only corroborate."""
+    assert {name for name, cls in all_detectors().items() if not cls.standalone} == {"output-bias", "client-metrics"}
 
 
 def test_every_detector_names_its_family():

@@ -126,6 +126,8 @@ class DetectorResult:
     family
         What kind of evidence the detector looks at (``magnitude``, ``direction``,
         ``collusion``, ``behaviour``); the verdict counts agreeing families, not detectors.
+    standalone
+        Whether this detector's flag alone makes a client suspicious (see :attr:`Detector.standalone`).
     """
 
     name: str
@@ -141,11 +143,13 @@ class DetectorResult:
     note: str = ""
     extras: dict[str, Any] = field(default_factory=dict)
     family: str = ""
+    standalone: bool = True
 
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "family": self.family,
+            "standalone": self.standalone,
             "reference": self.reference,
             "params": self.params,
             "applicable": self.applicable,
@@ -176,6 +180,11 @@ class Detector(ABC):
     #: The kind of evidence: detectors of one family see the same facts, so they do not
     #: corroborate each other (three magnitude statistics of one skewed client are one fact).
     family: ClassVar[str]
+    #: Whether a flag of this detector alone makes a client suspicious. ``False`` for a statistic
+    #: that an honest client's own data sets by construction, such as the output-layer bias change
+    #: (the client's label histogram minus its predictions) or its training loss: under label skew
+    #: such a flag is a fact about the data, and it counts only beside a flag of a standalone detector.
+    standalone: ClassVar[bool] = True
 
     def get_params(self) -> dict[str, Any]:
         """The detector's parameters, as passed to ``__init__`` (scikit-learn's convention)."""

@@ -17,12 +17,17 @@ class ClientMetricsDetector(RoundStatisticDetector):
     seed post; Tolpegin et al., *Data poisoning attacks against federated
     learning systems*, ESORICS 2020). Two-sided: a metric too good is as odd
     as one too bad.
+
+    Not standalone: a client's loss and accuracy are set by its own data (a shard
+    of one or two classes is fitted easily), and they are what the client chose to
+    report; they corroborate a flag on its update but never raise suspicion alone.
     """
 
     name = "client-metrics"
     reference = "Tolpegin et al. 2020 (label flipping); seed post on training accuracy"
     summary = "clients whose reported training metrics are outliers"
     family = "behaviour"
+    standalone = False
     side = "two-sided"
     abs_floor = 0.05
 

@@ -112,6 +112,7 @@ class CosineHDBSCANDetector(Detector):
         return DetectorResult(
             name=self.name,
             family=self.family,
+            standalone=self.standalone,
             reference=self.reference,
             params=self.get_params(),
             threshold=self.threshold,

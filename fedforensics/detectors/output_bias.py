@@ -27,12 +27,18 @@ class OutputBiasDetector(RoundStatisticDetector):
     against federated learning*, 2021) finds backdoor anomalies in the final
     layer's bias: poisoning one target class moves that class's bias, so the
     class a client pushes hardest names the likely backdoor target.
+
+    Not standalone: the gradient of a softmax layer's bias is the client's label
+    histogram minus its predictions (the label leakage of Zhao et al., iDLG, 2020),
+    so under label skew an honest client moves it as much as an attacker does.
+    It names the class and corroborates, but never raises suspicion alone.
     """
 
     name = "output-bias"
     reference = "Bilgin 2021, Anomaly localization in model gradients under backdoor attacks against FL"
     summary = "signed change of each class's output bias: names the likely target label"
     family = "magnitude"
+    standalone = False
     side = "two-sided"
     rel_floor = 0.1
 

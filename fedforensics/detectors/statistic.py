@@ -118,6 +118,7 @@ class RoundStatisticDetector(Detector):
         return DetectorResult(
             name=self.name,
             family=self.family,
+            standalone=self.standalone,
             reference=self.reference,
             params=self.get_params(),
             threshold=self.threshold,

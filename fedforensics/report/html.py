@@ -112,11 +112,18 @@ def _summary(report: AuditReport) -> str:
     if s.meta:
         rows.append(("metadata", "<br>".join(f'<span class="id">{esc(k)} = {esc(v)}</span>' for k, v in sorted(s.meta.items()))))
     r = report.rule
+    corroborating = [d.name for d in report.detectors if not d.standalone]
+    only_beside = (
+        f" A flag of {' or '.join(esc(n) for n in corroborating)} (set by a client's own data under label skew) "
+        "counts only beside a flag of another detector."
+        if corroborating
+        else ""
+    )
     rule = (
         f'<p class="muted">Verdict rule: <b>malicious</b> when flagged by detectors of at least {r.agree} families of evidence '
         f"(magnitude, direction, collusion, behaviour) or by one detector at {r.strong:g}× its threshold; "
         f"<b>suspicious</b> when flagged by one family or when an update held NaN/Inf; "
-        f"otherwise <b>benign</b>. The score sums each detector's score ÷ threshold, capped at {r.cap:g}.</p>"
+        f"otherwise <b>benign</b>.{only_beside} The score sums each detector's score ÷ threshold, capped at {r.cap:g}.</p>"
     )
     return f'<div class="cards">{cards}</div>{notes}{top}{rule}<h3>Run</h3>{facts(rows)}'
 
