@@ -53,10 +53,15 @@ class Scenario:
 
     @property
     def path(self) -> Path:
-        defaults = asdict(SimulationConfig())
-        changed = {k: v for k, v in asdict(self.config).items() if v != defaults[k]}
-        name = "_".join(f"{k}={v}" for k, v in sorted(changed.items())) or "default"
-        return CACHE / f"{name.replace('/', '-')}.h5"
+        return run_path(self.config)
+
+
+def run_path(config: SimulationConfig) -> Path:
+    """The cache file of a configuration, named after the settings that differ from the defaults."""
+    defaults = asdict(SimulationConfig())
+    changed = {k: v for k, v in asdict(config).items() if v != defaults[k]}
+    name = "_".join(f"{k}={v}" for k, v in sorted(changed.items())) or "default"
+    return CACHE / f"{name.replace('/', '-')}.h5"
 
 
 def grid(seeds: list[int], attacks: list[str] | None = None, partitions: list[str] | None = None) -> list[Scenario]:
@@ -70,27 +75,32 @@ def grid(seeds: list[int], attacks: list[str] | None = None, partitions: list[st
     return out
 
 
-def _simulate(scenario: Scenario) -> Path:
+def _simulate(config: SimulationConfig) -> Path:
     from fedforensics.simulate import simulate
 
-    path = scenario.path
+    path = run_path(config)
     if not path.exists():
         tmp = path.with_suffix(".part")
-        simulate(scenario.config, tmp, overwrite=True)
+        simulate(config, tmp, overwrite=True)
         tmp.replace(path)
     return path
 
 
-def ensure(scenarios: list[Scenario], jobs: int = 2) -> list[Path]:
-    """The run file of every scenario, simulating those not cached yet (``jobs`` processes)."""
+def ensure_configs(configs: list[SimulationConfig], jobs: int = 2) -> list[Path]:
+    """The run file of every configuration, simulating those not cached yet (``jobs`` processes)."""
     CACHE.mkdir(parents=True, exist_ok=True)
-    missing = [s for s in scenarios if not s.path.exists()]
+    missing = [c for c in configs if not run_path(c).exists()]
     if missing:
         print(f"simulating {len(missing)} federations into {CACHE} ({jobs} processes)", flush=True)
         with ProcessPoolExecutor(jobs) as pool:
             for i, _ in enumerate(pool.map(_simulate, missing), 1):
                 print(f"  {i}/{len(missing)}", end="\r", flush=True)
-    return [s.path for s in scenarios]
+    return [run_path(c) for c in configs]
+
+
+def ensure(scenarios: list[Scenario], jobs: int = 2) -> list[Path]:
+    """The run file of every scenario, simulating those not cached yet (``jobs`` processes)."""
+    return ensure_configs([s.config for s in scenarios], jobs)
 
 
 def final_metrics(path: Path) -> dict[str, float]:
