@@ -36,6 +36,11 @@ class AuditReport:
         return next((d for d in self.detectors if d.name == name), None)
 
     @property
+    def corroborating(self) -> set[str]:
+        """Detectors whose flags only corroborate: alone they leave a client benign (``Detector.standalone``)."""
+        return {d.name for d in self.detectors if not d.standalone}
+
+    @property
     def localization(self) -> list[dict[str, Any]]:
         """Layer slices ranked by how strongly they separate clients (from ``layer-deviation``)."""
         result = self.detector("layer-deviation")

@@ -148,3 +148,27 @@ def test_trigger_inversion_section(hostile):
     assert missing(page, '<section id="inversion">', 'href="#inversion"', "Backdoor suspected: label 6", "after round 5") == []
     # scores, trigger images, probe histograms and the timeline, besides the seven figures of the audit
     assert page.count("data:image/svg+xml") == 7 + 4
+
+
+def test_a_corroborating_flag_alone_is_shown_as_such(tmp_path):
+    """A client whose reported metric alone is odd stays benign, and both reports say why."""
+    from rich.console import Console
+
+    from fedforensics.report.terminal import verdict_table
+
+    rng = np.random.default_rng(3)
+    shape = (6, 4)
+    with Recorder(tmp_path / "metric.h5") as rec:
+        for r in range(6):
+            common = rng.normal(size=shape)
+            with rec.round(r, {"w": np.zeros(shape, np.float32)}) as rnd:
+                for i in range(8):
+                    accuracy = 0.2 if i == 3 else 0.9 + 0.01 * rng.normal()
+                    rnd.client(f"c{i}", {"w": common + 0.3 * rng.normal(size=shape)}, num_samples=10, delta=True, metrics={"acc": accuracy})
+    report = audit(tmp_path / "metric.h5")
+    verdict = next(v for v in report.verdicts if v.client == "c3")
+    assert verdict.flagged_by == ["client-metrics"] and verdict.verdict == "benign"
+    assert "corroborates only)" in render_html(report)
+    console = Console(record=True, width=200)
+    console.print(verdict_table(report))
+    assert "client-metrics (corroborates)" in console.export_text()

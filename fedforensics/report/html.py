@@ -38,8 +38,10 @@ def _ids(ids: list[str]) -> str:
     return ", ".join(f'<span class="id">{esc(c)}</span>' for c in ids)
 
 
-def _evidence_line(e: Evidence) -> str:
+def _evidence_line(e: Evidence, corroborating: set[str] | None = None) -> str:
     where = " · ".join(w for w in (f"round {e.round}" if e.round is not None else "", f"layer {e.layer}" if e.layer else "") if w)
+    if corroborating and e.detector in corroborating:
+        where = " · ".join(w for w in (where, "corroborates only") if w)
     return f'<span class="det">{esc(e.detector)}</span> {esc(e.detail)}' + (
         f' <span class="muted">({esc(where)})</span>' if where else ""
     )
@@ -137,10 +139,10 @@ def _verdicts(report: AuditReport) -> str:
         firsts: dict[str, Evidence] = {}
         for e in ranked:
             firsts.setdefault(e.detector, e)
-        lines = "".join(f"<li>{_evidence_line(e)}</li>" for e in firsts.values())
+        lines = "".join(f"<li>{_evidence_line(e, report.corroborating)}</li>" for e in firsts.values())
         evidence = f'<ul class="evidence">{lines}</ul>' if lines else _closest_call(v)
         if len(ranked) > len(firsts):
-            rest = "".join(f"<li>{_evidence_line(e)}</li>" for e in ranked)
+            rest = "".join(f"<li>{_evidence_line(e, report.corroborating)}</li>" for e in ranked)
             evidence += f'<details><summary>all {len(ranked)} facts</summary><ul class="evidence">{rest}</ul></details>'
         row = [f'<span class="id">{esc(v.client)}</span>', badge(v.verdict), num(v.score), esc(v.rounds), evidence]
         if known:

@@ -116,7 +116,7 @@ def verdict_table(report: AuditReport, limit: int = 30) -> Table:
             escape(v.client),
             f"[{VERDICT_STYLE[v.verdict]}]{v.verdict}[/]",
             f"{v.score:.2f}",
-            escape(", ".join(v.flagged_by)) or "–",
+            escape(", ".join(f"{name} (corroborates)" if name in report.corroborating else name for name in v.flagged_by)) or "–",
             line,
         ]
         if report.summary.ground_truth is not None:
