@@ -122,6 +122,20 @@ def test_partial_participation_attackers_are_found(runs):
     assert target["c1"] == target["c5"] == "6"
 
 
+
+@pytest.mark.parametrize("seed", range(4))
+def test_cross_device_participation_alone_raises_no_suspicion(seed, tmp_path):
+    """60 honest clients, about 6 a round for 12 rounds: most take part once or twice.
+
+    Outside a six-client round's majority cluster once is chance; before ``min_rounds``
+    such clients were `suspicious` (2-6 per run), with ``min_rounds=1`` they still are.
+    """
+    path = make_run(tmp_path / "sparse.h5", clients=60, rounds=12, participation=0.1, seed=seed)
+    report = analyze(open_run(path))
+    assert report.counts["malicious"] == report.counts["suspicious"] == 0
+    eager = analyze(open_run(path), [get_detector("cosine-hdbscan", min_rounds=1)])
+    assert eager.detector("cosine-hdbscan").flagged
+
 def _result(name: str, threshold: float, scores: dict[str, float], family: str = "", standalone: bool = True) -> DetectorResult:
     flagged = [c for c, s in scores.items() if s >= threshold]
     evidence = [Evidence(name, c, 1, None, s, "x") for c, s in scores.items() if c in flagged]

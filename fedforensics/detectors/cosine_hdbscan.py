@@ -49,6 +49,11 @@ class CosineHDBSCANDetector(Detector):
         (honest clients of the clean demo federations were outliers in up to 85 %).
     min_clients
         Rounds with fewer clients are not clustered.
+    min_rounds
+        A client clustered in fewer rounds has no outlier rate to vote with (its
+        score is at most 0.5, below any useful threshold): being outside a small
+        round's majority once or twice is chance, as the z-score detectors' own
+        ``min_rounds`` says for their means.
     """
 
     name = "cosine-hdbscan"
@@ -56,9 +61,10 @@ class CosineHDBSCANDetector(Detector):
     summary = "HDBSCAN on cosine distances; outside the majority cluster, per round and accumulated"
     family = "direction"
 
-    def __init__(self, *, threshold: float = 0.95, min_clients: int = 4) -> None:
+    def __init__(self, *, threshold: float = 0.95, min_clients: int = 4, min_rounds: int = 3) -> None:
         self.threshold = threshold
         self.min_clients = min_clients
+        self.min_rounds = min_rounds
 
     def start(self, run: Run) -> None:
         self._run = run
@@ -72,7 +78,9 @@ class CosineHDBSCANDetector(Detector):
         self._outlier[data.round] = dict(zip(data.clients, map(bool, outliers)))
         self._history = data.accumulated
 
-    def _rates(self, upto: float) -> dict[str, float]:
+    def _rates(self, upto: float) -> tuple[dict[str, float], dict[str, float]]:
+        """Each client's outlier rate over its clustered rounds up to ``upto``, and the rate that votes
+        (0 below ``min_rounds`` rounds)."""
         hits: Counter[str] = Counter()
         seen: Counter[str] = Counter()
         for r, flags in self._outlier.items():
@@ -80,7 +88,8 @@ class CosineHDBSCANDetector(Detector):
                 for cid, out in flags.items():
                     seen[cid] += 1
                     hits[cid] += out
-        return {cid: hits[cid] / seen[cid] for cid in seen}
+        rates = {cid: hits[cid] / seen[cid] for cid in seen}
+        return rates, {cid: rate if seen[cid] >= self.min_rounds else 0.0 for cid, rate in rates.items()}
 
     def finish(self) -> DetectorResult:
         ids, distances = self._history.cosine_distances() if self._history is not None else ([], None)
@@ -89,15 +98,15 @@ class CosineHDBSCANDetector(Detector):
             accumulated = dict(zip(ids, map(bool, flame_outliers(distances))))
         else:
             distances = None
-        rates = self._rates(np.inf)
-        scores = {cid: 0.5 * rates.get(cid, 0.0) + 0.5 * accumulated.get(cid, False) for cid in ids}
+        rates, votes = self._rates(np.inf)
+        scores = {cid: 0.5 * votes.get(cid, 0.0) + 0.5 * accumulated.get(cid, False) for cid in ids}
         for cid in self._run.all_clients:
             scores.setdefault(cid, float("nan"))
         flagged = sorted((c for c, s in scores.items() if s >= self.threshold), key=lambda c: -scores[c])
         first: dict[str, int] = {}
         for r in self._outlier:
-            for cid, rate in self._rates(r).items():
-                if cid in flagged and cid not in first and 0.5 * rate + 0.5 >= self.threshold:
+            for cid, vote in self._rates(r)[1].items():
+                if cid in flagged and cid not in first and 0.5 * vote + 0.5 >= self.threshold:
                     first[cid] = r
         evidence = []
         for cid in flagged:
