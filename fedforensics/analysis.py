@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from .detectors import Detector, DetectorResult, all_detectors
+from .detectors.accumulate import EVIDENCE_ROUNDS
 from .run import Run
 from .scan import Progress, scan
 from .summary import RunSummary, summarize
@@ -90,4 +92,41 @@ def analyze(
     results = [detector.finish() for detector in detectors]
     clients = {cid: len(rounds) for cid, rounds in participation.items()}
     verdicts = rule.judge(clients, results, nonfinite)
-    return AuditReport(summarize(run), results, verdicts, rule, participation, global_metrics, client_metrics)
+    report = AuditReport(summarize(run), results, verdicts, rule, participation, global_metrics, client_metrics)
+    report.notes.extend(coverage_notes(run, verdicts, results))
+    return report
+
+
+def coverage_notes(run: Run, verdicts: list[ClientVerdict], results: list[DetectorResult]) -> list[str]:
+    """What the verdicts cannot say: a run without rounds, benign clients no detector scored or saw too rarely.
+
+    ``benign`` means "below every threshold"; for a client no statistic could compare with
+    the others, or seen in too few rounds to accumulate evidence, that is no evidence
+    either way, and the report says so.
+    """
+    if not run.rounds:
+        return [f"{run.path.name} holds no rounds: there is nothing to audit"]
+    standalone = [r for r in results if r.applicable and r.standalone]
+    benign = [v for v in verdicts if v.verdict == "benign"]
+    unscored = [
+        v for v in benign if standalone and not any(math.isfinite(r.scores.get(v.client, math.nan)) for r in standalone)
+    ]
+    rare = [v for v in benign if v.rounds < EVIDENCE_ROUNDS and v not in unscored]
+    notes = []
+    if unscored:
+        notes.append(
+            f"{_subject(unscored, verdicts)} could not be scored: each round they took part in had too few clients "
+            "to compare, so 'benign' is no evidence either way"
+        )
+    if rare:
+        notes.append(
+            f"{_subject(rare, verdicts)} took part in fewer than {EVIDENCE_ROUNDS} rounds, too few to accumulate "
+            "evidence: only an extreme single round could have flagged them"
+        )
+    return notes
+
+
+def _subject(some: list[ClientVerdict], every: list[ClientVerdict]) -> str:
+    if len(some) == len(every):
+        return {1: "the only client", 2: "both clients"}.get(len(some), f"all {len(some)} clients")
+    return f"{len(some)} of the {len(every)} clients (judged benign)"

@@ -15,6 +15,7 @@ from fedforensics.detectors import Detector, DetectorResult, all_detectors, get_
 from fedforensics.detectors.base import Evidence
 from fedforensics.errors import FedForensicsError
 from fedforensics.verdict import ConsensusRule
+from recorder import Recorder
 from synthetic import make_run
 
 DETECTORS = list(all_detectors())
@@ -99,9 +100,23 @@ def test_nonfinite_updates_are_kept_out_of_statistics_and_reported(runs):
     assert verdict.evidence[0].detector == "integrity"
 
 
-def test_tiny_rounds_are_not_scored(runs):
+def test_tiny_rounds_are_not_scored_and_the_report_says_so(runs):
     report = analyze(open_run(runs["tiny"]))
     assert all(v.verdict == "benign" for v in report.verdicts)
+    assert report.notes == ["both clients could not be scored: each round they took part in had too few clients to "
+                            "compare, so 'benign' is no evidence either way"]
+
+
+def test_a_run_without_rounds_says_there_is_nothing_to_audit(tmp_path):
+    with Recorder(tmp_path / "empty.h5"):
+        pass
+    report = analyze(open_run(tmp_path / "empty.h5"))
+    assert report.verdicts == [] and report.notes == ["empty.h5 holds no rounds: there is nothing to audit"]
+
+
+def test_well_observed_runs_carry_no_coverage_note(runs):
+    for name in ("clean", "boost", "odd"):
+        assert analyze(open_run(runs[name])).notes == []
 
 
 def test_boosted_client_is_found_and_clean_run_is_all_benign(runs):
@@ -133,6 +148,7 @@ def test_cross_device_participation_alone_raises_no_suspicion(seed, tmp_path):
     path = make_run(tmp_path / "sparse.h5", clients=60, rounds=12, participation=0.1, seed=seed)
     report = analyze(open_run(path))
     assert report.counts["malicious"] == report.counts["suspicious"] == 0
+    assert any("(judged benign) took part in fewer than 3 rounds, too few to accumulate evidence" in n for n in report.notes)
     eager = analyze(open_run(path), [get_detector("cosine-hdbscan", min_rounds=1)])
     assert eager.detector("cosine-hdbscan").flagged
 

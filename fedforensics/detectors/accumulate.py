@@ -30,6 +30,9 @@ import numpy as np
 
 Side = Literal["greater", "less", "two-sided"]
 
+#: Rounds a client must have been scored in before a mean over them counts as evidence.
+EVIDENCE_ROUNDS = 3
+
 
 def _oriented(z: np.ndarray, side: Side) -> np.ndarray:
     """Turn signed z-scores into 'higher is more suspicious'."""
@@ -51,7 +54,7 @@ class Conclusion:
 class RoundScores:
     """Collects per-round z-scores of one statistic and concludes per client."""
 
-    def __init__(self, side: Side, *, clip: float = 10.0, min_rounds: int = 3) -> None:
+    def __init__(self, side: Side, *, clip: float = 10.0, min_rounds: int = EVIDENCE_ROUNDS) -> None:
         self.side = side
         self.clip = clip
         self.min_rounds = min_rounds

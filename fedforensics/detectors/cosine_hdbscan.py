@@ -8,6 +8,7 @@ import numpy as np
 
 from ..run import Run
 from ..stats import classical_mds
+from .accumulate import EVIDENCE_ROUNDS
 from .base import Detector, DetectorResult, Evidence, RoundData
 from .history import DirectionHistory
 
@@ -61,7 +62,7 @@ class CosineHDBSCANDetector(Detector):
     summary = "HDBSCAN on cosine distances; outside the majority cluster, per round and accumulated"
     family = "direction"
 
-    def __init__(self, *, threshold: float = 0.95, min_clients: int = 4, min_rounds: int = 3) -> None:
+    def __init__(self, *, threshold: float = 0.95, min_clients: int = 4, min_rounds: int = EVIDENCE_ROUNDS) -> None:
         self.threshold = threshold
         self.min_clients = min_clients
         self.min_rounds = min_rounds
