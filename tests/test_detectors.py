@@ -152,6 +152,26 @@ def test_cross_device_participation_alone_raises_no_suspicion(seed, tmp_path):
     eager = analyze(open_run(path), [get_detector("cosine-hdbscan", min_rounds=1)])
     assert eager.detector("cosine-hdbscan").flagged
 
+
+def test_a_slice_no_gradient_reaches_localizes_nothing(tmp_path):
+    """A bias followed by BatchNorm moves by float rounding only; the client with more local steps
+    rounds more. Without a floor tied to the whole update, its z on that slice ran into the thousands."""
+    rng = np.random.default_rng(0)
+    with Recorder(tmp_path / "dead.h5") as rec:
+        for r in range(8):
+            common = rng.normal(size=(16, 24))
+            with rec.round(r, {"fc.weight": np.zeros((16, 24)), "fc.bias": np.zeros(16)}) as rnd:
+                for i in range(8):
+                    rounding = (1e-6 if i == 0 else 1e-8) * rng.normal(size=16)
+                    update = {"fc.weight": common + 0.6 * rng.normal(size=(16, 24)), "fc.bias": rounding}
+                    rnd.client(f"c{i}", update, num_samples=100, delta=True)
+    report = analyze(open_run(tmp_path / "dead.h5"))
+    assert report.counts["suspicious"] == report.counts["malicious"] == 0
+    dead = [row for row in report.localization if row["layer"] == "fc.bias"]
+    assert max(row["separation"] for row in dead) < 1.0
+    loose = analyze(open_run(tmp_path / "dead.h5"), [get_detector("layer-deviation", noise_floor=0.0)])
+    assert loose.detector("layer-deviation").flagged == ["c0"]
+
 def _result(name: str, threshold: float, scores: dict[str, float], family: str = "", standalone: bool = True) -> DetectorResult:
     flagged = [c for c, s in scores.items() if s >= threshold]
     evidence = [Evidence(name, c, 1, None, s, "x") for c, s in scores.items() if c in flagged]

@@ -28,6 +28,15 @@ class LayerDeviationDetector(RoundStatisticDetector):
     **localization table** ranks slices by how strongly they separate clients,
     per round and over the run, so that a report shows where anomalies live in
     *this* run instead of assuming the output bias.
+
+    A slice's deviations are measured against the round's updates as a whole:
+    its per-round scale is floored at ``noise_floor`` times what the round's
+    median update, spread evenly over the parameters, puts on the slice
+    (``median ‖u‖ · √(k/P)`` for the L2 norm of a slice of ``k`` of ``P``
+    parameters, ``median ‖u‖ / √P`` for max |Δ|). A slice no gradient reaches
+    (a bias followed by BatchNorm, which cancels it) moves by float rounding
+    alone, and without the floor a client that took more local steps would
+    stand out on it by thousands of MADs.
     """
 
     name = "layer-deviation"
@@ -37,8 +46,11 @@ class LayerDeviationDetector(RoundStatisticDetector):
     side = "two-sided"
     rel_floor = 0.1
 
-    def __init__(self, *, threshold: float = 5.0, spike: float | None = None, min_clients: int = 4) -> None:
+    def __init__(
+        self, *, threshold: float = 5.0, spike: float | None = None, min_clients: int = 4, noise_floor: float = 1e-3
+    ) -> None:
         super().__init__(threshold=threshold, spike=spike, min_clients=min_clients)
+        self.noise_floor = noise_floor
 
     def start(self, run) -> None:  # type: ignore[no-untyped-def]
         super().start(run)
@@ -54,6 +66,12 @@ class LayerDeviationDetector(RoundStatisticDetector):
             out[f"{layer.name}|max"] = np.array([abs(float(row[isamax(row)])) for row in flat])
             out[f"{layer.name}|l2"] = np.sqrt(np.clip(np.diag(data.layer_grams[layer.name]), 0.0, None))
         return out
+
+    def scale_floor(self, data: RoundData, key: str) -> float:
+        layer, stat = key.rsplit("|", 1)
+        total = sum(l.size for l in data.layers)
+        even = float(np.median(data.norms)) / np.sqrt(max(total, 1))  # per parameter, the median update spread evenly
+        return self.noise_floor * even * (np.sqrt(data.flat(layer).shape[1]) if stat == "l2" else 1.0)
 
     def on_round(self, data: RoundData, raw: dict[str, np.ndarray]) -> None:
         for key, values in raw.items():

@@ -69,6 +69,10 @@ class RoundStatisticDetector(Detector):
         """Detector-specific data for the reports."""
         return {}
 
+    def scale_floor(self, data: RoundData, key: str) -> float:
+        """A floor of statistic ``key``'s per-round scale set by the round itself (beside ``abs_floor``)."""
+        return 0.0
+
     def on_round(self, data: RoundData, raw: dict[str, np.ndarray]) -> None:
         """Hook for subclasses that keep more than the z-scores of a round."""
 
@@ -87,7 +91,8 @@ class RoundStatisticDetector(Detector):
             return
         raw = self.statistics(data)
         for key, values in raw.items():
-            z = robust_z(values, rel_floor=self.rel_floor, abs_floor=self.abs_floor)
+            floor = max(self.abs_floor, self.scale_floor(data, key))
+            z = robust_z(values, rel_floor=self.rel_floor, abs_floor=floor)
             self._series.setdefault(key, RoundScores(self.side)).add(data.round, data.clients, z)
         self.on_round(data, raw)
 
