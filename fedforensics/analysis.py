@@ -111,7 +111,8 @@ def coverage_notes(run: Run, verdicts: list[ClientVerdict], results: list[Detect
     unscored = [
         v for v in benign if standalone and not any(math.isfinite(r.scores.get(v.client, math.nan)) for r in standalone)
     ]
-    rare = [v for v in benign if v.rounds < EVIDENCE_ROUNDS and v not in unscored]
+    unscored_ids = {v.client for v in unscored}
+    rare = [v for v in benign if v.rounds < EVIDENCE_ROUNDS and v.client not in unscored_ids]
     notes = []
     if unscored:
         notes.append(
