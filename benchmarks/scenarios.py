@@ -27,6 +27,7 @@ ATTACKS = [
     ("backdoor", {"attack": "backdoor"}),
     ("backdoor (target-class)", {"attack": "backdoor", "flavour": "target-class"}),
     ("scaling", {"attack": "scaling"}),
+    ("bounded-backdoor", {"attack": "bounded-backdoor"}),
     ("sybil", {"attack": "sybil"}),
     ("label-flip", {"attack": "label-flip"}),
     ("noise", {"attack": "noise"}),

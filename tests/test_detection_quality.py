@@ -23,6 +23,8 @@ CASES = {
     "label-flip-noniid-seed0": SimulationConfig(rounds=ROUNDS, attack="label-flip", partition="dirichlet"),
     "noise-noniid-seed1": SimulationConfig(rounds=ROUNDS, seed=1, attack="noise", partition="dirichlet"),
     "sybil-iid-seed0": SimulationConfig(rounds=ROUNDS, attack="sybil"),
+    # at the honest median norm: norm is blind, the direction detectors are not
+    "bounded-backdoor-iid-seed2": SimulationConfig(rounds=ROUNDS, seed=2, attack="bounded-backdoor"),
 }
 CLEAN = {
     "clean-iid-seed2": SimulationConfig(rounds=ROUNDS, seed=2, attack="none"),

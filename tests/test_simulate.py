@@ -132,6 +132,17 @@ def test_scaling_boosts_the_backdoor_update(short_runs):
             assert boost / 2 < ratio < boost * 2
 
 
+def test_bounded_backdoor_is_the_backdoor_at_the_honest_median_norm(short_runs):
+    with open_run(short_runs["backdoor"].path) as plain, open_run(short_runs["bounded-backdoor"].path) as bounded:
+        assert bounded.ground_truth == plain.ground_truth
+        for cid in bounded.ground_truth:  # round 0: the plain backdoor's update, rescaled
+            assert cosine(updates(bounded, 0)[cid], updates(plain, 0)[cid]) > 0.9999
+        for r in bounded.rounds:
+            attackers, honest = split(updates(bounded, r), bounded.ground_truth)
+            median = np.median([np.linalg.norm(h.astype(np.float64)) for h in honest])
+            assert all(np.linalg.norm(a.astype(np.float64)) == pytest.approx(median, rel=1e-5) for a in attackers)
+
+
 def test_noise_has_an_honest_norm_and_no_direction(short_runs):
     with open_run(short_runs["noise"].path) as run, open_run(short_runs["none"].path) as clean:
         for cid in run.ground_truth:  # round 0: the norm of what the attacker trained, honestly

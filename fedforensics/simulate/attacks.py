@@ -86,6 +86,31 @@ class Scaling(Backdoor):
         return {cid: self.boost * update for cid, update in context.own.items()}
 
 
+class BoundedBackdoor(Backdoor):
+    """A backdoor sent at exactly the median norm of the round's honest updates: a norm bound (Sun et al.
+    2019) or a clipping defence at that median would leave it untouched, and norm statistics see nothing.
+
+    The attacker trains on poisoned data as ``backdoor`` does, then rescales its update to the bound,
+    up or down: projection onto the norm ball as in Wang et al. 2020's PGD attack, and scaled up to its
+    surface as model replacement is within it. Omniscient of the round's honest norms, like ALIE.
+    """
+
+    name = "bounded-backdoor"
+    source = (
+        "Sun et al. 2019, Can you really backdoor federated learning? (norm bound); "
+        "Wang et al. 2020, Attack of the tails: yes, you really can backdoor federated learning (NeurIPS; PGD)"
+    )
+
+    def craft(self, context: AttackContext) -> dict[str, np.ndarray]:
+        if len(context.honest) == 0:  # no bound to match: send what was trained
+            return context.own
+        bound = float(np.median(np.linalg.norm(context.honest.astype(np.float64), axis=1)))
+        return {
+            cid: (update * (bound / max(float(np.linalg.norm(update)), 1e-12))).astype(np.float32)
+            for cid, update in context.own.items()
+        }
+
+
 class Sybil(Backdoor):
     """Sybils: every attacker sends the same backdoor update (their mean) plus a little jitter."""
 
@@ -180,7 +205,7 @@ class MinMax(_Colluding):
 
 
 ATTACKS: dict[str, type[Attack]] = {
-    cls.name: cls for cls in (Attack, Backdoor, LabelFlip, Scaling, Noise, Sybil, ALittleIsEnough, MinMax)
+    cls.name: cls for cls in (Attack, Backdoor, LabelFlip, Scaling, BoundedBackdoor, Noise, Sybil, ALittleIsEnough, MinMax)
 }
 """Every attack by its ``--attack`` name."""
 
@@ -204,8 +229,8 @@ def make_attack(
         return Backdoor(trigger, target, poison_rate, flavour)
     if name == "scaling":
         return Scaling(trigger, target, poison_rate, boost)
-    if name == "sybil":
-        return Sybil(trigger, target, poison_rate)
+    if name in ("sybil", "bounded-backdoor"):
+        return ATTACKS[name](trigger, target, poison_rate)  # type: ignore[call-arg]
     if name == "label-flip":
         return LabelFlip(num_classes)
     return ATTACKS[name]()
