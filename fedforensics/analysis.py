@@ -9,6 +9,7 @@ from typing import Any
 
 from .detectors import Detector, DetectorResult, all_detectors
 from .detectors.accumulate import EVIDENCE_ROUNDS
+from .detectors.history import DIRECTION_MEMORY
 from .run import Run
 from .scan import Progress, scan
 from .summary import RunSummary, summarize
@@ -65,8 +66,14 @@ def analyze(
     detectors: list[Detector] | None = None,
     rule: ConsensusRule | None = None,
     progress: Progress | None = None,
+    direction_memory: int = DIRECTION_MEMORY,
 ) -> AuditReport:
-    """Audit ``run``: read each round once, score it with every detector, judge every client."""
+    """Audit ``run``: read each round once, score it with every detector, judge every client.
+
+    ``direction_memory`` bounds the bytes the clients' accumulated update
+    directions may take; beyond it they are compared through a sketch
+    (:class:`~fedforensics.detectors.history.DirectionHistory`), and the report says so.
+    """
     detectors = default_detectors() if detectors is None else detectors
     rule = rule or ConsensusRule()
     for detector in detectors:
@@ -75,7 +82,8 @@ def analyze(
     nonfinite: dict[str, list[int]] = {}
     global_metrics: dict[int, dict[str, float]] = {}
     client_metrics: dict[str, dict[int, dict[str, float]]] = {}
-    for data in scan(run, progress):
+    sketch_width: int | None = None
+    for data in scan(run, progress, direction_memory):
         for cid in data.clients + data.nonfinite:
             participation.setdefault(cid, []).append(data.round)
         for cid in data.nonfinite:
@@ -89,12 +97,25 @@ def analyze(
         metrics = run.global_metrics(data.round)
         if metrics:
             global_metrics[data.round] = metrics
+        sketch_width = data.history.sketch_width
     results = [detector.finish() for detector in detectors]
     clients = {cid: len(rounds) for cid, rounds in participation.items()}
     verdicts = rule.judge(clients, results, nonfinite)
     report = AuditReport(summarize(run), results, verdicts, rule, participation, global_metrics, client_metrics)
     report.notes.extend(coverage_notes(run, verdicts, results))
+    if sketch_width is not None:
+        report.notes.append(sketch_note(run, sketch_width))
     return report
+
+
+def sketch_note(run: Run, width: int) -> str:
+    """What comparing the accumulated directions through a sketch costs in precision."""
+    size = sum(layer.size for layer in run.analysable_layers)
+    return (
+        f"the {len(run.all_clients)} clients' accumulated update directions ({size:,} parameters each) were compared "
+        f"through a {width:,}-wide count sketch to bound memory: their cosines are off by about "
+        f"{math.sqrt(2 / width):.3f} (median-cosine, cosine-hdbscan)"
+    )
 
 
 def coverage_notes(run: Run, verdicts: list[ClientVerdict], results: list[DetectorResult]) -> list[str]:

@@ -9,7 +9,7 @@ from functools import lru_cache
 import numpy as np
 
 from .detectors.base import RoundData
-from .detectors.history import DirectionHistory
+from .detectors.history import DIRECTION_MEMORY, DirectionHistory
 from .run import Layer, Run
 
 Progress = Callable[[int, int], None]  # (rounds done, rounds in all)
@@ -92,7 +92,7 @@ class _Released(Mapping[str, np.ndarray]):
         raise self._fail()
 
 
-def scan(run: Run, progress: Progress | None = None) -> Iterator[RoundData]:
+def scan(run: Run, progress: Progress | None = None, direction_memory: int = DIRECTION_MEMORY) -> Iterator[RoundData]:
     """Yield every round of ``run`` as :class:`RoundData`, in order.
 
     Memory holds one round's updates whatever the run's length: every round is
@@ -105,13 +105,15 @@ def scan(run: Run, progress: Progress | None = None) -> Iterator[RoundData]:
     finiteness — a client whose squared norm is not finite (NaN, Inf, or too
     large for float32) is moved to ``RoundData.nonfinite`` so that it cannot
     poison the statistics. BLAS runs on one thread while the scan runs, the
-    consumer's code included (:func:`single_threaded_blas`).
+    consumer's code included (:func:`single_threaded_blas`). The clients'
+    accumulated directions take at most ``direction_memory`` bytes
+    (:class:`DirectionHistory` sketches them beyond).
     """
     layers = run.analysable_layers
     total = len(run.rounds)
     if not total:
         return
-    history = DirectionHistory(capacity=len(run.all_clients))  # one for the whole scan: accumulated across rounds
+    history = DirectionHistory(len(run.all_clients), direction_memory)  # one for the whole scan: accumulated across rounds
     buffers = _RoundBuffers(layers)
     with single_threaded_blas():
         for done, r in enumerate(run.rounds, start=1):

@@ -88,3 +88,18 @@ def test_neural_cleanse_on_the_federations_final_model(audited, name):
     box = slice(rows.min() - 1, rows.max() + 2), slice(cols.min() - 1, cols.max() + 2)
     mask = report.result.masks[target]
     assert mask[box].sum() / mask.sum() >= 0.7
+
+
+@pytest.mark.parametrize("name", ["backdoor-iid-seed1", "label-flip-noniid-seed0", "clean-noniid-seed1"])
+def test_verdicts_hold_through_the_narrowest_sketch(audited, name):
+    """A fleet's accumulated directions are compared through a count sketch; at its narrowest
+    (``MIN_SKETCH_WIDTH``, 4× fewer columns than the CNN's parameters) every attacker is still found
+    and no honest client flagged, and the report says the directions were sketched."""
+    from fedforensics.detectors.history import MIN_SKETCH_WIDTH
+
+    _, truth, path = audited(name)
+    with open_run(path) as run:
+        report = analyze(run, direction_memory=1)
+    flagged = {v.client for v in report.verdicts if v.verdict != "benign"}
+    assert flagged == set(truth)
+    assert any(f"{MIN_SKETCH_WIDTH:,}-wide count sketch" in note for note in report.notes)

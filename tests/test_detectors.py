@@ -143,14 +143,36 @@ def test_cross_device_participation_alone_raises_no_suspicion(seed, tmp_path):
     """60 honest clients, about 6 a round for 12 rounds: most take part once or twice.
 
     Outside a six-client round's majority cluster once is chance; before ``min_rounds``
-    such clients were `suspicious` (2-6 per run), with ``min_rounds=1`` they still are.
+    such clients were `suspicious` (2-6 per run), and without it or the binomial test
+    (``min_rounds=1, alpha=inf``) they still are.
     """
     path = make_run(tmp_path / "sparse.h5", clients=60, rounds=12, participation=0.1, seed=seed)
     report = analyze(open_run(path))
     assert report.counts["malicious"] == report.counts["suspicious"] == 0
     assert any("(judged benign) took part in fewer than 3 rounds, too few to accumulate evidence" in n for n in report.notes)
-    eager = analyze(open_run(path), [get_detector("cosine-hdbscan", min_rounds=1)])
+    eager = analyze(open_run(path), [get_detector("cosine-hdbscan", min_rounds=1, alpha=math.inf)])
     assert eager.detector("cosine-hdbscan").flagged
+
+
+def test_a_fleet_of_diffuse_updates_raises_no_suspicion_by_chance(tmp_path):
+    """600 clients, 40 a round for 45 rounds (3 rounds each on average), updates mostly noise: FLAME's
+    clustering finds no dense majority and nearly half of every round is outside it, so without the
+    binomial test (``alpha=inf``) a dozen honest clients are outliers in all their rounds and on their
+    accumulated update. A client that sends the negated direction in every round stays far in the
+    tail and is still flagged."""
+    rng = np.random.default_rng(5)
+    with Recorder(tmp_path / "fleet.h5") as rec:
+        for r in range(45):
+            common = rng.normal(size=1000)
+            with rec.round(r, {"w": np.zeros(1000)}) as rnd:
+                for c in ["rogue", *(f"d{i:03d}" for i in sorted(rng.choice(600, 40, replace=False)))]:
+                    update = (-3 if c == "rogue" else 1) * common + 2 * rng.normal(size=1000)
+                    rnd.client(c, {"w": update}, num_samples=50, delta=True)
+    run = open_run(tmp_path / "fleet.h5")
+    result = analyze(run, [get_detector("cosine-hdbscan")]).detector("cosine-hdbscan")
+    assert result.flagged == ["rogue"]
+    by_chance = analyze(run, [get_detector("cosine-hdbscan", alpha=math.inf)]).detector("cosine-hdbscan")
+    assert len(by_chance.flagged) >= 10
 
 
 def test_a_slice_no_gradient_reaches_localizes_nothing(tmp_path):
@@ -171,6 +193,7 @@ def test_a_slice_no_gradient_reaches_localizes_nothing(tmp_path):
     assert max(row["separation"] for row in dead) < 1.0
     loose = analyze(open_run(tmp_path / "dead.h5"), [get_detector("layer-deviation", noise_floor=0.0)])
     assert loose.detector("layer-deviation").flagged == ["c0"]
+
 
 def _result(name: str, threshold: float, scores: dict[str, float], family: str = "", standalone: bool = True) -> DetectorResult:
     flagged = [c for c, s in scores.items() if s >= threshold]
@@ -234,6 +257,39 @@ def test_every_detector_names_its_family():
     families = {cls.family for cls in all_detectors().values()}
     assert families <= {"magnitude", "direction", "collusion", "behaviour"}
     assert len(families) == 4
+
+
+def _accumulate(history, rounds: list[np.ndarray]) -> tuple[list[str], np.ndarray]:
+    ids = [f"c{i}" for i in range(rounds[0].shape[0])]
+    for updates in rounds:
+        history.add(ids, [updates[:, :7000], updates[:, 7000:]], np.linalg.norm(updates, axis=1))
+    return history.cosine_distances()
+
+
+def test_accumulated_directions_are_sketched_beyond_their_memory():
+    """Whole when clients × parameters fit in ``memory``; beyond it a count sketch whose cosines stay
+    within a few of its standard deviations (sqrt(2 / width)) of the whole ones, the same every time."""
+    from fedforensics.detectors.history import MIN_SKETCH_WIDTH, DirectionHistory
+
+    rng = np.random.default_rng(3)
+    n, size = 12, 20_000
+    shared = rng.standard_normal(size)
+    rounds = [(rng.uniform(0, 2, (n, 1)) * shared + rng.standard_normal((n, size))).astype(np.float32) for _ in range(4)]
+    for updates in rounds:
+        updates[:2] += 3 * shared[::-1].astype(np.float32)  # two clients pull elsewhere
+    whole = DirectionHistory(n, memory=n * size * 4)
+    ids, exact = _accumulate(whole, rounds)
+    assert whole.sketch_width is None
+    sketched = DirectionHistory(n, memory=n * 4 * 5000)
+    _, approx = _accumulate(sketched, rounds)
+    assert sketched.sketch_width == 5000
+    assert np.abs(approx - exact).max() <= 5 * math.sqrt(2 / 5000)
+    assert np.argsort(approx[0])[:2].tolist() == [0, 1]  # the pair still finds each other first
+    _, again = _accumulate(DirectionHistory(n, memory=n * 4 * 5000), rounds)
+    assert np.array_equal(approx, again)
+    narrowest = DirectionHistory(n, memory=1)
+    _accumulate(narrowest, rounds)
+    assert narrowest.sketch_width == MIN_SKETCH_WIDTH
 
 
 def test_scan_accumulates_directions_across_rounds(runs):

@@ -40,7 +40,14 @@ class CosineHDBSCANDetector(Detector):
     Applied per round alone it flags 2–3 honest clients a round even without an
     attack, so the run-level score votes: half of it is the share of a client's
     rounds in which it was an outlier, half whether its *accumulated* direction
-    (mean unit update) is an outlier of the same clustering.
+    (mean unit update) is an outlier of the same clustering. The share votes only
+    when it is improbable by chance: when the updates form no dense majority
+    (high-dimensional, diffuse updates of a device fleet; 46 % of client-rounds
+    outliers in ``benchmarks/fleet_bench.py``), a client seen in three rounds is an
+    outlier in all three one time in ten, and among a thousand clients that is a
+    hundred honest ones. So a client's outlier count must lie in the binomial tail
+    of the run's pooled outlier rate at level ``alpha`` divided by the number of
+    clients (Bonferroni).
 
     Parameters
     ----------
@@ -55,6 +62,9 @@ class CosineHDBSCANDetector(Detector):
         score is at most 0.5, below any useful threshold): being outside a small
         round's majority once or twice is chance, as the z-score detectors' own
         ``min_rounds`` says for their means.
+    alpha
+        Family-wise level of the binomial test above: the chance that any client whose
+        rounds were outliers at the run's pooled rate, independently, votes at all.
     """
 
     name = "cosine-hdbscan"
@@ -62,10 +72,13 @@ class CosineHDBSCANDetector(Detector):
     summary = "HDBSCAN on cosine distances; outside the majority cluster, per round and accumulated"
     family = "direction"
 
-    def __init__(self, *, threshold: float = 0.95, min_clients: int = 4, min_rounds: int = EVIDENCE_ROUNDS) -> None:
+    def __init__(
+        self, *, threshold: float = 0.95, min_clients: int = 4, min_rounds: int = EVIDENCE_ROUNDS, alpha: float = 0.05
+    ) -> None:
         self.threshold = threshold
         self.min_clients = min_clients
         self.min_rounds = min_rounds
+        self.alpha = alpha
 
     def start(self, run: Run) -> None:
         self._run = run
@@ -81,7 +94,9 @@ class CosineHDBSCANDetector(Detector):
 
     def _rates(self, upto: float) -> tuple[dict[str, float], dict[str, float]]:
         """Each client's outlier rate over its clustered rounds up to ``upto``, and the rate that votes
-        (0 below ``min_rounds`` rounds)."""
+        (0 below ``min_rounds`` rounds, or when chance explains it: see the class)."""
+        from scipy.stats import binom  # scikit-learn's HDBSCAN has imported scipy.stats already
+
         hits: Counter[str] = Counter()
         seen: Counter[str] = Counter()
         for r, flags in self._outlier.items():
@@ -89,8 +104,14 @@ class CosineHDBSCANDetector(Detector):
                 for cid, out in flags.items():
                     seen[cid] += 1
                     hits[cid] += out
-        rates = {cid: hits[cid] / seen[cid] for cid in seen}
-        return rates, {cid: rate if seen[cid] >= self.min_rounds else 0.0 for cid, rate in rates.items()}
+        ids = list(seen)
+        k = np.array([hits[c] for c in ids])
+        n = np.array([seen[c] for c in ids])
+        pooled = k.sum() / max(1, n.sum())
+        chance = binom.sf(k - 1, n, pooled)  # P(at least k outliers in n rounds at the pooled rate)
+        votes = (n >= self.min_rounds) & (chance <= self.alpha / max(1, len(ids)))
+        rates = {cid: float(h / m) for cid, h, m in zip(ids, k, n)}
+        return rates, {cid: rates[cid] if vote else 0.0 for cid, vote in zip(ids, votes)}
 
     def finish(self) -> DetectorResult:
         ids, distances = self._history.cosine_distances() if self._history is not None else ([], None)

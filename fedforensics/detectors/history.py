@@ -6,9 +6,49 @@ import numpy as np
 
 from ..stats import cosine_from_gram
 
+#: How much memory the accumulated directions may take before they are kept as a sketch (bytes).
+DIRECTION_MEMORY = 512 * 2**20
+#: The narrowest sketch: cosines through it are off by about ``sqrt(2 / width)`` ≈ 0.02 at most.
+MIN_SKETCH_WIDTH = 4096
+
+
+class CountSketch:
+    """A linear map of ``size`` coordinates onto ``width`` buckets that keeps inner products.
+
+    Each coordinate is added, with a random sign, to one bucket (Charikar, Chen &
+    Farach-Colton, *Finding frequent items in data streams*, 2002); the buckets are
+    dealt by a random permutation, round-robin, so each holds ``size / width``
+    coordinates. The sketch of a sum is the sum of the sketches, and for any two
+    vectors the inner product of their sketches is unbiased, with a standard
+    deviation of at most about ``sqrt(2 / width)·‖x‖·‖y‖``: a cosine is off by
+    about ``sqrt(2 / width)``. The hash comes from a fixed seed, so an analysis
+    stays reproducible.
+    """
+
+    def __init__(self, size: int, width: int, seed: int = 0) -> None:
+        rng = np.random.default_rng(seed)
+        self.width = width
+        self._folds = -(-size // width)
+        padded = self._folds * width
+        self._order = rng.permutation(padded)  # slot i takes coordinate order[i]; its bucket is i mod width
+        self._signs = rng.integers(0, 2, padded).astype(np.float32) * 2 - 1
+        self._vector = np.zeros(padded, np.float32)  # the padding past ``size`` stays zero
+        self._signed = np.empty(padded, np.float32)
+        self._dealt = np.empty(padded, np.float32)
+
+    def __call__(self, parts: list[np.ndarray]) -> np.ndarray:
+        """The sketch (``width`` values) of the vector whose consecutive ``parts`` are given."""
+        col = 0
+        for part in parts:
+            self._vector[col : col + part.shape[0]] = part
+            col += part.shape[0]
+        np.multiply(self._vector, self._signs, out=self._signed)
+        np.take(self._signed, self._order, out=self._dealt)
+        return self._dealt.reshape(self._folds, self.width).sum(axis=0)
+
 
 class DirectionHistory:
-    """Mean of each client's unit-norm updates (memory: clients × parameters, float32).
+    """Mean of each client's unit-norm updates (memory: clients × parameters, float32, within a budget).
 
     Normalising every round's update first keeps the large updates of the
     first rounds from outweighing the rest, so clients that joined in
@@ -17,16 +57,27 @@ class DirectionHistory:
 
     The sums are the rows of one float32 matrix (a row per client, in order of
     first appearance, grown by doubling), so the pairwise products at the end are
-    one BLAS call on it rather than on a stacked copy.
+    one BLAS call on it rather than on a stacked copy. Only their cosines are
+    ever used, so when ``capacity`` clients × parameters would not fit in
+    ``memory`` bytes (a device fleet: 2,000 clients of a 1M-parameter model take
+    8 GB), each row holds a :class:`CountSketch` of the sum instead, as wide as
+    the budget allows (at least ``MIN_SKETCH_WIDTH``); :attr:`sketch_width` says so.
     """
 
-    def __init__(self, capacity: int = 0) -> None:
+    def __init__(self, capacity: int = 0, memory: int = DIRECTION_MEMORY) -> None:
         """``capacity``: how many clients to make room for at once (the scan passes the run's count)."""
         self._capacity = capacity
+        self._memory = memory
+        self._sketch: CountSketch | None = None
         self._rows: dict[str, int] = {}
-        self._sums = np.zeros((0, 0), np.float32)  # widened to the update's size by the first add
+        self._sums = np.zeros((0, 0), np.float32)  # widened to the update's (or sketch's) size by the first add
         self._counts: dict[str, int] = {}
         self._distances: tuple[list[str], np.ndarray] | None = None
+
+    @property
+    def sketch_width(self) -> int | None:
+        """The width of the sketch the directions are kept in, or ``None`` when they are kept whole."""
+        return self._sketch.width if self._sketch is not None else None
 
     def _row(self, cid: str, size: int) -> np.ndarray:
         row = self._rows.get(cid)
@@ -45,15 +96,22 @@ class DirectionHistory:
 
         self._distances = None
         size = sum(block.shape[1] for block in blocks)
+        if self._sketch is None and not self._rows:  # the first round with clients decides
+            width = max(self._memory // (4 * max(self._capacity, 1)), MIN_SKETCH_WIDTH)
+            if width < size:
+                self._sketch = CountSketch(size, width)
         for i, cid in enumerate(clients):
-            total = self._row(cid, size)
             scale = 1.0 / norms[i] if norms[i] > 0 else 0.0
-            col = 0
-            for block in blocks:
-                width = block.shape[1]
-                # In-place y += a·x without a temporary the size of the update.
-                saxpy(np.ascontiguousarray(block[i], dtype=np.float32), total[col : col + width], a=scale)
-                col += width
+            if self._sketch is not None:
+                self._row(cid, self._sketch.width)[:] += scale * self._sketch([block[i] for block in blocks])
+            else:
+                total = self._row(cid, size)
+                col = 0
+                for block in blocks:
+                    width = block.shape[1]
+                    # In-place y += a·x without a temporary the size of the update.
+                    saxpy(np.ascontiguousarray(block[i], dtype=np.float32), total[col : col + width], a=scale)
+                    col += width
             self._counts[cid] = self._counts.get(cid, 0) + 1
 
     @property
