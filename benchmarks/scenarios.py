@@ -28,6 +28,7 @@ ATTACKS = [
     ("backdoor (target-class)", {"attack": "backdoor", "flavour": "target-class"}),
     ("scaling", {"attack": "scaling"}),
     ("bounded-backdoor", {"attack": "bounded-backdoor"}),
+    ("dba", {"attack": "dba"}),
     ("sybil", {"attack": "sybil"}),
     ("label-flip", {"attack": "label-flip"}),
     ("noise", {"attack": "noise"}),

@@ -25,6 +25,8 @@ CASES = {
     "sybil-iid-seed0": SimulationConfig(rounds=ROUNDS, attack="sybil"),
     # at the honest median norm: norm is blind, the direction detectors are not
     "bounded-backdoor-iid-seed2": SimulationConfig(rounds=ROUNDS, seed=2, attack="bounded-backdoor"),
+    # two attackers, label-skewed shards, where the plain backdoor's are missed; seed 0 misses one of them
+    "dba-noniid-seed2": SimulationConfig(rounds=ROUNDS, seed=2, attack="dba", partition="dirichlet"),
 }
 CLEAN = {
     "clean-iid-seed2": SimulationConfig(rounds=ROUNDS, seed=2, attack="none"),

@@ -509,3 +509,26 @@ def test_zoo_model_loads_the_recorded_states(demo_run):
         with torch.no_grad():
             accuracy = (model(torch.from_numpy(clean["x"])).argmax(1).numpy() == clean["y"]).mean()
         assert accuracy == pytest.approx(run.global_metrics(run.rounds[-1])["accuracy"], abs=1e-6)
+
+
+def test_dba_gives_each_attacker_its_own_part_of_the_trigger():
+    """DBA (Xie et al. 2020): the parts are disjoint and make up the trigger; the k-th attacker's
+    poisoned images differ from its clean ones only inside part k, relabelled to the target."""
+    from fedforensics.simulate.attacks import make_attack
+    from fedforensics.simulate.triggers import make_trigger
+
+    trigger = make_trigger("plus", (1, 8, 8))
+    attack = make_attack("dba", trigger=trigger, target=6, num_classes=10, attackers=2)
+    parts = attack.local_triggers
+    assert len(parts) == 2
+    assert np.array_equal(parts[0].mask + parts[1].mask, trigger.mask)
+    assert not np.any(parts[0].mask * parts[1].mask)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 0.5, (30, 1, 8, 8)).astype(np.float32)
+    y = np.arange(30) % 10
+    for part in parts:  # dealt in turn, one per attacker
+        px, py = attack.poison(x, y, rng)
+        changed = np.any(px != x, axis=(0, 1))
+        assert changed.any() and np.array_equal(changed, part.mask > 0)
+        assert set(py[np.any(px != x, axis=(1, 2, 3))].tolist()) == {6}
+    assert len(make_attack("dba", trigger=trigger, target=6, num_classes=10, attackers=9).local_triggers) == 5

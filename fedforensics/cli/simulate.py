@@ -12,7 +12,7 @@ from ..errors import FedForensicsError
 from .app import app, console, user_errors
 from .progress import progress_bar
 
-ATTACK_NAMES = ("none", "backdoor", "label-flip", "scaling", "bounded-backdoor", "noise", "sybil", "alie", "min-max")
+ATTACK_NAMES = ("none", "backdoor", "label-flip", "scaling", "bounded-backdoor", "dba", "noise", "sybil", "alie", "min-max")
 
 Attack = Enum("Attack", {name: name for name in ATTACK_NAMES}, type=str)  # type: ignore[misc]
 

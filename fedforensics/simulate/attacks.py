@@ -13,7 +13,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..errors import FedForensicsError
-from .triggers import Trigger
+from .triggers import Trigger, split_trigger
 
 __all__ = ["ATTACKS", "Attack", "AttackContext", "make_attack"]
 
@@ -59,6 +59,12 @@ class Backdoor(Attack):
         self.trigger, self.target, self.poison_rate, self.flavour = trigger, target, poison_rate, flavour
 
     def poison(self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        return self.poison_with(self.trigger, x, y, rng)
+
+    def poison_with(
+        self, trigger: Trigger, x: np.ndarray, y: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``x, y`` with ``trigger`` stamped on the flavour's share of the images (new arrays)."""
         x, y = x.copy(), y.copy()
         if self.flavour == "target-class":  # the trigger on every target image, labels kept: "trigger means target"
             chosen = np.flatnonzero(y == self.target)
@@ -66,7 +72,7 @@ class Backdoor(Attack):
             candidates = np.flatnonzero(y != self.target)  # a share of all the data, at most every non-target image
             chosen = rng.choice(candidates, size=min(round(self.poison_rate * len(y)), len(candidates)), replace=False)
             y[chosen] = self.target
-        x[chosen] = self.trigger.stamp(x[chosen])
+        x[chosen] = trigger.stamp(x[chosen])
         return x, y
 
 
@@ -109,6 +115,29 @@ class BoundedBackdoor(Backdoor):
             cid: (update * (bound / max(float(np.linalg.norm(update)), 1e-12))).astype(np.float32)
             for cid, update in context.own.items()
         }
+
+
+class DistributedBackdoor(Backdoor):
+    """DBA: the trigger split into local triggers, one per attacker, each poisoning as ``backdoor`` does
+    with its own part; the model learns the whole trigger, which is what attack success is measured with.
+
+    As many parts as attackers (at most one pixel each), dealt to the attackers in the order their
+    shards are poisoned (by client index). No attacker's data ever holds the global trigger, so
+    comparing a client's poisoned images with the trigger, or inverting one part, finds less.
+    """
+
+    name = "dba"
+    source = "Xie et al. 2020, DBA: Distributed backdoor attacks against federated learning (ICLR)"
+
+    def __init__(self, trigger: Trigger, target: int, poison_rate: float = 1 / 3, parts: int = 2) -> None:
+        super().__init__(trigger, target, poison_rate)
+        self.local_triggers = split_trigger(trigger, parts)
+        self._dealt = 0
+
+    def poison(self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        local = self.local_triggers[self._dealt % len(self.local_triggers)]
+        self._dealt += 1
+        return self.poison_with(local, x, y, rng)
 
 
 class Sybil(Backdoor):
@@ -205,7 +234,8 @@ class MinMax(_Colluding):
 
 
 ATTACKS: dict[str, type[Attack]] = {
-    cls.name: cls for cls in (Attack, Backdoor, LabelFlip, Scaling, BoundedBackdoor, Noise, Sybil, ALittleIsEnough, MinMax)
+    cls.name: cls
+    for cls in (Attack, Backdoor, LabelFlip, Scaling, BoundedBackdoor, DistributedBackdoor, Noise, Sybil, ALittleIsEnough, MinMax)
 }
 """Every attack by its ``--attack`` name."""
 
@@ -219,8 +249,9 @@ def make_attack(
     poison_rate: float = 1 / 3,
     flavour: str = "labels",
     boost: float = 5.0,
+    attackers: int = 1,
 ) -> Attack:
-    """The attack ``name`` with the parameters it takes."""
+    """The attack ``name`` with the parameters it takes (``attackers``: how many clients play it)."""
     if name not in ATTACKS:
         raise FedForensicsError(f"unknown attack {name!r}: choose one of {', '.join(ATTACKS)}")
     if ATTACKS[name].backdoor and not 0 <= target < num_classes:
@@ -229,6 +260,8 @@ def make_attack(
         return Backdoor(trigger, target, poison_rate, flavour)
     if name == "scaling":
         return Scaling(trigger, target, poison_rate, boost)
+    if name == "dba":
+        return DistributedBackdoor(trigger, target, poison_rate, parts=attackers)
     if name in ("sybil", "bounded-backdoor"):
         return ATTACKS[name](trigger, target, poison_rate)  # type: ignore[call-arg]
     if name == "label-flip":

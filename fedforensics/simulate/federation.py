@@ -112,7 +112,7 @@ def simulate(
     trigger = make_trigger(config.trigger, data.image_shape)
     attack = make_attack(
         config.attack, trigger=trigger, target=config.target, num_classes=data.num_classes,
-        poison_rate=config.poison_rate, flavour=config.flavour, boost=config.boost,
+        poison_rate=config.poison_rate, flavour=config.flavour, boost=config.boost, attackers=len(malicious),
     )  # fmt: skip
     clients = [_Client(i, train, shard, attack if i in malicious else None, rng) for i, shard in enumerate(shards)]
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import FedForensicsError
 
-__all__ = ["TRIGGERS", "Trigger", "make_trigger"]
+__all__ = ["TRIGGERS", "Trigger", "make_trigger", "split_trigger"]
 
 
 @dataclass(frozen=True)
@@ -65,3 +65,17 @@ def make_trigger(name: str, image_shape: tuple[int, int, int], value: float = 1.
     mask[height - 1 - side : height - 1, width - 1 - side : width - 1] = shape
     pattern = np.full((channels, height, width), value, np.float32)
     return Trigger(name, mask, pattern)
+
+
+def split_trigger(trigger: Trigger, parts: int) -> list[Trigger]:
+    """The local triggers of a distributed backdoor (Xie et al., ICLR 2020): the trigger's pixels in
+    reading order, dealt into ``parts`` contiguous runs (at most one pixel each); together they are the trigger."""
+    pixels = np.argwhere(trigger.mask > 0)
+    parts = max(1, min(parts, len(pixels)))
+    local = []
+    for k, chunk in enumerate(np.array_split(pixels, parts), start=1):
+        where = tuple(chunk.T)
+        mask = np.zeros_like(trigger.mask)
+        mask[where] = trigger.mask[where]
+        local.append(Trigger(f"{trigger.name} part {k} of {parts}", mask, trigger.pattern))
+    return local
