@@ -129,7 +129,7 @@ def test_a_run_without_ground_truth_needs_a_truth_file(tmp_path):
         evaluate_runs([bare])
     result = CliRunner().invoke(app, ["evaluate", str(bare)])
     assert result.exit_code == 2
-    assert result.output.strip().count("\n") == 0 and "--truth" in result.output
+    assert result.output.count("\n") == 1 and result.output.startswith("error:") and "--truth" in result.output
     truth = tmp_path / "truth.txt"
     truth.write_text("c3\n", encoding="utf-8")
     assert evaluate_runs([bare], truth).runs[0].attackers == ["c3"]

@@ -13,7 +13,10 @@ from .app import err_console
 
 @contextmanager
 def progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
-    """Yield a ``(done, total)`` callback that advances a bar on stderr."""
+    """Yield a ``(done, total)`` callback that advances a bar on stderr, when stderr is a terminal.
+
+    Piped or redirected, there is no bar (rich would leave an empty line where it stood).
+    """
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -21,6 +24,7 @@ def progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
         TimeElapsedColumn(),
         console=err_console,
         transient=True,
+        disable=not err_console.is_terminal,
     ) as bar:
         task = bar.add_task(description, total=None)
 
