@@ -121,9 +121,8 @@ class DistributedBackdoor(Backdoor):
     """DBA: the trigger split into local triggers, one per attacker, each poisoning as ``backdoor`` does
     with its own part; the model learns the whole trigger, which is what attack success is measured with.
 
-    As many parts as attackers (at most one pixel each), dealt to the attackers in the order their
-    shards are poisoned (by client index). No attacker's data ever holds the global trigger, so
-    comparing a client's poisoned images with the trigger, or inverting one part, finds less.
+    As many parts as attackers (no more than the trigger has pixels), dealt to the attackers in the
+    order their shards are poisoned (by client index). No attacker's data holds the whole trigger.
     """
 
     name = "dba"

@@ -69,7 +69,8 @@ def make_trigger(name: str, image_shape: tuple[int, int, int], value: float = 1.
 
 def split_trigger(trigger: Trigger, parts: int) -> list[Trigger]:
     """The local triggers of a distributed backdoor (Xie et al., ICLR 2020): the trigger's pixels in
-    reading order, dealt into ``parts`` contiguous runs (at most one pixel each); together they are the trigger."""
+    reading order, dealt into ``parts`` contiguous runs (no more than there are pixels); together
+    they are the trigger."""
     pixels = np.argwhere(trigger.mask > 0)
     parts = max(1, min(parts, len(pixels)))
     local = []
