@@ -9,6 +9,7 @@ from typing import Callable
 
 from .analysis import AuditReport, analyze
 from .detectors import get_detector
+from .detectors.history import DIRECTION_MEMORY
 from .errors import FedForensicsError
 from .run import Run, open_run
 from .scan import Progress
@@ -28,6 +29,7 @@ class AuditOptions:
     every: int = 5
     probe_trigger: Path | None = None
     outputs: list[Path] = field(default_factory=list)
+    direction_memory: int = DIRECTION_MEMORY  # bytes
 
 
 def check_output(path: Path) -> None:
@@ -57,7 +59,7 @@ def run_audit(path: Path, options: AuditOptions, progress: ProgressFactory = _no
 
             inversion_plan = plan_inversion(run, options)  # fails fast on bad model/data
         with progress("scanning rounds") as update:
-            report = analyze(run, detectors, progress=update)
+            report = analyze(run, detectors, progress=update, direction_memory=options.direction_memory)
         if inversion_plan is not None:
             with progress("trigger inversion") as update:
                 report.trigger_inversion = inversion_plan.execute(progress=update)

@@ -29,3 +29,27 @@ def test_no_hint_without_a_named_model(tmp_path):
         with rec.round(0, {"w": np.zeros(4)}) as rnd:
             rnd.client("a", {"w": np.ones(4)}, num_samples=1)
     assert not any("trigger inversion" in n for n in run_audit(path, AuditOptions()).notes)
+
+
+def test_direction_memory_bounds_the_accumulated_directions(tmp_path):
+    """``--direction-memory`` reaches the scan: below what clients × parameters take, the report says
+    the directions went through a sketch; with room to spare it says nothing."""
+    from typer.testing import CliRunner
+
+    from fedforensics.cli import app
+
+    path = tmp_path / "wide.h5"
+    rng = np.random.default_rng(0)
+    with Recorder(path) as rec:
+        for r in range(3):
+            with rec.round(r, {"w": np.zeros(70_000)}) as rnd:
+                for i in range(5):
+                    rnd.client(f"c{i}", {"w": rng.normal(size=70_000)}, num_samples=10, delta=True)
+    tight = run_audit(path, AuditOptions(direction_memory=5 * 4 * 4096))
+    assert any("4,096-wide count sketch" in n for n in tight.notes)
+    assert not any("count sketch" in n for n in run_audit(path, AuditOptions()).notes)
+    out = tmp_path / "report.json"
+    result = CliRunner().invoke(app, ["analyze", str(path), "--direction-memory", "1", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "count sketch" in out.read_text()
+    assert CliRunner().invoke(app, ["analyze", str(path), "--direction-memory", "0"]).exit_code == 2

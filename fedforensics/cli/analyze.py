@@ -10,6 +10,7 @@ import typer
 
 from ..analysis import AuditReport
 from ..audit import AuditOptions, run_audit
+from ..detectors.history import DIRECTION_MEMORY
 from ..report.json import write_json
 from ..report.terminal import render_audit, trigger_inversion_table
 from .app import app, console, user_errors
@@ -35,6 +36,7 @@ def analyze(
     rounds: Annotated[Optional[str], typer.Option("--rounds", help="'all': also invert every k-th round's global model (k from --every) to show when a backdoor appeared.")] = None,
     every: Annotated[int, typer.Option("--every", min=1, help="With --rounds all: invert every k-th round.")] = 5,
     probe_trigger: Annotated[Optional[Path], typer.Option("--probe-trigger", help="A trigger (.npz with mask (H,W) in [0,1] and pattern (H,W) or (C,H,W)) to probe the model with, and its partial variants.")] = None,
+    direction_memory: Annotated[int, typer.Option("--direction-memory", min=1, metavar="MIB", help="Memory for the clients' accumulated update directions; beyond it they are compared through a count sketch (cosines off by about sqrt(2/width); the report says so). For fleets of thousands of clients.")] = DIRECTION_MEMORY // 2**20,
 ) -> None:
     """Audit a run: which clients were malicious, what they did, when, and in which layers.
 
@@ -55,6 +57,7 @@ def analyze(
         every=every,
         probe_trigger=probe_trigger,
         outputs=[p for p in (json_path, html_path) if p is not None],
+        direction_memory=direction_memory * 2**20,
     )
     report = run_audit(run_file, options, progress_bar)
     show_and_write(report, json_path, html_path)
