@@ -175,6 +175,40 @@ def test_a_fleet_of_diffuse_updates_raises_no_suspicion_by_chance(tmp_path):
     assert len(by_chance.flagged) >= 10
 
 
+def _layers(**shapes: tuple[int, ...]) -> list:
+    from fedforensics.run import Layer
+
+    return [Layer(i, name, shape, np.dtype("float32"), True) for i, (name, shape) in enumerate(shapes.items())]
+
+
+def test_the_output_bias_is_the_bias_of_the_last_weight():
+    """PyTorch's Linear (rows) and Keras' Dense kernel (columns) both name it; a last layer without a
+    bias, or a lone vector, names none rather than a normalisation scale."""
+    from fedforensics.detectors.output_bias import output_bias
+
+    assert output_bias(_layers(fc1_w=(16, 24), fc1_b=(16,), fc2_w=(10, 16), fc2_b=(10,))).name == "fc2_b"
+    assert output_bias(_layers(dense_kernel=(16, 10), dense_bias=(10,), ln=(1,))).name == "dense_bias"
+    assert output_bias(_layers(conv=(8, 1, 3, 3), bn_w=(8,), bn_b=(8,), fc=(10, 8))) is None
+    assert output_bias(_layers(w=(70_000,))) is None
+
+
+def test_an_output_bias_of_a_vocabulary_is_not_scored_per_class(tmp_path):
+    """A next-word model's output bias (here 2,000 entries) would cost a statistic per token per round:
+    past ``max_classes`` the detector says it does not apply, and scores it when allowed."""
+    rng = np.random.default_rng(1)
+    with Recorder(tmp_path / "vocab.h5") as rec:
+        for r in range(4):
+            with rec.round(r, {"head.weight": np.zeros((2000, 4)), "head.bias": np.zeros(2000)}) as rnd:
+                for i in range(5):
+                    update = {"head.weight": rng.normal(size=(2000, 4)), "head.bias": rng.normal(size=2000)}
+                    rnd.client(f"c{i}", update, num_samples=10, delta=True)
+    run = open_run(tmp_path / "vocab.h5")
+    default = analyze(run, [get_detector("output-bias")]).detector("output-bias")
+    assert not default.applicable and "2,000 entries, more than max_classes=1,000" in default.note
+    allowed = analyze(run, [get_detector("output-bias", max_classes=2000)]).detector("output-bias")
+    assert allowed.applicable and len(allowed.scores) == 5
+
+
 def test_a_slice_no_gradient_reaches_localizes_nothing(tmp_path):
     """A bias followed by BatchNorm moves by float rounding only; the client with more local steps
     rounds more. Without a floor tied to the whole update, its z on that slice ran into the thousands."""

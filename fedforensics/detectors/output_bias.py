@@ -13,11 +13,23 @@ from .statistic import RoundStatisticDetector
 
 
 def output_bias(layers: list[Layer]) -> Layer | None:
-    """The output layer's bias: the last analysable one-dimensional layer with more than one entry."""
-    for layer in reversed(layers):
-        if layer.analysable and len(layer.shape) == 1 and layer.size > 1:
-            return layer
-    return None
+    """The output layer's bias: the first one-dimensional layer after the last weight (the last
+    analysable layer of two or more dimensions) that fits it, with as many entries as the weight
+    has rows (PyTorch's Linear) or columns (a Keras Dense kernel). A model whose last layer has
+    no bias has none, rather than whichever normalisation scale came before it."""
+    analysable = [layer for layer in layers if layer.analysable]
+    last = max((i for i, layer in enumerate(analysable) if len(layer.shape) >= 2), default=None)
+    if last is None:
+        return None
+    weight = analysable[last]
+    return next(
+        (
+            layer
+            for layer in analysable[last + 1 :]
+            if len(layer.shape) == 1 and layer.size > 1 and layer.size in (weight.shape[0], weight.shape[-1])
+        ),
+        None,
+    )
 
 
 class OutputBiasDetector(RoundStatisticDetector):
@@ -32,6 +44,13 @@ class OutputBiasDetector(RoundStatisticDetector):
     histogram minus its predictions (the label leakage of Zhao et al., iDLG, 2020),
     so under label skew an honest client moves it as much as an attacker does.
     It names the class and corroborates, but never raises suspicion alone.
+
+    Parameters
+    ----------
+    max_classes
+        An output bias with more entries is not scored: one statistic per class
+        costs time in proportion to classes × rounds, and a vocabulary-sized output
+        layer (a next-word model's 50,000 tokens) is not a label histogram to read.
     """
 
     name = "output-bias"
@@ -42,15 +61,22 @@ class OutputBiasDetector(RoundStatisticDetector):
     side = "two-sided"
     rel_floor = 0.1
 
-    def __init__(self, *, threshold: float = 5.0, spike: float | None = None, min_clients: int = 4) -> None:
+    def __init__(
+        self, *, threshold: float = 5.0, spike: float | None = None, min_clients: int = 4, max_classes: int = 1000
+    ) -> None:
         super().__init__(threshold=threshold, spike=spike, min_clients=min_clients)
+        self.max_classes = max_classes
 
     def start(self, run: Run) -> None:
         self._layer = output_bias(run.layers)
         super().start(run)
 
     def applicable(self, run: Run) -> str:
-        return "" if self._layer is not None else "no one-dimensional output bias in the model"
+        if self._layer is None:
+            return "no output bias in the model (a one-dimensional layer after the last weight, of its size)"
+        if self._layer.size > self.max_classes:
+            return f"the output bias {self._layer.name} has {self._layer.size:,} entries, more than max_classes={self.max_classes:,}"
+        return ""
 
     def statistics(self, data: RoundData) -> dict[str, np.ndarray]:
         bias = data.updates[self._layer.name]
