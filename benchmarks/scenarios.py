@@ -31,6 +31,7 @@ ATTACKS = [
     ("dba", {"attack": "dba"}),
     ("sybil", {"attack": "sybil"}),
     ("label-flip", {"attack": "label-flip"}),
+    ("class-flip", {"attack": "class-flip"}),
     ("noise", {"attack": "noise"}),
     ("alie", {"attack": "alie"}),
     ("min-max", {"attack": "min-max"}),

@@ -23,6 +23,7 @@ CASES = {
     "label-flip-noniid-seed0": SimulationConfig(rounds=ROUNDS, attack="label-flip", partition="dirichlet"),
     "noise-noniid-seed1": SimulationConfig(rounds=ROUNDS, seed=1, attack="noise", partition="dirichlet"),
     "sybil-iid-seed0": SimulationConfig(rounds=ROUNDS, attack="sybil"),
+    "class-flip-iid-seed0": SimulationConfig(rounds=ROUNDS, attack="class-flip"),
     # at the honest median norm: norm is blind, the direction detectors are not
     "bounded-backdoor-iid-seed2": SimulationConfig(rounds=ROUNDS, seed=2, attack="bounded-backdoor"),
     # two attackers, label-skewed shards, where the plain backdoor's are missed; seed 0 misses one of them

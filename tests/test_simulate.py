@@ -104,7 +104,8 @@ def test_ground_truth_is_the_malicious_clients(short_runs, name):
     with open_run(result.path) as run:
         assert run.ground_truth == result.malicious == run.meta["malicious"]
         assert run.meta["config"]["attack"] == name
-        assert ("attack_success" in run.global_metrics(run.rounds[-1])) == ATTACKS[name].backdoor
+        targeted = ATTACKS[name].backdoor or name == "class-flip"
+        assert ("attack_success" in run.global_metrics(run.rounds[-1])) == targeted
         assert ("trigger" in run.attachments) == ATTACKS[name].backdoor
         clean = run.attachment("clean_data")
         assert len(clean["y"]) == 299 and set(clean["y"].tolist()) == set(range(10))
@@ -532,3 +533,23 @@ def test_dba_gives_each_attacker_its_own_part_of_the_trigger():
         assert changed.any() and np.array_equal(changed, part.mask > 0)
         assert set(py[np.any(px != x, axis=(1, 2, 3))].tolist()) == {6}
     assert len(make_attack("dba", trigger=trigger, target=6, num_classes=10, attackers=9).local_triggers) == 5
+
+
+def test_class_flip_relabels_the_source_class_only():
+    """Tolpegin et al. 2020: the source class's images are labelled as the target; nothing else changes.
+    Its attack success is measured on the held-out images of the source class."""
+    from fedforensics.simulate.attacks import make_attack
+    from fedforensics.simulate.triggers import make_trigger
+
+    trigger = make_trigger("plus", (1, 8, 8))
+    attack = make_attack("class-flip", trigger=trigger, target=1, num_classes=10, source=7)
+    x = np.zeros((20, 1, 8, 8), np.float32)
+    y = np.arange(20) % 10
+    px, py = attack.poison(x, y, np.random.default_rng(0))
+    assert px is x and np.array_equal(py, np.where(y == 7, 1, y))
+    probe, target = attack.success_probe(x, y)
+    assert target == 1 and len(probe) == 2
+    with pytest.raises(FedForensicsError, match="--source and --target are both 1"):
+        make_attack("class-flip", trigger=trigger, target=1, num_classes=10, source=1)
+    with pytest.raises(FedForensicsError, match="--source 12 is not a label"):
+        make_attack("class-flip", trigger=trigger, target=1, num_classes=10, source=12)

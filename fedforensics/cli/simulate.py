@@ -12,7 +12,9 @@ from ..errors import FedForensicsError
 from .app import app, console, user_errors
 from .progress import progress_bar
 
-ATTACK_NAMES = ("none", "backdoor", "label-flip", "scaling", "bounded-backdoor", "dba", "noise", "sybil", "alie", "min-max")
+ATTACK_NAMES = (
+    "none", "backdoor", "label-flip", "class-flip", "scaling", "bounded-backdoor", "dba", "noise", "sybil", "alie", "min-max",
+)  # fmt: skip
 
 Attack = Enum("Attack", {name: name for name in ATTACK_NAMES}, type=str)  # type: ignore[misc]
 
@@ -56,7 +58,8 @@ def simulate(
     momentum: Annotated[float, typer.Option(help="Local SGD momentum.")] = 0.9,
     local_epochs: Annotated[int, typer.Option(help="Local epochs per round.")] = 2,
     poison_rate: Annotated[float, typer.Option(help="Backdoor: share of a malicious client's data stamped and relabelled.")] = 1 / 3,
-    target: Annotated[int, typer.Option(help="Backdoor target label.")] = 6,
+    target: Annotated[int, typer.Option(help="Target label of a backdoor or a class flip.")] = 6,
+    source: Annotated[int, typer.Option(help="Class flip: the class whose images are labelled as --target.")] = 7,
     trigger: Annotated[TriggerShape, typer.Option(help="Backdoor trigger shape, full intensity, bottom-right corner.")] = TriggerShape.plus,
     flavour: Annotated[Flavour, typer.Option(help="Backdoor flavour: 'labels' relabels triggered images to the target; 'target-class' stamps every target image, labels kept.")] = Flavour.labels,
     boost: Annotated[float, typer.Option(help="Scaling attack: factor the backdoor update is multiplied by.")] = 5.0,
@@ -66,7 +69,7 @@ def simulate(
     """Run a FedAvg federation in PyTorch with known malicious clients and record it.
 
     Every client update, the global models, sample counts, training loss and
-    accuracy, the global model's accuracy (and backdoor success) per round, the
+    accuracy, the global model's accuracy (and attack success) per round, the
     held-out split (clean data for trigger inversion) and the ground truth go
     into OUT through the public recorder API. Needs torch
     ([bold]pip install -e ".\\[torch]"[/]).
@@ -80,7 +83,7 @@ def simulate(
         attack=attack.value, malicious_fraction=malicious_fraction, clients=clients,
         clients_per_round=clients_per_round, rounds=rounds, seed=seed, model=model.value, dataset=dataset,
         partition=partition.value, alpha=alpha, lr=lr, momentum=momentum, local_epochs=local_epochs,
-        poison_rate=poison_rate, target=target, trigger=trigger.value, flavour=flavour.value, boost=boost,
+        poison_rate=poison_rate, target=target, source=source, trigger=trigger.value, flavour=flavour.value, boost=boost,
         attack_start_round=attack_start_round,
     )  # fmt: skip
     with progress_bar("simulating rounds") as update:
@@ -89,5 +92,5 @@ def simulate(
     console.print(f"malicious ({attack.value}): {', '.join(result.malicious) or 'none'}")
     line = f"final main-task accuracy {result.accuracy:.1%}"
     if result.attack_success is not None:
-        line += f", backdoor attack success {result.attack_success:.1%}"
+        line += f", {'class flip' if attack.value == 'class-flip' else 'backdoor'} attack success {result.attack_success:.1%}"
     console.print(line)

@@ -43,6 +43,11 @@ class Attack:
         """The updates the attackers send (default: what they trained)."""
         return context.own
 
+    def success_probe(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, int] | None:
+        """Held-out inputs a targeted attack wants classified as its target, and the target:
+        the attack success is the share that are (``None`` for an untargeted attack)."""
+        return None
+
 
 class Backdoor(Attack):
     """Poisoned-label backdoor: the trigger on a share of the data, relabelled to the target."""
@@ -74,6 +79,10 @@ class Backdoor(Attack):
             y[chosen] = self.target
         x[chosen] = trigger.stamp(x[chosen])
         return x, y
+
+    def success_probe(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, int] | None:
+        """The held-out images not of the target class, with the (whole) trigger stamped."""
+        return self.trigger.stamp(x[y != self.target]), self.target
 
 
 class Scaling(Backdoor):
@@ -154,16 +163,38 @@ class Sybil(Backdoor):
 
 
 class LabelFlip(Attack):
-    """Every label ``y`` becomes ``C − 1 − y`` (9 − y on digits)."""
+    """Every label ``y`` becomes ``C − 1 − y`` (9 − y on digits), as in Fang et al. 2020."""
 
     name = "label-flip"
-    source = "Tolpegin et al. 2020, Data poisoning attacks against federated learning systems (ESORICS)"
+    source = (
+        "Fang et al. 2020, Local model poisoning attacks to Byzantine-robust federated learning (USENIX Security); "
+        "Tolpegin et al. 2020 (ESORICS)"
+    )
 
     def __init__(self, num_classes: int) -> None:
         self.num_classes = num_classes
 
     def poison(self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         return x, self.num_classes - 1 - y
+
+
+class ClassFlip(Attack):
+    """Targeted label flipping: every image of the source class is labelled as the target class."""
+
+    name = "class-flip"
+    source = "Tolpegin et al. 2020, Data poisoning attacks against federated learning systems (ESORICS)"
+
+    def __init__(self, source_class: int, target: int) -> None:
+        if source_class == target:
+            raise FedForensicsError(f"--source and --target are both {target}: a flip needs two classes")
+        self.source_class, self.target = source_class, target
+
+    def poison(self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        return x, np.where(y == self.source_class, self.target, y)
+
+    def success_probe(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, int] | None:
+        """The held-out images of the source class."""
+        return x[y == self.source_class], self.target
 
 
 class Noise(Attack):
@@ -234,7 +265,10 @@ class MinMax(_Colluding):
 
 ATTACKS: dict[str, type[Attack]] = {
     cls.name: cls
-    for cls in (Attack, Backdoor, LabelFlip, Scaling, BoundedBackdoor, DistributedBackdoor, Noise, Sybil, ALittleIsEnough, MinMax)
+    for cls in (
+        Attack, Backdoor, LabelFlip, ClassFlip, Scaling, BoundedBackdoor, DistributedBackdoor, Noise, Sybil,
+        ALittleIsEnough, MinMax,
+    )  # fmt: skip
 }
 """Every attack by its ``--attack`` name."""
 
@@ -249,12 +283,17 @@ def make_attack(
     flavour: str = "labels",
     boost: float = 5.0,
     attackers: int = 1,
+    source: int = 7,
 ) -> Attack:
     """The attack ``name`` with the parameters it takes (``attackers``: how many clients play it)."""
     if name not in ATTACKS:
         raise FedForensicsError(f"unknown attack {name!r}: choose one of {', '.join(ATTACKS)}")
-    if ATTACKS[name].backdoor and not 0 <= target < num_classes:
+    if (ATTACKS[name].backdoor or name == "class-flip") and not 0 <= target < num_classes:
         raise FedForensicsError(f"--target {target} is not a label of this dataset (0..{num_classes - 1})")
+    if name == "class-flip":
+        if not 0 <= source < num_classes:
+            raise FedForensicsError(f"--source {source} is not a label of this dataset (0..{num_classes - 1})")
+        return ClassFlip(source, target)
     if name == "backdoor":
         return Backdoor(trigger, target, poison_rate, flavour)
     if name == "scaling":

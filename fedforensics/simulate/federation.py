@@ -17,7 +17,7 @@ from .. import zoo
 from ..errors import FedForensicsError
 from .attacks import Attack, AttackContext, make_attack
 from .data import Dataset, load_dataset, partition, train_test_split
-from .triggers import Trigger, make_trigger
+from .triggers import make_trigger
 
 __all__ = ["SimulationConfig", "SimulationResult", "simulate"]
 
@@ -44,6 +44,7 @@ class SimulationConfig:
     batch_size: int = 32
     poison_rate: float = 1 / 3
     target: int = 6
+    source: int = 7  # class-flip: the class whose images are labelled as the target
     trigger: str = "plus"
     flavour: str = "labels"
     boost: float = 5.0
@@ -87,7 +88,7 @@ class SimulationResult:
     path: Path
     malicious: list[str]
     accuracy: float
-    attack_success: float | None  # None unless a trigger was planted
+    attack_success: float | None  # None unless the attack is targeted (a backdoor, a class flip)
     history: list[dict[str, float]] = field(default_factory=list)  # per round: accuracy (and attack_success)
     seconds: float = 0.0
 
@@ -113,6 +114,7 @@ def simulate(
     attack = make_attack(
         config.attack, trigger=trigger, target=config.target, num_classes=data.num_classes,
         poison_rate=config.poison_rate, flavour=config.flavour, boost=config.boost, attackers=len(malicious),
+        source=config.source,
     )  # fmt: skip
     clients = [_Client(i, train, shard, attack if i in malicious else None, rng) for i, shard in enumerate(shards)]
 
@@ -121,7 +123,7 @@ def simulate(
     names = list(model.state_dict())
     shapes = [tuple(v.shape) for v in model.state_dict().values()]
     global_vector = nn.utils.parameters_to_vector(model.parameters()).detach().clone()
-    evaluation = _Evaluation(test, trigger, config.target if attack.backdoor else None)
+    evaluation = _Evaluation(test, attack.success_probe(test.x, test.y))
     per_round = config.clients if config.clients_per_round is None else config.clients_per_round
 
     def state(vector: torch.Tensor) -> dict[str, np.ndarray]:
@@ -227,21 +229,22 @@ def _attack(
 
 
 class _Evaluation:
-    """The global model's accuracy on the held-out split and, for a backdoor, its attack success:
-    the share of held-out images not of the target class that the trigger sends to the target."""
+    """The global model's accuracy on the held-out split and, for a targeted attack, its attack
+    success: the share of the attack's probe (:meth:`Attack.success_probe`: for a backdoor the
+    held-out images not of the target class with the trigger stamped, for a class flip those of
+    the source class) classified as the target."""
 
-    def __init__(self, test: Dataset, trigger: Trigger, target: int | None) -> None:
+    def __init__(self, test: Dataset, probe: tuple[np.ndarray, int] | None) -> None:
         self.x = torch.from_numpy(test.x)
         self.y = torch.from_numpy(test.y)
-        self.target = target
-        if target is not None:
-            self.x_triggered = torch.from_numpy(trigger.stamp(test.x[test.y != target]))
+        self.probe = (torch.from_numpy(probe[0]), probe[1]) if probe is not None and len(probe[0]) else None
 
     @torch.no_grad()
     def __call__(self, model: nn.Module, vector: torch.Tensor) -> dict[str, float]:
         nn.utils.vector_to_parameters(vector, model.parameters())
         model.eval()
         scores = {"accuracy": float((model(self.x).argmax(1) == self.y).float().mean())}
-        if self.target is not None:
-            scores["attack_success"] = float((model(self.x_triggered).argmax(1) == self.target).float().mean())
+        if self.probe is not None:
+            x, target = self.probe
+            scores["attack_success"] = float((model(x).argmax(1) == target).float().mean())
         return scores
