@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,11 @@ def check_output(path: Path) -> None:
         raise FedForensicsError(f"{path} is a directory; give a file name")
     if not parent.is_dir():
         raise FedForensicsError(f"cannot write {path}: folder {parent} does not exist")
+    try:  # the folder may exist and still refuse files (permissions, a read-only mount)
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError as exc:
+        raise FedForensicsError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def _no_progress(description: str) -> AbstractContextManager[Progress]:

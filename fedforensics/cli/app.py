@@ -37,6 +37,12 @@ def fail(message: str) -> typer.Exit:
     return typer.Exit(EXIT_BAD_INPUT)
 
 
+def os_error(exc: OSError) -> str:
+    """One line for an operating-system error: the file, then the system's reason."""
+    reason = exc.strerror or str(exc)
+    return f"{exc.filename}: {reason}" if exc.filename else reason
+
+
 def user_errors(func: F) -> F:
     """Turn the user-facing errors a command raises into one line and exit code 2."""
 
@@ -46,6 +52,8 @@ def user_errors(func: F) -> F:
             return func(*args, **kwargs)
         except (FedForensicsError, RecorderError) as exc:
             raise fail(str(exc)) from None
+        except OSError as exc:  # the machine refused a file (no space, no permission): still one line
+            raise fail(os_error(exc)) from None
         except KeyboardInterrupt:
             err_console.print("interrupted")
             sys.exit(130)

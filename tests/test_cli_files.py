@@ -1,0 +1,68 @@
+"""Files the machine refuses: an output folder that takes no files, a disk that fills up.
+
+Each command must end with exit code 2 and one line naming the file and the
+system's reason, leave no partial output behind, and refuse what it can
+before any long work.
+"""
+
+from __future__ import annotations
+
+import errno
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from fedforensics import audit
+from fedforensics.cli import app
+from fedforensics.report import json as report_json
+
+from synthetic import make_run
+
+
+def invoke(*args: object):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def one_line_error(result, *fragments: str) -> None:
+    assert result.exit_code == 2, result.output
+    assert result.stdout == "" or "Traceback" not in result.stdout
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
+    for fragment in fragments:
+        assert fragment in result.stderr
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    return make_run(tmp_path_factory.mktemp("files") / "run.h5", rounds=4)
+
+
+def refuse(exc: OSError):
+    def raiser(*args: object, **kwargs: object):
+        raise exc
+
+    return raiser
+
+
+@pytest.mark.parametrize("option", ["--json", "--html"])
+def test_a_folder_that_takes_no_files_is_refused_before_the_scan(run, tmp_path, monkeypatch, option):
+    monkeypatch.setattr(audit.tempfile, "TemporaryFile", refuse(PermissionError(errno.EACCES, "Permission denied")))
+    monkeypatch.setattr(audit, "analyze", refuse(AssertionError("the scan started before the output was checked")))
+    out = tmp_path / "report.out"
+    one_line_error(invoke("analyze", run, option, out), f"cannot write {out}: Permission denied")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_full_disk_while_writing_a_report_is_one_line_and_leaves_no_file(run, tmp_path, monkeypatch):
+    out = tmp_path / "report.html"
+    monkeypatch.setattr(report_json.tempfile, "mkstemp", refuse(OSError(errno.ENOSPC, "No space left on device", str(out))))
+    one_line_error(invoke("analyze", run, "--html", out), f"{out}: No space left on device")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_demo_and_simulate_name_the_path_they_cannot_create(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    one_line_error(invoke("demo", "--out", blocker / "demo", "--no-inversion"), str(blocker / "demo"))
+    one_line_error(invoke("simulate", tmp_path / "missing" / "run.h5", "--rounds", "2"), "missing")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
