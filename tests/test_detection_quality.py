@@ -28,6 +28,12 @@ CASES = {
     "bounded-backdoor-iid-seed2": SimulationConfig(rounds=ROUNDS, seed=2, attack="bounded-backdoor"),
     # two attackers, label-skewed shards, where the plain backdoor's are missed; seed 0 misses one of them
     "dba-noniid-seed2": SimulationConfig(rounds=ROUNDS, seed=2, attack="dba", partition="dirichlet"),
+    # attacks written to hide among the honest updates (both attackers send one crafted update)
+    "alie-noniid-seed1": SimulationConfig(rounds=ROUNDS, seed=1, attack="alie", partition="dirichlet"),
+    "min-max-iid-seed2": SimulationConfig(rounds=ROUNDS, seed=2, attack="min-max"),
+    # partial participation: 20 clients, 10 drawn each round; and another model
+    "backdoor-partial-seed5": SimulationConfig(rounds=ROUNDS, seed=5, clients=20, clients_per_round=10),
+    "backdoor-mlp-seed1": SimulationConfig(rounds=ROUNDS, seed=1, model="mlp"),
 }
 CLEAN = {
     "clean-iid-seed2": SimulationConfig(rounds=ROUNDS, seed=2, attack="none"),
