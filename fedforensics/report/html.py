@@ -103,7 +103,7 @@ def _summary(report: AuditReport) -> str:
         ("run file", f'<span class="id">{esc(s.path)}</span>'),
         ("rounds", esc(f"{s.rounds} ({s.first_round}–{s.last_round})" if s.rounds else "0")),
         ("clients per round", esc(f"min {cpr['min']:g} · median {cpr['median']:g} · max {cpr['max']:g}")),
-        ("model", esc(f"{s.parameters:,} parameters in {len(s.layers)} layers")),
+        ("model", esc(f"{s.parameters:,} parameter{'s' * (s.parameters != 1)} in {len(s.layers)} layer{'s' * (len(s.layers) != 1)}")),
         ("client metrics", esc(", ".join(s.client_metrics) or "none recorded")),
         ("global metrics", esc(", ".join(s.global_metrics) or "none recorded")),
         ("ground truth", truth),

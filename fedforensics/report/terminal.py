@@ -38,7 +38,8 @@ def summary_panel(summary: RunSummary) -> Panel:
         "clients per round", f"min {cpr['min']:g} · median {cpr['median']:g} · max {cpr['max']:g}"
     )
     facts.add_row("distinct clients", str(summary.distinct_clients))
-    facts.add_row("parameters", f"{summary.parameters:,} in {len(summary.layers)} layers")
+    layers = len(summary.layers)
+    facts.add_row("parameters", f"{summary.parameters:,} in {layers} layer{'s' * (layers != 1)}")
     facts.add_row("size on disk", f"{_size(summary.file_size)} (compression: {summary.compression})")
     facts.add_row("client metrics", escape(", ".join(summary.client_metrics)) or "none")
     facts.add_row("global metrics", escape(", ".join(summary.global_metrics)) or "none")
