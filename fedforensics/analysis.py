@@ -50,6 +50,27 @@ class AuditReport:
         return result.extras.get("localization", []) if result is not None else []
 
     @property
+    def model_finding(self) -> str | None:
+        """What trigger inversion concluded about the global model, as one sentence (``None`` if it did not run).
+
+        The verdicts judge clients by their updates; this is the one finding about the model itself,
+        so the summaries state it beside the verdict counts: a backdoored model whose every client
+        looks benign is the case where it matters most.
+        """
+        inversion = self.trigger_inversion
+        if inversion is None:
+            return None
+        model = "the final model" if inversion.model == "final" else f"the global model of round {inversion.round}"
+        labels = inversion.flagged_labels
+        if not labels:
+            return f"trigger inversion flags no label of {model}"
+        shown = ", ".join(f"{label} (anomaly index {inversion.classes[label].anomaly_index:.2f})" for label in labels)
+        finding = f"trigger inversion suspects a backdoor in {model} toward label{'s' * (len(labels) > 1)} {shown}"
+        if all(v.verdict == "benign" for v in self.verdicts):
+            finding += "; no client's updates stood out, so who planted it is not identified"
+        return finding
+
+    @property
     def output_bias_placement(self) -> dict[str, Any] | None:
         """Where the output layer's bias ranks in the localization table."""
         result = self.detector("layer-deviation")

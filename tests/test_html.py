@@ -150,6 +150,24 @@ def test_trigger_inversion_section(hostile):
     assert page.count("data:image/svg+xml") == 7 + 4
 
 
+def test_the_summary_states_what_trigger_inversion_found(hostile):
+    """Beside the verdict counts: the backdoor it suspects (and that no client was identified, when
+    every client is benign), or that it flagged no label; nothing when it did not run."""
+    report, page = hostile
+    assert "Trigger inversion" not in page.split('<section id="verdicts"')[0]
+    assert report.model_finding is None
+    found = dataclasses.replace(report, trigger_inversion=fake_inversion())
+    summary = render_html(found).split('<section id="verdicts"')[0]
+    expected = "Trigger inversion suspects a backdoor in the final model toward label 6 (anomaly index 3.00)"
+    assert expected in summary
+    assert ("who planted it is not identified" in summary) == all(v.verdict == "benign" for v in report.verdicts)
+    nothing = fake_inversion()
+    nothing.result.classes[:] = [dataclasses.replace(c, flagged=False) for c in nothing.result.classes]
+    none_flagged = dataclasses.replace(report, trigger_inversion=nothing)
+    assert none_flagged.model_finding == "trigger inversion flags no label of the final model"
+    assert "Trigger inversion flags no label of the final model." in render_html(none_flagged)
+
+
 def test_a_corroborating_flag_alone_is_shown_as_such(tmp_path):
     """A client whose reported metric alone is odd stays benign, and both reports say why."""
     from rich.console import Console

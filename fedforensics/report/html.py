@@ -91,6 +91,10 @@ def _summary(report: AuditReport) -> str:
     else:
         top = '<h3>Top suspects</h3><p class="empty">No client reached a suspicious or malicious verdict.</p>'
     notes = "".join(f'<div class="note">{esc(n)}</div>' for n in report.notes)
+    finding = report.model_finding
+    if finding is not None:
+        text = esc(finding[0].upper() + finding[1:]) + "."
+        notes = (f'<div class="note"><b>{text}</b></div>' if report.trigger_inversion.flagged_labels else f'<p class="muted">{text}</p>') + notes
     if s.recovered:
         notes += '<div class="note">The writer was interrupted mid-round; the run is read as of its last committed round.</div>'
     cpr = s.clients_per_round

@@ -182,6 +182,10 @@ def audit_panel(report: AuditReport) -> Panel:
     if last is not None:
         metrics = ", ".join(f"{escape(k)} {v:.3f}" for k, v in sorted(report.global_metrics[last].items()))
         lines.append(f"global model after round {last}: {metrics}")
+    finding = report.model_finding
+    if finding is not None:
+        style = "bold red" if report.trigger_inversion.flagged_labels else "green"
+        lines.append(f"[{style}]{escape(finding)}[/]")
     lines.extend(f"[yellow]note:[/] {escape(n)}" for n in report.notes)
     return Panel("\n".join(lines), title="[bold]audit[/]", title_align="left")
 
