@@ -126,7 +126,9 @@ class CosineHDBSCANDetector(Detector):
             scores.setdefault(cid, float("nan"))
         flagged = sorted((c for c, s in scores.items() if s >= self.threshold), key=lambda c: -scores[c])
         first: dict[str, int] = {}
-        for r in self._outlier:
+        for r in self._outlier:  # only flagged clients get a first round: stop once each has one
+            if len(first) == len(flagged):
+                break
             for cid, vote in self._rates(r)[1].items():
                 if cid in flagged and cid not in first and 0.5 * vote + 0.5 >= self.threshold:
                     first[cid] = r
