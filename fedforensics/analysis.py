@@ -140,14 +140,23 @@ def sketch_note(run: Run, width: int) -> str:
 
 
 def coverage_notes(run: Run, verdicts: list[ClientVerdict], results: list[DetectorResult]) -> list[str]:
-    """What the verdicts cannot say: a run without rounds, benign clients no detector scored or saw too rarely.
+    """What the verdicts cannot say: an unfinished run, a run without rounds, benign clients no detector
+    scored or saw too rarely.
 
     ``benign`` means "below every threshold"; for a client no statistic could compare with
     the others, or seen in too few rounds to accumulate evidence, that is no evidence
     either way, and the report says so.
     """
+    unfinished = (
+        [
+            f"the recorder never closed {run.path.name} (the federation crashed, was stopped, or is still running): "
+            "rounds after the last one here may be missing"
+        ]
+        if run.finished is False
+        else []
+    )
     if not run.rounds:
-        return [f"{run.path.name} holds no rounds: there is nothing to audit"]
+        return [f"{run.path.name} holds no rounds: there is nothing to audit", *unfinished]
     standalone = [r for r in results if r.applicable and r.standalone]
     benign = [v for v in verdicts if v.verdict == "benign"]
     unscored = [
@@ -155,7 +164,7 @@ def coverage_notes(run: Run, verdicts: list[ClientVerdict], results: list[Detect
     ]
     unscored_ids = {v.client for v in unscored}
     rare = [v for v in benign if v.rounds < EVIDENCE_ROUNDS and v.client not in unscored_ids]
-    notes = []
+    notes = unfinished
     if unscored:
         notes.append(
             f"{_subject(unscored, verdicts)} could not be scored: each round they took part in had too few clients "

@@ -224,6 +224,14 @@ class Run:
     def created(self) -> str:
         return str(self._h5.attrs.get(spec.ATTR_CREATED, ""))
 
+    @property
+    def finished(self) -> bool | None:
+        """Whether the writer closed the run normally: ``False`` when it crashed, was killed, gave up
+        on an open round or is still writing (later rounds may be missing), ``None`` when the writer
+        does not say (the attribute is optional)."""
+        value = self._h5.attrs.get(spec.ATTR_FINISHED)
+        return None if value is None else bool(value)
+
     @cached_property
     def ground_truth(self) -> list[str] | None:
         """The true malicious client ids, when the trainer recorded them."""

@@ -45,6 +45,7 @@ class RunSummary:
     final_state: bool = False
     attachments: list[str] = field(default_factory=list)
     recovered: bool = False
+    finished: bool | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -92,4 +93,5 @@ def summarize(run: Run) -> RunSummary:
         final_state=run.has_final_state,
         attachments=run.attachments,
         recovered=run.recovered,
+        finished=run.finished,
     )

@@ -23,6 +23,7 @@ import datetime as _dt
 import json
 import math
 import os
+import warnings
 from collections.abc import Iterable, Mapping
 from numbers import Real
 from pathlib import Path
@@ -164,6 +165,7 @@ class Recorder:
         root.attrs[spec.ATTR_RECORDER_VERSION] = __version__
         root.attrs[spec.ATTR_CREATED] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         root.attrs[spec.ATTR_META] = meta_json
+        root.attrs[spec.ATTR_FINISHED] = False
         root.create_group(spec.ROUNDS)
         self._commit()
 
@@ -172,15 +174,34 @@ class Recorder:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self.close()
+        self._close(finished=exc_type is None)
 
     def close(self) -> None:
-        """Close the file. Every round whose block exited is already on disk."""
-        if self._h5 is not None:
-            self._h5.close()
-            self._file.commit()
-            self._file.close()
-            self._h5 = None  # type: ignore[assignment]
+        """Close the file and mark the run finished. Every round whose block exited is already on disk.
+
+        A round still open (its ``with`` block not exited) was never complete: it is
+        discarded, with a warning, and the run is marked unfinished.
+        """
+        self._close(finished=True)
+
+    def _close(self, finished: bool) -> None:
+        if self._h5 is None:
+            return
+        if self._open_round is not None:
+            number = self._open_round.number
+            self._finish_round(self._open_round, failed=True)
+            finished = False
+            warnings.warn(
+                f"{self.path}: round {number} was still open when the recorder closed and is discarded "
+                "(a round is written when its `with` block exits)",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        self._h5.attrs[spec.ATTR_FINISHED] = finished
+        self._h5.close()
+        self._file.commit()
+        self._file.close()
+        self._h5 = None  # type: ignore[assignment]
 
     # -- public API -----------------------------------------------------------
     def round(self, round_number: int, global_state: Mapping[str, Any]) -> RoundRecorder:

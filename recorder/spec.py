@@ -5,7 +5,8 @@ every name from here; ``docs/format.md`` is the prose version of this module.
 
 Layout of format version 1 (``/`` is the file's root group)::
 
-    /                         attrs: format, format_version, recorder_version, created, meta (JSON)
+    /                         attrs: format, format_version, recorder_version, created, meta (JSON),
+                              finished (optional: False until the writer closed the run normally)
     /layers/name              (L,) str      layer names, in the order of the first state
     /layers/dtype             (L,) str      numpy dtype of the layer in the global state
     /layers/shape             (L,) vlen int shape of each layer
@@ -41,6 +42,7 @@ ATTR_VERSION = "format_version"
 ATTR_RECORDER_VERSION = "recorder_version"
 ATTR_CREATED = "created"
 ATTR_META = "meta"
+ATTR_FINISHED = "finished"
 
 # groups
 LAYERS = "layers"

@@ -114,6 +114,22 @@ def test_a_run_without_rounds_says_there_is_nothing_to_audit(tmp_path):
     assert report.verdicts == [] and report.notes == ["empty.h5 holds no rounds: there is nothing to audit"]
 
 
+def test_a_run_the_recorder_never_closed_says_rounds_may_be_missing(tmp_path):
+    path = tmp_path / "crashed.h5"
+    with pytest.raises(RuntimeError), Recorder(path) as rec:
+        for r in range(3):
+            with rec.round(r, {"w": np.zeros(4)}) as rnd:
+                for i in range(5):
+                    rnd.client(f"c{i}", {"w": np.full(4, float(i))}, num_samples=10)
+        raise RuntimeError("the federation crashed")
+    report = analyze(open_run(path))
+    assert report.summary.finished is False
+    assert report.notes[0] == (
+        "the recorder never closed crashed.h5 (the federation crashed, was stopped, or is still running): "
+        "rounds after the last one here may be missing"
+    )
+
+
 def test_well_observed_runs_carry_no_coverage_note(runs):
     for name in ("clean", "boost", "odd"):
         assert analyze(open_run(runs[name])).notes == []

@@ -129,6 +129,44 @@ def test_exception_in_a_round_discards_it_and_keeps_the_file_valid(tmp_path):
     assert run.clients(1) == ["b"]
 
 
+def test_the_run_says_whether_the_recorder_closed_it(tmp_path):
+    g = {"w": np.zeros(4, np.float32)}
+    with Recorder(tmp_path / "done.h5") as rec:
+        with rec.round(0, g) as rnd:
+            rnd.client("a", {"w": np.ones(4)}, num_samples=1)
+        with open_run(tmp_path / "done.h5") as running:  # a reader while the writer is between rounds
+            assert running.finished is False and running.rounds == [0]
+    with open_run(tmp_path / "done.h5") as run:
+        assert run.finished is True
+    with pytest.raises(RuntimeError), Recorder(tmp_path / "crashed.h5") as rec:
+        with rec.round(0, g) as rnd:
+            rnd.client("a", {"w": np.ones(4)}, num_samples=1)
+        raise RuntimeError("the federation crashed between rounds")
+    with open_run(tmp_path / "crashed.h5") as run:
+        assert run.finished is False and run.rounds == [0]
+    with h5py.File(tmp_path / "done.h5", "r+") as f:  # a writer that does not say
+        del f.attrs["finished"]
+    with open_run(tmp_path / "done.h5") as run:
+        assert run.finished is None
+
+
+def test_closing_with_a_round_open_discards_that_round_and_keeps_the_others(tmp_path):
+    path = tmp_path / "open.h5"
+    g = {"w": np.zeros(4, np.float32)}
+    rec = Recorder(path)
+    with rec.round(0, g) as rnd:
+        rnd.client("a", {"w": np.ones(4)}, num_samples=1)
+    rnd = rec.round(1, g)  # never entered as a with block, so never committed
+    rnd.client("a", {"w": np.ones(4)}, num_samples=1)
+    with pytest.warns(RuntimeWarning, match="round 1 was still open"):
+        rec.close()
+    with pytest.raises(RecorderError, match="round 1 is closed"):
+        rnd.client("b", {"w": np.ones(4)}, num_samples=1)
+    with open_run(path) as run:
+        assert run.rounds == [0] and run.finished is False
+        np.testing.assert_array_equal(run.update(0, "a")["w"], np.ones(4, np.float32))
+
+
 def test_failures_and_global_metrics_and_attachments(tmp_path):
     g = {"w": np.zeros(2, np.float32)}
     with Recorder(tmp_path / "f.h5") as rec:
