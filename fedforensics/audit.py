@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Callable
 
 from .analysis import AuditReport, analyze
-from .detectors import get_detector
 from .detectors.history import DIRECTION_MEMORY
 from .errors import FedForensicsError
 from .run import Run, open_run
 from .scan import Progress
+from .settings import Settings
 
 ProgressFactory = Callable[[str], AbstractContextManager[Progress]]
 
@@ -31,6 +31,7 @@ class AuditOptions:
     probe_trigger: Path | None = None
     outputs: list[Path] = field(default_factory=list)
     direction_memory: int = DIRECTION_MEMORY  # bytes
+    settings: Settings = field(default_factory=Settings)  # --set DETECTOR.PARAMETER=VALUE
 
 
 def check_output(path: Path) -> None:
@@ -57,7 +58,7 @@ def run_audit(path: Path, options: AuditOptions, progress: ProgressFactory = _no
         check_output(output)
     if options.model is None and (options.data or options.round or options.rounds or options.probe_trigger):
         raise FedForensicsError("--data, --round, --rounds and --probe-trigger need --model")
-    detectors = [get_detector(name) for name in options.detectors] if options.detectors else None
+    detectors = options.settings.build_detectors(options.detectors)
     with open_run(path) as run:
         inversion_plan = None
         if options.model is not None:
@@ -65,7 +66,9 @@ def run_audit(path: Path, options: AuditOptions, progress: ProgressFactory = _no
 
             inversion_plan = plan_inversion(run, options)  # fails fast on bad model/data
         with progress("scanning rounds") as update:
-            report = analyze(run, detectors, progress=update, direction_memory=options.direction_memory)
+            report = analyze(
+                run, detectors, options.settings.build_rule(), progress=update, direction_memory=options.direction_memory
+            )
         if inversion_plan is not None:
             with progress("trigger inversion") as update:
                 report.trigger_inversion = inversion_plan.execute(progress=update)

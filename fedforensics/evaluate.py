@@ -22,6 +22,7 @@ from .analysis import AuditReport, analyze
 from .errors import FedForensicsError
 from .run import open_run
 from .scan import Progress
+from .settings import Settings
 from .stats import auroc
 
 EVALUATION_FORMAT = "fedforensics-evaluation"
@@ -212,11 +213,13 @@ class Evaluation:
 
     runs: list[RunEvaluation]
     pooled: list[Judgement]
+    settings: Settings = field(default_factory=Settings)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "format": EVALUATION_FORMAT,
             "version": EVALUATION_VERSION,
+            "settings": self.settings.to_json(),
             "runs": [run.to_json() for run in self.runs],
             "pooled": {
                 "runs": len(self.runs),
@@ -247,8 +250,15 @@ def run_truth(path: Path) -> list[str]:
     return truth
 
 
-def evaluate_runs(paths: Sequence[Path], truth_file: Path | None = None, progress: Progress | None = None) -> Evaluation:
-    """Audit every run and judge it against its recorded ground truth, or against ``truth_file`` for all."""
+def evaluate_runs(
+    paths: Sequence[Path],
+    truth_file: Path | None = None,
+    progress: Progress | None = None,
+    settings: Settings | None = None,
+) -> Evaluation:
+    """Audit every run and judge it against its recorded ground truth, or against ``truth_file`` for all;
+    ``settings``: the detectors' and the verdict rule's parameters (default: theirs)."""
+    settings = settings or Settings()
     if truth_file is not None:
         shared = read_truth(truth_file)
         truths = [(shared, str(truth_file))] * len(paths)
@@ -257,8 +267,8 @@ def evaluate_runs(paths: Sequence[Path], truth_file: Path | None = None, progres
     runs = []
     for i, (path, (truth, source)) in enumerate(zip(paths, truths)):
         with open_run(path) as run:
-            report = analyze(run)
+            report = analyze(run, settings.build_detectors(), settings.build_rule())
         runs.append(evaluate_report(report, truth, index=i, truth_source=source))
         if progress is not None:
             progress(i + 1, len(paths))
-    return Evaluation(runs, pool(runs))
+    return Evaluation(runs, pool(runs), settings)

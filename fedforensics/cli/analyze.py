@@ -13,8 +13,15 @@ from ..audit import AuditOptions, run_audit
 from ..detectors.history import DIRECTION_MEMORY
 from ..report.json import write_json
 from ..report.terminal import render_audit, trigger_inversion_table
+from ..settings import parse_settings
 from .app import app, console, user_errors
 from .progress import progress_bar
+
+
+SET_HELP = (
+    "Set a parameter of a detector or of the verdict rule (repeatable): e.g. norm.threshold=4.5, "
+    "cosine-hdbscan.min_rounds=5, verdict.strong=3. The parameters and their defaults: docs/detectors.md."
+)
 
 
 class FailOn(str, Enum):
@@ -36,6 +43,7 @@ def analyze(
     rounds: Annotated[Optional[str], typer.Option("--rounds", help="'all': also invert every k-th round's global model (k from --every) to show when a backdoor appeared.")] = None,
     every: Annotated[int, typer.Option("--every", min=1, help="With --rounds all: invert every k-th round.")] = 5,
     probe_trigger: Annotated[Optional[Path], typer.Option("--probe-trigger", help="A trigger (.npz with mask (H,W) in [0,1] and pattern (H,W) or (C,H,W)) to probe the model with, and its partial variants.")] = None,
+    settings: Annotated[Optional[list[str]], typer.Option("--set", metavar="DETECTOR.PARAM=VALUE", help=SET_HELP)] = None,
     direction_memory: Annotated[int, typer.Option("--direction-memory", min=1, metavar="MIB", help="Memory for the clients' accumulated update directions; beyond it they are compared through a count sketch (cosines off by about sqrt(2/width); the report says so). For fleets of thousands of clients.")] = DIRECTION_MEMORY // 2**20,
 ) -> None:
     """Audit a run: which clients were malicious, what they did, when, and in which layers.
@@ -58,6 +66,7 @@ def analyze(
         probe_trigger=probe_trigger,
         outputs=[p for p in (json_path, html_path) if p is not None],
         direction_memory=direction_memory * 2**20,
+        settings=parse_settings(settings or []),
     )
     report = run_audit(run_file, options, progress_bar)
     show_and_write(report, json_path, html_path)

@@ -12,6 +12,8 @@ from ..audit import check_output
 from ..evaluate import evaluate_runs
 from ..report.evaluation import evaluation_tables, write_evaluation_html
 from ..report.json import write_atomic
+from ..settings import parse_settings
+from .analyze import SET_HELP
 from .app import app, console, user_errors
 from .progress import progress_bar
 
@@ -23,6 +25,7 @@ def evaluate(
     truth: Annotated[Optional[Path], typer.Option("--truth", help="Malicious client ids, one per line, for every run (default: each run's recorded ground truth).")] = None,
     json_path: Annotated[Optional[Path], typer.Option("--json", help="Write the evaluation as JSON here (schema: docs/report-schema.md).")] = None,
     html_path: Annotated[Optional[Path], typer.Option("--html", help="Write the evaluation as a self-contained HTML page here.")] = None,
+    settings: Annotated[Optional[list[str]], typer.Option("--set", metavar="DETECTOR.PARAM=VALUE", help=SET_HELP)] = None,
 ) -> None:
     """Judge every detector and the consensus verdict against ground truth.
 
@@ -32,11 +35,12 @@ def evaluate(
 
     Exit codes: 0 the evaluation ran; 2 bad input (e.g. a run without ground truth and no --truth).
     """
+    parsed = parse_settings(settings or [])
     for output in (json_path, html_path):
         if output is not None:
             check_output(output)
     with progress_bar("evaluating runs") as update:
-        evaluation = evaluate_runs(run_files, truth, update)
+        evaluation = evaluate_runs(run_files, truth, update, parsed)
     for table in evaluation_tables(evaluation):
         console.print(table)
     if json_path is not None:

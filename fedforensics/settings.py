@@ -1,0 +1,104 @@
+"""Detector and verdict parameters given on the command line: ``--set DETECTOR.PARAMETER=VALUE``.
+
+Thresholds are parameters (docs/detectors.md says how the defaults were set); an auditor who
+calibrates them on a clean federation of their own passes them here, e.g.
+``--set norm.threshold=4.5 --set verdict.strong=3``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from .detectors import Detector, all_detectors, get_detector
+from .errors import FedForensicsError
+from .verdict import ConsensusRule
+
+#: The name that addresses the verdict rule's parameters (:class:`~fedforensics.verdict.ConsensusRule`).
+VERDICT = "verdict"
+
+Value = float | int | None
+
+
+@dataclass
+class Settings:
+    """Parameters by detector name, and the verdict rule's; each validated against its signature."""
+
+    detectors: dict[str, dict[str, Value]] = field(default_factory=dict)
+    rule: dict[str, Value] = field(default_factory=dict)
+
+    def build_detectors(self, names: Sequence[str] | None = None) -> list[Detector]:
+        """Fresh instances of the detectors ``names`` (default: every registered one) with these parameters."""
+        chosen = list(names) if names else list(all_detectors())
+        for name, params in self.detectors.items():
+            if name not in chosen:
+                raise FedForensicsError(
+                    f"--set {name}.{next(iter(params))}: {name} is not among the detectors chosen with --detector "
+                    f"({', '.join(chosen)})"
+                )
+        return [get_detector(name, **self.detectors.get(name, {})) for name in chosen]
+
+    def build_rule(self) -> ConsensusRule:
+        return ConsensusRule(**self.rule)  # type: ignore[arg-type]
+
+    def to_json(self) -> dict[str, dict[str, object]]:
+        """The parameters given, by detector name and under ``verdict`` (infinities as ``"inf"``: JSON has none)."""
+        given = {**self.detectors, VERDICT: self.rule} if self.rule else dict(self.detectors)
+        return {name: {k: json_number(v) for k, v in params.items()} for name, params in given.items()}
+
+
+def json_number(value: object) -> object:
+    """``value``, with a non-finite float as the string ``"inf"``/``"-inf"`` (strict JSON has no infinities)."""
+    return str(value) if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def _defaults(name: str, item: str) -> dict[str, object]:
+    """The parameters ``name`` (a detector, or ``verdict``) takes, with their defaults (``item``: for the error)."""
+    if name == VERDICT:
+        return {f.name: f.default for f in dataclasses.fields(ConsensusRule)}
+    registry = all_detectors()
+    if name not in registry:
+        raise FedForensicsError(
+            f"--set {item}: no detector {name!r}; known: {', '.join(registry)}, and {VERDICT!r} for the verdict rule"
+        )
+    signature = inspect.signature(registry[name].__init__)
+    return {p.name: p.default for p in signature.parameters.values() if p.name != "self"}
+
+
+def _value(text: str, default: object, item: str) -> Value:
+    if text.lower() == "none":
+        if default is not None:
+            raise FedForensicsError(f"--set {item}: this parameter needs a number")
+        return None
+    try:
+        number = float(text)
+    except ValueError:
+        raise FedForensicsError(f"--set {item}: {text!r} is not a number") from None
+    if math.isnan(number):
+        raise FedForensicsError(f"--set {item}: NaN is not a usable value")
+    if isinstance(default, int) and not isinstance(default, bool):
+        if not number.is_integer():
+            raise FedForensicsError(f"--set {item}: this parameter takes a whole number")
+        return int(number)
+    return number
+
+
+def parse_settings(items: Sequence[str]) -> Settings:
+    """``["norm.threshold=4.5", "verdict.strong=3"]`` → :class:`Settings`, or one readable error."""
+    settings = Settings()
+    for item in items:
+        key, sep, text = item.partition("=")
+        name, dot, param = key.strip().rpartition(".")
+        if not sep or not dot or not name or not param or not text.strip():
+            raise FedForensicsError(f"--set {item}: write DETECTOR.PARAMETER=VALUE, e.g. norm.threshold=4.5")
+        defaults = _defaults(name, item)
+        if param not in defaults:
+            raise FedForensicsError(
+                f"--set {item}: {name} has no parameter {param!r}; its parameters: {', '.join(defaults)}"
+            )
+        value = _value(text.strip(), defaults[param], item)
+        (settings.rule if name == VERDICT else settings.detectors.setdefault(name, {}))[param] = value
+    return settings

@@ -1,0 +1,94 @@
+"""``--set DETECTOR.PARAMETER=VALUE``: thresholds and rule parameters from the command line."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from fedforensics.cli import app
+from fedforensics.errors import FedForensicsError
+from fedforensics.settings import parse_settings
+from synthetic import make_run
+
+
+@pytest.fixture(scope="module")
+def boost(tmp_path_factory):
+    return make_run(tmp_path_factory.mktemp("settings") / "boost.h5", attackers=("c3",), attack="boost", rounds=8)
+
+
+def test_values_are_typed_by_the_parameter_they_set():
+    settings = parse_settings(
+        ["norm.threshold=4", "norm.spike=none", "cosine-hdbscan.min_rounds=5", "cosine-hdbscan.alpha=inf", "verdict.strong=3"]
+    )
+    assert settings.detectors == {
+        "norm": {"threshold": 4.0, "spike": None},
+        "cosine-hdbscan": {"min_rounds": 5, "alpha": float("inf")},
+    }
+    assert isinstance(settings.detectors["cosine-hdbscan"]["min_rounds"], int)
+    assert settings.build_rule().strong == 3.0
+    assert settings.to_json()["cosine-hdbscan"]["alpha"] == "inf"
+    built = {d.name: d for d in settings.build_detectors()}
+    assert built["norm"].threshold == 4.0 and built["cosine-hdbscan"].min_rounds == 5
+    assert built["median-cosine"].get_params() == type(built["median-cosine"])().get_params()
+
+
+@pytest.mark.parametrize(
+    "item, message",
+    [
+        ("norm=4", "write DETECTOR.PARAMETER=VALUE"),
+        ("norm.threshold=", "write DETECTOR.PARAMETER=VALUE"),
+        ("nrm.threshold=4", "no detector 'nrm'; known: client-metrics,"),
+        ("norm.thresh=4", "norm has no parameter 'thresh'; its parameters: threshold, spike, min_clients"),
+        ("verdict.agreed=2", "verdict has no parameter 'agreed'; its parameters: agree, strong, cap"),
+        ("norm.threshold=high", "'high' is not a number"),
+        ("norm.threshold=nan", "NaN is not a usable value"),
+        ("norm.threshold=none", "this parameter needs a number"),
+        ("norm.min_clients=2.5", "this parameter takes a whole number"),
+    ],
+)
+def test_a_bad_setting_is_one_line_naming_it(item, message, boost, tmp_path):
+    with pytest.raises(FedForensicsError, match=message.replace("(", r"\(")):
+        parse_settings([item])
+    out = tmp_path / "report.json"
+    result = CliRunner().invoke(app, ["analyze", str(boost), "--set", item, "--json", str(out)])
+    assert result.exit_code == 2
+    assert result.output.count("\n") == 1 and result.output.startswith(f"error: --set {item}")
+    assert not out.exists()
+
+
+def test_a_setting_for_a_detector_left_out_is_refused(boost):
+    result = CliRunner().invoke(app, ["analyze", str(boost), "-d", "norm", "--set", "sybil.threshold=2"])
+    assert result.exit_code == 2
+    assert "sybil is not among the detectors chosen with --detector (norm)" in result.output
+
+
+def test_settings_change_the_audit_and_the_report_records_them(boost, tmp_path):
+    default, raised = tmp_path / "default.json", tmp_path / "raised.json"
+    assert CliRunner().invoke(app, ["analyze", str(boost), "--json", str(default)]).exit_code == 0
+    result = CliRunner().invoke(
+        app, ["analyze", str(boost), "--set", "norm.threshold=1000", "--set", "verdict.agree=3", "--json", str(raised)]
+    )
+    assert result.exit_code == 0, result.output
+    before, after = json.loads(default.read_text()), json.loads(raised.read_text())
+    norm_before = next(d for d in before["detectors"] if d["name"] == "norm")
+    norm_after = next(d for d in after["detectors"] if d["name"] == "norm")
+    assert norm_before["flagged"] == ["c3"] and norm_after["flagged"] == []
+    assert norm_after["params"]["threshold"] == 1000.0 and norm_after["threshold"] == 1000.0
+    assert after["rule"]["agree"] == 3
+    c3_before = next(c for c in before["clients"] if c["id"] == "c3")
+    c3_after = next(c for c in after["clients"] if c["id"] == "c3")
+    assert "norm" in c3_before["flagged_by"] and "norm" not in c3_after["flagged_by"]
+
+
+def test_evaluate_applies_and_records_settings(boost, tmp_path):
+    out = tmp_path / "eval.json"
+    result = CliRunner().invoke(app, ["evaluate", str(boost), "--set", "norm.threshold=1000", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert data["settings"] == {"norm": {"threshold": 1000.0}}
+    norm = next(j for j in data["runs"][0]["judgements"] if j["name"] == "norm")
+    assert norm["tp"] == 0 and norm["fn"] == 1
+    bad = CliRunner().invoke(app, ["evaluate", str(boost), "--set", "norm.thresh=1"])
+    assert bad.exit_code == 2 and bad.output.startswith("error: --set norm.thresh=1")
