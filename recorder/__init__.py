@@ -74,13 +74,24 @@ def _as_array(value: Any, where: str) -> np.ndarray:
     return array
 
 
+def _storable(text: str, what: str, where: str) -> str:
+    """``text`` if an HDF5 UTF-8 string can hold it: no NUL character, no lone surrogate."""
+    if "\x00" in text:
+        raise RecorderError(f"{where}: {what} {text!r} contains a NUL character, which HDF5 strings cannot hold")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise RecorderError(f"{where}: {what} {text!r} is not valid Unicode (it holds a lone surrogate)") from None
+    return text
+
+
 def _client_id(cid: Any, where: str) -> str:
     if isinstance(cid, (bool, np.bool_)) or not isinstance(cid, (str, int, np.integer)):
         raise RecorderError(f"{where}: client id must be str or int, got {type(cid).__name__}")
     text = str(cid)
     if not text:
         raise RecorderError(f"{where}: client id is empty")
-    return text
+    return _storable(text, "client id", where)
 
 
 def _numbers(values: Mapping[str, Any] | None, where: str) -> dict[str, float]:
@@ -94,7 +105,7 @@ def _numbers(values: Mapping[str, Any] | None, where: str) -> dict[str, float]:
             value = value.item()
         if not isinstance(name, str) or not isinstance(value, (Real, bool)):
             raise RecorderError(f"{where}: metric {name!r} must be a number, got {value!r}")
-        out[name] = float(value)
+        out[_storable(name, "metric name", where)] = float(value)
     return out
 
 
@@ -248,8 +259,9 @@ class Recorder:
     def attach(self, name: str, **arrays: Any) -> None:
         """Store named arrays with the run, e.g. ``attach("clean_data", x=x_test, y=y_test)``."""
         self._check_idle("attach")
-        if not name or "/" in name or not arrays:
+        if not isinstance(name, str) or not name or "/" in name or name in (".", "..") or not arrays:
             raise RecorderError(f"attach: need a name without '/' and at least one array (got {name!r})")
+        _storable(name, "attachment name", "attach")
         converted = {key: _as_array(value, f"attachment {name!r}, array {key!r}") for key, value in arrays.items()}
         parent = self._h5.require_group(spec.ATTACHMENTS)
         if name in parent:
@@ -293,6 +305,7 @@ class Recorder:
             for name in state:
                 if not isinstance(name, str) or not name:
                     raise RecorderError(f"{where}: layer names must be non-empty strings, got {name!r}")
+                _storable(name, "layer name", where)
             arrays = [_as_array(value, f"{where}, layer {name!r}") for name, value in state.items()]
             self._layers = [_Layer(i, name, a) for i, (name, a) in enumerate(zip(state, arrays))]
             self._write_layer_table()
@@ -331,7 +344,11 @@ class Recorder:
                 # The layer table came with the discarded round.
                 self._layers = []
             return
-        rnd._write_summary()
+        try:
+            rnd._write_summary()
+        except BaseException:  # nothing of a half-written round may reach the next commit
+            self._finish_round(rnd, failed=True)
+            raise
         self._commit()
         self._last_round = rnd.number
 
@@ -426,7 +443,8 @@ class RoundRecorder:
         cid = _client_id(cid, _where(self.number))
         if cid in self._clients or cid in self._failures:
             raise RecorderError(f"{_where(self.number, cid)}: recorded twice in this round")
-        self._failures[cid] = str(reason)
+        # the reason is free text (often an exception's message): kept, with what HDF5 cannot hold escaped
+        self._failures[cid] = str(reason).replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
 
     def global_metrics(self, values: Mapping[str, Any]) -> None:
         """Record the evaluation of the model aggregated in this round (accuracy, attack success...)."""

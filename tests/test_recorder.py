@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -165,6 +166,55 @@ def test_closing_with_a_round_open_discards_that_round_and_keeps_the_others(tmp_
     with open_run(path) as run:
         assert run.rounds == [0] and run.finished is False
         np.testing.assert_array_equal(run.update(0, "a")["w"], np.ones(4, np.float32))
+
+
+@pytest.mark.parametrize(
+    "record, message",
+    [
+        (lambda rnd, g: rnd.client("a\x00b", g, num_samples=1), r"client id 'a\x00b' contains a NUL character"),
+        (lambda rnd, g: rnd.client("a\udcff", g, num_samples=1), r"client id 'a\udcff' is not valid Unicode"),
+        (lambda rnd, g: rnd.client("a", g, num_samples=1, metrics={"acc\x00": 1.0}), r"metric name 'acc\x00'"),
+        (lambda rnd, g: rnd.global_metrics({"acc\udcff": 1.0}), r"metric name 'acc\udcff' is not valid Unicode"),
+    ],
+)
+def test_text_hdf5_cannot_hold_is_refused_when_given_not_when_the_round_is_written(tmp_path, record, message):
+    """Before, a NUL in an id passed ``client`` and broke the round's write at the end of its block
+    (h5py's ValueError), after every client of the round had been sent."""
+    g = {"w": np.zeros(3, np.float32)}
+    with Recorder(tmp_path / "text.h5") as rec:
+        with rec.round(0, g) as rnd:
+            rnd.client("ok", g, num_samples=1)
+        with pytest.raises(RecorderError, match=re.escape(message)), rec.round(1, g) as rnd:
+            record(rnd, g)
+        with rec.round(1, g) as rnd:
+            rnd.client("b", g, num_samples=1)
+            rnd.failure("c", "worker died: \x00\udcff")  # free text is kept, escaped
+    with open_run(tmp_path / "text.h5") as run:
+        assert run.rounds == [0, 1] and run.clients(1) == ["b"]
+        assert run.failures(1) == {"c": "worker died: \\x00\\udcff"}
+
+
+def test_a_round_whose_write_fails_is_rolled_back(tmp_path, monkeypatch):
+    from recorder import RoundRecorder
+
+    g = {"w": np.zeros(3, np.float32)}
+    written = RoundRecorder._write_summary
+
+    def half_then_fail(self):
+        self._round_group().create_dataset("clients", data=np.array(["x"], dtype=object), dtype=h5py.string_dtype())
+        raise OSError("disk full")
+
+    with Recorder(tmp_path / "fail.h5") as rec:
+        with rec.round(0, g) as rnd:
+            rnd.client("a", g, num_samples=1)
+        monkeypatch.setattr(RoundRecorder, "_write_summary", half_then_fail)
+        with pytest.raises(OSError, match="disk full"), rec.round(1, g) as rnd:
+            rnd.client("a", g, num_samples=1)
+        monkeypatch.setattr(RoundRecorder, "_write_summary", written)
+        with rec.round(1, g) as rnd:
+            rnd.client("b", g, num_samples=1)
+    with open_run(tmp_path / "fail.h5") as run:
+        assert run.rounds == [0, 1] and run.clients(1) == ["b"] and run.finished
 
 
 def test_failures_and_global_metrics_and_attachments(tmp_path):
