@@ -24,7 +24,8 @@ import json
 import math
 import os
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from numbers import Real
 from pathlib import Path
 from types import TracebackType
@@ -239,11 +240,11 @@ class Recorder:
         if not self._layers:
             raise RecorderError("final: record at least one round first")
         state = self._state(global_state, None, None)
-        self._replace_group(spec.FINAL)
-        group = self._h5.create_group(spec.FINAL)
-        for layer in self._layers:
-            self._dataset(group, spec.layer_key(layer.index), state[layer.index])
-        self._commit()
+        with self._committed():
+            self._replace_group(spec.FINAL)
+            group = self._h5.create_group(spec.FINAL)
+            for layer in self._layers:
+                self._dataset(group, spec.layer_key(layer.index), state[layer.index])
 
     def ground_truth(self, malicious: Iterable[str | int]) -> None:
         """Record the ids of the truly malicious clients (simulations, red-team exercises)."""
@@ -251,10 +252,10 @@ class Recorder:
         if isinstance(malicious, (str, bytes)):
             raise RecorderError("ground_truth: malicious must be a list of client ids, not one string")
         ids = [_client_id(cid, "ground truth") for cid in malicious]
-        self._replace_group(spec.GROUND_TRUTH)
-        group = self._h5.create_group(spec.GROUND_TRUTH)
-        group.create_dataset(spec.MALICIOUS, data=np.array(ids, dtype=object), dtype=_STR)
-        self._commit()
+        with self._committed():
+            self._replace_group(spec.GROUND_TRUTH)
+            group = self._h5.create_group(spec.GROUND_TRUTH)
+            group.create_dataset(spec.MALICIOUS, data=np.array(ids, dtype=object), dtype=_STR)
 
     def attach(self, name: str, **arrays: Any) -> None:
         """Store named arrays with the run, e.g. ``attach("clean_data", x=x_test, y=y_test)``."""
@@ -263,13 +264,13 @@ class Recorder:
             raise RecorderError(f"attach: need a name without '/' and at least one array (got {name!r})")
         _storable(name, "attachment name", "attach")
         converted = {key: _as_array(value, f"attachment {name!r}, array {key!r}") for key, value in arrays.items()}
-        parent = self._h5.require_group(spec.ATTACHMENTS)
-        if name in parent:
-            del parent[name]
-        group = parent.create_group(name)
-        for key, array in converted.items():
-            group.create_dataset(key, data=array)
-        self._commit()
+        with self._committed():
+            parent = self._h5.require_group(spec.ATTACHMENTS)
+            if name in parent:
+                del parent[name]
+            group = parent.create_group(name)
+            for key, array in converted.items():
+                group.create_dataset(key, data=array)
 
     # -- internals --------------------------------------------------------------
     def _check_open(self) -> None:
@@ -284,6 +285,16 @@ class Recorder:
     def _commit(self) -> None:
         self._h5.flush()
         self._file.commit()
+
+    @contextmanager
+    def _committed(self) -> Iterator[None]:
+        """Commit what the block writes, or, if it raises, throw all of it away."""
+        try:
+            yield
+        except BaseException:
+            self._discard()
+            raise
+        self._commit()
 
     def _replace_group(self, name: str) -> None:
         if name in self._h5:

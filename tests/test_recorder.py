@@ -217,6 +217,31 @@ def test_a_round_whose_write_fails_is_rolled_back(tmp_path, monkeypatch):
         assert run.rounds == [0, 1] and run.clients(1) == ["b"] and run.finished
 
 
+def test_an_attachment_whose_write_fails_leaves_the_previous_one(tmp_path, monkeypatch):
+    g = {"w": np.zeros(3, np.float32)}
+    create = h5py.Group.create_dataset
+
+    def fail_on_y(self, name, *args, **kwargs):
+        if name == "y":
+            raise OSError("disk full")
+        return create(self, name, *args, **kwargs)
+
+    with Recorder(tmp_path / "attach.h5") as rec:
+        with rec.round(0, g) as rnd:
+            rnd.client("a", g, num_samples=1)
+        rec.attach("clean_data", x=np.ones((2, 3)), y=np.array([0, 1]))
+        monkeypatch.setattr(h5py.Group, "create_dataset", fail_on_y)
+        with pytest.raises(OSError, match="disk full"):
+            rec.attach("clean_data", x=np.zeros((5, 3)), y=np.arange(5))
+        monkeypatch.setattr(h5py.Group, "create_dataset", create)
+        rec.final(g)
+    with open_run(tmp_path / "attach.h5") as run:
+        kept = run.attachment("clean_data")
+        np.testing.assert_array_equal(kept["x"], np.ones((2, 3)))
+        np.testing.assert_array_equal(kept["y"], [0, 1])
+        assert run.finished and run.final_state() is not None
+
+
 def test_failures_and_global_metrics_and_attachments(tmp_path):
     g = {"w": np.zeros(2, np.float32)}
     with Recorder(tmp_path / "f.h5") as rec:
