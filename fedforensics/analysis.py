@@ -173,7 +173,8 @@ def coverage_notes(run: Run, verdicts: list[ClientVerdict], results: list[Detect
     if rare:
         notes.append(
             f"{_subject(rare, verdicts)} took part in fewer than {EVIDENCE_ROUNDS} rounds, too few to accumulate "
-            "evidence: only an extreme single round could have flagged them"
+            "evidence, so 'benign' says nothing about them: no single round, however extreme, flags a client unless "
+            "a detector's spike parameter is set (e.g. --set norm.spike=50)"
         )
     return notes
 

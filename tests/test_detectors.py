@@ -135,6 +135,25 @@ def test_well_observed_runs_carry_no_coverage_note(runs):
         assert analyze(open_run(runs[name])).notes == []
 
 
+def test_the_output_bias_is_named_the_anomaly_only_where_one_is_there(runs, tmp_path):
+    """Bilgin's finding is claimed when the output bias separates a client at the threshold; on a clean
+    run there is no anomaly to place, whatever slice ranks first (before, rank <= 2 alone claimed it)."""
+    rng = np.random.default_rng(0)
+    shapes = {"fc1.weight": (16, 8), "fc1.bias": (16,), "fc2.weight": (10, 16), "fc2.bias": (10,)}
+    with Recorder(tmp_path / "bias.h5") as rec:
+        for r in range(8):
+            with rec.round(r, {k: np.zeros(v, np.float32) for k, v in shapes.items()}) as rnd:
+                for i in range(8):
+                    update = {k: rng.normal(0, 0.1, v) for k, v in shapes.items()}
+                    if i == 0:
+                        update["fc2.bias"][6] += 3.0  # pushes the target class's bias
+                    rnd.client(f"c{i}", update, num_samples=10, delta=True)
+    bias = analyze(open_run(tmp_path / "bias.h5")).output_bias_placement
+    assert bias["anomaly"] == "output-bias" and bias["rank"] <= 2
+    assert analyze(open_run(runs["clean"])).output_bias_placement["anomaly"] == "none"
+    assert analyze(open_run(runs["boost"])).output_bias_placement["anomaly"] == "elsewhere"
+
+
 def test_boosted_client_is_found_and_clean_run_is_all_benign(runs):
     boost = analyze(open_run(runs["boost"]))
     assert boost.verdicts[0].client == "c3" and boost.verdicts[0].verdict == "malicious"

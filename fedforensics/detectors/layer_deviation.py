@@ -110,9 +110,18 @@ class LayerDeviationDetector(RoundStatisticDetector):
         best = rows[0]["slice"] if rows else None
         bias = output_bias(self._run.layers)
         ranks = [i for i, row in enumerate(rows, start=1) if bias is not None and row["layer"] == bias.name]
+        placement = None
+        if ranks:
+            # Bilgin's finding holds when the output bias is among the two most separating slices *and*
+            # separates some client at the threshold; below it on every slice there is nothing to localize.
+            separates = rows[ranks[0] - 1]["separation"] >= self.threshold
+            anomaly = "output-bias" if ranks[0] <= 2 and separates else "elsewhere"
+            if rows[0]["separation"] < self.threshold:
+                anomaly = "none"
+            placement = {"layer": bias.name, "rank": ranks[0], "of": len(rows), "anomaly": anomaly}
         return {
             "localization": rows,
-            "output_bias": {"layer": bias.name, "rank": ranks[0], "of": len(rows)} if ranks else None,
+            "output_bias": placement,
             "most_separating": best,
             "timeline": {str(r): v for r, v in self._raw.get(best, {}).items()} if best else {},
         }

@@ -176,11 +176,11 @@ def _localization(report: AuditReport, deviation: DetectorResult | None) -> str:
         caption += f" (black mark on the scale: the detector's threshold, {deviation.threshold:g})"
     caption += "."
     if placement is not None:
-        where = (
-            "— the anomaly sits where Bilgin (2021) finds it."
-            if placement["rank"] <= 2
-            else "— in this run the anomaly is not concentrated in the output bias."
-        )
+        where = {
+            "output-bias": "— the anomaly sits where Bilgin (2021) finds it.",
+            "elsewhere": "— in this run the anomaly is not concentrated in the output bias.",
+            "none": "— no slice separates a client at the detector's threshold: there is no anomaly to localize.",
+        }[placement["anomaly"]]
         caption += (
             f" <b>The output layer's bias <span class=\"id\">{esc(placement['layer'])}</span> ranks "
             f"{esc(placement['rank'])} of {esc(placement['of'])} slices</b> {where}"

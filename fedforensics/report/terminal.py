@@ -64,7 +64,7 @@ def summary_panel(summary: RunSummary) -> Panel:
 def layer_table(summary: RunSummary) -> Table:
     table = Table(title="layers", title_justify="left")
     table.add_column("#", justify="right", style="dim")
-    table.add_column("name")
+    table.add_column("name", overflow="fold")
     table.add_column("shape")
     table.add_column("dtype")
     table.add_column("parameters", justify="right")
@@ -79,7 +79,7 @@ def render_summary(console: Console, summary: RunSummary) -> None:
     parts = [summary_panel(summary), layer_table(summary)]
     if summary.nonfinite_updates:
         bad = Table(title="updates with NaN/Inf", title_justify="left")
-        bad.add_column("round:client")
+        bad.add_column("round:client", overflow="fold")
         bad.add_column("values", justify="right")
         for key, count in list(summary.nonfinite_updates.items())[:20]:
             bad.add_row(escape(key), str(count))
@@ -100,10 +100,10 @@ def verdict_table(report: AuditReport, limit: int = 30) -> Table:
     """Clients sorted by verdict and score, with the strongest evidence line."""
     truth = set(report.summary.ground_truth or [])
     table = Table(title="verdicts", title_justify="left")
-    table.add_column("client")
+    table.add_column("client", overflow="fold")
     table.add_column("verdict")
     table.add_column("score", justify="right")
-    table.add_column("flagged by")
+    table.add_column("flagged by", overflow="fold")
     table.add_column("strongest evidence", overflow="fold")
     if report.summary.ground_truth is not None:
         table.add_column("truth")
@@ -136,10 +136,10 @@ def localization_table(report: AuditReport, limit: int = 8) -> Table | None:
         return None
     has_truth = any(row["auroc"] is not None for row in rows)
     table = Table(title="localization: layer slices that separate clients most", title_justify="left")
-    table.add_column("slice")
+    table.add_column("slice", overflow="fold")
     table.add_column("separation", justify="right")
     table.add_column("peak round", justify="right")
-    table.add_column("top client")
+    table.add_column("top client", overflow="fold")
     if has_truth:
         table.add_column("AUROC (truth)", justify="right")
     for row in rows[:limit]:
@@ -156,7 +156,11 @@ def localization_table(report: AuditReport, limit: int = 8) -> Table | None:
     if placement is not None:
         table.caption = (
             f"output-layer bias {escape(placement['layer'])}: rank {placement['rank']} of {placement['of']} slices"
-            + (" — the anomaly sits where Bilgin (2021) finds it" if placement["rank"] <= 2 else "")
+            + {
+                "output-bias": " — the anomaly sits where Bilgin (2021) finds it",
+                "elsewhere": " — the anomaly is not concentrated in the output bias",
+                "none": " — no slice separates a client at the threshold: no anomaly to localize",
+            }[placement["anomaly"]]
         )
     return table
 
@@ -164,8 +168,8 @@ def localization_table(report: AuditReport, limit: int = 8) -> Table | None:
 def detector_table(report: AuditReport) -> Table:
     table = Table(title="detectors", title_justify="left")
     table.add_column("detector")
-    table.add_column("flagged")
-    table.add_column("first flagged in round")
+    table.add_column("flagged", overflow="fold")
+    table.add_column("first flagged in round", overflow="fold")
     for d in report.detectors:
         if not d.applicable:
             flagged = f"[dim]not applicable: {escape(d.note)}[/]"
