@@ -42,11 +42,13 @@ def _json_float(value: float | None) -> float | None:
 
 @dataclass
 class Detection:
-    """When one true attacker was first flagged (``round`` is None: never)."""
+    """Whether one true attacker was flagged, and when first (``round`` is None: never, or flagged only on a
+    run-level statistic such as the accumulated direction, which has no round)."""
 
     run: int
     client: str
     round: int | None
+    flagged: bool
 
 
 @dataclass
@@ -83,7 +85,7 @@ class Judgement:
 
     @property
     def detected(self) -> int:
-        return sum(d.round is not None for d in self.detections)
+        return sum(d.flagged for d in self.detections)
 
     @property
     def median_first_round(self) -> float | None:
@@ -107,7 +109,9 @@ class Judgement:
             "attackers": len(self.detections),
             "detected": self.detected,
             "median_first_round": self.median_first_round,
-            "first_flagged": [{"run": d.run, "client": d.client, "round": d.round} for d in self.detections],
+            "first_flagged": [
+                {"run": d.run, "client": d.client, "flagged": d.flagged, "round": d.round} for d in self.detections
+            ],
         }
 
 
@@ -130,7 +134,9 @@ def judge(
         j.tn += not truth and not positive
         j.samples.append((scores.get(cid, math.nan), truth))
     j.auroc = _auroc(j.samples)
-    j.detections = [Detection(run, cid, first.get(cid) if cid in flagged else None) for cid in clients if cid in attackers]
+    j.detections = [
+        Detection(run, cid, first.get(cid) if cid in flagged else None, cid in flagged) for cid in clients if cid in attackers
+    ]
     return j
 
 

@@ -83,6 +83,19 @@ def test_metrics_of_a_hand_built_case(tiny):
     assert not c.applicable and c.to_json()["f1"] is None and c.to_json()["auroc"] is None
 
 
+def test_a_flag_without_a_round_still_counts_as_detected(tiny):
+    """A flag from a run-level statistic (median-cosine's accumulated direction) has no first round; it was
+    counted as never detected, so `found` fell below the true positives."""
+    run_level = result("d", {"c0": 9.0, "c1": 0.0, "c2": 0.0, "c3": 0.0, "c4": 0.0}, ["c0"], {})
+    ev = evaluate_report(dataclasses.replace(tiny, detectors=[*tiny.detectors, run_level]), ["c0", "c1"])
+    d = by_name(ev.judgements)["d"]
+    assert d.tp == d.detected == 1 and d.median_first_round is None
+    assert d.to_json()["first_flagged"] == [
+        {"run": 0, "client": "c0", "flagged": True, "round": None},
+        {"run": 0, "client": "c1", "flagged": False, "round": None},
+    ]
+
+
 def test_undefined_ratios_are_null_and_absent_attackers_listed(tiny):
     ev = evaluate_report(tiny, ["zz"])  # no true attacker took part
     assert ev.attackers == [] and ev.absent_attackers == ["zz"]

@@ -8,7 +8,7 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from ..evaluate import CONSENSUS, Evaluation, Judgement, RunEvaluation
+from ..evaluate import CONSENSUS, Detection, Evaluation, Judgement, RunEvaluation
 from .json import write_atomic
 from .page import card, esc, num, page, section, table
 
@@ -38,7 +38,13 @@ def _first_flagged(j: Judgement, pooled: bool) -> list[str]:
         return [f"{j.detected}/{len(j.detections)}", num(j.median_first_round, "g")]
     if not j.detections:
         return ["no attacker"]
-    return [", ".join(f"{d.client}: {'never' if d.round is None else d.round}" for d in j.detections)]
+    return [", ".join(f"{d.client}: {_when(d)}" for d in j.detections)]
+
+
+def _when(d: Detection) -> str:
+    if not d.flagged:
+        return "never"
+    return "run-level" if d.round is None else str(d.round)
 
 
 def judgement_table(title: str, judgements: list[Judgement], pooled: bool) -> Table:
