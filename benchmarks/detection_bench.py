@@ -111,13 +111,18 @@ def clean_table(outcomes: list[Outcome]) -> str:
 
 
 def first_rounds(outcomes: list[Outcome]) -> str:
-    """When each true attacker was first flagged by the consensus (rounds from 0; '–' never)."""
+    """When each true attacker was first flagged by the consensus (rounds from 0; 'run' flagged on a run-level
+    statistic only, which has no round; '–' never)."""
     rows: dict[str, list[str]] = defaultdict(list)
     for o in outcomes:
         for d in _consensus(o.evaluation.judgements).detections:
-            rows[o.scenario.attack].append("–" if d.round is None else str(d.round))
+            rows[o.scenario.attack].append("–" if not d.flagged else "run" if d.round is None else str(d.round))
+    order = {"run": 1, "–": 2}
     lines = ["| attack | first flagged round of every attacker (all runs) |", "|---|---|"]
-    lines += [f"| {label} | {' '.join(sorted(r, key=lambda s: (s == '–', int(s) if s != '–' else 0)))} |" for label, r in rows.items()]
+    lines += [
+        f"| {label} | {' '.join(sorted(r, key=lambda s: (order.get(s, 0), int(s) if s.isdigit() else 0)))} |"
+        for label, r in rows.items()
+    ]
     return "\n".join(lines)
 
 

@@ -101,14 +101,18 @@ def analyze(
         detector.start(run)
     participation: dict[str, list[int]] = {}
     nonfinite: dict[str, list[int]] = {}
+    broken_from: int | None = None  # the first round whose global model held NaN/Inf
     global_metrics: dict[int, dict[str, float]] = {}
     client_metrics: dict[str, dict[int, dict[str, float]]] = {}
     sketch_width: int | None = None
     for data in scan(run, progress, direction_memory):
         for cid in data.clients + data.nonfinite:
             participation.setdefault(cid, []).append(data.round)
-        for cid in data.nonfinite:
-            nonfinite.setdefault(cid, []).append(data.round)
+        if data.global_nonfinite:
+            broken_from = data.round if broken_from is None else broken_from
+        else:
+            for cid in data.nonfinite:
+                nonfinite.setdefault(cid, []).append(data.round)
         for detector in detectors:
             detector.observe(data)
         for name, values in data.metrics.items():
@@ -124,9 +128,26 @@ def analyze(
     verdicts = rule.judge(clients, results, nonfinite)
     report = AuditReport(summarize(run), results, verdicts, rule, participation, global_metrics, client_metrics)
     report.notes.extend(coverage_notes(run, verdicts, results))
+    if broken_from is not None:
+        report.notes.append(broken_model_note(broken_from, nonfinite))
     if sketch_width is not None:
         report.notes.append(sketch_note(run, sketch_width))
     return report
+
+
+def broken_model_note(round_number: int, nonfinite: dict[str, list[int]]) -> str:
+    """Where NaN/Inf entered the global model, and what that means for the clients' NaN/Inf updates."""
+    first = min((rounds[0] for rounds in nonfinite.values()), default=None)
+    source = (
+        f" (the first NaN/Inf updates came from {', '.join(sorted(c for c, r in nonfinite.items() if r[0] == first))} "
+        f"in round {first})"
+        if first is not None
+        else " (no client's update before it held NaN/Inf: it came from the server or from before the recording)"
+    )
+    return (
+        f"the global model held NaN/Inf from round {round_number} on{source}: every update sent from then on "
+        "inherits it, so those updates are not held against their clients and no statistic could compare them"
+    )
 
 
 def sketch_note(run: Run, width: int) -> str:

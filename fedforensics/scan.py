@@ -44,10 +44,23 @@ def single_threaded_blas() -> AbstractContextManager[object]:
 
 
 def layer_gram(block: np.ndarray) -> np.ndarray:
-    """The clients × clients dot products of one layer's clients × parameters block (float32 BLAS, kept as float64)."""
+    """The clients × clients dot products of one layer's clients × parameters block (float32 BLAS, kept as float64).
+
+    A client whose squares overflow float32 (values beyond ~1e19: a boosted update, not a broken one)
+    has its products redone in float64, where no float32 value can overflow them; a non-finite
+    diagonal entry then means the update itself holds NaN or Inf.
+    """
     if not block.shape[1]:
         return np.zeros((block.shape[0], block.shape[0]))
-    return (block @ block.T).astype(np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        gram = (block @ block.T).astype(np.float64)
+        bad = ~np.isfinite(np.diag(gram))
+        if bad.any():
+            wide = block.astype(np.float64)
+            rows = wide @ wide[bad].T
+            gram[:, bad] = rows
+            gram[bad, :] = rows.T
+    return gram
 
 
 class _RoundBuffers:
@@ -130,7 +143,12 @@ def scan(run: Run, progress: Progress | None = None, direction_memory: int = DIR
             samples = np.array([counts[c] for c in clients], dtype=np.int64)
             per_client = run.metrics(r)
             metrics = {m: np.array([per_client[c].get(m, np.nan) for c in clients]) for m in run.metric_names(r)}
+            global_nonfinite = False
             if not finite.all():
+                # Did the client break, or the model it was sent? After one NaN update FedAvg spreads it to
+                # the global model, and from then on every client's update (local − global) holds NaN.
+                state = run.global_state(r)
+                global_nonfinite = not all(np.isfinite(state[layer.name]).all() for layer in layers)
                 keep = np.flatnonzero(finite)
                 updates = {name: array[keep] for name, array in updates.items()}
                 grams = {name: gram[np.ix_(keep, keep)] for name, gram in grams.items()}
@@ -145,6 +163,7 @@ def scan(run: Run, progress: Progress | None = None, direction_memory: int = DIR
                 metrics=metrics,
                 layer_grams=grams,
                 nonfinite=[c for c, ok in zip(clients, finite) if not ok],
+                global_nonfinite=global_nonfinite,
                 history=history,
             )
             yield data

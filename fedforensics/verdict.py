@@ -9,8 +9,10 @@ The rule (documented in ``docs/detectors.md``):
   statistics an honest client's own data sets under label skew) corroborate;
 * **malicious**: flagged by detectors of at least ``agree`` *families* of evidence
   (default 2: magnitude, direction, collusion, behaviour; three magnitude
-  statistics of one client are one fact, not three), or by one standalone
-  detector at ``strong`` times its threshold or more (default 2.0);
+  statistics of one client are one fact, not three; flags only of detectors an
+  unusual label mix sets by construction, ``cosine-hdbscan`` and ``output-bias``,
+  are one family too), or by one standalone detector at ``strong`` times its
+  threshold or more (default 2.0);
 * **suspicious**: flagged by one family, or its update held NaN/Inf in some
   round (which breaks averaging whatever the intent);
 * **benign**: otherwise (its evidence, if a corroborating detector flagged it, is
@@ -89,7 +91,10 @@ class ConsensusRule:
                     0,
                     Evidence("integrity", cid, bad[0], None, float(len(bad)), f"update held NaN/Inf in {len(bad)} round(s)"),
                 )
-            families = {result.family or result.name for result in applicable if result.name in flagged_by}
+            flagging = [result for result in applicable if result.name in flagged_by]
+            families = {result.family or result.name for result in flagging}
+            if flagging and all(result.label_mix for result in flagging):
+                families = {"label mix"}  # one fact about the client's data, not independent evidence
             if standalone and (len(families) >= self.agree or strongest >= self.strong):
                 verdict: Verdict = "malicious"
             elif standalone or nonfinite.get(cid):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -128,6 +129,56 @@ def test_a_run_the_recorder_never_closed_says_rounds_may_be_missing(tmp_path):
         "the recorder never closed crashed.h5 (the federation crashed, was stopped, or is still running): "
         "rounds after the last one here may be missing"
     )
+
+
+def _fedavg_run(path, rounds: int = 6, clients: int = 8, send=None):
+    """A FedAvg loop on a 2-layer model: ``send(round, i, update)`` returns what client i sends."""
+    rng = np.random.default_rng(1)
+    shapes = {"fc.weight": (10, 12), "fc.bias": (10,)}
+    glob = {k: np.zeros(v) for k, v in shapes.items()}
+    with Recorder(path) as rec:
+        for r in range(rounds):
+            with rec.round(r, glob) as rnd:
+                sent = []
+                for i in range(clients):
+                    update = {k: rng.normal(0, 0.1, v) + 0.05 for k, v in shapes.items()}
+                    update = send(r, i, update) if send else update
+                    rnd.client(f"c{i}", {k: glob[k] + update[k] for k in shapes}, num_samples=10)
+                    sent.append(update)
+            glob = {k: glob[k] + np.mean([u[k] for u in sent], axis=0) for k in shapes}
+    return path
+
+
+def test_a_huge_but_finite_update_is_compared_not_called_nan(tmp_path):
+    """Values beyond ~1e19 overflow float32 squares: the client was set aside as 'NaN/Inf' (which it did not
+    send; the run summary said none) with numpy overflow warnings, and nothing flagged it."""
+    path = _fedavg_run(tmp_path / "huge.h5", send=lambda r, i, u: {k: v * 1e30 for k, v in u.items()} if i == 0 else u)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        report = analyze(open_run(path))
+    verdict = next(v for v in report.verdicts if v.client == "c0")
+    assert verdict.verdict == "malicious" and "norm" in verdict.flagged_by
+    assert all(e.detector != "integrity" for v in report.verdicts for e in v.evidence)
+    assert [v.client for v in report.verdicts if v.verdict != "benign"] == ["c0"]
+
+
+def test_nan_spread_by_the_global_model_is_held_against_its_source_only(tmp_path):
+    """One NaN update makes the averaged model NaN, and every later update with it: all 8 clients were
+    `suspicious`, the source ranked among them by chance."""
+    path = _fedavg_run(tmp_path / "nan.h5", send=lambda r, i, u: {k: v * np.nan for k, v in u.items()} if (r, i) == (2, 5) else u)
+    report = analyze(open_run(path))
+    assert [(v.client, v.verdict) for v in report.verdicts if v.verdict != "benign"] == [("c5", "suspicious")]
+    assert report.verdicts[0].evidence[0].detail == "update held NaN/Inf in 1 round(s)"
+    assert any(
+        n.startswith("the global model held NaN/Inf from round 3 on (the first NaN/Inf updates came from c5 in round 2)")
+        for n in report.notes
+    )
+
+
+def test_rounds_where_most_clients_send_nothing_are_analysed(tmp_path):
+    path = _fedavg_run(tmp_path / "idle.h5", send=lambda r, i, u: u if i < 2 else {k: 0 * v for k, v in u.items()})
+    norm = analyze(open_run(path)).detector("norm")
+    assert norm.extras["max_clip_factor"]["c0"] == math.inf
 
 
 def test_well_observed_runs_carry_no_coverage_note(runs):
@@ -264,10 +315,14 @@ def test_a_slice_no_gradient_reaches_localizes_nothing(tmp_path):
     assert loose.detector("layer-deviation").flagged == ["c0"]
 
 
-def _result(name: str, threshold: float, scores: dict[str, float], family: str = "", standalone: bool = True) -> DetectorResult:
+def _result(
+    name: str, threshold: float, scores: dict[str, float], family: str = "", standalone: bool = True, label_mix: bool = False
+) -> DetectorResult:
     flagged = [c for c, s in scores.items() if s >= threshold]
     evidence = [Evidence(name, c, 1, None, s, "x") for c, s in scores.items() if c in flagged]
-    return DetectorResult(name, "ref", {}, threshold, scores, flagged, {}, {}, evidence, family=family, standalone=standalone)
+    return DetectorResult(
+        name, "ref", {}, threshold, scores, flagged, {}, {}, evidence, family=family, standalone=standalone, label_mix=label_mix
+    )
 
 
 def test_consensus_rule():
@@ -315,6 +370,31 @@ def test_corroborating_detectors_never_raise_suspicion_alone():
     # beside a standalone flag, a corroborating one counts as its family
     assert verdicts["attacker"].verdict == "malicious" and verdicts["flipper"].verdict == "malicious"
     assert ConsensusRule().judge({"c": 5}, [_result("cosine", 1.0, {"c": 1.4}, "direction")], {})[0].verdict == "suspicious"
+
+
+def test_flags_an_unusual_label_mix_explains_are_one_family():
+    """An honest client whose labels are unlike the others' stays outside FLAME's majority cluster and moves
+    its output bias: two families on paper, one fact. Before, it was malicious (5 honest clients of three clean
+    label-skewed softmax-regression federations of a red-team run, 3 in a Dirichlet 0.1 one)."""
+    results = [
+        _result("cosine-hdbscan", 1.0, {"skewed": 1.03, "attacker": 1.03}, "direction", label_mix=True),
+        _result("output-bias", 1.0, {"skewed": 1.7, "attacker": 1.7}, "magnitude", standalone=False, label_mix=True),
+        _result("median-cosine", 1.0, {"skewed": 0.3, "attacker": 1.2}, "direction"),
+        _result("client-metrics", 1.0, {"skewed": 0.1, "attacker": 0.1, "flipper": 1.5}, "behaviour", standalone=False),
+    ]
+    results.append(_result("flame-only", 1.0, {"flipper": 1.03}, "direction", label_mix=True))
+    clients = dict.fromkeys(["skewed", "attacker", "flipper"], 5)
+    verdicts = {v.client: v for v in ConsensusRule().judge(clients, results, {})}
+    assert verdicts["skewed"].verdict == "suspicious"
+    assert verdicts["skewed"].flagged_by == ["cosine-hdbscan", "output-bias"]
+    # a flag the label mix does not explain brings the output bias back as a second family
+    assert verdicts["attacker"].verdict == "malicious"
+    # and so does a behaviour flag beside FLAME's (a label flipper cannot fit its flipped labels)
+    assert verdicts["flipper"].verdict == "malicious"
+
+
+def test_which_detectors_an_unusual_label_mix_sets():
+    assert {name for name, cls in all_detectors().items() if cls.label_mix} == {"cosine-hdbscan", "output-bias"}
 
 
 def test_which_detectors_are_standalone():

@@ -42,6 +42,8 @@ class RoundData:
     metrics: dict[str, np.ndarray]  # metric name -> float64 (n_clients,), NaN where unreported
     layer_grams: dict[str, np.ndarray]  # layer name -> float64 (n_clients, n_clients) dot products
     nonfinite: list[str] = field(default_factory=list)
+    #: The global model this round's clients received held NaN/Inf: their NaN/Inf updates are its doing.
+    global_nonfinite: bool = False
     history: DirectionHistory = field(default_factory=DirectionHistory)  # the scan passes one shared instance
 
     def flat(self, name: str) -> np.ndarray:
@@ -128,6 +130,9 @@ class DetectorResult:
         ``collusion``, ``behaviour``); the verdict counts agreeing families, not detectors.
     standalone
         Whether this detector's flag alone makes a client suspicious (see :attr:`Detector.standalone`).
+    label_mix
+        Whether an honest client with an unusual label mix reaches this flag by construction
+        (see :attr:`Detector.label_mix`).
     """
 
     name: str
@@ -144,12 +149,14 @@ class DetectorResult:
     extras: dict[str, Any] = field(default_factory=dict)
     family: str = ""
     standalone: bool = True
+    label_mix: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "family": self.family,
             "standalone": self.standalone,
+            "label_mix": self.label_mix,
             "reference": self.reference,
             "params": self.params,
             "applicable": self.applicable,
@@ -185,6 +192,11 @@ class Detector(ABC):
     #: (the client's label histogram minus its predictions) or its training loss: under label skew
     #: such a flag is a fact about the data, and it counts only beside a flag of a standalone detector.
     standalone: ClassVar[bool] = True
+    #: Whether an honest client whose label mix is unlike the others' reaches this flag by construction:
+    #: its output-bias change is its label histogram (iDLG), and its update direction stays outside
+    #: FLAME's majority cluster round after round. Flags of such detectors alone are one fact about the
+    #: client's data, so together they count as one family, whatever their families.
+    label_mix: ClassVar[bool] = False
 
     def get_params(self) -> dict[str, Any]:
         """The detector's parameters, as passed to ``__init__`` (scikit-learn's convention)."""

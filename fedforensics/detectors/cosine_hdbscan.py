@@ -71,6 +71,7 @@ class CosineHDBSCANDetector(Detector):
     reference = "Nguyen et al. 2022, FLAME: Taming Backdoors in Federated Learning (USENIX Security)"
     summary = "HDBSCAN on cosine distances; outside the majority cluster, per round and accumulated"
     family = "direction"
+    label_mix = True
 
     def __init__(
         self, *, threshold: float = 0.95, min_clients: int = 4, min_rounds: int = EVIDENCE_ROUNDS, alpha: float = 0.05
@@ -146,6 +147,7 @@ class CosineHDBSCANDetector(Detector):
             name=self.name,
             family=self.family,
             standalone=self.standalone,
+            label_mix=self.label_mix,
             reference=self.reference,
             params=self.get_params(),
             threshold=self.threshold,

@@ -51,7 +51,8 @@ class NormDetector(RoundStatisticDetector):
             for cid, norm in norms.items():
                 if norm > bounds[r]:
                     clipped.setdefault(cid, []).append(r)
-                    factor[cid] = max(factor.get(cid, 1.0), norm / bounds[r])
+                    ratio = norm / bounds[r] if bounds[r] > 0 else float("inf")  # most clients sent nothing
+                    factor[cid] = max(factor.get(cid, 1.0), ratio)
         return {
             "norms": {str(r): norms for r, norms in self._norms.items()},
             "clip_bound": {str(r): b for r, b in bounds.items()},

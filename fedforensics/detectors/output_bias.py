@@ -58,6 +58,7 @@ class OutputBiasDetector(RoundStatisticDetector):
     summary = "signed change of each class's output bias: names the likely target label"
     family = "magnitude"
     standalone = False
+    label_mix = True
     side = "two-sided"
     rel_floor = 0.1
 

@@ -124,6 +124,7 @@ class RoundStatisticDetector(Detector):
             name=self.name,
             family=self.family,
             standalone=self.standalone,
+            label_mix=self.label_mix,
             reference=self.reference,
             params=self.get_params(),
             threshold=self.threshold,
@@ -160,8 +161,13 @@ class RoundStatisticDetector(Detector):
         line = self.explain(key, conclusion.scores[cid])
         if not conclusion.strongest[cid]:  # a run-level statistic
             score = conclusion.scores[cid]
-            return [Evidence(self.name, cid, None, self.layer_of(key), score, f"{line} (run z = {score:+.1f})")]
+            return [Evidence(self.name, cid, None, self.layer_of(key), score, f"{line} (run z = {_z(score)})")]
         return [
-            Evidence(self.name, cid, r, self.layer_of(key), z, f"{line} (round z = {z:+.1f})")
+            Evidence(self.name, cid, r, self.layer_of(key), z, f"{line} (round z = {_z(z)})")
             for r, z in conclusion.strongest[cid][: self.evidence_rounds]
         ]
+
+
+def _z(value: float) -> str:
+    """A z-score for a sentence: one decimal, or three digits and an exponent once it is astronomical."""
+    return f"{value:+.1f}" if abs(value) < 1e5 else f"{value:+.2e}"
