@@ -178,6 +178,12 @@ def coverage_notes(run: Run, verdicts: list[ClientVerdict], results: list[Detect
     )
     if not run.rounds:
         return [f"{run.path.name} holds no rounds: there is nothing to audit", *unfinished]
+    if not run.analysable_layers:
+        return [
+            *unfinished,
+            f"the model has no floating-point layer (its {len(run.layers)} layer{'s' * (len(run.layers) != 1)} hold "
+            "integers only): there are no updates to compare, so 'benign' is no evidence either way",
+        ]
     standalone = [r for r in results if r.applicable and r.standalone]
     benign = [v for v in verdicts if v.verdict == "benign"]
     unscored = [

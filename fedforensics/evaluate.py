@@ -251,7 +251,8 @@ def run_truth(path: Path) -> list[str]:
         truth = run.ground_truth
     if truth is None:
         raise FedForensicsError(
-            f"{path} records no ground truth: give --truth FILE (the malicious client ids, one per line)"
+            f"{path} records no ground truth: give --truth FILE (the malicious client ids, one per line; "
+            "an empty file for a federation without attackers)"
         )
     return truth
 

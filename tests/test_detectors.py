@@ -181,6 +181,20 @@ def test_rounds_where_most_clients_send_nothing_are_analysed(tmp_path):
     assert norm.extras["max_clip_factor"]["c0"] == math.inf
 
 
+def test_a_model_without_float_layers_says_nothing_was_compared(tmp_path):
+    with Recorder(tmp_path / "ints.h5") as rec:
+        for r in range(4):
+            with rec.round(r, {"steps": np.array(r), "counts": np.zeros(3, np.int64)}) as rnd:
+                for i in range(5):
+                    rnd.client(f"c{i}", {"steps": np.array(r + 1), "counts": np.full(3, i)}, num_samples=10)
+    report = analyze(open_run(tmp_path / "ints.h5"))
+    assert report.counts["benign"] == 5
+    assert report.notes == [
+        "the model has no floating-point layer (its 2 layers hold integers only): there are no updates to compare, "
+        "so 'benign' is no evidence either way"
+    ]
+
+
 def test_well_observed_runs_carry_no_coverage_note(runs):
     for name in ("clean", "boost", "odd"):
         assert analyze(open_run(runs[name])).notes == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -108,6 +109,14 @@ def test_missing_detectors_leave_explained_gaps(tmp_path):
 def test_clean_run_names_no_suspect(tmp_path):
     page = render_html(audit(make_run(tmp_path / "clean.h5", rounds=6)))
     assert missing(page, "No client reached a suspicious or malicious verdict.", "no malicious client") == []
+
+
+def test_ids_in_scripts_the_plot_font_lacks_raise_no_warning(tmp_path):
+    path = make_run(tmp_path / "cjk.h5", ids=["病院-東京", "医院-北京", "c2", "c3", "c4", "😀"], rounds=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        page = render_html(audit(path))
+    assert missing(page, "病院-東京", "医院-北京") == []
 
 
 def test_write_html_writes_the_rendered_page(tmp_path, hostile):

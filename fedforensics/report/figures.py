@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import io
 import math
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -54,7 +55,9 @@ LOG_RATIO = 30.0
 
 @contextmanager
 def _style() -> Iterator[None]:
-    with matplotlib.rc_context(STYLE):
+    with matplotlib.rc_context(STYLE), warnings.catch_warnings():
+        # an id in a script the font lacks (CJK, emoji) draws as boxes on a plot; the page's tables show it whole
+        warnings.filterwarnings("ignore", message="Glyph .* missing from", category=UserWarning)
         yield
 
 
