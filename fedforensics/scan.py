@@ -54,12 +54,13 @@ def layer_gram(block: np.ndarray) -> np.ndarray:
         return np.zeros((block.shape[0], block.shape[0]))
     with np.errstate(over="ignore", invalid="ignore"):
         gram = (block @ block.T).astype(np.float64)
-        bad = ~np.isfinite(np.diag(gram))
-        if bad.any():
+        bad = np.flatnonzero(~np.isfinite(np.diag(gram)))
+        overflowed = bad[np.isfinite(block[bad]).all(axis=1)] if bad.size else bad  # finite values, squares too big
+        if overflowed.size:
             wide = block.astype(np.float64)
-            rows = wide @ wide[bad].T
-            gram[:, bad] = rows
-            gram[bad, :] = rows.T
+            rows = wide @ wide[overflowed].T
+            gram[:, overflowed] = rows
+            gram[overflowed, :] = rows.T
     return gram
 
 
