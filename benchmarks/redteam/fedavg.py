@@ -1,0 +1,238 @@
+"""A FedAvg federation written apart from ``fedforensics simulate``, to audit what the detectors were not
+built on: its own models (softmax regression, an MLP with LayerNorm, a CNN with BatchNorm; layer names
+unlike the zoo's), tabular data (scikit-learn's make_classification) beside the digits, its own
+Dirichlet split, client ids of other shapes and attacks implemented from their papers without
+fedforensics' code (IPM, ALIE with per-attacker jitter, a feature-trigger backdoor, label flipping,
+a scaled backdoor with another trigger and target). ``redteam_bench.py`` runs it; by hand:
+
+    python fedavg.py --out X.h5 --data {digits,tab} --model {softreg,mlpln,cnn} --partition {iid,dir}
+                     --clients N --per-round K --rounds R --attack {none,ipm,alie,bd_tab,labelflip,scaled_bd}
+                     --ids {hospital,uuid,int} --n-mal M --seed S
+"""
+import argparse, json, uuid, time
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+torch.set_num_threads(1)
+from recorder import Recorder
+
+p = argparse.ArgumentParser()
+p.add_argument("--out", required=True)
+p.add_argument("--data", default="digits")
+p.add_argument("--model", default="softreg")
+p.add_argument("--partition", default="iid")
+p.add_argument("--clients", type=int, default=10)
+p.add_argument("--per-round", type=int, default=0)
+p.add_argument("--rounds", type=int, default=20)
+p.add_argument("--attack", default="none")
+p.add_argument("--ids", default="hospital")
+p.add_argument("--n-mal", type=int, default=2)
+p.add_argument("--seed", type=int, default=0)
+p.add_argument("--epochs", type=int, default=2)
+p.add_argument("--lr", type=float, default=0.05)
+p.add_argument("--eps", type=float, default=0.5)       # IPM
+p.add_argument("--z", type=float, default=1.0)          # ALIE
+p.add_argument("--jitter", type=float, default=0.1)    # ALIE own jitter (x std)
+p.add_argument("--boost", type=float, default=5.0)      # scaled backdoor
+args = p.parse_args()
+
+rng = np.random.default_rng(args.seed)
+torch.manual_seed(args.seed)
+
+# ---------------- data
+if args.data == "digits":
+    from sklearn.datasets import load_digits
+    d = load_digits()
+    X = (d.data / 16.0).astype(np.float32)
+    y = d.target.astype(np.int64)
+    C = 10
+else:
+    from sklearn.datasets import make_classification
+    X, y = make_classification(n_samples=5000, n_features=20, n_informative=10, n_redundant=4,
+                               n_classes=5, n_clusters_per_class=1, class_sep=1.0, random_state=args.seed)
+    X = ((X - X.mean(0)) / X.std(0)).astype(np.float32)
+    y = y.astype(np.int64)
+    C = 5
+perm = rng.permutation(len(X))
+n_test = len(X) // 5
+test_idx, train_idx = perm[:n_test], perm[n_test:]
+Xte, yte = X[test_idx], y[test_idx]
+Xtr, ytr = X[train_idx], y[train_idx]
+
+# ---------------- partition
+N = args.clients
+if args.partition == "iid":
+    shards = np.array_split(rng.permutation(len(Xtr)), N)
+else:
+    shards = [[] for _ in range(N)]
+    for c in range(C):
+        idx = rng.permutation(np.where(ytr == c)[0])
+        props = rng.dirichlet([0.5] * N)
+        cuts = (np.cumsum(props) * len(idx)).astype(int)[:-1]
+        for k, part in enumerate(np.split(idx, cuts)):
+            shards[k].extend(part.tolist())
+    shards = [np.array(s, dtype=int) for s in shards]
+    # ensure each client has at least 8 samples
+    for k in range(N):
+        if len(shards[k]) < 8:
+            shards[k] = np.concatenate([shards[k], rng.choice(len(Xtr), 8, replace=False)]).astype(int)
+
+if args.ids == "hospital":
+    ids = [f"hospital-{k:02d}" for k in range(N)]
+elif args.ids == "uuid":
+    ids = [str(uuid.UUID(int=int(rng.integers(0, 2**63)) << 64 | k)) for k in range(N)]
+else:
+    ids = [k for k in range(N)]  # ints
+n_mal = 0 if args.attack == "none" else args.n_mal
+mal_idx = sorted(rng.choice(N, n_mal, replace=False).tolist()) if n_mal else []
+mal_ids = [str(ids[k]) for k in mal_idx]
+
+# ---------------- attacks on data
+TRIG_FEATS = [2, 7, 13]
+def tab_trigger(x):
+    x = x.copy(); x[:, TRIG_FEATS] = 4.0; return x
+def digit_trigger(x):
+    x = x.copy().reshape(-1, 8, 8); x[:, 6:8, 6:8] = 1.0; return x.reshape(-1, 64)
+TARGET = 3 if args.data == "digits" else 0
+
+client_data = []
+for k in range(N):
+    xk, yk = Xtr[shards[k]], ytr[shards[k]]
+    if k in mal_idx and args.attack == "bd_tab":
+        m = len(xk) // 3
+        sel = rng.choice(len(xk), m, replace=False)
+        xk = xk.copy(); yk = yk.copy()
+        xk[sel] = tab_trigger(xk[sel]); yk[sel] = TARGET
+    elif k in mal_idx and args.attack == "scaled_bd":
+        m = len(xk) // 2
+        sel = rng.choice(len(xk), m, replace=False)
+        xk = xk.copy(); yk = yk.copy()
+        xk[sel] = digit_trigger(xk[sel]); yk[sel] = TARGET
+    elif k in mal_idx and args.attack == "labelflip":
+        yk = (C - 1 - yk)
+    client_data.append((torch.tensor(xk), torch.tensor(yk)))
+
+# ---------------- models (names chosen to differ from the tool's zoo)
+D = X.shape[1]
+class MLPLN(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.ModuleDict({"fc_in": nn.Linear(D, 64), "norm": nn.LayerNorm(64), "fc_mid": nn.Linear(64, 32)})
+        self.classifier_head = nn.Linear(32, C)
+    def forward(self, x):
+        h = F.gelu(self.encoder["norm"](self.encoder["fc_in"](x)))
+        h = F.gelu(self.encoder["fc_mid"](h))
+        return self.classifier_head(h)
+class CNN(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.trunk = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                                   nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
+        self.out = nn.Linear(16 * 4 * 4, C)
+    def forward(self, x):
+        x = x.view(-1, 1, 8, 8)
+        return self.out(self.trunk(x).flatten(1))
+def make_model():
+    if args.model == "softreg":
+        return nn.Linear(D, C)           # state_dict keys: "weight", "bias"
+    if args.model == "mlpln":
+        return MLPLN()
+    return CNN()
+
+def get_state(m):
+    return {k: v.detach().clone() for k, v in m.state_dict().items()}
+
+def local_train(gstate, x, yv):
+    m = make_model(); m.load_state_dict(gstate); m.train()
+    opt = torch.optim.SGD(m.parameters(), lr=args.lr, momentum=0.9)
+    n = len(x)
+    for _ in range(args.epochs):
+        order = torch.randperm(n)
+        for i in range(0, n, 32):
+            b = order[i:i + 32]
+            if len(b) < 2 and args.model == "cnn":
+                continue
+            opt.zero_grad()
+            loss = F.cross_entropy(m(x[b]), yv[b]); loss.backward(); opt.step()
+    m.eval()
+    with torch.no_grad():
+        out = m(x); loss = F.cross_entropy(out, yv).item(); acc = (out.argmax(1) == yv).float().mean().item()
+    return get_state(m), {"train_accuracy": acc, "train_loss": loss}
+
+def evaluate(gstate):
+    m = make_model(); m.load_state_dict(gstate); m.eval()
+    xt = torch.tensor(Xte); yt = torch.tensor(yte)
+    with torch.no_grad():
+        acc = (m(xt).argmax(1) == yt).float().mean().item()
+        res = {"accuracy": acc}
+        if args.attack in ("bd_tab", "scaled_bd"):
+            keep = yte != TARGET
+            xtr_ = tab_trigger(Xte[keep]) if args.attack == "bd_tab" else digit_trigger(Xte[keep])
+            res["attack_success"] = (m(torch.tensor(xtr_)).argmax(1) == TARGET).float().mean().item()
+    return res
+
+model = make_model()
+gstate = get_state(model)
+K = args.per_round or N
+t0 = time.time()
+meta = {"dataset": args.data, "model": args.model, "partition": args.partition, "attack": args.attack,
+        "harness": "benchmarks/redteam/fedavg.py", "args": vars(args)}
+with Recorder(args.out, meta=meta, overwrite=True) as rec:
+    for r in range(args.rounds):
+        chosen = sorted(rng.choice(N, K, replace=False).tolist()) if K < N else list(range(N))
+        results = {}
+        for k in chosen:
+            st, met = local_train(gstate, *client_data[k])
+            results[k] = (st, met)
+        honest = [k for k in chosen if k not in mal_idx]
+        # float keys only for update algebra
+        fkeys = [kk for kk, v in gstate.items() if v.is_floating_point()]
+        def upd(st):
+            return {kk: st[kk] - gstate[kk] for kk in fkeys}
+        if args.attack in ("ipm", "alie") and honest:
+            hu = [upd(results[k][0]) for k in honest]
+            mean = {kk: torch.stack([u[kk] for u in hu]).mean(0) for kk in fkeys}
+            std = {kk: torch.stack([u[kk] for u in hu]).std(0) if len(hu) > 1 else torch.zeros_like(mean[kk]) for kk in fkeys}
+            for k in chosen:
+                if k not in mal_idx:
+                    continue
+                st, met = results[k]
+                new = dict(st)
+                for kk in fkeys:
+                    if args.attack == "ipm":
+                        u = -args.eps * mean[kk]
+                    else:
+                        u = mean[kk] - args.z * std[kk]
+                        u = u + args.jitter * std[kk] * torch.randn_like(u)  # own small jitter
+                    new[kk] = gstate[kk] + u
+                results[k] = (new, met)
+        if args.attack == "scaled_bd":
+            for k in chosen:
+                if k in mal_idx:
+                    st, met = results[k]
+                    new = dict(st)
+                    for kk in fkeys:
+                        new[kk] = gstate[kk] + args.boost * (st[kk] - gstate[kk])
+                    results[k] = (new, met)
+        # aggregate FedAvg
+        ns = {k: len(client_data[k][0]) for k in chosen}
+        tot = sum(ns.values())
+        new_g = {}
+        for kk, v in gstate.items():
+            if v.is_floating_point():
+                new_g[kk] = sum(results[k][0][kk] * (ns[k] / tot) for k in chosen)
+            else:
+                new_g[kk] = results[chosen[0]][0][kk].clone()
+        with rec.round(r, gstate) as rnd:
+            for k in chosen:
+                rnd.client(ids[k], results[k][0], num_samples=ns[k],
+                           metrics=results[k][1])
+            gm = evaluate(new_g)
+            rnd.global_metrics(gm)
+        gstate = new_g
+        print(f"round {r}: {gm}", flush=True)
+    rec.final(gstate)
+    rec.ground_truth(malicious=mal_ids)  # empty list for clean runs
+print(json.dumps({"out": args.out, "malicious": mal_ids, "time": round(time.time() - t0, 1)}))
