@@ -184,6 +184,11 @@ def coverage_notes(run: Run, verdicts: list[ClientVerdict], results: list[Detect
             f"the model has no floating-point layer (its {len(run.layers)} layer{'s' * (len(run.layers) != 1)} hold "
             "integers only): there are no updates to compare, so 'benign' is no evidence either way",
         ]
+    empty = [r for r in run.rounds if not run.clients(r)]
+    notes = list(unfinished)
+    if empty:
+        shown = ", ".join(map(str, empty[:10])) + (f" and {len(empty) - 10} more" if len(empty) > 10 else "")
+        notes.append(f"round{'s' * (len(empty) > 1)} {shown} recorded no client update (every reply failed): nothing to compare there")
     standalone = [r for r in results if r.applicable and r.standalone]
     benign = [v for v in verdicts if v.verdict == "benign"]
     unscored = [
@@ -191,7 +196,6 @@ def coverage_notes(run: Run, verdicts: list[ClientVerdict], results: list[Detect
     ]
     unscored_ids = {v.client for v in unscored}
     rare = [v for v in benign if v.rounds < EVIDENCE_ROUNDS and v.client not in unscored_ids]
-    notes = unfinished
     if unscored:
         notes.append(
             f"{_subject(unscored, verdicts)} could not be scored: each round they took part in had too few clients "

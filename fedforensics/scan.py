@@ -107,7 +107,7 @@ class _Released(Mapping[str, np.ndarray]):
 
 
 def scan(run: Run, progress: Progress | None = None, direction_memory: int = DIRECTION_MEMORY) -> Iterator[RoundData]:
-    """Yield every round of ``run`` as :class:`RoundData`, in order.
+    """Yield every round of ``run`` that holds an update as :class:`RoundData`, in order.
 
     Memory holds one round's updates whatever the run's length: every round is
     read into the same buffers (:class:`_RoundBuffers`), so a round's
@@ -133,6 +133,10 @@ def scan(run: Run, progress: Progress | None = None, direction_memory: int = DIR
         for done, r in enumerate(run.rounds, start=1):
             clients = run.clients(r)
             n = len(clients)
+            if not n:  # every client failed (or none was asked): nothing to compare
+                if progress is not None:
+                    progress(done, total)
+                continue
             updates = buffers.views(n)
             for layer in layers:
                 run.layer_updates(r, layer.name, out=updates[layer.name])

@@ -195,6 +195,22 @@ def test_a_model_without_float_layers_says_nothing_was_compared(tmp_path):
     ]
 
 
+def test_a_round_where_every_reply_failed_is_skipped_and_named(tmp_path):
+    """docs/format.md allows n = 0; the scan reshaped the empty round and crashed."""
+    rng = np.random.default_rng(0)
+    with Recorder(tmp_path / "failed.h5") as rec:
+        for r in range(5):
+            with rec.round(r, {"w": np.zeros((8, 8), np.float32)}) as rnd:
+                for i in range(5):
+                    if r == 3:
+                        rnd.failure(f"c{i}", "timeout")
+                    else:
+                        rnd.client(f"c{i}", {"w": rng.normal(0, 0.01, (8, 8))}, num_samples=10, delta=True)
+    report = analyze(open_run(tmp_path / "failed.h5"))
+    assert report.counts["benign"] == 5
+    assert report.notes == ["round 3 recorded no client update (every reply failed): nothing to compare there"]
+
+
 def test_well_observed_runs_carry_no_coverage_note(runs):
     for name in ("clean", "boost", "odd"):
         assert analyze(open_run(runs[name])).notes == []
