@@ -34,8 +34,22 @@ class AuditOptions:
     settings: Settings = field(default_factory=Settings)  # --set DETECTOR.PARAMETER=VALUE
 
 
+def check_outputs(outputs: list[Path], inputs: list[Path]) -> None:
+    """Refuse, before any long work, outputs that cannot be written, that would overwrite an input
+    (``--json run.h5`` replaced the run under audit with its report) or each other."""
+    seen: dict[Path, Path] = {}
+    for path in outputs:
+        where = path.resolve()
+        if any(where == given.resolve() for given in inputs):
+            raise FedForensicsError(f"{path} is a file being read: give the report another name")
+        if where in seen:
+            raise FedForensicsError(f"{seen[where]} is named for two reports: give each its own file")
+        seen[where] = path
+        check_output(path)
+
+
 def check_output(path: Path) -> None:
-    """Refuse, before any long work, an output path that cannot be written."""
+    """Refuse an output path that cannot be written."""
     parent = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
         raise FedForensicsError(f"{path} is a directory; give a file name")
@@ -54,8 +68,7 @@ def _no_progress(description: str) -> AbstractContextManager[Progress]:
 
 def run_audit(path: Path, options: AuditOptions, progress: ProgressFactory = _no_progress) -> AuditReport:
     """Open ``path``, run the detectors (and trigger inversion when a model is given)."""
-    for output in options.outputs:
-        check_output(output)
+    check_outputs(options.outputs, [path])
     if options.model is None and (options.data or options.round or options.rounds or options.probe_trigger):
         raise FedForensicsError("--data, --round, --rounds and --probe-trigger need --model")
     detectors = options.settings.build_detectors(options.detectors)

@@ -67,3 +67,21 @@ def test_demo_and_simulate_name_the_path_they_cannot_create(tmp_path):
     one_line_error(invoke("demo", "--out", blocker / "demo", "--no-inversion"), str(blocker / "demo"))
     one_line_error(invoke("simulate", tmp_path / "missing" / "run.h5", "--rounds", "2"), "missing")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["analyze", "{run}", "--json", "{run}"], "is a file being read: give the report another name"),
+        (["evaluate", "{run}", "--html", "{run}"], "is a file being read: give the report another name"),
+        (["inspect", "{run}", "--json", "{run}"], "is a file being read: give the report another name"),
+        (["analyze", "{run}", "--json", "{out}", "--html", "{out}"], "is named for two reports: give each its own file"),
+    ],
+)
+def test_a_report_never_overwrites_the_run_or_another_report(args, message, run, tmp_path):
+    """`analyze run.h5 --json run.h5` replaced the run under audit with its report, exit 0."""
+    before = run.read_bytes()
+    out = tmp_path / "same.out"
+    result = invoke(*(a.format(run=run, out=out) for a in args))
+    one_line_error(result, message)
+    assert run.read_bytes() == before and not out.exists()

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..audit import check_output
+from ..audit import check_outputs
 from ..evaluate import evaluate_runs
 from ..report.evaluation import evaluation_tables, write_evaluation_html
 from ..report.json import write_atomic
@@ -36,9 +36,7 @@ def evaluate(
     Exit codes: 0 the evaluation ran; 2 bad input (e.g. a run without ground truth and no --truth).
     """
     parsed = parse_settings(settings or [])
-    for output in (json_path, html_path):
-        if output is not None:
-            check_output(output)
+    check_outputs([p for p in (json_path, html_path) if p is not None], [*run_files, *([truth] if truth else [])])
     with progress_bar("evaluating runs") as update:
         evaluation = evaluate_runs(run_files, truth, update, parsed)
     for table in evaluation_tables(evaluation):

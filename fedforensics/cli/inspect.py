@@ -8,6 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..audit import check_outputs
+from ..report.json import finite, write_atomic
 from ..report.terminal import render_summary
 from ..run import open_run
 from ..summary import summarize
@@ -24,8 +26,10 @@ def inspect(
 
     Exit code 0 for a valid run file, 2 (with one line on stderr) for anything else.
     """
+    if as_json is not None:
+        check_outputs([as_json], [run_file])
     with open_run(run_file) as run:
         summary = summarize(run)
     render_summary(console, summary)
     if as_json is not None:
-        as_json.write_text(json.dumps(summary.to_json(), indent=2))
+        write_atomic(as_json, json.dumps(finite(summary.to_json()), indent=2, allow_nan=False))

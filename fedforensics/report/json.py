@@ -15,21 +15,21 @@ REPORT_FORMAT = "fedforensics-report"
 REPORT_VERSION = 1
 
 
-def _finite(value: Any) -> Any:
+def finite(value: Any) -> Any:
     """Replace NaN and infinities (not valid JSON) by ``null``, recursively."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {k: finite(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
+        return [finite(v) for v in value]
     return value
 
 
 def report_to_json(report: AuditReport) -> dict[str, Any]:
     """The report as plain JSON-serialisable data."""
     inversion = report.trigger_inversion
-    return _finite({
+    return finite({
         "format": REPORT_FORMAT,
         "version": REPORT_VERSION,
         "run": report.summary.to_json(),
