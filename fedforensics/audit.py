@@ -79,9 +79,10 @@ def run_audit(path: Path, options: AuditOptions, progress: ProgressFactory = _no
 
             inversion_plan = plan_inversion(run, options)  # fails fast on bad model/data
         with progress("scanning rounds") as update:
-            report = analyze(
-                run, detectors, options.settings.build_rule(), progress=update, direction_memory=options.direction_memory
-            )
+            with run.guarded():
+                report = analyze(
+                    run, detectors, options.settings.build_rule(), progress=update, direction_memory=options.direction_memory
+                )
         if inversion_plan is not None:
             with progress("trigger inversion") as update:
                 report.trigger_inversion = inversion_plan.execute(progress=update)

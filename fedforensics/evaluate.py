@@ -273,7 +273,7 @@ def evaluate_runs(
         truths = [(run_truth(path), "run") for path in paths]  # every run checked before the long work
     runs = []
     for i, (path, (truth, source)) in enumerate(zip(paths, truths)):
-        with open_run(path) as run:
+        with open_run(path) as run, run.guarded():
             report = analyze(run, settings.build_detectors(), settings.build_rule())
         runs.append(evaluate_report(report, truth, index=i, truth_source=source))
         if progress is not None:

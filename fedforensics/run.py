@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -95,15 +97,47 @@ class Run:
         self._fileobj: RecoveredFile | None = None
         self._last_index: tuple[int, _RoundIndex] | None = None
         self.recovered = False
+        self._opened_as = self._stamp()
         self._h5 = self._open(self.path)
         try:
             self._validate()
         except RunFormatError:
             self.close()
             raise
-        except (KeyError, OSError, ValueError, TypeError) as exc:
+        except (KeyError, OSError, ValueError, TypeError, AttributeError, RuntimeError) as exc:
             self.close()
+            if self.changed():
+                raise self.changed_error() from None
             raise RunFormatError(f"{self.path}: damaged run file ({exc})") from None
+
+    def _stamp(self) -> tuple[int, int] | None:
+        try:
+            stat = self.path.stat()
+        except OSError:
+            return None
+        return stat.st_size, stat.st_mtime_ns
+
+    def changed(self) -> bool:
+        """Whether the file changed since it was opened (a writer still at work)."""
+        return self._stamp() != self._opened_as
+
+    def changed_error(self) -> RunFormatError:
+        """The error to raise when reading failed because the file changed under the reader."""
+        return RunFormatError(
+            f"{self.path}: the file changed while it was being read (a writer is still at work?): "
+            "audit a finished run, or a copy taken while the writer is stopped"
+        )
+
+    @contextmanager
+    def guarded(self) -> Iterator[None]:
+        """Turn what HDF5 raises when a writer changes the file under this reader into one clear error
+        (HDF5 gives a reader no isolation); any other failure passes through."""
+        try:
+            yield
+        except (KeyError, OSError, RuntimeError, AttributeError, ValueError):
+            if self.changed():
+                raise self.changed_error() from None
+            raise
 
     # -- opening and validation -------------------------------------------------
     def _open(self, path: Path) -> h5py.File:
@@ -125,6 +159,8 @@ class Run:
         except OSError as exc:
             if self._fileobj is not None:
                 self._fileobj.close()
+            if self.changed():
+                raise self.changed_error() from None
             if journal is None and not h5py.is_hdf5(path):
                 raise RunFormatError(f"{path}: not an HDF5 file") from None
             message = str(exc).split("(", 1)[0].strip() or "cannot be opened"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -94,3 +95,18 @@ def test_reader_names_unknown_rounds_and_clients(small_run):
         run.clients(9)
     with pytest.raises(KeyError, match="client 'c3' did not take part in round 0"):
         run.update(0, "c3")
+
+
+def test_a_file_changed_under_the_reader_is_named_as_such(small_run, tmp_path):
+    """HDF5 gives a reader no isolation from a writer: what it raises then (KeyError, RuntimeError, a
+    NoneType attribute...) reached the user as a traceback. A failure after the file changed is said
+    to be that; the same failure on an unchanged file passes through."""
+    path = tmp_path / "live.h5"
+    path.write_bytes(small_run.read_bytes())
+    with open_run(path) as run:
+        with pytest.raises(KeyError), run.guarded():
+            raise KeyError("object '0000000448' doesn't exist")
+        stat = path.stat()
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))  # a writer committed a round
+        with pytest.raises(RunFormatError, match="the file changed while it was being read"), run.guarded():
+            raise KeyError("object '0000000448' doesn't exist")

@@ -96,7 +96,7 @@ def _summary(report: AuditReport) -> str:
         text = esc(finding[0].upper() + finding[1:]) + "."
         notes = (f'<div class="note"><b>{text}</b></div>' if report.trigger_inversion.flagged_labels else f'<p class="muted">{text}</p>') + notes
     if s.recovered:
-        notes += '<div class="note">The writer was interrupted mid-round; the run is read as of its last committed round.</div>'
+        notes += '<div class="note">The writer stopped mid-round, or is still writing: the run is read as of its last committed round.</div>'
     cpr = s.clients_per_round
     truth = (
         '<span class="muted">not recorded</span>'

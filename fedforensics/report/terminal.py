@@ -55,7 +55,7 @@ def summary_panel(summary: RunSummary) -> Panel:
         facts.add_row("meta", escape(", ".join(f"{k}={v}" for k, v in sorted(summary.meta.items()))))
     facts.add_row("format", f"v{summary.format_version}, recorder {escape(summary.recorder_version)}, created {summary.created}")
     if summary.recovered:
-        facts.add_row("[yellow]recovered[/]", "the writer was interrupted mid-round; read as of its last committed round")
+        facts.add_row("[yellow]recovered[/]", "the writer stopped mid-round, or is still writing: read as of its last committed round")
     if summary.finished is False:
         facts.add_row("[yellow]unfinished[/]", "the recorder never closed the file: later rounds may be missing")
     return Panel(facts, title=f"[bold]{escape(summary.path)}[/]", title_align="left")
