@@ -98,6 +98,8 @@ def analyze(
     detectors = default_detectors() if detectors is None else detectors
     rule = rule or ConsensusRule()
     for detector in detectors:
+        detector.check_params()
+    for detector in detectors:
         detector.start(run)
     participation: dict[str, list[int]] = {}
     nonfinite: dict[str, list[int]] = {}

@@ -72,6 +72,9 @@ def run_audit(path: Path, options: AuditOptions, progress: ProgressFactory = _no
     if options.model is None and (options.data or options.round or options.rounds or options.probe_trigger):
         raise FedForensicsError("--data, --round, --rounds and --probe-trigger need --model")
     detectors = options.settings.build_detectors(options.detectors)
+    rule = options.settings.build_rule()
+    for detector in detectors:
+        detector.check_params()  # before the file is even opened
     with open_run(path) as run:
         inversion_plan = None
         if options.model is not None:
@@ -80,9 +83,7 @@ def run_audit(path: Path, options: AuditOptions, progress: ProgressFactory = _no
             inversion_plan = plan_inversion(run, options)  # fails fast on bad model/data
         with progress("scanning rounds") as update:
             with run.guarded():
-                report = analyze(
-                    run, detectors, options.settings.build_rule(), progress=update, direction_memory=options.direction_memory
-                )
+                report = analyze(run, detectors, rule, progress=update, direction_memory=options.direction_memory)
         if inversion_plan is not None:
             with progress("trigger inversion") as update:
                 report.trigger_inversion = inversion_plan.execute(progress=update)

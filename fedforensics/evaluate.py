@@ -266,6 +266,14 @@ def evaluate_runs(
     """Audit every run and judge it against its recorded ground truth, or against ``truth_file`` for all;
     ``settings``: the detectors' and the verdict rule's parameters (default: theirs)."""
     settings = settings or Settings()
+    first: dict[Path, Path] = {}
+    for path in paths:
+        if Path(path).resolve() in first:
+            raise FedForensicsError(f"{path} is given twice (as {first[Path(path).resolve()]}): its clients would count twice")
+        first[Path(path).resolve()] = Path(path)
+    for detector in settings.build_detectors():  # refuse bad parameters before any run is read
+        detector.check_params()
+    rule = settings.build_rule()
     if truth_file is not None:
         shared = read_truth(truth_file)
         truths = [(shared, str(truth_file))] * len(paths)
@@ -274,7 +282,7 @@ def evaluate_runs(
     runs = []
     for i, (path, (truth, source)) in enumerate(zip(paths, truths)):
         with open_run(path) as run, run.guarded():
-            report = analyze(run, settings.build_detectors(), settings.build_rule())
+            report = analyze(run, settings.build_detectors(), rule)
         runs.append(evaluate_report(report, truth, index=i, truth_source=source))
         if progress is not None:
             progress(i + 1, len(paths))

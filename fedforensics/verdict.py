@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .detectors.base import DetectorResult, Evidence
+from .errors import FedForensicsError
 
 Verdict = Literal["malicious", "suspicious", "benign"]
 VERDICTS: tuple[Verdict, ...] = ("malicious", "suspicious", "benign")
@@ -65,6 +66,15 @@ class ConsensusRule:
     agree: int = 2
     strong: float = 2.0
     cap: float = 5.0
+
+    def __post_init__(self) -> None:
+        for name, ok, requirement in (
+            ("agree", self.agree >= 1, "must be at least 1 (families that must agree)"),
+            ("strong", self.strong > 0, "must be positive (times a threshold)"),
+            ("cap", self.cap > 0, "must be positive (the most one detector adds to a score)"),
+        ):
+            if not ok:
+                raise FedForensicsError(f"verdict: {name}={getattr(self, name)!r} {requirement}")
 
     def judge(
         self,

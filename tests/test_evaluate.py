@@ -164,3 +164,12 @@ def test_cli_writes_json_and_html(tmp_path):
     html = page.read_text()
     assert html.startswith("<!DOCTYPE html>") and html.count("<section id=") == 3
     assert "pooled over 2 runs" in result.output
+
+
+def test_a_run_given_twice_is_refused(tmp_path):
+    """`evaluate base.h5 ./base.h5` pooled 2 runs: every client and attacker counted twice."""
+    boost = make_run(tmp_path / "boost.h5", attackers=("c3",), attack="boost", rounds=4)
+    truth = tmp_path / "truth.txt"
+    truth.write_text("c3\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["evaluate", str(boost), str(tmp_path / "." / "boost.h5"), "--truth", str(truth)])
+    assert result.exit_code == 2 and "is given twice" in result.output and result.output.count("\n") == 1

@@ -20,8 +20,26 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..errors import FedForensicsError
 from ..run import Layer, Run
 from .history import DirectionHistory
+
+
+def _positive(value: Any) -> bool:
+    return value > 0
+
+
+#: What the detectors' shared parameter names mean a value must be, checked before a scan (scikit-learn
+#: validates its estimators' parameters the same way, by name, at fit): name -> (test, requirement).
+PARAMETER_BOUNDS: dict[str, tuple[Any, str]] = {
+    "threshold": (_positive, "must be positive (a score reaches it to flag; inf flags nobody)"),
+    "spike": (lambda v: v is None or v > 0, "must be positive, or none to switch the single-round term off"),
+    "min_clients": (lambda v: v >= 2, "must be at least 2 (a statistic compares clients)"),
+    "min_rounds": (lambda v: v >= 1, "must be at least 1"),
+    "alpha": (lambda v: 0 < v <= 1 or v == math.inf, "must be a level in (0, 1], or inf to switch the test off"),
+    "noise_floor": (lambda v: v >= 0, "must be 0 or more"),
+    "max_classes": (lambda v: v >= 1, "must be at least 1"),
+}
 
 
 @dataclass
@@ -202,6 +220,14 @@ class Detector(ABC):
         """The detector's parameters, as passed to ``__init__`` (scikit-learn's convention)."""
         signature = inspect.signature(type(self).__init__)
         return {p: getattr(self, p) for p in signature.parameters if p != "self"}
+
+    def check_params(self) -> None:
+        """Refuse a parameter value outside its meaning (``threshold=0`` divided by zero later; a negative
+        one flagged every client), by the names of :data:`PARAMETER_BOUNDS`."""
+        for name, value in self.get_params().items():
+            test, requirement = PARAMETER_BOUNDS.get(name, (None, ""))
+            if test is not None and not test(value):
+                raise FedForensicsError(f"{self.name}: {name}={value!r} {requirement}")
 
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
