@@ -66,6 +66,9 @@ def test_demo_and_simulate_name_the_path_they_cannot_create(tmp_path):
     blocker.write_text("")
     one_line_error(invoke("demo", "--out", blocker / "demo", "--no-inversion"), str(blocker / "demo"))
     one_line_error(invoke("simulate", tmp_path / "missing" / "run.h5", "--rounds", "2"), "missing")
+    # neither a folder tree (demo created every missing parent) nor an empty folder after a bad option
+    one_line_error(invoke("demo", "--out", tmp_path / "deep" / "er" / "demo"), f"folder {tmp_path / 'deep' / 'er'} does not exist")
+    one_line_error(invoke("demo", "--out", tmp_path / "demo", "--seed", "-1"), "--seed must be 0 or more")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
 
 

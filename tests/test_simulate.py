@@ -462,6 +462,10 @@ def test_cli_simulates_a_run_inspect_accepts(tmp_path):
         (["--partition", "dirichlet", "--alpha", "0"], "--alpha must be positive"),
         (["--attack", "trojan"], "trojan"),
         (["--model", "resnet"], "resnet"),
+        (["--lr", "nan"], "--lr must be a positive number, got nan"),
+        (["--momentum", "1"], "--momentum must be in [0, 1)"),
+        (["--seed", "-1"], "--seed must be 0 or more"),
+        (["--attack-start-round", "5"], "--attack-start-round 5 is not one of the rounds 0..0"),
     ],
 )
 def test_cli_bad_options_exit_2_in_one_line(tmp_path, options, message):

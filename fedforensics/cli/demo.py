@@ -34,11 +34,14 @@ def demo(
     """
     from ..simulate import SimulationConfig, simulate
 
+    config = SimulationConfig(seed=seed)
+    config.check()  # before anything is created
     if out.exists() and not out.is_dir():
         raise FedForensicsError(f"--out {out} is a file; give a folder")
-    out.mkdir(parents=True, exist_ok=True)
+    if not out.exists() and not out.parent.is_dir():
+        raise FedForensicsError(f"--out {out}: folder {out.parent} does not exist")
+    out.mkdir(exist_ok=True)
     run_path, json_path, html_path, trigger_path = (out / name for name in DEMO_FILES)
-    config = SimulationConfig(seed=seed)
     with progress_bar("simulating rounds") as update:
         result = simulate(config, run_path, overwrite=True, progress=update)
     console.print(

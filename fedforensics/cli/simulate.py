@@ -88,7 +88,8 @@ def simulate(
     )  # fmt: skip
     with progress_bar("simulating rounds") as update:
         result = run_simulation(config, out, overwrite=overwrite, progress=update)
-    console.print(f"[bold]{out}[/]: {config.rounds} rounds of {config.clients} clients in {result.seconds:.0f} s")
+    per_round = f" ({config.clients_per_round} a round)" if config.clients_per_round else ""
+    console.print(f"[bold]{out}[/]: {config.rounds} rounds of {config.clients} clients{per_round} in {result.seconds:.0f} s")
     console.print(f"malicious ({attack.value}): {', '.join(result.malicious) or 'none'}")
     line = f"final main-task accuracy {result.accuracy:.1%}"
     if result.attack_success is not None:

@@ -150,7 +150,7 @@ def partition(
         raise FedForensicsError(f"{len(y)} training samples are too few for {clients} clients of at least {min_size}")
     if alpha is None:
         return [np.sort(shard) for shard in np.array_split(rng.permutation(len(y)), clients)]
-    if alpha <= 0:
+    if not 0 < alpha < float("inf"):  # NaN fails too
         raise FedForensicsError(f"--alpha must be positive, got {alpha}")
     for _ in range(1000):
         shards: list[list[int]] = [[] for _ in range(clients)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -71,10 +72,17 @@ class SimulationConfig:
         if self.partition not in ("iid", "dirichlet"):
             raise FedForensicsError(f"unknown partition {self.partition!r}: use 'iid' or 'dirichlet'")
         for name in ("lr", "local_epochs", "batch_size"):
-            if getattr(self, name) <= 0:
-                raise FedForensicsError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
-        if not 0 < self.test_fraction < 1:
-            raise FedForensicsError(f"the held-out fraction must be in (0, 1), got {self.test_fraction}")
+            if not getattr(self, name) > 0 or not math.isfinite(getattr(self, name)):  # `not >` catches NaN
+                raise FedForensicsError(f"--{name.replace('_', '-')} must be a positive number, got {getattr(self, name)}")
+        if not 0 <= self.momentum < 1:
+            raise FedForensicsError(f"--momentum must be in [0, 1), got {self.momentum}")
+        if self.seed < 0:
+            raise FedForensicsError(f"--seed must be 0 or more, got {self.seed}")
+        if self.attack != "none" and not 0 <= self.attack_start_round < self.rounds:
+            raise FedForensicsError(
+                f"--attack-start-round {self.attack_start_round} is not one of the rounds 0..{self.rounds - 1}: "
+                "the attackers would never attack, yet be recorded as malicious"
+            )
 
     @property
     def malicious_count(self) -> int:
