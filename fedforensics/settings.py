@@ -32,7 +32,7 @@ class Settings:
 
     def build_detectors(self, names: Sequence[str] | None = None) -> list[Detector]:
         """Fresh instances of the detectors ``names`` (default: every registered one) with these parameters."""
-        chosen = list(names) if names else list(all_detectors())
+        chosen = list(dict.fromkeys(names)) if names else list(all_detectors())  # `-d norm -d norm` runs it once
         for name, params in self.detectors.items():
             if name not in chosen:
                 raise FedForensicsError(

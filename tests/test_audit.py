@@ -53,3 +53,17 @@ def test_direction_memory_bounds_the_accumulated_directions(tmp_path):
     assert result.exit_code == 0, result.output
     assert "count sketch" in out.read_text()
     assert CliRunner().invoke(app, ["analyze", str(path), "--direction-memory", "0"]).exit_code == 2
+
+
+def test_control_characters_in_ids_cannot_forge_report_lines(tmp_path):
+    """An id 'a\\nb' drew two rows (a client 'b' that does not exist); an ANSI escape reached the terminal raw."""
+    from typer.testing import CliRunner
+
+    from fedforensics.cli import app
+    from synthetic import make_run
+
+    path = make_run(tmp_path / "ctl.h5", ids=["a\nb", "\x1b[31mred\x1b[0m", "c2", "c3", "c4"], rounds=4)
+    result = CliRunner().invoke(app, ["analyze", str(path)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.output
+    assert "a\\nb" in result.output and "\\x1b[31mred\\x1b[0m" in result.output

@@ -77,6 +77,10 @@ def test_parameters_are_checked_in_python_too(boost):
         ConsensusRule(strong=-1)
 
 
+def test_a_detector_named_twice_runs_once():
+    assert [d.name for d in parse_settings([]).build_detectors(["norm", "sybil", "norm"])] == ["norm", "sybil"]
+
+
 def test_a_setting_for_a_detector_left_out_is_refused(boost):
     result = CliRunner().invoke(app, ["analyze", str(boost), "-d", "norm", "--set", "sybil.threshold=2"])
     assert result.exit_code == 2

@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 
 from rich import box
-from rich.markup import escape
 from rich.table import Table
 
 from ..evaluate import CONSENSUS, Detection, Evaluation, Judgement, RunEvaluation
 from .json import write_atomic
 from .page import card, esc, num, page, section, table
+from .terminal import escape
 
 HEADERS = ["detector", "TP", "FP", "FN", "TN", "precision", "recall", "F1", "FPR", "AUROC"]
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from rich.console import Console, Group, RenderableType
-from rich.markup import escape
+from rich.markup import escape as escape_markup
 from rich.panel import Panel
 from rich.table import Table
 
@@ -14,6 +15,16 @@ from ..summary import RunSummary
 
 if TYPE_CHECKING:  # the inversion needs torch; the terminal only draws its result
     from ..inversion import TriggerInversionReport
+
+
+#: Control characters (C0, DEL, C1): a newline in a client id split its row in two, an ANSI escape
+#: recoloured or hid report lines.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def escape(text: str) -> str:
+    """``text`` for the terminal: rich markup escaped and control characters shown as escapes (``\\n``, ``\\x1b``)."""
+    return escape_markup(_CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text))
 
 
 def _size(n: int) -> str:
