@@ -229,8 +229,8 @@ def test_clean_data_and_trigger_files_are_checked(tmp_path):
         "short_y.npz": "one label per sample",
         "frac_y.npz": "class labels",
         "nan_x.npz": "finite numbers",
-        "single.npy": "a single array",
-        "text.npz": "not a readable .npz",
+        "single.npy": r"one array \(np.save\), not an .npz archive of x and y",
+        "text.npz": r"not an .npz file \(write one with np.savez",
     }
     for name, match in cases.items():
         one_line_error(lambda: load_clean_data(tmp_path / name), match)

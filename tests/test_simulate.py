@@ -399,11 +399,11 @@ def bad_dataset(tmp_path: Path, kind: str) -> Path:
 @pytest.mark.parametrize(
     ("kind", "message"),
     [
-        ("no labels in npz", "needs arrays 'x' and 'y' \\(has x\\)"),
+        ("no labels in npz", "no array y \\(it holds x\\)"),
         ("label count", "labels must be 10 non-negative integers"),
         ("flat images", "images must be \\(N, H, W\\)"),
-        ("not a zip", "not a readable .npz file"),
-        ("one array", "one array, not an .npz archive"),
+        ("not a zip", "not an .npz file \\(write one with np.savez"),
+        ("one array", "one array \\(np.save\\), not an .npz archive"),
         ("empty", "no images"),
         ("truncated idx", "truncated"),
         ("not idx", "not an IDX file of unsigned bytes"),

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import importlib
 import os
-import zipfile
 from typing import Callable
 
 import numpy as np
 import torch
 
 from ..errors import FedForensicsError
+from ..npz import load_arrays
 from ..run import Run
 
 __all__ = ["build_model", "check_clean_data", "check_model", "check_trigger", "load_clean_data", "load_model_factory", "load_state", "load_trigger"]
@@ -80,7 +80,7 @@ def load_state(model: torch.nn.Module, state: dict[str, np.ndarray]) -> torch.nn
 
 def load_clean_data(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
     """Read clean samples from an ``.npz``: ``x`` (N, C, H, W) as float32 and ``y`` (N,) as int64."""
-    arrays = _load_npz(path, ("x", "y"))
+    arrays = load_arrays(path, ("x", "y"), "np.savez(path, x=images, y=labels)")
     return check_clean_data(arrays["x"], arrays["y"], str(path))
 
 
@@ -102,7 +102,7 @@ def check_clean_data(x: np.ndarray, y: np.ndarray, source: str = "clean data") -
 
 def load_trigger(path: str | os.PathLike[str], image_shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
     """Read a trigger ``.npz`` holding ``mask`` and ``pattern`` and check it with :func:`check_trigger`."""
-    arrays = _load_npz(path, ("mask", "pattern"))
+    arrays = load_arrays(path, ("mask", "pattern"), "np.savez(path, mask=mask, pattern=pattern)")
     return check_trigger(arrays["mask"], arrays["pattern"], image_shape, str(path))
 
 
@@ -120,26 +120,6 @@ def check_trigger(mask: np.ndarray, pattern: np.ndarray, image_shape: tuple[int,
     if mask.min() < 0 or mask.max() > 1:
         raise FedForensicsError(f"{source}: mask values must lie in [0, 1]")
     return mask.astype(np.float32), np.broadcast_to(pattern, tuple(image_shape)).astype(np.float32)
-
-
-def _load_npz(path: str | os.PathLike[str], keys: tuple[str, ...]) -> dict[str, np.ndarray]:
-    try:
-        archive = np.load(path, allow_pickle=False)
-        if not isinstance(archive, np.lib.npyio.NpzFile):
-            raise FedForensicsError(f"{path}: a single array, not an .npz holding {' and '.join(keys)}")
-        with archive:
-            missing = [key for key in keys if key not in archive.files]
-            if missing:
-                raise FedForensicsError(f"{path}: no array {' or '.join(missing)} (it holds {', '.join(archive.files) or 'nothing'})")
-            return {key: archive[key] for key in keys}
-    except FedForensicsError:
-        raise
-    except FileNotFoundError:
-        raise FedForensicsError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise FedForensicsError(f"{path}: is a directory, not an .npz file") from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise FedForensicsError(f"{path}: not a readable .npz file ({one_line(exc)})") from None
 
 
 def _names(names: list[str], quote: bool = True, most: int = 4) -> str:

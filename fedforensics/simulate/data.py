@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FedForensicsError
+from ..npz import load_arrays
 
 __all__ = ["Dataset", "load_dataset", "partition", "train_test_split"]
 
@@ -70,18 +71,9 @@ def _labels(y: np.ndarray, n: int, source: str) -> np.ndarray:
 
 
 def _load_npz(path: Path) -> Dataset:
-    try:
-        data = np.load(path, allow_pickle=False)
-        if not isinstance(data, np.lib.npyio.NpzFile):  # np.save's one array under an .npz name
-            raise FedForensicsError(f"{path}: one array, not an .npz archive of 'x' and 'y' (np.savez(path, x=..., y=...))")
-        with data:
-            if "x" not in data or "y" not in data:
-                raise FedForensicsError(f"{path}: needs arrays 'x' and 'y' (has {', '.join(data.files) or 'none'})")
-            x, y = data["x"], data["y"]
-    except (OSError, ValueError) as exc:
-        raise FedForensicsError(f"{path}: not a readable .npz file ({exc})") from None
-    x = _images(x, str(path))
-    return Dataset(path.stem, x, _labels(y, len(x), str(path)))
+    arrays = load_arrays(path, ("x", "y"), "np.savez(path, x=images, y=labels)")
+    x = _images(arrays["x"], str(path))
+    return Dataset(path.stem, x, _labels(arrays["y"], len(x), str(path)))
 
 
 def read_idx(path: str | os.PathLike[str]) -> np.ndarray:

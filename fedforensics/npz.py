@@ -1,0 +1,45 @@
+"""Named arrays from an ``.npz`` file an auditor gives (clean data, a trigger, a dataset), safely.
+
+The file is untrusted input: it is never unpickled, and whatever is wrong with it is one line.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+
+import numpy as np
+
+from .errors import FedForensicsError
+
+_ZIP = b"PK\x03\x04"
+_NPY = b"\x93NUMPY"
+
+
+def load_arrays(path: str | os.PathLike[str], keys: tuple[str, ...], example: str) -> dict[str, np.ndarray]:
+    """The arrays ``keys`` of the ``.npz`` at ``path``; ``example`` shows how to write one (``np.savez(...)``)."""
+    try:
+        with open(path, "rb") as handle:
+            magic = handle.read(6)
+    except FileNotFoundError:
+        raise FedForensicsError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise FedForensicsError(f"{path}: is a directory, not an .npz file") from None
+    except OSError as exc:
+        raise FedForensicsError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if magic.startswith(_NPY):
+        raise FedForensicsError(f"{path}: one array (np.save), not an .npz archive of {' and '.join(keys)}: {example}")
+    if not magic.startswith(_ZIP):
+        raise FedForensicsError(f"{path}: not an .npz file (write one with {example})")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            missing = [key for key in keys if key not in archive.files]
+            if missing:
+                held = ", ".join(archive.files) or "nothing"
+                raise FedForensicsError(f"{path}: no array {' or '.join(missing)} (it holds {held}): {example}")
+            return {key: archive[key] for key in keys}
+    except FedForensicsError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        lines = str(exc).strip().splitlines()
+        raise FedForensicsError(f"{path}: not a readable .npz file ({lines[0] if lines else type(exc).__name__})") from None
