@@ -119,6 +119,14 @@ def test_ids_in_scripts_the_plot_font_lacks_raise_no_warning(tmp_path):
     assert missing(page, "病院-東京", "医院-北京") == []
 
 
+def test_a_fleet_caption_names_twenty_outliers_and_counts_the_rest(tmp_path):
+    report = audit(make_run(tmp_path / "fleet.h5", clients=60, rounds=6, seed=2))
+    outside = report.detector("cosine-hdbscan").extras["accumulated_outliers"]
+    assert len(outside) > 20
+    caption = re.search(r"Outside the majority cluster: (.*?)\.</", render_html(report)).group(1)
+    assert caption.count('class="id"') == 20 and caption.endswith(f" and {len(outside) - 20} more")
+
+
 def test_write_html_writes_the_rendered_page(tmp_path, hostile):
     report, page = hostile
     target = tmp_path / "report.html"

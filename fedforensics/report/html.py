@@ -34,8 +34,11 @@ def _styles(report: AuditReport) -> figures.ClientStyles:
     )
 
 
-def _ids(ids: list[str]) -> str:
-    return ", ".join(f'<span class="id">{esc(c)}</span>' for c in ids)
+def _ids(ids: list[str], most: int | None = None) -> str:
+    """Client ids for a sentence; past ``most`` of them, how many more (a fleet's 146 outliers are no caption)."""
+    shown = ids if most is None else ids[:most]
+    text = ", ".join(f'<span class="id">{esc(c)}</span>' for c in shown)
+    return text + (f" and {len(ids) - len(shown)} more" if len(ids) > len(shown) else "")
 
 
 def _evidence_line(e: Evidence, corroborating: set[str] | None = None) -> str:
@@ -247,7 +250,7 @@ def _similarity(report: AuditReport) -> str:
     styles = _styles(report)
     matrix = figures.distance_matrix(clients, extras["distance_matrix"], len(clients) - len(outliers), styles)
     points = figures.embedding(extras["embedding"], styles)
-    outside = _ids([c for c in clients if c in outliers]) or "none"
+    outside = _ids([c for c in clients if c in outliers], most=20) or "none"
     return (
         '<div class="grid2">'
         + figure(matrix, "cosine distance matrix ordered by cluster",
