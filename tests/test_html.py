@@ -125,6 +125,8 @@ def test_a_fleet_caption_names_twenty_outliers_and_counts_the_rest(tmp_path):
     assert len(outside) > 20
     caption = re.search(r"Outside the majority cluster: (.*?)\.</", render_html(report)).group(1)
     assert caption.count('class="id"') == 20 and caption.endswith(f" and {len(outside) - 20} more")
+    page = render_html(report)
+    assert "<summary>the other 10 clients, all benign</summary>" in page  # 60 verdict rows: 50 shown
 
 
 def test_write_html_writes_the_rendered_page(tmp_path, hostile):

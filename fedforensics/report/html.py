@@ -23,6 +23,8 @@ if TYPE_CHECKING:  # the inversion needs torch; the page only draws its result
 
 #: How many suspects the summary names.
 TOP_SUSPECTS = 5
+#: Verdict rows shown before the rest (benign, by score) fold away: a fleet's 300 rows were 14,000 px tall.
+VERDICT_ROWS = 50
 #: How many labels' recovered triggers are drawn (flagged ones first, then the smallest masks).
 TRIGGER_IMAGES = 12
 _STAT = {"max": "max |Δ|", "l2": "L2 norm"}
@@ -156,7 +158,12 @@ def _verdicts(report: AuditReport) -> str:
             row.append('<span class="truth">attacker</span>' if v.client in (report.summary.ground_truth or []) else '<span class="muted">honest</span>')
         rows.append(row)
         classes.append(f"v-{v.verdict}")
-    return table(headers, rows, numeric=(2, 3), row_classes=classes)
+    shown = max(VERDICT_ROWS, sum(v.verdict != "benign" for v in report.verdicts))
+    page = table(headers, rows[:shown], numeric=(2, 3), row_classes=classes[:shown])
+    if len(rows) > shown:
+        rest = table(headers, rows[shown:], numeric=(2, 3), row_classes=classes[shown:])
+        page += f"<details><summary>the other {len(rows) - shown} clients, all benign</summary>{rest}</details>"
+    return page
 
 
 def _or_dash(value: object, cls: str = "") -> str:
