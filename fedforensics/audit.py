@@ -39,6 +39,8 @@ def check_outputs(outputs: list[Path], inputs: list[Path]) -> None:
     (``--json run.h5`` replaced the run under audit with its report) or each other."""
     seen: dict[Path, Path] = {}
     for path in outputs:
+        if str(path) == "-":  # it would have written a file named '-'
+            raise FedForensicsError("'-' (standard output) is not supported for reports: give a file name")
         where = path.resolve()
         if any(where == given.resolve() for given in inputs):
             raise FedForensicsError(f"{path} is a file being read: give the report another name")

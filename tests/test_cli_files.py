@@ -79,6 +79,7 @@ def test_demo_and_simulate_name_the_path_they_cannot_create(tmp_path):
         (["evaluate", "{run}", "--html", "{run}"], "is a file being read: give the report another name"),
         (["inspect", "{run}", "--json", "{run}"], "is a file being read: give the report another name"),
         (["analyze", "{run}", "--json", "{out}", "--html", "{out}"], "is named for two reports: give each its own file"),
+        (["analyze", "{run}", "--json", "-"], "'-' (standard output) is not supported for reports"),
     ],
 )
 def test_a_report_never_overwrites_the_run_or_another_report(args, message, run, tmp_path):
