@@ -47,10 +47,10 @@ class Settings:
     def to_json(self) -> dict[str, dict[str, object]]:
         """The parameters given, by detector name and under ``verdict`` (infinities as ``"inf"``: JSON has none)."""
         given = {**self.detectors, VERDICT: self.rule} if self.rule else dict(self.detectors)
-        return {name: {k: json_number(v) for k, v in params.items()} for name, params in given.items()}
+        return {name: {k: _json_number(v) for k, v in params.items()} for name, params in given.items()}
 
 
-def json_number(value: object) -> object:
+def _json_number(value: object) -> object:
     """``value``, with a non-finite float as the string ``"inf"``/``"-inf"`` (strict JSON has no infinities)."""
     return str(value) if isinstance(value, float) and not math.isfinite(value) else value
 
