@@ -55,7 +55,7 @@ table.facts th { width:190px; background:none; color:var(--muted); font-weight:5
 tr.v-malicious td:first-child { box-shadow: inset 4px 0 0 var(--malicious); }
 tr.v-suspicious td:first-child { box-shadow: inset 4px 0 0 var(--suspicious); }
 .id { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, "DejaVu Sans Mono", monospace;
-      font-size:12.5px; word-break:break-all; white-space:pre-wrap; }
+      font-size:12.5px; overflow-wrap:anywhere; white-space:pre-wrap; }
 .badge { display:inline-block; padding:1px 8px; border-radius:10px; font-size:12px; font-weight:600;
          color:#fff; background:var(--c); white-space:nowrap; }
 .muted { color:var(--muted); }
