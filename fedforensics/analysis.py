@@ -10,6 +10,7 @@ from typing import Any
 from .detectors import Detector, DetectorResult, all_detectors
 from .detectors.accumulate import EVIDENCE_ROUNDS
 from .detectors.history import DIRECTION_MEMORY
+from .errors import FedForensicsError
 from .run import Run
 from .scan import Progress, scan
 from .summary import RunSummary, summarize
@@ -97,6 +98,7 @@ def analyze(
     """
     detectors = default_detectors() if detectors is None else detectors
     rule = rule or ConsensusRule()
+    check_inputs(run, detectors)
     for detector in detectors:
         detector.check_params()
     for detector in detectors:
@@ -135,6 +137,28 @@ def analyze(
     if sketch_width is not None:
         report.notes.append(sketch_note(run, sketch_width))
     return report
+
+
+def check_inputs(run: Run, detectors: list[Detector]) -> None:
+    """Refuse, with what to give instead, what ``analyze`` cannot take (a notebook's usual slips)."""
+    if not isinstance(run, Run):
+        raise FedForensicsError(f"analyze takes a Run (fedforensics.open_run(path)), not {type(run).__name__}")
+    seen: set[str] = set()
+    for detector in detectors:
+        if not isinstance(detector, Detector):
+            raise FedForensicsError(
+                f"analyze takes Detector instances (get_detector({detector!r}) for a registered one), "
+                f"not {type(detector).__name__}"
+            )
+        missing = [a for a in ("name", "reference", "summary", "family") if not isinstance(getattr(detector, a, None), str)]
+        if missing:
+            raise FedForensicsError(
+                f"{type(detector).__name__} lacks the class attribute{'s' * (len(missing) > 1)} {', '.join(missing)} "
+                "(docs/detectors.md, 'Writing a detector')"
+            )
+        if detector.name in seen:
+            raise FedForensicsError(f"two detectors are named {detector.name!r}: a verdict keeps one strength per name")
+        seen.add(detector.name)
 
 
 def broken_model_note(round_number: int, nonfinite: dict[str, list[int]]) -> str:
@@ -194,7 +218,7 @@ def coverage_notes(run: Run, verdicts: list[ClientVerdict], results: list[Detect
     standalone = [r for r in results if r.applicable and r.standalone]
     benign = [v for v in verdicts if v.verdict == "benign"]
     unscored = [
-        v for v in benign if standalone and not any(math.isfinite(r.scores.get(v.client, math.nan)) for r in standalone)
+        v for v in benign if standalone and not any(not math.isnan(r.scores.get(v.client, math.nan)) for r in standalone)
     ]
     unscored_ids = {v.client for v in unscored}
     rare = [v for v in benign if v.rounds < EVIDENCE_ROUNDS and v.client not in unscored_ids]

@@ -167,8 +167,12 @@ class RunEvaluation:
         }
 
 
-def evaluate_report(report: AuditReport, truth: Sequence[str], *, index: int = 0, truth_source: str = "run") -> RunEvaluation:
-    """Judge an audit's detectors and verdicts against the true malicious client ids ``truth``."""
+def evaluate_report(report: AuditReport, truth: Sequence[str | int], *, index: int = 0, truth_source: str = "run") -> RunEvaluation:
+    """Judge an audit's detectors and verdicts against the true malicious client ids ``truth``
+    (str or int, as the recorder takes them)."""
+    if isinstance(truth, (str, bytes)):
+        raise FedForensicsError("truth: give a list of client ids, not one string")
+    truth = [str(c) for c in truth]
     clients = [v.client for v in report.verdicts]
     present = set(clients)
     attackers = {c for c in truth if c in present}

@@ -89,11 +89,12 @@ class ConsensusRule:
             strengths = {}
             for result in applicable:
                 score = result.scores.get(cid, math.nan)
-                strengths[result.name] = score / result.threshold if math.isfinite(score) else math.nan
-            flagged_by = [name for name, s in strengths.items() if math.isfinite(s) and s >= 1.0]
+                # NaN: not scored; +inf (a custom detector's "certainly") is the strongest flag there is
+                strengths[result.name] = score / result.threshold if not math.isnan(score) else math.nan
+            flagged_by = [name for name, s in strengths.items() if not math.isnan(s) and s >= 1.0]
             standalone = [r.name for r in applicable if r.standalone and r.name in flagged_by]
             strongest = max((strengths[name] for name in standalone), default=0.0)
-            by_strength = sorted(applicable, key=lambda r: -strengths[r.name] if math.isfinite(strengths[r.name]) else 0.0)
+            by_strength = sorted(applicable, key=lambda r: -strengths[r.name] if not math.isnan(strengths[r.name]) else 0.0)
             evidence = [e for r in by_strength if r.name in flagged_by for e in r.evidence if e.client == cid]
             if nonfinite.get(cid):
                 bad = nonfinite[cid]
@@ -111,7 +112,7 @@ class ConsensusRule:
                 verdict = "suspicious"
             else:
                 verdict = "benign"
-            score = sum(min(max(s, 0.0), self.cap) for s in strengths.values() if math.isfinite(s))
+            score = sum(min(max(s, 0.0), self.cap) for s in strengths.values() if not math.isnan(s))
             verdicts.append(ClientVerdict(cid, verdict, score, flagged_by, strengths, evidence, rounds))
         verdicts.sort(key=lambda v: (VERDICTS.index(v.verdict), -v.score, v.client))
         return verdicts

@@ -14,7 +14,9 @@ from fedforensics import open_run
 from fedforensics.analysis import analyze
 from fedforensics.detectors import Detector, DetectorResult, all_detectors, get_detector
 from fedforensics.detectors.base import Evidence
+from fedforensics.detectors.median_cosine import MedianCosineDetector
 from fedforensics.errors import FedForensicsError
+from fedforensics.report.json import report_to_json
 from fedforensics.verdict import ConsensusRule
 from recorder import Recorder
 from synthetic import make_run
@@ -482,3 +484,65 @@ def test_scan_accumulates_directions_across_rounds(runs):
     assert len(histories) == 1  # one history shared by every round
     participation = {cid: sum(cid in run.clients(r) for r in run.rounds) for cid in run.all_clients}
     assert history.counts == participation
+
+
+class _Custom(Detector):
+    """A detector that reports whatever scores it is given (for the rule's and the contract's edges)."""
+
+    name = "custom"
+    reference = "a test"
+    summary = "given scores"
+    family = "direction"
+
+    def __init__(self, *, threshold: float = 1.0, given: dict | None = None) -> None:
+        self.threshold = threshold
+        self.given = given or {}
+
+    def start(self, run):
+        self._run = run
+
+    def observe(self, data):
+        pass
+
+    def finish(self):
+        scores = {c: self.given.get(c, 0.0) for c in self._run.all_clients}
+        flagged = [c for c, s in scores.items() if s >= self.threshold]
+        return DetectorResult(self.name, self.reference, self.get_params(), self.threshold, scores, flagged, {}, {}, [],
+                              family=self.family, extras={"n": np.int64(3), "v": np.float32("nan"), "a": np.arange(2)})
+
+
+def test_an_infinite_score_is_the_strongest_flag_not_an_unscored_client(runs):
+    """+inf was turned into 'could not score': the detector flagged c0 and the verdict called it benign."""
+    report = analyze(open_run(runs["clean"]), [_Custom(given={"c0": math.inf})])
+    assert report.verdicts[0].client == "c0" and report.verdicts[0].verdict == "malicious"
+    data = json.loads(json.dumps(report_to_json(report), allow_nan=False))  # numpy extras become plain JSON
+    assert next(d for d in data["detectors"] if d["name"] == "custom")["extras"] == {"n": 3, "v": None, "a": [0, 1]}
+
+
+def test_a_custom_detector_s_slips_are_named(runs):
+    class Short(MedianCosineDetector):
+        name = "short"
+
+        def statistics(self, data):
+            return {"few": np.zeros(3)}
+
+    class Unstored(_Custom):
+        def __init__(self, *, window: int = 3) -> None:
+            self._window = window
+
+    class Nameless(_Custom):
+        family = None
+
+    run = open_run(runs["clean"])
+    with pytest.raises(FedForensicsError, match=r"short: statistic 'few' of round 0 must be one number per client \(10\), got shape \(3,\)"):
+        analyze(run, [Short()])
+    with pytest.raises(FedForensicsError, match="takes window but does not store it as self.window"):
+        analyze(run, [Unstored()])
+    with pytest.raises(FedForensicsError, match="Nameless lacks the class attribute family"):
+        analyze(run, [Nameless()])
+    with pytest.raises(FedForensicsError, match="two detectors are named 'custom'"):
+        analyze(run, [_Custom(), _Custom()])
+    with pytest.raises(FedForensicsError, match=r"takes Detector instances \(get_detector\('norm'\)"):
+        analyze(run, ["norm"])
+    with pytest.raises(FedForensicsError, match="analyze takes a Run"):
+        analyze(str(runs["clean"]))

@@ -173,3 +173,11 @@ def test_a_run_given_twice_is_refused(tmp_path):
     truth.write_text("c3\n", encoding="utf-8")
     result = CliRunner().invoke(app, ["evaluate", str(boost), str(tmp_path / "." / "boost.h5"), "--truth", str(truth)])
     assert result.exit_code == 2 and "is given twice" in result.output and result.output.count("\n") == 1
+
+
+def test_truth_ids_are_taken_as_the_recorder_takes_them(tiny):
+    """Integer ids (a Flower partition id) found no attacker: ids are stored as strings."""
+    numbered = dataclasses.replace(tiny, verdicts=[dataclasses.replace(v, client=v.client[1:]) for v in tiny.verdicts])
+    assert evaluate_report(numbered, [0, 1]).attackers == ["0", "1"]
+    with pytest.raises(FedForensicsError, match="a list of client ids, not one string"):
+        evaluate_report(tiny, "c0")

@@ -219,7 +219,17 @@ class Detector(ABC):
     def get_params(self) -> dict[str, Any]:
         """The detector's parameters, as passed to ``__init__`` (scikit-learn's convention)."""
         signature = inspect.signature(type(self).__init__)
-        return {p: getattr(self, p) for p in signature.parameters if p != "self"}
+        names = [
+            p.name for p in signature.parameters.values() if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        ]
+        missing = [p for p in names if not hasattr(self, p)]
+        if missing:
+            raise FedForensicsError(
+                f"{type(self).__name__}: __init__ takes {', '.join(missing)} but does not store "
+                f"{'them' if len(missing) > 1 else 'it'} as self.{missing[0]} (scikit-learn's convention, "
+                "which get_params, the reports and --set rely on)"
+            )
+        return {p: getattr(self, p) for p in names}
 
     def check_params(self) -> None:
         """Refuse a parameter value outside its meaning (``threshold=0`` divided by zero later; a negative

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..errors import FedForensicsError
 from ..run import Run
 from ..stats import bonferroni_z, robust_z
 from .accumulate import Conclusion, RoundScores, Side
@@ -90,6 +91,13 @@ class RoundStatisticDetector(Detector):
         if self._not_applicable or len(data.clients) < self.min_clients:
             return
         raw = self.statistics(data)
+        for key, values in raw.items():
+            shape = np.shape(values)
+            if shape != (len(data.clients),) or not np.issubdtype(np.asarray(values).dtype, np.number):
+                raise FedForensicsError(
+                    f"{self.name}: statistic {key!r} of round {data.round} must be one number per client "
+                    f"({len(data.clients)}), got {'shape ' + str(shape) if shape != (len(data.clients),) else 'non-numbers'}"
+                )
         for key, values in raw.items():
             floor = max(self.abs_floor, self.scale_floor(data, key))
             z = robust_z(values, rel_floor=self.rel_floor, abs_floor=floor)

@@ -9,6 +9,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..analysis import AuditReport
 
 REPORT_FORMAT = "fedforensics-report"
@@ -16,7 +18,12 @@ REPORT_VERSION = 1
 
 
 def finite(value: Any) -> Any:
-    """Replace NaN and infinities (not valid JSON) by ``null``, recursively."""
+    """Plain JSON data: NaN and infinities (not valid JSON) become ``null`` and numpy values Python
+    ones (a custom detector's extras are naturally numpy), recursively."""
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    elif isinstance(value, np.generic):
+        value = value.item()
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
