@@ -46,6 +46,7 @@ class RunSummary:
     attachments: list[str] = field(default_factory=list)
     recovered: bool = False
     finished: bool | None = None
+    failed_replies: dict[str, dict[str, str]] = field(default_factory=dict)  # client -> round -> reason, on one line
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -58,11 +59,14 @@ def summarize(run: Run) -> RunSummary:
     global_metrics: set[str] = set()
     nonfinite: dict[str, int] = {}
     failures = 0
+    failed: dict[str, dict[str, str]] = {}
     for r in run.rounds:
         sizes.append(len(run.clients(r)))
         client_metrics.update(run.metric_names(r))
         global_metrics.update(run.global_metrics(r))
-        failures += len(run.failures(r))
+        for cid, reason in run.failures(r).items():
+            failures += 1
+            failed.setdefault(cid, {})[str(r)] = _one_line(reason)
         for cid, count in run.nonfinite(r).items():
             if count:
                 nonfinite[f"{r}:{cid}"] = count
@@ -94,4 +98,11 @@ def summarize(run: Run) -> RunSummary:
         attachments=run.attachments,
         recovered=run.recovered,
         finished=run.finished,
+        failed_replies=failed,
     )
+
+
+def _one_line(reason: str, limit: int = 240) -> str:
+    """A failure reason as one line (frameworks wrap the client's error in newlines), at most ``limit`` characters."""
+    line = " ".join(reason.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"

@@ -110,3 +110,22 @@ def test_a_file_changed_under_the_reader_is_named_as_such(small_run, tmp_path):
         os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))  # a writer committed a round
         with pytest.raises(RunFormatError, match="the file changed while it was being read"), run.guarded():
             raise KeyError("object '0000000448' doesn't exist")
+
+
+def test_failed_replies_are_named_with_their_round_and_reason(tmp_path):
+    """Only their count reached the reports; who failed, when and why was left in the file."""
+    path = tmp_path / "failed.h5"
+    g = {"w": np.zeros(4, np.float32)}
+    with Recorder(path) as rec:
+        for r in range(3):
+            with rec.round(r, g) as rnd:
+                rnd.client("c0", g, num_samples=1)
+                if r:
+                    rnd.failure("c3", "error reply (code 2):<'\nException occurred. Message: boom'>")
+    out = tmp_path / "summary.json"
+    result = _inspect(path, "--json", out)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(out.read_text())["failed_replies"] == {
+        "c3": {"1": "error reply (code 2):<' Exception occurred. Message: boom'>", "2": "error reply (code 2):<' Exception occurred. Message: boom'>"}
+    }
+    assert "2: c3 (rounds 1, 2)" in result.stdout and "2:c3" in result.stdout

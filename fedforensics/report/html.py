@@ -116,7 +116,10 @@ def _summary(report: AuditReport) -> str:
         ("client metrics", esc(", ".join(s.client_metrics) or "none recorded")),
         ("global metrics", esc(", ".join(s.global_metrics) or "none recorded")),
         ("ground truth", truth),
-        ("failed replies", esc(s.failures)),
+        ("failed replies", esc(s.failures) + (": " + ", ".join(
+            f'<span class="id">{esc(cid)}</span> (round{"s" * (len(rounds) > 1)} {esc(", ".join(rounds))})'
+            for cid, rounds in s.failed_replies.items()
+        ) if s.failed_replies else "")),
         ("updates with NaN/Inf", esc(len(s.nonfinite_updates))),
         ("recorded", esc(f"{s.created} by recorder {s.recorder_version} (format v{s.format_version})")),
     ]
@@ -130,6 +133,11 @@ def _summary(report: AuditReport) -> str:
         if corroborating
         else ""
     )
+    label_mix = [d.name for d in report.detectors if d.label_mix]
+    if len(label_mix) > 1:
+        only_beside += (
+            f" Flags of {' and '.join(esc(n) for n in label_mix)} alone count as one family: an unusual label mix sets them all."
+        )
     rule = (
         f'<p class="muted">Verdict rule: <b>malicious</b> when flagged by detectors of at least {r.agree} families of evidence '
         f"(magnitude, direction, collusion, behaviour) or by one detector at {r.strong:g}× its threshold; "

@@ -57,7 +57,7 @@ def summary_panel(summary: RunSummary) -> Panel:
     truth = "none" if summary.ground_truth is None else escape(", ".join(summary.ground_truth) or "(no malicious client)")
     facts.add_row("ground truth", truth)
     facts.add_row("final state", "yes" if summary.final_state else "no")
-    facts.add_row("failed replies", str(summary.failures))
+    facts.add_row("failed replies", failed_replies(summary) if summary.failures else "0")
     n_bad = len(summary.nonfinite_updates)
     facts.add_row("NaN/Inf", f"[bold red]{n_bad} client updates hold NaN/Inf[/]" if n_bad else "none found")
     if summary.attachments:
@@ -85,6 +85,13 @@ def layer_table(summary: RunSummary) -> Table:
     return table
 
 
+def failed_replies(summary: RunSummary, most: int = 8) -> str:
+    """'2: c3 (rounds 2, 3)', for the summary panel."""
+    shown = [f"{escape(cid)} (round{'s' * (len(rounds) > 1)} {', '.join(rounds)})" for cid, rounds in summary.failed_replies.items()]
+    more = f" and {len(shown) - most} more clients" if len(shown) > most else ""
+    return f"{summary.failures}: " + ", ".join(shown[:most]) + more
+
+
 def render_summary(console: Console, summary: RunSummary) -> None:
     """Print what ``fedforensics inspect`` shows."""
     parts = [summary_panel(summary), layer_table(summary)]
@@ -95,6 +102,14 @@ def render_summary(console: Console, summary: RunSummary) -> None:
         for key, count in list(summary.nonfinite_updates.items())[:20]:
             bad.add_row(escape(key), str(count))
         parts.append(bad)
+    if summary.failed_replies:
+        failed = Table(title="failed replies", title_justify="left")
+        failed.add_column("round:client", overflow="fold")
+        failed.add_column("reason", overflow="fold")
+        rows = [(f"{r}:{cid}", reason) for cid, rounds in summary.failed_replies.items() for r, reason in rounds.items()]
+        for key, reason in rows[:20]:
+            failed.add_row(escape(key), escape(reason))
+        parts.append(failed)
     console.print(Group(*parts))
 
 
