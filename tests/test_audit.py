@@ -42,9 +42,9 @@ def test_direction_memory_bounds_the_accumulated_directions(tmp_path):
     rng = np.random.default_rng(0)
     with Recorder(path) as rec:
         for r in range(3):
-            with rec.round(r, {"w": np.zeros(70_000)}) as rnd:
+            with rec.round(r, {"w": np.zeros(400_000, np.float32)}) as rnd:
                 for i in range(5):
-                    rnd.client(f"c{i}", {"w": rng.normal(size=70_000)}, num_samples=10, delta=True)
+                    rnd.client(f"c{i}", {"w": rng.normal(size=400_000).astype(np.float32)}, num_samples=10, delta=True)
     tight = run_audit(path, AuditOptions(direction_memory=5 * 4 * 4096))
     assert any("4,096-wide count sketch" in n for n in tight.notes)
     assert not any("count sketch" in n for n in run_audit(path, AuditOptions()).notes)
@@ -53,6 +53,19 @@ def test_direction_memory_bounds_the_accumulated_directions(tmp_path):
     assert result.exit_code == 0, result.output
     assert "count sketch" in out.read_text()
     assert CliRunner().invoke(app, ["analyze", str(path), "--direction-memory", "0"]).exit_code == 2
+
+
+def test_a_sketch_is_used_only_where_it_saves_memory():
+    """The sketch's hash and work arrays take 16 bytes per parameter: for a few clients of a large model a
+    sketch under a small budget took more memory than the whole directions (759 MB against 740)."""
+    from fedforensics.detectors.history import DirectionHistory
+
+    few = DirectionHistory(capacity=10, memory=64 * 2**20)
+    few.add([f"c{i}" for i in range(10)], [np.ones((10, 2_000_000), np.float32)], np.full(10, 1414.2))
+    assert few.sketch_width is None  # 80 MB whole against 64 MB of rows + 32 MB of hash
+    fleet = DirectionHistory(capacity=1000, memory=64 * 2**20)
+    fleet.add(["c0"], [np.ones((1, 200_000), np.float32)], np.array([447.2]))
+    assert fleet.sketch_width == 16_777  # 800 MB whole against 64 MB + 3 MB
 
 
 def test_control_characters_in_ids_cannot_forge_report_lines(tmp_path):

@@ -44,7 +44,7 @@ def analyze(
     every: Annotated[int, typer.Option("--every", min=1, help="With --rounds all: invert every k-th round.")] = 5,
     probe_trigger: Annotated[Optional[Path], typer.Option("--probe-trigger", help="A trigger (.npz with mask (H,W) in [0,1] and pattern (H,W) or (C,H,W)) to probe the model with, and its partial variants.")] = None,
     settings: Annotated[Optional[list[str]], typer.Option("--set", metavar="DETECTOR.PARAM=VALUE", help=SET_HELP)] = None,
-    direction_memory: Annotated[int, typer.Option("--direction-memory", min=1, metavar="MIB", help="Memory for the clients' accumulated update directions; beyond it they are compared through a count sketch (cosines off by about sqrt(2/width); the report says so). For fleets of thousands of clients.")] = DIRECTION_MEMORY // 2**20,
+    direction_memory: Annotated[int, typer.Option("--direction-memory", min=1, metavar="MIB", help="Memory for the clients' accumulated update directions; beyond it they are compared through a count sketch where that saves memory (cosines off by about sqrt(2/width); the report says so). For fleets of thousands of clients.")] = DIRECTION_MEMORY // 2**20,
 ) -> None:
     """Audit a run: which clients were malicious, what they did, when, and in which layers.
 

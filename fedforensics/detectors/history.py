@@ -22,18 +22,22 @@ class CountSketch:
     vectors the inner product of their sketches is unbiased, with a standard
     deviation of at most about ``sqrt(2 / width)·‖x‖·‖y‖``: a cosine is off by
     about ``sqrt(2 / width)``. The hash comes from a fixed seed, so an analysis
-    stays reproducible.
+    stays reproducible. Besides its output it holds four arrays of the vector's size:
+    :attr:`BYTES_PER_PARAMETER`.
     """
+
+    #: What the hash (permutation, signs) and the work arrays take per coordinate of the vector.
+    BYTES_PER_PARAMETER = 16
 
     def __init__(self, size: int, width: int, seed: int = 0) -> None:
         rng = np.random.default_rng(seed)
         self.width = width
         self._folds = -(-size // width)
         padded = self._folds * width
-        self._order = rng.permutation(padded)  # slot i takes coordinate order[i]; its bucket is i mod width
+        # slot i takes coordinate order[i]; its bucket is i mod width
+        self._order = rng.permutation(padded).astype(np.int32 if padded < 2**31 else np.int64)
         self._signs = rng.integers(0, 2, padded).astype(np.float32) * 2 - 1
         self._vector = np.zeros(padded, np.float32)  # the padding past ``size`` stays zero
-        self._signed = np.empty(padded, np.float32)
         self._dealt = np.empty(padded, np.float32)
 
     def __call__(self, parts: list[np.ndarray]) -> np.ndarray:
@@ -42,8 +46,8 @@ class CountSketch:
         for part in parts:
             self._vector[col : col + part.shape[0]] = part
             col += part.shape[0]
-        np.multiply(self._vector, self._signs, out=self._signed)
-        np.take(self._signed, self._order, out=self._dealt)
+        np.multiply(self._vector, self._signs, out=self._vector)  # rewritten by the next call anyway
+        np.take(self._vector, self._order, out=self._dealt)
         return self._dealt.reshape(self._folds, self.width).sum(axis=0)
 
 
@@ -61,7 +65,8 @@ class DirectionHistory:
     ever used, so when ``capacity`` clients × parameters would not fit in
     ``memory`` bytes (a device fleet: 2,000 clients of a 1M-parameter model take
     8 GB), each row holds a :class:`CountSketch` of the sum instead, as wide as
-    the budget allows (at least ``MIN_SKETCH_WIDTH``); :attr:`sketch_width` says so.
+    the budget allows (at least ``MIN_SKETCH_WIDTH``), unless the sketch and its own
+    16 bytes per parameter would take more than the whole rows; :attr:`sketch_width` says so.
     """
 
     def __init__(self, capacity: int = 0, memory: int = DIRECTION_MEMORY) -> None:
@@ -97,8 +102,10 @@ class DirectionHistory:
         self._distances = None
         size = sum(block.shape[1] for block in blocks)
         if self._sketch is None and not self._rows:  # the first round with clients decides
-            width = max(self._memory // (4 * max(self._capacity, 1)), MIN_SKETCH_WIDTH)
-            if width < size:
+            rows = max(self._capacity, 1)
+            width = max(self._memory // (4 * rows), MIN_SKETCH_WIDTH)
+            # a sketch only where it saves: its rows plus its own arrays against the whole rows
+            if width < size and rows * width * 4 + CountSketch.BYTES_PER_PARAMETER * size < rows * size * 4:
                 self._sketch = CountSketch(size, width)
         for i, cid in enumerate(clients):
             scale = 1.0 / norms[i] if norms[i] > 0 else 0.0
