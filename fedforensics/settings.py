@@ -44,6 +44,12 @@ class Settings:
     def build_rule(self) -> ConsensusRule:
         return ConsensusRule(**self.rule)  # type: ignore[arg-type]
 
+    def describe(self) -> str:
+        """The parameters given, as they were written (``norm.threshold=4.5, verdict.strong=3``), or '' for none."""
+        given = {**self.detectors, VERDICT: self.rule} if self.rule else dict(self.detectors)
+        return ", ".join(f"{name}.{k}={v:g}" if isinstance(v, (int, float)) else f"{name}.{k}=none"
+                         for name, params in given.items() for k, v in params.items())
+
     def to_json(self) -> dict[str, dict[str, object]]:
         """The parameters given, by detector name and under ``verdict`` (infinities as ``"inf"``: JSON has none)."""
         given = {**self.detectors, VERDICT: self.rule} if self.rule else dict(self.detectors)

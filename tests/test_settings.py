@@ -111,6 +111,7 @@ def test_evaluate_applies_and_records_settings(boost, tmp_path):
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
     assert data["settings"] == {"norm": {"threshold": 1000.0}}
+    assert "parameters set: norm.threshold=1000 (the others are the defaults)" in result.output
     norm = next(j for j in data["runs"][0]["judgements"] if j["name"] == "norm")
     assert norm["tp"] == 0 and norm["fn"] == 1
     bad = CliRunner().invoke(app, ["evaluate", str(boost), "--set", "norm.thresh=1"])

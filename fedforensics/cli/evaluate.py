@@ -12,6 +12,7 @@ from ..audit import check_outputs
 from ..evaluate import evaluate_runs
 from ..report.evaluation import evaluation_tables, write_evaluation_html
 from ..report.json import write_atomic
+from ..report.terminal import escape
 from ..settings import parse_settings
 from .analyze import SET_HELP
 from .app import app, console, user_errors
@@ -41,6 +42,8 @@ def evaluate(
         evaluation = evaluate_runs(run_files, truth, update, parsed)
     for table in evaluation_tables(evaluation):
         console.print(table)
+    if parsed.describe():
+        console.print(f"parameters set: {escape(parsed.describe())} (the others are the defaults)")
     if json_path is not None:
         write_atomic(json_path, json.dumps(evaluation.to_json(), indent=2, allow_nan=False))
         console.print(f"JSON evaluation: {json_path}")
