@@ -167,7 +167,10 @@ class RecordingStrategy(Strategy, LegacyStrategy):
         replies = list(replies)
         self._log.received(server_round, [_message_reply(m) for m in replies])
         try:
-            return self.strategy.aggregate_train(server_round, replies)
+            result = self.strategy.aggregate_train(server_round, replies)
+            if result[0] is None:
+                self._log.not_aggregated(server_round)
+            return result
         finally:
             if not self._evaluation_closes_round:
                 self._log.close()
@@ -246,6 +249,7 @@ class _RoundLog:
         self._id_keys = id_keys
         self._sent: tuple[int, dict[str, np.ndarray], list[int]] | None = None
         self._open: RoundRecorder | None = None
+        self._unaggregated: int | None = None  # the round whose strategy returned no model
         self._learnt: dict[int, str] = {}  # node id -> id its client reported
         self._pairs: set[tuple[int, int]] = set()  # (reported id, node id)
         self._pairs_written = 0
@@ -284,9 +288,14 @@ class _RoundLog:
             raise
         self._open = rnd
 
+    def not_aggregated(self, server_round: int) -> None:
+        """The strategy aggregated no model in ``server_round``: an evaluation then is of the previous model."""
+        if self._open is not None and self._open.number == server_round:
+            self._unaggregated = server_round
+
     def evaluated(self, server_round: int, metrics: Mapping[str, Any]) -> None:
         """The model aggregated in ``server_round`` was evaluated: its global metrics."""
-        if self._open is not None and self._open.number == server_round:
+        if self._open is not None and self._open.number == server_round and self._unaggregated != server_round:
             self._open.global_metrics({k: v for k, v in metrics.items() if _is_number(v)})
 
     def close(self) -> None:

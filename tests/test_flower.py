@@ -310,3 +310,25 @@ def test_recorder_works_without_flwr(tmp_path):
     assert "pip install" in done.stdout and "fedforensics[flower]" in done.stdout
     with open_run(tmp_path / "run.h5") as run:
         np.testing.assert_array_equal(run.update(0, "a")["w"], np.ones(3, np.float32))
+
+
+class _SkipsRoundTwo(FedAvg):
+    """A strategy that aggregates no model in round 2 (as FedAvg does when too many replies failed)."""
+
+    def aggregate_train(self, server_round, replies):
+        if server_round == 2:
+            list(replies)
+            return None, None
+        return super().aggregate_train(server_round, replies)
+
+
+def test_a_round_without_an_aggregated_model_records_no_evaluation_of_it(tmp_path):
+    """Flower then evaluates the previous round's model; that was recorded as the round's own accuracy."""
+    out: dict = {}
+    with Recorder(tmp_path / "run.h5") as rec:
+        strategy = lambda: RecordingStrategy(_SkipsRoundTwo(fraction_evaluate=0.0, min_train_nodes=NODES), rec)  # noqa: E731
+        run_in_process(_server(strategy, out, num_rounds=ROUNDS, evaluate_fn=_evaluate), Clients().app, NODES)
+    with open_run(tmp_path / "run.h5") as run:
+        assert run.rounds == [1, 2, 3] and run.clients(2) == [str(p) for p in range(NODES)]
+        assert run.global_metrics(2) == {}
+        assert set(run.global_metrics(1)) == set(run.global_metrics(3)) == {"accuracy"}
