@@ -109,7 +109,9 @@ def analyze(
     global_metrics: dict[int, dict[str, float]] = {}
     client_metrics: dict[str, dict[int, dict[str, float]]] = {}
     sketch_width: int | None = None
+    scanned: set[int] = set()
     for data in scan(run, progress, direction_memory):
+        scanned.add(data.round)
         for cid in data.clients + data.nonfinite:
             participation.setdefault(cid, []).append(data.round)
         if data.global_nonfinite:
@@ -131,7 +133,7 @@ def analyze(
     clients = {cid: len(rounds) for cid, rounds in participation.items()}
     verdicts = rule.judge(clients, results, nonfinite)
     report = AuditReport(summarize(run), results, verdicts, rule, participation, global_metrics, client_metrics)
-    report.notes.extend(coverage_notes(run, verdicts, results))
+    report.notes.extend(coverage_notes(run, verdicts, results, scanned))
     if broken_from is not None:
         report.notes.append(broken_model_note(broken_from, nonfinite))
     if sketch_width is not None:
@@ -186,13 +188,16 @@ def sketch_note(run: Run, width: int) -> str:
     )
 
 
-def coverage_notes(run: Run, verdicts: list[ClientVerdict], results: list[DetectorResult]) -> list[str]:
+def coverage_notes(
+    run: Run, verdicts: list[ClientVerdict], results: list[DetectorResult], scanned: set[int]
+) -> list[str]:
     """What the verdicts cannot say: an unfinished run, a run without rounds, benign clients no detector
     scored or saw too rarely.
 
     ``benign`` means "below every threshold"; for a client no statistic could compare with
     the others, or seen in too few rounds to accumulate evidence, that is no evidence
-    either way, and the report says so.
+    either way, and the report says so. ``scanned``: the rounds the scan yielded (it skips
+    rounds without an update).
     """
     unfinished = (
         [
@@ -210,7 +215,7 @@ def coverage_notes(run: Run, verdicts: list[ClientVerdict], results: list[Detect
             f"the model has no floating-point layer (its {len(run.layers)} layer{'s' * (len(run.layers) != 1)} hold "
             "integers only): there are no updates to compare, so 'benign' is no evidence either way",
         ]
-    empty = [r for r in run.rounds if not run.clients(r)]
+    empty = [r for r in run.rounds if r not in scanned]  # the scan skips rounds without an update
     notes = list(unfinished)
     if empty:
         shown = ", ".join(map(str, empty[:10])) + (f" and {len(empty) - 10} more" if len(empty) > 10 else "")
