@@ -84,11 +84,12 @@ def _summary(report: AuditReport) -> str:
         items = []
         for v in suspects:
             ranked = _ranked_evidence(v)
-            reason = _evidence_line(ranked[0]) if ranked else '<span class="muted">no evidence recorded</span>'
+            reason = _evidence_line(ranked[0], report.corroborating) if ranked else '<span class="muted">no evidence recorded</span>'
             items.append(
                 f'<li style="--c:{VERDICT_COLOURS[v.verdict]}"><span class="id"><b>{esc(v.client)}</b></span> '
                 f"{badge(v.verdict)}{_truth_tag(report, v.client)} "
-                f'<span class="muted">score {num(v.score)} · flagged by {len(v.flagged_by)} detector(s)</span><br>{reason}</li>'
+                f'<span class="muted">score {num(v.score)} · flagged by {len(v.flagged_by)} '
+                f'detector{"s" * (len(v.flagged_by) != 1)}</span><br>{reason}</li>'
             )
         more = sum(v.verdict != "benign" for v in report.verdicts) - len(suspects)
         tail = f'<p class="muted">and {more} more in the verdict table.</p>' if more > 0 else ""

@@ -50,6 +50,7 @@ p.lead { color:var(--muted); margin:0 0 14px; max-width:80ch; }
 table { border-collapse:collapse; width:100%%; font-size:13.5px; margin:4px 0 12px; }
 th, td { text-align:left; padding:6px 8px; border-bottom:1px solid var(--line); vertical-align:top; }
 th { background:var(--panel); font-weight:600; color:#334; white-space:nowrap; }
+td:first-child .id { display:inline-block; min-width:12ch; }
 td.num, th.num { text-align:right; font-variant-numeric:tabular-nums; white-space:nowrap; }
 table.facts th { width:190px; background:none; color:var(--muted); font-weight:500; }
 tr.v-malicious td:first-child { box-shadow: inset 4px 0 0 var(--malicious); }
