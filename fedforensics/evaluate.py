@@ -271,10 +271,11 @@ def evaluate_runs(
     ``settings``: the detectors' and the verdict rule's parameters (default: theirs)."""
     settings = settings or Settings()
     first: dict[Path, Path] = {}
-    for path in paths:
-        if Path(path).resolve() in first:
-            raise FedForensicsError(f"{path} is given twice (as {first[Path(path).resolve()]}): its clients would count twice")
-        first[Path(path).resolve()] = Path(path)
+    for path in map(Path, paths):
+        where = path.resolve()
+        if where in first:
+            raise FedForensicsError(f"{path} is given twice (as {first[where]}): its clients would count twice")
+        first[where] = path
     for detector in settings.build_detectors():  # refuse bad parameters before any run is read
         detector.check_params()
     rule = settings.build_rule()

@@ -9,7 +9,7 @@ from rich.table import Table
 
 from ..evaluate import CONSENSUS, Detection, Evaluation, Judgement, RunEvaluation
 from .json import write_atomic
-from .page import card, esc, num, page, section, table
+from .page import card, count, esc, num, page, section, table
 from .terminal import escape
 
 HEADERS = ["detector", "TP", "FP", "FN", "TN", "precision", "recall", "F1", "FPR", "AUROC"]
@@ -63,13 +63,9 @@ def judgement_table(title: str, judgements: list[Judgement], pooled: bool) -> Ta
     return table_
 
 
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'s' * (n != 1)}"
-
-
 def run_title(run: RunEvaluation) -> str:
     truth = "recorded ground truth" if run.truth_source == "run" else f"truth from {run.truth_source}"
-    title = f"{run.path}: {_count(len(run.clients), 'client')}, {_count(len(run.attackers), 'attacker')} ({truth})"
+    title = f"{run.path}: {count(len(run.clients), 'client')}, {count(len(run.attackers), 'attacker')} ({truth})"
     if run.absent_attackers:
         title += f"; not in the run: {', '.join(run.absent_attackers)}"
     return title
@@ -81,7 +77,7 @@ def evaluation_tables(evaluation: Evaluation) -> list[Table]:
     if len(evaluation.runs) > 1:
         attackers = sum(len(run.attackers) for run in evaluation.runs)
         clients = sum(len(run.clients) for run in evaluation.runs)
-        title = f"pooled over {len(evaluation.runs)} runs: {_count(clients, 'client')}, {_count(attackers, 'attacker')}"
+        title = f"pooled over {len(evaluation.runs)} runs: {count(clients, 'client')}, {count(attackers, 'attacker')}"
         tables.append(judgement_table(title, evaluation.pooled, pooled=True))
     return tables
 
@@ -112,8 +108,8 @@ def render_evaluation_html(evaluation: Evaluation) -> str:
         "verdict). Precision, recall, F1 and false-positive rate count clients; AUROC ranks them by score (ties "
         "count half). Pooled: confusion counts summed over runs, AUROC over every client score of every run. "
         "A dash: undefined (e.g. precision when nothing was flagged). "
-        + (f"Parameters set: <b>{esc(evaluation.settings.describe())}</b>; the others are the defaults."
-           if evaluation.settings.describe() else "Every detector and the verdict rule ran with their default parameters.")
+        + (f"Parameters set: <b>{esc(given)}</b>; the others are the defaults."
+           if (given := evaluation.settings.describe()) else "Every detector and the verdict rule ran with their default parameters.")
     )
     sections = [("pooled", "Pooled", section("pooled", "Pooled over runs" if len(runs) > 1 else "Summary",
                                               f'<div class="cards">{cards}</div>' + _html_table(evaluation.pooled, True), lead))]
@@ -124,11 +120,11 @@ def render_evaluation_html(evaluation: Evaluation) -> str:
             body = f'<div class="note">In the truth but not in the run: {esc(", ".join(run.absent_attackers))}</div>' + body
         title = f"Run {run.index + 1}: {run.path}"
         detail = esc(
-            f"{_count(len(run.clients), 'client')}, {_count(len(run.attackers), 'true attacker')} "
+            f"{count(len(run.clients), 'client')}, {count(len(run.attackers), 'true attacker')} "
             + ("(recorded ground truth)" if run.truth_source == "run" else f"(truth from {run.truth_source})")
         )
         sections.append((anchor, f"Run {run.index + 1}", section(anchor, title, body, detail)))
-    subtitle = esc(f"{_count(len(runs), 'run')} · {_count(clients, 'client')} · {_count(attackers, 'true attacker')}")
+    subtitle = esc(f"{count(len(runs), 'run')} · {count(clients, 'client')} · {count(attackers, 'true attacker')}")
     return page("Detectors judged against ground truth", subtitle, sections, "fedforensics evaluation")
 
 

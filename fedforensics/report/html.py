@@ -16,7 +16,7 @@ from ..detectors.base import DetectorResult, Evidence
 from ..verdict import VERDICTS, ClientVerdict
 from . import figures
 from .json import write_atomic
-from .page import VERDICT_COLOURS, badge, card, esc, facts, figure, num, page, section, table
+from .page import VERDICT_COLOURS, badge, card, count, esc, facts, figure, num, page, section, table
 
 if TYPE_CHECKING:  # the inversion needs torch; the page only draws its result
     from ..inversion import TriggerInversionReport
@@ -88,8 +88,8 @@ def _summary(report: AuditReport) -> str:
             items.append(
                 f'<li style="--c:{VERDICT_COLOURS[v.verdict]}"><span class="id"><b>{esc(v.client)}</b></span> '
                 f"{badge(v.verdict)}{_truth_tag(report, v.client)} "
-                f'<span class="muted">score {num(v.score)} · flagged by {len(v.flagged_by)} '
-                f'detector{"s" * (len(v.flagged_by) != 1)}</span><br>{reason}</li>'
+                f'<span class="muted">score {num(v.score)} · flagged by {count(len(v.flagged_by), "detector")}</span>'
+                f"<br>{reason}</li>"
             )
         more = sum(v.verdict != "benign" for v in report.verdicts) - len(suspects)
         tail = f'<p class="muted">and {more} more in the verdict table.</p>' if more > 0 else ""
@@ -113,7 +113,7 @@ def _summary(report: AuditReport) -> str:
         ("run file", f'<span class="id">{esc(s.path)}</span>'),
         ("rounds", esc(f"{s.rounds} ({s.first_round}–{s.last_round})" if s.rounds else "0")),
         ("clients per round", esc(f"min {cpr['min']:g} · median {cpr['median']:g} · max {cpr['max']:g}")),
-        ("model", esc(f"{s.parameters:,} parameter{'s' * (s.parameters != 1)} in {len(s.layers)} layer{'s' * (len(s.layers) != 1)}")),
+        ("model", esc(f"{count(s.parameters, 'parameter')} in {count(len(s.layers), 'layer')}")),
         ("client metrics", esc(", ".join(s.client_metrics) or "none recorded")),
         ("global metrics", esc(", ".join(s.global_metrics) or "none recorded")),
         ("ground truth", truth),

@@ -84,6 +84,11 @@ def esc(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
+def count(n: int, noun: str) -> str:
+    """``n`` and ``noun``, plural unless ``n`` is 1 (nouns of this report take an s)."""
+    return f"{n:,} {noun}{'s' * (n != 1)}"
+
+
 def num(value: float | None, spec: str = ".2f") -> str:
     """A number for a table cell; an en dash for a missing or non-finite one."""
     if value is None or not math.isfinite(value):
