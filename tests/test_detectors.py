@@ -507,8 +507,8 @@ class _Custom(Detector):
     def finish(self):
         scores = {c: self.given.get(c, 0.0) for c in self._run.all_clients}
         flagged = [c for c, s in scores.items() if s >= self.threshold]
-        return DetectorResult(self.name, self.reference, self.get_params(), self.threshold, scores, flagged, {}, {}, [],
-                              family=self.family, extras={"n": np.int64(3), "v": np.float32("nan"), "a": np.arange(2)})
+        return self.result(scores=scores, flagged=flagged, round_scores={}, first_flagged={}, evidence=[],
+                           extras={"n": np.int64(3), "v": np.float32("nan"), "a": np.arange(2)})
 
 
 def test_an_infinite_score_is_the_strongest_flag_not_an_unscored_client(runs):

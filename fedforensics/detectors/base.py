@@ -215,6 +215,8 @@ class Detector(ABC):
     #: FLAME's majority cluster round after round. Flags of such detectors alone are one fact about the
     #: client's data, so together they count as one family, whatever their families.
     label_mix: ClassVar[bool] = False
+    #: The score at which a client is flagged: a parameter of ``__init__``, stored by every detector.
+    threshold: float
 
     def get_params(self) -> dict[str, Any]:
         """The detector's parameters, as passed to ``__init__`` (scikit-learn's convention)."""
@@ -242,6 +244,21 @@ class Detector(ABC):
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({params})"
+
+    def result(self, **fields: Any) -> DetectorResult:
+        """A :class:`DetectorResult` carrying this detector's name, reference, family, roles,
+        parameters and ``self.threshold`` (every detector stores one), plus ``fields`` (scores,
+        flags, evidence...)."""
+        return DetectorResult(
+            name=self.name,
+            family=self.family,
+            standalone=self.standalone,
+            label_mix=self.label_mix,
+            reference=self.reference,
+            params=self.get_params(),
+            threshold=self.threshold,
+            **fields,
+        )
 
     @abstractmethod
     def start(self, run: Run) -> None:

@@ -143,14 +143,7 @@ class CosineHDBSCANDetector(Detector):
                 )
             )
         order = sorted(range(len(ids)), key=lambda i: (accumulated[ids[i]], ids[i]))
-        return DetectorResult(
-            name=self.name,
-            family=self.family,
-            standalone=self.standalone,
-            label_mix=self.label_mix,
-            reference=self.reference,
-            params=self.get_params(),
-            threshold=self.threshold,
+        return self.result(
             scores=scores,
             flagged=flagged,
             round_scores={r: {c: float(o) for c, o in flags.items()} for r, flags in self._outlier.items()},

@@ -128,14 +128,7 @@ class RoundStatisticDetector(Detector):
             if rounds:
                 first[cid] = min(rounds)
         evidence = [e for cid in flagged for e in self._evidence(cid, best_key[cid], conclusions[best_key[cid]])]
-        return DetectorResult(
-            name=self.name,
-            family=self.family,
-            standalone=self.standalone,
-            label_mix=self.label_mix,
-            reference=self.reference,
-            params=self.get_params(),
-            threshold=self.threshold,
+        return self.result(
             scores=scores,
             flagged=flagged,
             round_scores=self._round_scores(),
