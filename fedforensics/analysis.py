@@ -184,7 +184,7 @@ def sketch_note(run: Run, width: int) -> str:
     return (
         f"the {len(run.all_clients)} clients' accumulated update directions ({size:,} parameters each) were compared "
         f"through a {width:,}-wide count sketch to bound memory: their cosines are off by about "
-        f"{math.sqrt(2 / width):.3f} (median-cosine, cosine-hdbscan)"
+        f"{math.sqrt(2 / width):.3f} (cosine-hdbscan clusters them)"
     )
 
 

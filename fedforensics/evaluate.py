@@ -43,7 +43,7 @@ def _json_float(value: float | None) -> float | None:
 @dataclass
 class Detection:
     """Whether one true attacker was flagged, and when first (``round`` is None: never, or flagged only on a
-    run-level statistic such as the accumulated direction, which has no round)."""
+    statistic of the whole run, which has no round)."""
 
     run: int
     client: str

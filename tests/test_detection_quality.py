@@ -41,6 +41,11 @@ CLEAN = {
     # most shards hold one or two classes: three honest clients moved the output bias enough to be
     # flagged by output-bias alone before that detector became corroborating only
     "clean-strong-skew-seed28": SimulationConfig(rounds=20, seed=28, attack="none", partition="dirichlet", alpha=0.1),
+    # small label-skewed federations: one honest client unlike the other three (seven) reached a robust z of
+    # 12.5 (12.7) on its direction accumulated over the run, a single draw across 4 (8) clients: `malicious`
+    # until median-cosine kept to its per-round statistic
+    "clean-4-clients-noniid-seed1": SimulationConfig(rounds=20, seed=1, clients=4, attack="none", partition="dirichlet"),
+    "clean-8-clients-noniid-seed2": SimulationConfig(rounds=20, seed=2, clients=8, attack="none", partition="dirichlet"),
 }
 
 

@@ -84,7 +84,7 @@ def test_metrics_of_a_hand_built_case(tiny):
 
 
 def test_a_flag_without_a_round_still_counts_as_detected(tiny):
-    """A flag from a run-level statistic (median-cosine's accumulated direction) has no first round; it was
+    """A flag from a statistic of the whole run (a custom detector's) has no first round; it was
     counted as never detected, so `found` fell below the true positives."""
     run_level = result("d", {"c0": 9.0, "c1": 0.0, "c2": 0.0, "c3": 0.0, "c4": 0.0}, ["c0"], {})
     ev = evaluate_report(dataclasses.replace(tiny, detectors=[*tiny.detectors, run_level]), ["c0", "c1"])

@@ -13,8 +13,8 @@ honest client-rounds. A client's run-level score therefore combines
 * optionally (``spike``, off by default) its strongest single round, scaled so
   that a per-round z of ``spike`` reaches the threshold. Honest clients of
   non-IID federations reach per-round z ≈ 85 in single late rounds, so a
-  single round is no verdict; a one-shot model replacement still dominates the
-  client's accumulated direction, which ``median-cosine`` scores.
+  single round is no verdict (and a one-shot model replacement among many
+  rounds goes unflagged: docs/detection.md, "Where it fails").
 
 The first round at which the evidence gathered *up to that round* reached the
 threshold is the round of first detection.

@@ -31,8 +31,8 @@ class RoundStatisticDetector(Detector):
     spike
         Per-round z at which one round alone reaches the threshold; ``None`` (default) is off:
         honest clients of non-IID federations reach z ≈ 85 in single late rounds
-        (docs/detection.md); a one-shot boosted update still dominates the client's
-        accumulated direction, which ``median-cosine`` scores.
+        (docs/detection.md), so a one-shot boosted update among many rounds goes
+        unflagged ("Where it fails").
     min_clients
         Rounds with fewer clients are not scored (a median of two is no reference).
     """
@@ -77,10 +77,6 @@ class RoundStatisticDetector(Detector):
     def on_round(self, data: RoundData, raw: dict[str, np.ndarray]) -> None:
         """Hook for subclasses that keep more than the z-scores of a round."""
 
-    def run_statistics(self) -> dict[str, dict[str, float]]:
-        """Named statistics of the whole run, a value per client, compared across clients at the end."""
-        return {}
-
     # -- the streaming contract --------------------------------------------------
     def start(self, run: Run) -> None:
         self._series: dict[str, RoundScores] = {}
@@ -106,9 +102,6 @@ class RoundStatisticDetector(Detector):
 
     def finish(self) -> DetectorResult:
         conclusions = {key: series.conclude(self.threshold, self.spike) for key, series in self._series.items()}
-        if not self._not_applicable:
-            for key, values in self.run_statistics().items():
-                conclusions[key] = self._conclude_run_statistic(values)
         scores: dict[str, float] = {}
         best_key: dict[str, str] = {}
         tests: dict[str, int] = {}
@@ -139,14 +132,6 @@ class RoundStatisticDetector(Detector):
             extras=self.extras(conclusions) if not self._not_applicable else {},
         )
 
-    def _conclude_run_statistic(self, values: dict[str, float]) -> Conclusion:
-        ids = list(values)
-        z = robust_z(np.array([values[c] for c in ids]), rel_floor=self.rel_floor, abs_floor=self.abs_floor)
-        oriented = np.abs(z) if self.side == "two-sided" else (z if self.side == "greater" else -z)
-        scores = {cid: float(v) for cid, v in zip(ids, oriented) if np.isfinite(v)}
-        flagged = [c for c, s in scores.items() if s >= self.threshold]
-        return Conclusion(scores, flagged, {}, {cid: [] for cid in ids})
-
     def _round_scores(self) -> dict[int, dict[str, float]]:
         """Per round and client, the strongest oriented z over the statistics."""
         out: dict[int, dict[str, float]] = {}
@@ -160,9 +145,6 @@ class RoundStatisticDetector(Detector):
 
     def _evidence(self, cid: str, key: str, conclusion: Conclusion) -> list[Evidence]:
         line = self.explain(key, conclusion.scores[cid])
-        if not conclusion.strongest[cid]:  # a run-level statistic
-            score = conclusion.scores[cid]
-            return [Evidence(self.name, cid, None, self.layer_of(key), score, f"{line} (run z = {_z(score)})")]
         return [
             Evidence(self.name, cid, r, self.layer_of(key), z, f"{line} (round z = {_z(z)})")
             for r, z in conclusion.strongest[cid][: self.evidence_rounds]
