@@ -63,6 +63,51 @@ def robust_z(values: np.ndarray, *, rel_floor: float = 0.0, abs_floor: float = 1
     return out
 
 
+#: One-sided tail probabilities at which :data:`ROBUST_Z_TAIL` gives the quantiles.
+TAIL_PROBABILITIES = (1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5)
+#: For n clients, the |z| that one client's robust z exceeds with each probability of
+#: :data:`TAIL_PROBABILITIES` under a Gaussian null (Monte Carlo, 4·10⁷ values per n:
+#: benchmarks/robust_z_tail.py). Among 4 clients z ≥ 13 is as likely as z ≥ 5.7 among 10.
+ROBUST_Z_TAIL: dict[int, tuple[float, ...]] = {
+    3: (0.977, 3.910, 12.219, 41.221, 124.651, 416.396, 1246.462, 4038.821, 11628.21),
+    4: (0.944, 2.093, 3.933, 7.471, 13.175, 24.337, 42.758, 79.110, 140.594),
+    5: (1.172, 2.708, 5.096, 9.706, 17.147, 31.721, 55.396, 102.826, 176.068),
+    6: (1.095, 2.165, 3.489, 5.555, 8.297, 12.708, 18.521, 27.856, 40.422),
+    7: (1.208, 2.369, 3.820, 6.099, 9.112, 13.980, 20.534, 31.233, 45.096),
+    8: (1.175, 2.142, 3.214, 4.714, 6.497, 9.107, 12.212, 16.639, 22.485),
+    9: (1.225, 2.225, 3.337, 4.905, 6.768, 9.474, 12.743, 17.438, 23.079),
+    10: (1.220, 2.124, 3.058, 4.283, 5.651, 7.513, 9.636, 12.538, 15.941),
+}
+#: The round size the thresholds were set on (docs/detectors.md), and the scale smaller rounds are moved to.
+REFERENCE_CLIENTS = 10
+
+
+def on_reference_scale(z: np.ndarray, n: int) -> np.ndarray:
+    """Robust z-scores of a round of ``n`` clients, as the z of equal Gaussian-null tail probability among 10.
+
+    A robust z's scale is a median of few deviations: among 5 clients |z| ≥ 5.1 is as likely
+    (one-sided 1 %) as |z| ≥ 3.1 among 10, so a threshold set on 10-client rounds flags more
+    honest clients in smaller ones. The tail probability of ``|z|`` is read off
+    :data:`ROBUST_Z_TAIL` for ``n`` and turned back into a z through the row for 10
+    (log-log interpolation; outside the table, the ratio at its nearest end). The result
+    is never larger than ``|z|`` (the bulk of small rounds is a little narrower), keeps the
+    sign, and is ``z`` itself for rounds of 10 or more clients, and of fewer than 3, which
+    have no row (two values are always one scale apart).
+    """
+    z = np.asarray(z, dtype=np.float64)
+    if n >= REFERENCE_CLIENTS or n not in ROBUST_Z_TAIL:
+        return z
+    source = np.log(ROBUST_Z_TAIL[n])
+    target = np.log(ROBUST_Z_TAIL[REFERENCE_CLIENTS])
+    size = np.abs(z)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_size = np.log(size)
+        moved = np.interp(log_size, source, target)
+        moved = np.where(log_size < source[0], log_size + (target[0] - source[0]), moved)
+        moved = np.where(log_size > source[-1], log_size + (target[-1] - source[-1]), moved)
+        return np.sign(z) * np.minimum(np.exp(moved), size)
+
+
 def bonferroni_z(z: float, tests: int, *, two_sided: bool) -> float:
     """The z-score that keeps the same false-alarm rate after taking the maximum of ``tests`` z-scores.
 

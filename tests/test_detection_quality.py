@@ -34,6 +34,8 @@ CASES = {
     # partial participation: 20 clients, 10 drawn each round; and another model
     "backdoor-partial-seed5": SimulationConfig(rounds=ROUNDS, seed=5, clients=20, clients_per_round=10),
     "backdoor-mlp-seed1": SimulationConfig(rounds=ROUNDS, seed=1, model="mlp"),
+    # a small federation: one attacker among 5, its z-scores moved to the 10-client scale
+    "backdoor-5-clients-seed0": SimulationConfig(rounds=20, clients=5),
 }
 CLEAN = {
     "clean-iid-seed2": SimulationConfig(rounds=ROUNDS, seed=2, attack="none"),
@@ -46,6 +48,11 @@ CLEAN = {
     # until median-cosine kept to its per-round statistic
     "clean-4-clients-noniid-seed1": SimulationConfig(rounds=20, seed=1, clients=4, attack="none", partition="dirichlet"),
     "clean-8-clients-noniid-seed2": SimulationConfig(rounds=20, seed=2, clients=8, attack="none", partition="dirichlet"),
+    # cross-device: 5 of 50 clients a round, each in about 4 rounds; four honest clients were `suspicious` (norm,
+    # layer-deviation: z up to 14 in a round of 5) until rounds of fewer than 10 were moved to the 10-client scale
+    "clean-cross-device-noniid-seed2": SimulationConfig(
+        rounds=40, seed=2, clients=50, clients_per_round=5, attack="none", partition="dirichlet"
+    ),
 }
 
 

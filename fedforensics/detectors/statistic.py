@@ -2,8 +2,10 @@
 
 Each round, a detector computes one or more named statistics per client (an
 update's norm, a metric, the change of one output class's bias...). Each is
-turned into a robust z-score across that round's clients, accumulated across
-rounds (:mod:`.accumulate`), and a client's score is its strongest statistic.
+turned into a robust z-score across that round's clients (for a round of fewer
+than 10, moved to the 10-client scale the thresholds were set on:
+:func:`~fedforensics.stats.on_reference_scale`), accumulated across rounds
+(:mod:`.accumulate`), and a client's score is its strongest statistic.
 Subclasses only say which statistics they compute and how to explain them.
 """
 
@@ -16,7 +18,7 @@ import numpy as np
 
 from ..errors import FedForensicsError
 from ..run import Run
-from ..stats import bonferroni_z, robust_z
+from ..stats import bonferroni_z, on_reference_scale, robust_z
 from .accumulate import Conclusion, RoundScores, Side
 from .base import Detector, DetectorResult, Evidence, RoundData
 
@@ -97,6 +99,7 @@ class RoundStatisticDetector(Detector):
         for key, values in raw.items():
             floor = max(self.abs_floor, self.scale_floor(data, key))
             z = robust_z(values, rel_floor=self.rel_floor, abs_floor=floor)
+            z = on_reference_scale(z, int(np.isfinite(np.asarray(values, dtype=np.float64)).sum()))
             self._series.setdefault(key, RoundScores(self.side)).add(data.round, data.clients, z)
         self.on_round(data, raw)
 

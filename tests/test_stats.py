@@ -1,0 +1,43 @@
+"""The small-round scale of robust z-scores (fedforensics.stats.on_reference_scale)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fedforensics.stats import REFERENCE_CLIENTS, ROBUST_Z_TAIL, TAIL_PROBABILITIES, on_reference_scale, robust_z
+
+
+def _round_z(n: int, rows: int, seed: int) -> np.ndarray:
+    """Every client's robust z in ``rows`` rounds of ``n`` Gaussian clients."""
+    rng = np.random.default_rng(seed)
+    return np.concatenate([robust_z(row) for row in rng.standard_normal((rows, n))])
+
+
+@pytest.mark.parametrize("n", [4, 5, 6, 8])
+def test_a_small_rounds_z_reaches_the_10_client_quantiles_as_often_as_10_clients_do(n):
+    """Fresh Gaussian rounds, not the table's draws: after the move, |z| exceeds the 10-client
+    1 % and 0.1 % quantiles about 2 % and 0.2 % of the time (two-sided); the raw z far more often."""
+    z = _round_z(n, 40_000, seed=n)
+    moved = np.abs(on_reference_scale(z, n))
+    reference = dict(zip(TAIL_PROBABILITIES, ROBUST_Z_TAIL[REFERENCE_CLIENTS]))
+    for p, tolerance in ((1e-2, 0.15), (1e-3, 0.35)):
+        share = float(np.mean(moved >= reference[p]))
+        assert abs(share / (2 * p) - 1) < tolerance, (n, p, share)
+    assert np.mean(np.abs(z) >= reference[1e-3]) > 1.4 * 2e-3  # why the move exists
+
+
+def test_rounds_of_ten_or_more_and_of_two_are_left_alone():
+    z = np.array([-7.0, -1.0, 0.0, 0.5, 3.0, 40.0])
+    for n in (2, 10, 11, 50):
+        assert np.array_equal(on_reference_scale(z, n), z)
+
+
+@pytest.mark.parametrize("n", sorted(set(ROBUST_Z_TAIL) - {REFERENCE_CLIENTS}))
+def test_the_move_is_monotone_keeps_the_sign_and_never_enlarges(n):
+    z = np.concatenate([-np.geomspace(1e-3, 1e6, 400)[::-1], [0.0], np.geomspace(1e-3, 1e6, 400)])
+    moved = on_reference_scale(z, n)
+    assert np.all(np.diff(moved) >= 0)
+    assert np.array_equal(np.sign(moved), np.sign(z))
+    assert np.all(np.abs(moved) <= np.abs(z))
+    assert np.isnan(on_reference_scale(np.array([np.nan]), n)).all()
