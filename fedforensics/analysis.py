@@ -13,6 +13,7 @@ from .detectors.history import DIRECTION_MEMORY
 from .errors import FedForensicsError
 from .run import Run
 from .scan import Progress, scan
+from .stats import REFERENCE_CLIENTS
 from .summary import RunSummary, summarize
 from .verdict import VERDICTS, ClientVerdict, ConsensusRule
 
@@ -109,9 +110,9 @@ def analyze(
     global_metrics: dict[int, dict[str, float]] = {}
     client_metrics: dict[str, dict[int, dict[str, float]]] = {}
     sketch_width: int | None = None
-    scanned: set[int] = set()
+    round_sizes: dict[int, int] = {}  # round -> clients whose update could be compared
     for data in scan(run, progress, direction_memory):
-        scanned.add(data.round)
+        round_sizes[data.round] = len(data.clients)
         for cid in data.clients + data.nonfinite:
             participation.setdefault(cid, []).append(data.round)
         if data.global_nonfinite:
@@ -133,7 +134,7 @@ def analyze(
     clients = {cid: len(rounds) for cid, rounds in participation.items()}
     verdicts = rule.judge(clients, results, nonfinite)
     report = AuditReport(summarize(run), results, verdicts, rule, participation, global_metrics, client_metrics)
-    report.notes.extend(coverage_notes(run, verdicts, results, scanned))
+    report.notes.extend(coverage_notes(run, verdicts, results, round_sizes))
     if broken_from is not None:
         report.notes.append(broken_model_note(broken_from, nonfinite))
     if sketch_width is not None:
@@ -189,15 +190,15 @@ def sketch_note(run: Run, width: int) -> str:
 
 
 def coverage_notes(
-    run: Run, verdicts: list[ClientVerdict], results: list[DetectorResult], scanned: set[int]
+    run: Run, verdicts: list[ClientVerdict], results: list[DetectorResult], round_sizes: dict[int, int]
 ) -> list[str]:
     """What the verdicts cannot say: an unfinished run, a run without rounds, benign clients no detector
-    scored or saw too rarely.
+    scored or saw too rarely, rounds too small for the thresholds' scale.
 
     ``benign`` means "below every threshold"; for a client no statistic could compare with
     the others, or seen in too few rounds to accumulate evidence, that is no evidence
-    either way, and the report says so. ``scanned``: the rounds the scan yielded (it skips
-    rounds without an update).
+    either way, and the report says so. ``round_sizes``: the rounds the scan yielded (it skips
+    rounds without an update) and how many clients each could compare.
     """
     unfinished = (
         [
@@ -215,7 +216,7 @@ def coverage_notes(
             f"the model has no floating-point layer (its {len(run.layers)} layer{'s' * (len(run.layers) != 1)} hold "
             "integers only): there are no updates to compare, so 'benign' is no evidence either way",
         ]
-    empty = [r for r in run.rounds if r not in scanned]  # the scan skips rounds without an update
+    empty = [r for r in run.rounds if r not in round_sizes]  # the scan skips rounds without an update
     notes = list(unfinished)
     if empty:
         shown = ", ".join(map(str, empty[:10])) + (f" and {len(empty) - 10} more" if len(empty) > 10 else "")
@@ -237,6 +238,16 @@ def coverage_notes(
             f"{_subject(rare, verdicts)} took part in fewer than {EVIDENCE_ROUNDS} rounds, too few to accumulate "
             "evidence, so 'benign' says nothing about them: no single round, however extreme, flags a client unless "
             "a detector's spike parameter is set (e.g. --set norm.spike=50)"
+        )
+    scored = {r for result in results if result.applicable for r in result.round_scores}
+    small = sorted(n for r, n in round_sizes.items() if r in scored and n < REFERENCE_CLIENTS)
+    if small:
+        share = f"all {len(small)}" if len(small) == len(scored) else f"{len(small)} of the {len(scored)}"
+        notes.append(
+            f"{share} rounds compared fewer than {REFERENCE_CLIENTS} clients (as few as "
+            f"{small[0]}): a robust z among few clients has a heavier tail, so the z-scores of those rounds are on the "
+            f"{REFERENCE_CLIENTS}-client scale the thresholds were set on, and a client there must stand out further to "
+            "be flagged (docs/detectors.md, 'Small federations')"
         )
     return notes
 

@@ -210,12 +210,17 @@ def test_a_round_where_every_reply_failed_is_skipped_and_named(tmp_path):
                         rnd.client(f"c{i}", {"w": rng.normal(0, 0.01, (8, 8))}, num_samples=10, delta=True)
     report = analyze(open_run(tmp_path / "failed.h5"))
     assert report.counts["benign"] == 5
-    assert report.notes == ["round 3 recorded no client update (every reply failed): nothing to compare there"]
+    assert report.notes[0] == "round 3 recorded no client update (every reply failed): nothing to compare there"
+    assert report.notes[1].startswith("all 4 rounds compared fewer than 10 clients (as few as 5)")
+    assert len(report.notes) == 2
 
 
 def test_well_observed_runs_carry_no_coverage_note(runs):
-    for name in ("clean", "boost", "odd"):
+    for name in ("clean", "boost"):
         assert analyze(open_run(runs[name])).notes == []
+    # 7 clients, one of them NaN in every round: only the small rounds are worth a note
+    notes = analyze(open_run(runs["odd"])).notes
+    assert len(notes) == 1 and notes[0].startswith("all 5 rounds compared fewer than 10 clients (as few as 6): ")
 
 
 def test_the_output_bias_is_named_the_anomaly_only_where_one_is_there(runs, tmp_path):
@@ -270,6 +275,13 @@ def test_cross_device_participation_alone_raises_no_suspicion(seed, tmp_path):
     assert any("(judged benign) took part in fewer than 3 rounds, too few to accumulate evidence" in n for n in report.notes)
     eager = analyze(open_run(path), [get_detector("cosine-hdbscan", min_rounds=1, alpha=math.inf)])
     assert eager.detector("cosine-hdbscan").flagged
+
+
+def test_rounds_of_fewer_than_ten_clients_are_named_in_the_notes(runs, tmp_path):
+    """Their z-scores are on the 10-client scale (docs/detectors.md, 'Small federations'): the report says so."""
+    notes = analyze(open_run(make_run(tmp_path / "six.h5", clients=6, rounds=5))).notes
+    assert any(n.startswith("all 5 rounds compared fewer than 10 clients (as few as 6)") for n in notes), notes
+    assert not any("fewer than 10 clients" in n for n in analyze(open_run(runs["clean"])).notes)
 
 
 def test_a_fleet_of_diffuse_updates_raises_no_suspicion_by_chance(tmp_path):
