@@ -52,18 +52,32 @@ def _strings(dataset: h5py.Dataset) -> list[str]:
 
 
 class _RoundIndex:
-    """One round's client ids, their rows, and its update tables, each looked up when first read."""
+    """One round's client ids, their rows, and its update tables, each looked up when first read.
 
-    def __init__(self, group: h5py.Group) -> None:
+    The per-client datasets must have a row per client; that is checked here, when
+    the round is first read, rather than for every round when the file is opened
+    (opening a 30-round run took 3.5 times as long with it).
+    """
+
+    def __init__(self, group: h5py.Group, path: Path, number: int) -> None:
         self.clients = _strings(group[spec.CLIENTS])
         self.rows = {cid: i for i, cid in enumerate(self.clients)}
         self._updates = group[spec.UPDATES]
         self._tables: dict[int, tuple[h5py.Dataset, bool]] = {}
+        self._where = f"{path}: round {number}"
+        for name in (spec.NUM_SAMPLES, spec.NONFINITE, spec.METRICS):
+            self._check_rows(name, group[name])
+
+    def _check_rows(self, name: str, dataset: h5py.Dataset) -> None:
+        if dataset.shape[:1] != (len(self.clients),):
+            rows = dataset.shape[0] if dataset.shape else "no"
+            raise RunFormatError(f"{self._where}: '{name}' has {rows} rows for {len(self.clients)} clients")
 
     def table(self, layer: Layer) -> tuple[h5py.Dataset, bool]:
         """The update table of ``layer``, and whether its rows are raw float32 chunks."""
         if layer.index not in self._tables:
             dataset = self._updates[spec.layer_key(layer.index)]
+            self._check_rows(f"updates/{spec.layer_key(layer.index)}", dataset)
             self._tables[layer.index] = (dataset, _rows_are_chunks(dataset))
         return self._tables[layer.index]
 
@@ -197,7 +211,9 @@ class Run:
         self.layers = self._read_layers() if spec.LAYERS in root else []
         for number, key in self._round_keys.items():
             group = root[spec.ROUNDS][key]
-            for required in (spec.CLIENTS, spec.NUM_SAMPLES, spec.METRICS, spec.METRIC_NAMES, spec.GLOBAL, spec.UPDATES):
+            for required in (
+                spec.CLIENTS, spec.NUM_SAMPLES, spec.NONFINITE, spec.METRICS, spec.METRIC_NAMES, spec.GLOBAL, spec.UPDATES
+            ):
                 if required not in group:
                     raise RunFormatError(f"{self.path}: round {number} lacks '{required}'")
             if len(group[spec.UPDATES]) != len(self.layers) or len(group[spec.GLOBAL]) != len(self.layers):
@@ -329,7 +345,7 @@ class Run:
         layer), and memory stays flat in the number of rounds.
         """
         if self._last_index is None or self._last_index[0] != r:
-            self._last_index = (r, _RoundIndex(self._round(r)))
+            self._last_index = (r, _RoundIndex(self._round(r), self.path, r))
         return self._last_index[1]
 
     def clients(self, r: int) -> list[str]:
