@@ -3,8 +3,8 @@
 Per-round flags alone cannot be a verdict: a robust z above 3 happens to 1–6 % of
 honest client-rounds. A client's run-level score therefore combines
 
-* its **mean** per-round z (winsorised at ``clip``, over at least ``min_rounds``
-  rounds): how many of a round's MADs it sits from the round's median, on
+* its **mean** per-round z (winsorised at ``CLIP``, over at least
+  ``EVIDENCE_ROUNDS`` rounds): how many of a round's MADs it sits from the round's median, on
   average. Honest noise averages out; an attacker who pulls the same way round
   after round keeps its distance. The mean is not standardised a second time
   across clients: with ten clients, the spread of honest means is set by the
@@ -23,6 +23,7 @@ threshold is the round of first detection.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -32,15 +33,40 @@ Side = Literal["greater", "less", "two-sided"]
 
 #: Rounds a client must have been scored in before a mean over them counts as evidence.
 EVIDENCE_ROUNDS = 3
+#: Per-round z-scores are winsorised here before their mean: one astronomical round (a ×1e30 update)
+#: counts as a very strong round, not as the whole run.
+CLIP = 10.0
 
 
-def _oriented(z: np.ndarray, side: Side) -> np.ndarray:
+def oriented(z: np.ndarray, side: Side) -> np.ndarray:
     """Turn signed z-scores into 'higher is more suspicious'."""
     if side == "greater":
         return z
     if side == "less":
         return -z
     return np.abs(z)
+
+
+def at_or_above(scores: Mapping[str, float], threshold: float) -> list[str]:
+    """The clients whose score reaches ``threshold``, highest first (a NaN score never does)."""
+    return sorted((c for c, s in scores.items() if s >= threshold), key=lambda c: -scores[c])
+
+
+def first_rounds(
+    rounds: Iterable[int], flagged: list[str], scores_upto: Callable[[int], Mapping[str, float]], threshold: float
+) -> dict[str, int]:
+    """For each flagged client, the first of ``rounds`` at which its score from the evidence up to that
+    round (``scores_upto(round)``) reached ``threshold``; a client that never did has no entry."""
+    first: dict[str, int] = {}
+    pending = set(flagged)
+    for r in rounds:  # only flagged clients get a first round: stop once each has one
+        if not pending:
+            break
+        for cid, score in scores_upto(r).items():
+            if cid in pending and score >= threshold:
+                first[cid] = r
+                pending.discard(cid)
+    return {c: first[c] for c in flagged if c in first}
 
 
 @dataclass
@@ -54,10 +80,8 @@ class Conclusion:
 class RoundScores:
     """Collects per-round z-scores of one statistic and concludes per client."""
 
-    def __init__(self, side: Side, *, clip: float = 10.0, min_rounds: int = EVIDENCE_ROUNDS) -> None:
+    def __init__(self, side: Side) -> None:
         self.side = side
-        self.clip = clip
-        self.min_rounds = min_rounds
         self.rounds: list[int] = []
         self.by_round: dict[int, dict[str, float]] = {}
         self._history: dict[str, list[tuple[int, float]]] = defaultdict(list)
@@ -80,28 +104,20 @@ class RoundScores:
             values = np.array([v for r, v in history if r <= last_round])
             if values.size == 0:
                 continue
-            mean = float(np.mean(np.clip(values, -self.clip, self.clip)))
-            sustained = float(_oriented(np.array([mean]), self.side)[0]) if values.size >= self.min_rounds else 0.0
+            mean = float(np.mean(np.clip(values, -CLIP, CLIP)))
+            sustained = float(oriented(np.array([mean]), self.side)[0]) if values.size >= EVIDENCE_ROUNDS else 0.0
             scores[cid] = sustained
             if spike is not None and np.isfinite(threshold):  # a per-round z of `spike` reaches the threshold
-                scores[cid] = max(sustained, float(np.max(_oriented(values, self.side))) * threshold / spike)
+                scores[cid] = max(sustained, float(np.max(oriented(values, self.side))) * threshold / spike)
         return scores
 
     def conclude(self, threshold: float, spike: float | None) -> Conclusion:
         """Run-level scores, flags at ``threshold``, and the first round each flag was reached."""
         final = self._scores_upto(self.rounds[-1], threshold, spike) if self.rounds else {}
-        flagged = sorted((c for c, s in final.items() if s >= threshold), key=lambda c: -final[c])
-        first: dict[str, int] = {}
-        pending = set(flagged)
-        for r in self.rounds:  # only flagged clients get a first round: stop once each has one
-            if not pending:
-                break
-            for cid, score in self._scores_upto(r, threshold, spike).items():
-                if score >= threshold and cid in pending:
-                    first[cid] = r
-                    pending.discard(cid)
+        flagged = at_or_above(final, threshold)
+        first = first_rounds(self.rounds, flagged, lambda r: self._scores_upto(r, threshold, spike), threshold)
         strongest = {
-            cid: sorted(((r, float(_oriented(np.array([v]), self.side)[0])) for r, v in history), key=lambda t: -t[1])
+            cid: sorted(((r, float(oriented(np.array([v]), self.side)[0])) for r, v in history), key=lambda t: -t[1])
             for cid, history in self._history.items()
         }
-        return Conclusion(final, flagged, {c: first[c] for c in flagged if c in first}, strongest)
+        return Conclusion(final, flagged, first, strongest)

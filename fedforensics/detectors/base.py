@@ -14,6 +14,7 @@ from __future__ import annotations
 import inspect
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, ClassVar
@@ -22,6 +23,7 @@ import numpy as np
 
 from ..errors import FedForensicsError
 from ..run import Layer, Run
+from .accumulate import at_or_above
 from .history import DirectionHistory
 
 
@@ -48,8 +50,9 @@ class RoundData:
 
     ``clients`` holds only the clients whose update is finite; the others are
     listed in ``nonfinite`` (a NaN would poison every median). The updates stay
-    one block per layer; derived quantities are computed once, on first use, and
-    shared by every detector.
+    one block per layer; the scan computes each layer's Gram matrix, and what is
+    derived from them (norms, cosine distances) is computed once, on first use,
+    and shared by every detector.
     """
 
     round: int
@@ -245,6 +248,14 @@ class Detector(ABC):
         params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({params})"
 
+    def flag(self, scores: Mapping[str, float], clients: Iterable[str]) -> tuple[dict[str, float], list[str]]:
+        """``scores`` with NaN for each of ``clients`` it lacks (clients the detector could not score),
+        and the clients at or above ``self.threshold``, highest first."""
+        scores = dict(scores)
+        for cid in clients:
+            scores.setdefault(cid, float("nan"))
+        return scores, at_or_above(scores, self.threshold)
+
     def result(self, **fields: Any) -> DetectorResult:
         """A :class:`DetectorResult` carrying this detector's name, reference, family, roles,
         parameters and ``self.threshold`` (every detector stores one), plus ``fields`` (scores,
@@ -276,6 +287,7 @@ class Detector(ABC):
         """Score ``run`` on its own (the analysis runs all detectors in one pass instead)."""
         from ..scan import scan
 
+        self.check_params()
         self.start(run)
         for data in scan(run):
             self.observe(data)

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..run import Run
 from ..stats import classical_mds
-from .accumulate import EVIDENCE_ROUNDS
+from .accumulate import EVIDENCE_ROUNDS, first_rounds
 from .base import Detector, DetectorResult, Evidence, RoundData
 from .history import DirectionHistory
 
@@ -60,8 +60,8 @@ class CosineHDBSCANDetector(Detector):
     min_rounds
         A client clustered in fewer rounds has no outlier rate to vote with (its
         score is at most 0.5, below any useful threshold): being outside a small
-        round's majority once or twice is chance, as the z-score detectors' own
-        ``min_rounds`` says for their means.
+        round's majority once or twice is chance, as it is for the z-score
+        detectors' means, which count from ``EVIDENCE_ROUNDS`` rounds.
     alpha
         Family-wise level of the binomial test above: the chance that any client whose
         rounds were outliers at the run's pooled rate, independently, votes at all.
@@ -122,17 +122,16 @@ class CosineHDBSCANDetector(Detector):
         else:
             distances = None
         rates, votes = self._rates(np.inf)
-        scores = {cid: 0.5 * votes.get(cid, 0.0) + 0.5 * accumulated.get(cid, False) for cid in ids}
-        for cid in self._run.all_clients:
-            scores.setdefault(cid, float("nan"))
-        flagged = sorted((c for c, s in scores.items() if s >= self.threshold), key=lambda c: -scores[c])
-        first: dict[str, int] = {}
-        for r in self._outlier:  # only flagged clients get a first round: stop once each has one
-            if len(first) == len(flagged):
-                break
-            for cid, vote in self._rates(r)[1].items():
-                if cid in flagged and cid not in first and 0.5 * vote + 0.5 >= self.threshold:
-                    first[cid] = r
+        scores, flagged = self.flag(
+            {cid: 0.5 * votes.get(cid, 0.0) + 0.5 * accumulated.get(cid, False) for cid in ids}, self._run.all_clients
+        )
+        # The accumulated directions are clustered once, at the end: each round's votes count beside that.
+        first = first_rounds(
+            self._outlier,
+            flagged,
+            lambda r: {cid: 0.5 * vote + 0.5 * accumulated.get(cid, False) for cid, vote in self._rates(r)[1].items()},
+            self.threshold,
+        )
         evidence = []
         for cid in flagged:
             rounds = [r for r, flags in self._outlier.items() if flags.get(cid)]

@@ -76,7 +76,6 @@ class DirectionHistory:
         self._sketch: CountSketch | None = None
         self._rows: dict[str, int] = {}
         self._sums = np.zeros((0, 0), np.float32)  # widened to the update's (or sketch's) size by the first add
-        self._counts: dict[str, int] = {}
         self._distances: tuple[list[str], np.ndarray] | None = None
 
     @property
@@ -119,12 +118,6 @@ class DirectionHistory:
                     # In-place y += a·x without a temporary the size of the update.
                     saxpy(np.ascontiguousarray(block[i], dtype=np.float32), total[col : col + width], a=scale)
                     col += width
-            self._counts[cid] = self._counts.get(cid, 0) + 1
-
-    @property
-    def counts(self) -> dict[str, int]:
-        """Rounds accumulated per client."""
-        return dict(self._counts)
 
     def cosine_distances(self) -> tuple[list[str], np.ndarray]:
         """Client ids and the pairwise cosine distances of their accumulated directions (computed once per round)."""

@@ -45,16 +45,13 @@ class LayerDeviationDetector(RoundStatisticDetector):
     family = "magnitude"
     side = "two-sided"
     rel_floor = 0.1
+    keep_values = True  # every slice's values, for the localization table and its timeline
 
     def __init__(
         self, *, threshold: float = 5.0, spike: float | None = None, min_clients: int = 4, noise_floor: float = 1e-3
     ) -> None:
         super().__init__(threshold=threshold, spike=spike, min_clients=min_clients)
         self.noise_floor = noise_floor
-
-    def start(self, run) -> None:  # type: ignore[no-untyped-def]
-        super().start(run)
-        self._raw: dict[str, dict[int, dict[str, float]]] = {}
 
     def statistics(self, data: RoundData) -> dict[str, np.ndarray]:
         out = {}
@@ -72,10 +69,6 @@ class LayerDeviationDetector(RoundStatisticDetector):
         total = sum(l.size for l in data.layers)
         even = float(np.median(data.norms)) / np.sqrt(max(total, 1))  # per parameter, the median update spread evenly
         return self.noise_floor * even * (np.sqrt(data.flat(layer).shape[1]) if stat == "l2" else 1.0)
-
-    def on_round(self, data: RoundData, raw: dict[str, np.ndarray]) -> None:
-        for key, values in raw.items():
-            self._raw.setdefault(key, {})[data.round] = {c: float(v) for c, v in zip(data.clients, values)}
 
     def layer_of(self, key: str) -> str | None:
         return key.rsplit("|", 1)[0]
@@ -123,5 +116,5 @@ class LayerDeviationDetector(RoundStatisticDetector):
             "localization": rows,
             "output_bias": placement,
             "most_separating": best,
-            "timeline": {str(r): v for r, v in self._raw.get(best, {}).items()} if best else {},
+            "timeline": {str(r): v for r, v in self.values.get(best, {}).items()} if best else {},
         }

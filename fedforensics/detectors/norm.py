@@ -29,32 +29,27 @@ class NormDetector(RoundStatisticDetector):
     family = "magnitude"
     side = "two-sided"
     rel_floor = 0.1
-
-    def start(self, run) -> None:  # type: ignore[no-untyped-def]
-        super().start(run)
-        self._norms: dict[int, dict[str, float]] = {}
+    keep_values = True  # the norms, for the clipping bound
 
     def statistics(self, data: RoundData) -> dict[str, np.ndarray]:
         return {"l2": data.norms}
-
-    def on_round(self, data: RoundData, raw: dict[str, np.ndarray]) -> None:
-        self._norms[data.round] = {cid: float(v) for cid, v in zip(data.clients, raw["l2"])}
 
     def explain(self, key: str, value: float) -> str:
         return "update norm far from the round's median norm"
 
     def extras(self, conclusions: dict[str, Conclusion]) -> dict[str, Any]:
-        bounds = {r: float(np.median(list(norms.values()))) for r, norms in self._norms.items()}
+        by_round = self.values.get("l2", {})
+        bounds = {r: float(np.median(list(norms.values()))) for r, norms in by_round.items()}
         clipped: dict[str, list[int]] = {}
         factor: dict[str, float] = {}
-        for r, norms in self._norms.items():
+        for r, norms in by_round.items():
             for cid, norm in norms.items():
                 if norm > bounds[r]:
                     clipped.setdefault(cid, []).append(r)
                     ratio = norm / bounds[r] if bounds[r] > 0 else float("inf")  # most clients sent nothing
                     factor[cid] = max(factor.get(cid, 1.0), ratio)
         return {
-            "norms": {str(r): norms for r, norms in self._norms.items()},
+            "norms": {str(r): norms for r, norms in by_round.items()},
             "clip_bound": {str(r): b for r, b in bounds.items()},
             "clipped_rounds": clipped,
             "max_clip_factor": factor,

@@ -9,7 +9,7 @@ import numpy as np
 from ..run import Layer, Run
 from .accumulate import Conclusion
 from .base import RoundData
-from .statistic import RoundStatisticDetector
+from .statistic import RoundStatisticDetector, strongest
 
 
 def output_bias(layers: list[Layer]) -> Layer | None:
@@ -90,10 +90,5 @@ class OutputBiasDetector(RoundStatisticDetector):
         return f"moves the output bias of {key} unlike the others (likely target: {key})"
 
     def extras(self, conclusions: dict[str, Conclusion]) -> dict[str, Any]:
-        target: dict[str, str] = {}
-        best: dict[str, float] = {}
-        for key, conclusion in conclusions.items():
-            for cid, score in conclusion.scores.items():
-                if score > best.get(cid, -np.inf):
-                    best[cid], target[cid] = score, key.removeprefix("class ")
+        target = {cid: key.removeprefix("class ") for cid, (_, key) in strongest(conclusions).items()}
         return {"layer": self._layer.name, "likely_target": target}

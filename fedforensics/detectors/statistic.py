@@ -12,6 +12,7 @@ Subclasses only say which statistics they compute and how to explain them.
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections import Counter
 from typing import Any, ClassVar
 
 import numpy as np
@@ -19,7 +20,7 @@ import numpy as np
 from ..errors import FedForensicsError
 from ..run import Run
 from ..stats import bonferroni_z, on_reference_scale, robust_z
-from .accumulate import Conclusion, RoundScores, Side
+from .accumulate import Conclusion, RoundScores, Side, oriented
 from .base import Detector, DetectorResult, Evidence, RoundData
 
 
@@ -46,6 +47,9 @@ class RoundStatisticDetector(Detector):
     abs_floor: ClassVar[float] = 1e-12
     #: How many of the strongest rounds each flagged client's evidence lists.
     evidence_rounds: ClassVar[int] = 3
+    #: Whether to keep every round's statistics in ``self.values`` (statistic → round → client → value),
+    #: for :meth:`extras`.
+    keep_values: ClassVar[bool] = False
 
     def __init__(self, *, threshold: float = 3.5, spike: float | None = None, min_clients: int = 4) -> None:
         self.threshold = threshold
@@ -76,12 +80,10 @@ class RoundStatisticDetector(Detector):
         """A floor of statistic ``key``'s per-round scale set by the round itself (beside ``abs_floor``)."""
         return 0.0
 
-    def on_round(self, data: RoundData, raw: dict[str, np.ndarray]) -> None:
-        """Hook for subclasses that keep more than the z-scores of a round."""
-
     # -- the streaming contract --------------------------------------------------
     def start(self, run: Run) -> None:
         self._series: dict[str, RoundScores] = {}
+        self.values: dict[str, dict[int, dict[str, float]]] = {}
         self._not_applicable = self.applicable(run)
         self._run = run
 
@@ -101,23 +103,18 @@ class RoundStatisticDetector(Detector):
             z = robust_z(values, rel_floor=self.rel_floor, abs_floor=floor)
             z = on_reference_scale(z, int(np.isfinite(np.asarray(values, dtype=np.float64)).sum()))
             self._series.setdefault(key, RoundScores(self.side)).add(data.round, data.clients, z)
-        self.on_round(data, raw)
+            if self.keep_values:
+                self.values.setdefault(key, {})[data.round] = dict(zip(data.clients, map(float, values)))
 
     def finish(self) -> DetectorResult:
         conclusions = {key: series.conclude(self.threshold, self.spike) for key, series in self._series.items()}
-        scores: dict[str, float] = {}
-        best_key: dict[str, str] = {}
-        tests: dict[str, int] = {}
-        for key, conclusion in conclusions.items():
-            for cid, score in conclusion.scores.items():
-                tests[cid] = tests.get(cid, 0) + 1
-                if score > scores.get(cid, -np.inf):
-                    scores[cid], best_key[cid] = score, key
+        best = strongest(conclusions)
+        tests = Counter(cid for conclusion in conclusions.values() for cid in conclusion.scores)
         two_sided = self.side == "two-sided"
-        scores = {cid: bonferroni_z(s, tests[cid], two_sided=two_sided) for cid, s in scores.items()}
-        for cid in self._run.all_clients:
-            scores.setdefault(cid, float("nan"))
-        flagged = sorted((c for c, s in scores.items() if s >= self.threshold), key=lambda c: -scores[c])
+        scores, flagged = self.flag(
+            {cid: bonferroni_z(s, tests[cid], two_sided=two_sided) for cid, (s, _) in best.items()}, self._run.all_clients
+        )
+        best_key = {cid: key for cid, (_, key) in best.items()}
         first = {}
         for cid in flagged:
             rounds = [c.first_flagged[cid] for c in conclusions.values() if cid in c.first_flagged]
@@ -142,8 +139,7 @@ class RoundStatisticDetector(Detector):
             for r, scores in series.by_round.items():
                 row = out.setdefault(r, {})
                 for cid, z in scores.items():
-                    oriented = abs(z) if self.side == "two-sided" else (z if self.side == "greater" else -z)
-                    row[cid] = max(row.get(cid, -np.inf), oriented)
+                    row[cid] = max(row.get(cid, -np.inf), float(oriented(np.float64(z), self.side)))
         return dict(sorted(out.items()))
 
     def _evidence(self, cid: str, key: str, conclusion: Conclusion) -> list[Evidence]:
@@ -152,6 +148,16 @@ class RoundStatisticDetector(Detector):
             Evidence(self.name, cid, r, self.layer_of(key), z, f"{line} (round z = {_z(z)})")
             for r, z in conclusion.strongest[cid][: self.evidence_rounds]
         ]
+
+
+def strongest(conclusions: dict[str, Conclusion]) -> dict[str, tuple[float, str]]:
+    """Per client, its highest run-level score over the statistics, and that statistic's key."""
+    best: dict[str, tuple[float, str]] = {}
+    for key, conclusion in conclusions.items():
+        for cid, score in conclusion.scores.items():
+            if score > best.get(cid, (-np.inf, ""))[0]:
+                best[cid] = (score, key)
+    return best
 
 
 def _z(value: float) -> str:
