@@ -179,7 +179,11 @@ def test_the_summary_states_what_trigger_inversion_found(hostile):
     summary = render_html(found).split('<section id="verdicts"')[0]
     expected = "Trigger inversion suspects a backdoor in the final model toward label 6 (anomaly index 3.00)"
     assert expected in summary
-    assert ("who planted it is not identified" in summary) == all(v.verdict == "benign" for v in report.verdicts)
+    assert any(v.verdict != "benign" for v in report.verdicts)
+    assert "who planted it is not identified" not in summary
+    all_benign = [dataclasses.replace(v, verdict="benign") for v in report.verdicts]
+    unidentified = render_html(dataclasses.replace(found, verdicts=all_benign)).split('<section id="verdicts"')[0]
+    assert expected in unidentified and "stood out, so who planted it is not identified" in unidentified
     nothing = fake_inversion()
     nothing.result.classes[:] = [dataclasses.replace(c, flagged=False) for c in nothing.result.classes]
     none_flagged = dataclasses.replace(report, trigger_inversion=nothing)

@@ -126,7 +126,9 @@ def test_probe_shows_the_backdoor_pulling_predictions_to_the_target():
     assert clean.name == "clean" and sum(clean.histogram) == len(y) and clean.target is None
     assert full.target == TARGET and full.pulled >= 0.8
     assert full.histogram[TARGET] > 5 * clean.histogram[TARGET]
-    assert json.dumps(probe.to_json())
+    saved = json.loads(json.dumps(probe.to_json(), allow_nan=False))  # strict JSON: no NaN or Infinity
+    assert saved["samples"] == len(y) and [s["name"] for s in saved["sets"]] == [s.name for s in probe.sets]
+    assert saved["sets"][1]["histogram"] == list(full.histogram) and saved["sets"][1]["target"] == TARGET
 
 
 # -- invert_run and its inputs ----------------------------------------------------------
