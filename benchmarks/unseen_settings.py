@@ -76,7 +76,7 @@ SETTINGS: dict[str, dict[str, dict[str, object]]] = {
             f"{n} clients, {split}, backdoor 20 %, seed {seed}": dict(clients=n, **extra, rounds=20, seed=seed)
             for n in (5, 6)
             for split, extra in (("IID", {}), ("α = 0.5", SKEW))
-            for seed in (0, 1)
+            for seed in (0, 1, 2)
         },
         **{
             f"50 clients, 5 per round, {split}, {label}, seed {seed}": dict(
