@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
+
+from recorder.spec import JOURNAL_SUFFIX
 
 from .analysis import AuditReport, analyze
 from .detectors.history import DIRECTION_MEMORY
@@ -55,6 +58,8 @@ def check_output(path: Path) -> None:
     parent = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
         raise FedForensicsError(f"{path} is a directory; give a file name")
+    if parent.exists() and not parent.is_dir():
+        raise FedForensicsError(f"cannot write {path}: {parent} is a file, not a folder")
     if not parent.is_dir():
         raise FedForensicsError(f"cannot write {path}: folder {parent} does not exist")
     try:  # the folder may exist and still refuse files (permissions, a read-only mount)
@@ -70,7 +75,8 @@ def _no_progress(description: str) -> AbstractContextManager[Progress]:
 
 def run_audit(path: Path, options: AuditOptions, progress: ProgressFactory = _no_progress) -> AuditReport:
     """Open ``path``, run the detectors (and trigger inversion when a model is given)."""
-    check_outputs(options.outputs, [path])
+    journal = path.with_name(path.name + JOURNAL_SUFFIX)  # the recovery of an interrupted writer
+    check_outputs(options.outputs, [p for p in (path, journal, options.data, options.probe_trigger) if p is not None])
     if options.model is None and (options.data or options.round or options.rounds or options.probe_trigger):
         raise FedForensicsError("--data, --round, --rounds and --probe-trigger need --model")
     detectors = options.settings.build_detectors(options.detectors)
@@ -83,6 +89,9 @@ def run_audit(path: Path, options: AuditOptions, progress: ProgressFactory = _no
             from .inversion.plan import plan_inversion
 
             inversion_plan = plan_inversion(run, options)  # fails fast on bad model/data
+            source = getattr(sys.modules.get(options.model.partition(":")[0]), "__file__", None)
+            if source:  # --json model.py would replace the auditor's model code
+                check_outputs(options.outputs, [Path(source)])
         with progress("scanning rounds") as update:
             with run.guarded():
                 report = analyze(run, detectors, rule, progress=update, direction_memory=options.direction_memory)

@@ -80,6 +80,9 @@ def test_demo_and_simulate_name_the_path_they_cannot_create(tmp_path):
         (["inspect", "{run}", "--json", "{run}"], "is a file being read: give the report another name"),
         (["analyze", "{run}", "--json", "{out}", "--html", "{out}"], "is named for two reports: give each its own file"),
         (["analyze", "{run}", "--json", "-"], "'-' (standard output) is not supported for reports"),
+        (["analyze", "{run}", "--json", "{run}.journal"], "is a file being read"),  # the writer's recovery
+        (["analyze", "{run}", "--data", "{out}", "--html", "{out}"], "is a file being read"),
+        (["analyze", "{run}", "--probe-trigger", "{out}", "--json", "{out}"], "is a file being read"),
     ],
 )
 def test_a_report_never_overwrites_the_run_or_another_report(args, message, run, tmp_path):
@@ -89,3 +92,79 @@ def test_a_report_never_overwrites_the_run_or_another_report(args, message, run,
     result = invoke(*(a.format(run=run, out=out) for a in args))
     one_line_error(result, message)
     assert run.read_bytes() == before and not out.exists()
+
+
+def test_a_report_follows_a_symlink_and_writes_into_a_pipe_without_replacing_them(tmp_path):
+    """Reports are renamed into place; renaming onto a link replaced the link, onto /dev/null (as root)
+    replaced the device with a regular file, onto a FIFO left its reader with nothing."""
+    import os
+    import threading
+
+    target = tmp_path / "real.json"
+    link = tmp_path / "link.json"
+    link.symlink_to(target)
+    report_json.write_atomic(link, "report")
+    assert link.is_symlink() and target.read_text() == "report"
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received: list[str] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_text()))
+    reader.start()
+    report_json.write_atomic(fifo, "through the pipe")
+    reader.join(timeout=10)
+    assert received == ["through the pipe"] and fifo.is_fifo()
+
+
+def test_a_folder_that_is_a_file_is_named_as_such(run, tmp_path):
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("")
+    one_line_error(invoke("analyze", run, "--json", blocker / "r.json"), f"{blocker} is a file, not a folder")
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["analyze"], "Missing argument 'RUN_FILE'"),
+        (["analyze", "x.h5", "--fail-on", "bogus"], "Invalid value for '--fail-on'"),
+        (["analyze", "x.h5", "--nope"], "No such option '--nope'"),
+        (["demo", "--seed", "many"], "'many' is not a valid integer"),
+    ],
+)
+def test_usage_errors_are_one_line_too(args, message):
+    """click framed these in a five-line box; every other bad input is one line."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "fedforensics.cli", *args], capture_output=True, text=True)
+    assert out.returncode == 2 and out.stdout == "", out
+    assert len(out.stderr.splitlines()) == 1 and message in out.stderr and "--help" in out.stderr, out.stderr
+
+
+def test_h_is_help():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "fedforensics.cli", "analyze", "-h"], capture_output=True, text=True)
+    assert out.returncode == 0 and "Audit a run" in out.stdout
+
+
+def test_an_interrupted_demo_leaves_no_reports_of_an_earlier_one(tmp_path, monkeypatch):
+    """Stopped mid-simulation, `demo` left the new run.h5 beside an earlier seed's reports."""
+    import fedforensics.simulate
+
+    out = tmp_path / "demo"
+    out.mkdir()
+    for name in ("report.json", "report.html", "notes.txt"):
+        (out / name).write_text("from an earlier demo")
+    monkeypatch.setattr(fedforensics.simulate, "simulate", refuse(KeyboardInterrupt()))
+    result = invoke("demo", "--out", out, "--no-inversion")
+    assert result.exit_code == 130
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]  # the demo's own files only
+
+
+def test_demo_refuses_an_unwritable_report_before_simulating(tmp_path, monkeypatch):
+    import fedforensics.simulate
+
+    (tmp_path / "demo" / "report.json").mkdir(parents=True)
+    monkeypatch.setattr(fedforensics.simulate, "simulate", refuse(AssertionError("simulated before checking")))
+    one_line_error(invoke("demo", "--out", tmp_path / "demo"), "report.json is a directory")

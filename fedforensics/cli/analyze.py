@@ -37,7 +37,7 @@ def analyze(
     html_path: Annotated[Optional[Path], typer.Option("--html", help="Write a self-contained HTML report here.")] = None,
     fail_on: Annotated[Optional[FailOn], typer.Option("--fail-on", help="Exit 1 when a client reaches this verdict (for CI pipelines).")] = None,
     detectors: Annotated[Optional[list[str]], typer.Option("--detector", "-d", help="Run only these detectors (repeatable). Default: all.")] = None,
-    model: Annotated[Optional[str], typer.Option("--model", help="MODULE:CALLABLE returning the nn.Module of the run (state_dict keys and shapes as recorded), for trigger inversion (e.g. fedforensics.zoo:digits_cnn).")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="MODULE:CALLABLE returning the nn.Module of the run (state_dict keys and shapes as recorded), for trigger inversion (e.g. fedforensics.zoo:digits_cnn, or mymodel:build for a mymodel.py in the current folder).")] = None,
     data: Annotated[Optional[Path], typer.Option("--data", help="Clean samples (.npz with x (N,C,H,W) float32 and y (N,)) for trigger inversion. Default with --model: the run's clean_data attachment, if any.")] = None,
     round_: Annotated[Optional[str], typer.Option("--round", help="Global model to invert: a round number (default: the final state, else the last round's global).")] = None,
     rounds: Annotated[Optional[str], typer.Option("--rounds", help="'all': also invert every k-th round's global model (k from --every) to show when a backdoor appeared.")] = None,

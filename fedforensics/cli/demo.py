@@ -8,7 +8,7 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from ..audit import AuditOptions, run_audit
+from ..audit import AuditOptions, check_outputs, run_audit
 from ..errors import FedForensicsError
 from .analyze import show_and_write
 from .app import app, console, user_errors
@@ -40,8 +40,12 @@ def demo(
         raise FedForensicsError(f"--out {out} is a file; give a folder")
     if not out.exists() and not out.parent.is_dir():
         raise FedForensicsError(f"--out {out}: folder {out.parent} does not exist")
+    run_path, json_path, html_path, trigger_path = paths = [out / name for name in DEMO_FILES]
+    if out.is_dir():  # before the minute of simulation: e.g. a folder named report.json in it
+        check_outputs(paths, [])
     out.mkdir(exist_ok=True)
-    run_path, json_path, html_path, trigger_path = (out / name for name in DEMO_FILES)
+    for path in paths:  # an earlier demo's files go first: interrupted, this one leaves no mixed set
+        path.unlink(missing_ok=True)
     with progress_bar("simulating rounds") as update:
         result = simulate(config, run_path, overwrite=True, progress=update)
     console.print(

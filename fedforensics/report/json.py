@@ -67,16 +67,35 @@ def report_to_json(report: AuditReport) -> dict[str, Any]:
 
 
 def write_atomic(path: str | os.PathLike[str], text: str) -> None:
-    """Write ``text`` to ``path`` so that the file is either complete or absent."""
+    """Write ``text`` to ``path`` so that the file is either complete or absent.
+
+    A regular file is written beside its place and renamed into it. A symbolic link is
+    followed (its target gets the report; the link stays). A device or a pipe (``/dev/stdout``,
+    a FIFO) is written to as it is: renaming a file onto it would replace it. An error
+    names ``path``.
+    """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.", suffix=".tmp")
+    if path.is_symlink():
+        path = path.resolve()
+    if path.exists() and not path.is_file():
+        try:
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write(text)
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
+        return
+    tmp = ""
     try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600; a report is as readable as any new file
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as exc:
+        if tmp:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
         raise
 
 
