@@ -129,6 +129,22 @@ def test_a_fleet_caption_names_twenty_outliers_and_counts_the_rest(tmp_path):
     assert "<summary>the other 10 clients, all benign</summary>" in page  # 60 verdict rows: 50 shown
 
 
+def test_a_fleet_beyond_the_view_limit_gets_no_distance_matrix(tmp_path, monkeypatch):
+    """The matrix grows with the square of the clients (4,000 made a 325 MB JSON report), its MDS with
+    the cube: beyond ``view_clients`` the detector keeps neither, and the page says why."""
+    from fedforensics.detectors.cosine_hdbscan import CosineHDBSCANDetector
+
+    monkeypatch.setattr(CosineHDBSCANDetector, "view_clients", 8)
+    report = audit(make_run(tmp_path / "fleet.h5", clients=9, rounds=5))
+    extras = report.detector("cosine-hdbscan").extras
+    assert extras["distance_matrix"] is None and extras["embedding"] == {} and len(extras["distance_clients"]) == 9
+    assert extras["view_omitted"] == "9 clients are too many for a readable distance matrix (more than 8)"
+    assert "No similarity view: 9 clients are too many for a readable distance matrix (more than 8)." in render_html(report)
+    monkeypatch.setattr(CosineHDBSCANDetector, "view_clients", 9)
+    extras = audit(tmp_path / "fleet.h5").detector("cosine-hdbscan").extras
+    assert len(extras["distance_matrix"]) == len(extras["embedding"]) == 9 and extras["view_omitted"] is None
+
+
 def test_write_html_writes_the_rendered_page(tmp_path, hostile):
     report, page = hostile
     target = tmp_path / "report.html"

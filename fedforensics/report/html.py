@@ -260,6 +260,8 @@ def _similarity(report: AuditReport) -> str:
     result = report.detector("cosine-hdbscan")
     extras = result.extras if result is not None else {}
     if not extras.get("distance_matrix"):
+        if extras.get("view_omitted"):
+            return _unavailable(f"No similarity view: {extras['view_omitted']}.")
         return _unavailable("No similarity view: the cosine-hdbscan detector did not run or had too few clients.")
     clients = extras["distance_clients"]
     outliers = set(extras.get("accumulated_outliers", []))
