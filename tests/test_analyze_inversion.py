@@ -143,6 +143,16 @@ def test_bad_input_is_one_line_and_exit_2_before_the_scan(runs, tmp_path, no_sca
     assert not out.exists()
 
 
+def test_a_model_holding_nan_is_refused_before_the_scan(runs, tmp_path, no_scan):
+    """A final model FedAvg spread a NaN into gave 'no label flagged': an all-clear for nothing inverted."""
+    state = {k: v.numpy() for k, v in digits_cnn().state_dict().items()}
+    state[next(iter(state))][0] = np.nan
+    broken = record(tmp_path / "broken.h5", state, None)
+    result = analyze(broken, "--model", CNN, "--data", runs["clean"])
+    assert result.exit_code == 2, result.output
+    assert "the final model holds NaN or Inf (in 0.weight): there is nothing to invert" in result.output
+
+
 def test_a_run_without_clean_data_asks_for_data(runs, tmp_path, no_scan):
     result = analyze(runs["bare"], "--model", CNN, "--json", tmp_path / "out.json")
     assert result.exit_code == 2 and result.stderr.count("\n") == 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 from typing import Callable
 
 import numpy as np
@@ -29,10 +30,20 @@ def load_model_factory(spec: str) -> ModelFactory:
     module_name, sep, attribute = spec.partition(":")
     if not sep or not module_name or not attribute:
         raise FedForensicsError(f"--model {spec!r}: expected MODULE:CALLABLE, e.g. fedforensics.zoo:digits_cnn")
+    # The current folder first, as `python -m` would have it: a model file beside the run is the usual case.
+    here = os.getcwd()
+    add = here not in sys.path and "" not in sys.path
+    if add:
+        sys.path.insert(0, here)
     try:
         target = importlib.import_module(module_name)
     except Exception as exc:  # the module is the auditor's own code: any failure is bad input
-        raise FedForensicsError(f"--model {spec!r}: cannot import {module_name} ({one_line(exc)})") from None
+        raise FedForensicsError(
+            f"--model {spec!r}: cannot import {module_name} from the current folder or the Python path ({one_line(exc)})"
+        ) from None
+    finally:
+        if add:
+            sys.path.remove(here)
     for part in attribute.split("."):
         if not hasattr(target, part):
             raise FedForensicsError(f"--model {spec!r}: {module_name} has no attribute {attribute!r}")

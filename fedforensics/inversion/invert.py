@@ -111,7 +111,7 @@ def invert_run(
     inversion = inversion if inversion is not None else NeuralCleanse(seed=seed)
     model, x, y, user_trigger = check_inputs(run, model_factory, x, y, round, probe_trigger)
     state, chosen, kind = _chosen_state(run, round)
-    timeline_rounds = run.rounds[::every] if every else []
+    timeline_rounds = [r for r in run.rounds[::every] if _finite(run.global_state(r))] if every else []
     models = len(timeline_rounds) + 1
 
     def stage(i: int) -> Progress | None:
@@ -157,6 +157,14 @@ def check_inputs(
         raise FedForensicsError(f"{run.path.name} has no rounds: there is no global model to invert")
     if round is not None and round not in run.rounds:
         raise FedForensicsError(f"round {round} is not in {run.path.name} (rounds {run.rounds[0]}..{run.rounds[-1]})")
+    state, chosen, kind = _chosen_state(run, round)
+    broken = [name for name, value in state.items() if not _finite({name: value})]
+    if broken:
+        which = "the final model" if kind == "final" else f"the global model of round {chosen}"
+        raise FedForensicsError(
+            f"{which} holds NaN or Inf (in {', '.join(broken[:3])}{', ...' if len(broken) > 3 else ''}): "
+            "there is nothing to invert; give a --round from before it broke, or analyze without --model"
+        )
     x, y = np.asarray(x, dtype=np.float32), np.asarray(y)
     _check_data(model, x, y)
     return model, x, y, _trigger(probe_trigger, x.shape[1:])
@@ -170,6 +178,11 @@ def _chosen_state(run: Run, round: int | None) -> tuple[dict[str, np.ndarray], i
             return final, run.rounds[-1], "final"
         round = run.rounds[-1]
     return run.global_state(round), round, "global"
+
+
+def _finite(state: dict[str, np.ndarray]) -> bool:
+    """Whether every number of a model state is finite (a model FedAvg spread a NaN into cannot be inverted)."""
+    return all(np.isfinite(v).all() for v in state.values() if np.issubdtype(np.asarray(v).dtype, np.number))
 
 
 def _check_data(model: torch.nn.Module, x: np.ndarray, y: np.ndarray) -> None:
