@@ -244,8 +244,10 @@ def read_truth(path: Path) -> list[str]:
     """Malicious client ids from a text file, one per line (surrounding whitespace and blank lines ignored)."""
     try:
         text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise FedForensicsError(f"cannot read the truth file {path}: {exc}") from None
+    except OSError as exc:
+        raise FedForensicsError(f"cannot read the truth file {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise FedForensicsError(f"cannot read the truth file {path}: not UTF-8 text (one client id per line)") from None
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 

@@ -106,5 +106,8 @@ def parse_settings(items: Sequence[str]) -> Settings:
                 f"--set {item}: {name} has no parameter {param!r}; its parameters: {', '.join(defaults)}"
             )
         value = _value(text.strip(), defaults[param], item)
-        (settings.rule if name == VERDICT else settings.detectors.setdefault(name, {}))[param] = value
+        target = settings.rule if name == VERDICT else settings.detectors.setdefault(name, {})
+        if param in target and target[param] != value:  # which one did the user mean?
+            raise FedForensicsError(f"--set {item}: {name}.{param} is set twice, to {target[param]!r} and {value!r}")
+        target[param] = value
     return settings

@@ -123,8 +123,12 @@ def test_truth_file_lines(tmp_path):
     truth = tmp_path / "truth.txt"
     truth.write_text("c1\n\n  c7 \r\nc1\n", encoding="utf-8")
     assert read_truth(truth) == ["c1", "c7", "c1"]
-    with pytest.raises(FedForensicsError, match="cannot read the truth file"):
+    with pytest.raises(FedForensicsError, match=r"cannot read the truth file .*missing.txt: No such file or directory$"):
         read_truth(tmp_path / "missing.txt")
+    binary = tmp_path / "truth.bin"
+    binary.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(FedForensicsError, match="not UTF-8 text"):
+        read_truth(binary)
 
 
 def no_truth_run(path):

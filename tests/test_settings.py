@@ -64,6 +64,12 @@ def test_a_bad_setting_is_one_line_naming_it(item, message, boost, tmp_path):
     assert not out.exists()
 
 
+def test_a_parameter_set_twice_to_different_values_is_refused():
+    with pytest.raises(FedForensicsError, match=r"--set norm.threshold=5: norm.threshold is set twice, to 4.0 and 5.0"):
+        parse_settings(["norm.threshold=4", "norm.threshold=5"])
+    assert parse_settings(["norm.threshold=4", "norm.threshold=4.0"]).detectors == {"norm": {"threshold": 4.0}}
+
+
 def test_parameters_are_checked_in_python_too(boost):
     """A value outside its meaning divided by zero (threshold=0) or flagged everyone (threshold<0)."""
     from fedforensics import open_run

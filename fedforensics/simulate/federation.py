@@ -76,8 +76,8 @@ class SimulationConfig:
                 raise FedForensicsError(f"--{name.replace('_', '-')} must be a positive number, got {getattr(self, name)}")
         if not 0 <= self.momentum < 1:
             raise FedForensicsError(f"--momentum must be in [0, 1), got {self.momentum}")
-        if self.seed < 0:
-            raise FedForensicsError(f"--seed must be 0 or more, got {self.seed}")
+        if not 0 <= self.seed < 2**63:  # torch's seeds are 64-bit integers
+            raise FedForensicsError(f"--seed must be 0 or more and below 2**63, got {self.seed}")
         if self.attack != "none" and not 0 <= self.attack_start_round < self.rounds:
             raise FedForensicsError(
                 f"--attack-start-round {self.attack_start_round} is not one of the rounds 0..{self.rounds - 1}: "
