@@ -51,33 +51,78 @@ def _strings(dataset: h5py.Dataset) -> list[str]:
     return [s.decode("utf-8") if isinstance(s, bytes) else str(s) for s in dataset[()]]
 
 
+def _integer(value: object) -> int | None:
+    """``value`` as an ``int`` when it is one integer (as an int64 scalar attribute reads), else ``None``."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return int(value)
+    return None
+
+
+def _shown(value: object) -> str:
+    """An attribute's value for a one-line message: ``0``, ``'1'``, ``an array of shape (2,)``."""
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape}"
+    if isinstance(value, np.generic):
+        value = value.item()
+    return repr(value)
+
+
 class _RoundIndex:
     """One round's client ids, their rows, and its update tables, each looked up when first read.
 
-    The per-client datasets must have a row per client; that is checked here, when
-    the round is first read, rather than for every round when the file is opened
-    (opening a 30-round run took 3.5 times as long with it).
+    What needs the datasets' shapes is checked here, when the round is first read,
+    rather than for every round when the file is opened (opening a 30-round run took
+    3.5 times as long with it): the client ids are unique and non-empty, the
+    per-client datasets have one row per client, ``num_samples`` and ``nonfinite``
+    are (n,), and ``updates/<i>`` is (n, *shape_i) of numbers (when the layer is
+    first read). What needs the data (dtypes of the small tables, the columns of
+    ``metrics``) is checked by the methods that read it, at no extra HDF5 call.
     """
 
     def __init__(self, group: h5py.Group, path: Path, number: int) -> None:
+        self._where = f"{path}: round {number}"
         self.clients = _strings(group[spec.CLIENTS])
         self.rows = {cid: i for i, cid in enumerate(self.clients)}
+        if len(self.rows) != len(self.clients):
+            twice = next(cid for i, cid in enumerate(self.clients) if self.rows[cid] != i)
+            raise RunFormatError(
+                f"{self._where}: client {twice!r} appears {self.clients.count(twice)} times in '{spec.CLIENTS}' "
+                "(ids are unique within a round)"
+            )
+        if "" in self.rows:
+            raise RunFormatError(f"{self._where}: '{spec.CLIENTS}' holds an empty client id")
         self._updates = group[spec.UPDATES]
         self._tables: dict[int, tuple[h5py.Dataset, bool]] = {}
-        self._where = f"{path}: round {number}"
-        for name in (spec.NUM_SAMPLES, spec.NONFINITE, spec.METRICS):
-            self._check_rows(name, group[name])
+        n = len(self.clients)
+        self._check_shape(spec.NUM_SAMPLES, group[spec.NUM_SAMPLES], (n,))
+        self._check_shape(spec.NONFINITE, group[spec.NONFINITE], (n,))
+        metrics = group[spec.METRICS]  # its columns and dtype: Run.metrics, which reads it and metric_names
+        self._check_shape(spec.METRICS, metrics, (n, *metrics.shape[1:]))
 
-    def _check_rows(self, name: str, dataset: h5py.Dataset) -> None:
-        if dataset.shape[:1] != (len(self.clients),):
-            rows = dataset.shape[0] if dataset.shape else "no"
-            raise RunFormatError(f"{self._where}: '{name}' has {rows} rows for {len(self.clients)} clients")
+    def _check_shape(self, name: str, dataset: h5py.Dataset, shape: tuple[int, ...], layer: Layer | None = None) -> None:
+        """Refuse ``dataset`` unless it is a dataset with one row per client, then the whole ``shape``
+        (``layer``'s update table: (n, *layer.shape))."""
+        if not isinstance(dataset, h5py.Dataset):
+            raise RunFormatError(f"{self._where}: '{name}' is not a dataset")
+        actual = dataset.shape
+        if actual != shape:
+            if actual[:1] != shape[:1]:
+                rows = actual[0] if actual else "no"
+                raise RunFormatError(f"{self._where}: '{name}' has {rows} rows for {shape[0]} clients")
+            detail = f" ({shape[0]} clients × layer {layer.name!r} of shape {layer.shape})" if layer else ""
+            raise RunFormatError(f"{self._where}: '{name}' has shape {actual}, not {shape}{detail}")
 
     def table(self, layer: Layer) -> tuple[h5py.Dataset, bool]:
         """The update table of ``layer``, and whether its rows are raw float32 chunks."""
         if layer.index not in self._tables:
-            dataset = self._updates[spec.layer_key(layer.index)]
-            self._check_rows(f"updates/{spec.layer_key(layer.index)}", dataset)
+            key = spec.layer_key(layer.index)
+            try:
+                dataset = self._updates[key]
+            except KeyError:
+                raise RunFormatError(f"{self._where}: '{spec.UPDATES}' lacks '{key}' (layer {layer.name!r})") from None
+            self._check_shape(f"{spec.UPDATES}/{key}", dataset, (len(self.clients), *layer.shape), layer)
+            if dataset.dtype.kind not in "iuf":  # h5py keeps the dtype: _rows_are_chunks reads it again for free
+                raise RunFormatError(f"{self._where}: '{spec.UPDATES}/{key}' holds {dataset.dtype}, not numbers")
             self._tables[layer.index] = (dataset, _rows_are_chunks(dataset))
         return self._tables[layer.index]
 
@@ -145,10 +190,11 @@ class Run:
     @contextmanager
     def guarded(self) -> Iterator[None]:
         """Turn what HDF5 raises when a writer changes the file under this reader into one clear error
-        (HDF5 gives a reader no isolation); any other failure passes through."""
+        (HDF5 gives a reader no isolation); any other failure passes through. A round found malformed
+        while the file changed is said to be the change too: a writer mid-round can make it look so."""
         try:
             yield
-        except (KeyError, OSError, RuntimeError, AttributeError, ValueError):
+        except (KeyError, OSError, RuntimeError, AttributeError, ValueError, RunFormatError):
             if self.changed():
                 raise self.changed_error() from None
             raise
@@ -189,22 +235,38 @@ class Run:
             name = name.decode()
         if name != spec.FORMAT_NAME:
             raise RunFormatError(f"{self.path}: not a fedforensics run (no '{spec.ATTR_FORMAT}' attribute = {spec.FORMAT_NAME!r})")
-        version = root.attrs.get(spec.ATTR_VERSION)
-        if version is None or int(version) not in spec.READABLE_VERSIONS:
-            if version is not None and int(version) > spec.FORMAT_VERSION:
+        raw = root.attrs.get(spec.ATTR_VERSION)
+        if raw is None:
+            raise RunFormatError(f"{self.path}: no '{spec.ATTR_VERSION}' attribute")
+        version = _integer(raw)
+        if version is None:
+            raise RunFormatError(f"{self.path}: '{spec.ATTR_VERSION}' is {_shown(raw)}, not an integer")
+        if version not in spec.READABLE_VERSIONS:
+            if version > spec.FORMAT_VERSION:
                 raise RunFormatError(
-                    f"{self.path}: format version {int(version)} is newer than this fedforensics reads "
+                    f"{self.path}: format version {version} is newer than this fedforensics reads "
                     f"({spec.FORMAT_VERSION}): upgrade fedforensics"
                 )
-            raise RunFormatError(f"{self.path}: unknown format version {version!r}")
-        self.format_version = int(version)
+            readable = ", ".join(map(str, spec.READABLE_VERSIONS))
+            raise RunFormatError(f"{self.path}: unknown format version {version} (this fedforensics reads {readable})")
+        self.format_version = version
         if spec.ROUNDS not in root:
             raise RunFormatError(f"{self.path}: missing required group /{spec.ROUNDS}")
         rounds: dict[int, str] = {}
         for key, group in root[spec.ROUNDS].items():
-            if not group.attrs.get(spec.ATTR_COMPLETE, False):
+            if not isinstance(group, h5py.Group):
+                raise RunFormatError(f"{self.path}: /{spec.ROUNDS}/{key} is not a round group")
+            attrs = group.attrs
+            if not attrs.get(spec.ATTR_COMPLETE, False):
                 raise RunFormatError(f"{self.path}: round group {key} is incomplete")
-            rounds[int(group.attrs[spec.ATTR_ROUND])] = key
+            raw = attrs.get(spec.ATTR_ROUND)
+            number = _integer(raw)
+            if number is None or number < 0:
+                said = "has no" if raw is None else f"has {_shown(raw)} as its"
+                raise RunFormatError(f"{self.path}: round group {key} {said} '{spec.ATTR_ROUND}' attribute (a round number ≥ 0)")
+            if number in rounds:
+                raise RunFormatError(f"{self.path}: round groups {rounds[number]} and {key} both hold round {number}")
+            rounds[number] = key
         self._round_keys = dict(sorted(rounds.items()))
         if rounds and spec.LAYERS not in root:
             raise RunFormatError(f"{self.path}: missing required group /{spec.LAYERS}")
@@ -227,10 +289,24 @@ class Run:
         analysable = table[spec.LAYER_ANALYSABLE][()]
         if not (len(names) == len(dtypes) == len(shapes) == len(analysable)):
             raise RunFormatError(f"{self.path}: the layer table's columns differ in length")
-        return [
-            Layer(i, names[i], tuple(int(d) for d in shapes[i]), np.dtype(dtypes[i]), bool(analysable[i]))
-            for i in range(len(names))
-        ]
+        layers: list[Layer] = []
+        first: dict[str, int] = {}
+        for i, name in enumerate(names):
+            where = f"{self.path}: layer {i} of the layer table"
+            if not name:
+                raise RunFormatError(f"{where} has an empty name")
+            if name in first:
+                raise RunFormatError(f"{self.path}: the layer table names {name!r} twice (layers {first[name]} and {i})")
+            first[name] = i
+            dims = np.asarray(shapes[i])
+            if dims.ndim != 1 or dims.dtype.kind not in "iu" or (dims < 0).any():
+                raise RunFormatError(f"{where} ({name!r}) has shape {dims.tolist()!r}, not a list of integers ≥ 0")
+            try:
+                dtype = np.dtype(dtypes[i])
+            except TypeError:
+                raise RunFormatError(f"{where} ({name!r}) has dtype {dtypes[i]!r}, not a numpy dtype") from None
+            layers.append(Layer(i, name, tuple(int(d) for d in dims), dtype, bool(analysable[i])))
+        return layers
 
     # -- lifecycle --------------------------------------------------------------
     def close(self) -> None:
@@ -415,34 +491,62 @@ class Run:
             out[...] = dataset[()].reshape(out.shape)
 
     def global_state(self, r: int) -> dict[str, np.ndarray]:
-        """The global model the clients received in round ``r``."""
-        group = self._round(r)[spec.GLOBAL]
-        return {layer.name: group[spec.layer_key(layer.index)][()] for layer in self.layers}
+        """The global model the clients received in round ``r``.
+
+        Raises :class:`RunFormatError` when it lacks a layer or a layer has another shape than the
+        layer table's."""
+        return self._state(self._round(r)[spec.GLOBAL], f"{self.path}: round {r}: '{spec.GLOBAL}'")
 
     @property
     def has_final_state(self) -> bool:
         return spec.FINAL in self._h5
 
     def final_state(self) -> dict[str, np.ndarray] | None:
-        """The model after the last round, when the trainer recorded it."""
+        """The model after the last round, when the trainer recorded it.
+
+        Raises :class:`RunFormatError` as :meth:`global_state`."""
         if spec.FINAL not in self._h5:
             return None
-        group = self._h5[spec.FINAL]
-        return {layer.name: group[spec.layer_key(layer.index)][()] for layer in self.layers}
+        return self._state(self._h5[spec.FINAL], f"{self.path}: '/{spec.FINAL}'")
+
+    def _state(self, group: h5py.Group | h5py.Dataset, where: str) -> dict[str, np.ndarray]:
+        """Every layer of a state group (``global/``, ``final/``), each checked against the layer table."""
+        if not isinstance(group, h5py.Group):
+            raise RunFormatError(f"{where} is not a group")
+        state = {}
+        for layer in self.layers:
+            key = spec.layer_key(layer.index)
+            try:
+                dataset = group[key]
+            except KeyError:
+                raise RunFormatError(f"{where} lacks '{key}' (layer {layer.name!r})") from None
+            if not isinstance(dataset, h5py.Dataset) or dataset.dtype.kind not in "biufc":
+                raise RunFormatError(f"{where}: '{key}' (layer {layer.name!r}) is not a numeric dataset")
+            if dataset.shape != layer.shape:
+                raise RunFormatError(f"{where}: '{key}' (layer {layer.name!r}) has shape {dataset.shape}, not {layer.shape}")
+            state[layer.name] = dataset[()]
+        return state
 
     def num_samples(self, r: int) -> dict[str, int]:
         """Training samples each client of round ``r`` reported."""
         counts = self._round(r)[spec.NUM_SAMPLES][()]
-        return {cid: int(n) for cid, n in zip(self.clients(r), counts)}
+        return {cid: int(n) for cid, n in zip(self.clients(r), self._integers(r, spec.NUM_SAMPLES, counts))}
 
     def metrics(self, r: int) -> dict[str, dict[str, float]]:
         """Client metrics of round ``r``: ``{client: {metric: value}}`` (unreported metrics left out)."""
         group = self._round(r)
+        clients = self.clients(r)
         names = _strings(group[spec.METRIC_NAMES])
         table = group[spec.METRICS][()]
+        if table.shape != (len(clients), len(names)):
+            raise RunFormatError(
+                f"{self.path}: round {r}: '{spec.METRICS}' has shape {table.shape}, not {(len(clients), len(names))}"
+            )
+        if table.dtype.kind not in "iuf":
+            raise RunFormatError(f"{self.path}: round {r}: '{spec.METRICS}' holds {table.dtype}, not numbers")
         return {
             cid: {name: float(v) for name, v in zip(names, row) if not np.isnan(v)}
-            for cid, row in zip(self.clients(r), table)
+            for cid, row in zip(clients, table)
         }
 
     def metric_names(self, r: int) -> list[str]:
@@ -451,7 +555,14 @@ class Run:
     def nonfinite(self, r: int) -> dict[str, int]:
         """Number of NaN/Inf values in each client's update of round ``r``."""
         counts = self._round(r)[spec.NONFINITE][()]
-        return {cid: int(n) for cid, n in zip(self.clients(r), counts)}
+        return {cid: int(n) for cid, n in zip(self.clients(r), self._integers(r, spec.NONFINITE, counts))}
+
+    def _integers(self, r: int, name: str, values: np.ndarray) -> np.ndarray:
+        """``values``, read from round ``r``'s per-client dataset ``name``, refused unless integers ≥ 0."""
+        if values.dtype.kind not in "iu" or (values < 0).any():
+            shown = values.dtype if values.dtype.kind not in "iu" else f"{int(values.min())}"
+            raise RunFormatError(f"{self.path}: round {r}: '{name}' holds {shown}, not counts (integers ≥ 0)")
+        return values
 
     def failures(self, r: int) -> dict[str, str]:
         """Clients whose reply failed in round ``r``, with the reason."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -64,7 +65,12 @@ def _bad_files(tmp_path, small_run):
     no_layers.write_bytes(data)
     with h5py.File(no_layers, "r+") as f:
         del f["layers"]
+    for name, message in _SPEC_BREAKS.items():
+        (tmp_path / name).write_bytes(data)
+        with h5py.File(tmp_path / name, "r+") as f:
+            _break(name, f)
     return {
+        **_SPEC_BREAKS,
         "truncated.h5": "truncated",
         "garbage.h5": "not an HDF5 file",
         "empty.h5": "not an HDF5 file",
@@ -77,9 +83,59 @@ def _bad_files(tmp_path, small_run):
     }
 
 
+#: Valid HDF5 files that break the spec in what open_run checks (attributes, membership, the layer
+#: table): analyze crashed on them with a traceback (or lost a round), and inspect called them valid.
+_SPEC_BREAKS = {
+    "dup_layer.h5": "the layer table names 'fc.weight' twice (layers 0 and 1)",
+    "neg_shape.h5": "layer 1 of the layer table ('fc.bias') has shape [-3], not a list of integers ≥ 0",
+    "float_shape.h5": "layer 0 of the layer table ('fc.weight') has shape [3.0, 4.0], not a list of integers ≥ 0",
+    "empty_layer_name.h5": "layer 1 of the layer table has an empty name",
+    "bad_layer_dtype.h5": "layer 0 of the layer table ('fc.weight') has dtype 'float-ish', not a numpy dtype",
+    "dup_round.h5": "round groups 0000000001 and 0000000002 both hold round 1",
+    "no_round_attr.h5": "round group 0000000002 has no 'round' attribute (a round number ≥ 0)",
+    "negative_round.h5": "round group 0000000000 has -1 as its 'round' attribute (a round number ≥ 0)",
+    "str_version.h5": "'format_version' is '1', not an integer",
+    "zero_version.h5": "unknown format version 0 (this fedforensics reads 1)",
+}
+
+
+def _replace(f, name, data, **kwargs):
+    del f[name]
+    f.create_dataset(name, data=data, **kwargs)
+
+
+def _break(name, f):
+    """Make ``f`` (a copy of small_run) the spec break ``name`` of :data:`_SPEC_BREAKS`."""
+    strings = h5py.string_dtype("utf-8")
+    if name == "dup_layer.h5":
+        _replace(f, "layers/name", ["fc.weight", "fc.weight"], dtype=strings)
+    elif name == "empty_layer_name.h5":
+        _replace(f, "layers/name", ["fc.weight", ""], dtype=strings)
+    elif name == "bad_layer_dtype.h5":
+        _replace(f, "layers/dtype", ["float-ish", "<f4"], dtype=strings)
+    elif name in ("neg_shape.h5", "float_shape.h5"):
+        shapes = [np.array([3, 4]), np.array([-3])] if name == "neg_shape.h5" else [np.array([3.0, 4.0]), np.array([3.0])]
+        del f["layers/shape"]
+        column = f.create_dataset("layers/shape", (2,), dtype=h5py.vlen_dtype(shapes[0].dtype))
+        for i, dims in enumerate(shapes):
+            column[i] = dims
+    elif name == "dup_round.h5":
+        f["rounds/0000000002"].attrs[spec.ATTR_ROUND] = 1
+    elif name == "no_round_attr.h5":
+        del f["rounds/0000000002"].attrs[spec.ATTR_ROUND]
+    elif name == "negative_round.h5":
+        f["rounds/0000000000"].attrs[spec.ATTR_ROUND] = -1
+    elif name == "str_version.h5":
+        f.attrs[spec.ATTR_VERSION] = "1"
+    elif name == "zero_version.h5":
+        f.attrs[spec.ATTR_VERSION] = np.int64(0)
+    else:
+        raise AssertionError(name)
+
+
 def test_open_run_refuses_bad_files_with_one_clear_line(small_run, tmp_path):
     for name, message in _bad_files(tmp_path, small_run).items():
-        with pytest.raises(RunFormatError, match=message) as info:
+        with pytest.raises(RunFormatError, match=re.escape(message)) as info:
             open_run(tmp_path / name)
         assert "\n" not in str(info.value)
 
@@ -90,6 +146,46 @@ def test_inspect_exits_2_with_one_line_and_no_traceback(small_run, tmp_path):
         assert out.returncode == 2, (name, out)
         assert message in out.stderr and "Traceback" not in out.stderr
         assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+
+
+def _cli(command, *args):
+    return subprocess.run([sys.executable, "-m", "fedforensics.cli", command, *map(str, args)], capture_output=True, text=True)
+
+
+def _refused(out, line):
+    """``out`` (a finished CLI command) exited 2 printing exactly ``error: <line>``, no traceback."""
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out
+    assert out.stderr.strip().splitlines() == [f"error: {line}"], out.stderr
+
+
+@pytest.mark.parametrize("name", _SPEC_BREAKS)
+def test_analyze_refuses_a_file_that_breaks_the_spec_with_one_line(small_run, tmp_path, name):
+    """analyze crashed on these with `cannot reshape`, `out must be`, `negative dimensions` (exit 1), or
+    analysed a run one of whose rounds had silently disappeared behind another with its number."""
+    message = _bad_files(tmp_path, small_run)[name]
+    _refused(_cli("analyze", tmp_path / name), f"{tmp_path / name}: {message}")
+
+
+def test_format_version_is_an_integer_attribute_printed_as_one(small_run, tmp_path):
+    """A string "1" was accepted, and an unknown version printed as `np.int64(0)`."""
+    path = tmp_path / "v.h5"
+    path.write_bytes(small_run.read_bytes())
+    for value, message in (
+        ("1", "'format_version' is '1', not an integer"),
+        (np.float64(1.0), "'format_version' is 1.0, not an integer"),
+        (np.array([1, 1]), "'format_version' is an array of shape (2,), not an integer"),
+        (True, "'format_version' is True, not an integer"),
+        (np.int32(1), None),
+        (np.int64(-2), "unknown format version -2 (this fedforensics reads 1)"),
+    ):
+        with h5py.File(path, "r+") as f:
+            f.attrs[spec.ATTR_VERSION] = value
+        if message is None:
+            assert open_run(path).format_version == 1
+            continue
+        with pytest.raises(RunFormatError) as info:
+            open_run(path)
+        assert str(info.value) == f"{path}: {message}"
 
 
 def _short_rows(path, name):
@@ -113,9 +209,151 @@ def test_a_round_whose_tables_miss_a_client_row_is_refused_when_read(small_run, 
     with pytest.raises(RunFormatError, match=f"round 1: '{name}' has 2 rows for 3 clients"):
         run.clients(1) and run.update_matrix(1)
     for command in ("inspect", "analyze") if name != "updates/0001" else ("analyze",):  # inspect reads no update
-        out = subprocess.run([sys.executable, "-m", "fedforensics.cli", command, str(path)], capture_output=True, text=True)
-        assert out.returncode == 2 and "Traceback" not in out.stderr, out
-        assert out.stderr.strip().splitlines() == [f"error: {path}: round 1: '{name}' has 2 rows for 3 clients"], out.stderr
+        _refused(_cli(command, path), f"{path}: round 1: '{name}' has 2 rows for 3 clients")
+
+
+def _rewrite(path, name, data, **kwargs):
+    with h5py.File(path, "r+") as f:
+        _replace(f, name, data, **kwargs)
+
+
+def _move(path, group, old, new):
+    with h5py.File(path, "r+") as f:
+        f[group].move(old, new)
+
+
+#: Round 1 of small_run (clients c0, c1, c2; layers fc.weight (3, 4), fc.bias (3,)) broken in a way only
+#: its datasets' shapes show: found when the round is first read (checking every round at open is slow).
+_ROUND_BREAKS = {
+    "wrong trailing shape": (
+        lambda p: _rewrite(p, "rounds/0000000001/updates/0000", np.zeros((3, 3, 3), np.float32)),
+        "'updates/0000' has shape (3, 3, 3), not (3, 3, 4) (3 clients × layer 'fc.weight' of shape (3, 4))",
+    ),
+    "same size, other shape": (  # read without complaint before, as scrambled rows
+        lambda p: _rewrite(p, "rounds/0000000001/updates/0000", np.zeros((3, 4, 3), np.float32), chunks=(1, 4, 3)),
+        "'updates/0000' has shape (3, 4, 3), not (3, 3, 4) (3 clients × layer 'fc.weight' of shape (3, 4))",
+    ),
+    "flattened rows": (
+        lambda p: _rewrite(p, "rounds/0000000001/updates/0000", np.zeros((3, 12), np.float32)),
+        "'updates/0000' has shape (3, 12), not (3, 3, 4)",
+    ),
+    "update table of strings": (
+        lambda p: _rewrite(p, "rounds/0000000001/updates/0001", [["a"] * 3] * 3, dtype=h5py.string_dtype()),
+        "'updates/0001' holds object, not numbers",
+    ),
+    "update table under another key": (
+        lambda p: _move(p, "rounds/0000000001/updates", "0001", "0009"),
+        "'updates' lacks '0001' (layer 'fc.bias')",
+    ),
+    "duplicate client ids": (
+        lambda p: _rewrite(p, "rounds/0000000001/clients", ["c0", "c1", "c0"], dtype=h5py.string_dtype("utf-8")),
+        "client 'c0' appears 2 times in 'clients' (ids are unique within a round)",
+    ),
+    "empty client id": (
+        lambda p: _rewrite(p, "rounds/0000000001/clients", ["c0", "", "c2"], dtype=h5py.string_dtype("utf-8")),
+        "'clients' holds an empty client id",
+    ),
+    "a metric column too many": (
+        lambda p: _rewrite(p, "rounds/0000000001/metrics", np.zeros((3, 2))),
+        "'metrics' has shape (3, 2), not (3, 1)",
+    ),
+    "num_samples as a column": (
+        lambda p: _rewrite(p, "rounds/0000000001/num_samples", np.full((3, 1), 5)),
+        "'num_samples' has shape (3, 1), not (3,)",
+    ),
+    "negative num_samples": (
+        lambda p: _rewrite(p, "rounds/0000000001/num_samples", [5, -5, 5]),
+        "'num_samples' holds -5, not counts (integers ≥ 0)",
+    ),
+    "nonfinite as text": (
+        lambda p: _rewrite(p, "rounds/0000000001/nonfinite", ["0", "0", "x"], dtype=h5py.string_dtype()),
+        "'nonfinite' holds object, not counts (integers ≥ 0)",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", _ROUND_BREAKS)
+def test_a_round_that_breaks_the_spec_is_refused_when_read(small_run, tmp_path, case):
+    """A wrong trailing shape crashed analyze (`cannot reshape`) or, of the same size, was read as
+    scrambled rows; duplicate client ids made one client's rows unreachable."""
+    path = tmp_path / "broken.h5"
+    path.write_bytes(small_run.read_bytes())
+    rewrite, message = _ROUND_BREAKS[case]
+    rewrite(path)
+    with open_run(path) as run:
+        run.update_matrix(0)
+        with pytest.raises(RunFormatError) as info:  # what analyze reads of a round
+            run.clients(1), run.num_samples(1), run.nonfinite(1), run.metrics(1), run.update_matrix(1, run.layers)
+        assert str(info.value).startswith(f"{path}: round 1: ") and "\n" not in str(info.value)
+        assert message in str(info.value)
+        if "'updates" in message:  # every way of reading updates checks the table
+            with pytest.raises(RunFormatError, match=re.escape(message)):
+                for layer in run.layers:
+                    run.layer_updates(1, layer.name)
+            with pytest.raises(RunFormatError, match=re.escape(message)):
+                run.update(1, "c2")
+    out = _cli("analyze", path)
+    _refused(out, str(info.value))
+
+
+TINY_MODEL = """
+import torch
+
+
+class Tiny(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.fc(x.flatten(1))
+"""
+
+
+def _broken_state(path, case):
+    """small_run with a final state (round 2's global model), then broken as ``case`` says."""
+    with h5py.File(path, "r+") as f:
+        f.copy("rounds/0000000002/global", spec.FINAL)
+        if case == "final lacks a layer":
+            del f["final/0001"]
+        elif case == "final layer of another shape":
+            _replace(f, "final/0000", np.zeros((4, 3), np.float32))
+        elif case == "global lacks a layer":
+            f["rounds/0000000002/global"].move("0001", "0002")
+        elif case == "global layer of another shape":
+            _replace(f, "rounds/0000000002/global/0000", np.zeros(12, np.float32))
+
+
+_STATE_BREAKS = {
+    "final lacks a layer": "'/final' lacks '0001' (layer 'fc.bias')",
+    "final layer of another shape": "'/final': '0000' (layer 'fc.weight') has shape (4, 3), not (3, 4)",
+    "global lacks a layer": "round 2: 'global' lacks '0001' (layer 'fc.bias')",
+    "global layer of another shape": "round 2: 'global': '0000' (layer 'fc.weight') has shape (12,), not (3, 4)",
+}
+
+
+@pytest.mark.parametrize("case", _STATE_BREAKS)
+def test_a_state_missing_a_layer_or_of_another_shape_is_refused(small_run, tmp_path, case):
+    """final_state() returned a state that crashed trigger inversion later (KeyError, size mismatch);
+    global_state(r) the same. Only analyze --model reads them (after the scan, which is left intact)."""
+    path = tmp_path / "state.h5"
+    path.write_bytes(small_run.read_bytes())
+    _broken_state(path, case)
+    line = f"{path}: {_STATE_BREAKS[case]}"
+    with open_run(path) as run:
+        with pytest.raises(RunFormatError) as info:
+            run.final_state() if case.startswith("final") else run.global_state(2)
+        assert str(info.value) == line
+        assert set(run.global_state(1)) == {"fc.weight", "fc.bias"}
+    (tmp_path / "tiny_model.py").write_text(TINY_MODEL)
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "clean.npz", x=rng.normal(size=(8, 1, 2, 2)).astype(np.float32), y=np.arange(8) % 3)
+    args = ["--model", "tiny_model:Tiny", "--data", tmp_path / "clean.npz"]
+    out = subprocess.run(
+        [sys.executable, "-m", "fedforensics.cli", "analyze", str(path), *map(str, args), *(["--round", "2"] if "global" in case else [])],
+        capture_output=True, text=True, cwd=tmp_path,
+    )
+    _refused(out, line)
 
 
 def test_reader_names_unknown_rounds_and_clients(small_run):
@@ -137,10 +375,15 @@ def test_a_file_changed_under_the_reader_is_named_as_such(small_run, tmp_path):
     with open_run(path) as run:
         with pytest.raises(KeyError), run.guarded():
             raise KeyError("object '0000000448' doesn't exist")
+        malformed = f"{path}: round 448: 'updates' lacks '0001' (layer 'fc.bias')"
+        with pytest.raises(RunFormatError, match=re.escape(malformed)), run.guarded():
+            raise RunFormatError(malformed)
         stat = path.stat()
         os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))  # a writer committed a round
         with pytest.raises(RunFormatError, match="the file changed while it was being read"), run.guarded():
             raise KeyError("object '0000000448' doesn't exist")
+        with pytest.raises(RunFormatError, match="the file changed while it was being read"), run.guarded():
+            raise RunFormatError(malformed)  # a round the writer was still writing can look malformed
 
 
 def test_failed_replies_are_named_with_their_round_and_reason(tmp_path):
