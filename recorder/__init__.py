@@ -35,7 +35,7 @@ import h5py
 import numpy as np
 
 from . import spec
-from .journal import JournaledFile, journal_path
+from .journal import JournaledFile, journal_path, rollback
 
 __version__ = "0.1.0"
 __all__ = ["Recorder", "RoundRecorder", "RecorderError", "__version__"]
@@ -169,17 +169,25 @@ class Recorder:
         self._layers: list[_Layer] = []
         self._last_round: int | None = None
         self._open_round: RoundRecorder | None = None
+        #: Why the recorder closed itself: an error it could not write past.
+        self._failure: BaseException | None = None
+        self._h5: h5py.File | None = None
         self._file = JournaledFile(self.path, create=True, fsync=fsync)
-        self._h5 = h5py.File(self._file, "w")
-        root = self._h5
-        root.attrs[spec.ATTR_FORMAT] = spec.FORMAT_NAME
-        root.attrs[spec.ATTR_VERSION] = spec.FORMAT_VERSION
-        root.attrs[spec.ATTR_RECORDER_VERSION] = __version__
-        root.attrs[spec.ATTR_CREATED] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-        root.attrs[spec.ATTR_META] = meta_json
-        root.attrs[spec.ATTR_FINISHED] = False
-        root.create_group(spec.ROUNDS)
-        self._commit()
+        try:
+            self._h5 = h5py.File(self._file, "w")
+            root = self._h5
+            root.attrs[spec.ATTR_FORMAT] = spec.FORMAT_NAME
+            root.attrs[spec.ATTR_VERSION] = spec.FORMAT_VERSION
+            root.attrs[spec.ATTR_RECORDER_VERSION] = __version__
+            root.attrs[spec.ATTR_CREATED] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+            root.attrs[spec.ATTR_META] = meta_json
+            root.attrs[spec.ATTR_FINISHED] = False
+            root.create_group(spec.ROUNDS)
+            self._commit()
+        except BaseException as exc:
+            self._abandon(exc)  # nothing was committed: the file is cut back to empty
+            self.path.unlink(missing_ok=True)
+            raise
 
     # -- context management ---------------------------------------------------
     def __enter__(self) -> Recorder:
@@ -209,11 +217,21 @@ class Recorder:
                 RuntimeWarning,
                 stacklevel=3,
             )
-        self._h5.attrs[spec.ATTR_FINISHED] = finished
-        self._h5.close()
-        self._file.commit()
+        if not finished:
+            # The file stays as last committed, FALSE since its creation. What HDF5 writes as it
+            # closes (its superblock, again) stays off the disk, which may just have filled up.
+            self._file.detach()
+            self._release()
+            self._file.close()
+            return
+        try:
+            self._h5.attrs[spec.ATTR_FINISHED] = True
+            self._release()
+            self._file.commit()  # raises the error of a write that failed since the last commit
+        except BaseException as exc:
+            self._abandon(exc)  # back to the last commit: the run is not marked finished
+            raise
         self._file.close()
-        self._h5 = None  # type: ignore[assignment]
 
     # -- public API -----------------------------------------------------------
     def round(self, round_number: int, global_state: Mapping[str, Any]) -> RoundRecorder:
@@ -275,6 +293,11 @@ class Recorder:
     # -- internals --------------------------------------------------------------
     def _check_open(self) -> None:
         if self._h5 is None:
+            if self._failure is not None:
+                raise RecorderError(
+                    f"{self.path} is closed: writing it failed ({self._failure}); "
+                    "it holds the rounds committed before the failure"
+                )
             raise RecorderError(f"{self.path} is closed")
 
     def _check_idle(self, what: str) -> None:
@@ -288,13 +311,13 @@ class Recorder:
 
     @contextmanager
     def _committed(self) -> Iterator[None]:
-        """Commit what the block writes, or, if it raises, throw all of it away."""
+        """Commit what the block writes, or, if it or the commit raises, throw all of it away."""
         try:
             yield
+            self._commit()
         except BaseException:
             self._discard()
             raise
-        self._commit()
 
     def _replace_group(self, name: str) -> None:
         if name in self._h5:
@@ -319,7 +342,12 @@ class Recorder:
                 _storable(name, "layer name", where)
             arrays = [_as_array(value, f"{where}, layer {name!r}") for name, value in state.items()]
             self._layers = [_Layer(i, name, a) for i, (name, a) in enumerate(zip(state, arrays))]
-            self._write_layer_table()
+            try:
+                self._write_layer_table()
+            except BaseException:  # no round holds it yet: nothing of it may reach the next commit
+                self._layers = []
+                self._discard()
+                raise
             return arrays
         known = {layer.name for layer in self._layers}
         for name in state:
@@ -357,22 +385,47 @@ class Recorder:
             return
         try:
             rnd._write_summary()
+            self._commit()
         except BaseException:  # nothing of a half-written round may reach the next commit
             self._finish_round(rnd, failed=True)
             raise
-        self._commit()
         self._last_round = rnd.number
+
+    def _release(self) -> None:
+        """Let HDF5 close the file, and forget it whatever happens.
+
+        No write can make the close fail (a failed write detaches the journaled
+        file, see :mod:`recorder.journal`), and a file HDF5 failed to close must
+        never be touched again: HDF5 has freed it.
+        """
+        h5, self._h5 = self._h5, None
+        h5.close()
+
+    def _abandon(self, exc: BaseException) -> None:
+        """Close for good after ``exc``, the file rolled back to its last commit."""
+        self._failure = exc
+        self._open_round = None
+        if self._h5 is not None:
+            self._file.detach()
+            self._release()
+        self._file.close()
+        try:
+            rollback(self.path)
+        except OSError as failed:  # the journal stays: readers roll back in memory, the next writer on disk
+            exc.add_note(f"{self.path}: rolling back to the last commit failed too ({failed}); readers still can")
 
     def _discard(self) -> None:
         """Throw away everything written since the last commit, bit for bit."""
-        from .journal import rollback
-
-        self._h5.close()
+        self._file.detach()  # what HDF5 writes as it closes is rolled back anyway: keep it off the disk
+        self._release()
         self._file.close()
-        rollback(self.path)
-        durable = self._file._durable
-        self._file = JournaledFile(self.path, create=False, fsync=durable)
-        self._h5 = h5py.File(self._file, "r+")
+        try:
+            rollback(self.path)
+            self._file = JournaledFile(self.path, create=False, fsync=self._file._durable)
+            self._h5 = h5py.File(self._file, "r+")
+        except BaseException as exc:
+            self._abandon(exc)
+            raise
 
 
 class RoundRecorder:
@@ -443,6 +496,7 @@ class RoundRecorder:
                 dataset.id.write_direct_chunk((row,) + (0,) * update.ndim, np.ascontiguousarray(update))
             else:
                 dataset[row] = update
+        self._rec._file.check()  # a write that failed (a full disk) fails the client, then the round
         self._clients.append(cid)
         self._num_samples.append(int(num_samples))
         self._metrics.append(values)

@@ -14,6 +14,17 @@ A journal that is still there after a crash ("hot") describes exactly how to get
 back to the last committed state: put the saved pages back and cut the file to
 the committed size. :func:`rollback` does that on disk; :class:`RecoveredFile`
 does it in memory, for readers that must not modify what they audit.
+
+HDF5 must never see a write fail: it does not recover from it. A failed flush
+leaves its metadata cache half-flushed, so that closing the file fails too, and a
+file whose close failed is freed while its id lives on, which h5py takes for an
+open file: the next use of it reads freed memory and kills the process (a full
+disk did that). So a write that fails (no space left, file too large, I/O error)
+*detaches* the :class:`JournaledFile` instead: it and every later write are kept
+in memory, nothing more reaches the disk, so the journal still undoes everything
+since the commit, and HDF5 carries on, can flush and can close. The writer learns
+of the error from :meth:`JournaledFile.check` and :meth:`JournaledFile.commit`,
+which raise it; a detached file never commits.
 """
 
 from __future__ import annotations
@@ -42,6 +53,13 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """``os.write`` all of ``data``: a write cut short (the disk filling up) is continued, or raises."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def read_journal(path: str | os.PathLike[str]) -> tuple[int, list[tuple[int, bytes]]] | None:
@@ -106,6 +124,12 @@ class JournaledFile(io.RawIOBase):
     fsync
         Make commits and journal records durable against power loss, not only
         against the death of the process.
+
+    Writes and truncations never fail: an ``OSError`` of the file or the journal
+    detaches this file (:meth:`detach`; see the module's docstring) and is kept,
+    with the name of the file, in :attr:`error`, for :meth:`check` and
+    :meth:`commit` to raise. Everything since the commit can then only be rolled
+    back.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, create: bool, fsync: bool = True) -> None:
@@ -119,6 +143,13 @@ class JournaledFile(io.RawIOBase):
         self._committed = os.fstat(self._fd).st_size
         self._jfd: int | None = None
         self._saved_pages: set[int] = set()
+        #: The first write that failed since the file was opened; the file is detached since.
+        self.error: OSError | None = None
+        self._reported = False
+        # Detached: the pages written since, the file's size, and below which size the disk still holds it.
+        self._shadow: dict[int, bytearray] | None = None
+        self._size = 0
+        self._floor = 0
 
     # -- io.RawIOBase ---------------------------------------------------------
     def readable(self) -> bool:
@@ -136,7 +167,7 @@ class JournaledFile(io.RawIOBase):
         elif whence == io.SEEK_CUR:
             self._pos += offset
         else:
-            self._pos = os.fstat(self._fd).st_size + offset
+            self._pos = self._file_size() + offset
         return self._pos
 
     def tell(self) -> int:
@@ -144,6 +175,8 @@ class JournaledFile(io.RawIOBase):
 
     def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def, override]
         view = memoryview(buffer).cast("B")
+        if self._shadow is not None:
+            return self._shadow_read(view)
         n = os.preadv(self._fd, [view], self._pos)
         self._pos += n
         return n
@@ -151,24 +184,37 @@ class JournaledFile(io.RawIOBase):
     def write(self, data) -> int:  # type: ignore[no-untyped-def, override]
         view = memoryview(data).cast("B")
         n = len(view)
-        self._save_originals(self._pos, self._pos + n)
-        written = 0
-        while written < n:
-            written += os.pwrite(self._fd, view[written:], self._pos + written)
+        if self._shadow is None:
+            try:
+                self._save_originals(self._pos, self._pos + n)
+                written = 0
+                while written < n:
+                    written += os.pwrite(self._fd, view[written:], self._pos + written)
+            except OSError as exc:
+                self._failed(exc)
+        if self._shadow is not None:
+            self._shadow_write(view)
         self._pos += n
         return n
 
     def truncate(self, size: int | None = None) -> int:
         size = self._pos if size is None else size
-        self._save_originals(size, self._committed)
-        os.ftruncate(self._fd, size)
+        if self._shadow is None:
+            try:
+                self._save_originals(size, self._committed)
+                os.ftruncate(self._fd, size)
+            except OSError as exc:
+                self._failed(exc)
+        if self._shadow is not None:
+            self._shadow_truncate(size)
         return size
 
     def flush(self) -> None:
-        """Nothing is buffered here: every write went to the OS already."""
+        """Nothing is buffered here: every write went to the OS already (or, detached, to memory)."""
 
     def close(self) -> None:
         if not self.closed:
+            self._shadow = None
             if self._jfd is not None:
                 os.close(self._jfd)
                 self._jfd = None
@@ -177,47 +223,149 @@ class JournaledFile(io.RawIOBase):
 
     # -- transactions ---------------------------------------------------------
     def commit(self) -> None:
-        """Make everything written so far durable and forget the journal."""
-        if self._durable:
-            os.fsync(self._fd)
-        if self._jfd is not None:
-            os.close(self._jfd)
-            self._jfd = None
-            self._journal.unlink()
+        """Make everything written so far durable and forget the journal.
+
+        A detached file raises instead: what it holds since the commit never
+        reached the disk, and the journal (left in place) takes the disk back to
+        the commit.
+        """
+        self.check()
+        if self._shadow is not None:
+            raise OSError(f"{self.path}: detached: its changes since the last commit can only be rolled back")
+        try:
             if self._durable:
-                _fsync_dir(self._journal)
+                os.fsync(self._fd)
+            if self._jfd is not None:
+                os.close(self._jfd)
+                self._jfd = None
+                self._journal.unlink()
+                if self._durable:
+                    _fsync_dir(self._journal)
+        except OSError as exc:
+            self._failed(exc)
+            raise
         self._committed = os.fstat(self._fd).st_size
         self._saved_pages.clear()
 
+    def detach(self) -> None:
+        """From now on, keep what is written in memory, off the disk.
+
+        Done by a failed write, and on purpose to close HDF5's view of a
+        transaction that is then rolled back: HDF5 writes its caches out as it
+        closes a file, and those writes need not reach the disk. Reads see them,
+        as HDF5 expects.
+        """
+        if self._shadow is None:
+            self._shadow = {}
+            self._size = self._floor = os.fstat(self._fd).st_size
+
+    def _failed(self, exc: OSError) -> None:
+        """Name the file in ``exc``, the failure of an operation on it or its journal, and detach."""
+        if exc.filename is None:
+            exc.filename = os.fspath(self.path)
+        if self.error is None:
+            self.error = exc
+        self.detach()
+
+    def check(self) -> None:
+        """Raise the ``OSError`` of the write that failed, if one did (then again on every call)."""
+        if self.error is not None:
+            if self._reported:
+                raise OSError(self.error.errno, self.error.strerror, self.error.filename)
+            self._reported = True
+            raise self.error
+
+    def _file_size(self) -> int:
+        return self._size if self._shadow is not None else os.fstat(self._fd).st_size
+
     def _open_journal(self) -> int:
         fd = os.open(self._journal, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        os.write(fd, _HEADER.pack(MAGIC, self._committed))
-        if self._durable:
-            os.fsync(fd)
-            _fsync_dir(self._journal)
+        try:
+            _write_all(fd, _HEADER.pack(MAGIC, self._committed))
+            if self._durable:
+                os.fsync(fd)
+                _fsync_dir(self._journal)
+        except BaseException:
+            os.close(fd)  # a journal with no complete header says the file was not touched: true
+            raise
         return fd
 
     def _save_originals(self, start: int, stop: int) -> None:
-        """Journal the committed pages in ``[start, stop)`` not journaled since the commit."""
-        if self._jfd is None:
-            # Opened on the first write after a commit, even past the committed
-            # size, so that a crash always leaves the size to cut back to.
-            self._jfd = self._open_journal()
-        stop = min(stop, self._committed)
-        if start >= stop:
-            return
-        records = []
-        for page in range(start // PAGE, (stop - 1) // PAGE + 1):
-            if page in self._saved_pages:
-                continue
-            offset = page * PAGE
-            original = os.pread(self._fd, min(PAGE, self._committed - offset), offset)
-            records.append(_RECORD.pack(offset, len(original)) + original)
-            self._saved_pages.add(page)
-        if records:
-            os.write(self._jfd, b"".join(records))
-            if self._durable:
-                os.fsync(self._jfd)
+        """Journal the committed pages in ``[start, stop)`` not journaled since the commit.
+
+        Raises (the journal's ``OSError``, with its name) unless every such page is
+        durably in the journal: only then may the caller overwrite them. A record cut
+        short by the failure is the journal's last: :func:`read_journal` ignores it.
+        """
+        try:
+            if self._jfd is None:
+                # Opened on the first write after a commit, even past the committed
+                # size, so that a crash always leaves the size to cut back to.
+                self._jfd = self._open_journal()
+            stop = min(stop, self._committed)
+            if start >= stop:
+                return
+            records, pages = [], []
+            for page in range(start // PAGE, (stop - 1) // PAGE + 1):
+                if page in self._saved_pages:
+                    continue
+                offset = page * PAGE
+                original = os.pread(self._fd, min(PAGE, self._committed - offset), offset)
+                records.append(_RECORD.pack(offset, len(original)) + original)
+                pages.append(page)
+            if records:
+                _write_all(self._jfd, b"".join(records))
+                if self._durable:
+                    os.fsync(self._jfd)
+                self._saved_pages.update(pages)
+        except OSError as exc:
+            if exc.filename is None:
+                exc.filename = os.fspath(self._journal)
+            raise
+
+    # -- detached: in memory ----------------------------------------------------
+    def _page(self, index: int, keep: bool) -> bytearray:
+        """Page ``index`` as the file now holds it; with ``keep``, as the one to change."""
+        page = self._shadow.get(index)  # type: ignore[union-attr]
+        if page is None:
+            offset = index * PAGE
+            page = bytearray(os.pread(self._fd, max(0, min(PAGE, self._floor - offset)), offset))
+            page.extend(bytes(PAGE - len(page)))
+            if keep:
+                self._shadow[index] = page  # type: ignore[index]
+        return page
+
+    def _shadow_read(self, view: memoryview) -> int:
+        start = self._pos
+        stop = min(start + len(view), self._size)
+        pos = start
+        while pos < stop:
+            index, within = divmod(pos, PAGE)
+            take = min(PAGE - within, stop - pos)
+            view[pos - start : pos - start + take] = self._page(index, keep=False)[within : within + take]
+            pos += take
+        self._pos = max(start, stop)
+        return self._pos - start
+
+    def _shadow_write(self, view: memoryview) -> None:
+        done = 0
+        while done < len(view):
+            index, within = divmod(self._pos + done, PAGE)
+            take = min(PAGE - within, len(view) - done)
+            self._page(index, keep=True)[within : within + take] = view[done : done + take]
+            done += take
+        self._size = max(self._size, self._pos + len(view))
+
+    def _shadow_truncate(self, size: int) -> None:
+        if size < self._size:
+            for index in [i for i in self._shadow if i * PAGE >= size]:  # type: ignore[union-attr]
+                del self._shadow[index]  # type: ignore[union-attr]
+            index, within = divmod(size, PAGE)
+            if within:
+                page = self._page(index, keep=True)
+                page[within:] = bytes(PAGE - within)
+            self._floor = min(self._floor, size)
+        self._size = size
 
 
 class RecoveredFile(io.RawIOBase):

@@ -15,14 +15,19 @@ from recorder import Recorder
 CLIENTS = 4
 
 
-def global_state(r: int) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(r)
-    return {"a.weight": rng.normal(size=(64, 512)).astype(np.float32), "a.bias": rng.normal(size=64).astype(np.float32)}
+def _state(seed: int, rows: int, cols: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {"a.weight": rng.normal(size=(rows, cols)).astype(np.float32), "a.bias": rng.normal(size=rows).astype(np.float32)}
 
 
-def client_state(r: int, c: int) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(10_000 + r * 100 + c)
-    return {"a.weight": rng.normal(size=(64, 512)).astype(np.float32), "a.bias": rng.normal(size=64).astype(np.float32)}
+def global_state(r: int, rows: int = 64, cols: int = 512) -> dict[str, np.ndarray]:
+    """Round ``r``'s global model: one dense layer, seeded by the round."""
+    return _state(r, rows, cols)
+
+
+def client_state(r: int, c: int, rows: int = 64, cols: int = 512) -> dict[str, np.ndarray]:
+    """Client ``c``'s local model after round ``r``, seeded by both."""
+    return _state(10_000 + r * 100 + c, rows, cols)
 
 
 def main(path: str, rounds: int) -> None:
