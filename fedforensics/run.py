@@ -569,14 +569,21 @@ class Run:
         group = self._round(r).get(spec.FAILURES)
         if group is None:
             return {}
-        return dict(zip(_strings(group[spec.FAILURE_CLIENTS]), _strings(group[spec.FAILURE_REASONS])))
+        return dict(self._pairs(r, spec.FAILURES, _strings(group[spec.FAILURE_CLIENTS]), _strings(group[spec.FAILURE_REASONS])))
 
     def global_metrics(self, r: int) -> dict[str, float]:
         """Evaluation of the model aggregated in round ``r`` (e.g. accuracy, attack success)."""
         group = self._round(r).get(spec.GLOBAL_METRICS)
         if group is None:
             return {}
-        return dict(zip(_strings(group[spec.GLOBAL_METRIC_NAMES]), (float(v) for v in group[spec.GLOBAL_METRIC_VALUES][()])))
+        values = [float(v) for v in np.atleast_1d(group[spec.GLOBAL_METRIC_VALUES][()])]
+        return dict(self._pairs(r, spec.GLOBAL_METRICS, _strings(group[spec.GLOBAL_METRIC_NAMES]), values))
+
+    def _pairs(self, r: int, name: str, keys: list[str], values: list[Any]) -> zip[tuple[str, Any]]:
+        """``keys`` and ``values`` of round ``r``'s optional group ``name``, refused unless as many."""
+        if len(keys) != len(values):
+            raise RunFormatError(f"{self.path}: round {r}: '{name}' pairs {len(keys)} names with {len(values)} values")
+        return zip(keys, values)
 
     def layer(self, name: str) -> Layer:
         """The layer called ``name``."""

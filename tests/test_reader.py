@@ -386,6 +386,25 @@ def test_a_file_changed_under_the_reader_is_named_as_such(small_run, tmp_path):
             raise RunFormatError(malformed)  # a round the writer was still writing can look malformed
 
 
+@pytest.mark.parametrize("pair, read", [("failures/reasons", "failures"), ("global_metrics/values", "global_metrics")])
+def test_optional_pairs_of_unequal_length_are_refused(tmp_path, pair, read):
+    """zip() cut the longer side short: a failed client or a global metric vanished without a word."""
+    path = tmp_path / "pairs.h5"
+    g = {"w": np.zeros(4, np.float32)}
+    with Recorder(path) as rec:
+        with rec.round(0, g) as rnd:
+            rnd.client("c0", g, num_samples=1)
+            rnd.failure("c1", "timeout")
+            rnd.failure("c2", "timeout")
+            rnd.global_metrics({"accuracy": 0.9, "loss": 0.3})
+    with h5py.File(path, "r+") as f:
+        values = f[f"rounds/0000000000/{pair}"][()][:1]
+        del f[f"rounds/0000000000/{pair}"]
+        f[f"rounds/0000000000/{pair}"] = values
+    with open_run(path) as run, pytest.raises(RunFormatError, match=f"round 0: '{pair.split('/')[0]}' pairs 2 names with 1 values"):
+        getattr(run, read)(0)
+
+
 def test_failed_replies_are_named_with_their_round_and_reason(tmp_path):
     """Only their count reached the reports; who failed, when and why was left in the file."""
     path = tmp_path / "failed.h5"
