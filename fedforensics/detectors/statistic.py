@@ -138,8 +138,9 @@ class RoundStatisticDetector(Detector):
         for series in self._series.values():
             for r, scores in series.by_round.items():
                 row = out.setdefault(r, {})
-                for cid, z in scores.items():
-                    row[cid] = max(row.get(cid, -np.inf), float(oriented(np.float64(z), self.side)))
+                values = oriented(np.fromiter(scores.values(), np.float64, len(scores)), self.side).tolist()
+                for cid, z in zip(scores, values):
+                    row[cid] = max(row.get(cid, -np.inf), z)
         return dict(sorted(out.items()))
 
     def _evidence(self, cid: str, key: str, conclusion: Conclusion) -> list[Evidence]:
