@@ -100,6 +100,7 @@ def test_settings_change_the_audit_and_the_report_records_them(boost, tmp_path):
         app, ["analyze", str(boost), "--set", "norm.threshold=1000", "--set", "verdict.agree=3", "--json", str(raised)]
     )
     assert result.exit_code == 0, result.output
+    assert "parameters set: norm.threshold=1000, verdict.agree=3 (the others are the defaults)" in " ".join(result.output.split())
     before, after = json.loads(default.read_text()), json.loads(raised.read_text())
     norm_before = next(d for d in before["detectors"] if d["name"] == "norm")
     norm_after = next(d for d in after["detectors"] if d["name"] == "norm")

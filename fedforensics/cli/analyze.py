@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 
 from ..analysis import AuditReport
 from ..audit import AuditOptions, run_audit
@@ -70,6 +71,8 @@ def analyze(
     )
     report = run_audit(run_file, options, progress_bar)
     show_and_write(report, json_path, html_path)
+    if options.settings.describe():
+        console.print(f"parameters set: {escape(options.settings.describe())} (the others are the defaults)")
     if fail_on is not None:
         reached = ("malicious",) if fail_on is FailOn.malicious else ("malicious", "suspicious")
         if any(v.verdict in reached for v in report.verdicts):
