@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from recorder.spec import JOURNAL_SUFFIX
+from recorder.journal import journal_path
 
 from .analysis import AuditReport, analyze
 from .detectors.history import DIRECTION_MEMORY
@@ -75,8 +75,8 @@ def _no_progress(description: str) -> AbstractContextManager[Progress]:
 
 def run_audit(path: Path, options: AuditOptions, progress: ProgressFactory = _no_progress) -> AuditReport:
     """Open ``path``, run the detectors (and trigger inversion when a model is given)."""
-    journal = path.with_name(path.name + JOURNAL_SUFFIX)  # the recovery of an interrupted writer
-    check_outputs(options.outputs, [p for p in (path, journal, options.data, options.probe_trigger) if p is not None])
+    inputs = [path, journal_path(path), options.data, options.probe_trigger]  # the journal: an interrupted writer's undo
+    check_outputs(options.outputs, [p for p in inputs if p is not None])
     if options.model is None and (options.data or options.round or options.rounds or options.probe_trigger):
         raise FedForensicsError("--data, --round, --rounds and --probe-trigger need --model")
     detectors = options.settings.build_detectors(options.detectors)

@@ -140,12 +140,14 @@ def test_usage_errors_are_one_line_too(args, message):
     assert len(out.stderr.splitlines()) == 1 and message in out.stderr and "--help" in out.stderr, out.stderr
 
 
-def test_h_is_help():
+def test_h_is_help_and_the_bare_command_prints_it_once():
     import subprocess
     import sys
 
     out = subprocess.run([sys.executable, "-m", "fedforensics.cli", "analyze", "-h"], capture_output=True, text=True)
     assert out.returncode == 0 and "Audit a run" in out.stdout
+    bare = subprocess.run([sys.executable, "-m", "fedforensics.cli"], capture_output=True, text=True)
+    assert bare.returncode == 0 and bare.stdout.count("Usage:") == 1 and bare.stderr == "", bare
 
 
 def test_an_interrupted_demo_leaves_no_reports_of_an_earlier_one(tmp_path, monkeypatch):

@@ -18,8 +18,7 @@ def main() -> None:
 
     try:
         code = app(standalone_mode=False)
-    except click.exceptions.NoArgsIsHelpError as exc:  # `fedforensics` alone: the help, then 0
-        click.echo(exc.ctx.get_help() if exc.ctx is not None else str(exc))
+    except click.exceptions.NoArgsIsHelpError:  # `fedforensics` alone: the help (printed already), then 0
         code = 0
     except click.exceptions.UsageError as exc:
         where = f" (see: {exc.ctx.command_path} --help)" if exc.ctx is not None else ""

@@ -111,7 +111,7 @@ def invert_run(
     inversion = inversion if inversion is not None else NeuralCleanse(seed=seed)
     model, x, y, user_trigger = check_inputs(run, model_factory, x, y, round, probe_trigger)
     state, chosen, kind = _chosen_state(run, round)
-    timeline_rounds = [r for r in run.rounds[::every] if _finite(run.global_state(r))] if every else []
+    timeline_rounds = run.rounds[::every] if every else []
     models = len(timeline_rounds) + 1
 
     def stage(i: int) -> Progress | None:
@@ -128,7 +128,10 @@ def invert_run(
     probe = probe_triggers(model, x, triggers, targets)
     timeline = []
     for i, r in enumerate(timeline_rounds, start=1):
-        load_state(model, run.global_state(r))
+        global_state = run.global_state(r)
+        if not _finite(global_state):  # FedAvg spread a NaN into it: nothing to invert
+            continue
+        load_state(model, global_state)
         timeline.append(RoundInversion(r, inversion.invert(model, x, y, progress=stage(i))))
     return TriggerInversionReport(chosen, kind, result, probe, timeline, len(y), time.perf_counter() - started)
 
