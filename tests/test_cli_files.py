@@ -8,6 +8,8 @@ before any long work.
 from __future__ import annotations
 
 import errno
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -36,6 +38,11 @@ def one_line_error(result, *fragments: str, after_report: bool = False) -> None:
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
     return make_run(tmp_path_factory.mktemp("files") / "run.h5", rounds=4)
+
+
+def command_line(*args: str) -> subprocess.CompletedProcess[str]:
+    """The command as a user runs it (usage errors are made one line by its entry point, not by the app)."""
+    return subprocess.run([sys.executable, "-m", "fedforensics.cli", *args], capture_output=True, text=True)
 
 
 def refuse(exc: OSError):
@@ -115,6 +122,25 @@ def test_a_report_follows_a_symlink_and_writes_into_a_pipe_without_replacing_the
     assert received == ["through the pipe"] and fifo.is_fifo()
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["analyze", "{run}", "--json", "{out}/"],
+        ["analyze", "{run}", "--html", "{out}/"],
+        ["inspect", "{run}", "--json", "{out}/"],
+        ["evaluate", "{run}", "--json", "{out}/"],
+        ["simulate", "{out}/", "--rounds", "2"],
+    ],
+)
+def test_an_output_named_as_a_folder_is_refused_not_written_as_a_file(args, run, tmp_path):
+    """`--json reports/` wrote a file named 'reports': the trailing slash said a folder was meant."""
+    out = tmp_path / "reports"
+    result = command_line(*(a.format(run=run, out=out) for a in args))
+    assert result.returncode == 2 and result.stdout == "", result
+    assert len(result.stderr.splitlines()) == 1 and "so it names a folder: give a file's name" in result.stderr, result.stderr
+    assert not out.exists()
+
+
 def test_a_folder_that_is_a_file_is_named_as_such(run, tmp_path):
     blocker = tmp_path / "notes.txt"
     blocker.write_text("")
@@ -132,22 +158,23 @@ def test_a_folder_that_is_a_file_is_named_as_such(run, tmp_path):
 )
 def test_usage_errors_are_one_line_too(args, message):
     """click framed these in a five-line box; every other bad input is one line."""
-    import subprocess
-    import sys
-
-    out = subprocess.run([sys.executable, "-m", "fedforensics.cli", *args], capture_output=True, text=True)
+    out = command_line(*args)
     assert out.returncode == 2 and out.stdout == "", out
     assert len(out.stderr.splitlines()) == 1 and message in out.stderr and "--help" in out.stderr, out.stderr
 
 
-def test_h_is_help_and_the_bare_command_prints_it_once():
-    import subprocess
-    import sys
+def test_h_is_help_and_the_bare_command_prints_it_once_with_examples_that_fit_80_columns():
+    import os
 
-    out = subprocess.run([sys.executable, "-m", "fedforensics.cli", "analyze", "-h"], capture_output=True, text=True)
+    out = command_line("analyze", "-h")
     assert out.returncode == 0 and "Audit a run" in out.stdout
-    bare = subprocess.run([sys.executable, "-m", "fedforensics.cli"], capture_output=True, text=True)
+    bare = subprocess.run([sys.executable, "-m", "fedforensics.cli"], capture_output=True, text=True, env={**os.environ, "COLUMNS": "80"})
     assert bare.returncode == 0 and bare.stdout.count("Usage:") == 1 and bare.stderr == "", bare
+    examples = [line.split("#")[0].split() for line in bare.stdout.splitlines() if line.strip().startswith("fedforensics ")]
+    commands = {"analyze", "demo", "evaluate", "inspect", "simulate"}
+    assert len(examples) >= 4 and all(words[1] in commands for words in examples), examples
+    # each example with its comment on one line: rich wrapped the comments of a first draft
+    assert all("#" in line for line in bare.stdout.splitlines() if line.strip().startswith("fedforensics ")), bare.stdout
 
 
 def test_an_interrupted_demo_leaves_no_reports_of_an_earlier_one(tmp_path, monkeypatch):

@@ -15,7 +15,7 @@ from ..detectors.history import DIRECTION_MEMORY
 from ..report.json import write_json
 from ..report.terminal import render_audit, trigger_inversion_table
 from ..settings import parse_settings
-from .app import app, console, user_errors
+from .app import app, console, output_file, user_errors
 from .progress import progress_bar
 
 
@@ -34,8 +34,8 @@ class FailOn(str, Enum):
 @user_errors
 def analyze(
     run_file: Annotated[Path, typer.Argument(help="A run file written by the recorder.", show_default=False)],
-    json_path: Annotated[Optional[Path], typer.Option("--json", help="Write the JSON report here (schema: docs/report-schema.md).")] = None,
-    html_path: Annotated[Optional[Path], typer.Option("--html", help="Write a self-contained HTML report here.")] = None,
+    json_path: Annotated[Optional[Path], typer.Option("--json", parser=output_file, metavar="FILE", help="Write the JSON report here (schema: docs/report-schema.md).")] = None,
+    html_path: Annotated[Optional[Path], typer.Option("--html", parser=output_file, metavar="FILE", help="Write a self-contained HTML report here.")] = None,
     fail_on: Annotated[Optional[FailOn], typer.Option("--fail-on", help="Exit 1 when a client reaches this verdict (for CI pipelines).")] = None,
     detectors: Annotated[Optional[list[str]], typer.Option("--detector", "-d", help="Run only these detectors (repeatable). Default: all.")] = None,
     model: Annotated[Optional[str], typer.Option("--model", help="MODULE:CALLABLE returning the nn.Module of the run (state_dict keys and shapes as recorded), for trigger inversion (e.g. fedforensics.zoo:digits_cnn, or mymodel:build for a mymodel.py in the current folder).")] = None,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
+from pathlib import Path
 from typing import Callable, TypeVar
 
 import typer
@@ -15,8 +17,6 @@ from ..errors import FedForensicsError
 
 app = typer.Typer(
     name="fedforensics",
-    help="Forensics for federated learning: record every client update, audit the run, "
-    "judge detectors against ground truth.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -36,6 +36,13 @@ def fail(message: str) -> typer.Exit:
     """Print one readable error line and return the exit (code 2) to raise."""
     err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(EXIT_BAD_INPUT)
+
+
+def output_file(value: str) -> Path:
+    """An option's file to write: a name ending in a path separator means a folder, which it is not."""
+    if value.endswith(("/", os.sep)):
+        raise typer.BadParameter(f"{value!r} ends in {value[-1]!r}, so it names a folder: give a file's name")
+    return Path(value)
 
 
 def os_error(exc: OSError) -> str:
@@ -70,13 +77,33 @@ def _print_version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
+EXAMPLES = """[bold]Examples[/]
+
+  fedforensics demo                                 [dim]# try it on a built-in run[/]
+
+  fedforensics inspect run.h5                       [dim]# what a run file holds[/]
+
+  fedforensics analyze run.h5 --html report.html    [dim]# audit a federation[/]
+
+  fedforensics analyze run.h5 --fail-on malicious   [dim]# for CI: exit 1 if found[/]
+
+  fedforensics evaluate runs/*.h5                   [dim]# detectors vs. the truth[/]
+
+
+
+Options of a command: fedforensics COMMAND --help. The run file's format: docs/format.md."""
+
+
+DESCRIPTION = (
+    "Forensics for federated learning.\n\n"
+    "Record every client update with the [bold]recorder[/] while training, then [bold]inspect[/] or "
+    "[bold]analyze[/] the run file; [bold]evaluate[/] detectors against ground truth; [bold]demo[/] runs it "
+    "all on a built-in federation."
+)
+
+
+@app.callback(help=DESCRIPTION, epilog=EXAMPLES)
 def _main(
     version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
 ) -> None:
-    """Forensics for federated learning.
-
-    Record every client update with the [bold]recorder[/] while training, then
-    [bold]inspect[/] or [bold]analyze[/] the run file; [bold]evaluate[/] detectors
-    against ground truth; [bold]demo[/] runs it all on a built-in federation.
-    """
+    """The options every command shares (``--version``, ``--help``)."""

@@ -15,7 +15,7 @@ from ..report.json import write_atomic
 from ..report.terminal import escape
 from ..settings import parse_settings
 from .analyze import SET_HELP
-from .app import app, console, user_errors
+from .app import app, console, output_file, user_errors
 from .progress import progress_bar
 
 
@@ -24,8 +24,8 @@ from .progress import progress_bar
 def evaluate(
     run_files: Annotated[list[Path], typer.Argument(help="Run files with known malicious clients.", show_default=False)],
     truth: Annotated[Optional[Path], typer.Option("--truth", help="Malicious client ids, one per line, for every run (default: each run's recorded ground truth).")] = None,
-    json_path: Annotated[Optional[Path], typer.Option("--json", help="Write the evaluation as JSON here (schema: docs/report-schema.md).")] = None,
-    html_path: Annotated[Optional[Path], typer.Option("--html", help="Write the evaluation as a self-contained HTML page here.")] = None,
+    json_path: Annotated[Optional[Path], typer.Option("--json", parser=output_file, metavar="FILE", help="Write the evaluation as JSON here (schema: docs/report-schema.md).")] = None,
+    html_path: Annotated[Optional[Path], typer.Option("--html", parser=output_file, metavar="FILE", help="Write the evaluation as a self-contained HTML page here.")] = None,
     settings: Annotated[Optional[list[str]], typer.Option("--set", metavar="DETECTOR.PARAM=VALUE", help=SET_HELP)] = None,
 ) -> None:
     """Judge every detector and the consensus verdict against ground truth.

@@ -13,14 +13,14 @@ from ..report.json import finite, write_atomic
 from ..report.terminal import render_summary
 from ..run import open_run
 from ..summary import summarize
-from .app import app, console, user_errors
+from .app import app, console, output_file, user_errors
 
 
 @app.command()
 @user_errors
 def inspect(
     run_file: Annotated[Path, typer.Argument(help="A run file written by the recorder.", show_default=False)],
-    as_json: Annotated[Optional[Path], typer.Option("--json", help="Also write the summary as JSON to this path.")] = None,
+    as_json: Annotated[Optional[Path], typer.Option("--json", parser=output_file, metavar="FILE", help="Also write the summary as JSON to this path.")] = None,
 ) -> None:
     """Summarise a run file: rounds, clients, layers, size, metrics, ground truth, NaN/Inf.
 

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import FedForensicsError
-from .app import app, console, user_errors
+from .app import app, console, output_file, user_errors
 from .progress import progress_bar
 
 ATTACK_NAMES = (
@@ -43,7 +43,7 @@ class TriggerShape(str, Enum):
 @app.command()
 @user_errors
 def simulate(
-    out: Annotated[Path, typer.Argument(help="The run file to write.", show_default=False)],
+    out: Annotated[Path, typer.Argument(parser=output_file, help="The run file to write.", show_default=False)],
     attack: Annotated[Attack, typer.Option(help="What the malicious clients do (docs/attacks.md).")] = "backdoor",  # type: ignore[assignment]
     malicious_fraction: Annotated[float, typer.Option(help="Share of the clients that are malicious.")] = 0.2,
     clients: Annotated[int, typer.Option(help="Number of clients.")] = 10,
