@@ -135,6 +135,9 @@ def analyze(
     verdicts = rule.judge(clients, results, nonfinite)
     report = AuditReport(summarize(run), results, verdicts, rule, participation, global_metrics, client_metrics)
     report.notes.extend(coverage_notes(run, verdicts, results, round_sizes))
+    mix_note = label_mix_note(verdicts, results, nonfinite)
+    if mix_note:
+        report.notes.append(mix_note)
     if broken_from is not None:
         report.notes.append(broken_model_note(broken_from, nonfinite))
     if sketch_width is not None:
@@ -186,6 +189,32 @@ def sketch_note(run: Run, width: int) -> str:
         f"the {len(run.all_clients)} clients' accumulated update directions ({size:,} parameters each) were compared "
         f"through a {width:,}-wide count sketch to bound memory: their cosines are off by about "
         f"{math.sqrt(2 / width):.3f} (cosine-hdbscan clusters them)"
+    )
+
+
+def label_mix_note(
+    verdicts: list[ClientVerdict], results: list[DetectorResult], nonfinite: dict[str, list[int]]
+) -> str | None:
+    """Which flagged clients rest only on evidence an honest client with an unusual label mix produces too.
+
+    ``cosine-hdbscan`` and ``output-bias`` flag such a client by construction (docs/detectors.md, step 4);
+    the verdict rule counts them as one family, and the auditor should know which verdicts stand on it alone.
+    """
+    label_mix = {r.name for r in results if r.applicable and r.label_mix}
+    only = [
+        v for v in verdicts
+        if v.verdict != "benign" and v.flagged_by and set(v.flagged_by) <= label_mix and not nonfinite.get(v.client)
+    ]
+    if not only:
+        return None
+    names = sorted({name for v in only for name in v.flagged_by})
+    verdict_words = " or ".join(sorted({v.verdict for v in only}, key=VERDICTS.index))
+    one = len(only) == 1
+    return (
+        f"{', '.join(v.client for v in only)} {'is' if one else 'are'} {verdict_words} on {' and '.join(names)} alone: "
+        f"a client whose data hold an unusual mix of labels (label skew) reaches {'that flag' if len(names) == 1 else 'these flags'} "
+        f"without attacking, so check whether {'its' if one else 'their'} data explain it before acting on it "
+        "(docs/detectors.md, step 4)"
     )
 
 

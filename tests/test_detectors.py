@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 import math
@@ -464,6 +465,29 @@ def test_flags_an_unusual_label_mix_explains_are_one_family():
     assert verdicts["attacker"].verdict == "malicious"
     # and so does a behaviour flag beside FLAME's (a label flipper cannot fit its flipped labels)
     assert verdicts["flipper"].verdict == "malicious"
+
+
+def test_the_report_names_verdicts_that_rest_on_label_mix_evidence_alone():
+    """Five honest clients of a Dirichlet 0.1 federation were suspicious on cosine-hdbscan (and output-bias) alone,
+    and nothing in the report said an unusual label mix does that without an attack."""
+    from fedforensics.analysis import label_mix_note
+
+    results = [
+        _result("cosine-hdbscan", 1.0, {"skewed": 1.03, "mixed": 1.03, "attacker": 1.03, "broken": 1.03}, "direction", label_mix=True),
+        _result("output-bias", 1.0, {"skewed": 0.2, "mixed": 1.7, "attacker": 1.7, "broken": 0.1}, "magnitude", standalone=False, label_mix=True),
+        _result("norm", 1.0, {"skewed": 0.3, "mixed": 0.3, "attacker": 1.2, "broken": 0.1, "honest": 0.1}, "magnitude"),
+    ]
+    clients = dict.fromkeys(["skewed", "mixed", "attacker", "broken", "honest"], 5)
+    nonfinite = {"broken": [2]}  # suspicious for its NaN update as much as for the clustering
+    verdicts = ConsensusRule().judge(clients, results, nonfinite)
+    note = label_mix_note(verdicts, results, nonfinite)
+    assert note is not None and note.startswith("mixed, skewed are suspicious on cosine-hdbscan and output-bias alone: ")
+    assert "attacker" not in note and "broken" not in note and "honest" not in note
+    one = label_mix_note(ConsensusRule().judge({"skewed": 5}, results[:1], {}), results[:1], {})
+    assert one is not None and one.startswith("skewed is suspicious on cosine-hdbscan alone: ") and "check whether its data" in one
+    assert label_mix_note(ConsensusRule().judge({"attacker": 5}, results, {}), results, {}) is None
+    not_run = [dataclasses.replace(results[0], applicable=False), results[2]]
+    assert label_mix_note(ConsensusRule().judge({"skewed": 5}, not_run, {}), not_run, {}) is None
 
 
 def test_which_detectors_an_unusual_label_mix_sets():
