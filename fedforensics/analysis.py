@@ -211,10 +211,10 @@ def label_mix_note(
     verdict_words = " or ".join(sorted({v.verdict for v in only}, key=VERDICTS.index))
     one = len(only) == 1
     return (
-        f"{', '.join(v.client for v in only)} {'is' if one else 'are'} {verdict_words} on {' and '.join(names)} alone: "
-        f"a client whose data hold an unusual mix of labels (label skew) reaches {'that flag' if len(names) == 1 else 'these flags'} "
-        f"without attacking, so check whether {'its' if one else 'their'} data explain it before acting on it "
-        "(docs/detectors.md, step 4)"
+        f"{', '.join(v.client for v in only)} {'is' if one else 'are'} {verdict_words} on {' and '.join(names)} alone, "
+        f"{'a flag' if len(names) == 1 else 'flags'} an honest client also reaches when its data hold an unusual mix of "
+        f"labels (label skew): {'its' if one else 'their'} data's label mix can confirm or clear "
+        f"{'it' if one else 'them'} (docs/detectors.md, step 4)"
     )
 
 
