@@ -66,7 +66,13 @@ class AuditReport:
         labels = inversion.flagged_labels
         if not labels:
             return f"trigger inversion flags no label of {model}"
-        shown = ", ".join(f"{label} (anomaly index {inversion.classes[label].anomaly_index:.2f})" for label in labels)
+        result = inversion.result
+        shown = ", ".join(
+            f"{label} (anomaly index {inversion.classes[label].anomaly_index:.2f}"
+            + (f"; weak: below {result.chance_index:.2f}, which any of a clean model's {len(result.classes)} labels "
+               "passes by chance only one time in 20)" if label in result.weak_labels else ")")
+            for label in labels
+        )  # fmt: skip
         finding = f"trigger inversion suspects a backdoor in {model} toward label{'s' * (len(labels) > 1)} {shown}"
         if all(v.verdict == "benign" for v in self.verdicts):
             finding += "; no client's updates stood out, so who planted it is not identified"

@@ -176,3 +176,15 @@ def test_terminal_says_when_no_label_is_flagged():
     text = console.export_text()
     assert "no label flagged: no label's trigger is an outlier on the small side (anomaly index > 2)" in text
     assert "flagged labels per inverted round: 0: none · 3: none" in text
+
+
+def test_terminal_marks_a_flag_below_the_chance_index_weak():
+    """The demo's final model flags label 9 at index 2.03 beside the target at 11.83: both read alike."""
+    inversion = fake_inversion()
+    classes = inversion.result.classes
+    classes[9] = dataclasses.replace(classes[9], anomaly_index=2.03, flagged=True)
+    console = Console(record=True, width=300)
+    console.print(trigger_inversion_table(inversion))
+    text = console.export_text()
+    assert "6: mask L1" in text and "anomaly index 3.00 > 2, attack success" in text  # 3.00 is above 2.58: not weak
+    assert "anomaly index 2.03 > 2 (weak: < 2.58), attack success" in text

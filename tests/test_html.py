@@ -200,6 +200,15 @@ def test_the_summary_states_what_trigger_inversion_found(hostile):
     all_benign = [dataclasses.replace(v, verdict="benign") for v in report.verdicts]
     unidentified = render_html(dataclasses.replace(found, verdicts=all_benign)).split('<section id="verdicts"')[0]
     assert expected in unidentified and "stood out, so who planted it is not identified" in unidentified
+    weak = fake_inversion()
+    weak.result.classes[6] = dataclasses.replace(weak.result.classes[6], anomaly_index=2.2)
+    assert weak.result.weak_labels == [6] and fake_inversion().result.weak_labels == []
+    assert "Weak for label 6: an anomaly index below 2.58" in render_html(dataclasses.replace(report, trigger_inversion=weak))
+    assert "Weak for label" not in render_html(found)
+    assert dataclasses.replace(report, trigger_inversion=weak).model_finding.startswith(
+        "trigger inversion suspects a backdoor in the final model toward label 6 (anomaly index 2.20; weak: below 2.58, "
+        "which any of a clean model's 10 labels passes by chance only one time in 20)"
+    )
     nothing = fake_inversion()
     nothing.result.classes[:] = [dataclasses.replace(c, flagged=False) for c in nothing.result.classes]
     none_flagged = dataclasses.replace(report, trigger_inversion=nothing)

@@ -17,6 +17,7 @@ from fedforensics.errors import FedForensicsError
 from fedforensics.inversion import (
     NeuralCleanse,
     anomaly_index,
+    chance_index,
     check_model,
     check_trigger,
     invert_run,
@@ -92,6 +93,17 @@ def test_anomaly_index_is_the_papers_mad_score():
     assert index[0] == pytest.approx(8 / 1.4826)
     assert index[8] == pytest.approx(2 / 1.4826)
     assert np.isfinite(anomaly_index(np.array([1.0, 5, 5, 5, 5]))).all()
+
+
+def test_chance_index_is_the_bonferroni_normal_quantile_of_the_labels():
+    """A flag between 2 and this index is weak: one of K clean labels passes it one time in 20."""
+    from statistics import NormalDist
+
+    assert chance_index(10) == pytest.approx(2.5758, abs=1e-4)
+    assert chance_index(1) == pytest.approx(NormalDist().inv_cdf(0.95))
+    assert chance_index(2) < chance_index(10) < chance_index(100) == pytest.approx(3.2905, abs=1e-4)
+    # with the paper's threshold, a normal label passes 2 with probability 2.3 %: 10 labels, about one in five
+    assert 1 - NormalDist().cdf(2.0) == pytest.approx(0.0228, abs=1e-4)
 
 
 def test_flag_needs_a_small_outlier_that_works_on_held_out_inputs():

@@ -25,7 +25,7 @@ from .inputs import (
     load_trigger,
 )
 from .invert import RoundInversion, TriggerInversionReport, check_inputs, invert_run
-from .neural_cleanse import LabelTrigger, NeuralCleanse, NeuralCleanseResult, anomaly_index, stamp
+from .neural_cleanse import LabelTrigger, NeuralCleanse, NeuralCleanseResult, anomaly_index, chance_index, stamp
 from .probe import ProbeSet, TriggerProbe, partial_triggers, probe_triggers
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "TriggerInversionReport",
     "TriggerProbe",
     "anomaly_index",
+    "chance_index",
     "build_model",
     "check_clean_data",
     "check_inputs",

@@ -295,11 +295,20 @@ def _metrics(report: AuditReport) -> str:
 def _inversion(inversion: TriggerInversionReport) -> str:
     classes = inversion.classes
     flagged = inversion.flagged_labels
+    weak = inversion.result.weak_labels
     model = f"the final model (after round {inversion.round})" if inversion.model == "final" else f"the global model of round {inversion.round}"
     verdict = (
         f'<div class="note"><b>Backdoor suspected: label{"s" if len(flagged) > 1 else ""} '
         f'{esc(", ".join(map(str, flagged)))}</b> — a trigger far smaller than any other label needs sends held-out '
-        "inputs there.</div>"
+        "inputs there."
+        + (
+            f" Weak for label{'s' if len(weak) > 1 else ''} {esc(', '.join(map(str, weak)))}: an anomaly index below "
+            f"{inversion.result.chance_index:.2f}, which any of a clean model's {len(classes)} labels passes by chance "
+            "only one time in 20."
+            if weak
+            else ""
+        )
+        + "</div>"
         if flagged
         else '<p class="muted">No label stands out: every label needs a trigger of similar size.</p>'
     )

@@ -249,9 +249,12 @@ def _inversion_verdict(inversion: TriggerInversionReport) -> str:
     flagged = [inversion.classes[label] for label in inversion.flagged_labels]
     if not flagged:
         return f"[green]no label flagged[/]: no label's trigger is an outlier on the small side (anomaly index > {threshold})"
+    weak = inversion.result.weak_labels
     evidence = "; ".join(
         (f"{c.label}: " if len(flagged) > 1 else "")
-        + f"mask L1 {_fmt(c.mask_l1, '.1f')}, anomaly index {_fmt(c.anomaly_index)} > {threshold}, attack success {_fmt(c.attack_success, '.0%')}"
+        + f"mask L1 {_fmt(c.mask_l1, '.1f')}, anomaly index {_fmt(c.anomaly_index)} > {threshold}"
+        + (f" (weak: < {_fmt(inversion.result.chance_index)})" if c.label in weak else "")
+        + f", attack success {_fmt(c.attack_success, '.0%')}"
         for c in flagged
     )
     which = ", ".join(str(c.label) for c in flagged)
