@@ -45,6 +45,7 @@ class Row:
     target: int
     attack_success: float | None
     flagged: list[int]
+    weak: list[int]  # flagged labels below the chance index (NeuralCleanseResult.weak_labels)
     target_index: float  # negative when the target's mask is above the median (the side the rule ignores)
     other_index: float  # the largest anomaly index of a label whose mask is below the median (the target excepted)
     other_label: int
@@ -78,7 +79,10 @@ def measure(group: str, factory, scenario: Scenario) -> Row:
         mask = report.result.masks[target]
         mass = float(mask[trigger_box(planted["mask"])].sum() / max(mask.sum(), 1e-12))
     target_index = report.classes[target].anomaly_index if small[target] else -report.classes[target].anomaly_index
-    return Row(group, backdoor, scenario.seed, target, success, report.flagged_labels, target_index, other_index, other_label, mass, seconds)
+    return Row(
+        group, backdoor, scenario.seed, target, success, report.flagged_labels, report.result.weak_labels,
+        target_index, other_index, other_label, mass, seconds,
+    )
 
 
 def per_model_table(rows: list[Row]) -> str:
@@ -91,7 +95,8 @@ def per_model_table(rows: list[Row]) -> str:
         target = "–" if not r.backdoor else f"{r.target_index:.2f}" if r.target_index >= 0 else f"{-r.target_index:.2f}, large side"
         other = "–" if r.other_label < 0 else f"{r.other_index:.2f} ({r.other_label})"
         mass = "–" if r.mass is None else f"{r.mass:.0%}"
-        lines.append(f"| {r.group} | {'yes' if r.backdoor else 'no'} | {r.seed} | {success} | {r.flagged or 'none'} | "
+        flagged = ", ".join(f"{label} (weak)" if label in r.weak else str(label) for label in r.flagged) or "none"
+        lines.append(f"| {r.group} | {'yes' if r.backdoor else 'no'} | {r.seed} | {success} | {flagged} | "
                      f"{target} | {other} | {mass} | {r.seconds:.0f} |")
     return "\n".join(lines)
 
@@ -99,18 +104,22 @@ def per_model_table(rows: list[Row]) -> str:
 def summary_table(rows: list[Row]) -> str:
     lines = [
         f"| model | backdoored models (attack success ≥ {WORKING_BACKDOOR}) | target flagged | target flagged alone | "
-        "median mask mass in the box | clean models | clean models flagged | largest small-side index on clean models: median / max |",
-        "|---|---|---|---|---|---|---|---|",
+        "target's flag weak | median mask mass in the box | clean models | clean models flagged | clean models flagged, not weak | "
+        "largest small-side index on clean models: median / max |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for group, *_ in GROUPS:
         working = [r for r in rows if r.group == group and r.backdoor and (r.attack_success or 0) >= WORKING_BACKDOOR]
         clean = [r for r in rows if r.group == group and not r.backdoor]
         hit = sum(r.target in r.flagged for r in working)
         alone = sum(r.flagged == [r.target] for r in working)
+        weak = sum(r.target in r.weak for r in working)
+        strong_false = sum(bool(set(r.flagged) - set(r.weak)) for r in clean)
         mass = np.median([r.mass for r in working]) if working else float("nan")
         indices = [r.other_index for r in clean]
-        lines.append(f"| {group} | {len(working)} | {hit}/{len(working)} | {alone}/{len(working)} | {mass:.0%} | {len(clean)} | "
-                     f"{sum(bool(r.flagged) for r in clean)}/{len(clean)} | {np.median(indices):.2f} / {max(indices):.2f} |")
+        lines.append(f"| {group} | {len(working)} | {hit}/{len(working)} | {alone}/{len(working)} | {weak}/{hit} | {mass:.0%} | "
+                     f"{len(clean)} | {sum(bool(r.flagged) for r in clean)}/{len(clean)} | {strong_false}/{len(clean)} | "
+                     f"{np.median(indices):.2f} / {max(indices):.2f} |")
     return "\n".join(lines)
 
 
