@@ -130,14 +130,16 @@ def test_a_report_follows_a_symlink_and_writes_into_a_pipe_without_replacing_the
         ["inspect", "{run}", "--json", "{out}/"],
         ["evaluate", "{run}", "--json", "{out}/"],
         ["simulate", "{out}/", "--rounds", "2"],
+        ["analyze", "{run}", "--json", ""],
     ],
 )
-def test_an_output_named_as_a_folder_is_refused_not_written_as_a_file(args, run, tmp_path):
-    """`--json reports/` wrote a file named 'reports': the trailing slash said a folder was meant."""
+def test_an_output_named_as_a_folder_or_not_named_is_refused_not_written_as_a_file(args, run, tmp_path):
+    """`--json reports/` wrote a file named 'reports': the trailing slash said a folder was meant; `--json=` said "." is a directory."""
     out = tmp_path / "reports"
     result = command_line(*(a.format(run=run, out=out) for a in args))
     assert result.returncode == 2 and result.stdout == "", result
-    assert len(result.stderr.splitlines()) == 1 and "so it names a folder: give a file's name" in result.stderr, result.stderr
+    message = "an empty name: give a file's name" if "" in args else "so it names a folder: give a file's name"
+    assert len(result.stderr.splitlines()) == 1 and message in result.stderr, result.stderr
     assert not out.exists()
 
 

@@ -40,6 +40,8 @@ def fail(message: str) -> typer.Exit:
 
 def output_file(value: str) -> Path:
     """An option's file to write: a name ending in a path separator means a folder, which it is not."""
+    if not value:
+        raise typer.BadParameter("an empty name: give a file's name")
     if value.endswith(("/", os.sep)):
         raise typer.BadParameter(f"{value!r} ends in {value[-1]!r}, so it names a folder: give a file's name")
     return Path(value)
