@@ -7,6 +7,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from .detectors import Detector, DetectorResult, all_detectors
 from .detectors.accumulate import EVIDENCE_ROUNDS
 from .detectors.history import DIRECTION_MEMORY
@@ -117,8 +119,11 @@ def analyze(
     client_metrics: dict[str, dict[int, dict[str, float]]] = {}
     sketch_width: int | None = None
     round_sizes: dict[int, int] = {}  # round -> clients whose update could be compared
+    majority_weight: dict[str, list[float]] = {}  # client -> its FedAvg weight share in the rounds it held over half
     for data in scan(run, progress, direction_memory):
         round_sizes[data.round] = len(data.clients)
+        for cid, share in majority_shares(data.clients, data.num_samples).items():
+            majority_weight.setdefault(cid, []).append(share)
         for cid in data.clients + data.nonfinite:
             participation.setdefault(cid, []).append(data.round)
         if data.global_nonfinite:
@@ -141,9 +146,9 @@ def analyze(
     verdicts = rule.judge(clients, results, nonfinite)
     report = AuditReport(summarize(run), results, verdicts, rule, participation, global_metrics, client_metrics)
     report.notes.extend(coverage_notes(run, verdicts, results, round_sizes))
-    mix_note = label_mix_note(verdicts, results, nonfinite)
-    if mix_note:
-        report.notes.append(mix_note)
+    for note in (label_mix_note(verdicts, results, nonfinite), majority_weight_note(majority_weight, participation)):
+        if note:
+            report.notes.append(note)
     if broken_from is not None:
         report.notes.append(broken_model_note(broken_from, nonfinite))
     if sketch_width is not None:
@@ -195,6 +200,34 @@ def sketch_note(run: Run, width: int) -> str:
         f"the {len(run.all_clients)} clients' accumulated update directions ({size:,} parameters each) were compared "
         f"through a {width:,}-wide count sketch to bound memory: their cosines are off by about "
         f"{math.sqrt(2 / width):.3f} (cosine-hdbscan clusters them)"
+    )
+
+
+def majority_shares(clients: list[str], num_samples: np.ndarray) -> dict[str, float]:
+    """The client that carried more than half of a round's FedAvg weight (its reported sample count over the
+    round's total), with its share; empty when none did or the round has fewer than 3 clients (of two, one
+    holds half or more whenever their counts differ)."""
+    total = float(np.sum(num_samples))
+    if len(clients) < 3 or total <= 0:
+        return {}
+    top = int(np.argmax(num_samples))
+    share = float(num_samples[top]) / total
+    return {clients[top]: share} if share > 0.5 else {}
+
+
+def majority_weight_note(majority_weight: dict[str, list[float]], participation: dict[str, list[int]]) -> str | None:
+    """Which clients outweighed all the others together in some rounds, on sample counts no detector checks."""
+    if not majority_weight:
+        return None
+    shown = ", ".join(
+        f"{cid} ({len(shares)} of its {len(participation[cid])} rounds, up to {max(shares):.0%})"
+        for cid, shares in sorted(majority_weight.items(), key=lambda item: (-len(item[1]), item[0]))
+    )
+    one = len(majority_weight) == 1
+    return (
+        f"{shown} carried more than half of the FedAvg weight (the sample count {'it' if one else 'each'} reported, "
+        f"against the round's total): there {'its' if one else 'their'} update outweighed all the others together. "
+        "Clients report their counts themselves and no detector checks them (docs/detection.md, 'Weight inflation')"
     )
 
 
