@@ -122,8 +122,9 @@ def analyze(
     majority_weight: dict[str, list[float]] = {}  # client -> its FedAvg weight share in the rounds it held over half
     for data in scan(run, progress, direction_memory):
         round_sizes[data.round] = len(data.clients)
-        for cid, share in majority_shares(data.clients, data.num_samples).items():
-            majority_weight.setdefault(cid, []).append(share)
+        holder = majority_holder(data.clients, data.num_samples)
+        if holder is not None:
+            majority_weight.setdefault(holder[0], []).append(holder[1])
         for cid in data.clients + data.nonfinite:
             participation.setdefault(cid, []).append(data.round)
         if data.global_nonfinite:
@@ -203,16 +204,16 @@ def sketch_note(run: Run, width: int) -> str:
     )
 
 
-def majority_shares(clients: list[str], num_samples: np.ndarray) -> dict[str, float]:
+def majority_holder(clients: list[str], num_samples: np.ndarray) -> tuple[str, float] | None:
     """The client that carried more than half of a round's FedAvg weight (its reported sample count over the
-    round's total), with its share; empty when none did or the round has fewer than 3 clients (of two, one
+    round's total), with its share; ``None`` when none did or the round has fewer than 3 clients (of two, one
     holds half or more whenever their counts differ)."""
     total = float(np.sum(num_samples))
     if len(clients) < 3 or total <= 0:
-        return {}
+        return None
     top = int(np.argmax(num_samples))
     share = float(num_samples[top]) / total
-    return {clients[top]: share} if share > 0.5 else {}
+    return (clients[top], share) if share > 0.5 else None
 
 
 def majority_weight_note(majority_weight: dict[str, list[float]], participation: dict[str, list[int]]) -> str | None:

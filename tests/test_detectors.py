@@ -165,7 +165,7 @@ def test_a_run_the_recorder_never_closed_says_rounds_may_be_missing(tmp_path):
 
 def test_a_client_that_outweighs_all_others_is_named_in_the_notes(tmp_path):
     """Weight inflation: a client claiming 100 times its data decides FedAvg's average with an ordinary update."""
-    from fedforensics.analysis import majority_shares
+    from fedforensics.analysis import majority_holder
 
     rng = np.random.default_rng(0)
     path = tmp_path / "inflated.h5"
@@ -179,10 +179,10 @@ def test_a_client_that_outweighs_all_others_is_named_in_the_notes(tmp_path):
     (note,) = [n for n in report.notes if "FedAvg weight" in n]
     assert note.startswith("c3 (2 of its 6 rounds, up to 93%) carried more than half of the FedAvg weight")
     assert "no detector checks them" in note
-    assert majority_shares(["a", "b"], np.array([90, 10])) == {}  # of two clients one holds half whenever counts differ
-    assert majority_shares(["a", "b", "c"], np.array([50, 25, 25])) == {}  # half is not more than half
-    assert majority_shares(["a", "b", "c"], np.array([0, 0, 0])) == {}
-    assert majority_shares(["a", "b", "c"], np.array([1, 60, 39])) == {"b": 0.6}
+    assert majority_holder(["a", "b"], np.array([90, 10])) is None  # of two clients one holds half whenever counts differ
+    assert majority_holder(["a", "b", "c"], np.array([50, 25, 25])) is None  # half is not more than half
+    assert majority_holder(["a", "b", "c"], np.array([0, 0, 0])) is None
+    assert majority_holder(["a", "b", "c"], np.array([1, 60, 39])) == ("b", 0.6)
 
 
 def _fedavg_run(path, rounds: int = 6, clients: int = 8, send=None):
