@@ -68,15 +68,19 @@ def test_a_sketch_is_used_only_where_it_saves_memory():
     assert fleet.sketch_width == 16_777  # 800 MB whole against 64 MB + 3 MB
 
 
-def test_control_characters_in_ids_cannot_forge_report_lines(tmp_path):
+def test_control_characters_in_ids_cannot_forge_report_lines(tmp_path, monkeypatch):
     """An id 'a\\nb' drew two rows (a client 'b' that does not exist); an ANSI escape reached the terminal raw."""
     from typer.testing import CliRunner
 
     from fedforensics.cli import app
+    from fedforensics.cli.app import console
     from synthetic import make_run
 
     path = make_run(tmp_path / "ctl.h5", ids=["a\nb", "\x1b[31mred\x1b[0m", "c2", "c3", "c4"], rounds=4)
-    result = CliRunner().invoke(app, ["analyze", str(path)], env={"COLUMNS": "200"})
+    # wide enough for the escaped ids: COLUMNS is read once, when the console is made (a worker of
+    # pytest -n 2 made it at 80 columns, and the table cut the ids short)
+    monkeypatch.setattr(console, "_width", 200)  # restored as it was (the width setter would pin it)
+    result = CliRunner().invoke(app, ["analyze", str(path)])
     assert result.exit_code == 0, result.output
     assert "\x1b" not in result.output
     assert "a\\nb" in result.output and "\\x1b[31mred\\x1b[0m" in result.output
