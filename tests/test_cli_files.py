@@ -8,6 +8,7 @@ before any long work.
 from __future__ import annotations
 
 import errno
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -40,9 +41,10 @@ def run(tmp_path_factory) -> Path:
     return make_run(tmp_path_factory.mktemp("files") / "run.h5", rounds=4)
 
 
-def command_line(*args: str) -> subprocess.CompletedProcess[str]:
+def command_line(*args: str, columns: int | None = None) -> subprocess.CompletedProcess[str]:
     """The command as a user runs it (usage errors are made one line by its entry point, not by the app)."""
-    return subprocess.run([sys.executable, "-m", "fedforensics.cli", *args], capture_output=True, text=True)
+    env = {**os.environ, "COLUMNS": str(columns)} if columns else None
+    return subprocess.run([sys.executable, "-m", "fedforensics.cli", *args], capture_output=True, text=True, env=env)
 
 
 def refuse(exc: OSError):
@@ -104,7 +106,6 @@ def test_a_report_never_overwrites_the_run_or_another_report(args, message, run,
 def test_a_report_follows_a_symlink_and_writes_into_a_pipe_without_replacing_them(tmp_path):
     """Reports are renamed into place; renaming onto a link replaced the link, onto /dev/null (as root)
     replaced the device with a regular file, onto a FIFO left its reader with nothing."""
-    import os
     import threading
 
     target = tmp_path / "real.json"
@@ -166,11 +167,9 @@ def test_usage_errors_are_one_line_too(args, message):
 
 
 def test_h_is_help_and_the_bare_command_prints_it_once_with_examples_that_fit_80_columns():
-    import os
-
     out = command_line("analyze", "-h")
     assert out.returncode == 0 and "Audit a run" in out.stdout
-    bare = subprocess.run([sys.executable, "-m", "fedforensics.cli"], capture_output=True, text=True, env={**os.environ, "COLUMNS": "80"})
+    bare = command_line(columns=80)
     assert bare.returncode == 0 and bare.stdout.count("Usage:") == 1 and bare.stderr == "", bare
     examples = [line.split("#")[0].split() for line in bare.stdout.splitlines() if line.strip().startswith("fedforensics ")]
     commands = {"analyze", "demo", "evaluate", "inspect", "simulate"}
