@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -204,6 +205,17 @@ def sketch_note(run: Run, width: int) -> str:
     )
 
 
+#: How many items a note names before it counts the rest (a fleet's hundreds of clients are no sentence).
+NOTE_ITEMS = 10
+
+
+def listed(items: Iterable[str]) -> str:
+    """``items`` for a note, comma-separated; past :data:`NOTE_ITEMS` of them, how many more."""
+    items = list(items)
+    more = len(items) - NOTE_ITEMS
+    return ", ".join(items[:NOTE_ITEMS]) + (f" and {more} more" if more > 0 else "")
+
+
 def majority_holder(clients: list[str], num_samples: np.ndarray) -> tuple[str, float] | None:
     """The client that carried more than half of a round's FedAvg weight (its reported sample count over the
     round's total), with its share; ``None`` when none did or the round has fewer than 3 clients (of two, one
@@ -220,7 +232,7 @@ def majority_weight_note(majority_weight: dict[str, list[float]], participation:
     """Which clients outweighed all the others together in some rounds, on sample counts no detector checks."""
     if not majority_weight:
         return None
-    shown = ", ".join(
+    shown = listed(
         f"{cid} ({len(shares)} of its {len(participation[cid])} rounds, up to {max(shares):.0%})"
         for cid, shares in sorted(majority_weight.items(), key=lambda item: (-len(item[1]), item[0]))
     )
@@ -251,7 +263,7 @@ def label_mix_note(
     verdict_words = " or ".join(sorted({v.verdict for v in only}, key=VERDICTS.index))
     one = len(only) == 1
     return (
-        f"{', '.join(v.client for v in only)} {'is' if one else 'are'} {verdict_words} on {' and '.join(names)} alone, "
+        f"{listed(v.client for v in only)} {'is' if one else 'are'} {verdict_words} on {' and '.join(names)} alone, "
         f"{'a flag' if len(names) == 1 else 'flags'} an honest client also reaches when its data hold an unusual mix of "
         f"labels (label skew): {'its' if one else 'their'} data's label mix can confirm or clear "
         f"{'it' if one else 'them'} (docs/detectors.md, step 4)"
@@ -288,7 +300,7 @@ def coverage_notes(
     empty = [r for r in run.rounds if r not in round_sizes]  # the scan skips rounds without an update
     notes = list(unfinished)
     if empty:
-        shown = ", ".join(map(str, empty[:10])) + (f" and {len(empty) - 10} more" if len(empty) > 10 else "")
+        shown = listed(map(str, empty))
         notes.append(f"round{'s' * (len(empty) > 1)} {shown} recorded no client update (every reply failed): nothing to compare there")
     standalone = [r for r in results if r.applicable and r.standalone]
     benign = [v for v in verdicts if v.verdict == "benign"]

@@ -508,6 +508,9 @@ def test_the_report_names_verdicts_that_rest_on_label_mix_evidence_alone():
     one = label_mix_note(ConsensusRule().judge({"skewed": 5}, results[:1], {}), results[:1], {})
     assert one is not None and one.startswith("skewed is suspicious on cosine-hdbscan alone, a flag ") and "its data's label mix can confirm or clear it" in one
     assert label_mix_note(ConsensusRule().judge({"attacker": 5}, results, {}), results, {}) is None
+    fleet = ConsensusRule().judge({f"h{i:03d}": 5 for i in range(300)}, [_result("cosine-hdbscan", 1.0, {f"h{i:03d}": 1.03 for i in range(300)}, "direction", label_mix=True)], {})
+    many = label_mix_note(fleet, [_result("cosine-hdbscan", 1.0, {}, "direction", label_mix=True)], {})
+    assert many is not None and many.startswith("h000, h001, h002, h003, h004, h005, h006, h007, h008, h009 and 290 more are ")
     not_run = [dataclasses.replace(results[0], applicable=False), results[2]]
     assert label_mix_note(ConsensusRule().judge({"skewed": 5}, not_run, {}), not_run, {}) is None
 
