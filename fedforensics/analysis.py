@@ -72,8 +72,7 @@ class AuditReport:
         result = inversion.result
         shown = ", ".join(
             f"{label} (anomaly index {inversion.classes[label].anomaly_index:.2f}"
-            + (f"; weak: below {result.chance_index:.2f}, which any of a clean model's {len(result.classes)} labels "
-               "passes by chance only one time in 20)" if label in result.weak_labels else ")")
+            + (f"; weak: {result.weak_meaning})" if label in result.weak_labels else ")")
             for label in labels
         )  # fmt: skip
         finding = f"trigger inversion suspects a backdoor in {model} toward label{'s' * (len(labels) > 1)} {shown}"

@@ -138,6 +138,14 @@ class NeuralCleanseResult:
         return chance_index(len(self.classes))
 
     @property
+    def weak_meaning(self) -> str:
+        """What a weak flag's index falls short of, for a report's sentence."""
+        return (
+            f"below {self.chance_index:.2f}, which any of a clean model's {len(self.classes)} labels passes by chance "
+            "only one time in 20"
+        )
+
+    @property
     def weak_labels(self) -> list[int]:
         """Flagged labels whose anomaly index is below :attr:`chance_index`: weak evidence."""
         return [label for label in self.flagged_labels if self.classes[label].anomaly_index < self.chance_index]

@@ -302,9 +302,8 @@ def _inversion(inversion: TriggerInversionReport) -> str:
         f'{esc(", ".join(map(str, flagged)))}</b> — a trigger far smaller than any other label needs sends held-out '
         "inputs there."
         + (
-            f" Weak for label{'s' if len(weak) > 1 else ''} {esc(', '.join(map(str, weak)))}: an anomaly index below "
-            f"{inversion.result.chance_index:.2f}, which any of a clean model's {len(classes)} labels passes by chance "
-            "only one time in 20."
+            f" Weak for label{'s' if len(weak) > 1 else ''} {esc(', '.join(map(str, weak)))}: an anomaly index "
+            f"{esc(inversion.result.weak_meaning)}."
             if weak
             else ""
         )
