@@ -29,7 +29,7 @@ def make_run(
     ids: list[str] | None = None,
     nan_client: str | None = None,
 ) -> Path:
-    """Write a synthetic run; ``attack`` is none | boost | bias | noise | sybil."""
+    """Write a synthetic run; ``attack`` is none | boost | bias | noise | sybil | mean (the honest mean)."""
     rng = np.random.default_rng(seed)
     ids = ids or [f"c{i}" for i in range(clients)]
     size = sum(int(np.prod(s)) for s in SHAPES.values())
@@ -40,27 +40,35 @@ def make_run(
             decay = np.exp(-r / 15)
             common = rng.normal(size=size) * decay
             chosen = [c for c in ids if rng.random() < participation] or ids[:1]
+            sent = {}
+            for cid in chosen:
+                u = common + 0.6 * decay * rng.normal(size=size)
+                if cid in attackers:
+                    if attack == "boost":
+                        u *= 6.0
+                    elif attack == "bias":
+                        u[size - 10 + 6] += 1.5 * decay  # fc2.bias, class 6
+                        u[: size - 10] += 0.5 * decay * sybil_noise[: size - 10]
+                    elif attack == "noise":
+                        u = rng.normal(size=size) * np.linalg.norm(u) / np.sqrt(size)
+                    elif attack == "sybil":
+                        u = common + 0.6 * decay * sybil_noise + 0.01 * decay * rng.normal(size=size)
+                if cid == nan_client:
+                    u[3] = np.nan
+                accuracy = 0.9 + 0.01 * rng.normal() - (0.4 if cid in attackers and attack == "bias" else 0.0)
+                sent[cid] = u, accuracy
+            if attack == "mean":  # "a little is enough" with z = 0: the attackers send the honest clients' mean
+                honest = [u for cid, (u, _) in sent.items() if cid not in attackers]
+                for cid in attackers:
+                    if cid in sent and honest:
+                        sent[cid] = np.mean(honest, axis=0), sent[cid][1]
             with rec.round(r, glob) as rnd:
-                for cid in chosen:
-                    u = common + 0.6 * decay * rng.normal(size=size)
-                    if cid in attackers:
-                        if attack == "boost":
-                            u *= 6.0
-                        elif attack == "bias":
-                            u[size - 10 + 6] += 1.5 * decay  # fc2.bias, class 6
-                            u[: size - 10] += 0.5 * decay * sybil_noise[: size - 10]
-                        elif attack == "noise":
-                            u = rng.normal(size=size) * np.linalg.norm(u) / np.sqrt(size)
-                        elif attack == "sybil":
-                            u = common + 0.6 * decay * sybil_noise + 0.01 * decay * rng.normal(size=size)
-                    if cid == nan_client:
-                        u[3] = np.nan
+                for cid, (u, accuracy) in sent.items():
                     state, col = {}, 0
                     for name, shape in SHAPES.items():
                         n = int(np.prod(shape))
                         state[name] = u[col : col + n].reshape(shape)
                         col += n
-                    accuracy = 0.9 + 0.01 * rng.normal() - (0.4 if cid in attackers and attack == "bias" else 0.0)
                     rnd.client(cid, state, num_samples=50, metrics={"train_accuracy": accuracy}, delta=True)
         rec.ground_truth(list(attackers))
     return path

@@ -31,6 +31,8 @@ CASES = {
     # attacks written to hide among the honest updates (both attackers send one crafted update)
     "alie-noniid-seed1": SimulationConfig(rounds=ROUNDS, seed=1, attack="alie", partition="dirichlet"),
     "min-max-iid-seed2": SimulationConfig(rounds=ROUNDS, seed=2, attack="min-max"),
+    # one ALIE attacker among ten: the paper's z is 0, so it sends the honest mean (mean-copy's case)
+    "alie-one-attacker-iid-seed0": SimulationConfig(rounds=ROUNDS, attack="alie", malicious_fraction=0.1),
     # partial participation: 20 clients, 10 drawn each round; and another model
     "backdoor-partial-seed5": SimulationConfig(rounds=ROUNDS, seed=5, clients=20, clients_per_round=10),
     "backdoor-mlp-seed1": SimulationConfig(rounds=ROUNDS, seed=1, model="mlp"),

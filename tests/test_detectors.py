@@ -23,7 +23,9 @@ from recorder import Recorder
 from synthetic import make_run
 
 DETECTORS = list(all_detectors())
-EXPECTED = {"client-metrics", "cosine-hdbscan", "layer-deviation", "median-cosine", "norm", "output-bias", "sybil"}
+EXPECTED = {
+    "client-metrics", "cosine-hdbscan", "layer-deviation", "mean-copy", "median-cosine", "norm", "output-bias", "sybil"
+}
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +44,7 @@ def runs(tmp_path_factory):
         "tiny": make_run(d / "tiny.h5", clients=2, rounds=3),
         "noise": make_run(d / "noise.h5", attackers=("c1", "c4"), attack="noise", seed=1),
         "sybil": make_run(d / "sybil.h5", attackers=("c1", "c4"), attack="sybil", seed=2),
+        "mean": make_run(d / "mean.h5", attackers=("c6",), attack="mean", seed=4),
     }
 
 
@@ -65,7 +68,7 @@ def test_detector_declares_itself_and_only_stores_params(name):
 
 
 @pytest.mark.parametrize("name", DETECTORS)
-@pytest.mark.parametrize("kind", ["clean", "boost", "partial", "odd", "tiny", "noise", "sybil"])
+@pytest.mark.parametrize("kind", ["clean", "boost", "partial", "odd", "tiny", "noise", "sybil", "mean"])
 def test_detector_contract(name, kind, runs, capsys):
     run = open_run(runs[kind])
     result = get_detector(name).score(run)
@@ -108,11 +111,13 @@ def test_threshold_is_a_parameter(name, runs):
 
 
 @pytest.mark.parametrize(
-    "kind, finders", [("noise", {"cosine-hdbscan", "median-cosine"}), ("sybil", {"sybil"}), ("boost", {"norm"})]
+    "kind, finders",
+    [("noise", {"cosine-hdbscan", "median-cosine"}), ("sybil", {"sybil"}), ("boost", {"norm"}), ("mean", {"mean-copy"})],
 )
 def test_synthetic_attackers_are_flagged_by_the_detectors_made_for_them(kind, finders, runs):
     """Noise in place of an update points nowhere the others do; sybils send near copies; a boosted
-    update is long. Only the attackers are flagged, by those detectors, and judged malicious."""
+    update is long; the honest mean is closer to the others' mean than any honest update. Only the
+    attackers are flagged, by those detectors, and judged malicious."""
     run = open_run(runs[kind])
     report = analyze(run)
     for name in finders:
