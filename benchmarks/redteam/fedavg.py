@@ -7,7 +7,7 @@ a scaled backdoor with another trigger and target). ``redteam_bench.py`` runs it
 
     python fedavg.py --out X.h5 --data {digits,tab} --model {softreg,mlpln,cnn} --partition {iid,dir}
                      --clients N --per-round K --rounds R --attack {none,ipm,alie,bd_tab,labelflip,scaled_bd}
-                     --ids {hospital,uuid,int} --n-mal M --seed S
+                     --ids {hospital,uuid,int} --n-mal M --seed S [--quantity BETA]
 """
 import argparse, json, uuid, time
 import numpy as np
@@ -36,6 +36,7 @@ p.add_argument("--eps", type=float, default=0.5)       # IPM
 p.add_argument("--z", type=float, default=1.0)          # ALIE
 p.add_argument("--jitter", type=float, default=0.1)    # ALIE own jitter (x std)
 p.add_argument("--boost", type=float, default=5.0)      # scaled backdoor
+p.add_argument("--quantity", type=float, default=0.0)   # quantity skew: iid shard sizes ~ Dirichlet(beta), 0 = equal
 args = p.parse_args()
 
 rng = np.random.default_rng(args.seed)
@@ -63,7 +64,15 @@ Xtr, ytr = X[train_idx], y[train_idx]
 
 # ---------------- partition
 N = args.clients
-if args.partition == "iid":
+if args.partition == "iid" and args.quantity > 0:
+    # quantity skew (Li et al. 2022, "Federated learning on non-IID data silos"): iid labels, sizes ~ Dir(beta)
+    sizes = rng.dirichlet([args.quantity] * N)
+    cuts = (np.cumsum(sizes) * len(Xtr)).astype(int)[:-1]
+    shards = np.split(rng.permutation(len(Xtr)), cuts)
+    for k in range(N):
+        if len(shards[k]) < 8:
+            shards[k] = np.concatenate([shards[k], rng.choice(len(Xtr), 8, replace=False)]).astype(int)
+elif args.partition == "iid":
     shards = np.array_split(rng.permutation(len(Xtr)), N)
 else:
     shards = [[] for _ in range(N)]
