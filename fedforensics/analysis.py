@@ -120,11 +120,13 @@ def analyze(
     sketch_width: int | None = None
     round_sizes: dict[int, int] = {}  # round -> clients whose update could be compared
     majority_weight: dict[str, list[float]] = {}  # client -> its FedAvg weight share in the rounds it held over half
+    large_data: Counter[str] = Counter()  # client -> rounds in which its sample count could explain its update's size
     for data in scan(run, progress, direction_memory):
         round_sizes[data.round] = len(data.clients)
         holder = majority_holder(data.clients, data.num_samples)
         if holder is not None:
             majority_weight.setdefault(holder[0], []).append(holder[1])
+        large_data.update(large_data_clients(data.clients, data.num_samples, data.norms))
         for cid in data.clients + data.nonfinite:
             participation.setdefault(cid, []).append(data.round)
         if data.global_nonfinite:
@@ -147,7 +149,11 @@ def analyze(
     verdicts = rule.judge(clients, results, nonfinite)
     report = AuditReport(summarize(run), results, verdicts, rule, participation, global_metrics, client_metrics)
     report.notes.extend(coverage_notes(run, verdicts, results, round_sizes))
-    for note in (label_mix_note(verdicts, results, nonfinite), majority_weight_note(majority_weight, participation)):
+    for note in (
+        label_mix_note(verdicts, results, nonfinite),
+        large_data_note(verdicts, results, nonfinite, large_data, participation),
+        majority_weight_note(majority_weight, participation),
+    ):
         if note:
             report.notes.append(note)
     if broken_from is not None:
@@ -227,6 +233,76 @@ def majority_holder(clients: list[str], num_samples: np.ndarray) -> tuple[str, f
     return (clients[top], share) if share > 0.5 else None
 
 
+def flagged_only_by(
+    verdicts: list[ClientVerdict], detectors: set[str], nonfinite: dict[str, list[int]]
+) -> list[ClientVerdict]:
+    """The non-benign verdicts whose every flag comes from ``detectors`` (none for a NaN/Inf update)."""
+    return [
+        v for v in verdicts
+        if v.verdict != "benign" and v.flagged_by and set(v.flagged_by) <= detectors and not nonfinite.get(v.client)
+    ]
+
+
+def in_words(verdicts: list[ClientVerdict]) -> str:
+    """The verdicts among ``verdicts``, for a sentence: "suspicious", "malicious or suspicious"."""
+    return " or ".join(sorted({v.verdict for v in verdicts}, key=VERDICTS.index))
+
+
+#: A client that reports this many times the round's median sample count trains that many times as many SGD steps.
+LARGE_DATA = 2.0
+
+
+def large_data_clients(clients: list[str], num_samples: np.ndarray, norms: np.ndarray) -> list[str]:
+    """The clients of a round (of 3 or more) whose size its data could explain: a sample count at least
+    :data:`LARGE_DATA` × the round's median, and an update no more times the median norm than that.
+
+    k times the SGD steps lengthen an update at most about k times (less, as the local model converges); an
+    update longer than its data are large — a boosted one — is not explained by them.
+    """
+    median = float(np.median(num_samples)) if len(clients) >= 3 else 0.0
+    if median <= 0:
+        return []
+    typical = float(np.median(norms))
+    return [
+        cid for cid, n, norm in zip(clients, num_samples, norms)
+        if n >= LARGE_DATA * median and norm <= n / median * typical
+    ]
+
+
+def large_data_note(
+    verdicts: list[ClientVerdict],
+    results: list[DetectorResult],
+    nonfinite: dict[str, list[int]],
+    large_data: Counter[str],
+    participation: dict[str, list[int]],
+) -> str | None:
+    """Which flagged clients rest only on the size of their updates, a size their data could explain.
+
+    With a fixed number of local epochs, a client with k times the data takes k times the SGD steps and sends
+    a longer update (quantity skew: docs/detection.md, 'Quantity skew'). No detector reads sample counts (a
+    client reports its own, and an attacker could claim a large one to excuse a boosted update), so the
+    auditor is told where the two agree (:func:`large_data_clients`) in more than half of the client's rounds.
+    """
+    magnitude = {r.name for r in results if r.applicable and r.family == "magnitude"}
+    only = [
+        v for v in flagged_only_by(verdicts, magnitude, nonfinite)
+        if large_data[v.client] > len(participation[v.client]) / 2
+    ]
+    if not only:
+        return None
+    names = sorted({name for v in only for name in v.flagged_by})
+    one = len(only) == 1
+    shown = listed(f"{v.client} ({large_data[v.client]} of its {len(participation[v.client])} rounds)" for v in only)
+    whose, norm = ("its", "its update's norm") if one else ("their", "their updates' norms")
+    return (
+        f"{shown} {'is' if one else 'are'} {in_words(only)} on the size of {whose} updates alone "
+        f"({' and '.join(names)}) and, in the rounds counted, reported at least {LARGE_DATA:g}× the round's median "
+        f"sample count, more times the median than {norm}: with a fixed number of local epochs more data means more "
+        "SGD steps and a longer update, which may be all the flag shows; the counts are the clients' own report "
+        "(docs/detection.md, 'Quantity skew')"
+    )
+
+
 def majority_weight_note(majority_weight: dict[str, list[float]], participation: dict[str, list[int]]) -> str | None:
     """Which clients outweighed all the others together in some rounds, on sample counts no detector checks."""
     if not majority_weight:
@@ -252,17 +328,13 @@ def label_mix_note(
     the verdict rule counts them as one family, and the auditor should know which verdicts stand on it alone.
     """
     label_mix = {r.name for r in results if r.applicable and r.label_mix}
-    only = [
-        v for v in verdicts
-        if v.verdict != "benign" and v.flagged_by and set(v.flagged_by) <= label_mix and not nonfinite.get(v.client)
-    ]
+    only = flagged_only_by(verdicts, label_mix, nonfinite)
     if not only:
         return None
     names = sorted({name for v in only for name in v.flagged_by})
-    verdict_words = " or ".join(sorted({v.verdict for v in only}, key=VERDICTS.index))
     one = len(only) == 1
     return (
-        f"{listed(v.client for v in only)} {'is' if one else 'are'} {verdict_words} on {' and '.join(names)} alone, "
+        f"{listed(v.client for v in only)} {'is' if one else 'are'} {in_words(only)} on {' and '.join(names)} alone, "
         f"{'a flag' if len(names) == 1 else 'flags'} an honest client also reaches when its data hold an unusual mix of "
         f"labels (label skew): {'its' if one else 'their'} data's label mix can confirm or clear "
         f"{'it' if one else 'them'} (docs/detectors.md, step 4)"

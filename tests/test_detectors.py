@@ -190,6 +190,34 @@ def test_a_client_that_outweighs_all_others_is_named_in_the_notes(tmp_path):
     assert majority_holder(["a", "b", "c"], np.array([1, 60, 39])) == ("b", 0.6)
 
 
+def test_a_flag_on_update_size_that_the_clients_data_explain_is_named_in_the_notes(tmp_path):
+    """Quantity skew: a silo with 8× the median data sends an update 3× as long (more SGD steps) and is
+    flagged by norm; the note names it. A client claiming 8× the data with an update 30× as long (boosted)
+    is flagged as well, and not named: its data cannot explain it."""
+    from fedforensics.analysis import large_data_clients
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "silos.h5"
+    with Recorder(path) as rec:
+        for r in range(8):
+            common = rng.normal(size=200)
+            with rec.round(r, {"w": np.zeros(200)}) as rnd:
+                for i in range(10):
+                    scale, samples = {0: (3.0, 400), 1: (30.0, 400)}.get(i, (1.0, 50))
+                    update = scale * (common + rng.normal(size=200))
+                    rnd.client(f"c{i}", {"w": update}, num_samples=samples, delta=True)
+    report = analyze(open_run(path))
+    flagged = {v.client: v.flagged_by for v in report.verdicts if v.verdict != "benign"}
+    assert flagged == {"c0": ["layer-deviation", "norm"], "c1": ["layer-deviation", "norm"]}, flagged
+    (note,) = [n for n in report.notes if "Quantity skew" in n]
+    assert note.startswith("c0 (8 of its 8 rounds) is malicious on the size of its updates alone"), note
+    assert "c1" not in note
+    counts, norms = np.array([50, 50, 50, 400]), np.array([1.0, 1.0, 1.0, 5.0])
+    assert large_data_clients(["a", "b", "c", "d"], counts, norms) == ["d"]
+    assert large_data_clients(["a", "b", "c", "d"], counts, np.array([1.0, 1.0, 1.0, 9.0])) == []  # longer than 8×
+    assert large_data_clients(["a", "b"], np.array([50, 400]), np.array([1.0, 2.0])) == []  # two are no round
+
+
 def _fedavg_run(path, rounds: int = 6, clients: int = 8, send=None):
     """A FedAvg loop on a 2-layer model: ``send(round, i, update)`` returns what client i sends."""
     rng = np.random.default_rng(1)
