@@ -40,3 +40,20 @@ def test_every_attacker_found_and_no_honest_client_flagged(name, tmp_path):
     assert [c for c, v in judged.items() if v != "benign" and c not in truth] == []
     consensus = next(j for j in evaluate_report(report, truth).judgements if j.name == CONSENSUS)
     assert consensus.auroc is not None and consensus.auroc >= 0.9
+
+
+def test_the_flags_a_clean_quantity_skewed_federation_raises_are_explained_in_the_notes(tmp_path):
+    """Quantity skew (IID digits, shards of 15 to 595): softmax regression's largest silo takes 6.8x the median
+    client's SGD steps and sends updates 3-7x the median norm, and `norm` flags it; the smallest is an outlier of
+    FLAME's clustering (23 digits make a noisy direction). Neither is judged malicious, and the notes name both:
+    the silo as a flag its sample count could explain, the small client as resting on label-mix evidence alone."""
+    path = tmp_path / "quantity.h5"
+    args = "--data digits --model softreg --partition iid --clients 10 --rounds 20 --attack none --quantity 0.5 --ids int --seed 7"
+    subprocess.run([sys.executable, str(HARNESS), "--out", str(path), *args.split()], check=True, capture_output=True)
+    with open_run(path) as run:
+        report = analyze(run)
+    flagged = [v for v in report.verdicts if v.verdict != "benign"]
+    assert {v.verdict for v in flagged} <= {"suspicious"}
+    for verdict in flagged:
+        assert any(note.startswith(f"{verdict.client} ") for note in report.notes), (verdict.client, report.notes)
+    assert any("Quantity skew" in note for note in report.notes), report.notes
