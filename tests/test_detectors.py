@@ -676,3 +676,18 @@ def test_a_custom_detector_s_slips_are_named(runs):
         analyze(run, ["norm"])
     with pytest.raises(FedForensicsError, match="analyze takes a Run"):
         analyze(str(runs["clean"]))
+
+
+def test_cosine_to_the_mean_of_the_others_from_the_gram_matrix_alone():
+    from fedforensics.detectors.mean_copy import cosine_to_mean_of_others
+
+    rng = np.random.default_rng(3)
+    updates = rng.normal(size=(6, 40))
+    updates[5] = 0.0  # a zero update has no direction
+    updates[2] = updates[[0, 1, 3, 4, 5]].mean(axis=0)  # the mean of the others: cosine 1
+    got = cosine_to_mean_of_others(updates @ updates.T)
+    for i in range(5):
+        others = np.delete(updates, i, axis=0).sum(axis=0)
+        want = updates[i] @ others / np.linalg.norm(updates[i]) / np.linalg.norm(others)
+        assert got[i] == pytest.approx(want, abs=1e-12), i
+    assert got[2] == pytest.approx(1.0) and np.isnan(got[5])
