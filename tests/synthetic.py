@@ -29,7 +29,7 @@ def make_run(
     ids: list[str] | None = None,
     nan_client: str | None = None,
 ) -> Path:
-    """Write a synthetic run; ``attack`` is none | boost | bias | noise | sybil | mean (the honest mean)."""
+    """Write a synthetic run; ``attack`` is none | boost | bias | noise | sybil | mean (the honest mean) | shift (mean − std)."""
     rng = np.random.default_rng(seed)
     ids = ids or [f"c{i}" for i in range(clients)]
     size = sum(int(np.prod(s)) for s in SHAPES.values())
@@ -57,11 +57,13 @@ def make_run(
                     u[3] = np.nan
                 accuracy = 0.9 + 0.01 * rng.normal() - (0.4 if cid in attackers and attack == "bias" else 0.0)
                 sent[cid] = u, accuracy
-            if attack == "mean":  # "a little is enough" with z = 0: the attackers send the honest clients' mean
-                honest = [u for cid, (u, _) in sent.items() if cid not in attackers]
+            honest = [u for cid, (u, _) in sent.items() if cid not in attackers]
+            if attack in ("mean", "shift") and honest:
+                # "a little is enough": the honest clients' mean, shifted by z = 1 standard deviation per coordinate
+                crafted = np.mean(honest, axis=0) - (np.std(honest, axis=0) if attack == "shift" else 0.0)
                 for cid in attackers:
-                    if cid in sent and honest:
-                        sent[cid] = np.mean(honest, axis=0), sent[cid][1]
+                    if cid in sent:
+                        sent[cid] = crafted, sent[cid][1]
             with rec.round(r, glob) as rnd:
                 for cid, (u, accuracy) in sent.items():
                     state, col = {}, 0

@@ -33,6 +33,8 @@ CASES = {
     "min-max-iid-seed2": SimulationConfig(rounds=ROUNDS, seed=2, attack="min-max"),
     # one ALIE attacker among ten: the paper's z is 0, so it sends the honest mean (mean-copy's case)
     "alie-one-attacker-iid-seed0": SimulationConfig(rounds=ROUNDS, attack="alie", malicious_fraction=0.1),
+    # one min-max attacker: within the honest distances by design, moved along the clients' spread (spread-shift's case)
+    "min-max-one-attacker-iid-seed1": SimulationConfig(rounds=ROUNDS, seed=1, attack="min-max", malicious_fraction=0.1),
     # partial participation: 20 clients, 10 drawn each round; and another model
     "backdoor-partial-seed5": SimulationConfig(rounds=ROUNDS, seed=5, clients=20, clients_per_round=10),
     "backdoor-mlp-seed1": SimulationConfig(rounds=ROUNDS, seed=1, model="mlp"),

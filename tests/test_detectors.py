@@ -24,7 +24,8 @@ from synthetic import make_run
 
 DETECTORS = list(all_detectors())
 EXPECTED = {
-    "client-metrics", "cosine-hdbscan", "layer-deviation", "mean-copy", "median-cosine", "norm", "output-bias", "sybil"
+    "client-metrics", "cosine-hdbscan", "layer-deviation", "mean-copy", "median-cosine", "norm", "output-bias",
+    "spread-shift", "sybil",
 }
 
 
@@ -45,6 +46,7 @@ def runs(tmp_path_factory):
         "noise": make_run(d / "noise.h5", attackers=("c1", "c4"), attack="noise", seed=1),
         "sybil": make_run(d / "sybil.h5", attackers=("c1", "c4"), attack="sybil", seed=2),
         "mean": make_run(d / "mean.h5", attackers=("c6",), attack="mean", seed=4),
+        "shift": make_run(d / "shift.h5", attackers=("c2",), attack="shift", seed=5),
     }
 
 
@@ -68,7 +70,7 @@ def test_detector_declares_itself_and_only_stores_params(name):
 
 
 @pytest.mark.parametrize("name", DETECTORS)
-@pytest.mark.parametrize("kind", ["clean", "boost", "partial", "odd", "tiny", "noise", "sybil", "mean"])
+@pytest.mark.parametrize("kind", ["clean", "boost", "partial", "odd", "tiny", "noise", "sybil", "mean", "shift"])
 def test_detector_contract(name, kind, runs, capsys):
     run = open_run(runs[kind])
     result = get_detector(name).score(run)
@@ -112,12 +114,19 @@ def test_threshold_is_a_parameter(name, runs):
 
 @pytest.mark.parametrize(
     "kind, finders",
-    [("noise", {"cosine-hdbscan", "median-cosine"}), ("sybil", {"sybil"}), ("boost", {"norm"}), ("mean", {"mean-copy"})],
+    [
+        ("noise", {"cosine-hdbscan", "median-cosine"}),
+        ("sybil", {"sybil"}),
+        ("boost", {"norm"}),
+        ("mean", {"mean-copy"}),
+        ("shift", {"spread-shift"}),
+    ],
 )
 def test_synthetic_attackers_are_flagged_by_the_detectors_made_for_them(kind, finders, runs):
     """Noise in place of an update points nowhere the others do; sybils send near copies; a boosted
-    update is long; the honest mean is closer to the others' mean than any honest update. Only the
-    attackers are flagged, by those detectors, and judged malicious."""
+    update is long; the honest mean is closer to the others' mean than any honest update; the mean
+    shifted by a standard deviation deviates from the median along the spread. Only the attackers are
+    flagged, by those detectors, and judged malicious."""
     run = open_run(runs[kind])
     report = analyze(run)
     for name in finders:
@@ -691,3 +700,21 @@ def test_cosine_to_the_mean_of_the_others_from_the_gram_matrix_alone():
         want = updates[i] @ others / np.linalg.norm(updates[i]) / np.linalg.norm(others)
         assert got[i] == pytest.approx(want, abs=1e-12), i
     assert got[2] == pytest.approx(1.0) and np.isnan(got[5])
+
+
+def test_spread_alignment_is_minus_one_for_the_mean_shifted_by_the_spread_and_near_zero_for_honest_noise():
+    from fedforensics.detectors.spread_shift import sample_columns, spread_alignment
+    from fedforensics.run import Layer
+
+    rng = np.random.default_rng(7)
+    honest = rng.normal(size=(9, 4000)) * rng.uniform(0.1, 3.0, size=4000)  # every coordinate its own spread
+    crafted = honest.mean(axis=0) - honest.std(axis=0)
+    alignment = spread_alignment(np.vstack([honest, crafted]))
+    assert alignment[-1] < -0.8
+    assert np.all(np.abs(alignment[:-1]) < 0.2), alignment
+    assert np.isnan(spread_alignment(np.zeros((5, 10))))[0]  # at the median, no direction
+
+    layers = [Layer(i, name, shape, np.dtype("float32"), True) for i, (name, shape) in enumerate({"a": (10, 10), "b": (3,), "c": (50,)}.items())]
+    columns = sample_columns(layers, 16)  # 153 parameters, every 9th: a 0, 9, ..., 99; none of b (100-102); c from 108
+    assert [(name, cols.start, cols.stop, cols.step) for name, cols in columns] == [("a", 0, 100, 9), ("c", 5, 50, 9)]
+    assert sum(len(range(c.start, c.stop, c.step)) for _, c in columns) == 17

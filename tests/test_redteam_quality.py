@@ -1,7 +1,7 @@
 """Quality floors on federations the simulator did not make: benchmarks/redteam/fedavg.py, a FedAvg
 loop written apart from fedforensics (its own models, tabular data, split, ids and attacks).
 
-The two cases are rows of docs/detection.md's red-team table where the detectors do their job; the
+The cases are rows of docs/detection.md's red-team table where the detectors do their job; the
 table also lists where they do not (clean label-skewed softmax regression, the tabular backdoor).
 """
 
@@ -25,6 +25,10 @@ CASES = {
     "ipm-tabular-mlp-iid": "--data tab --model mlpln --partition iid --clients 10 --rounds 20 --attack ipm --ids hospital",
     # label flipping on Dirichlet 0.5 shards, an MLP with LayerNorm
     "labelflip-tabular-mlp-dirichlet": "--data tab --model mlpln --partition dir --clients 10 --rounds 20 --attack labelflip --ids hospital",
+    # ALIE (z = 1) with each attacker's own jitter as large as the honest spread: no copies for sybil to see
+    "alie-jitter-tabular-mlp-dirichlet": (
+        "--data tab --model mlpln --partition dir --clients 10 --rounds 20 --attack alie --jitter 1.0 --ids hospital --seed 2"
+    ),
 }
 
 

@@ -41,6 +41,7 @@ PARAMETER_BOUNDS: dict[str, tuple[Any, str]] = {
     "alpha": (lambda v: 0 < v <= 1 or v == math.inf, "must be a level in (0, 1], or inf to switch the test off"),
     "noise_floor": (lambda v: v >= 0, "must be 0 or more"),
     "max_classes": (lambda v: v >= 1, "must be at least 1"),
+    "coordinates": (lambda v: v >= 1, "must be at least 1 (coordinates to compare the clients on)"),
 }
 
 
