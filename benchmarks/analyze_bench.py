@@ -164,6 +164,8 @@ def main() -> None:
     )
     print(f"best of {args.repeats} (median in brackets); page cache: {', '.join(args.cache)}\n")
     rows = []
+    if args.dir is not None:
+        args.dir.mkdir(parents=True, exist_ok=True)  # a folder to make, not a traceback
     with tempfile.TemporaryDirectory(dir=args.dir or Path(__file__).parent) as tmp:
         for rounds in args.rounds:
             path = Path(tmp) / f"log{rounds}.h5"

@@ -74,6 +74,8 @@ def main() -> None:
     args = parser.parse_args()
     from fedforensics.detectors.history import DIRECTION_MEMORY
 
+    if args.dir is not None:
+        args.dir.mkdir(parents=True, exist_ok=True)  # a folder to make, not a traceback
     with tempfile.TemporaryDirectory(dir=args.dir or Path(__file__).parent) as tmp:
         path = Path(tmp) / "fleet.h5"
         make_log(path)

@@ -372,6 +372,8 @@ def main() -> None:
     repeats = 1 if args.quick else args.repeats
     print(f"h5py {h5py.__version__}, HDF5 {h5py.version.hdf5_version}, hdf5plugin {hdf5plugin.version}, "
           f"{os.cpu_count()} cores")
+    if args.dir is not None:
+        args.dir.mkdir(parents=True, exist_ok=True)  # a folder to make, not a traceback
     with TemporaryDirectory(dir=args.dir) as tmp:
         if args.part in (None, "layout"):
             layout_part(20, 2 if args.quick else 5, repeats, Path(tmp))

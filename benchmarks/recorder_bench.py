@@ -195,6 +195,8 @@ def main() -> None:
         "raw h5py, one client row at a time": read_raw_clients,
         "open_run + update(r, cid) per client": read_reader_clients,
     }
+    if args.dir is not None:
+        args.dir.mkdir(parents=True, exist_ok=True)  # a folder to make, not a traceback
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         out = Path(tmp) / "bench.h5"
         wtimes: dict[str, list[float]] = {name: [] for name in writers}
