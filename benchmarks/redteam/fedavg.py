@@ -2,12 +2,12 @@
 built on: its own models (softmax regression, an MLP with LayerNorm, a CNN with BatchNorm; layer names
 unlike the zoo's), tabular data (scikit-learn's make_classification) beside the digits, its own
 Dirichlet split, client ids of other shapes and attacks implemented from their papers without
-fedforensics' code (IPM, ALIE with per-attacker jitter, a feature-trigger backdoor, label flipping,
-a scaled backdoor with another trigger and target). ``redteam_bench.py`` runs it; by hand:
+fedforensics' code (IPM, ALIE with per-attacker jitter, min-max with its three perturbations, a
+feature-trigger backdoor, label flipping, a scaled backdoor with another trigger and target). ``redteam_bench.py`` runs it; by hand:
 
     python fedavg.py --out X.h5 --data {digits,tab} --model {softreg,mlpln,cnn} --partition {iid,dir}
-                     --clients N --per-round K --rounds R --attack {none,ipm,alie,bd_tab,labelflip,scaled_bd}
-                     --ids {hospital,uuid,int} --n-mal M --seed S [--quantity BETA]
+                     --clients N --per-round K --rounds R --attack {none,ipm,alie,minmax,bd_tab,labelflip,scaled_bd}
+                     --ids {hospital,uuid,int} --n-mal M --seed S [--quantity BETA] [--perturb {std,unit,sign}]
 """
 import argparse, json, uuid, time
 import numpy as np
@@ -37,6 +37,7 @@ p.add_argument("--z", type=float, default=1.0)          # ALIE
 p.add_argument("--jitter", type=float, default=0.1)    # ALIE own jitter (x std)
 p.add_argument("--boost", type=float, default=5.0)      # scaled backdoor
 p.add_argument("--quantity", type=float, default=0.0)   # quantity skew: iid shard sizes ~ Dirichlet(beta), 0 = equal
+p.add_argument("--perturb", default="std")              # min-max (Shejwalkar & Houmansadr 2021): std | unit | sign
 args = p.parse_args()
 
 rng = np.random.default_rng(args.seed)
@@ -217,6 +218,31 @@ with Recorder(args.out, meta=meta, overwrite=True) as rec:
                         u = u + args.jitter * std[kk] * torch.randn_like(u)  # own small jitter
                     new[kk] = gstate[kk] + u
                 results[k] = (new, met)
+        if args.attack == "minmax" and len(honest) > 1:
+            # AGR-agnostic min-max: mean + gamma * p, the largest gamma whose distance to every honest update stays
+            # within the largest distance between two honest updates (binary search)
+            H = torch.stack([torch.cat([upd(results[k][0])[kk].flatten() for kk in fkeys]) for k in honest])
+            mu = H.mean(0)
+            direction = {"std": -H.std(0), "unit": -mu, "sign": -torch.sign(mu)}[args.perturb]
+            direction = direction / direction.norm()
+            reach = torch.cdist(H, H).max()
+            lo, hi = 0.0, float(reach) * 2
+            for _ in range(40):
+                mid = (lo + hi) / 2
+                if torch.cdist((mu + mid * direction)[None], H).max() <= reach:
+                    lo = mid
+                else:
+                    hi = mid
+            crafted = mu + lo * direction
+            for k in chosen:
+                if k in mal_idx:
+                    st, met = results[k]
+                    new, col = dict(st), 0
+                    for kk in fkeys:
+                        size = gstate[kk].numel()
+                        new[kk] = gstate[kk] + crafted[col : col + size].reshape(gstate[kk].shape)
+                        col += size
+                    results[k] = (new, met)
         if args.attack == "scaled_bd":
             for k in chosen:
                 if k in mal_idx:
