@@ -3,10 +3,11 @@ built on: its own models (softmax regression, an MLP with LayerNorm, a CNN with 
 unlike the zoo's), tabular data (scikit-learn's make_classification) beside the digits, its own
 Dirichlet split, client ids of other shapes and attacks implemented from their papers without
 fedforensics' code (IPM, ALIE with per-attacker jitter, min-max with its three perturbations, a
-feature-trigger backdoor, label flipping, a scaled backdoor with another trigger and target). ``redteam_bench.py`` runs it; by hand:
+disguised free rider, a feature-trigger backdoor, label flipping, a scaled backdoor with another
+trigger and target). ``redteam_bench.py`` runs it; by hand:
 
     python fedavg.py --out X.h5 --data {digits,tab} --model {softreg,mlpln,cnn} --partition {iid,dir}
-                     --clients N --per-round K --rounds R --attack {none,ipm,alie,minmax,bd_tab,labelflip,scaled_bd}
+                     --clients N --per-round K --rounds R --attack {none,ipm,alie,minmax,freeride,bd_tab,labelflip,scaled_bd}
                      --ids {hospital,uuid,int} --n-mal M --seed S [--quantity BETA] [--perturb {std,unit,sign}]
 """
 import argparse, json, uuid, time
@@ -185,6 +186,7 @@ def evaluate(gstate):
 
 model = make_model()
 gstate = get_state(model)
+last_step = {}  # the last round's global update (the free rider's)
 K = args.per_round or N
 t0 = time.time()
 meta = {"dataset": args.data, "model": args.model, "partition": args.partition, "attack": args.attack,
@@ -243,6 +245,18 @@ with Recorder(args.out, meta=meta, overwrite=True) as rec:
                         new[kk] = gstate[kk] + crafted[col : col + size].reshape(gstate[kk].shape)
                         col += size
                     results[k] = (new, met)
+        if args.attack == "freeride":
+            # disguised free rider (Fraboni et al. 2021): no training; the last round's global update plus Gaussian noise
+            # (nothing in the first round)
+            for k in chosen:
+                if k in mal_idx:
+                    st, met = results[k]
+                    new = dict(st)
+                    for kk in fkeys:
+                        step = last_step.get(kk, torch.zeros_like(gstate[kk]))
+                        noise = 0.1 * step.norm() / max(step.numel(), 1) ** 0.5 * torch.randn_like(step)
+                        new[kk] = gstate[kk] + step + noise
+                    results[k] = (new, met)
         if args.attack == "scaled_bd":
             for k in chosen:
                 if k in mal_idx:
@@ -266,6 +280,7 @@ with Recorder(args.out, meta=meta, overwrite=True) as rec:
                            metrics=results[k][1])
             gm = evaluate(new_g)
             rnd.global_metrics(gm)
+        last_step = {kk: new_g[kk] - gstate[kk] for kk in fkeys}
         gstate = new_g
         print(f"round {r}: {gm}", flush=True)
     rec.final(gstate)
