@@ -203,23 +203,20 @@ with Recorder(args.out, meta=meta, overwrite=True) as rec:
         fkeys = [kk for kk, v in gstate.items() if v.is_floating_point()]
         def upd(st):
             return {kk: st[kk] - gstate[kk] for kk in fkeys}
+        def send(update_of):
+            """Each malicious client of the round sends the global model plus ``update_of(layer, its state)``."""
+            for k in chosen:
+                if k in mal_idx:
+                    st, met = results[k]
+                    results[k] = ({**st, **{kk: gstate[kk] + update_of(kk, st) for kk in fkeys}}, met)
         if args.attack in ("ipm", "alie") and honest:
             hu = [upd(results[k][0]) for k in honest]
             mean = {kk: torch.stack([u[kk] for u in hu]).mean(0) for kk in fkeys}
             std = {kk: torch.stack([u[kk] for u in hu]).std(0) if len(hu) > 1 else torch.zeros_like(mean[kk]) for kk in fkeys}
-            for k in chosen:
-                if k not in mal_idx:
-                    continue
-                st, met = results[k]
-                new = dict(st)
-                for kk in fkeys:
-                    if args.attack == "ipm":
-                        u = -args.eps * mean[kk]
-                    else:
-                        u = mean[kk] - args.z * std[kk]
-                        u = u + args.jitter * std[kk] * torch.randn_like(u)  # own small jitter
-                    new[kk] = gstate[kk] + u
-                results[k] = (new, met)
+            if args.attack == "ipm":
+                send(lambda kk, st: -args.eps * mean[kk])
+            else:  # each attacker adds its own small jitter
+                send(lambda kk, st: mean[kk] - args.z * std[kk] + args.jitter * std[kk] * torch.randn_like(mean[kk]))
         if args.attack == "minmax" and len(honest) > 1:
             # AGR-agnostic min-max: mean + gamma * p, the largest gamma whose distance to every honest update stays
             # within the largest distance between two honest updates (binary search)
@@ -235,36 +232,18 @@ with Recorder(args.out, meta=meta, overwrite=True) as rec:
                     lo = mid
                 else:
                     hi = mid
-            crafted = mu + lo * direction
-            for k in chosen:
-                if k in mal_idx:
-                    st, met = results[k]
-                    new, col = dict(st), 0
-                    for kk in fkeys:
-                        size = gstate[kk].numel()
-                        new[kk] = gstate[kk] + crafted[col : col + size].reshape(gstate[kk].shape)
-                        col += size
-                    results[k] = (new, met)
+            parts = torch.split(mu + lo * direction, [gstate[kk].numel() for kk in fkeys])
+            crafted = {kk: part.reshape(gstate[kk].shape) for kk, part in zip(fkeys, parts)}
+            send(lambda kk, st: crafted[kk])
         if args.attack == "freeride":
             # disguised free rider (Fraboni et al. 2021): no training; the last round's global update plus Gaussian noise
             # (nothing in the first round)
-            for k in chosen:
-                if k in mal_idx:
-                    st, met = results[k]
-                    new = dict(st)
-                    for kk in fkeys:
-                        step = last_step.get(kk, torch.zeros_like(gstate[kk]))
-                        noise = 0.1 * step.norm() / max(step.numel(), 1) ** 0.5 * torch.randn_like(step)
-                        new[kk] = gstate[kk] + step + noise
-                    results[k] = (new, met)
+            def ride(kk, st):
+                step = last_step.get(kk, torch.zeros_like(gstate[kk]))
+                return step + 0.1 * step.norm() / max(step.numel(), 1) ** 0.5 * torch.randn_like(step)
+            send(ride)
         if args.attack == "scaled_bd":
-            for k in chosen:
-                if k in mal_idx:
-                    st, met = results[k]
-                    new = dict(st)
-                    for kk in fkeys:
-                        new[kk] = gstate[kk] + args.boost * (st[kk] - gstate[kk])
-                    results[k] = (new, met)
+            send(lambda kk, st: args.boost * (st[kk] - gstate[kk]))
         # aggregate FedAvg
         ns = {k: len(client_data[k][0]) for k in chosen}
         tot = sum(ns.values())
