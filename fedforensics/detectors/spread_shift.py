@@ -100,7 +100,7 @@ class SpreadShiftDetector(RoundStatisticDetector):
         threshold: float = 5.0,
         spike: float | None = None,
         min_clients: int = 4,
-        coordinates: int = 8192,
+        coordinates: int = 4096,
     ) -> None:
         super().__init__(threshold=threshold, spike=spike, min_clients=min_clients)
         self.coordinates = coordinates
