@@ -227,6 +227,25 @@ def test_a_flag_on_update_size_that_the_clients_data_explain_is_named_in_the_not
     assert large_data_clients(["a", "b"], np.array([50, 400]), np.array([1.0, 2.0])) == []  # two are no round
 
 
+def test_evidence_of_a_two_sided_statistic_says_on_which_side_of_the_median_the_client_was(tmp_path):
+    """A free rider sending nothing and a boosted client are both far from the median norm: the evidence value
+    is the oriented score (higher is more suspicious) and the detail quotes the signed z, below and above."""
+    rng = np.random.default_rng(1)
+    path = tmp_path / "sides.h5"
+    with Recorder(path) as rec:
+        for r in range(6):
+            with rec.round(r, {"w": np.zeros(100)}) as rnd:
+                for i in range(10):
+                    scale = {0: 0.0, 1: 10.0}.get(i, 1.0)
+                    rnd.client(f"c{i}", {"w": scale * rng.normal(size=100)}, num_samples=50, delta=True)
+    report = analyze(open_run(path))
+    norm = report.detector("norm")
+    assert sorted(norm.flagged) == ["c0", "c1"], norm.flagged
+    shown = {e.client: e for e in norm.evidence}
+    assert shown["c0"].value > 0 and "(round z = -" in shown["c0"].detail, shown["c0"]
+    assert shown["c1"].value > 0 and "(round z = +" in shown["c1"].detail, shown["c1"]
+
+
 def _fedavg_run(path, rounds: int = 6, clients: int = 8, send=None):
     """A FedAvg loop on a 2-layer model: ``send(round, i, update)`` returns what client i sends."""
     rng = np.random.default_rng(1)

@@ -74,7 +74,7 @@ class Conclusion:
     scores: dict[str, float]
     flagged: list[str]
     first_flagged: dict[str, int]
-    strongest: dict[str, list[tuple[int, float]]]  # client -> [(round, oriented z)], strongest first
+    strongest: dict[str, list[tuple[int, float, float]]]  # client -> [(round, oriented z, signed z)], strongest first
 
 
 class RoundScores:
@@ -117,7 +117,7 @@ class RoundScores:
         flagged = at_or_above(final, threshold)
         first = first_rounds(self.rounds, flagged, lambda r: self._scores_upto(r, threshold, spike), threshold)
         strongest = {
-            cid: sorted(((r, float(oriented(np.array([v]), self.side)[0])) for r, v in history), key=lambda t: -t[1])
+            cid: sorted(((r, float(oriented(np.array([v]), self.side)[0]), v) for r, v in history), key=lambda t: -t[1])
             for cid, history in self._history.items()
         }
         return Conclusion(final, flagged, first, strongest)

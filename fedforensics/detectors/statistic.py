@@ -146,8 +146,8 @@ class RoundStatisticDetector(Detector):
     def _evidence(self, cid: str, key: str, conclusion: Conclusion) -> list[Evidence]:
         line = self.explain(key, conclusion.scores[cid])
         return [
-            Evidence(self.name, cid, r, self.layer_of(key), z, f"{line} (round z = {_z(z)})")
-            for r, z in conclusion.strongest[cid][: self.evidence_rounds]
+            Evidence(self.name, cid, r, self.layer_of(key), z, f"{line} (round z = {_z(signed)})")
+            for r, z, signed in conclusion.strongest[cid][: self.evidence_rounds]
         ]
 
 
