@@ -58,13 +58,17 @@ def _consensus(judgements: list[Judgement]) -> Judgement:
 
 
 def attack_table(outcomes: list[Outcome]) -> str:
-    """Per attack, pooled over fractions, partitions and seeds: the consensus and every detector's AUROC."""
+    """Per attack, pooled over fractions, partitions and seeds: the consensus (its verdicts, and the AUROC of its score)
+    and every detector's AUROC."""
     by_attack: dict[str, list[Outcome]] = defaultdict(list)
     for o in outcomes:
         by_attack[o.scenario.attack].append(o)
     detectors = [j.name for j in outcomes[0].evaluation.judgements if j.name != CONSENSUS]
-    head = "| attack | runs | precision | recall | F1 | FPR | median first round | " + " | ".join(f"AUROC {d}" for d in detectors) + " |"
-    lines = [head, "|" + "---|" * (7 + len(detectors))]
+    head = (
+        "| attack | runs | precision | recall | F1 | FPR | median first round | AUROC consensus | "
+        + " | ".join(f"AUROC {d}" for d in detectors) + " |"
+    )
+    lines = [head, "|" + "---|" * (8 + len(detectors))]
     for label, _ in ATTACKS:
         if label == "none" or label not in by_attack:
             continue
@@ -73,7 +77,7 @@ def attack_table(outcomes: list[Outcome]) -> str:
         aurocs = {j.name: j.auroc for j in pooled}
         lines.append(
             f"| {label} | {len(by_attack[label])} | {_fmt(c.precision)} | {_fmt(c.recall)} | **{_fmt(c.f1)}** | {_fmt(c.fpr)} | "
-            f"{_fmt(c.median_first_round, '.0f')} | " + " | ".join(_fmt(aurocs.get(d)) for d in detectors) + " |"
+            f"{_fmt(c.median_first_round, '.0f')} | {_fmt(c.auroc)} | " + " | ".join(_fmt(aurocs.get(d)) for d in detectors) + " |"
         )
     return "\n".join(lines)
 
