@@ -7,6 +7,7 @@ this round's honest updates, the omniscient threat model of ALIE and min-max).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -211,7 +212,7 @@ class Noise(Attack):
         return crafted
 
 
-class _Colluding(Attack):
+class _Colluding(Attack, ABC):
     """Attackers who see the round's honest updates and all send one crafted update."""
 
     def craft(self, context: AttackContext) -> dict[str, np.ndarray]:
@@ -220,8 +221,9 @@ class _Colluding(Attack):
         crafted = self.crafted(context.honest.astype(np.float64), context)
         return {cid: crafted.astype(np.float32) for cid in context.own}
 
+    @abstractmethod
     def crafted(self, honest: np.ndarray, context: AttackContext) -> np.ndarray:
-        raise NotImplementedError
+        """The one update every attacker of the round sends, from the honest updates (float64 rows)."""
 
 
 class ALittleIsEnough(_Colluding):
