@@ -93,6 +93,18 @@ def test_clean_federations_are_all_benign(audited, name):
     assert {v.verdict for v in report.verdicts} == {"benign"}
 
 
+@pytest.mark.xfail(strict=True, reason="known weakness (docs/detection.md, 'Tiny shards'): clients of ~30 samples")
+def test_a_clean_federation_of_tiny_shards_is_all_benign(tmp_path):
+    """Clients of about 30 samples train almost full-batch, so each honest update repeats its client's quirks
+    every round and nothing averages out: 3 of these 10 honest clients are `suspicious` (cosine-hdbscan).
+    Strict: once the detectors handle it, this test fails until the mark is removed."""
+    path = tmp_path / "tiny.h5"
+    simulate(SimulationConfig(rounds=15, seed=40, attack="none", test_fraction=0.83), path)
+    with open_run(path) as run:
+        report = analyze(run)
+    assert {v.verdict for v in report.verdicts} == {"benign"}
+
+
 @pytest.mark.parametrize("name", ["backdoor-iid-seed1", "clean-iid-seed2"])
 def test_neural_cleanse_on_the_federations_final_model(audited, name):
     """Issue 5's floor on the demo federation: the backdoored final model has its target flagged, alone,
