@@ -1,4 +1,4 @@
-"""Federations of shapes the detector thresholds were *not* calibrated on (one seed each).
+"""Federations of shapes the detector thresholds were *not* calibrated on (one seed each, or three).
 
     python benchmarks/unseen_settings.py      # simulates what benchmarks/.cache lacks (~35 min on 2 cores
                                               # for all 89), analyzes each, rewrites docs/detection.md's tables
