@@ -14,6 +14,7 @@ from .detectors import Detector, DetectorResult, all_detectors
 from .detectors.accumulate import EVIDENCE_ROUNDS
 from .detectors.history import DIRECTION_MEMORY
 from .errors import FedForensicsError
+from .persistence import PERSISTENT, DeviationPersistence
 from .run import Run
 from .scan import Progress, scan
 from .stats import REFERENCE_CLIENTS
@@ -121,6 +122,7 @@ def analyze(
     round_sizes: dict[int, int] = {}  # round -> clients whose update could be compared
     majority_weight: dict[str, list[float]] = {}  # client -> its FedAvg weight share in the rounds it held over half
     large_data: Counter[str] = Counter()  # client -> rounds in which its sample count could explain its update's size
+    persistence = DeviationPersistence(run.analysable_layers)
     for data in scan(run, progress, direction_memory):
         round_sizes[data.round] = len(data.clients)
         holder = majority_holder(data.clients, data.num_samples)
@@ -136,6 +138,7 @@ def analyze(
                 nonfinite.setdefault(cid, []).append(data.round)
         for detector in detectors:
             detector.observe(data)
+        persistence.observe(data)
         for name, values in data.metrics.items():
             client_metrics.setdefault(name, {})[data.round] = {
                 cid: float(v) for cid, v in zip(data.clients, values) if v == v
@@ -153,6 +156,7 @@ def analyze(
         label_mix_note(verdicts, results, nonfinite),
         large_data_note(verdicts, results, nonfinite, large_data, participation),
         majority_weight_note(majority_weight, participation),
+        persistence_note(persistence, verdicts),
     ):
         if note:
             report.notes.append(note)
@@ -246,6 +250,23 @@ def flagged_only_by(
 def in_words(verdicts: list[ClientVerdict]) -> str:
     """The verdicts among ``verdicts``, for a sentence: "suspicious", "malicious or suspicious"."""
     return " or ".join(sorted({v.verdict for v in verdicts}, key=VERDICTS.index))
+
+
+def persistence_note(persistence: DeviationPersistence, verdicts: list[ClientVerdict]) -> str | None:
+    """Say so when the clients repeat their differences round after round (:mod:`fedforensics.persistence`)
+    and some client is flagged: there, honest differences do not average out and honest clients were flagged."""
+    median = persistence.median
+    flagged = [v.client for v in verdicts if v.verdict != "benign"]
+    if median is None or median < PERSISTENT or not flagged:
+        return None
+    return (
+        f"the clients' differences persist in this run: a client's deviation from the round's median points the same "
+        f"way from one of its rounds to the next (median cosine {median:.3f} over {len(persistence.cosines)} pairs, "
+        f"at least {PERSISTENT:g}; at most 0.90, median 0.75, in the demo grid the thresholds were set on), as when each client "
+        "trains on a few dozen samples, nearly full-batch. Honest differences then do not average out over the "
+        "rounds, and in such federations honest clients were flagged: read the flags of "
+        f"{listed(flagged)} as 'unlike the others' until an attack is shown (docs/detection.md, 'Tiny shards')"
+    )
 
 
 #: A client that reports this many times the round's median sample count trains that many times as many SGD steps.

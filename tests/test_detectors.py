@@ -737,3 +737,41 @@ def test_spread_alignment_is_minus_one_for_the_mean_shifted_by_the_spread_and_ne
     columns = sample_columns(layers, 16)  # 153 parameters, every 9th: a 0, 9, ..., 99; none of b (100-102); c from 108
     assert [(name, cols.start, cols.stop, cols.step) for name, cols in columns] == [("a", 0, 100, 9), ("c", 5, 50, 9)]
     assert sum(len(range(c.start, c.stop, c.step)) for _, c in columns) == 17
+
+
+def _persistent_run(path, *, quirk: float) -> None:
+    """Ten clients around a common step; each has its own fixed direction of weight ``quirk`` beside fresh noise
+    (``quirk`` 0: nothing persists), and c0 sends its update ×4 (a norm flag in either case)."""
+    rng = np.random.default_rng(3)
+    quirks = rng.normal(size=(10, 400))
+    with Recorder(path) as rec:
+        for r in range(8):
+            common = rng.normal(size=400)
+            with rec.round(r, {"w": np.zeros(400)}) as rnd:
+                for i in range(10):
+                    update = 3 * common + quirk * quirks[i] + rng.normal(size=400)
+                    rnd.client(f"c{i}", {"w": update * (4.0 if i == 0 else 1.0)}, num_samples=50, delta=True)
+
+
+def test_the_report_says_when_the_clients_differences_persist_round_after_round(tmp_path):
+    """Nearly full-batch local training repeats each honest client's quirks every round, where honest clients
+    were flagged (docs/detection.md, 'Tiny shards'): a note says so beside any flag, and only there."""
+    from fedforensics.persistence import PERSISTENT, DeviationPersistence
+    from fedforensics.scan import scan
+
+    _persistent_run(tmp_path / "quirks.h5", quirk=10.0)
+    _persistent_run(tmp_path / "noise.h5", quirk=0.0)
+    persistent, noisy = (analyze(open_run(tmp_path / name)) for name in ("quirks.h5", "noise.h5"))
+    for report in (persistent, noisy):
+        assert "c0" in report.detector("norm").flagged
+    (note,) = [n for n in persistent.notes if "differences persist" in n]
+    assert note.startswith("the clients' differences persist in this run: a client's deviation from the round's median")
+    assert "over 70 pairs" in note and "read the flags of c0" in note, note
+    assert not [n for n in noisy.notes if "differences persist" in n]
+
+    with open_run(tmp_path / "quirks.h5") as run:
+        tracker = DeviationPersistence(run.analysable_layers)
+        assert tracker.median is None  # no client seen twice yet
+        for data in scan(run):
+            tracker.observe(data)
+    assert tracker.median >= PERSISTENT and len(tracker.cosines) == 70  # 10 clients × 7 rounds after their first
