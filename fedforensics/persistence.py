@@ -16,40 +16,55 @@ from .detectors.base import RoundData
 from .detectors.spread_shift import sample_columns
 from .run import Layer
 
-#: Median cosine between a client's deviations from the median in consecutive rounds of its own, at and above
-#: which the report says honest differences persist. Over the 373 cached federations of docs/detection.md it
-#: ranges 0.11–0.997 (at most 0.90, median 0.75, on the demo grid's CNN). At 0.95 and above lie 19 of them (the 15
-#: of tiny shards, softmax regressions of the red team, a 20-client MLP at Dirichlet 0.2), and 70 of the 94 honest
-#: clients flagged in all 373: 70 of their 527 honest clients, against 24 of 3,750 in the others.
+#: Median cosine between a client's deviations from the median in two consecutive rounds, at and above which
+#: the report says honest differences persist. Over the 373 cached federations of docs/detection.md it ranges
+#: 0.11–0.997 (at most 0.90, median 0.75, on the demo grid's CNN; −1 in one whose boosted attackers swing the
+#: model back and forth every round). At 0.95 and above lie 19 of them (the 15 of tiny shards, softmax
+#: regressions of the red team, a 20-client MLP at Dirichlet 0.2), with 70 of the 94 honest clients flagged in
+#: all 373: 70 of their 527 honest clients, against 24 of 3,750 in the others.
 PERSISTENT = 0.95
 #: Coordinates of the model the deviations are compared on (evenly spaced, as ``spread-shift``'s).
 COORDINATES = 1024
+#: Histogram bins per unit of cosine: the median is kept to 1 / BINS.
+BINS = 1000
 
 
 class DeviationPersistence:
     """Per round, each client's deviation from the coordinate-wise median on a grid of coordinates, as a
-    unit vector; the cosine with the same client's deviation in the last round it took part in."""
+    unit vector; the cosine with the same client's deviation in the round before, when it took part in both.
+
+    Memory is one round's deviations and a histogram of the cosines (to 0.001), whatever the run's length
+    and number of clients.
+    """
 
     def __init__(self, layers: list[Layer], coordinates: int = COORDINATES) -> None:
         self._columns = sample_columns(layers, coordinates)
-        self._last: dict[str, np.ndarray] = {}
-        self.cosines: list[float] = []
+        self._previous: dict[str, np.ndarray] = {}
+        self._histogram = np.zeros(2 * BINS + 1, dtype=np.int64)  # cosine c counted at round((c + 1) * BINS)
 
     def observe(self, data: RoundData) -> None:
         if len(data.clients) < 4 or not self._columns:  # the detectors' smallest comparable round
+            self._previous = {}
             return
         sample = np.concatenate([data.flat(name)[:, columns] for name, columns in self._columns], axis=1)
         deviation = sample.astype(np.float64) - np.median(sample, axis=0)
         lengths = np.linalg.norm(deviation, axis=1)
-        for cid, row, length in zip(data.clients, deviation, lengths):
-            if not length > 0:  # at the median: no direction this round
-                continue
-            unit = row / length
-            if cid in self._last:
-                self.cosines.append(float(unit @ self._last[cid]))
-            self._last[cid] = unit
+        current = {cid: row / length for cid, row, length in zip(data.clients, deviation, lengths) if length > 0}
+        cosines = [float(unit @ self._previous[cid]) for cid, unit in current.items() if cid in self._previous]
+        if cosines:
+            bins = np.rint((np.clip(cosines, -1.0, 1.0) + 1.0) * BINS).astype(np.int64)
+            np.add.at(self._histogram, bins, 1)
+        self._previous = current
+
+    @property
+    def pairs(self) -> int:
+        """How many (client, consecutive rounds) pairs were compared."""
+        return int(self._histogram.sum())
 
     @property
     def median(self) -> float | None:
-        """The run's median cosine (``None`` with no client seen in two comparable rounds)."""
-        return float(np.median(self.cosines)) if self.cosines else None
+        """The run's median cosine, to 0.001 (``None`` with no client seen in two consecutive comparable rounds)."""
+        if not self.pairs:
+            return None
+        middle = int(np.searchsorted(np.cumsum(self._histogram), (self.pairs + 1) / 2))
+        return middle / BINS - 1.0

@@ -753,11 +753,23 @@ def _persistent_run(path, *, quirk: float) -> None:
                     rnd.client(f"c{i}", {"w": update * (4.0 if i == 0 else 1.0)}, num_samples=50, delta=True)
 
 
+def _persistence(path):
+    """The run's :class:`DeviationPersistence` after every round."""
+    from fedforensics.persistence import DeviationPersistence
+    from fedforensics.scan import scan
+
+    with open_run(path) as run:
+        tracker = DeviationPersistence(run.analysable_layers)
+        assert tracker.median is None and tracker.pairs == 0  # no client seen twice yet
+        for data in scan(run):
+            tracker.observe(data)
+    return tracker
+
+
 def test_the_report_says_when_the_clients_differences_persist_round_after_round(tmp_path):
     """Nearly full-batch local training repeats each honest client's quirks every round, where honest clients
     were flagged (docs/detection.md, 'Tiny shards'): a note says so beside any flag, and only there."""
-    from fedforensics.persistence import PERSISTENT, DeviationPersistence
-    from fedforensics.scan import scan
+    from fedforensics.persistence import PERSISTENT
 
     _persistent_run(tmp_path / "quirks.h5", quirk=10.0)
     _persistent_run(tmp_path / "noise.h5", quirk=0.0)
@@ -768,10 +780,6 @@ def test_the_report_says_when_the_clients_differences_persist_round_after_round(
     assert note.startswith("the clients' differences persist in this run: a client's deviation from the round's median")
     assert "over 70 pairs" in note and "read the flags of c0" in note, note
     assert not [n for n in noisy.notes if "differences persist" in n]
-
-    with open_run(tmp_path / "quirks.h5") as run:
-        tracker = DeviationPersistence(run.analysable_layers)
-        assert tracker.median is None  # no client seen twice yet
-        for data in scan(run):
-            tracker.observe(data)
-    assert tracker.median >= PERSISTENT and len(tracker.cosines) == 70  # 10 clients × 7 rounds after their first
+    quirks, noise = _persistence(tmp_path / "quirks.h5"), _persistence(tmp_path / "noise.h5")
+    assert quirks.median >= PERSISTENT and quirks.pairs == 70  # 10 clients × the 7 rounds after the first
+    assert noise.median < 0.5  # fresh noise each round: no direction repeats
