@@ -59,6 +59,13 @@ CLEAN = {
     ),
 }
 
+#: Known misses, each pinned by a strict xfail below: the test fails once the miss is fixed (docs/detection.md,
+#: "Where it fails").
+KNOWN_MISSES = {
+    # two backdoor attackers under label skew: both below every threshold (grid backdoor F1 0.84)
+    "backdoor-two-attackers-noniid-seed0": SimulationConfig(rounds=ROUNDS, partition="dirichlet"),
+}
+
 
 @pytest.fixture(scope="module")
 def audited(tmp_path_factory: pytest.TempPathFactory):
@@ -68,7 +75,7 @@ def audited(tmp_path_factory: pytest.TempPathFactory):
     def audit(name: str):
         if name not in done:
             path = tmp_path_factory.mktemp("quality") / f"{name}.h5"
-            simulate({**CASES, **CLEAN}[name], path)
+            simulate({**CASES, **CLEAN, **KNOWN_MISSES}[name], path)
             with open_run(path) as run:
                 done[name] = analyze(run), run.ground_truth or [], path
         return done[name]
@@ -87,13 +94,22 @@ def test_attackers_are_found_and_no_honest_client_is(audited, name):
     assert consensus.auroc is not None and consensus.auroc >= 0.9
 
 
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="known miss (docs/detection.md, 'Where it fails')")
+@pytest.mark.parametrize("name", KNOWN_MISSES)
+def test_known_misses_are_not_found_yet(audited, name):
+    """The floor above, on attacks the detectors still miss: an assertion fails until the miss is fixed."""
+    test_attackers_are_found_and_no_honest_client_is(audited, name)
+
+
 @pytest.mark.parametrize("name", CLEAN)
 def test_clean_federations_are_all_benign(audited, name):
     report, _, _ = audited(name)
     assert {v.verdict for v in report.verdicts} == {"benign"}
 
 
-@pytest.mark.xfail(strict=True, reason="known weakness (docs/detection.md, 'Tiny shards'): clients of ~30 samples")
+@pytest.mark.xfail(
+    strict=True, raises=AssertionError, reason="known weakness (docs/detection.md, 'Tiny shards'): clients of ~30 samples"
+)
 def test_a_clean_federation_of_tiny_shards_is_all_benign(tmp_path):
     """Clients of about 30 samples train almost full-batch, so each honest update repeats its client's quirks
     every round and nothing averages out: 3 of these 10 honest clients are `suspicious` (cosine-hdbscan).
