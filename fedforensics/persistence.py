@@ -19,9 +19,9 @@ from .run import Layer
 #: Median cosine between a client's deviations from the median in two consecutive rounds, at and above which
 #: the report says honest differences persist. Over the 373 cached federations of docs/detection.md it ranges
 #: 0.11–0.997 (at most 0.90, median 0.75, on the demo grid's CNN; −1 in one whose boosted attackers swing the
-#: model back and forth every round). At 0.95 and above lie 19 of them (the 15 of tiny shards, softmax
-#: regressions of the red team, a 20-client MLP at Dirichlet 0.2), with 70 of the 94 honest clients flagged in
-#: all 373: 70 of their 527 honest clients, against 24 of 3,750 in the others.
+#: model back and forth every round). At 0.95 and above lie 20 of them (12 of the 15 of tiny shards, six softmax
+#: regressions of the red team, a 20-client MLP at Dirichlet 0.2), with 74 of the 98 honest clients flagged in
+#: all 373: 74 of their 572 honest clients, against 24 of 3,750 in the others.
 PERSISTENT = 0.95
 #: Coordinates of the model the deviations are compared on (evenly spaced, as ``spread-shift``'s).
 COORDINATES = 1024
