@@ -263,8 +263,8 @@ def persistence_note(persistence: DeviationPersistence, verdicts: list[ClientVer
         f"the clients' differences persist in this run: a client's deviation from the round's median points the same "
         f"way from one round to the next (median cosine {median:.3f} over {persistence.pairs} pairs, "
         f"at least {PERSISTENT:g}; at most 0.90, median 0.75, in the demo grid the thresholds were set on), "
-        "as when each client trains on a few dozen samples, nearly full-batch. Honest differences then do not average out over the "
-        "rounds, and in such federations honest clients were flagged: read the flags of "
+        "as when each client trains on a few dozen samples, nearly full-batch. Honest differences then do not "
+        "average out over the rounds, and in such federations honest clients were flagged: read the flags of "
         f"{listed(flagged)} as 'unlike the others' until an attack is shown (docs/detection.md, 'Tiny shards')"
     )
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from .detectors.base import RoundData
-from .detectors.spread_shift import sample_columns
+from .detectors.spread_shift import gather, grid_width, sample_columns
 from .run import Layer
 
 #: Median cosine between a client's deviations from the median in two consecutive rounds, at and above which
@@ -46,8 +46,8 @@ class DeviationPersistence:
         if len(data.clients) < 4 or not self._columns:  # the detectors' smallest comparable round
             self._previous = {}
             return
-        sample = np.concatenate([data.flat(name)[:, columns] for name, columns in self._columns], axis=1)
-        deviation = sample.astype(np.float64) - np.median(sample, axis=0)
+        sample = gather(data, self._columns, np.empty((len(data.clients), grid_width(self._columns))))
+        deviation = sample - np.median(sample, axis=0)
         lengths = np.linalg.norm(deviation, axis=1)
         current = {cid: row / length for cid, row, length in zip(data.clients, deviation, lengths) if length > 0}
         cosines = [float(unit @ self._previous[cid]) for cid, unit in current.items() if cid in self._previous]

@@ -28,6 +28,21 @@ def sample_columns(layers: list[Layer], coordinates: int) -> list[tuple[str, sli
     return columns
 
 
+def grid_width(columns: list[tuple[str, slice]]) -> int:
+    """How many coordinates :func:`sample_columns`'s grid holds."""
+    return sum(len(range(c.start, c.stop, c.step)) for _, c in columns)
+
+
+def gather(data: RoundData, columns: list[tuple[str, slice]], out: np.ndarray) -> np.ndarray:
+    """The round's clients × grid sample (the grid of :func:`sample_columns`), written into ``out`` and returned."""
+    col = 0
+    for name, layer_columns in columns:
+        block = data.flat(name)[:, layer_columns]
+        out[:, col : col + block.shape[1]] = block
+        col += block.shape[1]
+    return out
+
+
 def spread_alignment(sample: np.ndarray) -> np.ndarray:
     """Per client (row of a clients × coordinates sample), the cosine between its deviation from the
     coordinate-wise median and the coordinate-wise median absolute deviation; NaN for a client at the median.
@@ -108,8 +123,7 @@ class SpreadShiftDetector(RoundStatisticDetector):
     def start(self, run: Run) -> None:
         super().start(run)
         self._columns = sample_columns(run.analysable_layers, self.coordinates)
-        width = sum(len(range(columns.start, columns.stop, columns.step)) for _, columns in self._columns)
-        self._work = np.empty((2, 0, width))  # the sample and the sorts' scratch, grown to the largest round
+        self._work = np.empty((2, 0, grid_width(self._columns)))  # the sample and the sorts' scratch, grown to the largest round
 
     def statistics(self, data: RoundData) -> dict[str, np.ndarray]:
         if not self._columns:
@@ -118,12 +132,7 @@ class SpreadShiftDetector(RoundStatisticDetector):
         if self._work.shape[1] < n:
             self._work = np.empty((2, n, self._work.shape[2]))
         sample, scratch = self._work[0, :n], self._work[1, :n]
-        col = 0
-        for name, columns in self._columns:
-            block = data.flat(name)[:, columns]
-            sample[:, col : col + block.shape[1]] = block
-            col += block.shape[1]
-        return {"alignment": alignment_in_place(sample, scratch)}
+        return {"alignment": alignment_in_place(gather(data, self._columns, sample), scratch)}
 
     def explain(self, key: str, value: float) -> str:
         return "update moved from the clients' median by a multiple of their spread in every coordinate"
