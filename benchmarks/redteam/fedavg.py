@@ -2,12 +2,12 @@
 built on: its own models (softmax regression, an MLP with LayerNorm, a CNN with BatchNorm; layer names
 unlike the zoo's), tabular data (scikit-learn's make_classification) beside the digits, its own
 Dirichlet split, client ids of other shapes and attacks implemented from their papers without
-fedforensics' code (IPM, ALIE with per-attacker jitter, min-max with its three perturbations, a
-disguised free rider, a feature-trigger backdoor, label flipping, a scaled backdoor with another
-trigger and target). ``redteam_bench.py`` runs it; by hand:
+fedforensics' code (IPM, ALIE with per-attacker jitter, min-max and min-sum with their three
+perturbations, sign flipping, a disguised free rider, a feature-trigger backdoor, label flipping,
+a scaled backdoor with another trigger and target). ``redteam_bench.py`` runs it; by hand:
 
     python fedavg.py --out X.h5 --data {digits,tab} --model {softreg,mlpln,cnn} --partition {iid,dir}
-                     --clients N --per-round K --rounds R --attack {none,ipm,alie,minmax,freeride,bd_tab,labelflip,scaled_bd}
+                     --clients N --per-round K --rounds R --attack {none,ipm,alie,minmax,minsum,signflip,freeride,bd_tab,labelflip,scaled_bd}
                      --ids {hospital,uuid,int} --n-mal M --seed S [--quantity BETA] [--perturb {std,unit,sign}]
 """
 import argparse, json, uuid, time
@@ -217,18 +217,26 @@ with Recorder(args.out, meta=meta, overwrite=True) as rec:
                 send(lambda kk, st: -args.eps * mean[kk])
             else:  # each attacker adds its own small jitter
                 send(lambda kk, st: mean[kk] - args.z * std[kk] + args.jitter * std[kk] * torch.randn_like(mean[kk]))
-        if args.attack == "minmax" and len(honest) > 1:
-            # AGR-agnostic min-max: mean + gamma * p, the largest gamma whose distance to every honest update stays
-            # within the largest distance between two honest updates (binary search)
+        if args.attack in ("minmax", "minsum") and len(honest) > 1:
+            # AGR-agnostic min-max / min-sum (Shejwalkar & Houmansadr 2021): mean + gamma * p, the largest gamma
+            # (binary search) whose largest distance to the honest updates stays within the largest distance
+            # between two honest updates (min-max), or whose sum of squared distances to them stays within the
+            # largest such sum of an honest update (min-sum)
             H = torch.stack([torch.cat([upd(results[k][0])[kk].flatten() for kk in fkeys]) for k in honest])
             mu = H.mean(0)
             direction = {"std": -H.std(0), "unit": -mu, "sign": -torch.sign(mu)}[args.perturb]
             direction = direction / direction.norm()
-            reach = torch.cdist(H, H).max()
-            lo, hi = 0.0, float(reach) * 2
+            pairwise = torch.cdist(H, H)
+            if args.attack == "minmax":
+                reach = pairwise.max()
+                within = lambda m: torch.cdist(m[None], H).max() <= reach
+            else:
+                reach = (pairwise ** 2).sum(1).max()
+                within = lambda m: (torch.cdist(m[None], H) ** 2).sum() <= reach
+            lo, hi = 0.0, float(pairwise.max()) * 2
             for _ in range(40):
                 mid = (lo + hi) / 2
-                if torch.cdist((mu + mid * direction)[None], H).max() <= reach:
+                if within(mu + mid * direction):
                     lo = mid
                 else:
                     hi = mid
@@ -242,6 +250,9 @@ with Recorder(args.out, meta=meta, overwrite=True) as rec:
                 step = last_step.get(kk, torch.zeros_like(gstate[kk]))
                 return step + 0.1 * step.norm() / max(step.numel(), 1) ** 0.5 * torch.randn_like(step)
             send(ride)
+        if args.attack == "signflip":
+            # the classic Byzantine reversal: the attacker trains honestly and sends its update negated
+            send(lambda kk, st: -(st[kk] - gstate[kk]))
         if args.attack == "scaled_bd":
             send(lambda kk, st: args.boost * (st[kk] - gstate[kk]))
         # aggregate FedAvg
