@@ -14,7 +14,7 @@ from .detectors import Detector, DetectorResult, all_detectors
 from .detectors.accumulate import EVIDENCE_ROUNDS
 from .detectors.history import DIRECTION_MEMORY
 from .errors import FedForensicsError
-from .persistence import PERSISTENT, DeviationPersistence
+from .persistence import DeviationPersistence
 from .run import Run
 from .scan import Progress, scan
 from .stats import REFERENCE_CLIENTS
@@ -35,6 +35,7 @@ class AuditReport:
     client_metrics: dict[str, dict[int, dict[str, float]]] = field(default_factory=dict)
     trigger_inversion: Any | None = None
     notes: list[str] = field(default_factory=list)
+    persistence: float | None = None  # the run's median cosine of DeviationPersistence (None: unmeasured)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -149,14 +150,17 @@ def analyze(
         sketch_width = data.history.sketch_width
     results = [detector.finish() for detector in detectors]
     clients = {cid: len(rounds) for cid, rounds in participation.items()}
-    verdicts = rule.judge(clients, results, nonfinite)
-    report = AuditReport(summarize(run), results, verdicts, rule, participation, global_metrics, client_metrics)
+    verdicts = rule.judge(clients, results, nonfinite, persistence.median)
+    report = AuditReport(
+        summarize(run), results, verdicts, rule, participation, global_metrics, client_metrics,
+        persistence=persistence.median,
+    )
     report.notes.extend(coverage_notes(run, verdicts, results, round_sizes))
     for note in (
         label_mix_note(verdicts, results, nonfinite),
         large_data_note(verdicts, results, nonfinite, large_data, participation),
         majority_weight_note(majority_weight, participation),
-        persistence_note(persistence, verdicts),
+        persistence_note(persistence, verdicts, results, rule),
     ):
         if note:
             report.notes.append(note)
@@ -252,21 +256,38 @@ def in_words(verdicts: list[ClientVerdict]) -> str:
     return " or ".join(sorted({v.verdict for v in verdicts}, key=VERDICTS.index))
 
 
-def persistence_note(persistence: DeviationPersistence, verdicts: list[ClientVerdict]) -> str | None:
-    """Say so when the clients repeat their differences round after round (:mod:`fedforensics.persistence`)
-    and some client is flagged: there, honest differences do not average out and honest clients were flagged."""
+def persistence_note(
+    persistence: DeviationPersistence, verdicts: list[ClientVerdict], results: list[DetectorResult], rule: ConsensusRule
+) -> str | None:
+    """Say so when the clients repeat their differences round after round (:mod:`fedforensics.persistence`): there,
+    honest differences do not average out, the verdict rule sets aside one family's flags below ``strong``, and the
+    note names the clients it kept benign so and those still flagged."""
     median = persistence.median
-    flagged = [v.client for v in verdicts if v.verdict != "benign"]
-    if median is None or median < PERSISTENT or not flagged:
+    if not rule.persists(median):
         return None
-    return (
+    standalone = {r.name for r in results if r.applicable and r.standalone}
+    set_aside = [v for v in verdicts if v.verdict == "benign" and standalone & set(v.flagged_by)]
+    flagged = [v.client for v in verdicts if v.verdict != "benign"]
+    if not set_aside and not flagged:
+        return None
+    text = (
         f"the clients' differences persist in this run: a client's deviation from the round's median points the same "
         f"way from one round to the next (median cosine {median:.3f} over {persistence.pairs} pairs, "
-        f"at least {PERSISTENT:g}; at most 0.90, median 0.75, in the demo grid the thresholds were set on), "
+        f"at least {rule.persistence:g}; at most 0.90, median 0.75, in the demo grid the thresholds were set on), "
         "as when each client trains on a few dozen samples, nearly full-batch. Honest differences then do not "
-        "average out over the rounds, and in such federations honest clients were flagged: read the flags of "
-        f"{listed(flagged)} as 'unlike the others' until an attack is shown (docs/detection.md, 'Tiny shards')"
+        "average out over the rounds, so one family of evidence below twice its threshold is no verdict here "
+        "(docs/detection.md, 'Tiny shards')"
     )
+    if set_aside:
+        detectors = sorted({name for v in set_aside for name in v.flagged_by if name in standalone})
+        one = len(set_aside) == 1
+        text += (
+            f": {listed(v.client for v in set_aside)} {'is' if one else 'are'} benign though flagged by "
+            f"{' or '.join(detectors)}"
+        )
+    if flagged:
+        text += f"; read the flags of {listed(flagged)} as 'unlike the others' until an attack is shown"
+    return text
 
 
 #: A client that reports this many times the round's median sample count trains that many times as many SGD steps.

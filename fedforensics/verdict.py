@@ -16,7 +16,12 @@ The rule (documented in ``docs/detectors.md``):
 * **suspicious**: flagged by one family, or its update held NaN/Inf in some
   round (which breaks averaging whatever the intent);
 * **benign**: otherwise (its evidence, if a corroborating detector flagged it, is
-  still listed).
+  still listed);
+* in a run whose clients repeat their differences from round to round (the median
+  cosine of :mod:`fedforensics.persistence` at ``persistence`` or above), one family's
+  flag below ``strong`` is not a verdict: there, evidence accumulated over the rounds
+  is one observation repeated, and such flags were nearly all honest clients
+  (docs/detectors.md). The client stays benign with its evidence listed.
 
 The client's score is the sum of its strengths, each capped at ``cap``, so a
 client seen by several detectors ranks above one seen strongly by a single one.
@@ -30,6 +35,7 @@ from typing import Any, Literal
 
 from .detectors.base import DetectorResult, Evidence
 from .errors import FedForensicsError
+from .persistence import PERSISTENT
 
 Verdict = Literal["malicious", "suspicious", "benign"]
 VERDICTS: tuple[Verdict, ...] = ("malicious", "suspicious", "benign")
@@ -66,12 +72,14 @@ class ConsensusRule:
     agree: int = 2
     strong: float = 2.0
     cap: float = 5.0
+    persistence: float = PERSISTENT
 
     def __post_init__(self) -> None:
         for name, ok, requirement in (
             ("agree", self.agree >= 1, "must be at least 1 (families that must agree)"),
             ("strong", self.strong > 0, "must be positive (times a threshold)"),
             ("cap", self.cap > 0, "must be positive (the most one detector adds to a score)"),
+            ("persistence", self.persistence > 0, "must be positive (a median cosine; above 1 switches it off)"),
         ):
             if not ok:
                 raise FedForensicsError(f"verdict: {name}={getattr(self, name)!r} {requirement}")
@@ -81,8 +89,11 @@ class ConsensusRule:
         clients: dict[str, int],
         results: list[DetectorResult],
         nonfinite: dict[str, list[int]],
+        persistence: float | None = None,
     ) -> list[ClientVerdict]:
-        """Verdicts for ``clients`` (id -> rounds taken part in), strongest suspects first."""
+        """Verdicts for ``clients`` (id -> rounds taken part in), strongest suspects first; ``persistence`` is
+        the run's median cosine of :class:`~fedforensics.persistence.DeviationPersistence` (``None``: unmeasured)."""
+        persistent = self.persists(persistence)
         verdicts = []
         applicable = [r for r in results if r.applicable]
         for cid, rounds in clients.items():
@@ -108,7 +119,7 @@ class ConsensusRule:
                 families = {"label mix"}  # one fact about the client's data, not independent evidence
             if standalone and (len(families) >= self.agree or strongest >= self.strong):
                 verdict: Verdict = "malicious"
-            elif standalone or nonfinite.get(cid):
+            elif (standalone and not persistent) or nonfinite.get(cid):
                 verdict = "suspicious"
             else:
                 verdict = "benign"
@@ -116,3 +127,7 @@ class ConsensusRule:
             verdicts.append(ClientVerdict(cid, verdict, score, flagged_by, strengths, evidence, rounds))
         verdicts.sort(key=lambda v: (VERDICTS.index(v.verdict), -v.score, v.client))
         return verdicts
+
+    def persists(self, persistence: float | None) -> bool:
+        """Whether a run of this median persistence has one family's flags set aside."""
+        return persistence is not None and persistence >= self.persistence

@@ -499,6 +499,32 @@ def test_consensus_rule():
     assert ConsensusRule(agree=3, strong=10).judge({"two": 3}, results, {})[0].verdict == "suspicious"
 
 
+def test_one_family_is_no_verdict_where_the_clients_differences_persist():
+    """Where each client repeats its quirks every round (tiny shards, nearly full-batch training), evidence gathered
+    over the rounds is one observation repeated: one family's flag below `strong` leaves a client benign, its evidence
+    listed. Two families, a strong flag or a NaN update still decide; below the cut, and unmeasured, nothing changes."""
+    results = [
+        _result("norm", 1.0, {"quirk": 0.2, "attacker": 1.5, "boosted": 3.0, "broken": 0.1}, "magnitude"),
+        _result("cosine", 1.0, {"quirk": 1.4, "attacker": 1.2, "boosted": 0.3, "broken": 0.1}, "direction"),
+    ]
+    clients = dict.fromkeys(["quirk", "attacker", "boosted", "broken"], 15)
+
+    def judged(persistence, rule=ConsensusRule()):
+        return {v.client: v for v in rule.judge(clients, results, {"broken": [3]}, persistence)}
+
+    persistent = judged(0.97)
+    assert persistent["quirk"].verdict == "benign" and persistent["quirk"].flagged_by == ["cosine"]
+    assert [e.detector for e in persistent["quirk"].evidence] == ["cosine"]
+    assert persistent["attacker"].verdict == "malicious" and persistent["boosted"].verdict == "malicious"
+    assert persistent["broken"].verdict == "suspicious"
+    for persistence in (0.9, None):  # the demo grid reaches 0.90
+        assert judged(persistence)["quirk"].verdict == "suspicious"
+    assert judged(0.999, ConsensusRule(persistence=2.0))["quirk"].verdict == "suspicious"  # switched off
+    assert ConsensusRule().persists(0.95) and not ConsensusRule().persists(0.949)
+    with pytest.raises(FedForensicsError, match="persistence"):
+        ConsensusRule(persistence=0)
+
+
 def test_detectors_of_one_family_do_not_corroborate_each_other():
     """Three magnitude statistics of one skewed client are one fact: suspicious, not malicious."""
     results = [

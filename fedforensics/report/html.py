@@ -143,7 +143,9 @@ def _summary(report: AuditReport) -> str:
         f'<p class="muted">Verdict rule: <b>malicious</b> when flagged by detectors of at least {r.agree} families of evidence '
         f"(magnitude, direction, collusion, behaviour) or by one detector at {r.strong:g}× its threshold; "
         f"<b>suspicious</b> when flagged by one family or when an update held NaN/Inf; "
-        f"otherwise <b>benign</b>.{only_beside} The score sums each detector's score ÷ threshold, capped at {r.cap:g}.</p>"
+        f"otherwise <b>benign</b>. In a run whose clients repeat their differences from round to round (median "
+        f"persistence cosine at least {r.persistence:g}), one family below {r.strong:g}× its threshold leaves a client "
+        f"<b>benign</b>.{only_beside} The score sums each detector's score ÷ threshold, capped at {r.cap:g}.</p>"
     )
     return f'<div class="cards">{cards}</div>{notes}{top}{rule}<h3>Run</h3>{facts(rows)}'
 

@@ -41,7 +41,11 @@ def report_to_json(report: AuditReport) -> dict[str, Any]:
         "version": REPORT_VERSION,
         "run": report.summary.to_json(),
         "verdict_counts": report.counts,
-        "rule": {"agree": report.rule.agree, "strong": report.rule.strong, "cap": report.rule.cap},
+        "rule": {
+            "agree": report.rule.agree, "strong": report.rule.strong, "cap": report.rule.cap,
+            "persistence": report.rule.persistence,
+        },
+        "persistence": report.persistence,
         "clients": [v.to_json() for v in report.verdicts],
         "detectors": [d.to_json() for d in report.detectors],
         "layers": [
