@@ -25,7 +25,8 @@ Seven groups, kept apart because each was looked at for a different reason:
   with five sixths of the digits held out, and 50 clients sharing them. Their honest flags led to the
   rule that sets one family's flags aside where the clients' differences persist: in-sample for it.
 * ``after the persistence rule``: tiny shards again (20 clients of ~30 samples, an MLP of 10), clean
-  and attacked, simulated only after that rule was fixed: its out-of-sample check.
+  and attacked, and 30 clients of ~50 samples, simulated only after that rule was fixed: its
+  out-of-sample check.
 """
 
 from __future__ import annotations
