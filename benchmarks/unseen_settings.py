@@ -1,7 +1,7 @@
 """Federations of shapes the detector thresholds were *not* calibrated on (one seed each, or three).
 
-    python benchmarks/unseen_settings.py      # simulates what benchmarks/.cache lacks (~40 min on 2 cores
-                                              # for all 100), analyzes each, rewrites docs/detection.md's tables
+    python benchmarks/unseen_settings.py      # simulates what benchmarks/.cache lacks (~45 min on 2 cores
+                                              # for all 103), analyzes each, rewrites docs/detection.md's tables
 
 Seven groups, kept apart because each was looked at for a different reason:
 
@@ -25,8 +25,8 @@ Seven groups, kept apart because each was looked at for a different reason:
   with five sixths of the digits held out, and 50 clients sharing them. Their honest flags led to the
   rule that sets one family's flags aside where the clients' differences persist: in-sample for it.
 * ``after the persistence rule``: tiny shards again (20 clients of ~30 samples, an MLP of 10), clean
-  and attacked, and 30 clients of ~50 samples, simulated only after that rule was fixed: its
-  out-of-sample check.
+  and attacked, 30 clients of ~50 samples, and 100 clients of ~15 samples drawn 10 a round, simulated
+  only after that rule was fixed: its out-of-sample check.
 """
 
 from __future__ import annotations
@@ -159,12 +159,22 @@ SETTINGS: dict[str, dict[str, dict[str, object]]] = {
             model="mlp", test_fraction=0.83, attack="label-flip", rounds=15, seed=51
         ),
         "30 clients of ~50 samples, IID, clean, seed 52": dict(clients=30, rounds=15, **CLEAN, seed=52),
+        **{
+            f"100 clients of ~15 samples, 10 per round, {label}, seed 60": dict(
+                clients=100, clients_per_round=10, rounds=30, seed=60, **extra
+            )
+            for label, extra in (
+                ("IID, clean", CLEAN),
+                ("Dirichlet α = 2, clean", dict(**SKEW, alpha=2.0, **CLEAN)),
+                ("IID, backdoor 10 %", dict(malicious_fraction=0.1)),
+            )
+        },
     },
 }
 
 
-def audit(path: Path) -> tuple[int, int, list[str], str, str]:
-    """Analyze one run: (attackers found, attackers, honest clients flagged, accuracy, attack success)."""
+def audit(path: Path) -> tuple[str, list[str], str, str]:
+    """Analyze one run: (attackers found, honest clients flagged, accuracy, attack success)."""
     from fedforensics import open_run
     from fedforensics.analysis import analyze
 
@@ -172,10 +182,13 @@ def audit(path: Path) -> tuple[int, int, list[str], str, str]:
         truth = run.ground_truth or []
         verdicts = {v.client: v.verdict for v in analyze(run).verdicts}
         final = run.global_metrics(run.rounds[-1])
-    found = sum(verdicts[c] != "benign" for c in truth)
+    present = [c for c in truth if c in verdicts]  # with a few clients a round, an attacker may never be drawn
+    found = f"{sum(verdicts[c] != 'benign' for c in present)} of {len(present)}"
+    if len(present) < len(truth):
+        found += f" ({len(truth) - len(present)} never drawn)"
     honest = [f"{c} ({verdicts[c]})" for c in verdicts if verdicts[c] != "benign" and c not in truth]
     success = final.get("attack_success")
-    return found, len(truth), honest, f"{final['accuracy']:.2f}", "–" if success is None else f"{success:.2f}"
+    return found, honest, f"{final['accuracy']:.2f}", "–" if success is None else f"{success:.2f}"
 
 
 def tables(jobs: int) -> str:
@@ -186,9 +199,9 @@ def tables(jobs: int) -> str:
     out = []
     for group in SETTINGS:
         out += [f"#### {group}", "", "| setting | accuracy | attack success | attackers found | honest clients flagged |", "|---|---|---|---|---|"]
-        for (g, name), (found, total, honest, accuracy, success) in outcomes.items():
+        for (g, name), (found, honest, accuracy, success) in outcomes.items():
             if g == group:
-                out.append(f"| {name} | {accuracy} | {success} | {found} of {total} | {', '.join(honest) or 'none'} |")
+                out.append(f"| {name} | {accuracy} | {success} | {found} | {', '.join(honest) or 'none'} |")
         out.append("")
     return "\n".join(out).rstrip()
 
