@@ -2,7 +2,8 @@
 loop written apart from fedforensics (its own models, tabular data, split, ids and attacks).
 
 The cases are rows of docs/detection.md's red-team table where the detectors do their job; the
-table also lists where they do not (clean label-skewed softmax regression, the tabular backdoor).
+table also lists where they do not (clean label-skewed softmax regression, the tabular backdoor, the
+norm-bounded and intermittent backdoors).
 """
 
 from __future__ import annotations
@@ -28,6 +29,15 @@ CASES = {
     # ALIE (z = 1) with each attacker's own jitter as large as the honest spread: no copies for sybil to see
     "alie-jitter-tabular-mlp-dirichlet": (
         "--data tab --model mlpln --partition dir --clients 10 --rounds 20 --attack alie --jitter 1.0 --ids hospital --seed 2"
+    ),
+    # Neurotoxin (Zhang et al. 2022): gradients masked off the coordinates the last global update moved most,
+    # the update bounded by the last round's median honest norm; added after every threshold was set
+    "neurotoxin-digits-cnn-iid": (
+        "--data digits --model cnn --partition iid --clients 10 --rounds 20 --attack neurotoxin --ids hospital --seed 40"
+    ),
+    # MPAF (Cao & Gong 2022): two fake clients drag the model to a random one, 10 of 20 clients a round
+    "mpaf-tabular-mlp-dirichlet-partial": (
+        "--data tab --model mlpln --partition dir --clients 20 --per-round 10 --rounds 20 --attack mpaf --ids uuid --seed 50"
     ),
 }
 
