@@ -153,6 +153,19 @@ def test_a_model_holding_nan_is_refused_before_the_scan(runs, tmp_path, no_scan)
     assert "the final model holds NaN or Inf (in 0.weight): there is nothing to invert" in result.output
 
 
+def test_a_model_whose_scores_are_not_finite_is_refused_before_the_scan(runs, tmp_path, no_scan):
+    """Finite weights can still give NaN scores (a red-team CNN's BatchNorm variance went negative after averaging):
+    Neural Cleanse then recovered NaN masks for every label and the report said 'no label flagged'."""
+    state = {k: v.numpy() for k, v in digits_cnn().state_dict().items()}
+    state["4.bias"][:] = np.float32(3e38)  # finite, but the classifier's sum of 64 such units overflows
+    state["6.weight"][:] = 1.0
+    assert all(np.isfinite(v).all() for v in state.values())
+    broken = record(tmp_path / "overflowing.h5", state, None)
+    result = analyze(broken, "--model", CNN, "--data", runs["clean"])
+    assert result.exit_code == 2, result.output
+    assert "the final model gives NaN or Inf class scores on the clean data although its weights are finite" in result.output
+
+
 def test_a_run_without_clean_data_asks_for_data(runs, tmp_path, no_scan):
     result = analyze(runs["bare"], "--model", CNN, "--json", tmp_path / "out.json")
     assert result.exit_code == 2 and result.stderr.count("\n") == 1

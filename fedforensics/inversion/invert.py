@@ -129,9 +129,8 @@ def invert_run(
     timeline = []
     for i, r in enumerate(timeline_rounds, start=1):
         global_state = run.global_state(r)
-        if not _finite(global_state):  # FedAvg spread a NaN into it: nothing to invert
-            continue
-        load_state(model, global_state)
+        if not _finite(global_state) or not _scores_finite(load_state(model, global_state), x):
+            continue  # FedAvg spread a NaN into it, or its scores are NaN: nothing to invert
         timeline.append(RoundInversion(r, inversion.invert(model, x, y, progress=stage(i))))
     return TriggerInversionReport(chosen, kind, result, probe, timeline, len(y), time.perf_counter() - started)
 
@@ -170,6 +169,13 @@ def check_inputs(
         )
     x, y = np.asarray(x, dtype=np.float32), np.asarray(y)
     _check_data(model, x, y)
+    if not _scores_finite(load_state(model, state), x):
+        which = "the final model" if kind == "final" else f"the global model of round {chosen}"
+        raise FedForensicsError(
+            f"{which} gives NaN or Inf class scores on the clean data although its weights are finite (a negative "
+            "BatchNorm variance after averaging does that): there is nothing to invert; give a --round from before it "
+            "broke, or analyze without --model"
+        )
     return model, x, y, _trigger(probe_trigger, x.shape[1:])
 
 
@@ -186,6 +192,17 @@ def _chosen_state(run: Run, round: int | None) -> tuple[dict[str, np.ndarray], i
 def _finite(state: dict[str, np.ndarray]) -> bool:
     """Whether every number of a model state is finite (a model FedAvg spread a NaN into cannot be inverted)."""
     return all(np.isfinite(v).all() for v in state.values() if np.issubdtype(np.asarray(v).dtype, np.number))
+
+
+def _scores_finite(model: torch.nn.Module, x: np.ndarray) -> bool:
+    """Whether the model's class scores for the clean inputs are all finite (evaluation mode)."""
+    training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            return bool(torch.isfinite(model(torch.from_numpy(x))).all())
+    finally:
+        model.train(training)
 
 
 def _check_data(model: torch.nn.Module, x: np.ndarray, y: np.ndarray) -> None:
