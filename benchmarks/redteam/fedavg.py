@@ -17,10 +17,10 @@ an intermittent backdoor, MPAF's fake clients). ``redteam_bench.py`` runs it; by
 import argparse, json, uuid, time
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
 torch.set_num_threads(1)
+from models import build
 from recorder import Recorder
 
 p = argparse.ArgumentParser()
@@ -144,32 +144,9 @@ for k in range(N):
         poisoned[k] = tuple(map(torch.tensor, poison(xk, yk, int(len(xk) * args.poison_frac))))
     client_data.append((torch.tensor(xk), torch.tensor(yk)))
 
-# ---------------- models (names chosen to differ from the tool's zoo)
-D = X.shape[1]
-class MLPLN(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.encoder = nn.ModuleDict({"fc_in": nn.Linear(D, 64), "norm": nn.LayerNorm(64), "fc_mid": nn.Linear(64, 32)})
-        self.classifier_head = nn.Linear(32, C)
-    def forward(self, x):
-        h = F.gelu(self.encoder["norm"](self.encoder["fc_in"](x)))
-        h = F.gelu(self.encoder["fc_mid"](h))
-        return self.classifier_head(h)
-class CNN(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.trunk = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
-                                   nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
-        self.out = nn.Linear(16 * 4 * 4, C)
-    def forward(self, x):
-        x = x.view(-1, 1, 8, 8)
-        return self.out(self.trunk(x).flatten(1))
+# ---------------- models (models.py)
 def make_model():
-    if args.model == "softreg":
-        return nn.Linear(D, C)           # state_dict keys: "weight", "bias"
-    if args.model == "mlpln":
-        return MLPLN()
-    return CNN()
+    return build(args.model, X.shape[1], C)
 
 def get_state(m):
     return {k: v.detach().clone() for k, v in m.state_dict().items()}

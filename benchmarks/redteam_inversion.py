@@ -1,0 +1,88 @@
+"""Trigger inversion on the red team's digits federations: does Neural Cleanse find the backdoor the update
+statistics miss?
+
+    python benchmarks/redteam_inversion.py [--print]      # about 4 minutes once redteam_bench.py has trained them
+
+For every federation of ``redteam/runs.txt`` on digits with a backdoor (target 3, a 2 × 2 corner trigger) and
+every clean one as a control, inverts the final global model with ``NeuralCleanse`` defaults, the model rebuilt
+by ``redteam/models.py`` and the clean data the run's own held-out fifth of the digits (the split fedavg.py
+draws from its seed), and rewrites the table between the ``redteam-inversion`` markers of docs/detection.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+import torch
+from redteam_bench import DOC, HERE, OUT, federations
+from scenarios import publish
+from sklearn.datasets import load_digits
+
+from fedforensics import open_run
+from fedforensics.errors import FedForensicsError
+from fedforensics.analysis import analyze
+from fedforensics.inversion import invert_run
+
+sys.path.insert(0, str(HERE / "redteam"))
+import models  # noqa: E402  (the red team's model classes)
+
+BACKDOORS = ("scaled_bd", "neurotoxin", "pgd_bd", "cs_bd", "intermittent")
+TARGET = 3
+
+
+def held_out(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The digits fedavg.py kept out of training for ``seed`` (its first draw is the test/train permutation)."""
+    digits = load_digits()
+    x = (digits.data / 16.0).astype(np.float32).reshape(-1, 1, 8, 8)
+    test = np.random.default_rng(seed).permutation(len(x))[: len(x) // 5]
+    return x[test], digits.target[test].astype(np.int64)
+
+
+def row(name: str, setting: dict[str, str]) -> str:
+    x, y = held_out(int(setting.get("--seed", 0)))
+    with open_run(OUT / f"{name}.h5") as run:
+        truth = set(run.ground_truth or [])
+        verdicts = analyze(run).verdicts
+        success = run.global_metrics(run.rounds[-1]).get("attack_success")
+        factory = getattr(models, f"digits_{setting['--model']}")
+        try:
+            result = invert_run(run, factory, x, y, seed=0).result
+        except FedForensicsError as refused:  # a model averaged into NaN scores: the audit refuses it too
+            if "class scores" not in str(refused):
+                raise
+            result = None
+    found = sum(v.verdict != "benign" for v in verdicts if v.client in truth)
+    if result is None:
+        labels, index = "not inverted: NaN class scores", "–"
+    else:
+        weak = set(result.weak_labels)
+        labels = ", ".join(f"{label}{' (weak)' if label in weak else ''}" for label in result.flagged_labels) or "none"
+        index = f"{result.classes[TARGET].anomaly_index:.2f}"
+    attack = setting["--attack"] if setting["--attack"] != "none" else "clean"
+    return (f"| {name} | {setting['--model']}, {setting['--partition']} | {attack} | "
+            f"{'–' if success is None else f'{success:.2f}'} | {labels} | {index} | "
+            f"{f'{found} of {len(truth)}' if truth else '–'} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--print", action="store_true", help=f"print the table instead of writing {DOC.name}")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    lines = [
+        f"| federation | model, split | attack | attack success | labels flagged | label {TARGET}'s anomaly index | "
+        "attackers found by the update statistics |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, fed_args in federations().items():
+        setting = dict(zip(fed_args[::2], fed_args[1::2]))
+        if setting["--data"] == "digits" and setting["--attack"] in (*BACKDOORS, "none"):
+            lines.append(row(name, setting))
+            print(lines[-1], file=sys.stderr, flush=True)
+    publish("\n".join(lines), DOC, "redteam-inversion", args.print)
+
+
+if __name__ == "__main__":
+    main()
