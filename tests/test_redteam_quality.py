@@ -3,7 +3,8 @@ loop written apart from fedforensics (its own models, tabular data, split, ids a
 
 The cases are rows of docs/detection.md's red-team table where the detectors do their job; the
 table also lists where they do not (clean label-skewed softmax regression, the tabular backdoor, the
-norm-bounded and intermittent backdoors).
+norm-bounded and intermittent backdoors). For one of the last, a case checks that trigger inversion on the
+final model finds the backdoor's target where the update statistics find no attacker.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from sklearn.datasets import load_digits
 
 pytest.importorskip("torch")
 
@@ -71,3 +74,24 @@ def test_the_flags_a_clean_quantity_skewed_federation_raises_are_explained_in_th
     for verdict in flagged:
         assert any(note.startswith(f"{verdict.client} ") for note in report.notes), (verdict.client, report.notes)
     assert any("Quantity skew" in note for note in report.notes), report.notes
+
+
+def test_trigger_inversion_finds_the_target_of_a_bounded_backdoor_the_update_statistics_miss(tmp_path, monkeypatch):
+    """A PGD norm-bounded backdoor (Sun et al. 2019) by 2 of 10 clients on label-skewed digits: no detector flags
+    either attacker (docs/detection.md), but Neural Cleanse on the final model flags the target, 3, well above
+    chance (index 5.9)."""
+    monkeypatch.syspath_prepend(str(HARNESS.parent))
+    import models  # the red team's model classes, rebuilt for inversion
+
+    from fedforensics.inversion import invert_run
+
+    path = tmp_path / "pgd.h5"
+    args = "--data digits --model cnn --partition dir --clients 10 --rounds 20 --attack pgd_bd --ids hospital --seed 43"
+    subprocess.run([sys.executable, str(HARNESS), "--out", str(path), *args.split()], check=True, capture_output=True)
+    digits = load_digits()
+    x = (digits.data / 16.0).astype(np.float32).reshape(-1, 1, 8, 8)
+    held_out = np.random.default_rng(43).permutation(len(x))[: len(x) // 5]  # fedavg.py's test split of seed 43
+    with open_run(path) as run:
+        result = invert_run(run, models.digits_cnn, x[held_out], digits.target[held_out], seed=0).result
+    assert 3 in result.flagged_labels and 3 not in result.weak_labels
+    assert result.classes[3].anomaly_index >= 4.0
