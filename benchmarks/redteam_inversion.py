@@ -21,8 +21,8 @@ from scenarios import publish
 from sklearn.datasets import load_digits
 
 from fedforensics import open_run
-from fedforensics.errors import FedForensicsError
 from fedforensics.analysis import analyze
+from fedforensics.errors import FedForensicsError
 from fedforensics.inversion import invert_run
 
 sys.path.insert(0, str(HERE / "redteam"))

@@ -143,9 +143,10 @@ def check_inputs(
     round: int | None = None,
     probe_trigger: str | os.PathLike[str] | tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[torch.nn.Module, np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
-    """Check what :func:`invert_run` is given, cheaply (one forward pass on two samples), before any long work.
+    """Check what :func:`invert_run` is given, cheaply (a forward pass on two samples with the factory's weights,
+    one on the clean data with the state to invert), before any long work.
 
-    Returns the model the factory built (its own weights), ``x`` as float32, ``y`` and
+    Returns the model the factory built (the state to invert loaded), ``x`` as float32, ``y`` and
     the probe trigger as ``(mask, pattern)`` (``None`` without one).
 
     Raises
