@@ -14,11 +14,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-import numpy as np
 import torch
 from redteam_bench import DOC, HERE, OUT, federations
 from scenarios import publish
-from sklearn.datasets import load_digits
 
 from fedforensics import open_run
 from fedforensics.analysis import analyze
@@ -32,16 +30,8 @@ BACKDOORS = ("scaled_bd", "neurotoxin", "pgd_bd", "cs_bd", "intermittent")
 TARGET = 3
 
 
-def held_out(seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """The digits fedavg.py kept out of training for ``seed`` (its first draw is the test/train permutation)."""
-    digits = load_digits()
-    x = (digits.data / 16.0).astype(np.float32).reshape(-1, 1, 8, 8)
-    test = np.random.default_rng(seed).permutation(len(x))[: len(x) // 5]
-    return x[test], digits.target[test].astype(np.int64)
-
-
 def row(name: str, setting: dict[str, str]) -> str:
-    x, y = held_out(int(setting.get("--seed", 0)))
+    x, y = models.held_out_digits(int(setting.get("--seed", 0)))
     with open_run(OUT / f"{name}.h5") as run:
         truth = set(run.ground_truth or [])
         verdicts = analyze(run).verdicts

@@ -13,9 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
-from sklearn.datasets import load_digits
 
 pytest.importorskip("torch")
 
@@ -88,10 +86,8 @@ def test_trigger_inversion_finds_the_target_of_a_bounded_backdoor_the_update_sta
     path = tmp_path / "pgd.h5"
     args = "--data digits --model cnn --partition dir --clients 10 --rounds 20 --attack pgd_bd --ids hospital --seed 43"
     subprocess.run([sys.executable, str(HARNESS), "--out", str(path), *args.split()], check=True, capture_output=True)
-    digits = load_digits()
-    x = (digits.data / 16.0).astype(np.float32).reshape(-1, 1, 8, 8)
-    held_out = np.random.default_rng(43).permutation(len(x))[: len(x) // 5]  # fedavg.py's test split of seed 43
+    x, y = models.held_out_digits(43)
     with open_run(path) as run:
-        result = invert_run(run, models.digits_cnn, x[held_out], digits.target[held_out], seed=0).result
+        result = invert_run(run, models.digits_cnn, x, y, seed=0).result
     assert 3 in result.flagged_labels and 3 not in result.weak_labels
     assert result.classes[3].anomaly_index >= 4.0

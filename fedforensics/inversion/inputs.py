@@ -11,6 +11,8 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Callable
 
 import numpy as np
@@ -20,7 +22,10 @@ from ..errors import FedForensicsError
 from ..npz import load_arrays
 from ..run import Run
 
-__all__ = ["build_model", "check_clean_data", "check_model", "check_trigger", "load_clean_data", "load_model_factory", "load_state", "load_trigger"]
+__all__ = [
+    "build_model", "check_clean_data", "check_model", "check_trigger", "evaluating", "load_clean_data", "load_model_factory",
+    "load_state", "load_trigger",
+]  # fmt: skip
 
 ModelFactory = Callable[[], torch.nn.Module]
 
@@ -87,6 +92,18 @@ def load_state(model: torch.nn.Module, state: dict[str, np.ndarray]) -> torch.nn
     own = model.state_dict()
     model.load_state_dict({name: torch.as_tensor(np.asarray(value)).to(own[name].dtype) for name, value in state.items()})
     return model
+
+
+@contextmanager
+def evaluating(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
+    """``model`` in evaluation mode and without gradients for the block; its mode is restored afterwards."""
+    training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield model
+    finally:
+        model.train(training)
 
 
 def load_clean_data(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:

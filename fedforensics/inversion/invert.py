@@ -13,7 +13,7 @@ import torch
 from ..errors import FedForensicsError
 from ..run import Run
 from ..scan import Progress
-from .inputs import ModelFactory, build_model, check_model, check_trigger, load_state, load_trigger, one_line
+from .inputs import ModelFactory, build_model, check_model, check_trigger, evaluating, load_state, load_trigger, one_line
 from .neural_cleanse import LabelTrigger, NeuralCleanse, NeuralCleanseResult
 from .probe import TriggerProbe, partial_triggers, probe_triggers
 
@@ -161,9 +161,9 @@ def check_inputs(
     if round is not None and round not in run.rounds:
         raise FedForensicsError(f"round {round} is not in {run.path.name} (rounds {run.rounds[0]}..{run.rounds[-1]})")
     state, chosen, kind = _chosen_state(run, round)
+    which = "the final model" if kind == "final" else f"the global model of round {chosen}"
     broken = [name for name, value in state.items() if not _finite({name: value})]
     if broken:
-        which = "the final model" if kind == "final" else f"the global model of round {chosen}"
         raise FedForensicsError(
             f"{which} holds NaN or Inf (in {', '.join(broken[:3])}{', ...' if len(broken) > 3 else ''}): "
             "there is nothing to invert; give a --round from before it broke, or analyze without --model"
@@ -171,7 +171,6 @@ def check_inputs(
     x, y = np.asarray(x, dtype=np.float32), np.asarray(y)
     _check_data(model, x, y)
     if not _scores_finite(load_state(model, state), x):
-        which = "the final model" if kind == "final" else f"the global model of round {chosen}"
         raise FedForensicsError(
             f"{which} gives NaN or Inf class scores on the clean data although its weights are finite (a negative "
             "BatchNorm variance after averaging does that): there is nothing to invert; give a --round from before it "
@@ -197,28 +196,19 @@ def _finite(state: dict[str, np.ndarray]) -> bool:
 
 def _scores_finite(model: torch.nn.Module, x: np.ndarray) -> bool:
     """Whether the model's class scores for the clean inputs are all finite (evaluation mode)."""
-    training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            return bool(torch.isfinite(model(torch.from_numpy(x))).all())
-    finally:
-        model.train(training)
+    with evaluating(model):
+        return bool(torch.isfinite(model(torch.from_numpy(x))).all())
 
 
 def _check_data(model: torch.nn.Module, x: np.ndarray, y: np.ndarray) -> None:
     """Refuse clean data the model cannot classify, or labels beyond its outputs."""
     if x.ndim != 4 or y.ndim != 1 or len(x) != len(y):
         raise FedForensicsError(f"clean data: x {x.shape} and y {y.shape}; expected (N, C, H, W) and (N,)")
-    training = model.training
-    model.eval()
     try:
-        with torch.no_grad():
+        with evaluating(model):
             logits = model(torch.from_numpy(x[:2]))
     except Exception as exc:  # the auditor's model on the auditor's data: a mismatch is bad input
         raise FedForensicsError(f"the model cannot take the clean data's inputs of shape {x.shape[1:]}: {one_line(exc)}") from None
-    finally:
-        model.train(training)
     if logits.dim() != 2:
         raise FedForensicsError(f"the model returns shape {tuple(logits.shape)}; trigger inversion needs class scores (N, classes)")
     if y.max() >= logits.shape[1]:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .inputs import evaluating
 from .neural_cleanse import stamp
 
 __all__ = ["ProbeSet", "TriggerProbe", "partial_triggers", "probe_triggers"]
@@ -112,9 +113,7 @@ def probe_triggers(model: torch.nn.Module, x: np.ndarray, triggers: dict[str, Tr
     triggers : name → ``(mask (H, W), pattern)``; stamped as ``(1 − m)·x + m·p`` (Wang et al. 2019).
     targets : name → the label a trigger is known to aim at (e.g. the label it was recovered for).
     """
-    training = model.training
-    model.eval()
-    try:
+    with evaluating(model):
         x_t = torch.as_tensor(np.asarray(x, dtype=np.float32))
 
         def histogram(inputs: torch.Tensor) -> np.ndarray:
@@ -129,5 +128,3 @@ def probe_triggers(model: torch.nn.Module, x: np.ndarray, triggers: dict[str, Tr
             target = int(known) if known is not None else int(np.argmax(counts - clean))
             sets.append(ProbeSet(name, counts.tolist(), target, float(counts[target] / max(len(x_t), 1))))
         return TriggerProbe(sets)
-    finally:
-        model.train(training)
