@@ -1,12 +1,12 @@
-"""Trigger inversion on the red team's digits federations: does Neural Cleanse find the backdoor the update
-statistics miss?
+"""Trigger inversion on the red team's federations: does Neural Cleanse find the backdoor the update statistics miss?
 
-    python benchmarks/redteam_inversion.py [--print]      # about 4 minutes once redteam_bench.py has trained them
+    python benchmarks/redteam_inversion.py [--print]      # about 5 minutes once redteam_bench.py has trained them
 
-For every federation of ``redteam/runs.txt`` on digits with a backdoor (target 3, a 2 × 2 corner trigger) and
-every clean one as a control, inverts the final global model with ``NeuralCleanse`` defaults, the model rebuilt
-by ``redteam/models.py`` and the clean data the run's own held-out fifth of the digits (the split fedavg.py
-draws from its seed), and rewrites the table between the ``redteam-inversion`` markers of docs/detection.md.
+For every federation of ``redteam/runs.txt`` with a backdoor (on digits towards 3, a 2 × 2 corner trigger; on
+the tabular task towards 0, three features set to 4) and every clean one as a control, inverts the final global
+model with ``NeuralCleanse`` defaults, the model rebuilt by ``redteam/models.py`` and the clean data the run's
+own held-out fifth (``redteam/data.py``: the split fedavg.py draws from its seed; a tabular sample is a 1 × 20
+image to the inversion), and rewrites the table between the ``redteam-inversion`` markers of docs/detection.md.
 """
 
 from __future__ import annotations
@@ -24,19 +24,21 @@ from fedforensics.errors import FedForensicsError
 from fedforensics.inversion import invert_run
 
 sys.path.insert(0, str(HERE / "redteam"))
+import data  # noqa: E402  (the red team's data)
 import models  # noqa: E402  (the red team's model classes)
 
-BACKDOORS = ("scaled_bd", "neurotoxin", "pgd_bd", "cs_bd", "intermittent")
-TARGET = 3
+BACKDOORS = ("bd_tab", "scaled_bd", "neurotoxin", "pgd_bd", "cs_bd", "intermittent")
+TARGET = {"digits": 3, "tab": 0}
 
 
 def row(name: str, setting: dict[str, str]) -> str:
-    x, y = models.held_out_digits(int(setting.get("--seed", 0)))
+    dataset, target = setting["--data"], TARGET[setting["--data"]]
+    x, y = data.held_out(dataset, int(setting.get("--seed", 0)))
     with open_run(OUT / f"{name}.h5") as run:
         truth = set(run.ground_truth or [])
         verdicts = analyze(run).verdicts
         success = run.global_metrics(run.rounds[-1]).get("attack_success")
-        factory = getattr(models, f"digits_{setting['--model']}")
+        factory = getattr(models, f"{dataset}_{setting['--model']}")
         try:
             result = invert_run(run, factory, x, y, seed=0).result
         except FedForensicsError as refused:  # a model averaged into NaN scores: the audit refuses it too
@@ -49,9 +51,9 @@ def row(name: str, setting: dict[str, str]) -> str:
     else:
         weak = set(result.weak_labels)
         labels = ", ".join(f"{label}{' (weak)' if label in weak else ''}" for label in result.flagged_labels) or "none"
-        index = f"{result.classes[TARGET].anomaly_index:.2f}"
+        index = f"{result.classes[target].anomaly_index:.2f}"
     attack = setting["--attack"] if setting["--attack"] != "none" else "clean"
-    return (f"| {name} | {setting['--model']}, {setting['--partition']} | {attack} | "
+    return (f"| {name} | {dataset}, {setting['--model']}, {setting['--partition']} | {attack} | {target} | "
             f"{'–' if success is None else f'{success:.2f}'} | {labels} | {index} | "
             f"{f'{found} of {len(truth)}' if truth else '–'} |")
 
@@ -62,13 +64,13 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     lines = [
-        f"| federation | model, split | attack | attack success | labels flagged | label {TARGET}'s anomaly index | "
+        "| federation | data, model, split | attack | target | attack success | labels flagged | target's anomaly index | "
         "attackers found by the update statistics |",
-        "|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, fed_args in federations().items():
         setting = dict(zip(fed_args[::2], fed_args[1::2]))
-        if setting["--data"] == "digits" and setting["--attack"] in (*BACKDOORS, "none"):
+        if setting["--attack"] in (*BACKDOORS, "none"):
             lines.append(row(name, setting))
             print(lines[-1], file=sys.stderr, flush=True)
     publish("\n".join(lines), DOC, "redteam-inversion", args.print)

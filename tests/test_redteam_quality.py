@@ -79,6 +79,7 @@ def test_trigger_inversion_finds_the_target_of_a_bounded_backdoor_the_update_sta
     either attacker (docs/detection.md), but Neural Cleanse on the final model flags the target, 3, well above
     chance (index 5.9)."""
     monkeypatch.syspath_prepend(str(HARNESS.parent))
+    import data  # the red team's data: its held-out digits are the clean data
     import models  # the red team's model classes, rebuilt for inversion
 
     from fedforensics.inversion import invert_run
@@ -86,7 +87,7 @@ def test_trigger_inversion_finds_the_target_of_a_bounded_backdoor_the_update_sta
     path = tmp_path / "pgd.h5"
     args = "--data digits --model cnn --partition dir --clients 10 --rounds 20 --attack pgd_bd --ids hospital --seed 43"
     subprocess.run([sys.executable, str(HARNESS), "--out", str(path), *args.split()], check=True, capture_output=True)
-    x, y = models.held_out_digits(43)
+    x, y = data.held_out("digits", 43)
     with open_run(path) as run:
         result = invert_run(run, models.digits_cnn, x, y, seed=0).result
     assert 3 in result.flagged_labels and 3 not in result.weak_labels

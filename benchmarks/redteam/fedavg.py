@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 torch.set_num_threads(1)
+from data import load, split
 from models import build
 from recorder import Recorder
 
@@ -56,23 +57,9 @@ args = p.parse_args()
 rng = np.random.default_rng(args.seed)
 torch.manual_seed(args.seed)
 
-# ---------------- data
-if args.data == "digits":
-    from sklearn.datasets import load_digits
-    d = load_digits()
-    X = (d.data / 16.0).astype(np.float32)
-    y = d.target.astype(np.int64)
-    C = 10
-else:
-    from sklearn.datasets import make_classification
-    X, y = make_classification(n_samples=5000, n_features=20, n_informative=10, n_redundant=4,
-                               n_classes=5, n_clusters_per_class=1, class_sep=1.0, random_state=args.seed)
-    X = ((X - X.mean(0)) / X.std(0)).astype(np.float32)
-    y = y.astype(np.int64)
-    C = 5
-perm = rng.permutation(len(X))
-n_test = len(X) // 5
-test_idx, train_idx = perm[:n_test], perm[n_test:]
+# ---------------- data (data.py)
+X, y, C = load(args.data, args.seed)
+test_idx, train_idx = split(len(X), rng)
 Xte, yte = X[test_idx], y[test_idx]
 Xtr, ytr = X[train_idx], y[train_idx]
 

@@ -1,12 +1,10 @@
 """The red team's models (names chosen to differ from the tool's zoo): ``fedavg.py`` trains them, and the
 ``digits_*`` factories rebuild them for trigger inversion (``benchmarks/redteam_inversion.py``, or
-``fedforensics analyze RUN --model models:digits_cnn`` run from this folder), with ``held_out_digits`` as
-the clean data. Each model takes its input flat or as images: ``(N, D)`` or ``(N, 1, 8, 8)``.
+``fedforensics analyze RUN --model models:digits_cnn`` run from this folder), with ``data.held_out`` as
+the clean data. Each model takes its input flat or shaped as an image (``data.IMAGE_SHAPE``).
 """
-import numpy as np
 import torch.nn as nn
 import torch.nn.functional as F
-from sklearn.datasets import load_digits
 
 
 class SoftmaxRegression(nn.Linear):
@@ -63,10 +61,10 @@ def digits_cnn():
     return build("cnn", 64, 10)
 
 
-def held_out_digits(seed):
-    """The digits fedavg.py kept out of training for ``seed`` (its first draw is the test/train permutation),
-    as images ``(N, 1, 8, 8)`` and labels."""
-    digits = load_digits()
-    x = (digits.data / 16.0).astype(np.float32).reshape(-1, 1, 8, 8)
-    test = np.random.default_rng(seed).permutation(len(x))[: len(x) // 5]
-    return x[test], digits.target[test].astype(np.int64)
+def tab_softreg():
+    return build("softreg", 20, 5)
+
+
+def tab_mlpln():
+    return build("mlpln", 20, 5)
+
