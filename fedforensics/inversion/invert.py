@@ -109,8 +109,8 @@ def invert_run(
     started = time.perf_counter()
     torch.set_num_threads(1)  # the search is many small batches: more threads only contend
     inversion = inversion if inversion is not None else NeuralCleanse(seed=seed)
-    model, x, y, user_trigger = check_inputs(run, model_factory, x, y, round, probe_trigger)
-    state, chosen, kind = _chosen_state(run, round)
+    model, x, y, user_trigger = check_inputs(run, model_factory, x, y, round, probe_trigger)  # the state loaded
+    _, chosen, kind = _chosen_state(run, round)
     timeline_rounds = run.rounds[::every] if every else []
     models = len(timeline_rounds) + 1
 
@@ -119,7 +119,6 @@ def invert_run(
             return None
         return lambda done, total: progress(i * total + done, models * total)
 
-    load_state(model, state)
     result = inversion.invert(model, x, y, progress=stage(0))
     triggers = {f"recovered {label}": result.trigger(label) for label in result.flagged_labels}
     targets = {f"recovered {label}": label for label in result.flagged_labels}
