@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from recorder import Recorder
+from recorder_bench import evict
 
 CLIENTS = 20
 LAYERS = {"conv.weight": (64, 32, 3, 3), "conv.bias": (64,), "fc1.weight": (970, 1000), "fc1.bias": (970,), "fc2.weight": (10, 970), "fc2.bias": (10,)}
@@ -90,17 +91,6 @@ print(json.dumps({"seconds": t2 - t1, "imports": t1 - t0}))
 """
 
 
-def evict(path: Path) -> None:
-    """Push ``path`` out of the page cache (no privilege needed)."""
-    os.sync()
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-    finally:
-        os.close(fd)
-    time.sleep(0.5)  # on a VM, let the freed pages settle before the timing
-
-
 def cpu_busy(seconds: float) -> float:
     """Share of the machine's CPU time that was busy over the next ``seconds`` (from /proc/stat)."""
     def snapshot() -> tuple[int, int]:
@@ -127,6 +117,7 @@ def child(argv: list[str], path: Path, cold: bool, idle: float = 0.0) -> dict:
     """Run ``argv`` in a fresh process: its JSON output (if any), wall time, peak RSS, whether the machine was idle."""
     if cold:
         evict(path)
+        time.sleep(0.5)  # on a VM, let the freed pages settle before the timing
     was_idle = wait_idle(idle) if idle else None
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         t = time.perf_counter()

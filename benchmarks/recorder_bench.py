@@ -81,14 +81,19 @@ def payload_bytes(fed: Federation) -> int:
     )
 
 
-def drop_cache(path: Path) -> bool:
-    """Push ``path`` out of the page cache; True when the whole page cache could be dropped too."""
+def evict(path: Path) -> None:
+    """Push ``path`` out of the page cache (no privilege needed); other files stay cached."""
     os.sync()
     fd = os.open(path, os.O_RDONLY)
     try:
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
     finally:
         os.close(fd)
+
+
+def drop_cache(path: Path) -> bool:
+    """Push ``path`` out of the page cache; True when the whole page cache could be dropped too."""
+    evict(path)
     try:
         Path("/proc/sys/vm/drop_caches").write_text("3\n")
         dropped = True
