@@ -28,8 +28,12 @@ def make_run(
     seed: int = 0,
     ids: list[str] | None = None,
     nan_client: str | None = None,
+    spread: float = 0.6,
 ) -> Path:
-    """Write a synthetic run; ``attack`` is none | boost | bias | noise | sybil | mean (the honest mean) | shift (mean − std)."""
+    """Write a synthetic run; ``attack`` is none | boost | bias | noise | sybil | mean (the honest mean) | shift (mean − std).
+
+    ``spread`` is each honest update's own noise against the round's common direction (0.6: cosine
+    about 0.74 between two honest updates; 0.2: about 0.96, as on a federation of IID shards)."""
     rng = np.random.default_rng(seed)
     ids = ids or [f"c{i}" for i in range(clients)]
     size = sum(int(np.prod(s)) for s in SHAPES.values())
@@ -42,7 +46,7 @@ def make_run(
             chosen = [c for c in ids if rng.random() < participation] or ids[:1]
             sent = {}
             for cid in chosen:
-                u = common + 0.6 * decay * rng.normal(size=size)
+                u = common + spread * decay * rng.normal(size=size)
                 if cid in attackers:
                     if attack == "boost":
                         u *= 6.0
