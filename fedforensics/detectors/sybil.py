@@ -42,4 +42,4 @@ class SybilDetector(RoundStatisticDetector):
         return {"nearest distance": np.log(np.maximum(distances.min(axis=1), _COPY_DISTANCE))}
 
     def explain(self, key: str, value: float) -> str:
-        return "update far closer to another client's than the round's clients are to their nearest (log cosine distance)"
+        return "update a near copy of another client's (log distance to its nearest)"
