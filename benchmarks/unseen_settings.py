@@ -1,7 +1,7 @@
 """Federations of shapes the detector thresholds were *not* calibrated on (one seed each, or three).
 
-    python benchmarks/unseen_settings.py      # simulates what benchmarks/.cache lacks (~50 min on 2 cores
-                                              # for all 109), analyzes each, rewrites docs/detection.md's tables
+    python benchmarks/unseen_settings.py      # simulates what benchmarks/.cache lacks (~60 min on 2 cores
+                                              # for all 136), analyzes each, rewrites docs/detection.md's tables
 
 Eight groups, kept apart because each was looked at for a different reason:
 

@@ -23,7 +23,7 @@ class SybilDetector(RoundStatisticDetector):
     of the cosine distance to the nearest other update, so the robust z measures
     ratios ("ten times closer than usual"): a copy stays far from the honest
     clients on that scale even when copies are 40 % of the round, where on the
-    similarity itself (1 against an honest 0.95) the copies drag the median and
+    similarity itself (1 against an honest 0.96) the copies drag the median and
     the MAD until they look ordinary. ``abs_floor`` (0.3, a factor of 1.35)
     keeps rounds whose clients are all about equally close from turning small
     ratios into large z.
