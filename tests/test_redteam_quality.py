@@ -36,6 +36,11 @@ CASES = {
     "neurotoxin-digits-cnn-iid": (
         "--data digits --model cnn --partition iid --clients 10 --rounds 20 --attack neurotoxin --ids hospital --seed 40"
     ),
+    # ALIE with z = 0 and no jitter by 4 of 10: four exact copies of the honest mean, 40 % of every round
+    # (benign until `sybil` scored the log distance to the nearest update; added after that change)
+    "alie-copies-four-of-ten-digits-cnn-iid": (
+        "--data digits --model cnn --partition iid --clients 10 --rounds 20 --attack alie --n-mal 4 --z 0 --jitter 0 --ids int --seed 62"
+    ),
     # MPAF (Cao & Gong 2022): two fake clients drag the model to a random one, 10 of 20 clients a round
     "mpaf-tabular-mlp-dirichlet-partial": (
         "--data tab --model mlpln --partition dir --clients 20 --per-round 10 --rounds 20 --attack mpaf --ids uuid --seed 50"
@@ -51,7 +56,7 @@ def test_every_attacker_found_and_no_honest_client_flagged(name, tmp_path):
         truth = run.ground_truth
         report = analyze(run)
     judged = {v.client: v.verdict for v in report.verdicts}
-    assert len(truth) == 2 and all(judged[c] != "benign" for c in truth), judged
+    assert len(truth) >= 2 and all(judged[c] != "benign" for c in truth), judged
     assert [c for c, v in judged.items() if v != "benign" and c not in truth] == []
     consensus = next(j for j in evaluate_report(report, truth).judgements if j.name == CONSENSUS)
     assert consensus.auroc is not None and consensus.auroc >= 0.9
