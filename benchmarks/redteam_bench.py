@@ -2,8 +2,8 @@
 
     python benchmarks/redteam_bench.py [--jobs 2] [--print]
 
-Trains what ``benchmarks/.cache/redteam/`` lacks of ``redteam/runs.txt`` (67 federations, about
-27 minutes on 2 cores), audits each with the default detectors and rewrites the table between the
+Trains what ``benchmarks/.cache/redteam/`` lacks of ``redteam/runs.txt`` (73 federations, about
+29 minutes on 2 cores), audits each with the default detectors and rewrites the table between the
 ``redteam`` markers of docs/detection.md. The loop, its models, data split and attacks were written
 apart from ``fedforensics simulate`` and the detectors, against the recorder's API alone.
 """

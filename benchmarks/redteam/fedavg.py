@@ -12,7 +12,10 @@ an intermittent backdoor, MPAF's fake clients). ``redteam_bench.py`` runs it; by
                                                                   neurotoxin,pgd_bd,cs_bd,intermittent,mpaf}
                      --ids {hospital,uuid,int} --n-mal M --seed S [--quantity BETA] [--perturb {std,unit,sign}]
                      [--poison-frac F] [--mal-epochs E] [--topk K] [--pgd-norm B] [--alpha-cs A] [--gamma-cs G]
-                     [--attack-prob P] [--lam L]
+                     [--attack-prob P] [--lam L] [--epochs-max E]
+
+``--epochs-max`` makes the honest clients unequal in compute, as devices and silos are: each client trains
+a number of local epochs drawn once from ``--epochs``..``--epochs-max`` (FedNova's setting, Wang et al. 2020).
 """
 import argparse, json, uuid, time
 import numpy as np
@@ -52,6 +55,7 @@ p.add_argument("--alpha-cs", type=float, default=0.7)   # cs_bd: weight of the c
 p.add_argument("--gamma-cs", type=float, default=2.0)   # cs_bd: scale of the update
 p.add_argument("--attack-prob", type=float, default=0.3)  # intermittent: chance to attack in a round
 p.add_argument("--lam", type=float, default=5.0)        # mpaf: lambda (fakes' weight share x lambda > 2 diverges)
+p.add_argument("--epochs-max", type=int, default=0)     # each client's epochs drawn once from --epochs..this (0: all --epochs)
 args = p.parse_args()
 
 rng = np.random.default_rng(args.seed)
@@ -221,6 +225,11 @@ if args.attack == "intermittent":
     meta["attack_rounds"] = {str(ids[k]): [r for r in range(args.rounds) if k in schedule[r] and attacks_in[k][r]]
                              for k in mal_idx}
 n_reported = [len(x) for x, _ in client_data]  # the num_samples each client reports, the FedAvg weight
+# each client's local epochs (0: --epochs), from an RNG of their own so that runs without --epochs-max stay as they were
+client_epochs = (np.random.default_rng([args.seed, 1]).integers(args.epochs, args.epochs_max + 1, N).tolist()
+                 if args.epochs_max > args.epochs else [0] * N)
+if args.epochs_max > args.epochs:
+    meta["client_epochs"] = {str(ids[k]): client_epochs[k] for k in range(N)}
 if args.attack == "mpaf":
     w_base = get_state(make_model())  # MPAF's base model: a random initialisation, drawn once
     for k in mal_idx:  # fake clients claim the median honest shard size
@@ -231,7 +240,7 @@ with Recorder(args.out, meta=meta, overwrite=True) as rec:
         results = {}
         for k in chosen:
             if not (args.attack == "mpaf" and k in mal_idx):  # MPAF's fake clients have no data to train on
-                results[k] = local_train(gstate, *client_data[k])
+                results[k] = local_train(gstate, *client_data[k], epochs=client_epochs[k])
         honest = [k for k in chosen if k not in mal_idx]
         attackers = [k for k in chosen if k in mal_idx]
         def upd(st):
