@@ -193,10 +193,11 @@ def _finite(state: dict[str, np.ndarray]) -> bool:
     return all(np.isfinite(v).all() for v in state.values() if np.issubdtype(np.asarray(v).dtype, np.number))
 
 
-def _scores_finite(model: torch.nn.Module, x: np.ndarray) -> bool:
-    """Whether the model's class scores for the clean inputs are all finite (evaluation mode)."""
+def _scores_finite(model: torch.nn.Module, x: np.ndarray, batch_size: int = 512) -> bool:
+    """Whether the model's class scores for the clean inputs are all finite (evaluation mode), in batches so that
+    a large clean set costs one batch's activations, not all of them at once."""
     with evaluating(model):
-        return bool(torch.isfinite(model(torch.from_numpy(x))).all())
+        return all(bool(torch.isfinite(model(batch)).all()) for batch in torch.from_numpy(x).split(batch_size))
 
 
 def _check_data(model: torch.nn.Module, x: np.ndarray, y: np.ndarray) -> None:
