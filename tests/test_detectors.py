@@ -194,7 +194,7 @@ def test_a_run_the_recorder_never_closed_says_rounds_may_be_missing(tmp_path):
 
 def test_a_client_that_outweighs_all_others_is_named_in_the_notes(tmp_path):
     """Weight inflation: a client claiming 100 times its data decides FedAvg's average with an ordinary update."""
-    from fedforensics.analysis import majority_holder
+    from fedforensics.notes import majority_holder
 
     rng = np.random.default_rng(0)
     path = tmp_path / "inflated.h5"
@@ -218,7 +218,7 @@ def test_a_flag_on_update_size_that_the_clients_data_explain_is_named_in_the_not
     """Quantity skew: a silo with 8× the median data sends an update 3× as long (more SGD steps) and is
     flagged by norm; the note names it. A client claiming 8× the data with an update 30× as long (boosted)
     is flagged as well, and not named: its data cannot explain it."""
-    from fedforensics.analysis import large_data_clients
+    from fedforensics.notes import large_data_clients
 
     rng = np.random.default_rng(0)
     path = tmp_path / "silos.h5"
@@ -594,7 +594,7 @@ def test_flags_an_unusual_label_mix_explains_are_one_family():
 def test_the_report_names_verdicts_that_rest_on_label_mix_evidence_alone():
     """Five honest clients of a Dirichlet 0.1 federation were suspicious on cosine-hdbscan (and output-bias) alone,
     and nothing in the report said an unusual label mix does that without an attack."""
-    from fedforensics.analysis import label_mix_note
+    from fedforensics.notes import label_mix_note
 
     results = [
         _result("cosine-hdbscan", 1.0, {"skewed": 1.03, "mixed": 1.03, "attacker": 1.03, "broken": 1.03}, "direction", label_mix=True),

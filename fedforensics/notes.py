@@ -1,0 +1,280 @@
+"""The report's notes: what the verdicts cannot say, and the facts beside them that no detector judges.
+
+Each function returns one sentence (or ``None`` when it has nothing to say) from what the
+audit already computed; :func:`fedforensics.analysis.analyze` collects them into
+``AuditReport.notes`` and the renderers print them as they are.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable
+
+import numpy as np
+
+from .detectors import DetectorResult
+from .detectors.accumulate import EVIDENCE_ROUNDS
+from .persistence import DeviationPersistence
+from .run import Run
+from .stats import REFERENCE_CLIENTS
+from .verdict import VERDICTS, ClientVerdict, ConsensusRule
+
+
+def broken_model_note(round_number: int, nonfinite: dict[str, list[int]]) -> str:
+    """Where NaN/Inf entered the global model, and what that means for the clients' NaN/Inf updates."""
+    first = min((rounds[0] for rounds in nonfinite.values()), default=None)
+    source = (
+        f" (the first NaN/Inf updates came from {', '.join(sorted(c for c, r in nonfinite.items() if r[0] == first))} "
+        f"in round {first})"
+        if first is not None
+        else " (no client's update before it held NaN/Inf: it came from the server or from before the recording)"
+    )
+    return (
+        f"the global model held NaN/Inf from round {round_number} on{source}: every update sent from then on "
+        "inherits it, so those updates are not held against their clients and no statistic could compare them"
+    )
+
+
+def sketch_note(run: Run, width: int) -> str:
+    """What comparing the accumulated directions through a sketch costs in precision."""
+    size = sum(layer.size for layer in run.analysable_layers)
+    return (
+        f"the {len(run.all_clients)} clients' accumulated update directions ({size:,} parameters each) were compared "
+        f"through a {width:,}-wide count sketch to bound memory: their cosines are off by about "
+        f"{math.sqrt(2 / width):.3f} (cosine-hdbscan clusters them)"
+    )
+
+
+#: How many items a note names before it counts the rest (a fleet's hundreds of clients are no sentence).
+NOTE_ITEMS = 10
+
+
+def listed(items: Iterable[str]) -> str:
+    """``items`` for a note, comma-separated; past :data:`NOTE_ITEMS` of them, how many more."""
+    items = list(items)
+    more = len(items) - NOTE_ITEMS
+    return ", ".join(items[:NOTE_ITEMS]) + (f" and {more} more" if more > 0 else "")
+
+
+def majority_holder(clients: list[str], num_samples: np.ndarray) -> tuple[str, float] | None:
+    """The client that carried more than half of a round's FedAvg weight (its reported sample count over the
+    round's total), with its share; ``None`` when none did or the round has fewer than 3 clients (of two, one
+    holds half or more whenever their counts differ)."""
+    total = float(np.sum(num_samples))
+    if len(clients) < 3 or total <= 0:
+        return None
+    top = int(np.argmax(num_samples))
+    share = float(num_samples[top]) / total
+    return (clients[top], share) if share > 0.5 else None
+
+
+def flagged_only_by(
+    verdicts: list[ClientVerdict], detectors: set[str], nonfinite: dict[str, list[int]]
+) -> list[ClientVerdict]:
+    """The non-benign verdicts whose every flag comes from ``detectors`` (none for a NaN/Inf update)."""
+    return [
+        v for v in verdicts
+        if v.verdict != "benign" and v.flagged_by and set(v.flagged_by) <= detectors and not nonfinite.get(v.client)
+    ]
+
+
+def in_words(verdicts: list[ClientVerdict]) -> str:
+    """The verdicts among ``verdicts``, for a sentence: "suspicious", "malicious or suspicious"."""
+    return " or ".join(sorted({v.verdict for v in verdicts}, key=VERDICTS.index))
+
+
+def persistence_note(
+    persistence: DeviationPersistence, verdicts: list[ClientVerdict], results: list[DetectorResult], rule: ConsensusRule
+) -> str | None:
+    """Say so when the clients repeat their differences round after round (:mod:`fedforensics.persistence`): there,
+    honest differences do not average out, the verdict rule sets aside one family's flags below ``strong``, and the
+    note names the clients it kept benign so and those still flagged."""
+    median = persistence.median
+    if not rule.persists(median):
+        return None
+    standalone = {r.name for r in results if r.applicable and r.standalone}
+    set_aside = [v for v in verdicts if v.verdict == "benign" and standalone & set(v.flagged_by)]
+    flagged = [v.client for v in verdicts if v.verdict != "benign"]
+    if not set_aside and not flagged:
+        return None
+    text = (
+        f"the clients' differences persist in this run: a client's deviation from the round's median points the same "
+        f"way from one round to the next (median cosine {median:.3f} over {persistence.pairs} pairs, "
+        f"at least {rule.persistence:g}; at most 0.90, median 0.75, in the demo grid the thresholds were set on), "
+        "as when each client trains on a few dozen samples, nearly full-batch. Honest differences then do not "
+        f"average out over the rounds, so one family of evidence below {rule.strong:g}× its threshold is no verdict "
+        "here (docs/detection.md, 'Tiny shards')"
+    )
+    if set_aside:
+        detectors = sorted({name for v in set_aside for name in v.flagged_by if name in standalone})
+        one = len(set_aside) == 1
+        text += (
+            f": {listed(v.client for v in set_aside)} {'is' if one else 'are'} benign though flagged by "
+            f"{' or '.join(detectors)}"
+        )
+    if flagged:
+        text += f"; read the flags of {listed(flagged)} as 'unlike the others' until an attack is shown"
+    return text
+
+
+#: A client that reports this many times the round's median sample count trains that many times as many SGD steps.
+LARGE_DATA = 2.0
+
+
+def large_data_clients(clients: list[str], num_samples: np.ndarray, norms: np.ndarray) -> list[str]:
+    """The clients of a round (of 3 or more) whose size its data could explain: a sample count at least
+    :data:`LARGE_DATA` × the round's median, and an update no more times the median norm than that.
+
+    k times the SGD steps lengthen an update at most about k times (less, as the local model converges); an
+    update longer than its data are large — a boosted one — is not explained by them.
+    """
+    median = float(np.median(num_samples)) if len(clients) >= 3 else 0.0
+    if median <= 0:
+        return []
+    typical = float(np.median(norms))
+    return [
+        cid for cid, n, norm in zip(clients, num_samples, norms)
+        if n >= LARGE_DATA * median and norm <= n / median * typical
+    ]
+
+
+def large_data_note(
+    verdicts: list[ClientVerdict],
+    results: list[DetectorResult],
+    nonfinite: dict[str, list[int]],
+    large_data: Counter[str],
+    participation: dict[str, list[int]],
+) -> str | None:
+    """Which flagged clients rest only on the size of their updates, a size their data could explain.
+
+    With a fixed number of local epochs, a client with k times the data takes k times the SGD steps and sends
+    a longer update (quantity skew: docs/detection.md, 'Quantity skew'). No detector reads sample counts (a
+    client reports its own, and an attacker could claim a large one to excuse a boosted update), so the
+    auditor is told where the two agree (:func:`large_data_clients`) in more than half of the client's rounds.
+    """
+    magnitude = {r.name for r in results if r.applicable and r.family == "magnitude"}
+    only = [
+        v for v in flagged_only_by(verdicts, magnitude, nonfinite)
+        if large_data[v.client] > len(participation[v.client]) / 2
+    ]
+    if not only:
+        return None
+    names = sorted({name for v in only for name in v.flagged_by})
+    one = len(only) == 1
+    shown = listed(f"{v.client} ({large_data[v.client]} of its {len(participation[v.client])} rounds)" for v in only)
+    whose, norm = ("its", "its update's norm") if one else ("their", "their updates' norms")
+    return (
+        f"{shown} {'is' if one else 'are'} {in_words(only)} on the size of {whose} updates alone "
+        f"({' and '.join(names)}) and, in the rounds counted, reported at least {LARGE_DATA:g}× the round's median "
+        f"sample count, more times the median than {norm}: with a fixed number of local epochs more data means more "
+        "SGD steps and a longer update, which may be all the flag shows; the counts are the clients' own report "
+        "(docs/detection.md, 'Quantity skew')"
+    )
+
+
+def majority_weight_note(majority_weight: dict[str, list[float]], participation: dict[str, list[int]]) -> str | None:
+    """Which clients outweighed all the others together in some rounds, on sample counts no detector checks."""
+    if not majority_weight:
+        return None
+    shown = listed(
+        f"{cid} ({len(shares)} of its {len(participation[cid])} rounds, up to {max(shares):.0%})"
+        for cid, shares in sorted(majority_weight.items(), key=lambda item: (-len(item[1]), item[0]))
+    )
+    one = len(majority_weight) == 1
+    return (
+        f"{shown} carried more than half of the FedAvg weight (the sample count {'it' if one else 'each'} reported, "
+        f"against the round's total): there {'its' if one else 'their'} update outweighed all the others together. "
+        "Clients report their counts themselves and no detector checks them (docs/detection.md, 'Weight inflation')"
+    )
+
+
+def label_mix_note(
+    verdicts: list[ClientVerdict], results: list[DetectorResult], nonfinite: dict[str, list[int]]
+) -> str | None:
+    """Which flagged clients rest only on evidence an honest client with an unusual label mix produces too.
+
+    ``cosine-hdbscan`` and ``output-bias`` flag such a client by construction (docs/detectors.md, step 4);
+    the verdict rule counts them as one family, and the auditor should know which verdicts stand on it alone.
+    """
+    label_mix = {r.name for r in results if r.applicable and r.label_mix}
+    only = flagged_only_by(verdicts, label_mix, nonfinite)
+    if not only:
+        return None
+    names = sorted({name for v in only for name in v.flagged_by})
+    one = len(only) == 1
+    return (
+        f"{listed(v.client for v in only)} {'is' if one else 'are'} {in_words(only)} on {' and '.join(names)} alone, "
+        f"{'a flag' if len(names) == 1 else 'flags'} an honest client also reaches when its data hold an unusual mix of "
+        f"labels (label skew): {'its' if one else 'their'} data's label mix can confirm or clear "
+        f"{'it' if one else 'them'} (docs/detectors.md, step 4)"
+    )
+
+
+def coverage_notes(
+    run: Run, verdicts: list[ClientVerdict], results: list[DetectorResult], round_sizes: dict[int, int]
+) -> list[str]:
+    """What the verdicts cannot say: an unfinished run, a run without rounds, benign clients no detector
+    scored or saw too rarely, rounds too small for the thresholds' scale.
+
+    ``benign`` means "below every threshold"; for a client no statistic could compare with
+    the others, or seen in too few rounds to accumulate evidence, that is no evidence
+    either way, and the report says so. ``round_sizes``: the rounds the scan yielded (it skips
+    rounds without an update) and how many clients each could compare.
+    """
+    unfinished = (
+        [
+            f"the recorder never closed {run.path.name} (the federation crashed, was stopped, or is still running): "
+            "rounds after the last one here may be missing"
+        ]
+        if run.finished is False
+        else []
+    )
+    if not run.rounds:
+        return [f"{run.path.name} holds no rounds: there is nothing to audit", *unfinished]
+    if not run.analysable_layers:
+        return [
+            *unfinished,
+            f"the model has no floating-point layer (its {len(run.layers)} layer{'s' * (len(run.layers) != 1)} hold "
+            "integers only): there are no updates to compare, so 'benign' is no evidence either way",
+        ]
+    empty = [r for r in run.rounds if r not in round_sizes]  # the scan skips rounds without an update
+    notes = list(unfinished)
+    if empty:
+        shown = listed(map(str, empty))
+        notes.append(f"round{'s' * (len(empty) > 1)} {shown} recorded no client update (every reply failed): nothing to compare there")
+    standalone = [r for r in results if r.applicable and r.standalone]
+    benign = [v for v in verdicts if v.verdict == "benign"]
+    unscored = [
+        v for v in benign if standalone and not any(not math.isnan(r.scores.get(v.client, math.nan)) for r in standalone)
+    ]
+    unscored_ids = {v.client for v in unscored}
+    rare = [v for v in benign if v.rounds < EVIDENCE_ROUNDS and v.client not in unscored_ids]
+    if unscored:
+        notes.append(
+            f"{_subject(unscored, verdicts)} could not be scored: each round they took part in had too few clients "
+            "to compare, so 'benign' is no evidence either way"
+        )
+    if rare:
+        notes.append(
+            f"{_subject(rare, verdicts)} took part in fewer than {EVIDENCE_ROUNDS} rounds, too few to accumulate "
+            "evidence, so 'benign' says nothing about them: no single round, however extreme, flags a client unless "
+            "a detector's spike parameter is set (e.g. --set norm.spike=50)"
+        )
+    scored = {r for result in results if result.applicable for r in result.round_scores}
+    small = sorted(n for r, n in round_sizes.items() if r in scored and n < REFERENCE_CLIENTS)
+    if small:
+        share = f"all {len(small)}" if len(small) == len(scored) else f"{len(small)} of the {len(scored)}"
+        notes.append(
+            f"{share} rounds compared fewer than {REFERENCE_CLIENTS} clients (as few as "
+            f"{small[0]}): a robust z among few clients has a heavier tail, so the z-scores of those rounds are on the "
+            f"{REFERENCE_CLIENTS}-client scale the thresholds were set on, and a client there must stand out further to "
+            "be flagged (docs/detectors.md, 'Small federations')"
+        )
+    return notes
+
+
+def _subject(some: list[ClientVerdict], every: list[ClientVerdict]) -> str:
+    if len(some) == len(every):
+        return {1: "the only client", 2: "both clients"}.get(len(some), f"all {len(some)} clients")
+    return f"{len(some)} of the {len(every)} clients (judged benign)"
