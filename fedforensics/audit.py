@@ -39,13 +39,15 @@ class AuditOptions:
 
 def check_outputs(outputs: list[Path], inputs: list[Path]) -> None:
     """Refuse, before any long work, outputs that cannot be written, that would overwrite an input
-    (``--json run.h5`` replaced the run under audit with its report) or each other."""
+    (``--json run.h5`` replaced the run under audit with its report; an input's journal is the
+    undo an interrupted writer left, which reading it needs) or each other."""
+    read = {where for given in inputs for where in (given.resolve(), journal_path(given).resolve())}
     seen: dict[Path, Path] = {}
     for path in outputs:
         if str(path) == "-":  # it would have written a file named '-'
             raise FedForensicsError("'-' (standard output) is not supported for reports: give a file name")
         where = path.resolve()
-        if any(where == given.resolve() for given in inputs):
+        if where in read:
             raise FedForensicsError(f"{path} is a file being read: give the report another name")
         if where in seen:
             raise FedForensicsError(f"{seen[where]} is named for two reports: give each its own file")
@@ -75,7 +77,7 @@ def _no_progress(description: str) -> AbstractContextManager[Progress]:
 
 def run_audit(path: Path, options: AuditOptions, progress: ProgressFactory = _no_progress) -> AuditReport:
     """Open ``path``, run the detectors (and trigger inversion when a model is given)."""
-    inputs = [path, journal_path(path), options.data, options.probe_trigger]  # the journal: an interrupted writer's undo
+    inputs = [path, options.data, options.probe_trigger]
     check_outputs(options.outputs, [p for p in inputs if p is not None])
     if options.model is None and (options.data or options.round or options.rounds or options.probe_trigger):
         raise FedForensicsError("--data, --round, --rounds and --probe-trigger need --model")

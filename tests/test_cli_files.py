@@ -90,6 +90,8 @@ def test_demo_and_simulate_name_the_path_they_cannot_create(tmp_path):
         (["analyze", "{run}", "--json", "{out}", "--html", "{out}"], "is named for two reports: give each its own file"),
         (["analyze", "{run}", "--json", "-"], "'-' (standard output) is not supported for reports"),
         (["analyze", "{run}", "--json", "{run}.journal"], "is a file being read"),  # the writer's recovery
+        (["inspect", "{run}", "--json", "{run}.journal"], "is a file being read"),
+        (["evaluate", "{run}", "--json", "{run}.journal"], "is a file being read"),
         (["analyze", "{run}", "--data", "{out}", "--html", "{out}"], "is a file being read"),
         (["analyze", "{run}", "--probe-trigger", "{out}", "--json", "{out}"], "is a file being read"),
     ],
