@@ -15,6 +15,7 @@ from fedforensics import open_run
 from fedforensics.analysis import analyze
 from fedforensics.detectors import Detector, DetectorResult, all_detectors, get_detector
 from fedforensics.detectors.base import Evidence
+from fedforensics.detectors.history import DIRECTION_MEMORY
 from fedforensics.detectors.median_cosine import MedianCosineDetector
 from fedforensics.errors import FedForensicsError
 from fedforensics.report.json import report_to_json
@@ -261,22 +262,36 @@ def test_evidence_of_a_two_sided_statistic_says_on_which_side_of_the_median_the_
     assert shown["c1"].value > 0 and "(round z = +" in shown["c1"].detail, shown["c1"]
 
 
-def _fedavg_run(path, rounds: int = 6, clients: int = 8, send=None):
-    """A FedAvg loop on a 2-layer model: ``send(round, i, update)`` returns what client i sends."""
+def _fedavg_run(path, rounds: int = 6, clients: int = 8, send=None, extra=None):
+    """A FedAvg loop on a 2-layer model (plus the ``extra`` global layers): ``send(round, i, update)``
+    returns what client i sends."""
     rng = np.random.default_rng(1)
     shapes = {"fc.weight": (10, 12), "fc.bias": (10,)}
-    glob = {k: np.zeros(v) for k, v in shapes.items()}
+    glob = {**{k: np.zeros(v) for k, v in shapes.items()}, **(extra or {})}
     with Recorder(path) as rec:
         for r in range(rounds):
             with rec.round(r, glob) as rnd:
                 sent = []
                 for i in range(clients):
                     update = {k: rng.normal(0, 0.1, v) + 0.05 for k, v in shapes.items()}
+                    update.update({k: np.zeros_like(v) for k, v in (extra or {}).items()})
                     update = send(r, i, update) if send else update
-                    rnd.client(f"c{i}", {k: glob[k] + update[k] for k in shapes}, num_samples=10)
+                    rnd.client(f"c{i}", {k: glob[k] + update[k] for k in glob}, num_samples=10)
                     sent.append(update)
-            glob = {k: glob[k] + np.mean([u[k] for u in sent], axis=0) for k in shapes}
+            glob = {k: glob[k] + np.mean([u[k] for u in sent], axis=0) for k in glob}
     return path
+
+
+@pytest.mark.parametrize("empty", [(0,), (3, 0)])
+def test_a_zero_size_parameter_changes_no_verdict(empty, tmp_path):
+    """A model may hold a zero-size parameter; adding it to the accumulated directions crashed BLAS (exit 1)."""
+    boost = lambda r, i, u: {k: 6 * v for k, v in u.items()} if i == 0 else u
+    plain = analyze(open_run(_fedavg_run(tmp_path / "plain.h5", send=boost)))
+    path = _fedavg_run(tmp_path / "empty.h5", send=boost, extra={"empty": np.zeros(empty)})
+    for memory in (DIRECTION_MEMORY, 64):  # whole rows, then through the sketch
+        report = analyze(open_run(path), direction_memory=memory)
+        assert [(v.client, v.verdict) for v in report.verdicts] == [(v.client, v.verdict) for v in plain.verdicts]
+        assert report.verdicts[0].client == "c0" and report.verdicts[0].verdict != "benign"
 
 
 def test_a_huge_but_finite_update_is_compared_not_called_nan(tmp_path):

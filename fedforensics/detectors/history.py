@@ -115,6 +115,8 @@ class DirectionHistory:
                 col = 0
                 for block in blocks:
                     width = block.shape[1]
+                    if not width:  # a zero-size parameter: BLAS refuses empty vectors
+                        continue
                     # In-place y += a·x without a temporary the size of the update.
                     saxpy(np.ascontiguousarray(block[i], dtype=np.float32), total[col : col + width], a=scale)
                     col += width
