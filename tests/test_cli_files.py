@@ -84,6 +84,19 @@ def test_demo_and_simulate_name_the_path_they_cannot_create(tmp_path):
 @pytest.mark.parametrize(
     "args, message",
     [
+        (["analyze", "{tmp}/run[final].h5"], "run[final].h5: no such file"),
+        (["analyze", "{run}", "-d", "norm[/]"], "unknown detector 'norm[/]'"),
+        (["evaluate", "{run}", "--truth", "{tmp}/truth[/].txt"], "truth[/].txt"),
+    ],
+)
+def test_an_error_quotes_the_users_words_as_they_were_typed(args, message, run, tmp_path):
+    """Errors went through rich markup: '[final]' vanished from a file name and '[/]' crashed the printer."""
+    one_line_error(invoke(*(a.format(run=run, tmp=tmp_path) for a in args)), message)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
         (["analyze", "{run}", "--json", "{run}"], "is a file being read: give the report another name"),
         (["evaluate", "{run}", "--html", "{run}"], "is a file being read: give the report another name"),
         (["inspect", "{run}", "--json", "{run}"], "is a file being read: give the report another name"),
