@@ -244,6 +244,8 @@ class Recorder:
         round_number = int(round_number)
         if round_number < 0:
             raise RecorderError(f"round {round_number}: round numbers start at 0")
+        if round_number > spec.INT64_MAX:
+            raise RecorderError(f"round {round_number}: round numbers are stored as int64, at most 2**63 - 1")
         if self._last_round is not None and round_number <= self._last_round:
             raise RecorderError(
                 f"round {round_number}: round numbers must increase (the last round was {self._last_round})"
@@ -472,7 +474,7 @@ class RoundRecorder:
             The client's weights after local training, or its update (local − global)
             when ``delta=True``.
         num_samples
-            Number of training samples the client used (FedAvg weight).
+            Number of training samples the client used (FedAvg weight), 0 … 2**63 − 1 (int64).
         metrics
             Numeric training metrics the client reported (accuracy, loss...).
         """
@@ -483,6 +485,8 @@ class RoundRecorder:
             raise RecorderError(f"{where}: recorded twice in this round")
         if isinstance(num_samples, (bool, np.bool_)) or not isinstance(num_samples, (int, np.integer)) or num_samples < 0:
             raise RecorderError(f"{where}: num_samples must be a non-negative int, got {num_samples!r}")
+        if num_samples > spec.INT64_MAX:
+            raise RecorderError(f"{where}: num_samples is stored as int64, at most 2**63 - 1, got {num_samples}")
         values = _numbers(metrics, where)
         arrays = self._rec._state(state, self.number, cid)
         row = len(self._clients)

@@ -31,7 +31,7 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess without flwr
     raise ImportError('recorder.flower needs Flower: pip install "fedforensics[flower]"') from exc
 
-from . import Recorder, RecorderError, RoundRecorder
+from . import Recorder, RecorderError, RoundRecorder, spec
 
 __all__ = ["RecordingStrategy", "NUM_SAMPLES_KEY", "ID_KEYS", "NODE_TABLE"]
 
@@ -316,18 +316,27 @@ class _RoundLog:
     def _identify(self, entries: list[_Reply]) -> list[tuple[str, _Reply]]:
         """Client id of each entry: reported id, else the one learnt for its node, else the node id.
 
-        An id claimed twice in a round goes to the lower node id; the other entry keeps its node id.
+        Claimed ids (reported or learnt) are given first, the lower node id first; an entry whose
+        claim is taken, or that claims none, gets its node id, and ``node-<node id>`` when a
+        claimed id is already that number (node 3 reporting 5 while node 5 reports nothing).
         """
-        used: set[str] = set()
-        named = []
-        for entry in sorted(entries, key=lambda e: e.node_id):
+        for entry in entries:
             reported = self._reported_id(entry.metrics)
             if reported is not None:
                 self._learnt[entry.node_id] = str(reported)
                 self._pairs.add((reported, entry.node_id))
-            cid = self._learnt.get(entry.node_id, str(entry.node_id))
-            if cid in used:
-                cid = str(entry.node_id)
+        used: set[str] = set()
+        named: list[tuple[str, _Reply]] = []
+        unnamed: list[_Reply] = []
+        for entry in sorted(entries, key=lambda e: e.node_id):
+            claim = self._learnt.get(entry.node_id)
+            if claim is None or claim in used:
+                unnamed.append(entry)
+                continue
+            used.add(claim)
+            named.append((claim, entry))
+        for entry in unnamed:
+            cid = str(entry.node_id) if str(entry.node_id) not in used else f"node-{entry.node_id}"
             used.add(cid)
             named.append((cid, entry))
         return named
@@ -374,11 +383,12 @@ def _misfit(state: dict[str, np.ndarray], global_state: dict[str, np.ndarray]) -
 def _samples_and_metrics(raw: Mapping[str, Any], id_keys: tuple[str, ...]) -> tuple[int, dict[str, float]]:
     """Sample count from ``num-examples``; the other numbers, ids excepted, are metrics.
 
-    A ``num-examples`` that is not a non-negative integer is kept as a metric, with 0 samples.
+    A ``num-examples`` that is not an integer in 0 … 2**63 − 1 (the file's int64) is kept as a metric,
+    with 0 samples.
     """
     metrics = {key: float(value) for key, value in raw.items() if key not in id_keys and _is_number(value)}
     count = _integral(raw.get(NUM_SAMPLES_KEY))
-    if count is None or count < 0:
+    if count is None or not 0 <= count <= spec.INT64_MAX:
         return 0, metrics
     del metrics[NUM_SAMPLES_KEY]
     return count, metrics

@@ -76,6 +76,8 @@ GLOBAL_METRIC_VALUES = "values"
 MALICIOUS = "malicious"
 
 ROUND_DIGITS = 10
+#: Round numbers and sample counts are stored as int64: the largest either may be.
+INT64_MAX = 2**63 - 1
 UPDATE_DTYPE = "float32"
 #: Suffix of the undo journal that exists beside a run file while a round is being written.
 JOURNAL_SUFFIX = ".journal"

@@ -332,3 +332,80 @@ def test_a_round_without_an_aggregated_model_records_no_evaluation_of_it(tmp_pat
         assert run.rounds == [1, 2, 3] and run.clients(2) == [str(p) for p in range(NODES)]
         assert run.global_metrics(2) == {}
         assert set(run.global_metrics(1)) == set(run.global_metrics(3)) == {"accuracy"}
+
+
+# -- replies fed to a legacy strategy by hand: id and count edge cases no honest simulation produces --
+
+from flwr.common import Code, FitIns, FitRes, Status  # noqa: E402
+from flwr.server.client_proxy import ClientProxy  # noqa: E402
+from flwr.server.strategy import Strategy as LegacyStrategy  # noqa: E402
+
+
+class _Node(ClientProxy):
+    """A Flower node the server addresses; these tests never call it."""
+
+    def __init__(self, node_id: int) -> None:
+        super().__init__(str(node_id))
+        self.node_id = node_id
+
+    get_properties = get_parameters = fit = evaluate = reconnect = lambda self, *a, **k: None
+
+
+class _AskAll(LegacyStrategy):
+    """Sends the model to every node and aggregates nothing."""
+
+    def __init__(self, nodes: list[_Node]) -> None:
+        self.nodes = nodes
+
+    def initialize_parameters(self, client_manager):  # type: ignore[no-untyped-def]
+        return None
+
+    def configure_fit(self, server_round, parameters, client_manager):  # type: ignore[no-untyped-def]
+        return [(node, FitIns(parameters, {})) for node in self.nodes]
+
+    def aggregate_fit(self, server_round, results, failures):  # type: ignore[no-untyped-def]
+        return None, {}
+
+    def configure_evaluate(self, *args):  # type: ignore[no-untyped-def]
+        return []
+
+    def aggregate_evaluate(self, *args):  # type: ignore[no-untyped-def]
+        return None, {}
+
+    def evaluate(self, *args):  # type: ignore[no-untyped-def]
+        return None
+
+
+def _record_by_hand(path: Path, rounds: list[list[tuple[int, dict, int]]]) -> None:
+    """Each round: (node id, reply metrics, num_examples) per reply."""
+    weights = [np.zeros((2, 2), np.float32)]
+    nodes = {node: _Node(node) for replies in rounds for node, _, _ in replies}
+    with Recorder(path) as rec:
+        strategy = RecordingStrategy(_AskAll(list(nodes.values())), rec)
+        for r, replies in enumerate(rounds, start=1):
+            strategy.configure_fit(r, ndarrays_to_parameters(weights), None)
+            results = [
+                (nodes[node], FitRes(Status(Code.OK, ""), ndarrays_to_parameters([weights[0] + 1]), count, metrics))
+                for node, metrics, count in replies
+            ]
+            strategy.aggregate_fit(r, results, [])
+
+
+def test_a_node_id_taken_by_another_nodes_reported_id_gets_a_name_of_its_own(tmp_path):
+    """Node 3 reported client-id 5 while node 5 reported nothing: both were '5', the recorder refused
+    the second, and the whole round was lost with an exception in Flower's server loop."""
+    _record_by_hand(tmp_path / "run.h5", [
+        [(3, {"client-id": 0}, 10), (5, {}, 10), (9, {}, 10)],
+        [(3, {"client-id": 5}, 10), (5, {}, 10), (9, {}, 10)],
+        [(3, {"client-id": 9}, 10), (9, {"client-id": 9}, 10)],  # a claim lost to a lower node
+    ])
+    with open_run(tmp_path / "run.h5") as run:
+        assert {r: run.clients(r) for r in run.rounds} == {1: ["0", "5", "9"], 2: ["5", "9", "node-5"], 3: ["9", "node-9"]}
+
+
+def test_a_sample_count_the_file_cannot_hold_is_kept_as_a_metric(tmp_path):
+    """num_examples=2**63 made the round's end raise OverflowError: the round was lost."""
+    _record_by_hand(tmp_path / "run.h5", [[(1, {}, 2**63 - 1), (2, {}, 2**63)]])
+    with open_run(tmp_path / "run.h5") as run:
+        assert run.num_samples(1) == {"1": 2**63 - 1, "2": 0}
+        assert run.metrics(1)["2"]["num-examples"] == float(2**63)

@@ -268,6 +268,7 @@ def test_failures_and_global_metrics_and_attachments(tmp_path):
         (lambda rnd, g: rnd.client("a", {**g, "w": np.array(["x"] * 4)}, num_samples=1), "round 3, client 'a', layer 'w': non-numeric"),
         (lambda rnd, g: [rnd.client("a", g, num_samples=1), rnd.client("a", g, num_samples=1)], "round 3, client 'a': recorded twice"),
         (lambda rnd, g: rnd.client("a", g, num_samples=-1), "round 3, client 'a': num_samples"),
+        (lambda rnd, g: rnd.client("a", g, num_samples=2**63), "round 3, client 'a': num_samples is stored as int64"),
         (lambda rnd, g: rnd.client("a", g, num_samples=1, metrics={"acc": "high"}), "round 3, client 'a': metric 'acc'"),
         (lambda rnd, g: rnd.client(1.5, g, num_samples=1), "round 3: client id must be str or int"),
     ],
@@ -283,6 +284,19 @@ def test_bad_client_input_names_round_client_and_layer(tmp_path, action, message
     assert open_run(tmp_path / "bad.h5").rounds == [2]
 
 
+def test_a_count_too_large_for_the_file_is_refused_at_the_call_and_the_round_kept(tmp_path):
+    """num_samples=2**63 passed ``client`` and made the round's end raise OverflowError: the round was lost."""
+    g = {"w": np.zeros(4, np.float32)}
+    with Recorder(tmp_path / "n.h5") as rec:
+        with rec.round(0, g) as rnd:
+            rnd.client("a", g, num_samples=2**63 - 1)
+            with pytest.raises(RecorderError, match="num_samples is stored as int64"):
+                rnd.client("b", g, num_samples=2**63)
+            rnd.client("b", g, num_samples=7)
+    run = open_run(tmp_path / "n.h5")
+    assert run.num_samples(0) == {"a": 2**63 - 1, "b": 7}
+
+
 def test_bad_round_numbers_and_global_states(tmp_path):
     g = {"w": np.zeros(4, np.float32)}
     with Recorder(tmp_path / "r.h5") as rec:
@@ -293,6 +307,9 @@ def test_bad_round_numbers_and_global_states(tmp_path):
                 rec.round(bad, g)
         with pytest.raises(RecorderError, match="round number must be an int"):
             rec.round("6", g)
+        for huge in (2**63, 2**64):  # stored as int64: h5py wrote uint64, then failed at the round's end
+            with pytest.raises(RecorderError, match=f"round {huge}: round numbers are stored as int64"):
+                rec.round(huge, g)
         with pytest.raises(RecorderError, match="round 6, layer 'w': shape"):
             rec.round(6, {"w": np.zeros(5)})
         with pytest.raises(RecorderError, match="round 6, layer 'v': unknown layer"):
