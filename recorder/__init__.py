@@ -106,7 +106,11 @@ def _numbers(values: Mapping[str, Any] | None, where: str) -> dict[str, float]:
             value = value.item()
         if not isinstance(name, str) or not isinstance(value, (Real, bool)):
             raise RecorderError(f"{where}: metric {name!r} must be a number, got {value!r}")
-        out[_storable(name, "metric name", where)] = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an int beyond ~1.8e308
+            raise RecorderError(f"{where}: metric {name!r} is too large for a float64 (metrics are stored as float64)") from None
+        out[_storable(name, "metric name", where)] = number
     return out
 
 

@@ -395,7 +395,14 @@ def _samples_and_metrics(raw: Mapping[str, Any], id_keys: tuple[str, ...]) -> tu
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, Real) and not isinstance(value, bool)
+    """A real number a float64 can hold (an int beyond ~1.8e308 cannot: it is not a metric)."""
+    if not isinstance(value, Real) or isinstance(value, bool):
+        return False
+    try:
+        float(value)
+    except OverflowError:
+        return False
+    return True
 
 
 def _integral(value: Any) -> int | None:

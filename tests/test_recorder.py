@@ -270,6 +270,8 @@ def test_failures_and_global_metrics_and_attachments(tmp_path):
         (lambda rnd, g: rnd.client("a", g, num_samples=-1), "round 3, client 'a': num_samples"),
         (lambda rnd, g: rnd.client("a", g, num_samples=2**63), "round 3, client 'a': num_samples is stored as int64"),
         (lambda rnd, g: rnd.client("a", g, num_samples=1, metrics={"acc": "high"}), "round 3, client 'a': metric 'acc'"),
+        (lambda rnd, g: rnd.client("a", g, num_samples=1, metrics={"n": 10**400}), "round 3, client 'a': metric 'n' is too large"),
+        (lambda rnd, g: rnd.global_metrics({"n": 10**400}), "round 3: metric 'n' is too large for a float64"),
         (lambda rnd, g: rnd.client(1.5, g, num_samples=1), "round 3: client id must be str or int"),
     ],
 )
