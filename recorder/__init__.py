@@ -86,6 +86,13 @@ def _storable(text: str, what: str, where: str) -> str:
     return text
 
 
+def _link_name(name: Any, what: str, where: str) -> str:
+    """``name`` if it names one HDF5 object directly: not empty, no '/' (a path to a nested group), not '.' or '..'."""
+    if not isinstance(name, str) or not name or "/" in name or name in (".", ".."):
+        raise RecorderError(f"{where}: {what} must be a non-empty string without '/', not '.' or '..' (got {name!r})")
+    return _storable(name, what, where)
+
+
 def _client_id(cid: Any, where: str) -> str:
     if isinstance(cid, (bool, np.bool_)) or not isinstance(cid, (str, int, np.integer)):
         raise RecorderError(f"{where}: client id must be str or int, got {type(cid).__name__}")
@@ -284,9 +291,11 @@ class Recorder:
     def attach(self, name: str, **arrays: Any) -> None:
         """Store named arrays with the run, e.g. ``attach("clean_data", x=x_test, y=y_test)``."""
         self._check_idle("attach")
-        if not isinstance(name, str) or not name or "/" in name or name in (".", "..") or not arrays:
-            raise RecorderError(f"attach: need a name without '/' and at least one array (got {name!r})")
-        _storable(name, "attachment name", "attach")
+        if not arrays:
+            raise RecorderError(f"attach: need at least one array (got none for {name!r})")
+        _link_name(name, "attachment name", "attach")
+        for key in arrays:
+            _link_name(key, "array name", f"attach {name!r}")
         converted = {key: _as_array(value, f"attachment {name!r}, array {key!r}") for key, value in arrays.items()}
         with self._committed():
             parent = self._h5.require_group(spec.ATTACHMENTS)

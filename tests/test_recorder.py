@@ -242,6 +242,22 @@ def test_an_attachment_whose_write_fails_leaves_the_previous_one(tmp_path, monke
         assert run.finished and run.final_state() is not None
 
 
+@pytest.mark.parametrize("name, arrays", [
+    ("clean_data", {"meta/source": np.zeros(1)}),  # made a nested group, which the reader then tripped over
+    ("clean_data", {".": np.zeros(1)}),
+    ("clean_data", {"": np.zeros(1)}),
+    ("a/b", {"x": np.zeros(1)}),
+    ("..", {"x": np.zeros(1)}),
+    ("clean_data", {}),
+])
+def test_an_attachment_is_one_group_of_named_arrays(tmp_path, name, arrays):
+    with Recorder(tmp_path / "a.h5") as rec:
+        with pytest.raises(RecorderError, match=r"^attach"):
+            rec.attach(name, **arrays)
+    with open_run(tmp_path / "a.h5") as run:
+        assert run.attachment("clean_data") is None and run.attachment("a") is None
+
+
 def test_failures_and_global_metrics_and_attachments(tmp_path):
     g = {"w": np.zeros(2, np.float32)}
     with Recorder(tmp_path / "f.h5") as rec:
