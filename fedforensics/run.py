@@ -47,8 +47,40 @@ class Layer:
         return int(np.prod(self.shape, dtype=np.int64))
 
 
-def _strings(dataset: h5py.Dataset) -> list[str]:
-    return [s.decode("utf-8") if isinstance(s, bytes) else str(s) for s in dataset[()]]
+def _member(parent: h5py.Group, name: str, where: str, kind: type[h5py.Group] | type[h5py.Dataset]) -> Any:
+    """``parent[name]``, refused with one line naming ``where`` unless it is there and a group or dataset, as ``kind``."""
+    found = parent.get(name)
+    if found is None:
+        raise RunFormatError(f"{where} lacks '{name}'")
+    if not isinstance(found, kind):
+        raise RunFormatError(f"{where}: '{name}' is not a {'group' if kind is h5py.Group else 'dataset'}")
+    return found
+
+
+def _optional_group(parent: h5py.Group, name: str, where: str) -> h5py.Group | None:
+    """``parent[name]`` when present, refused unless a group."""
+    return _member(parent, name, where, h5py.Group) if name in parent else None
+
+
+def _list(parent: h5py.Group, name: str, where: str) -> np.ndarray:
+    """The values of the one-dimensional dataset ``parent[name]``."""
+    dataset = _member(parent, name, where, h5py.Dataset)
+    if dataset.ndim != 1:
+        raise RunFormatError(f"{where}: '{name}' has shape {dataset.shape}, not a list")
+    return dataset[()]
+
+
+def _strings(parent: h5py.Group, name: str, where: str) -> list[str]:
+    """The texts of the one-dimensional dataset ``parent[name]``."""
+    return [s.decode("utf-8") if isinstance(s, bytes) else str(s) for s in _list(parent, name, where)]
+
+
+def _numbers(parent: h5py.Group, name: str, where: str) -> list[float]:
+    """The numbers of the one-dimensional dataset ``parent[name]``."""
+    values = _list(parent, name, where)
+    if values.dtype.kind not in "biuf":
+        raise RunFormatError(f"{where}: '{name}' holds {values.dtype}, not numbers")
+    return [float(v) for v in values]
 
 
 def _integer(value: object) -> int | None:
@@ -82,13 +114,13 @@ class _RoundIndex:
     def __init__(self, group: h5py.Group, path: Path, number: int, checked: list[str] | None = None) -> None:
         """``checked``: the round's client ids, when an earlier index of it read and checked them."""
         self._where = f"{path}: round {number}"
-        self._updates = group[spec.UPDATES]
+        self._updates = _member(group, spec.UPDATES, self._where, h5py.Group)
         self._tables: dict[int, tuple[h5py.Dataset, bool]] = {}
         if checked is not None:
             self.clients = checked
             self.rows = {cid: i for i, cid in enumerate(checked)}
             return
-        self.clients = _strings(group[spec.CLIENTS])
+        self.clients = _strings(group, spec.CLIENTS, self._where)
         self.rows = {cid: i for i, cid in enumerate(self.clients)}
         if len(self.rows) != len(self.clients):
             twice = next(cid for i, cid in enumerate(self.clients) if self.rows[cid] != i)
@@ -101,7 +133,7 @@ class _RoundIndex:
         n = len(self.clients)
         self._check_shape(spec.NUM_SAMPLES, group[spec.NUM_SAMPLES], (n,))
         self._check_shape(spec.NONFINITE, group[spec.NONFINITE], (n,))
-        metrics = group[spec.METRICS]  # its columns and dtype: Run.metrics, which reads it and metric_names
+        metrics = _member(group, spec.METRICS, self._where, h5py.Dataset)  # its columns and dtype: Run.metrics, which reads it and metric_names
         self._check_shape(spec.METRICS, metrics, (n, *metrics.shape[1:]))
 
     def _check_shape(self, name: str, dataset: h5py.Dataset, shape: tuple[int, ...], layer: Layer | None = None) -> None:
@@ -285,15 +317,20 @@ class Run:
             ):
                 if required not in group:
                     raise RunFormatError(f"{self.path}: round {number} lacks '{required}'")
-            if len(group[spec.UPDATES]) != len(self.layers) or len(group[spec.GLOBAL]) != len(self.layers):
+            where = f"{self.path}: round {number}"
+            updates, state = (_member(group, name, where, h5py.Group) for name in (spec.UPDATES, spec.GLOBAL))
+            if len(updates) != len(self.layers) or len(state) != len(self.layers):
                 raise RunFormatError(f"{self.path}: round {number} does not hold every layer")
 
     def _read_layers(self) -> list[Layer]:
         table = self._h5[spec.LAYERS]
-        names = _strings(table[spec.LAYER_NAME])
-        dtypes = _strings(table[spec.LAYER_DTYPE])
-        shapes = table[spec.LAYER_SHAPE][()]
-        analysable = table[spec.LAYER_ANALYSABLE][()]
+        where = f"{self.path}: '/{spec.LAYERS}'"
+        names = _strings(table, spec.LAYER_NAME, where)
+        dtypes = _strings(table, spec.LAYER_DTYPE, where)
+        shapes = _list(table, spec.LAYER_SHAPE, where)
+        analysable = _list(table, spec.LAYER_ANALYSABLE, where)
+        if analysable.dtype.kind not in "biu":
+            raise RunFormatError(f"{where}: '{spec.LAYER_ANALYSABLE}' holds {analysable.dtype}, not booleans")
         if not (len(names) == len(dtypes) == len(shapes) == len(analysable)):
             raise RunFormatError(f"{self.path}: the layer table's columns differ in length")
         layers: list[Layer] = []
@@ -314,6 +351,31 @@ class Run:
                 raise RunFormatError(f"{where} ({name!r}) has dtype {dtypes[i]!r}, not a numpy dtype") from None
             layers.append(Layer(i, name, tuple(int(d) for d in dims), dtype, bool(analysable[i])))
         return layers
+
+    def validate(self) -> None:
+        """Check every part of the file that docs/format.md defines, beyond what opening checks.
+
+        Reads only the small tables (ids, counts, metrics, failures, ground truth) and the
+        datasets' shapes and types, never an update's or a state's values: a run's
+        validation costs about one pass over its rounds' metadata. ``fedforensics inspect``
+        calls it; the analysis meets the same checks as it reads each part.
+
+        Raises
+        ------
+        RunFormatError
+            The first part found malformed, in one line.
+        """
+        _ = self.meta, self.finished, self.ground_truth  # each checks its part as it reads it
+        for name in self.attachments:
+            self._attachment(name)
+        for r in self.rounds:
+            index = self._index(r)
+            for layer in self.layers:
+                index.table(layer)
+            _ = self.num_samples(r), self.nonfinite(r), self.metrics(r), self.failures(r), self.global_metrics(r)
+            self._state_datasets(self._round(r)[spec.GLOBAL], f"{self.path}: round {r}: '{spec.GLOBAL}'")
+        if spec.FINAL in self._h5:
+            self._state_datasets(self._h5[spec.FINAL], f"{self.path}: '/{spec.FINAL}'")
 
     # -- lifecycle --------------------------------------------------------------
     def close(self) -> None:
@@ -367,14 +429,19 @@ class Run:
         on an open round or is still writing (later rounds may be missing), ``None`` when the writer
         does not say (the attribute is optional)."""
         value = self._h5.attrs.get(spec.ATTR_FINISHED)
-        return None if value is None else bool(value)
+        if value is None:
+            return None
+        if np.ndim(value) != 0 or not isinstance(value, (bool, np.bool_, int, np.integer)):
+            raise RunFormatError(f"{self.path}: '{spec.ATTR_FINISHED}' is {_shown(value)}, not a boolean")
+        return bool(value)
 
     @cached_property
     def ground_truth(self) -> list[str] | None:
         """The true malicious client ids, when the trainer recorded them."""
-        if spec.GROUND_TRUTH not in self._h5:
+        group = _optional_group(self._h5, spec.GROUND_TRUTH, str(self.path))
+        if group is None:
             return None
-        return _strings(self._h5[spec.GROUND_TRUTH][spec.MALICIOUS])
+        return _strings(group, spec.MALICIOUS, f"{self.path}: '/{spec.GROUND_TRUTH}'")
 
     @property
     def analysable_layers(self) -> list[Layer]:
@@ -391,14 +458,20 @@ class Run:
 
     def attachment(self, name: str) -> dict[str, np.ndarray] | None:
         """Arrays the trainer attached under ``name`` (e.g. ``"clean_data"``), or ``None``."""
-        group = self._h5.get(spec.ATTACHMENTS)
+        datasets = self._attachment(name)
+        return None if datasets is None else {key: dataset[()] for key, dataset in datasets.items()}
+
+    def _attachment(self, name: str) -> dict[str, h5py.Dataset] | None:
+        """The datasets of attachment ``name`` (not read), each checked to be one."""
+        group = _optional_group(self._h5, spec.ATTACHMENTS, str(self.path))
         if group is None or name not in group:
             return None
-        return {key: dataset[()] for key, dataset in group[name].items()}
+        arrays = _member(group, name, f"{self.path}: '/{spec.ATTACHMENTS}'", h5py.Group)
+        return {key: _member(arrays, key, f"{self.path}: '/{spec.ATTACHMENTS}/{name}'", h5py.Dataset) for key in arrays}
 
     @property
     def attachments(self) -> list[str]:
-        group = self._h5.get(spec.ATTACHMENTS)
+        group = _optional_group(self._h5, spec.ATTACHMENTS, str(self.path))
         return list(group) if group is not None else []
 
     @property
@@ -410,8 +483,8 @@ class Run:
         """Compression filter of the update datasets ('none' when stored raw)."""
         if not self.rounds:
             return "none"
-        updates = self._round(self.rounds[0])[spec.UPDATES]
-        filters = {updates[key].compression for key in updates}
+        index = self._index(self.rounds[0])
+        filters = {index.table(layer)[0].compression for layer in self.layers}
         return ", ".join(sorted(str(f) for f in filters if f)) or "none"
 
     # -- per round ------------------------------------------------------------------
@@ -525,6 +598,10 @@ class Run:
 
     def _state(self, group: h5py.Group | h5py.Dataset, where: str) -> dict[str, np.ndarray]:
         """Every layer of a state group (``global/``, ``final/``), each checked against the layer table."""
+        return {name: dataset[()] for name, dataset in self._state_datasets(group, where).items()}
+
+    def _state_datasets(self, group: h5py.Group | h5py.Dataset, where: str) -> dict[str, h5py.Dataset]:
+        """The datasets of a state group by layer name (not read), each checked against the layer table."""
         if not isinstance(group, h5py.Group):
             raise RunFormatError(f"{where} is not a group")
         state = {}
@@ -538,7 +615,7 @@ class Run:
                 raise RunFormatError(f"{where}: '{key}' (layer {layer.name!r}) is not a numeric dataset")
             if dataset.shape != layer.shape:
                 raise RunFormatError(f"{where}: '{key}' (layer {layer.name!r}) has shape {dataset.shape}, not {layer.shape}")
-            state[layer.name] = dataset[()]
+            state[layer.name] = dataset
         return state
 
     def num_samples(self, r: int) -> dict[str, int]:
@@ -550,7 +627,7 @@ class Run:
         """Client metrics of round ``r``: ``{client: {metric: value}}`` (unreported metrics left out)."""
         group = self._round(r)
         clients = self.clients(r)
-        names = _strings(group[spec.METRIC_NAMES])
+        names = _strings(group, spec.METRIC_NAMES, f"{self.path}: round {r}")
         table = group[spec.METRICS][()]
         if table.shape != (len(clients), len(names)):
             raise RunFormatError(
@@ -564,7 +641,7 @@ class Run:
         }
 
     def metric_names(self, r: int) -> list[str]:
-        return _strings(self._round(r)[spec.METRIC_NAMES])
+        return _strings(self._round(r), spec.METRIC_NAMES, f"{self.path}: round {r}")
 
     def nonfinite(self, r: int) -> dict[str, int]:
         """Number of NaN/Inf values in each client's update of round ``r``."""
@@ -580,18 +657,23 @@ class Run:
 
     def failures(self, r: int) -> dict[str, str]:
         """Clients whose reply failed in round ``r``, with the reason."""
-        group = self._round(r).get(spec.FAILURES)
+        where = f"{self.path}: round {r}"
+        group = _optional_group(self._round(r), spec.FAILURES, where)
         if group is None:
             return {}
-        return dict(self._pairs(r, spec.FAILURES, _strings(group[spec.FAILURE_CLIENTS]), _strings(group[spec.FAILURE_REASONS])))
+        where = f"{where}: '{spec.FAILURES}'"
+        clients, reasons = _strings(group, spec.FAILURE_CLIENTS, where), _strings(group, spec.FAILURE_REASONS, where)
+        return dict(self._pairs(r, spec.FAILURES, clients, reasons))
 
     def global_metrics(self, r: int) -> dict[str, float]:
         """Evaluation of the model aggregated in round ``r`` (e.g. accuracy, attack success)."""
-        group = self._round(r).get(spec.GLOBAL_METRICS)
+        where = f"{self.path}: round {r}"
+        group = _optional_group(self._round(r), spec.GLOBAL_METRICS, where)
         if group is None:
             return {}
-        values = [float(v) for v in np.atleast_1d(group[spec.GLOBAL_METRIC_VALUES][()])]
-        return dict(self._pairs(r, spec.GLOBAL_METRICS, _strings(group[spec.GLOBAL_METRIC_NAMES]), values))
+        where = f"{where}: '{spec.GLOBAL_METRICS}'"
+        names, values = _strings(group, spec.GLOBAL_METRIC_NAMES, where), _numbers(group, spec.GLOBAL_METRIC_VALUES, where)
+        return dict(self._pairs(r, spec.GLOBAL_METRICS, names, values))
 
     def _pairs(self, r: int, name: str, keys: list[str], values: list[Any]) -> zip[tuple[str, Any]]:
         """``keys`` and ``values`` of round ``r``'s optional group ``name``, refused unless as many."""

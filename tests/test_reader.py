@@ -422,3 +422,101 @@ def test_failed_replies_are_named_with_their_round_and_reason(tmp_path):
         "c3": {"1": "error reply (code 2):<' Exception occurred. Message: boom'>", "2": "error reply (code 2):<' Exception occurred. Message: boom'>"}
     }
     assert "2: c3 (rounds 1, 2)" in result.stdout and "2:c3" in result.stdout
+
+
+@pytest.fixture()
+def full_run(tmp_path):
+    """A run with every optional part: failures, global metrics, final state, ground truth, attachment."""
+    path = tmp_path / "full.h5"
+    g = {"fc.weight": np.zeros((3, 4), np.float32), "fc.bias": np.zeros(3, np.float32)}
+    with Recorder(path) as rec:
+        for r in range(2):
+            with rec.round(r, g) as rnd:
+                for c in range(3):
+                    rnd.client(f"c{c}", {k: v + c for k, v in g.items()}, num_samples=5, metrics={"train_accuracy": 0.9})
+                rnd.failure("c9", "timeout")
+                rnd.global_metrics({"accuracy": 0.5})
+        rec.final(g)
+        rec.ground_truth(["c1"])
+        rec.attach("clean_data", x=np.zeros((4, 2)), y=np.zeros(4, int))
+    return path
+
+
+def _as(kind):
+    """A rewrite that puts a ``kind`` where the named part was."""
+
+    def put(f, name):
+        del f[name]
+        if kind == "group":
+            f.create_group(name)
+        elif kind == "table":
+            f.create_dataset(name, data=np.zeros((2, 2)))
+        elif kind == "texts":
+            f.create_dataset(name, data=["a", "b"], dtype=h5py.string_dtype())
+        elif kind == "dataset":
+            f.create_dataset(name, data=3)
+        elif kind != "nothing":
+            raise AssertionError(kind)
+
+    return put
+
+
+#: Parts of full_run, replaced by something of another kind: each crashed inspect, analyze or
+#: evaluate with a traceback (`'Group' object has no attribute 'shape'`, `Field names only allowed
+#: for compound types`, `'Dataset' object has no attribute 'items'`) or was called valid by inspect.
+_PART_BREAKS = {
+    ("rounds/0000000001/metrics", "group"): "round 1: 'metrics' is not a dataset",
+    ("rounds/0000000001/updates", "table"): "round 1: 'updates' is not a group",
+    ("rounds/0000000001/clients", "table"): "round 1: 'clients' has shape (2, 2), not a list",
+    ("rounds/0000000001/metric_names", "group"): "round 1: 'metric_names' is not a dataset",
+    ("rounds/0000000001/failures", "dataset"): "round 1: 'failures' is not a group",
+    ("rounds/0000000001/failures/reasons", "nothing"): "round 1: 'failures' lacks 'reasons'",
+    ("rounds/0000000001/global_metrics/values", "texts"): "round 1: 'global_metrics': 'values' holds object, not numbers",
+    ("rounds/0000000001/global", "dataset"): "round 1: 'global' is not a group",
+    ("layers/analysable", "texts"): "'/layers': 'analysable' holds object, not booleans",
+    ("layers/shape", "group"): "'/layers': 'shape' is not a dataset",
+    ("ground_truth", "dataset"): "'ground_truth' is not a group",
+    ("ground_truth/malicious", "table"): "'/ground_truth': 'malicious' has shape (2, 2), not a list",
+    ("attachments", "dataset"): "'attachments' is not a group",
+    ("attachments/clean_data", "dataset"): "'/attachments': 'clean_data' is not a group",
+    ("attachments/clean_data/x", "group"): "'/attachments/clean_data': 'x' is not a dataset",
+    ("final/0000", "table"): "'/final': '0000' (layer 'fc.weight') has shape (2, 2), not (3, 4)",
+}
+
+
+@pytest.mark.parametrize("part, kind", _PART_BREAKS)
+def test_a_part_of_the_wrong_kind_is_refused_in_one_line(full_run, tmp_path, part, kind):
+    path = tmp_path / "broken.h5"
+    path.write_bytes(full_run.read_bytes())
+    with h5py.File(path, "r+") as f:
+        _as(kind)(f, part)
+    line = f"{path}: {_PART_BREAKS[part, kind]}"
+    with pytest.raises(RunFormatError) as info:
+        with open_run(path) as run:
+            run.validate()
+    assert str(info.value) == line
+    _refused(_cli("inspect", path), line)
+
+
+def test_a_valid_run_with_every_optional_part_validates(full_run):
+    with open_run(full_run) as run:
+        run.validate()
+        assert run.attachment("clean_data")["x"].shape == (4, 2) and run.failures(1) == {"c9": "timeout"}
+
+
+def test_analyze_and_evaluate_refuse_a_round_of_the_wrong_kind_in_one_line(full_run, tmp_path):
+    path = tmp_path / "broken.h5"
+    path.write_bytes(full_run.read_bytes())
+    with h5py.File(path, "r+") as f:
+        _as("group")(f, "rounds/0000000001/metrics")
+    for command in ("analyze", "evaluate"):
+        _refused(_cli(command, path), f"{path}: round 1: 'metrics' is not a dataset")
+
+
+def test_the_finished_attribute_is_a_boolean(full_run, tmp_path):
+    path = tmp_path / "finished.h5"
+    path.write_bytes(full_run.read_bytes())
+    with h5py.File(path, "r+") as f:
+        f.attrs[spec.ATTR_FINISHED] = "yes"
+    with pytest.raises(RunFormatError, match="'finished' is 'yes', not a boolean"):
+        open_run(path).validate()

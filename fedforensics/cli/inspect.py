@@ -29,6 +29,7 @@ def inspect(
     if as_json is not None:
         check_outputs([as_json], [run_file])
     with open_run(run_file) as run:
+        run.validate()
         summary = summarize(run)
     render_summary(console, summary)
     if as_json is not None:
