@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+import h5py
 import numpy as np
 
 from fedforensics.audit import AuditOptions, run_audit
@@ -84,3 +85,28 @@ def test_control_characters_in_ids_cannot_forge_report_lines(tmp_path, monkeypat
     assert result.exit_code == 0, result.output
     assert "\x1b" not in result.output
     assert "a\\nb" in result.output and "\\x1b[31mred\\x1b[0m" in result.output
+
+
+#: Ids rich markup mangles: rich's escape guards only tag-like brackets, so '\\[z' was shown as '[z';
+#: a trailing backslash was doubled; ':cat:' could become an emoji; '[b]x' styles if unescaped.
+_MARKUP_IDS = ["\\[z", "a\\", ":cat:", "[b]x", "q]", "x[y", "\\\\[b]", "[/]"]
+
+
+def test_ids_are_shown_as_they_are_in_every_terminal_table(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from fedforensics.cli import app
+    from fedforensics.cli.app import console
+    from synthetic import make_run
+
+    path = make_run(tmp_path / "ids.h5", ids=[*_MARKUP_IDS, "c8", "c9"], rounds=4, attackers=("\\[z", "a\\"), attack="boost")
+    with h5py.File(path, "r+") as f:  # the summary panel's ground-truth row and the detectors' flagged lists
+        assert list(f["ground_truth/malicious"].asstr()[()]) == ["\\[z", "a\\"]
+    monkeypatch.setattr(console, "_width", 250)
+    result = CliRunner().invoke(app, ["analyze", str(path)])
+    assert result.exit_code == 0, result.output
+    rows = {line.split("│")[1].strip() for line in result.output.splitlines() if line.count("│") > 4}
+    assert set(_MARKUP_IDS) <= rows, rows  # the verdict table's client column, each id exactly
+    assert "ground truth       \\[z, a\\" in result.output
+    evaluation = CliRunner().invoke(app, ["evaluate", str(path)])
+    assert evaluation.exit_code == 0 and "\\[z: " in evaluation.output and "a\\: " in evaluation.output

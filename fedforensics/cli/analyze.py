@@ -7,13 +7,12 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.markup import escape
 
 from ..analysis import AuditReport
 from ..audit import AuditOptions, run_audit
 from ..detectors.history import DIRECTION_MEMORY
 from ..report.json import write_json
-from ..report.terminal import render_audit, trigger_inversion_table
+from ..report.terminal import plain, render_audit, trigger_inversion_table
 from ..settings import parse_settings
 from .app import app, console, output_file, user_errors
 from .progress import progress_bar
@@ -72,7 +71,7 @@ def analyze(
     report = run_audit(run_file, options, progress_bar)
     show_and_write(report, json_path, html_path)
     if options.settings.describe():
-        console.print(f"parameters set: {escape(options.settings.describe())} (the others are the defaults)")
+        console.print(plain(f"parameters set: {options.settings.describe()} (the others are the defaults)"))
     if fail_on is not None:
         reached = ("malicious",) if fail_on is FailOn.malicious else ("malicious", "suspicious")
         if any(v.verdict in reached for v in report.verdicts):
@@ -85,9 +84,9 @@ def show_and_write(report: AuditReport, json_path: Path | None, html_path: Path 
     render_audit(console, report, trigger_inversion_table(inversion) if inversion is not None else None)
     if json_path is not None:
         write_json(report, json_path)
-        console.print(f"JSON report: {json_path}")
+        console.print(plain(f"JSON report: {json_path}"))
     if html_path is not None:
         from ..report.html import write_html
 
         write_html(report, html_path)
-        console.print(f"HTML report: {html_path}")
+        console.print(plain(f"HTML report: {html_path}"))

@@ -10,7 +10,7 @@ from typing import Callable, TypeVar
 
 import typer
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 
 from recorder import RecorderError
 
@@ -37,7 +37,7 @@ def fail(message: str) -> typer.Exit:
     """Print one readable error line and return the exit (code 2) to raise.
 
     The message is text, not markup: it quotes the user's file names and ids, brackets and all."""
-    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    err_console.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False, soft_wrap=True)
     return typer.Exit(EXIT_BAD_INPUT)
 
 

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import numpy as np
 import typer
+from rich.text import Text
 
 from ..audit import AuditOptions, check_outputs, run_audit
 from ..errors import FedForensicsError
@@ -48,10 +49,10 @@ def demo(
         path.unlink(missing_ok=True)
     with progress_bar("simulating rounds") as update:
         result = simulate(config, run_path, overwrite=True, progress=update)
-    console.print(
+    console.print(Text(
         f"simulated {config.rounds} rounds of {config.clients} clients; attackers {', '.join(result.malicious)}; "
         f"accuracy {result.accuracy:.1%}, backdoor success {result.attack_success:.1%}"
-    )
+    ))
     options = AuditOptions(outputs=[json_path, html_path])
     if inversion:
         from ..simulate.triggers import make_trigger
@@ -61,5 +62,5 @@ def demo(
         options.model, options.probe_trigger = "fedforensics.zoo:digits_cnn", trigger_path
     report = run_audit(run_path, options, progress_bar)
     show_and_write(report, json_path, html_path)
-    console.print(f"run file: {run_path}")
-    console.print(f"next: [bold]fedforensics analyze {run_path}[/] or open {html_path} in a browser")
+    console.print(Text(f"run file: {run_path}"))
+    console.print(Text.assemble("next: ", (f"fedforensics analyze {run_path}", "bold"), f" or open {html_path} in a browser"))

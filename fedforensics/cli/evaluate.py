@@ -12,7 +12,7 @@ from ..audit import check_outputs
 from ..evaluate import evaluate_runs
 from ..report.evaluation import evaluation_tables, write_evaluation_html
 from ..report.json import write_atomic
-from ..report.terminal import escape
+from ..report.terminal import plain
 from ..settings import parse_settings
 from .analyze import SET_HELP
 from .app import app, console, output_file, user_errors
@@ -43,10 +43,10 @@ def evaluate(
     for table in evaluation_tables(evaluation):
         console.print(table)
     if parsed.describe():
-        console.print(f"parameters set: {escape(parsed.describe())} (the others are the defaults)")
+        console.print(plain(f"parameters set: {parsed.describe()} (the others are the defaults)"))
     if json_path is not None:
         write_atomic(json_path, json.dumps(evaluation.to_json(), indent=2, allow_nan=False))
-        console.print(f"JSON evaluation: {json_path}")
+        console.print(plain(f"JSON evaluation: {json_path}"))
     if html_path is not None:
         write_evaluation_html(evaluation, html_path)
-        console.print(f"HTML evaluation: {html_path}")
+        console.print(plain(f"HTML evaluation: {html_path}"))

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.text import Text
 
 from ..errors import FedForensicsError
 from .app import app, console, output_file, user_errors
@@ -89,8 +90,8 @@ def simulate(
     with progress_bar("simulating rounds") as update:
         result = run_simulation(config, out, overwrite=overwrite, progress=update)
     per_round = f" ({config.clients_per_round} a round)" if config.clients_per_round else ""
-    console.print(f"[bold]{out}[/]: {config.rounds} rounds of {config.clients} clients{per_round} in {result.seconds:.0f} s")
-    console.print(f"malicious ({attack.value}): {', '.join(result.malicious) or 'none'}")
+    console.print(Text.assemble((str(out), "bold"), f": {config.rounds} rounds of {config.clients} clients{per_round} in {result.seconds:.0f} s"))
+    console.print(Text(f"malicious ({attack.value}): {', '.join(result.malicious) or 'none'}"))
     line = f"final main-task accuracy {result.accuracy:.1%}"
     if result.attack_success is not None:
         line += f", {'class flip' if attack.value == 'class-flip' else 'backdoor'} attack success {result.attack_success:.1%}"

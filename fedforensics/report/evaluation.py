@@ -10,7 +10,7 @@ from rich.table import Table
 from ..evaluate import CONSENSUS, Detection, Evaluation, Judgement, RunEvaluation
 from .json import write_atomic
 from .page import card, count, esc, num, page, section, table
-from .terminal import escape
+from .terminal import plain
 
 HEADERS = ["detector", "TP", "FP", "FN", "TN", "precision", "recall", "F1", "FPR", "AUROC"]
 
@@ -49,7 +49,7 @@ def _when(d: Detection) -> str:
 
 def judgement_table(title: str, judgements: list[Judgement], pooled: bool) -> Table:
     """One row per detector and one for the consensus (which comes last)."""
-    table_ = Table(title=escape(title), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    table_ = Table(title=plain(title), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     table_.add_column("detector", no_wrap=True)
     table_.add_column("TP/FP/FN/TN", justify="right", no_wrap=True)
     for header in ("prec", "recall", "F1", "FPR", "AUROC"):
@@ -57,7 +57,7 @@ def judgement_table(title: str, judgements: list[Judgement], pooled: bool) -> Ta
     for header in _first_headers(pooled):
         table_.add_column(header, justify="right" if pooled else "left", overflow="fold")
     for i, j in enumerate(judgements):
-        cells = [escape(j.name), "/".join(_counts(j)), *_rates(j), *map(escape, _first_flagged(j, pooled))]
+        cells = [plain(j.name), "/".join(_counts(j)), *_rates(j), *map(plain, _first_flagged(j, pooled))]
         style = "bold" if j.name == CONSENSUS else ("dim" if not j.applicable else None)
         table_.add_row(*cells, style=style, end_section=i == len(judgements) - 2)
     return table_

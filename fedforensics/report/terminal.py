@@ -6,9 +6,9 @@ import re
 from typing import TYPE_CHECKING
 
 from rich.console import Console, Group, RenderableType
-from rich.markup import escape as escape_markup
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 from ..analysis import AuditReport
 from ..summary import RunSummary
@@ -22,9 +22,14 @@ if TYPE_CHECKING:  # the inversion needs torch; the terminal only draws its resu
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
-def escape(text: str) -> str:
-    """``text`` for the terminal: rich markup escaped and control characters shown as escapes (``\\n``, ``\\x1b``)."""
-    return escape_markup(_CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text))
+def plain(text: str, style: str = "") -> Text:
+    """``text`` from the run (ids, names, reasons) as it is, never read as rich markup or emoji codes;
+    control characters shown as escapes (``\\n``, ``\\x1b``).
+
+    Markup escaping is not enough: rich's ``escape`` guards tag-like brackets only, so ``\\[z`` was
+    shown as ``[z``, a trailing backslash doubled, and ``:cat:`` as an emoji.
+    """
+    return Text(_CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text), style=style)
 
 
 def _size(n: int) -> str:
@@ -52,24 +57,24 @@ def summary_panel(summary: RunSummary) -> Panel:
     layers = len(summary.layers)
     facts.add_row("parameters", f"{summary.parameters:,} in {layers} layer{'s' * (layers != 1)}")
     facts.add_row("size on disk", f"{_size(summary.file_size)} (compression: {summary.compression})")
-    facts.add_row("client metrics", escape(", ".join(summary.client_metrics)) or "none")
-    facts.add_row("global metrics", escape(", ".join(summary.global_metrics)) or "none")
-    truth = "none" if summary.ground_truth is None else escape(", ".join(summary.ground_truth) or "(no malicious client)")
+    facts.add_row("client metrics", plain(", ".join(summary.client_metrics) or "none"))
+    facts.add_row("global metrics", plain(", ".join(summary.global_metrics) or "none"))
+    truth = plain("none" if summary.ground_truth is None else ", ".join(summary.ground_truth) or "(no malicious client)")
     facts.add_row("ground truth", truth)
     facts.add_row("final state", "yes" if summary.final_state else "no")
     facts.add_row("failed replies", failed_replies(summary) if summary.failures else "0")
     n_bad = len(summary.nonfinite_updates)
     facts.add_row("NaN/Inf", f"[bold red]{n_bad} client updates hold NaN/Inf[/]" if n_bad else "none found")
     if summary.attachments:
-        facts.add_row("attachments", escape(", ".join(summary.attachments)))
+        facts.add_row("attachments", plain(", ".join(summary.attachments)))
     if summary.meta:
-        facts.add_row("meta", escape(", ".join(f"{k}={v}" for k, v in sorted(summary.meta.items()))))
-    facts.add_row("format", f"v{summary.format_version}, recorder {escape(summary.recorder_version)}, created {summary.created}")
+        facts.add_row("meta", plain(", ".join(f"{k}={v}" for k, v in sorted(summary.meta.items()))))
+    facts.add_row("format", plain(f"v{summary.format_version}, recorder {summary.recorder_version}, created {summary.created}"))
     if summary.recovered:
         facts.add_row("[yellow]recovered[/]", "the writer stopped mid-round, or is still writing: read as of its last committed round")
     if summary.finished is False:
         facts.add_row("[yellow]unfinished[/]", "the recorder never closed the file: later rounds may be missing")
-    return Panel(facts, title=f"[bold]{escape(summary.path)}[/]", title_align="left")
+    return Panel(facts, title=plain(summary.path, "bold"), title_align="left")
 
 
 def layer_table(summary: RunSummary) -> Table:
@@ -80,16 +85,16 @@ def layer_table(summary: RunSummary) -> Table:
     table.add_column("dtype")
     table.add_column("parameters", justify="right")
     for i, layer in enumerate(summary.layers):
-        note = "" if layer.analysable else " [dim](not analysed)[/]"
-        table.add_row(str(i), escape(layer.name) + note, str(list(layer.shape)), layer.dtype, f"{layer.parameters:,}")
+        name = Text.assemble(plain(layer.name), ("" if layer.analysable else " (not analysed)", "dim"))
+        table.add_row(str(i), name, str(list(layer.shape)), layer.dtype, f"{layer.parameters:,}")
     return table
 
 
-def failed_replies(summary: RunSummary, most: int = 8) -> str:
+def failed_replies(summary: RunSummary, most: int = 8) -> Text:
     """'2: c3 (rounds 2, 3)', for the summary panel."""
-    shown = [f"{escape(cid)} (round{'s' * (len(rounds) > 1)} {', '.join(rounds)})" for cid, rounds in summary.failed_replies.items()]
+    shown = [f"{cid} (round{'s' * (len(rounds) > 1)} {', '.join(rounds)})" for cid, rounds in summary.failed_replies.items()]
     more = f" and {len(shown) - most} more clients" if len(shown) > most else ""
-    return f"{summary.failures}: " + ", ".join(shown[:most]) + more
+    return plain(f"{summary.failures}: " + ", ".join(shown[:most]) + more)
 
 
 def render_summary(console: Console, summary: RunSummary) -> None:
@@ -100,7 +105,7 @@ def render_summary(console: Console, summary: RunSummary) -> None:
         bad.add_column("round:client", overflow="fold")
         bad.add_column("values", justify="right")
         for key, count in list(summary.nonfinite_updates.items())[:20]:
-            bad.add_row(escape(key), str(count))
+            bad.add_row(plain(key), str(count))
         parts.append(bad)
     if summary.failed_replies:
         failed = Table(title="failed replies", title_justify="left")
@@ -108,7 +113,7 @@ def render_summary(console: Console, summary: RunSummary) -> None:
         failed.add_column("reason", overflow="fold")
         rows = [(f"{r}:{cid}", reason) for cid, rounds in summary.failed_replies.items() for r, reason in rounds.items()]
         for key, reason in rows[:20]:
-            failed.add_row(escape(key), escape(reason))
+            failed.add_row(plain(key), plain(reason))
         parts.append(failed)
     console.print(Group(*parts))
 
@@ -135,17 +140,17 @@ def verdict_table(report: AuditReport, limit: int = 30) -> Table:
         table.add_column("truth")
     for v in report.verdicts[:limit]:
         evidence = v.evidence[0] if v.evidence else None
-        line = ""
+        line = Text()
         if evidence is not None:
             where = " · ".join(
                 x for x in (f"round {evidence.round}" if evidence.round is not None else "", evidence.layer or "") if x
             )
-            line = f"[dim]{escape(evidence.detector)}[/] {escape(evidence.detail)}" + (f" [dim]({escape(where)})[/]" if where else "")
+            line = Text.assemble(plain(evidence.detector, "dim"), " ", plain(evidence.detail), plain(f" ({where})" if where else "", "dim"))
         row = [
-            escape(v.client),
+            plain(v.client),
             f"[{VERDICT_STYLE[v.verdict]}]{v.verdict}[/]",
             f"{v.score:.2f}",
-            escape(", ".join(f"{name} (corroborates)" if name in report.corroborating else name for name in v.flagged_by)) or "–",
+            plain(", ".join(f"{name} (corroborates)" if name in report.corroborating else name for name in v.flagged_by) or "–"),
             line,
         ]
         if report.summary.ground_truth is not None:
@@ -170,18 +175,18 @@ def localization_table(report: AuditReport, limit: int = 8) -> Table | None:
         table.add_column("AUROC (truth)", justify="right")
     for row in rows[:limit]:
         cells = [
-            escape(f"{row['layer']} · {row['statistic']}"),
+            plain(f"{row['layer']} · {row['statistic']}"),
             _fmt(row["separation"], ".1f"),
             str(row["peak_round"]),
-            escape(str(row["top_client"])),
+            plain(str(row["top_client"])),
         ]
         if has_truth:
             cells.append(_fmt(row["auroc"]))
         table.add_row(*cells)
     placement = report.output_bias_placement
     if placement is not None:
-        table.caption = (
-            f"output-layer bias {escape(placement['layer'])}: rank {placement['rank']} of {placement['of']} slices"
+        table.caption = plain(
+            f"output-layer bias {placement['layer']}: rank {placement['rank']} of {placement['of']} slices"
             + {
                 "output-bias": " — the anomaly sits where Bilgin (2021) finds it",
                 "elsewhere": " — the anomaly is not concentrated in the output bias",
@@ -198,28 +203,26 @@ def detector_table(report: AuditReport) -> Table:
     table.add_column("first flagged in round", overflow="fold")
     for d in report.detectors:
         if not d.applicable:
-            flagged = f"[dim]not applicable: {escape(d.note)}[/]"
+            flagged = plain(f"not applicable: {d.note}", "dim")
         else:
-            flagged = escape(", ".join(d.flagged)) or "[green]none[/]"
-        first = ", ".join(f"{escape(c)}: {r}" for c, r in d.first_flagged.items()) or "–"
-        table.add_row(escape(d.name), flagged, first)
+            flagged = plain(", ".join(d.flagged)) if d.flagged else Text("none", "green")
+        first = plain(", ".join(f"{c}: {r}" for c, r in d.first_flagged.items()) or "–")
+        table.add_row(plain(d.name), flagged, first)
     return table
 
 
 def audit_panel(report: AuditReport) -> Panel:
     counts = report.counts
-    parts = [f"[{VERDICT_STYLE[v]}]{counts[v]} {v}[/]" for v in counts]
-    lines = [" · ".join(parts)]
+    lines = [Text(" · ").join(Text(f"{counts[v]} {v}", VERDICT_STYLE[v]) for v in counts)]
     last = max(report.global_metrics) if report.global_metrics else None
     if last is not None:
-        metrics = ", ".join(f"{escape(k)} {v:.3f}" for k, v in sorted(report.global_metrics[last].items()))
-        lines.append(f"global model after round {last}: {metrics}")
+        metrics = ", ".join(f"{k} {v:.3f}" for k, v in sorted(report.global_metrics[last].items()))
+        lines.append(plain(f"global model after round {last}: {metrics}"))
     finding = report.model_finding
     if finding is not None:
-        style = "bold red" if report.trigger_inversion.flagged_labels else "green"
-        lines.append(f"[{style}]{escape(finding)}[/]")
-    lines.extend(f"[yellow]note:[/] {escape(n)}" for n in report.notes)
-    return Panel("\n".join(lines), title="[bold]audit[/]", title_align="left")
+        lines.append(plain(finding, "bold red" if report.trigger_inversion.flagged_labels else "green"))
+    lines.extend(Text.assemble(("note:", "yellow"), " ", plain(n)) for n in report.notes)
+    return Panel(Text("\n").join(lines), title="[bold]audit[/]", title_align="left")
 
 
 def trigger_inversion_table(inversion: TriggerInversionReport) -> Group:
