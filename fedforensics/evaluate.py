@@ -9,6 +9,7 @@ counts summed, AUROC over every client score of every run).
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from collections.abc import Sequence
@@ -241,14 +242,24 @@ class Evaluation:
 
 
 def read_truth(path: Path) -> list[str]:
-    """Malicious client ids from a text file, one per line (surrounding whitespace and blank lines ignored)."""
+    """Malicious client ids from a text file: one per line (surrounding whitespace, blank lines and a
+    byte-order mark ignored), or, in a ``.json`` file, a list of ids taken exactly as written (for ids
+    that begin or end with a space, or hold a line break)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # Windows editors start UTF-8 files with a BOM
     except OSError as exc:
         raise FedForensicsError(f"cannot read the truth file {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
         raise FedForensicsError(f"cannot read the truth file {path}: not UTF-8 text (one client id per line)") from None
-    return [line.strip() for line in text.splitlines() if line.strip()]
+    if path.suffix.lower() != ".json":
+        return [line.strip() for line in text.splitlines() if line.strip()]
+    try:
+        ids = json.loads(text)
+    except ValueError as exc:
+        raise FedForensicsError(f"cannot read the truth file {path}: not JSON ({exc})") from None
+    if not isinstance(ids, list) or not all(isinstance(c, str) or (isinstance(c, int) and not isinstance(c, bool)) for c in ids):
+        raise FedForensicsError(f"the truth file {path} is not a JSON list of client ids (strings or integers)")
+    return [str(c) for c in ids]
 
 
 def run_truth(path: Path) -> list[str]:

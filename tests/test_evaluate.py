@@ -129,6 +129,26 @@ def test_truth_file_lines(tmp_path):
     binary.write_bytes(b"\xff\xfe\x00")
     with pytest.raises(FedForensicsError, match="not UTF-8 text"):
         read_truth(binary)
+    bom = tmp_path / "bom.txt"  # as Notepad saves UTF-8: the mark stuck to the first id, which then matched no client
+    bom.write_bytes("c1\r\nc7\r\n".encode("utf-8-sig"))
+    assert read_truth(bom) == ["c1", "c7"]
+
+
+def test_a_json_truth_file_names_ids_exactly(tmp_path):
+    """Lines are stripped, so an id ' c5' (or one holding a line break) could not be named at all."""
+    exact = tmp_path / "truth.json"
+    exact.write_text(json.dumps([" c5", "a\nb", 7]), encoding="utf-8-sig")
+    assert read_truth(exact) == [" c5", "a\nb", "7"]
+    for text, message in (("[1, ", "not JSON"), ('{"c1": 1}', "not a JSON list of client ids"), ("[true]", "not a JSON list")):
+        exact.write_text(text, encoding="utf-8")
+        with pytest.raises(FedForensicsError, match=message):
+            read_truth(exact)
+    path = make_run(tmp_path / "spaced.h5", ids=[" c5", "c5", "c6", "c7", "c8"], rounds=3)
+    exact.write_text(json.dumps([" c5"]), encoding="utf-8")
+    result = CliRunner().invoke(app, ["evaluate", str(path), "--truth", str(exact), "--json", str(tmp_path / "e.json")])
+    assert result.exit_code == 0, result.output
+    run = json.loads((tmp_path / "e.json").read_text())["runs"][0]
+    assert run["attackers"] == [" c5"] and run["absent_attackers"] == []
 
 
 def no_truth_run(path):
