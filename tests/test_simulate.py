@@ -463,6 +463,9 @@ def test_cli_simulates_a_run_inspect_accepts(tmp_path):
         (["--attack", "trojan"], "trojan"),
         (["--model", "resnet"], "resnet"),
         (["--lr", "nan"], "--lr must be a positive number, got nan"),
+        (["--attack", "scaling", "--boost", "nan"], "--boost must be a positive number, got nan"),  # was accepted: NaN updates
+        (["--attack", "scaling", "--boost", "inf"], "--boost must be a positive number, got inf"),
+        (["--boost", "-1"], "--boost must be a positive number, got -1"),
         (["--momentum", "1"], "--momentum must be in [0, 1)"),
         (["--seed", "-1"], "--seed must be 0 or more"),
         (["--seed", str(2**80)], "--seed must be 0 or more and below 2**63"),  # was torch's OverflowError

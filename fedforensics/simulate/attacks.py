@@ -94,7 +94,7 @@ class Scaling(Backdoor):
 
     def __init__(self, trigger: Trigger, target: int, poison_rate: float = 1 / 3, boost: float = 5.0) -> None:
         super().__init__(trigger, target, poison_rate)
-        if boost <= 0:
+        if not 0 < boost < float("inf"):  # NaN fails too
             raise FedForensicsError(f"--boost must be positive, got {boost}")
         self.boost = boost
 

@@ -71,7 +71,7 @@ class SimulationConfig:
             raise FedForensicsError(f"unknown model {self.model!r}: choose one of {', '.join(zoo.MODELS)}")
         if self.partition not in ("iid", "dirichlet"):
             raise FedForensicsError(f"unknown partition {self.partition!r}: use 'iid' or 'dirichlet'")
-        for name in ("lr", "local_epochs", "batch_size"):
+        for name in ("lr", "local_epochs", "batch_size", "boost"):
             if not getattr(self, name) > 0 or not math.isfinite(getattr(self, name)):  # `not >` catches NaN
                 raise FedForensicsError(f"--{name.replace('_', '-')} must be a positive number, got {getattr(self, name)}")
         if not 0 <= self.momentum < 1:
