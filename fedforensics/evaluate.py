@@ -25,6 +25,7 @@ from .run import open_run
 from .scan import Progress
 from .settings import Settings
 from .stats import auroc
+from .verdict import VERDICTS
 
 EVALUATION_FORMAT = "fedforensics-evaluation"
 EVALUATION_VERSION = 1
@@ -193,8 +194,12 @@ def evaluate_report(report: AuditReport, truth: Sequence[str | int], *, index: i
             first[v.client] = min(rounds)
     flagged = {v.client for v in report.verdicts if v.verdict in POSITIVE_VERDICTS}
     # the consensus ranks clients as the report does (verdict first, then score): a summed score alone
-    # can put a benign client with several sub-threshold strengths above a malicious one
-    scores = {v.client: float(len(report.verdicts) - i) for i, v in enumerate(report.verdicts)}
+    # can put a benign client with several sub-threshold strengths above a malicious one. Clients of the
+    # same verdict and score tie (the report's order among them is their ids'), and ties count half.
+    keys = [(VERDICTS.index(v.verdict), -v.score) for v in report.verdicts]
+    order = sorted(set(keys))  # best first
+    rank = {key: float(len(order) - i) for i, key in enumerate(order)}
+    scores = {v.client: rank[key] for v, key in zip(report.verdicts, keys)}
     judgements.append(judge(CONSENSUS, index, scores, flagged, first, clients, attackers))
     return RunEvaluation(
         index, report.summary.path, truth_source, clients,

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import math
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -41,11 +42,11 @@ def tiny(tmp_path_factory):
         result("b", {"c0": 2.0, "c1": 2.0, "c2": 0.5, "c3": 0.1, "c4": 0.2}, ["c0", "c1"], {"c0": 1, "c1": 3}),
         result("c", {}, [], {}, applicable=False),
     ]
-    verdicts = [
+    verdicts = [  # in the report's order: verdict first, then score
         verdict("c0", "malicious", 9.0, ["a", "b"]),
-        verdict("c1", "suspicious", 2.0, ["b"]),
         verdict("c2", "suspicious", 3.0, ["a"]),
-        verdict("c3", "benign", 0.1, []),
+        verdict("c1", "suspicious", 2.0, ["b"]),
+        verdict("c3", "benign", 2.5, []),
         verdict("c4", "benign", 0.2, []),
     ]
     return dataclasses.replace(report, detectors=detectors, verdicts=verdicts)
@@ -73,10 +74,10 @@ def test_metrics_of_a_hand_built_case(tiny):
     assert (consensus.tp, consensus.fp, consensus.fn, consensus.tn) == (2, 1, 0, 2)
     assert (consensus.precision, consensus.recall, consensus.f1) == (pytest.approx(2 / 3), 1.0, 0.8)
     assert consensus.fpr == pytest.approx(1 / 3)
-    # ranked as the report ranks (verdict first, then score): both attackers come before every honest
-    # client, although c1's summed score (2) is below honest c2's (3)
-    assert [v.client for v in tiny.verdicts][:2] == ["c0", "c1"]
-    assert consensus.auroc == pytest.approx(1.0)
+    # ranked as the report ranks (verdict first, then score): c0 > c2 > c1 > c3 > c4, so suspicious c1
+    # comes before benign c3 although its summed score (2) is below c3's (2.5); c0 beats the three honest
+    # clients, c1 two of them
+    assert consensus.auroc == pytest.approx(5 / 6)
     # the earliest round over the detectors that flagged each attacker
     assert [(d.client, d.round) for d in consensus.detections] == [("c0", 1), ("c1", 3)]
     c = j["c"]
@@ -205,3 +206,20 @@ def test_truth_ids_are_taken_as_the_recorder_takes_them(tiny):
     assert evaluate_report(numbered, [0, 1]).attackers == ["0", "1"]
     with pytest.raises(FedForensicsError, match="a list of client ids, not one string"):
         evaluate_report(tiny, "c0")
+
+
+@pytest.mark.parametrize("attacker", ["a", "z"])
+def test_clients_the_report_cannot_tell_apart_tie_in_the_consensus_auroc(tmp_path, attacker):
+    """The consensus ranked clients by their place in the report, so three clients sending the same
+    update gave AUROC 1.0 when the attacker's id sorted first and 0.0 when it sorted last."""
+    path = tmp_path / "same.h5"
+    g = {"w": np.zeros((4, 4), np.float32), "b": np.zeros(4, np.float32)}
+    with Recorder(path) as rec:
+        for r in range(3):
+            with rec.round(r, g) as rnd:
+                for cid in ("a", "m", "z"):
+                    rnd.client(cid, {k: np.ones_like(v) for k, v in g.items()}, num_samples=10)
+    with open_run(path) as run:
+        report = analyze(run)
+    judgements = {j.name: j for j in evaluate_report(report, [attacker]).judgements}
+    assert judgements[CONSENSUS].auroc == 0.5 and judgements["norm"].auroc == 0.5
