@@ -62,10 +62,17 @@ def _where(round_number: int | None, client: str | None = None, layer: str | Non
 def _as_array(value: Any, where: str) -> np.ndarray:
     """Convert a numpy array, torch tensor (any device) or nested list to a numeric ndarray."""
     if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor, without importing torch
-        tensor = value.detach().cpu()
-        if str(tensor.dtype) == "torch.bfloat16":
-            tensor = tensor.float()
-        value = tensor.numpy()
+        try:
+            tensor = value.detach().cpu()
+            if str(tensor.dtype) == "torch.bfloat16":
+                tensor = tensor.float()
+            value = tensor.numpy()
+        except (TypeError, RuntimeError, NotImplementedError, ValueError) as exc:  # sparse, quantized, meta-device
+            hint = (
+                ": pass tensor.dequantize()" if getattr(value, "is_quantized", False)
+                else ": pass tensor.to_dense()" if str(getattr(value, "layout", "")) != "torch.strided" else ""
+            )
+            raise RecorderError(f"{where}: cannot read the {value.dtype} tensor on {value.device} as an array ({exc}){hint}") from None
     try:
         array = np.asarray(value)
     except (TypeError, ValueError) as exc:

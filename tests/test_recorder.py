@@ -79,6 +79,30 @@ def test_delta_updates_are_stored_as_given(tmp_path):
     np.testing.assert_array_equal(open_run(tmp_path / "d.h5").update(0, "x")["w"], [0.5, -1.0, 2.0])
 
 
+@pytest.mark.parametrize(
+    "make, says",
+    [
+        (lambda torch: torch.zeros(3, 2).to_sparse(), "pass tensor.to_dense()"),
+        (lambda torch: torch.quantize_per_tensor(torch.zeros(3, 2), 0.1, 0, torch.quint8), "pass tensor.dequantize()"),
+        (lambda torch: torch.zeros(3, 2, device="meta"), "tensor on meta as an array"),
+    ],
+    ids=["sparse", "quantized", "meta"],
+)
+@pytest.mark.filterwarnings("ignore:torch.quantize_per_tensor:UserWarning")  # deprecated, still made by quantized models
+def test_a_tensor_without_a_numpy_array_is_refused_by_name(tmp_path, make, says):
+    """Sparse, quantized and meta-device tensors escaped as raw TypeError/NotImplementedError."""
+    torch = pytest.importorskip("torch")
+    g = {"w": np.zeros((3, 2), np.float32)}
+    with Recorder(tmp_path / "t.h5") as rec:
+        with rec.round(0, g) as rnd:
+            with pytest.raises(RecorderError, match=f"round 0, client 'c0', layer 'w': cannot read .*{re.escape(says)}"):
+                rnd.client("c0", {"w": make(torch)}, num_samples=1)
+            rnd.client("c1", g, num_samples=1)  # the round goes on
+        with pytest.raises(RecorderError, match=f"attachment 'x', array 'a': cannot read .*{re.escape(says)}"):
+            rec.attach("x", a=make(torch))
+    assert open_run(tmp_path / "t.h5").clients(0) == ["c1"]
+
+
 def test_torch_round_trip(tmp_path):
     torch = pytest.importorskip("torch")
     torch.manual_seed(0)
