@@ -282,7 +282,10 @@ class _RoundLog:
                     rnd.failure(cid, problem)
                     continue
                 num_samples, metrics = _samples_and_metrics(entry.metrics, self._id_keys)
-                rnd.client(cid, entry.state, num_samples=num_samples, metrics=metrics)
+                try:
+                    rnd.client(cid, entry.state, num_samples=num_samples, metrics=metrics)
+                except RecorderError as exc:  # checked before anything is written: the round goes on
+                    rnd.failure(cid, f"not recorded: {exc}")
         except BaseException:
             rnd.__exit__(*sys.exc_info())  # nothing of a half-recorded round is kept
             raise

@@ -376,16 +376,17 @@ class _AskAll(LegacyStrategy):
         return None
 
 
-def _record_by_hand(path: Path, rounds: list[list[tuple[int, dict, int]]]) -> None:
-    """Each round: (node id, reply metrics, num_examples) per reply."""
+def _record_by_hand(path: Path, rounds: list[list[tuple[int, dict, int]]], sent: dict[int, np.ndarray] | None = None) -> None:
+    """Each round: (node id, reply metrics, num_examples) per reply; ``sent``: a node's own layer (default: global + 1)."""
     weights = [np.zeros((2, 2), np.float32)]
+    sent = sent or {}
     nodes = {node: _Node(node) for replies in rounds for node, _, _ in replies}
     with Recorder(path) as rec:
         strategy = RecordingStrategy(_AskAll(list(nodes.values())), rec)
         for r, replies in enumerate(rounds, start=1):
             strategy.configure_fit(r, ndarrays_to_parameters(weights), None)
             results = [
-                (nodes[node], FitRes(Status(Code.OK, ""), ndarrays_to_parameters([weights[0] + 1]), count, metrics))
+                (nodes[node], FitRes(Status(Code.OK, ""), ndarrays_to_parameters([sent.get(node, weights[0] + 1)]), count, metrics))
                 for node, metrics, count in replies
             ]
             strategy.aggregate_fit(r, results, [])
@@ -410,3 +411,18 @@ def test_numbers_the_file_cannot_hold_lose_no_round(tmp_path):
     with open_run(tmp_path / "run.h5") as run:
         assert run.num_samples(1) == {"1": 2**63 - 1, "2": 0}
         assert run.metrics(1) == {"1": {}, "2": {"loss": 0.5, "num-examples": float(2**63)}}  # 10**400 is no float64
+
+
+def test_a_reply_the_file_cannot_hold_is_a_failure_of_its_client_alone(tmp_path):
+    """A NUL in a metric name, or complex values of the right shape, made the recorder refuse the reply:
+    the RecorderError left aggregate_fit, the round was lost and the federation stopped."""
+    _record_by_hand(
+        tmp_path / "run.h5",
+        [[(1, {"lo\x00ss": 1.0}, 10), (2, {"loss": 0.5}, 10), (3, {}, 10)]],
+        sent={3: np.ones((2, 2), np.complex64)},
+    )
+    with open_run(tmp_path / "run.h5") as run:
+        assert run.clients(1) == ["2"]
+        failures = run.failures(1)
+        assert set(failures) == {"1", "3"} and all(reason.startswith("not recorded: round 1, client ") for reason in failures.values())
+        assert "NUL" in failures["1"] and "complex" in failures["3"]
