@@ -287,9 +287,12 @@ class Recorder:
     def ground_truth(self, malicious: Iterable[str | int]) -> None:
         """Record the ids of the truly malicious clients (simulations, red-team exercises)."""
         self._check_idle("ground_truth")
-        if isinstance(malicious, (str, bytes)):
-            raise RecorderError("ground_truth: malicious must be a list of client ids, not one string")
+        if isinstance(malicious, (str, bytes)) or not isinstance(malicious, Iterable):
+            raise RecorderError(f"ground_truth: malicious must be a list of client ids, not {type(malicious).__name__}")
         ids = [_client_id(cid, "ground truth") for cid in malicious]
+        if len(set(ids)) != len(ids):
+            twice = next(cid for cid in ids if ids.count(cid) > 1)
+            raise RecorderError(f"ground truth: client {twice!r} is named twice")
         with self._committed():
             self._replace_group(spec.GROUND_TRUTH)
             group = self._h5.create_group(spec.GROUND_TRUTH)

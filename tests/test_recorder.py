@@ -402,3 +402,19 @@ def test_an_empty_layer_is_recorded_and_read_back(tmp_path, compression):
     assert run.update(1, "a")["empty"].shape == (0, 3)
     assert np.array_equal(run.update(1, "a")["w"], np.full((2, 2), 2.0, np.float32))
     assert run.final_state()["empty"].shape == (0, 3)
+
+
+@pytest.mark.parametrize(
+    "malicious, says",
+    [
+        (None, "a list of client ids, not NoneType"),  # was a raw TypeError
+        ("c1", "a list of client ids, not str"),
+        (["c1", 7, "7"], "client '7' is named twice"),  # was accepted: 7 and "7" are one id in the file
+    ],
+)
+def test_ground_truth_is_a_list_of_distinct_ids(tmp_path, malicious, says):
+    with Recorder(tmp_path / "t.h5") as rec:
+        with pytest.raises(RecorderError, match=re.escape(says)):
+            rec.ground_truth(malicious)
+        rec.ground_truth([])
+    assert open_run(tmp_path / "t.h5").ground_truth == []
