@@ -63,6 +63,7 @@ def runs(tmp_path_factory) -> dict[str, Path]:
         "small": folder / "small.npz",
         "trigger": folder / "trigger.npz",
         "bad_trigger": folder / "bad_trigger.npz",
+        "complex_trigger": folder / "complex_trigger.npz",
     }
     np.savez(files["clean"], x=x[:240].astype(np.float64), y=y[:240])  # fewer than attached: shows which was used
     np.savez(files["no_y"], x=x)
@@ -70,6 +71,7 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     np.savez(files["small"], x=x[:, :, :4, :4], y=y)
     np.savez(files["trigger"], mask=mask, pattern=pattern)
     np.savez(files["bad_trigger"], mask=mask[:4, :4], pattern=pattern)
+    np.savez(files["complex_trigger"], mask=mask + 1j, pattern=pattern)  # the imaginary part was dropped
     return files
 
 
@@ -129,18 +131,130 @@ def no_scan(monkeypatch):
         (["--model", CNN, "--round", "last"], "--round 'last': expected a round number"),
         (["--model", CNN, "--rounds", "some"], "--rounds 'some': the only value is 'all'"),
         (["--model", CNN, "--probe-trigger", "bad_trigger"], "mask has shape (4, 4)"),
+        (["--model", CNN, "--probe-trigger", "complex_trigger"], "complex_trigger.npz: mask holds complex numbers"),
         (["--data", "clean"], "--data, --round, --rounds and --probe-trigger need --model"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2_before_the_scan(runs, tmp_path, no_scan, args, message):
     out = tmp_path / "out.json"
-    files = {"no_y", "flat", "small", "clean", "bad_trigger"}
+    files = {"no_y", "flat", "small", "clean", "bad_trigger", "complex_trigger"}
     args = [runs[a] if a in files else tmp_path / "missing.npz" if a == "missing" else a for a in args]
-    result = analyze(runs["run"], *args, "--json", out)
+    assert_refused(analyze(runs["run"], *args, "--json", out), message, out)
+
+
+def assert_refused(result, message: str, out: Path) -> None:
+    """Exit 2 with one line holding ``message``, no traceback and no report written."""
     assert result.exit_code == 2, result.output
     assert result.stdout == "" and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert message in result.stderr
     assert not out.exists()
+
+
+def one_per_label(y: np.ndarray, labels: int) -> np.ndarray:
+    """Indices of the first sample of each of the first ``labels`` labels."""
+    return np.array([np.flatnonzero(y == k)[0] for k in range(labels)])
+
+
+TOO_FEW = "trigger inversion needs at least 2 samples of each of 2 labels"
+BAD_DATA = {  # file name: (its arrays from the good clean data x (float64), y; the words of the refusal)
+    "labels_1e30": (lambda x, y: {"x": x, "y": np.full(len(y), 1e30)}, "labels_1e30.npz: y holds label 1e+30"),
+    "labels_uint64_max": (lambda x, y: {"x": x, "y": np.full(len(y), 2**64 - 1, np.uint64)}, "y holds label 18446744073709551615"),
+    "x_beyond_float32": (lambda x, y: {"x": np.where(np.arange(x.size).reshape(x.shape) == 0, 1e300, x), "y": y},
+                         "x_beyond_float32.npz: x holds 1e+300, beyond float32's range"),
+    "x_complex": (lambda x, y: {"x": x + 1j, "y": y}, "x_complex.npz: x holds complex numbers"),
+    "three": (lambda x, y: {"x": x[:3], "y": np.array([0, 0, 1])}, f"three.npz: 3 samples, one label with 2 or more; {TOO_FEW}"),
+    "four_labels": (lambda x, y: {"x": x[one_per_label(y, 4)], "y": y[one_per_label(y, 4)]}, f"4 samples, no label with 2 or more; {TOO_FEW}"),
+    "one_per_label": (lambda x, y: {"x": x[one_per_label(y, 10)], "y": y[one_per_label(y, 10)]}, f"10 samples, no label with 2 or more; {TOO_FEW}"),
+    "one_label": (lambda x, y: {"x": x, "y": np.zeros_like(y)}, f"240 samples, one label with 2 or more; {TOO_FEW}"),
+}  # fmt: skip
+
+
+@pytest.mark.filterwarnings("error")  # a cast that overflows or drops an imaginary part warns: fail on it
+@pytest.mark.parametrize("name", list(BAD_DATA))
+def test_bad_clean_data_is_refused_on_its_own_dtype_before_the_scan(runs, tmp_path, no_scan, name):
+    """Labels 1e30 or 2**64 - 1 wrapped to negative int64 and passed; a float64 pixel beyond float32 became Inf and
+    was blamed on the model; a complex x lost its imaginary part; 4 to 10 samples failed after the scan."""
+    make, message = BAD_DATA[name]
+    with np.load(runs["clean"]) as clean:
+        np.savez(tmp_path / f"{name}.npz", **make(clean["x"], clean["y"]))
+    out = tmp_path / "out.json"
+    assert_refused(analyze(runs["run"], "--model", CNN, "--data", tmp_path / f"{name}.npz", "--json", out), message, out)
+
+
+BAD_MODELS = """
+from fedforensics.zoo import digits_cnn
+
+
+def wrapped(change):
+    model = digits_cnn()
+    forward = model.forward
+    model.forward = lambda x: change(forward(x), x)
+    return model
+
+
+def tuple_out():
+    return wrapped(lambda scores, x: (scores, None))
+
+
+def detached():
+    return wrapped(lambda scores, x: scores.detach())
+
+
+def integer_scores():
+    return wrapped(lambda scores, x: scores.argmax(1, keepdim=True).expand(-1, 10))
+
+
+def one_class():
+    return wrapped(lambda scores, x: scores[:, :1])
+
+
+def one_row():
+    return wrapped(lambda scores, x: scores[:1])
+
+
+def fails_on_many():
+    def change(scores, x):
+        if len(x) > 2:
+            raise RuntimeError("too many inputs")
+        return scores
+    return wrapped(change)
+
+
+def refuses_states():
+    model = digits_cnn()
+    def load_state_dict(*args, **kwargs):
+        raise RuntimeError("no loading")
+    model.load_state_dict = load_state_dict
+    return model
+"""
+
+
+@pytest.fixture(scope="module")
+def bad_models(tmp_path_factory) -> Path:
+    """A folder holding ``inversion_bad_models.py``: digits CNNs whose output trigger inversion cannot use."""
+    folder = tmp_path_factory.mktemp("bad_models")
+    (folder / "inversion_bad_models.py").write_text(BAD_MODELS)
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("factory", "message"),
+    [
+        ("tuple_out", "the model returns a tuple; trigger inversion needs a tensor of class scores (N, classes)"),
+        ("detached", "the model's class scores are not differentiable with respect to its input"),
+        ("integer_scores", "the model returns torch.int64 class scores; trigger inversion needs floating-point scores"),
+        ("one_class", "the model returns 1 class score per input; trigger inversion needs 2 classes or more"),
+        ("one_row", "the model returns shape (1, 10) for 2 inputs; trigger inversion needs class scores (2, classes)"),
+        ("fails_on_many", "the model fails on the clean data: too many inputs"),
+        ("refuses_states", "the model cannot load the final model: no loading"),
+    ],
+)
+def test_a_model_whose_output_cannot_be_inverted_is_refused_before_the_scan(runs, tmp_path, bad_models, no_scan, monkeypatch, factory, message):
+    """A tuple output was an AttributeError traceback, a detached one an autograd error after the scan, both exit 1
+    (the --fail-on code)."""
+    monkeypatch.syspath_prepend(str(bad_models))
+    out = tmp_path / "out.json"
+    assert_refused(analyze(runs["run"], "--model", f"inversion_bad_models:{factory}", "--json", out), message, out)
 
 
 def test_a_model_holding_nan_is_refused_before_the_scan(runs, tmp_path, no_scan):

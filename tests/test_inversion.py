@@ -18,6 +18,7 @@ from fedforensics.inversion import (
     NeuralCleanse,
     anomaly_index,
     chance_index,
+    check_clean_data,
     check_model,
     check_trigger,
     invert_run,
@@ -212,6 +213,9 @@ def test_a_model_that_does_not_match_the_run_is_refused(cnn_run):
         one_line_error(lambda: invert_run(run, digits_cnn, x[:, :, :4, :4], y), "cannot take the clean data's inputs")
         one_line_error(lambda: invert_run(run, digits_cnn, x, y + 5), "label 14 but the model has 10 classes")
         one_line_error(lambda: invert_run(run, digits_cnn, x, y, probe_trigger=(np.ones((4, 4)), np.ones((4, 4)))), "mask has shape")
+        two_outputs = torch.nn.Sequential(*digits_cnn())
+        two_outputs.forward = lambda inputs: (torch.nn.Sequential.forward(two_outputs, inputs), inputs)
+        one_line_error(lambda: invert_run(run, lambda: two_outputs, x, y), "the model returns a tuple; trigger inversion needs a tensor")
 
 
 def test_load_model_factory_imports_only_what_it_is_told():
@@ -225,7 +229,7 @@ def test_load_model_factory_imports_only_what_it_is_told():
 
 def test_clean_data_and_trigger_files_are_checked(tmp_path):
     x = np.random.default_rng(0).random((10, 1, 8, 8)).astype(np.float32)
-    y = np.arange(10)
+    y = np.arange(10) % 5  # two samples of each label: one to fit, one to check
     np.savez(tmp_path / "good.npz", x=x.astype(np.float64), y=y.astype(np.float32))
     gx, gy = load_clean_data(tmp_path / "good.npz")
     assert gx.dtype == np.float32 and gy.dtype == np.int64 and gx.shape == x.shape
@@ -256,3 +260,33 @@ def test_clean_data_and_trigger_files_are_checked(tmp_path):
     one_line_error(lambda: load_trigger(tmp_path / "trigger.npz", (3, 16, 16)), "images are 16x16")
     one_line_error(lambda: check_trigger(mask * 2, pattern, (1, 8, 8)), r"mask values must lie in \[0, 1\]")
     one_line_error(lambda: check_trigger(mask, np.ones((2, 8, 8)), (1, 8, 8)), "pattern has shape")
+
+
+def test_values_are_checked_on_their_own_dtype_before_the_casts():
+    """Labels 1e30 and 2**64 - 1 wrapped to negative int64 labels; a float64 pixel of 1e300 became Inf in float32;
+    a complex x or trigger lost its imaginary part; a boolean mask was refused as not numbers."""
+    x, y = np.random.default_rng(0).random((10, 1, 8, 8)), np.arange(10) % 5
+    one_line_error(lambda: check_clean_data(x, np.full(10, 1e30)), r"y holds label 1e\+30; class labels run from 0")
+    one_line_error(lambda: check_clean_data(x, np.full(10, 2**64 - 1, np.uint64)), "y holds label 18446744073709551615")
+    one_line_error(lambda: check_clean_data(np.where(x > 0.5, 1e300, x), y), r"x holds 1e\+300, beyond float32's range")
+    one_line_error(lambda: check_clean_data(x + 1j, y), "x holds complex numbers")
+    one_line_error(lambda: check_clean_data(x > 0.5, y), "x holds booleans, not pixel values")
+    mask, pattern = plus_trigger()
+    got_mask, _ = check_trigger(mask > 0, pattern, (1, 8, 8))
+    assert got_mask.dtype == np.float32 and np.array_equal(got_mask, mask)  # a boolean mask is the 0/1 mask
+    one_line_error(lambda: check_trigger(mask, pattern + 1j, (1, 8, 8)), "pattern holds complex numbers")
+
+
+def test_neural_cleanse_needs_two_labels_with_samples_in_both_halves():
+    """One sample per label put none in the optimisation half: refused after the scan, without saying what is needed."""
+    model, x, y = trained("mlp", 0, False)
+    first = np.array([np.flatnonzero(y == k)[0] for k in range(10)])
+    needed = "10 samples, no label with 2 or more; trigger inversion needs at least 2 samples of each of 2 labels"
+    one_line_error(lambda: NeuralCleanse().invert(model, x[first], y[first]), needed)
+    one_line_error(lambda: check_clean_data(x[first], y[first], "ten.npz"), "ten.npz: " + needed)
+    least = np.array([0, 0, 1, 1])
+    NeuralCleanse().check_samples(least)  # the least that works: both halves hold inputs of two labels
+    fit, held = NeuralCleanse()._split(least)
+    assert set(least[fit]) == set(least[held]) == {0, 1}
+    assert (NeuralCleanse(validation=0.2).samples_per_label, NeuralCleanse(validation=0.9).samples_per_label) == (3, 6)
+    one_line_error(lambda: NeuralCleanse(validation=0.2).check_samples(np.array([0, 0, 1, 1])), "at least 3 samples of each of 2 labels")

@@ -21,6 +21,7 @@ import torch
 from ..errors import FedForensicsError
 from ..npz import load_arrays
 from ..run import Run
+from .neural_cleanse import NeuralCleanse
 
 __all__ = [
     "build_model", "check_clean_data", "check_model", "check_trigger", "evaluating", "load_clean_data", "load_model_factory",
@@ -28,6 +29,9 @@ __all__ = [
 ]  # fmt: skip
 
 ModelFactory = Callable[[], torch.nn.Module]
+
+LABEL_LIMIT = 2**31
+"""Labels from here up are no model's classes (and from 2**63 up a cast to int64 would wrap them): refused as such."""
 
 
 def load_model_factory(spec: str) -> ModelFactory:
@@ -87,20 +91,23 @@ def check_model(model: torch.nn.Module, run: Run) -> None:
         raise FedForensicsError(f"the model does not match the run {run.path.name}: " + "; ".join(problems))
 
 
-def load_state(model: torch.nn.Module, state: dict[str, np.ndarray]) -> torch.nn.Module:
+def load_state(model: torch.nn.Module, state: dict[str, np.ndarray], which: str = "the recorded state") -> torch.nn.Module:
     """Load a recorded state into ``model`` (checked with :func:`check_model` first), keeping the model's dtypes."""
     own = model.state_dict()
-    model.load_state_dict({name: torch.as_tensor(np.asarray(value)).to(own[name].dtype) for name, value in state.items()})
+    try:
+        model.load_state_dict({name: torch.as_tensor(np.asarray(value)).to(own[name].dtype) for name, value in state.items()})
+    except Exception as exc:  # the auditor's model code
+        raise FedForensicsError(f"the model cannot load {which}: {one_line(exc)}") from None
     return model
 
 
 @contextmanager
-def evaluating(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
-    """``model`` in evaluation mode and without gradients for the block; its mode is restored afterwards."""
+def evaluating(model: torch.nn.Module, gradients: bool = False) -> Iterator[torch.nn.Module]:
+    """``model`` in evaluation mode for the block, without gradients unless ``gradients``; its mode is restored afterwards."""
     training = model.training
     model.eval()
     try:
-        with torch.no_grad():
+        with torch.set_grad_enabled(gradients):
             yield model
     finally:
         model.train(training)
@@ -112,20 +119,62 @@ def load_clean_data(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarra
     return check_clean_data(arrays["x"], arrays["y"], str(path))
 
 
-def check_clean_data(x: np.ndarray, y: np.ndarray, source: str = "clean data") -> tuple[np.ndarray, np.ndarray]:
-    """Check clean samples ``x`` (N, C, H, W) and labels ``y`` (N,); return them as float32 and int64."""
+def check_clean_data(
+    x: np.ndarray, y: np.ndarray, source: str = "clean data", inversion: NeuralCleanse | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Check clean samples ``x`` (N, C, H, W) and labels ``y`` (N,) on their own dtypes; return them as float32 and int64.
+
+    ``inversion`` is the search they are for (default ``NeuralCleanse()``): its held-out share sets how many
+    samples of a label it needs (:meth:`NeuralCleanse.check_samples`).
+    """
     x, y = np.asarray(x), np.asarray(y)
     if x.ndim != 4:
         raise FedForensicsError(f"{source}: x has shape {x.shape}; expected (N, C, H, W)")
     if y.ndim != 1 or len(y) != len(x):
         raise FedForensicsError(f"{source}: y has shape {y.shape}; expected ({len(x)},), one label per sample of x")
-    if len(x) < 4:
-        raise FedForensicsError(f"{source}: {len(x)} samples; trigger inversion needs at least 4")
-    if not np.issubdtype(x.dtype, np.number) or not np.isfinite(x).all():
-        raise FedForensicsError(f"{source}: x must hold finite numbers")
-    if not np.issubdtype(y.dtype, np.number) or not np.array_equal(y, np.round(y)) or (y < 0).any():
+    x = _float32(x, "x", source)
+    _check_labels(y, source)
+    (inversion if inversion is not None else NeuralCleanse()).check_samples(y, source)
+    return x, y.astype(np.int64)
+
+
+def _check_labels(y: np.ndarray, source: str) -> None:
+    """Refuse labels that are not whole numbers from 0 to ``LABEL_LIMIT`` − 1, on their own dtype (before a cast wraps them)."""
+    if not _real(y) or not np.isfinite(y).all() or not np.array_equal(y, np.round(y)) or (y < 0).any():
         raise FedForensicsError(f"{source}: y must hold class labels (integers ≥ 0)")
-    return x.astype(np.float32), y.astype(np.int64)
+    if len(y) and y.max() >= LABEL_LIMIT:
+        raise FedForensicsError(f"{source}: y holds label {_number(y.max())}; class labels run from 0 to the number of classes − 1")
+
+
+def _float32(values: np.ndarray, name: str, source: str, booleans: bool = False) -> np.ndarray:
+    """``values`` as float32, refusing all but real numbers finite in float32 (booleans become 0/1 if ``booleans``)."""
+    if values.dtype == np.bool_ and booleans:
+        return values.astype(np.float32)
+    if values.dtype == np.bool_:
+        raise FedForensicsError(f"{source}: {name} holds booleans, not pixel values; save it as numbers (e.g. float32)")
+    if np.iscomplexobj(values):
+        raise FedForensicsError(f"{source}: {name} holds complex numbers; expected real ones")
+    if not _real(values):
+        raise FedForensicsError(f"{source}: {name} must hold finite numbers (its dtype is {values.dtype})")
+    if not np.isfinite(values).all():
+        raise FedForensicsError(f"{source}: {name} must hold finite numbers (it holds NaN or Inf)")
+    with np.errstate(over="ignore"):  # checked right below
+        converted = values.astype(np.float32, copy=False)
+    if not np.isfinite(converted).all():
+        raise FedForensicsError(
+            f"{source}: {name} holds {_number(np.abs(values).max())}, beyond float32's range (±3.4e38), in which trigger inversion computes"
+        )
+    return converted
+
+
+def _real(values: np.ndarray) -> bool:
+    """Whether ``values`` hold real numbers (integers or floats; not booleans, complex numbers, text or objects)."""
+    return np.issubdtype(values.dtype, np.integer) or np.issubdtype(values.dtype, np.floating)
+
+
+def _number(value: np.generic) -> str:
+    """A label or value for a message: an integer in full, a float short (``1e+30``)."""
+    return f"{float(value):g}" if isinstance(value, np.floating) else str(int(value))
 
 
 def load_trigger(path: str | os.PathLike[str], image_shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -135,19 +184,18 @@ def load_trigger(path: str | os.PathLike[str], image_shape: tuple[int, ...]) -> 
 
 
 def check_trigger(mask: np.ndarray, pattern: np.ndarray, image_shape: tuple[int, ...], source: str = "trigger") -> tuple[np.ndarray, np.ndarray]:
-    """A trigger for inputs of ``image_shape`` (C, H, W): ``mask`` (H, W) in [0, 1] and ``pattern`` (H, W) or (C, H, W), as float32 ``(mask, pattern (C, H, W))``."""
+    """A trigger for inputs of ``image_shape`` (C, H, W): ``mask`` (H, W) in [0, 1] (booleans as 0/1) and ``pattern``
+    (H, W) or (C, H, W), as float32 ``(mask, pattern (C, H, W))``."""
     mask, pattern = np.asarray(mask), np.asarray(pattern)
     channels, height, width = image_shape
     if mask.shape != (height, width):
         raise FedForensicsError(f"{source}: mask has shape {mask.shape}; the clean data's images are {height}x{width}")
     if pattern.shape not in ((height, width), (channels, height, width)):
         raise FedForensicsError(f"{source}: pattern has shape {pattern.shape}; expected ({height}, {width}) or {tuple(image_shape)}")
-    for name, values in (("mask", mask), ("pattern", pattern)):
-        if not np.issubdtype(values.dtype, np.number) or not np.isfinite(values).all():
-            raise FedForensicsError(f"{source}: {name} must hold finite numbers")
+    mask, pattern = _float32(mask, "mask", source, booleans=True), _float32(pattern, "pattern", source)
     if mask.min() < 0 or mask.max() > 1:
         raise FedForensicsError(f"{source}: mask values must lie in [0, 1]")
-    return mask.astype(np.float32), np.broadcast_to(pattern, tuple(image_shape)).astype(np.float32)
+    return mask, np.broadcast_to(pattern, tuple(image_shape)).astype(np.float32)
 
 
 def _names(names: list[str], quote: bool = True, most: int = 4) -> str:

@@ -13,7 +13,7 @@ import torch
 from ..errors import FedForensicsError
 from ..run import Run
 from ..scan import Progress
-from .inputs import ModelFactory, build_model, check_model, check_trigger, evaluating, load_state, load_trigger, one_line
+from .inputs import ModelFactory, build_model, check_clean_data, check_model, check_trigger, evaluating, load_state, load_trigger, one_line
 from .neural_cleanse import LabelTrigger, NeuralCleanse, NeuralCleanseResult
 from .probe import TriggerProbe, partial_triggers, probe_triggers
 
@@ -109,7 +109,7 @@ def invert_run(
     started = time.perf_counter()
     torch.set_num_threads(1)  # the search is many small batches: more threads only contend
     inversion = inversion if inversion is not None else NeuralCleanse(seed=seed)
-    model, x, y, user_trigger = check_inputs(run, model_factory, x, y, round, probe_trigger)  # the state loaded
+    model, x, y, user_trigger = check_inputs(run, model_factory, x, y, round, probe_trigger, inversion=inversion)  # the state loaded
     _, chosen, kind = _chosen_state(run, round)
     timeline_rounds = run.rounds[::every] if every else []
     models = len(timeline_rounds) + 1
@@ -128,7 +128,7 @@ def invert_run(
     timeline = []
     for i, r in enumerate(timeline_rounds, start=1):
         global_state = run.global_state(r)
-        if not _finite(global_state) or not _scores_finite(load_state(model, global_state), x):
+        if not _finite(global_state) or not _scores_finite(load_state(model, global_state, f"the global model of round {r}"), x):
             continue  # FedAvg spread a NaN into it, or its scores are NaN: nothing to invert
         timeline.append(RoundInversion(r, inversion.invert(model, x, y, progress=stage(i))))
     return TriggerInversionReport(chosen, kind, result, probe, timeline, len(y), time.perf_counter() - started)
@@ -141,11 +141,16 @@ def check_inputs(
     y: np.ndarray,
     round: int | None = None,
     probe_trigger: str | os.PathLike[str] | tuple[np.ndarray, np.ndarray] | None = None,
+    source: str = "clean data",
+    inversion: NeuralCleanse | None = None,
 ) -> tuple[torch.nn.Module, np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
-    """Check what :func:`invert_run` is given, cheaply (a forward pass on two samples with the factory's weights,
-    one on the clean data with the state to invert), before any long work.
+    """Check what :func:`invert_run` is given, cheaply (a forward and backward pass on two samples with the
+    factory's weights, a forward pass on the clean data with the state to invert), before any long work.
 
-    Returns the model the factory built (the state to invert loaded), ``x`` as float32, ``y`` and
+    ``source`` names the clean data in messages; ``inversion`` is the search they are for (default
+    ``NeuralCleanse()``), which sets how many samples of a label are needed.
+
+    Returns the model the factory built (the state to invert loaded), ``x`` as float32, ``y`` as int64 and
     the probe trigger as ``(mask, pattern)`` (``None`` without one).
 
     Raises
@@ -167,9 +172,14 @@ def check_inputs(
             f"{which} holds NaN or Inf (in {', '.join(broken[:3])}{', ...' if len(broken) > 3 else ''}): "
             "there is nothing to invert; give a --round from before it broke, or analyze without --model"
         )
-    x, y = np.asarray(x, dtype=np.float32), np.asarray(y)
-    _check_data(model, x, y)
-    if not _scores_finite(load_state(model, state), x):
+    x, y = check_clean_data(x, y, source, inversion)
+    _check_scores(model, x, y, source)
+    load_state(model, state, which)
+    try:
+        finite = _scores_finite(model, x)
+    except Exception as exc:  # e.g. a forward that only fails on a larger batch
+        raise FedForensicsError(f"the model fails on the clean data: {one_line(exc)}") from None
+    if not finite:
         raise FedForensicsError(
             f"{which} gives NaN or Inf class scores on the clean data although its weights are finite (a negative "
             "BatchNorm variance after averaging does that): there is nothing to invert; give a --round from before it "
@@ -200,19 +210,41 @@ def _scores_finite(model: torch.nn.Module, x: np.ndarray, batch_size: int = 512)
         return all(bool(torch.isfinite(model(batch)).all()) for batch in torch.from_numpy(x).split(batch_size))
 
 
-def _check_data(model: torch.nn.Module, x: np.ndarray, y: np.ndarray) -> None:
-    """Refuse clean data the model cannot classify, or labels beyond its outputs."""
-    if x.ndim != 4 or y.ndim != 1 or len(x) != len(y):
-        raise FedForensicsError(f"clean data: x {x.shape} and y {y.shape}; expected (N, C, H, W) and (N,)")
+def _check_scores(model: torch.nn.Module, x: np.ndarray, y: np.ndarray, source: str) -> None:
+    """Refuse a model whose output on two clean samples is not a tensor of class scores (N, classes) differentiable
+    with respect to the inputs, and labels beyond its classes."""
+    inputs = torch.from_numpy(x[:2]).requires_grad_(True)
     try:
-        with evaluating(model):
-            logits = model(torch.from_numpy(x[:2]))
+        with evaluating(model, gradients=True):
+            scores = model(inputs)
     except Exception as exc:  # the auditor's model on the auditor's data: a mismatch is bad input
         raise FedForensicsError(f"the model cannot take the clean data's inputs of shape {x.shape[1:]}: {one_line(exc)}") from None
-    if logits.dim() != 2:
-        raise FedForensicsError(f"the model returns shape {tuple(logits.shape)}; trigger inversion needs class scores (N, classes)")
-    if y.max() >= logits.shape[1]:
-        raise FedForensicsError(f"the clean data has label {int(y.max())} but the model has {logits.shape[1]} classes")
+    if not isinstance(scores, torch.Tensor):
+        raise FedForensicsError(f"the model returns a {type(scores).__name__}; trigger inversion needs a tensor of class scores (N, classes)")
+    if scores.dim() != 2 or len(scores) != len(inputs):
+        raise FedForensicsError(
+            f"the model returns shape {tuple(scores.shape)} for {len(inputs)} inputs; trigger inversion needs class scores ({len(inputs)}, classes)"
+        )
+    if scores.shape[1] < 2:
+        raise FedForensicsError(f"the model returns {scores.shape[1]} class score per input; trigger inversion needs 2 classes or more")
+    if not scores.is_floating_point():
+        raise FedForensicsError(f"the model returns {scores.dtype} class scores; trigger inversion needs floating-point scores (logits)")
+    _check_differentiable(scores, inputs)
+    if y.max() >= scores.shape[1]:
+        raise FedForensicsError(f"{source}: y holds label {int(y.max())} but the model has {scores.shape[1]} classes")
+
+
+def _check_differentiable(scores: torch.Tensor, inputs: torch.Tensor) -> None:
+    """Refuse class scores without a gradient with respect to the inputs: the search follows it to the trigger."""
+    try:
+        gradient = torch.autograd.grad(scores.sum(), inputs, allow_unused=True)[0] if scores.requires_grad else None
+    except Exception as exc:
+        raise FedForensicsError(f"the model's class scores cannot be differentiated with respect to its input: {one_line(exc)}") from None
+    if gradient is None:
+        raise FedForensicsError(
+            "the model's class scores are not differentiable with respect to its input (a forward under torch.no_grad() "
+            "or a .detach() does that): trigger inversion follows their gradient"
+        )
 
 
 def _trigger(spec: str | os.PathLike[str] | tuple[np.ndarray, np.ndarray] | None, image_shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray] | None:

@@ -363,8 +363,9 @@ class NeuralCleanse:
 
     def _invert(self, model: torch.nn.Module, x: np.ndarray, y: np.ndarray, progress: Progress | None, batched: bool) -> NeuralCleanseResult:
         x_t, y_t = torch.as_tensor(np.asarray(x, dtype=np.float32)), torch.as_tensor(np.asarray(y), dtype=torch.long)
-        if x_t.dim() != 4 or y_t.dim() != 1 or len(x_t) != len(y_t) or len(y_t) < 4:
-            raise FedForensicsError(f"trigger inversion needs clean inputs (N, C, H, W) and labels (N,) with N ≥ 4, got {tuple(x_t.shape)} and {tuple(y_t.shape)}")
+        if x_t.dim() != 4 or y_t.dim() != 1 or len(x_t) != len(y_t):
+            raise FedForensicsError(f"trigger inversion needs clean inputs (N, C, H, W) and labels (N,), got {tuple(x_t.shape)} and {tuple(y_t.shape)}")
+        self.check_samples(y_t.numpy())
         model = _frozen_copy(model)
         with torch.no_grad():
             classes = int(model(x_t[:1]).shape[-1])
@@ -391,6 +392,29 @@ class NeuralCleanse:
             epochs[rows] = search.epochs
         return self._result(model, x_t, y_t, fit, held, targets, masks, patterns, best_l1, epochs)
 
+    @property
+    def samples_per_label(self) -> int:
+        """The fewest samples of a label that the split puts in both halves (2 for the default half held out)."""
+        if not 0 < self.validation < 1:
+            raise FedForensicsError(f"NeuralCleanse(validation={self.validation!r}): the held-out share must lie strictly between 0 and 1")
+        n = 1
+        while not 0 < round(n * (1 - self.validation)) < n:  # as _split cuts a label's samples
+            n += 1
+        return n
+
+    def check_samples(self, y: np.ndarray, source: str = "clean data") -> None:
+        """Refuse labels too few to split: each half needs inputs of two labels at least, so that every label's
+        trigger has inputs of another label to be fitted on and checked on. Labels with :attr:`samples_per_label`
+        samples or more put some in both halves; two of them are needed."""
+        need = self.samples_per_label
+        enough = int((np.unique(np.asarray(y), return_counts=True)[1] >= need).sum())
+        if enough < 2:
+            raise FedForensicsError(
+                f"{source}: {len(y)} samples, {'no label' if enough == 0 else 'one label'} with {need} or more; "
+                f"trigger inversion needs at least {need} samples of each of 2 labels (it fits the triggers on "
+                f"{1 - self.validation:.0%} of each label's samples and checks them on the rest)"
+            )
+
     def flag(self, l1: np.ndarray, attack_success: np.ndarray) -> np.ndarray:
         """The verdict per label: anomaly index above ``threshold`` on the small side (Wang et al. 2019, §IV-C)
         and held-out attack success at least ``min_success``."""
@@ -399,7 +423,7 @@ class NeuralCleanse:
         return (anomaly_index(l1) > self.threshold) & small & (np.nan_to_num(attack_success) >= self.min_success)
 
     def _split(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Stratified split into the optimisation half and the held-out half."""
+        """Stratified split into the optimisation half and the held-out half (both hold two labels: :meth:`check_samples`)."""
         rng = np.random.default_rng(self.seed)
         fit, held = [], []
         for label in np.unique(y):
@@ -407,10 +431,7 @@ class NeuralCleanse:
             cut = int(round(len(idx) * (1 - self.validation)))
             fit.append(idx[:cut])
             held.append(idx[cut:])
-        fit_idx, held_idx = np.sort(np.concatenate(fit)), np.sort(np.concatenate(held))
-        if len(held_idx) == 0 or len(fit_idx) == 0:
-            raise FedForensicsError("too few clean samples to hold some out for checking the recovered triggers")
-        return fit_idx, held_idx
+        return np.sort(np.concatenate(fit)), np.sort(np.concatenate(held))
 
     @torch.no_grad()
     def _result(

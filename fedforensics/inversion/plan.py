@@ -1,8 +1,9 @@
 """Trigger inversion as ``fedforensics analyze --model`` asks for it: checked up front, run after the audit.
 
 :func:`plan_inversion` turns the command's options into an :class:`InversionPlan`,
-refusing bad input (a model that cannot be imported or does not match the run,
-unusable clean data, a round not in the run, a bad trigger file) with one line
+refusing bad input (a model that cannot be imported, does not match the run or
+does not return differentiable class scores, unusable or too few clean samples, a round
+not in the run, a bad trigger file) with one line
 before the detectors' long scan starts; :meth:`InversionPlan.execute` runs it.
 """
 
@@ -74,9 +75,10 @@ def plan_inversion(run: Run, options: AuditOptions) -> InversionPlan:
     factory = load_model_factory(options.model)
     round_ = _round(run, options.round)
     every = _every(options.rounds, options.every)
-    x, y = load_clean_data(options.data) if options.data is not None else _attached_data(run)
+    source = str(options.data) if options.data is not None else f"{run.path.name}, attachment {CLEAN_DATA!r}"
+    x, y = load_clean_data(options.data) if options.data is not None else _attached_data(run, source)
     trigger = load_trigger(options.probe_trigger, x.shape[1:]) if options.probe_trigger is not None else None
-    _, x, y, trigger = check_inputs(run, factory, x, y, round_, trigger)
+    _, x, y, trigger = check_inputs(run, factory, x, y, round_, trigger, source)
     return InversionPlan(run, factory, x, y, round_, every, trigger)
 
 
@@ -101,8 +103,8 @@ def _every(rounds: str | None, every: int) -> int | None:
     return every
 
 
-def _attached_data(run: Run) -> tuple[np.ndarray, np.ndarray]:
-    """The clean data the trainer attached to the run, checked as a ``--data`` file would be."""
+def _attached_data(run: Run, source: str) -> tuple[np.ndarray, np.ndarray]:
+    """The clean data the trainer attached to the run (``source`` in messages), checked as a ``--data`` file would be."""
     attached = run.attachment(CLEAN_DATA)
     if attached is None:
         raise FedForensicsError(
@@ -112,4 +114,4 @@ def _attached_data(run: Run) -> tuple[np.ndarray, np.ndarray]:
     missing = [key for key in ("x", "y") if key not in attached]
     if missing:
         raise FedForensicsError(f"{run.path.name}: attachment {CLEAN_DATA!r} has no array {' or '.join(missing)}; pass --data CLEAN.npz")
-    return check_clean_data(attached["x"], attached["y"], f"{run.path.name}, attachment {CLEAN_DATA!r}")
+    return check_clean_data(attached["x"], attached["y"], source)
