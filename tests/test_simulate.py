@@ -17,7 +17,7 @@ from fedforensics.cli import app
 from fedforensics.cli.simulate import Attack as CliAttack
 from fedforensics.errors import FedForensicsError
 from fedforensics.simulate import (
-    ATTACKS, SimulationConfig, load_dataset, make_attack, make_trigger, partition, simulate, train_test_split,
+    ATTACKS, Dataset, SimulationConfig, load_dataset, make_attack, make_trigger, partition, simulate, train_test_split,
 )  # fmt: skip
 
 torch.set_num_threads(1)
@@ -365,9 +365,10 @@ def test_simulate_on_an_npz_dataset(tmp_path):
     assert result.accuracy > 0.5
 
 
-def bad_dataset(tmp_path: Path, kind: str) -> Path:
-    """A dataset file or folder broken in the way ``kind`` names."""
-    x, y = small_images(10)
+def bad_dataset(tmp_path: Path, kind: str, n: int = 10) -> Path:
+    """A dataset of ``n`` images, file or folder, broken in the way ``kind`` names."""
+    x, y = small_images(n)
+    huge = {"uint64 label": 2**64 - 1, "label over the class bound": 20_000, "more classes than images": n}
     if kind == "no labels in npz":
         np.savez(tmp_path / "d.npz", x=x)
     elif kind == "label count":
@@ -393,6 +394,27 @@ def bad_dataset(tmp_path: Path, kind: str) -> Path:
         write_idx(tmp_path / "train-labels-idx1-ubyte", y)
     elif kind == "missing labels":
         write_idx(tmp_path / "train-images-idx3-ubyte", x)
+    elif kind == "truncated gzip":
+        path = write_idx(tmp_path / "train-images-idx3-ubyte.gz", x)
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+        write_idx(tmp_path / "train-labels-idx1-ubyte.gz", y)
+    elif kind == "short idx header":  # three dimensions announced, one and a half given
+        (tmp_path / "train-images-idx3-ubyte").write_bytes(bytes([0, 0, 8, 3]) + struct.pack(">I", n) + b"\x00\x00")
+        write_idx(tmp_path / "train-labels-idx1-ubyte", y)
+    elif kind.startswith("t10k"):
+        write_idx(tmp_path / "train-images-idx3-ubyte", x)
+        write_idx(tmp_path / "train-labels-idx1-ubyte", y)
+        write_idx(tmp_path / "t10k-images-idx3-ubyte", np.zeros((5, 28, 28)) if kind == "t10k image size" else x[:5])
+        if kind != "t10k labels missing":
+            write_idx(tmp_path / "t10k-labels-idx1-ubyte", y[:4] if kind == "t10k label count" else y[:5])
+    elif kind == "no channels":
+        np.savez(tmp_path / "d.npz", x=x[:, None][:, :0], y=y)
+    elif kind == "complex images":
+        np.savez(tmp_path / "d.npz", x=x / 255 + 1j, y=y)
+    elif kind in huge:
+        labels = y.astype(np.uint64 if kind == "uint64 label" else np.int64)
+        labels[0] = huge[kind]
+        np.savez(tmp_path / "d.npz", x=x, y=labels)
     return tmp_path / "d.npz" if (tmp_path / "d.npz").exists() else tmp_path
 
 
@@ -409,11 +431,30 @@ def bad_dataset(tmp_path: Path, kind: str) -> Path:
         ("not idx", "not an IDX file of unsigned bytes"),
         ("not gzip", "cannot read"),
         ("missing labels", "no train-labels-idx1-ubyte\\[.gz\\]"),
+        ("t10k label count", "t10k-labels-idx1-ubyte: labels must be 5 non-negative integers"),
     ],
 )
 def test_bad_dataset_files_are_refused_clearly(tmp_path, kind, message):
     with pytest.raises(FedForensicsError, match=message):
         load_dataset(str(bad_dataset(tmp_path, kind)))
+
+
+def by_scanning_each_class(y: np.ndarray, test_fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """The held-out indices as ``train_test_split`` chose them before it sorted once: one scan of ``y`` per class."""
+    scans = (rng.permutation(np.flatnonzero(y == c)) for c in range(int(y.max()) + 1))
+    return np.sort(np.concatenate([idx[: max(1, round(test_fraction * len(idx)))] for idx in scans if len(idx)]))
+
+
+def test_the_split_sorts_once_and_holds_out_the_same_samples():
+    """Labels with gaps and many classes: every class present is held out, the same samples as the
+    per-class scan chose (a seed keeps its split), in one sort rather than a pass per class."""
+    y = np.random.default_rng(0).choice([0, 3, 9_999], 3000)
+    data = Dataset("gaps", np.arange(len(y), dtype=np.float32).reshape(-1, 1, 1, 1), y)  # each image is its index
+    train, test = train_test_split(data, 0.1, np.random.default_rng(5))
+    assert set(test.y.tolist()) == {0, 3, 9_999} and len(train.y) + len(test.y) == len(y)
+    assert np.array_equal(test.x.ravel(), by_scanning_each_class(y, 0.1, np.random.default_rng(5)))
+    digits_test = train_test_split(DIGITS, 1 / 6, np.random.default_rng(3))[1]
+    assert np.array_equal(digits_test.x, DIGITS.x[by_scanning_each_class(DIGITS.y, 1 / 6, np.random.default_rng(3))])
 
 
 def test_unknown_dataset_is_refused(tmp_path):
@@ -477,6 +518,36 @@ def test_cli_bad_options_exit_2_in_one_line(tmp_path, options, message):
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
     assert not (tmp_path / "run.h5").exists()
+
+
+@pytest.mark.parametrize(
+    ("kind", "words"),
+    [
+        ("truncated gzip", ["train-images-idx3-ubyte.gz", "truncated or damaged"]),
+        ("short idx header", ["train-images-idx3-ubyte", "truncated header", "3 dimensions need 16"]),
+        ("t10k image size", ["t10k-images-idx3-ubyte holds images of 1×28×28", "train-images-idx3-ubyte of 1×12×12"]),
+        ("t10k labels missing", ["no t10k-labels-idx1-ubyte[.gz]", "needs both"]),
+        ("no channels", ["images of 0×12×12", "empty"]),
+        ("complex images", ["images must be real numbers", "complex128"]),
+        ("uint64 label", [f"label {2**64 - 1} is too large", "at most 10,000 classes"]),
+        ("label over the class bound", ["label 20000 is too large", "at most 10,000 classes"]),  # 10**9 hung: a scan per class
+        ("more classes than images", ["labels up to 40 make 41 classes for 40 images", "cannot be more classes than images"]),
+    ],
+)
+def test_cli_bad_dataset_exits_2_in_one_line_leaving_out_untouched(tmp_path, kind, words):
+    """Refused before the run file is opened: OUT is not created, and an earlier run is kept under --overwrite."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    dataset = bad_dataset(folder, kind, n=40)  # enough for 2 clients: the data alone is at fault
+    out, kept = tmp_path / "run.h5", tmp_path / "kept.h5"
+    kept.write_bytes(b"an earlier run")
+    options = ("--rounds", 1, "--clients", 2, "--malicious-fraction", 0.5, "--local-epochs", 1, "--dataset", dataset)
+    for target, extra in ((out, []), (kept, ["--overwrite"])):
+        result = invoke("simulate", target, *options, *extra)
+        assert result.exit_code == 2, result.output
+        assert result.output.startswith("error: ") and result.output.strip().count("\n") == 0, result.output
+        assert all(word in result.output for word in words) and "Traceback" not in result.output, result.output
+    assert not out.exists() and kept.read_bytes() == b"an earlier run"
 
 
 def test_cli_offers_every_attack():

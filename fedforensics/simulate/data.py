@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import math
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +14,11 @@ import numpy as np
 from ..errors import FedForensicsError
 from ..npz import load_arrays
 
-__all__ = ["Dataset", "load_dataset", "partition", "train_test_split"]
+__all__ = ["MAX_CLASSES", "Dataset", "load_dataset", "partition", "train_test_split"]
+
+MAX_CLASSES = 10_000
+"""The most classes a local dataset may have: the model has one output per class, and every run
+records every client's update of it (docs/attacks.md)."""
 
 
 @dataclass
@@ -49,13 +55,17 @@ def load_dataset(spec: str) -> Dataset:
 
 
 def _images(x: np.ndarray, source: str) -> np.ndarray:
-    """(N, H, W) or (N, C, H, W) as float32 (N, C, H, W) in [0, 1]."""
+    """(N, H, W) or (N, C, H, W) real numbers as float32 (N, C, H, W); integers are scaled from 0..255 to [0, 1]."""
     if x.ndim == 3:
         x = x[:, None]
     if x.ndim != 4:
         raise FedForensicsError(f"{source}: images must be (N, H, W) or (N, C, H, W), got shape {x.shape}")
     if len(x) == 0:
         raise FedForensicsError(f"{source}: no images")
+    if 0 in x.shape[1:]:
+        raise FedForensicsError(f"{source}: images of {_size(x.shape[1:])} (C×H×W) are empty: give one channel and one pixel")
+    if x.dtype.kind not in "biuf":  # complex would lose its imaginary part, strings would be parsed
+        raise FedForensicsError(f"{source}: images must be real numbers (integers, floats or booleans), got {x.dtype}")
     if np.issubdtype(x.dtype, np.integer):
         x = x / 255.0
     x = x.astype(np.float32)
@@ -65,15 +75,36 @@ def _images(x: np.ndarray, source: str) -> np.ndarray:
 
 
 def _labels(y: np.ndarray, n: int, source: str) -> np.ndarray:
+    """``n`` integer labels as int64, their range checked in their own dtype (a uint64 2**64 − 1 would wrap to −1)."""
     if y.shape != (n,) or not np.issubdtype(y.dtype, np.integer) or (y < 0).any():
         raise FedForensicsError(f"{source}: labels must be {n} non-negative integers, got {y.dtype} of shape {y.shape}")
+    largest = int(y.max())
+    if largest >= MAX_CLASSES:
+        raise FedForensicsError(
+            f"{source}: label {largest} is too large: labels are class indices 0..C-1, one model output each, "
+            f"and at most {MAX_CLASSES:,} classes are allowed"
+        )
     return y.astype(np.int64)
+
+
+def _dataset(name: str, x: np.ndarray, y: np.ndarray, source: str) -> Dataset:
+    """The checked images and labels as a :class:`Dataset`, refused when they have more classes than images."""
+    if len(y) < int(y.max()) + 1:
+        raise FedForensicsError(
+            f"{source}: labels up to {y.max()} make {y.max() + 1} classes for {len(y)} images: "
+            "labels are class indices 0..C-1, and there cannot be more classes than images"
+        )
+    return Dataset(name, x, y)
+
+
+def _size(shape: tuple[int, ...]) -> str:
+    return "×".join(str(d) for d in shape)
 
 
 def _load_npz(path: Path) -> Dataset:
     arrays = load_arrays(path, ("x", "y"), "np.savez(path, x=images, y=labels)")
     x = _images(arrays["x"], str(path))
-    return Dataset(path.stem, x, _labels(arrays["y"], len(x), str(path)))
+    return _dataset(path.stem, x, _labels(arrays["y"], len(x), str(path)), str(path))
 
 
 def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
@@ -82,48 +113,66 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     try:
         with opener(path, "rb") as f:  # type: ignore[operator]
             raw = f.read()
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:  # EOFError: the stream stops short
+        raise FedForensicsError(f"{path}: cannot read: not a gzip file, or a truncated or damaged one ({exc})") from None
     except OSError as exc:
         raise FedForensicsError(f"{path}: cannot read ({exc})") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
         raise FedForensicsError(f"{path}: not an IDX file of unsigned bytes")
     ndim = raw[3]
-    dims = np.frombuffer(raw, ">u4", count=ndim, offset=4).astype(int)
-    data = np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim)
-    if data.size != int(np.prod(dims)):
-        raise FedForensicsError(f"{path}: truncated ({data.size} values for shape {tuple(dims)})")
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise FedForensicsError(f"{path}: truncated header ({len(raw)} bytes; {ndim} dimensions need {header})")
+    dims = tuple(int(d) for d in np.frombuffer(raw, ">u4", count=ndim, offset=4))
+    data = np.frombuffer(raw, np.uint8, offset=header)
+    if data.size != math.prod(dims):
+        problem = "truncated" if data.size < math.prod(dims) else "too long"
+        raise FedForensicsError(f"{path}: {problem} ({data.size} values for shape {dims})")
     return data.reshape(dims)
 
 
 def _load_idx_folder(folder: Path) -> Dataset:
-    def find(stem: str) -> Path:
-        for name in (stem, stem + ".gz"):
-            if (folder / name).is_file():
-                return folder / name
-        raise FedForensicsError(f"{folder}: no {stem}[.gz] (an MNIST-style IDX folder needs it)")
+    """``train-*`` (required) and ``t10k-*`` (optional, both files or neither) IDX files as one dataset."""
 
-    parts = []
+    def find(stem: str) -> Path | None:
+        return next((folder / name for name in (stem, stem + ".gz") if (folder / name).is_file()), None)
+
+    parts: list[tuple[Path, np.ndarray, np.ndarray]] = []
     for prefix in ("train", "t10k"):
-        try:
-            images, labels = find(f"{prefix}-images-idx3-ubyte"), find(f"{prefix}-labels-idx1-ubyte")
-        except FedForensicsError:
-            if prefix == "t10k":
-                continue  # the test split is optional: we hold our own out
-            raise
+        stems = (f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte")
+        images, labels = (find(stem) for stem in stems)
+        if prefix == "t10k" and images is None and labels is None:
+            continue  # the test split is optional: we hold our own out
+        if images is None or labels is None:
+            missing = stems[0] if images is None else stems[1]
+            need = "an MNIST-style IDX folder needs it" if prefix == "train" else "the t10k split needs both its files"
+            raise FedForensicsError(f"{folder}: no {missing}[.gz] ({need})")
         x = _images(read_idx(images), str(images))
-        parts.append((x, _labels(read_idx(labels), len(x), str(labels))))
-    x = np.concatenate([p[0] for p in parts])
-    y = np.concatenate([p[1] for p in parts])
-    return Dataset(folder.name, x, y)
+        parts.append((images, x, _labels(read_idx(labels), len(x), str(labels))))
+    (train, x, _), *rest = parts
+    for other, ox, _ in rest:
+        if ox.shape[1:] != x.shape[1:]:
+            raise FedForensicsError(
+                f"{folder}: {other.name} holds images of {_size(ox.shape[1:])} (C×H×W), {train.name} of {_size(x.shape[1:])}: "
+                "the two splits must have one image size"
+            )
+    x = np.concatenate([p[1] for p in parts])
+    y = np.concatenate([p[2] for p in parts])
+    return _dataset(folder.name, x, y, str(folder))
+
+
+def _by_class(y: np.ndarray) -> list[np.ndarray]:
+    """The indices of each label present in ``y``, in increasing order of label and of index: one sort,
+    not one pass over ``y`` per class."""
+    order = np.argsort(y, kind="stable")
+    starts = np.unique(y[order], return_index=True)[1]
+    return np.split(order, starts[1:])
 
 
 def train_test_split(data: Dataset, test_fraction: float, rng: np.random.Generator) -> tuple[Dataset, Dataset]:
     """A stratified held-out split: the server's test set, which also serves as trigger inversion's clean data."""
     test = np.concatenate(
-        [
-            idx[: max(1, round(test_fraction * len(idx)))]
-            for idx in (rng.permutation(np.flatnonzero(data.y == c)) for c in range(data.num_classes))
-            if len(idx)
-        ]
+        [idx[: max(1, round(test_fraction * len(idx)))] for idx in (rng.permutation(members) for members in _by_class(data.y))]
     )
     train = np.setdiff1d(np.arange(len(data.y)), test)
     test = np.sort(test)
@@ -144,10 +193,11 @@ def partition(
         return [np.sort(shard) for shard in np.array_split(rng.permutation(len(y)), clients)]
     if not 0 < alpha < float("inf"):  # NaN fails too
         raise FedForensicsError(f"--alpha must be positive, got {alpha}")
+    classes = _by_class(y)
     for _ in range(1000):
         shards: list[list[int]] = [[] for _ in range(clients)]
-        for c in np.unique(y):
-            idx = rng.permutation(np.flatnonzero(y == c))
+        for members in classes:
+            idx = rng.permutation(members)
             cuts = (np.cumsum(rng.dirichlet(np.full(clients, alpha))) * len(idx)).astype(int)[:-1]
             for shard, part in zip(shards, np.split(idx, cuts)):
                 shard.extend(part.tolist())

@@ -138,6 +138,8 @@ def simulate(
         return {n: p.reshape(s).numpy() for n, s, p in zip(names, shapes, vector.split([int(np.prod(s)) for s in shapes]))}
 
     history: list[dict[str, float]] = []
+    # Every refusal of the input (options, data, attack, model) happens above: only now is OUT
+    # created, or replaced with --overwrite, so bad input leaves an existing run untouched.
     with Recorder(path, meta=_meta(config, data, malicious), overwrite=overwrite) as rec:
         rec.ground_truth([client_id(i) for i in malicious])
         rec.attach("clean_data", x=test.x, y=test.y)
