@@ -409,6 +409,8 @@ def bad_dataset(tmp_path: Path, kind: str, n: int = 10) -> Path:
             write_idx(tmp_path / "t10k-labels-idx1-ubyte", y[:4] if kind == "t10k label count" else y[:5])
     elif kind == "no channels":
         np.savez(tmp_path / "d.npz", x=x[:, None][:, :0], y=y)
+    elif kind == "integer images beyond 255":  # were scaled to values above 1 without a word
+        np.savez(tmp_path / "d.npz", x=x.astype(np.int64) * 1000, y=y)
     elif kind == "complex images":
         np.savez(tmp_path / "d.npz", x=x / 255 + 1j, y=y)
     elif kind in huge:
@@ -432,6 +434,7 @@ def bad_dataset(tmp_path: Path, kind: str, n: int = 10) -> Path:
         ("not gzip", "cannot read"),
         ("missing labels", "no train-labels-idx1-ubyte\\[.gz\\]"),
         ("t10k label count", "t10k-labels-idx1-ubyte: labels must be 5 non-negative integers"),
+        ("integer images beyond 255", "integer images are read as grey levels 0..255, but these run from 0 to "),
     ],
 )
 def test_bad_dataset_files_are_refused_clearly(tmp_path, kind, message):

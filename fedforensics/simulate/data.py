@@ -67,6 +67,12 @@ def _images(x: np.ndarray, source: str) -> np.ndarray:
     if x.dtype.kind not in "biuf":  # complex would lose its imaginary part, strings would be parsed
         raise FedForensicsError(f"{source}: images must be real numbers (integers, floats or booleans), got {x.dtype}")
     if np.issubdtype(x.dtype, np.integer):
+        low, high = int(x.min()), int(x.max())
+        if low < 0 or high > 255:
+            raise FedForensicsError(
+                f"{source}: integer images are read as grey levels 0..255, but these run from {low} to {high}: "
+                "save them as uint8, or as floats in the range the model should see"
+            )
         x = x / 255.0
     x = x.astype(np.float32)
     if not np.isfinite(x).all():
