@@ -162,6 +162,9 @@ BAD_DATA = {  # file name: (its arrays from the good clean data x (float64), y; 
     "x_beyond_float32": (lambda x, y: {"x": np.where(np.arange(x.size).reshape(x.shape) == 0, 1e300, x), "y": y},
                          "x_beyond_float32.npz: x holds 1e+300, beyond float32's range"),
     "x_complex": (lambda x, y: {"x": x + 1j, "y": y}, "x_complex.npz: x holds complex numbers"),
+    "x_huge_in_float32": (lambda x, y: {"x": (x + 1) * 1e38, "y": y},  # was blamed on the model's averaged weights
+                          "x_huge_in_float32.npz: the final model gives NaN or Inf class scores on these inputs, which run from 1e+38 to 2e+38, "
+                          "and finite ones on them scaled to [-1, 1]"),
     "three": (lambda x, y: {"x": x[:3], "y": np.array([0, 0, 1])}, f"three.npz: 3 samples, one label with 2 or more; {TOO_FEW}"),
     "four_labels": (lambda x, y: {"x": x[one_per_label(y, 4)], "y": y[one_per_label(y, 4)]}, f"4 samples, no label with 2 or more; {TOO_FEW}"),
     "one_per_label": (lambda x, y: {"x": x[one_per_label(y, 10)], "y": y[one_per_label(y, 10)]}, f"10 samples, no label with 2 or more; {TOO_FEW}"),

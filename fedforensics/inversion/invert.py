@@ -179,6 +179,12 @@ def check_inputs(
         finite = _scores_finite(model, x)
     except Exception as exc:  # e.g. a forward that only fails on a larger batch
         raise FedForensicsError(f"the model fails on the clean data: {one_line(exc)}") from None
+    peak = float(np.abs(x).max())
+    if not finite and peak > 1 and _scores_finite(model, x / peak):  # the same weights on the inputs scaled to [-1, 1]
+        raise FedForensicsError(
+            f"{source}: {which} gives NaN or Inf class scores on these inputs, which run from {x.min():g} to {x.max():g}, "
+            "and finite ones on them scaled to [-1, 1]: give them scaled as the model was trained on"
+        )
     if not finite:
         raise FedForensicsError(
             f"{which} gives NaN or Inf class scores on the clean data although its weights are finite (a negative "
