@@ -13,12 +13,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from fedforensics import audit
 from fedforensics.cli import app
 from fedforensics.report import json as report_json
+from recorder import Recorder
 
 from synthetic import make_run
 
@@ -198,13 +200,46 @@ def test_an_interrupted_demo_leaves_no_reports_of_an_earlier_one(tmp_path, monke
     import fedforensics.simulate
 
     out = tmp_path / "demo"
-    out.mkdir()
+    _earlier_run(out / "run.h5", "fedforensics demo")
     for name in ("report.json", "report.html", "notes.txt"):
         (out / name).write_text("from an earlier demo")
     monkeypatch.setattr(fedforensics.simulate, "simulate", refuse(KeyboardInterrupt()))
     result = invoke("demo", "--out", out, "--no-inversion")
     assert result.exit_code == 130
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]  # the demo's own files only
+
+
+def _earlier_run(path, source):
+    """A run file whose meta says ``source`` wrote it."""
+    path.parent.mkdir(exist_ok=True)
+    with Recorder(path, meta={"source": source}) as rec, rec.round(0, {"w": np.zeros(2, np.float32)}) as rnd:
+        rnd.client("c0", {"w": np.ones(2, np.float32)}, num_samples=1)
+
+
+@pytest.mark.parametrize("source", ["my own federation", "fedforensics simulate", None])
+def test_demo_replaces_only_an_earlier_demos_files_unless_told(tmp_path, monkeypatch, source):
+    """`demo --out .` deleted a user's own run.h5 and report.json, which the README names its files too."""
+    import fedforensics.simulate
+
+    out = tmp_path / "project"
+    if source is None:  # no run at all, a report of the user's
+        out.mkdir()
+    else:
+        _earlier_run(out / "run.h5", source)
+    (out / "report.json").write_text("the user's")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    monkeypatch.setattr(fedforensics.simulate, "simulate", refuse(AssertionError("simulated before checking")))
+    named = "run.h5, report.json" if source is not None else "report.json"
+    one_line_error(invoke("demo", "--out", out), f"--out {out} holds {named}, which no earlier demo wrote there")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    monkeypatch.setattr(fedforensics.simulate, "simulate", refuse(KeyboardInterrupt()))
+    assert invoke("demo", "--out", out, "--overwrite").exit_code == 130  # told to: replaced
+    assert list(out.iterdir()) == []
+
+
+def test_demo_refuses_an_empty_folder_name():
+    result = invoke("demo", "--out", "")
+    assert result.exit_code == 2 and "an empty name: give a folder's name" in result.output
 
 
 def test_demo_refuses_an_unwritable_report_before_simulating(tmp_path, monkeypatch):

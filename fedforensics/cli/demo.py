@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
+import h5py
 import numpy as np
 import typer
 from rich.text import Text
+
+from recorder import spec
 
 from ..audit import AuditOptions, check_outputs, run_audit
 from ..errors import FedForensicsError
@@ -16,14 +20,33 @@ from .app import app, console, user_errors
 from .progress import progress_bar
 
 DEMO_FILES = ("run.h5", "report.json", "report.html", "trigger.npz")
+DEMO_SOURCE = "fedforensics demo"  #: the run's meta "source": the demo's own folder
+
+
+def _folder(value: str) -> Path:
+    """--out: a folder's name, not empty."""
+    if not value:
+        raise typer.BadParameter("an empty name: give a folder's name")
+    return Path(value)
+
+
+def _earlier_demo(run_path: Path) -> bool:
+    """Whether ``run_path`` is a run the demo wrote: its files beside it are the demo's own to replace."""
+    try:
+        with h5py.File(run_path, "r") as f:
+            meta = json.loads(f.attrs.get(spec.ATTR_META, "{}"))
+    except (OSError, ValueError, TypeError):  # absent, not HDF5, no meta: not the demo's
+        return False
+    return isinstance(meta, dict) and meta.get("source") == DEMO_SOURCE
 
 
 @app.command()
 @user_errors
 def demo(
-    out: Annotated[Path, typer.Option("--out", help="Folder for the run file and the reports (created; the demo's own files in it are replaced).")] = Path("fedforensics-demo"),
+    out: Annotated[Path, typer.Option("--out", parser=_folder, help="Folder for the run file and the reports (created if need be). An earlier demo's files in it are replaced; other files of the same names (run.h5, report.json, report.html, trigger.npz) only with --overwrite.")] = Path("fedforensics-demo"),
     seed: Annotated[int, typer.Option(help="Seed of the demo federation.")] = 0,
     inversion: Annotated[bool, typer.Option("--inversion/--no-inversion", help="Also run Neural Cleanse trigger inversion on the final global model.")] = True,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace files of the demo's names in --out that an earlier demo did not write.")] = False,
 ) -> None:
     """Simulate the built-in federation and audit it: the whole tool in about a minute.
 
@@ -44,11 +67,17 @@ def demo(
     run_path, json_path, html_path, trigger_path = paths = [out / name for name in DEMO_FILES]
     if out.is_dir():  # before the minute of simulation: e.g. a folder named report.json in it
         check_outputs(paths, [])
+        foreign = [path.name for path in paths if path.exists()] if not _earlier_demo(run_path) else []
+        if foreign and not overwrite:
+            raise FedForensicsError(
+                f"--out {out} holds {', '.join(foreign)}, which no earlier demo wrote there: "
+                "give another folder, or --overwrite to replace them"
+            )
     out.mkdir(exist_ok=True)
     for path in paths:  # an earlier demo's files go first: interrupted, this one leaves no mixed set
         path.unlink(missing_ok=True)
     with progress_bar("simulating rounds") as update:
-        result = simulate(config, run_path, overwrite=True, progress=update)
+        result = simulate(config, run_path, overwrite=True, progress=update, source=DEMO_SOURCE)
     console.print(Text(
         f"simulated {config.rounds} rounds of {config.clients} clients; attackers {', '.join(result.malicious)}; "
         f"accuracy {result.accuracy:.1%}, backdoor success {result.attack_success:.1%}"

@@ -106,10 +106,16 @@ def client_id(index: int) -> str:
 
 
 def simulate(
-    config: SimulationConfig, path: str | Path, *, overwrite: bool = False, progress: Progress | None = None
+    config: SimulationConfig,
+    path: str | Path,
+    *,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+    source: str = "fedforensics simulate",
 ) -> SimulationResult:
     """Run the federation ``config`` describes and record it to ``path`` with its ground truth,
-    the global model's accuracy (and attack success) per round, and the held-out split as clean data."""
+    the global model's accuracy (and attack success) per round, and the held-out split as clean data;
+    ``source``: what the run's ``meta`` says wrote it."""
     config.check()
     started = time.perf_counter()
     torch.set_num_threads(1)  # small batches: a second thread only contends (12-30x slower here)
@@ -140,7 +146,7 @@ def simulate(
     history: list[dict[str, float]] = []
     # Every refusal of the input (options, data, attack, model) happens above: only now is OUT
     # created, or replaced with --overwrite, so bad input leaves an existing run untouched.
-    with Recorder(path, meta=_meta(config, data, malicious), overwrite=overwrite) as rec:
+    with Recorder(path, meta=_meta(config, data, malicious, source), overwrite=overwrite) as rec:
         rec.ground_truth([client_id(i) for i in malicious])
         rec.attach("clean_data", x=test.x, y=test.y)
         if attack.backdoor:
@@ -169,9 +175,9 @@ def simulate(
     )  # fmt: skip
 
 
-def _meta(config: SimulationConfig, data: Dataset, malicious: list[int]) -> dict[str, Any]:
+def _meta(config: SimulationConfig, data: Dataset, malicious: list[int], source: str) -> dict[str, Any]:
     return {
-        "source": "fedforensics simulate",
+        "source": source,
         "dataset": data.name,
         "image_shape": list(data.image_shape),
         "num_classes": data.num_classes,
