@@ -169,6 +169,15 @@ class RunEvaluation:
         }
 
 
+def consensus_score(verdict: str, score: float) -> float:
+    """The consensus's score of a client: its verdict first, then its score, as the report ranks clients
+    (a summed score alone can put a benign client with several sub-threshold strengths above a malicious
+    one). One number on one scale for every run, so that pooled runs are ranked together: a client's
+    place within its own run would put a benign client of a large run above a malicious one of a small
+    run. Clients of the same verdict and score tie, and ties count half."""
+    return (len(VERDICTS) - 1 - VERDICTS.index(verdict)) + 0.5 * score / (1 + abs(score))
+
+
 def evaluate_report(report: AuditReport, truth: Sequence[str | int], *, index: int = 0, truth_source: str = "run") -> RunEvaluation:
     """Judge an audit's detectors and verdicts against the true malicious client ids ``truth``
     (str or int, as the recorder takes them)."""
@@ -193,13 +202,7 @@ def evaluate_report(report: AuditReport, truth: Sequence[str | int], *, index: i
         if rounds:
             first[v.client] = min(rounds)
     flagged = {v.client for v in report.verdicts if v.verdict in POSITIVE_VERDICTS}
-    # the consensus ranks clients as the report does (verdict first, then score): a summed score alone
-    # can put a benign client with several sub-threshold strengths above a malicious one. Clients of the
-    # same verdict and score tie (the report's order among them is their ids'), and ties count half.
-    keys = [(VERDICTS.index(v.verdict), -v.score) for v in report.verdicts]
-    order = sorted(set(keys))  # best first
-    rank = {key: float(len(order) - i) for i, key in enumerate(order)}
-    scores = {v.client: rank[key] for v, key in zip(report.verdicts, keys)}
+    scores = {v.client: consensus_score(v.verdict, v.score) for v in report.verdicts}
     judgements.append(judge(CONSENSUS, index, scores, flagged, first, clients, attackers))
     return RunEvaluation(
         index, report.summary.path, truth_source, clients,

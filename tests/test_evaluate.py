@@ -223,3 +223,14 @@ def test_clients_the_report_cannot_tell_apart_tie_in_the_consensus_auroc(tmp_pat
         report = analyze(run)
     judgements = {j.name: j for j in evaluate_report(report, [attacker]).judgements}
     assert judgements[CONSENSUS].auroc == 0.5 and judgements["norm"].auroc == 0.5
+
+
+def test_the_pooled_consensus_ranks_every_runs_clients_on_one_scale(tiny):
+    """Each run's consensus score was the client's place within its run: pooled, the benign clients of a
+    larger run outranked the one malicious client of a smaller run (AUROC 0.47 for a perfect verdict)."""
+    flagged = [verdict("c0", "malicious", 2.0, ["a", "b"])] + [verdict(f"c{i}", "benign", 0.5, []) for i in range(1, 5)]
+    honest = [verdict(f"c{i}", "benign", 3.0 - 0.5 * i, []) for i in range(5)]
+    first = evaluate_report(dataclasses.replace(tiny, verdicts=flagged), ["c0"], index=0)
+    second = evaluate_report(dataclasses.replace(tiny, verdicts=honest), [], index=1)
+    consensus = by_name(pool([first, second]))[CONSENSUS]
+    assert (consensus.tp, consensus.fp) == (1, 0) and consensus.auroc == 1.0
