@@ -19,6 +19,7 @@ from .notes import (
     majority_weight_note,
     persistence_note,
     sketch_note,
+    zero_updates_note,
 )
 from .persistence import DeviationPersistence
 from .run import Run
@@ -126,11 +127,15 @@ def analyze(
     client_metrics: dict[str, dict[int, dict[str, float]]] = {}
     sketch_width: int | None = None
     round_sizes: dict[int, int] = {}  # round -> clients whose update could be compared
+    still: list[int] = []  # rounds in which every compared update was zero
     majority_weight: dict[str, list[float]] = {}  # client -> its FedAvg weight share in the rounds it held over half
     large_data: Counter[str] = Counter()  # client -> rounds in which its sample count could explain its update's size
     persistence = DeviationPersistence(run.analysable_layers)
     for data in scan(run, progress, direction_memory):
-        round_sizes[data.round] = len(data.clients)
+        if data.clients:  # a round whose every update held NaN/Inf has none to compare
+            round_sizes[data.round] = len(data.clients)
+            if run.analysable_layers and not (data.norms > 0).any():  # without them coverage_notes says why
+                still.append(data.round)
         holder = majority_holder(data.clients, data.num_samples)
         if holder is not None:
             majority_weight.setdefault(holder[0], []).append(holder[1])
@@ -166,6 +171,7 @@ def analyze(
         large_data_note(verdicts, results, nonfinite, large_data, participation),
         majority_weight_note(majority_weight, participation),
         persistence_note(persistence, verdicts, results, rule),
+        zero_updates_note(still, len(round_sizes)),
     ):
         if note:
             report.notes.append(note)

@@ -219,8 +219,9 @@ def coverage_notes(
 
     ``benign`` means "below every threshold"; for a client no statistic could compare with
     the others, or seen in too few rounds to accumulate evidence, that is no evidence
-    either way, and the report says so. ``round_sizes``: the rounds the scan yielded (it skips
-    rounds without an update) and how many clients each could compare.
+    either way, and the report says so. ``round_sizes``: the rounds with an update to compare (the scan
+    skips rounds without an update; a round whose every update held NaN or Inf has none) and how many
+    clients each could compare.
     """
     unfinished = (
         [
@@ -238,12 +239,15 @@ def coverage_notes(
             f"the model has no floating-point layer (its {len(run.layers)} layer{'s' * (len(run.layers) != 1)} hold "
             "integers only): there are no updates to compare, so 'benign' is no evidence either way",
         ]
-    empty = [r for r in run.rounds if r not in round_sizes]  # the scan skips rounds without an update
     notes = list(unfinished)
-    if empty:
-        shown = listed(map(str, empty))
-        notes.append(f"round{'s' * (len(empty) > 1)} {shown} recorded no client update (every reply failed): nothing to compare there")
-    standalone = [r for r in results if r.applicable and r.standalone]
+    empty: dict[str, list[int]] = {}  # why -> rounds without an update to compare
+    for r in (r for r in run.rounds if r not in round_sizes):
+        why = "every update held NaN or Inf" if run.clients(r) else "every reply failed" if run.failures(r) else "no client was recorded"
+        empty.setdefault(why, []).append(r)
+    for why, rounds in empty.items():
+        shown = listed(map(str, rounds))
+        notes.append(f"round{'s' * (len(rounds) > 1)} {shown}: {why}, so there was nothing to compare")
+    standalone = [r for r in results if r.standalone]  # applicable or not: one that scored no client is not
     benign = [v for v in verdicts if v.verdict == "benign"]
     unscored = [
         v for v in benign if standalone and not any(not math.isnan(r.scores.get(v.client, math.nan)) for r in standalone)
@@ -272,6 +276,22 @@ def coverage_notes(
             "be flagged (docs/detectors.md, 'Small federations')"
         )
     return notes
+
+
+def zero_updates_note(still: list[int], compared: int) -> str | None:
+    """Rounds in which every compared update was zero (``compared``: the rounds with an update to compare).
+
+    A zero update is what a client sends when it returns the model it was given, or what the trainer
+    records when it passes the global model as the client's: no detector can tell such clients apart.
+    """
+    if not still:
+        return None
+    if len(still) == compared:
+        return (
+            "every client update of every round is zero (did the clients return the model they were sent, or the "
+            "trainer record the global model as theirs?): there is nothing to compare, so 'benign' is no evidence either way"
+        )
+    return f"in round{'s' * (len(still) > 1)} {listed(map(str, still))} every client update is zero: nothing to compare there"
 
 
 def _subject(some: list[ClientVerdict], every: list[ClientVerdict]) -> str:

@@ -353,7 +353,7 @@ def test_a_round_where_every_reply_failed_is_skipped_and_named(tmp_path):
                         rnd.client(f"c{i}", {"w": rng.normal(0, 0.01, (8, 8))}, num_samples=10, delta=True)
     report = analyze(open_run(tmp_path / "failed.h5"))
     assert report.counts["benign"] == 5
-    assert report.notes[0] == "round 3 recorded no client update (every reply failed): nothing to compare there"
+    assert report.notes[0] == "round 3: every reply failed, so there was nothing to compare"
     assert report.notes[1].startswith("all 4 rounds compared fewer than 10 clients (as few as 5)")
     assert len(report.notes) == 2
 
@@ -839,3 +839,43 @@ def test_the_report_says_when_the_clients_differences_persist_round_after_round(
     quirks, noise = _persistence(tmp_path / "quirks.h5"), _persistence(tmp_path / "noise.h5")
     assert quirks.median >= PERSISTENT and quirks.pairs == 70  # 10 clients × the 7 rounds after the first
     assert noise.median < 0.5  # fresh noise each round: no direction repeats
+
+
+def test_rounds_without_an_update_to_compare_are_named_with_the_reason(tmp_path):
+    """A round recorded with no client and no failure was said to be one where 'every reply failed'."""
+    with Recorder(tmp_path / "empty.h5") as rec:
+        for r in range(5):
+            with rec.round(r, {"w": np.zeros(4, np.float32)}) as rnd:
+                if r == 2:
+                    rnd.failure("c0", "timeout")
+                elif r != 1:
+                    for i in range(5):
+                        rnd.client(f"c{i}", {"w": np.full(4, np.nan if r == 3 else 0.1 * i)}, num_samples=10, delta=True)
+    notes = analyze(open_run(tmp_path / "empty.h5")).notes
+    assert notes[:3] == [
+        "round 1: no client was recorded, so there was nothing to compare",
+        "round 2: every reply failed, so there was nothing to compare",
+        "round 3: every update held NaN or Inf, so there was nothing to compare",
+    ]
+
+
+@pytest.mark.parametrize("zero_rounds", [range(6), range(2, 4)])
+def test_zero_updates_are_named_as_nothing_to_compare(tmp_path, zero_rounds):
+    """Clients that return the model they were sent (a common integration slip) got ten 'benign' verdicts
+    and no word; detectors that scored no client said they were applicable."""
+    rng = np.random.default_rng(0)
+    with Recorder(tmp_path / "zero.h5") as rec:
+        for r in range(6):
+            with rec.round(r, {"w": np.zeros(8, np.float32)}) as rnd:
+                for i in range(10):
+                    update = np.zeros(8) if r in zero_rounds else rng.normal(size=8)
+                    rnd.client(f"c{i}", {"w": update}, num_samples=10, delta=True)
+    report = analyze(open_run(tmp_path / "zero.h5"))
+    assert report.counts["benign"] == 10
+    if len(zero_rounds) == 6:
+        assert any(note.startswith("every client update of every round is zero") for note in report.notes), report.notes
+        unscored = [r for r in report.detectors if not any(np.isfinite(list(r.scores.values())))]
+        assert unscored and all(not r.applicable for r in unscored)  # client-metrics for its own reason: no metric
+        assert any("no client could be scored" in r.note for r in unscored)
+    else:
+        assert "in rounds 2, 3 every client update is zero: nothing to compare there" in report.notes

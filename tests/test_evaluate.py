@@ -210,14 +210,14 @@ def test_truth_ids_are_taken_as_the_recorder_takes_them(tiny):
 
 @pytest.mark.parametrize("attacker", ["a", "z"])
 def test_clients_the_report_cannot_tell_apart_tie_in_the_consensus_auroc(tmp_path, attacker):
-    """The consensus ranked clients by their place in the report, so three clients sending the same
+    """The consensus ranked clients by their place in the report, so five clients sending the same
     update gave AUROC 1.0 when the attacker's id sorted first and 0.0 when it sorted last."""
     path = tmp_path / "same.h5"
     g = {"w": np.zeros((4, 4), np.float32), "b": np.zeros(4, np.float32)}
     with Recorder(path) as rec:
         for r in range(3):
             with rec.round(r, g) as rnd:
-                for cid in ("a", "m", "z"):
+                for cid in ("a", "f", "m", "t", "z"):
                     rnd.client(cid, {k: np.ones_like(v) for k, v in g.items()}, num_samples=10)
     with open_run(path) as run:
         report = analyze(run)
@@ -234,3 +234,15 @@ def test_the_pooled_consensus_ranks_every_runs_clients_on_one_scale(tiny):
     second = evaluate_report(dataclasses.replace(tiny, verdicts=honest), [], index=1)
     consensus = by_name(pool([first, second]))[CONSENSUS]
     assert (consensus.tp, consensus.fp) == (1, 0) and consensus.auroc == 1.0
+
+
+def test_a_detector_that_scored_no_client_is_not_counted_as_missing_the_attacker(tmp_path):
+    """Three clients are too few to compare: every score was null, yet norm was judged applicable with the
+    attacker a false negative (recall 0), which halved the pooled recall of every detector."""
+    path = make_run(tmp_path / "three.h5", clients=3, rounds=4, attackers=("c0",), attack="boost")
+    with open_run(path) as run:
+        report = analyze(run)
+    judgements = by_name(evaluate_report(report, ["c0"]).judgements)
+    norm = judgements["norm"]
+    assert not norm.applicable and (norm.fn, norm.recall, norm.auroc) == (0, None, None)
+    assert norm.to_json()["applicable"] is False

@@ -260,7 +260,12 @@ class Detector(ABC):
     def result(self, **fields: Any) -> DetectorResult:
         """A :class:`DetectorResult` carrying this detector's name, reference, family, roles,
         parameters and ``self.threshold`` (every detector stores one), plus ``fields`` (scores,
-        flags, evidence...)."""
+        flags, evidence...). A detector that scored no client is not applicable to the run: it has no
+        evidence either way, and an evaluation must not count its silence as a miss."""
+        scores = fields.get("scores", {})
+        if fields.get("applicable", True) and not fields.get("flagged") and not any(math.isfinite(v) for v in scores.values()):
+            fields["applicable"] = False
+            fields["note"] = "no client could be scored (too few clients in every round, or no update to compare)"
         return DetectorResult(
             name=self.name,
             family=self.family,
