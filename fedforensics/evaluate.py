@@ -270,16 +270,23 @@ def read_truth(path: Path) -> list[str]:
     return [str(c) for c in ids]
 
 
-def run_truth(path: Path) -> list[str]:
-    """The ground truth recorded in a run file; an error when it has none."""
-    with open_run(path) as run:
-        truth = run.ground_truth
+def _recorded_truth(path: Path, truth: list[str] | None) -> list[str]:
+    """The ground truth recorded in the run at ``path``; an error when it has none."""
     if truth is None:
         raise FedForensicsError(
             f"{path} records no ground truth: give --truth FILE (the malicious client ids, one per line; "
             "an empty file for a federation without attackers)"
         )
     return truth
+
+
+def _identity(path: Path) -> object:
+    """What makes two paths one file: its device and inode (a hard link or a symlink is the same run)."""
+    try:
+        stat = path.stat()
+    except OSError:  # open_run names the problem
+        return path.resolve()
+    return stat.st_dev, stat.st_ino
 
 
 def evaluate_runs(
@@ -289,27 +296,29 @@ def evaluate_runs(
     settings: Settings | None = None,
 ) -> Evaluation:
     """Audit every run and judge it against its recorded ground truth, or against ``truth_file`` for all;
-    ``settings``: the detectors' and the verdict rule's parameters (default: theirs)."""
+    ``settings``: the detectors' and the verdict rule's parameters (default: theirs); ``progress``: rounds
+    scanned of all the runs' rounds."""
     settings = settings or Settings()
-    first: dict[Path, Path] = {}
+    first: dict[object, Path] = {}
     for path in map(Path, paths):
-        where = path.resolve()
-        if where in first:
-            raise FedForensicsError(f"{path} is given twice (as {first[where]}): its clients would count twice")
-        first[where] = path
+        same = _identity(path)
+        if same in first:
+            raise FedForensicsError(f"{path} is given twice (as {first[same]}): its clients would count twice")
+        first[same] = path
     for detector in settings.build_detectors():  # refuse bad parameters before any run is read
         detector.check_params()
     rule = settings.build_rule()
-    if truth_file is not None:
-        shared = read_truth(truth_file)
-        truths = [(shared, str(truth_file))] * len(paths)
-    else:
-        truths = [(run_truth(path), "run") for path in paths]  # every run checked before the long work
+    shared = read_truth(truth_file) if truth_file is not None else None
+    truths, sizes = [], []
+    for path in paths:  # every run checked before the long work
+        with open_run(path) as run:
+            sizes.append(len(run.rounds))
+            truths.append((shared, str(truth_file)) if shared is not None else (_recorded_truth(path, run.ground_truth), "run"))
     runs = []
     for i, (path, (truth, source)) in enumerate(zip(paths, truths)):
+        done = sum(sizes[:i])
+        scanned = (lambda r, _, done=done: progress(done + r, sum(sizes))) if progress is not None else None
         with open_run(path) as run, run.guarded():
-            report = analyze(run, settings.build_detectors(), rule)
+            report = analyze(run, settings.build_detectors(), rule, progress=scanned)
         runs.append(evaluate_report(report, truth, index=i, truth_source=source))
-        if progress is not None:
-            progress(i + 1, len(paths))
     return Evaluation(runs, pool(runs), settings)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 
 import numpy as np
 import pytest
@@ -246,3 +247,19 @@ def test_a_detector_that_scored_no_client_is_not_counted_as_missing_the_attacker
     norm = judgements["norm"]
     assert not norm.applicable and (norm.fn, norm.recall, norm.auroc) == (0, None, None)
     assert norm.to_json()["applicable"] is False
+
+
+def test_progress_counts_the_rounds_of_every_run(tmp_path):
+    """The bar stood at 0 for the whole analysis of each run: it moved only when a run was done."""
+    paths = [make_run(tmp_path / f"r{i}.h5", rounds=rounds, attackers=("c0",), attack="boost") for i, rounds in enumerate((3, 5))]
+    seen = []
+    evaluate_runs(paths, progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(done, 8) for done in range(1, 9)]
+
+
+def test_a_run_given_twice_through_a_link_is_refused(tmp_path):
+    """Given twice by one path it was refused; through a hard link its clients counted twice."""
+    path = make_run(tmp_path / "run.h5", rounds=3, attackers=("c0",), attack="boost")
+    os.link(path, tmp_path / "same.h5")
+    with pytest.raises(FedForensicsError, match=r"same.h5 is given twice \(as .*run.h5\): its clients would count twice"):
+        evaluate_runs([path, tmp_path / "same.h5"])

@@ -38,7 +38,7 @@ def evaluate(
     """
     parsed = parse_settings(settings or [])
     check_outputs([p for p in (json_path, html_path) if p is not None], [*run_files, *([truth] if truth else [])])
-    with progress_bar("evaluating runs") as update:
+    with progress_bar("scanning the rounds of every run") as update:
         evaluation = evaluate_runs(run_files, truth, update, parsed)
     for table in evaluation_tables(evaluation):
         console.print(table)
