@@ -30,7 +30,7 @@ class AuditOptions:
     data: Path | None = None
     round: str | None = None
     rounds: str | None = None
-    every: int = 5
+    every: int | None = None  # --every (with --rounds all; default 5)
     probe_trigger: Path | None = None
     outputs: list[Path] = field(default_factory=list)
     direction_memory: int = DIRECTION_MEMORY  # bytes
@@ -81,6 +81,8 @@ def run_audit(path: Path, options: AuditOptions, progress: ProgressFactory = _no
     check_outputs(options.outputs, [p for p in inputs if p is not None])
     if options.model is None and (options.data or options.round or options.rounds or options.probe_trigger):
         raise FedForensicsError("--data, --round, --rounds and --probe-trigger need --model")
+    if options.every is not None and options.rounds is None:  # it was silently ignored
+        raise FedForensicsError("--every needs --rounds all (it sets which rounds' global models are inverted)")
     detectors = options.settings.build_detectors(options.detectors)
     rule = options.settings.build_rule()
     for detector in detectors:

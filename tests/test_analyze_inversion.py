@@ -133,6 +133,7 @@ def no_scan(monkeypatch):
         (["--model", CNN, "--probe-trigger", "bad_trigger"], "mask has shape (4, 4)"),
         (["--model", CNN, "--probe-trigger", "complex_trigger"], "complex_trigger.npz: mask holds complex numbers"),
         (["--data", "clean"], "--data, --round, --rounds and --probe-trigger need --model"),
+        (["--model", CNN, "--every", "2"], "--every needs --rounds all"),  # was silently ignored
     ],
 )
 def test_bad_input_is_one_line_and_exit_2_before_the_scan(runs, tmp_path, no_scan, args, message):

@@ -41,7 +41,7 @@ def analyze(
     data: Annotated[Optional[Path], typer.Option("--data", help="Clean samples (.npz with x (N,C,H,W), real numbers within float32's range, and y (N,), integer labels; at least 2 samples of each of 2 labels) for trigger inversion. Default with --model: the run's clean_data attachment, if any.")] = None,
     round_: Annotated[Optional[str], typer.Option("--round", help="Global model to invert: a round number (default: the final state, else the last round's global).")] = None,
     rounds: Annotated[Optional[str], typer.Option("--rounds", help="'all': also invert every k-th round's global model (k from --every) to show when a backdoor appeared.")] = None,
-    every: Annotated[int, typer.Option("--every", min=1, help="With --rounds all: invert every k-th round.")] = 5,
+    every: Annotated[Optional[int], typer.Option("--every", min=1, help="With --rounds all: invert every k-th round (default 5).")] = None,
     probe_trigger: Annotated[Optional[Path], typer.Option("--probe-trigger", help="A trigger (.npz with mask (H,W) in [0,1] or boolean, and pattern (H,W) or (C,H,W)) to probe the model with, and its partial variants.")] = None,
     settings: Annotated[Optional[list[str]], typer.Option("--set", metavar="DETECTOR.PARAM=VALUE", help=SET_HELP)] = None,
     direction_memory: Annotated[int, typer.Option("--direction-memory", min=1, metavar="MIB", help="Memory for the clients' accumulated update directions; beyond it they are compared through a count sketch where that saves memory (cosines off by about sqrt(2/width); the report says so). For fleets of thousands of clients.")] = DIRECTION_MEMORY // 2**20,

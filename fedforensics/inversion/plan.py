@@ -92,12 +92,13 @@ def _round(run: Run, value: str | None) -> int | None:
         raise FedForensicsError(f"--round {value!r}: expected a round number of {run.path.name}") from None
 
 
-def _every(rounds: str | None, every: int) -> int | None:
-    """``--rounds all --every K``: invert every K-th round (``None`` without ``--rounds``)."""
+def _every(rounds: str | None, every: int | None) -> int | None:
+    """``--rounds all --every K``: invert every K-th round (K = 5 when not given; ``None`` without ``--rounds``)."""
     if rounds is None:
         return None
     if rounds != "all":
         raise FedForensicsError(f"--rounds {rounds!r}: the only value is 'all' (every k-th round, k from --every)")
+    every = 5 if every is None else every
     if every < 1:
         raise FedForensicsError(f"--every {every}: expected a whole number ≥ 1")
     return every
