@@ -13,7 +13,7 @@ The rule (documented in ``docs/detectors.md``):
   unusual label mix sets by construction, ``cosine-hdbscan`` and ``output-bias``,
   are one family too), or by one standalone detector at ``strong`` times its
   threshold or more (default 2.0);
-* **suspicious**: flagged by one family, or its update held NaN/Inf in some
+* **suspicious**: flagged by one family (fewer than ``agree``), or its update held NaN/Inf in some
   round (which breaks averaging whatever the intent);
 * **benign**: otherwise (its evidence, if a corroborating detector flagged it, is
   still listed);

@@ -238,3 +238,20 @@ def test_a_corroborating_flag_alone_is_shown_as_such(tmp_path):
     console = Console(record=True, width=200)
     console.print(verdict_table(report))
     assert "client-metrics (corroborates)" in console.export_text()
+
+
+@pytest.mark.parametrize(
+    "agree, says",
+    [
+        (1, "at least 1 family of evidence (magnitude, direction, collusion, behaviour) or by one detector at 2× its threshold; "
+            "<b>suspicious</b> when an update held NaN/Inf; otherwise <b>benign</b>."),
+        (2, "<b>suspicious</b> when flagged by one family or when an update held NaN/Inf"),
+        (3, "<b>suspicious</b> when flagged by fewer than 3 families or when an update held NaN/Inf"),
+    ],
+)
+def test_the_rule_text_follows_the_rules_parameters(tmp_path, agree, says):
+    """With --set verdict.agree=3 the page still said 'suspicious when flagged by one family'."""
+    from fedforensics.verdict import ConsensusRule
+
+    report = analyze(open_run(make_run(tmp_path / "r.h5", rounds=4)), rule=ConsensusRule(agree=agree))
+    assert says in render_html(report)

@@ -139,13 +139,18 @@ def _summary(report: AuditReport) -> str:
         only_beside += (
             f" Flags of {' and '.join(esc(n) for n in label_mix)} alone count as one family: an unusual label mix sets them all."
         )
+    fewer = "one family" if r.agree == 2 else f"fewer than {r.agree} families"  # agree is a parameter (--set verdict.agree)
+    persistent = (
+        f" In a run whose clients repeat their differences from round to round (median persistence cosine at least "
+        f"{r.persistence:g}), flags of {fewer} below {r.strong:g}× its threshold leave a client <b>benign</b>."
+        if r.agree > 1
+        else ""
+    )
     rule = (
-        f'<p class="muted">Verdict rule: <b>malicious</b> when flagged by detectors of at least {r.agree} families of evidence '
-        f"(magnitude, direction, collusion, behaviour) or by one detector at {r.strong:g}× its threshold; "
-        f"<b>suspicious</b> when flagged by one family or when an update held NaN/Inf; "
-        f"otherwise <b>benign</b>. In a run whose clients repeat their differences from round to round (median "
-        f"persistence cosine at least {r.persistence:g}), one family below {r.strong:g}× its threshold leaves a client "
-        f"<b>benign</b>.{only_beside} The score sums each detector's score ÷ threshold, capped at {r.cap:g}.</p>"
+        f'<p class="muted">Verdict rule: <b>malicious</b> when flagged by detectors of at least {r.agree} {"family" if r.agree == 1 else "families"} of '
+        f"evidence (magnitude, direction, collusion, behaviour) or by one detector at {r.strong:g}× its threshold; "
+        f"<b>suspicious</b> when {f'flagged by {fewer} or when ' if r.agree > 1 else ''}an update held NaN/Inf; "
+        f"otherwise <b>benign</b>.{persistent}{only_beside} The score sums each detector's score ÷ threshold, capped at {r.cap:g}.</p>"
     )
     return f'<div class="cards">{cards}</div>{notes}{top}{rule}<h3>Run</h3>{facts(rows)}'
 
