@@ -253,7 +253,8 @@ class Recorder:
 
     # -- public API -----------------------------------------------------------
     def round(self, round_number: int, global_state: Mapping[str, Any]) -> RoundRecorder:
-        """Open round ``round_number``; ``global_state`` is the model the clients received."""
+        """Open round ``round_number``; ``global_state`` is the model the clients received, copied here: the
+        trainer may go on to train its model in place."""
         self._check_open()
         if self._open_round is not None:
             raise RecorderError(f"round {self._open_round.number} is still open")
@@ -401,20 +402,26 @@ class Recorder:
         group.create_dataset(spec.LAYER_ANALYSABLE, data=np.array([layer.analysable for layer in self._layers]))
 
     def _finish_round(self, rnd: RoundRecorder, failed: bool) -> None:
+        if self._open_round is not rnd:  # discarded already: the recorder was closed while its block ran
+            return
         self._open_round = None
         if failed:
-            self._discard()
-            if self._last_round is None:
-                # The layer table came with the discarded round.
-                self._layers = []
+            self._drop_round()
             return
         try:
             rnd._write_summary()
             self._commit()
         except BaseException:  # nothing of a half-written round may reach the next commit
-            self._finish_round(rnd, failed=True)
+            self._drop_round()
             raise
         self._last_round = rnd.number
+
+    def _drop_round(self) -> None:
+        """Back to the last commit, without the open round."""
+        self._discard()
+        if self._last_round is None:
+            # The layer table came with the discarded round.
+            self._layers = []
 
     def _release(self) -> None:
         """Let HDF5 close the file, and forget it whatever happens.
@@ -459,8 +466,10 @@ class RoundRecorder:
     def __init__(self, recorder: Recorder, number: int, global_state: list[np.ndarray]) -> None:
         self._rec = recorder
         self.number = number
-        self._global = global_state
-        self._global32 = [a.astype(np.float32, copy=False) for a in global_state]
+        # A copy: the trainer may train its model in place once the round is open (load the global
+        # state, step, record), and a view would then change the global model and every update with it.
+        self._global = [np.array(a, copy=True) for a in global_state]
+        self._global32 = [a.astype(np.float32, copy=False) for a in self._global]
         self._clients: list[str] = []
         self._num_samples: list[int] = []
         self._metrics: list[dict[str, float]] = []

@@ -418,3 +418,32 @@ def test_ground_truth_is_a_list_of_distinct_ids(tmp_path, malicious, says):
             rec.ground_truth(malicious)
         rec.ground_truth([])
     assert open_run(tmp_path / "t.h5").ground_truth == []
+
+
+def test_the_global_state_is_taken_when_the_round_opens(tmp_path):
+    """A trainer that trains one model in place after opening the round (load the global state, step,
+    record) changed the recorded global model and every update with it: all were stored as zeros."""
+    weights = np.zeros(6, np.float32)  # one model's parameter, reused by every client
+    with Recorder(tmp_path / "live.h5") as rec:
+        with rec.round(0, {"w": weights}) as rnd:
+            for i, cid in enumerate(("a", "b"), start=1):
+                weights[:] = 0.0  # load the global state
+                weights += i  # train in place
+                rnd.client(cid, {"w": weights}, num_samples=1)
+    run = open_run(tmp_path / "live.h5")
+    np.testing.assert_array_equal(run.global_state(0)["w"], np.zeros(6))
+    assert run.update(0, "a")["w"].tolist() == [1.0] * 6 and run.update(0, "b")["w"].tolist() == [2.0] * 6
+
+
+def test_closing_the_recorder_inside_a_round_block_discards_the_round_quietly_on_exit(tmp_path):
+    """Leaving the block after close() (from a finally or a signal handler) raised OSError: Bad file descriptor."""
+    g = {"w": np.zeros(3, np.float32)}
+    rec = Recorder(tmp_path / "closed.h5")
+    with rec.round(0, g) as rnd:
+        rnd.client("c0", g, num_samples=1)
+    with pytest.warns(RuntimeWarning, match="round 1 was still open when the recorder closed and is discarded"):
+        with rec.round(1, g) as rnd:
+            rnd.client("c0", g, num_samples=1)
+            rec.close()
+    run = open_run(tmp_path / "closed.h5")
+    assert run.rounds == [0] and run.finished is False
