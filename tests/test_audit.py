@@ -7,6 +7,8 @@ import sys
 import h5py
 import numpy as np
 
+from fedforensics import open_run
+from fedforensics.analysis import analyze
 from fedforensics.audit import AuditOptions, run_audit
 from recorder import Recorder
 
@@ -110,3 +112,41 @@ def test_ids_are_shown_as_they_are_in_every_terminal_table(tmp_path, monkeypatch
     assert "ground truth       \\[z, a\\" in result.output
     evaluation = CliRunner().invoke(app, ["evaluate", str(path)])
     assert evaluation.exit_code == 0 and "\\[z: " in evaluation.output and "a\\: " in evaluation.output
+
+
+def test_bidirectional_controls_in_an_id_are_shown_not_obeyed(tmp_path, monkeypatch):
+    """An id ending in U+202E (right-to-left override) reversed the text after it: in the HTML a score of
+    5.52 read 25.5 and other ids came out backwards; the terminal printed the character raw."""
+    from typer.testing import CliRunner
+
+    from fedforensics.cli import app
+    from fedforensics.cli.app import console
+    from synthetic import make_run
+
+    path = make_run(tmp_path / "bidi.h5", ids=["mallory\u202e", "c1", "c2", "c3", "c4\u2066"], rounds=4, attackers=("mallory\u202e",), attack="boost")
+    monkeypatch.setattr(console, "_width", 200)
+    result = CliRunner().invoke(app, ["analyze", str(path), "--html", str(tmp_path / "r.html")])
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "r.html").read_text()
+    for text in (result.output, page):
+        assert "\u202e" not in text and "\u2066" not in text
+        assert "mallory\\u202e" in text and "c4\\u2066" in text
+
+
+def test_the_verdict_table_lists_every_client_not_judged_benign(tmp_path):
+    """With 35 of 100 clients malicious the table showed 30 and said the other 70 were 'all benign'."""
+    from rich.console import Console
+
+    from fedforensics.report.terminal import verdict_table
+    from synthetic import make_run
+
+    attackers = tuple(f"c{i}" for i in range(35))
+    path = make_run(tmp_path / "many.h5", clients=100, rounds=4, attackers=attackers, attack="boost")
+    report = analyze(open_run(path))
+    flagged = [v.client for v in report.verdicts if v.verdict != "benign"]
+    assert len(flagged) > 30
+    console = Console(record=True, width=250)
+    console.print(verdict_table(report))
+    shown = console.export_text()
+    assert all(f"│ {cid} " in shown for cid in flagged)
+    assert f"{100 - len(flagged)} more clients (all benign-ranked below)" in shown

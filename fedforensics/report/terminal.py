@@ -18,8 +18,8 @@ if TYPE_CHECKING:  # the inversion needs torch; the terminal only draws its resu
 
 
 #: Control characters (C0, DEL, C1): a newline in a client id split its row in two, an ANSI escape
-#: recoloured or hid report lines.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: recoloured or hid report lines; bidirectional controls (U+202A–202E, U+2066–2069) reversed the text after an id.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def plain(text: str, style: str = "") -> Text:
@@ -128,7 +128,8 @@ def _fmt(value: float | None, spec: str = ".2f") -> str:
 
 
 def verdict_table(report: AuditReport, limit: int = 30) -> Table:
-    """Clients sorted by verdict and score, with the strongest evidence line."""
+    """Clients sorted by verdict and score, with the strongest evidence line: every client not judged benign,
+    and benign ones up to ``limit`` rows."""
     truth = set(report.summary.ground_truth or [])
     table = Table(title="verdicts", title_justify="left")
     table.add_column("client", overflow="fold")
@@ -138,6 +139,7 @@ def verdict_table(report: AuditReport, limit: int = 30) -> Table:
     table.add_column("strongest evidence", overflow="fold")
     if report.summary.ground_truth is not None:
         table.add_column("truth")
+    limit = max(limit, sum(v.verdict != "benign" for v in report.verdicts))  # a malicious client is never cut
     for v in report.verdicts[:limit]:
         evidence = v.evidence[0] if v.evidence else None
         line = Text()
