@@ -879,3 +879,34 @@ def test_zero_updates_are_named_as_nothing_to_compare(tmp_path, zero_rounds):
         assert any("no client could be scored" in r.note for r in unscored)
     else:
         assert "in rounds 2, 3 every client update is zero: nothing to compare there" in report.notes
+
+
+@pytest.mark.parametrize("side, spike", [("greater", None), ("two-sided", None), ("greater", 8.0)])
+def test_the_first_round_is_where_the_evidence_up_to_it_first_reached_the_threshold(side, spike):
+    """The first round is now found in one pass over each client's history; it was found by re-scoring
+    every client from its whole history at every round (time grew with the square of the rounds). Checked
+    against that definition, on clients that join late, skip rounds and turn malicious halfway."""
+    from fedforensics.detectors.accumulate import CLIP, EVIDENCE_ROUNDS, RoundScores, oriented
+
+    rng = np.random.default_rng(7)
+    series = RoundScores(side)
+    clients = [f"c{i}" for i in range(12)]
+    for r in range(60):
+        present = [c for c in clients if rng.random() < 0.7 and (c != "c11" or r >= 20)]
+        z = rng.normal(size=len(present)) + np.array([4.0 * (c in ("c0", "c11") and r >= 30) for c in present])
+        series.add(r, present, z)
+    threshold = 2.0
+    conclusion = series.conclude(threshold, spike)
+
+    def score_upto(cid, last):  # the definition: the run-level score from the client's rounds up to `last`
+        values = np.array([v for r, v in series._history[cid] if r <= last])
+        if values.size == 0:
+            return None
+        score = oriented(np.array([np.mean(np.clip(values, -CLIP, CLIP))]), side)[0] if values.size >= EVIDENCE_ROUNDS else 0.0
+        return max(score, oriented(values, side).max() * threshold / spike) if spike else score
+
+    assert {"c0", "c11"} <= set(conclusion.flagged)
+    for cid in conclusion.flagged:
+        expected = next(r for r in series.rounds if (s := score_upto(cid, r)) is not None and s >= threshold)
+        assert conclusion.first_flagged[cid] == expected
+        assert conclusion.scores[cid] == pytest.approx(score_upto(cid, series.rounds[-1]), abs=1e-12)

@@ -97,25 +97,27 @@ class RoundScores:
             self.rounds.append(round_number)
             self.by_round[round_number] = scores
 
-    def _scores_upto(self, last_round: float, threshold: float, spike: float | None) -> dict[str, float]:
-        """Run-level score of every client from the rounds up to ``last_round``."""
-        scores = {}
-        for cid, history in self._history.items():
-            values = np.array([v for r, v in history if r <= last_round])
-            if values.size == 0:
-                continue
-            mean = float(np.mean(np.clip(values, -CLIP, CLIP)))
-            sustained = float(oriented(np.array([mean]), self.side)[0]) if values.size >= EVIDENCE_ROUNDS else 0.0
-            scores[cid] = sustained
-            if spike is not None and np.isfinite(threshold):  # a per-round z of `spike` reaches the threshold
-                scores[cid] = max(sustained, float(np.max(oriented(values, self.side))) * threshold / spike)
+    def _trajectory(self, history: list[tuple[int, float]], threshold: float, spike: float | None) -> np.ndarray:
+        """A client's run-level score from its rounds up to each of them, in one pass over its history."""
+        values = np.array([v for _, v in history])
+        counts = np.arange(1, len(values) + 1)
+        means = np.cumsum(np.clip(values, -CLIP, CLIP)) / counts
+        scores = np.where(counts >= EVIDENCE_ROUNDS, oriented(means, self.side), 0.0)
+        if spike is not None and np.isfinite(threshold):  # a per-round z of `spike` reaches the threshold
+            scores = np.maximum(scores, np.maximum.accumulate(oriented(values, self.side)) * threshold / spike)
         return scores
 
     def conclude(self, threshold: float, spike: float | None) -> Conclusion:
-        """Run-level scores, flags at ``threshold``, and the first round each flag was reached."""
-        final = self._scores_upto(self.rounds[-1], threshold, spike) if self.rounds else {}
+        """Run-level scores, flags at ``threshold``, and the first round each flag was reached (the round
+        after which the evidence up to it reached the threshold: one pass over each client's history, not a
+        re-scoring of every client at every round, which grew with the square of the rounds)."""
+        trajectories = {cid: self._trajectory(history, threshold, spike) for cid, history in self._history.items()}
+        final = {cid: float(scores[-1]) for cid, scores in trajectories.items()}
         flagged = at_or_above(final, threshold)
-        first = first_rounds(self.rounds, flagged, lambda r: self._scores_upto(r, threshold, spike), threshold)
+        first = {}
+        for cid in flagged:
+            reached = np.flatnonzero(trajectories[cid] >= threshold)
+            first[cid] = self._history[cid][int(reached[0])][0]
         strongest = {
             cid: sorted(((r, float(oriented(np.array([v]), self.side)[0]), v) for r, v in history), key=lambda t: -t[1])
             for cid, history in self._history.items()
