@@ -50,11 +50,11 @@ def sketch_note(run: Run, width: int) -> str:
 NOTE_ITEMS = 10
 
 
-def listed(items: Iterable[str]) -> str:
-    """``items`` for a note, comma-separated; past :data:`NOTE_ITEMS` of them, how many more."""
+def listed(items: Iterable[str], most: int = NOTE_ITEMS, what: str = "") -> str:
+    """``items`` comma-separated; past ``most`` of them, how many more (of ``what``)."""
     items = list(items)
-    more = len(items) - NOTE_ITEMS
-    return ", ".join(items[:NOTE_ITEMS]) + (f" and {more} more" if more > 0 else "")
+    more = len(items) - most
+    return ", ".join(items[:most]) + (f" and {more} more{' ' + what if what else ''}" if more > 0 else "")
 
 
 def majority_holder(clients: list[str], num_samples: np.ndarray) -> tuple[str, float] | None:

@@ -150,3 +150,21 @@ def test_the_verdict_table_lists_every_client_not_judged_benign(tmp_path):
     shown = console.export_text()
     assert all(f"│ {cid} " in shown for cid in flagged)
     assert f"{100 - len(flagged)} more clients (all benign-ranked below)" in shown
+
+
+def test_terminal_lists_of_clients_are_cut_with_a_count(tmp_path, monkeypatch):
+    """With 100 flagged attackers analyze printed 789 lines and evaluate 2,409 (every attacker on every row)."""
+    from typer.testing import CliRunner
+
+    from fedforensics.cli import app
+    from fedforensics.cli.app import console
+    from synthetic import make_run
+
+    attackers = tuple(f"c{i}" for i in range(40))
+    path = make_run(tmp_path / "many.h5", clients=120, rounds=4, attackers=attackers, attack="boost")
+    monkeypatch.setattr(console, "_width", 200)
+    analyzed = CliRunner().invoke(app, ["analyze", str(path)])
+    assert analyzed.exit_code == 0 and "and 28 more clients" in analyzed.output  # ground truth, flagged lists
+    evaluated = CliRunner().invoke(app, ["evaluate", str(path)])
+    assert evaluated.exit_code == 0 and "and 28 more attackers" in evaluated.output
+    assert len(evaluated.output.splitlines()) < 60, len(evaluated.output.splitlines())

@@ -10,7 +10,8 @@ from rich.table import Table
 from ..evaluate import CONSENSUS, Detection, Evaluation, Judgement, RunEvaluation
 from .json import write_atomic
 from .page import card, count, esc, num, page, section, table
-from .terminal import plain
+from ..notes import listed
+from .terminal import LISTED, plain
 
 HEADERS = ["detector", "TP", "FP", "FN", "TN", "precision", "recall", "F1", "FPR", "AUROC"]
 
@@ -30,15 +31,17 @@ def _first_headers(pooled: bool) -> list[str]:
     return ["found", "median round"] if pooled else ["first flagged (round)"]
 
 
-def _first_flagged(j: Judgement, pooled: bool) -> list[str]:
-    """When the attackers were first flagged: per attacker for a run; how many and the median round pooled."""
+def _first_flagged(j: Judgement, pooled: bool, most: int | None = None) -> list[str]:
+    """When the attackers were first flagged: per attacker for a run (the first ``most`` of them, then how many
+    more); how many and the median round pooled."""
     if not j.applicable:
         return ["n/a", "–"] if pooled else ["not applicable"]
     if pooled:
         return [f"{j.detected}/{len(j.detections)}", num(j.median_first_round, "g")]
     if not j.detections:
         return ["no attacker"]
-    return [", ".join(f"{d.client}: {_when(d)}" for d in j.detections)]
+    when = [f"{d.client}: {_when(d)}" for d in j.detections]
+    return [listed(when, most, "attackers") if most is not None else ", ".join(when)]
 
 
 def _when(d: Detection) -> str:
@@ -57,7 +60,7 @@ def judgement_table(title: str, judgements: list[Judgement], pooled: bool) -> Ta
     for header in _first_headers(pooled):
         table_.add_column(header, justify="right" if pooled else "left", overflow="fold")
     for i, j in enumerate(judgements):
-        cells = [plain(j.name), "/".join(_counts(j)), *_rates(j), *map(plain, _first_flagged(j, pooled))]
+        cells = [plain(j.name), "/".join(_counts(j)), *_rates(j), *map(plain, _first_flagged(j, pooled, most=LISTED))]
         style = "bold" if j.name == CONSENSUS else ("dim" if not j.applicable else None)
         table_.add_row(*cells, style=style, end_section=i == len(judgements) - 2)
     return table_

@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..analysis import AuditReport
+from ..notes import listed
 from ..summary import RunSummary
 
 if TYPE_CHECKING:  # the inversion needs torch; the terminal only draws its result
@@ -59,7 +60,7 @@ def summary_panel(summary: RunSummary) -> Panel:
     facts.add_row("size on disk", f"{_size(summary.file_size)} (compression: {summary.compression})")
     facts.add_row("client metrics", plain(", ".join(summary.client_metrics) or "none"))
     facts.add_row("global metrics", plain(", ".join(summary.global_metrics) or "none"))
-    truth = plain("none" if summary.ground_truth is None else ", ".join(summary.ground_truth) or "(no malicious client)")
+    truth = plain("none" if summary.ground_truth is None else listed(summary.ground_truth, LISTED, "clients") or "(no malicious client)")
     facts.add_row("ground truth", truth)
     facts.add_row("final state", "yes" if summary.final_state else "no")
     facts.add_row("failed replies", failed_replies(summary) if summary.failures else "0")
@@ -90,11 +91,15 @@ def layer_table(summary: RunSummary) -> Table:
     return table
 
 
+#: Ids a list of the terminal shows before "and N more clients": a line per detector, not a screenful per hundred
+#: flagged clients (the JSON and HTML reports list them all).
+LISTED = 12
+
+
 def failed_replies(summary: RunSummary, most: int = 8) -> Text:
     """'2: c3 (rounds 2, 3)', for the summary panel."""
     shown = [f"{cid} (round{'s' * (len(rounds) > 1)} {', '.join(rounds)})" for cid, rounds in summary.failed_replies.items()]
-    more = f" and {len(shown) - most} more clients" if len(shown) > most else ""
-    return plain(f"{summary.failures}: " + ", ".join(shown[:most]) + more)
+    return plain(f"{summary.failures}: " + listed(shown, most, "clients"))
 
 
 def render_summary(console: Console, summary: RunSummary) -> None:
@@ -207,8 +212,8 @@ def detector_table(report: AuditReport) -> Table:
         if not d.applicable:
             flagged = plain(f"not applicable: {d.note}", "dim")
         else:
-            flagged = plain(", ".join(d.flagged)) if d.flagged else Text("none", "green")
-        first = plain(", ".join(f"{c}: {r}" for c, r in d.first_flagged.items()) or "–")
+            flagged = plain(listed(d.flagged, LISTED, "clients")) if d.flagged else Text("none", "green")
+        first = plain(listed([f"{c}: {r}" for c, r in d.first_flagged.items()], LISTED, "clients") or "–")
         table.add_row(plain(d.name), flagged, first)
     return table
 
