@@ -899,7 +899,7 @@ def test_the_first_round_is_where_the_evidence_up_to_it_first_reached_the_thresh
     conclusion = series.conclude(threshold, spike)
 
     def score_upto(cid, last):  # the definition: the run-level score from the client's rounds up to `last`
-        values = np.array([v for r, v in series._history[cid] if r <= last])
+        values = np.array([series.by_round[r][cid] for r in series.rounds if r <= last and cid in series.by_round[r]])
         if values.size == 0:
             return None
         score = oriented(np.array([np.mean(np.clip(values, -CLIP, CLIP))]), side)[0] if values.size >= EVIDENCE_ROUNDS else 0.0

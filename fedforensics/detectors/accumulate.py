@@ -83,8 +83,7 @@ class RoundScores:
     def __init__(self, side: Side) -> None:
         self.side = side
         self.rounds: list[int] = []
-        self.by_round: dict[int, dict[str, float]] = {}
-        self._history: dict[str, list[tuple[int, float]]] = defaultdict(list)
+        self.by_round: dict[int, dict[str, float]] = {}  # the only copy: each client's history is read from it
 
     def add(self, round_number: int, clients: list[str], z: np.ndarray) -> None:
         """Record the per-round z of ``clients`` (NaN entries are skipped)."""
@@ -92,7 +91,6 @@ class RoundScores:
         for cid, value in zip(clients, np.asarray(z, dtype=np.float64)):
             if np.isfinite(value):
                 scores[cid] = float(value)
-                self._history[cid].append((round_number, float(value)))
         if scores:
             self.rounds.append(round_number)
             self.by_round[round_number] = scores
@@ -111,15 +109,19 @@ class RoundScores:
         """Run-level scores, flags at ``threshold``, and the first round each flag was reached (the round
         after which the evidence up to it reached the threshold: one pass over each client's history, not a
         re-scoring of every client at every round, which grew with the square of the rounds)."""
-        trajectories = {cid: self._trajectory(history, threshold, spike) for cid, history in self._history.items()}
+        histories: dict[str, list[tuple[int, float]]] = defaultdict(list)  # client -> [(round, z)], in round order
+        for r in self.rounds:
+            for cid, value in self.by_round[r].items():
+                histories[cid].append((r, value))
+        trajectories = {cid: self._trajectory(history, threshold, spike) for cid, history in histories.items()}
         final = {cid: float(scores[-1]) for cid, scores in trajectories.items()}
         flagged = at_or_above(final, threshold)
         first = {}
         for cid in flagged:
             reached = np.flatnonzero(trajectories[cid] >= threshold)
-            first[cid] = self._history[cid][int(reached[0])][0]
+            first[cid] = histories[cid][int(reached[0])][0]
         strongest = {
             cid: sorted(((r, float(oriented(np.array([v]), self.side)[0]), v) for r, v in history), key=lambda t: -t[1])
-            for cid, history in self._history.items()
+            for cid, history in histories.items()
         }
         return Conclusion(final, flagged, first, strongest)
