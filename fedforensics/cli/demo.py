@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
-import h5py
 import numpy as np
 import typer
 from rich.text import Text
 
-from recorder import spec
-
 from ..audit import AuditOptions, check_outputs, run_audit
 from ..errors import FedForensicsError
+from ..run import open_run
 from .analyze import show_and_write
 from .app import app, console, user_errors
 from .progress import progress_bar
@@ -33,11 +30,10 @@ def _folder(value: str) -> Path:
 def _earlier_demo(run_path: Path) -> bool:
     """Whether ``run_path`` is a run the demo wrote: its files beside it are the demo's own to replace."""
     try:
-        with h5py.File(run_path, "r") as f:
-            meta = json.loads(f.attrs.get(spec.ATTR_META, "{}"))
-    except (OSError, ValueError, TypeError):  # absent, not HDF5, no meta: not the demo's
+        with open_run(run_path) as run:
+            return run.meta.get("source") == DEMO_SOURCE
+    except FedForensicsError:  # absent, not a run, no meta: not the demo's
         return False
-    return isinstance(meta, dict) and meta.get("source") == DEMO_SOURCE
 
 
 @app.command()
