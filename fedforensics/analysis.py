@@ -8,6 +8,7 @@ from typing import Any
 
 from .detectors import Detector, DetectorResult, all_detectors
 from .detectors.history import DIRECTION_MEMORY
+from .detectors.round_table import RoundTable
 from .errors import FedForensicsError
 from .notes import (
     broken_model_note,
@@ -38,7 +39,7 @@ class AuditReport:
     rule: ConsensusRule
     participation: dict[str, list[int]]
     global_metrics: dict[int, dict[str, float]]
-    client_metrics: dict[str, dict[int, dict[str, float]]] = field(default_factory=dict)
+    client_metrics: dict[str, RoundTable] = field(default_factory=dict)  # metric -> {round: {client: value}}
     trigger_inversion: Any | None = None
     notes: list[str] = field(default_factory=list)
     persistence: float | None = None  # the run's median cosine of DeviationPersistence (None: unmeasured)
@@ -124,7 +125,7 @@ def analyze(
     nonfinite: dict[str, list[int]] = {}
     broken_from: int | None = None  # the first round whose global model held NaN/Inf
     global_metrics: dict[int, dict[str, float]] = {}
-    client_metrics: dict[str, dict[int, dict[str, float]]] = {}
+    client_metrics: dict[str, RoundTable] = {}
     sketch_width: int | None = None
     round_sizes: dict[int, int] = {}  # round -> clients whose update could be compared
     still: list[int] = []  # rounds in which every compared update was zero
@@ -151,9 +152,7 @@ def analyze(
             detector.observe(data)
         persistence.observe(data)
         for name, values in data.metrics.items():
-            client_metrics.setdefault(name, {})[data.round] = {
-                cid: float(v) for cid, v in zip(data.clients, values) if v == v
-            }
+            client_metrics.setdefault(name, RoundTable(run.all_clients)).add(data.round, data.index, values)
         metrics = run.global_metrics(data.round)
         if metrics:
             global_metrics[data.round] = metrics

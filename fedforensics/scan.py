@@ -127,7 +127,8 @@ def scan(run: Run, progress: Progress | None = None, direction_memory: int = DIR
     total = len(run.rounds)
     if not total:
         return
-    history = DirectionHistory(len(run.all_clients), direction_memory)  # one for the whole scan: accumulated across rounds
+    position = {cid: i for i, cid in enumerate(run.all_clients)}
+    history = DirectionHistory(len(position), direction_memory)  # one for the whole scan: accumulated across rounds
     buffers = _RoundBuffers(layers)
     with single_threaded_blas():
         for done, r in enumerate(run.rounds, start=1):
@@ -159,9 +160,11 @@ def scan(run: Run, progress: Progress | None = None, direction_memory: int = DIR
                 grams = {name: gram[np.ix_(keep, keep)] for name, gram in grams.items()}
                 samples = samples[keep]
                 metrics = {m: values[keep] for m, values in metrics.items()}
+            kept = [c for c, ok in zip(clients, finite) if ok]
             data = RoundData(
                 round=r,
-                clients=[c for c, ok in zip(clients, finite) if ok],
+                clients=kept,
+                index=np.array([position[c] for c in kept], dtype=np.int64),
                 layers=layers,
                 updates=updates,
                 num_samples=samples,

@@ -882,31 +882,106 @@ def test_zero_updates_are_named_as_nothing_to_compare(tmp_path, zero_rounds):
 
 
 @pytest.mark.parametrize("side, spike", [("greater", None), ("two-sided", None), ("greater", 8.0)])
-def test_the_first_round_is_where_the_evidence_up_to_it_first_reached_the_threshold(side, spike):
-    """The first round is now found in one pass over each client's history; it was found by re-scoring
-    every client from its whole history at every round (time grew with the square of the rounds). Checked
-    against that definition, on clients that join late, skip rounds and turn malicious halfway."""
+def test_streamed_evidence_matches_its_definition_from_the_whole_history(side, spike):
+    """Evidence is accumulated round by round, a few numbers per client (memory does not grow with the
+    rounds); the scores, first rounds and strongest rounds must be what the whole history defines:
+    the run-level score from the client's rounds up to a round, the first round where it reached the
+    threshold, the strongest rounds (earlier first among equals). On clients that join late, skip
+    rounds, turn malicious halfway, and send NaN."""
     from fedforensics.detectors.accumulate import CLIP, EVIDENCE_ROUNDS, RoundScores, oriented
 
     rng = np.random.default_rng(7)
-    series = RoundScores(side)
     clients = [f"c{i}" for i in range(12)]
-    for r in range(60):
-        present = [c for c in clients if rng.random() < 0.7 and (c != "c11" or r >= 20)]
-        z = rng.normal(size=len(present)) + np.array([4.0 * (c in ("c0", "c11") and r >= 30) for c in present])
-        series.add(r, present, z)
     threshold = 2.0
-    conclusion = series.conclude(threshold, spike)
+    series = RoundScores(clients, side, threshold, spike)
+    history: dict[str, list[tuple[int, float]]] = {c: [] for c in clients}
+    for r in range(60):
+        present = [i for i, c in enumerate(clients) if rng.random() < 0.7 and (c != "c11" or r >= 20)]
+        z = rng.normal(size=len(present)) + np.array([4.0 * (clients[i] in ("c0", "c11") and r >= 30) for i in present])
+        z = np.round(z, 1)  # ties among the strongest rounds
+        if r == 40:
+            z[0] = np.nan
+        series.add(r, np.array(present), z)
+        for i, value in zip(present, z):
+            if np.isfinite(value):
+                history[clients[i]].append((r, float(value)))
+    conclusion = series.conclude()
 
     def score_upto(cid, last):  # the definition: the run-level score from the client's rounds up to `last`
-        values = np.array([series.by_round[r][cid] for r in series.rounds if r <= last and cid in series.by_round[r]])
+        values = np.array([v for r, v in history[cid] if r <= last])
         if values.size == 0:
             return None
         score = oriented(np.array([np.mean(np.clip(values, -CLIP, CLIP))]), side)[0] if values.size >= EVIDENCE_ROUNDS else 0.0
         return max(score, oriented(values, side).max() * threshold / spike) if spike else score
 
     assert {"c0", "c11"} <= set(conclusion.flagged)
+    assert set(conclusion.scores) == set(clients)
+    for cid in clients:
+        assert conclusion.scores[cid] == pytest.approx(score_upto(cid, 59), abs=1e-12)
+        ranked = sorted(((r, float(oriented(np.array([v]), side)[0]), v) for r, v in history[cid]), key=lambda t: -t[1])
+        assert conclusion.strongest[cid] == ranked[:3]
     for cid in conclusion.flagged:
-        expected = next(r for r in series.rounds if (s := score_upto(cid, r)) is not None and s >= threshold)
+        expected = next(r for r in range(60) if (s := score_upto(cid, r)) is not None and s >= threshold)
         assert conclusion.first_flagged[cid] == expected
-        assert conclusion.scores[cid] == pytest.approx(score_upto(cid, series.rounds[-1]), abs=1e-12)
+    assert series.round_peaks[40] == max(abs(v) for c in clients for r, v in history[c] if r == 40)
+
+
+def test_a_round_table_reads_as_the_rounds_it_holds_without_non_finite_values():
+    from fedforensics.detectors.round_table import RoundTable
+
+    table = RoundTable(["a", "b", "c"])
+    table.add(3, np.array([2, 0]), np.array([1.5, np.nan]))
+    table.add(5, np.array([0, 1]), np.array([np.inf, np.nan]))  # nothing finite: no row
+    table.add(4, np.array([1, 2, 0]), np.array([-1.0, 0.0, 2.0]))
+    assert dict(table) == {3: {"c": 1.5}, 4: {"b": -1.0, "c": 0.0, "a": 2.0}}
+    assert list(table) == [3, 4] and len(table) == 2 and 5 not in table
+
+
+def test_the_written_json_holds_the_report_s_data(runs, tmp_path):
+    """write_json expands the per-round tables one at a time, straight into the file (a long run's report
+    as one string and its dictionaries took 500 MB more than the analysis): what it writes must be what
+    report_to_json holds, a custom detector's plain dictionaries and numpy extras included."""
+    from fedforensics.analysis import default_detectors
+    from fedforensics.report.json import write_json
+
+    for name in ("boost", "odd"):
+        report = analyze(open_run(runs[name]), [*default_detectors(), _Custom(given={"c0": 9.0})])
+        write_json(report, tmp_path / f"{name}.json")
+        written = json.loads((tmp_path / f"{name}.json").read_text())
+        assert written == json.loads(json.dumps(report_to_json(report), allow_nan=False))
+        deviation = next(d for d in written["detectors"] if d["name"] == "layer-deviation")
+        assert len(deviation["round_scores"]) == len(open_run(runs[name]).rounds)
+        assert written["client_metrics"] and written["detectors"][-1]["extras"] == {"n": 3, "v": None, "a": [0, 1]}
+
+
+def test_cosine_hdbscan_s_first_round_is_where_its_score_up_to_it_reached_the_threshold(tmp_path):
+    """The first round is found in one replay of the per-round outliers (it re-counted every round up to each
+    round: time grew with the square of the rounds); checked against the definition, on a client that
+    turns against the others from round 12."""
+    from scipy.stats import binom
+
+    rng = np.random.default_rng(3)
+    with Recorder(tmp_path / "turn.h5") as rec:
+        for r in range(30):
+            common = rng.normal(size=200)
+            with rec.round(r, {"w": np.zeros(200)}) as rnd:
+                for i in range(12):
+                    sign = -1 if i == 0 and r >= 12 else 1
+                    rnd.client(f"c{i}", {"w": sign * common + 0.8 * rng.normal(size=200)}, num_samples=50, delta=True)
+    detector = get_detector("cosine-hdbscan", threshold=0.75)  # outside the majority in 60 % of its rounds at most
+    result = analyze(open_run(tmp_path / "turn.h5"), [detector]).detector("cosine-hdbscan")
+    assert result.flagged == ["c0"]
+    accumulated = set(result.extras["accumulated_outliers"])
+
+    def score_upto(cid, last):  # the class's definition, from the per-round outliers
+        rows = [result.round_scores[r] for r in result.round_scores if r <= last]
+        hits = {c: sum(row.get(c, 0.0) for row in rows) for c in rows[-1]}
+        seen = {c: sum(c in row for row in rows) for c in rows[-1]}
+        pooled = sum(hits.values()) / sum(seen.values())
+        chance = binom.sf(hits[cid] - 1, seen[cid], pooled)
+        vote = seen[cid] >= detector.min_rounds and chance <= detector.alpha / len(seen)
+        return 0.5 * (hits[cid] / seen[cid] if vote else 0.0) + 0.5 * (cid in accumulated)
+
+    expected = next(r for r in sorted(result.round_scores) if score_upto("c0", r) >= detector.threshold)
+    assert result.first_flagged == {"c0": expected} and expected > 12
+    assert result.scores["c0"] == pytest.approx(score_upto("c0", 29))

@@ -22,8 +22,8 @@ threshold is the round of first detection.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from array import array
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -52,23 +52,6 @@ def at_or_above(scores: Mapping[str, float], threshold: float) -> list[str]:
     return sorted((c for c, s in scores.items() if s >= threshold), key=lambda c: -scores[c])
 
 
-def first_rounds(
-    rounds: Iterable[int], flagged: list[str], scores_upto: Callable[[int], Mapping[str, float]], threshold: float
-) -> dict[str, int]:
-    """For each flagged client, the first of ``rounds`` at which its score from the evidence up to that
-    round (``scores_upto(round)``) reached ``threshold``; a client that never did has no entry."""
-    first: dict[str, int] = {}
-    pending = set(flagged)
-    for r in rounds:  # only flagged clients get a first round: stop once each has one
-        if not pending:
-            break
-        for cid, score in scores_upto(r).items():
-            if cid in pending and score >= threshold:
-                first[cid] = r
-                pending.discard(cid)
-    return {c: first[c] for c in flagged if c in first}
-
-
 @dataclass
 class Conclusion:
     scores: dict[str, float]
@@ -78,50 +61,79 @@ class Conclusion:
 
 
 class RoundScores:
-    """Collects per-round z-scores of one statistic and concludes per client."""
+    """Accumulates one statistic's per-round z-scores into each client's evidence, round by round.
 
-    def __init__(self, side: Side) -> None:
-        self.side = side
-        self.rounds: list[int] = []
-        self.by_round: dict[int, dict[str, float]] = {}  # the only copy: each client's history is read from it
+    What it keeps is a few numbers per client, whatever the run's length: the running sum and
+    count of the client's winsorised z (its mean), its strongest round so far (for ``spike``), the
+    first round at which its evidence up to then reached ``threshold``, and its ``keep`` strongest
+    rounds (the evidence a flag lists). Of each round it keeps only the largest |z| (the
+    localization table's per-round separation). ``ids`` is the run's client list; rows are added
+    with the positions of their clients in it.
+    """
 
-    def add(self, round_number: int, clients: list[str], z: np.ndarray) -> None:
-        """Record the per-round z of ``clients`` (NaN entries are skipped)."""
-        scores = {}
-        for cid, value in zip(clients, np.asarray(z, dtype=np.float64)):
-            if np.isfinite(value):
-                scores[cid] = float(value)
-        if scores:
-            self.rounds.append(round_number)
-            self.by_round[round_number] = scores
+    def __init__(self, ids: Sequence[str], side: Side, threshold: float, spike: float | None, keep: int = 3) -> None:
+        n = len(ids)
+        self.ids, self.side, self.threshold, self.spike = ids, side, threshold, spike
+        self._sum = np.zeros(n)
+        self._count = np.zeros(n, dtype=np.int64)
+        self._peak = np.full(n, -np.inf)
+        self._score = np.zeros(n)
+        self._first = np.full(n, -1, dtype=np.int64)
+        self._top = np.full((n, keep), -np.inf)  # oriented z of the strongest rounds, strongest first
+        self._top_round = np.full((n, keep), -1, dtype=np.int64)
+        self._top_signed = np.zeros((n, keep))
+        self.rounds = array("q")
+        self._round_peak = array("d")
 
-    def _trajectory(self, history: list[tuple[int, float]], threshold: float, spike: float | None) -> np.ndarray:
-        """A client's run-level score from its rounds up to each of them, in one pass over its history."""
-        values = np.array([v for _, v in history])
-        counts = np.arange(1, len(values) + 1)
-        means = np.cumsum(np.clip(values, -CLIP, CLIP)) / counts
-        scores = np.where(counts >= EVIDENCE_ROUNDS, oriented(means, self.side), 0.0)
-        if spike is not None and np.isfinite(threshold):  # a per-round z of `spike` reaches the threshold
-            scores = np.maximum(scores, np.maximum.accumulate(oriented(values, self.side)) * threshold / spike)
-        return scores
+    def add(self, round_number: int, index: np.ndarray, z: np.ndarray) -> None:
+        """Take in one round's z of the clients at ``index`` (non-finite entries are skipped)."""
+        z = np.asarray(z, dtype=np.float64)
+        finite = np.isfinite(z)
+        if not finite.any():
+            return
+        at, z = index[finite], z[finite]
+        self.rounds.append(round_number)
+        self._round_peak.append(float(np.abs(z).max()))
+        self._sum[at] += np.clip(z, -CLIP, CLIP)  # the same additions, in the same order, as a cumulative sum
+        self._count[at] += 1
+        count = self._count[at]
+        score = np.where(count >= EVIDENCE_ROUNDS, oriented(self._sum[at] / count, self.side), 0.0)
+        strength = oriented(z, self.side)
+        if self.spike is not None and np.isfinite(self.threshold):  # a per-round z of `spike` reaches the threshold
+            self._peak[at] = np.maximum(self._peak[at], strength)
+            score = np.maximum(score, self._peak[at] * self.threshold / self.spike)
+        self._score[at] = score
+        reached = at[(self._first[at] < 0) & (score >= self.threshold)]
+        self._first[reached] = round_number
+        # the `keep` strongest rounds: the new round goes last, so a stable sort keeps the earlier of equal rounds first
+        keep = self._top.shape[1]
+        top = np.concatenate([self._top[at], strength[:, None]], axis=1)
+        order = np.argsort(-top, axis=1, kind="stable")[:, :keep]
+        self._top[at] = np.take_along_axis(top, order, axis=1)
+        rounds = np.concatenate([self._top_round[at], np.full((at.size, 1), round_number)], axis=1)
+        self._top_round[at] = np.take_along_axis(rounds, order, axis=1)
+        signed = np.concatenate([self._top_signed[at], z[:, None]], axis=1)
+        self._top_signed[at] = np.take_along_axis(signed, order, axis=1)
 
-    def conclude(self, threshold: float, spike: float | None) -> Conclusion:
-        """Run-level scores, flags at ``threshold``, and the first round each flag was reached (the round
-        after which the evidence up to it reached the threshold: one pass over each client's history, not a
-        re-scoring of every client at every round, which grew with the square of the rounds)."""
-        histories: dict[str, list[tuple[int, float]]] = defaultdict(list)  # client -> [(round, z)], in round order
-        for r in self.rounds:
-            for cid, value in self.by_round[r].items():
-                histories[cid].append((r, value))
-        trajectories = {cid: self._trajectory(history, threshold, spike) for cid, history in histories.items()}
-        final = {cid: float(scores[-1]) for cid, scores in trajectories.items()}
-        flagged = at_or_above(final, threshold)
-        first = {}
-        for cid in flagged:
-            reached = np.flatnonzero(trajectories[cid] >= threshold)
-            first[cid] = histories[cid][int(reached[0])][0]
+    @property
+    def round_peaks(self) -> dict[int, float]:
+        """Per round, the largest |z| of any client."""
+        return dict(zip(self.rounds, self._round_peak))
+
+    def conclude(self) -> Conclusion:
+        """Run-level scores, flags at the threshold, the first round each flag was reached, and each client's
+        strongest rounds."""
+        seen = np.flatnonzero(self._count > 0)
+        scores = {self.ids[j]: float(self._score[j]) for j in seen}
+        flagged = at_or_above(scores, self.threshold)
+        position = {self.ids[j]: j for j in seen}
+        first = {cid: int(self._first[position[cid]]) for cid in flagged}
         strongest = {
-            cid: sorted(((r, float(oriented(np.array([v]), self.side)[0]), v) for r, v in history), key=lambda t: -t[1])
-            for cid, history in histories.items()
+            self.ids[j]: [
+                (int(r), float(o), float(v))
+                for r, o, v in zip(self._top_round[j], self._top[j], self._top_signed[j])
+                if r >= 0
+            ]
+            for j in seen
         }
-        return Conclusion(final, flagged, first, strongest)
+        return Conclusion(scores, flagged, first, strongest)

@@ -25,6 +25,7 @@ from ..errors import FedForensicsError
 from ..run import Layer, Run
 from .accumulate import at_or_above
 from .history import DirectionHistory
+from .round_table import RoundTable
 
 
 def _positive(value: Any) -> bool:
@@ -58,6 +59,7 @@ class RoundData:
 
     round: int
     clients: list[str]
+    index: np.ndarray  # int64 (n_clients,): each client's position in the run's client list (``Run.all_clients``)
     layers: list[Layer]
     updates: dict[str, np.ndarray]  # layer name -> float32 (n_clients, *shape)
     num_samples: np.ndarray  # (n_clients,)
@@ -146,7 +148,8 @@ class DetectorResult:
     evidence
         Facts behind each flag, strongest first.
     extras
-        Detector-specific, JSON-serialisable data the reports draw.
+        Detector-specific, JSON-serialisable data the reports draw (a per-round table may be a
+        :class:`~.round_table.RoundTable`, written out as ``{round: {client: value}}``).
     family
         What kind of evidence the detector looks at (``magnitude``, ``direction``,
         ``collusion``, ``behaviour``); the verdict counts agreeing families, not detectors.
@@ -163,7 +166,7 @@ class DetectorResult:
     threshold: float
     scores: dict[str, float]
     flagged: list[str]
-    round_scores: dict[int, dict[str, float]]
+    round_scores: Mapping[int, Mapping[str, float]]
     first_flagged: dict[str, int]
     evidence: list[Evidence]
     applicable: bool = True
@@ -173,7 +176,16 @@ class DetectorResult:
     standalone: bool = True
     label_mix: bool = False
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, deferred: bool = False) -> dict[str, Any]:
+        """Plain JSON data. With ``deferred``, each per-round table is a function returning its JSON instead,
+        for a writer that expands them one at a time (they are most of a long run's report)."""
+
+        def table(rounds: Mapping[int, Mapping[str, float]], digits: bool) -> Any:
+            def expand() -> dict[str, dict[str, Any]]:
+                return {str(r): {c: _json_float(v) if digits else v for c, v in rounds[r].items()} for r in rounds}
+
+            return expand if deferred else expand()
+
         return {
             "name": self.name,
             "family": self.family,
@@ -187,11 +199,9 @@ class DetectorResult:
             "scores": {cid: _json_float(v) for cid, v in self.scores.items()},
             "flagged": list(self.flagged),
             "first_flagged": dict(self.first_flagged),
-            "round_scores": {
-                str(r): {cid: _json_float(v) for cid, v in scores.items()} for r, scores in self.round_scores.items()
-            },
+            "round_scores": table(self.round_scores, digits=True),
             "evidence": [e.to_json() for e in self.evidence],
-            "extras": self.extras,
+            "extras": {key: table(value, False) if isinstance(value, RoundTable) else value for key, value in self.extras.items()},
         }
 
 

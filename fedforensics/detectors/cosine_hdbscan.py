@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from typing import ClassVar
 
 import numpy as np
 
 from ..run import Run
 from ..stats import classical_mds
-from .accumulate import EVIDENCE_ROUNDS, first_rounds
+from .accumulate import EVIDENCE_ROUNDS
 from .base import Detector, DetectorResult, Evidence, RoundData
 from .history import DirectionHistory
+from .round_table import RoundTable
 
 
 def flame_outliers(distances: np.ndarray) -> np.ndarray:
@@ -90,35 +92,37 @@ class CosineHDBSCANDetector(Detector):
     def start(self, run: Run) -> None:
         self._run = run
         self._history: DirectionHistory | None = None
-        self._outlier: dict[int, dict[str, bool]] = {}
+        self._outlier = RoundTable(run.all_clients)  # per round, 1.0 for each client outside the majority, else 0.0
 
     def observe(self, data: RoundData) -> None:
         if len(data.clients) < self.min_clients:
             return
-        outliers = flame_outliers(data.cosine_distances)
-        self._outlier[data.round] = dict(zip(data.clients, map(bool, outliers)))
+        self._outlier.add(data.round, data.index, flame_outliers(data.cosine_distances).astype(np.float64))
         self._history = data.accumulated
 
-    def _rates(self, upto: float) -> tuple[dict[str, float], dict[str, float]]:
-        """Each client's outlier rate over its clustered rounds up to ``upto``, and the rate that votes
-        (0 below ``min_rounds`` rounds, or when chance explains it: see the class)."""
+    def _tallies(self) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
+        """Round by round: the round, the positions of its outliers, and each client's outlier count and
+        clustered rounds up to it (one pair of arrays, updated in place)."""
+        hits, seen = np.zeros(len(self._outlier.ids)), np.zeros(len(self._outlier.ids))
+        for r in self._outlier:
+            index, out = self._outlier.arrays(r)
+            hits[index] += out
+            seen[index] += 1
+            yield r, index[out > 0], hits, seen
+
+    def _votes(self, hits: np.ndarray, seen: np.ndarray) -> np.ndarray:
+        """Each client's outlier rate (``hits`` of its ``seen`` clustered rounds) where it votes, else 0: below
+        ``min_rounds`` rounds, or when chance explains it (see the class)."""
         from scipy.stats import binom  # scikit-learn's HDBSCAN has imported scipy.stats already
 
-        hits: Counter[str] = Counter()
-        seen: Counter[str] = Counter()
-        for r, flags in self._outlier.items():
-            if r <= upto:
-                for cid, out in flags.items():
-                    seen[cid] += 1
-                    hits[cid] += out
-        ids = list(seen)
-        k = np.array([hits[c] for c in ids])
-        n = np.array([seen[c] for c in ids])
+        rates = np.zeros(hits.shape)
+        present = seen > 0
+        k, n = hits[present], seen[present]
         pooled = k.sum() / max(1, n.sum())
         chance = binom.sf(k - 1, n, pooled)  # P(at least k outliers in n rounds at the pooled rate)
-        votes = (n >= self.min_rounds) & (chance <= self.alpha / max(1, len(ids)))
-        rates = {cid: float(h / m) for cid, h, m in zip(ids, k, n)}
-        return rates, {cid: rates[cid] if vote else 0.0 for cid, vote in zip(ids, votes)}
+        votes = (n >= self.min_rounds) & (chance <= self.alpha / max(1, k.size))
+        rates[present] = np.where(votes, k / n, 0.0)
+        return rates
 
     def finish(self) -> DetectorResult:
         ids, distances = self._history.cosine_distances() if self._history is not None else ([], None)
@@ -127,33 +131,42 @@ class CosineHDBSCANDetector(Detector):
             accumulated = dict(zip(ids, map(bool, flame_outliers(distances))))
         else:
             distances = None
-        rates, votes = self._rates(np.inf)
-        scores, flagged = self.flag(
-            {cid: 0.5 * votes.get(cid, 0.0) + 0.5 * accumulated.get(cid, False) for cid in ids}, self._run.all_clients
-        )
-        # The accumulated directions are clustered once, at the end: each round's votes count beside that.
-        first = first_rounds(
-            self._outlier,
-            flagged,
-            lambda r: {cid: 0.5 * vote + 0.5 * accumulated.get(cid, False) for cid, vote in self._rates(r)[1].items()},
-            self.threshold,
-        )
-        evidence = []
-        for cid in flagged:
-            rounds = [r for r, flags in self._outlier.items() if flags.get(cid)]
-            evidence.append(
-                Evidence(
-                    self.name, cid, rounds[0] if rounds else None, None, scores[cid],
-                    f"outside the majority cluster in {len(rounds)} of its rounds and on its accumulated update",
-                )
+        everyone = self._outlier.ids
+        position = {cid: j for j, cid in enumerate(everyone)}
+        on_accumulated = np.array([accumulated.get(cid, False) for cid in everyone], dtype=np.float64)
+        hits, seen = np.zeros(len(everyone)), np.zeros(len(everyone))
+        for _, _, hits, seen in self._tallies():
+            pass
+        score = 0.5 * self._votes(hits, seen) + 0.5 * on_accumulated
+        scores, flagged = self.flag({cid: float(score[position[cid]]) for cid in ids}, everyone)
+        # The accumulated directions are clustered once, at the end: each round's votes count beside that. One
+        # replay of the rounds finds where each flag's evidence up to then first reached the threshold.
+        pending = {position[cid] for cid in flagged}
+        first: dict[str, int] = {}
+        first_outlier: dict[str, int] = {}
+        for r, outliers, hits_upto, seen_upto in self._tallies():
+            for j in outliers:
+                first_outlier.setdefault(everyone[j], r)
+            if pending:
+                upto = 0.5 * self._votes(hits_upto, seen_upto) + 0.5 * on_accumulated
+                for j in [j for j in pending if seen_upto[j] > 0 and upto[j] >= self.threshold]:
+                    first[everyone[j]] = r
+                    pending.discard(j)
+        evidence = [
+            Evidence(
+                self.name, cid, first_outlier.get(cid), None, scores[cid],
+                f"outside the majority cluster in {int(hits[position[cid]])} of its rounds and on its accumulated update",
             )
+            for cid in flagged
+        ]
+        rates = {cid: float(hits[j] / seen[j]) for j, cid in enumerate(everyone) if seen[j] > 0}
         view = distances if distances is not None and len(ids) <= self.view_clients else None
         order = sorted(range(len(ids)), key=lambda i: (accumulated[ids[i]], ids[i]))
         return self.result(
             scores=scores,
             flagged=flagged,
-            round_scores={r: {c: float(o) for c, o in flags.items()} for r, flags in self._outlier.items()},
-            first_flagged=first,
+            round_scores=self._outlier,
+            first_flagged={cid: first[cid] for cid in flagged if cid in first},
             evidence=evidence,
             extras={
                 "outlier_rate": rates,

@@ -81,8 +81,7 @@ class LayerDeviationDetector(RoundStatisticDetector):
         truth = set(self._run.ground_truth or [])
         rows = []
         for key, conclusion in conclusions.items():
-            series = self._series[key]
-            per_round = {r: max(abs(z) for z in scores.values()) for r, scores in series.by_round.items()}
+            per_round = self._series[key].round_peaks
             ids = list(conclusion.scores)
             scores = np.array([conclusion.scores[c] for c in ids])
             layer, stat = key.rsplit("|", 1)
@@ -116,5 +115,5 @@ class LayerDeviationDetector(RoundStatisticDetector):
             "localization": rows,
             "output_bias": placement,
             "most_separating": best,
-            "timeline": {str(r): v for r, v in self.values.get(best, {}).items()} if best else {},
+            "timeline": self.kept_values(best) if best else {},
         }

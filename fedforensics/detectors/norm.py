@@ -38,18 +38,20 @@ class NormDetector(RoundStatisticDetector):
         return "update norm far from the round's median norm"
 
     def extras(self, conclusions: dict[str, Conclusion]) -> dict[str, Any]:
-        by_round = self.values.get("l2", {})
-        bounds = {r: float(np.median(list(norms.values()))) for r, norms in by_round.items()}
+        norms = self.kept_values("l2")
+        bounds: dict[int, float] = {}
         clipped: dict[str, list[int]] = {}
         factor: dict[str, float] = {}
-        for r, norms in by_round.items():
-            for cid, norm in norms.items():
-                if norm > bounds[r]:
-                    clipped.setdefault(cid, []).append(r)
-                    ratio = norm / bounds[r] if bounds[r] > 0 else float("inf")  # most clients sent nothing
-                    factor[cid] = max(factor.get(cid, 1.0), ratio)
+        for r in norms:
+            index, values = norms.arrays(r)
+            bound = bounds[r] = float(np.median(values))
+            for i in np.flatnonzero(values > bound):
+                cid = norms.ids[index[i]]
+                clipped.setdefault(cid, []).append(r)
+                ratio = float(values[i]) / bound if bound > 0 else float("inf")  # most clients sent nothing
+                factor[cid] = max(factor.get(cid, 1.0), ratio)
         return {
-            "norms": {str(r): norms for r, norms in by_round.items()},
+            "norms": norms,
             "clip_bound": {str(r): b for r, b in bounds.items()},
             "clipped_rounds": clipped,
             "max_clip_factor": factor,

@@ -22,6 +22,7 @@ from ..run import Run
 from ..stats import bonferroni_z, on_reference_scale, robust_z
 from .accumulate import Conclusion, RoundScores, Side, oriented
 from .base import Detector, DetectorResult, Evidence, RoundData
+from .round_table import RoundTable
 
 
 class RoundStatisticDetector(Detector):
@@ -47,8 +48,8 @@ class RoundStatisticDetector(Detector):
     abs_floor: ClassVar[float] = 1e-12
     #: How many of the strongest rounds each flagged client's evidence lists.
     evidence_rounds: ClassVar[int] = 3
-    #: Whether to keep every round's statistics in ``self.values`` (statistic → round → client → value),
-    #: for :meth:`extras`.
+    #: Whether to keep every round's statistics, for :meth:`extras` (:meth:`kept_values`; a block of
+    #: statistics × clients float64 a round).
     keep_values: ClassVar[bool] = False
 
     def __init__(self, *, threshold: float = 3.5, spike: float | None = None, min_clients: int = 4) -> None:
@@ -83,7 +84,8 @@ class RoundStatisticDetector(Detector):
     # -- the streaming contract --------------------------------------------------
     def start(self, run: Run) -> None:
         self._series: dict[str, RoundScores] = {}
-        self.values: dict[str, dict[int, dict[str, float]]] = {}
+        self._round_scores = RoundTable(run.all_clients)
+        self._kept: dict[int, tuple[tuple[str, ...], np.ndarray, np.ndarray]] = {}
         self._not_applicable = self.applicable(run)
         self._run = run
 
@@ -98,16 +100,33 @@ class RoundStatisticDetector(Detector):
                     f"{self.name}: statistic {key!r} of round {data.round} must be one number per client "
                     f"({len(data.clients)}), got {'shape ' + str(shape) if shape != (len(data.clients),) else 'non-numbers'}"
                 )
+        strongest_z = np.full(len(data.clients), np.nan)  # per client, its strongest oriented z over the statistics
         for key, values in raw.items():
             floor = max(self.abs_floor, self.scale_floor(data, key))
             z = robust_z(values, rel_floor=self.rel_floor, abs_floor=floor)
             z = on_reference_scale(z, int(np.isfinite(np.asarray(values, dtype=np.float64)).sum()))
-            self._series.setdefault(key, RoundScores(self.side)).add(data.round, data.clients, z)
-            if self.keep_values:
-                self.values.setdefault(key, {})[data.round] = dict(zip(data.clients, map(float, values)))
+            series = self._series.get(key)
+            if series is None:
+                series = self._series[key] = RoundScores(
+                    self._run.all_clients, self.side, self.threshold, self.spike, self.evidence_rounds
+                )
+            series.add(data.round, data.index, z)
+            strength = oriented(z, self.side)
+            strongest_z = np.fmax(strongest_z, np.where(np.isfinite(strength), strength, np.nan))
+        self._round_scores.add(data.round, data.index, strongest_z)
+        if self.keep_values:
+            self._kept[data.round] = (tuple(raw), data.index, np.array([np.asarray(v, np.float64) for v in raw.values()]))
+
+    def kept_values(self, key: str) -> RoundTable:
+        """Statistic ``key``'s value of every client in every round (kept when ``keep_values`` is set)."""
+        table = RoundTable(self._run.all_clients)
+        for r, (keys, index, values) in self._kept.items():
+            if key in keys:
+                table.add(r, index, values[keys.index(key)])
+        return table
 
     def finish(self) -> DetectorResult:
-        conclusions = {key: series.conclude(self.threshold, self.spike) for key, series in self._series.items()}
+        conclusions = {key: series.conclude() for key, series in self._series.items()}
         best = strongest(conclusions)
         tests = Counter(cid for conclusion in conclusions.values() for cid in conclusion.scores)
         two_sided = self.side == "two-sided"
@@ -124,24 +143,13 @@ class RoundStatisticDetector(Detector):
         return self.result(
             scores=scores,
             flagged=flagged,
-            round_scores=self._round_scores(),
+            round_scores=self._round_scores,
             first_flagged=first,
             evidence=evidence,
             applicable=not self._not_applicable,
             note=self._not_applicable,
             extras=self.extras(conclusions) if not self._not_applicable else {},
         )
-
-    def _round_scores(self) -> dict[int, dict[str, float]]:
-        """Per round and client, the strongest oriented z over the statistics."""
-        out: dict[int, dict[str, float]] = {}
-        for series in self._series.values():
-            for r, scores in series.by_round.items():
-                row = out.setdefault(r, {})
-                values = oriented(np.fromiter(scores.values(), np.float64, len(scores)), self.side).tolist()
-                for cid, z in zip(scores, values):
-                    row[cid] = max(row.get(cid, -np.inf), z)
-        return dict(sorted(out.items()))
 
     def _evidence(self, cid: str, key: str, conclusion: Conclusion) -> list[Evidence]:
         line = self.explain(key, conclusion.scores[cid])

@@ -7,6 +7,7 @@ import math
 import os
 import tempfile
 from pathlib import Path
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -33,9 +34,18 @@ def finite(value: Any) -> Any:
     return value
 
 
-def report_to_json(report: AuditReport) -> dict[str, Any]:
-    """The report as plain JSON-serialisable data."""
+def report_to_json(report: AuditReport, deferred: bool = False) -> dict[str, Any]:
+    """The report as plain JSON-serialisable data. With ``deferred``, each per-round table (detectors' per-round
+    scores, norms, timeline, client metrics: most of a long run's report) is a function that returns its data,
+    for :func:`write_json` to expand one at a time."""
     inversion = report.trigger_inversion
+
+    def metric(table: RoundTable) -> Any:
+        def expand() -> dict[str, dict[str, float]]:
+            return {str(r): table[r] for r in table}
+
+        return expand if deferred else expand()
+
     return finite({
         "format": REPORT_FORMAT,
         "version": REPORT_VERSION,
@@ -47,7 +57,7 @@ def report_to_json(report: AuditReport) -> dict[str, Any]:
         },
         "persistence": report.persistence,
         "clients": [v.to_json() for v in report.verdicts],
-        "detectors": [d.to_json() for d in report.detectors],
+        "detectors": [d.to_json(deferred) for d in report.detectors],
         "layers": [
             {
                 "name": row["slice"],
@@ -62,16 +72,14 @@ def report_to_json(report: AuditReport) -> dict[str, Any]:
         ],
         "participation": report.participation,
         "global_metrics": {str(r): m for r, m in report.global_metrics.items()},
-        "client_metrics": {
-            name: {str(r): values for r, values in rounds.items()} for name, rounds in report.client_metrics.items()
-        },
+        "client_metrics": {name: metric(table) for name, table in report.client_metrics.items()},
         "notes": report.notes,
         "trigger_inversion": inversion.to_json() if inversion is not None else None,
     })
 
 
-def write_atomic(path: str | os.PathLike[str], text: str) -> None:
-    """Write ``text`` to ``path`` so that the file is either complete or absent.
+def write_atomic(path: str | os.PathLike[str], text: str | Iterable[str]) -> None:
+    """Write ``text`` (or its pieces, in order) to ``path`` so that the file is either complete or absent.
 
     A regular file is written beside its place and renamed into it. A symbolic link is
     followed (its target gets the report; the link stays). A device or a pipe (``/dev/stdout``,
@@ -84,7 +92,7 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> None:
     if path.exists() and not path.is_file():
         try:
             with open(path, "w", encoding="utf-8") as handle:
-                handle.write(text)
+                handle.writelines([text] if isinstance(text, str) else text)
         except OSError as exc:
             raise OSError(exc.errno, exc.strerror, str(path)) from None
         return
@@ -92,7 +100,7 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> None:
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+            handle.writelines([text] if isinstance(text, str) else text)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600; a report is as readable as any new file
         os.replace(tmp, path)
     except BaseException as exc:
@@ -110,5 +118,15 @@ def _umask() -> int:
 
 
 def write_json(report: AuditReport, path: str | os.PathLike[str]) -> None:
-    """Write the JSON report to ``path``."""
-    write_atomic(path, json.dumps(report_to_json(report), indent=2, allow_nan=False))
+    """Write the JSON report to ``path``, piece by piece: the per-round tables are expanded one at a time
+    and never held as one string (at 800 rounds of 200 clients, the report as one string and its
+    dictionaries took 500 MB more than the analysis)."""
+    encoder = json.JSONEncoder(indent=2, allow_nan=False, default=_expand)
+    write_atomic(path, encoder.iterencode(report_to_json(report, deferred=True)))
+
+
+def _expand(deferred: Any) -> Any:
+    """A deferred table's data (:func:`report_to_json`), when the encoder reaches it."""
+    if not callable(deferred):
+        raise TypeError(f"Object of type {type(deferred).__name__} is not JSON serializable")
+    return finite(deferred())
