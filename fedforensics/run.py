@@ -192,7 +192,8 @@ class Run:
         self.path = Path(path)
         self._fileobj: RecoveredFile | None = None
         self._last_index: tuple[int, _RoundIndex] | None = None
-        self._clients: dict[int, list[str]] = {}  # each round's ids, once read and checked (a few bytes a client)
+        self._clients: dict[int, list[str]] = {}  # each round's ids, once read and checked (8 bytes a client-round)
+        self._ids: dict[str, str] = {}  # one string per id, shared by every round's list
         self.recovered = False
         self._opened_as = self._stamp()
         self._h5 = self._open(self.path)
@@ -382,6 +383,7 @@ class Run:
         """Close the file."""
         self._last_index = None
         self._clients.clear()
+        self._ids.clear()
         self._rounds_group = None  # type: ignore[assignment]
         if getattr(self, "_h5", None) is not None:
             self._h5.close()
@@ -506,7 +508,8 @@ class Run:
         """
         if self._last_index is None or self._last_index[0] != r:
             index = _RoundIndex(self._round(r), self.path, r, self._clients.get(r))
-            self._clients[r] = index.clients
+            if r not in self._clients:
+                self._clients[r] = [self._ids.setdefault(cid, cid) for cid in index.clients]
             self._last_index = (r, index)
         return self._last_index[1]
 
