@@ -8,7 +8,16 @@ from .base import RoundData
 from .statistic import RoundStatisticDetector
 
 #: Cosine distances below this count as this (an exact copy's is 0, or rounding's ±1e-16): the log stays finite.
-_COPY_DISTANCE = 1e-12
+COPY_DISTANCE = 1e-12
+
+
+def log_nearest_distance(distances: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For every row of a matrix of pairwise cosine distances, the log of its distance to its nearest other
+    row (at least :data:`COPY_DISTANCE`), and which row that is."""
+    distances = distances.copy()
+    np.fill_diagonal(distances, np.inf)
+    nearest = distances.argmin(axis=1)
+    return np.log(np.maximum(distances[np.arange(len(nearest)), nearest], COPY_DISTANCE)), nearest
 
 
 class SybilDetector(RoundStatisticDetector):
@@ -37,9 +46,7 @@ class SybilDetector(RoundStatisticDetector):
     abs_floor = 0.3
 
     def statistics(self, data: RoundData) -> dict[str, np.ndarray]:
-        distances = data.cosine_distances.copy()
-        np.fill_diagonal(distances, np.inf)
-        return {"nearest distance": np.log(np.maximum(distances.min(axis=1), _COPY_DISTANCE))}
+        return {"nearest distance": log_nearest_distance(data.cosine_distances)[0]}
 
     def explain(self, key: str, value: float) -> str:
         return "update a near copy of another client's (log distance to its nearest)"
