@@ -140,6 +140,51 @@ def test_a_report_follows_a_symlink_and_writes_into_a_pipe_without_replacing_the
     assert received == ["through the pipe"] and fifo.is_fifo()
 
 
+def test_json_to_dev_stdout_goes_into_the_pipe(run):
+    """`--json /dev/stdout | cat` exited 2: the link was resolved to /proc/PID/fd/pipe:[N], which is no path."""
+    result = subprocess.run(
+        f"set -o pipefail; {sys.executable} -m fedforensics.cli analyze {run} --json /dev/stdout | cat",
+        shell=True, executable="/bin/bash", capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "100"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert '"format": "fedforensics-report"' in result.stdout and "\n}\nJSON report: /dev/stdout" in result.stdout
+
+
+def test_a_report_that_cannot_be_written_sends_nothing_into_a_pipe(run, tmp_path):
+    """The JSON is written piece by piece into a file (renamed into place once whole), but into a pipe it
+    goes whole or not at all: an extra the encoder refused left 15 kB of cut-off JSON for the reader."""
+    import threading
+
+    from fedforensics import open_run
+    from fedforensics.analysis import analyze
+
+    report = analyze(open_run(run))
+    report.detectors[0].extras["kinds"] = {"a", "b"}  # a set: no JSON
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()))
+    reader.start()
+    with pytest.raises(TypeError, match="set is not JSON serializable"):
+        report_json.write_json(report, fifo)
+    with open(fifo, "wb"):  # the writer never opened it: let the reader see its end
+        pass
+    reader.join(timeout=10)
+    assert received == [b""]
+
+
+def test_only_the_report_s_own_tables_are_expanded_in_the_json(run, tmp_path):
+    """The writer expanded any callable it met: a custom detector's extras {"kind": str} were written as ""."""
+    from fedforensics import open_run
+    from fedforensics.analysis import analyze
+
+    report = analyze(open_run(run))
+    report.detectors[0].extras["kind"] = str
+    with pytest.raises(TypeError, match="type is not JSON serializable"):
+        report_json.write_json(report, tmp_path / "report.json")
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize(
     "args",
     [

@@ -25,7 +25,7 @@ from ..errors import FedForensicsError
 from ..run import Layer, Run
 from .accumulate import at_or_above
 from .history import DirectionHistory
-from .round_table import RoundTable
+from .round_table import DeferredJSON, RoundTable
 
 
 def _positive(value: Any) -> bool:
@@ -177,14 +177,14 @@ class DetectorResult:
     label_mix: bool = False
 
     def to_json(self, deferred: bool = False) -> dict[str, Any]:
-        """Plain JSON data. With ``deferred``, each per-round table is a function returning its JSON instead,
-        for a writer that expands them one at a time (they are most of a long run's report)."""
+        """Plain JSON data. With ``deferred``, each per-round table is a :class:`~.round_table.DeferredJSON`
+        instead, for a writer that expands them one at a time (they are most of a long run's report)."""
 
         def table(rounds: Mapping[int, Mapping[str, float]], digits: bool) -> Any:
             def expand() -> dict[str, dict[str, Any]]:
                 return {str(r): {c: _json_float(v) if digits else v for c, v in rounds[r].items()} for r in rounds}
 
-            return expand if deferred else expand()
+            return DeferredJSON(expand) if deferred else expand()
 
         return {
             "name": self.name,

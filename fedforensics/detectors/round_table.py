@@ -11,7 +11,8 @@ mapping ``{round: {client: value}}`` the reports expect, one round at a time.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -28,9 +29,10 @@ class RoundTable(Mapping[int, dict[str, float]]):
         self._rows: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def add(self, round_number: int, index: np.ndarray, values: np.ndarray) -> None:
-        """Set round ``round_number``'s values of the clients at ``index`` (non-finite values are left out)."""
+        """Set round ``round_number``'s values of the clients at ``index``. A NaN is no value and is left out (a
+        round of NaN alone is no row); an infinity is kept (a client's loss that diverged)."""
         values = np.asarray(values, dtype=np.float64)
-        keep = np.isfinite(values)
+        keep = ~np.isnan(values)
         if keep.any():
             self._rows[round_number] = (index[keep] if not keep.all() else index, values[keep])
 
@@ -51,3 +53,11 @@ class RoundTable(Mapping[int, dict[str, float]]):
     def __repr__(self) -> str:
         return f"RoundTable({len(self)} rounds)"
 
+
+
+class DeferredJSON:
+    """A per-round table's JSON data, made only when a writer reaches it
+    (:func:`fedforensics.report.json.write_json` expands them one at a time)."""
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self.make = make

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -13,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..analysis import AuditReport
+from ..detectors.round_table import DeferredJSON, RoundTable
 
 REPORT_FORMAT = "fedforensics-report"
 REPORT_VERSION = 1
@@ -36,15 +38,15 @@ def finite(value: Any) -> Any:
 
 def report_to_json(report: AuditReport, deferred: bool = False) -> dict[str, Any]:
     """The report as plain JSON-serialisable data. With ``deferred``, each per-round table (detectors' per-round
-    scores, norms, timeline, client metrics: most of a long run's report) is a function that returns its data,
-    for :func:`write_json` to expand one at a time."""
+    scores, norms, timeline, client metrics: most of a long run's report) is a :class:`DeferredJSON` that makes
+    its data, for :func:`write_json` to expand one at a time."""
     inversion = report.trigger_inversion
 
     def metric(table: RoundTable) -> Any:
         def expand() -> dict[str, dict[str, float]]:
             return {str(r): table[r] for r in table}
 
-        return expand if deferred else expand()
+        return DeferredJSON(expand) if deferred else expand()
 
     return finite({
         "format": REPORT_FORMAT,
@@ -87,15 +89,16 @@ def write_atomic(path: str | os.PathLike[str], text: str | Iterable[str]) -> Non
     names ``path``.
     """
     path = Path(path)
-    if path.is_symlink():
-        path = path.resolve()
-    if path.exists() and not path.is_file():
+    if path.exists() and not path.is_file():  # through links too: /dev/stdout is a link to the process's pipe or terminal
+        whole = text if isinstance(text, str) else "".join(text)  # complete before the first byte goes out
         try:
             with open(path, "w", encoding="utf-8") as handle:
-                handle.writelines([text] if isinstance(text, str) else text)
+                handle.write(whole)
         except OSError as exc:
             raise OSError(exc.errno, exc.strerror, str(path)) from None
         return
+    if path.is_symlink():
+        path = path.resolve()
     tmp = ""
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.", suffix=".tmp")
@@ -122,11 +125,11 @@ def write_json(report: AuditReport, path: str | os.PathLike[str]) -> None:
     and never held as one string (at 800 rounds of 200 clients, the report as one string and its
     dictionaries took 500 MB more than the analysis)."""
     encoder = json.JSONEncoder(indent=2, allow_nan=False, default=_expand)
-    write_atomic(path, encoder.iterencode(report_to_json(report, deferred=True)))
+    write_atomic(path, itertools.chain(encoder.iterencode(report_to_json(report, deferred=True)), ["\n"]))
 
 
 def _expand(deferred: Any) -> Any:
     """A deferred table's data (:func:`report_to_json`), when the encoder reaches it."""
-    if not callable(deferred):
+    if not isinstance(deferred, DeferredJSON):
         raise TypeError(f"Object of type {type(deferred).__name__} is not JSON serializable")
-    return finite(deferred())
+    return finite(deferred.make())
