@@ -97,7 +97,8 @@ def test_detector_contract(name, kind, runs, capsys):
 @pytest.mark.parametrize("name", DETECTORS)
 def test_threshold_is_a_parameter(name, runs):
     """Scores do not depend on the threshold; the threshold alone decides the flags, each flag with
-    its evidence and first round. At the defaults most detectors flag nobody on these small runs, so
+    its evidence and first round (or, for a statistic of the whole run, evidence of no round and no first
+    round: docs/report-schema.md). At the defaults most detectors flag nobody on these small runs, so
     the threshold is set at the highest score."""
     run = open_run(runs["boost"])
     scores = get_detector(name).score(run).scores
@@ -108,8 +109,12 @@ def test_threshold_is_a_parameter(name, runs):
     np.testing.assert_array_equal([result.scores[c] for c in scores], list(scores.values()))
     assert result.flagged == [c for c, s in sorted(scores.items(), key=lambda kv: -kv[1]) if s >= top] != []
     for cid in result.flagged:
-        assert cid in result.first_flagged and result.first_flagged[cid] in run.rounds
-        assert [e for e in result.evidence if e.client == cid], cid
+        evidence = [e for e in result.evidence if e.client == cid]
+        assert evidence, cid
+        if all(e.round is None for e in evidence):
+            assert cid not in result.first_flagged
+        else:
+            assert cid in result.first_flagged and result.first_flagged[cid] in run.rounds
     assert get_detector(name, threshold=math.inf).score(run).flagged == []
 
 
@@ -926,15 +931,29 @@ def test_streamed_evidence_matches_its_definition_from_the_whole_history(side, s
     assert series.round_peaks[40] == max(abs(v) for c in clients for r, v in history[c] if r == 40)
 
 
-def test_a_round_table_reads_as_the_rounds_it_holds_without_non_finite_values():
+def test_a_round_table_reads_as_the_rounds_it_holds_without_nan():
+    """NaN is no value; an infinity is one (a diverged loss: the JSON writes it as null, as before)."""
     from fedforensics.detectors.round_table import RoundTable
 
     table = RoundTable(["a", "b", "c"])
     table.add(3, np.array([2, 0]), np.array([1.5, np.nan]))
-    table.add(5, np.array([0, 1]), np.array([np.inf, np.nan]))  # nothing finite: no row
-    table.add(4, np.array([1, 2, 0]), np.array([-1.0, 0.0, 2.0]))
-    assert dict(table) == {3: {"c": 1.5}, 4: {"b": -1.0, "c": 0.0, "a": 2.0}}
+    table.add(5, np.array([0, 1]), np.array([np.nan, np.nan]))  # no value: no row
+    table.add(4, np.array([1, 2, 0]), np.array([-1.0, np.inf, 2.0]))
+    assert dict(table) == {3: {"c": 1.5}, 4: {"b": -1.0, "c": np.inf, "a": 2.0}}
     assert list(table) == [3, 4] and len(table) == 2 and 5 not in table
+
+
+def test_a_diverged_client_metric_is_null_in_the_json_not_missing(tmp_path):
+    from fedforensics.report.json import write_json
+
+    with Recorder(tmp_path / "inf.h5") as rec:
+        for r in range(4):
+            with rec.round(r, {"w": np.zeros(8)}) as rnd:
+                for i in range(5):
+                    loss = np.inf if (i, r) == (1, 2) else 1.0 + i
+                    rnd.client(f"c{i}", {"w": np.full(8, 1.0 + i)}, num_samples=10, metrics={"loss": loss}, delta=True)
+    write_json(analyze(open_run(tmp_path / "inf.h5")), tmp_path / "inf.json")
+    assert json.loads((tmp_path / "inf.json").read_text())["client_metrics"]["loss"]["2"]["c1"] is None
 
 
 def test_the_written_json_holds_the_report_s_data(runs, tmp_path):
@@ -1026,3 +1045,26 @@ def test_colluders_hidden_in_each_round_are_found_on_their_accumulated_direction
     assert "closer to c0" in next(e.detail for e in result.evidence if e.client != "c00")
     clean = analyze(_colluding_run(tmp_path / "clean.h5", seed, colluders=0), [get_detector("accumulated-sybil")])
     assert clean.detector("accumulated-sybil").flagged == []
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_clients_that_take_part_in_the_same_rounds_are_no_colluders(seed, tmp_path):
+    """A clean federation: c0-c3 take part in every round, 26 others in one round in ten, the rounds'
+    common directions correlated. Summed as they are, the four's updates share every round's direction and
+    were 44x closer to one another than usual (`malicious`); their departures from the round's median are not.
+    Reading the shared accumulated directions also changed cosine-hdbscan's scores: it must not."""
+    rng = np.random.default_rng(seed)
+    common = rng.normal(size=400)
+    with Recorder(tmp_path / "always.h5") as rec:
+        for r in range(60):
+            common = 0.5 * common + np.sqrt(0.75) * rng.normal(size=400)
+            with rec.round(r, {"w": np.zeros(400)}) as rnd:
+                for i in range(30):
+                    if i < 4 or rng.random() < 0.1:
+                        rnd.client(f"c{i:02d}", {"w": common + 0.2 * rng.normal(size=400)}, num_samples=50, delta=True)
+    run = open_run(tmp_path / "always.h5")
+    report = analyze(run)
+    assert report.detector("accumulated-sybil").flagged == []
+    assert report.counts["malicious"] == report.counts["suspicious"] == 0
+    alone = analyze(run, [get_detector("cosine-hdbscan")]).detector("cosine-hdbscan")
+    assert alone.scores == report.detector("cosine-hdbscan").scores
