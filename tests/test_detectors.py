@@ -1068,3 +1068,27 @@ def test_clients_that_take_part_in_the_same_rounds_are_no_colluders(seed, tmp_pa
     assert report.counts["malicious"] == report.counts["suspicious"] == 0
     alone = analyze(run, [get_detector("cosine-hdbscan")]).detector("cosine-hdbscan")
     assert alone.scores == report.detector("cosine-hdbscan").scores
+
+
+@pytest.mark.parametrize("colluders", [10, 16])
+def test_a_larger_group_of_colluders_is_found_too(colluders, tmp_path):
+    """Colluders drag each round's median towards their shared direction, which left its opposite in every
+    honest departure: with 10 of 40 colluders none was found, though 4 were."""
+    run = _colluding_run(tmp_path / "many.h5", 0, colluders=colluders)
+    result = analyze(run, [get_detector("accumulated-sybil")]).detector("accumulated-sybil")
+    assert set(result.flagged) == {f"c{i:02d}" for i in range(colluders)}
+
+
+def test_clients_that_send_nothing_are_not_each_other_s_copies(tmp_path):
+    """Two idle clients (zero updates every round) had the same history, minus the rounds' medians: 90 on
+    accumulated-sybil, '678,161,524,315x closer'. A client that sent nothing departs from nothing."""
+    rng = np.random.default_rng(2)
+    with Recorder(tmp_path / "idle.h5") as rec:
+        for r in range(30):
+            common = rng.normal(size=300)
+            with rec.round(r, {"w": np.zeros(300)}) as rnd:
+                for i in range(18):
+                    update = np.zeros(300) if i < 2 else common + 2.0 * rng.normal(size=300)
+                    rnd.client(f"c{i:02d}", {"w": update}, num_samples=50, delta=True)
+    result = analyze(open_run(tmp_path / "idle.h5"), [get_detector("accumulated-sybil")]).detector("accumulated-sybil")
+    assert result.flagged == [] and "c00" not in result.extras["nearest"]

@@ -1,4 +1,4 @@
-"""``accumulated-sybil``: clients whose departures from the round's median, summed over the run, point alike."""
+"""``accumulated-sybil``: clients whose departures from the round's median, over the run, point alike."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from .sybil import SybilDetector, log_nearest_distance
 
 
 class AccumulatedSybilDetector(Detector):
-    """How much closer each client's accumulated *departure* from the round's median is to its nearest other client's than the clients' usually are.
+    """How much closer each client's mean departure from the round's median is to its nearest other client's than the clients' usually are.
 
     FoolsGold (Fung et al., *The limitations of federated learning in sybil settings*,
     RAID 2020) compares clients on their update *histories*, not on single rounds:
@@ -21,20 +21,24 @@ class AccumulatedSybilDetector(Detector):
     like honest clients in every round (``sybil`` compares one round at a time), but
     the shared part adds up round after round while the noise averages out.
 
-    A client's history here is the sum, over its rounds, of its unit update minus the
+    A client's history here is the mean, over its rounds, of its unit update minus the
     round's coordinate-wise median unit update, on ``coordinates`` coordinates evenly
-    spaced over the model (``spread-shift``'s grid). The median is taken out because
-    every update of a round carries that round's common direction: summed as they
-    are, the histories of clients that took part in the same rounds share those
-    rounds' directions, and in a clean federation where four clients took part in
-    every round and the others in one round in ten, the four were 44 times closer to
-    one another than clients usually are, and ``malicious``.
+    spaced over the model (``spread-shift``'s grid), less the clients' coordinate-wise
+    median of these means. The round's median comes out because every update of a
+    round carries that round's common direction: summed as they are, the histories of
+    clients that took part in the same rounds share those rounds' directions (in a
+    clean federation where four clients took part in every round and the others in one
+    in ten, the four were 44 times closer to one another than usual, and
+    ``malicious``). The clients' median comes out because colluders drag each round's
+    median towards their shared direction, which leaves its opposite in every honest
+    departure (with 10 colluders of 40, honest histories became as alike as theirs). A
+    round in which a client sent nothing adds nothing to its history.
 
     The statistic is the logarithm of the cosine distance from a client's history to
-    its nearest other client's, as a robust z across the clients seen in at least
-    ``min_rounds`` rounds (one-sided: closer than usual; scale floored at ``sybil``'s
-    0.3, so that z measures a ratio: the default threshold asks for about six times
-    closer than usual), on the 10-client scale for fewer clients, and
+    its nearest other client's, as a robust z across the clients with at least
+    ``min_rounds`` non-zero updates (one-sided: closer than usual; scale floored at
+    ``sybil``'s 0.3, so that z measures a ratio: the default threshold asks for about six
+    times closer than usual), on the 10-client scale for fewer clients, and
     Bonferroni-corrected for more than ten (one test per ten clients), so that the
     threshold means the same in a fleet. It is judged once, on the whole history: a
     flag has no first round.
@@ -47,7 +51,8 @@ class AccumulatedSybilDetector(Detector):
         Rounds with fewer clients add nothing (a median of two is no reference), and fewer
         clients with a history are not compared.
     min_rounds
-        A client seen in fewer rounds has no history yet: one or two departures, as noisy as a round's.
+        A client with fewer rounds of a non-zero update has no history yet: one or two departures, as
+        noisy as a round's.
     coordinates
         How many coordinates, evenly spaced over the model, the histories are kept on.
     """
@@ -83,8 +88,9 @@ class AccumulatedSybilDetector(Detector):
         sample = gather(data, self._columns, self._sample[:n])
         sample *= np.divide(1.0, data.norms, out=np.zeros(n), where=data.norms > 0)[:, None]  # unit updates
         sample -= np.median(sample, axis=0)
+        sample[data.norms == 0] = 0.0  # a client that sent nothing departs from nothing
         self._history[data.index] += sample
-        self._rounds[data.index] += 1
+        self._rounds[data.index] += data.norms > 0
 
     def finish(self) -> DetectorResult:
         everyone = self._run.all_clients
@@ -93,7 +99,10 @@ class AccumulatedSybilDetector(Detector):
             scores, flagged = self.flag({}, everyone)
             return self.result(scores=scores, flagged=flagged, round_scores={}, first_flagged={}, evidence=[])
         kept = [everyone[i] for i in eligible]
-        history = self._history[eligible]
+        # Each client's mean departure, less the clients' coordinate-wise median of them: colluders drag each
+        # round's median towards their shared direction, which leaves its opposite in every honest departure.
+        history = self._history[eligible] / self._rounds[eligible, None]
+        history -= np.median(history, axis=0)
         gap, nearest = log_nearest_distance(cosine_from_gram(history @ history.T))
         z = -on_reference_scale(robust_z(gap, abs_floor=self.abs_floor), len(kept))
         tests = max(1.0, len(kept) / REFERENCE_CLIENTS)
