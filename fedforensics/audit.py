@@ -41,18 +41,26 @@ def check_outputs(outputs: list[Path], inputs: list[Path]) -> None:
     """Refuse, before any long work, outputs that cannot be written, that would overwrite an input
     (``--json run.h5`` replaced the run under audit with its report; an input's journal is the
     undo an interrupted writer left, which reading it needs) or each other."""
-    read = {where for given in inputs for where in (given.resolve(), journal_path(given).resolve())}
+    read = {where for given in inputs for where in (_resolved(given), _resolved(journal_path(given)))}
     seen: dict[Path, Path] = {}
     for path in outputs:
         if str(path) == "-":  # it would have written a file named '-'
             raise FedForensicsError("'-' (standard output) is not supported for reports: give a file name")
-        where = path.resolve()
+        where = _resolved(path)
         if where in read:
             raise FedForensicsError(f"{path} is a file being read: give the report another name")
         if where in seen:
             raise FedForensicsError(f"{seen[where]} is named for two reports: give each its own file")
         seen[where] = path
         check_output(path)
+
+
+def _resolved(path: Path) -> Path:
+    """``path`` with its links followed; a loop of links is refused by name (it was a traceback)."""
+    try:
+        return path.resolve()
+    except RuntimeError:
+        raise FedForensicsError(f"{path} is a loop of symbolic links") from None
 
 
 def check_output(path: Path) -> None:

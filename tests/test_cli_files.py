@@ -150,6 +150,28 @@ def test_json_to_dev_stdout_goes_into_the_pipe(run):
     assert '"format": "fedforensics-report"' in result.stdout and "\n}\nJSON report: /dev/stdout" in result.stdout
 
 
+def test_json_to_dev_stdout_redirected_into_a_file_is_appended_not_a_replacement(run, tmp_path):
+    """`--json /dev/stdout >> log` renamed a fresh file onto the log: its earlier lines and the text
+    report were lost."""
+    log = tmp_path / "log.txt"
+    log.write_text("earlier line\n")
+    result = subprocess.run(
+        f"{sys.executable} -m fedforensics.cli analyze {run} --json /dev/stdout >> {log}",
+        shell=True, capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "100"},
+    )
+    assert result.returncode == 0, result.stderr
+    text = log.read_text()
+    assert text.startswith("earlier line\n") and "verdicts" in text
+    assert text.index("verdicts") < text.index('"format": "fedforensics-report"') < text.index("JSON report: /dev/stdout")
+
+
+def test_a_report_named_by_a_loop_of_links_is_one_line(run, tmp_path):
+    (tmp_path / "a.json").symlink_to(tmp_path / "b.json")
+    (tmp_path / "b.json").symlink_to(tmp_path / "a.json")
+    result = invoke("analyze", run, "--json", tmp_path / "a.json")
+    one_line_error(result, "a.json is a loop of symbolic links")
+
+
 def test_a_report_that_cannot_be_written_sends_nothing_into_a_pipe(run, tmp_path):
     """The JSON is written piece by piece into a file (renamed into place once whole), but into a pipe it
     goes whole or not at all: an extra the encoder refused left 15 kB of cut-off JSON for the reader."""

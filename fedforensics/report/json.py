@@ -6,6 +6,8 @@ import itertools
 import json
 import math
 import os
+import re
+import sys
 import tempfile
 from pathlib import Path
 from collections.abc import Iterable
@@ -84,12 +86,25 @@ def write_atomic(path: str | os.PathLike[str], text: str | Iterable[str]) -> Non
     """Write ``text`` (or its pieces, in order) to ``path`` so that the file is either complete or absent.
 
     A regular file is written beside its place and renamed into it. A symbolic link is
-    followed (its target gets the report; the link stays). A device or a pipe (``/dev/stdout``,
-    a FIFO) is written to as it is: renaming a file onto it would replace it. An error
-    names ``path``.
+    followed (its target gets the report; the link stays). A path naming one of the process's
+    open descriptors (``/dev/stdout``, ``/dev/fd/3``) is written through it, at its offset,
+    whatever it is (a shell's ``>> log`` appends to the log); a device or a FIFO is written to as
+    it is: renaming a file onto either would replace it. Outside a regular file the text goes
+    out whole or not at all. An error names ``path``.
     """
     path = Path(path)
-    if path.exists() and not path.is_file():  # through links too: /dev/stdout is a link to the process's pipe or terminal
+    descriptor = _descriptor(path)
+    if descriptor is not None:  # this process's own output, a file too when redirected: write at its offset, never replace it
+        whole = text if isinstance(text, str) else "".join(text)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        try:
+            with os.fdopen(os.dup(descriptor), "w", encoding="utf-8") as handle:
+                handle.write(whole)
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
+        return
+    if path.exists() and not path.is_file():  # through links too: a FIFO, a terminal, /dev/null
         whole = text if isinstance(text, str) else "".join(text)  # complete before the first byte goes out
         try:
             with open(path, "w", encoding="utf-8") as handle:
@@ -112,6 +127,15 @@ def write_atomic(path: str | os.PathLike[str], text: str | Iterable[str]) -> Non
         if isinstance(exc, OSError):
             raise OSError(exc.errno, exc.strerror, str(path)) from None
         raise
+
+
+def _descriptor(path: Path) -> int | None:
+    """The open descriptor of this process that ``path`` names (``/dev/stdout``, ``/dev/fd/3``...), if it names one."""
+    named = {"/dev/stdout": 1, "/dev/stderr": 2}
+    if str(path) in named:
+        return named[str(path)]
+    match = re.fullmatch(r"/(?:dev/fd|proc/self/fd)/(\d+)", str(path))
+    return int(match.group(1)) if match else None
 
 
 def _umask() -> int:
