@@ -117,7 +117,7 @@ class AccumulatedSybilDetector(Detector):
             evidence.append(
                 Evidence(
                     self.name, cid, None, None, scores[cid],
-                    f"its departures from the round's median, summed over the run, point {usual / d:,.0f}× closer to "
+                    f"its departures from the round's median, over the run, point {usual / d:,.0f}× closer to "
                     f"{kept[nearest[i]]}'s than a client's usually do to its nearest (cosine distance {d:.3g} against {usual:.3g})",
                 )
             )

@@ -54,7 +54,6 @@ class RoundTable(Mapping[int, dict[str, float]]):
         return f"RoundTable({len(self)} rounds)"
 
 
-
 class DeferredJSON:
     """A per-round table's JSON data, made only when a writer reaches it
     (:func:`fedforensics.report.json.write_json` expands them one at a time)."""
