@@ -181,6 +181,7 @@ def test_cli_writes_json_and_html(tmp_path):
     result = CliRunner().invoke(app, ["evaluate", str(boost), str(clean), "--json", str(out), "--html", str(page)])
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
+    assert out.read_text().endswith("}\n")  # a text file, as analyze's JSON
     assert (data["format"], data["version"]) == ("fedforensics-evaluation", 1)
     assert [run["attackers"] for run in data["runs"]] == [["c3"], []]
     pooled = {j["name"]: j for j in data["pooled"]["judgements"]}

@@ -45,7 +45,7 @@ def evaluate(
     if parsed.describe():
         console.print(plain(f"parameters set: {parsed.describe()} (the others are the defaults)"))
     if json_path is not None:
-        write_atomic(json_path, json.dumps(evaluation.to_json(), indent=2, allow_nan=False))
+        write_atomic(json_path, json.dumps(evaluation.to_json(), indent=2, allow_nan=False) + "\n")
         console.print(plain(f"JSON evaluation: {json_path}"))
     if html_path is not None:
         write_evaluation_html(evaluation, html_path)

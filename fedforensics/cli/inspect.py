@@ -33,4 +33,4 @@ def inspect(
         summary = summarize(run)
     render_summary(console, summary)
     if as_json is not None:
-        write_atomic(as_json, json.dumps(finite(summary.to_json()), indent=2, allow_nan=False))
+        write_atomic(as_json, json.dumps(finite(summary.to_json()), indent=2, allow_nan=False) + "\n")
