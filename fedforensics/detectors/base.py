@@ -25,7 +25,7 @@ from ..errors import FedForensicsError
 from ..run import Layer, Run
 from .accumulate import at_or_above
 from .history import DirectionHistory
-from .round_table import DeferredJSON, RoundTable
+from .round_table import RoundTable, rounds_json
 
 
 def _positive(value: Any) -> bool:
@@ -179,13 +179,6 @@ class DetectorResult:
     def to_json(self, deferred: bool = False) -> dict[str, Any]:
         """Plain JSON data. With ``deferred``, each per-round table is a :class:`~.round_table.DeferredJSON`
         instead, for a writer that expands them one at a time (they are most of a long run's report)."""
-
-        def table(rounds: Mapping[int, Mapping[str, float]], digits: bool) -> Any:
-            def expand() -> dict[str, dict[str, Any]]:
-                return {str(r): {c: _json_float(v) if digits else v for c, v in rounds[r].items()} for r in rounds}
-
-            return DeferredJSON(expand) if deferred else expand()
-
         return {
             "name": self.name,
             "family": self.family,
@@ -199,9 +192,11 @@ class DetectorResult:
             "scores": {cid: _json_float(v) for cid, v in self.scores.items()},
             "flagged": list(self.flagged),
             "first_flagged": dict(self.first_flagged),
-            "round_scores": table(self.round_scores, digits=True),
+            "round_scores": rounds_json(self.round_scores, deferred, _json_float),
             "evidence": [e.to_json() for e in self.evidence],
-            "extras": {key: table(value, False) if isinstance(value, RoundTable) else value for key, value in self.extras.items()},
+            "extras": {
+                key: rounds_json(value, deferred) if isinstance(value, RoundTable) else value for key, value in self.extras.items()
+            },
         }
 
 

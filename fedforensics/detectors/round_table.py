@@ -60,3 +60,13 @@ class DeferredJSON:
 
     def __init__(self, make: Callable[[], Any]) -> None:
         self.make = make
+
+
+def rounds_json(rounds: Mapping[int, Mapping[str, float]], deferred: bool, value: Callable[[float], Any] = float) -> Any:
+    """``{"round": {client: value(v)}}`` of a per-round table, or, with ``deferred``, a :class:`DeferredJSON` that
+    makes it when a writer reaches it."""
+
+    def expand() -> dict[str, dict[str, Any]]:
+        return {str(r): {cid: value(v) for cid, v in rounds[r].items()} for r in rounds}
+
+    return DeferredJSON(expand) if deferred else expand()

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..analysis import AuditReport
-from ..detectors.round_table import DeferredJSON, RoundTable
+from ..detectors.round_table import DeferredJSON, rounds_json
 
 REPORT_FORMAT = "fedforensics-report"
 REPORT_VERSION = 1
@@ -44,12 +44,6 @@ def report_to_json(report: AuditReport, deferred: bool = False) -> dict[str, Any
     its data, for :func:`write_json` to expand one at a time."""
     inversion = report.trigger_inversion
 
-    def metric(table: RoundTable) -> Any:
-        def expand() -> dict[str, dict[str, float]]:
-            return {str(r): table[r] for r in table}
-
-        return DeferredJSON(expand) if deferred else expand()
-
     return finite({
         "format": REPORT_FORMAT,
         "version": REPORT_VERSION,
@@ -76,7 +70,7 @@ def report_to_json(report: AuditReport, deferred: bool = False) -> dict[str, Any
         ],
         "participation": report.participation,
         "global_metrics": {str(r): m for r, m in report.global_metrics.items()},
-        "client_metrics": {name: metric(table) for name, table in report.client_metrics.items()},
+        "client_metrics": {name: rounds_json(table, deferred) for name, table in report.client_metrics.items()},
         "notes": report.notes,
         "trigger_inversion": inversion.to_json() if inversion is not None else None,
     })
@@ -94,20 +88,14 @@ def write_atomic(path: str | os.PathLike[str], text: str | Iterable[str]) -> Non
     """
     path = Path(path)
     descriptor = _descriptor(path)
-    if descriptor is not None:  # this process's own output, a file too when redirected: write at its offset, never replace it
+    # This process's own output (a file too, when redirected: written at its offset, never replaced), or
+    # through links a FIFO, a terminal, /dev/null: complete before the first byte goes out.
+    if descriptor is not None or (path.exists() and not path.is_file()):
         whole = text if isinstance(text, str) else "".join(text)
         sys.stdout.flush()
         sys.stderr.flush()
         try:
-            with os.fdopen(os.dup(descriptor), "w", encoding="utf-8") as handle:
-                handle.write(whole)
-        except OSError as exc:
-            raise OSError(exc.errno, exc.strerror, str(path)) from None
-        return
-    if path.exists() and not path.is_file():  # through links too: a FIFO, a terminal, /dev/null
-        whole = text if isinstance(text, str) else "".join(text)  # complete before the first byte goes out
-        try:
-            with open(path, "w", encoding="utf-8") as handle:
+            with open(os.dup(descriptor) if descriptor is not None else path, "w", encoding="utf-8") as handle:
                 handle.write(whole)
         except OSError as exc:
             raise OSError(exc.errno, exc.strerror, str(path)) from None
