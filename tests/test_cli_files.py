@@ -18,6 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fedforensics import audit
+from fedforensics.cli import analyze as analyze_command
 from fedforensics.cli import app
 from fedforensics.report import json as report_json
 from recorder import Recorder
@@ -148,6 +149,21 @@ def test_json_to_dev_stdout_goes_into_the_pipe(run):
     )
     assert result.returncode == 0, result.stderr
     assert '"format": "fedforensics-report"' in result.stdout and "\n}\nJSON report: /dev/stdout" in result.stdout
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly_with_the_sigpipe_status(run, tmp_path, monkeypatch):
+    """`--json /dev/stdout | head -c 100` printed "error: /dev/stdout: Broken pipe" and exited 2, as for bad
+    input; a reader stopping is its choice: no line, and 141 (what a shell shows for SIGPIPE) so that a
+    pipeline with pipefail still sees the report was cut. A FIFO named by the auditor is still one line."""
+    result = subprocess.run(
+        f"{sys.executable} -m fedforensics.cli analyze {run} --json /dev/stdout | head -c 100 > /dev/null; "
+        "echo status ${PIPESTATUS[0]}",
+        shell=True, executable="/bin/bash", capture_output=True, text=True, timeout=300,
+    )
+    assert result.stdout == "status 141\n" and result.stderr == ""
+    fifo = tmp_path / "pipe"
+    monkeypatch.setattr(analyze_command, "write_json", refuse(OSError(errno.EPIPE, "Broken pipe", str(fifo))))
+    one_line_error(invoke("analyze", run, "--json", fifo), f"{fifo}: Broken pipe", after_report=True)
 
 
 def test_json_to_dev_stdout_redirected_into_a_file_is_appended_not_a_replacement(run, tmp_path):

@@ -54,7 +54,8 @@ def analyze(
     Neural Cleanse trigger inversion on the global model (the model code is the
     one you name: nothing named inside the run file is ever imported).
 
-    Exit codes: 0 the audit ran; 1 --fail-on was reached; 2 bad input.
+    Exit codes: 0 the audit ran; 1 --fail-on was reached; 2 bad input; 141 standard output was
+    closed before the report was written out (`| head`), as for any Unix tool.
     """
     options = AuditOptions(
         detectors=detectors,

@@ -6,7 +6,7 @@ import functools
 import os
 import sys
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import Callable, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -15,6 +15,7 @@ from rich.text import Text
 from recorder import RecorderError
 
 from ..errors import FedForensicsError
+from ..report.json import named_descriptor
 
 app = typer.Typer(
     name="fedforensics",
@@ -31,6 +32,7 @@ err_console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., object])
 
 EXIT_BAD_INPUT = 2
+EXIT_PIPE_CLOSED = 128 + 13  # what a shell reports for a process ended by SIGPIPE, as `git log | head` is
 
 
 def fail(message: str) -> typer.Exit:
@@ -65,6 +67,10 @@ def user_errors(func: F) -> F:
             return func(*args, **kwargs)
         except (FedForensicsError, RecorderError) as exc:
             raise fail(str(exc)) from None
+        except BrokenPipeError as exc:
+            if exc.filename is None or named_descriptor(exc.filename) == 1:
+                pipe_closed()
+            raise fail(os_error(exc)) from None
         except OSError as exc:  # the machine refused a file (no space, no permission): still one line
             raise fail(os_error(exc)) from None
         except KeyboardInterrupt:
@@ -72,6 +78,18 @@ def user_errors(func: F) -> F:
             sys.exit(130)
 
     return wrapper  # type: ignore[return-value]
+
+
+def pipe_closed() -> NoReturn:
+    """End quietly, as Unix tools do, when whoever reads standard output stopped reading (``| head``).
+
+    The reader chose to stop, so no error line; the exit status still says the output was cut
+    short (141, as a shell shows for SIGPIPE), so ``set -o pipefail`` and ``--fail-on`` pipelines
+    do not take a cut report for a whole one. Standard output is pointed at ``/dev/null`` so that
+    the interpreter's last flush does not fail again on the closed pipe.
+    """
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    sys.exit(EXIT_PIPE_CLOSED)
 
 
 def _print_version(value: bool) -> None:

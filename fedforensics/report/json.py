@@ -87,7 +87,7 @@ def write_atomic(path: str | os.PathLike[str], text: str | Iterable[str]) -> Non
     out whole or not at all. An error names ``path``.
     """
     path = Path(path)
-    descriptor = _descriptor(path)
+    descriptor = named_descriptor(path)
     # This process's own output (a file too, when redirected: written at its offset, never replaced), or
     # through links a FIFO, a terminal, /dev/null: complete before the first byte goes out.
     if descriptor is not None or (path.exists() and not path.is_file()):
@@ -117,9 +117,10 @@ def write_atomic(path: str | os.PathLike[str], text: str | Iterable[str]) -> Non
         raise
 
 
-def _descriptor(path: Path) -> int | None:
+def named_descriptor(path: str | os.PathLike[str]) -> int | None:
     """The open descriptor of this process that ``path`` names (``/dev/stdout``, ``/dev/fd/3``...), if it names one."""
     named = {"/dev/stdout": 1, "/dev/stderr": 2}
+    path = Path(path)
     if str(path) in named:
         return named[str(path)]
     match = re.fullmatch(r"/(?:dev/fd|proc/self/fd)/(\d+)", str(path))
