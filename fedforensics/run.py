@@ -535,6 +535,14 @@ class Run:
                 out[layer.name] = dataset[row]
         return out
 
+    def check_updates(self, r: int, layers: list[Layer] | None = None) -> None:
+        """Refuse round ``r`` unless each layer's update table is there with the layer table's shape (all layers
+        by default): before memory is set aside for the round from the layer table's shapes, which a damaged
+        table could make petabytes."""
+        index = self._index(r)
+        for layer in self.layers if layers is None else layers:
+            index.table(layer)
+
     def layer_updates(self, r: int, name: str, out: np.ndarray | None = None) -> np.ndarray:
         """One layer's updates of every client of round ``r``: float32 ``(n_clients, *shape)``.
 

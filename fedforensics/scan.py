@@ -138,6 +138,7 @@ def scan(run: Run, progress: Progress | None = None, direction_memory: int = DIR
                 if progress is not None:
                     progress(done, total)
                 continue
+            run.check_updates(r, layers)
             updates = buffers.views(n)
             for layer in layers:
                 run.layer_updates(r, layer.name, out=updates[layer.name])

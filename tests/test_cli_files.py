@@ -166,6 +166,35 @@ def test_a_reader_that_stops_early_ends_the_command_quietly_with_the_sigpipe_sta
     one_line_error(invoke("analyze", run, "--json", fifo), f"{fifo}: Broken pipe", after_report=True)
 
 
+def test_a_reader_that_stops_before_the_report_still_gets_the_report_files_written(run, tmp_path):
+    """`analyze --json r.json --html r.html | true` exited 1 (what --fail-on reached means) with neither file
+    written: rich ends the process on a broken pipe. The files come first; then 141, quietly."""
+    json_path, html_path = tmp_path / "r.json", tmp_path / "r.html"
+    result = subprocess.run(
+        f"{sys.executable} -m fedforensics.cli analyze {run} --json {json_path} --html {html_path} | true; "
+        "echo status ${PIPESTATUS[0]}",
+        shell=True, executable="/bin/bash", capture_output=True, text=True, timeout=300,
+    )
+    assert result.stdout == "status 141\n" and result.stderr == ""
+    assert json_path.read_text().endswith("}\n") and html_path.read_text().rstrip().endswith("</html>")
+
+
+def test_a_terminal_that_cannot_show_a_character_gets_a_question_mark_not_a_crash(run, tmp_path):
+    """In a latin-1 locale the report's '–' raised UnicodeEncodeError (a traceback, exit 1) and the JSON was lost."""
+    out = tmp_path / "r.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "fedforensics.cli", "analyze", str(run), "--json", str(out)],
+        capture_output=True, timeout=300, env={**os.environ, "PYTHONIOENCODING": "latin-1"},
+    )
+    assert result.returncode == 0 and b"Traceback" not in result.stderr, result.stderr
+    assert "?" in result.stdout.decode("latin-1") and out.exists()
+
+
+def test_running_out_of_memory_is_one_line(run, monkeypatch):
+    monkeypatch.setattr(audit, "analyze", refuse(MemoryError("Unable to allocate 200. TiB for an array")))
+    one_line_error(invoke("analyze", run), "not enough memory: Unable to allocate 200. TiB")
+
+
 def test_json_to_dev_stdout_redirected_into_a_file_is_appended_not_a_replacement(run, tmp_path):
     """`--json /dev/stdout >> log` renamed a fresh file onto the log: its earlier lines and the text
     report were lost."""

@@ -520,3 +520,16 @@ def test_the_finished_attribute_is_a_boolean(full_run, tmp_path):
         f.attrs[spec.ATTR_FINISHED] = "yes"
     with pytest.raises(RunFormatError, match="'finished' is 'yes', not a boolean"):
         open_run(path).validate()
+
+
+def test_a_layer_table_declaring_a_huge_layer_is_refused_before_memory_is_set_aside(small_run, tmp_path):
+    """A layer table damaged to say (3, 2**40) made analyze allocate 200 TiB for the round: a traceback
+    (MemoryError) before the round's tables were checked against it."""
+    from fedforensics.analysis import analyze
+
+    path = tmp_path / "huge.h5"
+    path.write_bytes(small_run.read_bytes())
+    with h5py.File(path, "r+") as f:
+        f["layers/shape"][0] = np.array([3, 2**40])
+    with open_run(path) as run, pytest.raises(RunFormatError, match=r"'updates/0000' has shape \(\d+, 3, 4\), not"):
+        analyze(run)

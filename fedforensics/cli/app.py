@@ -26,7 +26,23 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-console = Console()
+class OutputConsole(Console):
+    """Standard output's console: when its reader stops early (``| head``), the command goes on.
+
+    rich exits with status 1 on a broken pipe, before the report files the command was asked for are
+    written, and 1 means "--fail-on reached". Here the rest of the printing is dropped, the files are still
+    written, and :func:`pipe_closed` ends the command (``closed_early`` tells ``main``).
+    """
+
+    closed_early = False
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        type(self).closed_early = True
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+console = OutputConsole()
 err_console = Console(stderr=True)
 
 F = TypeVar("F", bound=Callable[..., object])
@@ -73,6 +89,8 @@ def user_errors(func: F) -> F:
             raise fail(os_error(exc)) from None
         except OSError as exc:  # the machine refused a file (no space, no permission): still one line
             raise fail(os_error(exc)) from None
+        except MemoryError as exc:  # numpy says how much it asked for
+            raise fail(f"not enough memory: {exc}" if str(exc) else "not enough memory") from None
         except KeyboardInterrupt:
             err_console.print("interrupted")
             sys.exit(130)
