@@ -8,6 +8,7 @@ before any long work.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import subprocess
 import sys
@@ -193,6 +194,21 @@ def test_a_terminal_that_cannot_show_a_character_gets_a_question_mark_not_a_cras
 def test_running_out_of_memory_is_one_line(run, monkeypatch):
     monkeypatch.setattr(audit, "analyze", refuse(MemoryError("Unable to allocate 200. TiB for an array")))
     one_line_error(invoke("analyze", run), "not enough memory: Unable to allocate 200. TiB")
+
+
+@pytest.mark.parametrize("command", ["analyze", "evaluate"])
+def test_quiet_json_to_dev_stdout_is_the_json_alone(run, command):
+    """`--json /dev/stdout | jq` failed: the JSON came after the terminal report. With --quiet it is all there is;
+    and --quiet in one command leaves the next one's report alone."""
+    truth = ["--truth", "/dev/null"] if command == "evaluate" else []
+    result = subprocess.run(
+        [sys.executable, "-m", "fedforensics.cli", command, str(run), *truth, "--quiet", "--json", "/dev/stdout"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["format"].startswith("fedforensics-")
+    assert invoke(command, run, *truth, "-q").stdout == ""
+    assert "run.h5" in invoke(command, run, *truth).stdout
 
 
 def test_json_to_dev_stdout_redirected_into_a_file_is_appended_not_a_replacement(run, tmp_path):

@@ -14,7 +14,7 @@ from ..detectors.history import DIRECTION_MEMORY
 from ..report.json import write_json
 from ..report.terminal import plain, render_audit, trigger_inversion_table
 from ..settings import parse_settings
-from .app import app, console, output_file, user_errors
+from .app import QUIET_HELP, app, console, output_file, quiet_if, user_errors
 from .progress import progress_bar
 
 
@@ -44,6 +44,7 @@ def analyze(
     every: Annotated[Optional[int], typer.Option("--every", min=1, help="With --rounds all: invert every k-th round (default 5).")] = None,
     probe_trigger: Annotated[Optional[Path], typer.Option("--probe-trigger", help="A trigger (.npz with mask (H,W) in [0,1] or boolean, and pattern (H,W) or (C,H,W)) to probe the model with, and its partial variants.")] = None,
     settings: Annotated[Optional[list[str]], typer.Option("--set", metavar="DETECTOR.PARAM=VALUE", help=SET_HELP)] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP)] = False,
     direction_memory: Annotated[int, typer.Option("--direction-memory", min=1, metavar="MIB", help="Memory for the clients' accumulated update directions; beyond it they are compared through a count sketch where that saves memory (cosines off by about sqrt(2/width); the report says so). For fleets of thousands of clients.")] = DIRECTION_MEMORY // 2**20,
 ) -> None:
     """Audit a run: which clients were malicious, what they did, when, and in which layers.
@@ -70,9 +71,10 @@ def analyze(
         settings=parse_settings(settings or []),
     )
     report = run_audit(run_file, options, progress_bar)
-    show_and_write(report, json_path, html_path)
-    if options.settings.describe():
-        console.print(plain(f"parameters set: {options.settings.describe()} (the others are the defaults)"))
+    with quiet_if(quiet):
+        show_and_write(report, json_path, html_path)
+        if options.settings.describe():
+            console.print(plain(f"parameters set: {options.settings.describe()} (the others are the defaults)"))
     if fail_on is not None:
         reached = ("malicious",) if fail_on is FailOn.malicious else ("malicious", "suspicious")
         if any(v.verdict in reached for v in report.verdicts):

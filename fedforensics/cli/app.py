@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import functools
+from contextlib import contextmanager
 import os
 import sys
 from pathlib import Path
-from typing import Callable, NoReturn, TypeVar
+from typing import Callable, Iterator, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -57,6 +58,20 @@ def fail(message: str) -> typer.Exit:
     The message is text, not markup: it quotes the user's file names and ids, brackets and all."""
     err_console.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False, soft_wrap=True)
     return typer.Exit(EXIT_BAD_INPUT)
+
+
+QUIET_HELP = "Print nothing on standard output (errors still go to standard error): with --json /dev/stdout, the JSON alone."
+
+
+@contextmanager
+def quiet_if(quiet: bool) -> Iterator[None]:
+    """Standard output's console prints nothing inside, when ``quiet``."""
+    before = console.quiet
+    console.quiet = quiet or before
+    try:
+        yield
+    finally:
+        console.quiet = before
 
 
 def output_file(value: str) -> Path:

@@ -15,7 +15,7 @@ from ..report.json import write_atomic
 from ..report.terminal import plain
 from ..settings import parse_settings
 from .analyze import SET_HELP
-from .app import app, console, output_file, user_errors
+from .app import QUIET_HELP, app, console, output_file, quiet_if, user_errors
 from .progress import progress_bar
 
 
@@ -27,6 +27,7 @@ def evaluate(
     json_path: Annotated[Optional[Path], typer.Option("--json", parser=output_file, metavar="FILE", help="Write the evaluation as JSON here (schema: docs/report-schema.md).")] = None,
     html_path: Annotated[Optional[Path], typer.Option("--html", parser=output_file, metavar="FILE", help="Write the evaluation as a self-contained HTML page here.")] = None,
     settings: Annotated[Optional[list[str]], typer.Option("--set", metavar="DETECTOR.PARAM=VALUE", help=SET_HELP)] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP)] = False,
 ) -> None:
     """Judge every detector and the consensus verdict against ground truth.
 
@@ -40,13 +41,14 @@ def evaluate(
     check_outputs([p for p in (json_path, html_path) if p is not None], [*run_files, *([truth] if truth else [])])
     with progress_bar("scanning the rounds of every run") as update:
         evaluation = evaluate_runs(run_files, truth, update, parsed)
-    for table in evaluation_tables(evaluation):
-        console.print(table)
-    if parsed.describe():
-        console.print(plain(f"parameters set: {parsed.describe()} (the others are the defaults)"))
-    if json_path is not None:
-        write_atomic(json_path, json.dumps(evaluation.to_json(), indent=2, allow_nan=False) + "\n")
-        console.print(plain(f"JSON evaluation: {json_path}"))
-    if html_path is not None:
-        write_evaluation_html(evaluation, html_path)
-        console.print(plain(f"HTML evaluation: {html_path}"))
+    with quiet_if(quiet):
+        for table in evaluation_tables(evaluation):
+            console.print(table)
+        if parsed.describe():
+            console.print(plain(f"parameters set: {parsed.describe()} (the others are the defaults)"))
+        if json_path is not None:
+            write_atomic(json_path, json.dumps(evaluation.to_json(), indent=2, allow_nan=False) + "\n")
+            console.print(plain(f"JSON evaluation: {json_path}"))
+        if html_path is not None:
+            write_evaluation_html(evaluation, html_path)
+            console.print(plain(f"HTML evaluation: {html_path}"))
