@@ -85,6 +85,25 @@ def test_demo_and_simulate_name_the_path_they_cannot_create(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
 
 
+def test_simulate_refuses_a_folder_or_a_fifo_as_its_run_file_by_name(tmp_path):
+    """`simulate adir` said "pass --overwrite", which then failed with "adir: Is a directory"; a FIFO with
+    --overwrite gave "error: Illegal seek", naming no file."""
+    folder = tmp_path / "adir"
+    folder.mkdir()
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    for args in ([folder], [folder, "--overwrite"]):
+        one_line_error(invoke("simulate", *args, "--rounds", "1"), f"{folder} is a directory")
+    one_line_error(invoke("simulate", fifo, "--overwrite", "--rounds", "1"), f"{fifo} is not a regular file")
+
+
+def test_every_command_s_help_states_its_exit_codes_and_shows_defaults_readably():
+    for command in ("analyze", "evaluate", "demo", "simulate"):
+        assert "Exit codes" in invoke(command, "--help").stdout, command
+    assert "(1/3)" in invoke("simulate", "--help").stdout  # not 0.3333333333333333
+    assert "--out" in invoke("demo", "--help").stdout and "_FOLDER" not in invoke("demo", "--help").stdout
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

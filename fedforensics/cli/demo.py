@@ -39,7 +39,7 @@ def _earlier_demo(run_path: Path) -> bool:
 @app.command()
 @user_errors
 def demo(
-    out: Annotated[Path, typer.Option("--out", parser=_folder, help="Folder for the run file and the reports (created if need be). An earlier demo's files in it are replaced; other files of the same names (run.h5, report.json, report.html, trigger.npz) only with --overwrite.")] = Path("fedforensics-demo"),
+    out: Annotated[Path, typer.Option("--out", parser=_folder, metavar="FOLDER", help="Folder for the run file and the reports (created if missing; the folder it is in must exist). An earlier demo's files in it are replaced; other files of the same names (run.h5, report.json, report.html, trigger.npz) only with --overwrite.")] = Path("fedforensics-demo"),
     seed: Annotated[int, typer.Option(help="Seed of the demo federation.")] = 0,
     inversion: Annotated[bool, typer.Option("--inversion/--no-inversion", help="Also run Neural Cleanse trigger inversion on the final global model.")] = True,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace files of the demo's names in --out that an earlier demo did not write.")] = False,
@@ -51,6 +51,8 @@ def demo(
     recorded, analyzed (with trigger inversion on the final model, using the
     run's held-out split as clean data), and the run file, the JSON and the
     HTML report are written to --out. Needs torch ([bold]pip install -e ".\\[torch]"[/]).
+
+    Exit codes: 0 the demo ran; 2 bad input.
     """
     from ..simulate import SimulationConfig, simulate
 

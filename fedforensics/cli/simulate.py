@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 from rich.text import Text
 
+from ..audit import check_output
 from ..errors import FedForensicsError
 from .app import app, console, output_file, user_errors
 from .progress import progress_bar
@@ -58,7 +59,7 @@ def simulate(
     lr: Annotated[float, typer.Option(help="Local SGD learning rate.")] = 0.1,
     momentum: Annotated[float, typer.Option(help="Local SGD momentum.")] = 0.9,
     local_epochs: Annotated[int, typer.Option(help="Local epochs per round.")] = 2,
-    poison_rate: Annotated[float, typer.Option(help="Backdoor: share of a malicious client's data stamped and relabelled.")] = 1 / 3,
+    poison_rate: Annotated[float, typer.Option(show_default="1/3", help="Backdoor: share of a malicious client's data stamped and relabelled.")] = 1 / 3,
     target: Annotated[int, typer.Option(help="Target label of a backdoor or a class flip.")] = 6,
     source: Annotated[int, typer.Option(help="Class flip: the class whose images are labelled as --target.")] = 7,
     trigger: Annotated[TriggerShape, typer.Option(help="Backdoor trigger shape, full intensity, bottom-right corner.")] = TriggerShape.plus,
@@ -74,10 +75,15 @@ def simulate(
     held-out split (clean data for trigger inversion) and the ground truth go
     into OUT through the public recorder API. Needs torch
     ([bold]pip install -e ".\\[torch]"[/]).
+
+    Exit codes: 0 the federation was recorded; 2 bad input.
     """
     from ..simulate import SimulationConfig
     from ..simulate import simulate as run_simulation
 
+    check_output(out)  # a folder, a missing folder: one line before the simulation
+    if out.exists() and not out.is_file():  # a FIFO or a device: the recorder cannot write HDF5 into it
+        raise FedForensicsError(f"{out} is not a regular file: give a run file's name")
     if out.exists() and not overwrite:
         raise FedForensicsError(f"{out} exists already: pass --overwrite to replace it")
     config = SimulationConfig(
