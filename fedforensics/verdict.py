@@ -9,9 +9,10 @@ The rule (documented in ``docs/detectors.md``):
   statistics an honest client's own data sets under label skew) corroborate;
 * **malicious**: flagged by detectors of at least ``agree`` *families* of evidence
   (default 2: magnitude, direction, collusion, behaviour; three magnitude
-  statistics of one client are one fact, not three; flags only of detectors an
-  unusual label mix sets by construction, ``cosine-hdbscan`` and ``output-bias``,
-  are one family too), or by one standalone detector at ``strong`` times its
+  statistics of one client are one fact, not three; ``output-bias``, corroborating
+  and set by an unusual label mix by construction, adds no family; a flag of
+  ``cosine-hdbscan``, the other label-mix detector, alone is one family
+  whatever it is beside), or by one standalone detector at ``strong`` times its
   threshold or more (default 2.0);
 * **suspicious**: flagged by one family (fewer than ``agree``), or its update held NaN/Inf in some
   round (which breaks averaging whatever the intent);
@@ -113,7 +114,8 @@ class ConsensusRule:
                     0,
                     Evidence("integrity", cid, bad[0], None, float(len(bad)), f"update held NaN/Inf in {len(bad)} round(s)"),
                 )
-            flagging = [result for result in applicable if result.name in flagged_by]
+            # a label-mix flag that cannot stand alone (output-bias) is the client's label histogram: it adds no family
+            flagging = [r for r in applicable if r.name in flagged_by and (r.standalone or not r.label_mix)]
             families = {result.family or result.name for result in flagging}
             if flagging and all(result.label_mix for result in flagging):
                 families = {"label mix"}  # one fact about the client's data, not independent evidence

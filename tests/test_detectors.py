@@ -605,10 +605,29 @@ def test_flags_an_unusual_label_mix_explains_are_one_family():
     verdicts = {v.client: v for v in ConsensusRule().judge(clients, results, {})}
     assert verdicts["skewed"].verdict == "suspicious"
     assert verdicts["skewed"].flagged_by == ["cosine-hdbscan", "output-bias"]
-    # a flag the label mix does not explain brings the output bias back as a second family
-    assert verdicts["attacker"].verdict == "malicious"
-    # and so does a behaviour flag beside FLAME's (a label flipper cannot fit its flipped labels)
+    # a flag the label mix does not explain is still one family: the output bias adds none
+    assert verdicts["attacker"].verdict == "suspicious"
+    # a behaviour flag beside FLAME's is a second (a label flipper cannot fit its flipped labels)
     assert verdicts["flipper"].verdict == "malicious"
+
+
+def test_the_output_bias_adds_no_family_beside_any_flag():
+    """Two honest clients holding nearly only class 3 are near copies (sybil), the most label-balanced one is
+    the nearest to the others' mean (mean-copy), and their label mix sets output-bias: each was malicious on one
+    standalone family plus output-bias (10 honest clients of a QA check's Dirichlet 0.1 federations)."""
+    results = [
+        _result("sybil", 3.5, {"same-class": 5.5, "balanced": 0.1, "booster": 0.1}, "collusion"),
+        _result("mean-copy", 3.5, {"same-class": 0.2, "balanced": 4.0, "booster": 0.1}, "collusion"),
+        _result("norm", 3.5, {"same-class": 0.2, "balanced": 0.1, "booster": 5.0}, "magnitude"),
+        _result("output-bias", 5.0, {"same-class": 6.0, "balanced": 6.0, "booster": 6.0}, "magnitude", standalone=False, label_mix=True),
+        _result("client-metrics", 3.5, {"same-class": 0.1, "balanced": 0.1, "booster": 4.0}, "behaviour", standalone=False),
+    ]
+    verdicts = {v.client: v for v in ConsensusRule().judge(dict.fromkeys(["same-class", "balanced", "booster"], 20), results, {})}
+    assert verdicts["same-class"].verdict == verdicts["balanced"].verdict == "suspicious"
+    assert "output-bias" in verdicts["same-class"].flagged_by  # listed as evidence, and in the score
+    assert verdicts["booster"].verdict == "malicious"  # client-metrics still counts as behaviour
+    persistent = ConsensusRule().judge(dict.fromkeys(["same-class", "balanced"], 20), results, {}, persistence=0.99)
+    assert {v.verdict for v in persistent} == {"benign"}
 
 
 def test_the_report_names_verdicts_that_rest_on_label_mix_evidence_alone():

@@ -222,7 +222,8 @@ class Detector(ABC):
     #: Whether an honest client whose label mix is unlike the others' reaches this flag by construction:
     #: its output-bias change is its label histogram (iDLG), and its update direction stays outside
     #: FLAME's majority cluster round after round. Flags of such detectors alone are one fact about the
-    #: client's data, so together they count as one family, whatever their families.
+    #: client's data, so together they count as one family, whatever their families; one that is not
+    #: standalone either (output-bias) adds no family to a verdict at all.
     label_mix: ClassVar[bool] = False
     #: The score at which a client is flagged: a parameter of ``__init__``, stored by every detector.
     threshold: float

@@ -134,10 +134,10 @@ def _summary(report: AuditReport) -> str:
         if corroborating
         else ""
     )
-    label_mix = [d.name for d in report.detectors if d.label_mix]
-    if len(label_mix) > 1:
+    no_family = [d.name for d in report.detectors if d.label_mix and not d.standalone]
+    if no_family:
         only_beside += (
-            f" Flags of {' and '.join(esc(n) for n in label_mix)} alone count as one family: an unusual label mix sets them all."
+            f" A flag of {' or '.join(esc(n) for n in no_family)} adds no family of evidence: an unusual label mix sets it."
         )
     fewer = "one family" if r.agree == 2 else f"fewer than {r.agree} families"  # agree is a parameter (--set verdict.agree)
     persistent = (
