@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -71,8 +72,12 @@ def _list(parent: h5py.Group, name: str, where: str) -> np.ndarray:
 
 
 def _strings(parent: h5py.Group, name: str, where: str) -> list[str]:
-    """The texts of the one-dimensional dataset ``parent[name]``."""
-    return [s.decode("utf-8") if isinstance(s, bytes) else str(s) for s in _list(parent, name, where)]
+    """The texts of the one-dimensional dataset ``parent[name]``, refused unless it holds strings
+    (integer client ids are stored as their decimal strings: 7 and "07" are different ids)."""
+    values = _list(parent, name, where)
+    if values.dtype.kind not in "OSU" or any(not isinstance(s, (bytes, str)) for s in values[:1]):
+        raise RunFormatError(f"{where}: '{name}' holds {values.dtype}, not strings")
+    return [s.decode("utf-8") if isinstance(s, bytes) else str(s) for s in values]
 
 
 def _numbers(parent: h5py.Group, name: str, where: str) -> list[float]:
@@ -158,8 +163,8 @@ class _RoundIndex:
             except KeyError:
                 raise RunFormatError(f"{self._where}: '{spec.UPDATES}' lacks '{key}' (layer {layer.name!r})") from None
             self._check_shape(f"{spec.UPDATES}/{key}", dataset, (len(self.clients), *layer.shape), layer)
-            if dataset.dtype.kind not in "iuf":  # h5py keeps the dtype: _rows_are_chunks reads it again for free
-                raise RunFormatError(f"{self._where}: '{spec.UPDATES}/{key}' holds {dataset.dtype}, not numbers")
+            if dataset.dtype.kind != "f":  # h5py keeps the dtype: _rows_are_chunks reads it again for free
+                raise RunFormatError(f"{self._where}: '{spec.UPDATES}/{key}' holds {dataset.dtype}, not floating-point numbers")
             self._tables[layer.index] = (dataset, _rows_are_chunks(dataset))
         return self._tables[layer.index]
 
@@ -330,7 +335,8 @@ class Run:
         dtypes = _strings(table, spec.LAYER_DTYPE, where)
         shapes = _list(table, spec.LAYER_SHAPE, where)
         analysable = _list(table, spec.LAYER_ANALYSABLE, where)
-        if analysable.dtype.kind not in "biu":
+        # HDF5 has no boolean type: h5py writes an enum; another writer may write integers, which must be 0 or 1
+        if analysable.dtype.kind not in "biu" or not np.isin(analysable, (0, 1)).all():
             raise RunFormatError(f"{where}: '{spec.LAYER_ANALYSABLE}' holds {analysable.dtype}, not booleans")
         if not (len(names) == len(dtypes) == len(shapes) == len(analysable)):
             raise RunFormatError(f"{self.path}: the layer table's columns differ in length")
@@ -415,7 +421,9 @@ class Run:
             value = json.loads(raw)
         except (TypeError, ValueError):
             raise RunFormatError(f"{self.path}: the '{spec.ATTR_META}' attribute is not JSON") from None
-        return value if isinstance(value, dict) else {"value": value}
+        if not isinstance(value, dict):
+            raise RunFormatError(f"{self.path}: the '{spec.ATTR_META}' attribute is JSON but not an object ({type(value).__name__})")
+        return value
 
     @property
     def recorder_version(self) -> str:
@@ -443,7 +451,12 @@ class Run:
         group = _optional_group(self._h5, spec.GROUND_TRUTH, str(self.path))
         if group is None:
             return None
-        return _strings(group, spec.MALICIOUS, f"{self.path}: '/{spec.GROUND_TRUTH}'")
+        where = f"{self.path}: '/{spec.GROUND_TRUTH}'"
+        ids = _strings(group, spec.MALICIOUS, where)
+        twice = next((cid for cid, count in Counter(ids).items() if count > 1), None)
+        if twice is not None:
+            raise RunFormatError(f"{where}: '{spec.MALICIOUS}' names {twice!r} twice (each malicious id appears once)")
+        return ids
 
     @property
     def analysable_layers(self) -> list[Layer]:

@@ -239,7 +239,7 @@ _ROUND_BREAKS = {
     ),
     "update table of strings": (
         lambda p: _rewrite(p, "rounds/0000000001/updates/0001", [["a"] * 3] * 3, dtype=h5py.string_dtype()),
-        "'updates/0001' holds object, not numbers",
+        "'updates/0001' holds object, not floating-point numbers",
     ),
     "update table under another key": (
         lambda p: _move(p, "rounds/0000000001/updates", "0001", "0009"),
@@ -533,3 +533,54 @@ def test_a_layer_table_declaring_a_huge_layer_is_refused_before_memory_is_set_as
         f["layers/shape"][0] = np.array([3, 2**40])
     with open_run(path) as run, pytest.raises(RunFormatError, match=r"'updates/0000' has shape \(\d+, 3, 4\), not"):
         analyze(run)
+
+
+_TYPE_BREAKS = {
+    "analysable of other integers": (
+        lambda f: _replace(f, "layers/analysable", np.array([1, 2])),
+        "'/layers': 'analysable' holds int64, not booleans",
+    ),
+    "client ids as integers": (
+        lambda f: _replace(f, "rounds/0000000001/clients", np.array([0, 1, 2])),
+        "round 1: 'clients' holds int64, not strings",
+    ),
+    "ground truth as integers": (
+        lambda f: _replace(f, "ground_truth/malicious", np.array([1])),
+        "'/ground_truth': 'malicious' holds int64, not strings",
+    ),
+    "ground truth naming a client twice": (
+        lambda f: _replace(f, "ground_truth/malicious", ["c1", "c1"], dtype=h5py.string_dtype("utf-8")),
+        "'/ground_truth': 'malicious' names 'c1' twice (each malicious id appears once)",
+    ),
+    "meta a JSON list": (
+        lambda f: f.attrs.__setitem__(spec.ATTR_META, "[1, 2]"),
+        "the 'meta' attribute is JSON but not an object (list)",
+    ),
+    "updates of integers": (
+        lambda f: _replace(f, "rounds/0000000001/updates/0001", np.zeros((3, 3), np.int32)),
+        "round 1: 'updates/0001' holds int32, not floating-point numbers",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", _TYPE_BREAKS)
+def test_parts_of_the_wrong_type_are_refused_as_format_md_says(small_run, tmp_path, case):
+    """inspect and analyze accepted these (QA): integer client ids read as "7", an analysable column of 2s, a
+    meta list wrapped as {"value": [...]}, integer updates, a malicious id listed twice."""
+    path = tmp_path / "typed.h5"
+    path.write_bytes(small_run.read_bytes())
+    with h5py.File(path, "r+") as f:
+        if "ground truth" in case and "ground_truth" not in f:
+            f.create_dataset("ground_truth/malicious", data=["c1"], dtype=h5py.string_dtype("utf-8"))
+        _TYPE_BREAKS[case][0](f)
+    for command in ("inspect", "analyze"):
+        _refused(_cli(command, path), f"{path}: {_TYPE_BREAKS[case][1]}")
+
+
+def test_an_analysable_column_of_zeros_and_ones_is_read_as_booleans(small_run, tmp_path):
+    path = tmp_path / "ints.h5"
+    path.write_bytes(small_run.read_bytes())
+    with h5py.File(path, "r+") as f:
+        _replace(f, "layers/analysable", np.array([1, 0]))
+    with open_run(path) as run:
+        assert [layer.analysable for layer in run.layers] == [True, False]
