@@ -514,10 +514,7 @@ def test_analyze_and_evaluate_refuse_a_round_of_the_wrong_kind_in_one_line(full_
 
 
 def test_the_finished_attribute_is_a_boolean(full_run, tmp_path):
-    path = tmp_path / "finished.h5"
-    path.write_bytes(full_run.read_bytes())
-    with h5py.File(path, "r+") as f:
-        f.attrs[spec.ATTR_FINISHED] = "yes"
+    path = _edited(full_run, tmp_path / "finished.h5", lambda f: f.attrs.__setitem__(spec.ATTR_FINISHED, "yes"))
     with pytest.raises(RunFormatError, match="'finished' is 'yes', not a boolean"):
         open_run(path).validate()
 
@@ -577,10 +574,15 @@ def test_parts_of_the_wrong_type_are_refused_as_format_md_says(small_run, tmp_pa
         _refused(_cli(command, path), f"{path}: {_TYPE_BREAKS[case][1]}")
 
 
-def test_an_analysable_column_of_zeros_and_ones_is_read_as_booleans(small_run, tmp_path):
-    path = tmp_path / "ints.h5"
-    path.write_bytes(small_run.read_bytes())
+def _edited(source, path, edit):
+    """A copy of the run file ``source`` at ``path``, changed by ``edit(h5py.File)``."""
+    path.write_bytes(source.read_bytes())
     with h5py.File(path, "r+") as f:
-        _replace(f, "layers/analysable", np.array([1, 0]))
+        edit(f)
+    return path
+
+
+def test_an_analysable_column_of_zeros_and_ones_is_read_as_booleans(small_run, tmp_path):
+    path = _edited(small_run, tmp_path / "ints.h5", lambda f: _replace(f, "layers/analysable", np.array([1, 0])))
     with open_run(path) as run:
         assert [layer.analysable for layer in run.layers] == [True, False]
