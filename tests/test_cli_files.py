@@ -230,6 +230,40 @@ def test_quiet_json_to_dev_stdout_is_the_json_alone(run, command):
     assert "run.h5" in invoke(command, run, *truth).stdout
 
 
+@pytest.mark.parametrize("command", ["analyze", "evaluate"])
+def test_reports_are_written_all_or_none(run, tmp_path, command):
+    """`--json old.json --html /dev/full` replaced old.json, then failed on the HTML (QA)."""
+    old = tmp_path / "old.json"
+    old.write_text('{"old": 1}\n')
+    truth = ["--truth", "/dev/null"] if command == "evaluate" else []
+    one_line_error(invoke(command, run, *truth, "-q", "--json", old, "--html", "/dev/full"), "/dev/full: No space left on device")
+    assert old.read_text() == '{"old": 1}\n' and sorted(p.name for p in tmp_path.iterdir()) == ["old.json"]
+
+
+def test_an_interrupted_set_of_reports_leaves_the_earlier_files_and_no_temporary_one(tmp_path):
+    first, second = tmp_path / "a.json", tmp_path / "b.html"
+    first.write_text("earlier")
+    with pytest.raises(KeyboardInterrupt), report_json.all_or_none():
+        report_json.write_atomic(first, "new")
+        report_json.write_atomic(second, "new")
+        raise KeyboardInterrupt
+    assert first.read_text() == "earlier" and sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]
+    with report_json.all_or_none():
+        report_json.write_atomic(first, "new")
+        assert first.read_text() == "earlier"  # in place only when the block ends
+    assert first.read_text() == "new"
+
+
+def test_a_reader_that_stops_early_still_gets_the_other_report_files(run, tmp_path):
+    html = tmp_path / "r.html"
+    result = subprocess.run(
+        f"{sys.executable} -m fedforensics.cli analyze {run} -q --json /dev/stdout --html {html} | true; "
+        "echo status ${PIPESTATUS[0]}",
+        shell=True, executable="/bin/bash", capture_output=True, text=True, timeout=300,
+    )
+    assert result.stdout == "status 141\n" and result.stderr == "" and html.read_text().rstrip().endswith("</html>")
+
+
 def test_json_to_dev_stdout_redirected_into_a_file_is_appended_not_a_replacement(run, tmp_path):
     """`--json /dev/stdout >> log` renamed a fresh file onto the log: its earlier lines and the text
     report were lost."""

@@ -11,7 +11,7 @@ import typer
 from ..analysis import AuditReport
 from ..audit import AuditOptions, run_audit
 from ..detectors.history import DIRECTION_MEMORY
-from ..report.json import write_json
+from ..report.json import all_or_none, write_json
 from ..report.terminal import plain, render_audit, trigger_inversion_table
 from ..settings import parse_settings
 from .app import QUIET_HELP, app, console, output_file, quiet_if, user_errors
@@ -82,14 +82,16 @@ def analyze(
 
 
 def show_and_write(report: AuditReport, json_path: Path | None, html_path: Path | None) -> None:
-    """Print the audit and write the reports asked for (each complete or absent)."""
+    """Print the audit and write the reports asked for: all of them, or none (each complete or absent)."""
     inversion = report.trigger_inversion
     render_audit(console, report, trigger_inversion_table(inversion) if inversion is not None else None)
-    if json_path is not None:
-        write_json(report, json_path)
-        console.print(plain(f"JSON report: {json_path}"))
-    if html_path is not None:
-        from ..report.html import write_html
+    with all_or_none():
+        if json_path is not None:
+            write_json(report, json_path)
+        if html_path is not None:
+            from ..report.html import write_html
 
-        write_html(report, html_path)
-        console.print(plain(f"HTML report: {html_path}"))
+            write_html(report, html_path)
+    for kind, path in (("JSON", json_path), ("HTML", html_path)):
+        if path is not None:
+            console.print(plain(f"{kind} report: {path}"))

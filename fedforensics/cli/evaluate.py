@@ -11,7 +11,7 @@ import typer
 from ..audit import check_outputs
 from ..evaluate import evaluate_runs
 from ..report.evaluation import evaluation_tables, write_evaluation_html
-from ..report.json import write_atomic
+from ..report.json import all_or_none, write_atomic
 from ..report.terminal import plain
 from ..settings import parse_settings
 from .analyze import SET_HELP
@@ -46,9 +46,11 @@ def evaluate(
             console.print(table)
         if parsed.describe():
             console.print(plain(f"parameters set: {parsed.describe()} (the others are the defaults)"))
-        if json_path is not None:
-            write_atomic(json_path, json.dumps(evaluation.to_json(), indent=2, allow_nan=False) + "\n")
-            console.print(plain(f"JSON evaluation: {json_path}"))
-        if html_path is not None:
-            write_evaluation_html(evaluation, html_path)
-            console.print(plain(f"HTML evaluation: {html_path}"))
+        with all_or_none():
+            if json_path is not None:
+                write_atomic(json_path, json.dumps(evaluation.to_json(), indent=2, allow_nan=False) + "\n")
+            if html_path is not None:
+                write_evaluation_html(evaluation, html_path)
+        for kind, path in (("JSON", json_path), ("HTML", html_path)):
+            if path is not None:
+                console.print(plain(f"{kind} evaluation: {path}"))

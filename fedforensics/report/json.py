@@ -9,8 +9,9 @@ import os
 import re
 import sys
 import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -76,29 +77,76 @@ def report_to_json(report: AuditReport, deferred: bool = False) -> dict[str, Any
     })
 
 
+_staged: list[tuple[str | Path, Path]] | None = None  # inside all_or_none(): (temporary file or text, destination)
+
+
+@contextmanager
+def all_or_none() -> Iterator[None]:
+    """Inside, :func:`write_atomic` prepares each file and the block's end puts them all in place, or none.
+
+    ``--json r.json --html /dev/full`` replaced r.json with the new report and then failed; interrupted between
+    the two, the same. Here every regular file is written beside its place first and renamed into it only when
+    the block ends without an error (an error or Ctrl-C deletes them all, the earlier files untouched); a pipe,
+    a device or the process's own output gets its text, held in memory, at the block's end before the renames,
+    so that one refusing it (``/dev/full``) leaves the files as they were.
+    """
+    global _staged
+    if _staged is not None:  # nested: the outer block commits
+        yield
+        return
+    _staged = staged = []
+    try:
+        yield
+    except BaseException:
+        _staged = None
+        _discard(staged)
+        raise
+    _staged = None
+    cut: BrokenPipeError | None = None
+    try:
+        for item, path in staged:  # what cannot be undone first: a refused write leaves every file as it was
+            if isinstance(item, str):
+                try:
+                    _write_through(path, item)
+                except BrokenPipeError as exc:
+                    if named_descriptor(path) != 1:
+                        raise
+                    cut = exc  # whoever reads our output stopped reading, by choice: the files still go in place
+        for item, path in staged:
+            if isinstance(item, Path):
+                os.replace(item, path)
+    finally:  # no temporary file is left behind
+        _discard(staged)
+    if cut is not None:
+        raise cut
+
+
+def _discard(staged: list[tuple[str | Path, Path]]) -> None:
+    """Delete the temporary files of ``staged`` still there."""
+    for item, _ in staged:
+        if isinstance(item, Path):
+            item.unlink(missing_ok=True)
+
+
 def write_atomic(path: str | os.PathLike[str], text: str | Iterable[str]) -> None:
     """Write ``text`` (or its pieces, in order) to ``path`` so that the file is either complete or absent.
 
-    A regular file is written beside its place and renamed into it. A symbolic link is
-    followed (its target gets the report; the link stays). A path naming one of the process's
-    open descriptors (``/dev/stdout``, ``/dev/fd/3``) is written through it, at its offset,
-    whatever it is (a shell's ``>> log`` appends to the log); a device or a FIFO is written to as
-    it is: renaming a file onto either would replace it. Outside a regular file the text goes
-    out whole or not at all. An error names ``path``.
+    A regular file is written beside its place and renamed into it (inside :func:`all_or_none`, renamed
+    when the block ends). A symbolic link is followed (its target gets the report; the link stays). A path
+    naming one of the process's open descriptors (``/dev/stdout``, ``/dev/fd/3``) is written through it, at
+    its offset, whatever it is (a shell's ``>> log`` appends to the log); a device or a FIFO is written to as
+    it is: renaming a file onto either would replace it. Outside a regular file the text goes out whole or
+    not at all. An error names ``path``.
     """
     path = Path(path)
-    descriptor = named_descriptor(path)
     # This process's own output (a file too, when redirected: written at its offset, never replaced), or
     # through links a FIFO, a terminal, /dev/null: complete before the first byte goes out.
-    if descriptor is not None or (path.exists() and not path.is_file()):
+    if named_descriptor(path) is not None or (path.exists() and not path.is_file()):
         whole = text if isinstance(text, str) else "".join(text)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        try:
-            with open(os.dup(descriptor) if descriptor is not None else path, "w", encoding="utf-8") as handle:
-                handle.write(whole)
-        except OSError as exc:
-            raise OSError(exc.errno, exc.strerror, str(path)) from None
+        if _staged is not None:
+            _staged.append((whole, path))
+        else:
+            _write_through(path, whole)
         return
     if path.is_symlink():
         path = path.resolve()
@@ -108,13 +156,28 @@ def write_atomic(path: str | os.PathLike[str], text: str | Iterable[str]) -> Non
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.writelines([text] if isinstance(text, str) else text)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600; a report is as readable as any new file
-        os.replace(tmp, path)
+        if _staged is not None:
+            _staged.append((Path(tmp), path))
+        else:
+            os.replace(tmp, path)
     except BaseException as exc:
         if tmp:
             Path(tmp).unlink(missing_ok=True)
         if isinstance(exc, OSError):
             raise OSError(exc.errno, exc.strerror, str(path)) from None
         raise
+
+
+def _write_through(path: Path, whole: str) -> None:
+    """Write ``whole`` into the descriptor ``path`` names, or into the device or FIFO it is, in one go."""
+    descriptor = named_descriptor(path)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        with open(os.dup(descriptor) if descriptor is not None else path, "w", encoding="utf-8") as handle:
+            handle.write(whole)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
 
 
 def named_descriptor(path: str | os.PathLike[str]) -> int | None:
