@@ -157,6 +157,17 @@ class RunEvaluation:
     attackers: list[str]
     absent_attackers: list[str]
     judgements: list[Judgement]
+    finished: bool | None = None  # False: the recorder never closed the run (later rounds may be missing)
+    recovered: bool = False  # the writer stopped mid-round: read as of its last committed round
+
+    @property
+    def cut_short(self) -> str:
+        """Why the run may lack its last rounds, in words ("" when nothing says so)."""
+        if self.recovered:
+            return "recovered: the writer stopped mid-round; read as of its last committed round"
+        if self.finished is False:
+            return "unfinished: the recorder never closed it; later rounds may be missing"
+        return ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -165,6 +176,8 @@ class RunEvaluation:
             "clients": len(self.clients),
             "attackers": self.attackers,
             "absent_attackers": self.absent_attackers,
+            "finished": self.finished,
+            "recovered": self.recovered,
             "judgements": [j.to_json() for j in self.judgements],
         }
 
@@ -207,6 +220,7 @@ def evaluate_report(report: AuditReport, truth: Sequence[str | int], *, index: i
     return RunEvaluation(
         index, report.summary.path, truth_source, clients,
         [c for c in clients if c in attackers], [c for c in dict.fromkeys(truth) if c not in present], judgements,
+        report.summary.finished, report.summary.recovered,
     )
 
 

@@ -264,3 +264,23 @@ def test_a_run_given_twice_through_a_link_is_refused(tmp_path):
     os.link(path, tmp_path / "same.h5")
     with pytest.raises(FedForensicsError, match=r"same.h5 is given twice \(as .*run.h5\): its clients would count twice"):
         evaluate_runs([path, tmp_path / "same.h5"])
+
+
+def test_evaluate_says_when_a_run_may_lack_its_last_rounds(tmp_path):
+    """analyze and inspect said so; evaluate judged an unfinished run as if it were whole (QA)."""
+    path = tmp_path / "crashed.h5"
+    with pytest.raises(RuntimeError), Recorder(path) as rec:
+        for r in range(4):
+            with rec.round(r, {"w": np.zeros(4)}) as rnd:
+                for i in range(5):
+                    rnd.client(f"c{i}", {"w": np.full(4, float(i))}, num_samples=10)
+        raise RuntimeError("the federation crashed")
+    out = tmp_path / "eval.json"
+    result = CliRunner().invoke(app, ["evaluate", str(path), "--truth", "/dev/null", "--json", str(out), "--html", str(tmp_path / "e.html")])
+    assert result.exit_code == 0, result.output
+    assert "unfinished: the recorder never closed it" in " ".join(result.stdout.split())
+    run = json.loads(out.read_text())["runs"][0]
+    assert run["finished"] is False and run["recovered"] is False
+    assert "Unfinished: the recorder never closed it" in (tmp_path / "e.html").read_text()
+    complete = evaluate_runs([make_run(tmp_path / "whole.h5")]).runs[0]
+    assert complete.finished is True and complete.cut_short == ""

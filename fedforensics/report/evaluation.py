@@ -71,6 +71,8 @@ def run_title(run: RunEvaluation) -> str:
     title = f"{run.path}: {count(len(run.clients), 'client')}, {count(len(run.attackers), 'attacker')} ({truth})"
     if run.absent_attackers:
         title += f"; not in the run: {', '.join(run.absent_attackers)}"
+    if run.cut_short:
+        title += f"; {run.cut_short}"
     return title
 
 
@@ -121,6 +123,8 @@ def render_evaluation_html(evaluation: Evaluation) -> str:
         body = _html_table(run.judgements, False)
         if run.absent_attackers:
             body = f'<div class="note">In the truth but not in the run: {esc(", ".join(run.absent_attackers))}</div>' + body
+        if run.cut_short:
+            body = f'<div class="note">{esc(run.cut_short[0].upper() + run.cut_short[1:])}.</div>' + body
         title = f"Run {run.index + 1}: {run.path}"
         detail = esc(
             f"{count(len(run.clients), 'client')}, {count(len(run.attackers), 'true attacker')} "
