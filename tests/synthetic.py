@@ -78,3 +78,17 @@ def make_run(
                     rnd.client(cid, state, num_samples=50, metrics={"train_accuracy": accuracy}, delta=True)
         rec.ground_truth(list(attackers))
     return path
+
+
+def make_crashed_run(path: Path, rounds: int = 3, clients: int = 5) -> Path:
+    """A run whose federation raised inside the recorder's ``with`` block: ``finished`` stays FALSE."""
+    try:
+        with Recorder(path) as rec:
+            for r in range(rounds):
+                with rec.round(r, {"w": np.zeros(4)}) as rnd:
+                    for i in range(clients):
+                        rnd.client(f"c{i}", {"w": np.full(4, float(i))}, num_samples=10)
+            raise RuntimeError("the federation crashed")
+    except RuntimeError:
+        pass
+    return path

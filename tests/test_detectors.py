@@ -21,7 +21,7 @@ from fedforensics.errors import FedForensicsError
 from fedforensics.report.json import report_to_json
 from fedforensics.verdict import ConsensusRule
 from recorder import Recorder
-from synthetic import make_run
+from synthetic import make_crashed_run, make_run
 
 DETECTORS = list(all_detectors())
 EXPECTED = {
@@ -183,14 +183,7 @@ def test_a_run_without_rounds_says_there_is_nothing_to_audit(tmp_path):
 
 
 def test_a_run_the_recorder_never_closed_says_rounds_may_be_missing(tmp_path):
-    path = tmp_path / "crashed.h5"
-    with pytest.raises(RuntimeError), Recorder(path) as rec:
-        for r in range(3):
-            with rec.round(r, {"w": np.zeros(4)}) as rnd:
-                for i in range(5):
-                    rnd.client(f"c{i}", {"w": np.full(4, float(i))}, num_samples=10)
-        raise RuntimeError("the federation crashed")
-    report = analyze(open_run(path))
+    report = analyze(open_run(make_crashed_run(tmp_path / "crashed.h5")))
     assert report.summary.finished is False
     assert report.notes[0] == (
         "the recorder never closed crashed.h5 (the federation crashed, was stopped, or is still running): "

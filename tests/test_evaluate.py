@@ -19,7 +19,7 @@ from fedforensics.errors import FedForensicsError
 from fedforensics.evaluate import CONSENSUS, evaluate_report, evaluate_runs, pool, read_truth
 from fedforensics.verdict import ClientVerdict
 from recorder import Recorder
-from synthetic import make_run
+from synthetic import make_crashed_run, make_run
 
 NAN = math.nan
 
@@ -268,13 +268,7 @@ def test_a_run_given_twice_through_a_link_is_refused(tmp_path):
 
 def test_evaluate_says_when_a_run_may_lack_its_last_rounds(tmp_path):
     """analyze and inspect said so; evaluate judged an unfinished run as if it were whole (QA)."""
-    path = tmp_path / "crashed.h5"
-    with pytest.raises(RuntimeError), Recorder(path) as rec:
-        for r in range(4):
-            with rec.round(r, {"w": np.zeros(4)}) as rnd:
-                for i in range(5):
-                    rnd.client(f"c{i}", {"w": np.full(4, float(i))}, num_samples=10)
-        raise RuntimeError("the federation crashed")
+    path = make_crashed_run(tmp_path / "crashed.h5", rounds=4)
     out = tmp_path / "eval.json"
     result = CliRunner().invoke(app, ["evaluate", str(path), "--truth", "/dev/null", "--json", str(out), "--html", str(tmp_path / "e.html")])
     assert result.exit_code == 0, result.output
