@@ -25,7 +25,7 @@ import h5py
 import numpy as np
 
 from recorder import spec
-from recorder.journal import RecoveredFile, read_journal
+from recorder.journal import RecoveredFile, journal_path, read_journal
 
 from .errors import RunFormatError
 
@@ -270,6 +270,11 @@ class Run:
             message = str(exc).split("(", 1)[0].strip() or "cannot be opened"
             if "truncated" in str(exc):
                 message = "truncated file (it was cut short, e.g. by a full disk or an interrupted copy)"
+            if journal is not None:  # the damage may be the journal's: say which file was read through which
+                message = (
+                    f"its journal {journal_path(path).name} (left by a writer that stopped mid-write) gives a last "
+                    f"commit HDF5 cannot open ({message}): the journal may be damaged"
+                )
             raise RunFormatError(f"{path}: {message}") from None
 
     def _validate(self) -> None:

@@ -84,3 +84,19 @@ def test_sigkill_at_random_moments_keeps_every_committed_round(tmp_path):
             assert _check_rounds(path, committed) == rounds
     print(outcomes)
     assert outcomes["with hot journal"] > 0, outcomes  # the test did kill mid-round
+
+
+def test_a_damaged_hot_journal_is_named_as_the_likely_cause(tmp_path):
+    """A journal whose last commit is 0 bytes made the reader say "Unable to synchronously open file", naming
+    neither the journal nor what it did (QA)."""
+    import struct
+
+    from recorder.journal import MAGIC
+    from synthetic import make_run
+
+    path = make_run(tmp_path / "run.h5", rounds=2)
+    journal_path(path).write_bytes(MAGIC + struct.pack("<Q", 0))
+    with pytest.raises(RunFormatError) as info:
+        open_run(path)
+    assert str(info.value).startswith(f"{path}: its journal run.h5.journal (left by a writer that stopped mid-write)")
+    assert str(info.value).endswith("the journal may be damaged")
