@@ -215,8 +215,10 @@ def test_a_client_that_outweighs_all_others_is_named_in_the_notes(tmp_path):
 
 def test_a_flag_on_update_size_that_the_clients_data_explain_is_named_in_the_notes(tmp_path):
     """Quantity skew: a silo with 8× the median data sends an update 3× as long (more SGD steps) and is
-    flagged by norm; the note names it. A client claiming 8× the data with an update 30× as long (boosted)
-    is flagged as well, and not named: its data cannot explain it."""
+    flagged by norm; the note names it. One whose update is also nearer the others' mean (less SGD noise) is
+    flagged by mean-copy too, a second family, and the note named it no longer (QA: 40 IID clients, lognormal
+    sample counts, the largest silos malicious); now it does. A client claiming 8× the data with an update 30×
+    as long (boosted) is flagged as well, and not named: its data cannot explain it."""
     from fedforensics.notes import large_data_clients
 
     rng = np.random.default_rng(0)
@@ -226,14 +228,19 @@ def test_a_flag_on_update_size_that_the_clients_data_explain_is_named_in_the_not
             common = rng.normal(size=200)
             with rec.round(r, {"w": np.zeros(200)}) as rnd:
                 for i in range(10):
-                    scale, samples = {0: (3.0, 400), 1: (30.0, 400)}.get(i, (1.0, 50))
-                    update = scale * (common + rng.normal(size=200))
+                    scale, noise, samples = {0: (3.0, 1.0, 400), 1: (30.0, 1.0, 400), 2: (3.0, 0.2, 400)}.get(i, (1.0, 1.0, 50))
+                    update = scale * (common + noise * rng.normal(size=200))
                     rnd.client(f"c{i}", {"w": update}, num_samples=samples, delta=True)
     report = analyze(open_run(path))
     flagged = {v.client: v.flagged_by for v in report.verdicts if v.verdict != "benign"}
-    assert flagged == {"c0": ["layer-deviation", "norm"], "c1": ["layer-deviation", "norm"]}, flagged
+    assert flagged == {
+        "c0": ["layer-deviation", "norm"], "c1": ["layer-deviation", "norm"], "c2": ["layer-deviation", "mean-copy", "norm"]
+    }, flagged
     (note,) = [n for n in report.notes if "Quantity skew" in n]
-    assert note.startswith("c0 (8 of its 8 rounds) is malicious on the size of its updates alone"), note
+    assert note.startswith(
+        "c2 (8 of its 8 rounds), c0 (8 of its 8 rounds) are malicious on layer-deviation and mean-copy and norm alone, "
+        "flags a client with far more data than the others raises too"
+    ), note
     assert "c1" not in note
     counts, norms = np.array([50, 50, 50, 400]), np.array([1.0, 1.0, 1.0, 5.0])
     assert large_data_clients(["a", "b", "c", "d"], counts, norms) == ["d"]
@@ -640,7 +647,7 @@ def test_the_report_names_verdicts_that_rest_on_label_mix_evidence_alone():
     assert note is not None and note.startswith("mixed, skewed are suspicious on cosine-hdbscan and output-bias alone, flags an honest client ")
     assert note.split(" are ")[0] == "mixed, skewed"  # not the attacker (a norm flag), the NaN client or the benign one
     one = label_mix_note(ConsensusRule().judge({"skewed": 5}, results[:1], {}), results[:1], {})
-    assert one is not None and one.startswith("skewed is suspicious on cosine-hdbscan alone, a flag ") and "its data's label mix can confirm or clear it" in one
+    assert one is not None and one.startswith("skewed is suspicious on cosine-hdbscan alone, a flag ") and "its data's label mix and size can confirm or clear it" in one
     assert label_mix_note(ConsensusRule().judge({"attacker": 5}, results, {}), results, {}) is None
     fleet = ConsensusRule().judge({f"h{i:03d}": 5 for i in range(300)}, [_result("cosine-hdbscan", 1.0, {f"h{i:03d}": 1.03 for i in range(300)}, "direction", label_mix=True)], {})
     many = label_mix_note(fleet, [_result("cosine-hdbscan", 1.0, {}, "direction", label_mix=True)], {})

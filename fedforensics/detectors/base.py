@@ -158,6 +158,9 @@ class DetectorResult:
     label_mix
         Whether an honest client with an unusual label mix reaches this flag by construction
         (see :attr:`Detector.label_mix`).
+    large_data
+        Whether an honest client with far more data than the others reaches this flag by construction
+        (see :attr:`Detector.large_data`).
     """
 
     name: str
@@ -175,6 +178,7 @@ class DetectorResult:
     family: str = ""
     standalone: bool = True
     label_mix: bool = False
+    large_data: bool = False
 
     def to_json(self, deferred: bool = False) -> dict[str, Any]:
         """Plain JSON data. With ``deferred``, each per-round table is a :class:`~.round_table.DeferredJSON`
@@ -184,6 +188,7 @@ class DetectorResult:
             "family": self.family,
             "standalone": self.standalone,
             "label_mix": self.label_mix,
+            "large_data": self.large_data,
             "reference": self.reference,
             "params": self.params,
             "applicable": self.applicable,
@@ -225,6 +230,11 @@ class Detector(ABC):
     #: client's data, so together they count as one family, whatever their families; one that is not
     #: standalone either (output-bias) adds no family to a verdict at all.
     label_mix: ClassVar[bool] = False
+    #: Whether an honest client with far more data than the others reaches this flag by construction: with a
+    #: fixed number of local epochs, k times the data are k times the SGD steps (a longer update) and less SGD
+    #: noise (an update nearer the others' mean). The report's notes name the clients flagged by such detectors
+    #: alone whose reported sample counts could explain it; no detector reads sample counts (the client's own report).
+    large_data: ClassVar[bool] = False
     #: The score at which a client is flagged: a parameter of ``__init__``, stored by every detector.
     threshold: float
 
@@ -277,6 +287,7 @@ class Detector(ABC):
             family=self.family,
             standalone=self.standalone,
             label_mix=self.label_mix,
+            large_data=self.large_data,
             reference=self.reference,
             params=self.get_params(),
             threshold=self.threshold,

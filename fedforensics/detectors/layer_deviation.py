@@ -43,6 +43,7 @@ class LayerDeviationDetector(RoundStatisticDetector):
     reference = "Bilgin 2021, Anomaly localization in model gradients under backdoor attacks against FL"
     summary = "per-layer max |Δ| and L2 deviation; localizes anomalies to layer slices"
     family = "magnitude"
+    large_data = True
     side = "two-sided"
     rel_floor = 0.1
     keep_values = True  # every slice's values, for the localization table and its timeline

@@ -43,6 +43,7 @@ class MeanCopyDetector(RoundStatisticDetector):
     reference = "Baruch et al. 2019, A little is enough: circumventing defenses for distributed learning (NeurIPS)"
     summary = "update nearly the mean of the other clients' updates, round after round"
     family = "collusion"
+    large_data = True
     side = "greater"
     abs_floor = 0.02
 

@@ -27,6 +27,7 @@ class NormDetector(RoundStatisticDetector):
     reference = "Sun et al. 2019 (norm bounding); Bagdasaryan et al. 2020 (model replacement)"
     summary = "L2 norm of each update: boosted or shrunk updates"
     family = "magnitude"
+    large_data = True
     side = "two-sided"
     rel_floor = 0.1
     keep_values = True  # the norms, for the clipping bound

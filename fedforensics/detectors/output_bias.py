@@ -57,6 +57,7 @@ class OutputBiasDetector(RoundStatisticDetector):
     reference = "Bilgin 2021, Anomaly localization in model gradients under backdoor attacks against FL"
     summary = "signed change of each class's output bias: names the likely target label"
     family = "magnitude"
+    large_data = True
     standalone = False
     label_mix = True
     side = "two-sided"
