@@ -10,14 +10,10 @@ apart from ``fedforensics simulate`` and the detectors, against the recorder's A
 
 from __future__ import annotations
 
-import argparse
-import shlex
-import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from scenarios import CACHE, publish
+from scenarios import CACHE, listed_federations, publish
 
 from fedforensics import open_run
 from fedforensics.analysis import analyze
@@ -26,23 +22,6 @@ HERE = Path(__file__).resolve().parent
 DOC = HERE.parent / "docs" / "detection.md"
 RUNS = HERE / "redteam" / "runs.txt"
 OUT = CACHE / "redteam"
-
-
-def federations() -> dict[str, list[str]]:
-    """Name → fedavg.py arguments, in the order of runs.txt."""
-    lines = [line.split() for line in RUNS.read_text().splitlines() if line.strip() and not line.startswith("#")]
-    return {name: args for name, *args in lines}
-
-
-def train(name: str, args: list[str]) -> Path:
-    path = OUT / f"{name}.h5"
-    if not path.exists():
-        partial = path.with_suffix(".partial.h5")
-        command = [sys.executable, str(HERE / "redteam" / "fedavg.py"), "--out", str(partial), *args]
-        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-        partial.rename(path)
-        print(f"trained {name}: {shlex.join(args)}", file=sys.stderr)
-    return path
 
 
 def row(name: str, path: Path, args: list[str]) -> tuple[str, dict[str, int]]:
@@ -74,14 +53,7 @@ def row(name: str, path: Path, args: list[str]) -> tuple[str, dict[str, int]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--jobs", type=int, default=2, help="federations trained at once")
-    parser.add_argument("--print", action="store_true", help=f"print the table instead of writing {DOC.name}")
-    args = parser.parse_args()
-    OUT.mkdir(parents=True, exist_ok=True)
-    runs = federations()
-    with ThreadPoolExecutor(args.jobs) as pool:  # each training is its own process
-        paths = list(pool.map(lambda item: train(*item), runs.items()))
+    args, runs, paths = listed_federations(__doc__.splitlines()[0], RUNS, OUT, [sys.executable, str(HERE / "redteam" / "fedavg.py"), "--out", "OUT"], DOC)
     lines = [
         "| federation | data, model, split | attack | attackers found | honest clients flagged |",
         "|---|---|---|---|---|",

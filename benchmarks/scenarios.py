@@ -13,7 +13,10 @@ import itertools
 import json
 import os
 import re
-from concurrent.futures import ProcessPoolExecutor
+import shlex
+import subprocess
+import sys
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -121,6 +124,39 @@ def bench_arguments(description: str, doc: Path) -> argparse.ArgumentParser:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--print", action="store_true", help=f"print the tables instead of writing {doc.name}")
     return parser
+
+
+def listed_federations(
+    description: str, runs_file: Path, out: Path, command: list[str], doc: Path
+) -> tuple[argparse.Namespace, dict[str, list[str]], list[Path]]:
+    """A red-team benchmark's start: its options (``--jobs``, ``--print``), the federations ``runs_file``
+    lists (a name, then the script's arguments, a line each; ``#`` starts a comment line) and their run
+    files, recorded where ``out`` lacks them (:func:`record_listed`)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--jobs", type=int, default=2, help="federations recorded and audited at once")
+    parser.add_argument("--print", action="store_true", help=f"print the table instead of writing {doc.name}")
+    args = parser.parse_args()
+    lines = [line.split() for line in runs_file.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    runs = {name: arguments for name, *arguments in lines}
+    return args, runs, record_listed(runs, out, command, args.jobs)
+
+
+def record_listed(runs: dict[str, list[str]], out: Path, command: list[str], jobs: int = 2) -> list[Path]:
+    """Record each federation of ``runs`` that ``out`` lacks, ``jobs`` at a time: ``command`` plus its arguments,
+    where ``OUT`` in ``command`` names the file it writes (renamed to ``out/NAME.h5`` once whole)."""
+    out.mkdir(parents=True, exist_ok=True)
+
+    def record(name: str, args: list[str]) -> Path:
+        path = out / f"{name}.h5"
+        if not path.exists():
+            partial = path.with_suffix(".partial.h5")
+            subprocess.run([str(partial) if part == "OUT" else part for part in command] + args, check=True, stdout=subprocess.DEVNULL)
+            partial.rename(path)
+            print(f"recorded {name}: {shlex.join(args)}", file=sys.stderr)
+        return path
+
+    with ThreadPoolExecutor(jobs) as pool:  # each recording is its own process
+        return list(pool.map(lambda item: record(*item), runs.items()))
 
 
 def publish(tables: str, doc: Path, marker: str, print_only: bool) -> None:
