@@ -1,0 +1,52 @@
+"""Quality floors on a second red team's federations: benchmarks/redteam/numpy_mlp.py, a numpy FedAvg of an
+MLP on synthetic data, written apart from fedforensics and from the first red team (no torch).
+
+The cases are rows of docs/detection.md's "A second red team" table where the detectors do their job; the
+table also lists where they do not (very unequal IID silos, sign flipping under persistent label skew).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fedforensics import open_run
+from fedforensics.analysis import analyze
+
+HARNESS = Path(__file__).resolve().parents[1] / "benchmarks" / "redteam" / "numpy_mlp.py"
+SKEWED = "--clients 20 --rounds 20 --alpha 0.5 --qty 0.5 --samples 300 --n-mal 4 --metrics"
+CASES = {
+    # "a little is enough" (Baruch et al. 2019): 4 of 20 send mean - z·std of the honest updates
+    "alie": f"{SKEWED} --attack alie --seed 0",
+    # inner-product manipulation (Xie et al. 2020): -0.5 × the honest mean
+    "ipm": f"{SKEWED} --attack ipm --seed 1",
+    # min-sum (Shejwalkar & Houmansadr 2021) along -std
+    "min-sum": f"{SKEWED} --attack minsum --seed 0",
+    # min-max, the same paper's other crafted update
+    "min-max": f"{SKEWED} --attack minmax --seed 1",
+    # sybils: one update shifted by half the honest mean, each with its own small jitter
+    "sybil": f"{SKEWED} --attack sybil --seed 1",
+    # ×10 boosted updates in every round
+    "scale": f"{SKEWED} --attack scale --seed 0",
+    # sign flipping where the clients' differences do not persist (256 hidden units, batch 8, one epoch)
+    "sign-flip": "--clients 20 --rounds 20 --alpha 0.5 --hidden 256 --batch 8 --lr 0.1 --samples 100 --epochs 1 "
+    "--metrics --attack signflip --n-mal 4 --seed 0",
+    # no attacker, Dirichlet 0.1: two honest clients were malicious on a standalone flag plus output-bias
+    "clean-label-skew": "--clients 10 --rounds 20 --alpha 0.1 --metrics --seed 10",
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_every_attacker_found_and_no_honest_client_flagged(name, tmp_path):
+    path = tmp_path / f"{name}.h5"
+    subprocess.run([sys.executable, str(HARNESS), str(path), *CASES[name].split()], check=True, capture_output=True)
+    with open_run(path) as run:
+        truth = run.ground_truth
+        report = analyze(run)
+    judged = {v.client: v.verdict for v in report.verdicts}
+    assert all(judged[c] != "benign" for c in truth), judged
+    assert [c for c, v in judged.items() if v != "benign" and c not in truth] == []
+    assert len(truth) == (0 if name.startswith("clean") else 4)
