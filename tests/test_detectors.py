@@ -660,6 +660,11 @@ def test_which_detectors_an_unusual_label_mix_sets():
     assert {name for name, cls in all_detectors().items() if cls.label_mix} == {"cosine-hdbscan", "output-bias"}
 
 
+def test_which_detectors_far_more_data_sets():
+    """More SGD steps lengthen an update (the magnitude detectors); less SGD noise brings it nearer the mean."""
+    assert {name for name, cls in all_detectors().items() if cls.large_data} == {"norm", "layer-deviation", "output-bias", "mean-copy"}
+
+
 def test_which_detectors_are_standalone():
     """The two statistics a client's own data sets under label skew are the only ones that only corroborate."""
     assert {name for name, cls in all_detectors().items() if not cls.standalone} == {"output-bias", "client-metrics"}
