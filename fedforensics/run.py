@@ -75,9 +75,14 @@ def _strings(parent: h5py.Group, name: str, where: str) -> list[str]:
     """The texts of the one-dimensional dataset ``parent[name]``, refused unless it holds strings
     (integer client ids are stored as their decimal strings: 7 and "07" are different ids)."""
     values = _list(parent, name, where)
+    if not len(values):  # an empty list h5py was not told the type of is float64
+        return []
     if values.dtype.kind not in "OSU" or any(not isinstance(s, (bytes, str)) for s in values[:1]):
         raise RunFormatError(f"{where}: '{name}' holds {values.dtype}, not strings")
-    return [s.decode("utf-8") if isinstance(s, bytes) else str(s) for s in values]
+    try:
+        return [s.decode("utf-8") if isinstance(s, bytes) else str(s) for s in values]
+    except UnicodeDecodeError:
+        raise RunFormatError(f"{where}: '{name}' holds bytes that are not UTF-8 text") from None
 
 
 def _numbers(parent: h5py.Group, name: str, where: str) -> list[float]:
@@ -273,7 +278,7 @@ class Run:
             if journal is not None:  # the damage may be the journal's: say which file was read through which
                 message = (
                     f"its journal {journal_path(path).name} (left by a writer that stopped mid-write) gives a last "
-                    f"commit HDF5 cannot open ({message}): the journal may be damaged"
+                    f"commit HDF5 cannot open ({message}): the file or its journal is damaged"
                 )
             raise RunFormatError(f"{path}: {message}") from None
 
@@ -341,8 +346,10 @@ class Run:
         shapes = _list(table, spec.LAYER_SHAPE, where)
         analysable = _list(table, spec.LAYER_ANALYSABLE, where)
         # HDF5 has no boolean type: h5py writes an enum; another writer may write integers, which must be 0 or 1
-        if analysable.dtype.kind not in "biu" or not np.isin(analysable, (0, 1)).all():
+        if analysable.dtype.kind not in "biu":
             raise RunFormatError(f"{where}: '{spec.LAYER_ANALYSABLE}' holds {analysable.dtype}, not booleans")
+        if not np.isin(analysable, (0, 1)).all():
+            raise RunFormatError(f"{where}: '{spec.LAYER_ANALYSABLE}' holds integers other than 0 and 1, not booleans")
         if not (len(names) == len(dtypes) == len(shapes) == len(analysable)):
             raise RunFormatError(f"{self.path}: the layer table's columns differ in length")
         layers: list[Layer] = []

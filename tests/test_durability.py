@@ -99,4 +99,4 @@ def test_a_damaged_hot_journal_is_named_as_the_likely_cause(tmp_path):
     with pytest.raises(RunFormatError) as info:
         open_run(path)
     assert str(info.value).startswith(f"{path}: its journal run.h5.journal (left by a writer that stopped mid-write)")
-    assert str(info.value).endswith("the journal may be damaged")
+    assert str(info.value).endswith("the file or its journal is damaged")

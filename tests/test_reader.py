@@ -532,10 +532,18 @@ def test_a_layer_table_declaring_a_huge_layer_is_refused_before_memory_is_set_as
         analyze(run)
 
 
+def _edited(source, path, edit):
+    """A copy of the run file ``source`` at ``path``, changed by ``edit(h5py.File)``."""
+    path.write_bytes(source.read_bytes())
+    with h5py.File(path, "r+") as f:
+        edit(f)
+    return path
+
+
 _TYPE_BREAKS = {
     "analysable of other integers": (
         lambda f: _replace(f, "layers/analysable", np.array([1, 2])),
-        "'/layers': 'analysable' holds int64, not booleans",
+        "'/layers': 'analysable' holds integers other than 0 and 1, not booleans",
     ),
     "client ids as integers": (
         lambda f: _replace(f, "rounds/0000000001/clients", np.array([0, 1, 2])),
@@ -548,6 +556,10 @@ _TYPE_BREAKS = {
     "ground truth naming a client twice": (
         lambda f: _replace(f, "ground_truth/malicious", ["c1", "c1"], dtype=h5py.string_dtype("utf-8")),
         "'/ground_truth': 'malicious' names 'c1' twice (each malicious id appears once)",
+    ),
+    "client ids of bytes that are not UTF-8": (
+        lambda f: _replace(f, "rounds/0000000001/clients", np.array([b"c0", b"c\xff", b"c2"], dtype="S3")),
+        "round 1: 'clients' holds bytes that are not UTF-8 text",
     ),
     "meta a JSON list": (
         lambda f: f.attrs.__setitem__(spec.ATTR_META, "[1, 2]"),
@@ -564,25 +576,32 @@ _TYPE_BREAKS = {
 def test_parts_of_the_wrong_type_are_refused_as_format_md_says(small_run, tmp_path, case):
     """inspect and analyze accepted these (QA): integer client ids read as "7", an analysable column of 2s, a
     meta list wrapped as {"value": [...]}, integer updates, a malicious id listed twice."""
-    path = tmp_path / "typed.h5"
-    path.write_bytes(small_run.read_bytes())
-    with h5py.File(path, "r+") as f:
+    def edit(f):
         if "ground truth" in case and "ground_truth" not in f:
             f.create_dataset("ground_truth/malicious", data=["c1"], dtype=h5py.string_dtype("utf-8"))
         _TYPE_BREAKS[case][0](f)
+
+    path = _edited(small_run, tmp_path / "typed.h5", edit)
     for command in ("inspect", "analyze"):
         _refused(_cli(command, path), f"{path}: {_TYPE_BREAKS[case][1]}")
-
-
-def _edited(source, path, edit):
-    """A copy of the run file ``source`` at ``path``, changed by ``edit(h5py.File)``."""
-    path.write_bytes(source.read_bytes())
-    with h5py.File(path, "r+") as f:
-        edit(f)
-    return path
 
 
 def test_an_analysable_column_of_zeros_and_ones_is_read_as_booleans(small_run, tmp_path):
     path = _edited(small_run, tmp_path / "ints.h5", lambda f: _replace(f, "layers/analysable", np.array([1, 0])))
     with open_run(path) as run:
         assert [layer.analysable for layer in run.layers] == [True, False]
+
+
+def test_an_empty_list_of_strings_written_without_a_type_is_read(small_run, tmp_path):
+    """h5py stores `data=[]` as float64: a clean run's empty ground truth so written was refused as "not strings"."""
+    def edit(f):
+        if "ground_truth" in f:
+            del f["ground_truth"]
+        f.create_dataset("ground_truth/malicious", data=[])
+        _replace(f, "rounds/0000000001/metric_names", [])
+        _replace(f, "rounds/0000000001/metrics", np.zeros((3, 0)))
+
+    path = _edited(small_run, tmp_path / "empty.h5", edit)
+    with open_run(path) as run:
+        run.validate()
+        assert run.ground_truth == [] and run.metric_names(1) == []
