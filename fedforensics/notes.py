@@ -123,11 +123,13 @@ LARGE_DATA = 2.0
 
 
 def large_data_clients(clients: list[str], num_samples: np.ndarray, norms: np.ndarray) -> list[str]:
-    """The clients of a round (of 3 or more) whose size its data could explain: a sample count at least
-    :data:`LARGE_DATA` × the round's median, and an update no more times the median norm than that.
+    """The clients of a round (of 3 or more) whose update its data could explain: a sample count at least
+    :data:`LARGE_DATA` × the round's median, and an update at least as long as the median and no more times
+    it than that.
 
     k times the SGD steps lengthen an update at most about k times (less, as the local model converges); an
-    update longer than its data are large — a boosted one — is not explained by them.
+    update longer than its data are large — a boosted one — is not explained by them, nor is one shorter than
+    the median (more steps do not shorten an update: a copy of the others' mean, claiming a large count, is).
     """
     median = float(np.median(num_samples)) if len(clients) >= 3 else 0.0
     if median <= 0:
@@ -135,7 +137,7 @@ def large_data_clients(clients: list[str], num_samples: np.ndarray, norms: np.nd
     typical = float(np.median(norms))
     return [
         cid for cid, n, norm in zip(clients, num_samples, norms)
-        if n >= LARGE_DATA * median and norm <= n / median * typical
+        if n >= LARGE_DATA * median and typical <= norm <= n / median * typical
     ]
 
 
@@ -166,9 +168,10 @@ def large_data_note(
     shown = listed(f"{v.client} ({large_data[v.client]} of its {len(participation[v.client])} rounds)" for v in only)
     norm = "its update's norm" if one else "their updates' norms"
     return (
-        f"{shown} {'is' if one else 'are'} {in_words(only)} on {' and '.join(names)} alone, flags a client with far more "
-        f"data than the others raises too, and, in the rounds counted, reported at least {LARGE_DATA:g}× the round's "
-        f"median sample count, more times the median than {norm}: with a fixed number of local epochs more data means "
+        f"{shown} {'is' if one else 'are'} {in_words(only)} on {' and '.join(names)} alone, "
+        f"{'a flag' if len(names) == 1 else 'flags'} a client with far more data than the others raises too, and, in "
+        f"the rounds counted, reported at least {LARGE_DATA:g}× the round's median sample count, more times the median "
+        f"than {norm}, itself at least the median: with a fixed number of local epochs more data means "
         "more SGD steps, a longer update, and less SGD noise, an update nearer the others' mean, which may be all the "
         "flags show; the counts are the clients' own report (docs/detection.md, 'Quantity skew')"
     )

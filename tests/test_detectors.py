@@ -218,7 +218,8 @@ def test_a_flag_on_update_size_that_the_clients_data_explain_is_named_in_the_not
     flagged by norm; the note names it. One whose update is also nearer the others' mean (less SGD noise) is
     flagged by mean-copy too, a second family, and the note named it no longer (QA: 40 IID clients, lognormal
     sample counts, the largest silos malicious); now it does. A client claiming 8× the data with an update 30×
-    as long (boosted) is flagged as well, and not named: its data cannot explain it."""
+    as long (boosted) is flagged as well, and not named: its data cannot explain it; nor could a copy of the
+    others' mean claiming 8× be (QA): its update is shorter than the median, which more SGD steps do not make."""
     from fedforensics.notes import large_data_clients
 
     rng = np.random.default_rng(0)
@@ -245,6 +246,7 @@ def test_a_flag_on_update_size_that_the_clients_data_explain_is_named_in_the_not
     counts, norms = np.array([50, 50, 50, 400]), np.array([1.0, 1.0, 1.0, 5.0])
     assert large_data_clients(["a", "b", "c", "d"], counts, norms) == ["d"]
     assert large_data_clients(["a", "b", "c", "d"], counts, np.array([1.0, 1.0, 1.0, 9.0])) == []  # longer than 8×
+    assert large_data_clients(["a", "b", "c", "d"], counts, np.array([1.0, 1.0, 1.0, 0.6])) == []  # shorter: a mean copy
     assert large_data_clients(["a", "b"], np.array([50, 400]), np.array([1.0, 2.0])) == []  # two are no round
 
 
