@@ -134,7 +134,7 @@ def unflat(v):
 G = init(); KEYS = list(G)
 testy = rng.integers(0, C, 2000); testx = sample(testy)
 SHARED = rng.normal(0, 1, flat(G).size)
-with Recorder(args.out, meta={"source": "benchmarks/redteam/numpy_mlp.py", "args": vars(args)}) as rec:
+with Recorder(args.out, overwrite=True, meta={"source": "benchmarks/redteam/numpy_mlp.py", "args": vars(args)}) as rec:
     for r in range(args.rounds):
         avail = [i for i in range(N) if not (i in late and r < args.rounds // 2) and not (i in drop and r >= args.rounds // 2)]
         k = args.per_round or len(avail)
