@@ -114,8 +114,7 @@ class ConsensusRule:
                     0,
                     Evidence("integrity", cid, bad[0], None, float(len(bad)), f"update held NaN/Inf in {len(bad)} round(s)"),
                 )
-            # a label-mix flag that cannot stand alone (output-bias) is the client's label histogram: it adds no family
-            flagging = [r for r in applicable if r.name in flagged_by and (r.standalone or not r.label_mix)]
+            flagging = [r for r in applicable if r.name in flagged_by and r.adds_family]
             families = {result.family or result.name for result in flagging}
             if flagging and all(result.label_mix for result in flagging):
                 families = {"label mix"}  # one fact about the client's data, not independent evidence

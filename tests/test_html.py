@@ -243,7 +243,7 @@ def test_a_corroborating_flag_alone_is_shown_as_such(tmp_path):
 @pytest.mark.parametrize(
     "agree, says",
     [
-        (1, "at least 1 family of evidence (magnitude, direction, collusion, behaviour) or by one detector at 2× its threshold; "
+        (1, "at least 1 family of evidence (magnitude, direction, collusion, behaviour) or by one standalone detector at 2× its threshold; "
             "<b>suspicious</b> when an update held NaN/Inf; otherwise <b>benign</b>."),
         (2, "<b>suspicious</b> when flagged by one family or when an update held NaN/Inf"),
         (3, "<b>suspicious</b> when flagged by fewer than 3 families or when an update held NaN/Inf"),
@@ -255,3 +255,6 @@ def test_the_rule_text_follows_the_rules_parameters(tmp_path, agree, says):
 
     report = analyze(open_run(make_run(tmp_path / "r.h5", rounds=4)), rule=ConsensusRule(agree=agree))
     assert says in render_html(report)
+    # one sentence per kind of non-standalone detector, which the page said twice, contradicting itself (QA)
+    assert "A flag of client-metrics (set by a client's own data under label skew) counts as its family only beside" in render_html(report)
+    assert "A flag of output-bias (a client's label histogram) is listed as evidence but counts as no family." in render_html(report)

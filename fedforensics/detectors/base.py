@@ -180,6 +180,12 @@ class DetectorResult:
     label_mix: bool = False
     large_data: bool = False
 
+    @property
+    def adds_family(self) -> bool:
+        """Whether a flag of this detector counts as a family of evidence in a verdict: not for one that is neither
+        standalone nor free of the label mix (``output-bias``: its flag is the client's label histogram)."""
+        return self.standalone or not self.label_mix
+
     def to_json(self, deferred: bool = False) -> dict[str, Any]:
         """Plain JSON data. With ``deferred``, each per-round table is a :class:`~.round_table.DeferredJSON`
         instead, for a writer that expands them one at a time (they are most of a long run's report)."""

@@ -127,17 +127,18 @@ def _summary(report: AuditReport) -> str:
     if s.meta:
         rows.append(("metadata", "<br>".join(f'<span class="id">{esc(k)} = {esc(v)}</span>' for k, v in sorted(s.meta.items()))))
     r = report.rule
-    corroborating = [d.name for d in report.detectors if not d.standalone]
+    corroborating = [d.name for d in report.detectors if not d.standalone and d.adds_family]
+    no_family = [d.name for d in report.detectors if not d.adds_family]
     only_beside = (
         f" A flag of {' or '.join(esc(n) for n in corroborating)} (set by a client's own data under label skew) "
-        "counts only beside a flag of another detector."
+        "counts as its family only beside a flag of a standalone detector."
         if corroborating
         else ""
     )
-    no_family = [d.name for d in report.detectors if d.label_mix and not d.standalone]
     if no_family:
         only_beside += (
-            f" A flag of {' or '.join(esc(n) for n in no_family)} adds no family of evidence: an unusual label mix sets it."
+            f" A flag of {' or '.join(esc(n) for n in no_family)} (a client's label histogram) is listed as evidence "
+            "but counts as no family."
         )
     fewer = "one family" if r.agree == 2 else f"fewer than {r.agree} families"  # agree is a parameter (--set verdict.agree)
     persistent = (
@@ -148,7 +149,7 @@ def _summary(report: AuditReport) -> str:
     )
     rule = (
         f'<p class="muted">Verdict rule: <b>malicious</b> when flagged by detectors of at least {r.agree} {"family" if r.agree == 1 else "families"} of '
-        f"evidence (magnitude, direction, collusion, behaviour) or by one detector at {r.strong:g}× its threshold; "
+        f"evidence (magnitude, direction, collusion, behaviour) or by one standalone detector at {r.strong:g}× its threshold; "
         f"<b>suspicious</b> when {f'flagged by {fewer} or when ' if r.agree > 1 else ''}an update held NaN/Inf; "
         f"otherwise <b>benign</b>.{persistent}{only_beside} The score sums each detector's score ÷ threshold, capped at {r.cap:g}.</p>"
     )
