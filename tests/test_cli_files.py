@@ -98,8 +98,8 @@ def test_simulate_refuses_a_folder_or_a_fifo_as_its_run_file_by_name(tmp_path):
 
 
 def test_every_command_s_help_states_its_exit_codes_and_shows_defaults_readably():
-    for command in ("analyze", "evaluate", "demo", "simulate"):
-        assert "Exit codes" in invoke(command, "--help").stdout, command
+    for command in ("analyze", "evaluate", "demo", "simulate", "inspect"):
+        assert "Exit codes" in invoke(command, "--help").stdout and "141" in invoke(command, "--help").stdout, command
     assert "(1/3)" in invoke("simulate", "--help").stdout  # not 0.3333333333333333
     assert "--out" in invoke("demo", "--help").stdout and "_FOLDER" not in invoke("demo", "--help").stdout
 
@@ -210,12 +210,32 @@ def test_a_terminal_that_cannot_show_a_character_gets_a_question_mark_not_a_cras
     assert "?" in result.stdout.decode("latin-1") and out.exists()
 
 
+def test_closed_pipes_on_help_or_on_the_error_line_keep_their_exit_codes(run):
+    """`analyze --help | true` and an error whose reader of stderr had gone exited 1, which means --fail-on reached."""
+    for command, status in (
+        (f"{sys.executable} -m fedforensics.cli analyze --help | true", 141),
+        (f"{sys.executable} -m fedforensics.cli analyze /no/such.h5 2>&1 >/dev/null | true", 2),
+    ):
+        result = subprocess.run(
+            f"{command}; echo status ${{PIPESTATUS[0]}}", shell=True, executable="/bin/bash", capture_output=True, text=True, timeout=300
+        )
+        assert result.stdout == f"status {status}\n", (command, result)
+
+
+def test_a_c_locale_gets_question_marks_not_a_crash(run):
+    """Python's C locale writes with surrogateescape, which cannot encode the report's '–' either (QA)."""
+    env = {**os.environ, "LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
+    env.pop("PYTHONIOENCODING", None)
+    result = subprocess.run([sys.executable, "-m", "fedforensics.cli", "inspect", str(run)], capture_output=True, timeout=300, env=env)
+    assert result.returncode == 0 and b"Traceback" not in result.stderr, result.stderr
+
+
 def test_running_out_of_memory_is_one_line(run, monkeypatch):
     monkeypatch.setattr(audit, "analyze", refuse(MemoryError("Unable to allocate 200. TiB for an array")))
     one_line_error(invoke("analyze", run), "not enough memory: Unable to allocate 200. TiB")
 
 
-@pytest.mark.parametrize("command", ["analyze", "evaluate"])
+@pytest.mark.parametrize("command", ["analyze", "evaluate", "inspect"])
 def test_quiet_json_to_dev_stdout_is_the_json_alone(run, command):
     """`--json /dev/stdout | jq` failed: the JSON came after the terminal report. With --quiet it is all there is;
     and --quiet in one command leaves the next one's report alone."""
@@ -225,7 +245,8 @@ def test_quiet_json_to_dev_stdout_is_the_json_alone(run, command):
         capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["format"].startswith("fedforensics-")
+    document = json.loads(result.stdout)
+    assert document["format"].startswith("fedforensics-") if command != "inspect" else document["format_version"] == 1
     assert invoke(command, run, *truth, "-q").stdout == ""
     assert "run.h5" in invoke(command, run, *truth).stdout
 
@@ -252,6 +273,25 @@ def test_an_interrupted_set_of_reports_leaves_the_earlier_files_and_no_temporary
         report_json.write_atomic(first, "new")
         assert first.read_text() == "earlier"  # in place only when the block ends
     assert first.read_text() == "new"
+
+
+def test_a_failed_inner_set_of_reports_is_discarded_and_another_thread_s_writes_are_not_held(tmp_path):
+    """One module-wide list held every thread's writes until the block ended, and an inner block that failed
+    still had its files put in place by the outer one (QA)."""
+    import threading
+
+    outer, inner, other = tmp_path / "outer.json", tmp_path / "inner.json", tmp_path / "other.json"
+    with report_json.all_or_none():
+        report_json.write_atomic(outer, "outer")
+        with pytest.raises(RuntimeError), report_json.all_or_none():
+            report_json.write_atomic(inner, "inner")
+            raise RuntimeError("the inner report failed")
+        writer = threading.Thread(target=report_json.write_atomic, args=(other, "other"))
+        writer.start()
+        writer.join(timeout=10)
+        assert other.read_text() == "other" and not outer.exists()
+    assert outer.read_text() == "outer" and not inner.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.json", "outer.json"]
 
 
 def test_a_reader_that_stops_early_still_gets_the_other_report_files(run, tmp_path):

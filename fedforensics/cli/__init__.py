@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import sys
 
-from .app import EXIT_PIPE_CLOSED, OutputConsole, app, err_console, fail
+from .app import EXIT_PIPE_CLOSED, app, console, err_console, fail
 
 # Each module registers its command on ``app`` when imported.
 from . import analyze, demo, evaluate, inspect, simulate  # noqa: E402,F401
@@ -21,11 +21,16 @@ def main() -> None:
     """
     import click
 
-    for stream in (sys.stdout, sys.stderr):
-        if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
+    for stream in (sys.stdout, sys.stderr):  # a C locale's surrogateescape cannot encode '–' either
+        if isinstance(stream, io.TextIOWrapper) and (stream.errors == "strict" or not _utf8(stream.encoding)):
             stream.reconfigure(errors="replace")
+    console.closed_early = False
     try:
         code = app(standalone_mode=False)
+    except SystemExit as exc:  # a console of typer's or rich's own (--help) meeting a closed pipe exits 1
+        if not isinstance(exc.__context__, BrokenPipeError):
+            raise
+        code = EXIT_PIPE_CLOSED
     except click.exceptions.NoArgsIsHelpError:  # `fedforensics` alone: the help (printed already), then 0
         code = 0
     except click.exceptions.UsageError as exc:
@@ -35,4 +40,8 @@ def main() -> None:
         err_console.print("interrupted")
         code = 130
     code = code if isinstance(code, int) else 0
-    raise SystemExit(EXIT_PIPE_CLOSED if code == 0 and OutputConsole.closed_early else code)
+    raise SystemExit(EXIT_PIPE_CLOSED if code == 0 and console.closed_early else code)
+
+
+def _utf8(encoding: str | None) -> bool:
+    return (encoding or "").lower().replace("-", "").replace("_", "") == "utf8"

@@ -28,23 +28,24 @@ app = typer.Typer(
 )
 
 class OutputConsole(Console):
-    """Standard output's console: when its reader stops early (``| head``), the command goes on.
+    """A console whose reader may stop early (``| head``): the command goes on.
 
     rich exits with status 1 on a broken pipe, before the report files the command was asked for are
-    written, and 1 means "--fail-on reached". Here the rest of the printing is dropped, the files are still
-    written, and :func:`pipe_closed` ends the command (``closed_early`` tells ``main``).
+    written, and 1 means "--fail-on reached". Here the rest of this console's printing is dropped, the
+    command carries on (files written, exit code as it would be), and ``closed_early`` tells ``main`` that
+    standard output was cut (:data:`EXIT_PIPE_CLOSED`).
     """
 
     closed_early = False
 
     def on_broken_pipe(self) -> None:
         self.quiet = True
-        type(self).closed_early = True
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        self.closed_early = True
+        os.dup2(os.open(os.devnull, os.O_WRONLY), self.file.fileno())  # the interpreter's last flush must not fail
 
 
 console = OutputConsole()
-err_console = Console(stderr=True)
+err_console = OutputConsole(stderr=True)
 
 F = TypeVar("F", bound=Callable[..., object])
 

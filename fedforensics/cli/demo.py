@@ -52,7 +52,7 @@ def demo(
     run's held-out split as clean data), and the run file, the JSON and the
     HTML report are written to --out. Needs torch ([bold]pip install -e ".\\[torch]"[/]).
 
-    Exit codes: 0 the demo ran; 2 bad input.
+    Exit codes: 0 the demo ran; 2 bad input; 141 standard output was closed early (`| head`).
     """
     from ..simulate import SimulationConfig, simulate
 

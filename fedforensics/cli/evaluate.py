@@ -35,7 +35,8 @@ def evaluate(
     rate, AUROC of the scores, and the round in which each true attacker was
     first flagged.
 
-    Exit codes: 0 the evaluation ran; 2 bad input (e.g. a run without ground truth and no --truth).
+    Exit codes: 0 the evaluation ran; 2 bad input (e.g. a run without ground truth and no --truth); 141
+    standard output was closed early (`| head`).
     """
     parsed = parse_settings(settings or [])
     check_outputs([p for p in (json_path, html_path) if p is not None], [*run_files, *([truth] if truth else [])])

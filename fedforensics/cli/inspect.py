@@ -13,7 +13,7 @@ from ..report.json import finite, write_atomic
 from ..report.terminal import render_summary
 from ..run import open_run
 from ..summary import summarize
-from .app import app, console, output_file, user_errors
+from .app import QUIET_HELP, app, console, output_file, quiet_if, user_errors
 
 
 @app.command()
@@ -21,16 +21,19 @@ from .app import app, console, output_file, user_errors
 def inspect(
     run_file: Annotated[Path, typer.Argument(help="A run file written by the recorder.", show_default=False)],
     as_json: Annotated[Optional[Path], typer.Option("--json", parser=output_file, metavar="FILE", help="Also write the summary as JSON to this path.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP)] = False,
 ) -> None:
     """Summarise a run file: rounds, clients, layers, size, metrics, ground truth, NaN/Inf.
 
-    Exit code 0 for a valid run file, 2 (with one line on stderr) for anything else.
+    Exit codes: 0 a valid run file; 2 anything else (with one line on stderr); 141 standard output was
+    closed early (`| head`).
     """
     if as_json is not None:
         check_outputs([as_json], [run_file])
     with open_run(run_file) as run:
         run.validate()
         summary = summarize(run)
-    render_summary(console, summary)
+    with quiet_if(quiet):
+        render_summary(console, summary)
     if as_json is not None:
         write_atomic(as_json, json.dumps(finite(summary.to_json()), indent=2, allow_nan=False) + "\n")

@@ -9,6 +9,7 @@ import os
 import re
 import sys
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -77,7 +78,14 @@ def report_to_json(report: AuditReport, deferred: bool = False) -> dict[str, Any
     })
 
 
-_staged: list[tuple[str | Path, Path]] | None = None  # inside all_or_none(): (temporary file or text, destination)
+_local = threading.local()  # .blocks: this thread's open all_or_none() blocks, each its staged writes
+
+
+def _blocks() -> list[list[tuple[str | Path, Path]]]:
+    """This thread's open :func:`all_or_none` blocks, innermost last: (temporary file or text, destination)."""
+    if not hasattr(_local, "blocks"):
+        _local.blocks = []
+    return _local.blocks
 
 
 @contextmanager
@@ -88,20 +96,23 @@ def all_or_none() -> Iterator[None]:
     the two, the same. Here every regular file is written beside its place first and renamed into it only when
     the block ends without an error (an error or Ctrl-C deletes them all, the earlier files untouched); a pipe,
     a device or the process's own output gets its text, held in memory, at the block's end before the renames,
-    so that one refusing it (``/dev/full``) leaves the files as they were.
+    so that one refusing it (``/dev/full``) leaves the files as they were. A block inside another hands its
+    files to the outer one when it ends well, and deletes them when it fails. Blocks belong to their thread:
+    another thread's writes are not held.
     """
-    global _staged
-    if _staged is not None:  # nested: the outer block commits
-        yield
-        return
-    _staged = staged = []
+    blocks = _blocks()
+    staged: list[tuple[str | Path, Path]] = []
+    blocks.append(staged)
     try:
         yield
     except BaseException:
-        _staged = None
         _discard(staged)
         raise
-    _staged = None
+    finally:
+        blocks.pop()
+    if blocks:  # nested: the enclosing block puts these in place with its own
+        blocks[-1].extend(staged)
+        return
     cut: BrokenPipeError | None = None
     try:
         for item, path in staged:  # what cannot be undone first: a refused write leaves every file as it was
@@ -143,8 +154,9 @@ def write_atomic(path: str | os.PathLike[str], text: str | Iterable[str]) -> Non
     # through links a FIFO, a terminal, /dev/null: complete before the first byte goes out.
     if named_descriptor(path) is not None or (path.exists() and not path.is_file()):
         whole = text if isinstance(text, str) else "".join(text)
-        if _staged is not None:
-            _staged.append((whole, path))
+        blocks = _blocks()
+        if blocks:
+            blocks[-1].append((whole, path))
         else:
             _write_through(path, whole)
         return
@@ -156,8 +168,9 @@ def write_atomic(path: str | os.PathLike[str], text: str | Iterable[str]) -> Non
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.writelines([text] if isinstance(text, str) else text)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600; a report is as readable as any new file
-        if _staged is not None:
-            _staged.append((Path(tmp), path))
+        blocks = _blocks()
+        if blocks:
+            blocks[-1].append((Path(tmp), path))
         else:
             os.replace(tmp, path)
     except BaseException as exc:
