@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import functools
-from contextlib import contextmanager
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, NoReturn, TypeVar
+from typing import Callable, Iterator, TypeVar
 
 import typer
 from rich.console import Console
@@ -27,13 +27,15 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
+
 class OutputConsole(Console):
     """A console whose reader may stop early (``| head``): the command goes on.
 
     rich exits with status 1 on a broken pipe, before the report files the command was asked for are
     written, and 1 means "--fail-on reached". Here the rest of this console's printing is dropped, the
     command carries on (files written, exit code as it would be), and ``closed_early`` tells ``main`` that
-    standard output was cut (:data:`EXIT_PIPE_CLOSED`).
+    standard output was cut: the reader chose to stop, so no error line, but the exit status says the output
+    was cut short (:data:`EXIT_PIPE_CLOSED`), so ``set -o pipefail`` pipelines do not take it for a whole one.
     """
 
     closed_early = False
@@ -100,8 +102,9 @@ def user_errors(func: F) -> F:
         except (FedForensicsError, RecorderError) as exc:
             raise fail(str(exc)) from None
         except BrokenPipeError as exc:
-            if exc.filename is None or named_descriptor(exc.filename) == 1:
-                pipe_closed()
+            if exc.filename is None or named_descriptor(exc.filename) == 1:  # a report into our own stdout
+                console.on_broken_pipe()
+                return None
             raise fail(os_error(exc)) from None
         except OSError as exc:  # the machine refused a file (no space, no permission): still one line
             raise fail(os_error(exc)) from None
@@ -112,18 +115,6 @@ def user_errors(func: F) -> F:
             sys.exit(130)
 
     return wrapper  # type: ignore[return-value]
-
-
-def pipe_closed() -> NoReturn:
-    """End quietly, as Unix tools do, when whoever reads standard output stopped reading (``| head``).
-
-    The reader chose to stop, so no error line; the exit status still says the output was cut
-    short (141, as a shell shows for SIGPIPE), so ``set -o pipefail`` and ``--fail-on`` pipelines
-    do not take a cut report for a whole one. Standard output is pointed at ``/dev/null`` so that
-    the interpreter's last flush does not fail again on the closed pipe.
-    """
-    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    sys.exit(EXIT_PIPE_CLOSED)
 
 
 def _print_version(value: bool) -> None:
