@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 from fedforensics import audit
 from fedforensics.cli import analyze as analyze_command
 from fedforensics.cli import app
+from fedforensics.report import files as report_files
 from fedforensics.report import json as report_json
 from recorder import Recorder
 
@@ -69,7 +70,7 @@ def test_a_folder_that_takes_no_files_is_refused_before_the_scan(run, tmp_path, 
 
 def test_a_full_disk_while_writing_a_report_is_one_line_and_leaves_no_file(run, tmp_path, monkeypatch):
     out = tmp_path / "report.html"
-    monkeypatch.setattr(report_json.tempfile, "mkstemp", refuse(OSError(errno.ENOSPC, "No space left on device", str(out))))
+    monkeypatch.setattr(report_files.tempfile, "mkstemp", refuse(OSError(errno.ENOSPC, "No space left on device", str(out))))
     one_line_error(invoke("analyze", run, "--html", out), f"{out}: No space left on device", after_report=True)
     assert list(tmp_path.iterdir()) == []
 
@@ -149,14 +150,14 @@ def test_a_report_follows_a_symlink_and_writes_into_a_pipe_without_replacing_the
     target = tmp_path / "real.json"
     link = tmp_path / "link.json"
     link.symlink_to(target)
-    report_json.write_atomic(link, "report")
+    report_files.write_atomic(link, "report")
     assert link.is_symlink() and target.read_text() == "report"
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
     received: list[str] = []
     reader = threading.Thread(target=lambda: received.append(fifo.read_text()))
     reader.start()
-    report_json.write_atomic(fifo, "through the pipe")
+    report_files.write_atomic(fifo, "through the pipe")
     reader.join(timeout=10)
     assert received == ["through the pipe"] and fifo.is_fifo()
 
@@ -264,13 +265,13 @@ def test_reports_are_written_all_or_none(run, tmp_path, command):
 def test_an_interrupted_set_of_reports_leaves_the_earlier_files_and_no_temporary_one(tmp_path):
     first, second = tmp_path / "a.json", tmp_path / "b.html"
     first.write_text("earlier")
-    with pytest.raises(KeyboardInterrupt), report_json.all_or_none():
-        report_json.write_atomic(first, "new")
-        report_json.write_atomic(second, "new")
+    with pytest.raises(KeyboardInterrupt), report_files.all_or_none():
+        report_files.write_atomic(first, "new")
+        report_files.write_atomic(second, "new")
         raise KeyboardInterrupt
     assert first.read_text() == "earlier" and sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]
-    with report_json.all_or_none():
-        report_json.write_atomic(first, "new")
+    with report_files.all_or_none():
+        report_files.write_atomic(first, "new")
         assert first.read_text() == "earlier"  # in place only when the block ends
     assert first.read_text() == "new"
 
@@ -281,12 +282,12 @@ def test_a_failed_inner_set_of_reports_is_discarded_and_another_thread_s_writes_
     import threading
 
     outer, inner, other = tmp_path / "outer.json", tmp_path / "inner.json", tmp_path / "other.json"
-    with report_json.all_or_none():
-        report_json.write_atomic(outer, "outer")
-        with pytest.raises(RuntimeError), report_json.all_or_none():
-            report_json.write_atomic(inner, "inner")
+    with report_files.all_or_none():
+        report_files.write_atomic(outer, "outer")
+        with pytest.raises(RuntimeError), report_files.all_or_none():
+            report_files.write_atomic(inner, "inner")
             raise RuntimeError("the inner report failed")
-        writer = threading.Thread(target=report_json.write_atomic, args=(other, "other"))
+        writer = threading.Thread(target=report_files.write_atomic, args=(other, "other"))
         writer.start()
         writer.join(timeout=10)
         assert other.read_text() == "other" and not outer.exists()

@@ -11,7 +11,8 @@ import typer
 from ..analysis import AuditReport
 from ..audit import AuditOptions, run_audit
 from ..detectors.history import DIRECTION_MEMORY
-from ..report.json import all_or_none, write_json
+from ..report.files import all_or_none
+from ..report.json import write_json
 from ..report.terminal import plain, render_audit, trigger_inversion_table
 from ..settings import parse_settings
 from .app import QUIET_HELP, app, console, output_file, quiet_if, user_errors

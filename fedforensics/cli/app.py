@@ -16,7 +16,7 @@ from rich.text import Text
 from recorder import RecorderError
 
 from ..errors import FedForensicsError
-from ..report.json import named_descriptor
+from ..report.files import named_descriptor
 
 app = typer.Typer(
     name="fedforensics",

@@ -9,7 +9,8 @@ from typing import Annotated, Optional
 import typer
 
 from ..audit import check_outputs
-from ..report.json import finite, write_atomic
+from ..report.files import write_atomic
+from ..report.json import finite
 from ..report.terminal import render_summary
 from ..run import open_run
 from ..summary import summarize

@@ -8,7 +8,7 @@ from rich import box
 from rich.table import Table
 
 from ..evaluate import CONSENSUS, Detection, Evaluation, Judgement, RunEvaluation
-from .json import write_atomic
+from .files import write_atomic
 from .page import card, count, esc, num, page, section, table
 from ..notes import listed
 from .terminal import LISTED, plain

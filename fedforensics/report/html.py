@@ -15,7 +15,7 @@ from ..detectors import all_detectors
 from ..detectors.base import DetectorResult, Evidence
 from ..verdict import VERDICTS, ClientVerdict
 from . import figures
-from .json import write_atomic
+from .files import write_atomic
 from .page import VERDICT_COLOURS, badge, card, count, esc, facts, figure, num, page, section, table
 
 if TYPE_CHECKING:  # the inversion needs torch; the page only draws its result

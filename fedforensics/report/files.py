@@ -1,0 +1,145 @@
+"""Writing report files: each complete or absent, several all or none, through pipes and descriptors as they are."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import tempfile
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+__all__ = ["all_or_none", "named_descriptor", "write_atomic"]
+
+
+_local = threading.local()  # .blocks: this thread's open all_or_none() blocks, each its staged writes
+
+
+def _blocks() -> list[list[tuple[str | Path, Path]]]:
+    """This thread's open :func:`all_or_none` blocks, innermost last: (temporary file or text, destination)."""
+    if not hasattr(_local, "blocks"):
+        _local.blocks = []
+    return _local.blocks
+
+
+@contextmanager
+def all_or_none() -> Iterator[None]:
+    """Inside, :func:`write_atomic` prepares each file and the block's end puts them all in place, or none.
+
+    ``--json r.json --html /dev/full`` replaced r.json with the new report and then failed; interrupted between
+    the two, the same. Here every regular file is written beside its place first and renamed into it only when
+    the block ends without an error (an error or Ctrl-C deletes them all, the earlier files untouched); a pipe,
+    a device or the process's own output gets its text, held in memory, at the block's end before the renames,
+    so that one refusing it (``/dev/full``) leaves the files as they were. A block inside another hands its
+    files to the outer one when it ends well, and deletes them when it fails. Blocks belong to their thread:
+    another thread's writes are not held.
+    """
+    blocks = _blocks()
+    staged: list[tuple[str | Path, Path]] = []
+    blocks.append(staged)
+    try:
+        yield
+    except BaseException:
+        _discard(staged)
+        raise
+    finally:
+        blocks.pop()
+    if blocks:  # nested: the enclosing block puts these in place with its own
+        blocks[-1].extend(staged)
+        return
+    cut: BrokenPipeError | None = None
+    try:
+        for item, path in staged:  # what cannot be undone first: a refused write leaves every file as it was
+            if isinstance(item, str):
+                try:
+                    _write_through(path, item)
+                except BrokenPipeError as exc:
+                    if named_descriptor(path) != 1:
+                        raise
+                    cut = exc  # whoever reads our output stopped reading, by choice: the files still go in place
+        for item, path in staged:
+            if isinstance(item, Path):
+                os.replace(item, path)
+    finally:  # no temporary file is left behind
+        _discard(staged)
+    if cut is not None:
+        raise cut
+
+
+def _discard(staged: list[tuple[str | Path, Path]]) -> None:
+    """Delete the temporary files of ``staged`` still there."""
+    for item, _ in staged:
+        if isinstance(item, Path):
+            item.unlink(missing_ok=True)
+
+
+def write_atomic(path: str | os.PathLike[str], text: str | Iterable[str]) -> None:
+    """Write ``text`` (or its pieces, in order) to ``path`` so that the file is either complete or absent.
+
+    A regular file is written beside its place and renamed into it (inside :func:`all_or_none`, renamed
+    when the block ends). A symbolic link is followed (its target gets the report; the link stays). A path
+    naming one of the process's open descriptors (``/dev/stdout``, ``/dev/fd/3``) is written through it, at
+    its offset, whatever it is (a shell's ``>> log`` appends to the log); a device or a FIFO is written to as
+    it is: renaming a file onto either would replace it. Outside a regular file the text goes out whole or
+    not at all. An error names ``path``.
+    """
+    path = Path(path)
+    # This process's own output (a file too, when redirected: written at its offset, never replaced), or
+    # through links a FIFO, a terminal, /dev/null: complete before the first byte goes out.
+    if named_descriptor(path) is not None or (path.exists() and not path.is_file()):
+        whole = text if isinstance(text, str) else "".join(text)
+        blocks = _blocks()
+        if blocks:
+            blocks[-1].append((whole, path))
+        else:
+            _write_through(path, whole)
+        return
+    if path.is_symlink():
+        path = path.resolve()
+    tmp = ""
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.writelines([text] if isinstance(text, str) else text)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600; a report is as readable as any new file
+        blocks = _blocks()
+        if blocks:
+            blocks[-1].append((Path(tmp), path))
+        else:
+            os.replace(tmp, path)
+    except BaseException as exc:
+        if tmp:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
+        raise
+
+
+def _write_through(path: Path, whole: str) -> None:
+    """Write ``whole`` into the descriptor ``path`` names, or into the device or FIFO it is, in one go."""
+    descriptor = named_descriptor(path)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        with open(os.dup(descriptor) if descriptor is not None else path, "w", encoding="utf-8") as handle:
+            handle.write(whole)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
+
+
+def named_descriptor(path: str | os.PathLike[str]) -> int | None:
+    """The open descriptor of this process that ``path`` names (``/dev/stdout``, ``/dev/fd/3``...), if it names one."""
+    named = {"/dev/stdout": 1, "/dev/stderr": 2}
+    path = Path(path)
+    if str(path) in named:
+        return named[str(path)]
+    match = re.fullmatch(r"/(?:dev/fd|proc/self/fd)/(\d+)", str(path))
+    return int(match.group(1)) if match else None
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
