@@ -77,7 +77,7 @@ def _strings(parent: h5py.Group, name: str, where: str) -> list[str]:
     values = _list(parent, name, where)
     if not len(values):  # an empty list h5py was not told the type of is float64
         return []
-    if values.dtype.kind not in "OSU" or any(not isinstance(s, (bytes, str)) for s in values[:1]):
+    if values.dtype.kind not in "OSU" or not isinstance(values[0], (bytes, str)):  # an object array may hold anything
         raise RunFormatError(f"{where}: '{name}' holds {values.dtype}, not strings")
     try:
         return [s.decode("utf-8") if isinstance(s, bytes) else str(s) for s in values]

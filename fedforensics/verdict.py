@@ -10,9 +10,9 @@ The rule (documented in ``docs/detectors.md``):
 * **malicious**: flagged by detectors of at least ``agree`` *families* of evidence
   (default 2: magnitude, direction, collusion, behaviour; three magnitude
   statistics of one client are one fact, not three; ``output-bias``, corroborating
-  and set by an unusual label mix by construction, adds no family; a flag of
-  ``cosine-hdbscan``, the other label-mix detector, alone is one family
-  whatever it is beside), or by one standalone detector at ``strong`` times its
+  and set by an unusual label mix by construction, adds no family; flags only of
+  standalone detectors an unusual label mix sets, such as ``cosine-hdbscan``, are
+  one family together), or by one standalone detector at ``strong`` times its
   threshold or more (default 2.0);
 * **suspicious**: flagged by one family (fewer than ``agree``), or its update held NaN/Inf in some
   round (which breaks averaging whatever the intent);
