@@ -15,7 +15,7 @@ from ..report.files import all_or_none
 from ..report.json import write_json
 from ..report.terminal import plain, render_audit, trigger_inversion_table
 from ..settings import parse_settings
-from .app import QUIET_HELP, app, console, output_file, quiet_if, user_errors
+from .app import QUIET_HELP, app, console, output_file, print_written, quiet_if, user_errors
 from .progress import progress_bar
 
 
@@ -93,6 +93,4 @@ def show_and_write(report: AuditReport, json_path: Path | None, html_path: Path 
             from ..report.html import write_html
 
             write_html(report, html_path)
-    for kind, path in (("JSON", json_path), ("HTML", html_path)):
-        if path is not None:
-            console.print(plain(f"{kind} report: {path}"))
+    print_written("report", json_path, html_path)

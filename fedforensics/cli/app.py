@@ -17,6 +17,7 @@ from recorder import RecorderError
 
 from ..errors import FedForensicsError
 from ..report.files import named_descriptor
+from ..report.terminal import plain
 
 app = typer.Typer(
     name="fedforensics",
@@ -75,6 +76,13 @@ def quiet_if(quiet: bool) -> Iterator[None]:
         yield
     finally:
         console.quiet = before
+
+
+def print_written(what: str, json_path: Path | None, html_path: Path | None) -> None:
+    """Say where the reports went (``what``: "report", "evaluation"), once they are all in place."""
+    for kind, path in (("JSON", json_path), ("HTML", html_path)):
+        if path is not None:
+            console.print(plain(f"{kind} {what}: {path}"))
 
 
 def output_file(value: str) -> Path:

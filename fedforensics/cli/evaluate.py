@@ -15,7 +15,7 @@ from ..report.files import all_or_none, write_atomic
 from ..report.terminal import plain
 from ..settings import parse_settings
 from .analyze import SET_HELP
-from .app import QUIET_HELP, app, console, output_file, quiet_if, user_errors
+from .app import QUIET_HELP, app, console, output_file, print_written, quiet_if, user_errors
 from .progress import progress_bar
 
 
@@ -52,6 +52,4 @@ def evaluate(
                 write_atomic(json_path, json.dumps(evaluation.to_json(), indent=2, allow_nan=False) + "\n")
             if html_path is not None:
                 write_evaluation_html(evaluation, html_path)
-        for kind, path in (("JSON", json_path), ("HTML", html_path)):
-            if path is not None:
-                console.print(plain(f"{kind} evaluation: {path}"))
+        print_written("evaluation", json_path, html_path)
