@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 from contextlib import AbstractContextManager, nullcontext
@@ -14,6 +15,7 @@ from recorder.journal import journal_path
 from .analysis import AuditReport, analyze
 from .detectors.history import DIRECTION_MEMORY
 from .errors import FedForensicsError
+from .report.files import named_descriptor
 from .run import Run, open_run
 from .scan import Progress
 from .settings import Settings
@@ -64,7 +66,24 @@ def _resolved(path: Path) -> Path:
 
 
 def check_output(path: Path) -> None:
-    """Refuse an output path that cannot be written."""
+    """Refuse an output path that cannot be written.
+
+    A regular file's folder must take a new file (the report is written beside its place and renamed). A
+    descriptor of this process (``/dev/stdout``, ``/dev/fd/3``) must be open, and a device or FIFO writable:
+    they are written as they are, and a non-root user cannot create files in ``/dev``, which refused
+    ``--json /dev/stdout`` for everyone but root.
+    """
+    descriptor = named_descriptor(path)
+    if descriptor is not None:
+        try:
+            os.fstat(descriptor)
+        except OSError:
+            raise FedForensicsError(f"cannot write {path}: descriptor {descriptor} is not open") from None
+        return
+    if path.exists() and not path.is_file() and not path.is_dir():  # a device or a FIFO
+        if not os.access(path, os.W_OK):
+            raise FedForensicsError(f"cannot write {path}: permission denied")
+        return
     parent = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
         raise FedForensicsError(f"{path} is a directory; give a file name")

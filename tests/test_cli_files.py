@@ -68,6 +68,18 @@ def test_a_folder_that_takes_no_files_is_refused_before_the_scan(run, tmp_path, 
     assert list(tmp_path.iterdir()) == []
 
 
+def test_descriptors_and_devices_are_checked_as_they_are_not_by_creating_a_file_beside_them(run, monkeypatch):
+    """`--json /dev/stdout` was refused for every user but root: the check created a file in /dev; `/dev/fd/1`
+    even for root (QA). A descriptor must be open, a device writable."""
+    monkeypatch.setattr(audit.tempfile, "TemporaryFile", refuse(PermissionError(errno.EACCES, "Permission denied")))
+    audit.check_outputs([Path("/dev/stdout"), Path("/dev/fd/2"), Path("/dev/null")], [run])
+    result = subprocess.run(
+        f"{sys.executable} -m fedforensics.cli analyze {run} -q --json /dev/stdout >&-",
+        shell=True, executable="/bin/bash", capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 2 and result.stderr == "error: cannot write /dev/stdout: descriptor 1 is not open\n"
+
+
 def test_a_full_disk_while_writing_a_report_is_one_line_and_leaves_no_file(run, tmp_path, monkeypatch):
     out = tmp_path / "report.html"
     monkeypatch.setattr(report_files.tempfile, "mkstemp", refuse(OSError(errno.ENOSPC, "No space left on device", str(out))))

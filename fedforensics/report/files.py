@@ -34,7 +34,8 @@ def all_or_none() -> Iterator[None]:
     a device or the process's own output gets its text, held in memory, at the block's end before the renames,
     so that one refusing it (``/dev/full``) leaves the files as they were. A block inside another hands its
     files to the outer one when it ends well, and deletes them when it fails. Blocks belong to their thread:
-    another thread's writes are not held.
+    another thread's writes are not held. The renames themselves come one after another, each atomic: only
+    an interruption between two of them (microseconds) leaves the first report new and the second old.
     """
     blocks = _blocks()
     staged: list[tuple[str | Path, Path]] = []
@@ -120,8 +121,9 @@ def write_atomic(path: str | os.PathLike[str], text: str | Iterable[str]) -> Non
 def _write_through(path: Path, whole: str) -> None:
     """Write ``whole`` into the descriptor ``path`` names, or into the device or FIFO it is, in one go."""
     descriptor = named_descriptor(path)
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):  # None when the process was started with that descriptor closed
+        if stream is not None:
+            stream.flush()
     try:
         with open(os.dup(descriptor) if descriptor is not None else path, "w", encoding="utf-8") as handle:
             handle.write(whole)
