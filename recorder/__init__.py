@@ -24,6 +24,7 @@ import json
 import math
 import os
 import warnings
+import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from numbers import Real
@@ -36,6 +37,7 @@ import numpy as np
 
 from . import spec
 from .journal import JournaledFile, journal_path, rollback
+from .lock import FileBusyError, WriterLock
 
 __version__ = "0.1.0"
 __all__ = ["Recorder", "RoundRecorder", "RecorderError", "__version__"]
@@ -177,6 +179,13 @@ class Recorder:
             raise RecorderError(f"meta is not JSON-serialisable: {exc}") from None
         if self.path.exists() and not overwrite:
             raise RecorderError(f"{self.path} exists already: pass overwrite=True to replace it")
+        try:
+            lock = WriterLock(self.path)  # before anything of the file changes: one writer at a time
+        except FileBusyError as exc:
+            raise RecorderError(str(exc)) from None
+        if not lock.created and not overwrite:  # created by someone else since the check above
+            lock.release()
+            raise RecorderError(f"{self.path} exists already: pass overwrite=True to replace it")
         journal_path(self.path).unlink(missing_ok=True)
         self._compression = compression
         #: HDF5 filter options of the update and state datasets. The shuffle makes gzip both
@@ -190,7 +199,14 @@ class Recorder:
         #: Why the recorder closed itself: an error it could not write past.
         self._failure: BaseException | None = None
         self._h5: h5py.File | None = None
-        self._file = JournaledFile(self.path, create=True, fsync=fsync)
+        try:
+            self._file = JournaledFile(self.path, create=True, fsync=fsync)
+        except BaseException:
+            lock.release()
+            raise
+        self._held = _Held(self._file, lock)
+        #: Run once: when the recorder closes, or when it is dropped (or the interpreter exits) without closing.
+        self._let_go = weakref.finalize(self, self._held.let_go)
         try:
             self._h5 = h5py.File(self._file, "w")
             root = self._h5
@@ -203,8 +219,7 @@ class Recorder:
             root.create_group(spec.ROUNDS)
             self._commit()
         except BaseException as exc:
-            self._abandon(exc)  # nothing was committed: the file is cut back to empty
-            self.path.unlink(missing_ok=True)
+            self._abandon(exc, remove=True)  # nothing was committed: no file is left
             raise
 
     # -- context management ---------------------------------------------------
@@ -241,6 +256,7 @@ class Recorder:
             self._file.detach()
             self._release()
             self._file.close()
+            self._let_go()
             return
         try:
             self._h5.attrs[spec.ATTR_FINISHED] = True
@@ -250,6 +266,7 @@ class Recorder:
             self._abandon(exc)  # back to the last commit: the run is not marked finished
             raise
         self._file.close()
+        self._let_go()
 
     # -- public API -----------------------------------------------------------
     def round(self, round_number: int, global_state: Mapping[str, Any]) -> RoundRecorder:
@@ -433,8 +450,9 @@ class Recorder:
         h5, self._h5 = self._h5, None
         h5.close()
 
-    def _abandon(self, exc: BaseException) -> None:
-        """Close for good after ``exc``, the file rolled back to its last commit."""
+    def _abandon(self, exc: BaseException, remove: bool = False) -> None:
+        """Close for good after ``exc``, the file rolled back to its last commit (``remove``: deleted, while
+        this recorder still holds its lock)."""
         self._failure = exc
         self._open_round = None
         if self._h5 is not None:
@@ -445,6 +463,9 @@ class Recorder:
             rollback(self.path)
         except OSError as failed:  # the journal stays: readers roll back in memory, the next writer on disk
             exc.add_note(f"{self.path}: rolling back to the last commit failed too ({failed}); readers still can")
+        if remove:
+            self.path.unlink(missing_ok=True)
+        self._let_go()
 
     def _discard(self) -> None:
         """Throw away everything written since the last commit, bit for bit."""
@@ -453,11 +474,27 @@ class Recorder:
         self._file.close()
         try:
             rollback(self.path)
-            self._file = JournaledFile(self.path, create=False, fsync=self._file._durable)
+            self._file = self._held.file = JournaledFile(self.path, create=False, fsync=self._file._durable)
             self._h5 = h5py.File(self._file, "r+")
         except BaseException as exc:
             self._abandon(exc)
             raise
+
+
+class _Held:
+    """What a recorder holds while it writes: the journaled file and the writer's lock."""
+
+    def __init__(self, file: JournaledFile, lock: WriterLock) -> None:
+        self.file = file
+        self.lock = lock
+
+    def let_go(self) -> None:
+        """Release the lock; a file still open (a recorder dropped, or alive at exit, without ``close()``) is
+        detached first, so that nothing HDF5 writes as it closes it later reaches the disk: the file stays as
+        last committed, unfinished, with no journal left behind."""
+        if not self.file.closed:
+            self.file.detach()
+        self.lock.release()
 
 
 class RoundRecorder:
@@ -525,7 +562,7 @@ class RoundRecorder:
         self._reserve(row + 1)
         nonfinite = 0
         for layer, array, base, dataset in zip(self._rec._layers, arrays, self._global32, self._updates):
-            update = array.astype(np.float32, copy=False) if delta else array.astype(np.float32) - base
+            update = self._update(array, layer.index, base, delta)
             nonfinite += int(update.size - np.count_nonzero(np.isfinite(update)))
             if self._direct[layer.index]:
                 # The row is one whole, unfiltered chunk: hand HDF5 its bytes as they are.
@@ -537,6 +574,17 @@ class RoundRecorder:
         self._num_samples.append(int(num_samples))
         self._metrics.append(values)
         self._nonfinite.append(nonfinite)
+
+    def _update(self, array: np.ndarray, index: int, base32: np.ndarray, delta: bool) -> np.ndarray:
+        """One layer's update as stored: float32. A state float32 cannot hold exactly (float64, large
+        integers) is subtracted in float64 before the cast: float64 weights near 300 moved by 1e-6 would
+        otherwise differ by 0 in float32. Beyond float32's range an update is stored as ±Inf."""
+        with np.errstate(over="ignore"):  # counted and stored as non-finite, not warned about
+            if delta:
+                return array.astype(np.float32, copy=False)
+            if np.can_cast(array.dtype, np.float32, casting="safe"):
+                return array.astype(np.float32) - base32
+            return (array.astype(np.float64) - self._global[index].astype(np.float64)).astype(np.float32)
 
     def failure(self, cid: str | int, reason: str) -> None:
         """Record that client ``cid`` was asked to train in this round but its reply failed."""

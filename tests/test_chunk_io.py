@@ -17,7 +17,7 @@ from recorder import Recorder, spec
 def _states(rng: np.random.Generator) -> dict[str, np.ndarray]:
     return {
         "w": rng.normal(size=(6, 5)).astype(np.float32).T,  # not C-contiguous
-        "b": rng.normal(size=5),  # float64: converted to float32
+        "b": rng.normal(size=5),  # float64: subtracted in float64, stored as float32
         "scale": np.float32(rng.normal()),  # a scalar layer
         "steps": np.array(3, dtype=np.int64),
     }
@@ -32,7 +32,10 @@ def _record(path, rng, compression):
                 for c in range(n):
                     local = _states(rng)
                     rnd.client(f"c{c}", local, num_samples=1)
-                    expected[r, f"c{c}"] = {k: np.asarray(local[k], np.float32) - np.asarray(g[k], np.float32) for k in g}
+                    # float32 layers subtract in float32, float64 and int64 ones in float64 (docs/format.md)
+                    expected[r, f"c{c}"] = {
+                        k: (np.asarray(local[k], np.float64) - np.asarray(g[k], np.float64)).astype(np.float32) for k in g
+                    }
                 if not n:
                     rnd.failure("c0", "timeout")
     return expected

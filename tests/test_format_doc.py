@@ -27,7 +27,8 @@ def test_the_plain_h5py_snippet_reads_a_round(tmp_path, monkeypatch, capsys):
                 for cid in ("a", 7):
                     local = {k: v + rng.normal(size=v.shape) for k, v in g.items()}
                     rnd.client(cid, local, num_samples=10)
-                    expected[str(cid)] = {k: np.float32(local[k]) - np.float32(g[k]) for k in g}
+                    # local is float64 (float32 + float64 noise): subtracted in float64, stored as float32
+                    expected[str(cid)] = {k: (np.float64(local[k]) - np.float64(g[k])).astype(np.float32) for k in g}
     monkeypatch.chdir(tmp_path)
     scope: dict = {}
     exec(compile(_snippet(), str(DOC), "exec"), scope)

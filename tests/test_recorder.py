@@ -369,6 +369,78 @@ def test_existing_file_is_refused_unless_overwrite(tmp_path):
     assert h5py.is_hdf5(path)
 
 
+def _two_rounds(rec: Recorder, rng: np.random.Generator) -> None:
+    for r in range(2):
+        state = _state(rng)
+        with rec.round(r, state) as rnd:
+            for c in range(4):
+                rnd.client(f"c{c}", {k: v + c for k, v in state.items()}, num_samples=10)
+
+
+def test_a_second_writer_of_a_file_being_written_is_refused_and_changes_nothing(tmp_path):
+    """QA: a second recorder with overwrite=True truncated the file under the first and both lost it."""
+    path, rng = tmp_path / "run.h5", np.random.default_rng(0)
+    first = Recorder(path)
+    _two_rounds(first, rng)
+    size = path.stat().st_size
+    with pytest.raises(RecorderError, match="locked by another recorder"):
+        Recorder(path, overwrite=True)
+    assert path.stat().st_size == size
+    holder = "import sys, time; from recorder import Recorder; r = Recorder(sys.argv[1], overwrite=True)"
+    other = subprocess.run([sys.executable, "-c", holder, str(path)], capture_output=True, text=True)
+    assert other.returncode != 0 and "locked by another recorder" in other.stderr
+    with first.round(2, _state(rng)) as rnd:  # the first writer carries on, unharmed
+        rnd.client("c0", _state(rng), num_samples=1)
+    first.close()
+    with open_run(path) as run:
+        assert run.rounds == [0, 1, 2] and run.finished
+    with Recorder(path, overwrite=True):  # closed: the file is free again
+        pass
+
+
+def test_a_recorder_dropped_without_close_lets_go_and_leaves_its_last_commit(tmp_path):
+    path, rng = tmp_path / "run.h5", np.random.default_rng(0)
+    forgotten = Recorder(path)
+    _two_rounds(forgotten, rng)
+    del forgotten
+    import gc
+
+    gc.collect()
+    assert not (tmp_path / "run.h5.journal").exists()
+    with open_run(path) as run:
+        assert run.rounds == [0, 1] and run.finished is False
+    with Recorder(path, overwrite=True):
+        pass
+
+
+def test_a_recorder_alive_at_exit_leaves_no_journal(tmp_path):
+    """QA: a script that never called close() left a hot journal, and inspect said the writer stopped mid-round."""
+    script = (
+        "import sys, numpy as np; from recorder import Recorder\n"
+        "rec = Recorder(sys.argv[1])\n"
+        "for r in range(3):\n"
+        "    with rec.round(r, {'w': np.zeros(50, np.float32)}) as rnd:\n"
+        "        rnd.client('a', {'w': np.ones(50, np.float32)}, num_samples=1)\n"
+    )
+    path = tmp_path / "run.h5"
+    subprocess.run([sys.executable, "-c", script, str(path)], check=True)
+    assert not (tmp_path / "run.h5.journal").exists()
+    with open_run(path) as run:
+        assert run.rounds == [0, 1, 2] and run.finished is False and not run.recovered
+
+
+def test_float64_weights_keep_updates_float32_holds(tmp_path):
+    """QA: float64 weights near 300 moved by 1e-6 were stored as an update of exactly 0 (float32 before subtracting)."""
+    path = tmp_path / "f64.h5"
+    base = np.full(8, 300.0)
+    with Recorder(path) as rec, rec.round(0, {"w": base}) as rnd:
+        rnd.client("a", {"w": base + 1e-6}, num_samples=1)
+        rnd.client("b", {"w": base + np.arange(8) * 1e-4}, num_samples=1)
+    with open_run(path) as run:
+        np.testing.assert_allclose(run.update(0, "a")["w"], 1e-6, rtol=1e-4)
+        np.testing.assert_allclose(run.update(0, "b")["w"], np.arange(8) * 1e-4, rtol=1e-4, atol=1e-12)
+
+
 @pytest.mark.parametrize("blocked", [True, False])
 def test_recorder_works_without_torch(tmp_path, blocked):
     """With torch unimportable the recorder records; with torch installed it does not import it."""
