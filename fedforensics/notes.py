@@ -61,7 +61,7 @@ def majority_holder(clients: list[str], num_samples: np.ndarray) -> tuple[str, f
     """The client that carried more than half of a round's FedAvg weight (its reported sample count over the
     round's total), with its share; ``None`` when none did or the round has fewer than 3 clients (of two, one
     holds half or more whenever their counts differ)."""
-    total = float(np.sum(num_samples))
+    total = float(np.sum(num_samples, dtype=np.float64))  # int64 counts near 2**63 overflow an integer sum
     if len(clients) < 3 or total <= 0:
         return None
     top = int(np.argmax(num_samples))

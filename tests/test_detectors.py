@@ -211,6 +211,9 @@ def test_a_client_that_outweighs_all_others_is_named_in_the_notes(tmp_path):
     assert majority_holder(["a", "b", "c"], np.array([50, 25, 25])) is None  # half is not more than half
     assert majority_holder(["a", "b", "c"], np.array([0, 0, 0])) is None
     assert majority_holder(["a", "b", "c"], np.array([1, 60, 39])) == ("b", 0.6)
+    most = np.iinfo(np.int64).max  # QA: an integer sum overflowed to a negative total and hid the client
+    holder, share = majority_holder(["a", "b", "c"], np.array([most, 10, 10], dtype=np.int64))
+    assert holder == "a" and share == pytest.approx(1.0)
 
 
 def test_a_flag_on_update_size_that_the_clients_data_explain_is_named_in_the_notes(tmp_path):
