@@ -36,6 +36,7 @@ ATTACKS = [
     ("label-flip", {"attack": "label-flip"}),
     ("class-flip", {"attack": "class-flip"}),
     ("noise", {"attack": "noise"}),
+    ("sign-flip", {"attack": "sign-flip"}),
     ("alie", {"attack": "alie"}),
     ("min-max", {"attack": "min-max"}),
 ]

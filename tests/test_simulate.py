@@ -157,6 +157,16 @@ def test_noise_has_an_honest_norm_and_no_direction(short_runs):
             assert all(0.5 * min(norms) < np.linalg.norm(a) < 2 * max(norms) for a in attackers)
 
 
+def test_sign_flippers_send_what_they_trained_reversed(short_runs):
+    with open_run(short_runs["sign-flip"].path) as run, open_run(short_runs["none"].path) as clean:
+        for cid in run.ground_truth:  # round 0 starts from the clean run's model: the clean update, negated
+            np.testing.assert_allclose(updates(run, 0)[cid], -updates(clean, 0)[cid], rtol=1e-5, atol=1e-8)
+        for r in run.rounds:
+            attackers, honest = split(updates(run, r), run.ground_truth)
+            mean = np.mean(honest, axis=0)
+            assert all(cosine(a, mean) < -0.3 for a in attackers) and all(cosine(h, mean) > 0.3 for h in honest)
+
+
 def test_sybils_send_near_identical_updates(short_runs):
     with open_run(short_runs["sybil"].path) as run:
         for r in run.rounds:

@@ -15,7 +15,7 @@ from .app import app, console, output_file, user_errors
 from .progress import progress_bar
 
 ATTACK_NAMES = (
-    "none", "backdoor", "label-flip", "class-flip", "scaling", "bounded-backdoor", "dba", "noise", "sybil", "alie", "min-max",
+    "none", "backdoor", "label-flip", "class-flip", "scaling", "bounded-backdoor", "dba", "noise", "sign-flip", "sybil", "alie", "min-max",
 )  # fmt: skip
 
 Attack = Enum("Attack", {name: name for name in ATTACK_NAMES}, type=str)  # type: ignore[misc]

@@ -212,6 +212,17 @@ class Noise(Attack):
         return crafted
 
 
+class SignFlip(Attack):
+    """The attacker's own update with its sign reversed: it pushes the model back up the loss its
+    training went down, at the length of an honest update."""
+
+    name = "sign-flip"
+    source = "Li et al. 2019, RSA: Byzantine-robust stochastic aggregation methods (AAAI); sign-flipping clients"
+
+    def craft(self, context: AttackContext) -> dict[str, np.ndarray]:
+        return {cid: -update for cid, update in context.own.items()}
+
+
 class _Colluding(Attack, ABC):
     """Attackers who see the round's honest updates and all send one crafted update."""
 
@@ -268,7 +279,7 @@ class MinMax(_Colluding):
 ATTACKS: dict[str, type[Attack]] = {
     cls.name: cls
     for cls in (
-        Attack, Backdoor, LabelFlip, ClassFlip, Scaling, BoundedBackdoor, DistributedBackdoor, Noise, Sybil,
+        Attack, Backdoor, LabelFlip, ClassFlip, Scaling, BoundedBackdoor, DistributedBackdoor, Noise, SignFlip, Sybil,
         ALittleIsEnough, MinMax,
     )  # fmt: skip
 }
