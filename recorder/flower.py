@@ -319,19 +319,23 @@ class _RoundLog:
     def _identify(self, entries: list[_Reply]) -> list[tuple[str, _Reply]]:
         """Client id of each entry: reported id, else the one learnt for its node, else the node id.
 
-        Claimed ids (reported or learnt) are given first, the lower node id first; an entry whose
-        claim is taken, or that claims none, gets its node id, and ``node-<node id>`` when a
-        claimed id is already that number (node 3 reporting 5 while node 5 reports nothing).
+        Ids reported in this round are given first, then ids learnt in earlier rounds (a client that
+        moved to a new node reports its id there while its old node may still be asked), the lower
+        node id first within each; an entry whose claim is taken, or that claims none, gets its node
+        id, and ``node-<node id>`` when a claimed id is already that number (node 3 reporting 5
+        while node 5 reports nothing).
         """
+        reporting: set[int] = set()
         for entry in entries:
             reported = self._reported_id(entry.metrics)
             if reported is not None:
+                reporting.add(entry.node_id)
                 self._learnt[entry.node_id] = str(reported)
                 self._pairs.add((reported, entry.node_id))
         used: set[str] = set()
         named: list[tuple[str, _Reply]] = []
         unnamed: list[_Reply] = []
-        for entry in sorted(entries, key=lambda e: e.node_id):
+        for entry in sorted(entries, key=lambda e: (e.node_id not in reporting, e.node_id)):
             claim = self._learnt.get(entry.node_id)
             if claim is None or claim in used:
                 unnamed.append(entry)

@@ -404,6 +404,23 @@ def test_a_node_id_taken_by_another_nodes_reported_id_gets_a_name_of_its_own(tmp
         assert {r: run.clients(r) for r in run.rounds} == {1: ["0", "5", "9"], 2: ["5", "9", "node-5"], 3: ["9", "node-9"]}
 
 
+def test_an_id_reported_this_round_wins_over_one_learnt_before(tmp_path):
+    """QA: client 104 moved from node 1005 to node 1009; the stale node, still asked, took '104' by its
+    lower node id and the real update was filed under '1009', the client's history split in two."""
+    _record_by_hand(
+        tmp_path / "run.h5",
+        [
+            [(1005, {"client-id": 104}, 10), (1001, {"client-id": 101}, 10)],
+            [(1005, {}, 10), (1009, {"client-id": 104}, 10), (1001, {"client-id": 101}, 10)],
+        ],
+        sent={1009: np.full((2, 2), 5, np.float32)},
+    )
+    with open_run(tmp_path / "run.h5") as run:
+        assert run.clients(2) == ["101", "104", "1005"]
+        (update,) = run.update(2, "104").values()  # node 1009's reply: global (0) + 5
+        np.testing.assert_array_equal(update, 5)
+
+
 def test_numbers_the_file_cannot_hold_lose_no_round(tmp_path):
     """num_examples=2**63 made the round's end raise OverflowError, a metric of 10**400 the reply's
     conversion: either way the round was lost. The count is kept as a metric; 10**400 is no metric."""
