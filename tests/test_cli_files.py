@@ -418,6 +418,27 @@ def test_usage_errors_are_one_line_too(args, message):
     assert len(out.stderr.splitlines()) == 1 and message in out.stderr and "--help" in out.stderr, out.stderr
 
 
+def test_help_paragraphs_reflow_and_analyze_examples_fit_80_columns():
+    """QA: rich help kept the docstrings' source line breaks ("141 standard output was" alone on a line at 80
+    columns), and the examples in the options' narrow column were cut ("fedforensics.zoo:digits…")."""
+    for name in ("analyze", "evaluate", "demo", "simulate", "inspect"):
+        lines = [line.strip() for line in command_line(name, "--help", columns=80).stdout.splitlines()]
+        start = next(i for i, line in enumerate(lines) if line.startswith("Exit codes"))
+        paragraph = lines[start : lines.index("", start)]
+        assert "141 standard output was closed" in " ".join(paragraph), paragraph
+        assert all(len(line) >= 60 for line in paragraph[:-1]), paragraph  # filled to the width, not broken early
+    lines = command_line("analyze", "--help", columns=80).stdout.splitlines()
+    examples = [i for i, line in enumerate(lines) if line.strip().startswith("fedforensics analyze run.h5")]
+    assert len(examples) == 5 and all(not lines[i + 1].strip() or i + 1 in examples for i in examples), lines
+    assert "…" not in "".join(lines)
+
+
+def test_python_m_fedforensics_is_the_command_line():
+    """QA: `python3 -m fedforensics` failed with "No module named fedforensics.__main__"."""
+    out = subprocess.run([sys.executable, "-m", "fedforensics", "inspect", "missing.h5"], capture_output=True, text=True)
+    assert out.returncode == 2 and out.stderr.strip() == "error: missing.h5: no such file", out
+
+
 def test_h_is_help_and_the_bare_command_prints_it_once_with_examples_that_fit_80_columns():
     out = command_line("analyze", "-h")
     assert out.returncode == 0 and "Audit a run" in out.stdout

@@ -15,14 +15,25 @@ from ..report.files import all_or_none
 from ..report.json import write_json
 from ..report.terminal import plain, render_audit, trigger_inversion_table
 from ..settings import parse_settings
-from .app import QUIET_HELP, app, console, output_file, print_written, quiet_if, user_errors
+from .app import QUIET_HELP, command, console, output_file, print_written, quiet_if, user_errors
 from .progress import progress_bar
 
 
 SET_HELP = (
-    "Set a parameter of a detector or of the verdict rule (repeatable): e.g. norm.threshold=4.5, "
-    "cosine-hdbscan.min_rounds=5, verdict.strong=3. The parameters and their defaults: docs/detectors.md."
+    "Set a parameter of a detector or of the verdict rule (repeatable; examples below). The parameters "
+    "and their defaults: docs/detectors.md."
 )
+EXAMPLES = """[bold]Examples[/]
+
+  fedforensics analyze run.h5 --json report.json --html report.html
+
+  fedforensics analyze run.h5 --model fedforensics.zoo:digits_cnn
+
+  fedforensics analyze run.h5 --set norm.threshold=4.5 --fail-on malicious
+
+  fedforensics analyze run.h5 --set cosine-hdbscan.min_rounds=5
+
+  fedforensics analyze run.h5 -q --json /dev/stdout | jq .verdict_counts"""
 
 
 class FailOn(str, Enum):
@@ -30,7 +41,7 @@ class FailOn(str, Enum):
     malicious = "malicious"
 
 
-@app.command()
+@command(epilog=EXAMPLES)
 @user_errors
 def analyze(
     run_file: Annotated[Path, typer.Argument(help="A run file written by the recorder.", show_default=False)],
@@ -38,7 +49,7 @@ def analyze(
     html_path: Annotated[Optional[Path], typer.Option("--html", parser=output_file, metavar="FILE", help="Write a self-contained HTML report here.")] = None,
     fail_on: Annotated[Optional[FailOn], typer.Option("--fail-on", help="Exit 1 when a client reaches this verdict (for CI pipelines).")] = None,
     detectors: Annotated[Optional[list[str]], typer.Option("--detector", "-d", help="Run only these detectors (repeatable). Default: all.")] = None,
-    model: Annotated[Optional[str], typer.Option("--model", help="MODULE:CALLABLE returning the nn.Module of the run (state_dict keys and shapes as recorded), for trigger inversion (e.g. fedforensics.zoo:digits_cnn, or mymodel:build for a mymodel.py in the current folder).")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="MODULE:CALLABLE returning the nn.Module of the run (state_dict keys and shapes as recorded), for trigger inversion: a module of an installed package, or e.g. mymodel:build for a mymodel.py in the current folder (examples below).")] = None,
     data: Annotated[Optional[Path], typer.Option("--data", help="Clean samples (.npz with x (N,C,H,W), real numbers within float32's range, and y (N,), integer labels; at least 2 samples of each of 2 labels) for trigger inversion. Default with --model: the run's clean_data attachment, if any.")] = None,
     round_: Annotated[Optional[str], typer.Option("--round", help="Global model to invert: a round number (default: the final state, else the last round's global).")] = None,
     rounds: Annotated[Optional[str], typer.Option("--rounds", help="'all': also invert every k-th round's global model (k from --every) to show when a backdoor appeared.")] = None,

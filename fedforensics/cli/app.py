@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 import sys
 from contextlib import contextmanager
@@ -54,6 +55,22 @@ F = TypeVar("F", bound=Callable[..., object])
 
 EXIT_BAD_INPUT = 2
 EXIT_PIPE_CLOSED = 128 + 13  # what a shell reports for a process ended by SIGPIPE, as `git log | head` is
+
+
+def command(epilog: str | None = None) -> Callable[[F], F]:
+    """Register a command whose ``--help`` is its docstring, each paragraph reflowed to the terminal, then ``epilog``
+    (examples: its lines kept as written, at the full width, where an option's narrow column would cut them).
+
+    Rich help keeps a docstring's line breaks: a paragraph wrapped at the source's width came out
+    broken mid-sentence on a narrower terminal ("141 standard output was" on a line of its own).
+    """
+
+    def register(func: F) -> F:
+        paragraphs = inspect.cleandoc(func.__doc__ or "").split("\n\n")
+        help_text = "\n\n".join(" ".join(p.split()) for p in paragraphs)
+        return app.command(help=help_text, epilog=epilog)(func)  # type: ignore[return-value]
+
+    return register
 
 
 def fail(message: str) -> typer.Exit:

@@ -13,7 +13,7 @@ from ..audit import AuditOptions, check_outputs, run_audit
 from ..errors import FedForensicsError
 from ..run import open_run
 from .analyze import show_and_write
-from .app import app, console, user_errors
+from .app import command, console, user_errors
 from .progress import progress_bar
 
 DEMO_FILES = ("run.h5", "report.json", "report.html", "trigger.npz")
@@ -36,7 +36,7 @@ def _earlier_demo(run_path: Path) -> bool:
         return False
 
 
-@app.command()
+@command()
 @user_errors
 def demo(
     out: Annotated[Path, typer.Option("--out", parser=_folder, metavar="FOLDER", help="Folder for the run file and the reports (created if missing; the folder it is in must exist). An earlier demo's files in it are replaced; other files of the same names (run.h5, report.json, report.html, trigger.npz) only with --overwrite.")] = Path("fedforensics-demo"),

@@ -15,11 +15,11 @@ from ..report.files import all_or_none, write_atomic
 from ..report.terminal import plain
 from ..settings import parse_settings
 from .analyze import SET_HELP
-from .app import QUIET_HELP, app, console, output_file, print_written, quiet_if, user_errors
+from .app import QUIET_HELP, command, console, output_file, print_written, quiet_if, user_errors
 from .progress import progress_bar
 
 
-@app.command()
+@command()
 @user_errors
 def evaluate(
     run_files: Annotated[list[Path], typer.Argument(help="Run files with known malicious clients.", show_default=False)],

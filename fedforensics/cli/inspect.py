@@ -14,10 +14,10 @@ from ..report.json import finite
 from ..report.terminal import render_summary
 from ..run import open_run
 from ..summary import summarize
-from .app import QUIET_HELP, app, console, output_file, quiet_if, user_errors
+from .app import QUIET_HELP, command, console, output_file, quiet_if, user_errors
 
 
-@app.command()
+@command()
 @user_errors
 def inspect(
     run_file: Annotated[Path, typer.Argument(help="A run file written by the recorder.", show_default=False)],
@@ -37,4 +37,4 @@ def inspect(
     with quiet_if(quiet):
         render_summary(console, summary)
     if as_json is not None:
-        write_atomic(as_json, json.dumps(finite(summary.to_json()), indent=2, allow_nan=False) + "\n")
+        write_atomic(as_json, json.dumps(finite(summary.to_document()), indent=2, allow_nan=False) + "\n")

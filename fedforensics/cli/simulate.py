@@ -11,7 +11,7 @@ from rich.text import Text
 
 from ..audit import check_output
 from ..errors import FedForensicsError
-from .app import app, console, output_file, user_errors
+from .app import command, console, output_file, user_errors
 from .progress import progress_bar
 
 ATTACK_NAMES = (
@@ -42,7 +42,7 @@ class TriggerShape(str, Enum):
     checker = "checker"
 
 
-@app.command()
+@command()
 @user_errors
 def simulate(
     out: Annotated[Path, typer.Argument(parser=output_file, help="The run file to write.", show_default=False)],

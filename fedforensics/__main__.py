@@ -1,0 +1,5 @@
+"""``python -m fedforensics``: the same command line as ``fedforensics``."""
+
+from .cli import main
+
+main()
