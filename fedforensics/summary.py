@@ -9,6 +9,10 @@ import numpy as np
 
 from .run import Run
 
+SUMMARY_FORMAT = "fedforensics-run-summary"
+"""The ``format`` of ``fedforensics inspect --json`` (docs/report-schema.md)."""
+SUMMARY_VERSION = 1
+
 
 @dataclass
 class LayerFacts:
@@ -31,7 +35,7 @@ class RunSummary:
     rounds: int
     first_round: int | None
     last_round: int | None
-    clients_per_round: dict[str, float]  # min, median, max
+    clients_per_round: dict[str, float]  # min, max (integers), median
     distinct_clients: int
     layers: list[LayerFacts]
     parameters: int
@@ -49,7 +53,12 @@ class RunSummary:
     failed_replies: dict[str, dict[str, str]] = field(default_factory=dict)  # client -> round -> reason, on one line
 
     def to_json(self) -> dict[str, Any]:
+        """The facts, as the audit report's ``run`` field holds them."""
         return asdict(self)
+
+    def to_document(self) -> dict[str, Any]:
+        """The facts as a report of their own (``inspect --json``): with its ``format`` and ``version``."""
+        return {"format": SUMMARY_FORMAT, "version": SUMMARY_VERSION, **self.to_json()}
 
 
 def summarize(run: Run) -> RunSummary:
@@ -80,9 +89,9 @@ def summarize(run: Run) -> RunSummary:
         first_round=run.rounds[0] if run.rounds else None,
         last_round=run.rounds[-1] if run.rounds else None,
         clients_per_round={
-            "min": float(min(sizes)) if sizes else 0.0,
+            "min": min(sizes, default=0),
             "median": float(np.median(sizes)) if sizes else 0.0,
-            "max": float(max(sizes)) if sizes else 0.0,
+            "max": max(sizes, default=0),
         },
         distinct_clients=len(run.all_clients),
         layers=[LayerFacts(l.name, l.shape, str(l.dtype), l.size, l.analysable) for l in run.layers],

@@ -40,6 +40,10 @@ def test_inspect_summarises_a_valid_run(small_run, tmp_path):
         assert fact in out.stdout
     summary = json.loads((tmp_path / "s.json").read_text())
     assert summary["distinct_clients"] == 4 and summary["parameters"] == 15 and summary["nonfinite_updates"] == {}
+    # QA: the schema tells consumers to check format and version; min and max are counts
+    assert (summary["format"], summary["version"]) == ("fedforensics-run-summary", 1)
+    assert summary["clients_per_round"] == {"min": 2, "median": 3.0, "max": 4}
+    assert all(isinstance(summary["clients_per_round"][k], int) for k in ("min", "max"))
 
 
 def _bad_files(tmp_path, small_run):
