@@ -274,14 +274,24 @@ def read_truth(path: Path) -> list[str]:
     except UnicodeDecodeError:
         raise FedForensicsError(f"cannot read the truth file {path}: not UTF-8 text (one client id per line)") from None
     if path.suffix.lower() != ".json":
-        return [line.strip() for line in text.splitlines() if line.strip()]
+        return _distinct([line.strip() for line in text.splitlines() if line.strip()], path)
     try:
         ids = json.loads(text)
     except ValueError as exc:
         raise FedForensicsError(f"cannot read the truth file {path}: not JSON ({exc})") from None
     if not isinstance(ids, list) or not all(isinstance(c, str) or (isinstance(c, int) and not isinstance(c, bool)) for c in ids):
         raise FedForensicsError(f"the truth file {path} is not a JSON list of client ids (strings or integers)")
-    return [str(c) for c in ids]
+    return _distinct([str(c) for c in ids], path)
+
+
+def _distinct(ids: list[str], path: Path) -> list[str]:
+    """``ids``, refused when one is listed twice (as the recorder refuses a repeated ground-truth id)."""
+    seen: set[str] = set()
+    for cid in ids:
+        if cid in seen:
+            raise FedForensicsError(f"the truth file {path} lists client {cid!r} twice")
+        seen.add(cid)
+    return ids
 
 
 def _recorded_truth(path: Path, truth: list[str] | None) -> list[str]:

@@ -80,6 +80,8 @@ def _value(text: str, default: object, item: str) -> Value:
             raise FedForensicsError(f"--set {item}: this parameter needs a number")
         return None
     try:
+        if "_" in text:  # Python's float() reads 3_0 as 30: a typo more likely than a digit separator
+            raise ValueError
         number = float(text)
     except ValueError:
         raise FedForensicsError(f"--set {item}: {text!r} is not a number") from None

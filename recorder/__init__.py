@@ -84,6 +84,13 @@ def _as_array(value: Any, where: str) -> np.ndarray:
     return array
 
 
+def _json_value(value: Any) -> Any:
+    """What ``meta`` stores for a value JSON cannot hold: a numpy number or array as its value, else its text."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    return str(value)
+
+
 def _storable(text: str, what: str, where: str) -> str:
     """``text`` if an HDF5 UTF-8 string can hold it: no NUL character, no lone surrogate."""
     if "\x00" in text:
@@ -149,7 +156,8 @@ class Recorder:
     path
         The HDF5 file to create.
     meta
-        JSON-serialisable run metadata (dataset, model, settings...).
+        Run metadata (dataset, model, settings...): JSON values; numpy numbers and arrays are stored as
+        their values, anything else JSON cannot hold (a path, a dtype) as its ``str()``.
     overwrite
         Replace an existing file. Without it an existing file is refused.
     compression
@@ -174,7 +182,7 @@ class Recorder:
         if compression not in (None, "lzf", "gzip"):
             raise RecorderError(f"unknown compression {compression!r}: use None, 'lzf' or 'gzip'")
         try:
-            meta_json = json.dumps(dict(meta or {}), sort_keys=True, allow_nan=True, default=str)
+            meta_json = json.dumps(dict(meta or {}), sort_keys=True, allow_nan=True, default=_json_value)
         except (TypeError, ValueError) as exc:
             raise RecorderError(f"meta is not JSON-serialisable: {exc}") from None
         if self.path.exists() and not overwrite:

@@ -123,8 +123,12 @@ def test_pooling_sums_counts_and_ranks_all_scores(tiny):
 
 def test_truth_file_lines(tmp_path):
     truth = tmp_path / "truth.txt"
-    truth.write_text("c1\n\n  c7 \r\nc1\n", encoding="utf-8")
-    assert read_truth(truth) == ["c1", "c7", "c1"]
+    truth.write_text("c1\n\n  c7 \r\n", encoding="utf-8")
+    assert read_truth(truth) == ["c1", "c7"]
+    for name, text in (("twice.txt", "c1\nc7\n c1\n"), ("twice.json", '["c5", "c5"]')):  # QA: as the recorder refuses
+        (tmp_path / name).write_text(text, encoding="utf-8")
+        with pytest.raises(FedForensicsError, match=f"{name} lists client '(c1|c5)' twice"):
+            read_truth(tmp_path / name)
     with pytest.raises(FedForensicsError, match=r"cannot read the truth file .*missing.txt: No such file or directory$"):
         read_truth(tmp_path / "missing.txt")
     binary = tmp_path / "truth.bin"

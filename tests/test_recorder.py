@@ -441,6 +441,21 @@ def test_float64_weights_keep_updates_float32_holds(tmp_path):
         np.testing.assert_allclose(run.update(0, "b")["w"], np.arange(8) * 1e-4, rtol=1e-4, atol=1e-12)
 
 
+def test_meta_keeps_numpy_values_and_names_the_rest(tmp_path):
+    """QA: meta said "JSON-serialisable" while storing any object as its repr; numpy numbers became strings."""
+    from pathlib import PurePosixPath
+
+    path = tmp_path / "meta.h5"
+    meta = {"lr": np.float32(0.5), "clients": np.int64(10), "shape": np.array([2, 3]), "data": PurePosixPath("/d/x")}
+    with Recorder(path, meta=meta):
+        pass
+    with open_run(path) as run:
+        assert run.meta == {"lr": 0.5, "clients": 10, "shape": [2, 3], "data": "/d/x"}
+    with pytest.raises(RecorderError, match="meta is not JSON-serialisable"):
+        Recorder(tmp_path / "bad.h5", meta={1: "a", "b": 2})  # keys JSON cannot sort
+    assert not (tmp_path / "bad.h5").exists()
+
+
 @pytest.mark.parametrize("blocked", [True, False])
 def test_recorder_works_without_torch(tmp_path, blocked):
     """With torch unimportable the recorder records; with torch installed it does not import it."""

@@ -43,6 +43,7 @@ def test_values_are_typed_by_the_parameter_they_set():
         ("norm.thresh=4", "norm has no parameter 'thresh'; its parameters: threshold, spike, min_clients"),
         ("verdict.agreed=2", "verdict has no parameter 'agreed'; its parameters: agree, strong, cap"),
         ("norm.threshold=high", "'high' is not a number"),
+        ("norm.threshold=3_0", "'3_0' is not a number"),  # QA: Python's float() reads it as 30
         ("norm.threshold=nan", "NaN is not a usable value"),
         ("norm.threshold=none", "this parameter needs a number"),
         ("norm.min_clients=2.5", "this parameter takes a whole number"),
