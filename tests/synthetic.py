@@ -30,7 +30,8 @@ def make_run(
     nan_client: str | None = None,
     spread: float = 0.6,
 ) -> Path:
-    """Write a synthetic run; ``attack`` is none | boost | bias | noise | sybil | mean (the honest mean) | shift (mean − std).
+    """Write a synthetic run; ``attack`` is none | boost | bias | noise | flip (the update reversed) | sybil | mean (the honest
+    mean) | shift (mean − std).
 
     ``spread`` is each honest update's own noise against the round's common direction (0.6: cosine
     about 0.74 between two honest updates; 0.2: about 0.96, as on a federation of IID shards)."""
@@ -55,6 +56,8 @@ def make_run(
                         u[: size - 10] += 0.5 * decay * sybil_noise[: size - 10]
                     elif attack == "noise":
                         u = rng.normal(size=size) * np.linalg.norm(u) / np.sqrt(size)
+                    elif attack == "flip":
+                        u = -u
                     elif attack == "sybil":
                         u = common + 0.6 * decay * sybil_noise + 0.01 * decay * rng.normal(size=size)
                 if cid == nan_client:

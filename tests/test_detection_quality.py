@@ -22,6 +22,8 @@ CASES = {
     "scaling-iid-seed2": SimulationConfig(rounds=ROUNDS, seed=2, attack="scaling", malicious_fraction=0.1),
     "label-flip-noniid-seed0": SimulationConfig(rounds=ROUNDS, attack="label-flip", partition="dirichlet"),
     "noise-noniid-seed1": SimulationConfig(rounds=ROUNDS, seed=1, attack="noise", partition="dirichlet"),
+    # two sign flippers on label-skewed shards: their reversed updates push against the others' in the hidden layer
+    "sign-flip-noniid-seed1": SimulationConfig(rounds=ROUNDS, seed=1, attack="sign-flip", partition="dirichlet"),
     "sybil-iid-seed0": SimulationConfig(rounds=ROUNDS, attack="sybil"),
     "class-flip-iid-seed0": SimulationConfig(rounds=ROUNDS, attack="class-flip"),
     # at the honest median norm: norm is blind, the direction detectors are not
@@ -107,6 +109,15 @@ def test_attackers_are_found_and_no_honest_client_is(audited, name):
     evaluation = evaluate_report(report, truth)
     consensus = next(j for j in evaluation.judgements if j.name == "consensus")
     assert consensus.auroc is not None and consensus.auroc >= 0.9
+
+
+def test_opposition_flags_the_sign_flippers_by_their_push_against_the_consensus(audited):
+    """The sign flippers above reverse what they trained: in the hidden layer, where the clients agree, each pushes
+    back about as hard as a typical client pushes forward (a push of +1), the honest clients forward (-1)."""
+    report, truth, _ = audited("sign-flip-noniid-seed1")
+    result = report.detector("opposition")
+    assert sorted(result.flagged) == sorted(truth)
+    assert min(result.scores[c] for c in truth) >= 0.9 and max(s for c, s in result.scores.items() if c not in truth) < 0
 
 
 @pytest.mark.xfail(strict=True, raises=AssertionError, reason="known miss (docs/detection.md, 'Where it fails')")

@@ -1,0 +1,156 @@
+"""``opposition``: updates that push against what the clients agree on, in the layer where they agree most."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ..run import Run
+from .accumulate import EVIDENCE_ROUNDS
+from .base import Detector, DetectorResult, Evidence, RoundData
+from .round_table import RoundTable
+
+
+def consensus_push(sample: np.ndarray) -> tuple[float, np.ndarray]:
+    """For a clients × coordinates sample of one layer: how far beyond chance the clients agree there (their
+    median cosine to the coordinate-wise median, times the square root of the coordinates), and each client's
+    push along that median, ``−(u · m) / median |u · m|``: −1 for a typical client, +1 for one reversed."""
+    sample = sample.astype(np.float64)
+    median = np.median(sample, axis=0)
+    push = sample @ median
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cosine = push / (np.linalg.norm(sample, axis=1) * np.linalg.norm(median))
+        typical = float(np.median(np.abs(push)))
+    if not typical > 0:
+        return -math.inf, np.full(len(sample), np.nan)
+    agreement = float(np.median(np.nan_to_num(cosine, nan=0.0))) * math.sqrt(sample.shape[1])
+    return agreement, -push / typical
+
+
+class OppositionDetector(Detector):
+    """How hard each client pushes against the clients' consensus, in the layer where they agree most.
+
+    Sign-flipping clients (Li et al., *RSA*, AAAI 2019) send their update reversed;
+    inner-product manipulation (Xie et al., *Fall of empires*, UAI 2020) sends the
+    negative of the honest mean; label flippers train the shared features against the
+    others'. Under label skew a reversed update hides among honest ones in the whole
+    update's direction: an honest client's update differs most in the output layer,
+    where it pushes its own classes, and there a reversed one is as far from the others
+    as it was before. In the layers the clients share, they agree, and a reversed
+    update opposes them.
+
+    Per round, on up to ``coordinates`` evenly spaced coordinates of each analysable
+    layer *before* the output layer (the last weight matrix or kernel and what follows
+    it; a model of vectors only has none, and all its layers count): the coordinate-wise median of the clients' updates
+    (Yin et al., ICML 2018) and each client's cosine to it. The *consensus layer* is the
+    one whose median cosine times the square root of its coordinates is highest
+    (agreement beyond chance). A client's push there is ``−(u · m) / median |u · m|``:
+    −1 for a typical honest client, +1 for a typical update reversed, near 0 for an
+    update too small or too noisy to push either way (a client with a handful of
+    samples). Its run score is the *median* over its rounds (at least ``min_rounds``):
+    a level, not an accumulation, so that a difference repeated round after round does
+    not grow into evidence, and the threshold keeps its meaning: the default flags a
+    client that, in most of its rounds, pushed back at least half as hard as a typical
+    client pushed forward. A model with no layer before its output layer (softmax
+    regression) is not scored: there is no shared layer to agree in.
+
+    Parameters
+    ----------
+    threshold
+        Run score at which a client is flagged.
+    min_clients
+        Rounds with fewer clients are not scored (a median of two is no reference).
+    min_rounds
+        Rounds a client must have been scored in before its median counts.
+    coordinates
+        Coordinates of each layer compared (at most; evenly spaced).
+    """
+
+    name = "opposition"
+    reference = (
+        "Li et al. 2019, RSA (AAAI): sign-flipping clients; Xie et al. 2020, Fall of empires (UAI): inner-product "
+        "manipulation; Yin et al. 2018 (ICML): the coordinate-wise median as reference"
+    )
+    summary = "update pushing against the clients' consensus, in the layer where they agree most"
+    family = "direction"
+    #: How many of a flagged client's strongest rounds its evidence lists.
+    evidence_rounds = 3
+
+    def __init__(
+        self, *, threshold: float = 0.6, min_clients: int = 4, min_rounds: int = EVIDENCE_ROUNDS, coordinates: int = 1024
+    ) -> None:
+        self.threshold = threshold
+        self.min_clients = min_clients
+        self.min_rounds = min_rounds
+        self.coordinates = coordinates
+
+    def start(self, run: Run) -> None:
+        self._run = run
+        self._pushes = RoundTable(run.all_clients)
+        self._consensus: dict[int, str] = {}
+        analysable = run.analysable_layers
+        # The output layer is the last weight (matrix or kernel) and what follows it; a model of vectors only has none.
+        weights = [i for i, layer in enumerate(analysable) if len(layer.shape) >= 2]
+        end = weights[-1] if weights else len(analysable)
+        self._layers = [
+            (layer.name, slice(0, layer.size, max(1, layer.size // self.coordinates)))
+            for layer in analysable[:end]
+            if layer.size >= 2
+        ]
+
+    def observe(self, data: RoundData) -> None:
+        if len(data.clients) < self.min_clients or not self._layers:
+            return
+        best, consensus, pushes = -math.inf, "", np.empty(0)
+        for name, columns in self._layers:
+            agreement, push = consensus_push(data.flat(name)[:, columns])
+            if agreement > best:
+                best, consensus, pushes = agreement, name, push
+        if best > 0:
+            self._consensus[data.round] = consensus
+            self._pushes.add(data.round, data.index, pushes)
+
+    def finish(self) -> DetectorResult:
+        everyone = self._run.all_clients
+        series: dict[str, list[tuple[int, float]]] = {}
+        for r in self._pushes:
+            for cid, value in self._pushes[r].items():
+                if math.isfinite(value):
+                    series.setdefault(cid, []).append((r, value))
+        scores, flagged = self.flag(
+            {cid: float(np.median([v for _, v in s])) for cid, s in series.items() if len(s) >= self.min_rounds}, everyone
+        )
+        first = {cid: self._first_round(series[cid]) for cid in flagged}
+        evidence = [
+            Evidence(
+                self.name, cid, r, self._consensus[r], value,
+                f"its update pushed against the clients' consensus in {self._consensus[r]}: {value:.2f}× as hard as a "
+                f"typical client pushed forward (median over its rounds {scores[cid]:.2f})",
+            )
+            for cid in flagged
+            for r, value in sorted(series[cid], key=lambda rv: -rv[1])[: self.evidence_rounds]
+        ]
+        layers: dict[str, int] = {}
+        for name in self._consensus.values():
+            layers[name] = layers.get(name, 0) + 1
+        extras: dict[str, Any] = {"consensus_layers": layers}
+        note = "" if self._layers else "the model has no analysable layer before its output layer: nothing shared to agree in"
+        return self.result(
+            scores=scores,
+            flagged=flagged,
+            round_scores=self._pushes,
+            first_flagged={cid: r for cid, r in first.items() if r is not None},
+            evidence=evidence,
+            applicable=bool(self._layers),
+            note=note,
+            extras=extras if self._layers else {},
+        )
+
+    def _first_round(self, values: list[tuple[int, float]]) -> int | None:
+        """The first round at which the median of the client's pushes so far (over ``min_rounds`` or more) reached the threshold."""
+        for k in range(self.min_rounds, len(values) + 1):
+            if np.median([v for _, v in values[:k]]) >= self.threshold:
+                return values[k - 1][0]
+        return None
