@@ -159,7 +159,10 @@ class Recorder:
         Run metadata (dataset, model, settings...): JSON values; numpy numbers and arrays are stored as
         their values, anything else JSON cannot hold (a path, a dtype) as its ``str()``.
     overwrite
-        Replace an existing file. Without it an existing file is refused.
+        Replace an existing file (it starts empty: there is no appending to a run; record a federation
+        resumed after a crash into a new file). Without it an existing file is refused. A file another
+        recorder is writing is refused either way: the recorder holds an exclusive lock on it until it
+        closes (``recorder/lock.py``).
     compression
         ``None`` (default: several times faster to write and read), ``"lzf"``, or
         ``"gzip"`` (level 4 behind HDF5's byte shuffle: the smallest files any HDF5
