@@ -19,7 +19,9 @@ and in :mod:`recorder.spec`.
 
 from __future__ import annotations
 
+import atexit
 import datetime as _dt
+import functools
 import json
 import math
 import os
@@ -213,11 +215,16 @@ class Recorder:
         try:
             self._file = JournaledFile(self.path, create=True, fsync=fsync)
         except BaseException:
-            lock.release()
+            lock.release(remove=True)
             raise
         self._held = _Held(self._file, lock)
-        #: Run once: when the recorder closes, or when it is dropped (or the interpreter exits) without closing.
+        #: Run once: when the recorder closes, or when it is dropped without closing.
         self._let_go = weakref.finalize(self, self._held.let_go)
+        self._let_go.atexit = False
+        #: A recorder alive at exit is closed, unfinished, by an exit handler of its own, registered now: after any
+        #: handler registered later (``atexit.register(rec.close)``), which then closes it as the trainer meant to.
+        self._at_exit = functools.partial(_close_at_exit, weakref.ref(self))
+        atexit.register(self._at_exit)
         try:
             self._h5 = h5py.File(self._file, "w")
             root = self._h5
@@ -267,7 +274,7 @@ class Recorder:
             self._file.detach()
             self._release()
             self._file.close()
-            self._let_go()
+            self._done()
             return
         try:
             self._h5.attrs[spec.ATTR_FINISHED] = True
@@ -277,7 +284,7 @@ class Recorder:
             self._abandon(exc)  # back to the last commit: the run is not marked finished
             raise
         self._file.close()
-        self._let_go()
+        self._done()
 
     # -- public API -----------------------------------------------------------
     def round(self, round_number: int, global_state: Mapping[str, Any]) -> RoundRecorder:
@@ -461,6 +468,11 @@ class Recorder:
         h5, self._h5 = self._h5, None
         h5.close()
 
+    def _done(self) -> None:
+        """Closed for good: release the lock, and drop the exit handler."""
+        self._let_go()
+        atexit.unregister(self._at_exit)
+
     def _abandon(self, exc: BaseException, remove: bool = False) -> None:
         """Close for good after ``exc``, the file rolled back to its last commit (``remove``: deleted, while
         this recorder still holds its lock)."""
@@ -476,7 +488,7 @@ class Recorder:
             exc.add_note(f"{self.path}: rolling back to the last commit failed too ({failed}); readers still can")
         if remove:
             self.path.unlink(missing_ok=True)
-        self._let_go()
+        self._done()
 
     def _discard(self) -> None:
         """Throw away everything written since the last commit, bit for bit."""
@@ -492,6 +504,14 @@ class Recorder:
             raise
 
 
+def _close_at_exit(recorder: weakref.ref[Recorder]) -> None:
+    """The interpreter is exiting with ``recorder`` still open: close it, unfinished (a round still open is
+    discarded with a warning), so that nothing HDF5 writes as it shuts down reaches the disk."""
+    alive = recorder()
+    if alive is not None:
+        alive._close(finished=False)
+
+
 class _Held:
     """What a recorder holds while it writes: the journaled file and the writer's lock."""
 
@@ -500,9 +520,9 @@ class _Held:
         self.lock = lock
 
     def let_go(self) -> None:
-        """Release the lock; a file still open (a recorder dropped, or alive at exit, without ``close()``) is
-        detached first, so that nothing HDF5 writes as it closes it later reaches the disk: the file stays as
-        last committed, unfinished, with no journal left behind."""
+        """Release the lock; a file still open (a recorder dropped without ``close()``) is detached first, so
+        that nothing HDF5 writes as it closes it later reaches the disk: the file stays as last committed,
+        unfinished, with no journal left behind."""
         if not self.file.closed:
             self.file.detach()
         self.lock.release()
@@ -587,13 +607,13 @@ class RoundRecorder:
         self._nonfinite.append(nonfinite)
 
     def _update(self, array: np.ndarray, index: int, base32: np.ndarray, delta: bool) -> np.ndarray:
-        """One layer's update as stored: float32. A state float32 cannot hold exactly (float64, large
-        integers) is subtracted in float64 before the cast: float64 weights near 300 moved by 1e-6 would
+        """One layer's update as stored: float32. When the client's state or the global one is of a type
+        float32 cannot hold exactly (float64, large integers), they are subtracted in float64 before the cast: float64 weights near 300 moved by 1e-6 would
         otherwise differ by 0 in float32. Beyond float32's range an update is stored as ±Inf."""
         with np.errstate(over="ignore"):  # counted and stored as non-finite, not warned about
             if delta:
                 return array.astype(np.float32, copy=False)
-            if np.can_cast(array.dtype, np.float32, casting="safe"):
+            if all(np.can_cast(a.dtype, np.float32, casting="safe") for a in (array, self._global[index])):
                 return array.astype(np.float32) - base32
             return (array.astype(np.float64) - self._global[index].astype(np.float64)).astype(np.float32)
 

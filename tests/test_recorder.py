@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import re
+import signal
 import subprocess
 import sys
+import time
 
 import h5py
 import numpy as np
@@ -454,6 +458,85 @@ def test_meta_keeps_numpy_values_and_names_the_rest(tmp_path):
     with pytest.raises(RecorderError, match="meta is not JSON-serialisable"):
         Recorder(tmp_path / "bad.h5", meta={1: "a", "b": 2})  # keys JSON cannot sort
     assert not (tmp_path / "bad.h5").exists()
+
+
+def test_an_exit_handler_that_closes_the_recorder_still_can(tmp_path):
+    """QA: the recorder's own exit hook detached the file before a trainer's atexit.register(rec.close) ran, which
+    then failed. A handler registered after the recorder runs first and closes it; one registered before finds it
+    closed, unfinished, and is a no-op instead of an error."""
+    script = (
+        "import atexit, sys, numpy as np; from recorder import Recorder\n"
+        "early = []\n"
+        "if sys.argv[2] == 'before': atexit.register(lambda: early[0].close())\n"
+        "rec = Recorder(sys.argv[1]); early.append(rec)\n"
+        "if sys.argv[2] == 'after': atexit.register(rec.close)\n"
+        "with rec.round(0, {'w': np.zeros(5, np.float32)}) as rnd:\n"
+        "    rnd.client('a', {'w': np.ones(5, np.float32)}, num_samples=1)\n"
+    )
+    for order, finished in (("after", True), ("before", False)):
+        path = tmp_path / f"{order}.h5"
+        done = subprocess.run([sys.executable, "-c", script, str(path), order], capture_output=True, text=True)
+        assert done.returncode == 0 and done.stderr == "", done.stderr
+        with open_run(path) as run:
+            assert run.rounds == [0] and run.finished is finished and not run.recovered
+
+
+def test_a_forked_child_does_not_keep_the_file_locked(tmp_path):
+    """QA: a worker forked while recording (a multiprocessing pool) kept the lock after the recorder closed."""
+    path, rng = tmp_path / "run.h5", np.random.default_rng(0)
+    rec = Recorder(path)
+    child = os.fork()
+    if child == 0:  # the worker: outlives the recorder
+        time.sleep(5)
+        os._exit(0)
+    try:
+        _two_rounds(rec, rng)
+        rec.close()
+        with Recorder(path, overwrite=True):
+            pass
+    finally:
+        os.kill(child, signal.SIGKILL)
+        os.waitpid(child, 0)
+
+
+def test_a_filesystem_without_locks_records_unlocked(tmp_path, monkeypatch):
+    """QA: ENOLCK (NFS without lockd) or EOPNOTSUPP (some FUSE mounts) made recording impossible."""
+    import fcntl
+
+    def unsupported(fd, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", unsupported)
+    with Recorder(tmp_path / "run.h5") as rec:
+        _two_rounds(rec, np.random.default_rng(0))
+    with open_run(tmp_path / "run.h5") as run:
+        assert run.rounds == [0, 1] and run.finished
+
+
+def test_a_dangling_symlink_is_recorded_through_and_a_failed_start_leaves_no_file(tmp_path, monkeypatch):
+    link = tmp_path / "link.h5"
+    link.symlink_to(tmp_path / "target.h5")
+    with Recorder(link) as rec:
+        _two_rounds(rec, np.random.default_rng(0))
+    assert (tmp_path / "target.h5").is_file()
+    import recorder as recorder_module
+
+    def refuse(*args, **kwargs):
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    monkeypatch.setattr(recorder_module, "JournaledFile", refuse)
+    with pytest.raises(OSError, match="Too many open files"):
+        Recorder(tmp_path / "new.h5")
+    assert not (tmp_path / "new.h5").exists()  # QA: an empty file was left, and a retry refused as existing
+
+
+def test_a_float64_global_with_float32_clients_keeps_small_updates(tmp_path):
+    """QA: a server's float64 master copy 1e-5 above a client's float32 weights was cast to float32 first: update 0."""
+    base = np.full(4, 300.0) + 1e-5
+    with Recorder(tmp_path / "mixed.h5") as rec, rec.round(0, {"w": base}) as rnd:
+        rnd.client("a", {"w": np.full(4, 300.0, np.float32)}, num_samples=1)
+    with open_run(tmp_path / "mixed.h5") as run:
+        np.testing.assert_allclose(run.update(0, "a")["w"], -1e-5, rtol=1e-4)
 
 
 @pytest.mark.parametrize("blocked", [True, False])
