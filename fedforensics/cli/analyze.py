@@ -20,8 +20,8 @@ from .progress import progress_bar
 
 
 SET_HELP = (
-    "Set a parameter of a detector or of the verdict rule (repeatable; examples below). The parameters "
-    "and their defaults: docs/detectors.md."
+    "Set a parameter of a detector or of the verdict rule (repeatable), e.g. norm.threshold=4.5 or "
+    "verdict.strong=3. The parameters and their defaults: docs/detectors.md."
 )
 EXAMPLES = """[bold]Examples[/]
 
