@@ -52,7 +52,7 @@ class OppositionDetector(Detector):
     samples). Its run score is the *median* over its rounds (at least ``min_rounds``):
     a level, not an accumulation, so that a difference repeated round after round does
     not grow into evidence, and the threshold keeps its meaning: the default flags a
-    client that, in most of its rounds, pushed back at least half as hard as a typical
+    client that, in most of its rounds, pushed back at least 0.6 times as hard as a typical
     client pushed forward. A model with no layer before its output layer (softmax
     regression) is not scored: there is no shared layer to agree in.
 
@@ -95,7 +95,7 @@ class OppositionDetector(Detector):
         weights = [i for i, layer in enumerate(analysable) if len(layer.shape) >= 2]
         end = weights[-1] if weights else len(analysable)
         self._layers = [
-            (layer.name, slice(0, layer.size, max(1, layer.size // self.coordinates)))
+            (layer.name, slice(0, layer.size, -(-layer.size // self.coordinates)))  # at most `coordinates` of them
             for layer in analysable[:end]
             if layer.size >= 2
         ]
