@@ -608,8 +608,9 @@ class RoundRecorder:
 
     def _update(self, array: np.ndarray, index: int, base32: np.ndarray, delta: bool) -> np.ndarray:
         """One layer's update as stored: float32. When the client's state or the global one is of a type
-        float32 cannot hold exactly (float64, large integers), they are subtracted in float64 before the cast: float64 weights near 300 moved by 1e-6 would
-        otherwise differ by 0 in float32. Beyond float32's range an update is stored as ±Inf."""
+        float32 cannot hold exactly (float64, large integers), they are subtracted in float64 before the
+        cast: float64 weights near 300 moved by 1e-6 would otherwise differ by 0 in float32. Beyond
+        float32's range an update is stored as ±Inf."""
         with np.errstate(over="ignore"):  # counted and stored as non-finite, not warned about
             if delta:
                 return array.astype(np.float32, copy=False)

@@ -43,8 +43,9 @@ class OppositionDetector(Detector):
 
     Per round, on up to ``coordinates`` evenly spaced coordinates of each analysable
     layer *before* the output layer (the last weight matrix or kernel and what follows
-    it; a model of vectors only has none, and all its layers count): the coordinate-wise median of the clients' updates
-    (Yin et al., ICML 2018) and each client's cosine to it. The *consensus layer* is the
+    it; a model of vectors only has none, and all its layers count): the coordinate-wise
+    median of the clients' updates (Yin et al., ICML 2018) and each client's cosine to
+    it. The *consensus layer* is the
     one whose median cosine times the square root of its coordinates is highest
     (agreement beyond chance). A client's push there is ``−(u · m) / median |u · m|``:
     −1 for a typical honest client, +1 for a typical update reversed, near 0 for an
