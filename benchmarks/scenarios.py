@@ -160,6 +160,56 @@ def record_listed(runs: dict[str, list[str]], out: Path, command: list[str], job
         return list(pool.map(lambda item: record(*item), runs.items()))
 
 
+def audit_listed(path: Path) -> dict[str, object]:
+    """What a red-team table needs of one federation's audit (:func:`listed_table`)."""
+    from fedforensics import open_run
+    from fedforensics.analysis import analyze
+
+    with open_run(path) as run:
+        truth = set(run.ground_truth or [])
+        report = analyze(run)
+    attackers = [v for v in report.verdicts if v.client in truth]
+    honest = [v for v in report.verdicts if v.client not in truth and v.verdict != "benign"]
+    return {
+        "attackers": len(attackers),
+        "found": sum(v.verdict != "benign" for v in attackers),
+        "honest": sum(v.client not in truth for v in report.verdicts),
+        "malicious": sum(v.verdict == "malicious" for v in honest),
+        "suspicious": sum(v.verdict == "suspicious" for v in honest),
+        "by": sorted({name for v in honest for name in v.flagged_by}),
+    }
+
+
+def listed_table(names: list[str], paths: list[Path], jobs: int) -> str:
+    """Audit the federations of a red team's list, ``jobs`` at a time, and tabulate them per group (the name
+    without its seed): attackers found, honest clients flagged and the detectors that flagged them."""
+    from collections import defaultdict
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(jobs) as pool:
+        audits = list(pool.map(audit_listed, paths))
+    groups: dict[str, list[dict[str, object]]] = defaultdict(list)
+    for name, result in zip(names, audits):
+        groups[name.rsplit("_s", 1)[0]].append(result)
+    keys = ("attackers", "found", "honest", "malicious", "suspicious")
+    lines = [
+        "| federations (seeds) | attackers found | honest clients | honest `malicious` | honest `suspicious` | detectors flagging honest clients |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, results in groups.items():
+        total = {key: sum(r[key] for r in results) for key in keys}
+        found = f"{total['found']} of {total['attackers']}" if total["attackers"] else "–"
+        by = ", ".join(sorted({d for r in results for d in r["by"]})) or "–"
+        lines.append(f"| {name} ({len(results)}) | {found} | {total['honest']} | {total['malicious']} | {total['suspicious']} | {by} |")
+    total = {key: sum(r[key] for r in audits) for key in keys}
+    lines += [
+        "",
+        f"Over the {len(audits)} federations: {total['found']} of {total['attackers']} attackers found; of {total['honest']} "
+        f"honest clients, {total['malicious']} `malicious` and {total['suspicious']} `suspicious`.",
+    ]
+    return "\n".join(lines)
+
+
 def publish(tables: str, doc: Path, marker: str, print_only: bool) -> None:
     """Print ``tables``, or put them between ``<!-- MARKER:start -->`` and ``<!-- MARKER:end -->``
     in ``doc``, keeping the prose around them."""

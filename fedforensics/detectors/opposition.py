@@ -33,9 +33,9 @@ class OppositionDetector(Detector):
     """How hard each client pushes against the clients' consensus, in the layer where they agree most.
 
     Sign-flipping clients (Li et al., *RSA*, AAAI 2019) send their update reversed;
-    inner-product manipulation (Xie et al., *Fall of empires*, UAI 2020) sends the
-    negative of the honest mean; label flippers train the shared features against the
-    others'. Under label skew a reversed update hides among honest ones in the whole
+    inner-product manipulation (Xie et al., *Fall of empires*, UAI 2020) sends the honest
+    mean times −ε (a push of about ε: at the paper's 0.5, under the threshold, and left to
+    the other detectors); label flippers train the shared features against the others'. Under label skew a reversed update hides among honest ones in the whole
     update's direction: an honest client's update differs most in the output layer,
     where it pushes its own classes, and there a reversed one is as far from the others
     as it was before. In the layers the clients share, they agree, and a reversed
