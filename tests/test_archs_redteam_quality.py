@@ -7,16 +7,13 @@ lists where they do not (label flippers of the sequence models under label skew)
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("torch")
 
-from fedforensics import open_run  # noqa: E402
-from fedforensics.analysis import analyze  # noqa: E402
+from redteam_floor import assert_attackers_found_and_honest_clients_not  # noqa: E402
 
 HARNESS = Path(__file__).resolve().parents[1] / "benchmarks" / "redteam" / "torch_archs.py"
 CASES = {
@@ -33,12 +30,5 @@ CASES = {
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_every_attacker_found_and_no_honest_client_flagged(name, tmp_path):
-    path = tmp_path / f"{name}.h5"
-    subprocess.run([sys.executable, str(HARNESS), str(path), *CASES[name].split()], check=True, capture_output=True)
-    with open_run(path) as run:
-        truth = run.ground_truth
-        report = analyze(run)
-    judged = {v.client: v.verdict for v in report.verdicts}
-    assert all(judged[c] != "benign" for c in truth), judged
-    assert [c for c, v in judged.items() if v != "benign" and c not in truth] == []
-    assert len(truth) == (0 if "clean" in name else 2)
+    attackers = 0 if "clean" in name else 2
+    assert_attackers_found_and_honest_clients_not(HARNESS, CASES[name], tmp_path / f"{name}.h5", attackers)

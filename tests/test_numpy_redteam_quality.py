@@ -7,14 +7,10 @@ table also lists where they do not (very unequal IID silos, sign flipping under 
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-from fedforensics import open_run
-from fedforensics.analysis import analyze
+from redteam_floor import assert_attackers_found_and_honest_clients_not
 
 HARNESS = Path(__file__).resolve().parents[1] / "benchmarks" / "redteam" / "numpy_mlp.py"
 SKEWED = "--clients 20 --rounds 20 --alpha 0.5 --qty 0.5 --samples 300 --n-mal 4 --metrics"
@@ -41,12 +37,5 @@ CASES = {
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_every_attacker_found_and_no_honest_client_flagged(name, tmp_path):
-    path = tmp_path / f"{name}.h5"
-    subprocess.run([sys.executable, str(HARNESS), str(path), *CASES[name].split()], check=True, capture_output=True)
-    with open_run(path) as run:
-        truth = run.ground_truth
-        report = analyze(run)
-    judged = {v.client: v.verdict for v in report.verdicts}
-    assert all(judged[c] != "benign" for c in truth), judged
-    assert [c for c, v in judged.items() if v != "benign" and c not in truth] == []
-    assert len(truth) == (0 if name.startswith("clean") else 4)
+    attackers = 0 if name.startswith("clean") else 4
+    assert_attackers_found_and_honest_clients_not(HARNESS, CASES[name], tmp_path / f"{name}.h5", attackers)
