@@ -10,10 +10,11 @@ The rule (documented in ``docs/detectors.md``):
 * **malicious**: flagged by detectors of at least ``agree`` *families* of evidence
   (default 2: magnitude, direction, collusion, behaviour; three magnitude
   statistics of one client are one fact, not three; ``output-bias``, corroborating
-  and set by an unusual label mix by construction, adds no family; flags only of
-  standalone detectors an unusual label mix sets, such as ``cosine-hdbscan``, are
-  one family together), or by one standalone detector at ``strong`` times its
-  threshold or more (default 2.0);
+  and set by an unusual label mix by construction, adds no family; when the only
+  standalone flags are of detectors an unusual label mix sets, such as
+  ``cosine-hdbscan``, they and any corroborating flag beside them (the client's
+  training metrics, which its data set too) are one family together), or by one
+  standalone detector at ``strong`` times its threshold or more (default 2.0);
 * **suspicious**: flagged by one family (fewer than ``agree``), or its update held NaN/Inf in some
   round (which breaks averaging whatever the intent);
 * **benign**: otherwise (its evidence, if a corroborating detector flagged it, is
@@ -116,8 +117,10 @@ class ConsensusRule:
                 )
             flagging = [r for r in applicable if r.name in flagged_by and r.adds_family]
             families = {result.family or result.name for result in flagging}
-            if flagging and all(result.label_mix for result in flagging):
-                families = {"label mix"}  # one fact about the client's data, not independent evidence
+            if standalone and all(result.label_mix for result in flagging if result.standalone):
+                # one fact about the client's data, not independent evidence: a corroborating flag (its training
+                # metrics) beside standalone flags that only an unusual label mix raised is set by the same data
+                families = {"label mix"}
             if standalone and (len(families) >= self.agree or strongest >= self.strong):
                 verdict: Verdict = "malicious"
             elif (standalone and not persistent) or nonfinite.get(cid):

@@ -617,8 +617,17 @@ def test_flags_an_unusual_label_mix_explains_are_one_family():
     assert verdicts["skewed"].flagged_by == ["cosine-hdbscan", "output-bias"]
     # a flag the label mix does not explain is still one family: the output bias adds none
     assert verdicts["attacker"].verdict == "suspicious"
-    # a behaviour flag beside FLAME's is a second (a label flipper cannot fit its flipped labels)
-    assert verdicts["flipper"].verdict == "malicious"
+    # a behaviour flag beside FLAME's alone is the same fact: a client alone with one class is outside FLAME's
+    # cluster and trains to a loss unlike the others' (honest single-class clients of a numpy MLP and of a GRU were
+    # malicious so); beside a flag the label mix does not explain, it is a second family
+    assert verdicts["flipper"].verdict == "suspicious"
+    from fedforensics.notes import label_mix_note
+
+    note = label_mix_note(list(verdicts.values()), results, {})
+    assert note.startswith("skewed, flipper are suspicious on client-metrics and cosine-hdbscan and flame-only and output-bias alone"), note
+    results.append(_result("median-only", 1.0, {"flipper": 1.1}, "direction"))
+    again = {v.client: v for v in ConsensusRule().judge(clients, results, {})}
+    assert again["flipper"].verdict == "malicious"
 
 
 def test_the_output_bias_adds_no_family_beside_any_flag():

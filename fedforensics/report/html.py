@@ -131,7 +131,7 @@ def _summary(report: AuditReport) -> str:
     no_family = [d.name for d in report.detectors if not d.adds_family]
     only_beside = (
         f" A flag of {' or '.join(esc(n) for n in corroborating)} (set by a client's own data under label skew) "
-        "counts as its family only beside a flag of a standalone detector."
+        "counts as its family only beside a flag of a standalone detector that an unusual label mix does not raise."
         if corroborating
         else ""
     )
