@@ -203,9 +203,10 @@ def label_mix_note(
     ``cosine-hdbscan`` also flagged the smallest honest clients of IID federations with unequal shards (a
     QA check: 3 of 15, with 52–63 % of the median sample count): fewer SGD steps leave a noisier direction.
     """
+    raised_by_mix = {r.name for r in results if r.applicable and r.label_mix}
     # a corroborating flag beside them (training metrics) is set by the same data: the verdict rule counts it with them
-    label_mix = {r.name for r in results if r.applicable and (r.label_mix or not r.standalone)}
-    only = [v for v in flagged_only_by(verdicts, label_mix, nonfinite) if any(r.label_mix and r.name in v.flagged_by for r in results)]
+    with_corroborating = raised_by_mix | {r.name for r in results if r.applicable and not r.standalone}
+    only = [v for v in flagged_only_by(verdicts, with_corroborating, nonfinite) if raised_by_mix & set(v.flagged_by)]
     if not only:
         return None
     names = sorted({name for v in only for name in v.flagged_by})
