@@ -469,15 +469,77 @@ def _layers(**shapes: tuple[int, ...]) -> list:
     return [Layer(i, name, shape, np.dtype("float32"), True) for i, (name, shape) in enumerate(shapes.items())]
 
 
-def test_the_output_bias_is_the_bias_of_the_last_weight():
+def test_the_output_layer_by_order_is_the_last_weight_and_its_bias():
     """PyTorch's Linear (rows) and Keras' Dense kernel (columns) both name it; a last layer without a
     bias, or a lone vector, names none rather than a normalisation scale."""
-    from fedforensics.detectors.output_bias import output_bias
+    from fedforensics.output_layer import by_order
 
-    assert output_bias(_layers(fc1_w=(16, 24), fc1_b=(16,), fc2_w=(10, 16), fc2_b=(10,))).name == "fc2_b"
-    assert output_bias(_layers(dense_kernel=(16, 10), dense_bias=(10,), ln=(1,))).name == "dense_bias"
-    assert output_bias(_layers(conv=(8, 1, 3, 3), bn_w=(8,), bn_b=(8,), fc=(10, 8))) is None
-    assert output_bias(_layers(w=(70_000,))) is None
+    assert by_order(_layers(fc1_w=(16, 24), fc1_b=(16,), fc2_w=(10, 16), fc2_b=(10,))).bias.name == "fc2_b"
+    assert by_order(_layers(dense_kernel=(16, 10), dense_bias=(10,), ln=(1,))).bias.name == "dense_bias"
+    assert by_order(_layers(conv=(8, 1, 3, 3), bn_w=(8,), bn_b=(8,), fc=(10, 8))).bias is None
+    assert by_order(_layers(w=(70_000,))) is None
+
+
+def _softmax_like(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """An update of a layer that feeds softmax or a LayerNorm: its entries along the first axis sum to zero."""
+    update = rng.normal(size=shape)
+    return update - update.mean(axis=0)
+
+
+def _head_first_run(path, normalised: int) -> None:
+    """A model that declares its 5-class head first, then ``normalised`` layers of width 4 that feed a LayerNorm,
+    then a layer of width 32 that feeds a ReLU: the head's bias updates sum to zero (softmax), so do the
+    normalised layers', not the last layer's."""
+    rng = np.random.default_rng(0)
+    shapes = {"head.w": (5, 32), "head.b": (5,)}
+    for k in range(normalised):
+        shapes |= {f"n{k}.w": (4, 16), f"n{k}.b": (4,)}
+    shapes |= {"last.w": (32, 4), "last.b": (32,)}
+    with Recorder(path) as rec:
+        for r in range(4):
+            with rec.round(r, {name: np.zeros(shape) for name, shape in shapes.items()}) as rnd:
+                for i in range(6):
+                    update = {
+                        name: rng.normal(size=shape) if name.startswith("last") else _softmax_like(rng, shape)
+                        for name, shape in shapes.items()
+                    }
+                    rnd.client(f"c{i}", update, num_samples=10, delta=True)
+
+
+@pytest.mark.parametrize("normalised", [0, 2])
+def test_a_head_declared_first_is_found_by_its_zero_sum_updates(tmp_path, normalised):
+    """Where the last weight's bias does not move as softmax's does, the output layer is the weight whose
+    bias's updates sum to zero over the classes; among several (layers feeding a LayerNorm), the one whose
+    size the others do not share, even where theirs is smaller. `output-bias` scores it, `opposition`
+    leaves it out."""
+    from fedforensics.output_layer import find_output_layer
+
+    _head_first_run(tmp_path / "head.h5", normalised)
+    run = open_run(tmp_path / "head.h5")
+    head = find_output_layer(run)
+    assert (head.weight.name, head.bias.name, head.found_by) == ("head.w", "head.b", "zero-sum")
+    before = [layer.name for layer in head.layers_before(run.analysable_layers)]
+    assert before == [layer.name for layer in run.analysable_layers][2:]
+    detectors = ["output-bias", "opposition", "layer-deviation"]
+    report = analyze(run, [get_detector(name, **({"min_rounds": 1} if name == "opposition" else {})) for name in detectors])
+    assert report.detector("output-bias").extras["layer"] == "head.b"
+    assert (report.output_bias_placement["layer"], report.output_bias_placement["found_by"]) == ("head.b", "zero-sum")
+    assert set(report.detector("opposition").extras["consensus_layers"]) <= set(before)
+
+
+def test_a_head_declared_last_is_found_by_order(tmp_path):
+    """The usual model: the last weight and its bias, where no other bias's updates sum to zero."""
+    from fedforensics.output_layer import find_output_layer
+
+    with Recorder(tmp_path / "last.h5") as rec:
+        with rec.round(0, {"w1": np.zeros((8, 4)), "b1": np.zeros(8), "w2": np.zeros((3, 8)), "b2": np.zeros(3)}) as rnd:
+            for i in range(5):
+                update = {"w1": np.ones((8, 4)), "b1": np.ones(8), "w2": np.ones((3, 8)), "b2": np.ones(3)}
+                rnd.client(f"c{i}", update, num_samples=10, delta=True)
+    run = open_run(tmp_path / "last.h5")
+    head = find_output_layer(run)
+    assert (head.weight.name, head.bias.name, head.found_by) == ("w2", "b2", "order")
+    assert analyze(run, [get_detector("layer-deviation")]).output_bias_placement["found_by"] == "order"
 
 
 def test_an_output_bias_of_a_vocabulary_is_not_scored_per_class(tmp_path):

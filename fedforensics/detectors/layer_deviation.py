@@ -7,10 +7,10 @@ from typing import Any
 import numpy as np
 from scipy.linalg.blas import isamax
 
+from ..output_layer import find_output_layer
 from ..stats import auroc
 from .accumulate import Conclusion
 from .base import RoundData
-from .output_bias import output_bias
 from .statistic import RoundStatisticDetector
 
 STATS = {"max": "max |Δ|", "l2": "L2 norm"}
@@ -101,7 +101,8 @@ class LayerDeviationDetector(RoundStatisticDetector):
             )
         rows.sort(key=lambda row: -row["separation"])
         best = rows[0]["slice"] if rows else None
-        bias = output_bias(self._run.layers)
+        head = find_output_layer(self._run)
+        bias = head.bias if head is not None else None
         ranks = [i for i, row in enumerate(rows, start=1) if bias is not None and row["layer"] == bias.name]
         placement = None
         if ranks:
@@ -111,7 +112,7 @@ class LayerDeviationDetector(RoundStatisticDetector):
             anomaly = "output-bias" if ranks[0] <= 2 and separates else "elsewhere"
             if rows[0]["separation"] < self.threshold:
                 anomaly = "none"
-            placement = {"layer": bias.name, "rank": ranks[0], "of": len(rows), "anomaly": anomaly}
+            placement = {"layer": bias.name, "rank": ranks[0], "of": len(rows), "anomaly": anomaly, "found_by": head.found_by}
         return {
             "localization": rows,
             "output_bias": placement,

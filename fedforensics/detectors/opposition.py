@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ..output_layer import find_output_layer
 from ..run import Run
 from .accumulate import EVIDENCE_ROUNDS
 from .base import Detector, DetectorResult, Evidence, RoundData
@@ -42,8 +43,9 @@ class OppositionDetector(Detector):
     update opposes them.
 
     Per round, on up to ``coordinates`` evenly spaced coordinates of each analysable
-    layer *before* the output layer (the last weight matrix or kernel and what follows
-    it; a model of vectors only has none, and all its layers count): the coordinate-wise
+    layer *before* the output layer (``fedforensics.output_layer``: the last weight matrix
+    or kernel and what follows it, or the one whose bias's updates sum to zero where the
+    last one's do not; a model of vectors only has none, and all its layers count): the coordinate-wise
     median of the clients' updates (Yin et al., ICML 2018) and each client's cosine to
     it. The *consensus layer* is the
     one whose median cosine times the square root of its coordinates is highest
@@ -92,12 +94,10 @@ class OppositionDetector(Detector):
         self._pushes = RoundTable(run.all_clients)
         self._consensus: dict[int, str] = {}
         analysable = run.analysable_layers
-        # The output layer is the last weight (matrix or kernel) and what follows it; a model of vectors only has none.
-        weights = [i for i, layer in enumerate(analysable) if len(layer.shape) >= 2]
-        end = weights[-1] if weights else len(analysable)
+        head = find_output_layer(run)  # a model of vectors only has none
         self._layers = [
             (layer.name, slice(0, layer.size, -(-layer.size // self.coordinates)))  # at most `coordinates` of them
-            for layer in analysable[:end]
+            for layer in (head.layers_before(analysable) if head is not None else analysable)
             if layer.size >= 2
         ]
 

@@ -6,30 +6,11 @@ from typing import Any
 
 import numpy as np
 
-from ..run import Layer, Run
+from ..output_layer import find_output_layer
+from ..run import Run
 from .accumulate import Conclusion
 from .base import RoundData
 from .statistic import RoundStatisticDetector, strongest
-
-
-def output_bias(layers: list[Layer]) -> Layer | None:
-    """The output layer's bias: the first one-dimensional layer after the last weight (the last
-    analysable layer of two or more dimensions) that fits it, with as many entries as the weight
-    has rows (PyTorch's Linear) or columns (a Keras Dense kernel). A model whose last layer has
-    no bias has none, rather than whichever normalisation scale came before it."""
-    analysable = [layer for layer in layers if layer.analysable]
-    last = max((i for i, layer in enumerate(analysable) if len(layer.shape) >= 2), default=None)
-    if last is None:
-        return None
-    weight = analysable[last]
-    return next(
-        (
-            layer
-            for layer in analysable[last + 1 :]
-            if len(layer.shape) == 1 and layer.size > 1 and layer.size in (weight.shape[0], weight.shape[-1])
-        ),
-        None,
-    )
 
 
 class OutputBiasDetector(RoundStatisticDetector):
@@ -70,12 +51,13 @@ class OutputBiasDetector(RoundStatisticDetector):
         self.max_classes = max_classes
 
     def start(self, run: Run) -> None:
-        self._layer = output_bias(run.layers)
+        head = find_output_layer(run)
+        self._layer = head.bias if head is not None else None
         super().start(run)
 
     def applicable(self, run: Run) -> str:
         if self._layer is None:
-            return "no output bias in the model (a one-dimensional layer after the last weight, of its size)"
+            return "no output bias in the model (a one-dimensional layer after its output weight, of its size)"
         if self._layer.size > self.max_classes:
             return f"the output bias {self._layer.name} has {self._layer.size:,} entries, more than max_classes={self.max_classes:,}"
         return ""

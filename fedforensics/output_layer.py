@@ -1,0 +1,105 @@
+"""Which layers of a run are the model's output layer (its last weight and bias), from the layer table and,
+where the order of the layers misleads, from what softmax cross-entropy leaves in the updates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .run import Layer, Run
+
+#: An update whose entries sum to at most this share of their absolute sum sums to zero: float32 rounding
+#: leaves 10⁻⁸–10⁻⁷ on a softmax layer's bias, other layers' biases 10⁻² and more (docs/detectors.md).
+ZERO_SUM = 1e-4
+
+#: How many of the first rounds are read to see which biases' updates sum to zero.
+ROUNDS_READ = 3
+
+
+@dataclass(frozen=True)
+class OutputLayer:
+    """The output layer: its weight (matrix or kernel) and its bias (None if it has none); ``found_by`` says how:
+    ``"order"`` (the last weight of the layer table and the bias after it) or ``"zero-sum"`` (the one bias whose
+    updates sum to zero over the classes, where the last weight's do not)."""
+
+    weight: Layer
+    bias: Layer | None
+    found_by: str
+
+    def names(self) -> set[str]:
+        """The names of its layers."""
+        return {self.weight.name} | ({self.bias.name} if self.bias is not None else set())
+
+    def layers_before(self, analysable: list[Layer]) -> list[Layer]:
+        """The analysable layers before it in the forward pass, as far as the table tells: found by order,
+        those before its weight; found by its updates, every layer but its own."""
+        if self.found_by == "order":
+            return analysable[: [layer.name for layer in analysable].index(self.weight.name)]
+        return [layer for layer in analysable if layer.name not in self.names()]
+
+
+def _fitting_bias(analysable: list[Layer], at: int) -> Layer | None:
+    """The first one-dimensional layer after the weight at ``at`` with as many entries as the weight has rows
+    (PyTorch's Linear) or columns (a Keras Dense kernel), before the next weight."""
+    weight = analysable[at]
+    for layer in analysable[at + 1 :]:
+        if len(layer.shape) >= 2:
+            return None
+        if layer.size > 1 and layer.size in (weight.shape[0], weight.shape[-1]):
+            return layer
+    return None
+
+
+def by_order(layers: list[Layer]) -> OutputLayer | None:
+    """The last weight of the layer table (its last analysable layer of two or more dimensions) and the first
+    one-dimensional layer after it that fits it: where a model declares its classifier last, as most do. A model
+    whose last weight has no such bias has none, rather than whichever normalisation scale came before it; a
+    model of vectors only has no output layer."""
+    analysable = [layer for layer in layers if layer.analysable]
+    weights = [i for i, layer in enumerate(analysable) if len(layer.shape) >= 2]
+    if not weights:
+        return None
+    return OutputLayer(analysable[weights[-1]], _fitting_bias(analysable, weights[-1]), "order")
+
+
+def _sums_to_zero(run: Run, layer: Layer) -> bool:
+    """Whether the updates of ``layer`` in the first rounds sum to zero over its entries, for the median client.
+
+    The gradient of softmax cross-entropy with respect to the logits is the predictions minus the one-hot
+    labels, whose entries sum to zero; so do, step after step, the updates of the output bias (SGD, with or
+    without momentum; not Adam, which rescales each entry). A layer that feeds a normalisation which removes
+    the mean (LayerNorm) shares the property; a layer followed by ReLU does not.
+    """
+    ratios: list[np.ndarray] = []
+    for r in run.rounds[:ROUNDS_READ]:
+        updates = run.layer_updates(r, layer.name).astype(np.float64)
+        total = np.abs(updates).sum(axis=1)
+        moved = total > 0
+        ratios.append(np.abs(updates.sum(axis=1))[moved] / total[moved])
+    values = np.concatenate(ratios) if ratios else np.empty(0)
+    return values.size > 0 and float(np.median(values)) <= ZERO_SUM
+
+
+def find_output_layer(run: Run) -> OutputLayer | None:
+    """The run's output layer: :func:`by_order`, unless its bias's updates do not sum to zero while another
+    weight's bias's do. Then the output layer is that one; among several (layers feeding a LayerNorm share
+    the property), one whose size no other such bias has (a residual stream's width repeats, the classes
+    do not), then the smallest, then the last in the table. The first rounds' updates of the candidate
+    biases are read (a few numbers a client)."""
+    guess = by_order(run.layers)
+    if guess is None or guess.bias is None or _sums_to_zero(run, guess.bias):
+        return guess
+    analysable = run.analysable_layers
+    pairs = [
+        (weight, bias)
+        for at, weight in enumerate(analysable)
+        if len(weight.shape) >= 2 and (bias := _fitting_bias(analysable, at)) is not None and bias is not guess.bias
+    ]
+    zero_sum = [(weight, bias) for weight, bias in pairs if _sums_to_zero(run, bias)]
+    if not zero_sum:
+        return guess
+    sizes = [bias.size for _, bias in zero_sum]
+    order = {bias.name: k for k, (_, bias) in enumerate(zero_sum)}
+    weight, bias = min(zero_sum, key=lambda pair: (sizes.count(pair[1].size) > 1, pair[1].size, -order[pair[1].name]))
+    return OutputLayer(weight, bias, "zero-sum")
