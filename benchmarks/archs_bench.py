@@ -10,22 +10,7 @@ the table between the ``archs-redteam`` markers of docs/detection.md.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-from scenarios import CACHE, listed_federations, listed_table, publish
-
-HERE = Path(__file__).resolve().parent
-DOC = HERE.parent / "docs" / "detection.md"
-RUNS = HERE / "redteam" / "archs_runs.txt"
-OUT = CACHE / "archs"
-
-
-def main() -> None:
-    command = [sys.executable, str(HERE / "redteam" / "torch_archs.py"), "OUT"]
-    args, runs, paths = listed_federations(__doc__.splitlines()[0], RUNS, OUT, command, DOC)
-    publish(listed_table(list(runs), paths, args.jobs), DOC, "archs-redteam", args.print)
-
+from scenarios import red_team_bench
 
 if __name__ == "__main__":
-    main()
+    red_team_bench(__doc__.splitlines()[0], "torch_archs.py", "archs_runs.txt", "archs", "archs-redteam")

@@ -10,21 +10,7 @@ the attackers found and the honest clients flagged, with the detectors that flag
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-from scenarios import CACHE, listed_federations, listed_table, publish
-
-HERE = Path(__file__).resolve().parent
-DOC = HERE.parent / "docs" / "detection.md"
-RUNS = HERE / "redteam" / "numpy_runs.txt"
-OUT = CACHE / "numpy"
-
-
-def main() -> None:
-    args, runs, paths = listed_federations(__doc__.splitlines()[0], RUNS, OUT, [sys.executable, str(HERE / "redteam" / "numpy_mlp.py"), "OUT"], DOC)
-    publish(listed_table(list(runs), paths, args.jobs), DOC, "numpy-redteam", args.print)
-
+from scenarios import red_team_bench
 
 if __name__ == "__main__":
-    main()
+    red_team_bench(__doc__.splitlines()[0], "numpy_mlp.py", "numpy_runs.txt", "numpy", "numpy-redteam")

@@ -168,6 +168,7 @@ def audit_listed(path: Path) -> dict[str, object]:
     with open_run(path) as run:
         truth = set(run.ground_truth or [])
         report = analyze(run)
+        success = run.global_metrics(run.rounds[-1]).get("attack_success") if run.rounds else None
     attackers = [v for v in report.verdicts if v.client in truth]
     honest = [v for v in report.verdicts if v.client not in truth and v.verdict != "benign"]
     return {
@@ -177,6 +178,7 @@ def audit_listed(path: Path) -> dict[str, object]:
         "malicious": sum(v.verdict == "malicious" for v in honest),
         "suspicious": sum(v.verdict == "suspicious" for v in honest),
         "by": sorted({name for v in honest for name in v.flagged_by}),
+        "success": success,
     }
 
 
@@ -192,15 +194,22 @@ def listed_table(names: list[str], paths: list[Path], jobs: int) -> str:
     for name, result in zip(names, audits):
         groups[name.rsplit("_s", 1)[0]].append(result)
     keys = ("attackers", "found", "honest", "malicious", "suspicious")
+    # where the runs record the attack's success on held-out data (global metric "attack_success"), its final value
+    measured = any(r["success"] is not None for r in audits)
     lines = [
-        "| federations (seeds) | attackers found | honest clients | honest `malicious` | honest `suspicious` | detectors flagging honest clients |",
-        "|---|---|---|---|---|---|",
+        "| federations (seeds) | attackers found | honest clients | honest `malicious` | honest `suspicious` | detectors flagging honest clients |"
+        + (" final attack success (each seed) |" if measured else ""),
+        "|---|---|---|---|---|---|" + ("---|" if measured else ""),
     ]
     for name, results in groups.items():
         total = {key: sum(r[key] for r in results) for key in keys}
         found = f"{total['found']} of {total['attackers']}" if total["attackers"] else "–"
         by = ", ".join(sorted({d for r in results for d in r["by"]})) or "–"
-        lines.append(f"| {name} ({len(results)}) | {found} | {total['honest']} | {total['malicious']} | {total['suspicious']} | {by} |")
+        success = " ".join(f"{r['success']:.2f}" for r in results if r["success"] is not None) or "–"
+        lines.append(
+            f"| {name} ({len(results)}) | {found} | {total['honest']} | {total['malicious']} | {total['suspicious']} | {by} |"
+            + (f" {success} |" if measured else "")
+        )
     total = {key: sum(r[key] for r in audits) for key in keys}
     lines += [
         "",
@@ -208,6 +217,17 @@ def listed_table(names: list[str], paths: list[Path], jobs: int) -> str:
         f"honest clients, {total['malicious']} `malicious` and {total['suspicious']} `suspicious`.",
     ]
     return "\n".join(lines)
+
+
+def red_team_bench(description: str, script: str, runs: str, cache: str, marker: str) -> None:
+    """A red-team benchmark's whole job: record what ``CACHE/cache`` lacks of the federations ``redteam/runs``
+    lists, with ``redteam/script`` (its run file the first argument), audit each with the default detectors
+    and rewrite the table between ``marker``'s markers of docs/detection.md (or print it)."""
+    here = Path(__file__).resolve().parent
+    doc = here.parent / "docs" / "detection.md"
+    command = [sys.executable, str(here / "redteam" / script), "OUT"]
+    args, listed, paths = listed_federations(description, here / "redteam" / runs, CACHE / cache, command, doc)
+    publish(listed_table(list(listed), paths, args.jobs), doc, marker, args.print)
 
 
 def publish(tables: str, doc: Path, marker: str, print_only: bool) -> None:
