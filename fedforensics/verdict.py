@@ -13,8 +13,11 @@ The rule (documented in ``docs/detectors.md``):
   and set by an unusual label mix by construction, adds no family; when the only
   standalone flags are of detectors an unusual label mix sets, such as
   ``cosine-hdbscan``, they and any corroborating flag beside them (the client's
-  training metrics, which its data set too) are one family together), or by one
-  standalone detector at ``strong`` times its threshold or more (default 2.0);
+  training metrics, which its data set too) are one family together; a corroborating
+  flag beside standalone flags only of families one cause raises with it, its
+  ``explained_by``, adds none: diverging local training sets a client's loss and its
+  update's norm at once), or by one standalone detector at ``strong`` times its
+  threshold or more (default 2.0);
 * **suspicious**: flagged by one family (fewer than ``agree``), or its update held NaN/Inf in some
   round (which breaks averaging whatever the intent);
 * **benign**: otherwise (its evidence, if a corroborating detector flagged it, is
@@ -116,7 +119,12 @@ class ConsensusRule:
                     Evidence("integrity", cid, bad[0], None, float(len(bad)), f"update held NaN/Inf in {len(bad)} round(s)"),
                 )
             flagging = [r for r in applicable if r.name in flagged_by and r.adds_family]
-            families = {result.family or result.name for result in flagging}
+            beside = {result.family or result.name for result in flagging if result.standalone}
+            families = {
+                result.family or result.name
+                for result in flagging
+                if result.standalone or not beside <= result.explained_by  # one cause of its flag and theirs
+            }
             if standalone and all(result.label_mix for result in flagging if result.standalone):
                 # one fact about the client's data, not independent evidence: a corroborating flag (its training
                 # metrics) beside standalone flags that only an unusual label mix raised is set by the same data

@@ -580,13 +580,20 @@ def test_a_slice_no_gradient_reaches_localizes_nothing(tmp_path):
 
 
 def _result(
-    name: str, threshold: float, scores: dict[str, float], family: str = "", standalone: bool = True, label_mix: bool = False
+    name: str,
+    threshold: float,
+    scores: dict[str, float],
+    family: str = "",
+    standalone: bool = True,
+    label_mix: bool = False,
+    explained_by: frozenset[str] = frozenset(),
 ) -> DetectorResult:
     flagged = [c for c, s in scores.items() if s >= threshold]
     evidence = [Evidence(name, c, 1, None, s, "x") for c, s in scores.items() if c in flagged]
     return DetectorResult(
-        name, "ref", {}, threshold, scores, flagged, {}, {}, evidence, family=family, standalone=standalone, label_mix=label_mix
-    )
+        name, "ref", {}, threshold, scores, flagged, {}, {}, evidence,
+        family=family, standalone=standalone, label_mix=label_mix, explained_by=explained_by,
+    )  # fmt: skip
 
 
 def test_consensus_rule():
@@ -706,9 +713,27 @@ def test_the_output_bias_adds_no_family_beside_any_flag():
     verdicts = {v.client: v for v in ConsensusRule().judge(dict.fromkeys(["same-class", "balanced", "booster"], 20), results, {})}
     assert verdicts["same-class"].verdict == verdicts["balanced"].verdict == "suspicious"
     assert "output-bias" in verdicts["same-class"].flagged_by  # listed as evidence, and in the score
-    assert verdicts["booster"].verdict == "malicious"  # client-metrics still counts as behaviour
+    assert verdicts["booster"].verdict == "malicious"  # a corroborating flag explained by nothing else counts
     persistent = ConsensusRule().judge(dict.fromkeys(["same-class", "balanced"], 20), results, {}, persistence=0.99)
     assert {v.verdict for v in persistent} == {"benign"}
+
+
+def test_training_metrics_beside_magnitude_flags_alone_are_one_event():
+    """Honest label-skewed clients whose local training diverged now and then (a red-team check: 20 clients, 10 a
+    round, Dirichlet 0.5, lr 0.1) sent updates up to 57 MADs long and reported losses 27 MADs high in the same
+    rounds: norm plus client-metrics made three of them malicious. Beside a direction or collusion flag the
+    metrics still count; beside magnitude flags alone they are part of that one event."""
+    metrics = frozenset({"magnitude"})
+    results = [
+        _result("norm", 3.5, {"diverged": 5.6, "flipper": 0.5, "boosted": 5.0, "honest": 0.2}, "magnitude"),
+        _result("layer-deviation", 5.0, {"diverged": 5.9, "flipper": 0.5, "boosted": 0.2, "honest": 0.2}, "magnitude"),
+        _result("median-cosine", 5.0, {"diverged": 0.5, "flipper": 6.0, "boosted": 6.0, "honest": 0.2}, "direction"),
+        _result("client-metrics", 3.5, {"diverged": 4.9, "flipper": 4.0, "boosted": 0.1, "honest": 4.0}, "behaviour", standalone=False, explained_by=metrics),
+    ]
+    verdicts = {v.client: v.verdict for v in ConsensusRule().judge(dict.fromkeys(["diverged", "flipper", "boosted", "honest"], 20), results, {})}
+    assert verdicts == {"diverged": "suspicious", "flipper": "malicious", "boosted": "malicious", "honest": "benign"}
+    assert get_detector("client-metrics").explained_by == metrics
+    assert all(not cls.explained_by for name, cls in all_detectors().items() if name != "client-metrics")
 
 
 def test_the_report_names_verdicts_that_rest_on_label_mix_evidence_alone():

@@ -256,5 +256,7 @@ def test_the_rule_text_follows_the_rules_parameters(tmp_path, agree, says):
     report = analyze(open_run(make_run(tmp_path / "r.h5", rounds=4)), rule=ConsensusRule(agree=agree))
     assert says in render_html(report)
     # one sentence per kind of non-standalone detector, which the page said twice, contradicting itself (QA)
-    assert "A flag of client-metrics (set by a client's own data under label skew) counts as its family only beside" in render_html(report)
+    html = render_html(report)
+    assert "A flag of client-metrics (set by a client's own data under label skew) counts as its family only beside" in html
+    assert "Beside flags of the magnitude family alone, a flag of client-metrics counts as none: one event raises both" in html
     assert "A flag of output-bias (a client's label histogram) is listed as evidence but counts as no family." in render_html(report)

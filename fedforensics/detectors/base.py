@@ -161,6 +161,9 @@ class DetectorResult:
     large_data
         Whether an honest client with far more data than the others reaches this flag by construction
         (see :attr:`Detector.large_data`).
+    explained_by
+        Families of standalone flags that one cause raises together with this detector's, in an honest client
+        (see :attr:`Detector.explained_by`).
     """
 
     name: str
@@ -179,6 +182,7 @@ class DetectorResult:
     standalone: bool = True
     label_mix: bool = False
     large_data: bool = False
+    explained_by: frozenset[str] = frozenset()
 
     @property
     def adds_family(self) -> bool:
@@ -195,6 +199,7 @@ class DetectorResult:
             "standalone": self.standalone,
             "label_mix": self.label_mix,
             "large_data": self.large_data,
+            "explained_by": sorted(self.explained_by),
             "reference": self.reference,
             "params": self.params,
             "applicable": self.applicable,
@@ -241,6 +246,10 @@ class Detector(ABC):
     #: noise (an update nearer the others' mean). The report's notes name the clients flagged by such detectors
     #: alone whose reported sample counts could explain it; no detector reads sample counts (the client's own report).
     large_data: ClassVar[bool] = False
+    #: Families of standalone flags that one cause raises together with this detector's flag in an honest client:
+    #: beside flags of those families only, this detector's flag is part of that fact and adds no family of its own
+    #: (a client whose local training diverges reports a loss unlike the others' *and* sends a far longer update).
+    explained_by: ClassVar[frozenset[str]] = frozenset()
     #: The score at which a client is flagged: a parameter of ``__init__``, stored by every detector.
     threshold: float
 
@@ -294,6 +303,7 @@ class Detector(ABC):
             standalone=self.standalone,
             label_mix=self.label_mix,
             large_data=self.large_data,
+            explained_by=self.explained_by,
             reference=self.reference,
             params=self.get_params(),
             threshold=self.threshold,

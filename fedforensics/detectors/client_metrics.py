@@ -21,6 +21,9 @@ class ClientMetricsDetector(RoundStatisticDetector):
     Not standalone: a client's loss and accuracy are set by its own data (a shard
     of one or two classes is fitted easily), and they are what the client chose to
     report; they corroborate a flag on its update but never raise suspicion alone.
+    Nor do they add a family beside ``magnitude`` flags alone: a client whose local
+    training diverges (a loss far above the others') sends a far longer update in the
+    same rounds, one event seen twice.
     """
 
     name = "client-metrics"
@@ -28,6 +31,7 @@ class ClientMetricsDetector(RoundStatisticDetector):
     summary = "clients whose reported training metrics are outliers"
     family = "behaviour"
     standalone = False
+    explained_by = frozenset({"magnitude"})
     side = "two-sided"
     abs_floor = 0.05
 

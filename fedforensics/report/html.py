@@ -127,14 +127,21 @@ def _summary(report: AuditReport) -> str:
     if s.meta:
         rows.append(("metadata", "<br>".join(f'<span class="id">{esc(k)} = {esc(v)}</span>' for k, v in sorted(s.meta.items()))))
     r = report.rule
-    corroborating = [d.name for d in report.detectors if not d.standalone and d.adds_family]
+    corroborating = [d for d in report.detectors if not d.standalone and d.adds_family]
     no_family = [d.name for d in report.detectors if not d.adds_family]
     only_beside = (
-        f" A flag of {' or '.join(esc(n) for n in corroborating)} (set by a client's own data under label skew) "
+        f" A flag of {' or '.join(esc(d.name) for d in corroborating)} (set by a client's own data under label skew) "
         "counts as its family only beside a flag of a standalone detector that an unusual label mix does not raise."
         if corroborating
         else ""
     )
+    for d in corroborating:
+        if d.explained_by:
+            only_beside += (
+                f" Beside flags of the {' or '.join(sorted(d.explained_by))} family alone, a flag of {esc(d.name)} counts as "
+                "none: one event raises both (local training that diverges reports a loss unlike the others' and sends a "
+                "far longer update)."
+            )
     if no_family:
         only_beside += (
             f" A flag of {' or '.join(esc(n) for n in no_family)} (a client's label histogram) is listed as evidence "
