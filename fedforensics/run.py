@@ -26,6 +26,7 @@ import numpy as np
 
 from recorder import spec
 from recorder.journal import RecoveredFile, journal_path, read_journal
+from recorder.lock import writer_holds
 
 from .errors import RunFormatError
 
@@ -211,6 +212,8 @@ class Run:
             self._validate()
         except RunFormatError:
             self.close()
+            if self.changed():  # a writer mid-round leaves a round group half written
+                raise self.changed_error() from None
             raise
         except (KeyError, OSError, ValueError, TypeError, AttributeError, RuntimeError) as exc:
             self.close()
@@ -226,8 +229,9 @@ class Run:
         return stat.st_size, stat.st_mtime_ns
 
     def changed(self) -> bool:
-        """Whether the file changed since it was opened (a writer still at work)."""
-        return self._stamp() != self._opened_as
+        """Whether the file changed since it was opened, or a writer holds it now: a writer still at work (one
+        mid-round leaves groups half written whether or not its last change reached the file's size and time)."""
+        return self._stamp() != self._opened_as or writer_holds(self.path)
 
     def changed_error(self) -> RunFormatError:
         """The error to raise when reading failed because the file changed under the reader."""

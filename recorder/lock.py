@@ -80,6 +80,26 @@ class WriterLock:
             os.close(fd)
 
 
+def writer_holds(path: Path) -> bool:
+    """Whether a writer (a recorder, or an HDF5 program that opened the file to write) holds ``path`` now: a
+    shared lock of it is refused. False where the filesystem does not lock or the file cannot be opened."""
+    if fcntl is None:
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)  # drops the shared lock, if taken
+    return False
+
+
 def _after_fork_in_child() -> None:
     for lock in list(_held):
         lock._forget_in_child()

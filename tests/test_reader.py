@@ -390,6 +390,26 @@ def test_a_file_changed_under_the_reader_is_named_as_such(small_run, tmp_path):
             raise RunFormatError(malformed)  # a round the writer was still writing can look malformed
 
 
+def test_a_failure_while_a_writer_holds_the_file_is_named_as_such(small_run, tmp_path):
+    """`inspect` on a file a recorder was still writing gave a traceback, or called a round it caught half written
+    "not a round group", when the writer's last change had not yet moved the file's size or time: a writer's lock
+    on the file says as much."""
+    from recorder.lock import WriterLock, writer_holds
+
+    path = tmp_path / "live.h5"
+    path.write_bytes(small_run.read_bytes())
+    with open_run(path) as run:
+        assert not writer_holds(path) and not run.changed()
+        lock = WriterLock(path)  # as a recorder holds it from start to close
+        try:
+            assert writer_holds(path) and run.changed()
+            with pytest.raises(RunFormatError, match="the file changed while it was being read"), run.guarded():
+                raise KeyError("object '0000000280' doesn't exist")
+        finally:
+            lock.release()
+        assert not run.changed()
+
+
 @pytest.mark.parametrize("pair, read", [("failures/reasons", "failures"), ("global_metrics/values", "global_metrics")])
 def test_optional_pairs_of_unequal_length_are_refused(tmp_path, pair, read):
     """zip() cut the longer side short: a failed client or a global metric vanished without a word."""

@@ -31,7 +31,7 @@ def inspect(
     """
     if as_json is not None:
         check_outputs([as_json], [run_file])
-    with open_run(run_file) as run:
+    with open_run(run_file) as run, run.guarded():  # a writer may be adding rounds: a change is one clear error
         run.validate()
         summary = summarize(run)
     with quiet_if(quiet):
