@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import sys
 import tempfile
 from contextlib import AbstractContextManager, nullcontext
@@ -19,6 +21,9 @@ from .report.files import named_descriptor
 from .run import Run, open_run
 from .scan import Progress
 from .settings import Settings
+
+#: A model factory a run may name for the inversion hint: dotted Python identifiers, a colon, dotted identifiers.
+MODEL_FACTORY = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 
 ProgressFactory = Callable[[str], AbstractContextManager[Progress]]
 
@@ -143,10 +148,10 @@ def inversion_hint(run: Run, path: Path) -> str:
     imported unless the auditor passes it with ``--model`` themselves.
     """
     factory = run.meta.get("model_factory")
-    if not isinstance(factory, str) or ":" not in factory:
-        return ""
+    if not isinstance(factory, str) or not MODEL_FACTORY.fullmatch(factory):
+        return ""  # not MODULE:CALLABLE: nothing to suggest, least of all shell syntax pasted from a run file
     data = "" if run.attachment("clean_data") is not None else " --data CLEAN.npz"
     return (
         f"trigger inversion was not run; the run names its model {factory!r}. To invert its global model, "
-        f"after checking that module: fedforensics analyze {path} --model {factory}{data}"
+        f"after checking that module: fedforensics analyze {shlex.quote(str(path))} --model {factory}{data}"
     )

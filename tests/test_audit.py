@@ -26,6 +26,23 @@ def test_a_model_named_in_the_run_is_suggested_not_imported(tmp_path):
     assert f"--model {module}:build --data CLEAN.npz" in hint
 
 
+def test_the_hint_is_safe_to_paste_into_a_shell(tmp_path):
+    """A QA check recorded meta model_factory="$(touch PWNED):x": the note printed it in a ready-to-paste command,
+    and pasting it ran the command; a path with a space broke the line. A factory that is not MODULE:CALLABLE is
+    not suggested, and the run's path is quoted."""
+    folder = tmp_path / "with space"
+    folder.mkdir()
+    for factory, hinted in [("$(touch PWNED):x", False), ("os:system; rm -rf ~", False), ("pkg.models:Net.build", True)]:
+        path = folder / "named.h5"
+        with Recorder(path, meta={"model_factory": factory}, overwrite=True) as rec:
+            with rec.round(0, {"w": np.zeros(4)}) as rnd:
+                for i in range(5):
+                    rnd.client(f"c{i}", {"w": np.full(4, float(i))}, num_samples=10)
+        hints = [n for n in run_audit(path, AuditOptions()).notes if "trigger inversion was not run" in n]
+        assert bool(hints) == hinted
+    assert f"fedforensics analyze '{path}' --model pkg.models:Net.build --data CLEAN.npz" in hints[0]
+
+
 def test_no_hint_without_a_named_model(tmp_path):
     path = tmp_path / "plain.h5"
     with Recorder(path) as rec:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Annotated
 
@@ -90,4 +91,4 @@ def demo(
     report = run_audit(run_path, options, progress_bar)
     show_and_write(report, json_path, html_path)
     console.print(Text(f"run file: {run_path}"))
-    console.print(Text.assemble("next: ", (f"fedforensics analyze {run_path}", "bold"), f" or open {html_path} in a browser"))
+    console.print(Text.assemble("next: ", (f"fedforensics analyze {shlex.quote(str(run_path))}", "bold"), f" or open {html_path} in a browser"))
