@@ -333,11 +333,18 @@ def evaluate_runs(
         detector.check_params()
     rule = settings.build_rule()
     shared = read_truth(truth_file) if truth_file is not None else None
-    truths, sizes = [], []
+    truths, sizes, seen = [], [], set()
     for path in paths:  # every run checked before the long work
-        with open_run(path) as run:
+        with open_run(path) as run, run.guarded():
             sizes.append(len(run.rounds))
             truths.append((shared, str(truth_file)) if shared is not None else (_recorded_truth(path, run.ground_truth), "run"))
+            seen.update(run.all_clients if shared else ())
+    if shared and seen.isdisjoint(shared):
+        listed = ", ".join(repr(c) for c in shared[:3]) + (f" and {len(shared) - 3} more" if len(shared) > 3 else "")
+        raise FedForensicsError(
+            f"the truth file {truth_file} names {listed}, no client of {'any run' if len(paths) > 1 else 'the run'} given: "
+            "one client id per line as the run spells it (fedforensics inspect lists them), or a .json list"
+        )
     runs = []
     for i, (path, (truth, source)) in enumerate(zip(paths, truths)):
         done = sum(sizes[:i])

@@ -178,6 +178,22 @@ def test_a_run_without_ground_truth_needs_a_truth_file(tmp_path):
     assert evaluate_runs([bare], truth).runs[0].attackers == ["c3"]
 
 
+def test_a_truth_file_that_names_no_client_of_the_runs_is_refused(tmp_path):
+    """`c0,c1` on one line matched no client: both runs were scored as attacker-free, a recorded attacker counted as
+    a false positive, and only a header line that -q hides said so. One id that matches is enough (a truth file
+    shared by runs of different clients); an empty file is a federation without attackers."""
+    bare = no_truth_run(tmp_path / "bare.h5")
+    truth = tmp_path / "truth.txt"
+    truth.write_text("c0,c1\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["evaluate", str(bare), "--truth", str(truth), "-q"])
+    assert result.exit_code == 2 and result.output.count("\n") == 1
+    assert "names 'c0,c1', no client of the run given: one client id per line as the run spells it" in result.output
+    truth.write_text("c0,c1\nc3\n", encoding="utf-8")
+    assert evaluate_runs([bare], truth).runs[0].attackers == ["c3"]
+    truth.write_text("", encoding="utf-8")
+    assert evaluate_runs([bare], truth).runs[0].attackers == []
+
+
 def test_cli_writes_json_and_html(tmp_path):
     boost = make_run(tmp_path / "boost.h5", attackers=("c3",), attack="boost", rounds=6)
     clean = make_run(tmp_path / "clean.h5", rounds=6, seed=1)
