@@ -102,7 +102,14 @@ def test_missing_detectors_leave_explained_gaps(tmp_path):
     path = make_run(tmp_path / "run.h5", attackers=("c2",), attack="boost", rounds=5)
     page = render_html(audit(path, detectors=[get_detector("norm")]))
     assert missing(page, *(f'<section id="{a}">' for a in SECTIONS)) == []
-    assert missing(page, "the layer-deviation detector did not run", "the cosine-hdbscan detector did not run") == []
+    assert missing(page, "No timeline: the layer-deviation detector was not selected.", "the cosine-hdbscan detector was not selected") == []
+    # one client: the detectors ran but could score nobody, which the page said was "did not run" (QA)
+    with Recorder(tmp_path / "one.h5") as rec:
+        for r in range(3):
+            with rec.round(r, {"w": np.zeros(4)}) as rnd:
+                rnd.client("only", {"w": np.ones(4)}, num_samples=1, delta=True)
+    alone = render_html(audit(tmp_path / "one.h5"))
+    assert "No update norms: norm: no client could be scored (too few clients" in alone and "did not run" not in alone
     assert page.count("data:image/svg+xml") == 2  # norms and client metrics
 
 

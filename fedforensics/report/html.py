@@ -200,10 +200,23 @@ def _unavailable(what: str) -> str:
     return f'<p class="empty">{esc(what)}</p>'
 
 
+def _not_drawn(report: AuditReport, what: str, name: str, otherwise: str) -> str:
+    """Why ``what`` is not drawn: the detector ``name`` was not selected, was not applicable to the run (its note
+    says why), or ``otherwise``."""
+    result = report.detector(name)
+    if result is None:
+        why = f"the {name} detector was not selected"
+    elif not result.applicable:
+        why = f"{name}: {result.note or 'no client could be scored'}"
+    else:
+        why = otherwise
+    return _unavailable(f"No {what}: {why}.")
+
+
 def _localization(report: AuditReport, deviation: DetectorResult | None) -> str:
     rows = report.localization
     if not rows:
-        return _unavailable("No localization: the layer-deviation detector did not run or found no layer to compare.")
+        return _not_drawn(report, "localization", "layer-deviation", "no layer slice to compare")
     placement = report.output_bias_placement
     caption = "Rows: layer slices, most separating first. Colour: in each round, the largest |robust z| any client reaches on the slice"
     if deviation is not None:
@@ -239,7 +252,7 @@ def _timeline(report: AuditReport, deviation: DetectorResult | None) -> str:
     extras = deviation.extras if deviation is not None else {}
     best, timeline = extras.get("most_separating"), extras.get("timeline")
     if not best or not timeline:
-        return _unavailable("No timeline: the layer-deviation detector did not run.")
+        return _not_drawn(report, "timeline", "layer-deviation", "no layer slice separated the clients in any round")
     layer, stat = best.rsplit("|", 1)
     label = f"{layer} · {_STAT.get(stat, stat)}"
     uri = figures.client_timelines(timeline, _styles(report), f"{label} of each client's update", _STAT.get(stat, stat))
@@ -256,7 +269,7 @@ def _norms(report: AuditReport) -> str:
     result = report.detector("norm")
     norms = result.extras.get("norms") if result is not None else None
     if not norms:
-        return _unavailable("No update norms: the norm detector did not run.")
+        return _not_drawn(report, "update norms", "norm", "no update's norm was recorded")
     uri = figures.update_norms(norms, result.extras.get("clip_bound", {}), _styles(report))
     clipped = result.extras.get("max_clip_factor", {})
     flagged = [c for c in result.flagged]
@@ -277,7 +290,7 @@ def _similarity(report: AuditReport) -> str:
     if not extras.get("distance_matrix"):
         if extras.get("view_omitted"):
             return _unavailable(f"No similarity view: {extras['view_omitted']}.")
-        return _unavailable("No similarity view: the cosine-hdbscan detector did not run or had too few clients.")
+        return _not_drawn(report, "similarity view", "cosine-hdbscan", "too few clients to compare")
     clients = extras["distance_clients"]
     outliers = set(extras.get("accumulated_outliers", []))
     styles = _styles(report)
