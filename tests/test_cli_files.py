@@ -504,3 +504,26 @@ def test_demo_refuses_an_unwritable_report_before_simulating(tmp_path, monkeypat
     (tmp_path / "demo" / "report.json").mkdir(parents=True)
     monkeypatch.setattr(fedforensics.simulate, "simulate", refuse(AssertionError("simulated before checking")))
     one_line_error(invoke("demo", "--out", tmp_path / "demo"), "report.json is a directory")
+
+
+def test_sigterm_stops_a_command_as_ctrl_c_does(tmp_path):
+    """`timeout -s TERM` during the HTML rendering left a hidden .r.json.XXXX.tmp behind: SIGTERM killed the process
+    where Ctrl-C raised KeyboardInterrupt and let the reports' clean-up run. Now it raises too: exit 143, no file."""
+    import signal
+
+    from fedforensics.cli.app import user_errors
+
+    def pieces():
+        yield "{"
+        os.kill(os.getpid(), signal.SIGTERM)  # delivered while the report is being written
+        yield "}"
+
+    @user_errors
+    def command() -> None:
+        report_files.write_atomic(tmp_path / "r.json", pieces())
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(SystemExit) as stop:
+        command()
+    assert stop.value.code == 143 and list(tmp_path.iterdir()) == []
+    assert signal.getsignal(signal.SIGTERM) is before

@@ -5,7 +5,9 @@ from __future__ import annotations
 import functools
 import inspect
 import os
+import signal
 import sys
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, TypeVar
@@ -117,13 +119,37 @@ def os_error(exc: OSError) -> str:
     return f"{exc.filename}: {reason}" if exc.filename else reason
 
 
+class Terminated(BaseException):
+    """SIGTERM (``kill``, ``timeout``, a CI job cancelled), raised where the command is, as Ctrl-C raises
+    KeyboardInterrupt: the same clean-up runs (a half-written report's temporary file is removed)."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+@contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """While the command runs, SIGTERM raises :class:`Terminated` (only the main thread can set a handler)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def user_errors(func: F) -> F:
-    """Turn the user-facing errors a command raises into one line and exit code 2."""
+    """Turn the user-facing errors a command raises into one line and exit code 2; Ctrl-C and SIGTERM stop it
+    with 130 and 143, its clean-up done."""
 
     @functools.wraps(func)
     def wrapper(*args: object, **kwargs: object) -> object:
         try:
-            return func(*args, **kwargs)
+            with _sigterm_raises():
+                return func(*args, **kwargs)
         except (FedForensicsError, RecorderError) as exc:
             raise fail(str(exc)) from None
         except BrokenPipeError as exc:
@@ -138,6 +164,9 @@ def user_errors(func: F) -> F:
         except KeyboardInterrupt:
             err_console.print("interrupted")
             sys.exit(130)
+        except Terminated:
+            err_console.print("terminated")
+            sys.exit(143)
 
     return wrapper  # type: ignore[return-value]
 
