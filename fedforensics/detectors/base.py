@@ -75,6 +75,11 @@ class RoundData:
         return self.updates[name].reshape(len(self.clients), -1)
 
     @cached_property
+    def size(self) -> int:
+        """Parameters of an update: the sum of its layers' sizes."""
+        return sum(layer.size for layer in self.layers)
+
+    @cached_property
     def gram(self) -> np.ndarray:
         """Dot products of the whole updates: every pairwise statistic comes from this one pass."""
         total = np.zeros((len(self.clients), len(self.clients)))
