@@ -25,6 +25,7 @@ import functools
 import json
 import math
 import os
+import threading
 import warnings
 import weakref
 from collections.abc import Iterable, Iterator, Mapping
@@ -139,6 +140,18 @@ def _numbers(values: Mapping[str, Any] | None, where: str) -> dict[str, float]:
     return out
 
 
+def _serialized(method: Any) -> Any:
+    """One call at a time into the recorder, whichever thread makes it (a server recording each reply as it
+    arrives, from a thread pool): HDF5 and the round's bookkeeping are not for concurrent hands."""
+
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
 class _Layer:
     __slots__ = ("index", "name", "shape", "dtype", "analysable")
 
@@ -172,6 +185,9 @@ class Recorder:
         measurements.
     fsync
         Also survive power loss, not only the death of the process (default).
+
+    Threads may share a recorder (a server recording each reply from the thread that received it): its calls
+    run one at a time. A round's clients are stored in the order their calls got through.
     """
 
     def __init__(
@@ -184,6 +200,7 @@ class Recorder:
         fsync: bool = True,
     ) -> None:
         self.path = Path(path)
+        self._lock = threading.RLock()  # see _serialized
         if compression not in (None, "lzf", "gzip"):
             raise RecorderError(f"unknown compression {compression!r}: use None, 'lzf' or 'gzip'")
         try:
@@ -255,6 +272,7 @@ class Recorder:
         """
         self._close(finished=True)
 
+    @_serialized
     def _close(self, finished: bool) -> None:
         if self._h5 is None:
             return
@@ -287,6 +305,7 @@ class Recorder:
         self._done()
 
     # -- public API -----------------------------------------------------------
+    @_serialized
     def round(self, round_number: int, global_state: Mapping[str, Any]) -> RoundRecorder:
         """Open round ``round_number``; ``global_state`` is the model the clients received, copied here: the
         trainer may go on to train its model in place."""
@@ -308,6 +327,7 @@ class Recorder:
         self._open_round = RoundRecorder(self, round_number, state)
         return self._open_round
 
+    @_serialized
     def final(self, global_state: Mapping[str, Any]) -> None:
         """Record the model after the last round."""
         self._check_idle("final")
@@ -320,6 +340,7 @@ class Recorder:
             for layer in self._layers:
                 self._dataset(group, spec.layer_key(layer.index), state[layer.index])
 
+    @_serialized
     def ground_truth(self, malicious: Iterable[str | int]) -> None:
         """Record the ids of the truly malicious clients (simulations, red-team exercises)."""
         self._check_idle("ground_truth")
@@ -334,6 +355,7 @@ class Recorder:
             group = self._h5.create_group(spec.GROUND_TRUTH)
             group.create_dataset(spec.MALICIOUS, data=np.array(ids, dtype=object), dtype=_STR)
 
+    @_serialized
     def attach(self, name: str, **arrays: Any) -> None:
         """Store named arrays with the run, e.g. ``attach("clean_data", x=x_test, y=y_test)``."""
         self._check_idle("attach")
@@ -436,6 +458,7 @@ class Recorder:
             shapes[i] = np.array(layer.shape, dtype=np.int64)
         group.create_dataset(spec.LAYER_ANALYSABLE, data=np.array([layer.analysable for layer in self._layers]))
 
+    @_serialized
     def _finish_round(self, rnd: RoundRecorder, failed: bool) -> None:
         if self._open_round is not rnd:  # discarded already: the recorder was closed while its block ran
             return
@@ -465,8 +488,15 @@ class Recorder:
         file, see :mod:`recorder.journal`), and a file HDF5 failed to close must
         never be touched again: HDF5 has freed it.
         """
-        h5, self._h5 = self._h5, None
-        h5.close()
+        h5 = self._h5
+        try:
+            h5.close()
+        finally:
+            # Forgotten once HDF5 has let go of it (closed, or freed by a failed close). An interrupt (Ctrl-C) before
+            # HDF5 began leaves it open and known, for _abandon to detach and close: dropped open, it would flush its
+            # caches into the file whenever Python freed it.
+            if not h5.id.valid:
+                self._h5 = None
 
     def _done(self) -> None:
         """Closed for good: release the lock, and drop the exit handler."""
@@ -508,8 +538,15 @@ def _close_at_exit(recorder: weakref.ref[Recorder]) -> None:
     """The interpreter is exiting with ``recorder`` still open: close it, unfinished (a round still open is
     discarded with a warning), so that nothing HDF5 writes as it shuts down reaches the disk."""
     alive = recorder()
-    if alive is not None:
-        alive._close(finished=False)
+    if alive is None:
+        return
+    if alive._lock.acquire(timeout=5.0):
+        try:
+            alive._close(finished=False)
+        finally:
+            alive._lock.release()
+    else:  # a daemon thread is still inside a call: leave the file as last committed, lock released
+        alive._let_go()
 
 
 class _Held:
@@ -533,6 +570,7 @@ class RoundRecorder:
 
     def __init__(self, recorder: Recorder, number: int, global_state: list[np.ndarray]) -> None:
         self._rec = recorder
+        self._lock = recorder._lock  # see _serialized
         self.number = number
         # A copy: the trainer may train its model in place once the round is open (load the global
         # state, step, record), and a view would then change the global model and every update with it.
@@ -555,6 +593,7 @@ class RoundRecorder:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self._rec._finish_round(self, failed=exc_type is not None)
 
+    @_serialized
     def client(
         self,
         cid: str | int,
@@ -618,6 +657,7 @@ class RoundRecorder:
                 return array.astype(np.float32) - base32
             return (array.astype(np.float64) - self._global[index].astype(np.float64)).astype(np.float32)
 
+    @_serialized
     def failure(self, cid: str | int, reason: str) -> None:
         """Record that client ``cid`` was asked to train in this round but its reply failed."""
         self._check_writable()
@@ -627,6 +667,7 @@ class RoundRecorder:
         # the reason is free text (often an exception's message): kept, with what HDF5 cannot hold escaped
         self._failures[cid] = str(reason).replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
 
+    @_serialized
     def global_metrics(self, values: Mapping[str, Any]) -> None:
         """Record the evaluation of the model aggregated in this round (accuracy, attack success...)."""
         self._check_writable()

@@ -182,6 +182,7 @@ class JournaledFile(io.RawIOBase):
         return n
 
     def write(self, data) -> int:  # type: ignore[no-untyped-def, override]
+        self._check_open()
         view = memoryview(data).cast("B")
         n = len(view)
         if self._shadow is None:
@@ -198,6 +199,7 @@ class JournaledFile(io.RawIOBase):
         return n
 
     def truncate(self, size: int | None = None) -> int:
+        self._check_open()
         size = self._pos if size is None else size
         if self._shadow is None:
             try:
@@ -215,11 +217,20 @@ class JournaledFile(io.RawIOBase):
     def close(self) -> None:
         if not self.closed:
             self._shadow = None
-            if self._jfd is not None:
-                os.close(self._jfd)
-                self._jfd = None
-            os.close(self._fd)
-        super().close()
+            jfd, self._jfd = self._jfd, None  # forgotten before closed: never closed twice (a number reused since)
+            fd, self._fd = self._fd, -1
+            super().close()
+            if jfd is not None:
+                os.close(jfd)
+            if fd >= 0:
+                os.close(fd)
+
+    def _check_open(self) -> None:
+        """Refuse to write once closed: an h5py file left alive past its recorder (an interrupt between two
+        steps of closing) flushes its caches when it is freed, and its descriptor's number may be another
+        file's by then."""
+        if self.closed:
+            raise ValueError(f"{self.path}: write to a closed file (its recorder has closed it)")
 
     # -- transactions ---------------------------------------------------------
     def commit(self) -> None:
@@ -236,8 +247,8 @@ class JournaledFile(io.RawIOBase):
             if self._durable:
                 os.fsync(self._fd)
             if self._jfd is not None:
-                os.close(self._jfd)
-                self._jfd = None
+                jfd, self._jfd = self._jfd, None  # forgotten before closed: an interrupt here must not close it twice
+                os.close(jfd)
                 self._journal.unlink()
                 if self._durable:
                     _fsync_dir(self._journal)

@@ -617,3 +617,85 @@ def test_closing_the_recorder_inside_a_round_block_discards_the_round_quietly_on
             rec.close()
     run = open_run(tmp_path / "closed.h5")
     assert run.rounds == [0] and run.finished is False
+
+
+def test_threads_may_share_a_recorder(tmp_path):
+    """A server recording each reply from the thread that received it: 35 of 48 rows held another client's update
+    or zeros, with no error, and concurrent first calls raised HDF5's 'name already exists'. Calls run one at a
+    time now."""
+    import threading
+
+    path = tmp_path / "threads.h5"
+    g = {"w": np.zeros((50, 20), np.float32), "b": np.zeros(20, np.float32)}
+    with Recorder(path) as rec:
+        for r in range(4):
+            with rec.round(r, g) as rnd:
+
+                def reply(c: int, rnd=rnd, r=r) -> None:
+                    update = {k: np.full(v.shape, 100 * r + c, np.float32) for k, v in g.items()}
+                    rnd.client(f"c{c}", update, num_samples=c + 1, delta=True)
+
+                threads = [threading.Thread(target=reply, args=(c,)) for c in range(12)]
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join()
+    with open_run(path) as run:
+        for r in run.rounds:
+            assert sorted(run.clients(r), key=lambda cid: int(cid[1:])) == [f"c{c}" for c in range(12)]
+            samples = run.num_samples(r)
+            for cid in run.clients(r):
+                c = int(cid[1:])
+                assert samples[cid] == c + 1
+                assert all(np.all(values == 100 * r + c) for values in run.update(r, cid).values())
+
+
+def test_a_closed_journaled_file_refuses_writes(tmp_path):
+    """An h5py file left alive past its recorder (an interrupt between two steps of closing) flushed its caches
+    through the closed file's descriptor number, by then another file's: the next run read as empty."""
+    from recorder.journal import JournaledFile
+
+    file = JournaledFile(tmp_path / "j.h5", create=True)
+    file.write(b"abc")
+    file.close()
+    with pytest.raises(ValueError, match="write to a closed file"):
+        file.write(b"more")
+    with pytest.raises(ValueError, match="write to a closed file"):
+        file.truncate(0)
+    file.close()  # again: nothing closed twice
+    assert (tmp_path / "j.h5").read_bytes() == b"abc"
+
+
+def test_ctrl_c_as_the_recorder_closes_leaves_no_hdf5_file_open(tmp_path, monkeypatch):
+    """A KeyboardInterrupt raised as h5py's close began (Ctrl-C lands on a Python function's entry) left the HDF5
+    file open but forgotten: the recorder rolled back and closed its descriptors, and when Python freed the file,
+    HDF5 flushed its caches into a closed (or reused) descriptor: a stray journal, a segfault at exit, or the next
+    run's file read as empty."""
+    import gc
+
+    import h5py
+
+    path = tmp_path / "run.h5"
+    rec = Recorder(path)
+    for r in range(3):
+        with rec.round(r, {"w": np.zeros(4, np.float32)}) as rnd:
+            rnd.client("c0", {"w": np.ones(4, np.float32)}, num_samples=1)
+    close = h5py.File.close
+    fired = []
+
+    def interrupted(self: h5py.File) -> None:
+        if not fired:
+            fired.append(True)
+            raise KeyboardInterrupt
+        close(self)
+
+    monkeypatch.setattr(h5py.File, "close", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        rec.close()
+    assert rec._h5 is None  # closed by the rollback, not dropped open
+    monkeypatch.undo()
+    del rec
+    gc.collect()
+    assert not (tmp_path / "run.h5.journal").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["run.h5"]
+    with open_run(path) as run:
+        assert run.rounds == [0, 1, 2] and run.finished is False
