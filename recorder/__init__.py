@@ -94,6 +94,16 @@ def _json_value(value: Any) -> Any:
     return str(value)
 
 
+def _string_keys(value: Any) -> Any:
+    """``value`` with the keys of its dicts as JSON writes them (42 → "42", None → "null"), so that keys of mixed
+    types sort; a key JSON cannot hold (a tuple) is left for ``json.dumps`` to refuse."""
+    if isinstance(value, Mapping):
+        return {json.dumps(k) if isinstance(k, (int, float, bool)) or k is None else k: _string_keys(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_string_keys(v) for v in value]
+    return value
+
+
 def _storable(text: str, what: str, where: str) -> str:
     """``text`` if an HDF5 UTF-8 string can hold it: no NUL character, no lone surrogate."""
     if "\x00" in text:
@@ -204,7 +214,7 @@ class Recorder:
         if compression not in (None, "lzf", "gzip"):
             raise RecorderError(f"unknown compression {compression!r}: use None, 'lzf' or 'gzip'")
         try:
-            meta_json = json.dumps(dict(meta or {}), sort_keys=True, allow_nan=True, default=_json_value)
+            meta_json = json.dumps(_string_keys(dict(meta or {})), sort_keys=True, allow_nan=True, default=_json_value)
         except (TypeError, ValueError) as exc:
             raise RecorderError(f"meta is not JSON-serialisable: {exc}") from None
         if self.path.exists() and not overwrite:
@@ -575,7 +585,8 @@ class RoundRecorder:
         # A copy: the trainer may train its model in place once the round is open (load the global
         # state, step, record), and a view would then change the global model and every update with it.
         self._global = [np.array(a, copy=True) for a in global_state]
-        self._global32 = [a.astype(np.float32, copy=False) for a in self._global]
+        with np.errstate(over="ignore"):  # a float64 global beyond float32's range: _update subtracts it in float64
+            self._global32 = [a.astype(np.float32, copy=False) for a in self._global]
         self._clients: list[str] = []
         self._num_samples: list[int] = []
         self._metrics: list[dict[str, float]] = []

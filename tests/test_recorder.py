@@ -699,3 +699,30 @@ def test_ctrl_c_as_the_recorder_closes_leaves_no_hdf5_file_open(tmp_path, monkey
     assert not (tmp_path / "run.h5.journal").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["run.h5"]
     with open_run(path) as run:
         assert run.rounds == [0, 1, 2] and run.finished is False
+
+
+def test_meta_keys_of_mixed_types_are_stored_as_json_writes_them(tmp_path):
+    """{"dataset": ..., 42: ...} is valid for json.dumps, but sorting the keys failed: "meta is not
+    JSON-serialisable: '<' not supported between instances of 'int' and 'str'"."""
+    path = tmp_path / "meta.h5"
+    with Recorder(path, meta={"dataset": "digits", 42: "answer", "nested": {1: "a", "b": 2}}) as rec:
+        with rec.round(0, {"w": np.zeros(2)}) as rnd:
+            rnd.client("c0", {"w": np.ones(2)}, num_samples=1)
+    with open_run(path) as run:
+        assert run.meta == {"42": "answer", "dataset": "digits", "nested": {"1": "a", "b": 2}}
+    with pytest.raises(RecorderError, match="meta is not JSON-serialisable"):
+        Recorder(tmp_path / "tuple.h5", meta={(1, 2): "a tuple key JSON cannot hold"})
+
+
+def test_a_float64_global_beyond_float32s_range_is_not_warned_about(tmp_path):
+    """rec.round() cast the float64 global to float32 for the fast path and numpy warned of the overflow (an error
+    under -W error), though such a state is subtracted in float64."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with Recorder(tmp_path / "big.h5") as rec:
+            with rec.round(0, {"w": np.array([1e300, 1.0])}) as rnd:
+                rnd.client("c0", {"w": np.array([1e300, 2.0])}, num_samples=1)
+    with open_run(tmp_path / "big.h5") as run:
+        assert run.update(0, "c0")["w"].tolist() == [0.0, 1.0]
