@@ -257,6 +257,12 @@ def coverage_notes(
         shown = listed(map(str, rounds))
         notes.append(f"round{'s' * (len(rounds) > 1)} {shown}: {why}, so there was nothing to compare")
     standalone = [r for r in results if r.standalone]  # applicable or not: one that scored no client is not
+    if results and not standalone:
+        only = listed(r.name for r in results)
+        notes.append(
+            f"only corroborating detectors were run ({only}): their flags never make a client suspicious alone, "
+            "so every verdict is benign by construction (and --fail-on cannot fire); add a standalone detector"
+        )
     benign = [v for v in verdicts if v.verdict == "benign"]
     unscored = [
         v for v in benign if standalone and not any(not math.isnan(r.scores.get(v.client, math.nan)) for r in standalone)

@@ -527,3 +527,18 @@ def test_sigterm_stops_a_command_as_ctrl_c_does(tmp_path):
         command()
     assert stop.value.code == 143 and list(tmp_path.iterdir()) == []
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_only_corroborating_detectors_are_said_to_judge_nobody(tmp_path):
+    """`-d output-bias -d client-metrics --fail-on suspicious` exited 0 on a sybil run whose clients output-bias
+    flagged at z +14.7: such flags never make a client suspicious alone, and nothing said so."""
+    path = make_run(tmp_path / "run.h5", attackers=("c2",), attack="boost", rounds=5)
+    one_line_error(
+        invoke("analyze", path, "-d", "output-bias", "-d", "client-metrics", "--fail-on", "suspicious"),
+        "--fail-on suspicious can never fire with only corroborating detectors (output-bias, client-metrics)",
+    )
+    result = invoke("analyze", path, "-d", "output-bias", "--json", tmp_path / "r.json")
+    assert result.exit_code == 0
+    notes = json.loads((tmp_path / "r.json").read_text())["notes"]
+    assert any(n.startswith("only corroborating detectors were run (output-bias): ") for n in notes), notes
+    assert invoke("analyze", path, "-d", "output-bias", "-d", "norm", "--fail-on", "suspicious").exit_code in (0, 1)

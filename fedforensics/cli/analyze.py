@@ -10,7 +10,9 @@ import typer
 
 from ..analysis import AuditReport
 from ..audit import AuditOptions, run_audit
+from ..detectors import get_detector
 from ..detectors.history import DIRECTION_MEMORY
+from ..errors import FedForensicsError
 from ..report.files import all_or_none
 from ..report.json import write_json
 from ..report.terminal import plain, render_audit, trigger_inversion_table
@@ -70,6 +72,11 @@ def analyze(
     Exit codes: 0 the audit ran; 1 --fail-on was reached; 2 bad input; 141 standard output was
     closed before the report was written out (`| head`), as for any Unix tool.
     """
+    if fail_on is not None and detectors and all(not get_detector(name).standalone for name in detectors):
+        raise FedForensicsError(
+            f"--fail-on {fail_on.value} can never fire with only corroborating detectors ({', '.join(dict.fromkeys(detectors))}): "
+            "alone their flags leave every client benign; add a standalone detector (-d norm, ...)"
+        )
     options = AuditOptions(
         detectors=detectors,
         model=model,
