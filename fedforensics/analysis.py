@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .detectors import Detector, DetectorResult, all_detectors
@@ -158,6 +158,14 @@ def analyze(
             global_metrics[data.round] = metrics
         sketch_width = data.history.sketch_width
     results = [detector.finish() for detector in detectors]
+    if round_sizes and (not run.analysable_layers or len(still) == len(round_sizes)):
+        # no update moved: a score of 0 for everyone is no evidence either way, and an evaluation must not count it
+        results = [
+            replace(result, applicable=False, note="no client update moved (all zero, or no floating-point layer): nothing to compare")
+            if detector.reads_updates and result.applicable
+            else result
+            for detector, result in zip(detectors, results)
+        ]
     clients = {cid: len(rounds) for cid, rounds in participation.items()}
     verdicts = rule.judge(clients, results, nonfinite, persistence.median)
     report = AuditReport(

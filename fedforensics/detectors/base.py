@@ -251,6 +251,9 @@ class Detector(ABC):
     #: noise (an update nearer the others' mean). The report's notes name the clients flagged by such detectors
     #: alone whose reported sample counts could explain it; no detector reads sample counts (the client's own report).
     large_data: ClassVar[bool] = False
+    #: Whether the detector reads the clients' updates (all but one read their training metrics instead): where no
+    #: update moved (every one zero, or a model of integer buffers only) it has nothing to compare and does not apply.
+    reads_updates: ClassVar[bool] = True
     #: Families of standalone flags that one cause raises together with this detector's flag in an honest client:
     #: beside flags of those families only, this detector's flag is part of that fact and adds no family of its own
     #: (a client whose local training diverges reports a loss unlike the others' *and* sends a far longer update).

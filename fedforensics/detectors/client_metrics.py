@@ -32,6 +32,7 @@ class ClientMetricsDetector(RoundStatisticDetector):
     family = "behaviour"
     standalone = False
     explained_by = frozenset({"magnitude"})
+    reads_updates = False
     side = "two-sided"
     abs_floor = 0.05
 
