@@ -20,6 +20,7 @@ from .notes import (
     majority_weight_note,
     persistence_note,
     sketch_note,
+    unrecorded_nonfinite_note,
     zero_updates_note,
 )
 from .persistence import DeviationPersistence
@@ -179,6 +180,7 @@ def analyze(
         majority_weight_note(majority_weight, participation),
         persistence_note(persistence, verdicts, results, rule),
         zero_updates_note(still, len(round_sizes)),
+        unrecorded_nonfinite_note(nonfinite, report.summary.nonfinite_updates),
     ):
         if note:
             report.notes.append(note)

@@ -293,6 +293,20 @@ def coverage_notes(
     return notes
 
 
+def unrecorded_nonfinite_note(found: dict[str, list[int]], recorded: dict[str, int]) -> str | None:
+    """Updates that hold NaN/Inf where the run's recorded counts (``"round:client"`` → count, what the run's facts
+    show) say they do not: the recorder counts them as it writes, so the update changed afterwards (bit rot, an
+    edit, a writer other than the recorder). The verdicts read the updates themselves."""
+    unrecorded = [f"{cid} in round {r}" for cid, rounds in found.items() for r in rounds if f"{r}:{cid}" not in recorded]
+    if not unrecorded:
+        return None
+    return (
+        f"the update{'s' * (len(unrecorded) > 1)} of {listed(unrecorded)} hold{'s' * (len(unrecorded) == 1)} NaN/Inf that the run's recorded counts "
+        "do not (the run's facts show those counts): the file changed after it was written, or was written by another "
+        "program; the verdicts read the updates as they are"
+    )
+
+
 def zero_updates_note(still: list[int], compared: int) -> str | None:
     """Rounds in which every compared update was zero (``compared``: the rounds with an update to compare).
 

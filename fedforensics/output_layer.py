@@ -74,9 +74,10 @@ def _sums_to_zero(run: Run, layer: Layer) -> bool:
     ratios: list[np.ndarray] = []
     for r in run.rounds[:ROUNDS_READ]:
         updates = run.layer_updates(r, layer.name).astype(np.float64)
-        total = np.abs(updates).sum(axis=1)
-        moved = total > 0
-        ratios.append(np.abs(updates.sum(axis=1))[moved] / total[moved])
+        with np.errstate(invalid="ignore", over="ignore"):  # a NaN/Inf update is left out, not warned about
+            total = np.abs(updates).sum(axis=1)
+            moved = np.isfinite(total) & (total > 0)
+            ratios.append(np.abs(updates[moved].sum(axis=1)) / total[moved])
     values = np.concatenate(ratios) if ratios else np.empty(0)
     return values.size > 0 and float(np.median(values)) <= ZERO_SUM
 

@@ -1224,3 +1224,29 @@ def test_clients_that_send_nothing_are_not_each_other_s_copies(tmp_path):
                     rnd.client(f"c{i:02d}", {"w": update}, num_samples=50, delta=True)
     result = analyze(open_run(tmp_path / "idle.h5"), [get_detector("accumulated-sybil")]).detector("accumulated-sybil")
     assert result.flagged == [] and "c00" not in result.extras["nearest"]
+
+
+def test_nan_the_recorded_counts_do_not_show_is_named(tmp_path):
+    """A file whose update data rotted (or was edited) after recording: the run's facts (from the recorded counts)
+    said 'NaN/Inf none found' while the same report judged c4 suspicious for an update holding NaN."""
+    import h5py
+
+    from recorder import spec
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "rot.h5"
+    with Recorder(path) as rec:
+        for r in range(4):
+            with rec.round(r, {"w": np.zeros(8, np.float32)}) as rnd:
+                for i in range(6):
+                    update = rng.normal(size=8)
+                    if (r, i) == (2, 4):
+                        update[3] = np.nan
+                    rnd.client(f"c{i}", {"w": update}, num_samples=10, delta=True)
+    assert not any("recorded counts" in n for n in analyze(open_run(path)).notes)  # counted as written: no note
+    with h5py.File(path, "r+") as f:
+        f[f"{spec.ROUNDS}/{spec.round_key(2)}/{spec.NONFINITE}"][4] = 0
+    report = analyze(open_run(path))
+    assert report.summary.nonfinite_updates == {}
+    assert {v.client: v.verdict for v in report.verdicts}["c4"] == "suspicious"
+    assert any(n.startswith("the update of c4 in round 2 holds NaN/Inf that the run's recorded counts do not") for n in report.notes)
