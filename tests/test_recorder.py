@@ -456,7 +456,7 @@ def test_meta_keeps_numpy_values_and_names_the_rest(tmp_path):
     with open_run(path) as run:
         assert run.meta == {"lr": 0.5, "clients": 10, "shape": [2, 3], "data": "/d/x"}
     with pytest.raises(RecorderError, match="meta is not JSON-serialisable"):
-        Recorder(tmp_path / "bad.h5", meta={1: "a", "b": 2})  # keys JSON cannot sort
+        Recorder(tmp_path / "bad.h5", meta={(1, 2): "a", "b": 2})  # a key JSON cannot hold
     assert not (tmp_path / "bad.h5").exists()
 
 
