@@ -3,6 +3,7 @@ where the order of the layers misleads, from what softmax cross-entropy leaves i
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -87,7 +88,17 @@ def find_output_layer(run: Run) -> OutputLayer | None:
     weight's bias's do. Then the output layer is that one; among several (layers feeding a LayerNorm share
     the property), one whose size no other such bias has (a residual stream's width repeats, the classes
     do not), then the smallest, then the last in the table. The first rounds' updates of the candidate
-    biases are read (a few numbers a client)."""
+    biases are read (a few numbers a client), once per run: the detectors that ask share the answer."""
+    if run not in _found:
+        _found[run] = _find(run)
+    return _found[run]
+
+
+#: Each open run's output layer, found once (the runs are not kept alive by it).
+_found: weakref.WeakKeyDictionary[Run, OutputLayer | None] = weakref.WeakKeyDictionary()
+
+
+def _find(run: Run) -> OutputLayer | None:
     guess = by_order(run.layers)
     if guess is None or guess.bias is None or _sums_to_zero(run, guess.bias):
         return guess
