@@ -527,6 +527,30 @@ def test_a_head_declared_first_is_found_by_its_zero_sum_updates(tmp_path, normal
     assert set(report.detector("opposition").extras["consensus_layers"]) <= set(before)
 
 
+@pytest.mark.parametrize("head", ["weight-decay", "sigmoid"])
+def test_a_head_declared_last_stands_beside_a_layer_feeding_a_layernorm(tmp_path, head):
+    """A review's repros: SGD with weight decay pulls the softmax bias (not its sum) toward zero, so its updates sum to
+    1e-3 of their size, not 1e-7; a sigmoid (multi-label) or regression head's do not sum to zero at all. A hidden
+    layer feeding a LayerNorm (a transformer's attention output, a LayerNorm MLP's first layer) sums to zero exactly,
+    and was taken for the head. The order's guess now gives way only to a lone zero-sum bias that no LayerNorm's
+    scale or shift matches in size."""
+    from fedforensics.output_layer import find_output_layer
+
+    rng = np.random.default_rng(0)
+    shapes = {"fc_in.w": (8, 16), "fc_in.b": (8,), "norm.w": (8,), "norm.b": (8,), "head.w": (5, 8), "head.b": (5,)}
+    with Recorder(tmp_path / "head.h5") as rec:
+        for r in range(3):
+            with rec.round(r, {name: np.zeros(shape) for name, shape in shapes.items()}) as rnd:
+                for i in range(6):
+                    update = {name: rng.normal(size=shape) for name, shape in shapes.items()}
+                    update["fc_in.w"], update["fc_in.b"] = _softmax_like(rng, (8, 16)), _softmax_like(rng, (8,))
+                    if head == "weight-decay":
+                        update["head.b"] = _softmax_like(rng, (5,)) + 1e-3  # the decay's pull on biases started at ~0.1
+                    rnd.client(f"c{i}", update, num_samples=10, delta=True)
+    found = find_output_layer(open_run(tmp_path / "head.h5"))
+    assert (found.weight.name, found.bias.name, found.found_by) == ("head.w", "head.b", "order")
+
+
 def test_a_head_declared_last_is_found_by_order(tmp_path):
     """The usual model: the last weight and its bias, where no other bias's updates sum to zero."""
     from fedforensics.output_layer import find_output_layer
