@@ -260,8 +260,9 @@ def coverage_notes(
     if results and not standalone:
         only = listed(r.name for r in results)
         notes.append(
-            f"only corroborating detectors were run ({only}): their flags never make a client suspicious alone, "
-            "so every verdict is benign by construction (and --fail-on cannot fire); add a standalone detector"
+            f"only corroborating detectors were run ({only}): their flags never make a client suspicious alone, so "
+            "no verdict rests on them (only an update holding NaN/Inf makes a client suspicious, and none is "
+            "malicious); add a standalone detector"
         )
     benign = [v for v in verdicts if v.verdict == "benign"]
     unscored = [

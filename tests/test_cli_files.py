@@ -531,14 +531,27 @@ def test_sigterm_stops_a_command_as_ctrl_c_does(tmp_path):
 
 def test_only_corroborating_detectors_are_said_to_judge_nobody(tmp_path):
     """`-d output-bias -d client-metrics --fail-on suspicious` exited 0 on a sybil run whose clients output-bias
-    flagged at z +14.7: such flags never make a client suspicious alone, and nothing said so."""
+    flagged at z +14.7: such flags never make a client suspicious alone, and nothing said so. `--fail-on malicious`
+    can never fire with them; `--fail-on suspicious` still can, on an update holding NaN/Inf."""
     path = make_run(tmp_path / "run.h5", attackers=("c2",), attack="boost", rounds=5)
     one_line_error(
-        invoke("analyze", path, "-d", "output-bias", "-d", "client-metrics", "--fail-on", "suspicious"),
-        "--fail-on suspicious can never fire with only corroborating detectors (output-bias, client-metrics)",
+        invoke("analyze", path, "-d", "output-bias", "-d", "client-metrics", "--fail-on", "malicious"),
+        "--fail-on malicious can never fire with only corroborating detectors (output-bias, client-metrics)",
     )
+    # a NaN/Inf update still makes a client suspicious: that gate can fire (a review), and is not refused
+    assert invoke("analyze", path, "-d", "output-bias", "--fail-on", "suspicious").exit_code == 0
     result = invoke("analyze", path, "-d", "output-bias", "--json", tmp_path / "r.json")
     assert result.exit_code == 0
     notes = json.loads((tmp_path / "r.json").read_text())["notes"]
     assert any(n.startswith("only corroborating detectors were run (output-bias): ") for n in notes), notes
     assert invoke("analyze", path, "-d", "output-bias", "-d", "norm", "--fail-on", "suspicious").exit_code in (0, 1)
+
+
+def test_a_nan_update_fails_the_gate_whatever_detectors_run(tmp_path):
+    path = tmp_path / "nan.h5"
+    with Recorder(path) as rec:
+        for r in range(3):
+            with rec.round(r, {"w": np.zeros(4, np.float32)}) as rnd:
+                for i in range(5):
+                    rnd.client(f"c{i}", {"w": np.full(4, np.nan if (r, i) == (1, 4) else float(i))}, num_samples=1, delta=True)
+    assert invoke("analyze", path, "-d", "client-metrics", "--fail-on", "suspicious").exit_code == 1

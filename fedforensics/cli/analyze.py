@@ -72,10 +72,10 @@ def analyze(
     Exit codes: 0 the audit ran; 1 --fail-on was reached; 2 bad input; 141 standard output was
     closed before the report was written out (`| head`), as for any Unix tool.
     """
-    if fail_on is not None and detectors and all(not get_detector(name).standalone for name in detectors):
+    if fail_on is FailOn.malicious and detectors and all(not get_detector(name).standalone for name in detectors):
         raise FedForensicsError(
-            f"--fail-on {fail_on.value} can never fire with only corroborating detectors ({', '.join(dict.fromkeys(detectors))}): "
-            "alone their flags leave every client benign; add a standalone detector (-d norm, ...)"
+            f"--fail-on malicious can never fire with only corroborating detectors ({', '.join(dict.fromkeys(detectors))}): "
+            "alone their flags judge no client malicious; add a standalone detector (-d norm, ...)"
         )
     options = AuditOptions(
         detectors=detectors,
