@@ -211,6 +211,7 @@ class Recorder:
     ) -> None:
         self.path = Path(path)
         self._lock = threading.RLock()  # see _serialized
+        self._pid = os.getpid()  # a forked child inherits the exit handler, not the file: see _close_at_exit
         if compression not in (None, "lzf", "gzip"):
             raise RecorderError(f"unknown compression {compression!r}: use None, 'lzf' or 'gzip'")
         try:
@@ -548,7 +549,7 @@ def _close_at_exit(recorder: weakref.ref[Recorder]) -> None:
     """The interpreter is exiting with ``recorder`` still open: close it, unfinished (a round still open is
     discarded with a warning), so that nothing HDF5 writes as it shuts down reaches the disk."""
     alive = recorder()
-    if alive is None:
+    if alive is None or alive._pid != os.getpid():  # a forked child's copy: the file is its parent's to close
         return
     if alive._lock.acquire(timeout=5.0):
         try:

@@ -726,3 +726,28 @@ def test_a_float64_global_beyond_float32s_range_is_not_warned_about(tmp_path):
                 rnd.client("c0", {"w": np.array([1e300, 2.0])}, num_samples=1)
     with open_run(tmp_path / "big.h5") as run:
         assert run.update(0, "c0")["w"].tolist() == [0.0, 1.0]
+
+
+def test_a_forked_child_that_exits_leaves_its_parents_run_alone(tmp_path):
+    """A review: the exit handler a child inherits closed the recorder there, unfinished: it rolled back the
+    parent's file on disk mid-round and deleted its journal, and the parent's next commit failed."""
+    path = tmp_path / "fork.h5"
+    script = (
+        "import os, sys, numpy as np; from recorder import Recorder\n"
+        "rec = Recorder(sys.argv[1])\n"
+        "with rec.round(0, {'w': np.zeros(100)}) as rnd:\n"
+        "    rnd.client('c0', {'w': np.ones(100)}, num_samples=1)\n"
+        "rnd = rec.round(1, {'w': np.zeros(100)}).__enter__()\n"
+        "rnd.client('c0', {'w': np.ones(100)}, num_samples=1)\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    sys.exit(0)  # atexit handlers run in the child\n"
+        "os.waitpid(pid, 0)\n"
+        "rnd.client('c1', {'w': np.ones(100)}, num_samples=1)\n"
+        "rnd.__exit__(None, None, None)\n"
+        "rec.close()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    with open_run(path) as run:
+        assert run.rounds == [0, 1] and run.finished is True and run.clients(1) == ["c0", "c1"]
