@@ -210,15 +210,15 @@ class Run:
         self._h5 = self._open(self.path)
         try:
             self._validate()
-        except RunFormatError:
+        except RunFormatError as exc:
             self.close()
             if self.changed():  # a writer mid-round leaves a round group half written
-                raise self.changed_error() from None
+                raise self.changed_error(exc) from None
             raise
         except (KeyError, OSError, ValueError, TypeError, AttributeError, RuntimeError) as exc:
             self.close()
             if self.changed():
-                raise self.changed_error() from None
+                raise self.changed_error(exc) from None
             raise RunFormatError(f"{self.path}: damaged run file ({exc})") from None
 
     def _stamp(self) -> tuple[int, int] | None:
@@ -233,11 +233,13 @@ class Run:
         mid-round leaves groups half written whether or not its last change reached the file's size and time)."""
         return self._stamp() != self._opened_as or writer_holds(self.path)
 
-    def changed_error(self) -> RunFormatError:
-        """The error to raise when reading failed because the file changed under the reader."""
+    def changed_error(self, failure: BaseException | None = None) -> RunFormatError:
+        """The error to raise when reading failed because the file changed under the reader (``failure``: what
+        reading raised, named too: a writer's lock says a writer is there, not that it caused the failure)."""
+        cause = f" (reading failed with {type(failure).__name__}: {str(failure).strip() or '-'})" if failure is not None else ""
         return RunFormatError(
             f"{self.path}: the file changed while it was being read (a writer is still at work?): "
-            "audit a finished run, or a copy taken while the writer is stopped"
+            f"audit a finished run, or a copy taken while the writer is stopped{cause}"
         )
 
     @contextmanager
@@ -247,9 +249,9 @@ class Run:
         while the file changed is said to be the change too: a writer mid-round can make it look so."""
         try:
             yield
-        except (KeyError, OSError, RuntimeError, AttributeError, ValueError, RunFormatError):
+        except (KeyError, OSError, RuntimeError, AttributeError, ValueError, RunFormatError) as exc:
             if self.changed():
-                raise self.changed_error() from None
+                raise self.changed_error(exc) from None
             raise
 
     # -- opening and validation -------------------------------------------------
@@ -273,7 +275,7 @@ class Run:
             if self._fileobj is not None:
                 self._fileobj.close()
             if self.changed():
-                raise self.changed_error() from None
+                raise self.changed_error(exc) from None
             if journal is None and not h5py.is_hdf5(path):
                 raise RunFormatError(f"{path}: not an HDF5 file") from None
             message = str(exc).split("(", 1)[0].strip() or "cannot be opened"
