@@ -152,9 +152,11 @@ def large_data_note(
 
     With a fixed number of local epochs, a client with k times the data takes k times the SGD steps: a longer
     update, and less SGD noise, so an update nearer the others' mean (quantity skew: docs/detection.md, 'Quantity
-    skew'). No detector reads sample counts (a client reports its own, and an attacker could claim a large one to
-    excuse a boosted update), so the auditor is told where the two agree (:func:`large_data_clients`) in more than
-    half of the client's rounds.
+    skew'). The magnitude detectors compare clients as at the round's median count where most counts differ
+    (:mod:`fedforensics.data_size`), which clears most such flags but not all (counts that differ in too few
+    clients to give a slope, ``mean-copy``'s nearness to the mean); the auditor is told where the counts and the
+    update agree (:func:`large_data_clients`) in more than half of the client's rounds, knowing that a client
+    reports its own count.
     """
     explained = {r.name for r in results if r.applicable and r.large_data}
     only = [

@@ -57,10 +57,18 @@ def robust_z(values: np.ndarray, *, rel_floor: float = 0.0, abs_floor: float = 1
     if finite.sum() == 0:
         return out
     kept = values[finite]
-    center = _median(kept)
-    floor = max(abs_floor, rel_floor * _median(np.abs(kept)))
-    out[finite] = (kept - center) / robust_scale(kept, floor)
+    out[finite] = (kept - _median(kept)) / robust_spread(kept, rel_floor=rel_floor, abs_floor=abs_floor)
     return out
+
+
+def robust_spread(values: np.ndarray, *, rel_floor: float = 0.0, abs_floor: float = 1e-12) -> float:
+    """The scale :func:`robust_z` divides by: ``1.4826 · MAD`` of the finite ``values``, floored at
+    ``rel_floor · median(|x|)`` and at ``abs_floor``; NaN when none is finite."""
+    values = np.asarray(values, dtype=np.float64)
+    kept = values[np.isfinite(values)]
+    if kept.size == 0:
+        return float("nan")
+    return robust_scale(kept, max(abs_floor, rel_floor * _median(np.abs(kept))))
 
 
 #: One-sided tail probabilities at which :data:`ROBUST_Z_TAIL` gives the quantiles.

@@ -2,7 +2,7 @@
 MLP on synthetic data, written apart from fedforensics and from the first red team (no torch).
 
 The cases are rows of docs/detection.md's "A second red team" table where the detectors do their job; the
-table also lists where they do not (very unequal IID silos, sign flipping under persistent label skew).
+table also lists where they do not (strong label skew, sign flipping under persistent label skew).
 """
 
 from __future__ import annotations
@@ -32,6 +32,9 @@ CASES = {
     "--metrics --attack signflip --n-mal 4 --seed 0",
     # no attacker, Dirichlet 0.1: two honest clients were malicious on a standalone flag plus output-bias
     "clean-label-skew": "--clients 10 --rounds 20 --alpha 0.1 --metrics --seed 10",
+    # no attacker, 40 IID silos of lognormal sizes (σ 2: 0.3–50× the median): the largest were malicious on
+    # norm and mean-copy until magnitudes were compared as at the round's median sample count
+    "clean-quantity-skew": "--clients 40 --rounds 15 --qty 2.0 --seed 5",
 }
 
 

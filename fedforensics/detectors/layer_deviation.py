@@ -44,6 +44,7 @@ class LayerDeviationDetector(RoundStatisticDetector):
     summary = "per-layer max |Δ| and L2 deviation; localizes anomalies to layer slices"
     family = "magnitude"
     large_data = True
+    grows_with_data = True
     side = "two-sided"
     rel_floor = 0.1
     keep_values = True  # every slice's values, for the localization table and its timeline

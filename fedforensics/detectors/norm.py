@@ -28,6 +28,7 @@ class NormDetector(RoundStatisticDetector):
     summary = "L2 norm of each update: boosted or shrunk updates"
     family = "magnitude"
     large_data = True
+    grows_with_data = True
     side = "two-sided"
     rel_floor = 0.1
     keep_values = True  # the norms, for the clipping bound

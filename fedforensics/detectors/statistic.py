@@ -17,9 +17,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..data_size import at_median_count, counts_differ
 from ..errors import FedForensicsError
 from ..run import Run
-from ..stats import bonferroni_z, on_reference_scale, robust_z
+from ..stats import bonferroni_z, on_reference_scale, robust_spread, robust_z
 from .accumulate import Conclusion, RoundScores, Side, oriented
 from .base import Detector, DetectorResult, Evidence, RoundData
 from .round_table import RoundTable
@@ -51,6 +52,10 @@ class RoundStatisticDetector(Detector):
     #: Whether to keep every round's statistics, for :meth:`extras` (:meth:`kept_values`; a block of
     #: statistics × clients float64 a round).
     keep_values: ClassVar[bool] = False
+    #: Whether the statistics are magnitudes that grow with a client's data (more samples, more SGD steps): they
+    #: are then compared as each client would have shown them with the round's median sample count
+    #: (:func:`fedforensics.data_size.at_median_count`), where the round's counts differ.
+    grows_with_data: ClassVar[bool] = False
 
     def __init__(self, *, threshold: float = 3.5, spike: float | None = None, min_clients: int = 4) -> None:
         self.threshold = threshold
@@ -87,6 +92,7 @@ class RoundStatisticDetector(Detector):
         self._round_scores = RoundTable(run.all_clients)
         self._kept: dict[int, tuple[tuple[str, ...], np.ndarray, np.ndarray]] = {}
         self._not_applicable = self.applicable(run)
+        self._rescaled: set[int] = set()  # rounds whose statistics were compared at the median sample count
         self._run = run
 
     def observe(self, data: RoundData) -> None:
@@ -100,9 +106,16 @@ class RoundStatisticDetector(Detector):
                     f"{self.name}: statistic {key!r} of round {data.round} must be one number per client "
                     f"({len(data.clients)}), got {'shape ' + str(shape) if shape != (len(data.clients),) else 'non-numbers'}"
                 )
+        compared = raw
+        if self.grows_with_data and raw and counts_differ(data.num_samples):
+            rescaled = at_median_count(np.array([np.asarray(v, np.float64) for v in raw.values()]), data.num_samples)
+            compared = dict(zip(raw, rescaled))
+            self._rescaled.add(data.round)
         strongest_z = np.full(len(data.clients), np.nan)  # per client, its strongest oriented z over the statistics
-        for key, values in raw.items():
+        for key, values in compared.items():
             floor = max(self.abs_floor, self.scale_floor(data, key))
+            if compared is not raw:  # the counts may move a client, never narrow the spread its z is measured in
+                floor = max(floor, robust_spread(raw[key], rel_floor=self.rel_floor, abs_floor=floor))
             z = robust_z(values, rel_floor=self.rel_floor, abs_floor=floor)
             z = on_reference_scale(z, int(np.isfinite(np.asarray(values, dtype=np.float64)).sum()))
             series = self._series.get(key)
@@ -154,9 +167,12 @@ class RoundStatisticDetector(Detector):
     def _evidence(self, cid: str, key: str, conclusion: Conclusion) -> list[Evidence]:
         line = self.explain(key, conclusion.scores[cid])
         return [
-            Evidence(self.name, cid, r, self.layer_of(key), z, f"{line} (round z = {_z(signed)})")
+            Evidence(self.name, cid, r, self.layer_of(key), z, f"{line} (round z = {_z(signed)}{self._as_compared(r)})")
             for r, z, signed in conclusion.strongest[cid][: self.evidence_rounds]
         ]
+
+    def _as_compared(self, r: int) -> str:
+        return ", each client as at the round's median sample count" if r in self._rescaled else ""
 
 
 def strongest(conclusions: dict[str, Conclusion]) -> dict[str, tuple[float, str]]:

@@ -1,0 +1,99 @@
+"""Magnitudes compared as at the round's median sample count (fedforensics/data_size.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fedforensics import open_run
+from fedforensics.analysis import analyze
+from fedforensics.data_size import at_median_count, count_exponents, counts_differ
+from fedforensics.detectors.norm import NormDetector
+from fedforensics.scan import scan
+from recorder import Recorder
+
+
+@pytest.mark.parametrize("clients", [20, 500])  # 500: from a fixed sample of the 124,750 pairs
+def test_the_exponent_is_found_from_the_round_itself(clients):
+    rng = np.random.default_rng(0)
+    counts = np.round(100 * rng.lognormal(0, 1.0, clients)).astype(int) + 5
+    norms = counts**0.45 * rng.lognormal(0, 0.1, clients)
+    (exponent,) = count_exponents(norms[None], counts)
+    assert exponent == pytest.approx(0.45, abs=0.08)
+    rescaled = at_median_count(norms[None], counts)[0]
+    spread = lambda v: np.median(np.abs(np.log(v) - np.median(np.log(v))))  # noqa: E731
+    assert spread(rescaled) < spread(norms) / 4
+
+
+def test_equal_counts_change_nothing():
+    values = np.array([[1.0, 2.0, 3.0, 40.0]])
+    assert counts_differ(np.array([50, 50, 50, 50])) is False
+    np.testing.assert_array_equal(at_median_count(values, np.array([50, 50, 50, 50])), values)
+
+
+def test_a_minority_claiming_large_counts_excuses_nothing():
+    """Among equal shards, one or a few clients claiming more data (an attacker excusing a boosted update) do not
+    make the slope: the counts differ only where more than half the clients are away from the median count."""
+    counts = np.array([50] * 7 + [400] * 3)
+    assert not counts_differ(counts)
+    values = np.array([[1.0] * 7 + [8.0] * 3])
+    np.testing.assert_array_equal(at_median_count(values, counts), values)
+    assert not counts_differ(np.array([50, 400]))  # two clients are no round
+    assert not counts_differ(np.array([0, 50, 100, 400, 800]))  # a count of zero gives no logarithm
+
+
+def test_the_exponent_stays_between_none_and_in_proportion():
+    counts = np.array([10, 20, 40, 80, 160, 320])
+    assert count_exponents(np.array([counts**2.0]), counts)[0] == 1.0  # never more than in proportion
+    assert count_exponents(np.array([1.0 / counts]), counts)[0] == 0.0  # more steps never shorten an update
+    assert count_exponents(np.zeros((1, 6)), counts)[0] == 0.0  # no magnitude, no slope
+
+
+def _quantity_skewed_run(path, boosted: dict[str, tuple[float, int]]) -> None:
+    """Twelve IID clients with lognormal sample counts, each update as long as count ** 0.5 (more SGD steps);
+    ``boosted`` clients multiply their update by a factor and report a count of their choosing."""
+    rng = np.random.default_rng(3)
+    counts = {f"c{i}": int(c) for i, c in enumerate(np.round(60 * rng.lognormal(0, 1.2, 12)) + 5)}
+    with Recorder(path) as rec:
+        for r in range(10):
+            common = rng.normal(size=300)
+            with rec.round(r, {"w": np.zeros(300)}) as rnd:
+                for cid, count in counts.items():
+                    factor, count = boosted.get(cid, (1.0, count))
+                    update = factor * np.sqrt(count / 60) * (common + 0.5 * rng.normal(size=300))
+                    rnd.client(cid, {"w": update}, num_samples=count, delta=True)
+
+
+def test_sites_with_more_data_are_not_flagged_for_longer_updates_and_a_boosted_one_still_is(tmp_path):
+    """Quantity skew (QA of the numpy red team: 40 IID silos, lognormal counts, the largest 9 `malicious` on
+    norm and mean-copy): compared as at the median count, the honest sites' norms agree, and a ×6 update is
+    found whether its client reports a median count or four times the largest honest one."""
+    path = tmp_path / "silos.h5"
+    _quantity_skewed_run(path, {})
+    with open_run(path) as run:
+        counts = run.num_samples(0)
+        largest = max(counts.values()) / float(np.median(list(counts.values())))
+        assert largest > 5  # the skew is real
+        plain = _norm_scores(run, rescaled=False)
+        report = analyze(run)
+    assert max(plain.values()) >= 3.5  # compared as they are, the largest sites stand out on norm
+    assert [v.client for v in report.verdicts if v.verdict != "benign"] == []
+
+    for claimed in (60, 4 * max(counts.values())):
+        path = tmp_path / f"boosted_{claimed}.h5"
+        _quantity_skewed_run(path, {"c5": (6.0, claimed)})
+        with open_run(path) as run:
+            report = analyze(run)
+        judged = {v.client: v for v in report.verdicts if v.verdict != "benign"}
+        assert list(judged) == ["c5"] and "norm" in judged["c5"].flagged_by, judged
+        details = [e.detail for e in judged["c5"].evidence if e.detector == "norm"]
+        assert details and all("as at the round's median sample count" in d for d in details), details
+
+
+def _norm_scores(run, *, rescaled: bool) -> dict[str, float]:
+    """``norm``'s run-level scores, with or without the comparison at the median count."""
+    detector = type("Norm", (NormDetector,), {"grows_with_data": rescaled})()
+    detector.start(run)
+    for data in scan(run):
+        detector.observe(data)
+    return detector.finish().scores
