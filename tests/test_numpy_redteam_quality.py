@@ -25,6 +25,9 @@ CASES = {
     "min-max": f"{SKEWED} --attack minmax --seed 1",
     # sybils: one update shifted by half the honest mean, each with its own small jitter
     "sybil": f"{SKEWED} --attack sybil --seed 1",
+    # Fang et al. 2020's full-knowledge attacks on trimmed mean and on Krum (added after every threshold was set)
+    "fang-trim": f"{SKEWED} --attack fang_trim --seed 1",
+    "fang-krum": f"{SKEWED} --attack fang_krum --seed 1",
     # ×10 boosted updates in every round
     "scale": f"{SKEWED} --attack scale --seed 0",
     # sign flipping where the clients' differences do not persist (256 hidden units, batch 8, one epoch)

@@ -7,8 +7,9 @@ Written by a fresh-eyes check (no torch, no fedforensics.simulate): real local S
 on Gaussian-mixture classes, Dirichlet label skew, lognormal sample counts, partial participation, odd
 client ids, and the attacks of the literature as their papers state them: ALIE (Baruch et al. 2019),
 min-max and min-sum (Shejwalkar & Houmansadr 2021), inner-product manipulation (Xie et al. 2020), sign
-flipping, norm-matched noise, label flipping, jittered sybils, boosted updates, and colluders adding a
-shared direction. benchmarks/numpy_bench.py runs the federations of numpy_runs.txt.
+flipping, norm-matched noise, label flipping, jittered sybils, boosted updates, colluders adding a
+shared direction, and (added later, from the paper) Fang et al. 2020's full-knowledge attacks on trimmed
+mean and on Krum. benchmarks/numpy_bench.py runs the federations of numpy_runs.txt.
 """
 import argparse
 import uuid
@@ -184,6 +185,35 @@ with Recorder(args.out, overwrite=True, meta={"source": "benchmarks/redteam/nump
             elif a == "scale":
                 for i in att:  # boosted (model replacement's scaling)
                     ups[i] = args.scale * ups[i]
+            elif a == "fang_trim":
+                # Fang et al. 2020 (USENIX Security), the full-knowledge attack on trimmed mean / median: each
+                # coordinate goes against the honest change's sign, just beyond the honest extreme on that side
+                # (within a factor b = 2), each attacker drawing its own values
+                lo_, hi_ = Hm.min(0), Hm.max(0)
+                for i in att:
+                    u_ = rng.uniform(1.0, 2.0, mu.size)
+                    up = np.where(hi_ > 0, hi_ * u_, hi_ / u_)  # beyond the largest honest value
+                    down = np.where(lo_ > 0, lo_ / u_, lo_ * u_)  # beyond the smallest
+                    ups[i] = np.where(mu < 0, up, down)
+            elif a == "fang_krum":
+                # Fang et al. 2020, the full-knowledge attack on Krum: every attacker sends -λ·sign(honest change),
+                # λ halved from an upper bound until Krum (n - m - 2 nearest neighbours) selects a crafted update
+                direction = -np.sign(mu)
+                d_ = mu.size
+                dists = np.sqrt(((Hm[:, None] - Hm[None]) ** 2).sum(-1))
+                k_ = max(n - m - 2, 1)
+                bound = (np.sort(dists, 1)[:, 1:k_ + 1].sum(1).min() / ((n - 2 * m - 1) * np.sqrt(d_)) if n - 2 * m - 1 > 0
+                         else 0.0) + np.linalg.norm(Hm, axis=1).max() / np.sqrt(d_)
+                lam = bound
+                while True:
+                    crafted = lam * direction
+                    allv = np.vstack([Hm] + [crafted] * m)
+                    dd = ((allv[:, None] - allv[None]) ** 2).sum(-1)
+                    scores = np.sort(dd, 1)[:, 1:k_ + 1].sum(1)
+                    if int(np.argmin(scores)) >= len(hon) or lam < 1e-5 * bound:
+                        break
+                    lam /= 2
+                for i in att: ups[i] = crafted.copy()
             elif a == "sybil_target":
                 # backdoor-like: all attackers add a shared fixed direction of 1/3 their norm
                 for i in att:
