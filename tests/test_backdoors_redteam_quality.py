@@ -40,3 +40,13 @@ def test_an_honest_client_whose_training_diverges_is_not_called_malicious(tmp_pa
     flagged = {cid: v.verdict for cid, v in verdicts.items() if v.verdict != "benign"}
     assert flagged == {"c10": "suspicious"}
     assert {"norm", "client-metrics"} <= set(verdicts["c10"].flagged_by)
+
+
+def test_two_neurotoxin_attackers_on_label_skewed_shards_are_found_by_what_they_leave_untouched(tmp_path):
+    """Missed by every update statistic until `avoidance`: each attacker masks the top 5 % of the coordinates the last
+    global update changed (Neurotoxin's Algorithm 1) and stays within its honest norm."""
+    path = tmp_path / "neurotoxin.h5"
+    assert_attackers_found_and_honest_clients_not(HARNESS, "--attack neurotoxin --split dir --seed 1 --attackers 2", path, 2)
+    with open_run(path) as run:
+        result = analyze(run).detector("avoidance")
+        assert sorted(result.flagged) == sorted(run.ground_truth)

@@ -39,7 +39,7 @@ def test_values_are_typed_by_the_parameter_they_set():
     [
         ("norm=4", "write DETECTOR.PARAMETER=VALUE"),
         ("norm.threshold=", "write DETECTOR.PARAMETER=VALUE"),
-        ("nrm.threshold=4", "no detector 'nrm'; known: accumulated-sybil, client-metrics,"),
+        ("nrm.threshold=4", "no detector 'nrm'; known: accumulated-sybil, avoidance, client-metrics,"),
         ("norm.thresh=4", "norm has no parameter 'thresh'; its parameters: threshold, spike, min_clients"),
         ("verdict.agreed=2", "verdict has no parameter 'agreed'; its parameters: agree, strong, cap"),
         ("norm.threshold=high", "'high' is not a number"),

@@ -43,6 +43,7 @@ PARAMETER_BOUNDS: dict[str, tuple[Any, str]] = {
     "noise_floor": (lambda v: v >= 0, "must be 0 or more"),
     "max_classes": (lambda v: v >= 1, "must be at least 1"),
     "coordinates": (lambda v: v >= 1, "must be at least 1 (coordinates to compare the clients on)"),
+    "top": (lambda v: 0 < v <= 1, "must be a share in (0, 1] (of the coordinates the last global update changed most)"),
 }
 
 

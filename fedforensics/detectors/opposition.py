@@ -11,6 +11,7 @@ from ..output_layer import find_output_layer
 from ..run import Run
 from .accumulate import EVIDENCE_ROUNDS
 from .base import Detector, DetectorResult, Evidence, RoundData
+from .level import client_series, first_at_level, levels, strongest_rounds
 from .round_table import RoundTable
 
 
@@ -114,16 +115,9 @@ class OppositionDetector(Detector):
             self._pushes.add(data.round, data.index, pushes)
 
     def finish(self) -> DetectorResult:
-        everyone = self._run.all_clients
-        series: dict[str, list[tuple[int, float]]] = {}
-        for r in self._pushes:
-            for cid, value in self._pushes[r].items():
-                if math.isfinite(value):
-                    series.setdefault(cid, []).append((r, value))
-        scores, flagged = self.flag(
-            {cid: float(np.median([v for _, v in s])) for cid, s in series.items() if len(s) >= self.min_rounds}, everyone
-        )
-        first = {cid: self._first_round(series[cid]) for cid in flagged}
+        series = client_series(self._pushes)
+        scores, flagged = self.flag(levels(series, self.min_rounds), self._run.all_clients)
+        first = {cid: first_at_level(series[cid], self.threshold, self.min_rounds) for cid in flagged}
         evidence = [
             Evidence(
                 self.name, cid, r, self._consensus[r], value,
@@ -131,7 +125,7 @@ class OppositionDetector(Detector):
                 f"typical client pushed forward (median over its rounds {scores[cid]:.2f})",
             )
             for cid in flagged
-            for r, value in sorted(series[cid], key=lambda rv: -rv[1])[: self.evidence_rounds]
+            for r, value in strongest_rounds(series[cid], self.evidence_rounds)
         ]
         layers: dict[str, int] = {}
         for name in self._consensus.values():
@@ -148,10 +142,3 @@ class OppositionDetector(Detector):
             note=note,
             extras=extras if self._layers else {},
         )
-
-    def _first_round(self, values: list[tuple[int, float]]) -> int | None:
-        """The first round at which the median of the client's pushes so far (over ``min_rounds`` or more) reached the threshold."""
-        for k in range(self.min_rounds, len(values) + 1):
-            if np.median([v for _, v in values[:k]]) >= self.threshold:
-                return values[k - 1][0]
-        return None

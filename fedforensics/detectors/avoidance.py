@@ -1,0 +1,154 @@
+"""``avoidance``: updates that leave alone the coordinates the last global update changed most."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..run import Run
+from .accumulate import EVIDENCE_ROUNDS
+from .base import Detector, DetectorResult, Evidence, RoundData
+from .level import client_series, first_at_level, levels, strongest_rounds
+from .round_table import RoundTable
+from .spread_shift import gather, grid_width, sample_columns
+
+
+def top_share_folds(sample: np.ndarray, step: np.ndarray, top: float) -> np.ndarray:
+    """Per client (row of a clients × coordinates sample), how many times less of its squared update it puts on
+    the ``top`` share of coordinates where ``step`` (the last global update, same coordinates) is largest than
+    the round's median client does: 1 for a typical client, +inf for one that leaves them untouched, NaN for a
+    client that sent nothing there at all or a round whose global model did not move."""
+    moved = np.flatnonzero(np.isfinite(step) & (step != 0))
+    folds = np.full(sample.shape[0], np.nan)
+    if not moved.size:
+        return folds
+    k = max(1, math.ceil(top * moved.size))
+    chosen = moved[np.argpartition(np.abs(step[moved]), moved.size - k)[moved.size - k :]]
+    squares = sample.astype(np.float64) ** 2
+    total = squares.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = squares[:, chosen].sum(axis=1) / total
+        typical = float(np.nanmedian(share)) if np.isfinite(share).any() else math.nan
+        if typical > 0:
+            folds = typical / share
+    folds[~(total > 0)] = np.nan
+    return folds
+
+
+class AvoidanceDetector(Detector):
+    """How much less of its update a client puts where the last global update moved the model most.
+
+    Neurotoxin (Zhang et al., *Neurotoxin: durable backdoors in federated learning*,
+    ICML 2022, Algorithm 1) takes the last global update as the benign clients'
+    gradient, masks its top-k % coordinates and trains the backdoor on the others, so
+    that honest updates, which keep changing those coordinates, do not overwrite it;
+    projected into the honest norm, it is an ordinary update by every other statistic.
+    An honest update puts a good share of its squared size on those coordinates,
+    about what the round's median client puts there (over the honest clients of 657
+    cached federations, label-skewed ones included, at most 6.98 times less, median
+    over their rounds, at the defaults); Algorithm 1's attacker puts none.
+
+    Per round (from the second: the first has no last global update), on up to
+    ``coordinates`` evenly spaced coordinates of the analysable layers: the last global
+    update (this round's global model minus the previous recorded round's), its ``top``
+    share of coordinates by magnitude, and each client's *fold*, the round's median
+    share of the squared update on them over the client's own (+inf for a client that
+    leaves them untouched). The run score is the median fold over the client's rounds
+    (at least ``min_rounds``), a level like ``opposition``'s. Neurotoxin's official
+    code can take the mask from the attacker's own gradient on clean data instead, which
+    overlaps the global update's top coordinates only in part (folds of 1.5–1.9 in four
+    such federations, on the top 5 % of every coordinate: docs/detection.md, "A fourth
+    check"): this detector does not see that variant. The top share compared (1 %) sits
+    well inside the 5 % such attackers mask; sampled coordinates at the very edge of
+    their mask would let part of their update in.
+
+    Parameters
+    ----------
+    threshold
+        Median fold at which a client is flagged (the default: 20 times less than the median client,
+        2.9 times the largest honest level of the cached federations).
+    top
+        Share of the sampled coordinates, those the last global update changed most, compared.
+    min_clients
+        Rounds with fewer clients are not scored (a median of two is no reference).
+    min_rounds
+        Rounds a client must have been scored in before its median counts.
+    coordinates
+        Coordinates of the model sampled (at most; evenly spaced over its layers).
+    """
+
+    name = "avoidance"
+    reference = "Zhang et al. 2022, Neurotoxin: durable backdoors in federated learning (ICML), Algorithm 1"
+    summary = "update that leaves alone the coordinates the last global update changed most"
+    family = "direction"
+    #: How many of a flagged client's strongest rounds its evidence lists.
+    evidence_rounds = 3
+
+    def __init__(
+        self,
+        *,
+        threshold: float = 20.0,
+        top: float = 0.01,
+        min_clients: int = 4,
+        min_rounds: int = EVIDENCE_ROUNDS,
+        coordinates: int = 8192,
+    ) -> None:
+        self.threshold = threshold
+        self.top = top
+        self.min_clients = min_clients
+        self.min_rounds = min_rounds
+        self.coordinates = coordinates
+
+    def start(self, run: Run) -> None:
+        self._run = run
+        self._columns = sample_columns(run.analysable_layers, self.coordinates)
+        self._width = grid_width(self._columns)
+        self._previous: np.ndarray | None = None  # the previous round's global model, on the sampled coordinates
+        self._folds = RoundTable(run.all_clients)
+
+    def observe(self, data: RoundData) -> None:
+        if not self._width:
+            return
+        current = self._global_sample(data.round)
+        previous, self._previous = self._previous, current
+        if previous is None or data.global_nonfinite or len(data.clients) < self.min_clients:
+            return
+        sample = gather(data, self._columns, np.empty((len(data.clients), self._width)))
+        self._folds.add(data.round, data.index, top_share_folds(sample, current - previous, self.top))
+
+    def _global_sample(self, r: int) -> np.ndarray:
+        state = self._run.global_state(r)
+        return np.concatenate(
+            [np.asarray(state[name]).reshape(-1)[columns] for name, columns in self._columns]
+        ).astype(np.float64)
+
+    def _sentence(self, fold: float) -> str:
+        where = f"the {self.top:.0%} of coordinates the last global update changed most"
+        if math.isinf(fold):
+            return f"its update left {where} untouched, where the round's median client put part of its own"
+        return f"its update put {fold:.3g}× less of its squared size on {where} than the round's median client"
+
+    def finish(self) -> DetectorResult:
+        series = client_series(self._folds)
+        scores, flagged = self.flag(levels(series, self.min_rounds), self._run.all_clients)
+        first = {cid: first_at_level(series[cid], self.threshold, self.min_rounds) for cid in flagged}
+        evidence = [
+            Evidence(self.name, cid, r, None, value, f"{self._sentence(value)} (median over its rounds: {_fold(scores[cid])})")
+            for cid in flagged
+            for r, value in strongest_rounds(series[cid], self.evidence_rounds)
+        ]
+        return self.result(
+            scores=scores,
+            flagged=flagged,
+            round_scores=self._folds,
+            first_flagged={cid: r for cid, r in first.items() if r is not None},
+            evidence=evidence,
+            applicable=bool(self._width),
+            note="" if self._width else "the model has no analysable coordinate",
+        )
+
+
+def _fold(fold: float) -> str:
+    """A fold for a sentence."""
+    return "untouched" if math.isinf(fold) else f"{fold:.3g}× less"
