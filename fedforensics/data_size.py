@@ -13,7 +13,11 @@ count), which a minority of clients cannot move, and bounded to [0, 1]: more
 steps never shorten an update, nor lengthen it more than in proportion. It is
 estimated only where the counts themselves differ — more than half the clients
 of a round away from its median count — so that one client, an attacker
-claiming a large count among equal shards, cannot make the slope alone.
+claiming a large count among equal shards, cannot make the slope alone; and a
+count beyond the others' spread (Tukey's fences on the log counts) is believed
+only up to that spread, so that a claim of a thousand times the data excuses no
+more than the largest ordinary count would. A client reporting no samples is
+compared as it is, and takes no part in the slope.
 """
 
 from __future__ import annotations
@@ -26,35 +30,47 @@ MIN_RATIO = 1.25
 MAX_PAIRS = 2048
 #: Exponent bounds: more SGD steps never shorten an update, nor lengthen it more than in proportion.
 EXPONENT_RANGE = (0.0, 1.0)
+#: Tukey's fences: a log count beyond the quartiles by this many interquartile ranges is held at the fence.
+FENCE = 3.0
 
 
-def counts_differ(num_samples: np.ndarray) -> bool:
-    """Whether more than half of a round's clients report a count at least :data:`MIN_RATIO` from the median's."""
+def count_offsets(num_samples: np.ndarray) -> np.ndarray | None:
+    """Each client's log count minus the round's median log count, held within Tukey's fences; NaN for a client
+    that reports no samples. ``None`` where the counts do not differ: fewer than 3 clients report samples, or no
+    more than half of them are :data:`MIN_RATIO` or more away from the median."""
     counts = np.asarray(num_samples, dtype=np.float64)
-    if counts.size < 3 or not (counts > 0).all():
-        return False
-    logs = np.log(counts)
-    away = np.abs(logs - np.median(logs)) >= np.log(MIN_RATIO)
-    return bool(away.sum() * 2 > counts.size)
+    reported = counts > 0
+    if reported.sum() < 3:
+        return None
+    logs = np.full(counts.shape, np.nan)
+    logs[reported] = np.log(counts[reported])
+    q1, median, q3 = np.percentile(logs[reported], [25, 50, 75])
+    spread = FENCE * (q3 - q1)
+    offsets = np.clip(logs, q1 - spread, q3 + spread) - median
+    away = np.abs(offsets[reported]) >= np.log(MIN_RATIO)
+    return offsets if away.sum() * 2 > reported.sum() else None
 
 
-def count_exponents(values: np.ndarray, num_samples: np.ndarray) -> np.ndarray:
-    """Per row of ``values`` (statistics × clients, magnitudes ≥ 0), its Theil–Sen exponent on the clients' counts.
+def count_exponents(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Per row of ``values`` (statistics × clients, magnitudes ≥ 0), its Theil–Sen exponent on the clients' log-count
+    ``offsets`` (:func:`count_offsets`).
 
-    Pairs of clients whose counts are within :data:`MIN_RATIO` of each other, or whose magnitude is zero or not
-    finite, give no slope; a row without any slope gets 0.
+    Pairs of clients whose counts are within :data:`MIN_RATIO` of each other, or whose magnitude is zero, negative
+    or not finite, give no slope; a row without any slope gets 0. Beyond :data:`MAX_PAIRS` pairs, a fixed random
+    sample of them is used (drawn without listing every pair of a large round).
     """
     values = np.atleast_2d(np.asarray(values, dtype=np.float64))
-    logs = np.log(np.asarray(num_samples, dtype=np.float64))
-    i, j = np.triu_indices(logs.size, 1)
-    step = logs[j] - logs[i]
-    apart = np.abs(step) >= np.log(MIN_RATIO)
-    i, j, step = i[apart], j[apart], step[apart]
+    n = offsets.size
+    if n * (n - 1) // 2 <= MAX_PAIRS:
+        i, j = np.triu_indices(n, 1)
+    else:
+        i, j = np.random.default_rng(0).integers(0, n, size=(2, 2 * MAX_PAIRS))
+    with np.errstate(invalid="ignore"):
+        step = offsets[j] - offsets[i]
+        apart = np.abs(step) >= np.log(MIN_RATIO)  # False where a count is missing (NaN) or the pair is one client
+    i, j, step = i[apart][:MAX_PAIRS], j[apart][:MAX_PAIRS], step[apart][:MAX_PAIRS]
     if not step.size:
         return np.zeros(values.shape[0])
-    if step.size > MAX_PAIRS:  # a fixed sample of the pairs: their median slope estimates the same exponent
-        keep = np.sort(np.random.default_rng(0).choice(step.size, MAX_PAIRS, replace=False))
-        i, j, step = i[keep], j[keep], step[keep]
     with np.errstate(divide="ignore", invalid="ignore"):
         magnitude = np.log(values)
         slopes = (magnitude[:, j] - magnitude[:, i]) / step
@@ -69,15 +85,10 @@ def count_exponents(values: np.ndarray, num_samples: np.ndarray) -> np.ndarray:
     return np.clip(exponents, *EXPONENT_RANGE)
 
 
-def at_median_count(values: np.ndarray, num_samples: np.ndarray) -> np.ndarray:
-    """``values`` (statistics × clients, magnitudes) as each client would have shown them with the round's median count.
-
-    Each row is divided by ``(count / median count) ** b`` with its own exponent ``b`` (:func:`count_exponents`);
-    returned unchanged where the counts do not differ (:func:`counts_differ`).
-    """
+def at_median_count(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """``values`` (statistics × clients, magnitudes) as each client would have shown them with the round's median
+    count: each row divided by ``exp(b · offset)`` with its own exponent ``b`` (:func:`count_exponents`); a client
+    without an offset (no samples reported) is left as it is."""
     values = np.atleast_2d(np.asarray(values, dtype=np.float64))
-    if not counts_differ(num_samples):
-        return values
-    logs = np.log(np.asarray(num_samples, dtype=np.float64))
-    exponents = count_exponents(values, num_samples)
-    return values * np.exp(-exponents[:, None] * (logs - np.median(logs))[None, :])
+    exponents = count_exponents(values, offsets)
+    return values * np.exp(-exponents[:, None] * np.nan_to_num(offsets)[None, :])

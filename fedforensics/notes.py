@@ -180,7 +180,8 @@ def large_data_note(
 
 
 def majority_weight_note(majority_weight: dict[str, list[float]], participation: dict[str, list[int]]) -> str | None:
-    """Which clients outweighed all the others together in some rounds, on sample counts no detector checks."""
+    """Which clients outweighed all the others together in some rounds, on sample counts no detector judges (the
+    magnitude detectors take them as reported: :mod:`fedforensics.data_size`)."""
     if not majority_weight:
         return None
     shown = listed(
@@ -191,7 +192,8 @@ def majority_weight_note(majority_weight: dict[str, list[float]], participation:
     return (
         f"{shown} carried more than half of the FedAvg weight (the sample count {'it' if one else 'each'} reported, "
         f"against the round's total): there {'its' if one else 'their'} update outweighed all the others together. "
-        "Clients report their counts themselves and no detector checks them (docs/detection.md, 'Weight inflation')"
+        "Clients report their counts themselves and no detector checks them; the magnitude detectors take them as "
+        "reported, which excuses part of a large claimant's update (docs/detection.md, 'Weight inflation')"
     )
 
 

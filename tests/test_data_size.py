@@ -7,7 +7,7 @@ import pytest
 
 from fedforensics import open_run
 from fedforensics.analysis import analyze
-from fedforensics.data_size import at_median_count, count_exponents, counts_differ
+from fedforensics.data_size import at_median_count, count_exponents, count_offsets
 from fedforensics.detectors.norm import NormDetector
 from fedforensics.scan import scan
 from recorder import Recorder
@@ -18,40 +18,58 @@ def test_the_exponent_is_found_from_the_round_itself(clients):
     rng = np.random.default_rng(0)
     counts = np.round(100 * rng.lognormal(0, 1.0, clients)).astype(int) + 5
     norms = counts**0.45 * rng.lognormal(0, 0.1, clients)
-    (exponent,) = count_exponents(norms[None], counts)
+    offsets = count_offsets(counts)
+    (exponent,) = count_exponents(norms[None], offsets)
     assert exponent == pytest.approx(0.45, abs=0.08)
-    rescaled = at_median_count(norms[None], counts)[0]
+    rescaled = at_median_count(norms[None], offsets)[0]
     spread = lambda v: np.median(np.abs(np.log(v) - np.median(np.log(v))))  # noqa: E731
     assert spread(rescaled) < spread(norms) / 4
 
 
-def test_equal_counts_change_nothing():
-    values = np.array([[1.0, 2.0, 3.0, 40.0]])
-    assert counts_differ(np.array([50, 50, 50, 50])) is False
-    np.testing.assert_array_equal(at_median_count(values, np.array([50, 50, 50, 50])), values)
+def test_equal_counts_are_not_rescaled():
+    assert count_offsets(np.array([50, 50, 50, 50])) is None
 
 
 def test_a_minority_claiming_large_counts_excuses_nothing():
     """Among equal shards, one or a few clients claiming more data (an attacker excusing a boosted update) do not
     make the slope: the counts differ only where more than half the clients are away from the median count."""
-    counts = np.array([50] * 7 + [400] * 3)
-    assert not counts_differ(counts)
-    values = np.array([[1.0] * 7 + [8.0] * 3])
-    np.testing.assert_array_equal(at_median_count(values, counts), values)
-    assert not counts_differ(np.array([50, 400]))  # two clients are no round
-    assert not counts_differ(np.array([0, 50, 100, 400, 800]))  # a count of zero gives no logarithm
+    assert count_offsets(np.array([50] * 7 + [400] * 3)) is None
+    assert count_offsets(np.array([50, 400])) is None  # two clients are no round
+
+
+def test_a_client_reporting_no_samples_is_compared_as_it_is_and_does_not_switch_the_others_off():
+    """QA: one zero count had turned the comparison off for the whole round (a switch any client holds)."""
+    counts = np.array([0, 20, 50, 100, 400, 800])
+    offsets = count_offsets(counts)
+    assert offsets is not None and np.isnan(offsets[0])
+    values = np.array([[5.0, 1.0, 1.6, 2.2, 4.5, 6.3]])
+    rescaled = at_median_count(values, offsets)
+    assert rescaled[0, 0] == 5.0 and rescaled[0, 5] < values[0, 5]
+
+
+def test_a_count_beyond_the_others_spread_is_believed_only_up_to_it():
+    """QA: clients claiming ~2⁶³ samples had their boosted updates divided into nothing. Tukey's far-out fences
+    (3 interquartile ranges beyond the quartiles of the log counts) hold a claim at the spread of the counts."""
+    rng = np.random.default_rng(1)
+    honest = np.round(100 * rng.lognormal(0, 1.0, 17)).astype(int)
+    counts = np.concatenate([honest, [2**62] * 3])
+    offsets = count_offsets(counts)
+    q1, q3 = np.percentile(np.log(counts), [25, 75])
+    assert offsets[-1] == pytest.approx(q3 + 3 * (q3 - q1) - np.median(np.log(counts)))
+    assert np.exp(offsets[-1]) < 1000  # some hundred times the median at most, not 10¹⁶
 
 
 def test_the_exponent_stays_between_none_and_in_proportion():
     counts = np.array([10, 20, 40, 80, 160, 320])
-    assert count_exponents(np.array([counts**2.0]), counts)[0] == 1.0  # never more than in proportion
-    assert count_exponents(np.array([1.0 / counts]), counts)[0] == 0.0  # more steps never shorten an update
-    assert count_exponents(np.zeros((1, 6)), counts)[0] == 0.0  # no magnitude, no slope
+    offsets = count_offsets(counts)
+    assert count_exponents(np.array([counts**2.0]), offsets)[0] == 1.0  # never more than in proportion
+    assert count_exponents(np.array([1.0 / counts]), offsets)[0] == 0.0  # more steps never shorten an update
+    assert count_exponents(np.zeros((1, 6)), offsets)[0] == 0.0  # no magnitude, no slope
 
 
 def _quantity_skewed_run(path, boosted: dict[str, tuple[float, int]]) -> None:
     """Twelve IID clients with lognormal sample counts, each update as long as count ** 0.5 (more SGD steps);
-    ``boosted`` clients multiply their update by a factor and report a count of their choosing."""
+    ``boosted`` clients multiply their update by a factor and report a count of their choosing (not their own)."""
     rng = np.random.default_rng(3)
     counts = {f"c{i}": int(c) for i, c in enumerate(np.round(60 * rng.lognormal(0, 1.2, 12)) + 5)}
     with Recorder(path) as rec:
@@ -59,15 +77,15 @@ def _quantity_skewed_run(path, boosted: dict[str, tuple[float, int]]) -> None:
             common = rng.normal(size=300)
             with rec.round(r, {"w": np.zeros(300)}) as rnd:
                 for cid, count in counts.items():
-                    factor, count = boosted.get(cid, (1.0, count))
+                    factor, claimed = boosted.get(cid, (1.0, count))
                     update = factor * np.sqrt(count / 60) * (common + 0.5 * rng.normal(size=300))
-                    rnd.client(cid, {"w": update}, num_samples=count, delta=True)
+                    rnd.client(cid, {"w": update}, num_samples=claimed, delta=True)
 
 
 def test_sites_with_more_data_are_not_flagged_for_longer_updates_and_a_boosted_one_still_is(tmp_path):
     """Quantity skew (QA of the numpy red team: 40 IID silos, lognormal counts, the largest 9 `malicious` on
     norm and mean-copy): compared as at the median count, the honest sites' norms agree, and a ×6 update is
-    found whether its client reports a median count or four times the largest honest one."""
+    found whether its client reports its own count or one near the median."""
     path = tmp_path / "silos.h5"
     _quantity_skewed_run(path, {})
     with open_run(path) as run:
@@ -79,7 +97,7 @@ def test_sites_with_more_data_are_not_flagged_for_longer_updates_and_a_boosted_o
     assert max(plain.values()) >= 3.5  # compared as they are, the largest sites stand out on norm
     assert [v.client for v in report.verdicts if v.verdict != "benign"] == []
 
-    for claimed in (60, 4 * max(counts.values())):
+    for claimed in (counts["c5"], 60):  # its own count, and a claim near the median
         path = tmp_path / f"boosted_{claimed}.h5"
         _quantity_skewed_run(path, {"c5": (6.0, claimed)})
         with open_run(path) as run:
@@ -88,6 +106,19 @@ def test_sites_with_more_data_are_not_flagged_for_longer_updates_and_a_boosted_o
         assert list(judged) == ["c5"] and "norm" in judged["c5"].flagged_by, judged
         details = [e.detail for e in judged["c5"].evidence if e.detector == "norm"]
         assert details and all("as at the round's median sample count" in d for d in details), details
+
+
+def test_a_client_claiming_absurdly_much_data_is_named_by_the_weight_it_takes(tmp_path):
+    """The limit of the comparison (docs/detectors.md, step 1): a ×50 update claiming 2⁶² samples is believed up to
+    Tukey's far-out fence of the others' counts, and that, with the spread of these silos' norms, hides it from
+    `norm` (QA: a ×6 update claiming the largest honest count is hidden too, and nothing names it). What the report
+    does say is that its claim carried the FedAvg average."""
+    path = tmp_path / "claim.h5"
+    _quantity_skewed_run(path, {"c5": (50.0, 2**62)})
+    with open_run(path) as run:
+        report = analyze(run)
+    (note,) = [n for n in report.notes if "carried more than half of the FedAvg weight" in n]
+    assert note.startswith("c5 (10 of its 10 rounds"), note
 
 
 def _norm_scores(run, *, rescaled: bool) -> dict[str, float]:

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..data_size import at_median_count, counts_differ
+from ..data_size import at_median_count, count_offsets
 from ..errors import FedForensicsError
 from ..run import Run
 from ..stats import bonferroni_z, on_reference_scale, robust_spread, robust_z
@@ -106,16 +106,18 @@ class RoundStatisticDetector(Detector):
                     f"{self.name}: statistic {key!r} of round {data.round} must be one number per client "
                     f"({len(data.clients)}), got {'shape ' + str(shape) if shape != (len(data.clients),) else 'non-numbers'}"
                 )
+        offsets = count_offsets(data.num_samples) if self.grows_with_data and raw else None
         compared = raw
-        if self.grows_with_data and raw and counts_differ(data.num_samples):
-            rescaled = at_median_count(np.array([np.asarray(v, np.float64) for v in raw.values()]), data.num_samples)
+        if offsets is not None:
+            rescaled = at_median_count(np.array([np.asarray(v, np.float64) for v in raw.values()]), offsets)
             compared = dict(zip(raw, rescaled))
             self._rescaled.add(data.round)
         strongest_z = np.full(len(data.clients), np.nan)  # per client, its strongest oriented z over the statistics
         for key, values in compared.items():
             floor = max(self.abs_floor, self.scale_floor(data, key))
-            if compared is not raw:  # the counts may move a client, never narrow the spread its z is measured in
-                floor = max(floor, robust_spread(raw[key], rel_floor=self.rel_floor, abs_floor=floor))
+            if offsets is not None:  # the counts may move a client, never narrow the spread its z is measured in
+                spread = robust_spread(raw[key], rel_floor=self.rel_floor, abs_floor=floor)
+                floor = spread if spread > floor else floor  # (a NaN spread, of no finite value, leaves the floor)
             z = robust_z(values, rel_floor=self.rel_floor, abs_floor=floor)
             z = on_reference_scale(z, int(np.isfinite(np.asarray(values, dtype=np.float64)).sum()))
             series = self._series.get(key)
