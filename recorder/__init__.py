@@ -46,6 +46,9 @@ __version__ = "0.1.0"
 __all__ = ["Recorder", "RoundRecorder", "RecorderError", "__version__"]
 
 _STR = h5py.string_dtype("utf-8")
+#: HDF5 files an interrupted flush left unable to close, each with its detached journaled file
+#: (:meth:`Recorder._release_detached`): held, never closed again.
+_UNCLOSABLE: list[tuple[h5py.File, JournaledFile]] = []
 _NUMERIC_KINDS = "biuf"
 
 
@@ -509,6 +512,22 @@ class Recorder:
             if not h5.id.valid:
                 self._h5 = None
 
+    def _release_detached(self) -> bool:
+        """:meth:`_release` once the journaled file is detached, whose rollback follows; whether HDF5 let go.
+
+        An interrupt inside HDF5's own flush can leave it unable to close the file (h5py: "Can't decrement id ref
+        count"): the rollback restores the file bit for bit all the same, so the failure is no reason to lose the
+        interrupt. The broken object is kept, with its detached journaled file left open (what it still writes, as
+        Python exits, stays in memory), never asked to close again.
+        """
+        try:
+            self._release()
+        except Exception:
+            _UNCLOSABLE.append((self._h5, self._file))
+            self._h5 = None
+            return False
+        return True
+
     def _done(self) -> None:
         """Closed for good: release the lock, and drop the exit handler."""
         self._let_go()
@@ -519,10 +538,12 @@ class Recorder:
         this recorder still holds its lock)."""
         self._failure = exc
         self._open_round = None
+        released = True
         if self._h5 is not None:
             self._file.detach()
-            self._release()
-        self._file.close()
+            released = self._release_detached()
+        if released:
+            self._file.close()
         try:
             rollback(self.path)
         except OSError as failed:  # the journal stays: readers roll back in memory, the next writer on disk
@@ -534,8 +555,8 @@ class Recorder:
     def _discard(self) -> None:
         """Throw away everything written since the last commit, bit for bit."""
         self._file.detach()  # what HDF5 writes as it closes is rolled back anyway: keep it off the disk
-        self._release()
-        self._file.close()
+        if self._release_detached():
+            self._file.close()
         try:
             rollback(self.path)
             self._file = self._held.file = JournaledFile(self.path, create=False, fsync=self._file._durable)

@@ -555,3 +555,70 @@ def test_a_nan_update_fails_the_gate_whatever_detectors_run(tmp_path):
                 for i in range(5):
                     rnd.client(f"c{i}", {"w": np.full(4, np.nan if (r, i) == (1, 4) else float(i))}, num_samples=1, delta=True)
     assert invoke("analyze", path, "-d", "client-metrics", "--fail-on", "suspicious").exit_code == 1
+
+
+def test_what_hdf5_raises_past_the_checks_is_a_damaged_file_and_a_defect_of_ours_exit_3(tmp_path, capsys, monkeypatch):
+    """QA: one flipped byte of a run's metadata raised RuntimeError from h5py where the ground truth was first read
+    (past the checks on opening): a traceback and exit 1, the code of `--fail-on`. What HDF5 raises is a damaged
+    file (exit 2, one line); an error of fedforensics' own code is a defect: one line, exit 3, apart from 1; a
+    meta nested thousands deep is bad input (RecursionError)."""
+    import h5py
+
+    from fedforensics.cli.app import EXIT_INTERNAL_ERROR, user_errors
+
+    path = tmp_path / "f.h5"
+    with h5py.File(path, "w") as f:
+        f.create_group("g")
+
+    @user_errors
+    def damaged() -> None:
+        with h5py.File(path, "r") as f:
+            f["g"].id.links.get_val(b"missing")  # HDF5 itself raises (KeyError from h5py's compiled code)
+
+    with pytest.raises(typer_exit()) as stop:
+        damaged()
+    assert stop.value.exit_code == 2
+    assert capsys.readouterr().err.strip().startswith("error: damaged run file (")
+
+    @user_errors
+    def defect() -> None:
+        raise ValueError("an index went astray\nsecond line")
+
+    with pytest.raises(SystemExit) as stop:
+        defect()
+    assert stop.value.code == EXIT_INTERNAL_ERROR == 3
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("internal error: ValueError: an index went astray — a defect of fedforensics") and "\n" not in err
+    monkeypatch.setenv("FEDFORENSICS_TRACEBACK", "1")
+    with pytest.raises(ValueError):
+        defect()
+
+    @user_errors
+    def deep() -> None:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    with pytest.raises(typer_exit()) as stop:
+        deep()
+    assert stop.value.exit_code == 2
+
+
+def typer_exit() -> type:
+    import typer
+
+    return typer.Exit
+
+
+def test_a_model_factory_that_exits_is_an_error_not_the_end_of_the_audit(tmp_path, monkeypatch):
+    """QA: a --model factory (or its module) calling sys.exit(0) ended `analyze` with exit 0, nothing written, and
+    --fail-on bypassed."""
+    pytest.importorskip("torch")
+    from fedforensics.errors import FedForensicsError
+    from fedforensics.inversion.inputs import build_model, load_model_factory
+
+    (tmp_path / "exits_on_import.py").write_text("import sys\nsys.exit(0)\n")
+    (tmp_path / "exits_when_called.py").write_text("import sys\ndef model():\n    sys.exit(3)\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FedForensicsError, match="cannot import exits_on_import"):
+        load_model_factory("exits_on_import:model")
+    with pytest.raises(FedForensicsError, match="the model factory failed: 3"):
+        build_model(load_model_factory("exits_when_called:model"))

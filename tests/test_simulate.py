@@ -523,6 +523,7 @@ def test_cli_simulates_a_run_inspect_accepts(tmp_path):
         (["--momentum", "1"], "--momentum must be in [0, 1)"),
         (["--seed", "-1"], "--seed must be 0 or more"),
         (["--seed", str(2**80)], "--seed must be 0 or more and below 2**63"),  # was torch's OverflowError
+        (["--rounds", str(10**20)], "--rounds must be at least 1 and below 2**63"),  # was run until the disk filled
         (["--attack-start-round", "5"], "--attack-start-round 5 is not one of the rounds 0..0"),
     ],
 )

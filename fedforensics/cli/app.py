@@ -12,13 +12,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, TypeVar
 
+import click
 import typer
 from rich.console import Console
 from rich.text import Text
 
 from recorder import RecorderError
 
-from ..errors import FedForensicsError
+from ..errors import FedForensicsError, one_line
 from ..report.files import named_descriptor
 from ..report.terminal import plain
 
@@ -56,6 +57,8 @@ err_console = OutputConsole(stderr=True)
 F = TypeVar("F", bound=Callable[..., object])
 
 EXIT_BAD_INPUT = 2
+#: An error of fedforensics' own (a defect), apart from 1 (--fail-on reached) for a CI job to tell.
+EXIT_INTERNAL_ERROR = 3
 EXIT_PIPE_CLOSED = 128 + 13  # what a shell reports for a process ended by SIGPIPE, as `git log | head` is
 
 
@@ -141,6 +144,17 @@ def _sigterm_raises() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def raised_by_hdf5(exc: BaseException) -> bool:
+    """Whether ``exc`` came out of h5py (HDF5 reporting a file it cannot read), not out of fedforensics' own code."""
+    tb = exc.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    where = tb.tb_frame.f_code.co_filename  # h5py's Python modules, or its compiled ones ("h5py/h5o.pyx")
+    return f"{os.sep}h5py{os.sep}" in where or where.startswith(f"h5py{os.sep}")
+
+
 def user_errors(func: F) -> F:
     """Turn the user-facing errors a command raises into one line and exit code 2; Ctrl-C and SIGTERM stop it
     with 130 and 143, its clean-up done."""
@@ -161,6 +175,21 @@ def user_errors(func: F) -> F:
             raise fail(os_error(exc)) from None
         except MemoryError as exc:  # numpy says how much it asked for
             raise fail(f"not enough memory: {exc}" if str(exc) else "not enough memory") from None
+        except (typer.Exit, click.ClickException, click.exceptions.Abort):  # the command's own exits and usage errors
+            raise
+        except RecursionError:  # a run's meta nested thousands deep: data no report can hold
+            raise fail("the input is nested too deeply to read or write (a run's meta of thousands of levels?)") from None
+        except Exception as exc:
+            if raised_by_hdf5(exc):  # a damaged file found where it is first read, past the checks on opening
+                raise fail(f"damaged run file ({one_line(exc)})") from None
+            if os.environ.get("FEDFORENSICS_TRACEBACK"):
+                raise
+            err_console.print(
+                f"internal error: {type(exc).__name__}: {one_line(exc)} — a defect of fedforensics, not of your input; "
+                "FEDFORENSICS_TRACEBACK=1 shows where",
+                markup=False, highlight=False, soft_wrap=True,
+            )
+            sys.exit(EXIT_INTERNAL_ERROR)
         except KeyboardInterrupt:
             err_console.print("interrupted")
             sys.exit(130)

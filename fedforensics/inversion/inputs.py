@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..errors import FedForensicsError
+from ..errors import FedForensicsError, one_line
 from ..npz import load_arrays
 from ..run import Run
 from .neural_cleanse import NeuralCleanse
@@ -46,7 +46,8 @@ def load_model_factory(spec: str) -> ModelFactory:
         sys.path.insert(0, here)
     try:
         target = importlib.import_module(module_name)
-    except Exception as exc:  # the module is the auditor's own code: any failure is bad input
+    except (Exception, SystemExit) as exc:  # the module is the auditor's own code: any failure is bad input (QA: a
+        # sys.exit(0) in it ended the audit with exit 0, no report written and --fail-on bypassed)
         raise FedForensicsError(
             f"--model {spec!r}: cannot import {module_name} from the current folder or the Python path ({one_line(exc)})"
         ) from None
@@ -66,7 +67,7 @@ def build_model(factory: ModelFactory, name: str = "the model factory") -> torch
     """Call ``factory`` and check that it returned an ``nn.Module``."""
     try:
         model = factory()
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # the auditor's own code; a sys.exit in it is no way to end an audit
         raise FedForensicsError(f"{name} failed: {one_line(exc)}") from None
     if not isinstance(model, torch.nn.Module):
         raise FedForensicsError(f"{name} returned {type(model).__name__}, not a torch.nn.Module")
@@ -201,9 +202,3 @@ def check_trigger(mask: np.ndarray, pattern: np.ndarray, image_shape: tuple[int,
 def _names(names: list[str], quote: bool = True, most: int = 4) -> str:
     shown = [repr(n) if quote else n for n in names[:most]]
     return ", ".join(shown) + (f" and {len(names) - most} more" if len(names) > most else "")
-
-
-def one_line(exc: BaseException) -> str:
-    """The first line of an exception's message, for a one-line error."""
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__

@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import FedForensicsError
+from ..errors import FedForensicsError, one_line
 from ..run import Run
 from ..scan import Progress
-from .inputs import ModelFactory, build_model, check_clean_data, check_model, check_trigger, evaluating, load_state, load_trigger, one_line
+from .inputs import ModelFactory, build_model, check_clean_data, check_model, check_trigger, evaluating, load_state, load_trigger
 from .neural_cleanse import LabelTrigger, NeuralCleanse, NeuralCleanseResult
 from .probe import TriggerProbe, partial_triggers, probe_triggers
 

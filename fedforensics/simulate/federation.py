@@ -59,8 +59,8 @@ class SimulationConfig:
         per_round = self.clients if self.clients_per_round is None else self.clients_per_round
         if not 1 <= per_round <= self.clients:
             raise FedForensicsError(f"--clients-per-round must be between 1 and --clients ({self.clients}), got {per_round}")
-        if self.rounds < 1:
-            raise FedForensicsError(f"--rounds must be at least 1, got {self.rounds}")
+        if not 1 <= self.rounds < 2**63:  # round numbers are stored as int64 (docs/format.md)
+            raise FedForensicsError(f"--rounds must be at least 1 and below 2**63, got {self.rounds}")
         if not 0 <= self.malicious_fraction < 1:
             raise FedForensicsError(f"--malicious-fraction must be in [0, 1), got {self.malicious_fraction}")
         if self.attack != "none" and self.malicious_count == 0:
