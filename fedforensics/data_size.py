@@ -14,10 +14,10 @@ steps never shorten an update, nor lengthen it more than in proportion. It is
 estimated only where the counts themselves differ — more than half the clients
 of a round away from its median count — so that one client, an attacker
 claiming a large count among equal shards, cannot make the slope alone; and a
-count beyond the others' spread (Tukey's fences on the log counts) is believed
-only up to that spread, so that a claim of a thousand times the data excuses no
-more than the largest ordinary count would. A client reporting no samples is
-compared as it is, and takes no part in the slope.
+count beyond the others' spread is believed only up to Tukey's far-out fence on
+the log counts (in a federation of 12 silos whose largest holds 69× the median, a
+claim of 2⁶² samples counts as 489×). A client reporting no samples is compared as
+it is, and takes no part in the slope.
 """
 
 from __future__ import annotations

@@ -152,7 +152,7 @@ def large_data_note(
 
     With a fixed number of local epochs, a client with k times the data takes k times the SGD steps: a longer
     update, and less SGD noise, so an update nearer the others' mean (quantity skew: docs/detection.md, 'Quantity
-    skew'). The magnitude detectors compare clients as at the round's median count where most counts differ
+    skew'). `norm` and `layer-deviation` compare clients as at the round's median count where most counts differ
     (:mod:`fedforensics.data_size`), which clears most such flags but not all (counts that differ in too few
     clients to give a slope, ``mean-copy``'s nearness to the mean); the auditor is told where the counts and the
     update agree (:func:`large_data_clients`) in more than half of the client's rounds, knowing that a client
@@ -181,7 +181,7 @@ def large_data_note(
 
 def majority_weight_note(majority_weight: dict[str, list[float]], participation: dict[str, list[int]]) -> str | None:
     """Which clients outweighed all the others together in some rounds, on sample counts no detector judges (the
-    magnitude detectors take them as reported: :mod:`fedforensics.data_size`)."""
+    `norm` and `layer-deviation` take them as reported: :mod:`fedforensics.data_size`)."""
     if not majority_weight:
         return None
     shown = listed(
@@ -192,7 +192,7 @@ def majority_weight_note(majority_weight: dict[str, list[float]], participation:
     return (
         f"{shown} carried more than half of the FedAvg weight (the sample count {'it' if one else 'each'} reported, "
         f"against the round's total): there {'its' if one else 'their'} update outweighed all the others together. "
-        "Clients report their counts themselves and no detector checks them; the magnitude detectors take them as "
+        "Clients report their counts themselves and no detector checks them; norm and layer-deviation take them as "
         "reported, which excuses part of a large claimant's update (docs/detection.md, 'Weight inflation')"
     )
 

@@ -520,10 +520,13 @@ class Recorder:
         interrupt. The broken object is kept, with its detached journaled file left open (what it still writes, as
         Python exits, stays in memory), never asked to close again.
         """
+        h5 = self._h5
         try:
             self._release()
         except Exception:
-            _UNCLOSABLE.append((self._h5, self._file))
+            if not h5.id.valid:  # HDF5 let go before the error: nothing is left to hold
+                return True
+            _UNCLOSABLE.append((h5, self._file))
             self._h5 = None
             return False
         return True

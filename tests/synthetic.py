@@ -15,6 +15,8 @@ import numpy as np
 from recorder import Recorder
 
 SHAPES = {"fc1.weight": (16, 24), "fc1.bias": (16,), "fc2.weight": (10, 16), "fc2.bias": (10,)}
+#: A model large enough for ``avoidance`` (a top 1 % of its coordinates holds at least 32 of them).
+WIDE = {"fc1.weight": (64, 64), "fc1.bias": (64,), "fc2.weight": (10, 64), "fc2.bias": (10,)}
 
 
 def make_run(
@@ -29,16 +31,19 @@ def make_run(
     ids: list[str] | None = None,
     nan_client: str | None = None,
     spread: float = 0.6,
+    shapes: dict[str, tuple[int, ...]] = SHAPES,
 ) -> Path:
     """Write a synthetic run; ``attack`` is none | boost | bias | noise | flip (the update reversed) | sybil | mean (the honest
-    mean) | shift (mean − std).
+    mean) | shift (mean − std) | mask (Neurotoxin's Algorithm 1: the top 5 % of the last global update's coordinates
+    left untouched, from the second round).
 
     ``spread`` is each honest update's own noise against the round's common direction (0.6: cosine
     about 0.74 between two honest updates; 0.2: about 0.96, as on a federation of IID shards)."""
     rng = np.random.default_rng(seed)
     ids = ids or [f"c{i}" for i in range(clients)]
-    size = sum(int(np.prod(s)) for s in SHAPES.values())
-    glob = {k: np.zeros(s, np.float32) for k, s in SHAPES.items()}
+    size = sum(int(np.prod(s)) for s in shapes.values())
+    glob = {k: np.zeros(s, np.float32) for k, s in shapes.items()}
+    last_step = None
     sybil_noise = rng.normal(size=size)
     with Recorder(path, meta={"synthetic": True}, overwrite=True) as rec:
         for r in range(rounds):
@@ -58,6 +63,8 @@ def make_run(
                         u = rng.normal(size=size) * np.linalg.norm(u) / np.sqrt(size)
                     elif attack == "flip":
                         u = -u
+                    elif attack == "mask" and last_step is not None:
+                        u[np.argsort(-np.abs(last_step))[: size // 20]] = 0.0
                     elif attack == "sybil":
                         u = common + 0.6 * decay * sybil_noise + 0.01 * decay * rng.normal(size=size)
                 if cid == nan_client:
@@ -74,15 +81,16 @@ def make_run(
             with rec.round(r, glob) as rnd:
                 for cid, (u, accuracy) in sent.items():
                     state, col = {}, 0
-                    for name, shape in SHAPES.items():
+                    for name, shape in shapes.items():
                         n = int(np.prod(shape))
                         state[name] = u[col : col + n].reshape(shape)
                         col += n
                     rnd.client(cid, state, num_samples=50, metrics={"train_accuracy": accuracy}, delta=True)
             finite = [u for u, _ in sent.values() if np.isfinite(u).all()]  # the server drops a NaN update
             if finite:
-                step, col = np.mean(finite, axis=0), 0
-                for name, shape in SHAPES.items():
+                step = last_step = np.mean(finite, axis=0)
+                col = 0
+                for name, shape in shapes.items():
                     n = int(np.prod(shape))
                     glob[name] = (glob[name] + step[col : col + n].reshape(shape)).astype(np.float32)
                     col += n

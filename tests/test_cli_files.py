@@ -581,6 +581,17 @@ def test_what_hdf5_raises_past_the_checks_is_a_damaged_file_and_a_defect_of_ours
     assert capsys.readouterr().err.strip().startswith("error: damaged run file (")
 
     @user_errors
+    def misuse() -> None:  # a call of ours h5py refuses (an unsorted index) is no damaged file
+        with h5py.File(path, "a") as f:
+            f["d"] = np.arange(5)
+            f["d"][[3, 1]]
+
+    with pytest.raises(SystemExit) as stop:
+        misuse()
+    assert stop.value.code == 3
+    assert capsys.readouterr().err.startswith("internal error: TypeError")
+
+    @user_errors
     def defect() -> None:
         raise ValueError("an index went astray\nsecond line")
 

@@ -21,7 +21,7 @@ from fedforensics.errors import FedForensicsError
 from fedforensics.report.json import report_to_json
 from fedforensics.verdict import ConsensusRule
 from recorder import Recorder
-from synthetic import make_crashed_run, make_run
+from synthetic import WIDE, make_crashed_run, make_run
 
 DETECTORS = list(all_detectors())
 EXPECTED = {
@@ -49,6 +49,7 @@ def runs(tmp_path_factory):
         "mean": make_run(d / "mean.h5", attackers=("c6",), attack="mean", seed=4),
         "shift": make_run(d / "shift.h5", attackers=("c2",), attack="shift", seed=5),
         "flip": make_run(d / "flip.h5", attackers=("c2",), attack="flip", seed=6),
+        "masked": make_run(d / "masked.h5", attackers=("c3",), attack="mask", shapes=WIDE, seed=7),
     }
 
 
@@ -72,7 +73,7 @@ def test_detector_declares_itself_and_only_stores_params(name):
 
 
 @pytest.mark.parametrize("name", DETECTORS)
-@pytest.mark.parametrize("kind", ["clean", "boost", "partial", "odd", "tiny", "noise", "sybil", "mean", "shift"])
+@pytest.mark.parametrize("kind", ["clean", "boost", "partial", "odd", "tiny", "noise", "sybil", "mean", "shift", "masked"])
 def test_detector_contract(name, kind, runs, capsys):
     run = open_run(runs[kind])
     result = get_detector(name).score(run)
@@ -101,10 +102,10 @@ def test_threshold_is_a_parameter(name, runs):
     its evidence and first round (or, for a statistic of the whole run, evidence of no round and no first
     round: docs/report-schema.md). At the defaults most detectors flag nobody on these small runs, so
     the threshold is set at the highest score, on the first of the runs where it is positive (a threshold is)."""
-    for kind in ("boost", "flip"):
+    for kind in ("boost", "flip", "masked"):
         run = open_run(runs[kind])
         scores = get_detector(name).score(run).scores
-        top = max(s for s in scores.values() if math.isfinite(s))
+        top = max((s for s in scores.values() if math.isfinite(s)), default=0.0)
         if top > 0:
             break
     assert top > 0, scores
@@ -131,6 +132,7 @@ def test_threshold_is_a_parameter(name, runs):
         ("mean", {"mean-copy"}),
         ("shift", {"spread-shift"}),
         ("flip", {"opposition", "cosine-hdbscan", "median-cosine"}),
+        ("masked", {"avoidance"}),
     ],
 )
 def test_synthetic_attackers_are_flagged_by_the_detectors_made_for_them(kind, finders, runs):

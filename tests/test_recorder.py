@@ -747,17 +747,10 @@ def test_ctrl_c_that_leaves_hdf5_unable_to_close_rolls_the_round_back_and_stays_
     """QA: Ctrl-C landing while HDF5 flushed a round left it unable to close the file (h5py: "Can't decrement id
     ref count (slist already enabled?)"), and that RuntimeError, raised while the round was rolled back, replaced
     the interrupt: a traceback and exit 1 instead of 'interrupted', and a journal left beside the file."""
-    import h5py
-
     path = tmp_path / "run.h5"
     rec = _recorded(path, 2)
     broken = _failing_once(RuntimeError("Can't decrement id ref count (slist already enabled?)"))
-    with pytest.raises(KeyboardInterrupt):
-        with rec.round(2, {"w": np.zeros(4, np.float32)}) as rnd:
-            rnd.client("c0", {"w": np.full(4, 2.0, np.float32)}, num_samples=1)
-            monkeypatch.setattr(h5py.File, "close", broken)
-            raise KeyboardInterrupt
-    monkeypatch.undo()
+    _interrupt_round(rec, monkeypatch, broken)
     assert broken.fired
     with rec.round(3, {"w": np.zeros(4, np.float32)}) as rnd:  # the recorder goes on from its last commit
         rnd.client("c0", {"w": np.ones(4, np.float32)}, num_samples=1)
@@ -797,3 +790,37 @@ def _failing_once(error: BaseException):  # type: ignore[no-untyped-def]
     patched.fired = False
     return patched
 
+
+
+def test_a_close_that_fails_after_hdf5_let_go_holds_nothing_back(tmp_path, monkeypatch):
+    """A review: where h5py's close raised after HDF5 had let go of the file, the recorder kept (None, its journaled
+    file) aside, a file that could be closed left open for good."""
+    import h5py
+
+    import recorder
+
+    path = tmp_path / "run.h5"
+    rec = _recorded(path, 2)
+    close = h5py.File.close
+
+    def closes_then_raises(self: h5py.File) -> None:
+        close(self)
+        raise RuntimeError("an error after the close")
+
+    _interrupt_round(rec, monkeypatch, closes_then_raises)
+    assert recorder._UNCLOSABLE == []
+    rec.close()
+    with open_run(path) as run:
+        assert run.rounds == [0, 1]
+
+
+def _interrupt_round(rec: Recorder, monkeypatch: pytest.MonkeyPatch, close) -> None:  # type: ignore[no-untyped-def]
+    """Ctrl-C inside round 2's block, with ``close`` standing in for ``h5py.File.close`` as the round is rolled back."""
+    import h5py
+
+    with pytest.raises(KeyboardInterrupt):
+        with rec.round(2, {"w": np.zeros(4, np.float32)}) as rnd:
+            rnd.client("c0", {"w": np.full(4, 2.0, np.float32)}, num_samples=1)
+            monkeypatch.setattr(h5py.File, "close", close)
+            raise KeyboardInterrupt
+    monkeypatch.undo()

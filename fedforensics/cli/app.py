@@ -145,19 +145,26 @@ def _sigterm_raises() -> Iterator[None]:
 
 
 def raised_by_hdf5(exc: BaseException) -> bool:
-    """Whether ``exc`` came out of h5py (HDF5 reporting a file it cannot read), not out of fedforensics' own code."""
+    """Whether ``exc`` is HDF5 reporting a file it cannot read: an error h5py raises for the library (RuntimeError,
+    OSError, KeyError, ValueError), last raised in h5py's own modules. A TypeError there is a call of ours h5py
+    refused (an unsorted index), not the file: a defect."""
+    import h5py
+
+    if isinstance(exc, TypeError) or not isinstance(exc, (RuntimeError, OSError, KeyError, ValueError)):
+        return False
     tb = exc.__traceback__
     if tb is None:
         return False
     while tb.tb_next is not None:
         tb = tb.tb_next
     where = tb.tb_frame.f_code.co_filename  # h5py's Python modules, or its compiled ones ("h5py/h5o.pyx")
-    return f"{os.sep}h5py{os.sep}" in where or where.startswith(f"h5py{os.sep}")
+    return where.startswith(os.path.dirname(h5py.__file__) + os.sep) or where.startswith(("h5py/", "h5py\\"))
 
 
 def user_errors(func: F) -> F:
-    """Turn the user-facing errors a command raises into one line and exit code 2; Ctrl-C and SIGTERM stop it
-    with 130 and 143, its clean-up done."""
+    """Turn the user-facing errors a command raises into one line and exit code 2 (what HDF5 raises reading a
+    damaged file too); Ctrl-C and SIGTERM stop it with 130 and 143, its clean-up done; any other error is a defect
+    of ours: one line and exit code 3 (``FEDFORENSICS_TRACEBACK`` set keeps the traceback)."""
 
     @functools.wraps(func)
     def wrapper(*args: object, **kwargs: object) -> object:

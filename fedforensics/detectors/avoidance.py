@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from ..errors import RunFormatError
 from ..run import Run
 from .accumulate import EVIDENCE_ROUNDS
 from .base import Detector, DetectorResult, Evidence, RoundData
@@ -14,16 +15,22 @@ from .round_table import RoundTable
 from .spread_shift import gather, grid_width, sample_columns
 
 
+#: Coordinates a round's comparison rests on at least: on a few, an honest client's share is all chance (a review
+#: flagged 4 of 60 honest clients of a 10-parameter model, one or two of its coordinates compared).
+MIN_COMPARED = 32
+
+
 def top_share_folds(sample: np.ndarray, step: np.ndarray, top: float) -> np.ndarray:
     """Per client (row of a clients × coordinates sample), how many times less of its squared update it puts on
     the ``top`` share of coordinates where ``step`` (the last global update, same coordinates) is largest than
-    the round's median client does: 1 for a typical client, +inf for one that leaves them untouched, NaN for a
-    client that sent nothing there at all or a round whose global model did not move."""
+    the round's median client does: 1 for a typical client, +inf for one that leaves them untouched; NaN for a
+    client that sent nothing at all, and for every client of a round whose global model moved on fewer than
+    :data:`MIN_COMPARED` / ``top`` of the coordinates."""
     moved = np.flatnonzero(np.isfinite(step) & (step != 0))
     folds = np.full(sample.shape[0], np.nan)
-    if not moved.size:
+    k = math.ceil(top * moved.size)
+    if k < MIN_COMPARED:
         return folds
-    k = max(1, math.ceil(top * moved.size))
     chosen = moved[np.argpartition(np.abs(step[moved]), moved.size - k)[moved.size - k :]]
     squares = sample.astype(np.float64) ** 2
     total = squares.sum(axis=1)
@@ -106,13 +113,18 @@ class AvoidanceDetector(Detector):
         self._width = grid_width(self._columns)
         self._previous: np.ndarray | None = None  # the previous round's global model, on the sampled coordinates
         self._folds = RoundTable(run.all_clients)
+        self._unreadable: list[int] = []  # rounds whose global model could not be read
 
     def observe(self, data: RoundData) -> None:
         if not self._width:
             return
-        current = self._global_sample(data.round)
+        try:
+            current = self._global_sample(data.round)
+        except RunFormatError:  # this detector's input alone: the others can still audit the run
+            self._unreadable.append(data.round)
+            current = None
         previous, self._previous = self._previous, current
-        if previous is None or data.global_nonfinite or len(data.clients) < self.min_clients:
+        if previous is None or current is None or data.global_nonfinite or len(data.clients) < self.min_clients:
             return
         sample = gather(data, self._columns, np.empty((len(data.clients), self._width)))
         self._folds.add(data.round, data.index, top_share_folds(sample, current - previous, self.top))
@@ -145,8 +157,16 @@ class AvoidanceDetector(Detector):
             first_flagged={cid: r for cid, r in first.items() if r is not None},
             evidence=evidence,
             applicable=bool(self._width),
-            note="" if self._width else "the model has no analysable coordinate",
+            note=self._note(),
         )
+
+    def _note(self) -> str:
+        if not self._width:
+            return "the model has no analysable coordinate"
+        if self._unreadable:
+            shown = ", ".join(map(str, self._unreadable[:5])) + (" ..." if len(self._unreadable) > 5 else "")
+            return f"the global model of {len(self._unreadable)} round(s) could not be read ({shown}): not compared"
+        return ""
 
 
 def _fold(fold: float) -> str:

@@ -250,7 +250,7 @@ class Detector(ABC):
     #: Whether an honest client with far more data than the others reaches this flag by construction: with a
     #: fixed number of local epochs, k times the data are k times the SGD steps (a longer update) and less SGD
     #: noise (an update nearer the others' mean). The report's notes name the clients flagged by such detectors
-    #: alone whose reported sample counts could explain it (what remains once the magnitude detectors compare
+    #: alone whose reported sample counts could explain it (what remains once `norm` and `layer-deviation` compare
     #: clients as at the round's median count: :attr:`.statistic.RoundStatisticDetector.grows_with_data`).
     large_data: ClassVar[bool] = False
     #: Whether the detector reads the clients' updates (all but one read their training metrics instead): where no
@@ -292,11 +292,12 @@ class Detector(ABC):
 
     def flag(self, scores: Mapping[str, float], clients: Iterable[str]) -> tuple[dict[str, float], list[str]]:
         """``scores`` with NaN for each of ``clients`` it lacks (clients the detector could not score),
-        and the clients at or above ``self.threshold``, highest first."""
+        and the clients at or above ``self.threshold``, highest first (none at an infinite threshold, which
+        switches the flags off, even of a score of +inf)."""
         scores = dict(scores)
         for cid in clients:
             scores.setdefault(cid, float("nan"))
-        return scores, at_or_above(scores, self.threshold)
+        return scores, at_or_above(scores, self.threshold) if math.isfinite(self.threshold) else []
 
     def result(self, **fields: Any) -> DetectorResult:
         """A :class:`DetectorResult` carrying this detector's name, reference, family, roles,
