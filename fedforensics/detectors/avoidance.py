@@ -32,7 +32,7 @@ def top_share_folds(sample: np.ndarray, step: np.ndarray, top: float) -> np.ndar
     if k < MIN_COMPARED:
         return folds
     chosen = moved[np.argpartition(np.abs(step[moved]), moved.size - k)[moved.size - k :]]
-    squares = sample.astype(np.float64) ** 2
+    squares = np.square(sample, dtype=np.float64)
     total = squares.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         share = squares[:, chosen].sum(axis=1) / total
