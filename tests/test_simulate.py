@@ -564,6 +564,38 @@ def test_cli_bad_dataset_exits_2_in_one_line_leaving_out_untouched(tmp_path, kin
     assert not out.exists() and kept.read_bytes() == b"an earlier run"
 
 
+def test_overwrite_replaces_the_earlier_run_only_once_the_new_one_is_complete(tmp_path):
+    """--overwrite had truncated the earlier run at the start: a simulation interrupted or failing part way
+    lost it and left a partial run in its place."""
+    out = tmp_path / "run.h5"
+    simulate(SimulationConfig(**SHORT, seed=1), out)
+    earlier = out.read_bytes()
+
+    def interrupt(done: int, total: int) -> None:
+        assert (tmp_path / ".run.h5.simulating").exists() and out.read_bytes() == earlier  # not touched meanwhile
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        simulate(SimulationConfig(**SHORT, seed=2), out, overwrite=True, progress=interrupt)
+    assert out.read_bytes() == earlier and sorted(p.name for p in tmp_path.iterdir()) == ["run.h5"]
+
+    simulate(SimulationConfig(**SHORT, seed=2), out, overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.h5"]
+    with open_run(out) as run:
+        assert run.meta["config"]["seed"] == 2 and run.finished
+
+
+def test_overwrite_refuses_a_run_another_writer_holds(tmp_path):
+    from recorder import Recorder, RecorderError
+
+    out = tmp_path / "run.h5"
+    with Recorder(out) as held:
+        with pytest.raises(RecorderError, match="locked by another"):
+            simulate(SimulationConfig(**SHORT), out, overwrite=True)
+        assert held.path == out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.h5"]
+
+
 def test_cli_offers_every_attack():
     assert [a.value for a in CliAttack] == list(ATTACKS)
 

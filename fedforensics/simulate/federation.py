@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import math
+import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -12,7 +15,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from recorder import Recorder
+from recorder import Recorder, RecorderError
+from recorder.journal import journal_path
+from recorder.lock import FileBusyError, WriterLock
 
 from .. import zoo
 from ..errors import FedForensicsError
@@ -145,8 +150,10 @@ def simulate(
 
     history: list[dict[str, float]] = []
     # Every refusal of the input (options, data, attack, model) happens above: only now is OUT
-    # created, or replaced with --overwrite, so bad input leaves an existing run untouched.
-    with Recorder(path, meta=_meta(config, data, malicious, source), overwrite=overwrite) as rec:
+    # created, or its replacement started, so bad input leaves an existing run untouched.
+    with _recording_to(Path(path), overwrite) as target, Recorder(
+        target, meta=_meta(config, data, malicious, source), overwrite=target != Path(path)
+    ) as rec:
         rec.ground_truth([client_id(i) for i in malicious])
         rec.attach("clean_data", x=test.x, y=test.y)
         if attack.backdoor:
@@ -173,6 +180,34 @@ def simulate(
         Path(path), [client_id(i) for i in malicious], last["accuracy"], last.get("attack_success"),
         history, time.perf_counter() - started,
     )  # fmt: skip
+
+
+@contextmanager
+def _recording_to(path: Path, overwrite: bool) -> Iterator[Path]:
+    """Where to record a run bound for ``path``: ``path`` itself, unless an existing file is to be replaced.
+
+    Then a hidden sibling, moved onto ``path`` only once the simulation is complete: a simulation that
+    fails or is interrupted part way removes its partial run and leaves the earlier one as it was
+    (replacing it at the start had lost it for nothing). ``path`` is locked meanwhile, as a recorder locks
+    the file it writes, so that no other writer starts on it and none is replaced under its feet.
+    """
+    if not (overwrite and os.path.lexists(path)):
+        yield path
+        return
+    try:
+        lock = WriterLock(path)
+    except FileBusyError as exc:
+        raise RecorderError(str(exc)) from None
+    staging = path.with_name(f".{path.name}.simulating")
+    try:
+        yield staging
+        os.replace(staging, path)
+    except BaseException:
+        staging.unlink(missing_ok=True)
+        journal_path(staging).unlink(missing_ok=True)
+        raise
+    finally:
+        lock.release()
 
 
 def _meta(config: SimulationConfig, data: Dataset, malicious: list[int], source: str) -> dict[str, Any]:
