@@ -13,6 +13,7 @@ from .errors import FedForensicsError
 from .notes import (
     broken_model_note,
     coverage_notes,
+    damaged_parts_note,
     label_mix_note,
     large_data_clients,
     large_data_note,
@@ -181,6 +182,7 @@ def analyze(
         persistence_note(persistence, verdicts, results, rule),
         zero_updates_note(still, len(round_sizes)),
         unrecorded_nonfinite_note(nonfinite, report.summary.nonfinite_updates),
+        damaged_parts_note(report.summary.damaged),
     ):
         if note:
             report.notes.append(note)

@@ -312,6 +312,16 @@ def unrecorded_nonfinite_note(found: dict[str, list[int]], recorded: dict[str, i
     )
 
 
+def damaged_parts_note(damaged: list[str]) -> str | None:
+    """Malformed parts of the file the audit did not read (the run's facts list them: ``RunSummary.damaged``)."""
+    if not damaged:
+        return None
+    return (
+        f"the file is damaged where this audit did not read it ({'; '.join(damaged)}): the verdicts stand, but trigger "
+        "inversion cannot use that part, and `fedforensics inspect` refuses the file"
+    )
+
+
 def zero_updates_note(still: list[int], compared: int) -> str | None:
     """Rounds in which every compared update was zero (``compared``: the rounds with an update to compare).
 

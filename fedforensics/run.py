@@ -391,14 +391,36 @@ class Run:
             The first part found malformed, in one line.
         """
         _ = self.meta, self.finished, self.ground_truth  # each checks its part as it reads it
-        for name in self.attachments:
-            self._attachment(name)
+        self._check_attachments()
         for r in self.rounds:
             index = self._index(r)
             for layer in self.layers:
                 index.table(layer)
             _ = self.num_samples(r), self.nonfinite(r), self.metrics(r), self.failures(r), self.global_metrics(r)
             self._state_datasets(self._round(r)[spec.GLOBAL], f"{self.path}: round {r}: '{spec.GLOBAL}'")
+        self._check_final_state()
+
+    def damaged_parts(self) -> dict[str, str]:
+        """What is malformed among the parts the analysis reads only when asked to (trigger inversion's inputs):
+        ``"attachments"``, ``"final"`` (the final state), each with one line saying what; empty when they are sound
+        or absent.
+
+        :meth:`validate` refuses the file for any of them; an audit without trigger inversion names them
+        instead, so that a run whose rounds are sound is still audited, and not as if nothing were wrong.
+        """
+        problems = {}
+        for part, check in (("attachments", self._check_attachments), ("final", self._check_final_state)):
+            try:
+                check()
+            except RunFormatError as exc:
+                problems[part] = str(exc)
+        return problems
+
+    def _check_attachments(self) -> None:
+        for name in self.attachments:
+            self._attachment(name)
+
+    def _check_final_state(self) -> None:
         if spec.FINAL in self._h5:
             self._state_datasets(self._h5[spec.FINAL], f"{self.path}: '/{spec.FINAL}'")
 

@@ -51,6 +51,7 @@ class RunSummary:
     recovered: bool = False
     finished: bool | None = None
     failed_replies: dict[str, dict[str, str]] = field(default_factory=dict)  # client -> round -> reason, on one line
+    damaged: list[str] = field(default_factory=list)  # malformed parts an audit does not read (Run.damaged_parts)
 
     def to_json(self) -> dict[str, Any]:
         """The facts, as the audit report's ``run`` field holds them."""
@@ -79,6 +80,7 @@ def summarize(run: Run) -> RunSummary:
         for cid, count in run.nonfinite(r).items():
             if count:
                 nonfinite[f"{r}:{cid}"] = count
+    damaged = run.damaged_parts()
     return RunSummary(
         path=str(run.path),
         format_version=run.format_version,
@@ -103,11 +105,12 @@ def summarize(run: Run) -> RunSummary:
         ground_truth=run.ground_truth,
         failures=failures,
         nonfinite_updates=nonfinite,
-        final_state=run.has_final_state,
+        final_state=run.has_final_state and "final" not in damaged,
         attachments=run.attachments,
         recovered=run.recovered,
         finished=run.finished,
         failed_replies=failed,
+        damaged=list(damaged.values()),
     )
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from fedforensics import RunFormatError, open_run
+from fedforensics.analysis import analyze
 from recorder import Recorder, spec
 
 
@@ -334,6 +335,39 @@ _STATE_BREAKS = {
     "global lacks a layer": "round 2: 'global' lacks '0001' (layer 'fc.bias')",
     "global layer of another shape": "round 2: 'global': '0000' (layer 'fc.weight') has shape (12,), not (3, 4)",
 }
+
+
+@pytest.mark.parametrize("case", ["final lacks a layer", "final layer of another shape", "attachment not a group"])
+def test_an_audit_names_the_damaged_parts_it_does_not_read_which_inspect_refuses(small_run, tmp_path, case):
+    """inspect refused these files while analyze (no trigger inversion) audited them without a word and
+    showed "final state: yes"."""
+    path = tmp_path / "state.h5"
+    path.write_bytes(small_run.read_bytes())
+    if case == "attachment not a group":
+        with h5py.File(path, "r+") as f:
+            f.create_group(spec.ATTACHMENTS)["clean_data"] = np.zeros(3)
+        line = f"{path}: '/{spec.ATTACHMENTS}': 'clean_data' is not a group"
+    else:
+        _broken_state(path, case)
+        line = f"{path}: {_STATE_BREAKS[case]}"
+    with open_run(path) as run:
+        assert list(run.damaged_parts().values()) == [line]
+        report = analyze(run)
+    assert report.summary.damaged == [line] and report.summary.final_state is False
+    assert [note for note in report.notes if "damaged" in note] == [
+        f"the file is damaged where this audit did not read it ({line}): the verdicts stand, but trigger inversion "
+        "cannot use that part, and `fedforensics inspect` refuses the file"
+    ]
+    cli = [sys.executable, "-m", "fedforensics.cli"]
+    audited = subprocess.run([*cli, "analyze", str(path), "--json", str(tmp_path / "r.json")], capture_output=True, text=True)
+    assert audited.returncode == 0, audited.stderr
+    assert json.loads((tmp_path / "r.json").read_text())["run"]["damaged"] == [line]
+    _refused(subprocess.run([*cli, "inspect", str(path)], capture_output=True, text=True), line)
+
+
+def test_a_sound_run_has_no_damaged_parts(small_run):
+    with open_run(small_run) as run:
+        assert run.damaged_parts() == {}
 
 
 @pytest.mark.parametrize("case", _STATE_BREAKS)
