@@ -457,12 +457,17 @@ class Run:
     def meta(self) -> dict[str, Any]:
         """The run metadata the trainer recorded."""
         raw = self._h5.attrs.get(spec.ATTR_META, "{}")
+        too_deep = f"{self.path}: the '{spec.ATTR_META}' attribute nests more than {spec.META_MAX_DEPTH} levels deep"
         try:
             value = json.loads(raw)
         except (TypeError, ValueError):
             raise RunFormatError(f"{self.path}: the '{spec.ATTR_META}' attribute is not JSON") from None
+        except RecursionError:  # deeper than Python's parser goes
+            raise RunFormatError(too_deep) from None
         if not isinstance(value, dict):
             raise RunFormatError(f"{self.path}: the '{spec.ATTR_META}' attribute is JSON but not an object ({type(value).__name__})")
+        if spec.nests_deeper(value):  # no report could carry it: their JSON encoder recurses
+            raise RunFormatError(too_deep)
         return value
 
     @property

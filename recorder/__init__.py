@@ -217,6 +217,8 @@ class Recorder:
         self._pid = os.getpid()  # a forked child inherits the exit handler, not the file: see _close_at_exit
         if compression not in (None, "lzf", "gzip"):
             raise RecorderError(f"unknown compression {compression!r}: use None, 'lzf' or 'gzip'")
+        if spec.nests_deeper(dict(meta or {})):
+            raise RecorderError(f"meta nests more than {spec.META_MAX_DEPTH} levels deep (or holds itself): docs/format.md")
         try:
             meta_json = json.dumps(_string_keys(dict(meta or {})), sort_keys=True, allow_nan=True, default=_json_value)
         except (TypeError, ValueError) as exc:

@@ -43,6 +43,9 @@ ATTR_RECORDER_VERSION = "recorder_version"
 ATTR_CREATED = "created"
 ATTR_META = "meta"
 ATTR_FINISHED = "finished"
+#: How deep ``meta``'s JSON may nest (objects and arrays within one another): a run's settings need a
+#: few levels; hundreds break the JSON of every report that carries the meta.
+META_MAX_DEPTH = 64
 
 # groups
 LAYERS = "layers"
@@ -91,3 +94,16 @@ def round_key(round_number: int) -> str:
 def layer_key(index: int) -> str:
     """Name of the dataset that holds layer ``index`` inside ``global/``, ``updates/``, ``final/``."""
     return f"{index:04d}"
+
+
+def nests_deeper(value: object, limit: int = META_MAX_DEPTH) -> bool:
+    """Whether objects and arrays (dicts, lists, tuples) nest more than ``limit`` levels deep in ``value``,
+    found without recursion and without walking further than ``limit + 1`` levels (a value that holds itself
+    is deeper than any limit)."""
+    level = [value]
+    for _ in range(limit + 1):  # the containers at depth 1, 2, ..., limit + 1
+        containers = [v for v in level if isinstance(v, (dict, list, tuple))]
+        if not containers:
+            return False
+        level = [child for v in containers for child in (v.values() if isinstance(v, dict) else v)]
+    return True

@@ -625,6 +625,14 @@ _TYPE_BREAKS = {
         lambda f: f.attrs.__setitem__(spec.ATTR_META, "[1, 2]"),
         "the 'meta' attribute is JSON but not an object (list)",
     ),
+    "meta nested deeper than the format allows": (  # was audited, and broke the report's JSON with --json
+        lambda f: f.attrs.__setitem__(spec.ATTR_META, '{"x": ' + "[" * spec.META_MAX_DEPTH + "]" * spec.META_MAX_DEPTH + "}"),
+        f"the 'meta' attribute nests more than {spec.META_MAX_DEPTH} levels deep",
+    ),
+    "meta nested deeper than Python's parser goes": (
+        lambda f: f.attrs.__setitem__(spec.ATTR_META, '{"x": ' + "[" * 100_000 + "]" * 100_000 + "}"),
+        f"the 'meta' attribute nests more than {spec.META_MAX_DEPTH} levels deep",
+    ),
     "updates of integers": (
         lambda f: _replace(f, "rounds/0000000001/updates/0001", np.zeros((3, 3), np.int32)),
         "round 1: 'updates/0001' holds int32, not floating-point numbers",

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from fedforensics import open_run
-from recorder import Recorder, RecorderError
+from recorder import Recorder, RecorderError, spec
 
 
 def _state(rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -687,6 +687,24 @@ def test_ctrl_c_as_the_recorder_closes_leaves_no_hdf5_file_open(tmp_path, monkey
     assert not (tmp_path / "run.h5.journal").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["run.h5"]
     with open_run(path) as run:
         assert run.rounds == [0, 1, 2] and run.finished is False
+
+
+def test_meta_nested_beyond_the_format_s_depth_or_holding_itself_is_refused(tmp_path):
+    """A meta that holds itself raised RecursionError; one nested hundreds deep was stored and then broke the
+    JSON of every report carrying it (docs/format.md: at most spec.META_MAX_DEPTH levels)."""
+    deepest: object = 1
+    for _ in range(spec.META_MAX_DEPTH - 1):
+        deepest = [deepest]
+    with Recorder(tmp_path / "ok.h5", meta={"x": deepest}):
+        pass
+    with open_run(tmp_path / "ok.h5") as run:
+        assert run.meta == {"x": deepest}
+    looped: dict = {}
+    looped["self"] = looped
+    for meta in ({"x": [deepest]}, looped):
+        with pytest.raises(RecorderError, match=f"meta nests more than {spec.META_MAX_DEPTH} levels deep"):
+            Recorder(tmp_path / "deep.h5", meta=meta)
+        assert not (tmp_path / "deep.h5").exists()
 
 
 def test_meta_keys_of_mixed_types_are_stored_as_json_writes_them(tmp_path):
