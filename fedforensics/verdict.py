@@ -26,7 +26,10 @@ The rule (documented in ``docs/detectors.md``):
   cosine of :mod:`fedforensics.persistence` at ``persistence`` or above), one family's
   flag below ``strong`` is not a verdict: there, evidence accumulated over the rounds
   is one observation repeated, and such flags were nearly all honest clients
-  (docs/detectors.md). The client stays benign with its evidence listed.
+  (docs/detectors.md). The client stays benign with its evidence listed. There, too,
+  a *label-mix* detector's flag below ``strong`` (``cosine-hdbscan``'s vote over the
+  rounds) adds no family beside other standalone flags, and keeps the client
+  suspicious rather than set aside.
 
 The client's score is the sum of its strengths, each capped at ``cap``, so a
 client seen by several detectors ranks above one seen strongly by a single one.
@@ -119,19 +122,21 @@ class ConsensusRule:
                     Evidence("integrity", cid, bad[0], None, float(len(bad)), f"update held NaN/Inf in {len(bad)} round(s)"),
                 )
             flagging = [r for r in applicable if r.name in flagged_by and r.adds_family]
-            beside = {result.family or result.name for result in flagging if result.standalone}
-            families = {
-                result.family or result.name
-                for result in flagging
-                if result.standalone or not beside <= result.explained_by  # one cause of its flag and theirs
-            }
-            if standalone and all(result.label_mix for result in flagging if result.standalone):
+            label_mix_only = all(result.label_mix for result in flagging if result.standalone)
+            # where differences persist, a label-mix detector's vote over the rounds is one observation repeated:
+            # below `strong`, beside other standalone flags, it adds no family and keeps the client suspicious
+            discounted = {
+                result.name for result in flagging
+                if persistent and not label_mix_only and result.standalone and result.label_mix and strengths[result.name] < self.strong
+            }  # fmt: skip
+            families = _families([result for result in flagging if result.name not in discounted])
+            if standalone and label_mix_only:
                 # one fact about the client's data, not independent evidence: a corroborating flag (its training
                 # metrics) beside standalone flags that only an unusual label mix raised is set by the same data
                 families = {"label mix"}
             if standalone and (len(families) >= self.agree or strongest >= self.strong):
                 verdict: Verdict = "malicious"
-            elif (standalone and not persistent) or nonfinite.get(cid):
+            elif (standalone and (not persistent or discounted)) or nonfinite.get(cid):
                 verdict = "suspicious"
             else:
                 verdict = "benign"
@@ -143,3 +148,10 @@ class ConsensusRule:
     def persists(self, persistence: float | None) -> bool:
         """Whether a run of this median persistence has one family's flags set aside."""
         return persistence is not None and persistence >= self.persistence
+
+
+def _families(flagging: list[DetectorResult]) -> set[str]:
+    """The families of evidence these flags of one client make: a corroborating flag beside standalone flags only of
+    families one cause raises with it (its ``explained_by``) adds none."""
+    beside = {result.family or result.name for result in flagging if result.standalone}
+    return {result.family or result.name for result in flagging if result.standalone or not beside <= result.explained_by}

@@ -665,6 +665,30 @@ def test_one_family_is_no_verdict_where_the_clients_differences_persist():
         ConsensusRule(persistence=0)
 
 
+def test_a_label_mix_vote_adds_no_family_where_the_clients_differences_persist():
+    """FLAME's vote over the rounds repeats one observation where differences persist, and there it is the label
+    mix: two honest clients holding nearly one class, outside the majority cluster and near copies of each other
+    (`sybil` 1.06-1.19), were malicious in clean numpy federations of 50 clients at Dirichlet 0.3, as were honest
+    clients beside `layer-deviation` or `mean-copy` (15 over the cached and the large label-skewed federations).
+    Below `strong`, beside another standalone flag, it adds no family and keeps the client suspicious, where the
+    other flag alone would be set aside (sign flippers beside `opposition` were benign)."""
+    results = [
+        _result("cosine-hdbscan", 0.95, dict.fromkeys(["one-class", "flipper", "booster", "strong", "quirk"], 1.0), "direction", label_mix=True),
+        _result("sybil", 3.5, {"one-class": 4.2, "booster": 4.0}, "collusion"),
+        _result("norm", 3.5, {"booster": 4.5, "strong": 8.0}, "magnitude"),
+        _result("opposition", 1.0, {"flipper": 1.5}, "direction"),
+    ]
+    clients = dict.fromkeys(["one-class", "flipper", "booster", "strong", "quirk"], 20)
+
+    def verdicts(persistence: float | None) -> dict[str, str]:
+        return {v.client: v.verdict for v in ConsensusRule().judge(clients, results, {}, persistence)}
+
+    assert verdicts(0.99) == {"one-class": "suspicious", "flipper": "suspicious", "booster": "malicious", "strong": "malicious", "quirk": "benign"}
+    assert verdicts(0.9) == {"one-class": "malicious", "flipper": "suspicious", "booster": "malicious", "strong": "malicious", "quirk": "suspicious"}
+    loud = [_result("cosine-hdbscan", 0.5, {"one-class": 1.0}, "direction", label_mix=True), *results[1:]]  # at 2x: counts
+    assert ConsensusRule().judge({"one-class": 20}, loud, {}, 0.99)[0].verdict == "malicious"
+
+
 def test_detectors_of_one_family_do_not_corroborate_each_other():
     """Three magnitude statistics of one skewed client are one fact: suspicious, not malicious."""
     results = [
