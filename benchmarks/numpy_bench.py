@@ -2,8 +2,8 @@
 
     python benchmarks/numpy_bench.py [--jobs 2] [--print]
 
-Simulates what ``benchmarks/.cache/numpy/`` lacks of ``redteam/numpy_runs.txt`` (88 federations, about
-2 minutes on 2 cores), audits each with the default detectors and rewrites the table between the
+Simulates what ``benchmarks/.cache/numpy/`` lacks of ``redteam/numpy_runs.txt`` (160 federations, about
+7 minutes on 2 cores), audits each with the default detectors and rewrites the table between the
 ``numpy-redteam`` markers of docs/detection.md: per group of federations (the name without its seed),
 the attackers found and the honest clients flagged, with the detectors that flagged them.
 """

@@ -7,10 +7,15 @@ table also lists where they do not (strong label skew, sign flipping under persi
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from redteam_floor import assert_attackers_found_and_honest_clients_not
+
+from fedforensics import open_run
+from fedforensics.analysis import analyze
 
 HARNESS = Path(__file__).resolve().parents[1] / "benchmarks" / "redteam" / "numpy_mlp.py"
 SKEWED = "--clients 20 --rounds 20 --alpha 0.5 --qty 0.5 --samples 300 --n-mal 4 --metrics"
@@ -38,10 +43,27 @@ CASES = {
     # no attacker, 40 IID silos of lognormal sizes (σ 2: 0.3–50× the median): the largest were malicious on
     # norm and mean-copy until magnitudes were compared as at the round's median sample count
     "clean-quantity-skew": "--clients 40 --rounds 15 --qty 2.0 --seed 5",
+    # 5 sign flippers among 50 clients at Dirichlet 0.3, every client in every round (the large rounds)
+    "sign-flip-50": "--clients 50 --alpha 0.3 --metrics --seed 0 --rounds 20 --samples 200 --attack signflip --n-mal 5",
 }
 
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_every_attacker_found_and_no_honest_client_flagged(name, tmp_path):
-    attackers = 0 if name.startswith("clean") else 4
+    attackers = 0 if name.startswith("clean") else 5 if name.endswith("-50") else 4
     assert_attackers_found_and_honest_clients_not(HARNESS, CASES[name], tmp_path / f"{name}.h5", attackers)
+
+
+def test_no_honest_client_is_malicious_in_large_label_skewed_rounds(tmp_path):
+    """50 clients at Dirichlet 0.3, about 60 samples each, no attacker: four honest clients holding nearly one
+    class were malicious (outside FLAME's cluster and near copies of each other, in a run whose differences
+    persist); FLAME's vote counts as no family there. They stay suspicious: the floor is what was measured."""
+    path = tmp_path / "large.h5"
+    subprocess.run(
+        [sys.executable, str(HARNESS), str(path), *"--clients 50 --alpha 0.3 --metrics --seed 1 --rounds 20 --samples 60".split()],
+        check=True, capture_output=True,
+    )
+    with open_run(path) as run:
+        report = analyze(run)
+    verdicts = [v.verdict for v in report.verdicts]
+    assert len(verdicts) == 50 and "malicious" not in verdicts and verdicts.count("suspicious") <= 4, verdicts
