@@ -585,6 +585,19 @@ def test_overwrite_replaces_the_earlier_run_only_once_the_new_one_is_complete(tm
         assert run.meta["config"]["seed"] == 2 and run.finished
 
 
+def test_overwrite_through_a_symbolic_link_replaces_the_file_it_names(tmp_path):
+    """As the recorder writes through a link: the link stays, the run it points to is the new one."""
+    (tmp_path / "runs").mkdir()
+    real, link = tmp_path / "runs" / "run.h5", tmp_path / "latest.h5"
+    simulate(SimulationConfig(**SHORT, seed=1), real)
+    link.symlink_to(real)
+    simulate(SimulationConfig(**SHORT, seed=2), link, overwrite=True)
+    assert link.is_symlink() and link.resolve() == real.resolve()
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["run.h5"]
+    with open_run(real) as run:
+        assert run.meta["config"]["seed"] == 2
+
+
 def test_overwrite_refuses_a_run_another_writer_holds(tmp_path):
     from recorder import Recorder, RecorderError
 

@@ -191,9 +191,10 @@ def _recording_to(path: Path, overwrite: bool) -> Iterator[Path]:
     (replacing it at the start had lost it for nothing). ``path`` is locked meanwhile, as a recorder locks
     the file it writes, so that no other writer starts on it and none is replaced under its feet.
     """
-    if not (overwrite and os.path.lexists(path)):
+    if not (overwrite and path.exists()):
         yield path
         return
+    path = Path(os.path.realpath(path))  # through a symbolic link, as the recorder writes: the link stays
     try:
         lock = WriterLock(path)
     except FileBusyError as exc:
