@@ -150,7 +150,8 @@ def inversion_hint(run: Run, path: Path) -> str:
     factory = run.meta.get("model_factory")
     if not isinstance(factory, str) or not MODEL_FACTORY.fullmatch(factory):
         return ""  # not MODULE:CALLABLE: nothing to suggest, least of all shell syntax pasted from a run file
-    data = "" if run.attachment("clean_data") is not None else " --data CLEAN.npz"
+    usable = "attachments" not in run.damaged_parts() and run.attachment("clean_data") is not None
+    data = "" if usable else " --data CLEAN.npz"
     return (
         f"trigger inversion was not run; the run names its model {factory!r}. To invert its global model, "
         f"after checking that module: fedforensics analyze {shlex.quote(str(path))} --model {factory}{data}"

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from .errors import RunFormatError
 from .run import Run
 
 SUMMARY_FORMAT = "fedforensics-run-summary"
@@ -106,12 +107,20 @@ def summarize(run: Run) -> RunSummary:
         failures=failures,
         nonfinite_updates=nonfinite,
         final_state=run.has_final_state and "final" not in damaged,
-        attachments=run.attachments,
+        attachments=_attachments(run),
         recovered=run.recovered,
         finished=run.finished,
         failed_replies=failed,
         damaged=list(damaged.values()),
     )
+
+
+def _attachments(run: Run) -> list[str]:
+    """The attachments' names; none when ``/attachments`` is no group (``damaged`` names it)."""
+    try:
+        return run.attachments
+    except RunFormatError:
+        return []
 
 
 def _one_line(reason: str, limit: int = 240) -> str:

@@ -337,16 +337,24 @@ _STATE_BREAKS = {
 }
 
 
-@pytest.mark.parametrize("case", ["final lacks a layer", "final layer of another shape", "attachment not a group"])
+@pytest.mark.parametrize(
+    "case", ["final lacks a layer", "final layer of another shape", "attachment not a group", "attachments a dataset"]
+)
 def test_an_audit_names_the_damaged_parts_it_does_not_read_which_inspect_refuses(small_run, tmp_path, case):
     """inspect refused these files while analyze (no trigger inversion) audited them without a word and
-    showed "final state: yes"."""
+    showed "final state: yes". A run naming its model (as simulate's do) had the CLI's inversion hint read the
+    damaged clean data and refuse the audit after it ran; /attachments as a dataset refused the summary."""
     path = tmp_path / "state.h5"
     path.write_bytes(small_run.read_bytes())
     if case == "attachment not a group":
         with h5py.File(path, "r+") as f:
             f.create_group(spec.ATTACHMENTS)["clean_data"] = np.zeros(3)
+            f.attrs[spec.ATTR_META] = json.dumps({"model_factory": "fedforensics.zoo:digits_cnn"})
         line = f"{path}: '/{spec.ATTACHMENTS}': 'clean_data' is not a group"
+    elif case == "attachments a dataset":
+        with h5py.File(path, "r+") as f:
+            f[spec.ATTACHMENTS] = np.zeros(3)
+        line = f"{path}: '{spec.ATTACHMENTS}' is not a group"
     else:
         _broken_state(path, case)
         line = f"{path}: {_STATE_BREAKS[case]}"
