@@ -217,12 +217,15 @@ class Recorder:
         self._pid = os.getpid()  # a forked child inherits the exit handler, not the file: see _close_at_exit
         if compression not in (None, "lzf", "gzip"):
             raise RecorderError(f"unknown compression {compression!r}: use None, 'lzf' or 'gzip'")
-        if spec.nests_deeper(dict(meta or {})):
-            raise RecorderError(f"meta nests more than {spec.META_MAX_DEPTH} levels deep (or holds itself): docs/format.md")
+        too_deep = f"meta nests more than {spec.META_MAX_DEPTH} levels deep (or holds itself): docs/format.md"
+        if spec.nests_deeper(dict(meta or {})):  # before the recursion below meets it
+            raise RecorderError(too_deep)
         try:
             meta_json = json.dumps(_string_keys(dict(meta or {})), sort_keys=True, allow_nan=True, default=_json_value)
         except (TypeError, ValueError) as exc:
             raise RecorderError(f"meta is not JSON-serialisable: {exc}") from None
+        if spec.nests_deeper(json.loads(meta_json)):  # as a reader sees it: an array becomes lists as deep as its dims
+            raise RecorderError(too_deep)
         if self.path.exists() and not overwrite:
             raise RecorderError(f"{self.path} exists already: pass overwrite=True to replace it")
         try:

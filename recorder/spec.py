@@ -31,6 +31,8 @@ Layout of format version 1 (``/`` is the file's root group)::
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 FORMAT_NAME = "fedforensics-run"
 FORMAT_VERSION = 1
 #: Versions this code can read. A file newer than FORMAT_VERSION is refused.
@@ -97,13 +99,13 @@ def layer_key(index: int) -> str:
 
 
 def nests_deeper(value: object, limit: int = META_MAX_DEPTH) -> bool:
-    """Whether objects and arrays (dicts, lists, tuples) nest more than ``limit`` levels deep in ``value``,
-    found without recursion and without walking further than ``limit + 1`` levels (a value that holds itself
-    is deeper than any limit)."""
+    """Whether objects and arrays (mappings, lists, tuples) nest more than ``limit`` levels deep in ``value``,
+    found without recursion and without walking further than ``limit + 1`` levels, each container of a level
+    once (a value that holds itself is deeper than any limit, however often it does)."""
     level = [value]
     for _ in range(limit + 1):  # the containers at depth 1, 2, ..., limit + 1
-        containers = [v for v in level if isinstance(v, (dict, list, tuple))]
+        containers = list({id(v): v for v in level if isinstance(v, (Mapping, list, tuple))}.values())
         if not containers:
             return False
-        level = [child for v in containers for child in (v.values() if isinstance(v, dict) else v)]
+        level = [child for v in containers for child in (v.values() if isinstance(v, Mapping) else v)]
     return True

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 
 import h5py
 import numpy as np
@@ -701,7 +702,12 @@ def test_meta_nested_beyond_the_format_s_depth_or_holding_itself_is_refused(tmp_
         assert run.meta == {"x": deepest}
     looped: dict = {}
     looped["self"] = looped
-    for meta in ({"x": [deepest]}, looped):
+    looped["again"] = looped  # each level once: walked level by level, two references had doubled every level
+    proxied: object = 1
+    for _ in range(spec.META_MAX_DEPTH):
+        proxied = types.MappingProxyType({"k": proxied})  # any mapping, as the recorder stores it
+    # an array is stored as lists as deep as its dimensions: what the reader would then refuse
+    for meta in ({"x": [deepest]}, looped, {"x": proxied}, {"x": np.zeros((1,) * spec.META_MAX_DEPTH)}):
         with pytest.raises(RecorderError, match=f"meta nests more than {spec.META_MAX_DEPTH} levels deep"):
             Recorder(tmp_path / "deep.h5", meta=meta)
         assert not (tmp_path / "deep.h5").exists()
