@@ -579,8 +579,9 @@ def test_overwrite_replaces_the_earlier_run_only_once_the_new_one_is_complete(tm
         simulate(SimulationConfig(**SHORT, seed=2), out, overwrite=True, progress=interrupt)
     assert out.read_bytes() == earlier and sorted(p.name for p in tmp_path.iterdir()) == ["run.h5"]
 
+    out.chmod(0o600)  # a run holds every client's update: kept private, it stays so
     simulate(SimulationConfig(**SHORT, seed=2), out, overwrite=True)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.h5"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.h5"] and out.stat().st_mode & 0o777 == 0o600
     with open_run(out) as run:
         assert run.meta["config"]["seed"] == 2 and run.finished
 

@@ -66,7 +66,7 @@ def simulate(
     flavour: Annotated[Flavour, typer.Option(help="Backdoor flavour: 'labels' relabels triggered images to the target; 'target-class' stamps every target image, labels kept.")] = Flavour.labels,
     boost: Annotated[float, typer.Option(help="Scaling attack: factor the backdoor update is multiplied by.")] = 5.0,
     attack_start_round: Annotated[int, typer.Option(help="Attackers behave honestly before this round.")] = 0,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUT if it exists.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUT if it exists, once the new run is complete (until then the earlier run stays, beside the new one: twice the space; interrupted, the earlier run is kept).")] = False,
 ) -> None:
     """Run a FedAvg federation in PyTorch with known malicious clients and record it.
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import stat
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -189,7 +190,10 @@ def _recording_to(path: Path, overwrite: bool) -> Iterator[Path]:
     Then a hidden sibling, moved onto ``path`` only once the simulation is complete: a simulation that
     fails or is interrupted part way removes its partial run and leaves the earlier one as it was
     (replacing it at the start had lost it for nothing). ``path`` is locked meanwhile, as a recorder locks
-    the file it writes, so that no other writer starts on it and none is replaced under its feet.
+    the file it writes, so that no other writer starts on it and none is replaced under its feet. The new
+    run keeps the old one's permissions, not its other names: a hard link to the old run keeps the old run;
+    a symbolic link is followed. A process killed outright (SIGKILL) leaves the sibling behind; the next
+    ``overwrite`` replaces it.
     """
     if not (overwrite and path.exists()):
         yield path
@@ -202,13 +206,24 @@ def _recording_to(path: Path, overwrite: bool) -> Iterator[Path]:
     staging = path.with_name(f".{path.name}.simulating")
     try:
         yield staging
+        os.chmod(staging, stat.S_IMODE(os.stat(path).st_mode))  # a run kept private stays so
         os.replace(staging, path)
+        _sync_folder(path)
     except BaseException:
         staging.unlink(missing_ok=True)
         journal_path(staging).unlink(missing_ok=True)
         raise
     finally:
         lock.release()
+
+
+def _sync_folder(path: Path) -> None:
+    """Make the folder's entry for ``path`` durable (a replaced file's new name is in the folder, not the file)."""
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _meta(config: SimulationConfig, data: Dataset, malicious: list[int], source: str) -> dict[str, Any]:
