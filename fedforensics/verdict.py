@@ -28,8 +28,8 @@ The rule (documented in ``docs/detectors.md``):
   is one observation repeated, and such flags were nearly all honest clients
   (docs/detectors.md). The client stays benign with its evidence listed. There, too,
   a *label-mix* detector's flag below ``strong`` (``cosine-hdbscan``'s vote over the
-  rounds) adds no family beside other standalone flags, and keeps the client
-  suspicious rather than set aside.
+  rounds) adds no family beside other standalone flags, nor does a corroborating
+  flag beside it, and it keeps the client suspicious rather than set aside.
 
 The client's score is the sum of its strengths, each capped at ``cap``, so a
 client seen by several detectors ranks above one seen strongly by a single one.
@@ -124,12 +124,14 @@ class ConsensusRule:
             flagging = [r for r in applicable if r.name in flagged_by and r.adds_family]
             label_mix_only = all(result.label_mix for result in flagging if result.standalone)
             # where differences persist, a label-mix detector's vote over the rounds is one observation repeated:
-            # below `strong`, beside other standalone flags, it adds no family and keeps the client suspicious
+            # below `strong`, beside other standalone flags, it adds no family and keeps the client suspicious;
+            # nor does a corroborating flag beside it (the client's training metrics), which the same data sets
             discounted = {
                 result.name for result in flagging
                 if persistent and not label_mix_only and result.standalone and result.label_mix and strengths[result.name] < self.strong
             }  # fmt: skip
-            families = _families([result for result in flagging if result.name not in discounted])
+            counted = [result for result in flagging if result.name not in discounted and (result.standalone or not discounted)]
+            families = _families(counted)
             if standalone and label_mix_only:
                 # one fact about the client's data, not independent evidence: a corroborating flag (its training
                 # metrics) beside standalone flags that only an unusual label mix raised is set by the same data

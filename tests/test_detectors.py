@@ -687,6 +687,10 @@ def test_a_label_mix_vote_adds_no_family_where_the_clients_differences_persist()
     assert verdicts(0.9) == {"one-class": "malicious", "flipper": "suspicious", "booster": "malicious", "strong": "malicious", "quirk": "suspicious"}
     loud = [_result("cosine-hdbscan", 0.5, {"one-class": 1.0}, "direction", label_mix=True), *results[1:]]  # at 2x: counts
     assert ConsensusRule().judge({"one-class": 20}, loud, {}, 0.99)[0].verdict == "malicious"
+    # the one-class shard also trains to unusual metrics: a corroborating flag beside the discounted vote adds none
+    metrics = _result("client-metrics", 3.5, {"one-class": 5.0}, "behaviour", standalone=False, explained_by=frozenset({"magnitude"}))
+    assert ConsensusRule().judge({"one-class": 20}, [*results, metrics], {}, 0.99)[0].verdict == "suspicious"
+    assert ConsensusRule().judge({"one-class": 20}, [*results, metrics], {}, 0.9)[0].verdict == "malicious"
 
 
 def test_detectors_of_one_family_do_not_corroborate_each_other():

@@ -52,8 +52,8 @@ class AvoidanceDetector(Detector):
     that honest updates, which keep changing those coordinates, do not overwrite it;
     projected into the honest norm, it is an ordinary update by every other statistic.
     An honest update puts a good share of its squared size on those coordinates,
-    about what the round's median client puts there (over the honest clients of 719
-    cached federations, label-skewed ones included, at most 27.6 times less, median
+    about what the round's median client puts there (over the honest clients of 709
+    cached federations, label-skewed ones included, at most 27.5 times less, median
     over their rounds, at the defaults; 6.98 outside large rounds of a tiny model);
     Algorithm 1's attacker puts none.
 
@@ -75,7 +75,7 @@ class AvoidanceDetector(Detector):
     ----------
     threshold
         Median fold at which a client is flagged (the default: 100 times less than the median client, 3.6
-        times the largest honest level of the cached federations, 27.6: one-class clients of a 3,274-parameter
+        times the largest honest level of the cached federations, 27.5: one-class clients of a 3,274-parameter
         model in label-skewed rounds of 150, compared on 33 coordinates; Algorithm 1's attacker scores +inf).
     top
         Share of the sampled coordinates, those the last global update changed most, compared.
