@@ -39,7 +39,7 @@ import h5py
 import numpy as np
 
 from . import spec
-from .journal import JournaledFile, journal_path, rollback
+from .journal import JournaledFile, journal_path, longest_run_name, rollback
 from .lock import FileBusyError, WriterLock
 
 __version__ = "0.1.0"
@@ -226,6 +226,11 @@ class Recorder:
             raise RecorderError(f"meta is not JSON-serialisable: {exc}") from None
         if spec.nests_deeper(json.loads(meta_json)):  # as a reader sees it: an array becomes lists as deep as its dims
             raise RecorderError(too_deep)
+        if len(os.fsencode(self.path.name)) > (longest := longest_run_name(self.path)):
+            raise RecorderError(
+                f"{self.path.name!r} is too long a file name: its journal ({spec.JOURNAL_SUFFIX} added) would not fit "
+                f"in the file system's limit; use at most {longest} bytes"
+            )
         if self.path.exists() and not overwrite:
             raise RecorderError(f"{self.path} exists already: pass overwrite=True to replace it")
         try:

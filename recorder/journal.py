@@ -47,6 +47,16 @@ def journal_path(path: str | os.PathLike[str]) -> Path:
     return Path(os.fspath(path) + JOURNAL_SUFFIX)
 
 
+def longest_run_name(path: str | os.PathLike[str]) -> int:
+    """The longest file name, in bytes, a run in ``path``'s folder may have: its journal's name is
+    ``JOURNAL_SUFFIX`` longer and must fit in the file system's limit (``PC_NAME_MAX``, 255 where unknown)."""
+    try:
+        limit = os.pathconf(Path(path).parent, "PC_NAME_MAX")
+    except (OSError, ValueError):  # no such folder (opening the file says so), or a system without the query
+        limit = 255
+    return limit - len(JOURNAL_SUFFIX)
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path.parent if str(path.parent) else ".", os.O_RDONLY)
     try:

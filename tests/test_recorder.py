@@ -446,6 +446,17 @@ def test_float64_weights_keep_updates_float32_holds(tmp_path):
         np.testing.assert_allclose(run.update(0, "b")["w"], np.arange(8) * 1e-4, rtol=1e-4, atol=1e-12)
 
 
+def test_a_name_too_long_for_its_journal_is_refused_before_anything_is_written(tmp_path):
+    """A name of 248-255 bytes made the file, then failed with Errno 36 on its journal at the first round."""
+    too_long, longest = tmp_path / ("a" * 245 + ".h5"), tmp_path / ("b" * 244 + ".h5")
+    with pytest.raises(RecorderError, match="too long a file name.*at most 247 bytes"):
+        Recorder(too_long)
+    assert list(tmp_path.iterdir()) == []
+    with Recorder(longest) as rec, rec.round(0, {"w": np.zeros(2)}) as rnd:
+        rnd.client("a", {"w": np.ones(2)}, num_samples=1)
+    assert [p.name for p in tmp_path.iterdir()] == [longest.name]
+
+
 def test_meta_keeps_numpy_values_and_names_the_rest(tmp_path):
     """QA: meta said "JSON-serialisable" while storing any object as its repr; numpy numbers became strings."""
     from pathlib import PurePosixPath

@@ -599,6 +599,17 @@ def test_overwrite_through_a_symbolic_link_replaces_the_file_it_names(tmp_path):
         assert run.meta["config"]["seed"] == 2
 
 
+def test_overwrite_of_a_run_with_a_long_name_stages_under_a_short_one(tmp_path):
+    """The sibling ``.NAME.simulating`` and its journal passed the file system's 255 bytes for names of
+    236-247 bytes, which the recorder itself can write: it failed with Errno 36 at the first round."""
+    out = tmp_path / ("r" * 244 + ".h5")
+    simulate(SimulationConfig(**SHORT, seed=1), out)
+    simulate(SimulationConfig(**SHORT, seed=2), out, overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]
+    with open_run(out) as run:
+        assert run.meta["config"]["seed"] == 2 and run.finished
+
+
 def test_overwrite_refuses_a_run_another_writer_holds(tmp_path):
     from recorder import Recorder, RecorderError
 

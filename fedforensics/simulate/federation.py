@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import stat
@@ -17,7 +18,7 @@ import torch
 from torch import nn
 
 from recorder import Recorder, RecorderError
-from recorder.journal import journal_path
+from recorder.journal import journal_path, longest_run_name
 from recorder.lock import FileBusyError, WriterLock
 
 from .. import zoo
@@ -193,7 +194,8 @@ def _recording_to(path: Path, overwrite: bool) -> Iterator[Path]:
     the file it writes, so that no other writer starts on it and none is replaced under its feet. The new
     run keeps the old one's permissions, not its other names: a hard link to the old run keeps the old run;
     a symbolic link is followed. A process killed outright (SIGKILL) leaves the sibling behind; the next
-    ``overwrite`` replaces it.
+    ``overwrite`` replaces it. The sibling is ``.NAME.simulating``, or ``.fedforensics-HASH.simulating`` where
+    that name would be too long for a run (its journal's name must fit too).
     """
     if not (overwrite and path.exists()):
         yield path
@@ -204,6 +206,8 @@ def _recording_to(path: Path, overwrite: bool) -> Iterator[Path]:
     except FileBusyError as exc:
         raise RecorderError(str(exc)) from None
     staging = path.with_name(f".{path.name}.simulating")
+    if len(os.fsencode(staging.name)) > longest_run_name(staging):
+        staging = path.with_name(f".fedforensics-{hashlib.sha256(os.fsencode(path.name)).hexdigest()[:16]}.simulating")
     try:
         yield staging
         os.chmod(staging, stat.S_IMODE(os.stat(path).st_mode))  # a run kept private stays so
