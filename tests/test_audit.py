@@ -133,21 +133,28 @@ def test_ids_are_shown_as_they_are_in_every_terminal_table(tmp_path, monkeypatch
 
 def test_bidirectional_controls_in_an_id_are_shown_not_obeyed(tmp_path, monkeypatch):
     """An id ending in U+202E (right-to-left override) reversed the text after it: in the HTML a score of
-    5.52 read 25.5 and other ids came out backwards; the terminal printed the character raw."""
+    5.52 read 25.5 and other ids came out backwards; the terminal printed the character raw. QA: an id ending in a
+    zero-width space (or another invisible character) read exactly as the honest id in the row beside it."""
     from typer.testing import CliRunner
 
     from fedforensics.cli import app
     from fedforensics.cli.app import console
     from synthetic import make_run
 
-    path = make_run(tmp_path / "bidi.h5", ids=["mallory\u202e", "c1", "c2", "c3", "c4\u2066"], rounds=4, attackers=("mallory\u202e",), attack="boost")
+    hidden = ["c1\u200b", "c2\ufeff", "c3\u00ad", "c4\u2028", "c5\x07", "c6\u200e"]  # each read as its honest twin
+    ids = ["mallory\u202e", "c1", "c2", "c3", "c4\u2066", "c5", "c6", *hidden]
+    path = make_run(tmp_path / "bidi.h5", ids=ids, rounds=4, attackers=("mallory\u202e", "c1\u200b"), attack="boost")
     monkeypatch.setattr(console, "_width", 200)
     result = CliRunner().invoke(app, ["analyze", str(path), "--html", str(tmp_path / "r.html")])
     assert result.exit_code == 0, result.output
     page = (tmp_path / "r.html").read_text()
     for text in (result.output, page):
-        assert "\u202e" not in text and "\u2066" not in text
+        assert not any(c in text for c in "\u202e\u2066\u200b\ufeff\u00ad\u2028\x07\u200e")
         assert "mallory\\u202e" in text and "c4\\u2066" in text
+        assert all(c.encode("unicode_escape").decode() in text for c in hidden)
+    from fedforensics.report.figures import short
+
+    assert short("c1\u200b") == "c1\\u200b"  # the figures' labels likewise
 
 
 def test_the_verdict_table_lists_every_client_not_judged_benign(tmp_path):

@@ -24,6 +24,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from .escapes import shown
 from .page import VERDICT_COLOURS
 
 STYLE = {
@@ -68,8 +69,9 @@ def _uri(fig: Figure) -> str:
 
 
 def short(text: str, limit: int = 24) -> str:
-    """A label that fits on a plot: one line, at most ``limit`` characters, ``$`` taken literally."""
-    text = " ".join(str(text).split()) or repr(str(text))
+    """A label that fits on a plot: one line, at most ``limit`` characters, ``$`` taken literally, invisible
+    characters as escapes (:func:`~.escapes.shown`)."""
+    text = shown(" ".join(str(text).split())) or repr(str(text))
     text = text if len(text) <= limit else text[: limit - 1] + "…"
     return text.replace("$", r"\$")
 

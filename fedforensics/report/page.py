@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import html
 import math
-import re
 from collections.abc import Iterable, Sequence
 
 from recorder import __version__
+
+from .escapes import shown
 
 #: One colour per verdict, everywhere: badges, table rows, plots.
 VERDICT_COLOURS = {"malicious": "#c62828", "suspicious": "#e08a00", "benign": "#6b8f71"}
@@ -80,15 +81,11 @@ footer { color:var(--muted); font-size:12.5px; padding:18px 0 30px; }
 """ % VERDICT_COLOURS
 
 
-#: Bidirectional controls (U+202A–202E, U+2066–2069): an id ending in U+202E reversed the text after it, so
-#: a score of 5.52 read 25.5 and other clients' ids came out backwards. Shown as escapes, as the terminal does.
-_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
-
-
 def esc(value: object) -> str:
-    """Text (from the run file or anywhere) made safe for HTML content and attributes, bidirectional
-    controls shown as ``\\u202e``."""
-    return html.escape(_BIDI.sub(lambda m: f"\\u{ord(m.group()):04x}", str(value)), quote=True)
+    """Text (from the run file or anywhere) made safe for HTML content and attributes, characters that would
+    not show as themselves written as escapes, as the terminal does (:func:`~.escapes.shown`): an id ending in
+    U+202E reversed the text after it, so that a score of 5.52 read 25.5."""
+    return html.escape(shown(str(value)), quote=True)
 
 
 def count(n: int, noun: str) -> str:

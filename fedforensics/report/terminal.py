@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 from rich.console import Console, Group, RenderableType
@@ -13,24 +12,21 @@ from rich.text import Text
 from ..analysis import AuditReport
 from ..notes import listed
 from ..summary import RunSummary
+from .escapes import shown
 
 if TYPE_CHECKING:  # the inversion needs torch; the terminal only draws its result
     from ..inversion import TriggerInversionReport
 
 
-#: Control characters (C0, DEL, C1): a newline in a client id split its row in two, an ANSI escape
-#: recoloured or hid report lines; bidirectional controls (U+202A–202E, U+2066–2069) reversed the text after an id.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-
-
 def plain(text: str, style: str = "") -> Text:
     """``text`` from the run (ids, names, reasons) as it is, never read as rich markup or emoji codes;
-    control characters shown as escapes (``\\n``, ``\\x1b``).
+    characters that would not show as themselves written as escapes (``\\n``, ``\\x1b``, ``\\u200b``:
+    :func:`~.escapes.shown`).
 
     Markup escaping is not enough: rich's ``escape`` guards tag-like brackets only, so ``\\[z`` was
     shown as ``[z``, a trailing backslash doubled, and ``:cat:`` as an emoji.
     """
-    return Text(_CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text), style=style)
+    return Text(shown(text), style=style)
 
 
 def _size(n: int) -> str:
