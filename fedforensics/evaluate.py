@@ -25,7 +25,7 @@ from .run import open_run
 from .scan import Progress
 from .settings import Settings
 from .stats import auroc
-from .verdict import VERDICTS
+from .verdict import INTEGRITY, VERDICTS
 
 EVALUATION_FORMAT = "fedforensics-evaluation"
 EVALUATION_VERSION = 1
@@ -212,6 +212,7 @@ def evaluate_report(report: AuditReport, truth: Sequence[str | int], *, index: i
     first: dict[str, int] = {}
     for v in report.verdicts:
         rounds = [by_name[d].first_flagged[v.client] for d in v.flagged_by if v.client in by_name[d].first_flagged]
+        rounds += [e.round for e in v.evidence if e.detector == INTEGRITY and e.round is not None]  # NaN/Inf seen then
         if rounds:
             first[v.client] = min(rounds)
     flagged = {v.client for v in report.verdicts if v.verdict in POSITIVE_VERDICTS}
@@ -274,7 +275,8 @@ def read_truth(path: Path) -> list[str]:
     except UnicodeDecodeError:
         raise FedForensicsError(f"cannot read the truth file {path}: not UTF-8 text (one client id per line)") from None
     if path.suffix.lower() != ".json":
-        return _distinct([line.strip() for line in text.splitlines() if line.strip()], path)
+        # lines end at \n (\r\n and \r read as \n): str.splitlines also broke them at U+2028, \x1c, \x85...
+        return _distinct([line.strip() for line in text.split("\n") if line.strip()], path)
     try:
         ids = json.loads(text)
     except ValueError as exc:

@@ -47,6 +47,8 @@ from .persistence import PERSISTENT
 
 Verdict = Literal["malicious", "suspicious", "benign"]
 VERDICTS: tuple[Verdict, ...] = ("malicious", "suspicious", "benign")
+#: The evidence of an update holding NaN or Inf (its round is the first such round): a fact, not a detector's score.
+INTEGRITY = "integrity"
 
 
 @dataclass
@@ -119,7 +121,7 @@ class ConsensusRule:
                 bad = nonfinite[cid]
                 evidence.insert(
                     0,
-                    Evidence("integrity", cid, bad[0], None, float(len(bad)), f"update held NaN/Inf in {len(bad)} round(s)"),
+                    Evidence(INTEGRITY, cid, bad[0], None, float(len(bad)), f"update held NaN/Inf in {len(bad)} round(s)"),
                 )
             flagging = [r for r in applicable if r.name in flagged_by and r.adds_family]
             label_mix_only = all(result.label_mix for result in flagging if result.standalone)

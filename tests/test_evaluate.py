@@ -135,6 +135,9 @@ def test_truth_file_lines(tmp_path):
     binary.write_bytes(b"\xff\xfe\x00")
     with pytest.raises(FedForensicsError, match="not UTF-8 text"):
         read_truth(binary)
+    odd = tmp_path / "odd.txt"  # QA: a line holding U+2028 or \x1c was read as two ids
+    odd.write_text("ok1\u2028ok2\nx\x1cy\rz\n", encoding="utf-8")
+    assert read_truth(odd) == ["ok1\u2028ok2", "x\x1cy", "z"]
     bom = tmp_path / "bom.txt"  # as Notepad saves UTF-8: the mark stuck to the first id, which then matched no client
     bom.write_bytes("c1\r\nc7\r\n".encode("utf-8-sig"))
     assert read_truth(bom) == ["c1", "c7"]
@@ -220,6 +223,18 @@ def test_a_run_given_twice_is_refused(tmp_path):
     truth.write_text("c3\n", encoding="utf-8")
     result = CliRunner().invoke(app, ["evaluate", str(boost), str(tmp_path / "." / "boost.h5"), "--truth", str(truth)])
     assert result.exit_code == 2 and "is given twice" in result.output and result.output.count("\n") == 1
+
+
+def test_an_attacker_found_by_its_nan_update_is_first_flagged_in_that_round(tmp_path):
+    """QA: the consensus took first rounds from the flagging detectors only, so an attacker found by the NaN in
+    its update alone (the integrity evidence, round 0) read "run-level" and had no first round."""
+    path = make_run(tmp_path / "nan.h5", clients=8, rounds=4, nan_client="c3")
+    with open_run(path) as run:
+        report = analyze(run)
+    (verdict,) = [v for v in report.verdicts if v.client == "c3"]
+    assert verdict.verdict == "suspicious" and not verdict.flagged_by
+    consensus = by_name(evaluate_report(report, ["c3"]).judgements)[CONSENSUS]
+    assert [(d.client, d.flagged, d.round) for d in consensus.detections] == [("c3", True, 0)]
 
 
 def test_truth_ids_are_taken_as_the_recorder_takes_them(tiny):
