@@ -6,7 +6,6 @@ import os
 import re
 import shlex
 import sys
-import tempfile
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,7 @@ from recorder.journal import journal_path
 from .analysis import AuditReport, analyze
 from .detectors.history import DIRECTION_MEMORY
 from .errors import FedForensicsError
-from .report.files import named_descriptor
+from .report.files import check_writable, named_descriptor
 from .run import Run, open_run
 from .scan import Progress
 from .settings import Settings
@@ -85,6 +84,8 @@ def check_output(path: Path) -> None:
         except OSError:
             raise FedForensicsError(f"cannot write {path}: descriptor {descriptor} is not open") from None
         return
+    if path.is_symlink():  # the report goes where the link points: its folder is the one to check
+        path = _resolved(path)
     if path.exists() and not path.is_file() and not path.is_dir():  # a device or a FIFO
         if not os.access(path, os.W_OK):
             raise FedForensicsError(f"cannot write {path}: permission denied")
@@ -96,9 +97,8 @@ def check_output(path: Path) -> None:
         raise FedForensicsError(f"cannot write {path}: {parent} is a file, not a folder")
     if not parent.is_dir():
         raise FedForensicsError(f"cannot write {path}: folder {parent} does not exist")
-    try:  # the folder may exist and still refuse files (permissions, a read-only mount)
-        with tempfile.TemporaryFile(dir=parent):
-            pass
+    try:  # the folder may exist and still refuse files (permissions, a read-only mount, a name too long)
+        check_writable(path)
     except OSError as exc:
         raise FedForensicsError(f"cannot write {path}: {exc.strerror or exc}") from None
 

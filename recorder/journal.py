@@ -47,14 +47,18 @@ def journal_path(path: str | os.PathLike[str]) -> Path:
     return Path(os.fspath(path) + JOURNAL_SUFFIX)
 
 
+def name_max(folder: str | os.PathLike[str]) -> int:
+    """The longest file name, in bytes, ``folder``'s file system takes (``PC_NAME_MAX``; 255 where unknown)."""
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):  # no such folder (opening the file says so), or a system without the query
+        return 255
+
+
 def longest_run_name(path: str | os.PathLike[str]) -> int:
     """The longest file name, in bytes, a run in ``path``'s folder may have: its journal's name is
-    ``JOURNAL_SUFFIX`` longer and must fit in the file system's limit (``PC_NAME_MAX``, 255 where unknown)."""
-    try:
-        limit = os.pathconf(Path(path).parent, "PC_NAME_MAX")
-    except (OSError, ValueError):  # no such folder (opening the file says so), or a system without the query
-        limit = 255
-    return limit - len(JOURNAL_SUFFIX)
+    ``JOURNAL_SUFFIX`` longer and must fit in the file system's limit."""
+    return name_max(Path(path).parent) - len(JOURNAL_SUFFIX)
 
 
 def _fsync_dir(path: Path) -> None:

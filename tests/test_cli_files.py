@@ -61,17 +61,38 @@ def refuse(exc: OSError):
 
 @pytest.mark.parametrize("option", ["--json", "--html"])
 def test_a_folder_that_takes_no_files_is_refused_before_the_scan(run, tmp_path, monkeypatch, option):
-    monkeypatch.setattr(audit.tempfile, "TemporaryFile", refuse(PermissionError(errno.EACCES, "Permission denied")))
+    monkeypatch.setattr(report_files.tempfile, "mkstemp", refuse(PermissionError(errno.EACCES, "Permission denied")))
     monkeypatch.setattr(audit, "analyze", refuse(AssertionError("the scan started before the output was checked")))
     out = tmp_path / "report.out"
     one_line_error(invoke("analyze", run, option, out), f"cannot write {out}: Permission denied")
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("option", ["--json", "--html"])
+def test_a_long_legal_name_is_written_and_one_too_long_refused_before_the_scan(run, tmp_path, option):
+    """QA: the temporary file `.NAME.XXXXXXXX.tmp` passed 255 bytes for legal names of 242 bytes or more, which
+    then failed after the whole audit; a name too long for the file system itself likewise."""
+    long = tmp_path / ("a" * 250 + ".out")
+    result = invoke("analyze", run, "-q", option, long)
+    assert result.exit_code == 0 and long.stat().st_size > 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == [long.name]
+    too_long = tmp_path / ("b" * 252 + ".out")
+    one_line_error(invoke("analyze", run, option, too_long), "File name too long")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [long.name]
+
+
+def test_a_link_to_a_folder_that_cannot_take_the_report_is_refused_before_the_scan(run, tmp_path, monkeypatch):
+    """QA: the check looked at the link's own folder, so the audit ran and failed at the end."""
+    monkeypatch.setattr(audit, "analyze", refuse(AssertionError("the scan started before the output was checked")))
+    link = tmp_path / "d.json"
+    link.symlink_to(tmp_path / "nodir" / "x.json")
+    one_line_error(invoke("analyze", run, "--json", link), f"folder {tmp_path / 'nodir'} does not exist")
+
+
 def test_descriptors_and_devices_are_checked_as_they_are_not_by_creating_a_file_beside_them(run, monkeypatch):
     """`--json /dev/stdout` was refused for every user but root: the check created a file in /dev; `/dev/fd/1`
     even for root (QA). A descriptor must be open, a device writable."""
-    monkeypatch.setattr(audit.tempfile, "TemporaryFile", refuse(PermissionError(errno.EACCES, "Permission denied")))
+    monkeypatch.setattr(report_files.tempfile, "mkstemp", refuse(PermissionError(errno.EACCES, "Permission denied")))
     audit.check_outputs([Path("/dev/stdout"), Path("/dev/fd/2"), Path("/dev/null")], [run])
     result = subprocess.run(
         f"{sys.executable} -m fedforensics.cli analyze {run} -q --json /dev/stdout >&-",
@@ -82,7 +103,8 @@ def test_descriptors_and_devices_are_checked_as_they_are_not_by_creating_a_file_
 
 def test_a_full_disk_while_writing_a_report_is_one_line_and_leaves_no_file(run, tmp_path, monkeypatch):
     out = tmp_path / "report.html"
-    monkeypatch.setattr(report_files.tempfile, "mkstemp", refuse(OSError(errno.ENOSPC, "No space left on device", str(out))))
+    # the check before the scan makes its empty file; the report's own write meets the full disk
+    monkeypatch.setattr(report_files.os, "fdopen", refuse(OSError(errno.ENOSPC, "No space left on device", str(out))))
     one_line_error(invoke("analyze", run, "--html", out), f"{out}: No space left on device", after_report=True)
     assert list(tmp_path.iterdir()) == []
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import sys
@@ -11,7 +12,12 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["all_or_none", "named_descriptor", "write_atomic"]
+from recorder.journal import name_max
+
+__all__ = ["all_or_none", "check_writable", "named_descriptor", "write_atomic"]
+
+#: What ``mkstemp`` adds to a temporary file's prefix: 8 random characters and the ``.tmp`` suffix.
+_RANDOM_AND_SUFFIX = 12
 
 
 _local = threading.local()  # .blocks: this thread's open all_or_none() blocks, each its staged writes
@@ -101,7 +107,7 @@ def write_atomic(path: str | os.PathLike[str], text: str | Iterable[str]) -> Non
         path = path.resolve()
     tmp = ""
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp = _temporary(path)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.writelines([text] if isinstance(text, str) else text)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600; a report is as readable as any new file
@@ -116,6 +122,32 @@ def write_atomic(path: str | os.PathLike[str], text: str | Iterable[str]) -> Non
         if isinstance(exc, OSError):
             raise OSError(exc.errno, exc.strerror, str(path)) from None
         raise
+
+
+def check_writable(path: str | os.PathLike[str]) -> None:
+    """Raise the :class:`OSError` writing a regular file's report to ``path`` would meet in its folder (permissions,
+    a read-only mount, a name too long), by making and deleting the temporary file it would be written to."""
+    path = Path(path)
+    if path.is_symlink():
+        path = path.resolve()  # the report goes where the link points
+    if len(os.fsencode(path.name)) > name_max(_folder(path)):
+        raise OSError(errno.ENAMETOOLONG, os.strerror(errno.ENAMETOOLONG))
+    fd, tmp = _temporary(path)
+    os.close(fd)
+    os.unlink(tmp)
+
+
+def _temporary(path: Path) -> tuple[int, str]:
+    """A new file beside ``path`` to write its report to: ``.NAME.XXXXXXXX.tmp``, or ``.report.XXXXXXXX.tmp`` where
+    that name would pass the file system's limit (a legal name of 242 bytes or more did)."""
+    prefix = f".{path.name}."
+    if len(os.fsencode(prefix)) + _RANDOM_AND_SUFFIX > name_max(_folder(path)):
+        prefix = ".report."
+    return tempfile.mkstemp(dir=_folder(path), prefix=prefix, suffix=".tmp")
+
+
+def _folder(path: Path) -> Path:
+    return path.parent if str(path.parent) else Path(".")
 
 
 def _write_through(path: Path, whole: str) -> None:
