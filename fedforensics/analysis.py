@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -161,9 +162,13 @@ def analyze(
         sketch_width = data.history.sketch_width
     results = [detector.finish() for detector in detectors]
     if round_sizes and (not run.analysable_layers or len(still) == len(round_sizes)):
-        # no update moved: a score of 0 for everyone is no evidence either way, and an evaluation must not count it
+        # no update moved: a score of 0 for everyone is no evidence either way, and an evaluation must not count it,
+        # nor a reader of the report's scores (they are unscored, as where a detector cannot score a run)
         results = [
-            replace(result, applicable=False, note="no client update moved (all zero, or no floating-point layer): nothing to compare")
+            replace(
+                result, applicable=False, note="no client update moved (all zero, or no floating-point layer): nothing to compare",
+                scores=dict.fromkeys(result.scores, math.nan), flagged=[], round_scores={}, first_flagged={}, evidence=[],
+            )
             if detector.reads_updates and result.applicable
             else result
             for detector, result in zip(detectors, results)
