@@ -174,7 +174,8 @@ def analyze(
             for detector, result in zip(detectors, results)
         ]
     clients = {cid: len(rounds) for cid, rounds in participation.items()}
-    verdicts = rule.judge(clients, results, nonfinite, persistence.median)
+    sized = [cid for cid, rounds in large_data.items() if rounds > len(participation[cid]) / 2]
+    verdicts = rule.judge(clients, results, nonfinite, persistence.median, sized)
     report = AuditReport(
         summarize(run), results, verdicts, rule, participation, global_metrics, client_metrics,
         persistence=persistence.median,

@@ -38,6 +38,7 @@ client seen by several detectors ranks above one seen strongly by a single one.
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -100,9 +101,12 @@ class ConsensusRule:
         results: list[DetectorResult],
         nonfinite: dict[str, list[int]],
         persistence: float | None = None,
+        large_data: Collection[str] = (),
     ) -> list[ClientVerdict]:
         """Verdicts for ``clients`` (id -> rounds taken part in), strongest suspects first; ``persistence`` is
-        the run's median cosine of :class:`~fedforensics.persistence.DeviationPersistence` (``None``: unmeasured)."""
+        the run's median cosine of :class:`~fedforensics.persistence.DeviationPersistence` (``None``: unmeasured);
+        ``large_data``: the clients whose reported sample counts explain their update's length in most of their
+        rounds (:func:`~fedforensics.notes.large_data_clients`)."""
         persistent = self.persists(persistence)
         verdicts = []
         applicable = [r for r in results if r.applicable]
@@ -114,7 +118,11 @@ class ConsensusRule:
                 strengths[result.name] = score / result.threshold if not math.isnan(score) else math.nan
             flagged_by = [name for name, s in strengths.items() if not math.isnan(s) and s >= 1.0]
             standalone = [r.name for r in applicable if r.standalone and r.name in flagged_by]
-            strongest = max((strengths[name] for name in standalone), default=0.0)
+            # where the client's own data explain its update's length, the flags far more data raise by construction
+            # are one observation, its data size: one family at most, and none of them strong alone
+            sized = {r.name for r in applicable if r.large_data} if cid in large_data else set()
+            strongest = max((strengths[name] for name in standalone if name not in sized), default=0.0)
+            strong_sized = any(strengths[name] >= self.strong for name in standalone if name in sized)
             by_strength = sorted(applicable, key=lambda r: -strengths[r.name] if not math.isnan(strengths[r.name]) else 0.0)
             evidence = [e for r in by_strength if r.name in flagged_by for e in r.evidence if e.client == cid]
             if nonfinite.get(cid):
@@ -133,14 +141,16 @@ class ConsensusRule:
                 if persistent and not label_mix_only and result.standalone and result.label_mix and strengths[result.name] < self.strong
             }  # fmt: skip
             counted = [result for result in flagging if result.name not in discounted and (result.standalone or not discounted)]
-            families = _families(counted)
+            families = _families([r for r in counted if r.name not in sized])
+            if any(r.name in sized for r in counted):
+                families.add("data size")
             if standalone and label_mix_only:
                 # one fact about the client's data, not independent evidence: a corroborating flag (its training
                 # metrics) beside standalone flags that only an unusual label mix raised is set by the same data
                 families = {"label mix"}
             if standalone and (len(families) >= self.agree or strongest >= self.strong):
                 verdict: Verdict = "malicious"
-            elif (standalone and (not persistent or discounted)) or nonfinite.get(cid):
+            elif (standalone and (not persistent or discounted or strong_sized)) or nonfinite.get(cid):
                 verdict = "suspicious"
             else:
                 verdict = "benign"

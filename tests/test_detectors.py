@@ -229,7 +229,8 @@ def test_a_flag_on_update_size_that_the_clients_data_explain_is_named_in_the_not
     flagged by mean-copy too, a second family, and the note named it no longer (QA: 40 IID clients, lognormal
     sample counts, the largest silos malicious); now it does. A client claiming 8× the data with an update 30×
     as long (boosted) is flagged as well, and not named: its data cannot explain it; nor could a copy of the
-    others' mean claiming 8× be (QA): its update is shorter than the median, which more SGD steps do not make."""
+    others' mean claiming 8× be (QA): its update is shorter than the median, which more SGD steps do not make.
+    The silos are suspicious, not malicious: their flags are one observation, their data size."""
     from fedforensics.notes import large_data_clients
 
     rng = np.random.default_rng(0)
@@ -249,10 +250,12 @@ def test_a_flag_on_update_size_that_the_clients_data_explain_is_named_in_the_not
     }, flagged
     (note,) = [n for n in report.notes if "Quantity skew" in n]
     assert note.startswith(
-        "c2 (8 of its 8 rounds), c0 (8 of its 8 rounds) are malicious on layer-deviation and mean-copy and norm alone, "
+        "c2 (8 of its 8 rounds), c0 (8 of its 8 rounds) are suspicious on layer-deviation and mean-copy and norm alone, "
         "flags a client with far more data than the others raises too"
     ), note
     assert "c1" not in note
+    verdicts = {v.client: v.verdict for v in report.verdicts}  # the silos' flags are one family, their data size
+    assert (verdicts["c0"], verdicts["c1"], verdicts["c2"]) == ("suspicious", "malicious", "suspicious")
     counts, norms = np.array([50, 50, 50, 400]), np.array([1.0, 1.0, 1.0, 5.0])
     assert large_data_clients(["a", "b", "c", "d"], counts, norms) == ["d"]
     assert large_data_clients(["a", "b", "c", "d"], counts, np.array([1.0, 1.0, 1.0, 9.0])) == []  # longer than 8×
@@ -613,12 +616,13 @@ def _result(
     standalone: bool = True,
     label_mix: bool = False,
     explained_by: frozenset[str] = frozenset(),
+    large_data: bool = False,
 ) -> DetectorResult:
     flagged = [c for c, s in scores.items() if s >= threshold]
     evidence = [Evidence(name, c, 1, None, s, "x") for c, s in scores.items() if c in flagged]
     return DetectorResult(
         name, "ref", {}, threshold, scores, flagged, {}, {}, evidence,
-        family=family, standalone=standalone, label_mix=label_mix, explained_by=explained_by,
+        family=family, standalone=standalone, label_mix=label_mix, explained_by=explained_by, large_data=large_data,
     )  # fmt: skip
 
 
@@ -691,6 +695,28 @@ def test_a_label_mix_vote_adds_no_family_where_the_clients_differences_persist()
     metrics = _result("client-metrics", 3.5, {"one-class": 5.0}, "behaviour", standalone=False, explained_by=frozenset({"magnitude"}))
     assert ConsensusRule().judge({"one-class": 20}, [*results, metrics], {}, 0.99)[0].verdict == "suspicious"
     assert ConsensusRule().judge({"one-class": 20}, [*results, metrics], {}, 0.9)[0].verdict == "malicious"
+
+
+def test_flags_a_clients_large_data_explain_are_one_family_and_never_strong_alone():
+    """An honest silo of 23x the median sample count, label-skewed, was malicious on `opposition` alone at 2.5x
+    its threshold in a red team's clean federations (FedAvg moves the model toward it, the small clients pull back):
+    where a client's reported counts explain its update's length, the flags far more data raise by construction
+    are one observation, its data size. Another family beside them still decides; other clients are as before."""
+    results = [
+        _result("opposition", 0.6, dict.fromkeys(["silo", "silo-boosted", "silo-sybil", "flipper"], 1.5), "direction", large_data=True),
+        _result("norm", 3.5, {"silo": 4.0, "silo-boosted": 4.0, "flipper": 1.0}, "magnitude", large_data=True),
+        _result("sybil", 3.5, {"silo-sybil": 4.0}, "collusion"),
+    ]
+    clients = dict.fromkeys(["silo", "silo-boosted", "silo-sybil", "flipper"], 20)
+
+    def verdicts(persistence: float | None, large: list[str]) -> dict[str, str]:
+        return {v.client: v.verdict for v in ConsensusRule().judge(clients, results, {}, persistence, large)}
+
+    large = ["silo", "silo-sybil"]  # silo-boosted: longer than its count explains
+    expected = {"silo": "suspicious", "silo-boosted": "malicious", "silo-sybil": "malicious", "flipper": "malicious"}
+    assert verdicts(None, large) == expected
+    assert verdicts(0.99, large) == expected  # strong, if explained: not set aside where differences persist
+    assert verdicts(None, [])["silo"] == "malicious"
 
 
 def test_detectors_of_one_family_do_not_corroborate_each_other():
@@ -821,8 +847,10 @@ def test_which_detectors_an_unusual_label_mix_sets():
 
 
 def test_which_detectors_far_more_data_sets():
-    """More SGD steps lengthen an update (the magnitude detectors); less SGD noise brings it nearer the mean."""
-    assert {name for name, cls in all_detectors().items() if cls.large_data} == {"norm", "layer-deviation", "output-bias", "mean-copy"}
+    """More SGD steps lengthen an update (the magnitude detectors); less SGD noise brings it nearer the mean; FedAvg
+    moves the model toward the client, and the small clients pull back against it (opposition)."""
+    expected = {"norm", "layer-deviation", "output-bias", "mean-copy", "opposition"}
+    assert {name for name, cls in all_detectors().items() if cls.large_data} == expected
 
 
 def test_which_detectors_are_standalone():

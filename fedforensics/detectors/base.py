@@ -249,9 +249,11 @@ class Detector(ABC):
     label_mix: ClassVar[bool] = False
     #: Whether an honest client with far more data than the others reaches this flag by construction: with a
     #: fixed number of local epochs, k times the data are k times the SGD steps (a longer update) and less SGD
-    #: noise (an update nearer the others' mean). The report's notes name the clients flagged by such detectors
-    #: alone whose reported sample counts could explain it (what remains once `norm` and `layer-deviation` compare
-    #: clients as at the round's median count: :attr:`.statistic.RoundStatisticDetector.grows_with_data`).
+    #: noise (an update nearer the others' mean). For a client whose reported sample counts could explain its update
+    #: in most of its rounds, such flags together count as one family and none makes it malicious alone
+    #: (:meth:`~fedforensics.verdict.ConsensusRule.judge`); the report's notes name the clients flagged by them alone
+    #: (what remains once `norm` and `layer-deviation` compare clients as at the round's median count:
+    #: :attr:`.statistic.RoundStatisticDetector.grows_with_data`).
     large_data: ClassVar[bool] = False
     #: Whether the detector reads the clients' updates (all but one read their training metrics instead): where no
     #: update moved (every one zero, or a model of integer buffers only) it has nothing to compare and does not apply.

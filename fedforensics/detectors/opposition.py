@@ -79,6 +79,10 @@ class OppositionDetector(Detector):
     )
     summary = "update pushing against the clients' consensus, in the layer where they agree most"
     family = "direction"
+    #: FedAvg moves the model toward a client with far more data; where its labels differ, the many small clients
+    #: then pull back, and it pushes against their consensus, the harder the longer its update (red team 5: an honest
+    #: silo of 23× the median count at 2.5× the threshold).
+    large_data = True
     #: How many of a flagged client's strongest rounds its evidence lists.
     evidence_rounds = 3
 
