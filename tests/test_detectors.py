@@ -848,8 +848,9 @@ def test_which_detectors_an_unusual_label_mix_sets():
 
 def test_which_detectors_far_more_data_sets():
     """More SGD steps lengthen an update (the magnitude detectors); less SGD noise brings it nearer the mean; FedAvg
-    moves the model toward the client, and the small clients pull back against it (opposition)."""
-    expected = {"norm", "layer-deviation", "output-bias", "mean-copy", "opposition"}
+    moves the model toward the client, and the small clients pull back against it (opposition); it makes most of the
+    step it then follows (free-rider)."""
+    expected = {"norm", "layer-deviation", "output-bias", "mean-copy", "opposition", "free-rider"}
     assert {name for name, cls in all_detectors().items() if cls.large_data} == expected
 
 

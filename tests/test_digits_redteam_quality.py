@@ -2,7 +2,7 @@
 a softmax regression on scikit-learn's digits, written apart from fedforensics and from the other red teams.
 
 The cases are rows of docs/detection.md's "A fifth red team" table where the detectors do their job; the table
-also lists where they do not (intermittent and ramped boosts, free riders replaying the last global step).
+also lists where they do not (intermittent and ramped boosts, label flips clipped to the median norm).
 """
 
 from __future__ import annotations
@@ -29,6 +29,10 @@ CASES = {
     "label-flip-clipped": ("A-iid20-hosp", "labelflip-clip", 2),
     # free riders sending tiny noise, 2 of 40, 15 a round
     "free-rider-noise": ("D-iid40-15pr-lognorm-mixed", "freerider-zero", 2),
+    # a free rider replaying the server's last step, ±10 % (Fraboni et al. 2021), 1 of 30 clients, 6 a round
+    "free-rider-replay-partial": ("I-dir1.0-30-6pr-int", "freerider-prev", 1),
+    # the same beside 11 clients of a softmax regression at Dirichlet 0.3 with 1-5 local epochs each
+    "free-rider-replay-softmax": ("J-dir0.3-12-logreg-hetero", "freerider-prev", 1),
     # a backdoor trained 5 epochs and boosted ×5 in every third round, 1 of 30 clients, 6 a round
     "intermittent-backdoor-partial": ("I-dir1.0-30-6pr-int", "backdoor-strong", 1),
     # no attacker: 40 clients at Dirichlet 0.3, lognormal sizes (σ 1.5), 1-5 local epochs each

@@ -6,13 +6,8 @@ import math
 
 import numpy as np
 
-from ..errors import RunFormatError
-from ..run import Run
 from .accumulate import EVIDENCE_ROUNDS
-from .base import Detector, DetectorResult, Evidence, RoundData
-from .level import client_series, first_at_level, levels, strongest_rounds
-from .round_table import RoundTable
-from .spread_shift import gather, grid_width, sample_columns
+from .global_step import LastStepDetector
 
 
 #: Coordinates a round's comparison rests on at least: on a few, an honest client's share is all chance (a review
@@ -43,7 +38,7 @@ def top_share_folds(sample: np.ndarray, step: np.ndarray, top: float) -> np.ndar
     return folds
 
 
-class AvoidanceDetector(Detector):
+class AvoidanceDetector(LastStepDetector):
     """How much less of its update a client puts where the last global update moved the model most.
 
     Neurotoxin (Zhang et al., *Neurotoxin: durable backdoors in federated learning*,
@@ -91,8 +86,6 @@ class AvoidanceDetector(Detector):
     reference = "Zhang et al. 2022, Neurotoxin: durable backdoors in federated learning (ICML), Algorithm 1"
     summary = "update that leaves alone the coordinates the last global update changed most"
     family = "direction"
-    #: How many of a flagged client's strongest rounds its evidence lists.
-    evidence_rounds = 3
 
     def __init__(
         self,
@@ -109,66 +102,16 @@ class AvoidanceDetector(Detector):
         self.min_rounds = min_rounds
         self.coordinates = coordinates
 
-    def start(self, run: Run) -> None:
-        self._run = run
-        self._columns = sample_columns(run.analysable_layers, self.coordinates)
-        self._width = grid_width(self._columns)
-        self._previous: np.ndarray | None = None  # the previous round's global model, on the sampled coordinates
-        self._folds = RoundTable(run.all_clients)
-        self._unreadable: list[int] = []  # rounds whose global model could not be read
+    def compare(self, sample: np.ndarray, step: np.ndarray) -> np.ndarray:
+        return top_share_folds(sample, step, self.top)
 
-    def observe(self, data: RoundData) -> None:
-        if not self._width:
-            return
-        try:
-            current = self._global_sample(data.round)
-        except RunFormatError:  # this detector's input alone: the others can still audit the run
-            self._unreadable.append(data.round)
-            current = None
-        previous, self._previous = self._previous, current
-        if previous is None or current is None or data.global_nonfinite or len(data.clients) < self.min_clients:
-            return
-        sample = gather(data, self._columns, np.empty((len(data.clients), self._width)))
-        self._folds.add(data.round, data.index, top_share_folds(sample, current - previous, self.top))
-
-    def _global_sample(self, r: int) -> np.ndarray:
-        state = self._run.global_state(r)
-        return np.concatenate(
-            [np.asarray(state[name]).reshape(-1)[columns] for name, columns in self._columns]
-        ).astype(np.float64)
-
-    def _sentence(self, fold: float) -> str:
+    def evidence_detail(self, r: int, value: float, level: float) -> str:
         where = f"the {self.top:.0%} of coordinates the last global update changed most"
-        if math.isinf(fold):
-            return f"its update left {where} untouched, where the round's median client put part of its own"
-        return f"its update put {fold:.3g}× less of its squared size on {where} than the round's median client"
-
-    def finish(self) -> DetectorResult:
-        series = client_series(self._folds)
-        scores, flagged = self.flag(levels(series, self.min_rounds), self._run.all_clients)
-        first = {cid: first_at_level(series[cid], self.threshold, self.min_rounds) for cid in flagged}
-        evidence = [
-            Evidence(self.name, cid, r, None, value, f"{self._sentence(value)} (median over its rounds: {_fold(scores[cid])})")
-            for cid in flagged
-            for r, value in strongest_rounds(series[cid], self.evidence_rounds)
-        ]
-        return self.result(
-            scores=scores,
-            flagged=flagged,
-            round_scores=self._folds,
-            first_flagged={cid: r for cid, r in first.items() if r is not None},
-            evidence=evidence,
-            applicable=bool(self._width),
-            note=self._note(),
-        )
-
-    def _note(self) -> str:
-        if not self._width:
-            return "the model has no analysable coordinate"
-        if self._unreadable:
-            shown = ", ".join(map(str, self._unreadable[:5])) + (" ..." if len(self._unreadable) > 5 else "")
-            return f"the global model of {len(self._unreadable)} round(s) could not be read ({shown}): not compared"
-        return ""
+        if math.isinf(value):
+            sentence = f"its update left {where} untouched, where the round's median client put part of its own"
+        else:
+            sentence = f"its update put {value:.3g}× less of its squared size on {where} than the round's median client"
+        return f"{sentence} (median over its rounds: {_fold(level)})"
 
 
 def _fold(fold: float) -> str:

@@ -8,9 +8,13 @@ a threshold keeps its meaning (``opposition``'s push, ``avoidance``'s fold).
 from __future__ import annotations
 
 import math
+from abc import abstractmethod
+from typing import Any, ClassVar
 
 import numpy as np
 
+from ..run import Run
+from .base import Detector, DetectorResult, Evidence, RoundData
 from .round_table import RoundTable
 
 Series = dict[str, list[tuple[int, float]]]
@@ -43,3 +47,53 @@ def first_at_level(values: list[tuple[int, float]], threshold: float, min_rounds
 def strongest_rounds(values: list[tuple[int, float]], count: int) -> list[tuple[int, float]]:
     """The ``count`` rounds of highest value, highest first."""
     return sorted(values, key=lambda rv: -rv[1])[:count]
+
+
+class LevelDetector(Detector):
+    """Base of the detectors scored by a client's level: a value per client and round (:meth:`record`), the run
+    score its median over at least ``min_rounds`` rounds, flagged at ``threshold``, the evidence its strongest
+    rounds. A subclass sets ``threshold`` and ``min_rounds`` in ``__init__``, calls ``super().start(run)`` and
+    describes a round's value (:meth:`evidence_detail`)."""
+
+    threshold: float
+    min_rounds: int
+    #: How many of a flagged client's strongest rounds its evidence lists.
+    evidence_rounds: ClassVar[int] = 3
+
+    def start(self, run: Run) -> None:
+        self._run = run
+        self._values = RoundTable(run.all_clients)
+
+    def record(self, data: RoundData, values: np.ndarray) -> None:
+        """This round's value of each of its clients (NaN: not scored)."""
+        self._values.add(data.round, data.index, values)
+
+    @abstractmethod
+    def evidence_detail(self, r: int, value: float, level: float) -> str:
+        """One sentence on a flagged client's value in round ``r``, beside its ``level`` over the run."""
+
+    def evidence_layer(self, r: int) -> str | None:
+        """The layer round ``r``'s value was measured in, if one."""
+        return None
+
+    def outcome(self) -> dict[str, Any]:
+        """The rest of the result: ``applicable``, ``note``, ``extras`` (none by default)."""
+        return {}
+
+    def finish(self) -> DetectorResult:
+        series = client_series(self._values)
+        scores, flagged = self.flag(levels(series, self.min_rounds), self._run.all_clients)
+        first = {cid: first_at_level(series[cid], self.threshold, self.min_rounds) for cid in flagged}
+        evidence = [
+            Evidence(self.name, cid, r, self.evidence_layer(r), value, self.evidence_detail(r, value, scores[cid]))
+            for cid in flagged
+            for r, value in strongest_rounds(series[cid], self.evidence_rounds)
+        ]
+        return self.result(
+            scores=scores,
+            flagged=flagged,
+            round_scores=self._values,
+            first_flagged={cid: r for cid, r in first.items() if r is not None},
+            evidence=evidence,
+            **self.outcome(),
+        )

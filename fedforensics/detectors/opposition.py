@@ -10,9 +10,8 @@ import numpy as np
 from ..output_layer import find_output_layer
 from ..run import Run
 from .accumulate import EVIDENCE_ROUNDS
-from .base import Detector, DetectorResult, Evidence, RoundData
-from .level import client_series, first_at_level, levels, strongest_rounds
-from .round_table import RoundTable
+from .base import RoundData
+from .level import LevelDetector
 
 
 def consensus_push(sample: np.ndarray) -> tuple[float, np.ndarray]:
@@ -31,7 +30,7 @@ def consensus_push(sample: np.ndarray) -> tuple[float, np.ndarray]:
     return agreement, -push / typical
 
 
-class OppositionDetector(Detector):
+class OppositionDetector(LevelDetector):
     """How hard each client pushes against the clients' consensus, in the layer where they agree most.
 
     Sign-flipping clients (Li et al., *RSA*, AAAI 2019) send their update reversed;
@@ -83,8 +82,6 @@ class OppositionDetector(Detector):
     #: then pull back, and it pushes against their consensus, the harder the longer its update (red team 5: an honest
     #: silo of 23× the median count at 2.5× the threshold).
     large_data = True
-    #: How many of a flagged client's strongest rounds its evidence lists.
-    evidence_rounds = 3
 
     def __init__(
         self, *, threshold: float = 0.6, min_clients: int = 4, min_rounds: int = EVIDENCE_ROUNDS, coordinates: int = 1024
@@ -95,8 +92,7 @@ class OppositionDetector(Detector):
         self.coordinates = coordinates
 
     def start(self, run: Run) -> None:
-        self._run = run
-        self._pushes = RoundTable(run.all_clients)
+        super().start(run)
         self._consensus: dict[int, str] = {}
         analysable = run.analysable_layers
         head = find_output_layer(run)  # a model of vectors only has none
@@ -116,33 +112,21 @@ class OppositionDetector(Detector):
                 best, consensus, pushes = agreement, name, push
         if best > 0:
             self._consensus[data.round] = consensus
-            self._pushes.add(data.round, data.index, pushes)
+            self.record(data, pushes)
 
-    def finish(self) -> DetectorResult:
-        series = client_series(self._pushes)
-        scores, flagged = self.flag(levels(series, self.min_rounds), self._run.all_clients)
-        first = {cid: first_at_level(series[cid], self.threshold, self.min_rounds) for cid in flagged}
-        evidence = [
-            Evidence(
-                self.name, cid, r, self._consensus[r], value,
-                f"its update pushed against the clients' consensus in {self._consensus[r]}: {value:.2f}× as hard as a "
-                f"typical client pushed forward (median over its rounds {scores[cid]:.2f})",
-            )
-            for cid in flagged
-            for r, value in strongest_rounds(series[cid], self.evidence_rounds)
-        ]
+    def evidence_layer(self, r: int) -> str | None:
+        return self._consensus[r]
+
+    def evidence_detail(self, r: int, value: float, level: float) -> str:
+        return (
+            f"its update pushed against the clients' consensus in {self._consensus[r]}: {value:.2f}× as hard as a "
+            f"typical client pushed forward (median over its rounds {level:.2f})"
+        )
+
+    def outcome(self) -> dict[str, Any]:
+        if not self._layers:
+            return {"applicable": False, "note": "the model has no analysable layer before its output layer: nothing shared to agree in"}
         layers: dict[str, int] = {}
         for name in self._consensus.values():
             layers[name] = layers.get(name, 0) + 1
-        extras: dict[str, Any] = {"consensus_layers": layers}
-        note = "" if self._layers else "the model has no analysable layer before its output layer: nothing shared to agree in"
-        return self.result(
-            scores=scores,
-            flagged=flagged,
-            round_scores=self._pushes,
-            first_flagged={cid: r for cid, r in first.items() if r is not None},
-            evidence=evidence,
-            applicable=bool(self._layers),
-            note=note,
-            extras=extras if self._layers else {},
-        )
+        return {"extras": {"consensus_layers": layers}}

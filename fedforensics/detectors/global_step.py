@@ -1,0 +1,96 @@
+"""The last global update, round by round, on a grid of sampled coordinates: what a round's clients were sent
+minus what the previous recorded round's were (the server's last step), read once a round for every detector."""
+
+from __future__ import annotations
+
+import weakref
+from abc import abstractmethod
+from typing import Any
+
+import numpy as np
+
+from ..errors import RunFormatError
+from ..run import Run
+from .base import RoundData
+from .level import LevelDetector
+from .spread_shift import gather, grid_width, sample_columns
+
+#: The last grid sample read, per run: detectors that sample the same grid in the same round share one read of the
+#: global model (4 MB for a million float32 parameters), not one each.
+_last: weakref.WeakKeyDictionary[Run, tuple[int, tuple[tuple[str, slice], ...], np.ndarray]] = weakref.WeakKeyDictionary()
+
+
+def global_sample(run: Run, r: int, columns: list[tuple[str, slice]]) -> np.ndarray:
+    """Round ``r``'s global model on ``columns`` (:func:`~.spread_shift.sample_columns`'s grid), as float64.
+
+    Raises :class:`RunFormatError` where the global model cannot be read."""
+    key = tuple(columns)
+    cached = _last.get(run)
+    if cached is not None and cached[0] == r and cached[1] == key:
+        return cached[2]
+    state = run.global_state(r)
+    sample = np.concatenate([np.asarray(state[name]).reshape(-1)[cols] for name, cols in columns]).astype(np.float64)
+    _last[run] = (r, key, sample)
+    return sample
+
+
+class GlobalSteps:
+    """The server's last step before each round, on one grid: :meth:`step` once a round, in round order."""
+
+    def __init__(self, run: Run, columns: list[tuple[str, slice]]) -> None:
+        self._run = run
+        self._columns = columns
+        self._previous: np.ndarray | None = None
+        #: Rounds whose global model could not be read (their step and the next round's are unknown).
+        self.unreadable: list[int] = []
+
+    def step(self, r: int) -> np.ndarray | None:
+        """Round ``r``'s global model minus the previous round's on the grid; ``None`` in the first round and
+        next to a round whose global model could not be read."""
+        try:
+            current: np.ndarray | None = global_sample(self._run, r, self._columns)
+        except RunFormatError:  # this input alone: the other detectors can still audit the run
+            self.unreadable.append(r)
+            current = None
+        previous, self._previous = self._previous, current
+        return None if previous is None or current is None else current - previous
+
+    def note(self) -> str:
+        """Which rounds' global models could not be read, for a detector's note ('' if none)."""
+        if not self.unreadable:
+            return ""
+        shown = ", ".join(map(str, self.unreadable[:5])) + (" ..." if len(self.unreadable) > 5 else "")
+        return f"the global model of {len(self.unreadable)} round(s) could not be read ({shown}): not compared"
+
+
+class LastStepDetector(LevelDetector):
+    """Base of the level detectors that compare each round's updates with the server's last step (:meth:`compare`),
+    on up to ``coordinates`` evenly spaced coordinates of the analysable layers, from the second recorded round, in
+    rounds of at least ``min_clients`` clients whose global model was finite. A subclass sets ``coordinates`` and
+    ``min_clients`` in ``__init__`` as well."""
+
+    coordinates: int
+    min_clients: int
+
+    def start(self, run: Run) -> None:
+        super().start(run)
+        self._columns = sample_columns(run.analysable_layers, self.coordinates)
+        self._width = grid_width(self._columns)
+        self._steps = GlobalSteps(run, self._columns)
+
+    def observe(self, data: RoundData) -> None:
+        if not self._width:
+            return
+        step = self._steps.step(data.round)
+        if step is None or data.global_nonfinite or len(data.clients) < self.min_clients:
+            return
+        sample = gather(data, self._columns, np.empty((len(data.clients), self._width)))
+        self.record(data, self.compare(sample, step))
+
+    @abstractmethod
+    def compare(self, sample: np.ndarray, step: np.ndarray) -> np.ndarray:
+        """Each client's value (row of the clients × grid ``sample``) against the last ``step`` on the same grid."""
+
+    def outcome(self) -> dict[str, Any]:
+        note = self._steps.note() if self._width else "the model has no analysable coordinate"
+        return {"applicable": bool(self._width), "note": note}

@@ -1,0 +1,49 @@
+"""``free-rider``: updates that replay the server's last step instead of training."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from fedforensics import open_run
+from fedforensics.analysis import analyze
+from fedforensics.detectors import get_detector
+from fedforensics.detectors.free_rider import replay_closeness
+from synthetic import WIDE, make_run
+
+
+def test_closeness_to_the_last_step_against_the_clients_nearest_neighbours():
+    rng = np.random.default_rng(0)
+    step = rng.normal(size=4000)
+    sample = rng.normal(size=(8, 4000)) + 0.5 * step  # trained updates: each its own way, partly along the step
+    sample[1] = step  # an exact replay
+    sample[2] = step * (1 + 0.1 * rng.normal(size=4000))  # disguised, ±10 % (Fraboni et al.)
+    sample[3] = 0.0  # sent nothing
+    closeness = replay_closeness(sample, step)
+    assert math.isinf(closeness[1]) and math.isnan(closeness[3])
+    assert closeness[2] > 40
+    assert all(closeness[i] < 2 for i in (0, 4, 5, 6, 7))
+    assert np.isnan(replay_closeness(sample, np.zeros(4000))).all()  # the server did not move
+
+
+def test_a_client_replaying_the_last_global_update_is_flagged(tmp_path):
+    path = make_run(tmp_path / "replay.h5", attackers=("c3",), attack="replay", shapes=WIDE, seed=7)
+    with open_run(path) as run:
+        result = get_detector("free-rider").score(run)
+        report = analyze(run)
+    assert result.flagged == ["c3"] and result.scores["c3"] >= result.threshold
+    assert result.first_flagged == {"c3": 3}  # scored from round 1 (round 0 has no last step), 3 rounds
+    assert max(v for c, v in result.scores.items() if c != "c3") < 2
+    assert "closer to the server's last step than a client's usually is" in result.evidence[0].detail
+    (judged,) = [v for v in report.verdicts if v.verdict != "benign"]
+    assert judged.client == "c3" and "free-rider" in judged.flagged_by
+
+
+def test_nobody_replays_in_the_other_attacks(tmp_path):
+    """A boosted, flipped, noisy, copied or masked update is not the server's last step."""
+    for attack in ("none", "boost", "flip", "noise", "mean", "sybil", "mask"):
+        path = make_run(tmp_path / f"{attack}.h5", attackers=("c1", "c2"), attack=attack, shapes=WIDE, seed=3)
+        with open_run(path) as run:
+            result = get_detector("free-rider").score(run)
+        assert result.flagged == [] and max(result.scores.values()) < 10, (attack, result.scores)
