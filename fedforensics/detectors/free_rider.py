@@ -50,13 +50,13 @@ class FreeRiderDetector(LastStepDetector):
     the client's rounds (at least ``min_rounds``), a level like ``opposition``'s.
 
     A client holding far more data than the others makes most of the step it then follows (``large_data``:
-    honest silos came up to 21 times closer, IID federations of lognormal sample counts).
+    honest silos came up to 20.9 times closer, in IID federations of lognormal sample counts).
 
     Parameters
     ----------
     threshold
-        Median closeness at which a client is flagged (the default: twice the largest honest level of the
-        cached federations, 21; a replayer with 10 % noise scores 75-160).
+        Median closeness at which a client is flagged (the default: about twice the largest honest level of the
+        cached federations, 20.9; the red teams' replayers, with 10 % noise, 61-157).
     min_clients
         Rounds with fewer clients are not scored (two give no nearest-neighbour scale).
     min_rounds
