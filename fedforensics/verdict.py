@@ -29,7 +29,12 @@ The rule (documented in ``docs/detectors.md``):
   (docs/detectors.md). The client stays benign with its evidence listed. There, too,
   a *label-mix* detector's flag below ``strong`` (``cosine-hdbscan``'s vote over the
   rounds) adds no family beside other standalone flags, nor does a corroborating
-  flag beside it, and it keeps the client suspicious rather than set aside.
+  flag beside it, and it keeps the client suspicious rather than set aside;
+* for a client whose reported sample counts explain its update's length in most of its
+  rounds, the flags of the *large data* detectors (which far more data raise by
+  construction) are one family together, its data size, and none of them is strong
+  alone: such flags leave it suspicious, in persistent runs too, unless another family
+  agrees.
 
 The client's score is the sum of its strengths, each capped at ``cap``, so a
 client seen by several detectors ranks above one seen strongly by a single one.
