@@ -70,6 +70,8 @@ class RoundData:
     #: The global model this round's clients received held NaN/Inf: their NaN/Inf updates are its doing.
     global_nonfinite: bool = False
     history: DirectionHistory = field(default_factory=DirectionHistory)  # the scan passes one shared instance
+    #: What detectors derive from this round alike and share (a grid sample of the updates), by what it is.
+    shared: dict[Any, Any] = field(default_factory=dict)
 
     def flat(self, name: str) -> np.ndarray:
         """One layer's updates as a clients × parameters view (no copy)."""

@@ -77,6 +77,7 @@ class LastStepDetector(LevelDetector):
         self._columns = sample_columns(run.analysable_layers, self.coordinates)
         self._width = grid_width(self._columns)
         self._steps = GlobalSteps(run, self._columns)
+        self._grid = tuple((name, c.start, c.stop, c.step) for name, c in self._columns)  # slices hash from 3.12 only
 
     def observe(self, data: RoundData) -> None:
         if not self._width:
@@ -84,12 +85,15 @@ class LastStepDetector(LevelDetector):
         step = self._steps.step(data.round)
         if step is None or data.global_nonfinite or len(data.clients) < self.min_clients:
             return
-        sample = gather(data, self._columns, np.empty((len(data.clients), self._width)))
-        self.record(data, self.compare(sample, step))
+        key = ("grid sample", self._grid)  # the detectors of one grid gather it once a round
+        if key not in data.shared:
+            data.shared[key] = gather(data, self._columns, np.empty((len(data.clients), self._width)))
+        self.record(data, self.compare(data.shared[key], step))
 
     @abstractmethod
     def compare(self, sample: np.ndarray, step: np.ndarray) -> np.ndarray:
-        """Each client's value (row of the clients × grid ``sample``) against the last ``step`` on the same grid."""
+        """Each client's value (row of the clients × grid ``sample``, shared: not to be changed) against the last
+        ``step`` on the same grid."""
 
     def outcome(self) -> dict[str, Any]:
         note = self._steps.note() if self._width else "the model has no analysable coordinate"
