@@ -15,6 +15,7 @@ from .notes import (
     broken_model_note,
     coverage_notes,
     damaged_parts_note,
+    explained_by_data,
     label_mix_note,
     large_data_clients,
     large_data_note,
@@ -174,8 +175,7 @@ def analyze(
             for detector, result in zip(detectors, results)
         ]
     clients = {cid: len(rounds) for cid, rounds in participation.items()}
-    sized = [cid for cid, rounds in large_data.items() if rounds > len(participation[cid]) / 2]
-    verdicts = rule.judge(clients, results, nonfinite, persistence.median, sized)
+    verdicts = rule.judge(clients, results, nonfinite, persistence.median, explained_by_data(large_data, participation))
     report = AuditReport(
         summarize(run), results, verdicts, rule, participation, global_metrics, client_metrics,
         persistence=persistence.median,

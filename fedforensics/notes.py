@@ -142,6 +142,11 @@ def large_data_clients(clients: list[str], num_samples: np.ndarray, norms: np.nd
     ]
 
 
+def explained_by_data(large_data: Counter[str], participation: dict[str, list[int]]) -> set[str]:
+    """The clients whose data could explain their update (:func:`large_data_clients`) in more than half their rounds."""
+    return {cid for cid, rounds in large_data.items() if rounds > len(participation[cid]) / 2}
+
+
 def large_data_note(
     verdicts: list[ClientVerdict],
     results: list[DetectorResult],
@@ -160,10 +165,8 @@ def large_data_note(
     reports its own count.
     """
     explained = {r.name for r in results if r.applicable and r.large_data}
-    only = [
-        v for v in flagged_only_by(verdicts, explained, nonfinite)
-        if large_data[v.client] > len(participation[v.client]) / 2
-    ]
+    sized = explained_by_data(large_data, participation)
+    only = [v for v in flagged_only_by(verdicts, explained, nonfinite) if v.client in sized]
     if not only:
         return None
     names = sorted({name for v in only for name in v.flagged_by})

@@ -3,7 +3,6 @@ minus what the previous recorded round's were (the server's last step), read onc
 
 from __future__ import annotations
 
-import weakref
 from abc import abstractmethod
 from typing import Any
 
@@ -15,43 +14,36 @@ from .base import RoundData
 from .level import LevelDetector
 from .spread_shift import gather, grid_width, sample_columns
 
-#: The last grid sample read, per run: detectors that sample the same grid in the same round share one read of the
-#: global model (4 MB for a million float32 parameters), not one each.
-_last: weakref.WeakKeyDictionary[Run, tuple[int, tuple[tuple[str, slice], ...], np.ndarray]] = weakref.WeakKeyDictionary()
-
-
-def global_sample(run: Run, r: int, columns: list[tuple[str, slice]]) -> np.ndarray:
-    """Round ``r``'s global model on ``columns`` (:func:`~.spread_shift.sample_columns`'s grid), as float64.
-
-    Raises :class:`RunFormatError` where the global model cannot be read."""
-    key = tuple(columns)
-    cached = _last.get(run)
-    if cached is not None and cached[0] == r and cached[1] == key:
-        return cached[2]
-    state = run.global_state(r)
-    sample = np.concatenate([np.asarray(state[name]).reshape(-1)[cols] for name, cols in columns]).astype(np.float64)
-    _last[run] = (r, key, sample)
-    return sample
-
 
 class GlobalSteps:
-    """The server's last step before each round, on one grid: :meth:`step` once a round, in round order."""
+    """The server's last step before each round, on one grid of sampled coordinates (:func:`~.spread_shift.
+    sample_columns`): :meth:`step` once a round, in round order. The round's global model is read once for every
+    detector of the same grid (4 MB for a million float32 parameters), through :attr:`RoundData.shared`."""
 
     def __init__(self, run: Run, columns: list[tuple[str, slice]]) -> None:
         self._run = run
-        self._columns = columns
+        self.columns = columns
+        #: The grid as a key of :attr:`RoundData.shared` (slices hash from Python 3.12 only).
+        self.grid = tuple((name, c.start, c.stop, c.step) for name, c in columns)
         self._previous: np.ndarray | None = None
         #: Rounds whose global model could not be read (their step and the next round's are unknown).
         self.unreadable: list[int] = []
 
-    def step(self, r: int) -> np.ndarray | None:
-        """Round ``r``'s global model minus the previous round's on the grid; ``None`` in the first round and
-        next to a round whose global model could not be read."""
-        try:
-            current: np.ndarray | None = global_sample(self._run, r, self._columns)
-        except RunFormatError:  # this input alone: the other detectors can still audit the run
-            self.unreadable.append(r)
-            current = None
+    def step(self, data: RoundData) -> np.ndarray | None:
+        """This round's global model minus the previous round's on the grid; ``None`` in the first round and next
+        to a round whose global model could not be read."""
+        key = ("global sample", self.grid)
+        if key not in data.shared:
+            try:
+                state = self._run.global_state(data.round)
+                data.shared[key] = np.concatenate(
+                    [np.asarray(state[name]).reshape(-1)[cols] for name, cols in self.columns]
+                ).astype(np.float64)
+            except RunFormatError:  # this input alone: the other detectors can still audit the run
+                data.shared[key] = None
+        current = data.shared[key]
+        if current is None:
+            self.unreadable.append(data.round)
         previous, self._previous = self._previous, current
         return None if previous is None or current is None else current - previous
 
@@ -77,15 +69,14 @@ class LastStepDetector(LevelDetector):
         self._columns = sample_columns(run.analysable_layers, self.coordinates)
         self._width = grid_width(self._columns)
         self._steps = GlobalSteps(run, self._columns)
-        self._grid = tuple((name, c.start, c.stop, c.step) for name, c in self._columns)  # slices hash from 3.12 only
 
     def observe(self, data: RoundData) -> None:
         if not self._width:
             return
-        step = self._steps.step(data.round)
+        step = self._steps.step(data)
         if step is None or data.global_nonfinite or len(data.clients) < self.min_clients:
             return
-        key = ("grid sample", self._grid)  # the detectors of one grid gather it once a round
+        key = ("grid sample", self._steps.grid)  # the detectors of one grid gather it once a round
         if key not in data.shared:
             data.shared[key] = gather(data, self._columns, np.empty((len(data.clients), self._width)))
         self.record(data, self.compare(data.shared[key], step))
