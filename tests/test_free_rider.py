@@ -25,6 +25,9 @@ def test_closeness_to_the_last_step_against_the_clients_nearest_neighbours():
     assert closeness[2] > 40
     assert all(closeness[i] < 2 for i in (0, 4, 5, 6, 7))
     assert np.isnan(replay_closeness(sample, np.zeros(4000))).all()  # the server did not move
+    # most clients sent one update (the step itself, or not): no scale, no finding (all five were +inf)
+    assert np.isnan(replay_closeness(np.tile(step, (5, 1)), step)).all()
+    assert np.isnan(replay_closeness(np.full((5, 4000), np.nan), step)).all()  # it had raised on an empty minimum
 
 
 def test_a_client_replaying_the_last_global_update_is_flagged(tmp_path):

@@ -10,22 +10,28 @@ from .accumulate import EVIDENCE_ROUNDS
 from .global_step import LastStepDetector
 
 
+#: Cosine distances below float32's resolution are ties: updates recorded as float32 cannot tell them apart.
+RESOLUTION = float(np.finfo(np.float32).eps)
+
+
 def replay_closeness(sample: np.ndarray, step: np.ndarray) -> np.ndarray:
     """Per client (row of a clients × coordinates sample), how many times closer its update is to ``step`` (the
     server's last step, same coordinates) than a client's update usually is to its nearest other client's, in
     cosine distance: about 1 or less for an update trained on the client's data, far more for a replay of the last
     step; +inf for an exact replay, NaN for a client that sent nothing and for every client of a round whose
-    server did not move."""
+    server did not move or whose clients mostly sent one and the same update."""
     norms = np.linalg.norm(sample, axis=1)
     closeness = np.full(sample.shape[0], np.nan)
     length = float(np.linalg.norm(step))
-    if not length > 0 or np.count_nonzero(norms) < 2:
-        return closeness
     sent = norms > 0
+    if not length > 0 or np.count_nonzero(sent) < 2:
+        return closeness
     units = sample[sent] / norms[sent, None]
     between = 1.0 - units @ units.T
     np.fill_diagonal(between, np.inf)
     typical = float(np.median(between.min(axis=1)))
+    if not typical > RESOLUTION:  # most clients sent the same update: no scale to measure a replay against
+        return closeness
     to_step = np.clip(1.0 - units @ (step / length), 0.0, None)
     with np.errstate(divide="ignore"):
         closeness[sent] = typical / to_step
