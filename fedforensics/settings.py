@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .detectors import Detector, all_detectors, get_detector
+from .detectors.base import setting_json
 from .errors import FedForensicsError
 from .verdict import ConsensusRule
 
@@ -53,12 +54,7 @@ class Settings:
     def to_json(self) -> dict[str, dict[str, object]]:
         """The parameters given, by detector name and under ``verdict`` (infinities as ``"inf"``: JSON has none)."""
         given = {**self.detectors, VERDICT: self.rule} if self.rule else dict(self.detectors)
-        return {name: {k: _json_number(v) for k, v in params.items()} for name, params in given.items()}
-
-
-def _json_number(value: object) -> object:
-    """``value``, with a non-finite float as the string ``"inf"``/``"-inf"`` (strict JSON has no infinities)."""
-    return str(value) if isinstance(value, float) and not math.isfinite(value) else value
+        return {name: {k: setting_json(v) for k, v in params.items()} for name, params in given.items()}
 
 
 def _defaults(name: str, item: str) -> dict[str, object]:

@@ -124,3 +124,20 @@ def test_evaluate_applies_and_records_settings(boost, tmp_path):
     assert norm["tp"] == 0 and norm["fn"] == 1
     bad = CliRunner().invoke(app, ["evaluate", str(boost), "--set", "norm.thresh=1"])
     assert bad.exit_code == 2 and bad.output.startswith("error: --set norm.thresh=1")
+
+
+def test_an_infinite_setting_reads_the_same_in_every_report(boost, tmp_path):
+    """JSON has no infinity: analyze's report writes one as "inf", as evaluate's settings do (null means "off")."""
+    analyzed, evaluated = tmp_path / "analyze.json", tmp_path / "evaluate.json"
+    settings = ["--set", "norm.threshold=inf", "--set", "cosine-hdbscan.alpha=inf", "--set", "verdict.strong=inf"]
+    assert CliRunner().invoke(app, ["analyze", str(boost), *settings, "--json", str(analyzed)]).exit_code == 0
+    assert CliRunner().invoke(app, ["evaluate", str(boost), *settings, "--json", str(evaluated)]).exit_code == 0
+    report = json.loads(analyzed.read_text())
+    norm = next(d for d in report["detectors"] if d["name"] == "norm")
+    cosine = next(d for d in report["detectors"] if d["name"] == "cosine-hdbscan")
+    assert norm["threshold"] == "inf" and norm["params"]["threshold"] == "inf" and norm["flagged"] == []
+    assert cosine["params"]["alpha"] == "inf" and norm["params"]["spike"] is None  # a parameter that is off stays null
+    assert report["rule"]["strong"] == "inf"
+    assert json.loads(evaluated.read_text())["settings"] == {
+        "norm": {"threshold": "inf"}, "cosine-hdbscan": {"alpha": "inf"}, "verdict": {"strong": "inf"}
+    }

@@ -131,6 +131,12 @@ class Evidence:
         }
 
 
+def setting_json(value: object) -> object:
+    """A parameter's value as JSON: a non-finite float as the string ``"inf"``/``"-inf"``/``"nan"`` (strict JSON has
+    none, and ``null`` means "off" for the parameters that take ``None``); anything else as it is."""
+    return str(value) if isinstance(value, float) and not math.isfinite(value) else value
+
+
 def _json_float(value: float | None) -> float | None:
     if value is None or not math.isfinite(value):
         return None
@@ -209,10 +215,10 @@ class DetectorResult:
             "large_data": self.large_data,
             "explained_by": sorted(self.explained_by),
             "reference": self.reference,
-            "params": self.params,
+            "params": {k: setting_json(v) for k, v in self.params.items()},
             "applicable": self.applicable,
             "note": self.note,
-            "threshold": self.threshold,
+            "threshold": setting_json(self.threshold),
             "scores": {cid: _json_float(v) for cid, v in self.scores.items()},
             "flagged": list(self.flagged),
             "first_flagged": dict(self.first_flagged),

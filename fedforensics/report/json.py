@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..analysis import AuditReport
+from ..detectors.base import setting_json
 from ..detectors.round_table import DeferredJSON, rounds_json
 from .files import write_atomic
 
@@ -46,8 +47,10 @@ def report_to_json(report: AuditReport, deferred: bool = False) -> dict[str, Any
         "run": report.summary.to_json(),
         "verdict_counts": report.counts,
         "rule": {
-            "agree": report.rule.agree, "strong": report.rule.strong, "cap": report.rule.cap,
-            "persistence": report.rule.persistence,
+            name: setting_json(value) for name, value in (
+                ("agree", report.rule.agree), ("strong", report.rule.strong), ("cap", report.rule.cap),
+                ("persistence", report.rule.persistence),
+            )
         },
         "persistence": report.persistence,
         "clients": [v.to_json() for v in report.verdicts],
