@@ -99,9 +99,16 @@ def _json_value(value: Any) -> Any:
 
 def _string_keys(value: Any) -> Any:
     """``value`` with the keys of its dicts as JSON writes them (42 → "42", None → "null"), so that keys of mixed
-    types sort; a key JSON cannot hold (a tuple) is left for ``json.dumps`` to refuse."""
+    types sort; a key JSON cannot hold (a tuple) is left for ``json.dumps`` to refuse. Two keys that JSON would
+    write alike (1 and "1") are refused: one of their values would be lost."""
     if isinstance(value, Mapping):
-        return {json.dumps(k) if isinstance(k, (int, float, bool)) or k is None else k: _string_keys(v) for k, v in value.items()}
+        out: dict[Any, Any] = {}
+        for k, v in value.items():
+            key = json.dumps(k) if isinstance(k, (int, float, bool)) or k is None else k
+            if key in out:
+                raise RecorderError(f"meta holds two keys written alike in JSON ({key!r}): one value would be lost")
+            out[key] = _string_keys(v)
+        return out
     if isinstance(value, (list, tuple)):
         return [_string_keys(v) for v in value]
     return value
@@ -143,7 +150,9 @@ def _numbers(values: Mapping[str, Any] | None, where: str) -> dict[str, float]:
     for name, value in values.items():
         if hasattr(value, "item") and getattr(value, "ndim", 0) == 0:
             value = value.item()
-        if not isinstance(name, str) or not isinstance(value, (Real, bool)):
+        if not isinstance(name, str):
+            raise RecorderError(f"{where}: metric name {name!r} must be a string, got {type(name).__name__}")
+        if not isinstance(value, (Real, bool)):
             raise RecorderError(f"{where}: metric {name!r} must be a number, got {value!r}")
         try:
             number = float(value)
@@ -217,11 +226,14 @@ class Recorder:
         self._pid = os.getpid()  # a forked child inherits the exit handler, not the file: see _close_at_exit
         if compression not in (None, "lzf", "gzip"):
             raise RecorderError(f"unknown compression {compression!r}: use None, 'lzf' or 'gzip'")
+        if meta is not None and not isinstance(meta, Mapping):
+            raise RecorderError(f"meta must be a mapping of names to values (a dict), got {type(meta).__name__}")
         too_deep = f"meta nests more than {spec.META_MAX_DEPTH} levels deep (or holds itself): docs/format.md"
         if spec.nests_deeper(dict(meta or {})):  # before the recursion below meets it
             raise RecorderError(too_deep)
+        keyed = _string_keys(dict(meta or {}))
         try:
-            meta_json = json.dumps(_string_keys(dict(meta or {})), sort_keys=True, allow_nan=True, default=_json_value)
+            meta_json = json.dumps(keyed, sort_keys=True, allow_nan=True, default=_json_value)
         except (TypeError, ValueError) as exc:
             raise RecorderError(f"meta is not JSON-serialisable: {exc}") from None
         if spec.nests_deeper(json.loads(meta_json)):  # as a reader sees it: an array becomes lists as deep as its dims

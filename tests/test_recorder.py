@@ -859,3 +859,30 @@ def _interrupt_round(rec: Recorder, monkeypatch: pytest.MonkeyPatch, close) -> N
             monkeypatch.setattr(h5py.File, "close", close)
             raise KeyboardInterrupt
     monkeypatch.undo()
+
+
+@pytest.mark.parametrize("meta", [[1, 2], [("dataset", "digits")], "digits", 5])
+def test_a_meta_that_is_not_a_mapping_is_refused_before_anything_is_written(tmp_path, meta):
+    """QA: a list raised a raw TypeError, a string a ValueError, and a list of pairs was taken as a dict."""
+    path = tmp_path / "meta.h5"
+    with pytest.raises(RecorderError, match=f"meta must be a mapping of names to values \\(a dict\\), got {type(meta).__name__}"):
+        Recorder(path, meta=meta)
+    assert not path.exists()
+
+
+def test_meta_keys_written_alike_in_json_are_refused(tmp_path):
+    """QA: {1: "a", "1": "b"} stored {"1": "b"}, losing a value without a word."""
+    for meta in ({1: "int key", "1": "str key"}, {"nested": {True: 1, "true": 2}}):
+        with pytest.raises(RecorderError, match="meta holds two keys written alike in JSON"):
+            Recorder(tmp_path / "meta.h5", meta=meta)
+    assert not (tmp_path / "meta.h5").exists()
+
+
+def test_a_metric_name_that_is_not_a_string_is_named_as_the_fault(tmp_path):
+    """QA: metrics={1: 0.5} said "metric 1 must be a number, got 0.5", blaming the value."""
+    with Recorder(tmp_path / "run.h5") as rec, rec.round(0, {"w": np.zeros(2, np.float32)}) as rnd:
+        with pytest.raises(RecorderError, match="metric name 1 must be a string, got int"):
+            rnd.client("a", {"w": np.ones(2, np.float32)}, num_samples=1, metrics={1: 0.5})
+        with pytest.raises(RecorderError, match="metric 'acc' must be a number, got 'high'"):
+            rnd.client("a", {"w": np.ones(2, np.float32)}, num_samples=1, metrics={"acc": "high"})
+        rnd.client("a", {"w": np.ones(2, np.float32)}, num_samples=1, metrics={"acc": 0.5})
