@@ -94,11 +94,37 @@ def _numbers(parent: h5py.Group, name: str, where: str) -> list[float]:
     return [float(v) for v in values]
 
 
+#: The range of the format's int64 scalars and counts (an unsigned 64-bit value beyond it is not one).
+INT64 = np.iinfo(np.int64)
+
+
 def _integer(value: object) -> int | None:
-    """``value`` as an ``int`` when it is one integer (as an int64 scalar attribute reads), else ``None``."""
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+    """``value`` as an ``int`` when it is one integer an int64 holds (as an int64 scalar attribute reads), else ``None``."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and INT64.min <= int(value) <= INT64.max:
         return int(value)
     return None
+
+
+def _boolean(value: object) -> bool | None:
+    """``value`` as a ``bool`` when it is one boolean (h5py reads HDF5's boolean enum as ``numpy.bool_``; another
+    writer may store the integer 0 or 1), else ``None``."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)) and int(value) in (0, 1):
+        return bool(value)
+    return None
+
+
+def _unique(values: list[str], what: str, where: str) -> list[str]:
+    """``values``, refused with one line when one is empty or appears twice (ids and names are unique and non-empty)."""
+    seen: set[str] = set()
+    for value in values:
+        if not value:
+            raise RunFormatError(f"{where}: {what} holds an empty string")
+        if value in seen:
+            raise RunFormatError(f"{where}: {what} names {value!r} twice")
+        seen.add(value)
+    return values
 
 
 def _shown(value: object) -> str:
@@ -313,11 +339,14 @@ class Run:
         if spec.ROUNDS not in root:
             raise RunFormatError(f"{self.path}: missing required group /{spec.ROUNDS}")
         rounds: dict[int, str] = {}
-        for key, group in root[spec.ROUNDS].items():
+        for key, group in _member(root, spec.ROUNDS, str(self.path), h5py.Group).items():
             if not isinstance(group, h5py.Group):
                 raise RunFormatError(f"{self.path}: /{spec.ROUNDS}/{key} is not a round group")
             attrs = group.attrs
-            if not attrs.get(spec.ATTR_COMPLETE, False):
+            complete = attrs.get(spec.ATTR_COMPLETE)
+            if complete is not None and _boolean(complete) is None:
+                raise RunFormatError(f"{self.path}: round group {key} has {_shown(complete)} as its '{spec.ATTR_COMPLETE}' attribute, not a boolean")
+            if not complete:
                 raise RunFormatError(f"{self.path}: round group {key} is incomplete")
             raw = attrs.get(spec.ATTR_ROUND)
             number = _integer(raw)
@@ -326,6 +355,11 @@ class Run:
                 raise RunFormatError(f"{self.path}: round group {key} {said} '{spec.ATTR_ROUND}' attribute (a round number ≥ 0)")
             if number in rounds:
                 raise RunFormatError(f"{self.path}: round groups {rounds[number]} and {key} both hold round {number}")
+            if key != spec.round_key(number):
+                raise RunFormatError(
+                    f"{self.path}: round group {key} holds round {number}: its name must be {spec.round_key(number)!r} "
+                    "(the round number, zero-padded to 10 digits)"
+                )
             rounds[number] = key
         self._round_keys = dict(sorted(rounds.items()))
         self._rounds_group = root[spec.ROUNDS]  # looked up once: every per-round read starts here
@@ -390,6 +424,12 @@ class Run:
         RunFormatError
             The first part found malformed, in one line.
         """
+        for name in (spec.ATTR_RECORDER_VERSION, spec.ATTR_CREATED, spec.ATTR_META):
+            value = self._h5.attrs.get(name)
+            if value is None:
+                raise RunFormatError(f"{self.path}: no '{name}' attribute (docs/format.md: every run has one)")
+            if not isinstance(value, (str, bytes)):
+                raise RunFormatError(f"{self.path}: '{name}' is {_shown(value)}, not a string")
         _ = self.meta, self.finished, self.ground_truth  # each checks its part as it reads it
         self._check_attachments()
         for r in self.rounds:
@@ -486,9 +526,10 @@ class Run:
         value = self._h5.attrs.get(spec.ATTR_FINISHED)
         if value is None:
             return None
-        if np.ndim(value) != 0 or not isinstance(value, (bool, np.bool_, int, np.integer)):
+        finished = _boolean(value)
+        if finished is None:
             raise RunFormatError(f"{self.path}: '{spec.ATTR_FINISHED}' is {_shown(value)}, not a boolean")
-        return bool(value)
+        return finished
 
     @cached_property
     def ground_truth(self) -> list[str] | None:
@@ -498,6 +539,8 @@ class Run:
             return None
         where = f"{self.path}: '/{spec.GROUND_TRUTH}'"
         ids = _strings(group, spec.MALICIOUS, where)
+        if "" in ids:
+            raise RunFormatError(f"{where}: '{spec.MALICIOUS}' holds an empty client id")
         twice = next((cid for cid, count in Counter(ids).items() if count > 1), None)
         if twice is not None:
             raise RunFormatError(f"{where}: '{spec.MALICIOUS}' names {twice!r} twice (each malicious id appears once)")
@@ -696,7 +739,7 @@ class Run:
         """Client metrics of round ``r``: ``{client: {metric: value}}`` (unreported metrics left out)."""
         group = self._round(r)
         clients = self.clients(r)
-        names = _strings(group, spec.METRIC_NAMES, f"{self.path}: round {r}")
+        names = self.metric_names(r)
         table = group[spec.METRICS][()]
         if table.shape != (len(clients), len(names)):
             raise RunFormatError(
@@ -710,7 +753,12 @@ class Run:
         }
 
     def metric_names(self, r: int) -> list[str]:
-        return _strings(self._round(r), spec.METRIC_NAMES, f"{self.path}: round {r}")
+        """The names of round ``r``'s client metrics, the columns of its ``metrics`` table (unique, sorted)."""
+        where = f"{self.path}: round {r}"
+        names = _unique(_strings(self._round(r), spec.METRIC_NAMES, where), f"'{spec.METRIC_NAMES}'", where)
+        if names != sorted(names):
+            raise RunFormatError(f"{where}: '{spec.METRIC_NAMES}' is not sorted (docs/format.md)")
+        return names
 
     def nonfinite(self, r: int) -> dict[str, int]:
         """Number of NaN/Inf values in each client's update of round ``r``."""
@@ -722,6 +770,8 @@ class Run:
         if values.dtype.kind not in "iu" or (values < 0).any():
             shown = values.dtype if values.dtype.kind not in "iu" else f"{int(values.min())}"
             raise RunFormatError(f"{self.path}: round {r}: '{name}' holds {shown}, not counts (integers ≥ 0)")
+        if values.dtype.kind == "u" and values.size and int(values.max()) > INT64.max:
+            raise RunFormatError(f"{self.path}: round {r}: '{name}' holds {int(values.max())}, beyond the format's int64")
         return values
 
     def failures(self, r: int) -> dict[str, str]:
@@ -732,6 +782,10 @@ class Run:
             return {}
         where = f"{where}: '{spec.FAILURES}'"
         clients, reasons = _strings(group, spec.FAILURE_CLIENTS, where), _strings(group, spec.FAILURE_REASONS, where)
+        _unique(clients, f"'{spec.FAILURE_CLIENTS}'", where)
+        replied = next((cid for cid in clients if cid in self._index(r).rows), None)
+        if replied is not None:
+            raise RunFormatError(f"{where}: client {replied!r} both failed and replied in round {r}")
         return dict(self._pairs(r, spec.FAILURES, clients, reasons))
 
     def global_metrics(self, r: int) -> dict[str, float]:
@@ -742,6 +796,7 @@ class Run:
             return {}
         where = f"{where}: '{spec.GLOBAL_METRICS}'"
         names, values = _strings(group, spec.GLOBAL_METRIC_NAMES, where), _numbers(group, spec.GLOBAL_METRIC_VALUES, where)
+        _unique(names, f"'{spec.GLOBAL_METRIC_NAMES}'", where)
         return dict(self._pairs(r, spec.GLOBAL_METRICS, names, values))
 
     def _pairs(self, r: int, name: str, keys: list[str], values: list[Any]) -> zip[tuple[str, Any]]:

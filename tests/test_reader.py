@@ -681,3 +681,94 @@ def test_an_empty_list_of_strings_written_without_a_type_is_read(small_run, tmp_
     with open_run(path) as run:
         run.validate()
         assert run.ground_truth == [] and run.metric_names(1) == []
+
+
+def _attr(name, value, where="/"):
+    def edit(f):
+        f[where].attrs[name] = value
+    return edit
+
+
+def _del_attr(name):
+    def edit(f):
+        del f.attrs[name]
+    return edit
+
+
+def _texts(name, values):
+    return lambda f: _replace(f, name, values, dtype=h5py.string_dtype("utf-8"))
+
+
+#: Files that break docs/format.md which inspect called valid (QA, session 27); the first five also crashed analyze
+#: (exit 3, OverflowError) or had it read an incomplete round, or a round under another number than its name.
+_CONTRACT_BREAKS = {
+    "complete as text": (
+        _attr(spec.ATTR_COMPLETE, "no", "rounds/0000000000"),
+        "round group 0000000000 has 'no' as its 'complete' attribute, not a boolean",
+    ),
+    "complete as an array": (
+        _attr(spec.ATTR_COMPLETE, np.array([1, 1]), "rounds/0000000000"),
+        "round group 0000000000 has an array of shape (2,) as its 'complete' attribute, not a boolean",
+    ),
+    "round number beyond int64": (
+        _attr(spec.ATTR_ROUND, np.uint64(2**64 - 1), "rounds/0000000000"),
+        f"round group 0000000000 has {2**64 - 1} as its 'round' attribute (a round number ≥ 0)",
+    ),
+    "round held under another number's name": (
+        _attr(spec.ATTR_ROUND, 7, "rounds/0000000000"),
+        "round group 0000000000 holds round 7: its name must be '0000000007' (the round number, zero-padded to 10 digits)",
+    ),
+    "counts beyond int64": (
+        lambda f: _replace(f, "rounds/0000000001/num_samples", np.full(3, 2**64 - 1, np.uint64)),
+        f"round 1: 'num_samples' holds {2**64 - 1}, beyond the format's int64",
+    ),
+    "finished as 2": (_attr(spec.ATTR_FINISHED, 2), "'finished' is 2, not a boolean"),
+    "rounds as a dataset": (lambda f: _as("dataset")(f, "rounds"), "'rounds' is not a group"),
+    "a failed client that also replied": (
+        _texts("rounds/0000000001/failures/clients", ["c1"]),
+        "round 1: 'failures': client 'c1' both failed and replied in round 1",
+    ),
+    "a failed client named twice": (
+        lambda f: (_texts("rounds/0000000001/failures/clients", ["c9", "c9"])(f),
+                   _texts("rounds/0000000001/failures/reasons", ["timeout", "crash"])(f)),
+        "round 1: 'failures': 'clients' names 'c9' twice",
+    ),
+    "an empty failed client": (
+        _texts("rounds/0000000001/failures/clients", [""]), "round 1: 'failures': 'clients' holds an empty string"
+    ),
+    "a global metric named twice": (
+        lambda f: (_texts("rounds/0000000001/global_metrics/names", ["accuracy", "accuracy"])(f),
+                   _replace(f, "rounds/0000000001/global_metrics/values", np.array([0.5, 0.6]))),
+        "round 1: 'global_metrics': 'names' names 'accuracy' twice",
+    ),
+    "a client metric named twice": (
+        lambda f: (_texts("rounds/0000000001/metric_names", ["loss", "loss"])(f),
+                   _replace(f, "rounds/0000000001/metrics", np.zeros((3, 2)))),
+        "round 1: 'metric_names' names 'loss' twice",
+    ),
+    "client metrics not sorted": (
+        lambda f: (_texts("rounds/0000000001/metric_names", ["loss", "accuracy"])(f),
+                   _replace(f, "rounds/0000000001/metrics", np.zeros((3, 2)))),
+        "round 1: 'metric_names' is not sorted (docs/format.md)",
+    ),
+    "an empty malicious id": (
+        _texts("ground_truth/malicious", ["c1", ""]), "'/ground_truth': 'malicious' holds an empty client id"
+    ),
+    **{
+        f"no {name}": (_del_attr(name), f"no '{name}' attribute (docs/format.md: every run has one)")
+        for name in (spec.ATTR_CREATED, spec.ATTR_RECORDER_VERSION, spec.ATTR_META)
+    },
+    "created as a number": (_attr(spec.ATTR_CREATED, 2026), "'created' is 2026, not a string"),
+}
+
+
+@pytest.mark.parametrize("case", _CONTRACT_BREAKS)
+def test_inspect_refuses_what_breaks_the_format_document(full_run, tmp_path, case):
+    edit, message = _CONTRACT_BREAKS[case]
+    path = _edited(full_run, tmp_path / "broken.h5", edit)
+    with pytest.raises(RunFormatError) as info:
+        with open_run(path) as run:
+            run.validate()
+    assert str(info.value) == f"{path}: {message}"
+    if case in list(_CONTRACT_BREAKS)[:5]:  # analyze reads these parts: it refuses them too, in one line
+        _refused(_cli("analyze", path), f"{path}: {message}")
