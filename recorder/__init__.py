@@ -238,9 +238,10 @@ class Recorder:
             raise RecorderError(f"meta is not JSON-serialisable: {exc}") from None
         if spec.nests_deeper(json.loads(meta_json)):  # as a reader sees it: an array becomes lists as deep as its dims
             raise RecorderError(too_deep)
-        if len(os.fsencode(self.path.name)) > (longest := longest_run_name(self.path)):
+        real = Path(os.path.realpath(self.path))  # the journal goes beside the file a link names
+        if len(os.fsencode(real.name)) > (longest := longest_run_name(real)):
             raise RecorderError(
-                f"{self.path.name!r} is too long a file name: its journal ({spec.JOURNAL_SUFFIX} added) would not fit "
+                f"{real.name!r} is too long a file name: its journal ({spec.JOURNAL_SUFFIX} added) would not fit "
                 f"in the file system's limit; use at most {longest} bytes"
             )
         if self.path.exists() and not overwrite:

@@ -43,8 +43,9 @@ PAGE = 4096
 
 
 def journal_path(path: str | os.PathLike[str]) -> Path:
-    """Where the undo journal of ``path`` lives."""
-    return Path(os.fspath(path) + JOURNAL_SUFFIX)
+    """Where the undo journal of ``path`` lives: beside the file itself, where ``path`` is a symbolic link to it,
+    so that a writer and a reader that name the run by different links meet the same journal."""
+    return Path(os.path.realpath(path) + JOURNAL_SUFFIX)
 
 
 def name_max(folder: str | os.PathLike[str]) -> int:

@@ -100,3 +100,36 @@ def test_a_damaged_hot_journal_is_named_as_the_likely_cause(tmp_path):
         open_run(path)
     assert str(info.value).startswith(f"{path}: its journal run.h5.journal (left by a writer that stopped mid-write)")
     assert str(info.value).endswith("the file or its journal is damaged")
+
+
+def test_a_run_named_through_a_link_meets_the_journal_its_writer_left(tmp_path):
+    """QA: the journal was looked for beside the name given, so a run opened through a symbolic link was read
+    without its hot journal (format.md: a reader MUST NOT), and `--json LINK.journal` could overwrite the undo."""
+    from typer.testing import CliRunner
+
+    from fedforensics.cli import app
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
+    (tmp_path / "runs").mkdir()
+    target, link = tmp_path / "runs" / "run.h5", tmp_path / "link.h5"
+    link.symlink_to(target)
+    for attempt in range(60):  # until a kill lands mid-round, with the journal hot
+        for leftover in (target, journal_path(target), Path(str(link) + ".journal")):
+            leftover.unlink(missing_ok=True)
+        proc = subprocess.Popen([sys.executable, str(WRITER), str(link), "1000"], stdout=subprocess.PIPE, text=True, env=env)
+        for _ in range(2):
+            assert proc.stdout.readline(), "writer died on its own"
+        time.sleep(random.Random(attempt).uniform(0, 0.01))
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate()
+        if journal_path(target).exists() or Path(str(link) + ".journal").exists():
+            break
+    else:
+        pytest.skip("no kill landed mid-round")
+    assert journal_path(link) == journal_path(target) and not Path(str(link) + ".journal").exists()  # beside the file
+    with open_run(link) as through_link, open_run(target) as direct:
+        assert through_link.recovered and direct.recovered and through_link.rounds == direct.rounds
+        assert len(direct.rounds) >= 2
+    result = CliRunner().invoke(app, ["analyze", str(link), "--json", str(tmp_path / "runs" / "run.h5.journal")])
+    assert result.exit_code == 2 and "is a file being read" in result.output
+    assert journal_path(target).exists()
