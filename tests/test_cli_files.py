@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -655,3 +656,17 @@ def test_a_model_factory_that_exits_is_an_error_not_the_end_of_the_audit(tmp_pat
         load_model_factory("exits_on_import:model")
     with pytest.raises(FedForensicsError, match="the model factory failed: 3"):
         build_model(load_model_factory("exits_when_called:model"))
+
+
+@pytest.mark.parametrize("option", ["--json", "--html"])
+def test_a_rewritten_report_keeps_its_mode_and_a_new_one_follows_the_umask(run, tmp_path, option):
+    """QA: a report kept private (0600) became world-readable (0644) when an audit rewrote it."""
+    private, new = tmp_path / "private.out", tmp_path / "new.out"
+    private.write_text("old\n")
+    private.chmod(0o600)
+    assert invoke("analyze", run, "-q", option, private).exit_code == 0
+    assert invoke("analyze", run, "-q", option, new).exit_code == 0
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600 and private.read_text() != "old\n"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(new.stat().st_mode) == 0o666 & ~umask

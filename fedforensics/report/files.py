@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import stat
 import sys
 import tempfile
 import threading
@@ -110,7 +111,9 @@ def write_atomic(path: str | os.PathLike[str], text: str | Iterable[str]) -> Non
         fd, tmp = _temporary(path)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.writelines([text] if isinstance(text, str) else text)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600; a report is as readable as any new file
+        # mkstemp makes it 0600: a new report is as readable as any new file, a rewritten one keeps its mode (a
+        # report kept private stays so)
+        os.chmod(tmp, stat.S_IMODE(path.stat().st_mode) if path.is_file() else 0o666 & ~_umask())
         blocks = _blocks()
         if blocks:
             blocks[-1].append((Path(tmp), path))
