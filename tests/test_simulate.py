@@ -510,6 +510,8 @@ def test_cli_simulates_a_run_inspect_accepts(tmp_path):
         (["--clients-per-round", "11"], "--clients-per-round must be between 1 and --clients"),
         (["--malicious-fraction", "0.01"], "is no attacker"),
         (["--malicious-fraction", "1"], "--malicious-fraction must be in"),
+        # QA: 0.8 of 2 clients rounded to 2 attackers, a federation without an honest client
+        (["--clients", "2", "--malicious-fraction", "0.8"], "makes every client an attacker (2 of 2"),
         (["--target", "12"], "--target 12 is not a label"),
         (["--poison-rate", "2"], "--poison-rate must be in"),
         (["--dataset", "nowhere.npz"], "give 'digits'"),

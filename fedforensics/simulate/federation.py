@@ -74,6 +74,11 @@ class SimulationConfig:
             raise FedForensicsError(
                 f"--malicious-fraction {self.malicious_fraction} of {self.clients} clients is no attacker: raise it or use --attack none"
             )
+        if self.attack != "none" and self.malicious_count == self.clients:
+            raise FedForensicsError(
+                f"--malicious-fraction {self.malicious_fraction} of {self.clients} clients makes every client an attacker "
+                f"({self.malicious_count} of {self.clients}, rounded to the nearest): lower it or add clients"
+            )
         if self.model not in zoo.MODELS:
             raise FedForensicsError(f"unknown model {self.model!r}: choose one of {', '.join(zoo.MODELS)}")
         if self.partition not in ("iid", "dirichlet"):
@@ -93,6 +98,7 @@ class SimulationConfig:
 
     @property
     def malicious_count(self) -> int:
+        """How many clients attack: the fraction of the clients, rounded to the nearest (a half to the even number)."""
         return 0 if self.attack == "none" else round(self.malicious_fraction * self.clients)
 
 
