@@ -28,7 +28,7 @@ from recorder import spec
 from recorder.journal import RecoveredFile, journal_path, read_journal
 from recorder.lock import writer_holds
 
-from .errors import RunFormatError
+from .errors import RunFormatError, one_line
 
 __all__ = ["Layer", "Run", "open_run"]
 
@@ -134,6 +134,21 @@ def _shown(value: object) -> str:
     if isinstance(value, np.generic):
         value = value.item()
     return repr(value)
+
+
+def raised_by_hdf5(exc: BaseException) -> bool:
+    """Whether ``exc`` is HDF5 reporting a file it cannot read: an error h5py raises for the library (RuntimeError,
+    OSError, KeyError, ValueError), last raised in h5py's own modules. A TypeError there is a call of ours h5py
+    refused (an unsorted index), not the file: a defect."""
+    if isinstance(exc, TypeError) or not isinstance(exc, (RuntimeError, OSError, KeyError, ValueError)):
+        return False
+    tb = exc.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    where = tb.tb_frame.f_code.co_filename  # h5py's Python modules, or its compiled ones ("h5py/h5o.pyx")
+    return where.startswith(os.path.dirname(h5py.__file__) + os.sep) or where.startswith(("h5py/", "h5py\\"))
 
 
 class _RoundIndex:
@@ -278,6 +293,8 @@ class Run:
         except (KeyError, OSError, RuntimeError, AttributeError, ValueError, RunFormatError) as exc:
             if self.changed():
                 raise self.changed_error(exc) from None
+            if raised_by_hdf5(exc):  # damage found where it is first read (a chunk that no longer decompresses)
+                raise RunFormatError(f"{self.path}: damaged run file ({one_line(exc)})") from None
             raise
 
     # -- opening and validation -------------------------------------------------

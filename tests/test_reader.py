@@ -772,3 +772,24 @@ def test_inspect_refuses_what_breaks_the_format_document(full_run, tmp_path, cas
     assert str(info.value) == f"{path}: {message}"
     if case in list(_CONTRACT_BREAKS)[:5]:  # analyze reads these parts: it refuses them too, in one line
         _refused(_cli("analyze", path), f"{path}: {message}")
+
+
+def test_a_chunk_that_no_longer_decompresses_is_named_with_its_file(tmp_path):
+    """QA: analyze and evaluate printed HDF5's "Can't synchronously read data (filter returned failure during
+    read)" alone: with several runs, no word of which one was damaged."""
+    path = tmp_path / "gz.h5"
+    g = {"w": np.zeros((8, 64), np.float32)}
+    with Recorder(path, compression="gzip") as rec:
+        for r in range(4):
+            with rec.round(r, g) as rnd:
+                for c in range(5):
+                    rnd.client(f"c{c}", {"w": np.random.default_rng(r * 10 + c).normal(size=(8, 64)).astype(np.float32)}, num_samples=3)
+    with h5py.File(path, "r") as f:
+        chunk = f["rounds/0000000002/updates/0000"].id.get_chunk_info(1)
+    with open(path, "r+b") as raw:
+        raw.seek(chunk.byte_offset + 8)
+        raw.write(bytes(40))
+    for command in ("analyze", "evaluate"):
+        out = _cli(command, path, *(["--truth", "/dev/null"] if command == "evaluate" else []))
+        assert out.returncode == 2 and "Traceback" not in out.stderr, out
+        assert out.stderr.strip().startswith(f"error: {path}: damaged run file ("), out.stderr

@@ -21,6 +21,7 @@ from recorder import RecorderError
 
 from ..errors import FedForensicsError, one_line
 from ..report.files import named_descriptor
+from ..run import raised_by_hdf5
 from ..report.terminal import plain
 
 app = typer.Typer(
@@ -142,23 +143,6 @@ def _sigterm_raises() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def raised_by_hdf5(exc: BaseException) -> bool:
-    """Whether ``exc`` is HDF5 reporting a file it cannot read: an error h5py raises for the library (RuntimeError,
-    OSError, KeyError, ValueError), last raised in h5py's own modules. A TypeError there is a call of ours h5py
-    refused (an unsorted index), not the file: a defect."""
-    import h5py
-
-    if isinstance(exc, TypeError) or not isinstance(exc, (RuntimeError, OSError, KeyError, ValueError)):
-        return False
-    tb = exc.__traceback__
-    if tb is None:
-        return False
-    while tb.tb_next is not None:
-        tb = tb.tb_next
-    where = tb.tb_frame.f_code.co_filename  # h5py's Python modules, or its compiled ones ("h5py/h5o.pyx")
-    return where.startswith(os.path.dirname(h5py.__file__) + os.sep) or where.startswith(("h5py/", "h5py\\"))
 
 
 def user_errors(func: F) -> F:
