@@ -793,3 +793,20 @@ def test_a_chunk_that_no_longer_decompresses_is_named_with_its_file(tmp_path):
         out = _cli(command, path, *(["--truth", "/dev/null"] if command == "evaluate" else []))
         assert out.returncode == 2 and "Traceback" not in out.stderr, out
         assert out.stderr.strip().startswith(f"error: {path}: damaged run file ("), out.stderr
+
+
+def test_a_detector_that_could_not_read_a_global_model_says_so(tmp_path):
+    """QA: with round 1's global model malformed, avoidance and free-rider said "too few clients in every round,
+    or no update to compare" (base.result replaced their own note)."""
+    from synthetic import make_run
+
+    path = make_run(tmp_path / "run.h5", rounds=3)
+    with h5py.File(path, "r+") as f:
+        _replace(f, "rounds/0000000001/global/0000", np.zeros(3, np.float32))
+    out = tmp_path / "report.json"
+    result = _cli("analyze", path, "-q", "--json", out)
+    assert result.returncode == 0, result.stderr
+    detectors = {d["name"]: d for d in json.loads(out.read_text())["detectors"]}
+    for name in ("avoidance", "free-rider"):
+        assert not detectors[name]["applicable"]
+        assert detectors[name]["note"] == "the global model of 1 round(s) could not be read (1): not compared"
