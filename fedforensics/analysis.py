@@ -180,7 +180,7 @@ def analyze(
         summarize(run), results, verdicts, rule, participation, global_metrics, client_metrics,
         persistence=persistence.median,
     )
-    report.notes.extend(coverage_notes(run, verdicts, results, round_sizes))
+    report.notes.extend(coverage_notes(run, verdicts, results, round_sizes, still))
     for note in (
         label_mix_note(verdicts, results, nonfinite),
         large_data_note(verdicts, results, nonfinite, large_data, participation),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 import numpy as np
 
@@ -229,7 +229,8 @@ def label_mix_note(
 
 
 def coverage_notes(
-    run: Run, verdicts: list[ClientVerdict], results: list[DetectorResult], round_sizes: dict[int, int]
+    run: Run, verdicts: list[ClientVerdict], results: list[DetectorResult], round_sizes: dict[int, int],
+    still: Collection[int] = (),
 ) -> list[str]:
     """What the verdicts cannot say: an unfinished run, a run without rounds, benign clients no detector
     scored or saw too rarely, rounds too small for the thresholds' scale.
@@ -238,7 +239,7 @@ def coverage_notes(
     the others, or seen in too few rounds to accumulate evidence, that is no evidence
     either way, and the report says so. ``round_sizes``: the rounds with an update to compare (the scan
     skips rounds without an update; a round whose every update held NaN or Inf has none) and how many
-    clients each could compare.
+    clients each could compare; ``still``: the rounds of them in which no update moved (all zero).
     """
     unfinished = (
         [
@@ -279,10 +280,12 @@ def coverage_notes(
     unscored_ids = {v.client for v in unscored}
     rare = [v for v in benign if v.rounds < EVIDENCE_ROUNDS and v.client not in unscored_ids]
     if unscored:
-        notes.append(
-            f"{_subject(unscored, verdicts)} could not be scored: each round they took part in had too few clients "
-            "to compare, so 'benign' is no evidence either way"
+        moved = set(round_sizes) - set(still)
+        why = (
+            "each round they took part in had too few clients to compare" if moved
+            else "no update moved in any round (see the note on zero updates)"
         )
+        notes.append(f"{_subject(unscored, verdicts)} could not be scored: {why}, so 'benign' is no evidence either way")
     if rare:
         notes.append(
             f"{_subject(rare, verdicts)} took part in fewer than {EVIDENCE_ROUNDS} rounds, too few to accumulate "

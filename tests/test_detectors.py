@@ -1100,6 +1100,9 @@ def test_zero_updates_are_named_as_nothing_to_compare(tmp_path, zero_rounds):
         # nor do they show scores of 0 (QA: the JSON read 0.0, -0.0 for sybil: an AUROC of 0.5 to whoever used it)
         for result in (r for r in report.detectors if r.name in moved):
             assert all(math.isnan(s) for s in result.scores.values()) and not result.round_scores and not result.flagged
+        # and the clients left unscored are said to be so for that reason, not for lack of clients (QA)
+        unscored = next(note for note in report.notes if "could not be scored" in note)
+        assert "no update moved in any round" in unscored and "too few clients" not in unscored
     else:
         assert "in rounds 2, 3 every client update is zero: nothing to compare there" in report.notes
 
