@@ -704,7 +704,8 @@ class Run:
             for row in range(len(index.clients)):
                 read((row, *tail), out=out[row].view(np.uint8))
         else:
-            out[...] = dataset[()].reshape(out.shape)
+            with np.errstate(over="ignore"):  # a float64 value beyond float32's range reads as ±Inf: the scan sets it apart
+                out[...] = dataset[()].reshape(out.shape)
 
     def global_state(self, r: int) -> dict[str, np.ndarray]:
         """The global model the clients received in round ``r``.

@@ -810,3 +810,19 @@ def test_a_detector_that_could_not_read_a_global_model_says_so(tmp_path):
     for name in ("avoidance", "free-rider"):
         assert not detectors[name]["applicable"]
         assert detectors[name]["note"] == "the global model of 1 round(s) could not be read (1): not compared"
+
+
+def test_a_float64_update_beyond_float32_is_set_apart_without_a_warning(tmp_path):
+    """QA: a float64 update table holding 1e300 printed numpy's "RuntimeWarning: overflow encountered in cast"
+    and a source line to stderr."""
+    from synthetic import make_run
+
+    path = make_run(tmp_path / "run.h5", rounds=4)
+    with h5py.File(path, "r+") as f:
+        wide = f["rounds/0000000001/updates/0000"][()].astype(np.float64)
+        wide[0].flat[0] = 1e300
+        _replace(f, "rounds/0000000001/updates/0000", wide)
+    out = tmp_path / "report.json"
+    result = _cli("analyze", path, "-q", "--json", out)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert json.loads(out.read_text())["run"]["nonfinite_updates"] == {}  # the file holds no NaN/Inf: it says so
