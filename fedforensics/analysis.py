@@ -21,9 +21,9 @@ from .notes import (
     large_data_note,
     majority_holder,
     majority_weight_note,
+    nonfinite_mismatch_note,
     persistence_note,
     sketch_note,
-    unrecorded_nonfinite_note,
     zero_updates_note,
 )
 from .persistence import DeviationPersistence
@@ -187,7 +187,7 @@ def analyze(
         majority_weight_note(majority_weight, participation),
         persistence_note(persistence, verdicts, results, rule),
         zero_updates_note(still, len(round_sizes)),
-        unrecorded_nonfinite_note(nonfinite, report.summary.nonfinite_updates),
+        nonfinite_mismatch_note(nonfinite, report.summary.nonfinite_updates, broken_from),
         damaged_parts_note(report.summary.damaged),
     ):
         if note:

@@ -305,17 +305,33 @@ def coverage_notes(
     return notes
 
 
-def unrecorded_nonfinite_note(found: dict[str, list[int]], recorded: dict[str, int]) -> str | None:
-    """Updates that hold NaN/Inf where the run's recorded counts (``"round:client"`` → count, what the run's facts
-    show) say they do not: the recorder counts them as it writes, so the update changed afterwards (bit rot, an
-    edit, a writer other than the recorder). The verdicts read the updates themselves."""
+def nonfinite_mismatch_note(found: dict[str, list[int]], recorded: dict[str, int], broken_from: int | None) -> str | None:
+    """Updates whose NaN/Inf the run's recorded counts (``"round:client"`` → count, what the run's facts show) do not
+    match: found where the counts say none, or counted where none is found (rounds from ``broken_from`` on, whose
+    global model held NaN/Inf, aside). The recorder counts them as it writes, so the update changed afterwards (bit
+    rot, an edit, a writer other than the recorder). The verdicts read the updates themselves."""
     unrecorded = [f"{cid} in round {r}" for cid, rounds in found.items() for r in rounds if f"{r}:{cid}" not in recorded]
-    if not unrecorded:
+    unfound = []
+    for key in recorded:
+        r, cid = key.split(":", 1)  # a round number, then the id (which may hold ':')
+        if (broken_from is None or int(r) < broken_from) and int(r) not in found.get(cid, ()):
+            unfound.append(f"{cid} in round {r}")
+    parts = []
+    if unrecorded:
+        parts.append(
+            f"the update{'s' * (len(unrecorded) > 1)} of {listed(unrecorded)} hold{'s' * (len(unrecorded) == 1)} NaN/Inf that "
+            "the run's recorded counts do not"
+        )
+    if unfound:
+        parts.append(
+            f"the run's recorded counts give NaN/Inf to the update{'s' * (len(unfound) > 1)} of {listed(unfound)}, which "
+            f"hold{'s' * (len(unfound) == 1)} none"
+        )
+    if not parts:
         return None
     return (
-        f"the update{'s' * (len(unrecorded) > 1)} of {listed(unrecorded)} hold{'s' * (len(unrecorded) == 1)} NaN/Inf that the run's recorded counts "
-        "do not (the run's facts show those counts): the file changed after it was written, or was written by another "
-        "program; the verdicts read the updates as they are"
+        f"{'; '.join(parts)} (the run's facts show those counts): the file changed after it was written, or was written by "
+        "another program; the verdicts read the updates as they are"
     )
 
 

@@ -1339,3 +1339,10 @@ def test_nan_the_recorded_counts_do_not_show_is_named(tmp_path):
     assert report.summary.nonfinite_updates == {}
     assert {v.client: v.verdict for v in report.verdicts}["c4"] == "suspicious"
     assert any(n.startswith("the update of c4 in round 2 holds NaN/Inf that the run's recorded counts do not") for n in report.notes)
+    with h5py.File(path, "r+") as f:  # and the other way round (QA): a count of NaN for an update that holds none
+        f[f"{spec.ROUNDS}/{spec.round_key(1)}/{spec.NONFINITE}"][0] = 7
+    report = analyze(open_run(path))
+    assert report.summary.nonfinite_updates == {"1:c0": 7} and {v.client: v.verdict for v in report.verdicts}["c0"] == "benign"
+    assert any(
+        "the run's recorded counts give NaN/Inf to the update of c0 in round 1, which holds none" in n for n in report.notes
+    ), report.notes
