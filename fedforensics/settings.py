@@ -57,22 +57,27 @@ class Settings:
         return {name: {k: setting_json(v) for k, v in params.items()} for name, params in given.items()}
 
 
-def _defaults(name: str, item: str) -> dict[str, object]:
-    """The parameters ``name`` (a detector, or ``verdict``) takes, with their defaults (``item``: for the error)."""
+def _defaults(name: str, item: str) -> dict[str, tuple[object, bool]]:
+    """The parameters ``name`` (a detector, or ``verdict``) takes, with their defaults and whether they take
+    ``None`` (their annotation says so: ``norm.extreme_share`` is on by default and can be switched off)
+    (``item``: for the error)."""
     if name == VERDICT:
-        return {f.name: f.default for f in dataclasses.fields(ConsensusRule)}
+        return {f.name: (f.default, f.default is None or "None" in str(f.type)) for f in dataclasses.fields(ConsensusRule)}
     registry = all_detectors()
     if name not in registry:
         raise FedForensicsError(
             f"--set {item}: no detector {name!r}; known: {', '.join(registry)}, and {VERDICT!r} for the verdict rule"
         )
     signature = inspect.signature(registry[name].__init__)
-    return {p.name: p.default for p in signature.parameters.values() if p.name != "self"}
+    return {
+        p.name: (p.default, p.default is None or "None" in str(p.annotation))
+        for p in signature.parameters.values() if p.name != "self"
+    }
 
 
-def _value(text: str, default: object, item: str) -> Value:
+def _value(text: str, default: object, optional: bool, item: str) -> Value:
     if text.lower() == "none":
-        if default is not None:
+        if not optional:
             raise FedForensicsError(f"--set {item}: this parameter needs a number")
         return None
     try:
@@ -103,7 +108,7 @@ def parse_settings(items: Sequence[str]) -> Settings:
             raise FedForensicsError(
                 f"--set {item}: {name} has no parameter {param!r}; its parameters: {', '.join(defaults)}"
             )
-        value = _value(text.strip(), defaults[param], item)
+        value = _value(text.strip(), *defaults[param], item)
         target = settings.rule if name == VERDICT else settings.detectors.setdefault(name, {})
         if param in target and target[param] != value:  # which one did the user mean?
             raise FedForensicsError(f"--set {item}: {name}.{param} is set twice, to {target[param]!r} and {value!r}")

@@ -249,9 +249,11 @@ def test_a_flag_on_update_size_that_the_clients_data_explain_is_named_in_the_not
         "c0": ["layer-deviation", "norm"], "c1": ["layer-deviation", "norm"], "c2": ["layer-deviation", "mean-copy", "norm"]
     }, flagged
     (note,) = [n for n in report.notes if "Quantity skew" in n]
-    assert note.startswith(
-        "c2 (8 of its 8 rounds), c0 (8 of its 8 rounds) are suspicious on layer-deviation and mean-copy and norm alone, "
-        "flags a client with far more data than the others raises too"
+    assert note.startswith(  # strongest first
+        ("c2 (8 of its 8 rounds), c0 (8 of its 8 rounds)", "c0 (8 of its 8 rounds), c2 (8 of its 8 rounds)")
+    ) and note.split(" rounds) ", 1)[1].startswith(
+        "are suspicious on layer-deviation and mean-copy and norm alone, flags a client with far more data than the "
+        "others raises too"
     ), note
     assert "c1" not in note
     verdicts = {v.client: v.verdict for v in report.verdicts}  # the silos' flags are one family, their data size
@@ -1107,23 +1109,26 @@ def test_zero_updates_are_named_as_nothing_to_compare(tmp_path, zero_rounds):
         assert "in rounds 2, 3 every client update is zero: nothing to compare there" in report.notes
 
 
-@pytest.mark.parametrize("side, spike", [("greater", None), ("two-sided", None), ("greater", 8.0)])
-def test_streamed_evidence_matches_its_definition_from_the_whole_history(side, spike):
+@pytest.mark.parametrize(
+    "side, spike, share", [("greater", None, None), ("two-sided", None, None), ("greater", 8.0, None), ("two-sided", None, 0.15), ("greater", 8.0, 0.15)]
+)
+def test_streamed_evidence_matches_its_definition_from_the_whole_history(side, spike, share):
     """Evidence is accumulated round by round, a few numbers per client (memory does not grow with the
     rounds); the scores, first rounds and strongest rounds must be what the whole history defines:
     the run-level score from the client's rounds up to a round, the first round where it reached the
     threshold, the strongest rounds (earlier first among equals). On clients that join late, skip
     rounds, turn malicious halfway, and send NaN."""
-    from fedforensics.detectors.accumulate import CLIP, EVIDENCE_ROUNDS, RoundScores, oriented
+    from fedforensics.detectors.accumulate import CLIP, EVIDENCE_ROUNDS, EXTREME_SCORE, RoundScores, oriented
 
     rng = np.random.default_rng(7)
     clients = [f"c{i}" for i in range(12)]
     threshold = 2.0
-    series = RoundScores(clients, side, threshold, spike)
+    series = RoundScores(clients, side, threshold, spike, extreme_share=share)
     history: dict[str, list[tuple[int, float]]] = {c: [] for c in clients}
     for r in range(60):
         present = [i for i, c in enumerate(clients) if rng.random() < 0.7 and (c != "c11" or r >= 20)]
         z = rng.normal(size=len(present)) + np.array([4.0 * (clients[i] in ("c0", "c11") and r >= 30) for i in present])
+        z += np.array([-15.0 * (clients[i] == "c5" and r % 6 == 0) for i in present])  # strikes in one round of six
         z = np.round(z, 1)  # ties among the strongest rounds
         if r == 40:
             z[0] = np.nan
@@ -1138,9 +1143,14 @@ def test_streamed_evidence_matches_its_definition_from_the_whole_history(side, s
         if values.size == 0:
             return None
         score = oriented(np.array([np.mean(np.clip(values, -CLIP, CLIP))]), side)[0] if values.size >= EVIDENCE_ROUNDS else 0.0
-        return max(score, oriented(values, side).max() * threshold / spike) if spike else score
+        score = max(score, oriented(values, side).max() * threshold / spike) if spike else score
+        extreme = int((oriented(values, side) >= CLIP).sum())
+        return max(score, extreme / values.size / share * EXTREME_SCORE) if share and extreme >= EVIDENCE_ROUNDS else score
 
     assert {"c0", "c11"} <= set(conclusion.flagged)
+    # c5, 15 below the others in a sixth of its rounds, is diluted in the mean; a two-sided share of extreme rounds
+    # finds it (a one-sided test looks the other way)
+    assert ("c5" in conclusion.flagged) == (share is not None and side == "two-sided")
     assert set(conclusion.scores) == set(clients)
     for cid in clients:
         assert conclusion.scores[cid] == pytest.approx(score_upto(cid, 59), abs=1e-12)

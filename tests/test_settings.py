@@ -50,6 +50,8 @@ def test_values_are_typed_by_the_parameter_they_set():
         ("norm.threshold=0", "norm: threshold=0.0 must be positive"),
         ("norm.threshold=-1", "norm: threshold=-1.0 must be positive"),
         ("norm.spike=0", "norm: spike=0.0 must be positive, or none"),
+        ("norm.extreme_share=1.5", "norm: extreme_share=1.5 must be a share in (0, 1], or none"),
+        ("median-cosine.extreme_share=0.25", "median-cosine has no parameter 'extreme_share'"),  # norm's alone
         ("sybil.min_clients=1", "sybil: min_clients=1 must be at least 2"),
         ("cosine-hdbscan.alpha=5", "cosine-hdbscan: alpha=5.0 must be a level in (0, 1], or inf"),
         ("layer-deviation.noise_floor=-1", "layer-deviation: noise_floor=-1.0 must be 0 or more"),
@@ -141,3 +143,13 @@ def test_an_infinite_setting_reads_the_same_in_every_report(boost, tmp_path):
     assert json.loads(evaluated.read_text())["settings"] == {
         "norm": {"threshold": "inf"}, "cosine-hdbscan": {"alpha": "inf"}, "verdict": {"strong": "inf"}
     }
+
+
+def test_a_parameter_on_by_default_can_be_switched_off_with_none():
+    """norm.extreme_share is 0.25 by default and takes None (its annotation says so): "none" was refused with
+    "this parameter needs a number", as it is for a threshold."""
+    settings = parse_settings(["norm.extreme_share=none", "norm.spike=none"])
+    assert settings.detectors == {"norm": {"extreme_share": None, "spike": None}}
+    assert [d.extreme_share for d in settings.build_detectors(["norm"])] == [None]
+    with pytest.raises(FedForensicsError, match="norm.threshold=none: this parameter needs a number"):
+        parse_settings(["norm.threshold=none"])

@@ -37,6 +37,7 @@ def _positive(value: Any) -> bool:
 PARAMETER_BOUNDS: dict[str, tuple[Any, str]] = {
     "threshold": (_positive, "must be positive (a score reaches it to flag; inf flags nobody)"),
     "spike": (lambda v: v is None or v > 0, "must be positive, or none to switch the single-round term off"),
+    "extreme_share": (lambda v: v is None or 0 < v <= 1, "must be a share in (0, 1], or none to switch the term off"),
     "min_clients": (lambda v: v >= 2, "must be at least 2 (a statistic compares clients)"),
     "min_rounds": (lambda v: v >= 1, "must be at least 1"),
     "alpha": (lambda v: 0 < v <= 1 or v == math.inf, "must be a level in (0, 1], or inf to switch the test off"),

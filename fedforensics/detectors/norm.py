@@ -21,6 +21,12 @@ class NormDetector(RoundStatisticDetector):
     bound that norm bounding (Sun et al., *Can you really backdoor federated
     learning?*, 2019) and FLAME (Nguyen et al., USENIX Security 2022) would
     have applied, with the clients it would have clipped.
+
+    Besides the mean of a client's per-round z, the share of its rounds in which its
+    norm sat 10 MADs (``CLIP``) or more from the round's median scores: at the
+    defaults a client is flagged once that share reaches ``extreme_share`` (and 3
+    rounds). A boosted update sent in one round of three (an attacker who spaces its
+    attacks) is diluted in the mean, not in that share (:mod:`.accumulate`).
     """
 
     name = "norm"
@@ -32,6 +38,11 @@ class NormDetector(RoundStatisticDetector):
     side = "two-sided"
     rel_floor = 0.1
     keep_values = True  # the norms, for the clipping bound
+
+    def __init__(
+        self, *, threshold: float = 3.5, spike: float | None = None, min_clients: int = 4, extreme_share: float | None = 0.25
+    ) -> None:
+        super().__init__(threshold=threshold, spike=spike, min_clients=min_clients, extreme_share=extreme_share)
 
     def statistics(self, data: RoundData) -> dict[str, np.ndarray]:
         return {"l2": data.norms}
