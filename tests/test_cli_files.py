@@ -252,6 +252,9 @@ def test_closed_pipes_on_help_or_on_the_error_line_keep_their_exit_codes(run):
     for command, status in (
         (f"{sys.executable} -m fedforensics.cli analyze --help | true", 141),
         (f"{sys.executable} -m fedforensics.cli analyze /no/such.h5 2>&1 >/dev/null | true", 2),
+        # standard error that takes nothing (QA: exit 1): the exit code alone says it
+        (f"{sys.executable} -m fedforensics.cli analyze /no/such.h5 2>/dev/full", 2),
+        (f"{sys.executable} -m fedforensics.cli analyze /no/such.h5 2>&-", 2),
     ):
         result = subprocess.run(
             f"{command}; echo status ${{PIPESTATUS[0]}}", shell=True, executable="/bin/bash", capture_output=True, text=True, timeout=300

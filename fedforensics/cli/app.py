@@ -82,8 +82,12 @@ def command(epilog: str | None = None) -> Callable[[F], F]:
 def fail(message: str) -> typer.Exit:
     """Print one readable error line and return the exit (code 2) to raise.
 
-    The message is text, not markup: it quotes the user's file names and ids, brackets and all."""
-    err_console.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False, soft_wrap=True)
+    The message is text, not markup: it quotes the user's file names and ids, brackets and all. Where standard
+    error cannot take it (``2>/dev/full``, a closed descriptor), the exit code alone says it."""
+    try:
+        err_console.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False, soft_wrap=True)
+    except (OSError, ValueError):  # ValueError: a closed stream
+        pass
     return typer.Exit(EXIT_BAD_INPUT)
 
 
