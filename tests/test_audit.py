@@ -141,8 +141,9 @@ def test_bidirectional_controls_in_an_id_are_shown_not_obeyed(tmp_path, monkeypa
     from fedforensics.cli.app import console
     from synthetic import make_run
 
-    hidden = ["c1\u200b", "c2\ufeff", "c3\u00ad", "c4\u2028", "c5\x07", "c6\u200e"]  # each read as its honest twin
-    ids = ["mallory\u202e", "c1", "c2", "c3", "c4\u2066", "c5", "c6", *hidden]
+    # each read as its honest twin; the last, "cafe" and a combining accent, as the precomposed "café" (QA)
+    hidden = ["c1\u200b", "c2\ufeff", "c3\u00ad", "c4\u2028", "c5\x07", "c6\u200e", "cafe\u0301"]
+    ids = ["mallory\u202e", "c1", "c2", "c3", "c4\u2066", "c5", "c6", "caf\u00e9", *hidden]
     path = make_run(tmp_path / "bidi.h5", ids=ids, rounds=4, attackers=("mallory\u202e", "c1\u200b"), attack="boost")
     monkeypatch.setattr(console, "_width", 200)
     result = CliRunner().invoke(app, ["analyze", str(path), "--html", str(tmp_path / "r.html")])
@@ -152,6 +153,7 @@ def test_bidirectional_controls_in_an_id_are_shown_not_obeyed(tmp_path, monkeypa
         assert not any(c in text for c in "\u202e\u2066\u200b\ufeff\u00ad\u2028\x07\u200e")
         assert "mallory\\u202e" in text and "c4\\u2066" in text
         assert all(c.encode("unicode_escape").decode() in text for c in hidden)
+        assert "caf\u00e9" in text  # the precomposed id, as typed, keeps its accent
     from fedforensics.report.figures import short
 
     assert short("c1\u200b") == "c1\\u200b"  # the figures' labels likewise
