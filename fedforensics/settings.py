@@ -62,7 +62,7 @@ def _defaults(name: str, item: str) -> dict[str, tuple[object, bool]]:
     ``None`` (their annotation says so: ``norm.extreme_share`` is on by default and can be switched off)
     (``item``: for the error)."""
     if name == VERDICT:
-        return {f.name: (f.default, f.default is None or "None" in str(f.type)) for f in dataclasses.fields(ConsensusRule)}
+        return {f.name: (f.default, f.default is None or _optional(f.type)) for f in dataclasses.fields(ConsensusRule)}
     registry = all_detectors()
     if name not in registry:
         raise FedForensicsError(
@@ -70,9 +70,15 @@ def _defaults(name: str, item: str) -> dict[str, tuple[object, bool]]:
         )
     signature = inspect.signature(registry[name].__init__)
     return {
-        p.name: (p.default, p.default is None or "None" in str(p.annotation))
+        p.name: (p.default, p.default is None or _optional(p.annotation))
         for p in signature.parameters.values() if p.name != "self"
     }
+
+
+def _optional(annotation: object) -> bool:
+    """Whether a parameter's annotation (a string under ``from __future__ import annotations``) admits ``None``."""
+    text = str(annotation)
+    return "None" in text or "Optional[" in text
 
 
 def _value(text: str, default: object, optional: bool, item: str) -> Value:

@@ -52,6 +52,7 @@ def test_values_are_typed_by_the_parameter_they_set():
         ("norm.spike=0", "norm: spike=0.0 must be positive, or none"),
         ("norm.extreme_share=1.5", "norm: extreme_share=1.5 must be a share in (0, 1], or none"),
         ("median-cosine.extreme_share=0.25", "median-cosine has no parameter 'extreme_share'"),  # norm's alone
+        ("mean-copy.extreme_share=0.25", "mean-copy has no parameter 'extreme_share'"),  # (it leaked through the base)
         ("sybil.min_clients=1", "sybil: min_clients=1 must be at least 2"),
         ("cosine-hdbscan.alpha=5", "cosine-hdbscan: alpha=5.0 must be a level in (0, 1], or inf"),
         ("layer-deviation.noise_floor=-1", "layer-deviation: noise_floor=-1.0 must be 0 or more"),

@@ -42,7 +42,8 @@ class NormDetector(RoundStatisticDetector):
     def __init__(
         self, *, threshold: float = 3.5, spike: float | None = None, min_clients: int = 4, extreme_share: float | None = 0.25
     ) -> None:
-        super().__init__(threshold=threshold, spike=spike, min_clients=min_clients, extreme_share=extreme_share)
+        super().__init__(threshold=threshold, spike=spike, min_clients=min_clients)
+        self.extreme_share = extreme_share
 
     def statistics(self, data: RoundData) -> dict[str, np.ndarray]:
         return {"l2": data.norms}

@@ -40,10 +40,6 @@ class RoundStatisticDetector(Detector):
         unflagged ("Where it fails").
     min_clients
         Rounds with fewer clients are not scored (a median of two is no reference).
-    extreme_share
-        Share of a client's rounds at ``CLIP`` (per-round z of 10) or beyond that scores ``EXTREME_SCORE``
-        (3.5: :mod:`.accumulate`); ``None`` (the default here) is off. Only a subclass that takes it in its
-        ``__init__`` lets it be set (``norm``: 0.25).
     """
 
     #: Which direction of a statistic is suspicious.
@@ -61,13 +57,14 @@ class RoundStatisticDetector(Detector):
     #: (:func:`fedforensics.data_size.at_median_count`), where the round's counts differ.
     grows_with_data: ClassVar[bool] = False
 
-    def __init__(
-        self, *, threshold: float = 3.5, spike: float | None = None, min_clients: int = 4, extreme_share: float | None = None
-    ) -> None:
+    #: Share of a client's rounds at ``CLIP`` (per-round z of 10) or beyond that scores ``EXTREME_SCORE`` (3.5:
+    #: :mod:`.accumulate`); ``None`` is off. A subclass that uses it takes it as a parameter (``norm``: 0.25).
+    extreme_share: float | None = None
+
+    def __init__(self, *, threshold: float = 3.5, spike: float | None = None, min_clients: int = 4) -> None:
         self.threshold = threshold
         self.spike = spike
         self.min_clients = min_clients
-        self.extreme_share = extreme_share
 
     @abstractmethod
     def statistics(self, data: RoundData) -> dict[str, np.ndarray]:
