@@ -25,7 +25,7 @@ import h5py
 import numpy as np
 
 from recorder import spec
-from recorder.journal import RecoveredFile, journal_path, read_journal
+from recorder.journal import RecoveredFile, hot_journal, read_journal
 from recorder.lock import writer_holds
 
 from .errors import RunFormatError, one_line
@@ -115,11 +115,12 @@ def _boolean(value: object) -> bool | None:
     return None
 
 
-def _unique(values: list[str], what: str, where: str) -> list[str]:
-    """``values``, refused with one line when one is empty or appears twice (ids and names are unique and non-empty)."""
+def _unique(values: list[str], what: str, where: str, empty: bool = False) -> list[str]:
+    """``values``, refused with one line when one appears twice, or is empty unless ``empty`` allows it (client ids
+    are non-empty; a metric's name may be empty, as the recorder and Flower's records take it)."""
     seen: set[str] = set()
     for value in values:
-        if not value:
+        if not value and not empty:
             raise RunFormatError(f"{where}: {what} holds an empty string")
         if value in seen:
             raise RunFormatError(f"{where}: {what} names {value!r} twice")
@@ -326,7 +327,7 @@ class Run:
                 message = "truncated file (it was cut short, e.g. by a full disk or an interrupted copy)"
             if journal is not None:  # the damage may be the journal's: say which file was read through which
                 message = (
-                    f"its journal {journal_path(path).name} (left by a writer that stopped mid-write) gives a last "
+                    f"its journal {hot_journal(path).name} (left by a writer that stopped mid-write) gives a last "
                     f"commit HDF5 cannot open ({message}): the file or its journal is damaged"
                 )
             raise RunFormatError(f"{path}: {message}") from None
@@ -771,12 +772,9 @@ class Run:
         }
 
     def metric_names(self, r: int) -> list[str]:
-        """The names of round ``r``'s client metrics, the columns of its ``metrics`` table (unique, sorted)."""
+        """The names of round ``r``'s client metrics, the columns of its ``metrics`` table (unique; the recorder sorts them)."""
         where = f"{self.path}: round {r}"
-        names = _unique(_strings(self._round(r), spec.METRIC_NAMES, where), f"'{spec.METRIC_NAMES}'", where)
-        if names != sorted(names):
-            raise RunFormatError(f"{where}: '{spec.METRIC_NAMES}' is not sorted (docs/format.md)")
-        return names
+        return _unique(_strings(self._round(r), spec.METRIC_NAMES, where), f"'{spec.METRIC_NAMES}'", where, empty=True)
 
     def nonfinite(self, r: int) -> dict[str, int]:
         """Number of NaN/Inf values in each client's update of round ``r``."""
@@ -814,7 +812,7 @@ class Run:
             return {}
         where = f"{where}: '{spec.GLOBAL_METRICS}'"
         names, values = _strings(group, spec.GLOBAL_METRIC_NAMES, where), _numbers(group, spec.GLOBAL_METRIC_VALUES, where)
-        _unique(names, f"'{spec.GLOBAL_METRIC_NAMES}'", where)
+        _unique(names, f"'{spec.GLOBAL_METRIC_NAMES}'", where, empty=True)
         return dict(self._pairs(r, spec.GLOBAL_METRICS, names, values))
 
     def _pairs(self, r: int, name: str, keys: list[str], values: list[Any]) -> zip[tuple[str, Any]]:

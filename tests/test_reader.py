@@ -746,11 +746,6 @@ _CONTRACT_BREAKS = {
                    _replace(f, "rounds/0000000001/metrics", np.zeros((3, 2)))),
         "round 1: 'metric_names' names 'loss' twice",
     ),
-    "client metrics not sorted": (
-        lambda f: (_texts("rounds/0000000001/metric_names", ["loss", "accuracy"])(f),
-                   _replace(f, "rounds/0000000001/metrics", np.zeros((3, 2)))),
-        "round 1: 'metric_names' is not sorted (docs/format.md)",
-    ),
     "an empty malicious id": (
         _texts("ground_truth/malicious", ["c1", ""]), "'/ground_truth': 'malicious' holds an empty client id"
     ),
@@ -809,7 +804,10 @@ def test_a_detector_that_could_not_read_a_global_model_says_so(tmp_path):
     detectors = {d["name"]: d for d in json.loads(out.read_text())["detectors"]}
     for name in ("avoidance", "free-rider"):
         assert not detectors[name]["applicable"]
-        assert detectors[name]["note"] == "the global model of 1 round(s) could not be read (1): not compared"
+        assert detectors[name]["note"] == (
+            "no client could be scored (too few clients in every round, or no update to compare); "
+            "the global model of 1 round(s) could not be read (1): not compared"
+        )
 
 
 def test_a_float64_update_beyond_float32_is_set_apart_without_a_warning(tmp_path):
@@ -825,4 +823,27 @@ def test_a_float64_update_beyond_float32_is_set_apart_without_a_warning(tmp_path
     out = tmp_path / "report.json"
     result = _cli("analyze", path, "-q", "--json", out)
     assert result.returncode == 0 and result.stderr == "", result.stderr
-    assert json.loads(out.read_text())["run"]["nonfinite_updates"] == {}  # the file holds no NaN/Inf: it says so
+    report = json.loads(out.read_text())
+    assert report["run"]["nonfinite_updates"] == {}  # the file holds no NaN/Inf: its facts say so
+    # and the note on the mismatch names the value's range as a cause, not only a change of the file (review)
+    assert any("float64 values beyond float32's range" in n for n in report["notes"]), report["notes"]
+
+
+def test_metric_names_in_any_order_and_an_empty_one_are_read(tmp_path):
+    """Review: the validator refused an empty metric name, which the recorder writes (and Flower's records take:
+    a client could make its own run unauditable), and names sorted otherwise than by code point."""
+    path = tmp_path / "names.h5"
+    g = {"w": np.zeros(4, np.float32)}
+    with Recorder(path) as rec:
+        for r in range(3):
+            with rec.round(r, g) as rnd:
+                for c in range(4):
+                    rnd.client(f"c{c}", {"w": np.full(4, c, np.float32)}, num_samples=2, metrics={"": 0.5, "loss": 1.0})
+                rnd.global_metrics({"": 0.9})
+    with h5py.File(path, "r+") as f:
+        _texts("rounds/0000000001/metric_names", ["loss", ""])(f)
+    with open_run(path) as run:
+        run.validate()
+        assert run.metrics(0)["c0"] == {"": 0.5, "loss": 1.0} and run.global_metrics(0) == {"": 0.9}
+        assert run.metrics(1)["c0"] == {"loss": 0.5, "": 1.0}  # the columns as the file names them
+    assert _cli("analyze", path).returncode == 0
