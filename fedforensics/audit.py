@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from recorder.journal import journal_path
+from recorder.journal import journal_paths
 
 from .analysis import AuditReport, analyze
 from .detectors.history import DIRECTION_MEMORY
@@ -47,7 +47,7 @@ def check_outputs(outputs: list[Path], inputs: list[Path]) -> None:
     """Refuse, before any long work, outputs that cannot be written, that would overwrite an input
     (``--json run.h5`` replaced the run under audit with its report; an input's journal is the
     undo an interrupted writer left, which reading it needs) or each other."""
-    read = {where for given in inputs for where in (_resolved(given), _resolved(journal_path(given)))}
+    read = {where for given in inputs for where in (_resolved(given), *map(_resolved, journal_paths(given)))}
     seen: dict[Path, Path] = {}
     for path in outputs:
         if str(path) == "-":  # it would have written a file named '-'

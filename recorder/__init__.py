@@ -39,7 +39,7 @@ import h5py
 import numpy as np
 
 from . import spec
-from .journal import JournaledFile, journal_path, longest_run_name, rollback
+from .journal import JournaledFile, journal_paths, longest_run_name, rollback
 from .lock import FileBusyError, WriterLock
 
 __version__ = "0.1.0"
@@ -253,7 +253,8 @@ class Recorder:
         if not lock.created and not overwrite:  # created by someone else since the check above
             lock.release()
             raise RecorderError(f"{self.path} exists already: pass overwrite=True to replace it")
-        journal_path(self.path).unlink(missing_ok=True)
+        for stale in journal_paths(self.path):
+            stale.unlink(missing_ok=True)
         self._compression = compression
         #: HDF5 filter options of the update and state datasets. The shuffle makes gzip both
         #: smaller and faster on float32 updates; it makes lzf slower to read (docs/format.md).

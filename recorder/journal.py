@@ -43,9 +43,25 @@ PAGE = 4096
 
 
 def journal_path(path: str | os.PathLike[str]) -> Path:
-    """Where the undo journal of ``path`` lives: beside the file itself, where ``path`` is a symbolic link to it,
-    so that a writer and a reader that name the run by different links meet the same journal."""
+    """Where the undo journal of ``path`` is written: beside the file itself, where ``path`` is a symbolic link to
+    it, so that a writer and a reader that name the run by different links meet the same journal."""
     return Path(os.path.realpath(path) + JOURNAL_SUFFIX)
+
+
+def journal_paths(path: str | os.PathLike[str]) -> list[Path]:
+    """Where a journal of ``path`` may be: :func:`journal_path`, and beside the link ``path`` names the run by,
+    where writers put it before the journal followed links (a reader MUST NOT read the run without it)."""
+    paths = [journal_path(path)]
+    beside_link = Path(os.fspath(path) + JOURNAL_SUFFIX)
+    if os.path.realpath(beside_link) != os.path.realpath(paths[0]):
+        paths.append(beside_link)
+    return paths
+
+
+def hot_journal(path: str | os.PathLike[str]) -> Path:
+    """The journal of ``path`` a reader must apply: the first of :func:`journal_paths` that exists (else the first)."""
+    paths = journal_paths(path)
+    return next((p for p in paths if p.exists()), paths[0])
 
 
 def name_max(folder: str | os.PathLike[str]) -> int:
@@ -84,7 +100,7 @@ def read_journal(path: str | os.PathLike[str]) -> tuple[int, list[tuple[int, byt
     was never completed (then the main file had not been touched yet). A record
     cut short by a crash is ignored: its page had not been overwritten yet.
     """
-    jpath = journal_path(path)
+    jpath = hot_journal(path)
     try:
         data = jpath.read_bytes()
     except FileNotFoundError:
@@ -108,7 +124,7 @@ def read_journal(path: str | os.PathLike[str]) -> tuple[int, list[tuple[int, byt
 
 def rollback(path: str | os.PathLike[str]) -> bool:
     """Undo an interrupted write on disk. Returns whether there was anything to undo."""
-    jpath = journal_path(path)
+    jpath = hot_journal(path)
     parsed = read_journal(path)
     if parsed is None:
         jpath.unlink(missing_ok=True)

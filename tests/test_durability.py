@@ -102,13 +102,8 @@ def test_a_damaged_hot_journal_is_named_as_the_likely_cause(tmp_path):
     assert str(info.value).endswith("the file or its journal is damaged")
 
 
-def test_a_run_named_through_a_link_meets_the_journal_its_writer_left(tmp_path):
-    """QA: the journal was looked for beside the name given, so a run opened through a symbolic link was read
-    without its hot journal (format.md: a reader MUST NOT), and `--json LINK.journal` could overwrite the undo."""
-    from typer.testing import CliRunner
-
-    from fedforensics.cli import app
-
+def _killed_mid_round(tmp_path: Path) -> tuple[Path, Path]:
+    """A run recorded through a symbolic link by a writer killed mid-round: (the file, the link)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
     (tmp_path / "runs").mkdir()
     target, link = tmp_path / "runs" / "run.h5", tmp_path / "link.h5"
@@ -123,9 +118,18 @@ def test_a_run_named_through_a_link_meets_the_journal_its_writer_left(tmp_path):
         proc.send_signal(signal.SIGKILL)
         proc.communicate()
         if journal_path(target).exists() or Path(str(link) + ".journal").exists():
-            break
-    else:
-        pytest.skip("no kill landed mid-round")
+            return target, link
+    pytest.skip("no kill landed mid-round")
+
+
+def test_a_run_named_through_a_link_meets_the_journal_its_writer_left(tmp_path):
+    """QA: the journal was looked for beside the name given, so a run opened through a symbolic link was read
+    without its hot journal (format.md: a reader MUST NOT), and `--json LINK.journal` could overwrite the undo."""
+    from typer.testing import CliRunner
+
+    from fedforensics.cli import app
+
+    target, link = _killed_mid_round(tmp_path)
     assert journal_path(link) == journal_path(target) and not Path(str(link) + ".journal").exists()  # beside the file
     with open_run(link) as through_link, open_run(target) as direct:
         assert through_link.recovered and direct.recovered and through_link.rounds == direct.rounds
@@ -133,3 +137,24 @@ def test_a_run_named_through_a_link_meets_the_journal_its_writer_left(tmp_path):
     result = CliRunner().invoke(app, ["analyze", str(link), "--json", str(tmp_path / "runs" / "run.h5.journal")])
     assert result.exit_code == 2 and "is a file being read" in result.output
     assert journal_path(target).exists()
+
+
+def test_a_journal_an_earlier_writer_left_beside_the_link_is_still_applied(tmp_path):
+    """Review: writers before the journal followed links left it beside the link; a reader given the link then
+    found none and read the file unjournaled, and --json onto it was not refused."""
+    from typer.testing import CliRunner
+
+    from fedforensics.cli import app
+
+    target, link = _killed_mid_round(tmp_path)
+    with open_run(target) as direct:
+        committed = direct.rounds
+    old_place = Path(str(link) + ".journal")
+    journal_path(target).rename(old_place)  # where the earlier recorder wrote it
+    with open_run(link) as run:
+        assert run.recovered and run.rounds == committed
+    result = CliRunner().invoke(app, ["analyze", str(link), "--json", str(old_place)])
+    assert result.exit_code == 2 and "is a file being read" in result.output
+    assert rollback(link) and not old_place.exists()
+    with open_run(target) as run:
+        assert not run.recovered and run.rounds == committed
