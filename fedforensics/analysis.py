@@ -187,7 +187,9 @@ def analyze(
         majority_weight_note(majority_weight, participation),
         persistence_note(persistence, verdicts, results, rule),
         zero_updates_note(still, len(round_sizes)),
-        nonfinite_mismatch_note(nonfinite, report.summary.nonfinite_updates, broken_from),
+        nonfinite_mismatch_note(
+            nonfinite, report.summary.nonfinite_updates, broken_from, all(layer.analysable for layer in run.layers)
+        ),
         damaged_parts_note(report.summary.damaged),
     ):
         if note:

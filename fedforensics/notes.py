@@ -305,14 +305,18 @@ def coverage_notes(
     return notes
 
 
-def nonfinite_mismatch_note(found: dict[str, list[int]], recorded: dict[str, int], broken_from: int | None) -> str | None:
+def nonfinite_mismatch_note(
+    found: dict[str, list[int]], recorded: dict[str, int], broken_from: int | None, every_layer_read: bool
+) -> str | None:
     """Updates whose NaN/Inf the run's recorded counts (``"round:client"`` → count, what the run's facts show) do not
     match: found where the counts say none, or counted where none is found (rounds from ``broken_from`` on, whose
-    global model held NaN/Inf, aside). The recorder counts them as it writes, so the update changed afterwards (bit
-    rot, an edit, a writer other than the recorder). The verdicts read the updates themselves."""
+    global model held NaN/Inf, aside; and only when ``every_layer_read``: the counts cover the layers the analysis
+    leaves out too). The recorder counts them as it writes, so the update changed afterwards (bit rot, an edit, a
+    writer other than the recorder), or, for values found, a float64 value beyond float32's range, which the
+    analysis reads as ±Inf. The verdicts read the updates themselves."""
     unrecorded = [f"{cid} in round {r}" for cid, rounds in found.items() for r in rounds if f"{r}:{cid}" not in recorded]
     unfound = []
-    for key in recorded:
+    for key in recorded if every_layer_read else ():
         r, cid = key.split(":", 1)  # a round number, then the id (which may hold ':')
         if (broken_from is None or int(r) < broken_from) and int(r) not in found.get(cid, ()):
             unfound.append(f"{cid} in round {r}")
@@ -320,7 +324,7 @@ def nonfinite_mismatch_note(found: dict[str, list[int]], recorded: dict[str, int
     if unrecorded:
         parts.append(
             f"the update{'s' * (len(unrecorded) > 1)} of {listed(unrecorded)} hold{'s' * (len(unrecorded) == 1)} NaN/Inf that "
-            "the run's recorded counts do not"
+            "the run's recorded counts do not (or float64 values beyond float32's range, which the analysis reads as ±Inf)"
         )
     if unfound:
         parts.append(

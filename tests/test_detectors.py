@@ -1356,3 +1356,21 @@ def test_nan_the_recorded_counts_do_not_show_is_named(tmp_path):
     assert any(
         "the run's recorded counts give NaN/Inf to the update of c0 in round 1, which holds none" in n for n in report.notes
     ), report.notes
+
+
+def test_a_nan_counted_in_a_layer_the_analysis_leaves_out_is_no_sign_of_tampering(tmp_path):
+    """Review: a float NaN sent for an integer buffer is counted by the recorder, but the analysis reads floating-point
+    layers only; the note said the update "holds none ... the file changed after it was written"."""
+    rng = np.random.default_rng(0)
+    path = tmp_path / "intnan.h5"
+    with Recorder(path) as rec:
+        for r in range(5):
+            with rec.round(r, {"w": np.zeros(20, np.float32), "steps": np.array(r, np.int64)}) as rnd:
+                for c in range(6):
+                    state = {"w": rng.normal(size=20).astype(np.float32), "steps": np.array(r + 1, np.int64)}
+                    if (r, c) == (2, 0):
+                        state["steps"] = np.array(np.nan)
+                    rnd.client(f"c{c}", state, num_samples=10)
+    report = analyze(open_run(path))
+    assert report.summary.nonfinite_updates == {"2:c0": 1}
+    assert not any("recorded counts" in n for n in report.notes), report.notes
