@@ -141,9 +141,10 @@ def test_bidirectional_controls_in_an_id_are_shown_not_obeyed(tmp_path, monkeypa
     from fedforensics.cli.app import console
     from synthetic import make_run
 
-    # each read as its honest twin; the last, "cafe" and a combining accent, as the precomposed "café" (QA)
-    hidden = ["c1\u200b", "c2\ufeff", "c3\u00ad", "c4\u2028", "c5\x07", "c6\u200e", "cafe\u0301"]
-    ids = ["mallory\u202e", "c1", "c2", "c3", "c4\u2066", "c5", "c6", "caf\u00e9", *hidden]
+    # each read as its honest twin; "cafe" and a combining accent as the precomposed "café" (QA), the Kelvin sign
+    # as a K (review)
+    hidden = ["c1\u200b", "c2\ufeff", "c3\u00ad", "c4\u2028", "c5\x07", "c6\u200e", "cafe\u0301", "\u212a1"]
+    ids = ["mallory\u202e", "c1", "c2", "c3", "c4\u2066", "c5", "c6", "caf\u00e9", "K1", *hidden]
     path = make_run(tmp_path / "bidi.h5", ids=ids, rounds=4, attackers=("mallory\u202e", "c1\u200b"), attack="boost")
     monkeypatch.setattr(console, "_width", 200)
     result = CliRunner().invoke(app, ["analyze", str(path), "--html", str(tmp_path / "r.html")])

@@ -15,14 +15,17 @@ def shown(text: str) -> str:
     the text after an id, and an id ending in a zero-width space read exactly as the honest client's id
     in the row beside it.
 
-    Text that Unicode's canonical composition (NFC) would change has its combining marks written as escapes
-    too: ``cafe`` followed by U+0301 looked exactly like the precomposed ``café`` of another client. Text already
-    in that form (as typed, most text is) keeps its accents and the vowel signs of scripts that write with them.
+    Text that Unicode's canonical composition (NFC) would change has the characters it changes written as
+    escapes too: the combining marks (``cafe`` followed by U+0301 looked exactly like the precomposed ``café`` of
+    another client) and the characters composition replaces (the Kelvin sign U+212A is a ``K``, the ohm sign
+    U+2126 an ``Ω``). Text already in that form (as typed, most text is) keeps its accents and the vowel signs of
+    scripts that write with them.
     """
     composed = unicodedata.is_normalized("NFC", text)
     if text.isprintable() and composed:
         return text
-    return "".join(
-        c if c.isprintable() and (composed or not unicodedata.combining(c)) else c.encode("unicode_escape").decode("ascii")
-        for c in text
-    )
+
+    def plain(c: str) -> bool:
+        return c.isprintable() and (composed or not (unicodedata.combining(c) or unicodedata.normalize("NFC", c) != c))
+
+    return "".join(c if plain(c) else c.encode("unicode_escape").decode("ascii") for c in text)
