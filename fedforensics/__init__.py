@@ -2,13 +2,33 @@
 
 >>> from fedforensics import open_run
 >>> run = open_run("run.h5")                # doctest: +SKIP
+
+The names below are loaded on first use (PEP 562): importing the package costs nothing, so that the command
+line can take Ctrl-C from its first moment (h5py and numpy load in its own guarded imports).
 """
 
 from __future__ import annotations
 
-from recorder import __version__
+from typing import TYPE_CHECKING, Any
 
-from .errors import FedForensicsError, RunFormatError
-from .run import Layer, Run, open_run
+if TYPE_CHECKING:
+    from .errors import FedForensicsError, RunFormatError
+    from .run import Layer, Run, open_run
 
 __all__ = ["FedForensicsError", "Layer", "Run", "RunFormatError", "__version__", "open_run"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("Layer", "Run", "open_run"):
+        from . import run
+
+        return getattr(run, name)
+    if name in ("FedForensicsError", "RunFormatError"):
+        from . import errors
+
+        return getattr(errors, name)
+    if name == "__version__":
+        from recorder import __version__
+
+        return __version__
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

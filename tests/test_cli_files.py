@@ -13,6 +13,7 @@ import os
 import stat
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -673,3 +674,22 @@ def test_a_rewritten_report_keeps_its_mode_and_a_new_one_follows_the_umask(run, 
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE(new.stat().st_mode) == 0o666 & ~umask
+
+
+def test_ctrl_c_while_the_command_line_loads_is_interrupted_not_a_traceback():
+    """QA: Ctrl-C in the first 0.3 s (numpy, h5py, rich loading) printed a 12-line KeyboardInterrupt traceback."""
+    script = textwrap.dedent("""
+        import sys
+
+        class Interrupt:  # Ctrl-C arriving while h5py is imported
+            def find_spec(self, name, path=None, target=None):
+                if name == "h5py":
+                    raise KeyboardInterrupt
+                return None
+
+        sys.meta_path.insert(0, Interrupt())
+        from fedforensics.cli import main
+        main()
+    """)
+    result = subprocess.run([sys.executable, "-c", script, "analyze", "x.h5"], capture_output=True, text=True)
+    assert result.returncode == 130 and result.stderr == "interrupted\n", result

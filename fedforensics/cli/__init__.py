@@ -5,10 +5,14 @@ from __future__ import annotations
 import io
 import sys
 
-from .app import EXIT_PIPE_CLOSED, app, console, err_console, fail
+try:  # Ctrl-C while the command line's modules load (numpy, h5py, rich: a second) stops it as it does later
+    from .app import EXIT_PIPE_CLOSED, app, console, err_console, fail
 
-# Each module registers its command on ``app`` when imported.
-from . import analyze, demo, evaluate, inspect, simulate  # noqa: E402,F401
+    # Each module registers its command on ``app`` when imported.
+    from . import analyze, demo, evaluate, inspect, simulate  # noqa: E402,F401
+except KeyboardInterrupt:
+    sys.stderr.write("interrupted\n")
+    raise SystemExit(130) from None
 
 
 def main() -> None:
