@@ -20,7 +20,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("flwr")
 torch.set_num_threads(1)
 
-from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict  # noqa: E402
+from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict  # noqa: E402
 from flwr.clientapp import ClientApp  # noqa: E402
 from flwr.common import NDArrays, Scalar, ndarrays_to_parameters  # noqa: E402
 from flwr.client import NumPyClient  # noqa: E402
@@ -443,3 +443,38 @@ def test_a_reply_the_file_cannot_hold_is_a_failure_of_its_client_alone(tmp_path)
         failures = run.failures(1)
         assert set(failures) == {"1", "3"} and all(reason.startswith("not recorded: round 1, client ") for reason in failures.values())
         assert "NUL" in failures["1"] and "complex" in failures["3"]
+
+
+def test_each_client_app_gets_its_own_copy_of_the_message(tmp_path):
+    """QA: run_in_process handed one Message to every ClientApp of a round and to the ServerApp (Ray serialises
+    them): a client training in place changed what the next received, and every reply was one shared object."""
+    received: dict[int, np.ndarray] = {}
+    app = ClientApp()
+
+    @app.train()
+    def train(message: Message, context) -> Message:
+        pid = int(context.node_config["partition-id"])
+        arrays = message.content["arrays"]
+        received[pid] = arrays["0.bias"].numpy().copy()
+        for key in list(arrays.keys()):
+            arrays[key] = Array(arrays[key].numpy() + 1.0)  # "trains" in place and replies with the same record
+        return Message(RecordDict({"arrays": arrays, "metrics": MetricRecord({"num-examples": 1, "partition-id": pid})}), reply_to=message)
+
+    initial, out = _initial_arrays(), {}
+    before = initial["0.bias"].numpy().copy()
+    path = tmp_path / "copies.h5"
+    with Recorder(path) as rec:
+        server = ServerApp()
+
+        @server.main()
+        def main(grid, context) -> None:
+            RecordingStrategy(FedAvg(fraction_evaluate=0.0, min_train_nodes=3, min_available_nodes=3), rec).start(
+                grid=grid, initial_arrays=initial, num_rounds=1
+            )
+
+        run_in_process(server, app, 3, num_cpus=1)
+    np.testing.assert_array_equal(initial["0.bias"].numpy(), before)  # the ServerApp's arrays are its own
+    assert all(np.array_equal(got, before) for got in received.values()) and len(received) == 3
+    with open_run(path) as run:
+        for pid in range(3):
+            np.testing.assert_allclose(run.update(1, str(pid))["0.bias"], 1.0)

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from flwr.app import Context, Message
 from flwr.clientapp import ClientApp
 from flwr.clientapp.client_app import ClientAppException, LoadClientAppError
+from flwr.common.serde import message_from_proto, message_to_proto
 from flwr.server.superlink.fleet.vce.backend import Backend, BackendConfig
 from flwr.serverapp import ServerApp
 from flwr.simulation import run_simulation
@@ -57,13 +58,16 @@ class ThreadBackend(Backend):
         return self._busy < self._workers
 
     def process_message(self, message: Message, context: Context) -> tuple[Message, Context]:
-        """Run the ClientApp; its exception becomes the runtime's error reply, as with Ray."""
+        """Run the ClientApp on its own copy of ``message`` and hand back a copy of its reply, as Ray does by
+        serialising both (one object shared by every ClientApp of a round, and by the ServerApp, let a client that
+        trained in place change what the others received); its exception becomes the runtime's error reply."""
         if self._app_fn is None:
             raise RuntimeError("build() the backend before processing messages")
         with self._lock:
             self._busy += 1
         try:
-            return self._app_fn()(message=message, context=context), context
+            reply = self._app_fn()(message=_copied(message), context=context)
+            return _copied(reply), context
         except LoadClientAppError:
             raise
         except Exception as exc:
@@ -74,6 +78,11 @@ class ThreadBackend(Backend):
 
     def terminate(self) -> None:
         """Nothing to release: the workers are the runtime's threads."""
+
+
+def _copied(message: Message) -> Message:
+    """``message`` through Flower's wire format and back: a copy that shares no array or record with it."""
+    return message_from_proto(message_to_proto(message))
 
 
 def run_in_process(
