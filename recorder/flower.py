@@ -94,10 +94,14 @@ class RecordingStrategy(Strategy, LegacyStrategy):
             raise TypeError(
                 f"{type(strategy).__name__} overrides start(): its rounds would bypass the recorder"
             )
-        self.strategy = strategy
-        self._log = _RoundLog(recorder, tuple(id_keys))
-        self._layer_names = None if layer_names is None else list(layer_names)
-        self._evaluation_closes_round = False
+        own = self.__dict__  # written directly: every other attribute write goes to the wrapped strategy
+        own["strategy"] = strategy
+        # a Message API strategy weights replies by its own key (FedAvg's `weighted_by_key`); the legacy API's
+        # replies carry num_examples, recorded under NUM_SAMPLES_KEY
+        samples_key = getattr(strategy, "weighted_by_key", NUM_SAMPLES_KEY) if isinstance(strategy, Strategy) else NUM_SAMPLES_KEY
+        own["_log"] = _RoundLog(recorder, tuple(id_keys), samples_key)
+        own["_layer_names"] = None if layer_names is None else list(layer_names)
+        own["_evaluation_closes_round"] = False
 
     def __getattr__(self, name: str) -> Any:
         """Everything not defined here is the wrapped strategy's."""
@@ -106,6 +110,14 @@ class RecordingStrategy(Strategy, LegacyStrategy):
         except KeyError:
             raise AttributeError(name) from None
         return getattr(inner, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Setting an attribute sets the wrapped strategy's (``wrapped.fraction_train = 0.5`` changes the strategy
+        that runs), except this wrapper's own state."""
+        if name in self.__dict__:
+            self.__dict__[name] = value
+        else:
+            setattr(self.__dict__["strategy"], name, value)
 
     def __repr__(self) -> str:
         return f"RecordingStrategy({self.strategy!r})"
@@ -244,9 +256,10 @@ class RecordingStrategy(Strategy, LegacyStrategy):
 class _RoundLog:
     """The round being recorded, and the client ids learnt for Flower nodes."""
 
-    def __init__(self, recorder: Recorder, id_keys: tuple[str, ...]) -> None:
+    def __init__(self, recorder: Recorder, id_keys: tuple[str, ...], samples_key: str = NUM_SAMPLES_KEY) -> None:
         self._rec = recorder
         self._id_keys = id_keys
+        self._samples_key = samples_key
         self._sent: tuple[int, dict[str, np.ndarray], list[int]] | None = None
         self._open: RoundRecorder | None = None
         self._unaggregated: int | None = None  # the round whose strategy returned no model
@@ -281,7 +294,7 @@ class _RoundLog:
                 if problem:
                     rnd.failure(cid, problem)
                     continue
-                num_samples, metrics = _samples_and_metrics(entry.metrics, self._id_keys)
+                num_samples, metrics = _samples_and_metrics(entry.metrics, self._id_keys, self._samples_key)
                 try:
                     rnd.client(cid, entry.state, num_samples=num_samples, metrics=metrics)
                 except RecorderError as exc:  # checked before anything is written: the round goes on
@@ -299,7 +312,8 @@ class _RoundLog:
     def evaluated(self, server_round: int, metrics: Mapping[str, Any]) -> None:
         """The model aggregated in ``server_round`` was evaluated: its global metrics."""
         if self._open is not None and self._open.number == server_round and self._unaggregated != server_round:
-            self._open.global_metrics({k: v for k, v in metrics.items() if _is_number(v)})
+            # a name the file cannot hold (a NUL) is left out, as a reply's metric is, not the round's other metrics
+            self._open.global_metrics({k: v for k, v in metrics.items() if _is_number(v) and _storable_name(k)})
 
     def close(self) -> None:
         """Write the open round (durable from here on) and any new node of the node table."""
@@ -387,18 +401,31 @@ def _misfit(state: dict[str, np.ndarray], global_state: dict[str, np.ndarray]) -
     return ""
 
 
-def _samples_and_metrics(raw: Mapping[str, Any], id_keys: tuple[str, ...]) -> tuple[int, dict[str, float]]:
-    """Sample count from ``num-examples``; the other numbers, ids excepted, are metrics.
+def _samples_and_metrics(
+    raw: Mapping[str, Any], id_keys: tuple[str, ...], samples_key: str = NUM_SAMPLES_KEY
+) -> tuple[int, dict[str, float]]:
+    """Sample count from ``samples_key`` (the strategy's weight, ``num-examples`` by default); the other numbers,
+    ids excepted, are metrics.
 
-    A ``num-examples`` that is not an integer in 0 … 2**63 − 1 (the file's int64) is kept as a metric,
-    with 0 samples.
+    A count that is not an integer in 0 … 2**63 − 1 (the file's int64) is kept as a metric, with 0 samples.
     """
     metrics = {key: float(value) for key, value in raw.items() if key not in id_keys and _is_number(value)}
-    count = _integral(raw.get(NUM_SAMPLES_KEY))
+    count = _integral(raw.get(samples_key))
     if count is None or not 0 <= count <= spec.INT64_MAX:
         return 0, metrics
-    del metrics[NUM_SAMPLES_KEY]
+    del metrics[samples_key]
     return count, metrics
+
+
+def _storable_name(name: Any) -> bool:
+    """Whether the file can hold ``name`` as a metric's name: text without a NUL or a lone surrogate."""
+    if not isinstance(name, str) or "\x00" in name:
+        return False
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _is_number(value: Any) -> bool:

@@ -478,3 +478,37 @@ def test_each_client_app_gets_its_own_copy_of_the_message(tmp_path):
     with open_run(path) as run:
         for pid in range(3):
             np.testing.assert_allclose(run.update(1, str(pid))["0.bias"], 1.0)
+
+
+def test_the_strategy_s_weight_key_and_attribute_writes_and_unstorable_global_metric_names(tmp_path):
+    """QA: with FedAvg(weighted_by_key="samples") every count was 0 and the weights a metric; a NUL in a global
+    metric's name ended the federation and cost the round its other global metrics; setting an attribute on the
+    wrapper left the wrapped strategy's as it was."""
+    app = ClientApp()
+
+    @app.train()
+    def train(message: Message, context) -> Message:
+        pid = int(context.node_config["partition-id"])
+        arrays = message.content["arrays"]
+        local = ArrayRecord({key: Array(arrays[key].numpy() + pid) for key in arrays.keys()})
+        return Message(RecordDict({"arrays": local, "metrics": MetricRecord({"samples": 100 * (pid + 1), "partition-id": pid})}), reply_to=message)
+
+    def evaluate(server_round: int, arrays: ArrayRecord) -> MetricRecord:
+        return MetricRecord({"acc": 0.5, "acc\x00top5": 0.9})
+
+    path = tmp_path / "weights.h5"
+    with Recorder(path) as rec:
+        wrapped = RecordingStrategy(FedAvg(weighted_by_key="samples", fraction_evaluate=0.0, min_train_nodes=3, min_available_nodes=3), rec)
+        wrapped.fraction_train = 1.0  # reaches the strategy that runs
+        assert wrapped.strategy.fraction_train == 1.0 and "fraction_train" not in wrapped.__dict__
+        server = ServerApp()
+
+        @server.main()
+        def main(grid, context) -> None:
+            wrapped.start(grid=grid, initial_arrays=_initial_arrays(), num_rounds=2, evaluate_fn=evaluate)
+
+        run_in_process(server, app, 3, num_cpus=1)
+    with open_run(path) as run:
+        assert run.rounds == [1, 2]
+        assert run.num_samples(1) == {"0": 100, "1": 200, "2": 300} and run.metrics(1)["2"] == {}
+        assert run.global_metrics(1) == {"acc": 0.5}
