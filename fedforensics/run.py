@@ -128,6 +128,19 @@ def _unique(values: list[str], what: str, where: str, empty: bool = False) -> li
     return values
 
 
+#: This machine's byte order as numpy writes it in a dtype.
+_NATIVE = "<" if np.little_endian else ">"
+
+
+def _declared_order(values: np.ndarray, declared: np.dtype) -> np.ndarray:
+    """``values`` of a variable-length element whose file type is ``declared``, read in that byte order: h5py
+    returns them as native integers without swapping their bytes (an element of an explicit byte order is as
+    declared already)."""
+    if values.dtype.byteorder in ("=", _NATIVE) and values.dtype.itemsize == declared.itemsize:
+        return values.byteswap()
+    return values
+
+
 def _shown(value: object) -> str:
     """An attribute's value for a one-line message: ``0``, ``'1'``, ``an array of shape (2,)``."""
     if isinstance(value, np.ndarray):
@@ -402,6 +415,11 @@ class Run:
         names = _strings(table, spec.LAYER_NAME, where)
         dtypes = _strings(table, spec.LAYER_DTYPE, where)
         shapes = _list(table, spec.LAYER_SHAPE, where)
+        declared = h5py.check_vlen_dtype(table[spec.LAYER_SHAPE].dtype)
+        if declared is not None and declared.byteorder not in ("=", "|", _NATIVE):
+            # h5py (3.16) hands a variable-length column of the other byte order back as native integers whose bytes
+            # it did not swap: (4, 3) stored big-endian read as (288230376151711744, 216172782113783808)
+            shapes = [_declared_order(np.asarray(dims), declared) for dims in shapes]
         analysable = _list(table, spec.LAYER_ANALYSABLE, where)
         # HDF5 has no boolean type: h5py writes an enum; another writer may write integers, which must be 0 or 1
         if analysable.dtype.kind not in "biu":
@@ -747,6 +765,9 @@ class Run:
             if dataset.shape != layer.shape:
                 raise RunFormatError(f"{where}: '{key}' (layer {layer.name!r}) has shape {dataset.shape}, not {layer.shape}")
             state[layer.name] = dataset
+        if len(group) != len(self.layers):  # format.md: a state's members are fixed, one dataset per layer
+            extra = sorted(set(group) - {spec.layer_key(layer.index) for layer in self.layers})
+            raise RunFormatError(f"{where} holds {extra[0]!r}, which is no layer of the layer table")
         return state
 
     def num_samples(self, r: int) -> dict[str, int]:

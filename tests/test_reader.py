@@ -754,6 +754,9 @@ _CONTRACT_BREAKS = {
         for name in (spec.ATTR_CREATED, spec.ATTR_RECORDER_VERSION, spec.ATTR_META)
     },
     "created as a number": (_attr(spec.ATTR_CREATED, 2026), "'created' is 2026, not a string"),
+    "a final state with a member past the layers": (  # QA: refused in global/ and updates/, accepted in final/
+        lambda f: f.create_dataset("final/0002", data=np.zeros(3)), "'/final' holds '0002', which is no layer of the layer table"
+    ),
 }
 
 
@@ -846,4 +849,22 @@ def test_metric_names_in_any_order_and_an_empty_one_are_read(tmp_path):
         run.validate()
         assert run.metrics(0)["c0"] == {"": 0.5, "loss": 1.0} and run.global_metrics(0) == {"": 0.9}
         assert run.metrics(1)["c0"] == {"loss": 0.5, "": 1.0}  # the columns as the file names them
+    assert _cli("analyze", path).returncode == 0
+
+
+def test_a_layer_table_of_big_endian_shapes_is_read_in_its_byte_order(small_run, tmp_path):
+    """QA (a writer apart from the recorder): format.md asks readers to honour the byte order the file declares; h5py
+    returns a big-endian variable-length column's integers unswapped, so (3, 4) read as (216172782113783808, ...)
+    and a legal file was refused."""
+    def edit(f):
+        shapes = [np.asarray(s) for s in f["layers/shape"][()]]
+        del f["layers/shape"]
+        column = f.create_dataset("layers/shape", (len(shapes),), dtype=h5py.vlen_dtype(np.dtype(">i8")))
+        for i, dims in enumerate(shapes):
+            column[i] = dims.astype(">i8")
+
+    path = _edited(small_run, tmp_path / "big_endian.h5", edit)
+    with open_run(small_run) as little, open_run(path) as big:
+        big.validate()
+        assert [layer.shape for layer in big.layers] == [layer.shape for layer in little.layers]
     assert _cli("analyze", path).returncode == 0
