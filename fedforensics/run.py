@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -126,6 +127,15 @@ def _unique(values: list[str], what: str, where: str, empty: bool = False) -> li
             raise RunFormatError(f"{where}: {what} names {value!r} twice")
         seen.add(value)
     return values
+
+
+def _utc_second(text: str) -> bool:
+    """Whether ``text`` is an ISO 8601 time in UTC to the second (``2026-11-22T18:59:34+00:00``, or ``Z``)."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return "T" in text and when.utcoffset() == timedelta(0) and when.microsecond == 0
 
 
 #: This machine's byte order as numpy writes it in a dtype.
@@ -466,6 +476,11 @@ class Run:
                 raise RunFormatError(f"{self.path}: no '{name}' attribute (docs/format.md: every run has one)")
             if not isinstance(value, (str, bytes)):
                 raise RunFormatError(f"{self.path}: '{name}' is {_shown(value)}, not a string")
+        if not _utc_second(self.created):
+            raise RunFormatError(
+                f"{self.path}: 'created' is {self.created!r}, not a time in UTC to the second in ISO 8601 "
+                "(2026-11-22T18:59:34+00:00)"
+            )
         _ = self.meta, self.finished, self.ground_truth  # each checks its part as it reads it
         self._check_attachments()
         for r in self.rounds:

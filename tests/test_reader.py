@@ -754,6 +754,13 @@ _CONTRACT_BREAKS = {
         for name in (spec.ATTR_CREATED, spec.ATTR_RECORDER_VERSION, spec.ATTR_META)
     },
     "created as a number": (_attr(spec.ATTR_CREATED, 2026), "'created' is 2026, not a string"),
+    **{
+        f"created as {text}": (
+            _attr(spec.ATTR_CREATED, text),
+            f"'created' is {text!r}, not a time in UTC to the second in ISO 8601 (2026-11-22T18:59:34+00:00)",
+        )
+        for text in ("yesterday afternoon", "2026-11-22T18:59:34+05:00", "2026-11-22T18:59:34.5+00:00", "2026-11-22")
+    },
     "a final state with a member past the layers": (  # QA: refused in global/ and updates/, accepted in final/
         lambda f: f.create_dataset("final/0002", data=np.zeros(3)), "'/final' holds '0002', which is no layer of the layer table"
     ),
@@ -868,3 +875,10 @@ def test_a_layer_table_of_big_endian_shapes_is_read_in_its_byte_order(small_run,
         big.validate()
         assert [layer.shape for layer in big.layers] == [layer.shape for layer in little.layers]
     assert _cli("analyze", path).returncode == 0
+
+
+@pytest.mark.parametrize("created", ["2026-11-22T18:59:34+00:00", "2026-11-22T18:59:34Z"])
+def test_a_creation_time_in_utc_to_the_second_validates(full_run, tmp_path, created):
+    path = _edited(full_run, tmp_path / "created.h5", _attr(spec.ATTR_CREATED, created))
+    with open_run(path) as run:
+        run.validate()
