@@ -588,6 +588,8 @@ class Run:
         group = _optional_group(self._h5, spec.GROUND_TRUTH, str(self.path))
         if group is None:
             return None
+        if spec.MALICIOUS not in group:  # format.md: the dataset absent means unknown, whatever else the group holds
+            return None
         where = f"{self.path}: '/{spec.GROUND_TRUTH}'"
         ids = _strings(group, spec.MALICIOUS, where)
         if "" in ids:

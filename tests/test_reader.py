@@ -882,3 +882,16 @@ def test_a_creation_time_in_utc_to_the_second_validates(full_run, tmp_path, crea
     path = _edited(full_run, tmp_path / "created.h5", _attr(spec.ATTR_CREATED, created))
     with open_run(path) as run:
         run.validate()
+
+
+def test_a_ground_truth_group_without_its_list_is_unknown_truth(full_run, tmp_path):
+    """QA: format.md says the dataset absent means unknown; a group without it (created early, or holding only a
+    dataset a later version adds) was refused."""
+    def edit(f):
+        del f["ground_truth/malicious"]
+        f.create_dataset("ground_truth/notes", data=["red team 3"], dtype=h5py.string_dtype("utf-8"))
+
+    path = _edited(full_run, tmp_path / "truthless.h5", edit)
+    with open_run(path) as run:
+        run.validate()
+        assert run.ground_truth is None
