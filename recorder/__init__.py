@@ -72,8 +72,8 @@ def _as_array(value: Any, where: str) -> np.ndarray:
     if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor, without importing torch
         try:
             tensor = value.detach().cpu()
-            if str(tensor.dtype) == "torch.bfloat16":
-                tensor = tensor.float()
+            if str(tensor.dtype) == "torch.bfloat16" or str(tensor.dtype).startswith("torch.float8"):
+                tensor = tensor.float()  # numpy has no such type: stored as float32 (docs/format.md)
             value = tensor.numpy()
         except (TypeError, RuntimeError, NotImplementedError, ValueError) as exc:  # sparse, quantized, meta-device
             hint = (
