@@ -563,11 +563,16 @@ class Run:
 
     @property
     def recorder_version(self) -> str:
-        return str(self._h5.attrs.get(spec.ATTR_RECORDER_VERSION, "unknown"))
+        return self._text_attr(spec.ATTR_RECORDER_VERSION, "unknown")
 
     @property
     def created(self) -> str:
-        return str(self._h5.attrs.get(spec.ATTR_CREATED, ""))
+        return self._text_attr(spec.ATTR_CREATED, "")
+
+    def _text_attr(self, name: str, default: str) -> str:
+        """A root attribute as text: a fixed-length string reads as bytes, shown decoded, not as ``b'...'``."""
+        value = self._h5.attrs.get(name, default)
+        return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
     @property
     def finished(self) -> bool | None:

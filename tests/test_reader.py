@@ -877,11 +877,13 @@ def test_a_layer_table_of_big_endian_shapes_is_read_in_its_byte_order(small_run,
     assert _cli("analyze", path).returncode == 0
 
 
-@pytest.mark.parametrize("created", ["2026-11-22T18:59:34+00:00", "2026-11-22T18:59:34Z"])
+@pytest.mark.parametrize("created", ["2026-11-22T18:59:34+00:00", "2026-11-22T18:59:34Z", np.bytes_(b"2026-11-22T18:59:34+00:00")])
 def test_a_creation_time_in_utc_to_the_second_validates(full_run, tmp_path, created):
+    """(a fixed-length string attribute reads as bytes: it was shown, and checked, as "b'2026-...'")"""
     path = _edited(full_run, tmp_path / "created.h5", _attr(spec.ATTR_CREATED, created))
     with open_run(path) as run:
         run.validate()
+        assert run.created == "2026-11-22T18:59:34" + ("Z" if str(created).endswith("Z") else "+00:00")
 
 
 def test_a_ground_truth_group_without_its_list_is_unknown_truth(full_run, tmp_path):
