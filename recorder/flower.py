@@ -31,7 +31,7 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess without flwr
     raise ImportError('recorder.flower needs Flower: pip install "fedforensics[flower]"') from exc
 
-from . import Recorder, RecorderError, RoundRecorder, spec
+from . import Recorder, RecorderError, RoundRecorder, _storable, spec
 
 __all__ = ["RecordingStrategy", "NUM_SAMPLES_KEY", "ID_KEYS", "NODE_TABLE"]
 
@@ -418,12 +418,13 @@ def _samples_and_metrics(
 
 
 def _storable_name(name: Any) -> bool:
-    """Whether the file can hold ``name`` as a metric's name: text without a NUL or a lone surrogate."""
-    if not isinstance(name, str) or "\x00" in name:
+    """Whether the file can hold ``name`` as a metric's name (the recorder's own test: text without a NUL or a lone
+    surrogate)."""
+    if not isinstance(name, str):
         return False
     try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
+        _storable(name, "metric name", "")
+    except RecorderError:
         return False
     return True
 
