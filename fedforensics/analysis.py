@@ -190,7 +190,7 @@ def analyze(
         nonfinite_mismatch_note(
             nonfinite, report.summary.nonfinite_updates, broken_from, all(layer.analysable for layer in run.layers)
         ),
-        damaged_parts_note(report.summary.damaged),
+        damaged_parts_note(run.damaged_parts()),
     ):
         if note:
             report.notes.append(note)

@@ -339,13 +339,22 @@ def nonfinite_mismatch_note(
     )
 
 
-def damaged_parts_note(damaged: list[str]) -> str | None:
-    """Malformed parts of the file the audit did not read (the run's facts list them: ``RunSummary.damaged``)."""
+def damaged_parts_note(damaged: dict[str, str]) -> str | None:
+    """Malformed parts of the file no verdict rests on (``Run.damaged_parts``; the run's facts list them too)."""
     if not damaged:
         return None
+    unusable = [
+        what for part, what in (
+            ("global", "`avoidance` and `free-rider` leave out the rounds whose global model they cannot read"),
+            ("final", "trigger inversion cannot use the final state"),
+            ("attachments", "trigger inversion cannot use the attachments"),
+        ) if part in damaged
+    ]
     return (
-        f"the file is damaged where this audit did not read it ({'; '.join(damaged)}): the verdicts stand, but trigger "
-        "inversion cannot use that part, and `fedforensics inspect` refuses the file"
+        f"the file is malformed in parts no verdict rests on ({'; '.join(damaged.values())}): the verdicts stand"
+        + "".join(f", but {what}" if i == 0 else f", {what}" for i, what in enumerate(unusable))
+        + (", and" if unusable else ", but")
+        + " `fedforensics inspect` refuses the file"
     )
 
 

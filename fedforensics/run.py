@@ -470,6 +470,45 @@ class Run:
         RunFormatError
             The first part found malformed, in one line.
         """
+        self._check_header()
+        _ = self.meta, self.finished, self.ground_truth  # each checks its part as it reads it
+        self._check_attachments()
+        for r in self.rounds:
+            index = self._index(r)
+            for layer in self.layers:
+                index.table(layer)
+            _ = self.num_samples(r), self.nonfinite(r), self.metrics(r), self.failures(r), self.global_metrics(r)
+        self._check_global_states()
+        self._check_final_state()
+
+    def damaged_parts(self) -> dict[str, str]:
+        """What is malformed among the parts no verdict rests on: ``"header"`` (the root's ``created``,
+        ``recorder_version`` and ``meta`` attributes present as text, ``created`` in ISO 8601 UTC), ``"global"``
+        (the rounds' global models, which only ``avoidance``, ``free-rider`` and trigger inversion read), and
+        trigger inversion's inputs, ``"attachments"`` and ``"final"`` (the final state); each with one line
+        saying what (the first fault found); empty when they are sound or absent.
+
+        :meth:`validate` refuses the file for any of them; an audit names them instead, so that a run whose
+        updates are sound is still audited, and not as if nothing were wrong.
+        """
+        return dict(self._damaged)
+
+    @cached_property
+    def _damaged(self) -> dict[str, str]:
+        problems = {}
+        for part, check in (
+            ("header", self._check_header),
+            ("global", self._check_global_states),
+            ("attachments", self._check_attachments),
+            ("final", self._check_final_state),
+        ):
+            try:
+                check()
+            except RunFormatError as exc:
+                problems[part] = str(exc)
+        return problems
+
+    def _check_header(self) -> None:
         for name in (spec.ATTR_RECORDER_VERSION, spec.ATTR_CREATED, spec.ATTR_META):
             value = self._h5.attrs.get(name)
             if value is None:
@@ -481,31 +520,10 @@ class Run:
                 f"{self.path}: 'created' is {self.created!r}, not a time in UTC to the second in ISO 8601 "
                 "(2026-11-22T18:59:34+00:00)"
             )
-        _ = self.meta, self.finished, self.ground_truth  # each checks its part as it reads it
-        self._check_attachments()
+
+    def _check_global_states(self) -> None:
         for r in self.rounds:
-            index = self._index(r)
-            for layer in self.layers:
-                index.table(layer)
-            _ = self.num_samples(r), self.nonfinite(r), self.metrics(r), self.failures(r), self.global_metrics(r)
             self._state_datasets(self._round(r)[spec.GLOBAL], f"{self.path}: round {r}: '{spec.GLOBAL}'")
-        self._check_final_state()
-
-    def damaged_parts(self) -> dict[str, str]:
-        """What is malformed among the parts the analysis reads only when asked to (trigger inversion's inputs):
-        ``"attachments"``, ``"final"`` (the final state), each with one line saying what; empty when they are sound
-        or absent.
-
-        :meth:`validate` refuses the file for any of them; an audit without trigger inversion names them
-        instead, so that a run whose rounds are sound is still audited, and not as if nothing were wrong.
-        """
-        problems = {}
-        for part, check in (("attachments", self._check_attachments), ("final", self._check_final_state)):
-            try:
-                check()
-            except RunFormatError as exc:
-                problems[part] = str(exc)
-        return problems
 
     def _check_attachments(self) -> None:
         for name in self.attachments:

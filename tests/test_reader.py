@@ -337,16 +337,37 @@ _STATE_BREAKS = {
 }
 
 
-@pytest.mark.parametrize(
-    "case", ["final lacks a layer", "final layer of another shape", "attachment not a group", "attachments a dataset"]
-)
-def test_an_audit_names_the_damaged_parts_it_does_not_read_which_inspect_refuses(small_run, tmp_path, case):
-    """inspect refused these files while analyze (no trigger inversion) audited them without a word and
-    showed "final state: yes". A run naming its model (as simulate's do) had the CLI's inversion hint read the
-    damaged clean data and refuse the audit after it ran; /attachments as a dataset refused the summary."""
+_CONSEQUENCE = {
+    "global lacks a layer": ", but `avoidance` and `free-rider` leave out the rounds whose global model they cannot read, and",
+    "final lacks a layer": ", but trigger inversion cannot use the final state, and",
+    "final layer of another shape": ", but trigger inversion cannot use the final state, and",
+    "attachment not a group": ", but trigger inversion cannot use the attachments, and",
+    "attachments a dataset": ", but trigger inversion cannot use the attachments, and",
+    "no created": ", but",
+    "created with an offset": ", but",
+}
+
+
+@pytest.mark.parametrize("case", list(_CONSEQUENCE))
+def test_an_audit_names_the_damaged_parts_no_verdict_rests_on_which_inspect_refuses(small_run, tmp_path, case):
+    """inspect refused these files while analyze audited them without a word and showed "final state: yes".
+    A run naming its model (as simulate's do) had the CLI's inversion hint read the damaged clean data and refuse
+    the audit after it ran; /attachments as a dataset refused the summary. A run without its 'created' attribute
+    and a round's malformed global model were audited without a report-level word."""
     path = tmp_path / "state.h5"
     path.write_bytes(small_run.read_bytes())
-    if case == "attachment not a group":
+    if case == "no created":
+        with h5py.File(path, "r+") as f:
+            del f.attrs[spec.ATTR_CREATED]
+        line = f"{path}: no '{spec.ATTR_CREATED}' attribute (docs/format.md: every run has one)"
+    elif case == "created with an offset":
+        with h5py.File(path, "r+") as f:
+            f.attrs[spec.ATTR_CREATED] = "2026-11-22T18:59:34+05:00"
+        line = (
+            f"{path}: 'created' is '2026-11-22T18:59:34+05:00', not a time in UTC to the second in ISO 8601 "
+            "(2026-11-22T18:59:34+00:00)"
+        )
+    elif case == "attachment not a group":
         with h5py.File(path, "r+") as f:
             f.create_group(spec.ATTACHMENTS)["clean_data"] = np.zeros(3)
             f.attrs[spec.ATTR_META] = json.dumps({"model_factory": "fedforensics.zoo:digits_cnn"})
@@ -361,10 +382,11 @@ def test_an_audit_names_the_damaged_parts_it_does_not_read_which_inspect_refuses
     with open_run(path) as run:
         assert list(run.damaged_parts().values()) == [line]
         report = analyze(run)
-    assert report.summary.damaged == [line] and report.summary.final_state is False
-    assert [note for note in report.notes if "damaged" in note] == [
-        f"the file is damaged where this audit did not read it ({line}): the verdicts stand, but trigger inversion "
-        "cannot use that part, and `fedforensics inspect` refuses the file"
+    assert report.summary.damaged == [line]
+    assert report.summary.final_state is (case == "global lacks a layer")  # small_run has no final state of its own
+    assert [note for note in report.notes if "malformed in parts" in note] == [
+        f"the file is malformed in parts no verdict rests on ({line}): the verdicts stand{_CONSEQUENCE[case]} "
+        "`fedforensics inspect` refuses the file"
     ]
     cli = [sys.executable, "-m", "fedforensics.cli"]
     audited = subprocess.run([*cli, "analyze", str(path), "--json", str(tmp_path / "r.json")], capture_output=True, text=True)
