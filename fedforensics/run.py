@@ -82,9 +82,13 @@ def _strings(parent: h5py.Group, name: str, where: str) -> list[str]:
     if values.dtype.kind not in "OSU" or not isinstance(values[0], (bytes, str)):  # an object array may hold anything
         raise RunFormatError(f"{where}: '{name}' holds {values.dtype}, not strings")
     try:
-        return [s.decode("utf-8") if isinstance(s, bytes) else str(s) for s in values]
+        texts = [s.decode("utf-8") if isinstance(s, bytes) else str(s) for s in values]
     except UnicodeDecodeError:
         raise RunFormatError(f"{where}: '{name}' holds bytes that are not UTF-8 text") from None
+    # a fixed-length string keeps a NUL inside it (numpy strips trailing ones only): format.md's text has none
+    if any("\0" in text for text in texts):
+        raise RunFormatError(f"{where}: '{name}' holds a string with a NUL character inside it")
+    return texts
 
 
 def _numbers(parent: h5py.Group, name: str, where: str) -> list[float]:

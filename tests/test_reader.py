@@ -651,6 +651,10 @@ _TYPE_BREAKS = {
         lambda f: _replace(f, "rounds/0000000001/clients", np.array([b"c0", b"c\xff", b"c2"], dtype="S3")),
         "round 1: 'clients' holds bytes that are not UTF-8 text",
     ),
+    "client id with a NUL inside a fixed-length string": (  # numpy strips trailing NULs only: read as 'c\x001'
+        lambda f: _replace(f, "rounds/0000000001/clients", np.array([b"c0", b"c\x001", b"c2"], dtype="S3")),
+        "round 1: 'clients' holds a string with a NUL character inside it",
+    ),
     "meta a JSON list": (
         lambda f: f.attrs.__setitem__(spec.ATTR_META, "[1, 2]"),
         "the 'meta' attribute is JSON but not an object (list)",
