@@ -693,3 +693,20 @@ def test_ctrl_c_while_the_command_line_loads_is_interrupted_not_a_traceback():
     """)
     result = subprocess.run([sys.executable, "-c", script, "analyze", "x.h5"], capture_output=True, text=True)
     assert result.returncode == 130 and result.stderr == "interrupted\n", result
+
+
+def test_ctrl_c_while_typer_builds_the_command_is_interrupted_not_a_traceback(monkeypatch, capsys):
+    """Ctrl-C 0.7 s in (typer reading the commands' type hints, before a command's own handling) printed a
+    traceback and ended the process by SIGINT (status -2)."""
+    import typer.main
+
+    from fedforensics.cli import main
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(typer.main, "get_command", interrupted)
+    monkeypatch.setattr(sys, "argv", ["fedforensics", "inspect", "x.h5"])
+    with pytest.raises(SystemExit) as info:
+        main()
+    assert info.value.code == 130 and capsys.readouterr().err == "interrupted\n"

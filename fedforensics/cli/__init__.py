@@ -40,7 +40,7 @@ def main() -> None:
     except click.exceptions.UsageError as exc:
         where = f" (see: {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
         raise SystemExit(fail(exc.format_message() + where).exit_code) from None
-    except click.exceptions.Abort:  # Ctrl-C outside a command's own handling
+    except (click.exceptions.Abort, KeyboardInterrupt):  # Ctrl-C outside a command's own handling (typer building it)
         err_console.print("interrupted")
         code = 130
     code = code if isinstance(code, int) else 0
