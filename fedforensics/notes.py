@@ -103,8 +103,8 @@ def persistence_note(
         f"way from one round to the next (median cosine {median:.3f} over {persistence.pairs} pairs, "
         f"at least {rule.persistence:g}; at most 0.90, median 0.75, in the demo grid the thresholds were set on), "
         "as when each client trains on a few dozen samples, nearly full-batch. Honest differences then do not "
-        f"average out over the rounds, so one family of evidence below {rule.strong:g}× its threshold is no verdict "
-        "here, and FLAME's vote over the rounds (cosine-hdbscan), the label mix repeated, counts as no family: beside "
+        f"average out over the rounds, so {rule.fewer_families} of evidence below {rule.strong:g}× its threshold "
+        "is no verdict here, and FLAME's vote over the rounds (cosine-hdbscan), the label mix repeated, counts as no family: beside "
         "another flag it leaves a client suspicious (docs/detection.md, 'Tiny shards')"
     )
     if set_aside:

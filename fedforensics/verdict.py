@@ -164,9 +164,15 @@ class ConsensusRule:
         verdicts.sort(key=lambda v: (VERDICTS.index(v.verdict), -v.score, v.client))
         return verdicts
 
+    @property
+    def fewer_families(self) -> str:
+        """The flags short of a verdict in words: "one family" (``agree`` 2), "fewer than 3 families"."""
+        return "one family" if self.agree == 2 else f"fewer than {self.agree} families"
+
     def persists(self, persistence: float | None) -> bool:
-        """Whether a run of this median persistence has one family's flags set aside."""
-        return persistence is not None and persistence >= self.persistence
+        """Whether a run of this median persistence has the flags of fewer than ``agree`` families set aside
+        (never with ``agree`` 1: one family is a verdict then)."""
+        return self.agree > 1 and persistence is not None and persistence >= self.persistence
 
 
 def _families(flagging: list[DetectorResult]) -> set[str]:

@@ -1055,7 +1055,15 @@ def test_the_report_says_when_the_clients_differences_persist_round_after_round(
     (note,) = [n for n in persistent.notes if "differences persist" in n]
     assert note.startswith("the clients' differences persist in this run: a client's deviation from the round's median")
     assert "over 70 pairs" in note and "read the flags of c0" in note, note
+    assert "so one family of evidence below 2× its threshold is no verdict" in note
     assert not [n for n in noisy.notes if "differences persist" in n]
+    # QA: with agree=1 one family is a verdict, persistent or not: the note said the rule kept clients benign while
+    # the verdicts judged them malicious; with agree=3 it said "one family" where fewer than three are set aside
+    one, three = (analyze(open_run(tmp_path / "quirks.h5"), rule=ConsensusRule(agree=n)) for n in (1, 3))
+    assert not [n for n in one.notes if "differences persist" in n]
+    assert all(v.verdict == "malicious" for v in one.verdicts if v.flagged_by and v.strengths["norm"] >= 1)
+    (note,) = [n for n in three.notes if "differences persist" in n]
+    assert "so fewer than 3 families of evidence below 2× its threshold is no verdict" in note
     quirks, noise = _persistence(tmp_path / "quirks.h5"), _persistence(tmp_path / "noise.h5")
     assert quirks.median >= PERSISTENT and quirks.pairs == 70  # 10 clients × the 7 rounds after the first
     assert noise.median < 0.5  # fresh noise each round: no direction repeats

@@ -147,7 +147,7 @@ def _summary(report: AuditReport) -> str:
             f" A flag of {' or '.join(esc(n) for n in no_family)} (a client's label histogram) is listed as evidence "
             "but counts as no family."
         )
-    fewer = "one family" if r.agree == 2 else f"fewer than {r.agree} families"  # agree is a parameter (--set verdict.agree)
+    fewer = r.fewer_families  # agree is a parameter (--set verdict.agree)
     persistent = (
         f" In a run whose clients repeat their differences from round to round (median persistence cosine at least "
         f"{r.persistence:g}), flags of {fewer} below {r.strong:g}× its threshold leave a client <b>benign</b>."
