@@ -581,7 +581,9 @@ def test_a_nan_update_fails_the_gate_whatever_detectors_run(tmp_path):
             with rec.round(r, {"w": np.zeros(4, np.float32)}) as rnd:
                 for i in range(5):
                     rnd.client(f"c{i}", {"w": np.full(4, np.nan if (r, i) == (1, 4) else float(i))}, num_samples=1, delta=True)
-    assert invoke("analyze", path, "-d", "client-metrics", "--fail-on", "suspicious").exit_code == 1
+    result = invoke("analyze", path, "-d", "client-metrics", "--fail-on", "suspicious", "--quiet")
+    # QA: exit 1 said nothing, with -q nothing at all: a CI log showed a failed job without a reason
+    assert result.exit_code == 1 and result.stderr == "--fail-on suspicious: 1 client reached it (c4)\n", result.stderr
 
 
 def test_what_hdf5_raises_past_the_checks_is_a_damaged_file_and_a_defect_of_ours_exit_3(tmp_path, capsys, monkeypatch):

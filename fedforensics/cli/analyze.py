@@ -12,12 +12,13 @@ from ..analysis import AuditReport
 from ..audit import AuditOptions, run_audit
 from ..detectors import get_detector
 from ..detectors.history import DIRECTION_MEMORY
+from ..notes import listed
 from ..errors import FedForensicsError
 from ..report.files import all_or_none
 from ..report.json import write_json
 from ..report.terminal import plain, render_audit, trigger_inversion_table
 from ..settings import parse_settings
-from .app import QUIET_HELP, command, console, output_file, print_written, quiet_if, user_errors
+from .app import QUIET_HELP, command, console, err_console, output_file, print_written, quiet_if, user_errors
 from .progress import progress_bar
 
 
@@ -97,7 +98,12 @@ def analyze(
             console.print(plain(f"parameters set: {options.settings.describe()} (the others are the defaults)"))
     if fail_on is not None:
         reached = ("malicious",) if fail_on is FailOn.malicious else ("malicious", "suspicious")
-        if any(v.verdict in reached for v in report.verdicts):
+        reaching = [v.client for v in report.verdicts if v.verdict in reached]
+        if reaching:  # one line on stderr as for every other non-zero exit, --quiet too: a CI log says why it failed
+            many = len(reaching) > 1
+            err_console.print(plain(
+                f"--fail-on {fail_on.value}: {len(reaching)} client{'s' * many} reached it ({listed(reaching)})"
+            ))
             raise typer.Exit(1)
 
 
