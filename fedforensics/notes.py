@@ -377,4 +377,4 @@ def zero_updates_note(still: list[int], compared: int) -> str | None:
 def _subject(some: list[ClientVerdict], every: list[ClientVerdict]) -> str:
     if len(some) == len(every):
         return {1: "the only client", 2: "both clients"}.get(len(some), f"all {len(some)} clients")
-    return f"{len(some)} of the {len(every)} clients (judged benign)"
+    return f"{len(some)} of the {len(every)} clients ({listed(v.client for v in some)}; judged benign)"
