@@ -6,6 +6,7 @@ import sys
 
 import h5py
 import numpy as np
+import pytest
 
 from fedforensics import open_run
 from fedforensics.analysis import analyze
@@ -177,6 +178,28 @@ def test_the_verdict_table_lists_every_client_not_judged_benign(tmp_path):
     shown = console.export_text()
     assert all(f"│ {cid} " in shown for cid in flagged)
     assert f"{100 - len(flagged)} more clients (all benign-ranked below)" in shown
+
+
+@pytest.mark.parametrize("width", [60, 80, 140])
+def test_a_narrow_terminal_keeps_the_verdicts_whole_and_moves_the_evidence_under_the_table(tmp_path, width):
+    """QA: at 40-60 columns the table cut the verdict and score ("mali…", "6.…") and wrapped detector names
+    mid-word, while the evidence column kept its share."""
+    from rich.console import Console
+
+    from fedforensics.report.terminal import EVIDENCE_WIDTH, render_audit
+    from synthetic import make_run
+
+    path = make_run(tmp_path / "boost.h5", clients=8, rounds=4, attackers=("c1",), attack="boost")
+    report = analyze(open_run(path))
+    (attacker,) = [v for v in report.verdicts if v.client == "c1"]
+    assert attacker.verdict == "malicious" and attacker.evidence
+    console = Console(record=True, width=width)
+    render_audit(console, report)
+    shown = console.export_text()
+    row = next(line for line in shown.splitlines() if line.startswith("│ c1 "))
+    assert f"│ malicious  │ {attacker.score:5.2f} │      4 │" in row, row
+    evidence = attacker.evidence[0].detail.split()[0]
+    assert (f"c1: {attacker.evidence[0].detector} {evidence}" in shown) is (width < EVIDENCE_WIDTH), shown
 
 
 def test_terminal_lists_of_clients_are_cut_with_a_count(tmp_path, monkeypatch):

@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..analysis import AuditReport
+from ..detectors.base import Evidence
 from ..notes import listed
 from ..summary import RunSummary
 from .escapes import shown
@@ -128,40 +129,51 @@ def _fmt(value: float | None, spec: str = ".2f") -> str:
     return format(value, spec)
 
 
-def verdict_table(report: AuditReport, limit: int = 30) -> Table:
-    """Clients sorted by verdict and score, with the strongest evidence line: every client not judged benign,
-    and benign ones up to ``limit`` rows."""
+#: From this many columns on, each client's strongest evidence is a column of the verdict table; below, a line under it.
+EVIDENCE_WIDTH = 110
+
+
+def verdict_table(report: AuditReport, limit: int = 30, width: int = EVIDENCE_WIDTH) -> RenderableType:
+    """Clients sorted by verdict and score, with the strongest evidence: every client not judged benign, and benign
+    ones up to ``limit`` rows. On a console narrower than :data:`EVIDENCE_WIDTH` the evidence follows the table,
+    one wrapped line per client, so that the verdict, score and rounds stay whole (a column of it squeezed them)."""
+    column = width >= EVIDENCE_WIDTH
     truth = set(report.summary.ground_truth or [])
     table = Table(title="verdicts", title_justify="left")
     table.add_column("client", overflow="fold")
-    table.add_column("verdict")
-    table.add_column("score", justify="right")
+    table.add_column("verdict", no_wrap=True, min_width=len("suspicious"))
+    table.add_column("score", justify="right", no_wrap=True)
+    table.add_column("rounds", justify="right", no_wrap=True)
     table.add_column("flagged by", overflow="fold")
-    table.add_column("strongest evidence", overflow="fold")
+    if column:
+        table.add_column("strongest evidence", overflow="fold", ratio=1)
     if report.summary.ground_truth is not None:
-        table.add_column("truth")
+        table.add_column("truth", no_wrap=True)
     limit = max(limit, sum(v.verdict != "benign" for v in report.verdicts))  # a malicious client is never cut
+    lines = []
     for v in report.verdicts[:limit]:
-        evidence = v.evidence[0] if v.evidence else None
-        line = Text()
-        if evidence is not None:
-            where = " · ".join(
-                x for x in (f"round {evidence.round}" if evidence.round is not None else "", evidence.layer or "") if x
-            )
-            line = Text.assemble(plain(evidence.detector, "dim"), " ", plain(evidence.detail), plain(f" ({where})" if where else "", "dim"))
+        line = _evidence_line(v.evidence[0]) if v.evidence else Text()
         row = [
             plain(v.client),
             f"[{VERDICT_STYLE[v.verdict]}]{v.verdict}[/]",
             f"{v.score:.2f}",
+            str(v.rounds),
             plain(", ".join(f"{name} (corroborates)" if name in report.corroborating else name for name in v.flagged_by) or "–"),
-            line,
-        ]
+        ] + [line] * column
         if report.summary.ground_truth is not None:
-            row.append("[red]malicious[/]" if v.client in truth else "[dim]honest[/]")
+            row.append("[red]attacker[/]" if v.client in truth else "[dim]honest[/]")  # the HTML's words
         table.add_row(*row)
+        if not column and v.evidence:
+            lines.append(Text.assemble(plain(v.client, "bold"), ": ", line))
     if len(report.verdicts) > limit:
         table.caption = f"{len(report.verdicts) - limit} more clients (all benign-ranked below) in the JSON/HTML report"
-    return table
+    return Group(table, *lines) if lines else table
+
+
+def _evidence_line(evidence: Evidence) -> Text:
+    """One piece of evidence: detector, what it saw, and where (round, layer)."""
+    where = " · ".join(x for x in (f"round {evidence.round}" if evidence.round is not None else "", evidence.layer or "") if x)
+    return Text.assemble(plain(evidence.detector, "dim"), " ", plain(evidence.detail), plain(f" ({where})" if where else "", "dim"))
 
 
 def localization_table(report: AuditReport, limit: int = 8) -> Table | None:
@@ -269,7 +281,7 @@ def _inversion_verdict(inversion: TriggerInversionReport) -> str:
 
 def render_audit(console: Console, report: AuditReport, inversion_table: RenderableType | None = None) -> None:
     """Print the audit: run facts, verdicts, localization, detectors (and trigger inversion: :func:`trigger_inversion_table`)."""
-    parts: list = [summary_panel(report.summary), audit_panel(report), verdict_table(report)]
+    parts: list = [summary_panel(report.summary), audit_panel(report), verdict_table(report, width=console.width)]
     loc = localization_table(report)
     if loc is not None:
         parts.append(loc)
