@@ -267,3 +267,16 @@ def test_the_rule_text_follows_the_rules_parameters(tmp_path, agree, says):
     assert "A flag of client-metrics (set by a client's own data under label skew) counts as its family only beside" in html
     assert "Beside flags of the magnitude family alone, a flag of client-metrics counts as none: one event raises both" in html
     assert "A flag of output-bias (a client's label histogram) is listed as evidence but counts as no family." in render_html(report)
+
+
+def test_an_infinite_threshold_and_cap_read_as_such(tmp_path):
+    """QA: `--set norm.threshold=inf --set verdict.cap=inf` showed the threshold as '–' (elsewhere 'none') while the
+    JSON said "inf", and the rule said 'capped at inf'."""
+    from fedforensics.verdict import ConsensusRule
+
+    run = open_run(make_run(tmp_path / "r.h5", rounds=4))
+    report = analyze(run, [get_detector("norm", threshold=float("inf"))], rule=ConsensusRule(cap=float("inf")))
+    html = render_html(report)
+    row = re.search(r"<tr><td><b>norm</b>.*?</tr>", html, re.S)
+    assert row is not None and '<td class="num">∞</td>' in row.group(0), row
+    assert "The score sums each detector's score ÷ threshold." in html and "capped at inf" not in html

@@ -6,6 +6,7 @@ nothing; every string from the run file is escaped (see :mod:`.page`).
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -158,7 +159,7 @@ def _summary(report: AuditReport) -> str:
         f'<p class="muted">Verdict rule: <b>malicious</b> when flagged by detectors of at least {r.agree} {"family" if r.agree == 1 else "families"} of '
         f"evidence (magnitude, direction, collusion, behaviour) or by one standalone detector at {r.strong:g}× its threshold; "
         f"<b>suspicious</b> when {f'flagged by {fewer} or when ' if r.agree > 1 else ''}an update held NaN/Inf; "
-        f"otherwise <b>benign</b>.{persistent}{only_beside} The score sums each detector's score ÷ threshold, capped at {r.cap:g}.</p>"
+        f"otherwise <b>benign</b>.{persistent}{only_beside} The score sums each detector's score ÷ threshold{f', capped at {r.cap:g}' if math.isfinite(r.cap) else ''}.</p>"
     )
     return f'<div class="cards">{cards}</div>{notes}{top}{rule}<h3>Run</h3>{facts(rows)}'
 

@@ -94,9 +94,12 @@ def count(n: int, noun: str) -> str:
 
 
 def num(value: float | None, spec: str = ".2f") -> str:
-    """A number for a table cell; an en dash for a missing or non-finite one."""
-    if value is None or not math.isfinite(value):
+    """A number for a table cell; an en dash for a missing or NaN one, ∞ for an infinite one (a threshold set to
+    never flag, a custom detector's certainty), as the JSON's "inf"."""
+    if value is None or math.isnan(value):
         return "–"
+    if math.isinf(value):
+        return "∞" if value > 0 else "−∞"
     return format(value, spec)
 
 
