@@ -214,6 +214,10 @@ def test_cli_writes_json_and_html(tmp_path):
     html = page.read_text()
     assert html.startswith("<!DOCTYPE html>") and html.count("<section id=") == 3
     assert "pooled over 2 runs" in result.output
+    assert '<div class="l">true attacker</div>' in html  # QA: a card read "1 runs"
+    one = tmp_path / "one.html"
+    assert CliRunner().invoke(app, ["evaluate", str(boost), "--html", str(one)]).exit_code == 0
+    assert '<div class="n">1</div><div class="l">run</div>' in one.read_text()
 
 
 def test_a_run_given_twice_is_refused(tmp_path):

@@ -9,7 +9,7 @@ from rich.table import Table
 
 from ..evaluate import CONSENSUS, Detection, Evaluation, Judgement, RunEvaluation
 from .files import write_atomic
-from .page import card, count, esc, num, page, section, table
+from .page import card, count, esc, num, page, plural, section, table
 from ..notes import listed
 from .terminal import LISTED, plain
 
@@ -105,7 +105,8 @@ def render_evaluation_html(evaluation: Evaluation) -> str:
     clients = sum(len(run.clients) for run in runs)
     consensus = next(j for j in evaluation.pooled if j.name == CONSENSUS)
     cards = (
-        card(len(runs), "runs") + card(clients, "clients") + card(attackers, "true attackers")
+        card(len(runs), plural(len(runs), "run")) + card(clients, plural(clients, "client"))
+        + card(attackers, plural(attackers, "true attacker"))
         + card(num(consensus.f1), "consensus F1") + card(num(consensus.fpr), "consensus false-positive rate")
     )
     lead = (

@@ -313,8 +313,8 @@ def _metrics(report: AuditReport) -> str:
     parts = []
     if report.client_metrics:
         parts.append(figure(figures.client_metrics(report.client_metrics, _styles(report)), "client metrics over rounds",
-                            "What each client reported after local training. A label-flipping client cannot fit its "
-                            "flipped labels: its training accuracy stays below the others'."))
+                            "What each client reported after local training. Where clients report their training "
+                            "accuracy, a label-flipping client's stays below the others': it cannot fit its flipped labels."))
     if report.global_metrics:
         parts.append(figure(figures.global_metrics(report.global_metrics), "global model metrics over rounds",
                             "The trainer's evaluation of the aggregated model after each round."))

@@ -90,7 +90,12 @@ def esc(value: object) -> str:
 
 def count(n: int, noun: str) -> str:
     """``n`` and ``noun``, plural unless ``n`` is 1 (nouns of this report take an s)."""
-    return f"{n:,} {noun}{'s' * (n != 1)}"
+    return f"{n:,} {plural(n, noun)}"
+
+
+def plural(n: int, noun: str) -> str:
+    """``noun`` for ``n`` of it: plural unless ``n`` is 1."""
+    return f"{noun}{'s' * (n != 1)}"
 
 
 def num(value: float | None, spec: str = ".2f") -> str:
