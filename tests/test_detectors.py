@@ -148,6 +148,19 @@ def test_synthetic_attackers_are_flagged_by_the_detectors_made_for_them(kind, fi
     assert all(v.verdict == "benign" for v in report.verdicts if v.client not in run.ground_truth)
 
 
+def test_cosine_hdbscan_evidence_is_where_its_vote_reached_the_threshold(runs):
+    """QA: its evidence carried the client's first outlier round as its round, shown as '(round 0)' beside a backdoor
+    that began in round 3: read as when the attack was seen, of a vote over every round. Its round is now the
+    first_flagged one; the first outlier round is told in the detail."""
+    run = open_run(runs["noise"])
+    result = get_detector("cosine-hdbscan").score(run)
+    assert result.flagged
+    for e in result.evidence:
+        first = min(r for r, scores in result.round_scores.items() if scores.get(e.client, 0) >= 1)
+        assert e.round == result.first_flagged[e.client] and e.detail.startswith("outside the majority cluster in "), e
+        assert f"(first in round {first}) and on its accumulated update" in e.detail, e
+
+
 def test_sybil_finds_copies_that_make_up_four_in_ten_of_every_round(tmp_path):
     """Four of ten clients send one crafted update (the honest mean, "a little is enough" with z = 0)
     among honest updates as alike as IID shards make them (cosine about 0.96). On the cosine

@@ -152,10 +152,14 @@ class CosineHDBSCANDetector(Detector):
                 for j in [j for j in pending if seen_upto[j] > 0 and upto[j] >= self.threshold]:
                     first[everyone[j]] = r
                     pending.discard(j)
+        # the evidence's round is where the vote reached the threshold (its first_flagged), not the first outlier round:
+        # that one, before an attack began, read as when the attack was seen (QA); the detail names it
         evidence = [
             Evidence(
-                self.name, cid, first_outlier.get(cid), None, scores[cid],
-                f"outside the majority cluster in {int(hits[position[cid]])} of its rounds and on its accumulated update",
+                self.name, cid, first.get(cid), None, scores[cid],
+                f"outside the majority cluster in {int(hits[position[cid]])} of its rounds"
+                + (f" (first in round {first_outlier[cid]})" if cid in first_outlier else "")
+                + (" and on its accumulated update" if accumulated.get(cid) else ", not on its accumulated update"),
             )
             for cid in flagged
         ]
