@@ -218,3 +218,22 @@ def test_terminal_lists_of_clients_are_cut_with_a_count(tmp_path, monkeypatch):
     evaluated = CliRunner().invoke(app, ["evaluate", str(path)])
     assert evaluated.exit_code == 0 and "and 28 more attackers" in evaluated.output
     assert len(evaluated.output.splitlines()) < 60, len(evaluated.output.splitlines())
+
+
+def test_a_flag_of_the_whole_run_is_first_flagged_run_level_as_evaluate_says(tmp_path):
+    """QA: accumulated-sybil's flags (a statistic of the whole run) showed '–' under "first flagged" in the terminal
+    and the HTML, next to the clients it flagged, where evaluate says 'run-level'."""
+    from rich.console import Console
+
+    from fedforensics.report.html import render_html
+    from fedforensics.report.terminal import detector_table
+    from synthetic import make_run
+
+    report = analyze(open_run(make_run(tmp_path / "s.h5", attackers=("c1", "c4"), attack="sybil", seed=2)))
+    result = report.detector("accumulated-sybil")
+    assert result.flagged == ["c1", "c4"] and result.first_flagged == {}
+    console = Console(record=True, width=200)
+    console.print(detector_table(report))
+    row = next(line for line in console.export_text().splitlines() if "accumulated-sybil" in line)
+    assert "c1: run-level, c4: run-level" in row, row
+    assert '<span class="id">c1</span>: run-level, <span class="id">c4</span>: run-level' in render_html(report)

@@ -384,7 +384,9 @@ def _detectors(report: AuditReport) -> str:
             flagged = f'<span class="muted">not applicable: {esc(d.note)}</span>'
         else:
             flagged = _ids(d.flagged) or '<span class="muted">none</span>'
-        first = ", ".join(f'<span class="id">{esc(c)}</span>: {esc(r)}' for c, r in d.first_flagged.items()) or "–"
+        first = ", ".join(
+            f'<span class="id">{esc(c)}</span>: {esc(d.first_flagged.get(c, "run-level"))}' for c in d.flagged
+        ) or "–"
         rows.append([f"<b>{esc(d.name)}</b><br><span class=\"muted\">{what}</span>", esc(d.reference),
                      num(d.threshold, "g"), flagged, first])
     return table(["detector", "source", "threshold", "flagged", "first flagged (round)"], rows, numeric=(2,))

@@ -221,7 +221,8 @@ def detector_table(report: AuditReport) -> Table:
             flagged = plain(f"not applicable: {d.note}", "dim")
         else:
             flagged = plain(listed(d.flagged, LISTED, "clients")) if d.flagged else Text("none", "green")
-        first = plain(listed([f"{c}: {r}" for c, r in d.first_flagged.items()], LISTED, "clients") or "–")
+        # a flag on a statistic of the whole run has no round: "run-level", as evaluate says
+        first = plain(listed([f"{c}: {d.first_flagged.get(c, 'run-level')}" for c in d.flagged], LISTED, "clients") or "–")
         table.add_row(plain(d.name), flagged, first)
     return table
 
