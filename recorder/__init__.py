@@ -168,6 +168,12 @@ def _serialized(method: Any) -> Any:
 
     @functools.wraps(method)
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        owner = getattr(self, "_rec", self)  # a RoundRecorder's recorder, or the recorder itself
+        if not owner._owned():
+            raise RecorderError(
+                f"{owner.path}: this recorder belongs to process {owner._pid}, not to this forked child "
+                f"({os.getpid()}): record from the process that opened it (return the update to it)"
+            )
         with self._lock:
             return method(self, *args, **kwargs)
 
@@ -209,7 +215,10 @@ class Recorder:
         Also survive power loss, not only the death of the process (default).
 
     Threads may share a recorder (a server recording each reply from the thread that received it): its calls
-    run one at a time. A round's clients are stored in the order their calls got through.
+    run one at a time. A round's clients are stored in the order their calls got through. Processes may not: a
+    forked child (a worker of a ``multiprocessing`` pool) that calls it gets a :class:`RecorderError` (its
+    writes would go to a copy of the file's state, or corrupt the parent's file); it returns its update to the
+    process that opened the recorder, which records it.
     """
 
     def __init__(
@@ -222,6 +231,8 @@ class Recorder:
         fsync: bool = True,
     ) -> None:
         self.path = Path(path)
+        #: The file as it is opened, rolled back and reopened: the working directory may change while it is written.
+        self._file_path = Path(os.path.abspath(self.path))
         self._lock = threading.RLock()  # see _serialized
         self._pid = os.getpid()  # a forked child inherits the exit handler, not the file: see _close_at_exit
         if compression not in (None, "lzf", "gzip"):
@@ -246,14 +257,16 @@ class Recorder:
             )
         if self.path.exists() and not overwrite:
             raise RecorderError(f"{self.path} exists already: pass overwrite=True to replace it")
+        if self.path.exists() and not self.path.is_file():  # a device (/dev/null), a FIFO, a folder
+            raise RecorderError(f"{self.path} is not a regular file: a run is written to a file of its own")
         try:
-            lock = WriterLock(self.path)  # before anything of the file changes: one writer at a time
+            lock = WriterLock(self._file_path)  # before anything of the file changes: one writer at a time
         except FileBusyError as exc:
             raise RecorderError(str(exc)) from None
         if not lock.created and not overwrite:  # created by someone else since the check above
             lock.release()
             raise RecorderError(f"{self.path} exists already: pass overwrite=True to replace it")
-        for stale in journal_paths(self.path):
+        for stale in journal_paths(self._file_path):
             stale.unlink(missing_ok=True)
         self._compression = compression
         #: HDF5 filter options of the update and state datasets. The shuffle makes gzip both
@@ -268,7 +281,7 @@ class Recorder:
         self._failure: BaseException | None = None
         self._h5: h5py.File | None = None
         try:
-            self._file = JournaledFile(self.path, create=True, fsync=fsync)
+            self._file = JournaledFile(self._file_path, create=True, fsync=fsync)
         except BaseException:
             lock.release(remove=True)
             raise
@@ -300,7 +313,12 @@ class Recorder:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self._close(finished=exc_type is None)
+        if self._owned():  # a forked child leaving the block leaves the file to its parent
+            self._close(finished=exc_type is None)
+
+    def _owned(self) -> bool:
+        """Whether this process opened the recorder (a forked child holds a copy it must not write through)."""
+        return self._pid == os.getpid()
 
     def close(self) -> None:
         """Close the file and mark the run finished. Every round whose block exited is already on disk.
@@ -572,11 +590,11 @@ class Recorder:
         if released:
             self._file.close()
         try:
-            rollback(self.path)
+            rollback(self._file_path)
         except OSError as failed:  # the journal stays: readers roll back in memory, the next writer on disk
             exc.add_note(f"{self.path}: rolling back to the last commit failed too ({failed}); readers still can")
         if remove:
-            self.path.unlink(missing_ok=True)
+            self._file_path.unlink(missing_ok=True)
         self._done()
 
     def _discard(self) -> None:
@@ -585,8 +603,8 @@ class Recorder:
         if self._release_detached():
             self._file.close()
         try:
-            rollback(self.path)
-            self._file = self._held.file = JournaledFile(self.path, create=False, fsync=self._file._durable)
+            rollback(self._file_path)
+            self._file = self._held.file = JournaledFile(self._file_path, create=False, fsync=self._file._durable)
             self._h5 = h5py.File(self._file, "r+")
         except BaseException as exc:
             self._abandon(exc)
@@ -651,7 +669,8 @@ class RoundRecorder:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self._rec._finish_round(self, failed=exc_type is not None)
+        if self._rec._owned():  # a forked child leaving the block leaves the round to its parent
+            self._rec._finish_round(self, failed=exc_type is not None)
 
     @_serialized
     def client(

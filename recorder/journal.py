@@ -32,6 +32,7 @@ from __future__ import annotations
 import io
 import os
 import struct
+import weakref
 from pathlib import Path
 
 from .spec import JOURNAL_SUFFIX
@@ -181,6 +182,7 @@ class JournaledFile(io.RawIOBase):
         self._shadow: dict[int, bytearray] | None = None
         self._size = 0
         self._floor = 0
+        _open_files.add(self)
 
     # -- io.RawIOBase ---------------------------------------------------------
     def readable(self) -> bool:
@@ -453,3 +455,20 @@ class RecoveredFile(io.RawIOBase):
         if not self.closed:
             os.close(self._fd)
         super().close()
+
+
+#: Every JournaledFile not yet garbage: a forked child detaches its copies (:func:`_detach_in_child`).
+_open_files: weakref.WeakSet[JournaledFile] = weakref.WeakSet()
+
+
+def _detach_in_child() -> None:
+    """In a forked child: whatever HDF5 writes through an inherited file (its flush as the child exits, a write the
+    child attempts) stays in the child's memory. The descriptor is the parent's: a write or a truncation through it
+    changed the parent's run under its journal (QA: a child leaving an inherited round block truncated the file)."""
+    for file in list(_open_files):
+        if not file.closed:
+            file.detach()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_detach_in_child)

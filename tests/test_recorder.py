@@ -791,6 +791,76 @@ def test_a_forked_child_that_exits_leaves_its_parents_run_alone(tmp_path):
         assert run.rounds == [0, 1] and run.finished is True and run.clients(1) == ["c0", "c1"]
 
 
+def test_a_forked_child_leaving_an_inherited_round_block_or_recording_in_it_leaves_the_run_alone(tmp_path):
+    """QA: a child that left the round block it inherited (sys.exit unwinds it) rolled the parent's file back on disk
+    and truncated it: round 1 stayed 'complete' with a hole where an update was, and the parent's commit failed.
+    Workers of a fork pool calling client() on the inherited round got no error, and their clients were lost."""
+    path = tmp_path / "fork.h5"
+    script = (
+        "import os, sys, numpy as np; from recorder import Recorder, RecorderError\n"
+        "S = lambda v: {'w': np.full(50000, v, np.float32)}\n"
+        "with Recorder(sys.argv[1]) as rec:\n"
+        "    with rec.round(0, S(0)) as rnd:\n"
+        "        rnd.client('a', S(1), num_samples=1)\n"
+        "    with rec.round(1, S(0)) as rnd:\n"
+        "        rnd.client('a', S(2), num_samples=1)\n"
+        "        for child in ('exits', 'records'):\n"
+        "            pid = os.fork()\n"
+        "            if pid == 0:\n"
+        "                if child == 'records':\n"
+        "                    try:\n"
+        "                        rnd.client('w', S(7), num_samples=1)\n"
+        "                    except RecorderError as exc:\n"
+        "                        os._exit(0 if 'belongs to process' in str(exc) else 5)\n"
+        "                    os._exit(6)\n"
+        "                sys.exit(0)  # unwinds the inherited blocks\n"
+        "            assert os.waitpid(pid, 0)[1] == 0, child\n"
+        "        rnd.client('b', S(3), num_samples=1)\n"
+        "    with rec.round(2, S(0)) as rnd:\n"
+        "        rnd.client('a', S(4), num_samples=1)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    with open_run(path) as run:
+        run.validate()
+        assert run.rounds == [0, 1, 2] and run.finished is True and run.clients(1) == ["a", "b"]
+        assert [run.update(1, c)["w"][0] for c in ("a", "b")] == [2.0, 3.0]
+
+
+def test_a_relative_path_is_the_same_file_after_the_working_directory_changes(tmp_path, monkeypatch):
+    """QA: after os.chdir a failed round rolled back 'run.h5' of the new directory: FileNotFoundError and the
+    recorder closed for good, or, where another run of that name lay, the rest of the run was written into it."""
+    here, there = tmp_path / "a", tmp_path / "b"
+    here.mkdir(), there.mkdir()
+    with Recorder(there / "run.h5") as other:
+        with other.round(0, {"w": np.zeros(3)}) as rnd:
+            rnd.client("other", {"w": np.ones(3)}, num_samples=1)
+    monkeypatch.chdir(here)
+    rec = Recorder("run.h5")
+    with rec.round(0, {"w": np.zeros(3)}) as rnd:
+        rnd.client("a", {"w": np.ones(3)}, num_samples=1)
+    monkeypatch.chdir(there)
+    with pytest.raises(RecorderError, match="does not match the recorded"):  # a failed round: rolled back
+        with rec.round(1, {"w": np.zeros(3)}) as rnd:
+            rnd.client("a", {"w": np.ones(4)}, num_samples=1)
+    with rec.round(2, {"w": np.zeros(3)}) as rnd:
+        rnd.client("a", {"w": np.ones(3)}, num_samples=1)
+    rec.close()
+    with open_run(here / "run.h5") as mine, open_run(there / "run.h5") as theirs:
+        assert (mine.rounds, mine.finished) == ([0, 2], True)
+        assert (theirs.rounds, theirs.clients(0)) == ([0], ["other"])
+
+
+def test_a_path_that_is_no_regular_file_is_refused_and_left_alone(tmp_path):
+    """QA: Recorder('/dev/null', overwrite=True) failed its first commit (fsync of a device) and then deleted the
+    path it was given: as root, the system's /dev/null."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(RecorderError, match="is not a regular file"):
+        Recorder(fifo, overwrite=True)
+    assert fifo.exists() and not fifo.is_file()
+
+
 def test_ctrl_c_that_leaves_hdf5_unable_to_close_rolls_the_round_back_and_stays_a_keyboard_interrupt(
     tmp_path, monkeypatch
 ):
