@@ -287,10 +287,17 @@ def coverage_notes(
         )
         notes.append(f"{_subject(unscored, verdicts)} could not be scored: {why}, so 'benign' is no evidence either way")
     if rare:
+        # a detector's single-round term (its `spike` parameter) is the only evidence one round can give
+        spiking = [f"{r.name} (spike={r.params['spike']:g})" for r in results if r.applicable and r.params.get("spike")]
+        one_round = (
+            f"only {listed(spiking)} can flag a client on a single round, and no other detector unless its spike "
+            "parameter is set (e.g. --set norm.spike=50)" if spiking
+            else "no single round, however extreme, flags a client unless a detector's spike parameter is set "
+            "(e.g. --set norm.spike=50)"
+        )
         notes.append(
             f"{_subject(rare, verdicts)} took part in fewer than {EVIDENCE_ROUNDS} rounds, too few to accumulate "
-            "evidence, so 'benign' says nothing about them: no single round, however extreme, flags a client unless "
-            "a detector's spike parameter is set (e.g. --set norm.spike=50)"
+            f"evidence, so 'benign' says little about them: {one_round}"
         )
     scored = {r for result in results if result.applicable for r in result.round_scores}
     small = sorted(n for r, n in round_sizes.items() if r in scored and n < REFERENCE_CLIENTS)

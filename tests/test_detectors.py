@@ -161,6 +161,36 @@ def test_cosine_hdbscan_evidence_is_where_its_vote_reached_the_threshold(runs):
         assert f"(first in round {first}) and on its accumulated update" in e.detail, e
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_sybil_flags_copies_under_a_new_id_every_round_on_that_round_alone(tmp_path, seed):
+    """A red team: two attackers sending one crafted update under new ids every round (identity churn) were never
+    found, 0 of 60 ids: every score is a mean over at least 3 rounds of an id. One round of a near-copy is evidence
+    enough: over 19,187 honest clients of 895 cached federations the per-round z of `sybil` reached 14.4 at most,
+    the copies 60-90; its spike (30) makes one such round reach the threshold, and twice that, a verdict alone."""
+    rng = np.random.default_rng(seed)
+    path = tmp_path / "churn.h5"
+    attackers = []
+    with Recorder(path) as rec:
+        for r in range(12):
+            common = rng.normal(size=300)
+            with rec.round(r, {"w": np.zeros(300)}) as rnd:
+                for i in range(10):
+                    rnd.client(f"h{i}", {"w": common + rng.normal(size=300)}, num_samples=50, delta=True)
+                crafted = common + 0.3 * rng.normal(size=300)
+                for k in range(2):
+                    attackers.append(f"s{r}-{k}")
+                    rnd.client(attackers[-1], {"w": crafted}, num_samples=50, delta=True)
+        rec.ground_truth(attackers)
+    report = analyze(open_run(path))
+    assert sorted(report.detector("sybil").flagged) == sorted(attackers)
+    judged = {v.client: v.verdict for v in report.verdicts}
+    assert all(judged[c] == "malicious" for c in attackers)
+    assert all(judged[f"h{i}"] == "benign" for i in range(10))
+    # off, the old blindness: a mean needs three rounds of one id
+    off = analyze(open_run(path), [get_detector("sybil", spike=None)])
+    assert off.detector("sybil").flagged == []
+
+
 def test_sybil_finds_copies_that_make_up_four_in_ten_of_every_round(tmp_path):
     """Four of ten clients send one crafted update (the honest mean, "a little is enough" with z = 0)
     among honest updates as alike as IID shards make them (cosine about 0.96). On the cosine
@@ -455,6 +485,8 @@ def test_cross_device_participation_alone_raises_no_suspicion(seed, tmp_path):
     named = note.split(" clients (", 1)[1].split(" and ", 1)[0].split(", ")
     rounds = {v.client: v.rounds for v in report.verdicts}
     assert len(named) == 10 and all(rounds[c] < 3 for c in named), note
+    assert note.endswith("only sybil (spike=30) can flag a client on a single round, and no other detector unless its "
+                         "spike parameter is set (e.g. --set norm.spike=50)"), note
     eager = analyze(open_run(path), [get_detector("cosine-hdbscan", min_rounds=1, alpha=math.inf)])
     assert eager.detector("cosine-hdbscan").flagged
 

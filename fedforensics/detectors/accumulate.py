@@ -10,11 +10,12 @@ honest client-rounds. A client's run-level score therefore combines
   across clients: with ten clients, the spread of honest means is set by the
   majority that sits near the median, and re-scaling by it turns an honest
   client with a persistently different data shard into a 9-sigma outlier;
-* optionally (``spike``, off by default) its strongest single round, scaled so
+* optionally (``spike``, off by default; ``sybil`` sets it) its strongest single round, scaled so
   that a per-round z of ``spike`` reaches the threshold. Honest clients of
-  non-IID federations reach per-round z ≈ 85 in single late rounds, so a
-  single round is no verdict (and a one-shot model replacement among many
-  rounds goes unflagged: docs/detection.md, "Where it fails");
+  non-IID federations reach per-round z ≈ 85 in single late rounds on their update's norm, so
+  a single round of most statistics is no verdict (and a one-shot model replacement among many
+  rounds goes unflagged: docs/detection.md, "Where it fails"); a near-copy of another client's
+  update is (``sybil``: honest clients reached z 14.4 at most);
 * optionally (``extreme_share``; ``norm`` sets it) the share of its rounds in which its z reached
   ``CLIP``, scaled so that a share of ``extreme_share`` scores ``EXTREME_SCORE``, once
   ``EVIDENCE_ROUNDS`` such rounds are in: an attacker who strikes in one round of

@@ -45,6 +45,11 @@ class SybilDetector(RoundStatisticDetector):
     side = "less"
     abs_floor = 0.3
 
+    def __init__(self, *, threshold: float = 3.5, spike: float | None = 30.0, min_clients: int = 4) -> None:
+        """``spike`` (on here alone, at 30): one round of a near-copy reaches the threshold, so that an attacker
+        who takes a new id every round or copies only for a few rounds is flagged (docs/detectors.md, ``sybil``)."""
+        super().__init__(threshold=threshold, spike=spike, min_clients=min_clients)
+
     def statistics(self, data: RoundData) -> dict[str, np.ndarray]:
         return {"nearest distance": log_nearest_distance(data.cosine_distances)[0]}
 
