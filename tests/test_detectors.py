@@ -1180,7 +1180,8 @@ def test_streamed_evidence_matches_its_definition_from_the_whole_history(side, s
     rng = np.random.default_rng(7)
     clients = [f"c{i}" for i in range(12)]
     threshold = 2.0
-    series = RoundScores(clients, side, threshold, spike, extreme_share=share)
+    spike_score = 3.0  # what a per-round z of `spike` scores (a detector's default threshold), apart from the threshold
+    series = RoundScores(clients, side, threshold, spike, extreme_share=share, spike_score=spike_score)
     history: dict[str, list[tuple[int, float]]] = {c: [] for c in clients}
     for r in range(60):
         present = [i for i, c in enumerate(clients) if rng.random() < 0.7 and (c != "c11" or r >= 20)]
@@ -1200,7 +1201,7 @@ def test_streamed_evidence_matches_its_definition_from_the_whole_history(side, s
         if values.size == 0:
             return None
         score = oriented(np.array([np.mean(np.clip(values, -CLIP, CLIP))]), side)[0] if values.size >= EVIDENCE_ROUNDS else 0.0
-        score = max(score, oriented(values, side).max() * threshold / spike) if spike else score
+        score = max(score, oriented(values, side).max() * spike_score / spike) if spike else score
         extreme = int((oriented(values, side) >= CLIP).sum())
         return max(score, extreme / values.size / share * EXTREME_SCORE) if share and extreme >= EVIDENCE_ROUNDS else score
 
@@ -1216,7 +1217,41 @@ def test_streamed_evidence_matches_its_definition_from_the_whole_history(side, s
     for cid in conclusion.flagged:
         expected = next(r for r in range(60) if (s := score_upto(cid, r)) is not None and s >= threshold)
         assert conclusion.first_flagged[cid] == expected
+        # a higher level (the threshold after a multi-statistic detector's Bonferroni correction) is reached later,
+        # and the record of the client's new highs says when
+        level = conclusion.scores[cid] * 0.95
+        later = next(r for r in range(60) if (s := score_upto(cid, r)) is not None and s >= level)
+        assert conclusion.first_reaching(cid, lambda score: score >= level) == later >= expected
     assert series.round_peaks[40] == max(abs(v) for c in clients for r, v in history[c] if r == 40)
+
+
+def test_first_flagged_of_a_detector_of_many_statistics_is_where_its_corrected_score_reached_the_threshold(tmp_path):
+    """A review: the flag compares the best statistic's score after the Bonferroni correction with the threshold,
+    but the first round came from the uncorrected series, which reach it sooner (round 17 against 21)."""
+    from fedforensics.detectors.statistic import RoundStatisticDetector
+    from fedforensics.scan import scan
+
+    class Ten(RoundStatisticDetector):
+        name, reference, summary, family, side = "ten", "a test", "ten statistics", "magnitude", "greater"
+
+        def statistics(self, data):
+            rng = np.random.default_rng(data.round)
+            out = {f"s{k}": rng.normal(size=len(data.clients)) for k in range(10)}
+            out["s0"][data.clients.index("c3")] = 0.5 * data.round  # drifting away, round after round
+            return out
+
+        def explain(self, key, value):
+            return key
+
+    with open_run(make_run(tmp_path / "base.h5", rounds=25)) as run:
+        detector, reached = Ten(), {}
+        detector.start(run)
+        for data in scan(run):
+            detector.observe(data)
+            for cid in detector.finish().flagged:  # what the evidence up to this round flags
+                reached.setdefault(cid, data.round)
+        result = detector.finish()
+    assert result.flagged == ["c3"] and result.first_flagged == reached == {"c3": 21}
 
 
 def test_a_round_table_reads_as_the_rounds_it_holds_without_nan():

@@ -11,7 +11,8 @@ honest client-rounds. A client's run-level score therefore combines
   majority that sits near the median, and re-scaling by it turns an honest
   client with a persistently different data shard into a 9-sigma outlier;
 * optionally (``spike``, off by default; ``sybil`` sets it) its strongest single round, scaled so
-  that a per-round z of ``spike`` reaches the threshold. Honest clients of
+  that a per-round z of ``spike`` scores ``spike_score`` (the detector's default threshold, a constant: scores
+  do not depend on the threshold set, so at that default such a round flags the client). Honest clients of
   non-IID federations reach per-round z ≈ 85 in single late rounds on their update's norm, so
   a single round of most statistics is no verdict (and a one-shot model replacement among many
   rounds goes unflagged: docs/detection.md, "Where it fails"); a near-copy of another client's
@@ -33,7 +34,7 @@ threshold is the round of first detection.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -72,6 +73,12 @@ class Conclusion:
     flagged: list[str]
     first_flagged: dict[str, int]
     strongest: dict[str, list[tuple[int, float, float]]]  # client -> [(round, oriented z, signed z)], strongest first
+    highs: dict[str, list[tuple[int, float]]]  # client -> [(round, score)] each time its score rose to a new high
+
+    def first_reaching(self, cid: str, reached: Callable[[float], bool]) -> int | None:
+        """The first round at which ``cid``'s score up to then satisfied ``reached`` (a monotone test of a score:
+        a threshold after a correction the detector applies to it), or ``None``."""
+        return next((r for r, score in self.highs.get(cid, []) if reached(score)), None)
 
 
 class RoundScores:
@@ -88,10 +95,11 @@ class RoundScores:
 
     def __init__(
         self, ids: Sequence[str], side: Side, threshold: float, spike: float | None, keep: int = 3,
-        extreme_share: float | None = None,
+        extreme_share: float | None = None, spike_score: float = EXTREME_SCORE,
     ) -> None:
         n = len(ids)
         self.ids, self.side, self.threshold, self.spike, self.extreme_share = ids, side, threshold, spike, extreme_share
+        self.spike_score = spike_score
         self._sum = np.zeros(n)
         self._count = np.zeros(n, dtype=np.int64)
         self._extreme = np.zeros(n, dtype=np.int64)  # rounds whose oriented z reached CLIP
@@ -101,6 +109,8 @@ class RoundScores:
         self._top = np.full((n, keep), -np.inf)  # oriented z of the strongest rounds, strongest first
         self._top_round = np.full((n, keep), -1, dtype=np.int64)
         self._top_signed = np.zeros((n, keep))
+        self._high = np.full(n, -np.inf)
+        self._highs: list[tuple[int, np.ndarray, np.ndarray]] = []  # per round: (round, client rows, scores) that rose
         self.rounds = array("q")
         self._round_peak = array("d")
 
@@ -118,14 +128,18 @@ class RoundScores:
         count = self._count[at]
         score = np.where(count >= EVIDENCE_ROUNDS, oriented(self._sum[at] / count, self.side), 0.0)
         strength = oriented(z, self.side)
-        if self.spike is not None and np.isfinite(self.threshold):  # a per-round z of `spike` reaches the threshold
+        if self.spike is not None:  # a per-round z of `spike` scores `spike_score`
             self._peak[at] = np.maximum(self._peak[at], strength)
-            score = np.maximum(score, self._peak[at] * self.threshold / self.spike)
+            score = np.maximum(score, self._peak[at] * self.spike_score / self.spike)
         if self.extreme_share is not None:  # that share of rounds at CLIP scores EXTREME_SCORE
             self._extreme[at] += strength >= CLIP
             extreme = self._extreme[at]
             score = np.maximum(score, np.where(extreme >= EVIDENCE_ROUNDS, extreme / count / self.extreme_share * EXTREME_SCORE, 0.0))
         self._score[at] = score
+        rose = score > self._high[at]
+        if rose.any():
+            self._highs.append((round_number, at[rose], score[rose]))
+            self._high[at[rose]] = score[rose]
         reached = at[(self._first[at] < 0) & (score >= self.threshold)]
         self._first[reached] = round_number
         # the `keep` strongest rounds: the new round goes last, so a stable sort keeps the earlier of equal rounds first
@@ -159,4 +173,8 @@ class RoundScores:
             ]
             for j in seen
         }
-        return Conclusion(scores, flagged, first, strongest)
+        highs: dict[str, list[tuple[int, float]]] = {self.ids[j]: [] for j in seen}
+        for r, rows, values in self._highs:
+            for j, value in zip(rows.tolist(), values.tolist()):
+                highs[self.ids[j]].append((r, value))
+        return Conclusion(scores, flagged, first, strongest, highs)

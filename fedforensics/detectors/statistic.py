@@ -11,6 +11,8 @@ Subclasses only say which statistics they compute and how to explain them.
 
 from __future__ import annotations
 
+import inspect
+
 from abc import abstractmethod
 from collections import Counter
 from typing import Any, ClassVar
@@ -34,10 +36,10 @@ class RoundStatisticDetector(Detector):
     threshold
         Run-level score at which a client is flagged.
     spike
-        Per-round z at which one round alone reaches the threshold; ``None`` (default) is off:
-        honest clients of non-IID federations reach z ≈ 85 in single late rounds
-        (docs/detection.md), so a one-shot boosted update among many rounds goes
-        unflagged ("Where it fails").
+        Per-round z at which one round alone scores the detector's default threshold (so flags the client at
+        that threshold); ``None`` (default) is off: honest clients of non-IID federations reach z ≈ 85 in
+        single late rounds (docs/detection.md), so a one-shot boosted update among many rounds goes
+        unflagged ("Where it fails"). ``sybil`` sets it.
     min_clients
         Rounds with fewer clients are not scored (a median of two is no reference).
     """
@@ -65,6 +67,12 @@ class RoundStatisticDetector(Detector):
         self.threshold = threshold
         self.spike = spike
         self.min_clients = min_clients
+
+    @property
+    def default_threshold(self) -> float:
+        """The threshold this detector's class defaults to: what a per-round z of ``spike`` scores, a constant apart
+        from the threshold set (PyOD's rule: scores do not depend on the threshold)."""
+        return inspect.signature(type(self).__init__).parameters["threshold"].default
 
     @abstractmethod
     def statistics(self, data: RoundData) -> dict[str, np.ndarray]:
@@ -127,7 +135,8 @@ class RoundStatisticDetector(Detector):
             series = self._series.get(key)
             if series is None:
                 series = self._series[key] = RoundScores(
-                    self._run.all_clients, self.side, self.threshold, self.spike, self.evidence_rounds, self.extreme_share
+                    self._run.all_clients, self.side, self.threshold, self.spike, self.evidence_rounds, self.extreme_share,
+                    spike_score=self.default_threshold,
                 )
             series.add(data.round, data.index, z)
             strength = oriented(z, self.side)
@@ -155,7 +164,11 @@ class RoundStatisticDetector(Detector):
         best_key = {cid: key for cid, (_, key) in best.items()}
         first = {}
         for cid in flagged:
-            rounds = [c.first_flagged[cid] for c in conclusions.values() if cid in c.first_flagged]
+            # the first round at which a statistic's score, corrected as the flag's is, reached the threshold
+            def corrected_reaches(score: float, tests: int = tests[cid]) -> bool:
+                return bonferroni_z(score, tests, two_sided=two_sided) >= self.threshold
+
+            rounds = [r for c in conclusions.values() if (r := c.first_reaching(cid, corrected_reaches)) is not None]
             if rounds:
                 first[cid] = min(rounds)
         evidence = [e for cid in flagged for e in self._evidence(cid, best_key[cid], conclusions[best_key[cid]])]
