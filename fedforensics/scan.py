@@ -10,7 +10,7 @@ import numpy as np
 
 from .detectors.base import RoundData
 from .detectors.history import DIRECTION_MEMORY, DirectionHistory
-from .run import Layer, Run
+from .run import Layer, Run, RunFormatError
 
 Progress = Callable[[int, int], None]  # (rounds done, rounds in all)
 
@@ -160,8 +160,11 @@ def scan(run: Run, progress: Progress | None = None, direction_memory: int = DIR
             if not finite.all():
                 # Did the client break, or the model it was sent? After one NaN update FedAvg spreads it to
                 # the global model, and from then on every client's update (local − global) holds NaN.
-                state = run.global_state(r)
-                global_nonfinite = not all(np.isfinite(state[layer.name]).all() for layer in layers)
+                try:
+                    state = run.global_state(r)
+                    global_nonfinite = not all(np.isfinite(state[layer.name]).all() for layer in layers)
+                except RunFormatError:  # malformed (the report's damaged parts name it): the updates answer for themselves
+                    global_nonfinite = False
                 keep = np.flatnonzero(finite)
                 updates = {name: array[keep] for name, array in updates.items()}
                 grams = {name: gram[np.ix_(keep, keep)] for name, gram in grams.items()}

@@ -923,3 +923,20 @@ def test_a_ground_truth_group_without_its_list_is_unknown_truth(full_run, tmp_pa
     with open_run(path) as run:
         run.validate()
         assert run.ground_truth is None
+
+
+def test_a_malformed_global_model_beside_a_nan_update_is_named_not_refused(tmp_path):
+    """A review: the scan reads a round's global model to tell whether the client or the model broke when an update
+    holds NaN; a malformed one refused the whole audit there, though a run without the NaN was audited with the
+    damage named."""
+    from synthetic import make_run
+
+    path = make_run(tmp_path / "g.h5", rounds=6, nan_client="c2")
+    with h5py.File(path, "r+") as f:
+        for key in f[spec.ROUNDS]:
+            _replace(f, f"{spec.ROUNDS}/{key}/{spec.GLOBAL}/0000", np.zeros(2, np.float32))
+    with open_run(path) as run:
+        report = analyze(run)
+    assert any(note.startswith("the file is malformed in parts no verdict rests on") for note in report.notes)
+    (c2,) = [v for v in report.verdicts if v.client == "c2"]
+    assert c2.verdict != "benign" and c2.evidence[0].detector == "integrity"
