@@ -12,6 +12,7 @@ What is recorded, and under which client ids: ``docs/flower.md``.
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -96,9 +97,9 @@ class RecordingStrategy(Strategy, LegacyStrategy):
             )
         own = self.__dict__  # written directly: every other attribute write goes to the wrapped strategy
         own["strategy"] = strategy
-        # a Message API strategy weights replies by its own key (FedAvg's `weighted_by_key`); the legacy API's
-        # replies carry num_examples, recorded under NUM_SAMPLES_KEY
-        samples_key = getattr(strategy, "weighted_by_key", NUM_SAMPLES_KEY) if isinstance(strategy, Strategy) else NUM_SAMPLES_KEY
+        # a Message API strategy weights replies by its own key (FedAvg's `weighted_by_key`), looked up each round:
+        # it may be set on the strategy later; the legacy API's replies carry num_examples, under NUM_SAMPLES_KEY
+        samples_key = functools.partial(_weight_key, strategy) if isinstance(strategy, Strategy) else lambda: NUM_SAMPLES_KEY
         own["_log"] = _RoundLog(recorder, tuple(id_keys), samples_key)
         own["_layer_names"] = None if layer_names is None else list(layer_names)
         own["_evaluation_closes_round"] = False
@@ -253,13 +254,29 @@ class RecordingStrategy(Strategy, LegacyStrategy):
         return _Reply(proxy.node_id, metrics, state=dict(zip(names, arrays)))
 
 
+def _weight_key(strategy: Strategy) -> str:
+    """The metric a Message API strategy weights replies by (FedAvg's ``weighted_by_key``), through wrappers that
+    hold the strategy they wrap as ``.strategy`` (the differential-privacy ones); ``num-examples`` otherwise."""
+    seen = set()
+    while id(strategy) not in seen:
+        seen.add(id(strategy))
+        key = getattr(strategy, "weighted_by_key", None)
+        if isinstance(key, str):
+            return key
+        inner = getattr(strategy, "strategy", None)
+        if inner is None:
+            break
+        strategy = inner
+    return NUM_SAMPLES_KEY
+
+
 class _RoundLog:
     """The round being recorded, and the client ids learnt for Flower nodes."""
 
-    def __init__(self, recorder: Recorder, id_keys: tuple[str, ...], samples_key: str = NUM_SAMPLES_KEY) -> None:
+    def __init__(self, recorder: Recorder, id_keys: tuple[str, ...], samples_key: Callable[[], str]) -> None:
         self._rec = recorder
         self._id_keys = id_keys
-        self._samples_key = samples_key
+        self._samples_key = samples_key  # asked each round
         self._sent: tuple[int, dict[str, np.ndarray], list[int]] | None = None
         self._open: RoundRecorder | None = None
         self._unaggregated: int | None = None  # the round whose strategy returned no model
@@ -287,6 +304,7 @@ class _RoundLog:
         else:
             missing_problem = "no reply"
         entries = [*replies, *(_Reply(node, {}, problem=missing_problem) for node in missing)]
+        samples_key = self._samples_key()
         rnd = self._rec.round(number, global_state).__enter__()
         try:
             for cid, entry in sorted(self._identify(entries), key=lambda pair: _order(pair[0])):
@@ -294,7 +312,7 @@ class _RoundLog:
                 if problem:
                     rnd.failure(cid, problem)
                     continue
-                num_samples, metrics = _samples_and_metrics(entry.metrics, self._id_keys, self._samples_key)
+                num_samples, metrics = _samples_and_metrics(entry.metrics, self._id_keys, samples_key)
                 try:
                     rnd.client(cid, entry.state, num_samples=num_samples, metrics=metrics)
                 except RecorderError as exc:  # checked before anything is written: the round goes on
