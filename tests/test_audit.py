@@ -237,3 +237,14 @@ def test_a_flag_of_the_whole_run_is_first_flagged_run_level_as_evaluate_says(tmp
     row = next(line for line in console.export_text().splitlines() if "accumulated-sybil" in line)
     assert "c1: run-level, c4: run-level" in row, row
     assert '<span class="id">c1</span>: run-level, <span class="id">c4</span>: run-level' in render_html(report)
+
+
+def test_characters_that_compose_with_a_neighbour_are_escaped():
+    """A review: Hangul's conjoining jamo U+1100 U+1161 passed through (each is unchanged by composition alone) and
+    read as the precomposed syllable U+AC00 another client may hold."""
+    from fedforensics.report.escapes import shown
+
+    assert shown("\u1100\u1161") == "\\u1100\\u1161"  # reads as 가
+    assert shown("\uac00\u11a8") == "\\uac00\\u11a8"  # 가 + a final consonant: reads as 각
+    assert shown("\uac00") == "\uac00" and shown("x\u1100\u1161") == "x\\u1100\\u1161"
+    assert shown("cafe\u0301") == "cafe\\u0301"  # an ASCII letter stays itself even where it composes

@@ -18,14 +18,22 @@ def shown(text: str) -> str:
     Text that Unicode's canonical composition (NFC) would change has the characters it changes written as
     escapes too: the combining marks (``cafe`` followed by U+0301 looked exactly like the precomposed ``café`` of
     another client) and the characters composition replaces (the Kelvin sign U+212A is a ``K``, the ohm sign
-    U+2126 an ``Ω``). Text already in that form (as typed, most text is) keeps its accents and the vowel signs of
-    scripts that write with them.
+    U+2126 an ``Ω``), and the characters that compose with a neighbour (Hangul's conjoining jamo U+1100 U+1161
+    read as the syllable U+AC00). Text already in that form (as typed, most text is) keeps its accents and the
+    vowel signs of scripts that write with them.
     """
     composed = unicodedata.is_normalized("NFC", text)
     if text.isprintable() and composed:
         return text
 
-    def plain(c: str) -> bool:
-        return c.isprintable() and (composed or not (unicodedata.combining(c) or unicodedata.normalize("NFC", c) != c))
+    def changed(stretch: str) -> bool:
+        return unicodedata.normalize("NFC", stretch) != stretch
 
-    return "".join(c if plain(c) else c.encode("unicode_escape").decode("ascii") for c in text)
+    def plain(i: int, c: str) -> bool:
+        if not c.isprintable():
+            return False
+        if composed:
+            return True
+        return not (unicodedata.combining(c) or changed(c) or changed(text[max(i - 1, 0) : i + 1]) or changed(text[i : i + 2]))
+
+    return "".join(c if plain(i, c) else c.encode("unicode_escape").decode("ascii") for i, c in enumerate(text))
