@@ -19,8 +19,8 @@ def top_share_folds(sample: np.ndarray, step: np.ndarray, top: float) -> np.ndar
     """Per client (row of a clients × coordinates sample), how many times less of its squared update it puts on
     the ``top`` share of coordinates where ``step`` (the last global update, same coordinates) is largest than
     the round's median client does: 1 for a typical client, +inf for one that leaves them untouched; NaN for a
-    client that sent nothing at all, and for every client of a round whose global model moved on fewer than
-    :data:`MIN_COMPARED` / ``top`` of the coordinates."""
+    client that sent nothing at all, and for every client of a round whose ``top`` share of the coordinates the
+    global model moved on, rounded up, is fewer than :data:`MIN_COMPARED` (3,100 moved or fewer at 1 %)."""
     moved = np.flatnonzero(np.isfinite(step) & (step != 0))
     folds = np.full(sample.shape[0], np.nan)
     k = math.ceil(top * moved.size)
