@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from .detectors.base import RoundData
-from .detectors.spread_shift import gather, grid_width, sample_columns
+from .detectors.grid import gather, grid_width, sample_columns
 from .run import Layer
 
 #: Median cosine between a client's deviations from the median in two consecutive rounds, at and above which

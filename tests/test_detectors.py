@@ -1047,7 +1047,8 @@ def test_cosine_to_the_mean_of_the_others_from_the_gram_matrix_alone():
 
 
 def test_spread_alignment_is_minus_one_for_the_mean_shifted_by_the_spread_and_near_zero_for_honest_noise():
-    from fedforensics.detectors.spread_shift import sample_columns, spread_alignment
+    from fedforensics.detectors.grid import sample_columns
+    from fedforensics.detectors.spread_shift import spread_alignment
     from fedforensics.run import Layer
 
     rng = np.random.default_rng(7)

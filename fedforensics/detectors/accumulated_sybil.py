@@ -8,7 +8,7 @@ from ..run import Run
 from ..stats import REFERENCE_CLIENTS, bonferroni_z, cosine_from_gram, on_reference_scale, robust_z
 from .accumulate import EVIDENCE_ROUNDS
 from .base import Detector, DetectorResult, Evidence, RoundData
-from .spread_shift import gather, grid_width, sample_columns
+from .grid import gather, grid_width, sample_columns
 from .sybil import SybilDetector, log_nearest_distance
 
 

@@ -12,7 +12,7 @@ from ..errors import RunFormatError
 from ..run import Run
 from .base import RoundData
 from .level import LevelDetector
-from .spread_shift import gather, grid_width, sample_columns
+from .grid import gather, grid_width, sample_columns
 
 
 class GlobalSteps:

@@ -4,43 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..run import Layer, Run
+from ..run import Run
 from .base import RoundData
+from .grid import gather, grid_width, sample_columns
 from .statistic import RoundStatisticDetector
-
-
-def sample_columns(layers: list[Layer], coordinates: int) -> list[tuple[str, slice]]:
-    """About ``coordinates`` coordinates of the model, evenly spaced over its layers laid end to end.
-
-    Per layer, the slice of its clients × parameters block's columns that falls on the grid; layers
-    the grid misses are left out. Evenly spaced rather than in blocks: consecutive weights of a layer
-    share an input or an output unit, and a sample of a few rows would be a few facts, not thousands.
-    """
-    total = sum(layer.size for layer in layers)
-    step = max(1, total // max(1, coordinates))
-    columns = []
-    start = 0
-    for layer in layers:
-        first = -start % step  # the grid's first position inside this layer
-        if first < layer.size:
-            columns.append((layer.name, slice(first, layer.size, step)))
-        start += layer.size
-    return columns
-
-
-def grid_width(columns: list[tuple[str, slice]]) -> int:
-    """How many coordinates :func:`sample_columns`'s grid holds."""
-    return sum(len(range(c.start, c.stop, c.step)) for _, c in columns)
-
-
-def gather(data: RoundData, columns: list[tuple[str, slice]], out: np.ndarray) -> np.ndarray:
-    """The round's clients × grid sample (the grid of :func:`sample_columns`), written into ``out`` and returned."""
-    col = 0
-    for name, layer_columns in columns:
-        block = data.flat(name)[:, layer_columns]
-        out[:, col : col + block.shape[1]] = block
-        col += block.shape[1]
-    return out
 
 
 def spread_alignment(sample: np.ndarray) -> np.ndarray:
