@@ -69,6 +69,9 @@ class OppositionDetector(LevelDetector):
         Rounds a client must have been scored in before its median counts.
     coordinates
         Coordinates of each layer compared (at most; evenly spaced).
+    min_agreement
+        Rounds whose consensus layer's median cosine is lower are not scored: agreement beyond chance on many
+        coordinates can still be faint (one class per client: 0.06-0.10), and a push against it means nothing.
     """
 
     name = "opposition"
@@ -84,12 +87,14 @@ class OppositionDetector(LevelDetector):
     large_data = True
 
     def __init__(
-        self, *, threshold: float = 0.6, min_clients: int = 4, min_rounds: int = EVIDENCE_ROUNDS, coordinates: int = 1024
+        self, *, threshold: float = 0.6, min_clients: int = 4, min_rounds: int = EVIDENCE_ROUNDS, coordinates: int = 1024,
+        min_agreement: float = 0.15,
     ) -> None:
         self.threshold = threshold
         self.min_clients = min_clients
         self.min_rounds = min_rounds
         self.coordinates = coordinates
+        self.min_agreement = min_agreement
 
     def start(self, run: Run) -> None:
         super().start(run)
@@ -105,12 +110,13 @@ class OppositionDetector(LevelDetector):
     def observe(self, data: RoundData) -> None:
         if len(data.clients) < self.min_clients or not self._layers:
             return
-        best, consensus, pushes = -math.inf, "", np.empty(0)
+        best, consensus, pushes, cosine = -math.inf, "", np.empty(0), 0.0
         for name, columns in self._layers:
-            agreement, push = consensus_push(data.flat(name)[:, columns])
+            sample = data.flat(name)[:, columns]
+            agreement, push = consensus_push(sample)
             if agreement > best:
-                best, consensus, pushes = agreement, name, push
-        if best > 0:
+                best, consensus, pushes, cosine = agreement, name, push, agreement / math.sqrt(sample.shape[1])
+        if best > 0 and cosine >= self.min_agreement:
             self._consensus[data.round] = consensus
             self.record(data, pushes)
 
