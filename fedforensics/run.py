@@ -342,9 +342,11 @@ class Run:
                 self.recovered = True
                 return h5py.File(self._fileobj, "r")
             return h5py.File(path, "r", locking=False)
-        except OSError as exc:
-            if self._fileobj is not None:
+        except BaseException as exc:
+            if self._fileobj is not None:  # whatever ended the open (an interrupt too), the handle goes with it
                 self._fileobj.close()
+            if not isinstance(exc, OSError):
+                raise
             if self.changed():
                 raise self.changed_error(exc) from None
             if journal is None and not h5py.is_hdf5(path):

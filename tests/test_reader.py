@@ -940,3 +940,28 @@ def test_a_malformed_global_model_beside_a_nan_update_is_named_not_refused(tmp_p
     assert any(note.startswith("the file is malformed in parts no verdict rests on") for note in report.notes)
     (c2,) = [v for v in report.verdicts if v.client == "c2"]
     assert c2.verdict != "benign" and c2.evidence[0].detector == "integrity"
+
+
+def test_the_recovered_file_is_closed_whatever_ends_the_open(small_run, monkeypatch):
+    """A review: only an OSError from h5py closed the file object a hot journal is read through; anything else
+    (an interrupt, a ValueError) left its descriptor open."""
+    import fedforensics.run as run_module
+
+    closed = []
+
+    class Recovered:
+        def __init__(self, path, *journal):
+            pass
+
+        def close(self):
+            closed.append(True)
+
+    def refuse(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_module, "read_journal", lambda path: (0, []))
+    monkeypatch.setattr(run_module, "RecoveredFile", Recovered)
+    monkeypatch.setattr(run_module.h5py, "File", refuse)
+    with pytest.raises(KeyboardInterrupt):
+        open_run(small_run)
+    assert closed == [True]
