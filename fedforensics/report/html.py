@@ -151,7 +151,9 @@ def _summary(report: AuditReport) -> str:
     fewer = r.fewer_families  # agree is a parameter (--set verdict.agree)
     persistent = (
         f" In a run whose clients repeat their differences from round to round (median persistence cosine at least "
-        f"{r.persistence:g}), flags of {fewer} below {r.strong:g}× its threshold leave a client <b>benign</b>."
+        f"{r.persistence:g}), flags of {fewer} below {r.strong:g}× its threshold leave a client <b>benign</b>, "
+        "unless a label-mix detector's flag stands beside a standalone flag of another kind, or a flag its data size explains "
+        f"reaches {r.strong:g}×: then <b>suspicious</b>."
         if r.agree > 1
         else ""
     )
