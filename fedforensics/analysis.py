@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from .detectors import Detector, DetectorResult, all_detectors
+from .detectors.base import UpdateMotion
 from .detectors.history import DIRECTION_MEMORY
 from .detectors.round_table import RoundTable
 from .errors import FedForensicsError
@@ -131,16 +131,12 @@ def analyze(
     global_metrics: dict[int, dict[str, float]] = {}
     client_metrics: dict[str, RoundTable] = {}
     sketch_width: int | None = None
-    round_sizes: dict[int, int] = {}  # round -> clients whose update could be compared
-    still: list[int] = []  # rounds in which every compared update was zero
+    motion = UpdateMotion(run)
     majority_weight: dict[str, list[float]] = {}  # client -> its FedAvg weight share in the rounds it held over half
     large_data: Counter[str] = Counter()  # client -> rounds in which its sample count could explain its update's size
     persistence = DeviationPersistence(run.analysable_layers)
     for data in scan(run, progress, direction_memory):
-        if data.clients:  # a round whose every update held NaN/Inf has none to compare
-            round_sizes[data.round] = len(data.clients)
-            if run.analysable_layers and not (data.norms > 0).any():  # without them coverage_notes says why
-                still.append(data.round)
+        motion.observe(data)
         holder = majority_holder(data.clients, data.num_samples)
         if holder is not None:
             majority_weight.setdefault(holder[0], []).append(holder[1])
@@ -161,19 +157,8 @@ def analyze(
         if metrics:
             global_metrics[data.round] = metrics
         sketch_width = data.history.sketch_width
-    results = [detector.finish() for detector in detectors]
-    if round_sizes and (not run.analysable_layers or len(still) == len(round_sizes)):
-        # no update moved: a score of 0 for everyone is no evidence either way, and an evaluation must not count it,
-        # nor a reader of the report's scores (they are unscored, as where a detector cannot score a run)
-        results = [
-            replace(
-                result, applicable=False, note="no client update moved (all zero, or no floating-point layer): nothing to compare",
-                scores=dict.fromkeys(result.scores, math.nan), flagged=[], round_scores={}, first_flagged={}, evidence=[],
-            )
-            if detector.reads_updates and result.applicable
-            else result
-            for detector, result in zip(detectors, results)
-        ]
+    results = [motion.judged(detector, detector.finish()) for detector in detectors]
+    round_sizes, still = motion.compared, motion.still
     clients = {cid: len(rounds) for cid, rounds in participation.items()}
     verdicts = rule.judge(clients, results, nonfinite, persistence.median, explained_by_data(large_data, participation))
     report = AuditReport(

@@ -1163,6 +1163,10 @@ def test_zero_updates_are_named_as_nothing_to_compare(tmp_path, zero_rounds):
         # and the clients left unscored are said to be so for that reason, not for lack of clients (QA)
         unscored = next(note for note in report.notes if "could not be scored" in note)
         assert "no update moved in any round" in unscored and "too few clients" not in unscored
+        # a detector scoring the run on its own says the same (review: score(run) gave 0s and applicable=True)
+        alone = get_detector("norm").score(open_run(tmp_path / "zero.h5"))
+        assert not alone.applicable and alone.note.startswith("no client update moved")
+        assert all(math.isnan(s) for s in alone.scores.values())
     else:
         assert "in rounds 2, 3 every client update is zero: nothing to compare there" in report.notes
 

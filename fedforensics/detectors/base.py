@@ -15,7 +15,7 @@ import inspect
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any, ClassVar
 
@@ -353,6 +353,40 @@ class Detector(ABC):
 
         self.check_params()
         self.start(run)
+        moved = UpdateMotion(run)
         for data in scan(run):
+            moved.observe(data)
             self.observe(data)
-        return self.finish()
+        return moved.judged(self, self.finish())
+
+
+class UpdateMotion:
+    """Whether any client update of a run moved: where none did (all zero, or no floating-point layer), a score of
+    0 for everyone is no evidence either way, and an evaluation must not count it, nor a reader of the scores: the
+    detectors that read the updates are then unscored, as where a detector cannot score a run."""
+
+    NOTE = "no client update moved (all zero, or no floating-point layer): nothing to compare"
+
+    def __init__(self, run: Run) -> None:
+        self._analysable = bool(run.analysable_layers)
+        self.compared: dict[int, int] = {}  # round -> clients whose update could be compared
+        self.still: list[int] = []  # rounds in which every compared update was zero
+
+    def observe(self, data: RoundData) -> None:
+        if data.clients:  # a round whose every update held NaN/Inf has none to compare
+            self.compared[data.round] = len(data.clients)
+            if self._analysable and not (data.norms > 0).any():
+                self.still.append(data.round)
+
+    @property
+    def nothing_moved(self) -> bool:
+        return bool(self.compared) and (not self._analysable or len(self.still) == len(self.compared))
+
+    def judged(self, detector: Detector, result: DetectorResult) -> DetectorResult:
+        """``result``, unscored when nothing moved and ``detector`` reads the updates."""
+        if not (self.nothing_moved and detector.reads_updates and result.applicable):
+            return result
+        return replace(
+            result, applicable=False, note=self.NOTE, scores=dict.fromkeys(result.scores, math.nan), flagged=[],
+            round_scores={}, first_flagged={}, evidence=[],
+        )
