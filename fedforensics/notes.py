@@ -274,11 +274,14 @@ def coverage_notes(
             "malicious); add a standalone detector"
         )
     benign = [v for v in verdicts if v.verdict == "benign"]
+    # seen in fewer than EVIDENCE_ROUNDS rounds: no mean yet (a detector leaves such a client unscored), so that
+    # is the reason, whatever else kept it unscored
+    rare = [v for v in benign if v.rounds < EVIDENCE_ROUNDS]
     unscored = [
-        v for v in benign if standalone and not any(not math.isnan(r.scores.get(v.client, math.nan)) for r in standalone)
+        v for v in benign
+        if v.rounds >= EVIDENCE_ROUNDS and standalone
+        and not any(not math.isnan(r.scores.get(v.client, math.nan)) for r in standalone)
     ]
-    unscored_ids = {v.client for v in unscored}
-    rare = [v for v in benign if v.rounds < EVIDENCE_ROUNDS and v.client not in unscored_ids]
     if unscored:
         moved = set(round_sizes) - set(still)
         why = (

@@ -126,15 +126,17 @@ class RoundScores:
         self._sum[at] += np.clip(z, -CLIP, CLIP)  # the same additions, in the same order, as a cumulative sum
         self._count[at] += 1
         count = self._count[at]
-        score = np.where(count >= EVIDENCE_ROUNDS, oriented(self._sum[at] / count, self.side), 0.0)
+        # under EVIDENCE_ROUNDS rounds there is no mean yet: unscored (NaN), not "typical" (0), unless a term of
+        # single rounds speaks (fmax: NaN gives way to a number)
+        score = np.where(count >= EVIDENCE_ROUNDS, oriented(self._sum[at] / count, self.side), np.nan)
         strength = oriented(z, self.side)
         if self.spike is not None:  # a per-round z of `spike` scores `spike_score`
             self._peak[at] = np.maximum(self._peak[at], strength)
-            score = np.maximum(score, self._peak[at] * self.spike_score / self.spike)
+            score = np.fmax(score, self._peak[at] * self.spike_score / self.spike)
         if self.extreme_share is not None:  # that share of rounds at CLIP scores EXTREME_SCORE
             self._extreme[at] += strength >= CLIP
             extreme = self._extreme[at]
-            score = np.maximum(score, np.where(extreme >= EVIDENCE_ROUNDS, extreme / count / self.extreme_share * EXTREME_SCORE, 0.0))
+            score = np.fmax(score, np.where(extreme >= EVIDENCE_ROUNDS, extreme / count / self.extreme_share * EXTREME_SCORE, np.nan))
         self._score[at] = score
         rose = score > self._high[at]
         if rose.any():
