@@ -163,8 +163,8 @@ def scan(run: Run, progress: Progress | None = None, direction_memory: int = DIR
                 try:
                     state = run.global_state(r)
                     global_nonfinite = not all(np.isfinite(state[layer.name]).all() for layer in layers)
-                except RunFormatError:  # malformed (the report's damaged parts name it): the updates answer for themselves
-                    global_nonfinite = False
+                except RunFormatError:  # malformed (the damaged parts note names it): the updates tell, as a broken
+                    global_nonfinite = not finite.any()  # model breaks every update (local − global) and a client only its own
                 keep = np.flatnonzero(finite)
                 updates = {name: array[keep] for name, array in updates.items()}
                 grams = {name: gram[np.ix_(keep, keep)] for name, gram in grams.items()}

@@ -965,3 +965,27 @@ def test_the_recovered_file_is_closed_whatever_ends_the_open(small_run, monkeypa
     with pytest.raises(KeyboardInterrupt):
         open_run(small_run)
     assert closed == [True]
+
+
+def test_every_update_nan_with_the_global_model_malformed_is_the_model_s_fault_not_the_clients(tmp_path):
+    """A review: with the round's global model unreadable, every client of a round whose updates FedAvg's NaN had
+    broken was judged suspicious, while the note said no verdict rests on the global models. A broken model
+    breaks every update (local - global); a client breaks only its own."""
+    from recorder import Recorder
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "spread.h5"
+    with Recorder(path) as rec:
+        for r in range(6):
+            broken = r >= 3
+            state = {"a": np.full(20, np.nan if broken else 0.0), "b": np.full(5, np.nan if broken else 0.0)}
+            with rec.round(r, state) as rnd:
+                for i in range(6):
+                    update = {"a": rng.normal(size=20), "b": rng.normal(size=5)}
+                    rnd.client(f"c{i}", {k: v * np.nan if broken else v for k, v in update.items()}, num_samples=10, delta=True)
+    with h5py.File(path, "r+") as f:
+        f[f"{spec.ROUNDS}/{spec.round_key(3)}/{spec.GLOBAL}"].move("0001", "0002")
+    with open_run(path) as run:
+        report = analyze(run)
+    assert report.counts["benign"] == 6, [(v.client, v.verdict) for v in report.verdicts]
+    assert any(note.startswith("the global model held NaN/Inf from round 3 on") for note in report.notes)
