@@ -147,7 +147,7 @@ def inversion_hint(run: Run, path: Path) -> str:
     The name is only printed: a module path read from a run file is untrusted input and is never
     imported unless the auditor passes it with ``--model`` themselves.
     """
-    factory = run.meta.get("model_factory")
+    factory = run.sound_meta.get("model_factory")
     if not isinstance(factory, str) or not MODEL_FACTORY.fullmatch(factory):
         return ""  # not MODULE:CALLABLE: nothing to suggest, least of all shell syntax pasted from a run file
     usable = "attachments" not in run.damaged_parts() and run.attachment("clean_data") is not None

@@ -526,6 +526,7 @@ class Run:
                 f"{self.path}: 'created' is {self.created!r}, not a time in UTC to the second in ISO 8601 "
                 "(2026-11-22T18:59:34+00:00)"
             )
+        _ = self.meta  # JSON of an object, not too deep
 
     def _check_global_states(self) -> None:
         for r in self.rounds:
@@ -584,6 +585,15 @@ class Run:
         if spec.nests_deeper(value):  # no report could carry it: their JSON encoder recurses
             raise RunFormatError(too_deep)
         return value
+
+    @property
+    def sound_meta(self) -> dict[str, Any]:
+        """:attr:`meta`, or an empty one where the attribute is malformed (:meth:`damaged_parts` names it): an audit
+        reads past it, as no verdict rests on it."""
+        try:
+            return self.meta
+        except RunFormatError:
+            return {}
 
     @property
     def recorder_version(self) -> str:

@@ -87,7 +87,7 @@ def summarize(run: Run) -> RunSummary:
         format_version=run.format_version,
         recorder_version=run.recorder_version,
         created=run.created,
-        meta=run.meta,
+        meta=run.sound_meta,
         rounds=len(run.rounds),
         first_round=run.rounds[0] if run.rounds else None,
         last_round=run.rounds[-1] if run.rounds else None,

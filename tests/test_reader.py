@@ -345,6 +345,7 @@ _CONSEQUENCE = {
     "attachments a dataset": ", but trigger inversion cannot use the attachments, and",
     "no created": ", but",
     "created with an offset": ", but",
+    "meta not JSON": ", but",
 }
 
 
@@ -367,6 +368,10 @@ def test_an_audit_names_the_damaged_parts_no_verdict_rests_on_which_inspect_refu
             f"{path}: 'created' is '2026-11-22T18:59:34+05:00', not a time in UTC to the second in ISO 8601 "
             "(2026-11-22T18:59:34+00:00)"
         )
+    elif case == "meta not JSON":  # a review: analyze refused it (exit 2), though format.md lists it as audited past
+        with h5py.File(path, "r+") as f:
+            f.attrs[spec.ATTR_META] = "{not json"
+        line = f"{path}: the '{spec.ATTR_META}' attribute is not JSON"
     elif case == "attachment not a group":
         with h5py.File(path, "r+") as f:
             f.create_group(spec.ATTACHMENTS)["clean_data"] = np.zeros(3)
@@ -684,8 +689,13 @@ def test_parts_of_the_wrong_type_are_refused_as_format_md_says(small_run, tmp_pa
         _TYPE_BREAKS[case][0](f)
 
     path = _edited(small_run, tmp_path / "typed.h5", edit)
-    for command in ("inspect", "analyze"):
-        _refused(_cli(command, path), f"{path}: {_TYPE_BREAKS[case][1]}")
+    line = f"{path}: {_TYPE_BREAKS[case][1]}"
+    _refused(_cli("inspect", path), line)
+    if case.startswith("meta"):  # no verdict rests on it: analyze audits past it and names it (format.md)
+        with open_run(path) as run:
+            assert run.damaged_parts() == {"header": line}
+    else:
+        _refused(_cli("analyze", path), line)
 
 
 def test_an_analysable_column_of_zeros_and_ones_is_read_as_booleans(small_run, tmp_path):
