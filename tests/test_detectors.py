@@ -1502,3 +1502,26 @@ def test_opposition_scores_no_round_whose_clients_agree_nowhere(tmp_path):
         assert not all(math.isnan(s) for s in get_detector("opposition", min_agreement=0.0).score(run).scores.values())
     with open_run(tmp_path / "agree.h5") as run:
         assert get_detector("opposition").score(run).flagged == ["c0"]
+
+
+def test_a_detector_taking_its_base_parameters_as_kwargs_still_scores(runs):
+    """A review: the default threshold a spike scores was read from the class's own __init__, and a subclass
+    taking `**kwargs` (naming no threshold) crashed with KeyError: 'threshold'."""
+    from fedforensics.detectors.statistic import RoundStatisticDetector
+
+    class Windowed(RoundStatisticDetector):
+        name, reference, summary, family, side = "windowed-norm", "a test", "long updates", "magnitude", "greater"
+
+        def __init__(self, *, window: int = 5, **kwargs):
+            super().__init__(**kwargs)
+            self.window = window
+
+        def statistics(self, data):
+            return {"l2": data.norms}
+
+        def explain(self, key, value):
+            return "long update"
+
+    detector = Windowed(spike=20.0)
+    assert detector.default_threshold == 3.5
+    assert detector.score(open_run(runs["boost"])).flagged == ["c3"]

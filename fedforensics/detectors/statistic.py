@@ -63,7 +63,10 @@ class RoundStatisticDetector(Detector):
     #: :mod:`.accumulate`); ``None`` is off. A subclass that uses it takes it as a parameter (``norm``: 0.25).
     extreme_share: float | None = None
 
-    def __init__(self, *, threshold: float = 3.5, spike: float | None = None, min_clients: int = 4) -> None:
+    #: The base's default threshold (a robust z of 3.5).
+    DEFAULT_THRESHOLD: ClassVar[float] = 3.5
+
+    def __init__(self, *, threshold: float = DEFAULT_THRESHOLD, spike: float | None = None, min_clients: int = 4) -> None:
         self.threshold = threshold
         self.spike = spike
         self.min_clients = min_clients
@@ -72,7 +75,14 @@ class RoundStatisticDetector(Detector):
     def default_threshold(self) -> float:
         """The threshold this detector's class defaults to: what a per-round z of ``spike`` scores, a constant apart
         from the threshold set (PyOD's rule: scores do not depend on the threshold)."""
-        return inspect.signature(type(self).__init__).parameters["threshold"].default
+        for cls in type(self).__mro__:  # the nearest __init__ that names a default (a subclass may take **kwargs)
+            init = cls.__dict__.get("__init__")
+            if init is None:
+                continue
+            parameter = inspect.signature(init).parameters.get("threshold")
+            if parameter is not None and isinstance(parameter.default, (int, float)):
+                return float(parameter.default)
+        return RoundStatisticDetector.DEFAULT_THRESHOLD
 
     @abstractmethod
     def statistics(self, data: RoundData) -> dict[str, np.ndarray]:
