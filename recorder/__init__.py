@@ -615,7 +615,14 @@ def _close_at_exit(recorder: weakref.ref[Recorder]) -> None:
     """The interpreter is exiting with ``recorder`` still open: close it, unfinished (a round still open is
     discarded with a warning), so that nothing HDF5 writes as it shuts down reaches the disk."""
     alive = recorder()
-    if alive is None or alive._pid != os.getpid():  # a forked child's copy: the file is its parent's to close
+    if alive is None:
+        return
+    if not alive._owned():  # a forked child's copy: the file is its parent's; HDF5 lets go of the child's view here
+        if alive._h5 is not None:  # (its journaled file detached at fork: what HDF5 writes as it closes stays in memory;
+            try:  # left to h5py's own exit, the child segfaulted whenever the parent had another thread)
+                alive._h5.close()
+            except Exception:  # a view HDF5 cannot close is the child's to drop: the parent's file is untouched
+                pass
         return
     if alive._lock.acquire(timeout=5.0):
         try:
