@@ -836,7 +836,7 @@ def test_a_forked_child_exits_cleanly_while_the_parent_has_another_thread(tmp_pa
         "rec = Recorder(sys.argv[1], fsync=False)\n"
         "with rec.round(0, {'w': np.zeros(10)}) as rnd:\n"
         "    rnd.client('a', {'w': np.ones(10)}, num_samples=1)\n"
-        "stop = threading.Event(); thread = threading.Thread(target=stop.wait); thread.start()\n"
+        "stop = threading.Event(); thread = threading.Thread(target=lambda: stop.wait()); thread.start()\n"
         "codes = []\n"
         "for _ in range(3):\n"
         "    pid = os.fork()\n"
