@@ -1229,7 +1229,7 @@ def test_streamed_evidence_matches_its_definition_from_the_whole_history(side, s
         assert conclusion.first_flagged[cid] == expected
         # a higher level (the threshold after a multi-statistic detector's Bonferroni correction) is reached later,
         # and the record of the client's new highs says when
-        level = conclusion.scores[cid] * 0.95
+        level = max(conclusion.scores[cid] * 0.95, threshold)
         later = next(r for r in range(60) if (s := score_upto(cid, r)) is not None and s >= level)
         assert conclusion.first_reaching(cid, lambda score: score >= level) == later >= expected
     assert series.round_peaks[40] == max(abs(v) for c in clients for r, v in history[c] if r == 40)

@@ -73,11 +73,11 @@ class Conclusion:
     flagged: list[str]
     first_flagged: dict[str, int]
     strongest: dict[str, list[tuple[int, float, float]]]  # client -> [(round, oriented z, signed z)], strongest first
-    highs: dict[str, list[tuple[int, float]]]  # client -> [(round, score)] each time its score rose to a new high
+    highs: dict[str, list[tuple[int, float]]]  # client -> [(round, score)] each new high at or above the threshold
 
     def first_reaching(self, cid: str, reached: Callable[[float], bool]) -> int | None:
-        """The first round at which ``cid``'s score up to then satisfied ``reached`` (a monotone test of a score:
-        a threshold after a correction the detector applies to it), or ``None``."""
+        """The first round at which ``cid``'s score up to then satisfied ``reached`` (a monotone test of a score,
+        never met below the threshold: the threshold after a correction that lowers scores), or ``None``."""
         return next((r for r, score in self.highs.get(cid, []) if reached(score)), None)
 
 
@@ -87,8 +87,10 @@ class RoundScores:
     What it keeps is a few numbers per client, whatever the run's length: the running sum and
     count of the client's winsorised z (its mean), its strongest round so far (for ``spike``), how many of its
     rounds reached ``CLIP`` (for ``extreme_share``), the
-    first round at which its evidence up to then reached ``threshold``, and its ``keep`` strongest
-    rounds (the evidence a flag lists). Of each round it keeps only the largest |z| (the
+    first round at which its evidence up to then reached ``threshold``, its ``keep`` strongest
+    rounds (the evidence a flag lists), and the rounds its score rose to a new high at or above ``threshold``
+    (where a detector's corrected score first reached it: a few, unless a flagged client's score keeps rising,
+    at most one a round). Of each round it keeps only the largest |z| (the
     localization table's per-round separation). ``ids`` is the run's client list; rows are added
     with the positions of their clients in it.
     """
@@ -138,7 +140,9 @@ class RoundScores:
             extreme = self._extreme[at]
             score = np.fmax(score, np.where(extreme >= EVIDENCE_ROUNDS, extreme / count / self.extreme_share * EXTREME_SCORE, np.nan))
         self._score[at] = score
-        rose = score > self._high[at]
+        # new highs at or above the threshold only: a correction a detector applies never raises a score (Bonferroni),
+        # so nothing below it can reach the threshold corrected, and a drifting score keeps no history below it
+        rose = (score > self._high[at]) & (score >= self.threshold)
         if rose.any():
             self._highs.append((round_number, at[rose], score[rose]))
             self._high[at[rose]] = score[rose]
