@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rich import box
 from rich.console import Console, Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
@@ -131,42 +132,57 @@ def _fmt(value: float | None, spec: str = ".2f") -> str:
 
 #: From this many columns on, each client's strongest evidence is a column of the verdict table; below, a line under it.
 EVIDENCE_WIDTH = 110
+#: Below this many columns the table keeps only id, verdict, score and rounds, borderless; the rest goes to the lines.
+COMPACT_WIDTH = 70
+#: Clients not judged benign listed at most (a fleet of attackers would print thousands of rows); the rest are counted.
+MOST_FLAGGED_ROWS = 100
 
 
 def verdict_table(report: AuditReport, limit: int = 30, width: int = EVIDENCE_WIDTH) -> RenderableType:
-    """Clients sorted by verdict and score, with the strongest evidence: every client not judged benign, and benign
-    ones up to ``limit`` rows. On a console narrower than :data:`EVIDENCE_WIDTH` the evidence follows the table,
-    one wrapped line per client, so that the verdict, score and rounds stay whole (a column of it squeezed them)."""
+    """Clients sorted by verdict and score, with the strongest evidence: every client not judged benign (up to
+    :data:`MOST_FLAGGED_ROWS`), and benign ones up to ``limit`` rows; what is left out is counted by verdict.
+
+    On a console narrower than :data:`EVIDENCE_WIDTH` the evidence follows the table, one wrapped line per client,
+    and narrower than :data:`COMPACT_WIDTH` the detectors and the truth go there too: the id, verdict, score and
+    rounds stay whole (columns of text squeezed them to nothing at 40-60 columns)."""
+    compact = width < COMPACT_WIDTH
     column = width >= EVIDENCE_WIDTH
+    known = report.summary.ground_truth is not None
     truth = set(report.summary.ground_truth or [])
-    table = Table(title="verdicts", title_justify="left")
-    table.add_column("client", overflow="fold")
+    flagged = sum(v.verdict != "benign" for v in report.verdicts)
+    rows = report.verdicts[: max(limit, min(flagged, MOST_FLAGGED_ROWS))]
+    table = Table(title="verdicts", title_justify="left", box=None if compact else box.HEAVY_HEAD, pad_edge=not compact)
+    longest = max((len(shown(v.client)) for v in rows), default=6)
+    table.add_column("client", overflow="fold", min_width=min(longest, 16 if not compact else max(8, width - 36)))
     table.add_column("verdict", no_wrap=True, min_width=len("suspicious"))
     table.add_column("score", justify="right", no_wrap=True)
     table.add_column("rounds", justify="right", no_wrap=True)
-    table.add_column("flagged by", overflow="fold")
+    if not compact:
+        table.add_column("flagged by", overflow="fold")
     if column:
         table.add_column("strongest evidence", overflow="fold", ratio=1)
-    if report.summary.ground_truth is not None:
+    if known and not compact:
         table.add_column("truth", no_wrap=True)
-    limit = max(limit, sum(v.verdict != "benign" for v in report.verdicts))  # a malicious client is never cut
     lines = []
-    for v in report.verdicts[:limit]:
-        line = _evidence_line(v.evidence[0]) if v.evidence else Text()
-        row = [
-            plain(v.client),
-            f"[{VERDICT_STYLE[v.verdict]}]{v.verdict}[/]",
-            f"{v.score:.2f}",
-            str(v.rounds),
-            plain(", ".join(f"{name} (corroborates)" if name in report.corroborating else name for name in v.flagged_by) or "–"),
-        ] + [line] * column
-        if report.summary.ground_truth is not None:
-            row.append("[red]attacker[/]" if v.client in truth else "[dim]honest[/]")  # the HTML's words
+    for v in rows:
+        evidence = _evidence_line(v.evidence[0]) if v.evidence else Text()
+        by = ", ".join(f"{name} (corroborates)" if name in report.corroborating else name for name in v.flagged_by)
+        said = "[red]attacker[/]" if v.client in truth else "[dim]honest[/]"  # the HTML's words
+        row = [plain(v.client), f"[{VERDICT_STYLE[v.verdict]}]{v.verdict}[/]", f"{v.score:.2f}", str(v.rounds)]
+        row += [] if compact else [plain(by or "–")]
+        row += [evidence] if column else []
+        row += [said] if known and not compact else []
         table.add_row(*row)
-        if not column and v.evidence:
-            lines.append(Text.assemble(plain(v.client, "bold"), ": ", line))
-    if len(report.verdicts) > limit:
-        table.caption = f"{len(report.verdicts) - limit} more clients (all benign-ranked below) in the JSON/HTML report"
+        if compact and (by or v.evidence or v.client in truth):
+            parts = [plain(v.client, "bold")] + ([" (", Text.from_markup(said), ")"] if known else []) + [": "]
+            parts += [plain(f"flagged by {by}"), " — "] if by else []
+            lines.append(Text.assemble(*parts, evidence))
+        elif not column and v.evidence:
+            lines.append(Text.assemble(plain(v.client, "bold"), ": ", evidence))
+    left = report.verdicts[len(rows):]
+    if left:
+        counts = ", ".join(f"{n} {verdict}" for verdict in VERDICT_STYLE if (n := sum(v.verdict == verdict for v in left)))
+        table.caption = f"{len(left)} more clients ({counts}) in the JSON/HTML report"
     return Group(table, *lines) if lines else table
 
 
