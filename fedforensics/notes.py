@@ -291,12 +291,12 @@ def coverage_notes(
         notes.append(f"{_subject(unscored, verdicts)} could not be scored: {why}, so 'benign' is no evidence either way")
     if rare:
         # a detector's single-round term (its `spike` parameter) is the only evidence one round can give
-        spiking = [f"{r.name} (spike={r.params['spike']:g})" for r in results if r.applicable and r.params.get("spike")]
+        spikes = {r.name: r.params.get("spike") for r in results if r.applicable}
+        spiking = [f"{name} (spike={spike:g})" for name, spike in spikes.items() if spike is not None and math.isfinite(spike)]
+        example = " (e.g. --set norm.spike=50)" if "norm" in spikes and spikes["norm"] is None else ""  # never one set
         one_round = (
-            f"only {listed(spiking)} can flag a client on a single round, and no other detector unless its spike "
-            "parameter is set (e.g. --set norm.spike=50)" if spiking
-            else "no single round, however extreme, flags a client unless a detector's spike parameter is set "
-            "(e.g. --set norm.spike=50)"
+            (f"only {listed(spiking)} can flag a client on a single round" if spiking else "no single round, however extreme, flags a client")
+            + f", and no other detector unless its spike parameter is set{example} or its min_rounds lowered"
         )
         notes.append(
             f"{_subject(rare, verdicts)} took part in fewer than {EVIDENCE_ROUNDS} rounds, too few to accumulate "
