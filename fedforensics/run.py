@@ -274,6 +274,7 @@ class Run:
         self._last_index: tuple[int, _RoundIndex] | None = None
         self._clients: dict[int, list[str]] = {}  # each round's ids, once read and checked (8 bytes a client-round)
         self._ids: dict[str, str] = {}  # one string per id, shared by every round's list
+        self._global_faults: dict[int, str | None] = {}  # round -> its global model's fault (None: sound), once checked
         self.recovered = False
         self._opened_as = self._stamp()
         self._h5 = self._open(self.path)
@@ -530,7 +531,24 @@ class Run:
 
     def _check_global_states(self) -> None:
         for r in self.rounds:
-            self._state_datasets(self._round(r)[spec.GLOBAL], f"{self.path}: round {r}: '{spec.GLOBAL}'")
+            if r not in self._global_faults:  # not looked at yet (a read or an earlier check remembers it)
+                self._global_datasets(r)
+            elif self._global_faults[r]:
+                raise RunFormatError(self._global_faults[r])
+
+    def _global_datasets(self, r: int) -> dict[str, h5py.Dataset]:
+        """Round ``r``'s global model as datasets, checked against the layer table once (its fault remembered: the
+        audit's reads, validation and the damaged parts' check share one look at each round)."""
+        fault = self._global_faults.get(r)
+        if fault:
+            raise RunFormatError(fault)
+        try:
+            datasets = self._state_datasets(self._round(r)[spec.GLOBAL], f"{self.path}: round {r}: '{spec.GLOBAL}'")
+        except RunFormatError as exc:
+            self._global_faults[r] = str(exc)
+            raise
+        self._global_faults[r] = None
+        return datasets
 
     def _check_attachments(self) -> None:
         for name in self.attachments:
@@ -787,7 +805,7 @@ class Run:
 
         Raises :class:`RunFormatError` when it lacks a layer or a layer has another shape than the
         layer table's."""
-        return self._state(self._round(r)[spec.GLOBAL], f"{self.path}: round {r}: '{spec.GLOBAL}'")
+        return {name: dataset[()] for name, dataset in self._global_datasets(r).items()}
 
     @property
     def has_final_state(self) -> bool:
