@@ -317,3 +317,18 @@ def test_evaluate_says_when_a_run_may_lack_its_last_rounds(tmp_path):
     assert "Unfinished: the recorder never closed it" in (tmp_path / "e.html").read_text()
     complete = evaluate_runs([make_run(tmp_path / "whole.h5")]).runs[0]
     assert complete.finished is True and complete.cut_short == ""
+
+
+def test_absent_attackers_are_cut_with_a_count(tmp_path):
+    """QA: a truth file of 5,000 ids against a run of 2,000 printed all 3,000 absent ids before the first table;
+    every other list is cut with a count."""
+    bare = no_truth_run(tmp_path / "bare.h5")
+    truth = tmp_path / "truth.txt"
+    truth.write_text("c3\n" + "".join(f"gone-{i}\n" for i in range(40)), encoding="utf-8")
+    page = tmp_path / "e.html"
+    result = CliRunner().invoke(app, ["evaluate", str(bare), "--truth", str(truth), "--html", str(page)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "gone-11 and 28 more ids" in " ".join(result.output.split()) and "gone-12" not in result.output
+    html = page.read_text()
+    assert "gone-39" in html and " more ids" not in html  # the page lists up to 50
+    assert evaluate_runs([bare], truth).runs[0].absent_attackers == [f"gone-{i}" for i in range(40)]  # the JSON: all

@@ -851,7 +851,8 @@ def test_a_detector_that_could_not_read_a_global_model_says_so(tmp_path):
     for name in ("avoidance", "free-rider"):
         assert not detectors[name]["applicable"]
         assert detectors[name]["note"] == (
-            "no client could be scored (too few clients in every round, or no update to compare); "
+            "no client could be scored (too few clients in every round, no update to compare, or no client in "
+            "enough rounds for the detector's minimum); "
             "the global model of 1 round(s) could not be read (1): not compared"
         )
 

@@ -319,7 +319,10 @@ class Detector(ABC):
         scores = fields.get("scores", {})
         if fields.get("applicable", True) and not fields.get("flagged") and not any(math.isfinite(v) for v in scores.values()):
             fields["applicable"] = False
-            usual = "no client could be scored (too few clients in every round, or no update to compare)"
+            usual = (
+                "no client could be scored (too few clients in every round, no update to compare, or no client in "
+                "enough rounds for the detector's minimum)"
+            )
             # the detector's own remark (a part of the run it could not read) is one more reason, beside the usual ones
             fields["note"] = f"{usual}; {fields['note']}" if fields.get("note") else usual
         return DetectorResult(

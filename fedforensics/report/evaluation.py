@@ -57,8 +57,8 @@ def judgement_table(title: str, judgements: list[Judgement], pooled: bool) -> Ta
     table_.add_column("TP/FP/FN/TN", justify="right", no_wrap=True)
     for header in ("prec", "recall", "F1", "FPR", "AUROC"):
         table_.add_column(header, justify="right", no_wrap=True)
-    for header in _first_headers(pooled):
-        table_.add_column(header, justify="right" if pooled else "left", overflow="fold")
+    for header in _first_headers(pooled):  # pooled: "found" and "median round", numbers kept whole (QA: '539/' '85')
+        table_.add_column(header, justify="right" if pooled else "left", overflow="fold", no_wrap=pooled)
     for i, j in enumerate(judgements):
         cells = [plain(j.name), "/".join(_counts(j)), *_rates(j), *map(plain, _first_flagged(j, pooled, most=LISTED))]
         style = "bold" if j.name == CONSENSUS else ("dim" if not j.applicable else None)
@@ -70,7 +70,7 @@ def run_title(run: RunEvaluation) -> str:
     truth = "recorded ground truth" if run.truth_source == "run" else f"truth from {run.truth_source}"
     title = f"{run.path}: {count(len(run.clients), 'client')}, {count(len(run.attackers), 'attacker')} ({truth})"
     if run.absent_attackers:
-        title += f"; not in the run: {', '.join(run.absent_attackers)}"
+        title += f"; not in the run: {listed(run.absent_attackers, LISTED, 'ids')}"
     if run.cut_short:
         title += f"; {run.cut_short}"
     return title
@@ -123,7 +123,8 @@ def render_evaluation_html(evaluation: Evaluation) -> str:
         anchor = f"run-{run.index}"
         body = _html_table(run.judgements, False)
         if run.absent_attackers:
-            body = f'<div class="note">In the truth but not in the run: {esc(", ".join(run.absent_attackers))}</div>' + body
+            absent = listed(run.absent_attackers, 50, "ids")
+            body = f'<div class="note">In the truth but not in the run: {esc(absent)}</div>' + body
         if run.cut_short:
             body = f'<div class="note">{esc(run.cut_short[0].upper() + run.cut_short[1:])}.</div>' + body
         title = f"Run {run.index + 1}: {run.path}"

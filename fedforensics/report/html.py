@@ -37,6 +37,10 @@ def _styles(report: AuditReport) -> figures.ClientStyles:
     )
 
 
+#: Ids a cell or a fact lists at most (the JSON holds them all): a fleet's 450 flagged clients are no table cell.
+HTML_LISTED = 50
+
+
 def _ids(ids: list[str], most: int | None = None) -> str:
     """Client ids for a sentence; past ``most`` of them, how many more (a fleet's 146 outliers are no caption)."""
     shown = ids if most is None else ids[:most]
@@ -108,7 +112,7 @@ def _summary(report: AuditReport) -> str:
     truth = (
         '<span class="muted">not recorded</span>'
         if s.ground_truth is None
-        else (_ids(s.ground_truth) if s.ground_truth else "no malicious client")
+        else (_ids(s.ground_truth, most=HTML_LISTED) if s.ground_truth else "no malicious client")
     )
     rows = [
         ("run file", f'<span class="id">{esc(s.path)}</span>'),
@@ -385,10 +389,10 @@ def _detectors(report: AuditReport) -> str:
         if not d.applicable:
             flagged = f'<span class="muted">not applicable: {esc(d.note)}</span>'
         else:
-            flagged = _ids(d.flagged) or '<span class="muted">none</span>'
+            flagged = _ids(d.flagged, most=HTML_LISTED) or '<span class="muted">none</span>'
         first = ", ".join(
-            f'<span class="id">{esc(c)}</span>: {esc(d.first_flagged.get(c, "run-level"))}' for c in d.flagged
-        ) or "–"
+            f'<span class="id">{esc(c)}</span>: {esc(d.first_flagged.get(c, "run-level"))}' for c in d.flagged[:HTML_LISTED]
+        ) + (f" and {len(d.flagged) - HTML_LISTED} more" if len(d.flagged) > HTML_LISTED else "") or "–"
         rows.append([f"<b>{esc(d.name)}</b><br><span class=\"muted\">{what}</span>", esc(d.reference),
                      num(d.threshold, "g"), flagged, first])
     return table(["detector", "source", "threshold", "flagged", "first flagged (round)"], rows, numeric=(2,))
