@@ -1484,27 +1484,30 @@ def test_a_nan_counted_in_a_layer_the_analysis_leaves_out_is_no_sign_of_tamperin
 
 
 def test_opposition_scores_no_round_whose_clients_agree_nowhere(tmp_path):
-    """A red team: with one class per client (FoolsGold's setting) a typical client's cosine to the median of the
-    shared layers' updates is 0.06-0.10, agreement beyond chance on 1,024 coordinates but no consensus; pushes
-    against it made 5 of 30 honest clients `malicious` on `opposition` alone. Rounds whose consensus layer's median
-    cosine is under `min_agreement` (0.15) are not scored; where clients agree, a reversed client still is."""
+    """A red team: with one class per client (FoolsGold's setting) the clients agree in no layer, and pushes against
+    the faint median made 5 of 30 honest clients `malicious` on `opposition` alone. Rounds whose clients' cross-fitted
+    agreement (each client's cosine to the other half's median) is under `min_agreement` (0.05) are not scored, at
+    any number of clients (review: a cosine to a median the client is part of gated nothing in small rounds); where
+    clients agree, a reversed client still is."""
     rng = np.random.default_rng(0)
-    for name in ("apart.h5", "agree.h5"):
+    for name, clients in (("apart.h5", 10), ("agree.h5", 10), ("apart4.h5", 4)):
         with Recorder(tmp_path / name) as rec:
             for r in range(8):
                 common = rng.normal(size=400)
                 with rec.round(r, {"hidden": np.zeros(400), "out.weight": np.zeros((10, 40)), "out.bias": np.zeros(10)}) as rnd:
-                    for i in range(10):
-                        if name == "apart.h5":  # each client moves the units of its own class: the median barely moves
+                    for i in range(clients):
+                        if name.startswith("apart"):  # each client moves the units of its own class: the median barely moves
                             hidden = 0.05 * common + 0.1 * rng.normal(size=400)
                             hidden[40 * i : 40 * (i + 1)] += 3 * rng.normal(size=40)
                         else:
                             hidden = (common + 0.5 * rng.normal(size=400)) * (-1 if i == 0 else 1)
                         rnd.client(f"c{i}", {"hidden": hidden, "out.weight": rng.normal(size=(10, 40)),
                                              "out.bias": rng.normal(size=10)}, num_samples=50, delta=True)
+    for name in ("apart.h5", "apart4.h5"):
+        with open_run(tmp_path / name) as run:
+            assert all(math.isnan(s) for s in get_detector("opposition").score(run).scores.values()), name
     with open_run(tmp_path / "apart.h5") as run:
-        assert all(math.isnan(s) for s in get_detector("opposition").score(run).scores.values())
-        assert not all(math.isnan(s) for s in get_detector("opposition", min_agreement=0.0).score(run).scores.values())
+        assert not all(math.isnan(s) for s in get_detector("opposition", min_agreement=-1.0).score(run).scores.values())
     with open_run(tmp_path / "agree.h5") as run:
         assert get_detector("opposition").score(run).flagged == ["c0"]
 
