@@ -280,3 +280,12 @@ def test_an_infinite_threshold_and_cap_read_as_such(tmp_path):
     row = re.search(r"<tr><td><b>norm</b>.*?</tr>", html, re.S)
     assert row is not None and '<td class="num">∞</td>' in row.group(0), row
     assert "The score sums each detector's score ÷ threshold." in html and "capped at inf" not in html
+
+
+def test_figure_labels_of_long_ids_are_cut_in_the_middle():
+    """QA: ids of 200 characters that differ in their tail were cut at the end: twelve identical legend entries."""
+    from fedforensics.report.figures import short
+
+    a, b = short("x" * 200 + "01"), short("x" * 200 + "02")
+    assert a != b and len(a) == len(b) == 24 and a.endswith("01") and "…" in a
+    assert short("c3") == "c3"

@@ -69,10 +69,12 @@ def _uri(fig: Figure) -> str:
 
 
 def short(text: str, limit: int = 24) -> str:
-    """A label that fits on a plot: one line, at most ``limit`` characters, ``$`` taken literally, invisible
-    characters as escapes (:func:`~.escapes.shown`)."""
+    """A label that fits on a plot: one line, at most ``limit`` characters (cut in the middle: ids that differ only
+    in their tail stay apart), ``$`` taken literally, invisible characters as escapes (:func:`~.escapes.shown`)."""
     text = shown(" ".join(str(text).split())) or repr(str(text))
-    text = text if len(text) <= limit else text[: limit - 1] + "…"
+    if len(text) > limit:
+        head = (limit - 1) // 2
+        text = text[:head] + "…" + text[len(text) - (limit - 1 - head):]
     return text.replace("$", r"\$")
 
 
