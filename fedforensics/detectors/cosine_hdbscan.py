@@ -125,20 +125,24 @@ class CosineHDBSCANDetector(Detector):
         return rates
 
     def finish(self) -> DetectorResult:
-        ids, distances = self._history.cosine_distances() if self._history is not None else ([], None)
+        everyone = self._outlier.ids
+        position = {cid: j for j, cid in enumerate(everyone)}
+        hits, seen = np.zeros(len(everyone)), np.zeros(len(everyone))
+        for _, _, hits, seen in self._tallies():
+            pass
+        # the accumulated directions of the clients clustered in min_rounds rounds or more, who can vote: a client
+        # of fewer cannot reach the threshold, and a fleet whose ids change every round would need n × n distances
+        # over all of them (3.3 GB at 10,000 ids, QA)
+        voters = [cid for cid in everyone if seen[position[cid]] >= self.min_rounds]
+        ids, distances = self._history.cosine_distances(voters) if self._history is not None else ([], None)
         accumulated = dict.fromkeys(ids, False)
         if len(ids) >= self.min_clients:
             accumulated = dict(zip(ids, map(bool, flame_outliers(distances))))
         else:
             distances = None
-        everyone = self._outlier.ids
-        position = {cid: j for j, cid in enumerate(everyone)}
         on_accumulated = np.array([accumulated.get(cid, False) for cid in everyone], dtype=np.float64)
-        hits, seen = np.zeros(len(everyone)), np.zeros(len(everyone))
-        for _, _, hits, seen in self._tallies():
-            pass
         score = 0.5 * self._votes(hits, seen) + 0.5 * on_accumulated
-        scores, flagged = self.flag({cid: float(score[position[cid]]) for cid in ids}, everyone)
+        scores, flagged = self.flag({cid: float(score[position[cid]]) for cid in voters}, everyone)  # others: unscored
         # The accumulated directions are clustered once, at the end: each round's votes count beside that. One
         # replay of the rounds finds where each flag's evidence up to then first reached the threshold.
         pending = {position[cid] for cid in flagged}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import numpy as np
 
 from ..stats import cosine_from_gram
@@ -121,16 +123,24 @@ class DirectionHistory:
                     saxpy(np.ascontiguousarray(block[i], dtype=np.float32), total[col : col + width], a=scale)
                     col += width
 
-    def cosine_distances(self) -> tuple[list[str], np.ndarray]:
-        """Client ids and the pairwise cosine distances of their accumulated directions (computed once per round)."""
+    def cosine_distances(self, among: Collection[str] | None = None) -> tuple[list[str], np.ndarray]:
+        """Client ids and the pairwise cosine distances of their accumulated directions (every client's computed once
+        per round), or of the clients ``among`` only, in the order they were first seen: n × n numbers, so a caller
+        with tens of thousands of ids (a fleet whose ids change) keeps to those it can use."""
+        if among is not None:
+            wanted = set(among)
+            return self._distances_of([cid for cid in self._rows if cid in wanted])
         if self._distances is None:
-            from ..scan import single_threaded_blas
-
-            ids = list(self._rows)
-            gram = np.zeros((len(ids), len(ids)))
-            if ids:
-                sums = self._sums[: len(ids)]  # the scale per client cancels in a cosine
-                with single_threaded_blas():
-                    gram = (sums @ sums.T).astype(np.float64)
-            self._distances = (ids, cosine_from_gram(gram))
+            self._distances = self._distances_of(list(self._rows))
         return self._distances
+
+    def _distances_of(self, ids: list[str]) -> tuple[list[str], np.ndarray]:
+        from ..scan import single_threaded_blas
+
+        gram = np.zeros((len(ids), len(ids)))
+        if ids:
+            rows = [self._rows[cid] for cid in ids]
+            sums = self._sums[: len(self._rows)] if len(rows) == len(self._rows) else self._sums[rows]
+            with single_threaded_blas():  # the scale per client cancels in a cosine
+                gram = (sums @ sums.T).astype(np.float64)
+        return ids, cosine_from_gram(gram)
