@@ -490,7 +490,8 @@ class Run:
 
     def damaged_parts(self) -> dict[str, str]:
         """What is malformed among the parts no verdict rests on: ``"header"`` (the root's ``created``,
-        ``recorder_version`` and ``meta`` attributes present as text, ``created`` in ISO 8601 UTC), ``"global"``
+        ``recorder_version`` and ``meta`` attributes present as text, ``created`` in ISO 8601 UTC, ``meta`` a JSON
+        object), ``"global"``
         (the rounds' global models, which only ``avoidance``, ``free-rider`` and trigger inversion read), and
         trigger inversion's inputs, ``"attachments"`` and ``"final"`` (the final state); each with one line
         saying what (the first fault found); empty when they are sound or absent.
