@@ -289,3 +289,17 @@ def test_figure_labels_of_long_ids_are_cut_in_the_middle():
     a, b = short("x" * 200 + "01"), short("x" * 200 + "02")
     assert a != b and len(a) == len(b) == 24 and a.endswith("01") and "…" in a
     assert short("c3") == "c3"
+
+
+def test_a_fleet_of_flagged_clients_gets_labels_for_the_first_twelve_only():
+    """QA: 212 flagged clients of a churned fleet drew 212 overlapping labels on each timeline."""
+    from matplotlib.figure import Figure
+
+    from fedforensics.report.figures import LEGEND_LIMIT, ClientStyles, _client_lines, embedding
+
+    ids = [f"c{i:03d}" for i in range(200)]
+    styles = ClientStyles(verdicts={c: "malicious" if i < 150 else "benign" for i, c in enumerate(ids)}, attackers=frozenset())
+    ax = Figure().add_subplot()
+    _client_lines(ax, {"0": {c: float(i) for i, c in enumerate(ids)}, "1": {c: float(i) for i, c in enumerate(ids)}}, styles)
+    assert len(ax.texts) == LEGEND_LIMIT
+    assert embedding({c: (float(i), float(i % 7)) for i, c in enumerate(ids)}, styles).startswith("data:image/svg+xml;base64,")

@@ -118,12 +118,19 @@ def _maybe_log(ax: Axes, values: Sequence[float]) -> None:
         ax.set_yscale("log")
 
 
+def _highlighted(styles: ClientStyles, shown: Sequence[str]) -> list[str]:
+    """The highlighted clients among ``shown``, malicious first: the first :data:`LEGEND_LIMIT` get a legend entry and
+    a label on the plot (QA: a fleet of 212 flagged clients drew 212 overlapping labels)."""
+    highlighted = [c for c in shown if styles.highlighted(c)]
+    highlighted.sort(key=lambda c: ("malicious", "suspicious", "benign").index(styles.verdicts.get(c, "benign")))
+    return highlighted
+
+
 def _legend(ax: Axes, styles: ClientStyles, shown: Sequence[str], background: bool, extra: Sequence[Line2D]) -> None:
     handles = list(extra)
     if background:
         handles.append(Line2D([], [], color=VERDICT_COLOURS["benign"], alpha=0.6, lw=1, label="other clients (benign)"))
-    highlighted = [c for c in shown if styles.highlighted(c)]
-    highlighted.sort(key=lambda c: ("malicious", "suspicious", "benign").index(styles.verdicts.get(c, "benign")))
+    highlighted = _highlighted(styles, shown)
     for cid in highlighted[:LEGEND_LIMIT]:
         handles.append(
             Line2D([], [], color=styles.colour(cid), lw=2, ls="--" if cid in styles.attackers else "-", label=styles.label(cid))
@@ -140,14 +147,16 @@ def _client_lines(
     """One line per client (``extra``: legend entries drawn by the caller); returns every value drawn."""
     series = _series(by_round)
     values: list[float] = []
+    labelled = set(_highlighted(styles, list(series))[:LEGEND_LIMIT])
     for cid in styles.order(list(series)):
         xs, ys = series[cid]
         values.extend(ys)
         if styles.highlighted(cid):
             ax.plot(xs, ys, color=styles.colour(cid), lw=2.0, ls="--" if cid in styles.attackers else "-",
                     marker="o", ms=3, zorder=3)
-            ax.annotate(short(cid, 12), (xs[-1], ys[-1]), xytext=(4, 0), textcoords="offset points", va="center",
-                        fontsize=7.5, color=styles.colour(cid), zorder=4)
+            if cid in labelled:
+                ax.annotate(short(cid, 12), (xs[-1], ys[-1]), xytext=(4, 0), textcoords="offset points", va="center",
+                            fontsize=7.5, color=styles.colour(cid), zorder=4)
         else:
             ax.plot(xs, ys, color=VERDICT_COLOURS["benign"], lw=1.0, alpha=0.55, zorder=2)
     _legend(ax, styles, list(series), any(not styles.highlighted(c) for c in series), extra)
@@ -266,11 +275,12 @@ def embedding(points: Mapping[str, Sequence[float]], styles: ClientStyles) -> st
         ax = fig.add_subplot()
         xs = [xy[0] for xy in points.values()]
         middle = (min(xs) + max(xs)) / 2 if xs else 0.0
+        labelled = set(_highlighted(styles, list(points))[:LEGEND_LIMIT])
         for cid in styles.order(list(points)):
             x, y = points[cid]
             ax.scatter([x], [y], s=70 if styles.highlighted(cid) else 40, color=styles.colour(cid),
                        marker="X" if cid in styles.attackers else "o", edgecolor="white", linewidth=0.8, zorder=3)
-            if styles.highlighted(cid):
+            if cid in labelled:
                 right = x > middle  # label towards the middle, so that it stays inside the axes
                 ax.annotate(short(cid, 18), (x, y), xytext=(-5 if right else 5, 4), textcoords="offset points",
                             ha="right" if right else "left", fontsize=8, color=styles.colour(cid))
