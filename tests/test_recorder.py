@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from fedforensics import open_run
+from fedforensics.run import Run
 from recorder import Recorder, RecorderError, spec
 
 
@@ -766,6 +767,14 @@ def test_a_float64_global_beyond_float32s_range_is_not_warned_about(tmp_path):
         assert run.update(0, "c0")["w"].tolist() == [0.0, 1.0]
 
 
+def _written_by(script: str, path) -> Run:
+    """The run ``script`` (``python -c``, the run's path its argument) writes in a process of its own, which must
+    exit 0."""
+    done = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return open_run(path)
+
+
 def test_a_forked_child_that_exits_leaves_its_parents_run_alone(tmp_path):
     """A review: the exit handler a child inherits closed the recorder there, unfinished: it rolled back the
     parent's file on disk mid-round and deleted its journal, and the parent's next commit failed."""
@@ -785,9 +794,7 @@ def test_a_forked_child_that_exits_leaves_its_parents_run_alone(tmp_path):
         "rnd.__exit__(None, None, None)\n"
         "rec.close()\n"
     )
-    done = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    with open_run(path) as run:
+    with _written_by(script, path) as run:
         assert run.rounds == [0, 1] and run.finished is True and run.clients(1) == ["c0", "c1"]
 
 
@@ -819,9 +826,7 @@ def test_a_forked_child_leaving_an_inherited_round_block_or_recording_in_it_leav
         "    with rec.round(2, S(0)) as rnd:\n"
         "        rnd.client('a', S(4), num_samples=1)\n"
     )
-    done = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    with open_run(path) as run:
+    with _written_by(script, path) as run:
         run.validate()
         assert run.rounds == [0, 1, 2] and run.finished is True and run.clients(1) == ["a", "b"]
         assert [run.update(1, c)["w"][0] for c in ("a", "b")] == [2.0, 3.0]
@@ -846,9 +851,7 @@ def test_a_forked_child_exits_cleanly_while_the_parent_has_another_thread(tmp_pa
         "stop.set(); thread.join(); rec.close()\n"
         "assert codes == [0, 0, 0], codes\n"
     )
-    done = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    with open_run(path) as run:
+    with _written_by(script, path) as run:
         run.validate()
         assert run.rounds == [0] and run.finished is True
 
