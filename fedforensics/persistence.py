@@ -15,6 +15,7 @@ import numpy as np
 from .detectors.base import RoundData
 from .detectors.grid import gather, grid_width, sample_columns
 from .run import Layer
+from .stats import column_median
 
 #: Median cosine between a client's deviations from the median in two consecutive rounds, at and above which
 #: honest differences persist: the verdict rule's default ``persistence``, at which one family's flag is set aside.
@@ -49,7 +50,7 @@ class DeviationPersistence:
             self._previous = {}
             return
         sample = gather(data, self._columns, np.empty((len(data.clients), grid_width(self._columns))))
-        deviation = sample - np.median(sample, axis=0)
+        deviation = sample - column_median(sample)
         lengths = np.linalg.norm(deviation, axis=1)
         current = {cid: row / length for cid, row, length in zip(data.clients, deviation, lengths) if length > 0}
         cosines = [float(unit @ self._previous[cid]) for cid, unit in current.items() if cid in self._previous]

@@ -1,11 +1,18 @@
-"""The small-round scale of robust z-scores (fedforensics.stats.on_reference_scale)."""
+"""fedforensics.stats: the small-round scale of robust z-scores (on_reference_scale) and the column median."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from fedforensics.stats import REFERENCE_CLIENTS, ROBUST_Z_TAIL, TAIL_PROBABILITIES, on_reference_scale, robust_z
+from fedforensics.stats import (
+    REFERENCE_CLIENTS,
+    ROBUST_Z_TAIL,
+    TAIL_PROBABILITIES,
+    column_median,
+    on_reference_scale,
+    robust_z,
+)
 
 
 def _round_z(n: int, rows: int, seed: int) -> np.ndarray:
@@ -41,3 +48,19 @@ def test_the_move_is_monotone_keeps_the_sign_and_never_enlarges(n):
     assert np.array_equal(np.sign(moved), np.sign(z))
     assert np.all(np.abs(moved) <= np.abs(z))
     assert np.isnan(on_reference_scale(np.array([np.nan]), n)).all()
+
+
+@pytest.mark.parametrize("rows", [1, 2, 3, 4, 5, 20, 21])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_column_median_is_numpys_median_to_the_bit_with_nan_and_inf(rows, dtype):
+    rng = np.random.default_rng(rows)
+    matrix = rng.standard_normal((rows, 300)).astype(dtype)
+    matrix[0, 3] = np.nan
+    matrix[rows - 1, 7] = np.inf
+    matrix[rows // 2, 9] = -np.inf
+    matrix[:, 11] = 2.5  # ties
+    expected = np.median(matrix, axis=0)
+    got = column_median(matrix)
+    assert got.dtype == expected.dtype
+    assert np.array_equal(got, expected, equal_nan=True)
+    assert np.isnan(got[3])

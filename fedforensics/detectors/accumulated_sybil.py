@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..run import Run
-from ..stats import REFERENCE_CLIENTS, bonferroni_z, cosine_from_gram, on_reference_scale, robust_z
+from ..stats import REFERENCE_CLIENTS, bonferroni_z, column_median, cosine_from_gram, on_reference_scale, robust_z
 from .accumulate import EVIDENCE_ROUNDS
 from .base import Detector, DetectorResult, Evidence, RoundData
 from .grid import gather, grid_width, sample_columns
@@ -87,7 +87,7 @@ class AccumulatedSybilDetector(Detector):
             self._sample = np.empty((n, self._sample.shape[1]))
         sample = gather(data, self._columns, self._sample[:n])
         sample *= np.divide(1.0, data.norms, out=np.zeros(n), where=data.norms > 0)[:, None]  # unit updates
-        sample -= np.median(sample, axis=0)
+        sample -= column_median(sample)
         sample[data.norms == 0] = 0.0  # a client that sent nothing departs from nothing
         self._history[data.index] += sample
         self._rounds[data.index] += data.norms > 0
@@ -102,7 +102,7 @@ class AccumulatedSybilDetector(Detector):
         # Each client's mean departure, less the clients' coordinate-wise median of them: colluders drag each
         # round's median towards their shared direction, which leaves its opposite in every honest departure.
         history = self._history[eligible] / self._rounds[eligible, None]
-        history -= np.median(history, axis=0)
+        history -= column_median(history)
         gap, nearest = log_nearest_distance(cosine_from_gram(history @ history.T))
         z = -on_reference_scale(robust_z(gap, abs_floor=self.abs_floor), len(kept))
         tests = max(1.0, len(kept) / REFERENCE_CLIENTS)

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..output_layer import find_output_layer
 from ..run import Run
+from ..stats import column_median
 from .accumulate import EVIDENCE_ROUNDS
 from .base import RoundData
 from .level import LevelDetector
@@ -19,7 +20,7 @@ def consensus_push(sample: np.ndarray) -> tuple[float, np.ndarray]:
     median cosine to the coordinate-wise median, times the square root of the coordinates), and each client's
     push along that median, ``−(u · m) / median |u · m|``: −1 for a typical client, +1 for one reversed."""
     sample = sample.astype(np.float64)
-    median = np.median(sample, axis=0)
+    median = column_median(sample)
     push = sample @ median
     with np.errstate(invalid="ignore", divide="ignore"):
         cosine = push / (np.linalg.norm(sample, axis=1) * np.linalg.norm(median))
@@ -41,7 +42,7 @@ def cross_agreement(sample: np.ndarray) -> float:
     for mine, other in (halves, halves[::-1]):
         if not mine.any() or not other.any():
             continue
-        median = np.median(sample[other], axis=0)
+        median = column_median(sample[other])
         with np.errstate(invalid="ignore", divide="ignore"):
             cosines.append(sample[mine] @ median / (np.linalg.norm(sample[mine], axis=1) * np.linalg.norm(median)))
     values = np.concatenate(cosines) if cosines else np.empty(0)
