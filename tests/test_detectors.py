@@ -16,6 +16,7 @@ from fedforensics.analysis import analyze
 from fedforensics.detectors import Detector, DetectorResult, all_detectors, get_detector
 from fedforensics.detectors.base import Evidence
 from fedforensics.detectors.history import DIRECTION_MEMORY
+from fedforensics.detectors.layer_deviation import PIECE, max_abs_rows
 from fedforensics.detectors.median_cosine import MedianCosineDetector
 from fedforensics.errors import FedForensicsError
 from fedforensics.report.json import report_to_json
@@ -1539,3 +1540,16 @@ def test_a_detector_taking_its_base_parameters_as_kwargs_still_scores(runs):
     detector = Windowed(spike=20.0)
     assert detector.default_threshold == 3.5
     assert detector.score(open_run(runs["boost"])).flagged == ["c3"]
+
+
+def test_max_abs_rows_is_the_largest_absolute_value_of_each_row_across_pieces():
+    rng = np.random.default_rng(0)
+    matrix = rng.standard_normal((5, 2 * PIECE + 17)).astype(np.float32)
+    matrix[1, PIECE + 3] = -40.0  # a negative extreme in the second piece
+    matrix[2, -1] = 30.0  # in the short last piece
+    matrix[3] = 0.0
+    got = max_abs_rows(matrix)
+    assert got.dtype == np.float64
+    assert np.array_equal(got, np.abs(matrix).max(axis=1).astype(np.float64))
+    assert got[1] == 40.0 and got[2] == 30.0 and got[3] == 0.0
+    assert max_abs_rows(np.empty((3, 0), np.float32)).tolist() == [0.0, 0.0, 0.0]
