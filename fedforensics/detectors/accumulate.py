@@ -148,7 +148,13 @@ class RoundScores:
             self._high[at[rose]] = score[rose]
         reached = at[(self._first[at] < 0) & (score >= self.threshold)]
         self._first[reached] = round_number
-        # the `keep` strongest rounds: the new round goes last, so a stable sort keeps the earlier of equal rounds first
+        # the `keep` strongest rounds: the new round goes last, so a stable sort keeps the earlier of equal rounds
+        # first, and a round enters only where it beats the weakest kept (most clients, most rounds: none)
+        enters = strength > self._top[at, -1]
+        if enters.any():
+            self._keep_strongest(round_number, at[enters], strength[enters], z[enters])
+
+    def _keep_strongest(self, round_number: int, at: np.ndarray, strength: np.ndarray, z: np.ndarray) -> None:
         keep = self._top.shape[1]
         top = np.concatenate([self._top[at], strength[:, None]], axis=1)
         order = np.argsort(-top, axis=1, kind="stable")[:, :keep]
