@@ -120,9 +120,10 @@ def scan(run: Run, progress: Progress | None = None, direction_memory: int = DIR
     ``RoundData.updates`` are valid only until the next round is requested;
     afterwards reading them raises (copy what must outlive the round; the
     quantities derived from them — Gram matrices, norms, accumulated directions —
-    are computed while it is current). The per-layer Gram matrices are computed
-    with the read: every norm and cosine distance derives from them, and so does
-    finiteness — a client whose squared norm is not finite (NaN, Inf, or too
+    are computed while it is current). The Gram matrix of the whole updates is
+    computed with the read, layer by layer (each layer's squared norms kept, its
+    matrix added and dropped): every norm and cosine distance derives from it, and
+    finiteness from the layers' squared norms — a client whose squared norm is not finite (NaN, Inf, or too
     large for float32) is moved to ``RoundData.nonfinite`` so that it cannot
     poison the statistics. BLAS runs on one thread while the scan runs, the
     consumer's code included (:func:`single_threaded_blas`). The clients'
@@ -148,10 +149,16 @@ def scan(run: Run, progress: Progress | None = None, direction_memory: int = DIR
             updates = buffers.views(n)
             for layer in layers:
                 run.layer_updates(r, layer.name, out=updates[layer.name])
-            grams = {name: layer_gram(array.reshape(n, -1)) for name, array in updates.items()}
+            gram = np.zeros((n, n))
+            sq_norms = {}
+            for name, array in updates.items():  # one layer's n x n at a time: a round of thousands holds one more
+                block = layer_gram(array.reshape(n, -1))
+                sq_norms[name] = np.diag(block).copy()
+                with np.errstate(invalid="ignore", over="ignore"):  # a broken client's +Inf and -Inf: set apart below
+                    gram += block
             finite = np.ones(n, dtype=bool)
-            for gram in grams.values():
-                finite &= np.isfinite(np.diag(gram))
+            for values in sq_norms.values():
+                finite &= np.isfinite(values)
             counts = run.num_samples(r)
             samples = np.array([counts[c] for c in clients], dtype=np.int64)
             per_client = run.metrics(r)
@@ -167,7 +174,8 @@ def scan(run: Run, progress: Progress | None = None, direction_memory: int = DIR
                     global_nonfinite = not finite.any()  # model breaks every update (local − global) and a client only its own
                 keep = np.flatnonzero(finite)
                 updates = {name: array[keep] for name, array in updates.items()}
-                grams = {name: gram[np.ix_(keep, keep)] for name, gram in grams.items()}
+                gram = gram[np.ix_(keep, keep)]
+                sq_norms = {name: values[keep] for name, values in sq_norms.items()}
                 samples = samples[keep]
                 metrics = {m: values[keep] for m, values in metrics.items()}
             kept = [c for c, ok in zip(clients, finite) if ok]
@@ -179,7 +187,8 @@ def scan(run: Run, progress: Progress | None = None, direction_memory: int = DIR
                 updates=updates,
                 num_samples=samples,
                 metrics=metrics,
-                layer_grams=grams,
+                gram=gram,
+                layer_sq_norms=sq_norms,
                 nonfinite=[c for c, ok in zip(clients, finite) if not ok],
                 global_nonfinite=global_nonfinite,
                 history=history,

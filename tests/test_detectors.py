@@ -220,6 +220,25 @@ def test_unknown_detector_is_a_user_error():
         get_detector("nope")
 
 
+def test_a_rounds_gram_and_layer_norms_are_the_finite_clients_dot_products(runs):
+    """The scan keeps the whole updates' Gram and each layer's squared norms (not a clients² matrix per layer), of
+    the clients whose update is finite only."""
+    from fedforensics.scan import scan
+
+    run = open_run(runs["odd"])
+    rounds_with_a_broken_client = 0
+    for data in scan(run):
+        rows = [run.clients(data.round).index(cid) for cid in data.clients]
+        rounds_with_a_broken_client += bool(data.nonfinite)
+        for layer in data.layers:
+            block = run.layer_updates(data.round, layer.name).reshape(len(run.clients(data.round)), -1)[rows]
+            np.testing.assert_allclose(data.layer_sq_norms[layer.name], (block.astype(np.float64) ** 2).sum(axis=1), rtol=1e-5)
+        whole = run.update_matrix(data.round)[rows].astype(np.float64)
+        np.testing.assert_allclose(data.gram, whole @ whole.T, rtol=1e-5, atol=1e-12)
+        assert np.isfinite(data.gram).all()
+    assert rounds_with_a_broken_client
+
+
 def test_nonfinite_updates_are_kept_out_of_statistics_and_reported(runs):
     report = analyze(open_run(runs["odd"]))
     verdict = next(v for v in report.verdicts if v.client == "42")

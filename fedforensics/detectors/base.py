@@ -55,9 +55,10 @@ class RoundData:
 
     ``clients`` holds only the clients whose update is finite; the others are
     listed in ``nonfinite`` (a NaN would poison every median). The updates stay
-    one block per layer; the scan computes each layer's Gram matrix, and what is
-    derived from them (norms, cosine distances) is computed once, on first use,
-    and shared by every detector.
+    one block per layer; the scan computes the whole updates' Gram matrix (the sum of
+    the layers'; each layer's squared norms are kept, its matrix is not: clients² numbers a
+    layer), and what is derived from it (norms, cosine distances) is computed once, on first
+    use, and shared by every detector.
     """
 
     round: int
@@ -67,7 +68,8 @@ class RoundData:
     updates: dict[str, np.ndarray]  # layer name -> float32 (n_clients, *shape)
     num_samples: np.ndarray  # (n_clients,)
     metrics: dict[str, np.ndarray]  # metric name -> float64 (n_clients,), NaN where unreported
-    layer_grams: dict[str, np.ndarray]  # layer name -> float64 (n_clients, n_clients) dot products
+    gram: np.ndarray  # float64 (n_clients, n_clients): dot products of the whole updates
+    layer_sq_norms: dict[str, np.ndarray]  # layer name -> float64 (n_clients,): squared L2 norm of each client's layer
     nonfinite: list[str] = field(default_factory=list)
     #: The global model this round's clients received held NaN/Inf: their NaN/Inf updates are its doing.
     global_nonfinite: bool = False
@@ -83,14 +85,6 @@ class RoundData:
     def size(self) -> int:
         """Parameters of an update: the sum of its layers' sizes."""
         return sum(layer.size for layer in self.layers)
-
-    @cached_property
-    def gram(self) -> np.ndarray:
-        """Dot products of the whole updates: every pairwise statistic comes from this one pass."""
-        total = np.zeros((len(self.clients), len(self.clients)))
-        for gram in self.layer_grams.values():
-            total += gram
-        return total
 
     @cached_property
     def norms(self) -> np.ndarray:

@@ -80,7 +80,7 @@ class LayerDeviationDetector(RoundStatisticDetector):
             if flat.shape[1] == 0:
                 continue
             out[f"{layer.name}|max"] = max_abs_rows(flat)
-            out[f"{layer.name}|l2"] = np.sqrt(np.clip(np.diag(data.layer_grams[layer.name]), 0.0, None))
+            out[f"{layer.name}|l2"] = np.sqrt(np.clip(data.layer_sq_norms[layer.name], 0.0, None))
         return out
 
     def scale_floor(self, data: RoundData, key: str) -> float:
