@@ -1572,3 +1572,26 @@ def test_max_abs_rows_is_the_largest_absolute_value_of_each_row_across_pieces():
     assert np.array_equal(got, np.abs(matrix).max(axis=1).astype(np.float64))
     assert got[1] == 40.0 and got[2] == 30.0 and got[3] == 0.0
     assert max_abs_rows(np.empty((3, 0), np.float32)).tolist() == [0.0, 0.0, 0.0]
+
+
+def test_a_client_too_rare_to_score_neither_tops_nor_hides_the_localization_table(tmp_path):
+    """Review: one honest client in the last 2 rounds (unscored: NaN) made every slice's separation NaN, put that
+    client on top of the table and called the output bias's anomaly 'elsewhere'."""
+    rng = np.random.default_rng(0)
+    shapes = {"fc1.weight": (16, 8), "fc1.bias": (16,), "fc2.weight": (10, 16), "fc2.bias": (10,)}
+    with Recorder(tmp_path / "late.h5") as rec:
+        for r in range(12):
+            common = {name: rng.normal(size=shape) for name, shape in shapes.items()}
+            with rec.round(r, {name: np.zeros(shape, np.float32) for name, shape in shapes.items()}) as rnd:
+                for cid in [f"c{i}" for i in range(10)] + (["late"] if r >= 10 else []):
+                    update = {name: common[name] + 0.6 * rng.normal(size=shape) for name, shape in shapes.items()}
+                    if cid == "c3":  # pushes class 6's bias
+                        update["fc2.bias"] = update["fc2.bias"] + 8 * np.eye(10)[6]
+                    rnd.client(cid, update, num_samples=50, delta=True)
+    extras = analyze(open_run(tmp_path / "late.h5")).detector("layer-deviation").extras
+    rows = extras["localization"]
+    assert all(math.isfinite(row["separation"]) for row in rows)
+    assert [row["separation"] for row in rows] == sorted((row["separation"] for row in rows), reverse=True)
+    assert rows[0]["layer"] == "fc2.bias" and rows[0]["top_client"] == "c3"
+    assert "late" not in {row["top_client"] for row in rows}
+    assert extras["output_bias"]["anomaly"] == "output-bias" and extras["output_bias"]["rank"] == 1

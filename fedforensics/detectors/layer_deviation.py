@@ -103,13 +103,15 @@ class LayerDeviationDetector(RoundStatisticDetector):
             ids = list(conclusion.scores)
             scores = np.array([conclusion.scores[c] for c in ids])
             layer, stat = key.rsplit("|", 1)
-            top = int(np.argmax(scores)) if ids else None
+            # the highest scored client: one seen in too few rounds is unscored (NaN), neither the top nor a separation
+            scored = np.flatnonzero(~np.isnan(scores))
+            top = int(scored[np.argmax(scores[scored])]) if scored.size else None
             rows.append(
                 {
                     "slice": key,
                     "layer": layer,
                     "statistic": stat,
-                    "separation": float(scores.max()) if ids else 0.0,
+                    "separation": float(scores[top]) if top is not None else 0.0,
                     "top_client": ids[top] if top is not None else None,
                     "peak_round": max(per_round, key=per_round.get) if per_round else None,
                     "round_separation": {str(r): v for r, v in per_round.items()},
