@@ -263,6 +263,18 @@ def test_closed_pipes_on_help_or_on_the_error_line_keep_their_exit_codes(run):
         assert result.stdout == f"status {status}\n", (command, result)
 
 
+def test_fail_on_keeps_exit_1_when_standard_error_takes_nothing(tmp_path):
+    """Review: --fail-on's line on a full or closed standard error turned the exit into 2 (bad input)."""
+    boosted = make_run(tmp_path / "boost.h5", attackers=("c3",), attack="boost")
+    for redirect in ("2>/dev/full", "2>&-", ""):
+        result = subprocess.run(
+            f"{sys.executable} -m fedforensics.cli analyze -q --fail-on malicious {boosted} {redirect}",
+            shell=True, executable="/bin/bash", capture_output=True, text=True, timeout=300,
+        )
+        assert result.returncode == 1, (redirect, result.stderr)
+    assert result.stderr.startswith("--fail-on malicious: 1 client reached it (c3)")
+
+
 def test_a_c_locale_gets_question_marks_not_a_crash(run):
     """Python's C locale writes with surrogateescape, which cannot encode the report's '–' either (QA)."""
     env = {**os.environ, "LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}

@@ -6,7 +6,9 @@ import io
 import sys
 
 try:  # Ctrl-C while the command line's modules load (numpy, h5py, rich: a second) stops it as it does later
-    from .app import EXIT_PIPE_CLOSED, app, console, err_console, fail
+    from rich.text import Text
+
+    from .app import EXIT_PIPE_CLOSED, app, console, fail, to_stderr
 
     # Each module registers its command on ``app`` when imported.
     from . import analyze, demo, evaluate, inspect, simulate  # noqa: E402,F401
@@ -41,7 +43,7 @@ def main() -> None:
         where = f" (see: {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
         raise SystemExit(fail(exc.format_message() + where).exit_code) from None
     except (click.exceptions.Abort, KeyboardInterrupt):  # Ctrl-C outside a command's own handling (typer building it)
-        err_console.print("interrupted")
+        to_stderr(Text("interrupted"))
         code = 130
     code = code if isinstance(code, int) else 0
     raise SystemExit(EXIT_PIPE_CLOSED if code == 0 and console.closed_early else code)

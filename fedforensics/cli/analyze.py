@@ -18,7 +18,7 @@ from ..report.files import all_or_none
 from ..report.json import write_json
 from ..report.terminal import plain, render_audit, trigger_inversion_table
 from ..settings import parse_settings
-from .app import QUIET_HELP, command, console, err_console, output_file, print_written, quiet_if, user_errors
+from .app import QUIET_HELP, command, console, output_file, print_written, quiet_if, to_stderr, user_errors
 from .progress import progress_bar
 
 
@@ -101,9 +101,7 @@ def analyze(
         reaching = [v.client for v in report.verdicts if v.verdict in reached]
         if reaching:  # one line on stderr as for every other non-zero exit, --quiet too: a CI log says why it failed
             many = len(reaching) > 1
-            err_console.print(plain(
-                f"--fail-on {fail_on.value}: {len(reaching)} client{'s' * many} reached it ({listed(reaching)})"
-            ))
+            to_stderr(plain(f"--fail-on {fail_on.value}: {len(reaching)} client{'s' * many} reached it ({listed(reaching)})"))
             raise typer.Exit(1)
 
 

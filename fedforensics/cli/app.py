@@ -79,15 +79,20 @@ def command(epilog: str | None = None) -> Callable[[F], F]:
     return register
 
 
+def to_stderr(line: Text) -> None:
+    """Print one line on standard error, if it can take it (``2>/dev/full``, a closed descriptor: the exit code
+    alone then says why the command failed; an error writing it must not turn into another exit code)."""
+    try:
+        err_console.print(line, highlight=False, soft_wrap=True)
+    except (OSError, ValueError):  # ValueError: a closed stream
+        pass
+
+
 def fail(message: str) -> typer.Exit:
     """Print one readable error line and return the exit (code 2) to raise.
 
-    The message is text, not markup: it quotes the user's file names and ids, brackets and all. Where standard
-    error cannot take it (``2>/dev/full``, a closed descriptor), the exit code alone says it."""
-    try:
-        err_console.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False, soft_wrap=True)
-    except (OSError, ValueError):  # ValueError: a closed stream
-        pass
+    The message is text, not markup: it quotes the user's file names and ids, brackets and all."""
+    to_stderr(Text.assemble(("error:", "bold red"), " ", message))
     return typer.Exit(EXIT_BAD_INPUT)
 
 
