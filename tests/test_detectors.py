@@ -520,6 +520,9 @@ def test_cross_device_participation_alone_raises_no_suspicion(seed, tmp_path):
     (note,) = [n for n in spiked.notes if "took part in fewer than 3 rounds" in n]
     assert note.endswith("only norm (spike=50) can flag a client on a single round, and no other detector unless its "
                          "spike parameter is set or its min_rounds lowered"), note
+    # review: and sybil's infinite spike still scored the rare clients 0 ("typical") rather than leaving them unscored
+    sybil = spiked.detector("sybil").scores
+    assert all(math.isnan(sybil[c]) for c in named), {c: sybil[c] for c in named}
     eager = analyze(open_run(path), [get_detector("cosine-hdbscan", min_rounds=1, alpha=math.inf)])
     assert eager.detector("cosine-hdbscan").flagged
 

@@ -33,6 +33,7 @@ threshold is the round of first detection.
 
 from __future__ import annotations
 
+import math
 from array import array
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -100,7 +101,9 @@ class RoundScores:
         extreme_share: float | None = None, spike_score: float = EXTREME_SCORE,
     ) -> None:
         n = len(ids)
-        self.ids, self.side, self.threshold, self.spike, self.extreme_share = ids, side, threshold, spike, extreme_share
+        self.ids, self.side, self.threshold, self.extreme_share = ids, side, threshold, extreme_share
+        # an infinite spike is no term (as the notes read it), not a term of 0 that scores rare clients "typical"
+        self.spike = spike if spike is not None and math.isfinite(spike) else None
         self.spike_score = spike_score
         self._sum = np.zeros(n)
         self._count = np.zeros(n, dtype=np.int64)
