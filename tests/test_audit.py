@@ -207,6 +207,24 @@ def test_a_narrow_terminal_keeps_the_verdicts_whole_and_moves_the_evidence_under
         assert (f"c1: {detector} {first_word}" in shown) is (width < EVIDENCE_WIDTH), shown
 
 
+def test_a_narrow_terminal_says_an_unflagged_attacker_was_not_flagged(tmp_path):
+    """Review: under 70 columns an attacker with no flag and no evidence got a line ending in ': '."""
+    from rich.console import Console
+
+    from fedforensics.report.terminal import render_audit
+    from synthetic import make_run
+
+    path = make_run(tmp_path / "quiet.h5", clients=8, rounds=4, attackers=("c5",), attack="none")
+    report = analyze(open_run(path))
+    (attacker,) = [v for v in report.verdicts if v.client == "c5"]
+    assert attacker.verdict == "benign" and not attacker.evidence and not attacker.flagged_by
+    console = Console(record=True, width=50)
+    render_audit(console, report)
+    lines = [line.rstrip() for line in console.export_text().splitlines()]
+    assert "c5 (attacker): not flagged" in lines, lines
+    assert not any(line.endswith(":") for line in lines if line.startswith("c5")), lines
+
+
 def test_terminal_lists_of_clients_are_cut_with_a_count(tmp_path, monkeypatch):
     """With 100 flagged attackers analyze printed 789 lines and evaluate 2,409 (every attacker on every row)."""
     from typer.testing import CliRunner

@@ -175,8 +175,8 @@ def verdict_table(report: AuditReport, limit: int = 30, width: int = EVIDENCE_WI
         table.add_row(*row)
         if compact and (by or v.evidence or v.client in truth):
             parts = [plain(v.client, "bold")] + ([" (", Text.from_markup(said), ")"] if known else []) + [": "]
-            parts += [plain(f"flagged by {by}"), " — "] if by else []
-            lines.append(Text.assemble(*parts, evidence))
+            told = ([plain(f"flagged by {by}")] if by else []) + ([evidence] if v.evidence else [])
+            lines.append(Text.assemble(*parts, Text(" — ").join(told) if told else Text("not flagged", "dim")))
         elif not column and v.evidence:
             lines.append(Text.assemble(plain(v.client, "bold"), ": ", evidence))
     left = report.verdicts[len(rows):]
