@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -133,13 +134,18 @@ def _unique(values: list[str], what: str, where: str, empty: bool = False) -> li
     return values
 
 
+#: The shape of ``created``: date, T, hours, minutes, seconds, UTC (docs/format.md).
+_UTC_SECOND = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\+00:00|Z)")
+
+
 def _utc_second(text: str) -> bool:
     """Whether ``text`` is an ISO 8601 time in UTC to the second (``2026-11-22T18:59:34+00:00``, or ``Z``)."""
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
+    if not _UTC_SECOND.fullmatch(text):  # fromisoformat takes an hour alone (T18+00:00) or a minute
         return False
-    return "T" in text and when.utcoffset() == timedelta(0) and when.microsecond == 0
+    try:
+        return datetime.fromisoformat(text).utcoffset() == timedelta(0)
+    except ValueError:  # the shape of a time, not a time (month 13)
+        return False
 
 
 #: This machine's byte order as numpy writes it in a dtype.
