@@ -12,6 +12,8 @@ from ..stats import cosine_from_gram
 DIRECTION_MEMORY = 512 * 2**20
 #: The narrowest sketch: cosines through it are off by about ``sqrt(2 / width)`` ≈ 0.02 at most.
 MIN_SKETCH_WIDTH = 4096
+#: Bytes of directions copied at a time to compare some of the clients (a band of columns of their rows).
+GRAM_COPY = 32 * 2**20
 
 
 class CountSketch:
@@ -140,7 +142,13 @@ class DirectionHistory:
         gram = np.zeros((len(ids), len(ids)))
         if ids:
             rows = [self._rows[cid] for cid in ids]
-            sums = self._sums[: len(self._rows)] if len(rows) == len(self._rows) else self._sums[rows]
             with single_threaded_blas():  # the scale per client cancels in a cosine
-                gram = (sums @ sums.T).astype(np.float64)
+                if len(rows) == len(self._rows):  # every row, in order: the matrix itself, no copy
+                    sums = self._sums[: len(self._rows)]
+                    gram = (sums @ sums.T).astype(np.float64)
+                else:  # some rows: copied a band of columns at a time, not all at once (up to the whole budget again)
+                    band = max(1, GRAM_COPY // (4 * len(rows)))
+                    for start in range(0, self._sums.shape[1], band):
+                        part = self._sums[rows, start : start + band]
+                        gram += part @ part.T
         return ids, cosine_from_gram(gram)
