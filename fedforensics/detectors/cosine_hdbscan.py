@@ -61,10 +61,10 @@ class CosineHDBSCANDetector(Detector):
     min_clients
         Rounds with fewer clients are not clustered.
     min_rounds
-        A client clustered in fewer rounds has no outlier rate to vote with (its
-        score is at most 0.5, below any useful threshold): being outside a small
-        round's majority once or twice is chance, as it is for the z-score
-        detectors' means, which count from ``EVIDENCE_ROUNDS`` rounds.
+        A client clustered in fewer rounds has no outlier rate to vote with and is
+        left unscored (NaN), and out of the clustering of the accumulated directions
+        too: being outside a small round's majority once or twice is chance, as it
+        is for the z-score detectors' means, which count from ``EVIDENCE_ROUNDS`` rounds.
     alpha
         Family-wise level of the binomial test above: the chance that any client whose
         rounds were outliers at the run's pooled rate, independently, votes at all.
