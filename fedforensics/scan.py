@@ -43,31 +43,47 @@ def single_threaded_blas() -> AbstractContextManager[object]:
     return controller.limit(limits=1, user_api="blas")  # type: ignore[attr-defined]
 
 
-def layer_gram(block: np.ndarray) -> np.ndarray:
-    """The clients × clients dot products of one layer's clients × parameters block (float32 BLAS, kept as float64).
+class RoundGram:
+    """The clients × clients dot products of a round's whole updates, summed layer by layer: float32 BLAS for each
+    layer, float64 for the sums, one clients × clients matrix for all the layers.
 
-    A client whose squares overflow float32 (values beyond ~1e19: a boosted update, not a broken one)
-    has its products redone in float64, where no float32 value can overflow them; a non-finite
-    diagonal entry then means the update itself holds NaN or Inf.
+    A client whose squares overflow float32 (values beyond ~1e19: a boosted update, not a broken one) has its
+    products of that layer redone in float64, where no float32 value can overflow them; a non-finite squared
+    norm then means the update itself holds NaN or Inf.
     """
-    if not block.shape[1]:
-        return np.zeros((block.shape[0], block.shape[0]))
-    from scipy.linalg.blas import ssyrk  # here, not at import: scipy.linalg takes a quarter second to import
 
-    with np.errstate(over="ignore", invalid="ignore"):
-        # SYRK computes one triangle of the symmetric product, half the multiplications of block @ block.T
-        # (on a C-contiguous block, block.T is the Fortran-ordered matrix BLAS takes without a copy)
-        upper = ssyrk(1.0, block.T, trans=1)
-        gram = np.triu(upper).astype(np.float64)
+    def __init__(self, n: int) -> None:
+        self._upper = np.zeros((n, n))  # the sums on and above the diagonal; below it, whatever the layers put there
+
+    def add(self, block: np.ndarray) -> np.ndarray:
+        """Add one layer's clients × parameters block; return each client's squared norm of it (float64)."""
+        if not block.shape[1]:
+            return np.zeros(block.shape[0])
+        from scipy.linalg.blas import ssyrk  # here, not at import: scipy.linalg takes a quarter second to import
+
+        with np.errstate(over="ignore", invalid="ignore"):
+            # SYRK computes one triangle of the symmetric product, half the multiplications of block @ block.T
+            # (on a C-contiguous block, block.T is the Fortran-ordered matrix BLAS takes without a copy); the other
+            # triangle is left alone: mirrored once, in matrix(), not for every layer (thousands of clients a round)
+            upper = ssyrk(1.0, block.T, trans=1)
+            squares = np.diag(upper).astype(np.float64)
+            bad = np.flatnonzero(~np.isfinite(squares))
+            overflowed = bad[np.isfinite(block[bad]).all(axis=1)] if bad.size else bad  # finite values, squares too big
+            if overflowed.size:
+                wide = block.astype(np.float64)
+                rows = wide @ wide[overflowed].T
+                upper = upper.astype(np.float64)
+                upper[:, overflowed] = rows
+                upper[overflowed, :] = rows.T
+                squares[overflowed] = rows[overflowed, np.arange(overflowed.size)]
+            self._upper += upper  # a broken client's +Inf and -Inf meet here: the scan sets it apart
+        return squares
+
+    def matrix(self) -> np.ndarray:
+        """The symmetric sums of every layer added."""
+        gram = np.triu(self._upper)
         gram += np.triu(gram, 1).T
-        bad = np.flatnonzero(~np.isfinite(np.diag(gram)))
-        overflowed = bad[np.isfinite(block[bad]).all(axis=1)] if bad.size else bad  # finite values, squares too big
-        if overflowed.size:
-            wide = block.astype(np.float64)
-            rows = wide @ wide[overflowed].T
-            gram[:, overflowed] = rows
-            gram[overflowed, :] = rows.T
-    return gram
+        return gram
 
 
 class _RoundBuffers:
@@ -121,8 +137,8 @@ def scan(run: Run, progress: Progress | None = None, direction_memory: int = DIR
     afterwards reading them raises (copy what must outlive the round; the
     quantities derived from them — Gram matrices, norms, accumulated directions —
     are computed while it is current). The Gram matrix of the whole updates is
-    computed with the read, layer by layer (each layer's squared norms kept, its
-    matrix added and dropped): every norm and cosine distance derives from it, and
+    computed with the read, layer by layer (:class:`RoundGram`: each layer's
+    squared norms kept, its products added into one matrix): every norm and cosine distance derives from it, and
     finiteness from the layers' squared norms — a client whose squared norm is not finite (NaN, Inf, or too
     large for float32) is moved to ``RoundData.nonfinite`` so that it cannot
     poison the statistics. BLAS runs on one thread while the scan runs, the
@@ -149,13 +165,9 @@ def scan(run: Run, progress: Progress | None = None, direction_memory: int = DIR
             updates = buffers.views(n)
             for layer in layers:
                 run.layer_updates(r, layer.name, out=updates[layer.name])
-            gram = np.zeros((n, n))
-            sq_norms = {}
-            for name, array in updates.items():  # one layer's n x n at a time: a round of thousands holds one more
-                block = layer_gram(array.reshape(n, -1))
-                sq_norms[name] = np.diag(block).copy()
-                with np.errstate(invalid="ignore", over="ignore"):  # a broken client's +Inf and -Inf: set apart below
-                    gram += block
+            products = RoundGram(n)
+            sq_norms = {name: products.add(array.reshape(n, -1)) for name, array in updates.items()}
+            gram = products.matrix()
             finite = np.ones(n, dtype=bool)
             for values in sq_norms.values():
                 finite &= np.isfinite(values)
