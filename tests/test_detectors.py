@@ -1536,12 +1536,15 @@ def test_a_nan_counted_in_a_layer_the_analysis_leaves_out_is_no_sign_of_tamperin
 
 def test_opposition_scores_no_round_whose_clients_agree_nowhere(tmp_path):
     """A red team: with one class per client (FoolsGold's setting) the clients agree in no layer, and pushes against
-    the faint median made 5 of 30 honest clients `malicious` on `opposition` alone. Rounds whose clients' cross-fitted
-    agreement (each client's cosine to the other half's median) is under `min_agreement` (0.05) are not scored, at
-    any number of clients (review: a cosine to a median the client is part of gated nothing in small rounds); where
-    clients agree, a reversed client still is."""
+    the faint median made 5 of 30 honest clients `malicious` on `opposition` alone. Rounds whose clients' agreement
+    (each client's cosine to the median of the others, times √coordinates) is under `min_agreement` (2.5) are not
+    scored, at any number of clients (review: a cosine to a median the client is part of gated nothing in small
+    rounds); where clients agree, reversed clients still are, wherever they sit among the clients (review: the median
+    of a fixed other half, cancelled by the reversed clients in it, switched the detector off)."""
     rng = np.random.default_rng(0)
-    for name, clients in (("apart.h5", 10), ("agree.h5", 10), ("apart4.h5", 4)):
+    cases = {"apart.h5": (10, []), "apart4.h5": (4, []), "agree.h5": (10, [0]), "one-of-4.h5": (4, [0]),
+             "third-of-4.h5": (4, [2]), "evens.h5": (10, [0, 2, 4]), "firsts.h5": (10, [0, 1, 2])}
+    for name, (clients, reversed_) in cases.items():
         with Recorder(tmp_path / name) as rec:
             for r in range(8):
                 common = rng.normal(size=400)
@@ -1551,16 +1554,18 @@ def test_opposition_scores_no_round_whose_clients_agree_nowhere(tmp_path):
                             hidden = 0.05 * common + 0.1 * rng.normal(size=400)
                             hidden[40 * i : 40 * (i + 1)] += 3 * rng.normal(size=40)
                         else:
-                            hidden = (common + 0.5 * rng.normal(size=400)) * (-1 if i == 0 else 1)
+                            hidden = (common + 0.5 * rng.normal(size=400)) * (-1 if i in reversed_ else 1)
                         rnd.client(f"c{i}", {"hidden": hidden, "out.weight": rng.normal(size=(10, 40)),
                                              "out.bias": rng.normal(size=10)}, num_samples=50, delta=True)
     for name in ("apart.h5", "apart4.h5"):
         with open_run(tmp_path / name) as run:
             assert all(math.isnan(s) for s in get_detector("opposition").score(run).scores.values()), name
     with open_run(tmp_path / "apart.h5") as run:
-        assert not all(math.isnan(s) for s in get_detector("opposition", min_agreement=-1.0).score(run).scores.values())
-    with open_run(tmp_path / "agree.h5") as run:
-        assert get_detector("opposition").score(run).flagged == ["c0"]
+        assert not all(math.isnan(s) for s in get_detector("opposition", min_agreement=-math.inf).score(run).scores.values())
+    for name, (_, reversed_) in cases.items():
+        if reversed_:
+            with open_run(tmp_path / name) as run:
+                assert sorted(get_detector("opposition").score(run).flagged) == [f"c{i}" for i in reversed_], name
 
 
 def test_a_detector_taking_its_base_parameters_as_kwargs_still_scores(runs):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 from typer.testing import CliRunner
@@ -85,8 +86,8 @@ def test_parameters_are_checked_in_python_too(boost):
         analyze(open_run(boost), [get_detector("norm", threshold=0)])
     with pytest.raises(FedForensicsError, match="verdict: strong=-1 must be positive"):
         ConsensusRule(strong=-1)
-    with pytest.raises(FedForensicsError, match=r"opposition: min_agreement=2 must be a cosine in \[-1, 1\]"):
-        analyze(open_run(boost), [get_detector("opposition", min_agreement=2)])
+    with pytest.raises(FedForensicsError, match=r"opposition: min_agreement=nan must be a number \(-inf scores every round"):
+        analyze(open_run(boost), [get_detector("opposition", min_agreement=math.nan)])
 
 
 def test_a_detector_named_twice_runs_once():

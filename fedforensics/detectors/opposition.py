@@ -31,22 +31,37 @@ def consensus_push(sample: np.ndarray) -> tuple[float, np.ndarray]:
     return agreement, -push / typical
 
 
-def cross_agreement(sample: np.ndarray) -> float:
-    """How much the clients of a clients × coordinates sample agree, free of each one's own share in the median: the
-    median over clients of the cosine between a client's row and the coordinate-wise median of the other half of the
-    clients (alternate rows, cross-fitted), ~0 for independent updates at any number of clients. (A client's cosine
-    to the median of all, itself included, is 0.26 for independent updates of 10 clients and 0.47 of 4: review.)"""
+def medians_of_the_others(sample: np.ndarray) -> np.ndarray:
+    """Row ``i``: the coordinate-wise median of every row of ``sample`` (clients × coordinates, at least 2 rows) but
+    row ``i`` — each client's reference free of its own share — from one sort of the columns: without its own value,
+    a client's column's middle ranks are those of the whole column shifted past its rank."""
+    n = len(sample)
+    order = np.argsort(sample, axis=0)
+    ordered = np.take_along_axis(sample, order, axis=0)
+    rank = np.empty_like(order)
+    np.put_along_axis(rank, order, np.arange(n)[:, None], axis=0)  # rank[i, j]: where sample[i, j] sorts in column j
+    low, high = (n - 2) // 2, (n - 1) // 2  # the middle ranks among n - 1 values (one when n - 1 is odd)
+    # among the others, rank r is the column's rank r below the client's own value and r + 1 from it on
+    middle = [np.where(rank > r, ordered[r], ordered[r + 1]) for r in dict.fromkeys((low, high))]
+    return (middle[0] + middle[-1]) / 2
+
+
+def others_agreement(sample: np.ndarray) -> float:
+    """How far beyond chance the clients of a clients × coordinates sample agree, free of each one's own share in the
+    reference: the median over clients of the cosine between a client's row and the coordinate-wise median of the
+    others (:func:`medians_of_the_others`), times the square root of the coordinates. For independent updates a
+    client's cosine to the others' median is about 0 ± 1/√coordinates at any number of clients, so this is a z on
+    the scale of one client. (A client's cosine to the median of all, itself included, is 0.26 for independent
+    updates of 10 clients and 0.47 of 4; to the median of a fixed other half of the clients it fell to 0 where
+    reversed updates sat in one half and cancelled its median: a review, one reversed client of 4 switched the
+    detector off.)"""
+    if len(sample) < 2:
+        return math.nan
     sample = sample.astype(np.float64)
-    halves = (np.arange(len(sample)) % 2 == 0, np.arange(len(sample)) % 2 == 1)
-    cosines = []
-    for mine, other in (halves, halves[::-1]):
-        if not mine.any() or not other.any():
-            continue
-        median = column_median(sample[other])
-        with np.errstate(invalid="ignore", divide="ignore"):
-            cosines.append(sample[mine] @ median / (np.linalg.norm(sample[mine], axis=1) * np.linalg.norm(median)))
-    values = np.concatenate(cosines) if cosines else np.empty(0)
-    return float(np.median(np.nan_to_num(values, nan=0.0))) if values.size else math.nan
+    others = medians_of_the_others(sample)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cosines = (sample * others).sum(axis=1) / (np.linalg.norm(sample, axis=1) * np.linalg.norm(others, axis=1))
+    return float(np.median(np.nan_to_num(cosines, nan=0.0))) * math.sqrt(sample.shape[1])
 
 
 class OppositionDetector(LevelDetector):
@@ -89,9 +104,9 @@ class OppositionDetector(LevelDetector):
     coordinates
         Coordinates of each layer compared (at most; evenly spaced).
     min_agreement
-        Rounds whose consensus layer the clients agree in less than this are not scored (:func:`cross_agreement`:
-        a typical client's cosine to the median of the other half of the clients, ~0 for independent updates):
-        with one class per client there is no consensus to push against.
+        Rounds whose consensus layer the clients agree in less than this are not scored (:func:`others_agreement`:
+        a typical client's cosine to the median of the other clients times √coordinates; a client's is about
+        0 ± 1 for independent updates): with one class per client there is no consensus to push against.
     """
 
     name = "opposition"
@@ -108,7 +123,7 @@ class OppositionDetector(LevelDetector):
 
     def __init__(
         self, *, threshold: float = 0.6, min_clients: int = 4, min_rounds: int = EVIDENCE_ROUNDS, coordinates: int = 1024,
-        min_agreement: float = 0.05,
+        min_agreement: float = 2.5,
     ) -> None:
         self.threshold = threshold
         self.min_clients = min_clients
@@ -136,7 +151,7 @@ class OppositionDetector(LevelDetector):
             agreement, push = consensus_push(sample)
             if agreement > best:
                 best, consensus, pushes, chosen = agreement, name, push, sample
-        if best > 0 and cross_agreement(chosen) >= self.min_agreement:
+        if best > 0 and others_agreement(chosen) >= self.min_agreement:
             self._consensus[data.round] = consensus
             self.record(data, pushes)
 
