@@ -168,6 +168,7 @@ def scan(run: Run, progress: Progress | None = None, direction_memory: int = DIR
             products = RoundGram(n)
             sq_norms = {name: products.add(array.reshape(n, -1)) for name, array in updates.items()}
             gram = products.matrix()
+            del products  # its n x n sums: not kept beside the Gram while the detectors take the round (review)
             finite = np.ones(n, dtype=bool)
             for values in sq_norms.values():
                 finite &= np.isfinite(values)
