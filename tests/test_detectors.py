@@ -1229,6 +1229,17 @@ def test_zero_updates_are_named_as_nothing_to_compare(tmp_path, zero_rounds):
         assert "in rounds 2, 3 every client update is zero: nothing to compare there" in report.notes
 
 
+def test_evidence_that_keeps_no_rounds_still_scores():
+    """Review: keeping only the rounds that beat the weakest kept failed when no round is kept (keep=0)."""
+    from fedforensics.detectors.accumulate import RoundScores
+
+    series = RoundScores(["a", "b", "c"], "greater", 2.0, None, keep=0)
+    for r in range(4):
+        series.add(r, np.arange(3), np.array([5.0, 0.1, -0.2]))
+    conclusion = series.conclude()
+    assert conclusion.flagged == ["a"] and conclusion.strongest == {"a": [], "b": [], "c": []}
+
+
 @pytest.mark.parametrize(
     "side, spike, share", [("greater", None, None), ("two-sided", None, None), ("greater", 8.0, None), ("two-sided", None, 0.15), ("greater", 8.0, 0.15)]
 )

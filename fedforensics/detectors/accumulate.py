@@ -153,9 +153,10 @@ class RoundScores:
         self._first[reached] = round_number
         # the `keep` strongest rounds: the new round goes last, so a stable sort keeps the earlier of equal rounds
         # first, and a round enters only where it beats the weakest kept (most clients, most rounds: none)
-        enters = strength > self._top[at, -1]
-        if enters.any():
-            self._keep_strongest(round_number, at[enters], strength[enters], z[enters])
+        if self._top.shape[1]:  # keep=0: no rounds kept
+            enters = strength > self._top[at, -1]
+            if enters.any():
+                self._keep_strongest(round_number, at[enters], strength[enters], z[enters])
 
     def _keep_strongest(self, round_number: int, at: np.ndarray, strength: np.ndarray, z: np.ndarray) -> None:
         keep = self._top.shape[1]
