@@ -1579,6 +1579,22 @@ def test_opposition_scores_no_round_whose_clients_agree_nowhere(tmp_path):
                 assert sorted(get_detector("opposition").score(run).flagged) == [f"c{i}" for i in reversed_], name
 
 
+def test_opposition_finds_a_reversed_client_on_a_consensus_layer_of_a_few_coordinates(tmp_path):
+    """Review: the agreement is a median cosine times √coordinates, and a cosine is at most 1: on a layer of 6
+    coordinates it never reached 2.5, and a reversed client among 9 agreeing ones went unscored."""
+    rng = np.random.default_rng(0)
+    with Recorder(tmp_path / "small.h5") as rec:
+        for r in range(8):
+            common = rng.normal(size=(2, 3))
+            with rec.round(r, {"hidden": np.zeros((2, 3)), "out.weight": np.zeros((4, 2)), "out.bias": np.zeros(4)}) as rnd:
+                for i in range(10):
+                    hidden = (common + 0.2 * rng.normal(size=(2, 3))) * (-1 if i == 0 else 1)
+                    rnd.client(f"c{i}", {"hidden": hidden, "out.weight": rng.normal(size=(4, 2)),
+                                         "out.bias": rng.normal(size=4)}, num_samples=50, delta=True)
+    with open_run(tmp_path / "small.h5") as run:
+        assert get_detector("opposition").score(run).flagged == ["c0"]
+
+
 def test_a_detector_taking_its_base_parameters_as_kwargs_still_scores(runs):
     """A review: the default threshold a spike scores was read from the class's own __init__, and a subclass
     taking `**kwargs` (naming no threshold) crashed with KeyError: 'threshold'."""

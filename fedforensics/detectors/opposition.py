@@ -31,6 +31,11 @@ def consensus_push(sample: np.ndarray) -> tuple[float, np.ndarray]:
     return agreement, -push / typical
 
 
+#: The median cosine that lets a round through on a consensus layer too small to show ``min_agreement`` × its
+#: scale (a cosine is at most 1: a layer of 6 coordinates never showed 2.5; review).
+SMALL_LAYER_COSINE = 0.5
+
+
 def medians_of_the_others(sample: np.ndarray) -> np.ndarray:
     """Row ``i``: the coordinate-wise median of every row of ``sample`` (clients × coordinates, at least 2 rows) but
     row ``i`` — each client's reference free of its own share — from one sort of the columns: without its own value,
@@ -106,7 +111,8 @@ class OppositionDetector(LevelDetector):
     min_agreement
         Rounds whose consensus layer the clients agree in less than this are not scored (:func:`others_agreement`:
         a typical client's cosine to the median of the other clients times √coordinates; a client's is about
-        0 ± 1 for independent updates): with one class per client there is no consensus to push against.
+        0 ± 1 for independent updates): with one class per client there is no consensus to push against. On a
+        consensus layer of fewer than (2 · min_agreement)² coordinates, a median cosine of 0.5 is enough.
     """
 
     name = "opposition"
@@ -151,7 +157,10 @@ class OppositionDetector(LevelDetector):
             agreement, push = consensus_push(sample)
             if agreement > best:
                 best, consensus, pushes, chosen = agreement, name, push, sample
-        if best > 0 and others_agreement(chosen) >= self.min_agreement:
+        if not best > 0:  # no layer where the clients lean the same way (all updates zero: none at all)
+            return
+        # a cosine is at most 1: on a layer of a few coordinates, a median cosine of SMALL_LAYER_COSINE is enough
+        if others_agreement(chosen) >= min(self.min_agreement, SMALL_LAYER_COSINE * math.sqrt(chosen.shape[1])):
             self._consensus[data.round] = consensus
             self.record(data, pushes)
 
