@@ -36,7 +36,8 @@ def _median(values: np.ndarray) -> float:
 
 
 def column_median(matrix: np.ndarray) -> np.ndarray:
-    """``np.median(matrix, axis=0)`` of a 2-D array with at least one row, to the bit (NaN where a column holds one),
+    """``np.median(matrix, axis=0)`` of a 2-D float array with at least one row, to the bit but for the sign of a
+    median zero where 0.0 and -0.0 tie (NaN where a column holds one),
     at a third of its cost: one sort of the columns rather than np.median's partition about two middle ranks
     (1.6 ms against 0.55 ms for the 20 × 4,096 samples several detectors take every round)."""
     ordered = np.sort(matrix, axis=0)  # NaN sorts last
