@@ -29,6 +29,7 @@ from .notes import (
 from .persistence import DeviationPersistence
 from .run import Run
 from .scan import Progress, scan
+from .settings import Settings
 from .summary import RunSummary, summarize
 from .verdict import VERDICTS, ClientVerdict, ConsensusRule
 
@@ -47,6 +48,7 @@ class AuditReport:
     trigger_inversion: Any | None = None
     notes: list[str] = field(default_factory=list)
     persistence: float | None = None  # the run's median cosine of DeviationPersistence (None: unmeasured)
+    settings: Settings = field(default_factory=Settings)  # the parameters given with --set (none: every default)
 
     @property
     def counts(self) -> dict[str, int]:

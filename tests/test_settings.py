@@ -101,14 +101,18 @@ def test_a_setting_for_a_detector_left_out_is_refused(boost):
 
 
 def test_settings_change_the_audit_and_the_report_records_them(boost, tmp_path):
-    default, raised = tmp_path / "default.json", tmp_path / "raised.json"
+    """Each report says which parameters were set (QA: the HTML did not, and the JSON only per detector)."""
+    default, raised, page = tmp_path / "default.json", tmp_path / "raised.json", tmp_path / "raised.html"
     assert CliRunner().invoke(app, ["analyze", str(boost), "--json", str(default)]).exit_code == 0
     result = CliRunner().invoke(
-        app, ["analyze", str(boost), "--set", "norm.threshold=1000", "--set", "verdict.agree=3", "--json", str(raised)]
+        app, ["analyze", str(boost), "--set", "norm.threshold=1000", "--set", "verdict.agree=3", "--json", str(raised),
+              "--html", str(page)],
     )
     assert result.exit_code == 0, result.output
     assert "parameters set: norm.threshold=1000, verdict.agree=3 (the others are the defaults)" in " ".join(result.output.split())
+    assert "Parameters set: norm.threshold=1000, verdict.agree=3 (the others are the defaults" in page.read_text()
     before, after = json.loads(default.read_text()), json.loads(raised.read_text())
+    assert before["settings"] == {} and after["settings"] == {"norm": {"threshold": 1000.0}, "verdict": {"agree": 3}}
     norm_before = next(d for d in before["detectors"] if d["name"] == "norm")
     norm_after = next(d for d in after["detectors"] if d["name"] == "norm")
     assert norm_before["flagged"] == ["c3"] and norm_after["flagged"] == []

@@ -94,8 +94,8 @@ def analyze(
     report = run_audit(run_file, options, progress_bar)
     with quiet_if(quiet):
         show_and_write(report, json_path, html_path)
-        if options.settings.describe():
-            console.print(plain(f"parameters set: {options.settings.describe()} (the others are the defaults)"))
+        if report.settings.describe():
+            console.print(plain(f"parameters set: {report.settings.describe()} (the others are the defaults)"))
     if fail_on is not None:
         reached = ("malicious",) if fail_on is FailOn.malicious else ("malicious", "suspicious")
         reaching = [v.client for v in report.verdicts if v.verdict in reached]

@@ -395,7 +395,9 @@ def _detectors(report: AuditReport) -> str:
         ) + (f" and {len(d.flagged) - HTML_LISTED} more" if len(d.flagged) > HTML_LISTED else "") or "–"
         rows.append([f"<b>{esc(d.name)}</b><br><span class=\"muted\">{what}</span>", esc(d.reference),
                      num(d.threshold, "g"), flagged, first])
-    return table(["detector", "source", "threshold", "flagged", "first flagged (round)"], rows, numeric=(2,))
+    given = report.settings.describe()
+    told = f"<p>Parameters set: {esc(given)} (the others are the defaults: docs/detectors.md).</p>" if given else ""
+    return told + table(["detector", "source", "threshold", "flagged", "first flagged (round)"], rows, numeric=(2,))
 
 
 def render_html(report: AuditReport) -> str:

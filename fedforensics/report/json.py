@@ -52,6 +52,7 @@ def report_to_json(report: AuditReport, deferred: bool = False) -> dict[str, Any
                 ("persistence", report.rule.persistence),
             )
         },
+        "settings": report.settings.to_json(),
         "persistence": report.persistence,
         "clients": [v.to_json() for v in report.verdicts],
         "detectors": [d.to_json(deferred) for d in report.detectors],
