@@ -532,6 +532,29 @@ def test_demo_replaces_only_an_earlier_demos_files_unless_told(tmp_path, monkeyp
     assert list(out.iterdir()) == []
 
 
+def test_demo_names_every_file_it_writes(tmp_path, monkeypatch):
+    """QA: the demo wrote trigger.npz beside the run and the reports without saying so."""
+    import fedforensics.simulate
+    from fedforensics.analysis import analyze
+    from fedforensics.cli import demo
+    from fedforensics.run import open_run
+    from fedforensics.simulate.federation import SimulationResult
+
+    def simulate(config, path, **kwargs):  # a small run in place of a minute of training
+        make_run(path, attackers=("c3",), attack="boost")
+        return SimulationResult(path, ["c3"], 0.9, 0.8)
+
+    monkeypatch.setattr(fedforensics.simulate, "simulate", simulate)
+    monkeypatch.setattr(demo, "run_audit", lambda path, options, progress: analyze(open_run(path)))
+    out = tmp_path / "demo"
+    result = invoke("demo", "--out", out)
+    assert result.exit_code == 0, result.output
+    written = sorted(p.name for p in out.iterdir())
+    assert written == sorted(demo.DEMO_FILES)
+    told = " ".join(result.output.split())
+    assert all(str(out / name) in told for name in written), told
+
+
 def test_demo_refuses_an_empty_folder_name():
     result = invoke("demo", "--out", "")
     assert result.exit_code == 2 and "an empty name: give a folder's name" in result.output

@@ -51,7 +51,7 @@ def demo(
     plant a backdoor (a small "+" makes the model answer 6). The run is
     recorded, analyzed (with trigger inversion on the final model, using the
     run's held-out split as clean data), and the run file, the JSON and the
-    HTML report are written to --out. Needs torch ([bold]pip install -e ".\\[torch]"[/]).
+    HTML report (and the attackers' trigger, trigger.npz) are written to --out. Needs torch ([bold]pip install -e ".\\[torch]"[/]).
 
     Exit codes: 0 the demo ran; 2 bad input; 141 standard output was closed early (`| head`).
     """
@@ -91,4 +91,6 @@ def demo(
     report = run_audit(run_path, options, progress_bar)
     show_and_write(report, json_path, html_path)
     console.print(Text(f"run file: {run_path}"))
+    if inversion:  # what --probe-trigger was given: the trigger the attackers stamped, to test the model with
+        console.print(Text(f"the attackers' trigger (mask, pattern): {trigger_path}"))
     console.print(Text.assemble("next: ", (f"fedforensics analyze {shlex.quote(str(run_path))}", "bold"), f" or open {html_path} in a browser"))
