@@ -135,7 +135,7 @@ def _unique(values: list[str], what: str, where: str, empty: bool = False) -> li
 
 
 #: The shape of ``created``: date, T, hours, minutes, seconds, UTC (docs/format.md).
-_UTC_SECOND = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\+00:00|Z)")
+_UTC_SECOND = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\+00:00|Z)", re.ASCII)
 
 
 def _utc_second(text: str) -> bool:

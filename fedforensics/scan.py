@@ -138,8 +138,9 @@ def scan(run: Run, progress: Progress | None = None, direction_memory: int = DIR
     quantities derived from them — Gram matrices, norms, accumulated directions —
     are computed while it is current). The Gram matrix of the whole updates is
     computed with the read, layer by layer (:class:`RoundGram`: each layer's
-    squared norms kept, its products added into one matrix): every norm and cosine distance derives from it, and
-    finiteness from the layers' squared norms — a client whose squared norm is not finite (NaN, Inf, or too
+    squared norms kept, its products added into one matrix): every norm and
+    cosine distance derives from it, and finiteness from the layers' squared
+    norms — a client whose squared norm is not finite (NaN, Inf, or too
     large for float32) is moved to ``RoundData.nonfinite`` so that it cannot
     poison the statistics. BLAS runs on one thread while the scan runs, the
     consumer's code included (:func:`single_threaded_blas`). The clients'
