@@ -1593,6 +1593,8 @@ def test_opposition_finds_a_reversed_client_on_a_consensus_layer_of_a_few_coordi
                                          "out.bias": rng.normal(size=4)}, num_samples=50, delta=True)
     with open_run(tmp_path / "small.h5") as run:
         assert get_detector("opposition").score(run).flagged == ["c0"]
+        # review: the cap made min_agreement=inf a median cosine of 0.5; inf still lets no round through
+        assert all(math.isnan(s) for s in get_detector("opposition", min_agreement=math.inf).score(run).scores.values())
 
 
 def test_a_detector_taking_its_base_parameters_as_kwargs_still_scores(runs):

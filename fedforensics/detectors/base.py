@@ -45,7 +45,7 @@ PARAMETER_BOUNDS: dict[str, tuple[Any, str]] = {
     "max_classes": (lambda v: v >= 1, "must be at least 1"),
     "coordinates": (lambda v: v >= 1, "must be at least 1 (coordinates to compare the clients on)"),
     "top": (lambda v: 0 < v <= 1, "must be a share in (0, 1] (of the coordinates the last global update changed most)"),
-    "min_agreement": (lambda v: not math.isnan(v), "must be a number (-inf scores every round)"),
+    "min_agreement": (lambda v: not math.isnan(v), "must be a number (-inf scores every round, inf none)"),
 }
 
 

@@ -112,7 +112,8 @@ class OppositionDetector(LevelDetector):
         Rounds whose consensus layer the clients agree in less than this are not scored (:func:`others_agreement`:
         a typical client's cosine to the median of the other clients times √coordinates; a client's is about
         0 ± 1 for independent updates): with one class per client there is no consensus to push against. On a
-        consensus layer of fewer than (2 · min_agreement)² coordinates, a median cosine of 0.5 is enough.
+        consensus layer of fewer than (2 · min_agreement)² coordinates, a median cosine of 0.5 is enough; -inf
+        scores every round, inf none.
     """
 
     name = "opposition"
@@ -160,7 +161,11 @@ class OppositionDetector(LevelDetector):
         if not best > 0:  # no layer where the clients lean the same way (all updates zero: none at all)
             return
         # a cosine is at most 1: on a layer of a few coordinates, a median cosine of SMALL_LAYER_COSINE is enough
-        if others_agreement(chosen) >= min(self.min_agreement, SMALL_LAYER_COSINE * math.sqrt(chosen.shape[1])):
+        # (inf stays the gate that lets no round through)
+        required = self.min_agreement
+        if math.isfinite(required):
+            required = min(required, SMALL_LAYER_COSINE * math.sqrt(chosen.shape[1]))
+        if others_agreement(chosen) >= required:
             self._consensus[data.round] = consensus
             self.record(data, pushes)
 
