@@ -48,7 +48,7 @@ class AuditReport:
     trigger_inversion: Any | None = None
     notes: list[str] = field(default_factory=list)
     persistence: float | None = None  # the run's median cosine of DeviationPersistence (None: unmeasured)
-    settings: Settings = field(default_factory=Settings)  # the parameters given with --set (none: every default)
+    settings: Settings = field(default_factory=Settings)  # the parameters that differ from the defaults
 
     @property
     def counts(self) -> dict[str, int]:
@@ -165,7 +165,7 @@ def analyze(
     verdicts = rule.judge(clients, results, nonfinite, persistence.median, explained_by_data(large_data, participation))
     report = AuditReport(
         summarize(run), results, verdicts, rule, participation, global_metrics, client_metrics,
-        persistence=persistence.median,
+        persistence=persistence.median, settings=Settings.of(detectors, rule),
     )
     report.notes.extend(coverage_notes(run, verdicts, results, round_sizes, still))
     for note in (

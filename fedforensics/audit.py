@@ -131,7 +131,6 @@ def run_audit(path: Path, options: AuditOptions, progress: ProgressFactory = _no
         with progress("scanning rounds") as update:
             with run.guarded():
                 report = analyze(run, detectors, rule, progress=update, direction_memory=options.direction_memory)
-        report.settings = options.settings
         if inversion_plan is not None:
             with progress("trigger inversion") as update:
                 report.trigger_inversion = inversion_plan.execute(progress=update)

@@ -45,11 +45,30 @@ class Settings:
     def build_rule(self) -> ConsensusRule:
         return ConsensusRule(**self.rule)  # type: ignore[arg-type]
 
+    @classmethod
+    def of(cls, detectors: Sequence[Detector], rule: ConsensusRule) -> Settings:
+        """The parameters of ``detectors`` and ``rule`` that differ from their classes' defaults, however they were
+        made (``--set``, or Python: ``get_detector("norm", threshold=1000)``)."""
+        changed = {}
+        for detector in detectors:
+            defaults = {
+                p.name: p.default for p in inspect.signature(type(detector).__init__).parameters.values()
+                if p.default is not inspect.Parameter.empty
+            }
+            params = {k: v for k, v in detector.get_params().items() if k in defaults and not _same(v, defaults[k])}
+            if params:
+                changed[detector.name] = params
+        default_rule = ConsensusRule()
+        rule_params = {
+            f.name: getattr(rule, f.name) for f in dataclasses.fields(ConsensusRule)
+            if not _same(getattr(rule, f.name), getattr(default_rule, f.name))
+        }
+        return cls(changed, rule_params)  # type: ignore[arg-type]
+
     def describe(self) -> str:
         """The parameters given, as they were written (``norm.threshold=4.5, verdict.strong=3``), or '' for none."""
         given = {**self.detectors, VERDICT: self.rule} if self.rule else dict(self.detectors)
-        return ", ".join(f"{name}.{k}={v:g}" if isinstance(v, (int, float)) else f"{name}.{k}=none"
-                         for name, params in given.items() for k, v in params.items())
+        return ", ".join(f"{name}.{k}={_shown(v)}" for name, params in given.items() for k, v in params.items())
 
     def to_json(self) -> dict[str, dict[str, object]]:
         """The parameters given, by detector name and under ``verdict`` (infinities as ``"inf"``: JSON has none)."""
@@ -73,6 +92,17 @@ def _defaults(name: str, item: str) -> dict[str, tuple[object, bool]]:
         p.name: (p.default, p.default is None or _optional(p.annotation))
         for p in signature.parameters.values() if p.name != "self"
     }
+
+
+def _same(value: object, default: object) -> bool:
+    return value == default or (isinstance(value, float) and isinstance(default, float) and math.isnan(value) and math.isnan(default))
+
+
+def _shown(value: Value) -> str:
+    """A parameter's value as a user would write it: ``1000``, ``4.1234567``, ``inf``, ``none`` (not rounded)."""
+    if value is None:
+        return "none"
+    return str(value) if isinstance(value, int) else repr(float(value)).removesuffix(".0")
 
 
 def _optional(annotation: object) -> bool:

@@ -123,6 +123,24 @@ def test_settings_change_the_audit_and_the_report_records_them(boost, tmp_path):
     assert "norm" in c3_before["flagged_by"] and "norm" not in c3_after["flagged_by"]
 
 
+def test_a_report_made_in_python_records_the_parameters_that_differ_from_the_defaults(boost):
+    """Review: the report's settings were filled by the command line only, and shown rounded (4.12346)."""
+    from fedforensics import open_run
+    from fedforensics.analysis import analyze
+    from fedforensics.detectors import get_detector
+    from fedforensics.report.json import report_to_json
+    from fedforensics.verdict import ConsensusRule
+
+    detectors = [get_detector("norm", threshold=4.1234567, spike=None), get_detector("opposition", min_agreement=math.inf),
+                 get_detector("sybil", threshold=get_detector("sybil").threshold)]  # its default: no change
+    report = analyze(open_run(boost), detectors, ConsensusRule(agree=3))
+    assert report.settings.describe() == "norm.threshold=4.1234567, opposition.min_agreement=inf, verdict.agree=3"
+    assert report_to_json(report)["settings"] == {
+        "norm": {"threshold": 4.1234567}, "opposition": {"min_agreement": "inf"}, "verdict": {"agree": 3},
+    }
+    assert analyze(open_run(boost)).settings.describe() == ""
+
+
 def test_evaluate_applies_and_records_settings(boost, tmp_path):
     out = tmp_path / "eval.json"
     result = CliRunner().invoke(app, ["evaluate", str(boost), "--set", "norm.threshold=1000", "--json", str(out)])
