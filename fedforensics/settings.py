@@ -55,13 +55,13 @@ class Settings:
                 p.name: p.default for p in inspect.signature(type(detector).__init__).parameters.values()
                 if p.default is not inspect.Parameter.empty
             }
-            params = {k: v for k, v in detector.get_params().items() if k in defaults and not _same(v, defaults[k])}
+            params = {k: v for k, v in detector.get_params().items() if k in defaults and v != defaults[k]}
             if params:
                 changed[detector.name] = params
         default_rule = ConsensusRule()
         rule_params = {
             f.name: getattr(rule, f.name) for f in dataclasses.fields(ConsensusRule)
-            if not _same(getattr(rule, f.name), getattr(default_rule, f.name))
+            if getattr(rule, f.name) != getattr(default_rule, f.name)
         }
         return cls(changed, rule_params)  # type: ignore[arg-type]
 
@@ -92,10 +92,6 @@ def _defaults(name: str, item: str) -> dict[str, tuple[object, bool]]:
         p.name: (p.default, p.default is None or _optional(p.annotation))
         for p in signature.parameters.values() if p.name != "self"
     }
-
-
-def _same(value: object, default: object) -> bool:
-    return value == default or (isinstance(value, float) and isinstance(default, float) and math.isnan(value) and math.isnan(default))
 
 
 def _shown(value: Value) -> str:
