@@ -1545,6 +1545,19 @@ def test_a_nan_counted_in_a_layer_the_analysis_leaves_out_is_no_sign_of_tamperin
     assert not any("recorded counts" in n for n in report.notes), report.notes
 
 
+@pytest.mark.parametrize("rows", [2, 3, 4, 5, 6, 7, 20, 21])
+def test_each_clients_median_of_the_others_is_the_median_without_its_row(rows):
+    from fedforensics.detectors.opposition import medians_of_the_others
+
+    rng = np.random.default_rng(rows)
+    sample = rng.standard_normal((rows, 60))
+    sample[:, 3] = 1.0  # a column of ties
+    sample[1, 5] = sample[0, 5]  # a tie of two
+    sample[:, 7] = np.round(sample[:, 7])  # many ties
+    expected = np.array([np.median(np.delete(sample, i, axis=0), axis=0) for i in range(rows)])
+    assert np.array_equal(medians_of_the_others(sample), expected)
+
+
 def test_opposition_scores_no_round_whose_clients_agree_nowhere(tmp_path):
     """A red team: with one class per client (FoolsGold's setting) the clients agree in no layer, and pushes against
     the faint median made 5 of 30 honest clients `malicious` on `opposition` alone. Rounds whose clients' agreement
