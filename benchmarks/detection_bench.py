@@ -18,6 +18,7 @@ from pathlib import Path
 from scenarios import ATTACKS, Scenario, bench_arguments, ensure, final_metrics, grid, publish
 
 from fedforensics.evaluate import CONSENSUS, Judgement, RunEvaluation, evaluate_report, pool
+from fedforensics.report.page import median_round
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "detection.md"
 
@@ -77,7 +78,7 @@ def attack_table(outcomes: list[Outcome]) -> str:
         aurocs = {j.name: j.auroc for j in pooled}
         lines.append(
             f"| {label} | {len(by_attack[label])} | {_fmt(c.precision)} | {_fmt(c.recall)} | **{_fmt(c.f1)}** | {_fmt(c.fpr)} | "
-            f"{_fmt(c.median_first_round, '.0f')} | {_fmt(c.auroc)} | " + " | ".join(_fmt(aurocs.get(d)) for d in detectors) + " |"
+            f"{median_round(c.median_first_round)} | {_fmt(c.auroc)} | " + " | ".join(_fmt(aurocs.get(d)) for d in detectors) + " |"
         )
     return "\n".join(lines)
 

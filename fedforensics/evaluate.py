@@ -187,8 +187,10 @@ def consensus_score(verdict: str, score: float) -> float:
     (a summed score alone can put a benign client with several sub-threshold strengths above a malicious
     one). One number on one scale for every run, so that pooled runs are ranked together: a client's
     place within its own run would put a benign client of a large run above a malicious one of a small
-    run. Clients of the same verdict and score tie, and ties count half."""
-    return (len(VERDICTS) - 1 - VERDICTS.index(verdict)) + 0.5 * score / (1 + abs(score))
+    run. Clients of the same verdict and score tie, and ties count half. An infinite score (``--set
+    verdict.cap=inf``) takes the verdict's top, not NaN (review: it ranked a malicious client lowest)."""
+    within = math.copysign(0.5, score) if math.isinf(score) else 0.5 * score / (1 + abs(score))
+    return (len(VERDICTS) - 1 - VERDICTS.index(verdict)) + within
 
 
 def evaluate_report(report: AuditReport, truth: Sequence[str | int], *, index: int = 0, truth_source: str = "run") -> RunEvaluation:

@@ -178,6 +178,8 @@ def classical_mds(distances: np.ndarray, dims: int = 2) -> np.ndarray:
 def auroc(scores: np.ndarray, positives: np.ndarray) -> float | None:
     """Area under the ROC curve of ``scores`` for boolean labels ``positives`` (ties count half).
 
+    A NaN (missing) score ranks lowest, tied with −∞; +∞ ranks highest (``avoidance``'s score of a client that
+    leaves every compared coordinate alone: its strongest evidence, which ranked lowest until a review).
     ``None`` when one of the two classes is empty (the AUROC is undefined).
     """
     scores = np.asarray(scores, dtype=np.float64)
@@ -185,8 +187,8 @@ def auroc(scores: np.ndarray, positives: np.ndarray) -> float | None:
     pos, neg = scores[positives], scores[~positives]
     if pos.size == 0 or neg.size == 0:
         return None
-    pos = np.where(np.isfinite(pos), pos, -np.inf)
-    neg = np.where(np.isfinite(neg), neg, -np.inf)
+    pos = np.where(np.isnan(pos), -np.inf, pos)
+    neg = np.where(np.isnan(neg), -np.inf, neg)
     greater = (pos[:, None] > neg[None, :]).sum()
     ties = (pos[:, None] == neg[None, :]).sum()
     return float((greater + 0.5 * ties) / (pos.size * neg.size))

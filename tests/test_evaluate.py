@@ -332,3 +332,46 @@ def test_absent_attackers_are_cut_with_a_count(tmp_path):
     html = page.read_text()
     assert "gone-39" in html and " more ids" not in html  # the page lists up to 50
     assert evaluate_runs([bare], truth).runs[0].absent_attackers == [f"gone-{i}" for i in range(40)]  # the JSON: all
+
+
+def test_an_infinite_score_ranks_highest_and_a_missing_one_lowest(tiny):
+    """avoidance scores +inf a client that leaves every compared coordinate alone, and flags it: the AUROC ranked
+    +inf with the missing scores, lowest, and gave a perfect detector of Neurotoxin's attackers 0.0 (review)."""
+    certain = dataclasses.replace(
+        tiny, detectors=[result("a", {"c0": math.inf, "c1": 1.0, "c2": NAN, "c3": 0.5, "c4": -math.inf}, ["c0"], {}), *tiny.detectors[1:]]
+    )
+    assert by_name(evaluate_report(certain, ["c0"]).judgements)["a"].auroc == 1.0
+    # a missing score ranks lowest, tied with -inf (half a point of the pair c2/c4 against the attacker c4)
+    assert by_name(evaluate_report(certain, ["c4"]).judgements)["a"].auroc == pytest.approx(0.5 / 4)
+
+
+def test_an_infinite_consensus_score_keeps_its_verdict_on_top(tiny):
+    """With --set verdict.cap=inf a client's score can be +inf: 0.5·inf/(1 + inf) is NaN, which ranked the only
+    malicious client below every benign one (consensus AUROC 0.0 for a perfect verdict; review)."""
+    verdicts = [verdict("c0", "malicious", math.inf, ["a", "b"])] + [verdict(f"c{i}", "benign", 0.5 * i, []) for i in range(1, 5)]
+    consensus = by_name(evaluate_report(dataclasses.replace(tiny, verdicts=verdicts), ["c0"]).judgements)[CONSENSUS]
+    assert consensus.auroc == 1.0
+
+
+def test_the_pooled_table_keeps_every_rate_whole_at_80_columns(tmp_path):
+    """80 columns is a pipe's width: the one-line 'median round' header squeezed the rates to '1.…' (review)."""
+    from rich.console import Console
+
+    from fedforensics.report.evaluation import judgement_table
+
+    path = make_run(tmp_path / "boost.h5", attackers=("c0",), attack="boost")
+    with open_run(path) as run:
+        report = analyze(run)
+    pooled = pool([evaluate_report(report, ["c0"], index=0), evaluate_report(report, ["c0"], index=1)])
+    console = Console(width=80, record=True, color_system=None)
+    console.print(judgement_table("pooled", pooled, pooled=True))
+    text = console.export_text()
+    assert "…" not in text and "accumulated-sybil" in text and "median" in text
+
+
+@pytest.mark.parametrize(("median", "shown"), [(4.5, "4.5"), (2.0, "2"), (1234562.5, "1234562.5"), (None, "–"), (math.nan, "–")])
+def test_a_median_round_is_shown_whole_or_with_its_half(median, shown):
+    """'.0f' rounded the table's 4.5 to 4 (half to even) and 'g' wrote round 1234563 as 1.23456e+06 (review)."""
+    from fedforensics.report.page import median_round
+
+    assert median_round(median) == shown

@@ -9,7 +9,7 @@ from rich.table import Table
 
 from ..evaluate import CONSENSUS, Detection, Evaluation, Judgement, RunEvaluation
 from .files import write_atomic
-from .page import card, count, esc, num, page, plural, section, table
+from .page import card, count, esc, median_round, num, page, plural, section, table
 from ..notes import listed
 from .terminal import LISTED, plain
 
@@ -37,7 +37,7 @@ def _first_flagged(j: Judgement, pooled: bool, most: int | None = None) -> list[
     if not j.applicable:
         return ["n/a", "–"] if pooled else ["not applicable"]
     if pooled:
-        return [f"{j.detected}/{len(j.detections)}", num(j.median_first_round, "g")]
+        return [f"{j.detected}/{len(j.detections)}", median_round(j.median_first_round)]
     if not j.detections:
         return ["no attacker"]
     when = [f"{d.client}: {_when(d)}" for d in j.detections]
@@ -57,8 +57,10 @@ def judgement_table(title: str, judgements: list[Judgement], pooled: bool) -> Ta
     table_.add_column("TP/FP/FN/TN", justify="right", no_wrap=True)
     for header in ("prec", "recall", "F1", "FPR", "AUROC"):
         table_.add_column(header, justify="right", no_wrap=True)
-    for header in _first_headers(pooled):  # pooled: "found" and "median round", numbers kept whole (QA: '539/' '85')
-        table_.add_column(header, justify="right" if pooled else "left", overflow="fold", no_wrap=pooled)
+    # pooled: "found" and "median round", numbers kept whole (QA: '539/' '85'), the header on two lines (review: on
+    # one it squeezed the rates to '1.…' at 80 columns, a pipe's width)
+    for header in _first_headers(pooled):
+        table_.add_column(header.replace(" ", "\n") if pooled else header, justify="right" if pooled else "left", overflow="fold", no_wrap=pooled)
     for i, j in enumerate(judgements):
         cells = [plain(j.name), "/".join(_counts(j)), *_rates(j), *map(plain, _first_flagged(j, pooled, most=LISTED))]
         style = "bold" if j.name == CONSENSUS else ("dim" if not j.applicable else None)

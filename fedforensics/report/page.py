@@ -108,6 +108,12 @@ def num(value: float | None, spec: str = ".2f") -> str:
     return format(value, spec)
 
 
+def median_round(value: float | None) -> str:
+    """A median of round numbers: whole, or with its half (4.5, not 4 as ``.0f`` rounds it, nor ``1.23456e+06``
+    as ``g`` writes a round of a long run); an en dash when there is none."""
+    return "–" if value is None or math.isnan(value) else f"{value:.1f}".removesuffix(".0")
+
+
 def badge(verdict: str) -> str:
     """A verdict as a coloured label."""
     colour = VERDICT_COLOURS.get(verdict, "#5f6b7a")
