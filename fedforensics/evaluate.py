@@ -303,7 +303,8 @@ def _recorded_truth(path: Path, truth: list[str] | None) -> list[str]:
     if truth is None:
         raise FedForensicsError(
             f"{path} records no ground truth: give --truth FILE (the malicious client ids, one per line; "
-            "an empty file for a federation without attackers)"
+            "an empty file for a federation without attackers; it replaces the recorded truth of every run given, "
+            "so evaluate such a run on its own)"
         )
     return truth
 

@@ -33,7 +33,8 @@ def evaluate(
 
     For each run and pooled over runs: precision, recall, F1, false-positive
     rate, AUROC of the scores, and the round in which each true attacker was
-    first flagged.
+    first flagged. A run given twice (by the same path, a link or a hard link) is
+    refused; a copy of it under another name counts as another run.
 
     Exit codes: 0 the evaluation ran; 2 bad input (e.g. a run without ground truth and no --truth); 141
     standard output was closed early (`| head`).
