@@ -328,7 +328,7 @@ def test_absent_attackers_are_cut_with_a_count(tmp_path):
     page = tmp_path / "e.html"
     result = CliRunner().invoke(app, ["evaluate", str(bare), "--truth", str(truth), "--html", str(page)], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
-    assert "gone-11 and 28 more ids" in " ".join(result.output.split()) and "gone-12" not in result.output
+    assert "'gone-11' and 28 more ids" in " ".join(result.output.split()) and "gone-12" not in result.output
     html = page.read_text()
     assert "gone-39" in html and " more ids" not in html  # the page lists up to 50
     assert evaluate_runs([bare], truth).runs[0].absent_attackers == [f"gone-{i}" for i in range(40)]  # the JSON: all
@@ -375,3 +375,11 @@ def test_a_median_round_is_shown_whole_or_with_its_half(median, shown):
     from fedforensics.report.page import median_round
 
     assert median_round(median) == shown
+
+
+def test_ids_missing_from_the_run_are_quoted_so_whitespace_shows(tiny):
+    """A truth id 'c1 ' read 'not in the run: c1' beside a run that has c1 (review)."""
+    from fedforensics.report.evaluation import run_title
+
+    title = run_title(evaluate_report(tiny, ["c1 ", "zz"]))
+    assert title.endswith("not in the run: 'c1 ', 'zz'")

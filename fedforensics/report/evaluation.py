@@ -72,7 +72,7 @@ def run_title(run: RunEvaluation) -> str:
     truth = "recorded ground truth" if run.truth_source == "run" else f"truth from {run.truth_source}"
     title = f"{run.path}: {count(len(run.clients), 'client')}, {count(len(run.attackers), 'attacker')} ({truth})"
     if run.absent_attackers:
-        title += f"; not in the run: {listed(run.absent_attackers, LISTED, 'ids')}"
+        title += f"; not in the run: {listed(map(repr, run.absent_attackers), LISTED, 'ids')}"  # quoted: 'c1 ' is not c1
     if run.cut_short:
         title += f"; {run.cut_short}"
     return title
@@ -125,7 +125,7 @@ def render_evaluation_html(evaluation: Evaluation) -> str:
         anchor = f"run-{run.index}"
         body = _html_table(run.judgements, False)
         if run.absent_attackers:
-            absent = listed(run.absent_attackers, 50, "ids")
+            absent = listed(map(repr, run.absent_attackers), 50, "ids")
             body = f'<div class="note">In the truth but not in the run: {esc(absent)}</div>' + body
         if run.cut_short:
             body = f'<div class="note">{esc(run.cut_short[0].upper() + run.cut_short[1:])}.</div>' + body
