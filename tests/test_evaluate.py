@@ -383,3 +383,26 @@ def test_ids_missing_from_the_run_are_quoted_so_whitespace_shows(tiny):
 
     title = run_title(evaluate_report(tiny, ["c1 ", "zz"]))
     assert title.endswith("not in the run: 'c1 ', 'zz'")
+
+
+def test_the_pooled_table_names_detectors_pooled_over_fewer_runs(tmp_path):
+    """client-metrics applies only to runs with metrics: its pooled counts sat under a title counting every run's
+    clients with nothing saying they covered one run of two (review)."""
+    from fedforensics.report.evaluation import evaluation_tables, render_evaluation_html
+
+    with_metrics = make_run(tmp_path / "metrics.h5", clients=8, rounds=5, attackers=("c0",), attack="boost")
+    without = tmp_path / "without.h5"
+    rng = np.random.default_rng(0)
+    with Recorder(without) as rec:
+        for r in range(5):
+            with rec.round(r, {"w": np.zeros(64, np.float32)}) as rnd:
+                for c in range(8):
+                    rnd.client(f"c{c}", {"w": rng.normal(size=64).astype(np.float32)}, num_samples=10, delta=True)
+    truth = tmp_path / "truth.txt"
+    truth.write_text("c0\n", encoding="utf-8")
+    caption = str(evaluation_tables(evaluate_runs([with_metrics, without], truth))[-1].caption)
+    assert "client-metrics 1 of 2" in caption and "norm" not in caption
+    assert "client-metrics 1 of 2" in render_evaluation_html(evaluate_runs([with_metrics, without], truth))
+    again = tmp_path / "again.h5"
+    again.write_bytes(with_metrics.read_bytes())
+    assert evaluation_tables(evaluate_runs([with_metrics, again], truth))[-1].caption is None

@@ -50,9 +50,19 @@ def _when(d: Detection) -> str:
     return "run-level" if d.round is None else str(d.round)
 
 
-def judgement_table(title: str, judgements: list[Judgement], pooled: bool) -> Table:
+def fewer_runs(judgements: list[Judgement], runs: int) -> str:
+    """The pooled detectors that applied to fewer than all ``runs`` (their counts cover only those), in words;
+    "" when every applicable one pooled every run (review: '0/6' read as 0 of the title's 8 attackers)."""
+    fewer = [f"{j.name} {j.runs} of {runs}" for j in judgements if j.applicable and j.runs < runs]
+    return f"pooled over fewer runs (not applicable to the others): {', '.join(fewer)}" if fewer else ""
+
+
+def judgement_table(title: str, judgements: list[Judgement], pooled: bool, caption: str = "") -> Table:
     """One row per detector and one for the consensus (which comes last)."""
-    table_ = Table(title=plain(title), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    table_ = Table(
+        title=plain(title), title_justify="left", caption=plain(caption) or None, caption_justify="left",
+        box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True,
+    )
     table_.add_column("detector", no_wrap=True)
     table_.add_column("TP/FP/FN/TN", justify="right", no_wrap=True)
     for header in ("prec", "recall", "F1", "FPR", "AUROC"):
@@ -85,7 +95,8 @@ def evaluation_tables(evaluation: Evaluation) -> list[Table]:
         attackers = sum(len(run.attackers) for run in evaluation.runs)
         clients = sum(len(run.clients) for run in evaluation.runs)
         title = f"pooled over {len(evaluation.runs)} runs: {count(clients, 'client')}, {count(attackers, 'attacker')}"
-        tables.append(judgement_table(title, evaluation.pooled, pooled=True))
+        caption = fewer_runs(evaluation.pooled, len(evaluation.runs))
+        tables.append(judgement_table(title, evaluation.pooled, pooled=True, caption=caption))
     return tables
 
 
@@ -120,7 +131,9 @@ def render_evaluation_html(evaluation: Evaluation) -> str:
            if (given := evaluation.settings.describe()) else "Every detector and the verdict rule ran with their default parameters.")
     )
     sections = [("pooled", "Pooled", section("pooled", "Pooled over runs" if len(runs) > 1 else "Summary",
-                                              f'<div class="cards">{cards}</div>' + _html_table(evaluation.pooled, True), lead))]
+                                              f'<div class="cards">{cards}</div>' + _html_table(evaluation.pooled, True)
+                                              + (f'<div class="note">{esc(fewer.capitalize())}.</div>'
+                                                 if (fewer := fewer_runs(evaluation.pooled, len(runs))) else ""), lead))]
     for run in runs:
         anchor = f"run-{run.index}"
         body = _html_table(run.judgements, False)
