@@ -5,6 +5,9 @@ from __future__ import annotations
 import io
 import sys
 
+from ..interrupts import interrupted, recording_interrupts
+
+recording_interrupts()  # before the long imports: a Ctrl-C Python drops or wraps there is still seen
 try:  # Ctrl-C while the command line's modules load (numpy, h5py, rich: a second) stops it as it does later
     from rich.text import Text
 
@@ -12,7 +15,12 @@ try:  # Ctrl-C while the command line's modules load (numpy, h5py, rich: a secon
 
     # Each module registers its command on ``app`` when imported.
     from . import analyze, demo, evaluate, inspect, simulate  # noqa: E402,F401
-except KeyboardInterrupt:
+
+    if interrupted():  # dropped where it landed (a weak reference's callback)
+        raise KeyboardInterrupt
+except BaseException as exc:
+    if not interrupted(exc):  # Python 3.11 wraps one in a RuntimeError inside a class body (rich's dataclasses; QA)
+        raise
     sys.stderr.write("interrupted\n")
     raise SystemExit(130) from None
 
@@ -46,6 +54,9 @@ def main() -> None:
         to_stderr(Text("interrupted"))
         code = 130
     code = code if isinstance(code, int) else 0
+    if code == 0 and interrupted():  # lost where it landed, after the last place that checks
+        to_stderr(Text("interrupted"))
+        code = 130
     raise SystemExit(EXIT_PIPE_CLOSED if code == 0 and console.closed_early else code)
 
 

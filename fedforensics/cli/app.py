@@ -20,6 +20,7 @@ from rich.text import Text
 from recorder import RecorderError
 
 from ..errors import FedForensicsError, one_line
+from ..interrupts import interrupted, raise_if_interrupted
 from ..report.files import named_descriptor
 from ..run import raised_by_hdf5
 from ..report.terminal import plain
@@ -163,7 +164,9 @@ def user_errors(func: F) -> F:
     def wrapper(*args: object, **kwargs: object) -> object:
         try:
             with _sigterm_raises():
-                return func(*args, **kwargs)
+                result = func(*args, **kwargs)
+                raise_if_interrupted()  # a Ctrl-C lost where it landed is no success either
+                return result
         except (FedForensicsError, RecorderError) as exc:
             raise fail(str(exc)) from None
         except BrokenPipeError as exc:
@@ -180,6 +183,9 @@ def user_errors(func: F) -> F:
         except RecursionError:  # a run's meta nested thousands deep: data no report can hold
             raise fail("the input is nested too deeply to read or write (a run's meta of thousands of levels?)") from None
         except Exception as exc:
+            if interrupted(exc):  # a Ctrl-C Python wrapped (in a RuntimeError inside a class body) or dropped
+                err_console.print("interrupted")
+                sys.exit(130)
             if raised_by_hdf5(exc):  # a damaged file found where it is first read, past the checks on opening
                 raise fail(f"damaged run file ({one_line(exc)})") from None
             if os.environ.get("FEDFORENSICS_TRACEBACK"):

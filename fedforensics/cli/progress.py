@@ -8,6 +8,7 @@ from typing import Callable
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from ..interrupts import raise_if_interrupted
 from .app import err_console
 
 
@@ -29,6 +30,7 @@ def progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
         task = bar.add_task(description, total=None)
 
         def update(done: int, total: int) -> None:
+            raise_if_interrupted()  # each round a checkpoint for a Ctrl-C Python dropped where it landed
             bar.update(task, completed=done, total=total)
 
         yield update

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from recorder.journal import name_max
+from ..interrupts import raise_if_interrupted
 
 __all__ = ["all_or_none", "check_writable", "named_descriptor", "write_atomic"]
 
@@ -49,6 +50,7 @@ def all_or_none() -> Iterator[None]:
     blocks.append(staged)
     try:
         yield
+        raise_if_interrupted()  # a Ctrl-C lost where it landed (a weak reference's callback): nothing goes in place
     except BaseException:
         _discard(staged)
         raise
