@@ -126,7 +126,10 @@ def test_ids_are_shown_as_they_are_in_every_terminal_table(tmp_path, monkeypatch
     result = CliRunner().invoke(app, ["analyze", str(path)])
     assert result.exit_code == 0, result.output
     rows = {line.split("│")[1].strip() for line in result.output.splitlines() if line.count("│") > 4}
-    assert set(_MARKUP_IDS) <= rows, rows  # the verdict table's client column, each id exactly
+    from fedforensics.report.escapes import shown
+
+    # the verdict table's client column, each id exactly (two backslashes read as an escape: shown doubled)
+    assert {shown(cid) for cid in _MARKUP_IDS} <= rows and shown("\\\\[b]") == "\\\\\\\\[b]", rows
     assert "ground truth       \\[z, a\\" in result.output
     evaluation = CliRunner().invoke(app, ["evaluate", str(path)])
     assert evaluation.exit_code == 0 and "\\[z: " in evaluation.output and "a\\: " in evaluation.output
@@ -271,6 +274,19 @@ def test_characters_that_compose_with_a_neighbour_are_escaped():
     assert shown("\uac00\u11a8") == "\\uac00\\u11a8"  # 가 + a final consonant: reads as 각
     assert shown("\uac00") == "\uac00" and shown("x\u1100\u1161") == "x\\u1100\\u1161"
     assert shown("cafe\u0301") == "cafe\\u0301"  # an ASCII letter stays itself even where it composes
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [("c\u200b1", "c\\u200b1"), ("\\\u200b", "\\u200b"), ("a\nb", "a\\nb"), ("\\\\", "\\\\\\")],
+)
+def test_an_id_holding_a_backslash_escape_is_not_shown_as_the_id_it_spells(one, other):
+    """QA: the eight characters c\\u200b1 were shown exactly as the id c + U+200B + 1 beside it, one malicious and
+    one benign, in the terminal and the HTML."""
+    from fedforensics.report.escapes import shown
+
+    assert shown(one) != shown(other)
+    assert shown("c\\u200b1") == "c\\\\u200b1" and shown("DOMAIN\\user") == "DOMAIN\\user"
 
 
 def test_a_fleet_of_flagged_clients_is_listed_up_to_a_hundred_and_the_rest_counted_by_verdict(tmp_path):

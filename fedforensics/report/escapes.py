@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
+
+#: A backslash that reads as the start of an escape: the text ``c\u200b1`` would look like ``c`` + U+200B + ``1``
+#: shown escaped, so a text holding one is shown escaped, its backslashes doubled.
+ESCAPE_LIKE = re.compile(r"\\([\\ntr]|x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|N\{)")
 
 
 def shown(text: str) -> str:
@@ -21,16 +26,21 @@ def shown(text: str) -> str:
     U+2126 an ``Ω``), and the characters that compose with a neighbour (Hangul's conjoining jamo U+1100 U+1161
     read as the syllable U+AC00). Text already in that form (as typed, most text is) keeps its accents and the
     vowel signs of scripts that write with them.
+
+    Shown escaped, a text has every backslash of its own doubled (``\\\\``), and a text with a backslash that
+    reads as an escape (``\\u200b``, ``\\n``, ``\\\\``) is shown escaped: the eight characters ``c\\u200b1`` were
+    shown exactly as the id ``c`` + U+200B + ``1``, one malicious and one benign (QA). A backslash elsewhere
+    (``DOMAIN\\user``) is shown as it is.
     """
     composed = unicodedata.is_normalized("NFC", text)
-    if text.isprintable() and composed:
+    if text.isprintable() and composed and not ESCAPE_LIKE.search(text):
         return text
 
     def changed(stretch: str) -> bool:
         return unicodedata.normalize("NFC", stretch) != stretch
 
     def plain(i: int, c: str) -> bool:
-        if not c.isprintable():
+        if not c.isprintable() or c == "\\":  # a backslash: doubled, as unicode_escape writes it
             return False
         if composed:
             return True
