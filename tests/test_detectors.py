@@ -1667,3 +1667,20 @@ def test_a_client_too_rare_to_score_neither_tops_nor_hides_the_localization_tabl
     assert rows[0]["layer"] == "fc2.bias" and rows[0]["top_client"] == "c3"
     assert "late" not in {row["top_client"] for row in rows}
     assert extras["output_bias"]["anomaly"] == "output-bias" and extras["output_bias"]["rank"] == 1
+
+
+def test_a_run_too_short_to_score_shows_no_top_client_and_no_auroc_in_the_localization_table(tmp_path):
+    """QA: a 2-round run's terminal table printed the Python word None as its top client, and an AUROC of 0.50
+    ranked clients none of whom was scored."""
+    from rich.console import Console
+
+    from fedforensics.report.terminal import localization_table
+
+    path = make_run(tmp_path / "short.h5", rounds=2, attackers=("c0",), attack="boost")
+    with open_run(path) as run:
+        report = analyze(run)
+    rows = report.localization
+    assert rows and all(row["top_client"] is None and row["auroc"] is None for row in rows)
+    console = Console(width=150, record=True, color_system=None)
+    console.print(localization_table(report))
+    assert "None" not in console.export_text()

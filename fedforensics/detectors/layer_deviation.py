@@ -115,7 +115,8 @@ class LayerDeviationDetector(RoundStatisticDetector):
                     "top_client": ids[top] if top is not None else None,
                     "peak_round": max(per_round, key=per_round.get) if per_round else None,
                     "round_separation": {str(r): v for r, v in per_round.items()},
-                    "auroc": auroc(scores, np.array([c in truth for c in ids])) if truth else None,
+                    # no client scored (a run of 1–2 rounds): no ranking, rather than 0.5 from all NaN tied (QA)
+                    "auroc": auroc(scores, np.array([c in truth for c in ids])) if truth and scored.size else None,
                 }
             )
         rows.sort(key=lambda row: -row["separation"])

@@ -208,8 +208,8 @@ def localization_table(report: AuditReport, limit: int = 8) -> Table | None:
         cells = [
             plain(f"{row['layer']} · {row['statistic']}"),
             _fmt(row["separation"], ".1f"),
-            str(row["peak_round"]),
-            plain(str(row["top_client"])),
+            "–" if row["peak_round"] is None else str(row["peak_round"]),
+            "–" if row["top_client"] is None else plain(row["top_client"]),  # it printed None in runs of 1–2 rounds (QA)
         ]
         if has_truth:
             cells.append(_fmt(row["auroc"]))
