@@ -338,6 +338,8 @@ class Run:
             raise RunFormatError(f"{path}: no such file")
         if path.is_dir():
             raise RunFormatError(f"{path}: is a directory, not a run file")
+        if not path.is_file():  # a FIFO made open() wait for a writer for ever; <(cat run.h5) read "not an HDF5 file" (QA)
+            raise RunFormatError(f"{path}: is not a regular file (a pipe or a device?): HDF5 reads a run by seeking, so save it to a file first")
         try:
             journal = read_journal(path)
         except OSError as exc:

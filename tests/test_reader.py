@@ -1003,3 +1003,14 @@ def test_every_update_nan_with_the_global_model_malformed_is_the_model_s_fault_n
         report = analyze(run)
     assert report.counts["benign"] == 6, [(v.client, v.verdict) for v in report.verdicts]
     assert any(note.startswith("the global model held NaN/Inf from round 3 on") for note in report.notes)
+
+
+def test_a_pipe_is_refused_as_not_a_regular_file_rather_than_waited_on(tmp_path):
+    """QA: `analyze FIFO` waited for a writer for ever, and `analyze <(cat run.h5)` said the HDF5 file was not one."""
+    fifo = tmp_path / "run.fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(RunFormatError, match="is not a regular file"):
+        open_run(fifo)
+    command = [sys.executable, "-m", "fedforensics.cli", "inspect", str(fifo)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)  # a regression hangs, not passes
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "not a regular file" in result.stderr
