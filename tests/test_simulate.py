@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import struct
 from pathlib import Path
 
@@ -705,3 +706,24 @@ def test_class_flip_relabels_the_source_class_only():
         make_attack("class-flip", trigger=trigger, target=1, num_classes=10, source=1)
     with pytest.raises(FedForensicsError, match="--source 12 is not a label"):
         make_attack("class-flip", trigger=trigger, target=1, num_classes=10, source=12)
+
+
+def test_an_interrupted_simulation_leaves_no_partial_run_at_a_new_path(tmp_path):
+    """QA: interrupted, a simulation into a new OUT left a partial, unfinished run there, and the same command run
+    again was refused ("exists already"). It now records beside OUT and moves the run there once complete."""
+    out = tmp_path / "run.h5"
+
+    def interrupt(done: int, total: int) -> None:
+        assert (tmp_path / ".run.h5.simulating").exists() and out.stat().st_size == 0  # OUT held empty meanwhile
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        simulate(SimulationConfig(**SHORT), out, progress=interrupt)
+    assert list(tmp_path.iterdir()) == []
+    simulate(SimulationConfig(**SHORT), out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.h5"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # as the recorder writes a file in place
+    with open_run(out) as run:
+        assert run.finished

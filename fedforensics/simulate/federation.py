@@ -192,18 +192,20 @@ def simulate(
 
 @contextmanager
 def _recording_to(path: Path, overwrite: bool) -> Iterator[Path]:
-    """Where to record a run bound for ``path``: ``path`` itself, unless an existing file is to be replaced.
+    """Where to record a run bound for ``path``: a hidden sibling, moved onto ``path`` only once the simulation
+    is complete, so that a simulation that fails or is interrupted part way leaves no partial run: neither in
+    place of an earlier one it was to replace (replacing it at the start had lost it for nothing) nor at a new
+    ``path``, where the partial run then blocked the same command run again ("exists already"; QA). An
+    existing ``path`` without ``overwrite`` is handed back as it is, for the recorder to refuse by name.
 
-    Then a hidden sibling, moved onto ``path`` only once the simulation is complete: a simulation that
-    fails or is interrupted part way removes its partial run and leaves the earlier one as it was
-    (replacing it at the start had lost it for nothing). ``path`` is locked meanwhile, as a recorder locks
-    the file it writes, so that no other writer starts on it and none is replaced under its feet. The new
-    run keeps the old one's permissions, not its other names: a hard link to the old run keeps the old run;
-    a symbolic link is followed. A process killed outright (SIGKILL) leaves the sibling behind; the next
-    ``overwrite`` replaces it. The sibling is ``.NAME.simulating``, or ``.fedforensics-HASH.simulating`` where
-    that name would be too long for a run (its journal's name must fit too).
+    ``path`` is locked meanwhile, as a recorder locks the file it writes (created empty when new, and removed
+    again when the simulation fails), so that no other writer starts on it and none is replaced under its feet.
+    The new run keeps the old one's permissions, not its other names: a hard link to the old run keeps the old
+    run; a symbolic link is followed. A process killed outright (SIGKILL) leaves the sibling behind (and a new
+    ``path`` empty); the next ``overwrite`` replaces them. The sibling is ``.NAME.simulating``, or
+    ``.fedforensics-HASH.simulating`` where that name would be too long for a run (its journal's name must fit too).
     """
-    if not (overwrite and path.exists()):
+    if path.exists() and not overwrite:
         yield path
         return
     path = Path(os.path.realpath(path))  # through a symbolic link, as the recorder writes: the link stays
@@ -211,17 +213,24 @@ def _recording_to(path: Path, overwrite: bool) -> Iterator[Path]:
         lock = WriterLock(path)
     except FileBusyError as exc:
         raise RecorderError(str(exc)) from None
+    if not (overwrite or lock.created):  # another program made it since the check above: not ours to replace
+        lock.release()
+        raise RecorderError(f"{path} exists already: pass overwrite=True to replace it")
     staging = path.with_name(f".{path.name}.simulating")
     if len(os.fsencode(staging.name)) > longest_run_name(staging):
         staging = path.with_name(f".fedforensics-{hashlib.sha256(os.fsencode(path.name)).hexdigest()[:16]}.simulating")
+    in_place = False
     try:
         yield staging
-        os.chmod(staging, stat.S_IMODE(os.stat(path).st_mode))  # a run kept private stays so
+        if not lock.created:  # a run kept private stays so (a new one has the recorder's mode, as written in place)
+            os.chmod(staging, stat.S_IMODE(os.stat(path).st_mode))
         os.replace(staging, path)
+        in_place = True
         _sync_folder(path)
     except BaseException:
         staging.unlink(missing_ok=True)
         journal_path(staging).unlink(missing_ok=True)
+        lock.release(remove=not in_place)  # the empty file the lock made for a new run (nothing of anyone's)
         raise
     finally:
         lock.release()
