@@ -809,3 +809,22 @@ def test_a_dropped_ctrl_c_puts_no_report_in_place(tmp_path, monkeypatch):
         report_files.write_atomic(tmp_path / "a.json", "new")
         interrupts._interrupted = True  # as the handler leaves it when its exception was dropped
     assert list(tmp_path.iterdir()) == []
+
+
+def test_writing_the_reports_shows_a_spinner_on_a_terminal_only(monkeypatch):
+    """QA: a fleet's HTML report took 14 s after the terminal report with nothing on the screen."""
+    import io
+
+    from rich.console import Console
+    from rich.status import Status
+
+    from fedforensics.cli import progress
+
+    screen = io.StringIO()
+    monkeypatch.setattr(progress, "err_console", Console(file=screen, force_terminal=True, width=80))
+    with progress.writing([Path("r.json"), None, Path("r.html")]) as status:
+        assert isinstance(status, Status)
+    assert "writing r.json, r.html" in screen.getvalue()
+    assert not isinstance(progress.writing([None, None]), Status)
+    monkeypatch.setattr(progress, "err_console", Console(file=io.StringIO(), force_terminal=False))
+    assert not isinstance(progress.writing([Path("r.json")]), Status)  # piped: no spinner left behind

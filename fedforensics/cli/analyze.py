@@ -19,7 +19,7 @@ from ..report.json import write_json
 from ..report.terminal import plain, render_audit, trigger_inversion_table
 from ..settings import parse_settings
 from .app import QUIET_HELP, command, console, output_file, print_written, quiet_if, to_stderr, user_errors
-from .progress import progress_bar
+from .progress import progress_bar, writing
 
 
 SET_HELP = (
@@ -109,7 +109,7 @@ def show_and_write(report: AuditReport, json_path: Path | None, html_path: Path 
     """Print the audit and write the reports asked for: all of them, or none (each complete or absent)."""
     inversion = report.trigger_inversion
     render_audit(console, report, trigger_inversion_table(inversion) if inversion is not None else None)
-    with all_or_none():
+    with writing([json_path, html_path]), all_or_none():
         if json_path is not None:
             write_json(report, json_path)
         if html_path is not None:

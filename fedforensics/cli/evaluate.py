@@ -16,7 +16,7 @@ from ..report.terminal import plain
 from ..settings import parse_settings
 from .analyze import SET_HELP
 from .app import QUIET_HELP, command, console, output_file, print_written, quiet_if, user_errors
-from .progress import progress_bar
+from .progress import progress_bar, writing
 
 
 @command()
@@ -48,7 +48,7 @@ def evaluate(
             console.print(table)
         if parsed.describe():
             console.print(plain(f"parameters set: {parsed.describe()} (the others are the defaults)"))
-        with all_or_none():
+        with writing([json_path, html_path]), all_or_none():
             if json_path is not None:
                 write_atomic(json_path, json.dumps(evaluation.to_json(), indent=2, allow_nan=False) + "\n")
             if html_path is not None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from pathlib import Path
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Callable
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
 from ..interrupts import raise_if_interrupted
 from .app import err_console
@@ -34,3 +36,12 @@ def progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
             bar.update(task, completed=done, total=total)
 
         yield update
+
+
+def writing(paths: list[Path | None]) -> AbstractContextManager[object]:
+    """A spinner on stderr naming the reports being written, when stderr is a terminal and there are any: a
+    fleet's HTML report took 14 s after the terminal report with nothing on the screen (QA)."""
+    names = [str(path) for path in paths if path is not None]
+    if not names or not err_console.is_terminal:
+        return nullcontext()
+    return err_console.status(Text(f"writing {', '.join(names)}"), spinner="line")
