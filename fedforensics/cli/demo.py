@@ -53,7 +53,8 @@ def demo(
     run's held-out split as clean data), and the run file, the JSON and the
     HTML report (and the attackers' trigger, trigger.npz) are written to --out. Needs torch ([bold]pip install -e ".\\[torch]"[/]).
 
-    Exit codes: 0 the demo ran; 2 bad input; 141 standard output was closed early (`| head`).
+    Exit codes: 0 the demo ran; 2 bad input; 3 a defect of fedforensics itself; 130 interrupted (Ctrl-C),
+    143 terminated; 141 standard output was closed early (`| head`).
     """
     from ..simulate import SimulationConfig, simulate
 

@@ -36,8 +36,9 @@ def evaluate(
     first flagged. A run given twice (by the same path, a link or a hard link) is
     refused; a copy of it under another name counts as another run.
 
-    Exit codes: 0 the evaluation ran; 2 bad input (e.g. a run without ground truth and no --truth); 141
-    standard output was closed early (`| head`).
+    Exit codes: 0 the evaluation ran; 2 bad input (e.g. a run without ground truth and no --truth); 3 a
+    defect of fedforensics itself; 130 interrupted (Ctrl-C), 143 terminated; 141 standard output was closed
+    early (`| head`).
     """
     parsed = parse_settings(settings or [])
     check_outputs([p for p in (json_path, html_path) if p is not None], [*run_files, *([truth] if truth else [])])

@@ -26,8 +26,8 @@ def inspect(
 ) -> None:
     """Summarise a run file: rounds, clients, layers, size, metrics, ground truth, NaN/Inf.
 
-    Exit codes: 0 a valid run file; 2 anything else (with one line on stderr); 141 standard output was
-    closed early (`| head`).
+    Exit codes: 0 a valid run file; 2 an invalid or unreadable one (with one line on stderr); 3 a defect of
+    fedforensics itself; 130 interrupted (Ctrl-C), 143 terminated; 141 standard output was closed early (`| head`).
     """
     if as_json is not None:
         check_outputs([as_json], [run_file])

@@ -76,8 +76,8 @@ def simulate(
     into OUT through the public recorder API. Needs torch
     ([bold]pip install -e ".\\[torch]"[/]).
 
-    Exit codes: 0 the federation was recorded; 2 bad input; 141 standard output was closed early
-    (`| head`).
+    Exit codes: 0 the federation was recorded; 2 bad input; 3 a defect of fedforensics itself; 130
+    interrupted (Ctrl-C), 143 terminated; 141 standard output was closed early (`| head`).
     """
     from ..simulate import SimulationConfig
     from ..simulate import simulate as run_simulation
