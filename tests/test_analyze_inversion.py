@@ -319,3 +319,26 @@ def test_terminal_marks_a_flag_below_the_chance_index_weak():
     text = console.export_text()
     assert "6: mask L1" in text and "anomaly index 3.00 > 2, attack success" in text  # 3.00 is above 2.58: not weak
     assert "anomaly index 2.03 > 2 (weak: < 2.58), attack success" in text
+
+
+def test_the_terminal_timeline_marks_a_weak_flag_as_the_final_model_line_does():
+    """QA: the final model's line said '(weak: < 2.58)' while the timeline printed round 0's weak flag of label 2
+    exactly as a strong one."""
+    from rich.console import Console
+
+    from fedforensics.inversion.invert import RoundInversion, TriggerInversionReport
+    from fedforensics.inversion.neural_cleanse import LabelTrigger, NeuralCleanseResult
+    from fedforensics.inversion.probe import TriggerProbe
+    from fedforensics.report.terminal import trigger_inversion_table
+
+    def result(indices: dict[int, float]) -> NeuralCleanseResult:
+        classes = [LabelTrigger(k, 10.0, 0.9, indices.get(k, 0.0), k in indices) for k in range(10)]
+        empty = np.zeros((10, 1, 1), np.float32)
+        return NeuralCleanseResult(classes, empty, empty[:, None], np.zeros(10), np.zeros(10))
+
+    weak, strong = result({2: 2.1}), result({6: 5.0})
+    assert weak.weak_labels == [2] and strong.weak_labels == []
+    report = TriggerInversionReport(30, "final", strong, TriggerProbe([]), [RoundInversion(0, weak), RoundInversion(10, strong)], 100)
+    console = Console(width=200, record=True, color_system=None)
+    console.print(trigger_inversion_table(report))
+    assert "flagged labels per inverted round: 0: 2 (weak) · 10: 6 (weak: anomaly index < the chance level)" in console.export_text()

@@ -274,8 +274,13 @@ def trigger_inversion_table(inversion: TriggerInversionReport) -> Group:
         )  # fmt: skip
     lines = [_inversion_verdict(inversion)]
     if inversion.timeline:
-        flagged = " · ".join(f"{t.round}: {', '.join(map(str, t.result.flagged_labels)) or 'none'}" for t in inversion.timeline)
-        lines.append(f"flagged labels per inverted round: {flagged}")
+        # a weak flag (anomaly index under the chance level of this many labels) marked as the final model's is (QA)
+        flagged = " · ".join(
+            f"{t.round}: "
+            + (", ".join(f"{label} (weak)" if label in t.result.weak_labels else str(label) for label in t.result.flagged_labels) or "none")
+            for t in inversion.timeline
+        )
+        lines.append(f"flagged labels per inverted round: {flagged}" + (" (weak: anomaly index < the chance level)" if "(weak)" in flagged else ""))
     return Group(table, *lines)
 
 
