@@ -828,3 +828,20 @@ def test_writing_the_reports_shows_a_spinner_on_a_terminal_only(monkeypatch):
     assert not isinstance(progress.writing([None, None]), Status)
     monkeypatch.setattr(progress, "err_console", Console(file=io.StringIO(), force_terminal=False))
     assert not isinstance(progress.writing([Path("r.json")]), Status)  # piped: no spinner left behind
+
+
+def test_the_bar_says_the_work_after_the_last_round_is_still_going(monkeypatch):
+    """QA: the bar sat full at 4/4 for 8 s while a fleet's detectors concluded, as if done."""
+    import io
+
+    from rich.console import Console
+
+    from fedforensics.cli import progress
+
+    screen = io.StringIO()
+    monkeypatch.setattr(progress, "err_console", Console(file=screen, force_terminal=True, width=100))
+    with progress.progress_bar("scanning rounds") as update:
+        update(1, 2)
+        assert "(finishing)" not in screen.getvalue()
+        update(2, 2)
+    assert "scanning rounds (finishing)" in screen.getvalue()
