@@ -5,15 +5,19 @@ belongs to a weak reference's callback or a ``__del__`` (h5py runs such callback
 are opened), the exception is printed as "Exception ignored" and dropped; inside a class body's
 ``__set_name__`` (rich's dataclasses, while the command line loads) Python 3.11 wraps it in a
 ``RuntimeError``. Either way the command went on: a QA check saw ``analyze`` write both reports and exit 0
-after Ctrl-C in 5 of 40 tries. The handler of :func:`recording_interrupts` raises ``KeyboardInterrupt`` as
-Python's own does and also notes that the signal came; :func:`raise_if_interrupted`, called where results
-are committed (reports put in place, each round scanned), raises it again if it was lost.
+after Ctrl-C in 5 of 40 tries. Inside :func:`recording_interrupts` (a command of the command line), the
+SIGINT handler raises ``KeyboardInterrupt`` as Python's own does and also notes that the signal came;
+:func:`raise_if_interrupted`, called where results are committed (reports put in place, each round scanned,
+a simulated run finished), raises it again if it was lost. Outside that scope nothing changes: a program
+that imports fedforensics keeps its own handling of Ctrl-C.
 """
 
 from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import FrameType
 
 _interrupted = False
@@ -25,16 +29,27 @@ def _record_and_raise(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def recording_interrupts() -> None:
-    """Put the recording handler in place of Python's default SIGINT handler (in the main thread; a handler
-    the host program set itself, such as a test runner's, is left alone)."""
-    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-        signal.signal(signal.SIGINT, _record_and_raise)
+@contextmanager
+def recording_interrupts() -> Iterator[None]:
+    """Inside, SIGINT is recorded as well as raised (in the main thread, where Python's default handler is in
+    place: a handler the host program set itself, such as a test runner's, is left alone). Nested, the outer
+    scope keeps the record. Leaving the outermost scope restores the handler and forgets the signal."""
+    global _interrupted
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+    _interrupted = False
+    previous = signal.signal(signal.SIGINT, _record_and_raise)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        _interrupted = False
 
 
 def interrupted(exc: BaseException | None = None) -> bool:
-    """Whether Ctrl-C came (since :func:`recording_interrupts`), or ``exc`` is one or was caused by one
-    (the ``RuntimeError`` Python wraps it in)."""
+    """Whether Ctrl-C came inside :func:`recording_interrupts`, or ``exc`` is one or was caused by one (the
+    ``RuntimeError`` Python wraps it in)."""
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
         if isinstance(exc, KeyboardInterrupt):
@@ -45,6 +60,6 @@ def interrupted(exc: BaseException | None = None) -> bool:
 
 
 def raise_if_interrupted() -> None:
-    """Raise ``KeyboardInterrupt`` if Ctrl-C came and was lost where it landed."""
+    """Raise ``KeyboardInterrupt`` if Ctrl-C came inside :func:`recording_interrupts` and was lost where it landed."""
     if _interrupted:
         raise KeyboardInterrupt

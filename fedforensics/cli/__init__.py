@@ -5,19 +5,18 @@ from __future__ import annotations
 import io
 import sys
 
-from ..interrupts import interrupted, recording_interrupts
+from ..interrupts import interrupted, raise_if_interrupted, recording_interrupts
 
-recording_interrupts()  # before the long imports: a Ctrl-C Python drops or wraps there is still seen
 try:  # Ctrl-C while the command line's modules load (numpy, h5py, rich: a second) stops it as it does later
-    from rich.text import Text
+    with recording_interrupts():  # one Python drops or wraps there is still seen
+        from rich.text import Text
 
-    from .app import EXIT_PIPE_CLOSED, app, console, fail, to_stderr
+        from .app import EXIT_PIPE_CLOSED, app, console, fail, to_stderr
 
-    # Each module registers its command on ``app`` when imported.
-    from . import analyze, demo, evaluate, inspect, simulate  # noqa: E402,F401
+        # Each module registers its command on ``app`` when imported.
+        from . import analyze, demo, evaluate, inspect, simulate  # noqa: E402,F401
 
-    if interrupted():  # dropped where it landed (a weak reference's callback)
-        raise KeyboardInterrupt
+        raise_if_interrupted()  # dropped where it landed (a weak reference's callback)
 except BaseException as exc:
     if not interrupted(exc):  # Python 3.11 wraps one in a RuntimeError inside a class body (rich's dataclasses; QA)
         raise
@@ -40,7 +39,9 @@ def main() -> None:
             stream.reconfigure(errors="replace")
     console.closed_early = False
     try:
-        code = app(standalone_mode=False)
+        with recording_interrupts():
+            code = app(standalone_mode=False)
+            raise_if_interrupted()  # lost where it landed, after the last place that checks
     except SystemExit as exc:  # a console of typer's or rich's own (--help) meeting a closed pipe exits 1
         if not isinstance(exc.__context__, BrokenPipeError):
             raise
@@ -54,9 +55,6 @@ def main() -> None:
         to_stderr(Text("interrupted"))
         code = 130
     code = code if isinstance(code, int) else 0
-    if code == 0 and interrupted():  # lost where it landed, after the last place that checks
-        to_stderr(Text("interrupted"))
-        code = 130
     raise SystemExit(EXIT_PIPE_CLOSED if code == 0 and console.closed_early else code)
 
 

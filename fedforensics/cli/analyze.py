@@ -71,7 +71,7 @@ def analyze(
     one you name: nothing named inside the run file is ever imported).
 
     Exit codes: 0 the audit ran; 1 --fail-on was reached; 2 bad input; 3 a defect of fedforensics itself
-    (FEDFORENSICS_TRACEBACK=1 shows where); 130 interrupted (Ctrl-C), 143 terminated, no report written;
+    (FEDFORENSICS_TRACEBACK=1 shows where); 130 interrupted (Ctrl-C), 143 terminated (reports put in place only before it);
     141 standard output was closed before the report was written out (`| head`), as for any Unix tool.
     """
     if fail_on is FailOn.malicious and detectors and all(not get_detector(name).standalone for name in detectors):

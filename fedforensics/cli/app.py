@@ -20,7 +20,7 @@ from rich.text import Text
 from recorder import RecorderError
 
 from ..errors import FedForensicsError, one_line
-from ..interrupts import interrupted, raise_if_interrupted
+from ..interrupts import interrupted, raise_if_interrupted, recording_interrupts
 from ..report.files import named_descriptor
 from ..run import raised_by_hdf5
 from ..report.terminal import plain
@@ -163,7 +163,7 @@ def user_errors(func: F) -> F:
     @functools.wraps(func)
     def wrapper(*args: object, **kwargs: object) -> object:
         try:
-            with _sigterm_raises():
+            with _sigterm_raises(), recording_interrupts():
                 result = func(*args, **kwargs)
                 raise_if_interrupted()  # a Ctrl-C lost where it landed is no success either
                 return result

@@ -8,9 +8,10 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Callable
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.text import Text
 
 from ..interrupts import raise_if_interrupted
+from ..report.files import named_descriptor
+from ..report.terminal import plain
 from .app import err_console
 
 
@@ -43,7 +44,9 @@ def progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
 def writing(paths: list[Path | None]) -> AbstractContextManager[object]:
     """A spinner on stderr naming the reports being written, when stderr is a terminal and there are any: a
     fleet's HTML report took 14 s after the terminal report with nothing on the screen (QA)."""
-    names = [str(path) for path in paths if path is not None]
-    if not names or not err_console.is_terminal:
+    given = [path for path in paths if path is not None]
+    # a report into a descriptor or a device is written while the spinner runs: on a terminal, the JSON began on
+    # the spinner's line (review)
+    if not given or not err_console.is_terminal or any(named_descriptor(p) is not None or (p.exists() and not p.is_file()) for p in given):
         return nullcontext()
-    return err_console.status(Text(f"writing {', '.join(names)}"), spinner="line")
+    return err_console.status(plain(f"writing {', '.join(map(str, given))}"), spinner="line")

@@ -45,7 +45,7 @@ class TriggerShape(str, Enum):
 @command()
 @user_errors
 def simulate(
-    out: Annotated[Path, typer.Argument(parser=output_file, help="The run file to write, once the simulation is complete (interrupted, it leaves none).", show_default=False)],
+    out: Annotated[Path, typer.Argument(parser=output_file, help="The run file to write (interrupted, a new one is removed; on an error such as a full disk the rounds recorded stay).", show_default=False)],
     attack: Annotated[Attack, typer.Option(help="What the malicious clients do (docs/attacks.md).")] = "backdoor",  # type: ignore[assignment]
     malicious_fraction: Annotated[float, typer.Option(help="Share of the clients that are malicious.")] = 0.2,
     clients: Annotated[int, typer.Option(help="Number of clients.")] = 10,

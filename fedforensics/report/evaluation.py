@@ -78,11 +78,17 @@ def judgement_table(title: str, judgements: list[Judgement], pooled: bool, capti
     return table_
 
 
+def _quoted(cid: str) -> str:
+    """An id between quotes, so that 'c1 ' is not read as c1; escaped once, by the renderer (``repr`` escaped it
+    twice, and an absent literal ``c\\u200b1`` read as the escaped id of the table below: review)."""
+    return f"'{cid}'"
+
+
 def run_title(run: RunEvaluation) -> str:
     truth = "recorded ground truth" if run.truth_source == "run" else f"truth from {run.truth_source}"
     title = f"{run.path}: {count(len(run.clients), 'client')}, {count(len(run.attackers), 'attacker')} ({truth})"
     if run.absent_attackers:
-        title += f"; not in the run: {listed(map(repr, run.absent_attackers), LISTED, 'ids')}"  # quoted: 'c1 ' is not c1
+        title += f"; not in the run: {listed(map(_quoted, run.absent_attackers), LISTED, 'ids')}"
     if run.cut_short:
         title += f"; {run.cut_short}"
     return title
@@ -132,13 +138,13 @@ def render_evaluation_html(evaluation: Evaluation) -> str:
     )
     sections = [("pooled", "Pooled", section("pooled", "Pooled over runs" if len(runs) > 1 else "Summary",
                                               f'<div class="cards">{cards}</div>' + _html_table(evaluation.pooled, True)
-                                              + (f'<div class="note">{esc(fewer.capitalize())}.</div>'
+                                              + (f'<div class="note">{esc(fewer[0].upper() + fewer[1:])}.</div>'
                                                  if (fewer := fewer_runs(evaluation.pooled, len(runs))) else ""), lead))]
     for run in runs:
         anchor = f"run-{run.index}"
         body = _html_table(run.judgements, False)
         if run.absent_attackers:
-            absent = listed(map(repr, run.absent_attackers), 50, "ids")
+            absent = listed(map(_quoted, run.absent_attackers), 50, "ids")
             body = f'<div class="note">In the truth but not in the run: {esc(absent)}</div>' + body
         if run.cut_short:
             body = f'<div class="note">{esc(run.cut_short[0].upper() + run.cut_short[1:])}.</div>' + body

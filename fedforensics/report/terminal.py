@@ -280,7 +280,9 @@ def trigger_inversion_table(inversion: TriggerInversionReport) -> Group:
             + (", ".join(f"{label} (weak)" if label in t.result.weak_labels else str(label) for label in t.result.flagged_labels) or "none")
             for t in inversion.timeline
         )
-        lines.append(f"flagged labels per inverted round: {flagged}" + (" (weak: anomaly index < the chance level)" if "(weak)" in flagged else ""))
+        lines.append(f"flagged labels per inverted round: {flagged}")
+        if "(weak)" in flagged:  # a line of its own: beside the last entry it read as that label's (review)
+            lines.append("(weak): its anomaly index is below the chance level of this many labels")
     return Group(table, *lines)
 
 

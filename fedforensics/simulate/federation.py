@@ -23,6 +23,7 @@ from recorder.lock import FileBusyError, WriterLock
 
 from .. import zoo
 from ..errors import FedForensicsError
+from ..interrupts import raise_if_interrupted
 from .attacks import Attack, AttackContext, make_attack
 from .data import Dataset, load_dataset, partition, train_test_split
 from .triggers import make_trigger
@@ -159,30 +160,41 @@ def simulate(
     history: list[dict[str, float]] = []
     # Every refusal of the input (options, data, attack, model) happens above: only now is OUT
     # created, or its replacement started, so bad input leaves an existing run untouched.
-    with _recording_to(Path(path), overwrite) as target, Recorder(
-        target, meta=_meta(config, data, malicious, source), overwrite=target != Path(path)
-    ) as rec:
-        rec.ground_truth([client_id(i) for i in malicious])
-        rec.attach("clean_data", x=test.x, y=test.y)
-        if attack.backdoor:
-            rec.attach("trigger", mask=trigger.mask, pattern=trigger.pattern, target=np.int64(config.target))
-        for r in range(config.rounds):
-            chosen = [clients[i] for i in sorted(rng.choice(config.clients, size=per_round, replace=False))]
-            attacking = r >= config.attack_start_round
-            trained = {c.cid: c.train(model, global_vector, config, _generator(config.seed, r, c.index), attacking) for c in chosen}
-            updates = _attack(attack if attacking else None, trained, [c.cid for c in chosen if c.malicious], rng)
-            with rec.round(r, state(global_vector)) as rnd:
-                for c in chosen:
-                    rnd.client(c.cid, state(torch.from_numpy(updates[c.cid])), num_samples=len(c.y), metrics=trained[c.cid][1], delta=True)
-                weights = np.array([len(c.y) for c in chosen], np.float64)
-                step = (weights / weights.sum()) @ np.stack([updates[c.cid] for c in chosen]).astype(np.float64)
-                global_vector = global_vector + torch.from_numpy(step.astype(np.float32))
-                scores = evaluation(model, global_vector)
-                rnd.global_metrics(scores)
-            history.append(scores)
-            if progress is not None:
-                progress(r + 1, config.rounds)
-        rec.final(state(global_vector))
+    made: Path | None = None  # a new OUT, which the recorder made (it refuses an existing one without overwrite)
+    try:
+        with _recording_to(Path(path), overwrite) as target, Recorder(
+            target, meta=_meta(config, data, malicious, source), overwrite=target != Path(path)
+        ) as rec:
+            made = target if target == Path(path) else None
+            rec.ground_truth([client_id(i) for i in malicious])
+            rec.attach("clean_data", x=test.x, y=test.y)
+            if attack.backdoor:
+                rec.attach("trigger", mask=trigger.mask, pattern=trigger.pattern, target=np.int64(config.target))
+            for r in range(config.rounds):
+                chosen = [clients[i] for i in sorted(rng.choice(config.clients, size=per_round, replace=False))]
+                attacking = r >= config.attack_start_round
+                trained = {c.cid: c.train(model, global_vector, config, _generator(config.seed, r, c.index), attacking) for c in chosen}
+                updates = _attack(attack if attacking else None, trained, [c.cid for c in chosen if c.malicious], rng)
+                with rec.round(r, state(global_vector)) as rnd:
+                    for c in chosen:
+                        rnd.client(c.cid, state(torch.from_numpy(updates[c.cid])), num_samples=len(c.y), metrics=trained[c.cid][1], delta=True)
+                    weights = np.array([len(c.y) for c in chosen], np.float64)
+                    step = (weights / weights.sum()) @ np.stack([updates[c.cid] for c in chosen]).astype(np.float64)
+                    global_vector = global_vector + torch.from_numpy(step.astype(np.float32))
+                    scores = evaluation(model, global_vector)
+                    rnd.global_metrics(scores)
+                history.append(scores)
+                if progress is not None:
+                    progress(r + 1, config.rounds)
+            raise_if_interrupted()  # a Ctrl-C dropped where it landed: no finished run
+            rec.final(state(global_vector))
+    except BaseException as exc:
+        # Interrupted (Ctrl-C, SIGTERM), a partial run at a new OUT only blocked the same command run again ("exists
+        # already"; QA): it goes. Failing on an error (a full disk), the rounds recorded stay, as the recorder keeps them.
+        if made is not None and not isinstance(exc, Exception):
+            made.unlink(missing_ok=True)
+            journal_path(made).unlink(missing_ok=True)
+        raise
     last = history[-1]
     return SimulationResult(
         Path(path), [client_id(i) for i in malicious], last["accuracy"], last.get("attack_success"),
@@ -192,20 +204,18 @@ def simulate(
 
 @contextmanager
 def _recording_to(path: Path, overwrite: bool) -> Iterator[Path]:
-    """Where to record a run bound for ``path``: a hidden sibling, moved onto ``path`` only once the simulation
-    is complete, so that a simulation that fails or is interrupted part way leaves no partial run: neither in
-    place of an earlier one it was to replace (replacing it at the start had lost it for nothing) nor at a new
-    ``path``, where the partial run then blocked the same command run again ("exists already"; QA). An
-    existing ``path`` without ``overwrite`` is handed back as it is, for the recorder to refuse by name.
+    """Where to record a run bound for ``path``: ``path`` itself, unless an existing file is to be replaced.
 
-    ``path`` is locked meanwhile, as a recorder locks the file it writes (created empty when new, and removed
-    again when the simulation fails), so that no other writer starts on it and none is replaced under its feet.
-    The new run keeps the old one's permissions, not its other names: a hard link to the old run keeps the old
-    run; a symbolic link is followed. A process killed outright (SIGKILL) leaves the sibling behind (and a new
-    ``path`` empty); the next ``overwrite`` replaces them. The sibling is ``.NAME.simulating``, or
-    ``.fedforensics-HASH.simulating`` where that name would be too long for a run (its journal's name must fit too).
+    Then a hidden sibling, moved onto ``path`` only once the simulation is complete: a simulation that
+    fails or is interrupted part way removes its partial run and leaves the earlier one as it was
+    (replacing it at the start had lost it for nothing). ``path`` is locked meanwhile, as a recorder locks
+    the file it writes, so that no other writer starts on it and none is replaced under its feet. The new
+    run keeps the old one's permissions, not its other names: a hard link to the old run keeps the old run;
+    a symbolic link is followed. A process killed outright (SIGKILL) leaves the sibling behind; the next
+    ``overwrite`` replaces it. The sibling is ``.NAME.simulating``, or ``.fedforensics-HASH.simulating`` where
+    that name would be too long for a run (its journal's name must fit too).
     """
-    if path.exists() and not overwrite:
+    if not (overwrite and path.exists()):
         yield path
         return
     path = Path(os.path.realpath(path))  # through a symbolic link, as the recorder writes: the link stays
@@ -213,24 +223,17 @@ def _recording_to(path: Path, overwrite: bool) -> Iterator[Path]:
         lock = WriterLock(path)
     except FileBusyError as exc:
         raise RecorderError(str(exc)) from None
-    if not (overwrite or lock.created):  # another program made it since the check above: not ours to replace
-        lock.release()
-        raise RecorderError(f"{path} exists already: pass overwrite=True to replace it")
     staging = path.with_name(f".{path.name}.simulating")
     if len(os.fsencode(staging.name)) > longest_run_name(staging):
         staging = path.with_name(f".fedforensics-{hashlib.sha256(os.fsencode(path.name)).hexdigest()[:16]}.simulating")
-    in_place = False
     try:
         yield staging
-        if not lock.created:  # a run kept private stays so (a new one has the recorder's mode, as written in place)
-            os.chmod(staging, stat.S_IMODE(os.stat(path).st_mode))
+        os.chmod(staging, stat.S_IMODE(os.stat(path).st_mode))  # a run kept private stays so
         os.replace(staging, path)
-        in_place = True
         _sync_folder(path)
     except BaseException:
         staging.unlink(missing_ok=True)
         journal_path(staging).unlink(missing_ok=True)
-        lock.release(remove=not in_place)  # the empty file the lock made for a new run (nothing of anyone's)
         raise
     finally:
         lock.release()
