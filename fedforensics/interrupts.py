@@ -15,6 +15,7 @@ that imports fedforensics keeps its own handling of Ctrl-C.
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,6 +30,18 @@ def _record_and_raise(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def _quiet_when_recorded(hook: object) -> object:
+    """``sys.unraisablehook`` that says nothing of a KeyboardInterrupt the handler recorded (Python printed its
+    traceback, "Exception ignored in: <function WeakValueDictionary...>", above the command's one line) and
+    hands anything else to ``hook``."""
+
+    def unraisable(info: object) -> None:
+        if not (_interrupted and isinstance(getattr(info, "exc_value", None), KeyboardInterrupt)):
+            hook(info)  # type: ignore[operator]
+
+    return unraisable
+
+
 @contextmanager
 def recording_interrupts() -> Iterator[None]:
     """Inside, SIGINT is recorded as well as raised (in the main thread, where Python's default handler is in
@@ -39,11 +52,13 @@ def recording_interrupts() -> Iterator[None]:
         yield
         return
     _interrupted = False
-    previous = signal.signal(signal.SIGINT, _record_and_raise)
+    previous, hook = signal.signal(signal.SIGINT, _record_and_raise), sys.unraisablehook
+    sys.unraisablehook = _quiet_when_recorded(hook)
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+        sys.unraisablehook = hook
         _interrupted = False
 
 
