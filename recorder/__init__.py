@@ -642,10 +642,15 @@ class _Held:
 
     def let_go(self) -> None:
         """Release the lock; a file still open (a recorder dropped without ``close()``) is detached first, so
-        that nothing HDF5 writes as it closes it later reaches the disk: the file stays as last committed,
-        unfinished, with no journal left behind."""
+        that nothing HDF5 writes as it closes it later reaches the disk, and what a round left open had written
+        is rolled back (QA: dropped mid-round, the file kept it and its hot journal): the file stays as last
+        committed, unfinished, with no journal left behind."""
         if not self.file.closed:
             self.file.detach()
+            try:
+                rollback(self.file.path)
+            except OSError:  # the journal stays: a reader goes back to the commit through it
+                pass
         self.lock.release()
 
 
