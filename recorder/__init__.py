@@ -56,6 +56,13 @@ class RecorderError(ValueError):
     """Input the recorder refuses. The message names the round, client and layer."""
 
 
+def _brief(value: object) -> str:
+    """A value for an error message: its repr when short, else its type (arguments swapped, a model's state dict
+    made a message of 163,512 characters; QA)."""
+    text = repr(value)
+    return text if len(text) <= 80 else f"a {type(value).__name__}"
+
+
 def _where(round_number: int | None, client: str | None = None, layer: str | None = None) -> str:
     parts = []
     if round_number is not None:
@@ -153,7 +160,7 @@ def _numbers(values: Mapping[str, Any] | None, where: str) -> dict[str, float]:
         if not isinstance(name, str):
             raise RecorderError(f"{where}: metric name {name!r} must be a string, got {type(name).__name__}")
         if not isinstance(value, (Real, bool)):
-            raise RecorderError(f"{where}: metric {name!r} must be a number, got {value!r}")
+            raise RecorderError(f"{where}: metric {name!r} must be a number, got {_brief(value)}")
         try:
             number = float(value)
         except OverflowError:  # an int beyond ~1.8e308
@@ -369,7 +376,7 @@ class Recorder:
         if self._open_round is not None:
             raise RecorderError(f"round {self._open_round.number} is still open")
         if isinstance(round_number, (bool, np.bool_)) or not isinstance(round_number, (int, np.integer)):
-            raise RecorderError(f"round number must be an int, got {round_number!r}")
+            raise RecorderError(f"round number must be an int, got {_brief(round_number)}")
         round_number = int(round_number)
         if round_number < 0:
             raise RecorderError(f"round {round_number}: round numbers start at 0")
@@ -667,6 +674,7 @@ class RoundRecorder:
         with np.errstate(over="ignore"):  # a float64 global beyond float32's range: _update subtracts it in float64
             self._global32 = [a.astype(np.float32, copy=False) for a in self._global]
         self._clients: list[str] = []
+        self._recorded: set[str] = set()  # the same ids, looked up: a list made a round of 60,000 clients quadratic (QA)
         self._num_samples: list[int] = []
         self._metrics: list[dict[str, float]] = []
         self._nonfinite: list[int] = []
@@ -711,10 +719,10 @@ class RoundRecorder:
         self._check_writable()
         cid = _client_id(cid, _where(self.number))
         where = _where(self.number, cid)
-        if cid in self._clients or cid in self._failures:
+        if cid in self._recorded or cid in self._failures:
             raise RecorderError(f"{where}: recorded twice in this round")
         if isinstance(num_samples, (bool, np.bool_)) or not isinstance(num_samples, (int, np.integer)) or num_samples < 0:
-            raise RecorderError(f"{where}: num_samples must be a non-negative int, got {num_samples!r}")
+            raise RecorderError(f"{where}: num_samples must be a non-negative int, got {_brief(num_samples)}")
         if num_samples > spec.INT64_MAX:
             raise RecorderError(f"{where}: num_samples is stored as int64, at most 2**63 - 1, got {num_samples}")
         values = _numbers(metrics, where)
@@ -732,6 +740,7 @@ class RoundRecorder:
                 dataset[row] = update
         self._rec._file.check()  # a write that failed (a full disk) fails the client, then the round
         self._clients.append(cid)
+        self._recorded.add(cid)
         self._num_samples.append(int(num_samples))
         self._metrics.append(values)
         self._nonfinite.append(nonfinite)
@@ -753,7 +762,7 @@ class RoundRecorder:
         """Record that client ``cid`` was asked to train in this round but its reply failed."""
         self._check_writable()
         cid = _client_id(cid, _where(self.number))
-        if cid in self._clients or cid in self._failures:
+        if cid in self._recorded or cid in self._failures:
             raise RecorderError(f"{_where(self.number, cid)}: recorded twice in this round")
         # the reason is free text (often an exception's message): kept, with what HDF5 cannot hold escaped
         self._failures[cid] = str(reason).replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
