@@ -93,7 +93,7 @@ def _as_array(value: Any, where: str) -> np.ndarray:
     except (TypeError, ValueError) as exc:
         raise RecorderError(f"{where}: not an array ({exc})") from None
     if array.dtype.kind not in _NUMERIC_KINDS:
-        raise RecorderError(f"{where}: non-numeric array of dtype {array.dtype}")
+        raise RecorderError(f"{where}: an array of dtype {array.dtype}, not of booleans, integers or real floats")
     return array
 
 
@@ -382,10 +382,7 @@ class Recorder:
             raise RecorderError(f"round {round_number}: round numbers start at 0")
         if round_number > spec.INT64_MAX:
             raise RecorderError(f"round {round_number}: round numbers are stored as int64, at most 2**63 - 1")
-        if self._last_round is not None and round_number <= self._last_round:
-            raise RecorderError(
-                f"round {round_number}: round numbers must increase (the last round was {self._last_round})"
-            )
+        self.check_next_round(round_number)
         state = self._state(global_state, round_number, None)
         self._open_round = RoundRecorder(self, round_number, state)
         return self._open_round
@@ -437,6 +434,16 @@ class Recorder:
                 group.create_dataset(key, data=array)
 
     # -- internals --------------------------------------------------------------
+    def check_next_round(self, round_number: int) -> None:
+        """Raise :class:`RecorderError` now if :meth:`round` would refuse ``round_number`` for being closed or out
+        of order: a framework adapter asks before its clients train, not once they have."""
+        self._check_open()
+        if self._last_round is not None and round_number <= self._last_round:
+            raise RecorderError(
+                f"round {round_number}: round numbers must increase (the last round was {self._last_round}): "
+                "record each federation into a Recorder of its own"
+            )
+
     def _check_open(self) -> None:
         if self._h5 is None:
             if self._failure is not None:

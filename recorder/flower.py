@@ -100,6 +100,10 @@ class RecordingStrategy(Strategy, LegacyStrategy):
         # a Message API strategy weights replies by its own key (FedAvg's `weighted_by_key`), looked up each round:
         # it may be set on the strategy later; the legacy API's replies carry num_examples, under NUM_SAMPLES_KEY
         samples_key = functools.partial(_weight_key, strategy) if isinstance(strategy, Strategy) else lambda: NUM_SAMPLES_KEY
+        if not isinstance(recorder, Recorder):  # a path or None failed only once round 1 had trained (QA)
+            raise TypeError(f"recorder must be an open recorder.Recorder, not {type(recorder).__name__}")
+        if isinstance(id_keys, str):  # one key, not its characters (QA: "partition-id" became 'p', 'a', 'r', ...)
+            id_keys = (id_keys,)
         own["_log"] = _RoundLog(recorder, tuple(id_keys), samples_key)
         own["_layer_names"] = None if layer_names is None else list(layer_names)
         own["_evaluation_closes_round"] = False
@@ -285,8 +289,13 @@ class _RoundLog:
         self._pairs_written = 0
 
     def sent(self, server_round: int, global_state: dict[str, np.ndarray], node_ids: list[int]) -> None:
-        """The global model went to ``node_ids`` (nothing is recorded for a round that asked no node)."""
+        """The global model went to ``node_ids`` (nothing is recorded for a round that asked no node).
+
+        A round the recorder would refuse (closed, or its number not after the last one recorded: ``start()`` run
+        twice on one recorder) is refused here, before the clients train, not once they have (QA)."""
         self.close()
+        if node_ids:
+            self._rec.check_next_round(server_round)
         self._sent = (server_round, global_state, node_ids) if node_ids else None
 
     def received(self, server_round: int, replies: list[_Reply], unattributed: Sequence[str] = ()) -> None:

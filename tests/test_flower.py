@@ -31,7 +31,7 @@ from flwr.serverapp.strategy import DifferentialPrivacyServerSideFixedClipping, 
 from sklearn.datasets import load_digits  # noqa: E402
 
 from fedforensics.simulate.flower_runtime import run_in_process  # noqa: E402
-from recorder import Recorder  # noqa: E402
+from recorder import Recorder, RecorderError  # noqa: E402
 from recorder.flower import NODE_TABLE, RecordingStrategy  # noqa: E402
 
 NODES = 4
@@ -514,3 +514,21 @@ def test_the_strategy_s_weight_key_and_attribute_writes_and_unstorable_global_me
         assert run.rounds == [1, 2]
         assert run.num_samples(1) == {"0": 100, "1": 200, "2": 300} and run.metrics(1)["2"] == {}
         assert run.global_metrics(1) == {"acc": 0.5}
+
+
+def test_a_recorder_that_cannot_take_the_round_is_refused_before_the_clients_train(tmp_path):
+    """QA: a path, None or a closed recorder was accepted, and start() run twice on one recorder, failed only in
+    aggregate_fit, once every client had trained the round; id_keys given as one string became its characters."""
+    with pytest.raises(TypeError, match="recorder must be an open recorder.Recorder, not str"):
+        RecordingStrategy(FedAvg(), str(tmp_path / "run.h5"))  # type: ignore[arg-type]
+    weights = ndarrays_to_parameters([np.zeros((2, 2), np.float32)])
+    with Recorder(tmp_path / "run.h5") as rec:
+        assert RecordingStrategy(FedAvg(), rec, id_keys="partition-id")._log._id_keys == ("partition-id",)
+        strategy = RecordingStrategy(_AskAll([_Node(1)]), rec)
+        strategy.configure_fit(1, weights, None)
+        strategy.aggregate_fit(1, [(_Node(1), FitRes(Status(Code.OK, ""), weights, 10, {}))], [])
+        again = RecordingStrategy(_AskAll([_Node(1)]), rec)  # the same federation's rounds, started over
+        with pytest.raises(RecorderError, match="round 1: round numbers must increase .* a Recorder of its own"):
+            again.configure_fit(1, weights, None)  # before the messages go out
+    with pytest.raises(RecorderError, match="is closed"):
+        RecordingStrategy(_AskAll([_Node(1)]), rec).configure_fit(2, weights, None)
