@@ -1,15 +1,16 @@
-"""Ctrl-C that Python could not raise where it landed still stops the command.
+"""Ctrl-C and SIGTERM that Python could not raise where they landed still stop the command.
 
-CPython turns SIGINT into ``KeyboardInterrupt`` at the main thread's next bytecode. When that bytecode
-belongs to a weak reference's callback or a ``__del__`` (h5py runs such callbacks while a round's datasets
-are opened), the exception is printed as "Exception ignored" and dropped; inside a class body's
-``__set_name__`` (rich's dataclasses, while the command line loads) Python 3.11 wraps it in a
-``RuntimeError``. Either way the command went on: a QA check saw ``analyze`` write both reports and exit 0
-after Ctrl-C in 5 of 40 tries. Inside :func:`recording_interrupts` (a command of the command line), the
-SIGINT handler raises ``KeyboardInterrupt`` as Python's own does and also notes that the signal came;
-:func:`raise_if_interrupted`, called where results are committed (reports put in place, each round scanned,
-a simulated run finished), raises it again if it was lost. Outside that scope nothing changes: a program
-that imports fedforensics keeps its own handling of Ctrl-C.
+CPython runs a signal's Python handler at the main thread's next bytecode. When that bytecode belongs
+to a weak reference's callback or a ``__del__`` (h5py runs such callbacks while a round's datasets are
+opened), the exception the handler raises is printed as "Exception ignored" and dropped; inside a class
+body's ``__set_name__`` (rich's dataclasses, while the command line loads) Python 3.11 wraps it in a
+``RuntimeError``. Either way the command went on: a QA check saw ``analyze`` write both reports and exit
+0 after Ctrl-C in 5 of 40 tries. Inside :func:`recording_interrupts` (a command of the command line),
+SIGINT raises ``KeyboardInterrupt`` as Python's own handler does and SIGTERM raises :class:`Terminated`,
+and both note that the signal came; :func:`raise_if_interrupted`, called where results are committed
+(reports put in place, each round scanned, a simulated run finished), raises it again if it was lost, and
+Python's "Exception ignored" report of it is left out. Outside that scope nothing changes: a program that
+imports fedforensics keeps its own signal handling.
 """
 
 from __future__ import annotations
@@ -21,22 +22,29 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-_interrupted = False
+
+class Terminated(BaseException):
+    """SIGTERM (``kill``, ``timeout``, a CI job cancelled), raised where the command is, as Ctrl-C raises
+    KeyboardInterrupt: the same clean-up runs (a half-written report's temporary file is removed)."""
+
+
+#: The exception of the signal that came inside the scope (KeyboardInterrupt or Terminated), if one did.
+_came: type[BaseException] | None = None
 
 
 def _record_and_raise(signum: int, frame: FrameType | None) -> None:
-    global _interrupted
-    _interrupted = True
-    raise KeyboardInterrupt
+    global _came
+    _came = Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+    raise _came
 
 
 def _quiet_when_recorded(hook: object) -> object:
-    """``sys.unraisablehook`` that says nothing of a KeyboardInterrupt the handler recorded (Python printed its
-    traceback, "Exception ignored in: <function WeakValueDictionary...>", above the command's one line) and
+    """``sys.unraisablehook`` that says nothing of the signal's exception the handler recorded (Python printed
+    its traceback, "Exception ignored in: <function WeakValueDictionary...>", above the command's one line) and
     hands anything else to ``hook``."""
 
     def unraisable(info: object) -> None:
-        if not (_interrupted and isinstance(getattr(info, "exc_value", None), KeyboardInterrupt)):
+        if not (_came is not None and isinstance(getattr(info, "exc_value", None), _came)):
             hook(info)  # type: ignore[operator]
 
     return unraisable
@@ -44,22 +52,34 @@ def _quiet_when_recorded(hook: object) -> object:
 
 @contextmanager
 def recording_interrupts() -> Iterator[None]:
-    """Inside, SIGINT is recorded as well as raised (in the main thread, where Python's default handler is in
-    place: a handler the host program set itself, such as a test runner's, is left alone). Nested, the outer
-    scope keeps the record. Leaving the outermost scope restores the handler and forgets the signal."""
-    global _interrupted
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+    """Inside, SIGINT and SIGTERM are recorded as well as raised, in the main thread (only it can set a
+    handler). SIGINT's handler is set only where Python's own is in place: a handler the host program set
+    itself, such as a test runner's, is left alone. Nested, the outer scope keeps the record. Leaving the
+    outermost scope restores the handlers and forgets the signal, with both signals held back meanwhile (a
+    second Ctrl-C there left the record behind, for a later command to stop on: review)."""
+    global _came
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) is _record_and_raise:
         yield
         return
-    _interrupted = False
-    previous, hook = signal.signal(signal.SIGINT, _record_and_raise), sys.unraisablehook
-    sys.unraisablehook = _quiet_when_recorded(hook)
+    ours = [signal.SIGTERM] + ([signal.SIGINT] if signal.getsignal(signal.SIGINT) is signal.default_int_handler else [])
+    _came = None
+    previous = {signum: signal.signal(signum, _record_and_raise) for signum in ours}
+    hook = sys.unraisablehook
+    sys.unraisablehook = _quiet_when_recorded(hook)  # type: ignore[assignment]
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
-        sys.unraisablehook = hook
-        _interrupted = False
+        held = hasattr(signal, "pthread_sigmask")
+        if held:
+            signal.pthread_sigmask(signal.SIG_BLOCK, ours)
+        try:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+            sys.unraisablehook = hook
+            _came = None
+        finally:
+            if held:  # a signal that came meanwhile goes to the handler restored
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, ours)
 
 
 def interrupted(exc: BaseException | None = None) -> bool:
@@ -71,10 +91,11 @@ def interrupted(exc: BaseException | None = None) -> bool:
             return True
         seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__
-    return _interrupted
+    return _came is KeyboardInterrupt
 
 
 def raise_if_interrupted() -> None:
-    """Raise ``KeyboardInterrupt`` if Ctrl-C came inside :func:`recording_interrupts` and was lost where it landed."""
-    if _interrupted:
-        raise KeyboardInterrupt
+    """Raise the signal's exception if SIGINT or SIGTERM came inside :func:`recording_interrupts` and was lost
+    where it landed."""
+    if _came is not None:
+        raise _came

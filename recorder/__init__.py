@@ -382,7 +382,7 @@ class Recorder:
             raise RecorderError(f"round {round_number}: round numbers start at 0")
         if round_number > spec.INT64_MAX:
             raise RecorderError(f"round {round_number}: round numbers are stored as int64, at most 2**63 - 1")
-        self.check_next_round(round_number)
+        self._check_next_round(round_number)
         state = self._state(global_state, round_number, None)
         self._open_round = RoundRecorder(self, round_number, state)
         return self._open_round
@@ -434,15 +434,12 @@ class Recorder:
                 group.create_dataset(key, data=array)
 
     # -- internals --------------------------------------------------------------
-    def check_next_round(self, round_number: int) -> None:
-        """Raise :class:`RecorderError` now if :meth:`round` would refuse ``round_number`` for being closed or out
-        of order: a framework adapter asks before its clients train, not once they have."""
+    def _check_next_round(self, round_number: int, hint: str = "") -> None:
+        """Raise :class:`RecorderError` if :meth:`round` would refuse the int ``round_number`` for being closed or
+        out of order (``hint`` ends the message): the Flower adapter asks before its clients train."""
         self._check_open()
         if self._last_round is not None and round_number <= self._last_round:
-            raise RecorderError(
-                f"round {round_number}: round numbers must increase (the last round was {self._last_round}): "
-                "record each federation into a Recorder of its own"
-            )
+            raise RecorderError(f"round {round_number}: round numbers must increase (the last round was {self._last_round}){hint}")
 
     def _check_open(self) -> None:
         if self._h5 is None:
@@ -643,8 +640,8 @@ def _close_at_exit(recorder: weakref.ref[Recorder]) -> None:
             alive._close(finished=False)
         finally:
             alive._lock.release()
-    else:  # a daemon thread is still inside a call: leave the file as last committed, lock released
-        alive._let_go()
+    elif alive._let_go.detach() is not None:  # a daemon thread is still inside a call, perhaps mid-write: the file
+        alive._held.let_go(roll_back=False)  # detached and left, lock released; its journal takes a reader back
 
 
 class _Held:
@@ -653,19 +650,25 @@ class _Held:
     def __init__(self, file: JournaledFile, lock: WriterLock) -> None:
         self.file = file
         self.lock = lock
+        self.pid = os.getpid()
 
-    def let_go(self) -> None:
+    def let_go(self, roll_back: bool = True) -> None:
         """Release the lock; a file still open (a recorder dropped without ``close()``) is detached first, so
-        that nothing HDF5 writes as it closes it later reaches the disk, and what a round left open had written
-        is rolled back (QA: dropped mid-round, the file kept it and its hot journal): the file stays as last
-        committed, unfinished, with no journal left behind."""
-        if not self.file.closed:
-            self.file.detach()
-            try:
-                rollback(self.file.path)
-            except OSError:  # the journal stays: a reader goes back to the commit through it
-                pass
-        self.lock.release()
+        that nothing HDF5 writes as it closes it later reaches the disk, and, with ``roll_back``, what a round left
+        open had written is rolled back (QA: dropped mid-round, the file kept it and its hot journal): the file
+        stays as last committed, unfinished, with no journal left behind. Only the process that opened the file
+        rolls back, and only its own journal (review: a forked child's copy, freed, rolled back the round its
+        parent was writing, and so did a recorder freed late beside a new one of the same path without a lock)."""
+        try:
+            if not self.file.closed:
+                self.file.detach()
+                if roll_back and os.getpid() == self.pid and self.file.owns_journal():
+                    try:
+                        rollback(self.file.path)
+                    except OSError:  # the journal stays: a reader goes back to the commit through it
+                        pass
+        finally:  # whatever stops the rollback (a Ctrl-C), the file is not left locked
+            self.lock.release()
 
 
 class RoundRecorder:

@@ -295,7 +295,7 @@ class _RoundLog:
         twice on one recorder) is refused here, before the clients train, not once they have (QA)."""
         self.close()
         if node_ids:
-            self._rec.check_next_round(server_round)
+            self._rec._check_next_round(int(server_round), ": record each federation into a Recorder of its own")
         self._sent = (server_round, global_state, node_ids) if node_ids else None
 
     def received(self, server_round: int, replies: list[_Reply], unattributed: Sequence[str] = ()) -> None:

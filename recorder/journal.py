@@ -291,6 +291,16 @@ class JournaledFile(io.RawIOBase):
         self._committed = os.fstat(self._fd).st_size
         self._saved_pages.clear()
 
+    def owns_journal(self) -> bool:
+        """Whether the journal on disk is the one this file opened since its last commit: not another writer's
+        of the same path (a recorder of the same file made after this one was dropped, where no lock held it)."""
+        if self._jfd is None:
+            return False
+        try:
+            return os.path.samestat(os.fstat(self._jfd), os.stat(self._journal))
+        except OSError:
+            return False
+
     def detach(self) -> None:
         """From now on, keep what is written in memory, off the disk.
 

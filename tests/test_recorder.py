@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 import types
 
@@ -1034,3 +1035,36 @@ def test_a_wrong_argument_is_named_by_its_type_not_its_whole_repr(tmp_path):
                 rnd.client("a", state, num_samples=state)  # type: ignore[arg-type]
             with pytest.raises(RecorderError, match=r"got -1$"):
                 rnd.client("a", state, num_samples=-1)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_leaving_its_copy_does_not_roll_back_the_parent_s_round(tmp_path):
+    """Review: a child forked between rounds that exits (freeing its copy of the recorder) rolled back the round
+    its parent was writing: the parent's round failed and the file held a wrong update that passed validate()."""
+    script = textwrap.dedent("""
+        import os, sys, time, numpy as np
+        from recorder import Recorder
+        state = lambda v: {"w": np.full(50_000, v, np.float32)}
+
+        def record(path):
+            with Recorder(path) as rec:
+                with rec.round(0, state(0)) as rnd:
+                    rnd.client("a", state(1), num_samples=1)
+                pid = os.fork()
+                if pid == 0:
+                    time.sleep(0.3)
+                    sys.exit(0)  # leaves the blocks it inherited, as the contract allows
+                with rec.round(1, state(0)) as rnd:
+                    rnd.client("a", state(2), num_samples=1)
+                    time.sleep(0.6)  # the child exits meanwhile
+                    rnd.client("b", state(3), num_samples=1)
+                os.waitpid(pid, 0)
+
+        record(sys.argv[1])
+    """)
+    path = tmp_path / "run.h5"
+    result = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    with open_run(path) as run:
+        assert run.rounds == [0, 1] and run.finished
+        assert float(run.update(1, "a")["w"][0]) == 2.0 and float(run.update(1, "b")["w"][0]) == 3.0

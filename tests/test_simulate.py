@@ -750,3 +750,17 @@ def test_a_ctrl_c_dropped_during_the_last_round_leaves_no_finished_run(tmp_path)
     finally:
         signal.signal(signal.SIGINT, previous)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_interrupted_simulation_through_a_link_removes_the_run_not_the_link(tmp_path):
+    """Review: OUT a symbolic link to a run yet to be made: interrupted, the link went and the partial run stayed."""
+    (tmp_path / "runs").mkdir()
+    link = tmp_path / "latest.h5"
+    link.symlink_to(tmp_path / "runs" / "run.h5")
+
+    def interrupt(done: int, total: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        simulate(SimulationConfig(**SHORT), link, progress=interrupt)
+    assert link.is_symlink() and list((tmp_path / "runs").iterdir()) == []

@@ -5,9 +5,7 @@ from __future__ import annotations
 import functools
 import inspect
 import os
-import signal
 import sys
-import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, TypeVar
@@ -20,7 +18,7 @@ from rich.text import Text
 from recorder import RecorderError
 
 from ..errors import FedForensicsError, one_line
-from ..interrupts import interrupted, raise_if_interrupted, recording_interrupts
+from ..interrupts import Terminated, interrupted, raise_if_interrupted, recording_interrupts
 from ..report.files import named_descriptor
 from ..run import raised_by_hdf5
 from ..report.terminal import plain
@@ -133,28 +131,6 @@ def os_error(exc: OSError) -> str:
     return f"{exc.filename}: {reason}" if exc.filename else reason
 
 
-class Terminated(BaseException):
-    """SIGTERM (``kill``, ``timeout``, a CI job cancelled), raised where the command is, as Ctrl-C raises
-    KeyboardInterrupt: the same clean-up runs (a half-written report's temporary file is removed)."""
-
-
-def _terminate(signum: int, frame: object) -> None:
-    raise Terminated
-
-
-@contextmanager
-def _sigterm_raises() -> Iterator[None]:
-    """While the command runs, SIGTERM raises :class:`Terminated` (only the main thread can set a handler)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, _terminate)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def user_errors(func: F) -> F:
     """Turn the user-facing errors a command raises into one line and exit code 2 (what HDF5 raises reading a
     damaged file too); Ctrl-C and SIGTERM stop it with 130 and 143, its clean-up done; any other error is a defect
@@ -162,46 +138,51 @@ def user_errors(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: object, **kwargs: object) -> object:
-        try:
-            with _sigterm_raises(), recording_interrupts():
+        with recording_interrupts():  # around the handlers too: they read the record (review)
+            try:
                 result = func(*args, **kwargs)
-                raise_if_interrupted()  # a Ctrl-C lost where it landed is no success either
+                raise_if_interrupted()  # a Ctrl-C (or SIGTERM) lost where it landed is no success either
                 return result
-        except (FedForensicsError, RecorderError) as exc:
-            raise fail(str(exc)) from None
-        except BrokenPipeError as exc:
-            if exc.filename is None or named_descriptor(exc.filename) == 1:  # a report into our own stdout
-                console.on_broken_pipe()
-                return None
-            raise fail(os_error(exc)) from None
-        except OSError as exc:  # the machine refused a file (no space, no permission): still one line
-            raise fail(os_error(exc)) from None
-        except MemoryError as exc:  # numpy says how much it asked for
-            raise fail(f"not enough memory: {exc}" if str(exc) else "not enough memory") from None
-        except (typer.Exit, click.ClickException, click.exceptions.Abort):  # the command's own exits and usage errors
-            raise
-        except RecursionError:  # a run's meta nested thousands deep: data no report can hold
-            raise fail("the input is nested too deeply to read or write (a run's meta of thousands of levels?)") from None
-        except Exception as exc:
-            if interrupted(exc):  # a Ctrl-C Python wrapped (in a RuntimeError inside a class body) or dropped
+            except (FedForensicsError, RecorderError) as exc:
+                raise fail(str(exc)) from None
+            except BrokenPipeError as exc:
+                if exc.filename is None or named_descriptor(exc.filename) == 1:  # a report into our own stdout
+                    console.on_broken_pipe()
+                    return None
+                raise fail(os_error(exc)) from None
+            except OSError as exc:  # the machine refused a file (no space, no permission): still one line
+                raise fail(os_error(exc)) from None
+            except MemoryError as exc:  # numpy says how much it asked for
+                raise fail(f"not enough memory: {exc}" if str(exc) else "not enough memory") from None
+            except (typer.Exit, click.ClickException, click.exceptions.Abort):  # the command's own exits and usage errors
+                raise
+            except RecursionError:  # a run's meta nested thousands deep: data no report can hold
+                raise fail("the input is nested too deeply to read or write (a run's meta of thousands of levels?)") from None
+            except Exception as exc:
+                if interrupted(exc):  # a Ctrl-C Python wrapped (in a RuntimeError inside a class body) or dropped
+                    err_console.print("interrupted")
+                    sys.exit(130)
+                try:
+                    raise_if_interrupted()  # a SIGTERM dropped before the error: the command was stopped
+                except Terminated:
+                    err_console.print("terminated")
+                    sys.exit(143)
+                if raised_by_hdf5(exc):  # a damaged file found where it is first read, past the checks on opening
+                    raise fail(f"damaged run file ({one_line(exc)})") from None
+                if os.environ.get("FEDFORENSICS_TRACEBACK"):
+                    raise
+                err_console.print(
+                    f"internal error: {type(exc).__name__}: {one_line(exc)} — a defect of fedforensics, not of your input; "
+                    "FEDFORENSICS_TRACEBACK=1 shows where",
+                    markup=False, highlight=False, soft_wrap=True,
+                )
+                sys.exit(EXIT_INTERNAL_ERROR)
+            except KeyboardInterrupt:
                 err_console.print("interrupted")
                 sys.exit(130)
-            if raised_by_hdf5(exc):  # a damaged file found where it is first read, past the checks on opening
-                raise fail(f"damaged run file ({one_line(exc)})") from None
-            if os.environ.get("FEDFORENSICS_TRACEBACK"):
-                raise
-            err_console.print(
-                f"internal error: {type(exc).__name__}: {one_line(exc)} — a defect of fedforensics, not of your input; "
-                "FEDFORENSICS_TRACEBACK=1 shows where",
-                markup=False, highlight=False, soft_wrap=True,
-            )
-            sys.exit(EXIT_INTERNAL_ERROR)
-        except KeyboardInterrupt:
-            err_console.print("interrupted")
-            sys.exit(130)
-        except Terminated:
-            err_console.print("terminated")
-            sys.exit(143)
+            except Terminated:
+                err_console.print("terminated")
+                sys.exit(143)
 
     return wrapper  # type: ignore[return-value]
 

@@ -165,7 +165,8 @@ def simulate(
         with _recording_to(Path(path), overwrite) as target, Recorder(
             target, meta=_meta(config, data, malicious, source), overwrite=target != Path(path)
         ) as rec:
-            made = target if target == Path(path) else None
+            # the file the recorder made, through a symbolic link too (review: the link went, the partial run stayed)
+            made = Path(os.path.realpath(target)) if target == Path(path) else None
             rec.ground_truth([client_id(i) for i in malicious])
             rec.attach("clean_data", x=test.x, y=test.y)
             if attack.backdoor:
