@@ -28,8 +28,12 @@ class Terminated(BaseException):
     KeyboardInterrupt: the same clean-up runs (a half-written report's temporary file is removed)."""
 
 
+STOPPING = (KeyboardInterrupt, Terminated)
+
 #: The exception of the signal that came inside the scope (KeyboardInterrupt or Terminated), if one did.
 _came: type[BaseException] | None = None
+#: Whether a scope is open (nested scopes leave the record to the outermost).
+_active = False
 
 
 def _record_and_raise(signum: int, frame: FrameType | None) -> None:
@@ -53,45 +57,61 @@ def _quiet_when_recorded(hook: object) -> object:
 @contextmanager
 def recording_interrupts() -> Iterator[None]:
     """Inside, SIGINT and SIGTERM are recorded as well as raised, in the main thread (only it can set a
-    handler). SIGINT's handler is set only where Python's own is in place: a handler the host program set
-    itself, such as a test runner's, is left alone. Nested, the outer scope keeps the record. Leaving the
-    outermost scope restores the handlers and forgets the signal, with both signals held back meanwhile (a
-    second Ctrl-C there left the record behind, for a later command to stop on: review)."""
-    global _came
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) is _record_and_raise:
+    handler), each only where Python's own handling is in place (``default_int_handler``, ``SIG_DFL``): a
+    handler the host program set itself, such as a test runner's, is left alone. Nested, the outer scope keeps
+    the record. Leaving the outermost scope restores the handlers and the unraisable hook and forgets the
+    signal, even when a signal lands meanwhile (it is raised once all is restored: a second Ctrl-C there left
+    the record behind, for every later command of the process to stop on; review)."""
+    global _came, _active
+    if _active or threading.current_thread() is not threading.main_thread():
         yield
         return
-    ours = [signal.SIGTERM] + ([signal.SIGINT] if signal.getsignal(signal.SIGINT) is signal.default_int_handler else [])
-    _came = None
-    previous = {signum: signal.signal(signum, _record_and_raise) for signum in ours}
+    _active, _came = True, None
     hook = sys.unraisablehook
-    sys.unraisablehook = _quiet_when_recorded(hook)  # type: ignore[assignment]
+    previous: dict[int, object] = {}
     try:
+        sys.unraisablehook = _quiet_when_recorded(hook)  # type: ignore[assignment]
+        for signum, python_s in ((signal.SIGTERM, signal.SIG_DFL), (signal.SIGINT, signal.default_int_handler)):
+            if signal.getsignal(signum) is python_s:
+                previous[signum] = python_s  # noted before it is replaced: a signal in between finds it restored
+                signal.signal(signum, _record_and_raise)
         yield
     finally:
-        held = hasattr(signal, "pthread_sigmask")
-        if held:
-            signal.pthread_sigmask(signal.SIG_BLOCK, ours)
+        _restore(previous, hook)
+
+
+def _restore(previous: dict[int, object], hook: object) -> None:
+    """Put the handlers and the hook back and forget the signal; a signal landing meanwhile is raised after."""
+    global _came, _active
+    landed: BaseException | None = None
+    while True:
         try:
             for signum, handler in previous.items():
-                signal.signal(signum, handler)
-            sys.unraisablehook = hook
-            _came = None
-        finally:
-            if held:  # a signal that came meanwhile goes to the handler restored
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, ours)
+                signal.signal(signum, handler)  # type: ignore[arg-type]
+            sys.unraisablehook = hook  # type: ignore[assignment]
+            _came, _active = None, False
+            break
+        except STOPPING as exc:  # each step is idempotent: done again from the start
+            landed = exc
+    if landed is not None:
+        raise landed
 
 
-def interrupted(exc: BaseException | None = None) -> bool:
-    """Whether Ctrl-C came inside :func:`recording_interrupts`, or ``exc`` is one or was caused by one (the
-    ``RuntimeError`` Python wraps it in)."""
+def stopped_by(exc: BaseException | None = None) -> type[BaseException] | None:
+    """``KeyboardInterrupt`` or :class:`Terminated` when ``exc`` is one or was caused by one (the
+    ``RuntimeError`` Python wraps it in), or when that signal came inside :func:`recording_interrupts`; else None."""
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
-        if isinstance(exc, KeyboardInterrupt):
-            return True
+        if isinstance(exc, STOPPING):
+            return Terminated if isinstance(exc, Terminated) else KeyboardInterrupt
         seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__
-    return _came is KeyboardInterrupt
+    return _came
+
+
+def exit_for(stopped: type[BaseException]) -> tuple[str, int]:
+    """What a command line says and the status it exits with, stopped by ``stopped`` (a :func:`stopped_by`)."""
+    return ("terminated", 143) if stopped is Terminated else ("interrupted", 130)
 
 
 def raise_if_interrupted() -> None:

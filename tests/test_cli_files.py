@@ -812,7 +812,7 @@ def test_a_ctrl_c_python_drops_where_it_lands_still_stops_the_audit_and_writes_n
     assert not report.exists() and list(tmp_path.iterdir()) == []
     # the scope ended with the command: Python's handler is back and the signal forgotten (review: the record stuck,
     # and every later command of the process exited 130, every later all_or_none raised)
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler and not interrupts.interrupted()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler and interrupts.stopped_by() is None
     monkeypatch.setattr(scan.RoundGram, "matrix", matrix)
     assert invoke("analyze", run, "--json", report).exit_code == 0 and report.exists()
 
@@ -919,3 +919,77 @@ def test_the_bar_says_the_work_after_the_last_round_is_still_going(monkeypatch):
         assert "(finishing)" not in screen.getvalue()
         update(2, 2)
     assert "scanning rounds (finishing)" in screen.getvalue()
+
+
+def test_sigterm_while_the_command_line_loads_or_before_the_command_is_terminated_not_a_traceback():
+    """Review: SIGTERM during the imports, or before a command's own handling, raised an unhandled Terminated: a
+    traceback and exit 1, where the default action had killed the process with 143."""
+    loading = textwrap.dedent("""
+        import os, signal, sys
+
+        class Term:  # SIGTERM arriving while h5py is imported
+            def find_spec(self, name, path=None, target=None):
+                if name == "h5py":
+                    os.kill(os.getpid(), signal.SIGTERM)
+                    for _ in range(10):
+                        pass
+                return None
+
+        sys.meta_path.insert(0, Term())
+        from fedforensics.cli import main
+        main()
+    """)
+    result = subprocess.run([sys.executable, "-c", loading, "inspect", "x.h5"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 143 and result.stderr == "terminated\n", result
+    building = textwrap.dedent("""
+        import os, signal, sys
+        import typer.main
+        from fedforensics.cli import main
+
+        def get_command(*args, **kwargs):  # SIGTERM while typer builds the command, before the command's handling
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(10):
+                pass
+
+        typer.main.get_command = get_command
+        sys.argv = ["fedforensics", "inspect", "x.h5"]
+        main()
+    """)
+    result = subprocess.run([sys.executable, "-c", building], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 143 and result.stderr == "terminated\n", result
+
+
+def test_a_host_s_own_sigterm_handler_is_kept_and_a_signal_while_the_scope_ends_leaves_nothing_behind():
+    """Review: importing fedforensics.cli replaced a host program's SIGTERM handler; a Ctrl-C landing while the
+    scope restored the handlers left ours installed and the record set, for every later command to stop on."""
+    import signal
+
+    from fedforensics import interrupts
+
+    def host(signum: int, frame: object) -> None:
+        raise AssertionError("not sent")
+
+    restore, hook = signal.signal, sys.unraisablehook
+    before_int, before_term = signal.signal(signal.SIGINT, signal.default_int_handler), signal.signal(signal.SIGTERM, host)
+    try:
+        with interrupts.recording_interrupts():
+            assert signal.getsignal(signal.SIGTERM) is host and signal.getsignal(signal.SIGINT) is interrupts._record_and_raise
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        calls: list[int] = []
+
+        def landing(signum: int, handler: object) -> object:  # Ctrl-C lands during the first restore
+            calls.append(signum)
+            if len(calls) == 1:
+                raise KeyboardInterrupt
+            return restore(signum, handler)  # type: ignore[arg-type]
+
+        with pytest.raises(KeyboardInterrupt):
+            with interrupts.recording_interrupts():
+                signal.signal = landing  # type: ignore[assignment]
+        signal.signal = restore
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler and interrupts.stopped_by() is None
+        assert not interrupts._active and sys.unraisablehook is hook and len(calls) >= 2  # restored after it landed
+    finally:
+        signal.signal = restore
+        signal.signal(signal.SIGINT, before_int)
+        signal.signal(signal.SIGTERM, before_term)

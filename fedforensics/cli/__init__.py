@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import sys
 
-from ..interrupts import interrupted, raise_if_interrupted, recording_interrupts
+from ..interrupts import Terminated, exit_for, raise_if_interrupted, recording_interrupts, stopped_by
 
 try:  # Ctrl-C while the command line's modules load (numpy, h5py, rich: a second) stops it as it does later
     with recording_interrupts():  # one Python drops or wraps there is still seen
@@ -18,10 +18,12 @@ try:  # Ctrl-C while the command line's modules load (numpy, h5py, rich: a secon
 
         raise_if_interrupted()  # dropped where it landed (a weak reference's callback)
 except BaseException as exc:
-    if not interrupted(exc):  # Python 3.11 wraps one in a RuntimeError inside a class body (rich's dataclasses; QA)
+    stopped = stopped_by(exc)  # Python 3.11 wraps one in a RuntimeError inside a class body (rich's dataclasses; QA)
+    if stopped is None:
         raise
-    sys.stderr.write("interrupted\n")
-    raise SystemExit(130) from None
+    words, status = exit_for(stopped)
+    sys.stderr.write(words + "\n")
+    raise SystemExit(status) from None
 
 
 def main() -> None:
@@ -51,9 +53,9 @@ def main() -> None:
     except click.exceptions.UsageError as exc:
         where = f" (see: {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
         raise SystemExit(fail(exc.format_message() + where).exit_code) from None
-    except (click.exceptions.Abort, KeyboardInterrupt):  # Ctrl-C outside a command's own handling (typer building it)
-        to_stderr(Text("interrupted"))
-        code = 130
+    except (click.exceptions.Abort, KeyboardInterrupt, Terminated) as exc:  # outside a command's own handling (typer
+        words, code = exit_for(Terminated if isinstance(exc, Terminated) else KeyboardInterrupt)  # building it)
+        to_stderr(Text(words))
     code = code if isinstance(code, int) else 0
     raise SystemExit(EXIT_PIPE_CLOSED if code == 0 and console.closed_early else code)
 

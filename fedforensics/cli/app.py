@@ -18,7 +18,7 @@ from rich.text import Text
 from recorder import RecorderError
 
 from ..errors import FedForensicsError, one_line
-from ..interrupts import Terminated, interrupted, raise_if_interrupted, recording_interrupts
+from ..interrupts import Terminated, exit_for, raise_if_interrupted, recording_interrupts, stopped_by
 from ..report.files import named_descriptor
 from ..run import raised_by_hdf5
 from ..report.terminal import plain
@@ -159,14 +159,11 @@ def user_errors(func: F) -> F:
             except RecursionError:  # a run's meta nested thousands deep: data no report can hold
                 raise fail("the input is nested too deeply to read or write (a run's meta of thousands of levels?)") from None
             except Exception as exc:
-                if interrupted(exc):  # a Ctrl-C Python wrapped (in a RuntimeError inside a class body) or dropped
-                    err_console.print("interrupted")
-                    sys.exit(130)
-                try:
-                    raise_if_interrupted()  # a SIGTERM dropped before the error: the command was stopped
-                except Terminated:
-                    err_console.print("terminated")
-                    sys.exit(143)
+                stopped = stopped_by(exc)  # a signal's exception Python wrapped (a RuntimeError in a class body) or dropped
+                if stopped is not None:
+                    words, status = exit_for(stopped)
+                    err_console.print(words)
+                    sys.exit(status)
                 if raised_by_hdf5(exc):  # a damaged file found where it is first read, past the checks on opening
                     raise fail(f"damaged run file ({one_line(exc)})") from None
                 if os.environ.get("FEDFORENSICS_TRACEBACK"):
