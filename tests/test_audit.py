@@ -277,6 +277,20 @@ def test_characters_that_compose_with_a_neighbour_are_escaped():
 
 
 @pytest.mark.parametrize(
+    ("hidden", "seen"),
+    [("c3\u034f", "c3"), ("c2\ufe0f", "c2"), ("\u3164", ""), ("c\u2800", "c"), ("c4 ", "c4"), (" ", ""), ("a  b", "a b")],
+)
+def test_characters_and_spaces_that_show_as_nothing_are_escaped(hidden, seen):
+    """QA (HTML report): the combining grapheme joiner, a variation selector, the Hangul filler, the Braille blank
+    and a trailing space are printable, so ``c3`` + U+034F was shown exactly as the honest ``c3``, and an id of one
+    space was an empty cell; two spaces in a row cannot be counted."""
+    from fedforensics.report.escapes import shown
+
+    assert shown(hidden) != shown(seen) and shown(hidden).isascii() and shown(hidden).strip() == shown(hidden)
+    assert shown("c\u00e9 a b") == "c\u00e9 a b"  # an inner single space and an accent stay as they are
+
+
+@pytest.mark.parametrize(
     ("one", "other"),
     [("c\u200b1", "c\\u200b1"), ("\\\u200b", "\\u200b"), ("a\nb", "a\\nb"), ("\\\\", "\\\\\\")],
 )

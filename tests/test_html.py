@@ -136,6 +136,21 @@ def test_a_fleet_caption_names_twenty_outliers_and_counts_the_rest(tmp_path):
     assert "<summary>the other 10 clients, all benign</summary>" in page  # 60 verdict rows: 50 shown
 
 
+def test_clip_factors_are_listed_largest_first_and_the_rest_counted(tmp_path):
+    """QA: "Largest clip factors" listed eight of twenty flagged clients in the order flagged, the rest unsaid."""
+    from fedforensics.report.html import CAPTION_LISTED
+
+    attackers = tuple(f"c{i}" for i in range(12))
+    report = audit(make_run(tmp_path / "boost.h5", clients=40, rounds=4, attackers=attackers, attack="boost"),
+                   detectors=[get_detector("norm")])
+    norm = report.detector("norm")
+    assert len(norm.flagged) > CAPTION_LISTED
+    caption = re.search(r"Largest clip factor of each flagged client, largest first: (.*?)\.</", render_html(report)).group(1)
+    factors = [float(x) for x in re.findall(r"×([0-9.]+)", caption)]
+    assert len(factors) == CAPTION_LISTED and factors == sorted(factors, reverse=True)
+    assert caption.endswith(f" and {len(norm.flagged) - CAPTION_LISTED} more")
+
+
 def test_a_fleet_beyond_the_view_limit_gets_no_distance_matrix(tmp_path, monkeypatch):
     """The matrix grows with the square of the clients (4,000 made a 325 MB JSON report), its MDS with
     the cube: beyond ``view_clients`` the detector keeps neither, and the page says why."""
@@ -289,6 +304,20 @@ def test_figure_labels_of_long_ids_are_cut_in_the_middle():
     a, b = short("x" * 200 + "01"), short("x" * 200 + "02")
     assert a != b and len(a) == len(b) == 24 and a.endswith("01") and "…" in a
     assert short("c3") == "c3"
+
+
+def test_figure_labels_keep_apart_the_ids_the_tables_keep_apart():
+    """QA: a label collapsed its spaces before escaping (``c`` + U+00A0 + ``6`` drew as the honest ``c 6``, ``c4 ``
+    as ``c4``) and ids differing in the middle were cut to one label (``client-0001@eu-west-1…``)."""
+    from fedforensics.report.figures import ClientStyles, distinct_labels
+
+    ids = ["c 6", "c\xa06", "c\t6", "c4", "c4 ", *(f"client-000{i}@eu-west-1.fl.example.com" for i in (1, 2))]
+    for limit in (12, 14, 18, 24):
+        labels = distinct_labels(ids, limit)
+        assert len(set(labels.values())) == len(ids), labels
+    assert distinct_labels(["x" * 40, "c1"], 12) == {"x" * 40: "xxxxx…xxxxxx", "c1": "c1"}  # no collision: cut as ever
+    styles = ClientStyles({c: "benign" for c in ids}, frozenset({"c4 "}))
+    assert styles.name("c\xa06", 12) == "c\\xa06" and styles.label("c4 ") == "c4\\x20 (benign, known attacker)"
 
 
 def test_a_fleet_of_flagged_clients_gets_labels_for_the_first_twelve_only():

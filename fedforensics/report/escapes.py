@@ -9,12 +9,22 @@ import unicodedata
 #: shown escaped, so a text holding one is shown escaped, its backslashes doubled.
 ESCAPE_LIKE = re.compile(r"\\([\\ntr]|x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|N\{)")
 
+#: Printable characters that show as nothing: Unicode's default-ignorable ones that Python counts as printable
+#: (the combining grapheme joiner, the Hangul fillers, Khmer's inherent vowels, Mongolian's variation selectors,
+#: the variation selectors) and the Braille blank. ``c3`` + U+034F read exactly as ``c3`` (QA).
+INVISIBLE = re.compile("[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180d\u180f\u2800\u3164\ufe00-\ufe0f\uffa0\U000e0100-\U000e01ef]")
+
+#: Spaces that cannot be counted by eye: at either end of a text, or after another space.
+HIDDEN_SPACE = re.compile(r"^ | $|(?<= ) ")
+
 
 def shown(text: str) -> str:
     """``text`` with each character Unicode counts as *other* or *separator* written as its Python escape
     (``\\n``, ``\\x1b``, ``\\u200b``): controls, format characters (zero-width spaces and joiners, the soft
     hyphen, bidirectional marks and overrides, the byte-order mark), line and paragraph separators, and every
-    space but the ASCII one (``str.isprintable``).
+    space but the ASCII one (``str.isprintable``); the printable characters that show as nothing
+    (:data:`INVISIBLE`); and an ASCII space at either end of the text or after another space, as ``\\x20``
+    (``c4`` and ``c4`` + a space, one malicious and one benign, read the same; an id of one space showed nothing).
 
     A newline in a client id split its row in two, an ANSI escape recoloured report lines, U+202E reversed
     the text after an id, and an id ending in a zero-width space read exactly as the honest client's id
@@ -33,17 +43,23 @@ def shown(text: str) -> str:
     (``DOMAIN\\user``) is shown as it is.
     """
     composed = unicodedata.is_normalized("NFC", text)
-    if text.isprintable() and composed and not ESCAPE_LIKE.search(text):
+    hidden = {m.start() for m in HIDDEN_SPACE.finditer(text)}
+    if text.isprintable() and composed and not hidden and not ESCAPE_LIKE.search(text) and not INVISIBLE.search(text):
         return text
 
     def changed(stretch: str) -> bool:
         return unicodedata.normalize("NFC", stretch) != stretch
 
     def plain(i: int, c: str) -> bool:
-        if not c.isprintable() or c == "\\":  # a backslash: doubled, as unicode_escape writes it
+        if not c.isprintable() or c == "\\" or INVISIBLE.match(c):  # a backslash: doubled, as unicode_escape writes it
             return False
         if composed:
             return True
         return not (unicodedata.combining(c) or changed(c) or changed(text[max(i - 1, 0) : i + 1]) or changed(text[i : i + 2]))
 
-    return "".join(c if plain(i, c) else c.encode("unicode_escape").decode("ascii") for i, c in enumerate(text))
+    def escaped(i: int, c: str) -> str:
+        if i in hidden:
+            return "\\x20"
+        return c if plain(i, c) else c.encode("unicode_escape").decode("ascii")
+
+    return "".join(escaped(i, c) for i, c in enumerate(text))

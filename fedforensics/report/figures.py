@@ -13,9 +13,10 @@ import base64
 import io
 import math
 import warnings
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import matplotlib
 import numpy as np
@@ -69,13 +70,34 @@ def _uri(fig: Figure) -> str:
 
 
 def short(text: str, limit: int = 24) -> str:
-    """A label that fits on a plot: one line, at most ``limit`` characters (cut in the middle: ids that differ only
-    in their tail stay apart), ``$`` taken literally, invisible characters as escapes (:func:`~.escapes.shown`)."""
-    text = shown(" ".join(str(text).split())) or repr(str(text))
+    """A label that fits on a plot: one line, at most ``limit`` characters (cut in the middle), ``$`` taken
+    literally, invisible characters and uncountable spaces as escapes (:func:`~.escapes.shown`: a no-break space
+    or a tab is not made a space, which made ``c`` + U+00A0 + ``6`` read as the honest ``c 6``)."""
+    text = shown(str(text)) or repr(str(text))
     if len(text) > limit:
         head = (limit - 1) // 2
         text = text[:head] + "…" + text[len(text) - (limit - 1 - head):]
     return text.replace("$", r"\$")
+
+
+def distinct_labels(texts: Sequence[str], limit: int) -> dict[str, str]:
+    """:func:`short` labels of ``texts``, each as short as ``limit`` allows while no two texts share a label: those
+    that would are cut less, up to whole (``client-0001@eu-west-1…`` and ``client-0002@eu-west-1…`` cut at 14
+    characters read the same, QA)."""
+    labels: dict[str, str] = {}
+    pending = list(dict.fromkeys(texts))
+    width = limit
+    while pending:
+        tried = {text: short(text, width) for text in pending}
+        counts = Counter(tried.values())
+        whole = all(len(shown(text)) <= width for text in pending)
+        taken = set(labels.values())
+        for text in pending:
+            if whole or (counts[tried[text]] == 1 and tried[text] not in taken):
+                labels[text] = tried[text]
+        pending = [text for text in pending if text not in labels]
+        width *= 2
+    return labels
 
 
 @dataclass(frozen=True)
@@ -84,6 +106,13 @@ class ClientStyles:
 
     verdicts: Mapping[str, str]
     attackers: frozenset[str]
+    _names: dict[int, dict[str, str]] = field(default_factory=dict, compare=False, repr=False)
+
+    def name(self, cid: str, limit: int = 24) -> str:
+        """``cid`` as a label of at most about ``limit`` characters that no other client of the run shares."""
+        if limit not in self._names:
+            self._names[limit] = distinct_labels([*self.verdicts, *sorted(self.attackers)], limit)
+        return self._names[limit].get(cid) or short(cid, limit)
 
     def colour(self, cid: str) -> str:
         return VERDICT_COLOURS[self.verdicts.get(cid, "benign")]
@@ -93,7 +122,7 @@ class ClientStyles:
 
     def label(self, cid: str) -> str:
         known = ", known attacker" if cid in self.attackers else ""
-        return f"{short(cid)} ({self.verdicts.get(cid, 'benign')}{known})"
+        return f"{self.name(cid)} ({self.verdicts.get(cid, 'benign')}{known})"
 
     def order(self, clients: Sequence[str]) -> list[str]:
         """Background clients first, so that highlighted ones are drawn on top."""
@@ -155,7 +184,7 @@ def _client_lines(
             ax.plot(xs, ys, color=styles.colour(cid), lw=2.0, ls="--" if cid in styles.attackers else "-",
                     marker="o", ms=3, zorder=3)
             if cid in labelled:
-                ax.annotate(short(cid, 12), (xs[-1], ys[-1]), xytext=(4, 0), textcoords="offset points", va="center",
+                ax.annotate(styles.name(cid, 12), (xs[-1], ys[-1]), xytext=(4, 0), textcoords="offset points", va="center",
                             fontsize=7.5, color=styles.colour(cid), zorder=4)
         else:
             ax.plot(xs, ys, color=VERDICT_COLOURS["benign"], lw=1.0, alpha=0.55, zorder=2)
@@ -250,7 +279,7 @@ def distance_matrix(
         image = ax.imshow(data, cmap="viridis", vmin=0.0, vmax=max(1.0, float(np.nanmax(data)) if data.size else 1.0),
                           interpolation="nearest")
         if len(clients) <= TICK_LIMIT:
-            labels = [short(c, 14) for c in clients]
+            labels = [styles.name(c, 14) for c in clients]
             ax.set_xticks(range(len(clients)), labels, rotation=90)
             ax.set_yticks(range(len(clients)), labels)
             for ticks in (ax.get_xticklabels(), ax.get_yticklabels()):
@@ -282,7 +311,7 @@ def embedding(points: Mapping[str, Sequence[float]], styles: ClientStyles) -> st
                        marker="X" if cid in styles.attackers else "o", edgecolor="white", linewidth=0.8, zorder=3)
             if cid in labelled:
                 right = x > middle  # label towards the middle, so that it stays inside the axes
-                ax.annotate(short(cid, 18), (x, y), xytext=(-5 if right else 5, 4), textcoords="offset points",
+                ax.annotate(styles.name(cid, 18), (x, y), xytext=(-5 if right else 5, 4), textcoords="offset points",
                             ha="right" if right else "left", fontsize=8, color=styles.colour(cid))
         ax.margins(0.12)
         handles = [Line2D([], [], ls="", marker="o", color=VERDICT_COLOURS[v], label=v) for v in VERDICT_COLOURS]

@@ -39,6 +39,8 @@ def _styles(report: AuditReport) -> figures.ClientStyles:
 
 #: Ids a cell or a fact lists at most (the JSON holds them all): a fleet's 450 flagged clients are no table cell.
 HTML_LISTED = 50
+#: Clients named in a figure's caption; past them, how many more.
+CAPTION_LISTED = 8
 
 
 def _ids(ids: list[str], most: int | None = None) -> str:
@@ -279,15 +281,18 @@ def _norms(report: AuditReport) -> str:
         return _not_drawn(report, "update norms", "norm", "no update's norm was recorded")
     uri = figures.update_norms(norms, result.extras.get("clip_bound", {}), _styles(report))
     clipped = result.extras.get("max_clip_factor", {})
-    flagged = [c for c in result.flagged]
+    # largest first, as the caption says (QA: it listed them in the order flagged)
+    flagged = sorted(result.flagged, key=lambda c: -(clipped.get(c) or 0.0))
     caption = (
         "The dashed black line is each round's median norm: the bound that norm clipping (Sun et al. 2019) and FLAME "
         "would have applied. A boosted model-replacement update (Bagdasaryan et al. 2020) stands far above it."
     )
     if flagged:
-        caption += " Largest clip factors of the flagged clients: " + ", ".join(
-            f'<span class="id">{esc(c)}</span> ×{num(clipped.get(c), ".1f")}' for c in flagged[:8]
-        ) + "."
+        listed = flagged[:CAPTION_LISTED]
+        more = f" and {len(flagged) - len(listed)} more" if len(flagged) > len(listed) else ""
+        caption += " Largest clip factor of each flagged client, largest first: " + ", ".join(
+            f'<span class="id">{esc(c)}</span> ×{num(clipped.get(c), ".1f")}' for c in listed
+        ) + more + "."
     return figure(uri, "update norms per round per client", caption)
 
 
