@@ -12,6 +12,9 @@ import numpy as np
 
 #: Makes the MAD a consistent estimator of the standard deviation for normal data.
 MAD_CONSISTENCY = 1.4826
+
+#: Cosine distances below float32's resolution are ties: updates recorded as float32 cannot tell them apart.
+FLOAT32_RESOLUTION = float(np.finfo(np.float32).eps)
 # Small-sample correction of the MAD (Croux & Rousseeuw 1992, Table 1): without it,
 # a round of 5–10 clients underestimates the spread and inflates every z-score.
 _SMALL_SAMPLE = {2: 1.196, 3: 1.495, 4: 1.363, 5: 1.206, 6: 1.200, 7: 1.140, 8: 1.129, 9: 1.107}

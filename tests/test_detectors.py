@@ -1445,6 +1445,16 @@ def test_colluders_hidden_in_each_round_are_found_on_their_accumulated_direction
     assert clean.detector("accumulated-sybil").flagged == []
 
 
+def test_exact_copies_are_called_copies_not_a_ratio_to_a_floored_zero(tmp_path):
+    """Red team: two clients sending one update read "344,614,746,309× closer" (a ratio to the floor of the log)."""
+    path = make_run(tmp_path / "copies.h5", attackers=("c0", "c1"), attack="mean", rounds=8)
+    with open_run(path) as run:
+        result = analyze(run, [get_detector("accumulated-sybil")]).detector("accumulated-sybil")
+    assert result.flagged == ["c0", "c1"]
+    details = {e.client: e.detail for e in result.evidence}
+    assert "are c1's, to float32's resolution: one copies the other" in details["c0"] and "×" not in details["c0"]
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_clients_that_take_part_in_the_same_rounds_are_no_colluders(seed, tmp_path):
     """A clean federation: c0-c3 take part in every round, 26 others in one round in ten, the rounds'

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..run import Run
-from ..stats import REFERENCE_CLIENTS, bonferroni_z, column_median, cosine_from_gram, on_reference_scale, robust_z
+from ..stats import FLOAT32_RESOLUTION, REFERENCE_CLIENTS, bonferroni_z, column_median, cosine_from_gram, on_reference_scale, robust_z
 from .accumulate import EVIDENCE_ROUNDS
 from .base import Detector, DetectorResult, Evidence, RoundData
 from .grid import gather, grid_width, sample_columns
@@ -114,12 +114,16 @@ class AccumulatedSybilDetector(Detector):
         for cid in flagged:
             i = kept.index(cid)
             d = float(np.exp(gap[i]))
+            # a ratio to a floored zero (344,614,746,309× closer, QA) says less than "the same"
+            closer = (
+                f"are {kept[nearest[i]]}'s, to float32's resolution: one copies the other (cosine distance below "
+                f"{FLOAT32_RESOLUTION:.2g} against a usual {usual:.3g})"
+                if d <= FLOAT32_RESOLUTION
+                else f"point {usual / d:,.0f}× closer to {kept[nearest[i]]}'s than a client's usually do to its nearest "
+                f"(cosine distance {d:.3g} against {usual:.3g})"
+            )
             evidence.append(
-                Evidence(
-                    self.name, cid, None, None, scores[cid],
-                    f"its departures from the round's median, over the run, point {usual / d:,.0f}× closer to "
-                    f"{kept[nearest[i]]}'s than a client's usually do to its nearest (cosine distance {d:.3g} against {usual:.3g})",
-                )
+                Evidence(self.name, cid, None, None, scores[cid], f"its departures from the round's median, over the run, {closer}")
             )
         return self.result(
             scores=scores,

@@ -6,12 +6,9 @@ import math
 
 import numpy as np
 
+from ..stats import FLOAT32_RESOLUTION
 from .accumulate import EVIDENCE_ROUNDS
 from .global_step import LastStepDetector
-
-
-#: Cosine distances below float32's resolution are ties: updates recorded as float32 cannot tell them apart.
-RESOLUTION = float(np.finfo(np.float32).eps)
 
 
 def replay_closeness(sample: np.ndarray, step: np.ndarray) -> np.ndarray:
@@ -30,7 +27,7 @@ def replay_closeness(sample: np.ndarray, step: np.ndarray) -> np.ndarray:
     between = 1.0 - units @ units.T
     np.fill_diagonal(between, np.inf)
     typical = float(np.median(between.min(axis=1)))
-    if not typical > RESOLUTION:  # most clients sent the same update: no scale to measure a replay against
+    if not typical > FLOAT32_RESOLUTION:  # most clients sent the same update: no scale to measure a replay against
         return closeness
     to_step = np.clip(1.0 - units @ (step / length), 0.0, None)
     with np.errstate(divide="ignore"):

@@ -54,4 +54,4 @@ class SybilDetector(RoundStatisticDetector):
         return {"nearest distance": log_nearest_distance(data.cosine_distances)[0]}
 
     def explain(self, key: str, value: float) -> str:
-        return "update a near copy of another client's (log distance to its nearest)"
+        return "update a near copy of another client's, or copied by it (log distance to its nearest)"
