@@ -102,7 +102,8 @@ def persistence_note(
         f"the clients' differences persist in this run: a client's deviation from the round's median points the same "
         f"way from one round to the next (median cosine {median:.3f} over {persistence.pairs} pairs, "
         f"at least {rule.persistence:g}; at most 0.90, median 0.75, in the demo grid the thresholds were set on), "
-        "as when each client trains on a few dozen samples, nearly full-batch. Honest differences then do not "
+        "as when clients train on a few dozen samples each (nearly full-batch) or on strongly skewed label mixes with "
+        "few local steps. Honest differences then do not "
         f"average out over the rounds, so {rule.fewer_families} of evidence below {rule.strong:g}× its threshold "
         "is no verdict here, and FLAME's vote over the rounds (cosine-hdbscan), the label mix repeated, counts as no family: beside "
         "another flag it leaves a client suspicious (docs/detection.md, 'Tiny shards')"
@@ -115,7 +116,10 @@ def persistence_note(
             f"{' or '.join(detectors)}"
         )
     if flagged:
-        text += f"; read the flags of {listed(flagged)} as 'unlike the others' until an attack is shown"
+        text += (
+            f"; {listed(flagged)} {'is' if len(flagged) == 1 else 'are'} flagged on more than that, but an honest client "
+            "steadily unlike the others can be too: read the flags as 'unlike the others' unless the evidence names an attack"
+        )
     return text
 
 
