@@ -159,6 +159,7 @@ class RunEvaluation:
     judgements: list[Judgement]
     finished: bool | None = None  # False: the recorder never closed the run (later rounds may be missing)
     recovered: bool = False  # the writer stopped mid-round: read as of its last committed round
+    spelled_alike: dict[str, str] = field(default_factory=dict)  # an absent truth id → the run's client spelled alike
 
     @property
     def cut_short(self) -> str:
@@ -176,6 +177,7 @@ class RunEvaluation:
             "clients": len(self.clients),
             "attackers": self.attackers,
             "absent_attackers": self.absent_attackers,
+            "spelled_alike": self.spelled_alike,
             "finished": self.finished,
             "recovered": self.recovered,
             "judgements": [j.to_json() for j in self.judgements],
@@ -220,11 +222,27 @@ def evaluate_report(report: AuditReport, truth: Sequence[str | int], *, index: i
     flagged = {v.client for v in report.verdicts if v.verdict in POSITIVE_VERDICTS}
     scores = {v.client: consensus_score(v.verdict, v.score) for v in report.verdicts}
     judgements.append(judge(CONSENSUS, index, scores, flagged, first, clients, attackers))
+    absent = [c for c in dict.fromkeys(truth) if c not in present]
     return RunEvaluation(
-        index, report.summary.path, truth_source, clients,
-        [c for c in clients if c in attackers], [c for c in dict.fromkeys(truth) if c not in present], judgements,
-        report.summary.finished, report.summary.recovered,
+        index, report.summary.path, truth_source, clients, [c for c in clients if c in attackers], absent, judgements,
+        report.summary.finished, report.summary.recovered, spelled_alike(absent, clients),
     )
+
+
+def _spelling(cid: str) -> str:
+    return "".join(c for c in cid.casefold() if c.isalnum())
+
+
+def spelled_alike(ids: Sequence[str], clients: Sequence[str]) -> dict[str, str]:
+    """Each of ``ids`` that a client of ``clients`` spells alike (the same letters and digits, case, spaces and
+    punctuation aside), with that client: a truth naming ``site3`` where the run has ``site 3`` scored the attacked
+    run as clean, its one hint "not in the run: 'site3'" (red team)."""
+    if not ids:
+        return {}
+    known: dict[str, str] = {}
+    for cid in clients:
+        known.setdefault(_spelling(cid), cid)
+    return {cid: known[_spelling(cid)] for cid in ids if _spelling(cid) in known}
 
 
 def pool(runs: Sequence[RunEvaluation]) -> list[Judgement]:
@@ -346,8 +364,10 @@ def evaluate_runs(
             seen.update(run.all_clients if shared else ())
     if shared and seen.isdisjoint(shared):
         listed = ", ".join(repr(c) for c in shared[:3]) + (f" and {len(shared) - 3} more" if len(shared) > 3 else "")
+        alike = list(spelled_alike(shared[:3], sorted(seen)).items())[:1]
+        hint = "".join(f" ({theirs!r} is spelled alike)" for _, theirs in alike)
         raise FedForensicsError(
-            f"the truth file {truth_file} names {listed}, no client of {'any run' if len(paths) > 1 else 'the run'} given: "
+            f"the truth file {truth_file} names {listed}, no client of {'any run' if len(paths) > 1 else 'the run'} given{hint}: "
             "one client id per line as the run spells it (fedforensics inspect lists them), or a .json list"
         )
     runs = []

@@ -7,6 +7,7 @@ import json
 import math
 import os
 
+import h5py
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -55,6 +56,43 @@ def tiny(tmp_path_factory):
 
 def by_name(judgements):
     return {j.name: j for j in judgements}
+
+
+def test_a_truth_id_the_run_spells_otherwise_is_pointed_out(tmp_path):
+    """Red team: a recorded truth naming 'site3' where the run has 'site 3' scored the attacked run as clean with
+    no hint but "not in the run: 'site3'"; a truth file naming it was refused without one."""
+    from synthetic import make_run
+
+    ids = [f"site {i}" for i in range(10)]
+    path = make_run(tmp_path / "s.h5", ids=ids, rounds=4)
+    with h5py.File(path, "r+") as f:  # as a recorder given ground_truth(["Site-3", "zz"]) writes it
+        del f["ground_truth/malicious"]
+        f["ground_truth"].create_dataset("malicious", data=["Site-3", "zz"], dtype=h5py.string_dtype())
+    result = CliRunner().invoke(app, ["evaluate", str(path), "--json", str(tmp_path / "e.json")])
+    assert result.exit_code == 0, result.output
+    assert "not in the run: 'Site-3', 'zz' (the run has 'site 3' for 'Site-3', spelled alike)" in " ".join(result.output.split())
+    assert json.loads((tmp_path / "e.json").read_text())["runs"][0]["spelled_alike"] == {"Site-3": "site 3"}
+    (tmp_path / "t.txt").write_text("site3\n")
+    refused = CliRunner().invoke(app, ["evaluate", str(path), "--truth", str(tmp_path / "t.txt")])
+    assert refused.exit_code == 2 and "names 'site3', no client of the run given ('site 3' is spelled alike)" in refused.output
+
+
+def test_a_run_table_names_the_attackers_once_and_keeps_its_rounds_whole_at_80_columns(tmp_path, monkeypatch):
+    """Red team: at 80 columns each detector's "first flagged" cell broke ``hospital-A/site 3`` mid-id over two
+    lines; the ids now come once, under the table, and each cell gives the rounds in that order."""
+    from fedforensics.cli.app import console
+
+    ids = [f"hospital-{chr(65 + i)}/site {i}" for i in range(10)]
+    path = make_run(tmp_path / "h.h5", ids=ids, rounds=6, attackers=(ids[3], ids[7]), attack="boost")
+    monkeypatch.setattr(console, "_width", 80)
+    result = CliRunner().invoke(app, ["evaluate", str(path)])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "first flagged (round): per attacker, in the order 'hospital-" in text
+    assert "'hospital-D/site 3'" in text and "'hospital-H/site 7'" in text
+    rows = [line for line in result.output.splitlines() if line.lstrip().startswith("norm ")]
+    assert len(rows) == 1 and rows[0].rstrip().endswith(("0, 0", "1, 1", "2, 2")), rows
+    assert "hospital-D" not in result.output.split("first flagged (round):")[0].split("(round)")[1]
 
 
 def test_metrics_of_a_hand_built_case(tiny):
@@ -382,7 +420,8 @@ def test_ids_missing_from_the_run_are_quoted_so_whitespace_shows(tiny):
     from fedforensics.report.evaluation import run_title
 
     title = run_title(evaluate_report(tiny, ["c1 ", "zz", "c\\u200b1"]))
-    assert title.endswith("not in the run: 'c1 ', 'zz', 'c\\u200b1'")  # escaped once, by the renderer (review)
+    # escaped once, by the renderer (review); the run's c1 named as spelled like 'c1 ' (red team)
+    assert title.endswith("not in the run: 'c1 ', 'zz', 'c\\u200b1' (the run has 'c1' for 'c1 ', spelled alike)")
 
 
 def test_the_pooled_table_names_detectors_pooled_over_fewer_runs(tmp_path):

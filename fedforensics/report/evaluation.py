@@ -31,17 +31,28 @@ def _first_headers(pooled: bool) -> list[str]:
     return ["found", "median round"] if pooled else ["first flagged (round)"]
 
 
-def _first_flagged(j: Judgement, pooled: bool, most: int | None = None) -> list[str]:
+def _first_flagged(j: Judgement, pooled: bool, most: int | None = None, named: bool = True) -> list[str]:
     """When the attackers were first flagged: per attacker for a run (the first ``most`` of them, then how many
-    more); how many and the median round pooled."""
+    more), each named or, with ``named`` false, in the order :func:`attacker_order` gives; how many and the median
+    round pooled."""
     if not j.applicable:
         return ["n/a", "–"] if pooled else ["not applicable"]
     if pooled:
         return [f"{j.detected}/{len(j.detections)}", median_round(j.median_first_round)]
     if not j.detections:
         return ["no attacker"]
-    when = [f"{d.client}: {_when(d)}" for d in j.detections]
+    when = [f"{d.client}: {_when(d)}" if named else _when(d) for d in j.detections]
     return [listed(when, most, "attackers") if most is not None else ", ".join(when)]
+
+
+def attacker_order(run: RunEvaluation) -> str:
+    """The attackers in the order the terminal's "first flagged" cells give their rounds: named once, under the
+    table, not in every row (QA: at 80 columns each detector's cell broke ``hospital-A/site 3`` mid-id)."""
+    detections = next((j.detections for j in run.judgements if j.detections), [])
+    if not detections:
+        return ""
+    names = listed((_quoted(d.client) for d in detections), LISTED, "attackers")
+    return f"first flagged (round): {'the attacker' if len(detections) == 1 else 'per attacker, in the order'} {names}"
 
 
 def _when(d: Detection) -> str:
@@ -72,7 +83,7 @@ def judgement_table(title: str, judgements: list[Judgement], pooled: bool, capti
     for header in _first_headers(pooled):
         table_.add_column(header.replace(" ", "\n") if pooled else header, justify="right" if pooled else "left", overflow="fold", no_wrap=pooled)
     for i, j in enumerate(judgements):
-        cells = [plain(j.name), "/".join(_counts(j)), *_rates(j), *map(plain, _first_flagged(j, pooled, most=LISTED))]
+        cells = [plain(j.name), "/".join(_counts(j)), *_rates(j), *map(plain, _first_flagged(j, pooled, LISTED, named=False))]
         style = "bold" if j.name == CONSENSUS else ("dim" if not j.applicable else None)
         table_.add_row(*cells, style=style, end_section=i == len(judgements) - 2)
     return table_
@@ -84,11 +95,20 @@ def _quoted(cid: str) -> str:
     return f"'{cid}'"
 
 
+def _alike(run: RunEvaluation) -> str:
+    """The run's clients spelled like absent truth ids, as a hint."""
+    pairs = list(run.spelled_alike.items())
+    if not pairs:
+        return ""
+    said = listed((f"{_quoted(theirs)} for {_quoted(ours)}" for ours, theirs in pairs), LISTED, "ids")
+    return f" (the run has {said}, spelled alike)"
+
+
 def run_title(run: RunEvaluation) -> str:
     truth = "recorded ground truth" if run.truth_source == "run" else f"truth from {run.truth_source}"
     title = f"{run.path}: {count(len(run.clients), 'client')}, {count(len(run.attackers), 'attacker')} ({truth})"
     if run.absent_attackers:
-        title += f"; not in the run: {listed(map(_quoted, run.absent_attackers), LISTED, 'ids')}"
+        title += f"; not in the run: {listed(map(_quoted, run.absent_attackers), LISTED, 'ids')}{_alike(run)}"
     if run.cut_short:
         title += f"; {run.cut_short}"
     return title
@@ -96,7 +116,7 @@ def run_title(run: RunEvaluation) -> str:
 
 def evaluation_tables(evaluation: Evaluation) -> list[Table]:
     """A table per run, then the pooled one (when there is more than one run)."""
-    tables = [judgement_table(run_title(run), run.judgements, pooled=False) for run in evaluation.runs]
+    tables = [judgement_table(run_title(run), run.judgements, pooled=False, caption=attacker_order(run)) for run in evaluation.runs]
     if len(evaluation.runs) > 1:
         attackers = sum(len(run.attackers) for run in evaluation.runs)
         clients = sum(len(run.clients) for run in evaluation.runs)
@@ -145,7 +165,7 @@ def render_evaluation_html(evaluation: Evaluation) -> str:
         body = _html_table(run.judgements, False)
         if run.absent_attackers:
             absent = listed(map(_quoted, run.absent_attackers), 50, "ids")
-            body = f'<div class="note">In the truth but not in the run: {esc(absent)}</div>' + body
+            body = f'<div class="note">In the truth but not in the run: {esc(absent + _alike(run))}</div>' + body
         if run.cut_short:
             body = f'<div class="note">{esc(run.cut_short[0].upper() + run.cut_short[1:])}.</div>' + body
         title = f"Run {run.index + 1}: {run.path}"
