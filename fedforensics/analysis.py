@@ -130,14 +130,13 @@ def analyze(
     participation: dict[str, list[int]] = {}
     nonfinite: dict[str, list[int]] = {}
     broken_from: int | None = None  # the first round whose global model held NaN/Inf
-    global_metrics: dict[int, dict[str, float]] = {}
     client_metrics: dict[str, RoundTable] = {}
     sketch_width: int | None = None
     motion = UpdateMotion(run)
     majority_weight: dict[str, list[float]] = {}  # client -> its FedAvg weight share in the rounds it held over half
     large_data: Counter[str] = Counter()  # client -> rounds in which its sample count could explain its update's size
     persistence = DeviationPersistence(run.analysable_layers)
-    for data in scan(run, progress, direction_memory):
+    for data in scan(run, progress, direction_memory, directions=any(d.uses_directions for d in detectors)):
         motion.observe(data)
         holder = majority_holder(data.clients, data.num_samples)
         if holder is not None:
@@ -155,10 +154,9 @@ def analyze(
         persistence.observe(data)
         for name, values in data.metrics.items():
             client_metrics.setdefault(name, RoundTable(run.all_clients)).add(data.round, data.index, values)
-        metrics = run.global_metrics(data.round)
-        if metrics:
-            global_metrics[data.round] = metrics
-        sketch_width = data.history.sketch_width
+        sketch_width = data.history.sketch_width if data.history is not None else None
+    # every round's, those whose clients all failed included (the scan yields no such round: review)
+    global_metrics = {r: metrics for r in run.rounds if (metrics := run.global_metrics(r))}
     results = [motion.judged(detector, detector.finish()) for detector in detectors]
     round_sizes, still = motion.compared, motion.still
     clients = {cid: len(rounds) for cid, rounds in participation.items()}

@@ -128,7 +128,9 @@ class _Released(Mapping[str, np.ndarray]):
         raise self._fail()
 
 
-def scan(run: Run, progress: Progress | None = None, direction_memory: int = DIRECTION_MEMORY) -> Iterator[RoundData]:
+def scan(
+    run: Run, progress: Progress | None = None, direction_memory: int = DIRECTION_MEMORY, directions: bool = False
+) -> Iterator[RoundData]:
     """Yield every round of ``run`` that holds an update as :class:`RoundData`, in order.
 
     Memory holds one round's updates whatever the run's length: every round is
@@ -143,8 +145,10 @@ def scan(run: Run, progress: Progress | None = None, direction_memory: int = DIR
     norms — a client whose squared norm is not finite (NaN, Inf, or too
     large for float32) is moved to ``RoundData.nonfinite`` so that it cannot
     poison the statistics. BLAS runs on one thread while the scan runs, the
-    consumer's code included (:func:`single_threaded_blas`). The clients'
-    accumulated directions take at most ``direction_memory`` bytes
+    consumer's code included (:func:`single_threaded_blas`). With ``directions``
+    (a detector's ``uses_directions``), every round is added to the clients'
+    accumulated directions before it is yielded (``RoundData.history``: every
+    client's update, whoever reads it), within ``direction_memory`` bytes
     (:class:`DirectionHistory` sketches them beyond).
     """
     layers = run.analysable_layers
@@ -152,7 +156,8 @@ def scan(run: Run, progress: Progress | None = None, direction_memory: int = DIR
     if not total:
         return
     position = {cid: i for i, cid in enumerate(run.all_clients)}
-    history = DirectionHistory(len(position), direction_memory)  # one for the whole scan: accumulated across rounds
+    # one for the whole scan, accumulated across rounds
+    history = DirectionHistory(len(position), direction_memory) if directions else None
     buffers = _RoundBuffers(layers)
     with single_threaded_blas():
         for done, r in enumerate(run.rounds, start=1):
@@ -207,6 +212,8 @@ def scan(run: Run, progress: Progress | None = None, direction_memory: int = DIR
                 global_nonfinite=global_nonfinite,
                 history=history,
             )
+            if history is not None:
+                history.add(kept, [data.flat(layer.name) for layer in layers], data.norms)
             yield data
             data.updates = _Released(r)  # the next round overwrites the buffers: never read them stale
             if progress is not None:

@@ -47,7 +47,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .detectors.base import DetectorResult, Evidence
+from .detectors.base import DATA_SIZE, DetectorResult, Evidence
 from .errors import FedForensicsError
 from .persistence import PERSISTENT
 
@@ -146,9 +146,7 @@ class ConsensusRule:
                 if persistent and not label_mix_only and result.standalone and result.label_mix and strengths[result.name] < self.strong
             }  # fmt: skip
             counted = [result for result in flagging if result.name not in discounted and (result.standalone or not discounted)]
-            families = _families([r for r in counted if r.name not in sized])
-            if any(r.name in sized for r in counted):
-                families.add("data size")
+            families = _families(counted, sized)
             if standalone and label_mix_only:
                 # one fact about the client's data, not independent evidence: a corroborating flag (its training
                 # metrics) beside standalone flags that only an unusual label mix raised is set by the same data
@@ -175,8 +173,13 @@ class ConsensusRule:
         return self.agree > 1 and persistence is not None and persistence >= self.persistence
 
 
-def _families(flagging: list[DetectorResult]) -> set[str]:
-    """The families of evidence these flags of one client make: a corroborating flag beside standalone flags only of
-    families one cause raises with it (its ``explained_by``) adds none."""
-    beside = {result.family or result.name for result in flagging if result.standalone}
-    return {result.family or result.name for result in flagging if result.standalone or not beside <= result.explained_by}
+def _families(flagging: list[DetectorResult], sized: Collection[str] = ()) -> set[str]:
+    """The families of evidence these flags of one client make, the flags of ``sized`` detectors one family,
+    :data:`DATA_SIZE`: a corroborating flag beside standalone flags only of families one cause raises with it (its
+    ``explained_by``) adds none."""
+
+    def family(result: DetectorResult) -> str:
+        return DATA_SIZE if result.name in sized else result.family or result.name
+
+    beside = {family(result) for result in flagging if result.standalone}
+    return {family(result) for result in flagging if result.standalone or not beside <= result.explained_by}

@@ -14,7 +14,7 @@ import pytest
 from fedforensics import open_run
 from fedforensics.analysis import analyze
 from fedforensics.detectors import Detector, DetectorResult, all_detectors, get_detector
-from fedforensics.detectors.base import Evidence
+from fedforensics.detectors.base import DATA_SIZE, Evidence
 from fedforensics.detectors.history import DIRECTION_MEMORY
 from fedforensics.detectors.layer_deviation import PIECE, max_abs_rows
 from fedforensics.detectors.median_cosine import MedianCosineDetector
@@ -804,6 +804,13 @@ def test_flags_a_clients_large_data_explain_are_one_family_and_never_strong_alon
     assert verdicts(None, large) == expected
     assert verdicts(0.99, large) == expected  # strong, if explained: not set aside where differences persist
     assert verdicts(None, [])["silo"] == "malicious"
+    # the client's training metrics beside its data-size flags alone are that fact again (far more data, far more
+    # SGD steps: a loss unlike the others'); beside another family's flag they count (review: made explicit)
+    metrics = _result("client-metrics", 3.5, {"silo": 5.0, "silo-sybil": 5.0}, "behaviour", standalone=False,
+                      explained_by=frozenset({"magnitude", DATA_SIZE}))
+    judged = {v.client: v.verdict for v in ConsensusRule().judge(clients, [*results, metrics], {}, None, large)}
+    assert judged["silo"] == "suspicious" and judged["silo-sybil"] == "malicious"
+    assert get_detector("client-metrics").explained_by == frozenset({"magnitude", DATA_SIZE})
 
 
 def test_detectors_of_one_family_do_not_corroborate_each_other():
@@ -1007,14 +1014,72 @@ def test_the_distances_among_some_clients_copy_their_directions_a_band_at_a_time
     assert peak < 4 * 2**20, peak  # the 15 rows alone are 11 MB
 
 
+def test_a_round_whose_clients_all_failed_keeps_its_global_metrics(tmp_path):
+    """Review: the analysis read the global metrics inside the scan, which yields no round without an update."""
+    rng = np.random.default_rng(0)
+    path = tmp_path / "failed.h5"
+    with Recorder(path) as rec:
+        for r in range(4):
+            with rec.round(r, {"w": np.zeros(16, np.float32)}) as rnd:
+                for c in range(5):
+                    if r == 2:
+                        rnd.failure(f"c{c}", "timeout")
+                    else:
+                        rnd.client(f"c{c}", {"w": rng.normal(size=16).astype(np.float32)}, num_samples=10, delta=True)
+                rnd.global_metrics({"acc": 0.1 * (r + 1)})
+    with open_run(path) as run:
+        report = analyze(run)
+    assert sorted(report.global_metrics) == [0, 1, 2, 3] and report.global_metrics[2] == {"acc": pytest.approx(0.3)}
+
+
+def test_what_cosine_hdbscan_accumulates_does_not_depend_on_the_other_detectors(tmp_path):
+    """Review: the accumulated directions took a round only when a detector first read them, so a detector reading
+    them in the rounds cosine-hdbscan skips (fewer clients than its min_clients) changed its accumulated outliers."""
+    rng = np.random.default_rng(3)
+    path = tmp_path / "alternating.h5"
+    with Recorder(path) as rec:
+        for r in range(12):
+            ids = [f"c{i}" for i in range(8)] if r % 2 == 0 else [f"c{i}" for i in rng.choice(8, 3, replace=False)]
+            with rec.round(r, {"w": np.zeros(32, np.float32)}) as rnd:
+                for cid in ids:
+                    rnd.client(cid, {"w": rng.normal(size=32).astype(np.float32)}, num_samples=10, delta=True)
+
+    class Reader(Detector):
+        name, reference, summary, family = "reader", "-", "reads the directions", "test"
+        uses_directions = True
+
+        def __init__(self, *, threshold: float = 1.0) -> None:
+            self.threshold = threshold
+
+        def start(self, run):
+            self._run = run
+
+        def observe(self, data):
+            data.history.cosine_distances()
+
+        def finish(self):
+            return self.result(scores={}, flagged=[], round_scores={}, first_flagged={}, evidence=[])
+
+    def outliers(*others):
+        with open_run(path) as run:
+            report = analyze(run, [get_detector("cosine-hdbscan"), *others])
+        return report.detector("cosine-hdbscan").extras["accumulated_outliers"], report
+
+    alone, _ = outliers()
+    beside, report = outliers(Reader())
+    assert alone == beside
+    with open_run(path) as run:  # every round's clients are in the history, whoever reads it
+        assert get_detector("cosine-hdbscan").score(run).extras["accumulated_outliers"] == alone
+
+
 def test_scan_accumulates_directions_across_rounds(runs):
     from fedforensics.scan import scan
 
     run = open_run(runs["partial"])
     histories = set()
-    for data in scan(run):
-        histories.add(id(data.accumulated))
-    history = data.accumulated
+    for data in scan(run, directions=True):
+        histories.add(id(data.history))
+    history = data.history
     assert len(histories) == 1  # one history shared by every round
     sums: dict[str, np.ndarray] = {}
     for r in run.rounds:  # each client's unit updates, summed over the rounds it took part in

@@ -73,7 +73,9 @@ class RoundData:
     nonfinite: list[str] = field(default_factory=list)
     #: The global model this round's clients received held NaN/Inf: their NaN/Inf updates are its doing.
     global_nonfinite: bool = False
-    history: DirectionHistory = field(default_factory=DirectionHistory)  # the scan passes one shared instance
+    #: Every client's update direction summed over the rounds so far, this one included, when a detector of the
+    #: scan ``uses_directions`` (one instance for the whole scan), else ``None``.
+    history: DirectionHistory | None = None
     #: What detectors derive from this round alike and share (a grid sample of the updates), by what it is.
     shared: dict[Any, Any] = field(default_factory=dict)
 
@@ -90,12 +92,6 @@ class RoundData:
     def norms(self) -> np.ndarray:
         """L2 norm of each client's whole update."""
         return np.sqrt(np.clip(np.diag(self.gram), 0.0, None))
-
-    @cached_property
-    def accumulated(self) -> DirectionHistory:
-        """The run's accumulated update directions, this round included (added once, on first use)."""
-        self.history.add(self.clients, [self.flat(l.name) for l in self.layers], self.norms)
-        return self.history
 
     @cached_property
     def cosine_distances(self) -> np.ndarray:
@@ -137,6 +133,11 @@ def _json_float(value: float | None) -> float | None:
     if value is None or not math.isfinite(value):
         return None
     return float(round(value, 6))
+
+
+#: The one family the flags of the ``large_data`` detectors make for a client whose reported sample counts explain
+#: its update's length (:meth:`~fedforensics.verdict.ConsensusRule.judge`); a detector's ``explained_by`` may name it.
+DATA_SIZE = "data size"
 
 
 @dataclass
@@ -259,6 +260,9 @@ class Detector(ABC):
     #: (what remains once `norm` and `layer-deviation` compare clients as at the round's median count:
     #: :attr:`.statistic.RoundStatisticDetector.grows_with_data`).
     large_data: ClassVar[bool] = False
+    #: Whether the detector reads ``RoundData.history``, the clients' accumulated directions: the scan keeps them
+    #: (clients × parameters of memory) only when one does, and adds every round to them whoever reads it.
+    uses_directions: ClassVar[bool] = False
     #: Whether the detector reads the clients' updates (all but one read their training metrics instead): where no
     #: update moved (every one zero, or a model of integer buffers only) it has nothing to compare and does not apply.
     reads_updates: ClassVar[bool] = True
@@ -351,7 +355,7 @@ class Detector(ABC):
         self.check_params()
         self.start(run)
         moved = UpdateMotion(run)
-        for data in scan(run):
+        for data in scan(run, directions=self.uses_directions):
             moved.observe(data)
             self.observe(data)
         return moved.judged(self, self.finish())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..run import Run
-from .base import RoundData
+from .base import DATA_SIZE, RoundData
 from .statistic import RoundStatisticDetector
 
 
@@ -23,7 +23,8 @@ class ClientMetricsDetector(RoundStatisticDetector):
     report; they corroborate a flag on its update but never raise suspicion alone.
     Nor do they add a family beside ``magnitude`` flags alone: a client whose local
     training diverges (a loss far above the others') sends a far longer update in the
-    same rounds, one event seen twice.
+    same rounds, one event seen twice; nor beside the flags its data size explains (far
+    more data are far more SGD steps: a loss and an accuracy unlike the others').
     """
 
     name = "client-metrics"
@@ -31,7 +32,7 @@ class ClientMetricsDetector(RoundStatisticDetector):
     summary = "clients whose reported training metrics are outliers"
     family = "behaviour"
     standalone = False
-    explained_by = frozenset({"magnitude"})
+    explained_by = frozenset({"magnitude", DATA_SIZE})
     reads_updates = False
     side = "two-sided"
     abs_floor = 0.05

@@ -43,7 +43,7 @@ class CosineHDBSCANDetector(Detector):
     Applied per round alone it flags 2–3 honest clients a round even without an
     attack, so the run-level score votes: half of it is the share of a client's
     rounds in which it was an outlier, half whether its *accumulated* direction
-    (mean unit update) is an outlier of the same clustering. The share votes only
+    (sum of its unit updates) is an outlier of the same clustering. The share votes only
     when it is improbable by chance: when the updates form no dense majority
     (high-dimensional, diffuse updates of a device fleet; 46 % of client-rounds
     outliers in ``benchmarks/fleet_bench.py``), a client seen in three rounds is an
@@ -80,6 +80,7 @@ class CosineHDBSCANDetector(Detector):
     summary = "HDBSCAN on cosine distances; outside the majority cluster, per round and accumulated"
     family = "direction"
     label_mix = True
+    uses_directions = True
 
     def __init__(
         self, *, threshold: float = 0.95, min_clients: int = 4, min_rounds: int = EVIDENCE_ROUNDS, alpha: float = 0.05
@@ -98,7 +99,7 @@ class CosineHDBSCANDetector(Detector):
         if len(data.clients) < self.min_clients:
             return
         self._outlier.add(data.round, data.index, flame_outliers(data.cosine_distances).astype(np.float64))
-        self._history = data.accumulated
+        self._history = data.history
 
     def _tallies(self) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
         """Round by round: the round, the positions of its outliers, and each client's outlier count and

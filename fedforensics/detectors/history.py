@@ -56,12 +56,13 @@ class CountSketch:
 
 
 class DirectionHistory:
-    """Mean of each client's unit-norm updates (memory: clients × parameters, float32, within a budget).
+    """Sum of each client's unit-norm updates (memory: clients × parameters, float32, within a budget).
 
     Normalising every round's update first keeps the large updates of the
     first rounds from outweighing the rest, so clients that joined in
-    different rounds stay comparable. One instance is shared by every detector
-    of a scan, so the accumulation happens once per round.
+    different rounds stay comparable; only cosines of the sums are used, so a sum
+    is as good as a mean. The scan keeps one instance and adds every round to it
+    once, whichever detectors read it.
 
     The sums are the rows of one float32 matrix (a row per client, in order of
     first appearance, grown by doubling), so the pairwise products at the end are
