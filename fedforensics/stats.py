@@ -132,23 +132,24 @@ def on_reference_scale(z: np.ndarray, n: int) -> np.ndarray:
         return np.sign(z) * np.minimum(np.exp(moved), size)
 
 
-def bonferroni_z(z: float, tests: int, *, two_sided: bool) -> float:
+def bonferroni_z(z: float, tests: float) -> float:
     """The z-score that keeps the same false-alarm rate after taking the maximum of ``tests`` z-scores.
 
     Converts ``z`` to a p-value, multiplies it by ``tests`` (Bonferroni) and
     converts back, so one threshold serves a detector with one statistic and
     one with a hundred (every class of an output layer, every layer slice).
+    One- and two-sided tests give the same corrected z (the factor 2 of a
+    two-sided p-value goes in and comes out again).
     """
     if tests <= 1 or not np.isfinite(z):
         return z
     from scipy.stats import norm  # here, not at import: scipy.stats takes ~0.6 s to import, and inspect never needs it
 
-    sides = 2.0 if two_sided else 1.0
-    log_p = np.log(sides) + norm.logsf(z) + np.log(tests)
-    if log_p >= np.log(sides) + np.log(0.5):
+    log_p = norm.logsf(z) + np.log(tests)
+    if log_p >= np.log(0.5):
         return min(z, 0.0) if z < 0 else 0.0
     if z < 30:
-        return float(norm.isf(np.exp(log_p) / sides))
+        return float(norm.isf(np.exp(log_p)))
     # far in the tail: z² ≈ −2 log p
     return float(np.sqrt(max(z * z - 2.0 * np.log(tests), 0.0)))
 

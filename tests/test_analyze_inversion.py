@@ -334,7 +334,7 @@ def test_the_terminal_timeline_marks_a_weak_flag_as_the_final_model_line_does():
     def result(indices: dict[int, float]) -> NeuralCleanseResult:
         classes = [LabelTrigger(k, 10.0, 0.9, indices.get(k, 0.0), k in indices) for k in range(10)]
         empty = np.zeros((10, 1, 1), np.float32)
-        return NeuralCleanseResult(classes, empty, empty[:, None], np.zeros(10), np.zeros(10))
+        return NeuralCleanseResult(classes, empty, empty[:, None], np.zeros(10))
 
     weak, strong = result({2: 2.1}), result({6: 5.0})
     assert weak.weak_labels == [2] and strong.weak_labels == []

@@ -186,7 +186,7 @@ def fake_inversion(labels: int = 10, target: int = 6):
     classes = [
         inversion.LabelTrigger(k, float(masks[k].sum()), 0.9, 3.0 if k == target else 0.5, k == target) for k in range(labels)
     ]
-    result = inversion.NeuralCleanseResult(classes, masks, patterns, np.full(labels, 0.95), np.full(labels, 10))
+    result = inversion.NeuralCleanseResult(classes, masks, patterns, np.full(labels, 10))
     counts = [2] * labels
     counts[target] = 160
     probe = inversion.TriggerProbe([
@@ -280,7 +280,7 @@ def test_the_rule_text_follows_the_rules_parameters(tmp_path, agree, says):
     # one sentence per kind of non-standalone detector, which the page said twice, contradicting itself (QA)
     html = render_html(report)
     assert "A flag of client-metrics (set by a client's own data under label skew) counts as its family only beside" in html
-    assert "Beside flags of the magnitude family alone, a flag of client-metrics counts as none: one event raises both" in html
+    assert "Beside flags of the data size or magnitude families alone, a flag of client-metrics counts as none: one cause raises both" in html
     assert "A flag of output-bias (a client's label histogram) is listed as evidence but counts as no family." in render_html(report)
 
 

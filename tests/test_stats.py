@@ -64,3 +64,17 @@ def test_column_median_is_numpys_median_to_the_bit_with_nan_and_inf(rows, dtype)
     assert got.dtype == expected.dtype
     assert np.array_equal(got, expected, equal_nan=True)
     assert np.isnan(got[3])
+
+
+def test_bonferroni_z_is_the_quantile_of_the_multiplied_p_value():
+    """One threshold for a detector of one statistic and of a hundred: z of p becomes z of tests × p (a two-sided
+    p-value's factor 2 goes in and out again, so one- and two-sided tests share it; review: a flag said otherwise)."""
+    from scipy.stats import norm
+
+    from fedforensics.stats import bonferroni_z
+
+    for p in (1e-3, 1e-6, 1e-12):
+        for tests in (2, 7, 150):
+            assert bonferroni_z(float(norm.isf(p)), tests) == pytest.approx(norm.isf(tests * p), rel=1e-9)
+    assert bonferroni_z(3.0, 1) == 3.0 and bonferroni_z(0.5, 7) == 0.0 and bonferroni_z(-2.0, 7) == -2.0
+    assert bonferroni_z(40.0, 150) == pytest.approx(float(np.sqrt(40.0**2 - 2 * np.log(150))))

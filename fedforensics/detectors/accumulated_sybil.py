@@ -107,7 +107,7 @@ class AccumulatedSybilDetector(Detector):
         z = -on_reference_scale(robust_z(gap, abs_floor=self.abs_floor), len(kept))
         tests = max(1.0, len(kept) / REFERENCE_CLIENTS)
         scores, flagged = self.flag(
-            {cid: bonferroni_z(float(s), tests, two_sided=False) for cid, s in zip(kept, z)}, everyone
+            {cid: bonferroni_z(float(s), tests) for cid, s in zip(kept, z)}, everyone
         )
         usual = float(np.exp(np.median(gap)))
         evidence = []

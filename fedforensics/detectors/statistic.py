@@ -167,16 +167,15 @@ class RoundStatisticDetector(Detector):
         conclusions = {key: series.conclude() for key, series in self._series.items()}
         best = strongest(conclusions)
         tests = Counter(cid for conclusion in conclusions.values() for cid in conclusion.scores)
-        two_sided = self.side == "two-sided"
         scores, flagged = self.flag(
-            {cid: bonferroni_z(s, tests[cid], two_sided=two_sided) for cid, (s, _) in best.items()}, self._run.all_clients
+            {cid: bonferroni_z(s, tests[cid]) for cid, (s, _) in best.items()}, self._run.all_clients
         )
         best_key = {cid: key for cid, (_, key) in best.items()}
         first = {}
         for cid in flagged:
             # the first round at which a statistic's score, corrected as the flag's is, reached the threshold
             def corrected_reaches(score: float, tests: int = tests[cid]) -> bool:
-                return bonferroni_z(score, tests, two_sided=two_sided) >= self.threshold
+                return bonferroni_z(score, tests) >= self.threshold
 
             rounds = [r for c in conclusions.values() if (r := c.first_reaching(cid, corrected_reaches)) is not None]
             if rounds:

@@ -114,7 +114,6 @@ class NeuralCleanseResult:
     classes : one entry per label, in label order.
     masks : float32 ``(K, H, W)`` in [0, 1], the recovered mask of each label.
     patterns : float32 ``(K, C, H, W)``, the recovered pattern of each label (in the data's value range).
-    fit_attack_success : attack success of each trigger on the optimisation half.
     epochs : epochs each label's search ran (summed over restarts).
     threshold : the anomaly index above which a label was flagged (:attr:`NeuralCleanse.threshold`).
     """
@@ -122,7 +121,6 @@ class NeuralCleanseResult:
     classes: list[LabelTrigger]
     masks: np.ndarray
     patterns: np.ndarray
-    fit_attack_success: np.ndarray
     epochs: np.ndarray = field(repr=False)
     threshold: float = ANOMALY_THRESHOLD
 
@@ -390,7 +388,7 @@ class NeuralCleanse:
             masks[rows], patterns[rows] = search.triggers()
             best_l1[rows] = search.best_l1
             epochs[rows] = search.epochs
-        return self._result(model, x_t, y_t, fit, held, targets, masks, patterns, best_l1, epochs)
+        return self._result(model, x_t, y_t, held, targets, masks, patterns, best_l1, epochs)
 
     @property
     def samples_per_label(self) -> int:
@@ -439,7 +437,6 @@ class NeuralCleanse:
         model: torch.nn.Module,
         x: torch.Tensor,
         y: torch.Tensor,
-        fit: np.ndarray,
         held: np.ndarray,
         targets: np.ndarray,
         masks: torch.Tensor,
@@ -459,14 +456,13 @@ class NeuralCleanse:
         mask, pattern = masks[chosen], patterns[chosen]
         l1 = mask.sum(dim=(1, 2, 3)).numpy().astype(np.float64)
         held_success = _attack_success(model, x[held], y[held], mask, pattern)
-        fit_success = _attack_success(model, x[fit], y[fit], mask, pattern)
         index = anomaly_index(l1)
         flagged = self.flag(l1, held_success)
         labels = [
             LabelTrigger(int(k), float(l1[k]), float(held_success[k]), float(index[k]), bool(flagged[k])) for k in range(classes)
         ]
         per_label = epochs.reshape(classes, -1).sum(1)
-        return NeuralCleanseResult(labels, mask[:, 0].numpy(), pattern.numpy(), fit_success, per_label, self.threshold)
+        return NeuralCleanseResult(labels, mask[:, 0].numpy(), pattern.numpy(), per_label, self.threshold)
 
 
 def _frozen_copy(model: torch.nn.Module) -> torch.nn.Module:

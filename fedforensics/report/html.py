@@ -145,9 +145,9 @@ def _summary(report: AuditReport) -> str:
     for d in corroborating:
         if d.explained_by:
             only_beside += (
-                f" Beside flags of the {' or '.join(sorted(d.explained_by))} family alone, a flag of {esc(d.name)} counts as "
-                "none: one event raises both (local training that diverges reports a loss unlike the others' and sends a "
-                "far longer update)."
+                f" Beside flags of the {' or '.join(sorted(d.explained_by))} famil{'ies' if len(d.explained_by) > 1 else 'y'} "
+                f"alone, a flag of {esc(d.name)} counts as none: one cause raises both (local training that diverges reports "
+                "a loss unlike the others' and sends a far longer update; far more data are far more SGD steps)."
             )
     if no_family:
         only_beside += (
