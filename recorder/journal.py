@@ -427,6 +427,7 @@ class RecoveredFile(io.RawIOBase):
 
     def __init__(self, path: str | os.PathLike[str], committed: int, pages: list[tuple[int, bytes]]) -> None:
         super().__init__()
+        self._path = os.fspath(path)
         self._fd = os.open(path, os.O_RDONLY)
         self._size = committed
         self._pages = sorted(pages)
@@ -452,14 +453,18 @@ class RecoveredFile(io.RawIOBase):
         stop = min(start + len(view), self._size)
         if stop <= start:
             return 0
-        n = os.preadv(self._fd, [view[: stop - start]], start)
+        read = start + os.preadv(self._fd, [view[: stop - start]], start)
+        gap = read  # the first byte past the file's end that no saved page restores
         for offset, original in self._pages:
             lo, hi = max(offset, start), min(offset + len(original), stop)
             if lo < hi:
                 view[lo - start : hi - start] = original[lo - offset : hi - offset]
-        n = stop - start
+                if lo <= gap < hi:
+                    gap = hi
+        if gap < stop:  # cut shorter than its last commit by someone else: bytes no one has (review: stale ones were read)
+            raise OSError(f"{self._path}: shorter than its last commit ({os.fstat(self._fd).st_size:,} of {self._size:,} bytes)")
         self._pos = stop
-        return n
+        return stop - start
 
     def close(self) -> None:
         if not self.closed:

@@ -102,6 +102,20 @@ def test_a_damaged_hot_journal_is_named_as_the_likely_cause(tmp_path):
     assert str(info.value).endswith("the file or its journal is damaged")
 
 
+def test_a_recovered_view_restores_a_journaled_cut_and_refuses_one_it_cannot(tmp_path):
+    """Review: the view read past the file's end left whatever the caller's buffer held, where no saved page
+    restored it (a file cut shorter than its last commit by someone else), and said it had read it all."""
+    from recorder.journal import RecoveredFile
+
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"a" * 100)  # committed 150: the writer cut the last 50 after saving them (its truncate)
+    with RecoveredFile(path, 150, [(100, b"b" * 50)]) as view:
+        assert view.read() == b"a" * 100 + b"b" * 50
+    buffer = bytearray(b"x" * 150)
+    with RecoveredFile(path, 150, [(100, b"b" * 20)]) as view, pytest.raises(OSError, match="shorter than its last commit"):
+        view.readinto(buffer)
+
+
 def _killed_mid_round(tmp_path: Path) -> tuple[Path, Path]:
     """A run recorded through a symbolic link by a writer killed mid-round: (the file, the link)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
