@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .analysis import AuditReport, analyze
+from .detectors.base import json_float
 from .errors import FedForensicsError
 from .run import open_run
 from .scan import Progress
@@ -36,10 +37,6 @@ POSITIVE_VERDICTS = ("malicious", "suspicious")
 
 def _ratio(num: int, den: int) -> float | None:
     return num / den if den else None
-
-
-def _json_float(value: float | None) -> float | None:
-    return round(value, 6) if value is not None and math.isfinite(value) else None
 
 
 @dataclass
@@ -103,11 +100,11 @@ class Judgement:
             "fp": self.fp,
             "fn": self.fn,
             "tn": self.tn,
-            "precision": _json_float(self.precision),
-            "recall": _json_float(self.recall),
-            "f1": _json_float(self.f1),
-            "fpr": _json_float(self.fpr),
-            "auroc": _json_float(self.auroc),
+            "precision": json_float(self.precision),
+            "recall": json_float(self.recall),
+            "f1": json_float(self.f1),
+            "fpr": json_float(self.fpr),
+            "auroc": json_float(self.auroc),
             "attackers": len(self.detections),
             "detected": self.detected,
             "median_first_round": self.median_first_round,

@@ -10,7 +10,7 @@ import zipfile
 
 import numpy as np
 
-from .errors import FedForensicsError
+from .errors import FedForensicsError, one_line
 
 _ZIP = b"PK\x03\x04"
 _NPY = b"\x93NUMPY"
@@ -41,5 +41,4 @@ def load_arrays(path: str | os.PathLike[str], keys: tuple[str, ...], example: st
     except FedForensicsError:
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        lines = str(exc).strip().splitlines()
-        raise FedForensicsError(f"{path}: not a readable .npz file ({lines[0] if lines else type(exc).__name__})") from None
+        raise FedForensicsError(f"{path}: not a readable .npz file ({one_line(exc)})") from None

@@ -764,3 +764,15 @@ def test_an_interrupted_simulation_through_a_link_removes_the_run_not_the_link(t
     with pytest.raises(KeyboardInterrupt):
         simulate(SimulationConfig(**SHORT), link, progress=interrupt)
     assert link.is_symlink() and list((tmp_path / "runs").iterdir()) == []
+
+
+def test_the_command_line_offers_every_registered_attack_trigger_and_model():
+    """Review: the CLI lists the attacks, triggers and models by hand (its imports must not load torch, which the
+    simulator's package does): a new one would be unreachable from `fedforensics simulate` until listed there."""
+    from fedforensics import zoo
+    from fedforensics.cli import simulate as cli
+    from fedforensics.simulate import ATTACKS, TRIGGERS
+
+    assert [a.value for a in cli.Attack] == list(ATTACKS)
+    assert [t.value for t in cli.TriggerShape] == list(TRIGGERS)
+    assert [m.value for m in cli.Model] == list(zoo.MODELS)

@@ -118,7 +118,7 @@ class Evidence:
             "client": self.client,
             "round": self.round,
             "layer": self.layer,
-            "value": _json_float(self.value),
+            "value": json_float(self.value),
             "detail": self.detail,
         }
 
@@ -129,7 +129,8 @@ def setting_json(value: object) -> object:
     return str(value) if isinstance(value, float) and not math.isfinite(value) else value
 
 
-def _json_float(value: float | None) -> float | None:
+def json_float(value: float | None) -> float | None:
+    """A number for a JSON report: rounded to 6 decimals, ``None`` for a missing or non-finite one (JSON has no NaN)."""
     if value is None or not math.isfinite(value):
         return None
     return float(round(value, 6))
@@ -216,10 +217,10 @@ class DetectorResult:
             "applicable": self.applicable,
             "note": self.note,
             "threshold": setting_json(self.threshold),
-            "scores": {cid: _json_float(v) for cid, v in self.scores.items()},
+            "scores": {cid: json_float(v) for cid, v in self.scores.items()},
             "flagged": list(self.flagged),
             "first_flagged": dict(self.first_flagged),
-            "round_scores": rounds_json(self.round_scores, deferred, _json_float),
+            "round_scores": rounds_json(self.round_scores, deferred, json_float),
             "evidence": [e.to_json() for e in self.evidence],
             "extras": {
                 key: rounds_json(value, deferred) if isinstance(value, RoundTable) else value for key, value in self.extras.items()

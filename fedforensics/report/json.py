@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import math
@@ -46,12 +47,7 @@ def report_to_json(report: AuditReport, deferred: bool = False) -> dict[str, Any
         "version": REPORT_VERSION,
         "run": report.summary.to_json(),
         "verdict_counts": report.counts,
-        "rule": {
-            name: setting_json(value) for name, value in (
-                ("agree", report.rule.agree), ("strong", report.rule.strong), ("cap", report.rule.cap),
-                ("persistence", report.rule.persistence),
-            )
-        },
+        "rule": {field.name: setting_json(getattr(report.rule, field.name)) for field in dataclasses.fields(report.rule)},
         "settings": report.settings.to_json(),
         "persistence": report.persistence,
         "clients": [v.to_json() for v in report.verdicts],
