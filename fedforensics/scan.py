@@ -212,7 +212,7 @@ def scan(
                 global_nonfinite=global_nonfinite,
                 history=history,
             )
-            if history is not None:
+            if history is not None and kept:  # a round whose every update held NaN/Inf adds nothing
                 history.add(kept, [data.flat(layer.name) for layer in layers], data.norms)
             yield data
             data.updates = _Released(r)  # the next round overwrites the buffers: never read them stale

@@ -897,7 +897,7 @@ def test_training_metrics_beside_magnitude_flags_alone_are_one_event():
     round, Dirichlet 0.5, lr 0.1) sent updates up to 57 MADs long and reported losses 27 MADs high in the same
     rounds: norm plus client-metrics made three of them malicious. Beside a direction or collusion flag the
     metrics still count; beside magnitude flags alone they are part of that one event."""
-    metrics = frozenset({"magnitude"})
+    metrics = frozenset({"magnitude", DATA_SIZE})
     results = [
         _result("norm", 3.5, {"diverged": 5.6, "flipper": 0.5, "boosted": 5.0, "honest": 0.2}, "magnitude"),
         _result("layer-deviation", 5.0, {"diverged": 5.9, "flipper": 0.5, "boosted": 0.2, "honest": 0.2}, "magnitude"),

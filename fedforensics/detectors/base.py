@@ -176,6 +176,8 @@ class DetectorResult:
     explained_by
         Families of standalone flags that one cause raises together with this detector's, in an honest client
         (see :attr:`Detector.explained_by`).
+    summary
+        What the detector finds, in a few words (:attr:`Detector.summary`).
     """
 
     name: str
@@ -195,6 +197,7 @@ class DetectorResult:
     label_mix: bool = False
     large_data: bool = False
     explained_by: frozenset[str] = frozenset()
+    summary: str = ""
 
     @property
     def adds_family(self) -> bool:
@@ -213,6 +216,7 @@ class DetectorResult:
             "large_data": self.large_data,
             "explained_by": sorted(self.explained_by),
             "reference": self.reference,
+            "summary": self.summary,
             "params": {k: setting_json(v) for k, v in self.params.items()},
             "applicable": self.applicable,
             "note": self.note,
@@ -332,6 +336,7 @@ class Detector(ABC):
             large_data=self.large_data,
             explained_by=self.explained_by,
             reference=self.reference,
+            summary=self.summary,
             params=self.get_params(),
             threshold=self.threshold,
             **fields,

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..analysis import AuditReport
-from ..detectors import all_detectors
 from ..detectors.base import DetectorResult, Evidence
 from ..verdict import VERDICTS, ClientVerdict
 from . import figures
@@ -387,10 +386,9 @@ def _inversion(inversion: TriggerInversionReport) -> str:
 
 
 def _detectors(report: AuditReport) -> str:
-    registry = all_detectors()
     rows = []
     for d in report.detectors:
-        what = esc(registry[d.name].summary) if d.name in registry else ""
+        what = esc(d.summary)
         if not d.applicable:
             flagged = f'<span class="muted">not applicable: {esc(d.note)}</span>'
         else:
