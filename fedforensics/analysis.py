@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
+
+from recorder import __version__
 
 from .detectors import Detector, DetectorResult, all_detectors
 from .detectors.base import UpdateMotion
@@ -49,6 +52,9 @@ class AuditReport:
     notes: list[str] = field(default_factory=list)
     persistence: float | None = None  # the run's median cosine of DeviationPersistence (None: unmeasured)
     settings: Settings = field(default_factory=Settings)  # the parameters that differ from the defaults
+    #: When the audit ran (UTC, ISO 8601, to the second) and with which fedforensics: what evidence is dated by.
+    audited: str = ""
+    tool_version: str = ""
 
     @property
     def counts(self) -> dict[str, int]:
@@ -164,6 +170,7 @@ def analyze(
     report = AuditReport(
         summarize(run), results, verdicts, rule, participation, global_metrics, client_metrics,
         persistence=persistence.median, settings=Settings.of(detectors, rule),
+        audited=datetime.now(timezone.utc).isoformat(timespec="seconds"), tool_version=__version__,
     )
     report.notes.extend(coverage_notes(run, verdicts, results, round_sizes, still))
     for note in (

@@ -75,6 +75,37 @@ def test_run_file_strings_are_escaped(hostile):
     ) == []
 
 
+def test_the_page_dates_the_audit_and_says_how_each_detector_counts(tmp_path):
+    """QA: no audit date anywhere, no size of the run file, the final global metrics only as a figure, no family per
+    detector (a client "flagged by 2 detectors" was suspicious: both direction), the run's persistence and the
+    large-data exception missing from the rule the verdicts follow."""
+    from datetime import datetime
+
+    from fedforensics import __version__
+    from fedforensics.report.json import report_to_json
+
+    report = audit(make_run(tmp_path / "run.h5", rounds=6, attackers=("c0",), attack="boost"))
+    page = render_html(report)
+    when = datetime.fromisoformat(report.audited)
+    assert when.tzinfo is not None and abs((datetime.now(when.tzinfo) - when).total_seconds()) < 600
+    assert f"<tr><th>audited</th><td>{report.audited} by fedforensics {__version__}</td></tr>" in page
+    assert f"{report.summary.file_size:,} bytes" in page and "Global model after round" not in page  # no metric recorded
+    assert re.search(r"<td><b>norm</b><br>.*?</td><td>magnitude<br><span class=\"muted\">large data</span></td>", page)
+    assert "<td>behaviour<br><span class=\"muted\">corroborates only</span></td>" in page
+    assert "count as one family (data size), and none of them makes it <b>malicious</b> alone" in page
+    assert f"This run's persistence: <b>{report.persistence:.3f}</b>" in page
+    data = report_to_json(report)
+    assert data["audited"] == report.audited and data["fedforensics_version"] == __version__
+    rng = np.random.default_rng(0)
+    with Recorder(tmp_path / "metrics.h5") as rec:
+        for r in range(3):
+            with rec.round(r, {"w": np.zeros(8, np.float32)}) as rnd:
+                for c in range(4):
+                    rnd.client(f"c{c}", {"w": rng.normal(size=8).astype(np.float32)}, num_samples=5, delta=True)
+                rnd.global_metrics({"accuracy": 0.5 + r / 10, "attack_success": 0.25})
+    assert "Global model after round 2: accuracy 0.700, attack_success 0.250." in render_html(audit(tmp_path / "metrics.h5"))
+
+
 def test_every_section_and_figure_is_present(hostile):
     report, page = hostile
     assert missing(page, *(f'<section id="{a}">' for a in SECTIONS), *(f'href="#{a}"' for a in SECTIONS)) == []
@@ -227,6 +258,14 @@ def test_the_summary_states_what_trigger_inversion_found(hostile):
     assert weak.result.weak_labels == [6] and fake_inversion().result.weak_labels == []
     assert "Weak for label 6: an anomaly index below 2.58" in render_html(dataclasses.replace(report, trigger_inversion=weak))
     assert "Weak for label" not in render_html(found)
+    # QA: the timeline drew a weak flag as a strong one and had no text of the flags per round
+    early = fake_inversion()
+    early.result.classes[6] = dataclasses.replace(early.result.classes[6], anomaly_index=2.2)
+    dated = fake_inversion()
+    dated.timeline[0] = dataclasses.replace(dated.timeline[0], result=early.result)
+    caption = render_html(dataclasses.replace(report, trigger_inversion=dated))
+    assert "Flagged labels per inverted round: 0: 6 (weak) · 3: 6." in caption
+    assert "A weak flag (hollow) has an anomaly index below 2.58" in caption
     assert dataclasses.replace(report, trigger_inversion=weak).model_finding.startswith(
         "trigger inversion suspects a backdoor in the final model toward label 6 (anomaly index 2.20; weak: below 2.58, "
         "which any of a clean model's 10 labels passes by chance only one time in 20)"

@@ -417,22 +417,25 @@ def probe_histograms(sets: Sequence[tuple[str, Sequence[int], int | None, float]
         return _uri(fig)
 
 
-def inversion_timeline(points: Mapping[int, Sequence[tuple[int, float, bool]]]) -> str:
-    """Anomaly index of every label's trigger per inverted round (``round -> [(label, index, flagged)]``)."""
+def inversion_timeline(points: Mapping[int, Sequence[tuple[int, float, bool, bool]]]) -> str:
+    """Anomaly index of every label's trigger per inverted round (``round -> [(label, index, flagged, weak)]``): a
+    flagged label filled red, a weak flag (below the chance level) hollow and marked so (QA: drawn as the strong ones)."""
+    red = VERDICT_COLOURS["malicious"]
     with _style():
         fig = Figure(figsize=(10, 3.0), layout="constrained")
         ax = fig.add_subplot()
         for r, labels in sorted(points.items()):
-            for label, value, is_flagged in labels:
+            for label, value, is_flagged, weak in labels:
                 if value is None or not math.isfinite(value):
                     continue
-                ax.scatter([r], [value], s=36 if is_flagged else 14, zorder=3,
-                           color=VERDICT_COLOURS["malicious"] if is_flagged else "#8c98a8")
                 if is_flagged:
-                    ax.annotate(str(label), (r, value), xytext=(4, 3), textcoords="offset points", fontsize=8,
-                                color=VERDICT_COLOURS["malicious"])
+                    ax.scatter([r], [value], s=36, zorder=3, color="none" if weak else red, edgecolor=red, linewidth=1.2)
+                    ax.annotate(f"{label} (weak)" if weak else str(label), (r, value), xytext=(4, 3),
+                                textcoords="offset points", fontsize=8, color=red)
+                else:
+                    ax.scatter([r], [value], s=14, zorder=3, color="#8c98a8")
         ax.set_xlabel("round of the inverted global model")
         ax.set_ylabel("anomaly index")
         ax.xaxis.get_major_locator().set_params(integer=True)
-        ax.set_title("when did a backdoor appear? (red: flagged labels)")
+        ax.set_title("when did a backdoor appear? (red: flagged labels; hollow: weak flags)")
         return _uri(fig)

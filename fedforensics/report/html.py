@@ -16,7 +16,7 @@ from ..detectors.base import DetectorResult, Evidence
 from ..verdict import VERDICTS, ClientVerdict
 from . import figures
 from .files import write_atomic
-from .page import VERDICT_COLOURS, badge, card, count, esc, facts, figure, num, page, section, table
+from .page import VERDICT_COLOURS, badge, byte_size, card, count, esc, facts, figure, num, page, section, table
 
 if TYPE_CHECKING:  # the inversion needs torch; the page only draws its result
     from ..inversion import TriggerInversionReport
@@ -128,8 +128,13 @@ def _summary(report: AuditReport) -> str:
             for cid, rounds in s.failed_replies.items()
         ) if s.failed_replies else "")),
         ("updates with NaN/Inf", esc(len(s.nonfinite_updates))),
+        ("size on disk", esc(f"{byte_size(s.file_size)} ({s.file_size:,} bytes; compression: {s.compression})")),
+        ("final state", "recorded" if s.final_state else '<span class="muted">not recorded</span>'),
         ("recorded", esc(f"{s.created} by recorder {s.recorder_version} (format v{s.format_version})")),
+        ("audited", esc(f"{report.audited} by fedforensics {report.tool_version}") if report.audited else "–"),
     ]
+    if s.attachments:
+        rows.append(("attachments", ", ".join(f'<span class="id">{esc(a)}</span>' for a in s.attachments)))
     if s.meta:
         rows.append(("metadata", "<br>".join(f'<span class="id">{esc(k)} = {esc(v)}</span>' for k, v in sorted(s.meta.items()))))
     r = report.rule
@@ -162,13 +167,32 @@ def _summary(report: AuditReport) -> str:
         if r.agree > 1
         else ""
     )
+    sized = [d.name for d in report.detectors if d.large_data]
+    if sized:
+        only_beside += (
+            f" For a client whose reported sample counts explain its update's length in most of its rounds, flags of "
+            f"{' or '.join(esc(n) for n in sized)} count as one family (data size), and none of them makes it <b>malicious</b> alone."
+        )
+    if r.agree > 1 and report.persistence is not None:
+        applies = r.persists(report.persistence)
+        persistent += (
+            f" This run's persistence: <b>{report.persistence:.3f}</b> ({'at least' if applies else 'below'} {r.persistence:g}: "
+            f"{'this exception applies' if applies else 'the exception does not apply'})."
+        )
     rule = (
         f'<p class="muted">Verdict rule: <b>malicious</b> when flagged by detectors of at least {r.agree} {"family" if r.agree == 1 else "families"} of '
         f"evidence (magnitude, direction, collusion, behaviour) or by one standalone detector at {r.strong:g}× its threshold; "
         f"<b>suspicious</b> when {f'flagged by {fewer} or when ' if r.agree > 1 else ''}an update held NaN/Inf; "
         f"otherwise <b>benign</b>.{persistent}{only_beside} The score sums each detector's score ÷ threshold{f', capped at {r.cap:g}' if math.isfinite(r.cap) else ''}.</p>"
     )
-    return f'<div class="cards">{cards}</div>{notes}{top}{rule}<h3>Run</h3>{facts(rows)}'
+    last = max(report.global_metrics) if report.global_metrics else None
+    final = (
+        f'<p class="muted">Global model after round {esc(last)}: '
+        + esc(", ".join(f"{k} {num(v, '.3f')}" for k, v in sorted(report.global_metrics[last].items()))) + ".</p>"
+        if last is not None
+        else ""
+    )
+    return f'<div class="cards">{cards}</div>{final}{notes}{top}{rule}<h3>Run</h3>{facts(rows)}'
 
 
 def _verdicts(report: AuditReport) -> str:
@@ -376,9 +400,21 @@ def _inversion(inversion: TriggerInversionReport) -> str:
         "ones, and the auditor's with its partial variants when given). Red: the label the trigger pulls towards.",
     ))
     if inversion.timeline:
-        points = {t.round: [(c.label, c.anomaly_index, c.flagged) for c in t.result.classes] for t in inversion.timeline}
-        parts.append(figure(figures.inversion_timeline(points), "anomaly index per inverted round",
-                            "Neural Cleanse on earlier global models: the round from which a label is flagged dates the backdoor."))
+        points = {
+            t.round: [(c.label, c.anomaly_index, c.flagged, c.label in t.result.weak_labels) for c in t.result.classes]
+            for t in inversion.timeline
+        }
+        per_round = " · ".join(
+            f"{t.round}: " + (", ".join(f"{label} (weak)" if label in t.result.weak_labels else str(label)
+                                        for label in t.result.flagged_labels) or "none")
+            for t in inversion.timeline
+        )
+        parts.append(figure(
+            figures.inversion_timeline(points), "anomaly index per inverted round",
+            "Neural Cleanse on earlier global models: the round from which a label is flagged, and not weakly, dates the "
+            f"backdoor. A weak flag (hollow) has an anomaly index {esc(inversion.result.weak_meaning)}: chance can raise it. "
+            f"Flagged labels per inverted round: {esc(per_round)}.",
+        ))
     rows = [[esc(c.label), num(c.mask_l1, ".1f"), num(c.attack_success, ".0%"), num(c.anomaly_index),
              '<span class="truth">flagged</span>' if c.flagged else '<span class="muted">–</span>'] for c in classes]
     parts.append(table(["label", "mask L1", "attack success (held out)", "anomaly index", "verdict"], rows, numeric=(1, 2, 3)))
@@ -396,11 +432,21 @@ def _detectors(report: AuditReport) -> str:
         first = ", ".join(
             f'<span class="id">{esc(c)}</span>: {esc(d.first_flagged.get(c, "run-level"))}' for c in d.flagged[:HTML_LISTED]
         ) + (f" and {len(d.flagged) - HTML_LISTED} more" if len(d.flagged) > HTML_LISTED else "") or "–"
-        rows.append([f"<b>{esc(d.name)}</b><br><span class=\"muted\">{what}</span>", esc(d.reference),
+        kind = [("corroborates only" if not d.standalone else ""), ("label mix" if d.label_mix else ""),
+                ("large data" if d.large_data else "")]
+        tags = ", ".join(k for k in kind if k)
+        family = esc(d.family or d.name) + (f'<br><span class="muted">{esc(tags)}</span>' if tags else "")
+        rows.append([f"<b>{esc(d.name)}</b><br><span class=\"muted\">{what}</span>", family, esc(d.reference),
                      num(d.threshold, "g"), flagged, first])
     given = report.settings.describe()
     told = f"<p>Parameters set: {esc(given)} (the others are the defaults: docs/detectors.md).</p>" if given else ""
-    return told + table(["detector", "source", "threshold", "flagged", "first flagged (round)"], rows, numeric=(2,))
+    legend = (
+        '<p class="muted">Family: the kind of evidence; the verdict counts agreeing families, not detectors. '
+        "<em>corroborates only</em>: its flag alone leaves a client benign; <em>label mix</em>: an honest client with an "
+        "unusual mix of labels reaches it too; <em>large data</em>: so does one with far more data than the others "
+        "(the verdict rule in the summary says how each counts).</p>"
+    )
+    return told + legend + table(["detector", "family", "source", "threshold", "flagged", "first flagged (round)"], rows, numeric=(3,))
 
 
 def render_html(report: AuditReport) -> str:

@@ -45,6 +45,8 @@ def report_to_json(report: AuditReport, deferred: bool = False) -> dict[str, Any
     return finite({
         "format": REPORT_FORMAT,
         "version": REPORT_VERSION,
+        "audited": report.audited,
+        "fedforensics_version": report.tool_version,
         "run": report.summary.to_json(),
         "verdict_counts": report.counts,
         "rule": {field.name: setting_json(getattr(report.rule, field.name)) for field in dataclasses.fields(report.rule)},

@@ -109,6 +109,16 @@ def num(value: float | None, spec: str = ".2f") -> str:
     return format(value, spec)
 
 
+def byte_size(n: int) -> str:
+    """A file's size for a reader: ``1.4 MiB``."""
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return str(n)
+
+
 def median_round(value: float | None) -> str:
     """A median of round numbers: whole, or with its half (4.5, not 4 as ``.0f`` rounds it, nor ``1.23456e+06``
     as ``g`` writes a round of a long run); an en dash when there is none."""

@@ -15,6 +15,7 @@ from ..detectors.base import Evidence
 from ..notes import listed
 from ..summary import RunSummary
 from .escapes import shown
+from .page import byte_size
 
 if TYPE_CHECKING:  # the inversion needs torch; the terminal only draws its result
     from ..inversion import TriggerInversionReport
@@ -29,14 +30,6 @@ def plain(text: str, style: str = "") -> Text:
     shown as ``[z``, a trailing backslash doubled, and ``:cat:`` as an emoji.
     """
     return Text(shown(text), style=style)
-
-
-def _size(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return str(n)
 
 
 def summary_panel(summary: RunSummary) -> Panel:
@@ -55,7 +48,7 @@ def summary_panel(summary: RunSummary) -> Panel:
     facts.add_row("distinct clients", str(summary.distinct_clients))
     layers = len(summary.layers)
     facts.add_row("parameters", f"{summary.parameters:,} in {layers} layer{'s' * (layers != 1)}")
-    facts.add_row("size on disk", f"{_size(summary.file_size)} (compression: {summary.compression})")
+    facts.add_row("size on disk", f"{byte_size(summary.file_size)} (compression: {summary.compression})")
     facts.add_row("client metrics", plain(", ".join(summary.client_metrics) or "none"))
     facts.add_row("global metrics", plain(", ".join(summary.global_metrics) or "none"))
     truth = plain("none" if summary.ground_truth is None else listed(summary.ground_truth, LISTED, "clients") or "(no malicious client)")
