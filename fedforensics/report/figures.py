@@ -53,6 +53,11 @@ LEGEND_LIMIT = 12
 TICK_LIMIT = 40
 #: Ratio of largest to smallest positive value above which an axis turns logarithmic.
 LOG_RATIO = 30.0
+#: Beyond this many background (benign) lines a plot draws them as one embedded image, not as vectors: a fleet's
+#: 1,000 clients over 150 rounds made each timeline 5.6 MB of SVG paths (QA); its highlighted clients stay vectors.
+RASTER_LINES = 60
+#: Resolution of that image.
+RASTER_DPI = 100
 
 
 @contextmanager
@@ -65,7 +70,7 @@ def _style() -> Iterator[None]:
 
 def _uri(fig: Figure) -> str:
     buf = io.BytesIO()
-    fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
+    fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None}, dpi=RASTER_DPI)
     return "data:image/svg+xml;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
@@ -177,6 +182,7 @@ def _client_lines(
     series = _series(by_round)
     values: list[float] = []
     labelled = set(_highlighted(styles, list(series))[:LEGEND_LIMIT])
+    raster = sum(not styles.highlighted(cid) for cid in series) > RASTER_LINES
     for cid in styles.order(list(series)):
         xs, ys = series[cid]
         values.extend(ys)
@@ -187,7 +193,7 @@ def _client_lines(
                 ax.annotate(styles.name(cid, 12), (xs[-1], ys[-1]), xytext=(4, 0), textcoords="offset points", va="center",
                             fontsize=7.5, color=styles.colour(cid), zorder=4)
         else:
-            ax.plot(xs, ys, color=VERDICT_COLOURS["benign"], lw=1.0, alpha=0.55, zorder=2)
+            ax.plot(xs, ys, color=VERDICT_COLOURS["benign"], lw=1.0, alpha=0.55, zorder=2, rasterized=raster)
     _legend(ax, styles, list(series), any(not styles.highlighted(c) for c in series), extra)
     ax.set_xlabel("round")
     ax.xaxis.get_major_locator().set_params(integer=True)
