@@ -359,6 +359,16 @@ def test_figure_labels_keep_apart_the_ids_the_tables_keep_apart():
     assert styles.name("c\xa06", 12) == "c\\xa06" and styles.label("c4 ") == "c4\\x20 (benign, known attacker)"
 
 
+def test_nested_metadata_is_shown_as_stored_and_an_empty_run_says_it_has_no_client(tmp_path):
+    """QA: nested metadata read as Python's repr (None, single quotes); a run without updates had a verdict table of
+    headers only."""
+    with Recorder(tmp_path / "empty.h5", meta={"split": {"alpha": None, "seeds": ["a", 1]}, "name": "x"}):
+        pass
+    page = render_html(audit(tmp_path / "empty.h5"))
+    assert 'split = {&quot;alpha&quot;: null, &quot;seeds&quot;: [&quot;a&quot;, 1]}' in page and "name = x" in page
+    assert "No client sent an update in any round: there is nothing to judge." in page
+
+
 def test_many_background_lines_are_drawn_as_one_image():
     """QA: 1,000 clients over 150 rounds made each per-client chart 5.6 MB of SVG paths (17 MB of HTML); beyond
     RASTER_LINES benign clients their lines are one embedded image, the highlighted clients still vectors."""

@@ -16,7 +16,7 @@ from ..detectors.base import DetectorResult, Evidence
 from ..verdict import VERDICTS, ClientVerdict
 from . import figures
 from .files import write_atomic
-from .page import VERDICT_COLOURS, badge, byte_size, card, count, esc, facts, figure, num, page, section, table
+from .page import VERDICT_COLOURS, badge, byte_size, card, meta_value, count, esc, facts, figure, num, page, section, table
 
 if TYPE_CHECKING:  # the inversion needs torch; the page only draws its result
     from ..inversion import TriggerInversionReport
@@ -136,7 +136,7 @@ def _summary(report: AuditReport) -> str:
     if s.attachments:
         rows.append(("attachments", ", ".join(f'<span class="id">{esc(a)}</span>' for a in s.attachments)))
     if s.meta:
-        rows.append(("metadata", "<br>".join(f'<span class="id">{esc(k)} = {esc(v)}</span>' for k, v in sorted(s.meta.items()))))
+        rows.append(("metadata", "<br>".join(f'<span class="id">{esc(k)} = {esc(meta_value(v))}</span>' for k, v in sorted(s.meta.items()))))
     r = report.rule
     corroborating = [d for d in report.detectors if not d.standalone and d.adds_family]
     no_family = [d.name for d in report.detectors if not d.adds_family]
@@ -215,6 +215,8 @@ def _verdicts(report: AuditReport) -> str:
         rows.append(row)
         classes.append(f"v-{v.verdict}")
     shown = max(VERDICT_ROWS, sum(v.verdict != "benign" for v in report.verdicts))
+    if not rows:
+        return _unavailable("No client sent an update in any round: there is nothing to judge.")
     page = table(headers, rows[:shown], numeric=(2, 3), row_classes=classes[:shown])
     if len(rows) > shown:
         rest = table(headers, rows[shown:], numeric=(2, 3), row_classes=classes[shown:])
@@ -441,7 +443,9 @@ def _detectors(report: AuditReport) -> str:
     given = report.settings.describe()
     told = f"<p>Parameters set: {esc(given)} (the others are the defaults: docs/detectors.md).</p>" if given else ""
     legend = (
-        '<p class="muted">Family: the kind of evidence; the verdict counts agreeing families, not detectors. '
+        "<p class=\"muted\">First flagged: the first round by which the client's evidence, accumulated over its rounds "
+        "so far, reached the threshold (its evidence may name earlier rounds, which alone did not). "
+        'Family: the kind of evidence; the verdict counts agreeing families, not detectors. '
         "<em>corroborates only</em>: its flag alone leaves a client benign; <em>label mix</em>: an honest client with an "
         "unusual mix of labels reaches it too; <em>large data</em>: so does one with far more data than the others "
         "(the verdict rule in the summary says how each counts).</p>"

@@ -10,6 +10,7 @@ markup that the caller built from escaped parts.
 from __future__ import annotations
 
 import html
+import json
 import math
 from collections.abc import Iterable, Sequence
 
@@ -107,6 +108,12 @@ def num(value: float | None, spec: str = ".2f") -> str:
     if math.isinf(value):
         return "∞" if value > 0 else "−∞"
     return format(value, spec)
+
+
+def meta_value(value: object) -> str:
+    """A metadata value as the run stores it: a string as it is, anything else as JSON (``null``, ``["a", 1]``,
+    not Python's ``None`` and ``['a', 1]``: QA)."""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
 def byte_size(n: int) -> str:

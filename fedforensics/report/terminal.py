@@ -15,7 +15,7 @@ from ..detectors.base import Evidence
 from ..notes import listed
 from ..summary import RunSummary
 from .escapes import shown
-from .page import byte_size
+from .page import byte_size, meta_value
 
 if TYPE_CHECKING:  # the inversion needs torch; the terminal only draws its result
     from ..inversion import TriggerInversionReport
@@ -60,7 +60,7 @@ def summary_panel(summary: RunSummary) -> Panel:
     if summary.attachments:
         facts.add_row("attachments", plain(", ".join(summary.attachments)))
     if summary.meta:
-        facts.add_row("meta", plain(", ".join(f"{k}={v}" for k, v in sorted(summary.meta.items()))))
+        facts.add_row("meta", plain(", ".join(f"{k}={meta_value(v)}" for k, v in sorted(summary.meta.items()))))
     facts.add_row("format", plain(f"v{summary.format_version}, recorder {summary.recorder_version}, created {summary.created}"))
     if summary.recovered:
         facts.add_row("[yellow]recovered[/]", "the writer stopped mid-round, or is still writing: read as of its last committed round")
