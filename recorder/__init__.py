@@ -478,11 +478,17 @@ class Recorder:
             return group.create_dataset(key, data=array)
         return group.create_dataset(key, data=array, chunks=True, **self._filters)
 
-    def _state(self, state: Mapping[str, Any], round_number: int | None, client: str | None) -> list[np.ndarray]:
-        """Validate a state against the layer table (set by the first one) and list its arrays."""
+    def _state(
+        self, state: Mapping[str, Any], round_number: int | None, client: str | None, what: str = "state"
+    ) -> list[np.ndarray]:
+        """Validate a state (``what``: or an update) against the layer table (set by the first one) and list its
+        arrays."""
         where = _where(round_number, client) or "final state"
         if not isinstance(state, Mapping):
-            raise RecorderError(f"{where}: a state must be a mapping of layer name to array")
+            raise RecorderError(
+                f"{where}: {'an' if what[0] in 'aeiou' else 'a'} {what} must be a mapping of layer name to array, "
+                f"not {type(state).__name__} (a flat vector: split it into the model's layers)"
+            )
         if not self._layers:
             if not state:
                 raise RecorderError(f"{where}: the state has no layers")
@@ -736,7 +742,7 @@ class RoundRecorder:
         if num_samples > spec.INT64_MAX:
             raise RecorderError(f"{where}: num_samples is stored as int64, at most 2**63 - 1, got {num_samples}")
         values = _numbers(metrics, where)
-        arrays = self._rec._state(state, self.number, cid)
+        arrays = self._rec._state(state, self.number, cid, "update" if delta else "state")
         row = len(self._clients)
         self._reserve(row + 1)
         nonfinite = 0

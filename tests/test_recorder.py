@@ -1068,3 +1068,14 @@ def test_a_forked_child_leaving_its_copy_does_not_roll_back_the_parent_s_round(t
     with open_run(path) as run:
         assert run.rounds == [0, 1] and run.finished
         assert float(run.update(1, "a")["w"][0]) == 2.0 and float(run.update(1, "b")["w"][0]) == 3.0
+
+
+def test_an_update_that_is_not_a_mapping_is_called_an_update(tmp_path):
+    """Red team: a flat vector given with delta=True was refused as 'a state'; the message names what was given."""
+    with Recorder(tmp_path / "r.h5") as rec:
+        with rec.round(0, {"w": np.zeros(9, np.float32)}) as rnd:
+            with pytest.raises(RecorderError, match=r"client 'x': an update must be a mapping of layer name to array, not ndarray"):
+                rnd.client("x", np.zeros(9), num_samples=1, delta=True)
+            with pytest.raises(RecorderError, match=r"client 'x': a state must be a mapping .*, not list"):
+                rnd.client("x", [0.0] * 9, num_samples=1)
+            rnd.client("x", {"w": np.zeros(9, np.float32)}, num_samples=1, delta=True)
