@@ -13,16 +13,14 @@ from .detectors import Detector, DetectorResult, all_detectors
 from .detectors.base import UpdateMotion
 from .detectors.history import DIRECTION_MEMORY
 from .detectors.round_table import RoundTable
+from .data_size import explained_by_data, large_data_clients, majority_holder
 from .errors import FedForensicsError
 from .notes import (
     broken_model_note,
     coverage_notes,
     damaged_parts_note,
-    explained_by_data,
     label_mix_note,
-    large_data_clients,
     large_data_note,
-    majority_holder,
     majority_weight_note,
     nonfinite_mismatch_note,
     persistence_note,

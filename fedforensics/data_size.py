@@ -22,6 +22,8 @@ it is, and takes no part in the slope.
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 
 #: Counts within this factor of each other give no slope (their log-difference is mostly noise).
@@ -92,3 +94,43 @@ def at_median_count(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     values = np.atleast_2d(np.asarray(values, dtype=np.float64))
     exponents = count_exponents(values, offsets)
     return values * np.exp(-exponents[:, None] * np.nan_to_num(offsets)[None, :])
+
+
+def majority_holder(clients: list[str], num_samples: np.ndarray) -> tuple[str, float] | None:
+    """The client that carried more than half of a round's FedAvg weight (its reported sample count over the
+    round's total), with its share; ``None`` when none did or the round has fewer than 3 clients (of two, one
+    holds half or more whenever their counts differ)."""
+    total = float(np.sum(num_samples, dtype=np.float64))  # int64 counts near 2**63 overflow an integer sum
+    if len(clients) < 3 or total <= 0:
+        return None
+    top = int(np.argmax(num_samples))
+    share = float(num_samples[top]) / total
+    return (clients[top], share) if share > 0.5 else None
+
+
+#: A client that reports this many times the round's median sample count trains that many times as many SGD steps.
+LARGE_DATA = 2.0
+
+
+def large_data_clients(clients: list[str], num_samples: np.ndarray, norms: np.ndarray) -> list[str]:
+    """The clients of a round (of 3 or more) whose update its data could explain: a sample count at least
+    :data:`LARGE_DATA` × the round's median, and an update at least as long as the median and no more times
+    it than that.
+
+    k times the SGD steps lengthen an update at most about k times (less, as the local model converges); an
+    update longer than its data are large — a boosted one — is not explained by them, nor is one shorter than
+    the median (more steps do not shorten an update: a copy of the others' mean, claiming a large count, is).
+    """
+    median = float(np.median(num_samples)) if len(clients) >= 3 else 0.0
+    if median <= 0:
+        return []
+    typical = float(np.median(norms))
+    return [
+        cid for cid, n, norm in zip(clients, num_samples, norms)
+        if n >= LARGE_DATA * median and typical <= norm <= n / median * typical
+    ]
+
+
+def explained_by_data(large_data: Counter[str], participation: dict[str, list[int]]) -> set[str]:
+    """The clients whose data could explain their update (:func:`large_data_clients`) in more than half their rounds."""
+    return {cid for cid, rounds in large_data.items() if rounds > len(participation[cid]) / 2}

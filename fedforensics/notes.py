@@ -11,8 +11,7 @@ import math
 from collections import Counter
 from collections.abc import Collection, Iterable
 
-import numpy as np
-
+from .data_size import LARGE_DATA, explained_by_data
 from .detectors import DetectorResult
 from .detectors.accumulate import EVIDENCE_ROUNDS
 from .persistence import DeviationPersistence
@@ -55,18 +54,6 @@ def listed(items: Iterable[str], most: int = NOTE_ITEMS, what: str = "") -> str:
     items = list(items)
     more = len(items) - most
     return ", ".join(items[:most]) + (f" and {more} more{' ' + what if what else ''}" if more > 0 else "")
-
-
-def majority_holder(clients: list[str], num_samples: np.ndarray) -> tuple[str, float] | None:
-    """The client that carried more than half of a round's FedAvg weight (its reported sample count over the
-    round's total), with its share; ``None`` when none did or the round has fewer than 3 clients (of two, one
-    holds half or more whenever their counts differ)."""
-    total = float(np.sum(num_samples, dtype=np.float64))  # int64 counts near 2**63 overflow an integer sum
-    if len(clients) < 3 or total <= 0:
-        return None
-    top = int(np.argmax(num_samples))
-    share = float(num_samples[top]) / total
-    return (clients[top], share) if share > 0.5 else None
 
 
 def flagged_only_by(
@@ -121,34 +108,6 @@ def persistence_note(
             "steadily unlike the others can be too: read the flags as 'unlike the others' unless the evidence names an attack"
         )
     return text
-
-
-#: A client that reports this many times the round's median sample count trains that many times as many SGD steps.
-LARGE_DATA = 2.0
-
-
-def large_data_clients(clients: list[str], num_samples: np.ndarray, norms: np.ndarray) -> list[str]:
-    """The clients of a round (of 3 or more) whose update its data could explain: a sample count at least
-    :data:`LARGE_DATA` × the round's median, and an update at least as long as the median and no more times
-    it than that.
-
-    k times the SGD steps lengthen an update at most about k times (less, as the local model converges); an
-    update longer than its data are large — a boosted one — is not explained by them, nor is one shorter than
-    the median (more steps do not shorten an update: a copy of the others' mean, claiming a large count, is).
-    """
-    median = float(np.median(num_samples)) if len(clients) >= 3 else 0.0
-    if median <= 0:
-        return []
-    typical = float(np.median(norms))
-    return [
-        cid for cid, n, norm in zip(clients, num_samples, norms)
-        if n >= LARGE_DATA * median and typical <= norm <= n / median * typical
-    ]
-
-
-def explained_by_data(large_data: Counter[str], participation: dict[str, list[int]]) -> set[str]:
-    """The clients whose data could explain their update (:func:`large_data_clients`) in more than half their rounds."""
-    return {cid for cid, rounds in large_data.items() if rounds > len(participation[cid]) / 2}
 
 
 def large_data_note(

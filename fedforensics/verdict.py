@@ -111,7 +111,7 @@ class ConsensusRule:
         """Verdicts for ``clients`` (id -> rounds taken part in), strongest suspects first; ``persistence`` is
         the run's median cosine of :class:`~fedforensics.persistence.DeviationPersistence` (``None``: unmeasured);
         ``large_data``: the clients whose reported sample counts explain their update's length in most of their
-        rounds (:func:`~fedforensics.notes.large_data_clients`)."""
+        rounds (:func:`~fedforensics.data_size.large_data_clients`)."""
         persistent = self.persists(persistence)
         verdicts = []
         applicable = [r for r in results if r.applicable]

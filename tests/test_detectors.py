@@ -271,7 +271,7 @@ def test_a_run_the_recorder_never_closed_says_rounds_may_be_missing(tmp_path):
 
 def test_a_client_that_outweighs_all_others_is_named_in_the_notes(tmp_path):
     """Weight inflation: a client claiming 100 times its data decides FedAvg's average with an ordinary update."""
-    from fedforensics.notes import majority_holder
+    from fedforensics.data_size import majority_holder
 
     rng = np.random.default_rng(0)
     path = tmp_path / "inflated.h5"
@@ -302,7 +302,7 @@ def test_a_flag_on_update_size_that_the_clients_data_explain_is_named_in_the_not
     as long (boosted) is flagged as well, and not named: its data cannot explain it; nor could a copy of the
     others' mean claiming 8× be (QA): its update is shorter than the median, which more SGD steps do not make.
     The silos are suspicious, not malicious: their flags are one observation, their data size."""
-    from fedforensics.notes import large_data_clients
+    from fedforensics.data_size import large_data_clients
 
     rng = np.random.default_rng(0)
     path = tmp_path / "silos.h5"
