@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 import sys
@@ -11,12 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from recorder.journal import journal_paths
-
 from .analysis import AuditReport, analyze
 from .detectors.history import DIRECTION_MEMORY
 from .errors import FedForensicsError
-from .report.files import check_writable, named_descriptor
+from .report.files import check_outputs
 from .run import Run, open_run
 from .scan import Progress
 from .settings import Settings
@@ -41,66 +38,6 @@ class AuditOptions:
     outputs: list[Path] = field(default_factory=list)
     direction_memory: int = DIRECTION_MEMORY  # bytes
     settings: Settings = field(default_factory=Settings)  # --set DETECTOR.PARAMETER=VALUE
-
-
-def check_outputs(outputs: list[Path], inputs: list[Path]) -> None:
-    """Refuse, before any long work, outputs that cannot be written, that would overwrite an input
-    (``--json run.h5`` replaced the run under audit with its report; an input's journal is the
-    undo an interrupted writer left, which reading it needs) or each other."""
-    read = {where for given in inputs for where in (_resolved(given), *map(_resolved, journal_paths(given)))}
-    seen: dict[Path, Path] = {}
-    for path in outputs:
-        if str(path) == "-":  # it would have written a file named '-'
-            raise FedForensicsError("'-' (standard output) is not supported for reports: give a file name")
-        where = _resolved(path)
-        if where in read:
-            raise FedForensicsError(f"{path} is a file being read: give the report another name")
-        if where in seen:
-            raise FedForensicsError(f"{seen[where]} is named for two reports: give each its own file")
-        seen[where] = path
-        check_output(path)
-
-
-def _resolved(path: Path) -> Path:
-    """``path`` with its links followed; a loop of links is refused by name (it was a traceback)."""
-    try:
-        return path.resolve()
-    except RuntimeError:
-        raise FedForensicsError(f"{path} is a loop of symbolic links") from None
-
-
-def check_output(path: Path) -> None:
-    """Refuse an output path that cannot be written.
-
-    A regular file's folder must take a new file (the report is written beside its place and renamed). A
-    descriptor of this process (``/dev/stdout``, ``/dev/fd/3``) must be open, and a device or FIFO writable:
-    they are written as they are, and a non-root user cannot create files in ``/dev``, which refused
-    ``--json /dev/stdout`` for everyone but root.
-    """
-    descriptor = named_descriptor(path)
-    if descriptor is not None:
-        try:
-            os.fstat(descriptor)
-        except OSError:
-            raise FedForensicsError(f"cannot write {path}: descriptor {descriptor} is not open") from None
-        return
-    if path.is_symlink():  # the report goes where the link points: its folder is the one to check
-        path = _resolved(path)
-    if path.exists() and not path.is_file() and not path.is_dir():  # a device or a FIFO
-        if not os.access(path, os.W_OK):
-            raise FedForensicsError(f"cannot write {path}: permission denied")
-        return
-    parent = path.parent if str(path.parent) else Path(".")
-    if path.is_dir():
-        raise FedForensicsError(f"{path} is a directory; give a file name")
-    if parent.exists() and not parent.is_dir():
-        raise FedForensicsError(f"cannot write {path}: {parent} is a file, not a folder")
-    if not parent.is_dir():
-        raise FedForensicsError(f"cannot write {path}: folder {parent} does not exist")
-    try:  # the folder may exist and still refuse files (permissions, a read-only mount, a name too long)
-        check_writable(path)
-    except OSError as exc:
-        raise FedForensicsError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def _no_progress(description: str) -> AbstractContextManager[Progress]:

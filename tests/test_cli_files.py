@@ -95,7 +95,7 @@ def test_descriptors_and_devices_are_checked_as_they_are_not_by_creating_a_file_
     """`--json /dev/stdout` was refused for every user but root: the check created a file in /dev; `/dev/fd/1`
     even for root (QA). A descriptor must be open, a device writable."""
     monkeypatch.setattr(report_files.tempfile, "mkstemp", refuse(PermissionError(errno.EACCES, "Permission denied")))
-    audit.check_outputs([Path("/dev/stdout"), Path("/dev/fd/2"), Path("/dev/null")], [run])
+    report_files.check_outputs([Path("/dev/stdout"), Path("/dev/fd/2"), Path("/dev/null")], [run])
     result = subprocess.run(
         f"{sys.executable} -m fedforensics.cli analyze {run} -q --json /dev/stdout >&-",
         shell=True, executable="/bin/bash", capture_output=True, text=True, timeout=300,

@@ -10,7 +10,8 @@ import numpy as np
 import typer
 from rich.text import Text
 
-from ..audit import AuditOptions, check_outputs, run_audit
+from ..audit import AuditOptions, run_audit
+from ..report.files import check_outputs
 from ..errors import FedForensicsError
 from ..run import open_run
 from .analyze import show_and_write

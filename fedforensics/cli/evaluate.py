@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..audit import check_outputs
+from ..report.files import check_outputs
 from ..evaluate import evaluate_runs
 from ..report.evaluation import evaluation_tables, write_evaluation_html
 from ..report.files import all_or_none, write_atomic

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 from rich.text import Text
 
-from ..audit import check_output
+from ..report.files import check_output
 from ..errors import FedForensicsError
 from .app import command, console, output_file, user_errors
 from .progress import progress_bar

@@ -13,10 +13,12 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from recorder.journal import name_max
+from recorder.journal import journal_paths, name_max
+
+from ..errors import FedForensicsError
 from ..interrupts import raise_if_interrupted
 
-__all__ = ["all_or_none", "check_writable", "named_descriptor", "write_atomic"]
+__all__ = ["all_or_none", "check_output", "check_outputs", "check_writable", "named_descriptor", "write_atomic"]
 
 #: What ``mkstemp`` adds to a temporary file's prefix: 8 random characters and the ``.tmp`` suffix.
 _RANDOM_AND_SUFFIX = 12
@@ -182,3 +184,63 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def check_outputs(outputs: list[Path], inputs: list[Path]) -> None:
+    """Refuse, before any long work, outputs that cannot be written, that would overwrite an input
+    (``--json run.h5`` replaced the run under audit with its report; an input's journal is the
+    undo an interrupted writer left, which reading it needs) or each other."""
+    read = {where for given in inputs for where in (_resolved(given), *map(_resolved, journal_paths(given)))}
+    seen: dict[Path, Path] = {}
+    for path in outputs:
+        if str(path) == "-":  # it would have written a file named '-'
+            raise FedForensicsError("'-' (standard output) is not supported for reports: give a file name")
+        where = _resolved(path)
+        if where in read:
+            raise FedForensicsError(f"{path} is a file being read: give the report another name")
+        if where in seen:
+            raise FedForensicsError(f"{seen[where]} is named for two reports: give each its own file")
+        seen[where] = path
+        check_output(path)
+
+
+def _resolved(path: Path) -> Path:
+    """``path`` with its links followed; a loop of links is refused by name (it was a traceback)."""
+    try:
+        return path.resolve()
+    except RuntimeError:
+        raise FedForensicsError(f"{path} is a loop of symbolic links") from None
+
+
+def check_output(path: Path) -> None:
+    """Refuse an output path that cannot be written.
+
+    A regular file's folder must take a new file (the report is written beside its place and renamed). A
+    descriptor of this process (``/dev/stdout``, ``/dev/fd/3``) must be open, and a device or FIFO writable:
+    they are written as they are, and a non-root user cannot create files in ``/dev``, which refused
+    ``--json /dev/stdout`` for everyone but root.
+    """
+    descriptor = named_descriptor(path)
+    if descriptor is not None:
+        try:
+            os.fstat(descriptor)
+        except OSError:
+            raise FedForensicsError(f"cannot write {path}: descriptor {descriptor} is not open") from None
+        return
+    if path.is_symlink():  # the report goes where the link points: its folder is the one to check
+        path = _resolved(path)
+    if path.exists() and not path.is_file() and not path.is_dir():  # a device or a FIFO
+        if not os.access(path, os.W_OK):
+            raise FedForensicsError(f"cannot write {path}: permission denied")
+        return
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise FedForensicsError(f"{path} is a directory; give a file name")
+    if parent.exists() and not parent.is_dir():
+        raise FedForensicsError(f"cannot write {path}: {parent} is a file, not a folder")
+    if not parent.is_dir():
+        raise FedForensicsError(f"cannot write {path}: folder {parent} does not exist")
+    try:  # the folder may exist and still refuse files (permissions, a read-only mount, a name too long)
+        check_writable(path)
+    except OSError as exc:
+        raise FedForensicsError(f"cannot write {path}: {exc.strerror or exc}") from None
