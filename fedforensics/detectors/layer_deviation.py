@@ -111,6 +111,7 @@ class LayerDeviationDetector(RoundStatisticDetector):
                     "slice": key,
                     "layer": layer,
                     "statistic": stat,
+                    "statistic_label": STATS[stat],
                     "separation": float(scores[top]) if top is not None else 0.0,
                     "top_client": ids[top] if top is not None else None,
                     "peak_round": max(per_round, key=per_round.get) if per_round else None,

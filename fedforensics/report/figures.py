@@ -255,7 +255,7 @@ def localization_heatmap(
         cmap = matplotlib.colormaps["YlOrRd"].with_extremes(bad="#f3f4f6", under="#fffbe8")
         image = ax.imshow(np.where(grid < norm.vmin, norm.vmin * 0.999, grid), aspect="auto", cmap=cmap, norm=norm,
                           interpolation="nearest")
-        ax.set_yticks(range(len(rows)), [short(f"{row['layer']} · {_STAT.get(row['statistic'], row['statistic'])}", 40) for row in rows])
+        ax.set_yticks(range(len(rows)), [short(f"{row['layer']} · {row['statistic_label']}", 40) for row in rows])
         for tick, row in zip(ax.get_yticklabels(), rows):
             if row["layer"] == highlight_layer:
                 tick.set_fontweight("bold")
@@ -268,9 +268,6 @@ def localization_heatmap(
         if threshold is not None and norm.vmin <= threshold <= norm.vmax:
             bar.ax.axhline(threshold, color="#18212f", lw=1.2)
         return _uri(fig)
-
-
-_STAT = {"max": "max |Δ|", "l2": "L2"}
 
 
 def distance_matrix(

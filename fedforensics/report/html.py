@@ -27,7 +27,6 @@ TOP_SUSPECTS = 5
 VERDICT_ROWS = 50
 #: How many labels' recovered triggers are drawn (flagged ones first, then the smallest masks).
 TRIGGER_IMAGES = 12
-_STAT = {"max": "max |Δ|", "l2": "L2 norm"}
 
 
 def _styles(report: AuditReport) -> figures.ClientStyles:
@@ -274,7 +273,7 @@ def _localization(report: AuditReport, deviation: DetectorResult | None) -> str:
     headers = ["slice", "separation", "peak round", "top client"] + (["AUROC vs truth"] if has_truth else [])
     body = []
     for row in rows[:10]:
-        cells = [f'<span class="id">{esc(row["layer"])}</span> · {esc(_STAT.get(row["statistic"], row["statistic"]))}',
+        cells = [f'<span class="id">{esc(row["layer"])}</span> · {esc(row["statistic_label"])}',
                  num(row["separation"], ".1f"), _or_dash(row["peak_round"]), _or_dash(row["top_client"], "id")]
         if has_truth:
             cells.append(num(row["auroc"]))
@@ -287,9 +286,9 @@ def _timeline(report: AuditReport, deviation: DetectorResult | None) -> str:
     best, timeline = extras.get("most_separating"), extras.get("timeline")
     if not best or not timeline:
         return _not_drawn(report, "timeline", "layer-deviation", "no layer slice separated the clients in any round")
-    layer, stat = best.rsplit("|", 1)
-    label = f"{layer} · {_STAT.get(stat, stat)}"
-    uri = figures.client_timelines(timeline, _styles(report), f"{label} of each client's update", _STAT.get(stat, stat))
+    row = next(row for row in report.localization if row["slice"] == best)
+    label = f"{row['layer']} · {row['statistic_label']}"
+    uri = figures.client_timelines(timeline, _styles(report), f"{label} of each client's update", row["statistic_label"])
     caption = (
         f'The most separating slice, <span class="id">{esc(label)}</span>, per client and round. '
         "Red: malicious, amber: suspicious, green-grey: benign"

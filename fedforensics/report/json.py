@@ -59,6 +59,7 @@ def report_to_json(report: AuditReport, deferred: bool = False) -> dict[str, Any
                 "name": row["slice"],
                 "layer": row["layer"],
                 "statistic": row["statistic"],
+                "statistic_label": row["statistic_label"],
                 "separation": row["separation"],
                 "peak_round": row["peak_round"],
                 "top_client": row["top_client"],

@@ -199,7 +199,7 @@ def localization_table(report: AuditReport, limit: int = 8) -> Table | None:
         table.add_column("AUROC (truth)", justify="right")
     for row in rows[:limit]:
         cells = [
-            plain(f"{row['layer']} · {row['statistic']}"),
+            plain(f"{row['layer']} · {row['statistic_label']}"),
             _fmt(row["separation"], ".1f"),
             "–" if row["peak_round"] is None else str(row["peak_round"]),
             "–" if row["top_client"] is None else plain(row["top_client"]),  # it printed None in runs of 1–2 rounds (QA)
