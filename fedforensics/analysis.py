@@ -84,7 +84,7 @@ class AuditReport:
         inversion = self.trigger_inversion
         if inversion is None:
             return None
-        model = "the final model" if inversion.model == "final" else f"the global model of round {inversion.round}"
+        model = inversion.model_named
         labels = inversion.flagged_labels
         if not labels:
             return f"trigger inversion flags no label of {model}"

@@ -93,7 +93,7 @@ def test_analyze_inverts_the_final_model_with_the_attached_clean_data(runs, tmp_
     assert "trigger inversion: Neural Cleanse on the final model (after round 1), 300 clean samples" in printed
     assert f"label {TARGET} flagged: backdoor suspected (mask L1" in printed
     panel = " ".join(result.stdout.replace("│", " ").split())  # the audit panel wraps inside its border
-    assert f"trigger inversion suspects a backdoor in the final model toward label {TARGET} (anomaly index" in panel
+    assert f"trigger inversion suspects a backdoor in the final model (after round 1) toward label {TARGET} (anomaly index" in panel
     assert '<section id="inversion">' in page.read_text()
 
 

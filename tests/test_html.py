@@ -246,7 +246,7 @@ def test_the_summary_states_what_trigger_inversion_found(hostile):
     assert report.model_finding is None
     found = dataclasses.replace(report, trigger_inversion=fake_inversion())
     summary = render_html(found).split('<section id="verdicts"')[0]
-    expected = "Trigger inversion suspects a backdoor in the final model toward label 6 (anomaly index 3.00)"
+    expected = "Trigger inversion suspects a backdoor in the final model (after round 5) toward label 6 (anomaly index 3.00)"
     assert expected in summary
     assert any(v.verdict != "benign" for v in report.verdicts)
     assert "who planted it is not identified" not in summary
@@ -267,14 +267,14 @@ def test_the_summary_states_what_trigger_inversion_found(hostile):
     assert "Flagged labels per inverted round: 0: 6 (weak) · 3: 6." in caption
     assert "A weak flag (hollow) has an anomaly index below 2.58" in caption
     assert dataclasses.replace(report, trigger_inversion=weak).model_finding.startswith(
-        "trigger inversion suspects a backdoor in the final model toward label 6 (anomaly index 2.20; weak: below 2.58, "
+        "trigger inversion suspects a backdoor in the final model (after round 5) toward label 6 (anomaly index 2.20; weak: below 2.58, "
         "which any of a clean model's 10 labels passes by chance only one time in 20)"
     )
     nothing = fake_inversion()
     nothing.result.classes[:] = [dataclasses.replace(c, flagged=False) for c in nothing.result.classes]
     none_flagged = dataclasses.replace(report, trigger_inversion=nothing)
-    assert none_flagged.model_finding == "trigger inversion flags no label of the final model"
-    assert "Trigger inversion flags no label of the final model." in render_html(none_flagged)
+    assert none_flagged.model_finding == "trigger inversion flags no label of the final model (after round 5)"
+    assert "Trigger inversion flags no label of the final model (after round 5)." in render_html(none_flagged)
 
 
 def test_a_corroborating_flag_alone_is_shown_as_such(tmp_path):

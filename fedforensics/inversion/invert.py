@@ -61,6 +61,11 @@ class TriggerInversionReport:
         return self.result.classes
 
     @property
+    def model_named(self) -> str:
+        """The inverted model in words: "the final model (after round 29)", "the global model of round 12"."""
+        return f"the final model (after round {self.round})" if self.model == "final" else f"the global model of round {self.round}"
+
+    @property
     def flagged_labels(self) -> list[int]:
         return self.result.flagged_labels
 

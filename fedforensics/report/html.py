@@ -360,7 +360,7 @@ def _inversion(inversion: TriggerInversionReport) -> str:
     classes = inversion.classes
     flagged = inversion.flagged_labels
     weak = inversion.result.weak_labels
-    model = f"the final model (after round {inversion.round})" if inversion.model == "final" else f"the global model of round {inversion.round}"
+    model = inversion.model_named
     verdict = (
         f'<div class="note"><b>Backdoor suspected: label{"s" if len(flagged) > 1 else ""} '
         f'{esc(", ".join(map(str, flagged)))}</b> — a trigger far smaller than any other label needs sends held-out '

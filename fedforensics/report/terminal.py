@@ -253,7 +253,7 @@ def audit_panel(report: AuditReport) -> Panel:
 def trigger_inversion_table(inversion: TriggerInversionReport) -> Group:
     """Neural Cleanse per label (mask L1, held-out attack success, anomaly index, flagged), then the verdict line
     (and, with a timeline, the flagged labels per inverted round)."""
-    model = f"final model (after round {inversion.round})" if inversion.model == "final" else f"global model of round {inversion.round}"
+    model = inversion.model_named.removeprefix("the ")
     table = Table(title=f"trigger inversion: Neural Cleanse on the {model}, {inversion.samples} clean samples", title_justify="left")
     table.add_column("label", justify="right")
     table.add_column("mask L1", justify="right")
