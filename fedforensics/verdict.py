@@ -66,6 +66,7 @@ class ClientVerdict:
     score: float
     flagged_by: list[str]
     strengths: dict[str, float]
+    #: The facts behind the verdict: an update's NaN/Inf first, then the flagging detectors' (the strongest flag's first).
     evidence: list[Evidence] = field(default_factory=list)
     rounds: int = 0
 

@@ -67,12 +67,6 @@ def _closest_call(v: ClientVerdict) -> str:
 
 
 
-def _ranked_evidence(v: ClientVerdict) -> list[Evidence]:
-    """The verdict's evidence, the most strongly flagging detector's first."""
-    strength = {name: v.strengths.get(name, 0.0) for name in v.flagged_by}
-    return sorted(v.evidence, key=lambda e: -strength.get(e.detector, float("inf")))
-
-
 def _truth_tag(report: AuditReport, cid: str) -> str:
     if report.summary.ground_truth is None:
         return ""
@@ -88,7 +82,7 @@ def _summary(report: AuditReport) -> str:
     if suspects:
         items = []
         for v in suspects:
-            ranked = _ranked_evidence(v)
+            ranked = v.evidence
             reason = _evidence_line(ranked[0], report.corroborating) if ranked else '<span class="muted">no evidence recorded</span>'
             items.append(
                 f'<li style="--c:{VERDICT_COLOURS[v.verdict]}"><span class="id"><b>{esc(v.client)}</b></span> '
@@ -199,7 +193,7 @@ def _verdicts(report: AuditReport) -> str:
     headers = ["client", "verdict", "score", "rounds", "evidence (strongest detector first)"] + (["ground truth"] if known else [])
     rows, classes = [], []
     for v in report.verdicts:
-        ranked = _ranked_evidence(v)
+        ranked = v.evidence
         firsts: dict[str, Evidence] = {}
         for e in ranked:
             firsts.setdefault(e.detector, e)
