@@ -6,6 +6,7 @@ from collections.abc import Collection
 
 import numpy as np
 
+from ..blas import single_threaded_blas
 from ..stats import cosine_from_gram
 
 #: How much memory the accumulated directions may take before they are kept as a sketch (bytes).
@@ -138,8 +139,6 @@ class DirectionHistory:
         return self._distances
 
     def _distances_of(self, ids: list[str]) -> tuple[list[str], np.ndarray]:
-        from ..scan import single_threaded_blas
-
         gram = np.zeros((len(ids), len(ids)))
         if ids:
             rows = [self._rows[cid] for cid in ids]
