@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from .detectors.base import RoundData
-from .detectors.grid import gather, grid_width, sample_columns
+from .detectors.grid import grid_sample, sample_columns
 from .run import Layer
 from .stats import column_median
 
@@ -49,7 +49,7 @@ class DeviationPersistence:
         if len(data.clients) < 4 or not self._columns:  # the detectors' smallest comparable round
             self._previous = {}
             return
-        sample = gather(data, self._columns, np.empty((len(data.clients), grid_width(self._columns))))
+        sample = grid_sample(data, self._columns)
         deviation = sample - column_median(sample)
         lengths = np.linalg.norm(deviation, axis=1)
         current = {cid: row / length for cid, row, length in zip(data.clients, deviation, lengths) if length > 0}

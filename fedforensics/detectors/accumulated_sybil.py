@@ -8,7 +8,7 @@ from ..run import Run
 from ..stats import FLOAT32_RESOLUTION, REFERENCE_CLIENTS, bonferroni_z, column_median, cosine_from_gram, on_reference_scale, robust_z
 from .accumulate import EVIDENCE_ROUNDS
 from .base import Detector, DetectorResult, Evidence, RoundData
-from .grid import gather, grid_width, sample_columns
+from .grid import grid_sample, grid_width, sample_columns
 from .sybil import SybilDetector, log_nearest_distance
 
 
@@ -85,8 +85,8 @@ class AccumulatedSybilDetector(Detector):
             return
         if self._sample.shape[0] < n:
             self._sample = np.empty((n, self._sample.shape[1]))
-        sample = gather(data, self._columns, self._sample[:n])
-        sample *= np.divide(1.0, data.norms, out=np.zeros(n), where=data.norms > 0)[:, None]  # unit updates
+        scale = np.divide(1.0, data.norms, out=np.zeros(n), where=data.norms > 0)[:, None]
+        sample = np.multiply(grid_sample(data, self._columns), scale, out=self._sample[:n])  # unit updates
         sample -= column_median(sample)
         sample[data.norms == 0] = 0.0  # a client that sent nothing departs from nothing
         self._history[data.index] += sample

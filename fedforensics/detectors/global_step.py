@@ -12,19 +12,19 @@ from ..errors import RunFormatError
 from ..run import Run
 from .base import RoundData
 from .level import LevelDetector
-from .grid import gather, grid_width, sample_columns
+from .grid import grid_key, grid_sample, grid_width, sample_columns
 
 
 class GlobalSteps:
-    """The server's last step before each round, on one grid of sampled coordinates (:func:`~.spread_shift.
-    sample_columns`): :meth:`step` once a round, in round order. The round's global model is read once for every
+    """The server's last step before each round, on one grid of sampled coordinates (:func:`~.grid.sample_columns`):
+    :meth:`step` once a round, in round order. The round's global model is read once for every
     detector of the same grid (4 MB for a million float32 parameters), through :attr:`RoundData.shared`."""
 
     def __init__(self, run: Run, columns: list[tuple[str, slice]]) -> None:
         self._run = run
         self.columns = columns
-        #: The grid as a key of :attr:`RoundData.shared` (slices hash from Python 3.12 only).
-        self.grid = tuple((name, c.start, c.stop, c.step) for name, c in columns)
+        #: The grid as a key of :attr:`RoundData.shared`.
+        self.grid = grid_key(columns)
         self._previous: np.ndarray | None = None
         #: Rounds whose global model could not be read (their step and the next round's are unknown).
         self.unreadable: list[int] = []
@@ -76,10 +76,7 @@ class LastStepDetector(LevelDetector):
         step = self._steps.step(data)
         if step is None or data.global_nonfinite or len(data.clients) < self.min_clients:
             return
-        key = ("grid sample", self._steps.grid)  # the detectors of one grid gather it once a round
-        if key not in data.shared:
-            data.shared[key] = gather(data, self._columns, np.empty((len(data.clients), self._width)))
-        self.record(data, self.compare(data.shared[key], step))
+        self.record(data, self.compare(grid_sample(data, self._columns), step))
 
     @abstractmethod
     def compare(self, sample: np.ndarray, step: np.ndarray) -> np.ndarray:

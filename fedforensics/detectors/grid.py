@@ -33,6 +33,22 @@ def grid_width(columns: list[tuple[str, slice]]) -> int:
     return sum(len(range(c.start, c.stop, c.step)) for _, c in columns)
 
 
+def grid_key(columns: list[tuple[str, slice]]) -> tuple[tuple[str, int, int, int], ...]:
+    """The grid as a hashable key (slices hash from Python 3.12 only)."""
+    return tuple((name, c.start, c.stop, c.step) for name, c in columns)
+
+
+def grid_sample(data: RoundData, columns: list[tuple[str, slice]]) -> np.ndarray:
+    """The round's clients × grid sample (float64), gathered once a round for every detector of the same grid
+    (through :attr:`RoundData.shared`) and read-only: a detector that changes it works on its own copy."""
+    key = ("grid sample", grid_key(columns))
+    if key not in data.shared:
+        sample = gather(data, columns, np.empty((len(data.clients), grid_width(columns))))
+        sample.flags.writeable = False
+        data.shared[key] = sample
+    return data.shared[key]
+
+
 def gather(data: RoundData, columns: list[tuple[str, slice]], out: np.ndarray) -> np.ndarray:
     """The round's clients × grid sample (the grid of :func:`sample_columns`), written into ``out`` and returned."""
     col = 0

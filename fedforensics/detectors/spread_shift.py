@@ -6,7 +6,7 @@ import numpy as np
 
 from ..run import Run
 from .base import RoundData
-from .grid import gather, grid_width, sample_columns
+from .grid import grid_sample, grid_width, sample_columns
 from .statistic import RoundStatisticDetector
 
 
@@ -99,7 +99,8 @@ class SpreadShiftDetector(RoundStatisticDetector):
         if self._work.shape[1] < n:
             self._work = np.empty((2, n, self._work.shape[2]))
         sample, scratch = self._work[0, :n], self._work[1, :n]
-        return {"alignment": alignment_in_place(gather(data, self._columns, sample), scratch)}
+        np.copyto(sample, grid_sample(data, self._columns))  # sorted in place: the shared sample is read-only
+        return {"alignment": alignment_in_place(sample, scratch)}
 
     def explain(self, key: str, value: float) -> str:
         return "update moved from the clients' median by a multiple of their spread in every coordinate"
