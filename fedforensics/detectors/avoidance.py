@@ -86,6 +86,7 @@ class AvoidanceDetector(LastStepDetector):
     reference = "Zhang et al. 2022, Neurotoxin: durable backdoors in federated learning (ICML), Algorithm 1"
     summary = "update that leaves alone the coordinates the last global update changed most"
     family = "direction"
+    bounds = {"top": (lambda v: 0 < v <= 1, "must be a share in (0, 1] (of the coordinates the last global update changed most)")}
 
     def __init__(
         self,

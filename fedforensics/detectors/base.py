@@ -14,7 +14,7 @@ from __future__ import annotations
 import inspect
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any, ClassVar
@@ -32,20 +32,19 @@ def _positive(value: Any) -> bool:
     return value > 0
 
 
-#: What the detectors' shared parameter names mean a value must be, checked before a scan (scikit-learn
-#: validates its estimators' parameters the same way, by name, at fit): name -> (test, requirement).
-PARAMETER_BOUNDS: dict[str, tuple[Any, str]] = {
+#: A parameter's test and, for the error, what its value must be.
+Bound = tuple[Callable[[Any], bool], str]
+
+#: What the parameter names several detectors share mean a value must be, checked before a scan (scikit-learn
+#: validates its estimators' parameters the same way, by name, at fit): name -> (test, requirement). A detector's
+#: own parameters are bounded in its class (:attr:`Detector.bounds`).
+PARAMETER_BOUNDS: dict[str, Bound] = {
     "threshold": (_positive, "must be positive (a score reaches it to flag; inf flags nobody)"),
     "spike": (lambda v: v is None or v > 0, "must be positive, or none to switch the single-round term off"),
     "extreme_share": (lambda v: v is None or 0 < v <= 1, "must be a share in (0, 1], or none to switch the term off"),
     "min_clients": (lambda v: v >= 2, "must be at least 2 (a statistic compares clients)"),
     "min_rounds": (lambda v: v >= 1, "must be at least 1"),
-    "alpha": (lambda v: 0 < v <= 1 or v == math.inf, "must be a level in (0, 1], or inf to switch the test off"),
-    "noise_floor": (lambda v: v >= 0, "must be 0 or more"),
-    "max_classes": (lambda v: v >= 1, "must be at least 1"),
     "coordinates": (lambda v: v >= 1, "must be at least 1 (coordinates to compare the clients on)"),
-    "top": (lambda v: 0 < v <= 1, "must be a share in (0, 1] (of the coordinates the last global update changed most)"),
-    "min_agreement": (lambda v: not math.isnan(v), "must be a number (-inf scores every round, inf none)"),
 }
 
 
@@ -275,6 +274,8 @@ class Detector(ABC):
     #: beside flags of those families only, this detector's flag is part of that fact and adds no family of its own
     #: (a client whose local training diverges reports a loss unlike the others' *and* sends a far longer update).
     explained_by: ClassVar[frozenset[str]] = frozenset()
+    #: The bounds of the detector's own parameters (name -> (test, requirement)), beside :data:`PARAMETER_BOUNDS`.
+    bounds: ClassVar[Mapping[str, Bound]] = {}
     #: The score at which a client is flagged: a parameter of ``__init__``, stored by every detector.
     threshold: float
 
@@ -295,9 +296,10 @@ class Detector(ABC):
 
     def check_params(self) -> None:
         """Refuse a parameter value outside its meaning (``threshold=0`` divided by zero later; a negative
-        one flagged every client), by the names of :data:`PARAMETER_BOUNDS`."""
+        one flagged every client), by the names of :data:`PARAMETER_BOUNDS` and the class's :attr:`bounds`."""
+        bounds = {**PARAMETER_BOUNDS, **self.bounds}
         for name, value in self.get_params().items():
-            test, requirement = PARAMETER_BOUNDS.get(name, (None, ""))
+            test, requirement = bounds.get(name, (None, ""))
             if test is not None and not test(value):
                 raise FedForensicsError(f"{self.name}: {name}={value!r} {requirement}")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterator
 from typing import ClassVar
@@ -79,6 +80,7 @@ class CosineHDBSCANDetector(Detector):
     reference = "Nguyen et al. 2022, FLAME: Taming Backdoors in Federated Learning (USENIX Security)"
     summary = "HDBSCAN on cosine distances; outside the majority cluster, per round and accumulated"
     family = "direction"
+    bounds = {"alpha": (lambda v: 0 < v <= 1 or v == math.inf, "must be a level in (0, 1], or inf to switch the test off")}
     label_mix = True
     uses_directions = True
 

@@ -61,6 +61,7 @@ class LayerDeviationDetector(RoundStatisticDetector):
     reference = "Bilgin 2021, Anomaly localization in model gradients under backdoor attacks against FL"
     summary = "per-layer max |Δ| and L2 deviation; localizes anomalies to layer slices"
     family = "magnitude"
+    bounds = {"noise_floor": (lambda v: v >= 0, "must be 0 or more")}
     large_data = True
     grows_with_data = True
     side = "two-sided"

@@ -123,6 +123,7 @@ class OppositionDetector(LevelDetector):
     )
     summary = "update pushing against the clients' consensus, in the layer where they agree most"
     family = "direction"
+    bounds = {"min_agreement": (lambda v: not math.isnan(v), "must be a number (-inf scores every round, inf none)")}
     #: FedAvg moves the model toward a client with far more data; where its labels differ, the many small clients
     #: then pull back, and it pushes against their consensus, the harder the longer its update (red team 5: an honest
     #: silo of 23× the median count at 2.5× the threshold).

@@ -38,6 +38,7 @@ class OutputBiasDetector(RoundStatisticDetector):
     reference = "Bilgin 2021, Anomaly localization in model gradients under backdoor attacks against FL"
     summary = "signed change of each class's output bias: names the likely target label"
     family = "magnitude"
+    bounds = {"max_classes": (lambda v: v >= 1, "must be at least 1")}
     large_data = True
     standalone = False
     label_mix = True
