@@ -1314,13 +1314,13 @@ def test_streamed_evidence_matches_its_definition_from_the_whole_history(side, s
     the run-level score from the client's rounds up to a round, the first round where it reached the
     threshold, the strongest rounds (earlier first among equals). On clients that join late, skip
     rounds, turn malicious halfway, and send NaN."""
-    from fedforensics.detectors.accumulate import CLIP, EVIDENCE_ROUNDS, EXTREME_SCORE, RoundScores, oriented
+    from fedforensics.detectors.accumulate import CLIP, EVIDENCE_ROUNDS, RoundScores, oriented
 
     rng = np.random.default_rng(7)
     clients = [f"c{i}" for i in range(12)]
     threshold = 2.0
-    spike_score = 3.0  # what a per-round z of `spike` scores (a detector's default threshold), apart from the threshold
-    series = RoundScores(clients, side, threshold, spike, extreme_share=share, spike_score=spike_score)
+    term_score = 3.0  # what a term of single rounds scores (a detector's default threshold), apart from the threshold
+    series = RoundScores(clients, side, threshold, spike, extreme_share=share, term_score=term_score)
     history: dict[str, list[tuple[int, float]]] = {c: [] for c in clients}
     for r in range(60):
         present = [i for i, c in enumerate(clients) if rng.random() < 0.7 and (c != "c11" or r >= 20)]
@@ -1341,9 +1341,9 @@ def test_streamed_evidence_matches_its_definition_from_the_whole_history(side, s
             return None
         # no mean under EVIDENCE_ROUNDS rounds: unscored (NaN) unless a single-round term speaks
         score = oriented(np.array([np.mean(np.clip(values, -CLIP, CLIP))]), side)[0] if values.size >= EVIDENCE_ROUNDS else np.nan
-        score = np.fmax(score, oriented(values, side).max() * spike_score / spike) if spike else score
+        score = np.fmax(score, oriented(values, side).max() * term_score / spike) if spike else score
         extreme = int((oriented(values, side) >= CLIP).sum())
-        return np.fmax(score, extreme / values.size / share * EXTREME_SCORE) if share and extreme >= EVIDENCE_ROUNDS else score
+        return np.fmax(score, extreme / values.size / share * term_score) if share and extreme >= EVIDENCE_ROUNDS else score
 
     assert {"c0", "c11"} <= set(conclusion.flagged)
     # c5, 15 below the others in a sixth of its rounds, is diluted in the mean; a two-sided share of extreme rounds

@@ -11,14 +11,14 @@ honest client-rounds. A client's run-level score therefore combines
   majority that sits near the median, and re-scaling by it turns an honest
   client with a persistently different data shard into a 9-sigma outlier;
 * optionally (``spike``, off by default; ``sybil`` sets it) its strongest single round, scaled so
-  that a per-round z of ``spike`` scores ``spike_score`` (the detector's default threshold, a constant: scores
+  that a per-round z of ``spike`` scores ``term_score`` (the detector's default threshold, a constant: scores
   do not depend on the threshold set, so at that default such a round flags the client). Honest clients of
   non-IID federations reach per-round z ≈ 85 in single late rounds on their update's norm, so
   a single round of most statistics is no verdict (and a one-shot model replacement among many
   rounds goes unflagged: docs/detection.md, "Where it fails"); a near-copy of another client's
   update is (``sybil``: honest clients reached z 14.4 at most);
 * optionally (``extreme_share``; ``norm`` sets it) the share of its rounds in which its z reached
-  ``CLIP``, scaled so that a share of ``extreme_share`` scores ``EXTREME_SCORE``, once
+  ``CLIP``, scaled so that a share of ``extreme_share`` scores ``term_score`` (the detector's default threshold), once
   ``EVIDENCE_ROUNDS`` such rounds are in: an attacker who strikes in one round of
   three, 100 MADs out each time, has a mean winsorised z of about 3.4, under the
   threshold, yet sits beyond ``CLIP`` in a third of its rounds; of 18,816 honest
@@ -48,10 +48,11 @@ EVIDENCE_ROUNDS = 3
 #: Per-round z-scores are winsorised here before their mean: one astronomical round (a ×1e30 update)
 #: counts as a very strong round, not as the whole run.
 CLIP = 10.0
-#: The score of a client a share ``extreme_share`` of whose rounds reached ``CLIP``: ``norm``'s default threshold,
-#: so that at the defaults that share flags it. The score grows with the share and does not depend on the threshold
-#: (scores and thresholds are apart: a higher threshold flags fewer clients through this term too).
-EXTREME_SCORE = 3.5
+#: What a term of single rounds scores when it triggers (a per-round z of ``spike``, a share ``extreme_share`` of
+#: rounds at ``CLIP``): the detector's *default* threshold, so that at the defaults it flags; the score does not
+#: depend on the threshold set (scores and thresholds are apart: a higher threshold flags fewer clients through
+#: these terms too). ``RoundStatisticDetector`` passes its class's default; this is the base's.
+TERM_SCORE = 3.5
 
 
 def oriented(z: np.ndarray, side: Side) -> np.ndarray:
@@ -98,13 +99,13 @@ class RoundScores:
 
     def __init__(
         self, ids: Sequence[str], side: Side, threshold: float, spike: float | None, keep: int = 3,
-        extreme_share: float | None = None, spike_score: float = EXTREME_SCORE,
+        extreme_share: float | None = None, term_score: float = TERM_SCORE,
     ) -> None:
         n = len(ids)
         self.ids, self.side, self.threshold, self.extreme_share = ids, side, threshold, extreme_share
         # an infinite spike is no term (as the notes read it), not a term of 0 that scores rare clients "typical"
         self.spike = spike if spike is not None and math.isfinite(spike) else None
-        self.spike_score = spike_score
+        self.term_score = term_score
         self._sum = np.zeros(n)
         self._count = np.zeros(n, dtype=np.int64)
         self._extreme = np.zeros(n, dtype=np.int64)  # rounds whose oriented z reached CLIP
@@ -135,13 +136,13 @@ class RoundScores:
         # single rounds speaks (fmax: NaN gives way to a number)
         score = np.where(count >= EVIDENCE_ROUNDS, oriented(self._sum[at] / count, self.side), np.nan)
         strength = oriented(z, self.side)
-        if self.spike is not None:  # a per-round z of `spike` scores `spike_score`
+        if self.spike is not None:  # a per-round z of `spike` scores `term_score`
             self._peak[at] = np.maximum(self._peak[at], strength)
-            score = np.fmax(score, self._peak[at] * self.spike_score / self.spike)
-        if self.extreme_share is not None:  # that share of rounds at CLIP scores EXTREME_SCORE
+            score = np.fmax(score, self._peak[at] * self.term_score / self.spike)
+        if self.extreme_share is not None:  # that share of rounds at CLIP scores `term_score`
             self._extreme[at] += strength >= CLIP
             extreme = self._extreme[at]
-            score = np.fmax(score, np.where(extreme >= EVIDENCE_ROUNDS, extreme / count / self.extreme_share * EXTREME_SCORE, np.nan))
+            score = np.fmax(score, np.where(extreme >= EVIDENCE_ROUNDS, extreme / count / self.extreme_share * self.term_score, np.nan))
         self._score[at] = score
         # new highs at or above the threshold only: a correction a detector applies never raises a score (Bonferroni),
         # so nothing below it can reach the threshold corrected, and a drifting score keeps no history below it

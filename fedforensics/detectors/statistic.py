@@ -59,8 +59,8 @@ class RoundStatisticDetector(Detector):
     #: (:func:`fedforensics.data_size.at_median_count`), where the round's counts differ.
     grows_with_data: ClassVar[bool] = False
 
-    #: Share of a client's rounds at ``CLIP`` (per-round z of 10) or beyond that scores ``EXTREME_SCORE`` (3.5:
-    #: :mod:`.accumulate`); ``None`` is off. A subclass that uses it takes it as a parameter (``norm``: 0.25).
+    #: Share of a client's rounds at ``CLIP`` (per-round z of 10) or beyond that scores the class's default threshold
+    #: (:mod:`.accumulate`); ``None`` is off. A subclass that uses it takes it as a parameter (``norm``: 0.25).
     extreme_share: float | None = None
 
     #: The base's default threshold (a robust z of 3.5).
@@ -146,7 +146,7 @@ class RoundStatisticDetector(Detector):
             if series is None:
                 series = self._series[key] = RoundScores(
                     self._run.all_clients, self.side, self.threshold, self.spike, self.evidence_rounds, self.extreme_share,
-                    spike_score=self.default_threshold,
+                    term_score=self.default_threshold,
                 )
             series.add(data.round, data.index, z)
             strength = oriented(z, self.side)
