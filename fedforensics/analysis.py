@@ -56,10 +56,12 @@ class AuditReport:
 
     @property
     def counts(self) -> dict[str, int]:
+        """How many clients each verdict has, every verdict present (0 when none)."""
         found = Counter(v.verdict for v in self.verdicts)
         return {verdict: found.get(verdict, 0) for verdict in VERDICTS}
 
     def detector(self, name: str) -> DetectorResult | None:
+        """The result of the detector named ``name``, or ``None`` when it did not run."""
         return next((d for d in self.detectors if d.name == name), None)
 
     @property

@@ -68,26 +68,32 @@ class Judgement:
 
     @property
     def precision(self) -> float | None:
+        """Flagged attackers over flagged clients; ``None`` when nothing was flagged."""
         return _ratio(self.tp, self.tp + self.fp)
 
     @property
     def recall(self) -> float | None:
+        """Flagged attackers over attackers; ``None`` without attackers."""
         return _ratio(self.tp, self.tp + self.fn)
 
     @property
     def f1(self) -> float | None:
+        """2·TP / (2·TP + FP + FN), the harmonic mean of precision and recall; ``None`` with no attacker and nothing flagged."""
         return _ratio(2 * self.tp, 2 * self.tp + self.fp + self.fn)
 
     @property
     def fpr(self) -> float | None:
+        """Flagged honest clients over honest clients; ``None`` without honest clients."""
         return _ratio(self.fp, self.fp + self.tn)
 
     @property
     def detected(self) -> int:
+        """How many attackers were flagged."""
         return sum(d.flagged for d in self.detections)
 
     @property
     def median_first_round(self) -> float | None:
+        """The median round at which the flagged attackers were first flagged; ``None`` when none has a round."""
         rounds = [d.round for d in self.detections if d.round is not None]
         return float(statistics.median(rounds)) if rounds else None
 

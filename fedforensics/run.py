@@ -624,10 +624,12 @@ class Run:
 
     @property
     def recorder_version(self) -> str:
+        """The version of the recorder that wrote the file ("unknown" when it did not say)."""
         return self._text_attr(spec.ATTR_RECORDER_VERSION, "unknown")
 
     @property
     def created(self) -> str:
+        """When the recorder created the file (ISO 8601, as it wrote it; empty when it did not say)."""
         return self._text_attr(spec.ATTR_CREATED, "")
 
     def _text_attr(self, name: str, default: str) -> str:
@@ -693,11 +695,13 @@ class Run:
 
     @property
     def attachments(self) -> list[str]:
+        """The names of the arrays attached to the run (``Recorder.attach``), such as held-out data."""
         group = _optional_group(self._h5, spec.ATTACHMENTS, str(self.path))
         return list(group) if group is not None else []
 
     @property
     def file_size(self) -> int:
+        """The size of the run file in bytes."""
         return self.path.stat().st_size
 
     @cached_property
@@ -818,6 +822,7 @@ class Run:
 
     @property
     def has_final_state(self) -> bool:
+        """Whether the recorder wrote the global model after the last round (``Recorder.final``)."""
         return spec.FINAL in self._h5
 
     def final_state(self) -> dict[str, np.ndarray] | None:

@@ -43,6 +43,7 @@ class Settings:
         return [get_detector(name, **self.detectors.get(name, {})) for name in chosen]
 
     def build_rule(self) -> ConsensusRule:
+        """The verdict rule with the parameters given under ``verdict``, the others at their defaults."""
         return ConsensusRule(**self.rule)  # type: ignore[arg-type]
 
     @classmethod

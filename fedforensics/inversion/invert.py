@@ -58,6 +58,7 @@ class TriggerInversionReport:
 
     @property
     def classes(self) -> list[LabelTrigger]:
+        """Neural Cleanse per label, in label order."""
         return self.result.classes
 
     @property
@@ -67,6 +68,7 @@ class TriggerInversionReport:
 
     @property
     def flagged_labels(self) -> list[int]:
+        """The flagged labels, strongest first."""
         return self.result.flagged_labels
 
     def to_json(self) -> dict[str, Any]:

@@ -55,6 +55,7 @@ class TriggerProbe:
 
     @property
     def clean(self) -> ProbeSet:
+        """The histogram of predictions on the clean samples."""
         return self.sets[0]
 
     def to_json(self) -> dict[str, Any]:

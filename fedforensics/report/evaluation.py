@@ -105,6 +105,7 @@ def _alike(run: RunEvaluation) -> str:
 
 
 def run_title(run: RunEvaluation) -> str:
+    """One run's table title: its clients, attackers, where the truth came from, absent truth ids and whether it is cut short."""
     truth = "recorded ground truth" if run.truth_source == "run" else f"truth from {run.truth_source}"
     title = f"{run.path}: {count(len(run.clients), 'client')}, {count(len(run.attackers), 'attacker')} ({truth})"
     if run.absent_attackers:

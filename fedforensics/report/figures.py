@@ -120,12 +120,15 @@ class ClientStyles:
         return self._names[limit].get(cid) or short(cid, limit)
 
     def colour(self, cid: str) -> str:
+        """The client's verdict colour."""
         return VERDICT_COLOURS[self.verdicts.get(cid, "benign")]
 
     def highlighted(self, cid: str) -> bool:
+        """Whether the client is drawn in front and labelled: not benign, or a known attacker."""
         return self.verdicts.get(cid, "benign") != "benign" or cid in self.attackers
 
     def label(self, cid: str) -> str:
+        """The client's legend entry: its label, verdict and whether it is a known attacker."""
         known = ", known attacker" if cid in self.attackers else ""
         return f"{self.name(cid)} ({self.verdicts.get(cid, 'benign')}{known})"
 

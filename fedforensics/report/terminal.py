@@ -70,6 +70,7 @@ def summary_panel(summary: RunSummary) -> Panel:
 
 
 def layer_table(summary: RunSummary) -> Table:
+    """The run's layers: name, shape, dtype, parameters, whether analysed."""
     table = Table(title="layers", title_justify="left")
     table.add_column("#", justify="right", style="dim")
     table.add_column("name", overflow="fold")
@@ -186,6 +187,7 @@ def _evidence_line(evidence: Evidence) -> Text:
 
 
 def localization_table(report: AuditReport, limit: int = 8) -> Table | None:
+    """The layer slices that separate clients most, and where the output bias ranks (Bilgin 2021)."""
     rows = report.localization
     if not rows:
         return None
@@ -221,6 +223,7 @@ def localization_table(report: AuditReport, limit: int = 8) -> Table | None:
 
 
 def detector_table(report: AuditReport) -> Table:
+    """Each detector: the clients it flagged and the round each was first flagged."""
     table = Table(title="detectors", title_justify="left")
     table.add_column("detector")
     table.add_column("flagged", overflow="fold")
@@ -237,6 +240,7 @@ def detector_table(report: AuditReport) -> Table:
 
 
 def audit_panel(report: AuditReport) -> Panel:
+    """The verdict counts, the global model after the last round, the finding of trigger inversion and the notes."""
     counts = report.counts
     lines = [Text(" · ").join(Text(f"{counts[v]} {v}", VERDICT_STYLE[v]) for v in counts)]
     last = max(report.global_metrics) if report.global_metrics else None

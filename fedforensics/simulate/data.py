@@ -31,10 +31,12 @@ class Dataset:
 
     @property
     def num_classes(self) -> int:
+        """How many labels the data has (the largest label + 1)."""
         return int(self.y.max()) + 1
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
+        """One sample's shape, channels first."""
         return tuple(self.x.shape[1:])  # type: ignore[return-value]
 
 
