@@ -276,6 +276,24 @@ def test_characters_that_compose_with_a_neighbour_are_escaped():
     assert shown("cafe\u0301") == "cafe\\u0301"  # an ASCII letter stays itself even where it composes
 
 
+def test_the_reports_own_spaces_are_not_escaped(tmp_path, monkeypatch):
+    """Review: an evidence line's "(round N)" was built with a leading space inside the id-escaping text, so every
+    terminal evidence line with a round read "...\\x20(round 4)"."""
+    from typer.testing import CliRunner
+
+    from fedforensics.cli import app
+    from fedforensics.cli.app import console
+    from fedforensics.report.html import render_html
+    from synthetic import make_run
+
+    path = make_run(tmp_path / "boost.h5", rounds=6, attackers=("c0",), attack="boost")
+    monkeypatch.setattr(console, "_width", 250)
+    result = CliRunner().invoke(app, ["analyze", str(path)])
+    assert result.exit_code == 0 and "(round " in result.output and "\\x20" not in result.output, result.output
+    with open_run(path) as run:
+        assert "\\x20" not in render_html(analyze(run))
+
+
 @pytest.mark.parametrize(
     ("hidden", "seen"),
     [("c3\u034f", "c3"), ("c2\ufe0f", "c2"), ("\u3164", ""), ("c\u2800", "c"), ("c4 ", "c4"), (" ", ""), ("a  b", "a b")],

@@ -183,7 +183,8 @@ def verdict_table(report: AuditReport, limit: int = 30, width: int = EVIDENCE_WI
 def _evidence_line(evidence: Evidence) -> Text:
     """One piece of evidence: detector, what it saw, and where (round, layer)."""
     where = " · ".join(x for x in (f"round {evidence.round}" if evidence.round is not None else "", evidence.layer or "") if x)
-    return Text.assemble(plain(evidence.detector, "dim"), " ", plain(evidence.detail), plain(f" ({where})" if where else "", "dim"))
+    # the space outside plain(): a leading space is escaped there, as an id's would be (review: "\x20(round 4)")
+    return Text.assemble(plain(evidence.detector, "dim"), " ", plain(evidence.detail), *((" ", plain(f"({where})", "dim")) if where else ()))
 
 
 def localization_table(report: AuditReport, limit: int = 8) -> Table | None:
