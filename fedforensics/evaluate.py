@@ -228,7 +228,7 @@ def evaluate_report(report: AuditReport, truth: Sequence[str | int], *, index: i
     absent = [c for c in dict.fromkeys(truth) if c not in present]
     return RunEvaluation(
         index, report.summary.path, truth_source, clients, [c for c in clients if c in attackers], absent, judgements,
-        report.summary.finished, report.summary.recovered, spelled_alike(absent, clients),
+        report.summary.finished, report.summary.recovered, spelled_alike(absent, [c for c in clients if c not in attackers]),
     )
 
 
@@ -238,14 +238,16 @@ def _spelling(cid: str) -> str:
 
 def spelled_alike(ids: Sequence[str], clients: Sequence[str]) -> dict[str, str]:
     """Each of ``ids`` that a client of ``clients`` spells alike (the same letters and digits, case, spaces and
-    punctuation aside), with that client: a truth naming ``site3`` where the run has ``site 3`` scored the attacked
+    punctuation aside; an id of none spells nothing), with that client (the caller leaves out the attackers the
+    truth names already): a truth naming ``site3`` where the run has ``site 3`` scored the attacked
     run as clean, its one hint "not in the run: 'site3'" (red team)."""
     if not ids:
         return {}
     known: dict[str, str] = {}
     for cid in clients:
-        known.setdefault(_spelling(cid), cid)
-    return {cid: known[_spelling(cid)] for cid in ids if _spelling(cid) in known}
+        if spelling := _spelling(cid):  # an id of no letter or digit spells nothing (review: '★' was '☆')
+            known.setdefault(spelling, cid)
+    return {cid: known[spelling] for cid in ids if (spelling := _spelling(cid)) and spelling in known}
 
 
 def pool(runs: Sequence[RunEvaluation]) -> list[Judgement]:

@@ -82,7 +82,8 @@ def persistence_note(
         return None
     standalone = {r.name for r in results if r.applicable and r.standalone}
     set_aside = [v for v in verdicts if v.verdict == "benign" and standalone & set(v.flagged_by)]
-    flagged = [v.client for v in verdicts if v.verdict != "benign"]
+    # a client suspicious only for a NaN/Inf update has no flag to read as "unlike the others" (review)
+    flagged = [v.client for v in verdicts if v.verdict != "benign" and v.flagged_by]
     if not set_aside and not flagged:
         return None
     text = (

@@ -453,7 +453,12 @@ class RecoveredFile(io.RawIOBase):
         stop = min(start + len(view), self._size)
         if stop <= start:
             return 0
-        read = start + os.preadv(self._fd, [view[: stop - start]], start)
+        read = start
+        while read < stop:  # one call reads at most about 2 GiB on Linux (review)
+            got = os.preadv(self._fd, [view[read - start : stop - start]], read)
+            if not got:  # the file's end
+                break
+            read += got
         gap = read  # the first byte past the file's end that no saved page restores
         for offset, original in self._pages:
             lo, hi = max(offset, start), min(offset + len(original), stop)

@@ -20,7 +20,7 @@ from fedforensics.detectors.layer_deviation import PIECE, max_abs_rows
 from fedforensics.detectors.median_cosine import MedianCosineDetector
 from fedforensics.errors import FedForensicsError
 from fedforensics.report.json import report_to_json
-from fedforensics.verdict import ConsensusRule
+from fedforensics.verdict import ClientVerdict, ConsensusRule
 from recorder import Recorder
 from synthetic import WIDE, make_crashed_run, make_run
 
@@ -1070,6 +1070,15 @@ def test_what_cosine_hdbscan_accumulates_does_not_depend_on_the_other_detectors(
     assert alone == beside
     with open_run(path) as run:  # every round's clients are in the history, whoever reads it
         assert get_detector("cosine-hdbscan").score(run).extras["accumulated_outliers"] == alone
+        from fedforensics.scan import scan
+
+        detector = get_detector("cosine-hdbscan")
+        detector.start(run)
+        data = next(iter(scan(run)))  # a scan of one's own without the directions: refused, not half a score
+        with pytest.raises(FedForensicsError, match=r"scan\(run, directions=True\)"):
+            detector.observe(data)
+        with pytest.raises(FedForensicsError, match="set uses_directions = True on the detector and read data.history"):
+            data.accumulated
 
 
 def test_scan_accumulates_directions_across_rounds(runs):
@@ -1759,3 +1768,38 @@ def test_a_run_too_short_to_score_shows_no_top_client_and_no_auroc_in_the_locali
     console = Console(width=150, record=True, color_system=None)
     console.print(localization_table(report))
     assert "None" not in console.export_text()
+
+
+def test_the_persistence_note_does_not_read_a_nan_update_as_unlike_the_others():
+    """Review: a client suspicious only because an update held NaN/Inf was told apart as 'unlike the others'."""
+    from types import SimpleNamespace
+
+    from fedforensics.notes import persistence_note
+    from fedforensics.verdict import INTEGRITY
+
+    verdicts = [
+        ClientVerdict("broken", "suspicious", 0.0, [], {}, [Evidence(INTEGRITY, "broken", 2, None, 1.0, "NaN")], 9),
+        ClientVerdict("steady", "malicious", 9.0, ["norm"], {"norm": 3.0}, [], 9),
+    ]
+    note = persistence_note(SimpleNamespace(median=0.99, pairs=80), verdicts, [], ConsensusRule())
+    assert note is not None and "; steady is flagged on more than that" in note and "broken" not in note
+    alone = persistence_note(SimpleNamespace(median=0.99, pairs=80), verdicts[:1], [], ConsensusRule())
+    assert alone is None
+
+
+def test_a_subclass_keeps_its_parents_parameter_bounds():
+    """Review: a subclass declaring bounds of its own replaced its parent's (min_agreement went unchecked)."""
+    from fedforensics.detectors.opposition import OppositionDetector
+
+    class Stricter(OppositionDetector):
+        name = "stricter"
+        bounds = {"window": (lambda v: v >= 1, "must be at least 1")}
+
+        def __init__(self, *, window: int = 3, min_agreement: float = 2.5) -> None:  # scikit-learn's convention
+            super().__init__(min_agreement=min_agreement)
+            self.window = window
+
+    with pytest.raises(FedForensicsError, match="min_agreement=nan must be a number"):
+        Stricter(min_agreement=math.nan).check_params()
+    with pytest.raises(FedForensicsError, match="window=0 must be at least 1"):
+        Stricter(window=0).check_params()

@@ -92,7 +92,10 @@ def test_the_page_dates_the_audit_and_says_how_each_detector_counts(tmp_path):
     assert f"{report.summary.file_size:,} bytes" in page and "Global model after round" not in page  # no metric recorded
     assert re.search(r"<td><b>norm</b><br>.*?</td><td>magnitude<br><span class=\"muted\">large data</span></td>", page)
     assert "<td>behaviour<br><span class=\"muted\">corroborates only</span></td>" in page
-    assert "count as one family (data size), and none of them makes it <b>malicious</b> alone" in page
+    assert "count as one family (data size), and none of them makes it <b>malicious</b> by reaching 2× its threshold" in page
+    assert "mean-copy or norm or opposition count as one family" in page and "output-bias count" not in page  # no family (review)
+    one = render_html(dataclasses.replace(report, rule=dataclasses.replace(report.rule, agree=1)))
+    assert "count as one family (data size)." in one  # one family is a verdict then (review: it said never)
     assert f"This run's persistence: <b>{report.persistence:.3f}</b>" in page
     data = report_to_json(report)
     assert data["audited"] == report.audited and data["fedforensics_version"] == __version__

@@ -92,6 +92,13 @@ class RoundData:
         """L2 norm of each client's whole update."""
         return np.sqrt(np.clip(np.diag(self.gram), 0.0, None))
 
+    @property
+    def accumulated(self) -> DirectionHistory:
+        """Gone: :attr:`history`, which the scan fills when a detector sets ``uses_directions = True``."""
+        raise FedForensicsError(
+            "RoundData.accumulated is gone: set uses_directions = True on the detector and read data.history"
+        )
+
     @cached_property
     def cosine_distances(self) -> np.ndarray:
         """Pairwise cosine distances ``1 − cos`` between the clients' updates (a zero update is at 1)."""
@@ -297,7 +304,9 @@ class Detector(ABC):
     def check_params(self) -> None:
         """Refuse a parameter value outside its meaning (``threshold=0`` divided by zero later; a negative
         one flagged every client), by the names of :data:`PARAMETER_BOUNDS` and the class's :attr:`bounds`."""
-        bounds = {**PARAMETER_BOUNDS, **self.bounds}
+        bounds = dict(PARAMETER_BOUNDS)
+        for cls in reversed(type(self).__mro__):  # a subclass's bounds beside its parents' (review: they replaced them)
+            bounds.update(cls.__dict__.get("bounds", {}))
         for name, value in self.get_params().items():
             test, requirement = bounds.get(name, (None, ""))
             if test is not None and not test(value):

@@ -9,6 +9,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from ..errors import FedForensicsError
 from ..run import Run
 from ..stats import classical_mds
 from .accumulate import EVIDENCE_ROUNDS
@@ -98,6 +99,11 @@ class CosineHDBSCANDetector(Detector):
         self._outlier = RoundTable(run.all_clients)  # per round, 1.0 for each client outside the majority, else 0.0
 
     def observe(self, data: RoundData) -> None:
+        if data.history is None:  # a scan of one's own without them: half the score would be lost in silence (review)
+            raise FedForensicsError(
+                f"{self.name} needs the clients' accumulated directions: scan(run, directions=True), as analyze() and "
+                "Detector.score() do"
+            )
         if len(data.clients) < self.min_clients:
             return
         self._outlier.add(data.round, data.index, flame_outliers(data.cosine_distances).astype(np.float64))

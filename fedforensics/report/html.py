@@ -142,9 +142,8 @@ def _summary(report: AuditReport) -> str:
     for d in corroborating:
         if d.explained_by:
             only_beside += (
-                f" Beside flags of the {' or '.join(sorted(d.explained_by))} famil{'ies' if len(d.explained_by) > 1 else 'y'} "
-                f"alone, a flag of {esc(d.name)} counts as none: one cause raises both (local training that diverges reports "
-                "a loss unlike the others' and sends a far longer update; far more data are far more SGD steps)."
+                f" Beside flags of the {esc(' or '.join(sorted(d.explained_by)))} famil{'ies' if len(d.explained_by) > 1 else 'y'} "
+                f"alone, a flag of {esc(d.name)} counts as none: one cause raises both (docs/detectors.md, step 4)."
             )
     if no_family:
         only_beside += (
@@ -160,11 +159,12 @@ def _summary(report: AuditReport) -> str:
         if r.agree > 1
         else ""
     )
-    sized = [d.name for d in report.detectors if d.large_data]
+    sized = [d.name for d in report.detectors if d.large_data and d.adds_family]
     if sized:
+        alone = f", and none of them makes it <b>malicious</b> by reaching {r.strong:g}× its threshold" if r.agree > 1 else ""
         only_beside += (
             f" For a client whose reported sample counts explain its update's length in most of its rounds, flags of "
-            f"{' or '.join(esc(n) for n in sized)} count as one family (data size), and none of them makes it <b>malicious</b> alone."
+            f"{' or '.join(esc(n) for n in sized)} count as one family (data size){alone}."
         )
     if r.agree > 1 and report.persistence is not None:
         applies = r.persists(report.persistence)
