@@ -16,7 +16,7 @@ from ..detectors.base import DetectorResult, Evidence
 from ..verdict import VERDICTS, ClientVerdict
 from . import figures
 from .files import write_atomic
-from .page import VERDICT_COLOURS, badge, byte_size, card, meta_value, count, esc, facts, figure, num, page, section, table
+from .page import VERDICT_COLOURS, badge, byte_size, card, count, esc, facts, figure, meta_value, num, page, section, table
 
 if TYPE_CHECKING:  # the inversion needs torch; the page only draws its result
     from ..inversion import TriggerInversionReport
@@ -82,8 +82,7 @@ def _summary(report: AuditReport) -> str:
     if suspects:
         items = []
         for v in suspects:
-            ranked = v.evidence
-            reason = _evidence_line(ranked[0], report.corroborating) if ranked else '<span class="muted">no evidence recorded</span>'
+            reason = _evidence_line(v.evidence[0], report.corroborating) if v.evidence else '<span class="muted">no evidence recorded</span>'
             items.append(
                 f'<li style="--c:{VERDICT_COLOURS[v.verdict]}"><span class="id"><b>{esc(v.client)}</b></span> '
                 f"{badge(v.verdict)}{_truth_tag(report, v.client)} "
@@ -193,23 +192,22 @@ def _verdicts(report: AuditReport) -> str:
     headers = ["client", "verdict", "score", "rounds", "evidence (strongest detector first)"] + (["ground truth"] if known else [])
     rows, classes = [], []
     for v in report.verdicts:
-        ranked = v.evidence
         firsts: dict[str, Evidence] = {}
-        for e in ranked:
+        for e in v.evidence:
             firsts.setdefault(e.detector, e)
         lines = "".join(f"<li>{_evidence_line(e, report.corroborating)}</li>" for e in firsts.values())
         evidence = f'<ul class="evidence">{lines}</ul>' if lines else _closest_call(v)
-        if len(ranked) > len(firsts):
-            rest = "".join(f"<li>{_evidence_line(e, report.corroborating)}</li>" for e in ranked)
-            evidence += f'<details><summary>all {len(ranked)} facts</summary><ul class="evidence">{rest}</ul></details>'
+        if len(v.evidence) > len(firsts):
+            rest = "".join(f"<li>{_evidence_line(e, report.corroborating)}</li>" for e in v.evidence)
+            evidence += f'<details><summary>all {len(v.evidence)} facts</summary><ul class="evidence">{rest}</ul></details>'
         row = [f'<span class="id">{esc(v.client)}</span>', badge(v.verdict), num(v.score), esc(v.rounds), evidence]
         if known:
             row.append('<span class="truth">attacker</span>' if v.client in (report.summary.ground_truth or []) else '<span class="muted">honest</span>')
         rows.append(row)
         classes.append(f"v-{v.verdict}")
-    shown = max(VERDICT_ROWS, sum(v.verdict != "benign" for v in report.verdicts))
     if not rows:
         return _unavailable("No client sent an update in any round: there is nothing to judge.")
+    shown = max(VERDICT_ROWS, sum(v.verdict != "benign" for v in report.verdicts))
     page = table(headers, rows[:shown], numeric=(2, 3), row_classes=classes[:shown])
     if len(rows) > shown:
         rest = table(headers, rows[shown:], numeric=(2, 3), row_classes=classes[shown:])
