@@ -17,6 +17,7 @@ from .data_size import explained_by_data, large_data_clients, majority_holder
 from .errors import FedForensicsError
 from .notes import (
     broken_model_note,
+    copies_note,
     coverage_notes,
     damaged_parts_note,
     label_mix_note,
@@ -179,6 +180,7 @@ def analyze(
         majority_weight_note(majority_weight, participation),
         persistence_note(persistence, verdicts, results, rule),
         zero_updates_note(still, len(round_sizes)),
+        copies_note(results),
         nonfinite_mismatch_note(
             nonfinite, report.summary.nonfinite_updates, broken_from, all(layer.analysable for layer in run.layers)
         ),

@@ -103,7 +103,8 @@ class AccumulatedSybilDetector(Detector):
         # round's median towards their shared direction, which leaves its opposite in every honest departure.
         history = self._history[eligible] / self._rounds[eligible, None]
         history -= column_median(history)
-        gap, nearest = log_nearest_distance(cosine_from_gram(history @ history.T))
+        distances = cosine_from_gram(history @ history.T)
+        gap, nearest = log_nearest_distance(distances)
         z = -on_reference_scale(robust_z(gap, abs_floor=self.abs_floor), len(kept))
         tests = max(1.0, len(kept) / REFERENCE_CLIENTS)
         scores, flagged = self.flag(
@@ -131,5 +132,25 @@ class AccumulatedSybilDetector(Detector):
             round_scores={},
             first_flagged={},
             evidence=evidence,
-            extras={"nearest": {cid: kept[j] for cid, j in zip(kept, nearest)}},
+            extras={"nearest": {cid: kept[j] for cid, j in zip(kept, nearest)}, "copies": copy_groups(kept, distances)},
         )
+
+
+def copy_groups(ids: list[str], distances: np.ndarray) -> list[list[str]]:
+    """The groups of two or more ``ids`` whose pairwise cosine distance is within float32's resolution: clients that
+    sent the same updates over the run, in the order of ``ids``. Which of a group trained and which copied, the
+    updates cannot say (sybils all copy; in a mimic attack one of them is the honest client copied)."""
+    parent = list(range(len(ids)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, j in np.argwhere(np.triu(distances <= FLOAT32_RESOLUTION, k=1)):
+        parent[root(int(i))] = root(int(j))
+    groups: dict[int, list[str]] = {}
+    for i, cid in enumerate(ids):
+        groups.setdefault(root(i), []).append(cid)
+    return [group for group in groups.values() if len(group) > 1]
