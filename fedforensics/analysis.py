@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import cached_property
 from typing import Any
+
+import numpy as np
 
 from recorder import __version__
 
@@ -32,6 +35,7 @@ from .persistence import DeviationPersistence
 from .run import Run
 from .scan import Progress, scan
 from .settings import Settings
+from .stats import auroc
 from .summary import RunSummary, summarize
 from .verdict import VERDICTS, ClientVerdict, ConsensusRule
 
@@ -70,11 +74,16 @@ class AuditReport:
         """Detectors whose flags only corroborate: alone they leave a client benign (``Detector.standalone``)."""
         return {d.name for d in self.detectors if not d.standalone}
 
-    @property
+    @cached_property
     def localization(self) -> list[dict[str, Any]]:
-        """Layer slices ranked by how strongly they separate clients (from ``layer-deviation``)."""
+        """Layer slices ranked by how strongly they separate clients (from ``layer-deviation``), each with the
+        ``auroc`` of its client scores against the ground truth the run records (``None`` without it).
+
+        The detector never reads the truth: the AUROC is the audit's comparison of its scores with it."""
         result = self.detector("layer-deviation")
-        return result.extras.get("localization", []) if result is not None else []
+        rows = result.extras.get("localization", []) if result is not None else []
+        truth = set(self.summary.ground_truth or [])
+        return [{**row, "auroc": _slice_auroc(row["scores"], truth)} for row in rows]
 
     @property
     def model_finding(self) -> str | None:
@@ -107,6 +116,15 @@ class AuditReport:
         """Where the output layer's bias ranks in the localization table."""
         result = self.detector("layer-deviation")
         return result.extras.get("output_bias") if result is not None else None
+
+
+def _slice_auroc(scores: dict[str, float], truth: set[str]) -> float | None:
+    """The AUROC of a localization row's client scores against ``truth``; ``None`` without truth or when no
+    client was scored (a run of 1–2 rounds: all NaN tied would read 0.5, a ranking that is not there)."""
+    values = np.array(list(scores.values()), dtype=float)
+    if not truth or np.isnan(values).all():
+        return None
+    return auroc(values, np.array([cid in truth for cid in scores]))
 
 
 def default_detectors() -> list[Detector]:

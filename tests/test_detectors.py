@@ -1762,6 +1762,34 @@ def test_a_client_too_rare_to_score_neither_tops_nor_hides_the_localization_tabl
     assert extras["output_bias"]["anomaly"] == "output-bias" and extras["output_bias"]["rank"] == 1
 
 
+def test_layer_deviation_never_reads_the_ground_truth_the_audit_compares_its_slices_with_it(tmp_path):
+    """Review: the detector read the run's ground truth for its localization table's AUROC. Its result is now
+    the same whether the run records the truth or not; the report adds the AUROC of each slice's client scores."""
+    import h5py
+
+    from fedforensics.stats import auroc
+
+    with_truth = make_run(tmp_path / "truth.h5", attackers=("c0", "c1"), attack="boost")
+    without = tmp_path / "no_truth.h5"
+    without.write_bytes(with_truth.read_bytes())
+    with h5py.File(without, "a") as f:
+        del f["ground_truth"]
+    results = {}
+    for path in (with_truth, without):
+        with open_run(path) as run:
+            detector = get_detector("layer-deviation")
+            results[path] = analyze(run, [detector])
+    extras = [results[path].detector("layer-deviation").extras for path in (with_truth, without)]
+    assert json.dumps(extras[0]["localization"], default=str) == json.dumps(extras[1]["localization"], default=str)
+    rows = results[with_truth].localization
+    assert rows and all(row["auroc"] is None for row in results[without].localization)
+    for row in rows:
+        ids = list(row["scores"])
+        expected = auroc(np.array([row["scores"][c] for c in ids]), np.array([c in {"c0", "c1"} for c in ids]))
+        assert row["auroc"] == expected
+    assert rows[0]["auroc"] == 1.0  # the boosted clients top the most separating slice
+
+
 def test_a_run_too_short_to_score_shows_no_top_client_and_no_auroc_in_the_localization_table(tmp_path):
     """QA: a 2-round run's terminal table printed the Python word None as its top client, and an AUROC of 0.50
     ranked clients none of whom was scored."""

@@ -7,7 +7,6 @@ from typing import Any
 import numpy as np
 
 from ..output_layer import find_output_layer
-from ..stats import auroc
 from .accumulate import Conclusion
 from .base import RoundData
 from .statistic import RoundStatisticDetector
@@ -97,7 +96,6 @@ class LayerDeviationDetector(RoundStatisticDetector):
         return f"{STATS[stat]} of {layer} deviates from the other clients'"
 
     def extras(self, conclusions: dict[str, Conclusion]) -> dict[str, Any]:
-        truth = set(self._run.ground_truth or [])
         rows = []
         for key, conclusion in conclusions.items():
             per_round = self._series[key].round_peaks
@@ -117,8 +115,7 @@ class LayerDeviationDetector(RoundStatisticDetector):
                     "top_client": ids[top] if top is not None else None,
                     "peak_round": max(per_round, key=per_round.get) if per_round else None,
                     "round_separation": {str(r): v for r, v in per_round.items()},
-                    # no client scored (a run of 1–2 rounds): no ranking, rather than 0.5 from all NaN tied (QA)
-                    "auroc": auroc(scores, np.array([c in truth for c in ids])) if truth and scored.size else None,
+                    "scores": dict(conclusion.scores),  # per client (NaN: too few rounds to score)
                 }
             )
         rows.sort(key=lambda row: -row["separation"])
