@@ -1389,7 +1389,7 @@ def test_first_flagged_of_a_detector_of_many_statistics_is_where_its_corrected_s
             out["s0"][data.clients.index("c3")] = 0.5 * data.round  # drifting away, round after round
             return out
 
-        def explain(self, key, value):
+        def explain(self, key):
             return key
 
     with open_run(make_run(tmp_path / "base.h5", rounds=25)) as run:
@@ -1718,7 +1718,7 @@ def test_a_detector_taking_its_base_parameters_as_kwargs_still_scores(runs):
         def statistics(self, data):
             return {"l2": data.norms}
 
-        def explain(self, key, value):
+        def explain(self, key):
             return "long update"
 
     detector = Windowed(spike=20.0)

@@ -45,5 +45,5 @@ class ClientMetricsDetector(RoundStatisticDetector):
     def statistics(self, data: RoundData) -> dict[str, np.ndarray]:
         return {name: values for name, values in data.metrics.items() if np.isfinite(values).sum() >= self.min_clients}
 
-    def explain(self, key: str, value: float) -> str:
+    def explain(self, key: str) -> str:
         return f"reported {key} unlike the other clients'"

@@ -91,7 +91,7 @@ class LayerDeviationDetector(RoundStatisticDetector):
     def layer_of(self, key: str) -> str | None:
         return key.rsplit("|", 1)[0]
 
-    def explain(self, key: str, value: float) -> str:
+    def explain(self, key: str) -> str:
         layer, stat = key.rsplit("|", 1)
         return f"{STATS[stat]} of {layer} deviates from the other clients'"
 

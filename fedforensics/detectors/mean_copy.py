@@ -50,5 +50,5 @@ class MeanCopyDetector(RoundStatisticDetector):
     def statistics(self, data: RoundData) -> dict[str, np.ndarray]:
         return {"cosine": cosine_to_mean_of_others(data.gram)}
 
-    def explain(self, key: str, value: float) -> str:
+    def explain(self, key: str) -> str:
         return "update closer to the mean of the other clients' than honest training leaves one (cosine)"

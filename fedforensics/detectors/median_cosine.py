@@ -40,5 +40,5 @@ class MedianCosineDetector(RoundStatisticDetector):
     def statistics(self, data: RoundData) -> dict[str, np.ndarray]:
         return {"round": median_distance_to_others(data.cosine_distances)}
 
-    def explain(self, key: str, value: float) -> str:
+    def explain(self, key: str) -> str:
         return "its update points away from the other clients' in this round"

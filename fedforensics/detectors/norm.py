@@ -48,7 +48,7 @@ class NormDetector(RoundStatisticDetector):
     def statistics(self, data: RoundData) -> dict[str, np.ndarray]:
         return {"l2": data.norms}
 
-    def explain(self, key: str, value: float) -> str:
+    def explain(self, key: str) -> str:
         return "update norm far from the round's median norm"
 
     def extras(self, conclusions: dict[str, Conclusion]) -> dict[str, Any]:

@@ -70,7 +70,7 @@ class OutputBiasDetector(RoundStatisticDetector):
     def layer_of(self, key: str) -> str | None:
         return self._layer.name
 
-    def explain(self, key: str, value: float) -> str:
+    def explain(self, key: str) -> str:
         return f"moves the output bias of {key} unlike the others (likely target: {key})"
 
     def extras(self, conclusions: dict[str, Conclusion]) -> dict[str, Any]:

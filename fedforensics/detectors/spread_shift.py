@@ -102,5 +102,5 @@ class SpreadShiftDetector(RoundStatisticDetector):
         np.copyto(sample, grid_sample(data, self._columns))  # sorted in place: the shared sample is read-only
         return {"alignment": alignment_in_place(sample, scratch)}
 
-    def explain(self, key: str, value: float) -> str:
+    def explain(self, key: str) -> str:
         return "update moved from the clients' median by a multiple of their spread in every coordinate"

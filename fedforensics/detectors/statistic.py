@@ -89,7 +89,7 @@ class RoundStatisticDetector(Detector):
         """Named statistics of one round, each a value per client of ``data.clients``."""
 
     @abstractmethod
-    def explain(self, key: str, value: float) -> str:
+    def explain(self, key: str) -> str:
         """One line that says what a high score on statistic ``key`` means."""
 
     def layer_of(self, key: str) -> str | None:
@@ -193,7 +193,7 @@ class RoundStatisticDetector(Detector):
         )
 
     def _evidence(self, cid: str, key: str, conclusion: Conclusion) -> list[Evidence]:
-        line = self.explain(key, conclusion.scores[cid])
+        line = self.explain(key)
         return [
             Evidence(self.name, cid, r, self.layer_of(key), z, f"{line} (round z = {_z(signed)}{self._as_compared(r)})")
             for r, z, signed in conclusion.strongest[cid][: self.evidence_rounds]

@@ -53,5 +53,5 @@ class SybilDetector(RoundStatisticDetector):
     def statistics(self, data: RoundData) -> dict[str, np.ndarray]:
         return {"nearest distance": log_nearest_distance(data.cosine_distances)[0]}
 
-    def explain(self, key: str, value: float) -> str:
+    def explain(self, key: str) -> str:
         return "update a near copy of another client's, or copied by it (log distance to its nearest)"
