@@ -260,9 +260,12 @@ def test_a_flag_of_the_whole_run_is_first_flagged_run_level_as_evaluate_says(tmp
     assert result.flagged == ["c1", "c4"] and result.first_flagged == {}
     console = Console(record=True, width=200)
     console.print(detector_table(report))
-    row = next(line for line in console.export_text().splitlines() if "accumulated-sybil" in line)
+    text = console.export_text()
+    row = next(line for line in text.splitlines() if "accumulated-sybil" in line)
     assert "c1: run-level, c4: run-level" in row, row
     assert '<span class="id">c1</span>: run-level, <span class="id">c4</span>: run-level' in render_html(report)
+    # a newcomer read "first in round 0" of an evidence line against "first flagged in round 5": the table says what it means
+    assert "first flagged: the first round by which the client's evidence, accumulated" in " ".join(text.split())
 
 
 def test_characters_that_compose_with_a_neighbour_are_escaped():

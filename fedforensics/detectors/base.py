@@ -147,6 +147,13 @@ def json_float(value: float | None) -> float | None:
 DATA_SIZE = "data size"
 
 
+#: What a detector's "first flagged" round means, in the reports' words (:attr:`DetectorResult.first_flagged`).
+FIRST_FLAGGED_MEANING = (
+    "the first round by which the client's evidence, accumulated over its rounds so far, reached the threshold "
+    "(its evidence may name earlier rounds, which alone did not)"
+)
+
+
 @dataclass
 class DetectorResult:
     """What one detector concluded about a run.

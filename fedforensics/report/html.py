@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..analysis import AuditReport
-from ..detectors.base import DetectorResult, Evidence
+from ..detectors.base import FIRST_FLAGGED_MEANING, DetectorResult, Evidence
 from ..verdict import VERDICTS, ClientVerdict
 from . import figures
 from .files import write_atomic
@@ -434,8 +434,7 @@ def _detectors(report: AuditReport) -> str:
     given = report.settings.describe()
     told = f"<p>Parameters set: {esc(given)} (the others are the defaults: docs/detectors.md).</p>" if given else ""
     legend = (
-        "<p class=\"muted\">First flagged: the first round by which the client's evidence, accumulated over its rounds "
-        "so far, reached the threshold (its evidence may name earlier rounds, which alone did not). "
+        f"<p class=\"muted\">First flagged: {esc(FIRST_FLAGGED_MEANING)}. "
         'Family: the kind of evidence; the verdict counts agreeing families, not detectors. '
         "<em>corroborates only</em>: its flag alone leaves a client benign; <em>label mix</em>: an honest client with an "
         "unusual mix of labels reaches it too; <em>large data</em>: so does one with far more data than the others "

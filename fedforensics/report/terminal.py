@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..analysis import AuditReport
-from ..detectors.base import Evidence
+from ..detectors.base import FIRST_FLAGGED_MEANING, Evidence
 from ..notes import listed
 from ..summary import RunSummary
 from .escapes import shown
@@ -225,7 +225,8 @@ def localization_table(report: AuditReport, limit: int = 8) -> Table | None:
 
 def detector_table(report: AuditReport) -> Table:
     """Each detector: the clients it flagged and the round each was first flagged."""
-    table = Table(title="detectors", title_justify="left")
+    # a reader compared "first in round 0" of an evidence line with "first flagged in round 5" here (README check)
+    table = Table(title="detectors", title_justify="left", caption=f"first flagged: {FIRST_FLAGGED_MEANING}", caption_justify="left")
     table.add_column("detector")
     table.add_column("flagged", overflow="fold")
     table.add_column("first flagged in round", overflow="fold")
