@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..run import Run
-from ..stats import FLOAT32_RESOLUTION, REFERENCE_CLIENTS, bonferroni_z, column_median, cosine_from_gram, on_reference_scale, robust_z
+from ..stats import FLOAT32_RESOLUTION, REFERENCE_CLIENTS, bonferroni_zs, column_median, cosine_from_gram, on_reference_scale, robust_z
 from .accumulate import EVIDENCE_ROUNDS
 from .base import Detector, DetectorResult, Evidence, RoundData
 from .grid import grid_sample, grid_width, sample_columns
@@ -103,13 +103,11 @@ class AccumulatedSybilDetector(Detector):
         # round's median towards their shared direction, which leaves its opposite in every honest departure.
         history = self._history[eligible] / self._rounds[eligible, None]
         history -= column_median(history)
-        distances = cosine_from_gram(history @ history.T)
+        distances = cosine_from_gram(history @ history.T, overwrite=True)
         gap, nearest = log_nearest_distance(distances)
         z = -on_reference_scale(robust_z(gap, abs_floor=self.abs_floor), len(kept))
         tests = max(1.0, len(kept) / REFERENCE_CLIENTS)
-        scores, flagged = self.flag(
-            {cid: bonferroni_z(float(s), tests) for cid, s in zip(kept, z)}, everyone
-        )
+        scores, flagged = self.flag(dict(zip(kept, bonferroni_zs(z, tests).tolist())), everyone)
         usual = float(np.exp(np.median(gap)))
         evidence = []
         for cid in flagged:

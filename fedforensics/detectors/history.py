@@ -151,4 +151,4 @@ class DirectionHistory:
                     for start in range(0, self._sums.shape[1], band):
                         part = self._sums[rows, start : start + band]
                         gram += part @ part.T
-        return ids, cosine_from_gram(gram)
+        return ids, cosine_from_gram(gram, overwrite=True)

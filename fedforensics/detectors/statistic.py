@@ -22,7 +22,7 @@ import numpy as np
 from ..data_size import at_median_count, count_offsets
 from ..errors import FedForensicsError
 from ..run import Run
-from ..stats import bonferroni_z, on_reference_scale, robust_spread, robust_z
+from ..stats import bonferroni_z, bonferroni_zs, on_reference_scale, robust_spread, robust_z
 from .accumulate import Conclusion, RoundScores, Side, oriented
 from .base import Detector, DetectorResult, Evidence, RoundData
 from .round_table import RoundTable
@@ -167,9 +167,9 @@ class RoundStatisticDetector(Detector):
         conclusions = {key: series.conclude() for key, series in self._series.items()}
         best = strongest(conclusions)
         tests = Counter(cid for conclusion in conclusions.values() for cid in conclusion.scores)
-        scores, flagged = self.flag(
-            {cid: bonferroni_z(s, tests[cid]) for cid, (s, _) in best.items()}, self._run.all_clients
-        )
+        ids = list(best)
+        corrected = bonferroni_zs(np.array([best[cid][0] for cid in ids]), np.array([tests[cid] for cid in ids]))
+        scores, flagged = self.flag(dict(zip(ids, corrected.tolist())), self._run.all_clients)
         best_key = {cid: key for cid, (_, key) in best.items()}
         first = {}
         for cid in flagged:
