@@ -6,21 +6,18 @@
 Clients seen in 3 rounds or more can vote in ``cosine-hdbscan``, which clusters their accumulated directions
 (N × N cosine distances, and HDBSCAN's own N × N arrays), and ``accumulated-sybil`` compares their histories the
 same way: at fleet scale these, not the updates, are what an analysis holds. The model is tiny (36 parameters) so
-that they are all there is. Each log is analysed in a process of its own (``wide_rounds_bench.measure``); the table
+that they are all there is. Each log is analysed in a process of its own (``wide_rounds_bench.bench_main``); the table
 goes between the ``recurring-fleet`` markers of docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
-import argparse
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from recorder import Recorder
-from scenarios import publish
-from wide_rounds_bench import DOC, measure
+from wide_rounds_bench import bench_main
 
 ROUNDS = 30
 SHAPES = {"fc.weight": (4, 8), "fc.bias": (4,)}
@@ -42,28 +39,16 @@ def record(path: Path, clients: int) -> None:
                     rnd.client(ids[i], update, num_samples=20, delta=True)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", type=int, nargs="+", default=[2500, 5000, 10000])
-    parser.add_argument("--print", action="store_true", help="print the table instead of writing benchmarks.md")
-    args = parser.parse_args()
-    lines = [
-        "| recurring clients | clients a round | analyze() | peak memory | before analyze() | clients² × 8 bytes | flagged |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    with tempfile.TemporaryDirectory() as folder:
-        for clients in args.clients:
-            path = Path(folder) / f"fleet{clients}.h5"
-            record(path, clients)
-            got = measure(path)
-            square = clients**2 * 8 / 2**20
-            lines.append(
-                f"| {clients:,} | {clients // 10:,} | {got['seconds']:.1f} s | {got['peak_mb']:,.0f} MB "
-                f"| {got['base_mb']:,.0f} MB | {square:,.0f} MB | {got['flagged']} |"
-            )
-            print(lines[-1], flush=True)
-    publish("\n".join(lines), DOC, "recurring-fleet", args.print)
+def row(clients: int, got: dict) -> str:
+    return (
+        f"| {clients:,} | {clients // 10:,} | {got['seconds']:.1f} s | {got['peak_mb']:,.0f} MB "
+        f"| {got['base_mb']:,.0f} MB | {clients**2 * 8 / 2**20:,.0f} MB | {got['flagged']} |"
+    )
 
 
 if __name__ == "__main__":
-    main()
+    bench_main(
+        __doc__, [2500, 5000, 10000],
+        "| recurring clients | clients a round | analyze() | peak memory | before analyze() | clients² × 8 bytes | flagged |",
+        record, row, "recurring-fleet",
+    )  # fmt: skip

@@ -17,6 +17,7 @@ import json
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -65,28 +66,41 @@ def measure(path: Path) -> dict[str, float]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", type=int, nargs="+", default=[500, 1000, 2000, 3000])
+def measured_rows(sizes: list[int], record: Callable[[Path, int], None], row: Callable[[int, dict], str]) -> list[str]:
+    """For each size, record a log (``record(path, size)``), analyse it in a process of its own (:func:`measure`) and
+    make its table row (``row(size, measured)``), printed as it comes."""
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        for size in sizes:
+            path = Path(folder) / f"log{size}.h5"
+            record(path, size)
+            rows.append(row(size, measure(path)))
+            print(rows[-1], flush=True)
+    return rows
+
+
+def bench_main(doc: str, sizes: list[int], header: str, record: Callable[[Path, int], None],
+               row: Callable[[int, dict], str], marker: str) -> None:
+    """A clients² benchmark's command line: ``--clients`` sizes (default ``sizes``), a table of ``header`` and one
+    :func:`measured_rows` row a size, written between ``marker``'s markers of docs/benchmarks.md (or ``--print``)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--clients", type=int, nargs="+", default=sizes)
     parser.add_argument("--print", action="store_true", help="print the table instead of writing benchmarks.md")
     args = parser.parse_args()
-    lines = [
-        "| clients a round | analyze() | peak memory | before analyze() | clients² × 8 bytes | flagged |",
-        "|---|---|---|---|---|---|",
-    ]
-    with tempfile.TemporaryDirectory() as folder:
-        for clients in args.clients:
-            path = Path(folder) / f"wide{clients}.h5"
-            record(path, clients)
-            got = measure(path)
-            square = clients**2 * 8 / 2**20
-            lines.append(
-                f"| {clients:,} | {got['seconds']:.1f} s | {got['peak_mb']:,.0f} MB | {got['base_mb']:,.0f} MB "
-                f"| {square:,.0f} MB | {got['flagged']} |"
-            )
-            print(lines[-1], flush=True)
-    publish("\n".join(lines), DOC, "wide-rounds", args.print)
+    separator = "|" + "---|" * header.count(" | ") + "---|"
+    publish("\n".join([header, separator, *measured_rows(args.clients, record, row)]), DOC, marker, args.print)
+
+
+def row(clients: int, got: dict) -> str:
+    return (
+        f"| {clients:,} | {got['seconds']:.1f} s | {got['peak_mb']:,.0f} MB | {got['base_mb']:,.0f} MB "
+        f"| {clients**2 * 8 / 2**20:,.0f} MB | {got['flagged']} |"
+    )
 
 
 if __name__ == "__main__":
-    main()
+    bench_main(
+        __doc__, [500, 1000, 2000, 3000],
+        "| clients a round | analyze() | peak memory | before analyze() | clients² × 8 bytes | flagged |",
+        record, row, "wide-rounds",
+    )  # fmt: skip
