@@ -17,7 +17,6 @@ Run: ``python benchmarks/long_run_bench.py [--rounds 50 200 800] [--dir DIR]``.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import textwrap
@@ -73,7 +72,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.dir is not None:
         args.dir.mkdir(parents=True, exist_ok=True)
-    print(f"| rounds | analyze() | peak RSS | JSON | colluders found | honest flagged |")
+    print("| rounds | analyze() | peak RSS | JSON | colluders found | honest flagged |")
     print("|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory(dir=args.dir or Path(__file__).parent) as tmp:
         for rounds in args.rounds:
