@@ -86,6 +86,8 @@ def persistence_note(
     flagged = [v.client for v in verdicts if v.verdict != "benign" and v.flagged_by]
     if not set_aside and not flagged:
         return None
+    # the label-mix rule only where a detector it concerns ran (it named cosine-hdbscan in an audit without it)
+    label_mix = sorted(r.name for r in results if r.applicable and r.standalone and r.label_mix)
     text = (
         f"the clients' differences persist in this run: a client's deviation from the round's median points the same "
         f"way from one round to the next (median cosine {median:.3f} over {persistence.pairs} pairs, "
@@ -93,8 +95,14 @@ def persistence_note(
         "as when clients train on a few dozen samples each (nearly full-batch) or on strongly skewed label mixes with "
         "few local steps. Honest differences then do not "
         f"average out over the rounds, so {rule.fewer_families} of evidence below {rule.strong:g}× its threshold "
-        "is no verdict here, and FLAME's vote over the rounds (cosine-hdbscan), the label mix repeated, counts as no family: beside "
-        "another flag it leaves a client suspicious (docs/detection.md, 'Tiny shards')"
+        "is no verdict here"
+        + (
+            f", and a flag of {' or '.join(label_mix)}, the label mix repeated, counts as no family: beside another "
+            "flag it leaves a client suspicious"
+            if label_mix
+            else ""
+        )
+        + " (docs/detection.md, 'Tiny shards')"
     )
     if set_aside:
         detectors = sorted({name for v in set_aside for name in v.flagged_by if name in standalone})

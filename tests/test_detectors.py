@@ -1238,6 +1238,10 @@ def test_the_report_says_when_the_clients_differences_persist_round_after_round(
     assert note.startswith("the clients' differences persist in this run: a client's deviation from the round's median")
     assert "over 70 pairs" in note and "; c0 is flagged on more than that, but an honest client" in note, note
     assert "so one family of evidence below 2× its threshold is no verdict" in note
+    assert "a flag of cosine-hdbscan, the label mix repeated, counts as no family" in note
+    # the label-mix rule is told only where a detector it concerns ran (it named cosine-hdbscan in an audit without it)
+    (alone,) = [n for n in analyze(open_run(tmp_path / "quirks.h5"), [get_detector("norm")]).notes if "differences persist" in n]
+    assert "cosine-hdbscan" not in alone and "label mix repeated" not in alone
     assert not [n for n in noisy.notes if "differences persist" in n]
     # QA: with agree=1 one family is a verdict, persistent or not: the note said the rule kept clients benign while
     # the verdicts judged them malicious; with agree=3 it said "one family" where fewer than three are set aside
