@@ -195,7 +195,7 @@ def analyze(
     for note in (
         label_mix_note(verdicts, results, nonfinite),
         large_data_note(verdicts, results, nonfinite, large_data, participation),
-        majority_weight_note(majority_weight, participation),
+        majority_weight_note(majority_weight, participation, [d.name for d in detectors if getattr(d, "grows_with_data", False)]),
         persistence_note(persistence, verdicts, results, rule),
         zero_updates_note(still, len(round_sizes)),
         copies_note(results),

@@ -155,9 +155,12 @@ def large_data_note(
     )
 
 
-def majority_weight_note(majority_weight: dict[str, list[float]], participation: dict[str, list[int]]) -> str | None:
+def majority_weight_note(
+    majority_weight: dict[str, list[float]], participation: dict[str, list[int]], as_reported: list[str]
+) -> str | None:
     """Which clients outweighed all the others together in some rounds, on sample counts no detector judges (the
-    `norm` and `layer-deviation` take them as reported: :mod:`fedforensics.data_size`)."""
+    detectors ``as_reported``, which compare clients as at the round's median count, take them as reported:
+    :mod:`fedforensics.data_size`)."""
     if not majority_weight:
         return None
     shown = listed(
@@ -168,8 +171,13 @@ def majority_weight_note(majority_weight: dict[str, list[float]], participation:
     return (
         f"{shown} carried more than half of the FedAvg weight (the sample count {'it' if one else 'each'} reported, "
         f"against the round's total): there {'its' if one else 'their'} update outweighed all the others together. "
-        "Clients report their counts themselves and no detector checks them; norm and layer-deviation take them as "
-        "reported, which excuses part of a large claimant's update (docs/detection.md, 'Weight inflation')"
+        "Clients report their counts themselves and no detector checks them"
+        + (
+            f"; {' and '.join(as_reported)} take them as reported, which excuses part of a large claimant's update"
+            if as_reported
+            else ""
+        )
+        + " (docs/detection.md, 'Weight inflation')"
     )
 
 

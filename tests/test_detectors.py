@@ -284,7 +284,10 @@ def test_a_client_that_outweighs_all_others_is_named_in_the_notes(tmp_path):
     report = analyze(open_run(path))
     (note,) = [n for n in report.notes if "FedAvg weight" in n]
     assert note.startswith("c3 (2 of its 6 rounds, up to 93%) carried more than half of the FedAvg weight")
-    assert "no detector checks them" in note
+    assert "no detector checks them; layer-deviation and norm take them as reported" in note
+    # the detectors named are those that ran (it named norm and layer-deviation in an audit with -d sybil)
+    (alone,) = [n for n in analyze(open_run(path), [get_detector("sybil")]).notes if "FedAvg weight" in n]
+    assert "no detector checks them (docs/detection.md" in alone and "norm" not in alone
     assert majority_holder(["a", "b"], np.array([90, 10])) is None  # of two clients one holds half whenever counts differ
     assert majority_holder(["a", "b", "c"], np.array([50, 25, 25])) is None  # half is not more than half
     assert majority_holder(["a", "b", "c"], np.array([0, 0, 0])) is None
