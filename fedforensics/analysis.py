@@ -209,7 +209,7 @@ def analyze(
     if broken_from is not None:
         report.notes.append(broken_model_note(broken_from, nonfinite))
     if sketch_width is not None:
-        report.notes.append(sketch_note(run, sketch_width))
+        report.notes.append(sketch_note(run, sketch_width, [d.name for d in detectors if d.uses_directions]))
     return report
 
 

@@ -35,13 +35,14 @@ def broken_model_note(round_number: int, nonfinite: dict[str, list[int]]) -> str
     )
 
 
-def sketch_note(run: Run, width: int) -> str:
-    """What comparing the accumulated directions through a sketch costs in precision."""
+def sketch_note(run: Run, width: int, readers: list[str]) -> str:
+    """What comparing the accumulated directions through a sketch costs in precision (``readers``: the detectors
+    that compare them)."""
     size = sum(layer.size for layer in run.analysable_layers)
     return (
         f"the {len(run.all_clients)} clients' accumulated update directions ({size:,} parameters each) were compared "
         f"through a {width:,}-wide count sketch to bound memory: their cosines are off by about "
-        f"{math.sqrt(2 / width):.3f} (cosine-hdbscan clusters them)"
+        f"{math.sqrt(2 / width):.3f} ({' and '.join(readers)} {'compares' if len(readers) == 1 else 'compare'} them)"
     )
 
 

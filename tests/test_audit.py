@@ -67,7 +67,7 @@ def test_direction_memory_bounds_the_accumulated_directions(tmp_path):
                 for i in range(5):
                     rnd.client(f"c{i}", {"w": rng.normal(size=400_000).astype(np.float32)}, num_samples=10, delta=True)
     tight = run_audit(path, AuditOptions(direction_memory=5 * 4 * 4096))
-    assert any("4,096-wide count sketch" in n for n in tight.notes)
+    assert any("4,096-wide count sketch" in n and n.endswith("(cosine-hdbscan compares them)") for n in tight.notes)
     assert not any("count sketch" in n for n in run_audit(path, AuditOptions()).notes)
     out = tmp_path / "report.json"
     result = CliRunner().invoke(app, ["analyze", str(path), "--direction-memory", "1", "--json", str(out)])
