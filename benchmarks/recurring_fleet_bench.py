@@ -26,15 +26,15 @@ SHAPES = {"fc.weight": (4, 8), "fc.bias": (4,)}
 def record(path: Path, clients: int) -> None:
     """``clients`` ids, each round a tenth of them (every id in 3 rounds), updates noise around the round's direction."""
     rng = np.random.default_rng(clients)
-    per_round = clients // 10
-    order = np.concatenate([rng.permutation(clients) for _ in range(ROUNDS * per_round // clients + 1)])
+    # three passes over the ids in a new order each, a tenth of a pass a round: no id twice in a round, every id thrice
+    rounds = [part for _ in range(ROUNDS // 10) for part in np.array_split(rng.permutation(clients), 10)]
     ids = [f"dev-{i:05d}" for i in range(clients)]
     state = {name: np.zeros(shape, np.float32) for name, shape in SHAPES.items()}
     with Recorder(path, fsync=False) as rec:
         for r in range(ROUNDS):
             common = {name: rng.normal(size=shape) for name, shape in SHAPES.items()}
             with rec.round(r, state) as rnd:
-                for i in order[r * per_round : (r + 1) * per_round]:
+                for i in rounds[r]:
                     update = {name: common[name] + 0.8 * rng.normal(size=shape) for name, shape in SHAPES.items()}
                     rnd.client(ids[i], update, num_samples=20, delta=True)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cached_property
@@ -83,7 +84,7 @@ class AuditReport:
         result = self.detector("layer-deviation")
         rows = result.extras.get("localization", []) if result is not None else []
         truth = set(self.summary.ground_truth or [])
-        return [{**row, "auroc": _slice_auroc(row["scores"], truth)} for row in rows]
+        return [{**row, "auroc": _slice_auroc(result.statistic_scores[row["slice"]], truth)} for row in rows]
 
     @property
     def model_finding(self) -> str | None:
@@ -118,8 +119,8 @@ class AuditReport:
         return result.extras.get("output_bias") if result is not None else None
 
 
-def _slice_auroc(scores: dict[str, float], truth: set[str]) -> float | None:
-    """The AUROC of a localization row's client scores against ``truth``; ``None`` without truth or when no
+def _slice_auroc(scores: Mapping[str, float], truth: set[str]) -> float | None:
+    """The AUROC of a layer slice's client scores against ``truth``; ``None`` without truth or when no
     client was scored (a run of 1–2 rounds: all NaN tied would read 0.5, a ranking that is not there)."""
     values = np.array(list(scores.values()), dtype=float)
     if not truth or np.isnan(values).all():
@@ -195,7 +196,9 @@ def analyze(
     for note in (
         label_mix_note(verdicts, results, nonfinite),
         large_data_note(verdicts, results, nonfinite, large_data, participation),
-        majority_weight_note(majority_weight, participation, [d.name for d in detectors if getattr(d, "grows_with_data", False)]),
+        majority_weight_note(majority_weight, participation, [
+            d.name for d, r in zip(detectors, results) if getattr(d, "grows_with_data", False) and r.applicable
+        ]),
         persistence_note(persistence, verdicts, results, rule),
         zero_updates_note(still, len(round_sizes)),
         copies_note(results),

@@ -42,7 +42,7 @@ def sketch_note(run: Run, width: int, readers: list[str]) -> str:
     return (
         f"the {len(run.all_clients)} clients' accumulated update directions ({size:,} parameters each) were compared "
         f"through a {width:,}-wide count sketch to bound memory: their cosines are off by about "
-        f"{math.sqrt(2 / width):.3f} ({' and '.join(readers)} {'compares' if len(readers) == 1 else 'compare'} them)"
+        f"{math.sqrt(2 / width):.3f} ({joined(readers)} {'compares' if len(readers) == 1 else 'compare'} them)"
     )
 
 
@@ -55,6 +55,11 @@ def listed(items: Iterable[str], most: int = NOTE_ITEMS, what: str = "") -> str:
     items = list(items)
     more = len(items) - most
     return ", ".join(items[:most]) + (f" and {more} more{' ' + what if what else ''}" if more > 0 else "")
+
+
+def joined(names: list[str], word: str = "and") -> str:
+    """Names for a sentence: "a", "a and b", "a, b and c" (or ``word``)."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} {word} {names[-1]}"
 
 
 def flagged_only_by(
@@ -98,7 +103,7 @@ def persistence_note(
         f"average out over the rounds, so {rule.fewer_families} of evidence below {rule.strong:g}× its threshold "
         "is no verdict here"
         + (
-            f", and a flag of {' or '.join(label_mix)}, the label mix repeated, counts as no family: beside another "
+            f", and a flag of {joined(label_mix, 'or')}, the label mix repeated, counts as no family: beside another "
             "flag it leaves a client suspicious"
             if label_mix
             else ""
@@ -110,7 +115,7 @@ def persistence_note(
         one = len(set_aside) == 1
         text += (
             f": {listed(v.client for v in set_aside)} {'is' if one else 'are'} benign though flagged by "
-            f"{' or '.join(detectors)}"
+            f"{joined(detectors, 'or')}"
         )
     if flagged:
         text += (
@@ -147,7 +152,7 @@ def large_data_note(
     shown = listed(f"{v.client} ({large_data[v.client]} of its {len(participation[v.client])} rounds)" for v in only)
     norm = "its update's norm" if one else "their updates' norms"
     return (
-        f"{shown} {'is' if one else 'are'} {in_words(only)} on {' and '.join(names)} alone, "
+        f"{shown} {'is' if one else 'are'} {in_words(only)} on {joined(names)} alone, "
         f"{'a flag' if len(names) == 1 else 'flags'} a client with far more data than the others raises too, and, in "
         f"the rounds counted, reported at least {LARGE_DATA:g}× the round's median sample count, more times the median "
         f"than {norm}, itself at least the median: with a fixed number of local epochs more data means "
@@ -174,7 +179,8 @@ def majority_weight_note(
         f"against the round's total): there {'its' if one else 'their'} update outweighed all the others together. "
         "Clients report their counts themselves and no detector checks them"
         + (
-            f"; {' and '.join(as_reported)} take them as reported, which excuses part of a large claimant's update"
+            f"; {joined(as_reported)} {'takes' if len(as_reported) == 1 else 'take'} them as reported, which excuses "
+            "part of a large claimant's update"
             if as_reported
             else ""
         )
@@ -201,7 +207,7 @@ def label_mix_note(
     names = sorted({name for v in only for name in v.flagged_by})
     one = len(only) == 1
     return (
-        f"{listed(v.client for v in only)} {'is' if one else 'are'} {in_words(only)} on {' and '.join(names)} alone, "
+        f"{listed(v.client for v in only)} {'is' if one else 'are'} {in_words(only)} on {joined(names)} alone, "
         f"{'a flag' if len(names) == 1 else 'flags'} an honest client also reaches when its data hold an unusual mix of "
         f"labels (label skew) or, for cosine-hdbscan, far fewer samples than the others' (a noisier update): "
         f"{'its' if one else 'their'} data's label mix and size can confirm or clear {'it' if one else 'them'} "

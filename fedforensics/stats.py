@@ -146,14 +146,15 @@ def bonferroni_z(z: float, tests: float) -> float:
 
 
 def bonferroni_zs(z: np.ndarray, tests: np.ndarray | float) -> np.ndarray:
-    """:func:`bonferroni_z` of every element of ``z`` (``tests`` one count, or one per element), in a few array
+    """:func:`bonferroni_z` of every element of ``z``, any shape (``tests`` one count, or one per element), in a few array
     operations: a fleet's ten thousand clients took ten thousand scalar calls into scipy, 5 s of an analysis."""
-    z = np.asarray(z, dtype=float)
-    tests = np.broadcast_to(np.asarray(tests, dtype=float), z.shape)
+    shape = np.shape(z)
+    z = np.asarray(z, dtype=float).ravel()
+    tests = np.broadcast_to(np.asarray(tests, dtype=float), shape).ravel()
     out = z.copy()
     todo = np.flatnonzero((tests > 1) & np.isfinite(z))  # one test, NaN or ±inf: unchanged
     if not todo.size:
-        return out
+        return out.reshape(shape)
     from scipy.stats import norm  # here, not at import: scipy.stats takes ~0.6 s to import, and inspect never needs it
 
     zt, count = z[todo], tests[todo]
@@ -164,15 +165,15 @@ def bonferroni_zs(z: np.ndarray, tests: np.ndarray | float) -> np.ndarray:
     out[todo[near]] = norm.isf(np.exp(log_p[near]))
     far = ~plain & ~near  # far in the tail: z² ≈ −2 log p
     out[todo[far]] = np.sqrt(np.maximum(zt[far] * zt[far] - 2.0 * np.log(count[far]), 0.0))
-    return out
+    return out.reshape(shape)
 
 
-#: Rows of a cosine-distance matrix computed at a time: 4 MB of float64 for each row's temporaries at 1,000 columns.
+#: Elements of a cosine-distance matrix computed at a time (a band of rows): 32 MiB for each of a band's float64 temporaries.
 COSINE_BLOCK = 1 << 22
 
 
 def cosine_from_gram(gram: np.ndarray, overwrite: bool = False) -> np.ndarray:
-    """Pairwise cosine distances ``1 − cos`` from a matrix of dot products (a zero vector is at 1 from all).
+    """Pairwise cosine distances ``1 − cos`` (float64) from a matrix of dot products (a zero vector is at 1 from all).
 
     Computed a band of rows at a time, so that a fleet's n × n matrix has no n × n
     temporaries beside it (ten thousand clients: 800 MB each, six of them before);

@@ -288,6 +288,8 @@ def test_a_client_that_outweighs_all_others_is_named_in_the_notes(tmp_path):
     # the detectors named are those that ran (it named norm and layer-deviation in an audit with -d sybil)
     (alone,) = [n for n in analyze(open_run(path), [get_detector("sybil")]).notes if "FedAvg weight" in n]
     assert "no detector checks them (docs/detection.md" in alone and "norm" not in alone
+    (one,) = [n for n in analyze(open_run(path), [get_detector("norm")]).notes if "FedAvg weight" in n]
+    assert "no detector checks them; norm takes them as reported" in one
     assert majority_holder(["a", "b"], np.array([90, 10])) is None  # of two clients one holds half whenever counts differ
     assert majority_holder(["a", "b", "c"], np.array([50, 25, 25])) is None  # half is not more than half
     assert majority_holder(["a", "b", "c"], np.array([0, 0, 0])) is None
@@ -326,7 +328,7 @@ def test_a_flag_on_update_size_that_the_clients_data_explain_is_named_in_the_not
     assert note.startswith(  # strongest first
         ("c2 (8 of its 8 rounds), c0 (8 of its 8 rounds)", "c0 (8 of its 8 rounds), c2 (8 of its 8 rounds)")
     ) and note.split(" rounds) ", 1)[1].startswith(
-        "are suspicious on layer-deviation and mean-copy and norm alone, flags a client with far more data than the "
+        "are suspicious on layer-deviation, mean-copy and norm alone, flags a client with far more data than the "
         "others raises too"
     ), note
     assert "c1" not in note
@@ -870,7 +872,7 @@ def test_flags_an_unusual_label_mix_explains_are_one_family():
     from fedforensics.notes import label_mix_note
 
     note = label_mix_note(list(verdicts.values()), results, {})
-    assert note.startswith("skewed, flipper are suspicious on client-metrics and cosine-hdbscan and flame-only and output-bias alone"), note
+    assert note.startswith("skewed, flipper are suspicious on client-metrics, cosine-hdbscan, flame-only and output-bias alone"), note
     results.append(_result("median-only", 1.0, {"flipper": 1.1}, "direction"))
     again = {v.client: v for v in ConsensusRule().judge(clients, results, {})}
     assert again["flipper"].verdict == "malicious"
@@ -1733,6 +1735,32 @@ def test_a_detector_taking_its_base_parameters_as_kwargs_still_scores(runs):
     assert detector.score(open_run(runs["boost"])).flagged == ["c3"]
 
 
+def test_an_explain_of_the_earlier_form_is_refused_before_the_run_is_read(runs, monkeypatch):
+    """Review: explain(key, value) lost its unused value; a custom detector written for the old form failed with a
+    bare TypeError only after the whole scan, and only when it flagged a client. It is refused up front, in one line."""
+    from fedforensics.detectors.statistic import RoundStatisticDetector
+
+    class Old(RoundStatisticDetector):
+        name, reference, summary, family, side = "old-form", "a test", "long updates", "magnitude", "greater"
+
+        def statistics(self, data):
+            return {"l2": data.norms}
+
+        def explain(self, key, value):
+            return "long update"
+
+    import fedforensics.analysis as analysis
+
+    monkeypatch.setattr(analysis, "scan", lambda *a, **k: pytest.fail("the run was read"))
+    for attempt in (lambda run: analyze(run, [Old()]), lambda run: Old().score(run)):
+        with open_run(runs["boost"]) as run, pytest.raises(FedForensicsError) as refused:
+            attempt(run)
+        assert str(refused.value) == (
+            "old-form: explain takes the statistic's key alone, explain(self, key); drop its 'value' "
+            "(docs/detectors.md, 'Writing a detector')"
+        )
+
+
 def test_max_abs_rows_is_the_largest_absolute_value_of_each_row_across_pieces():
     rng = np.random.default_rng(0)
     matrix = rng.standard_normal((5, 2 * PIECE + 17)).astype(np.float32)
@@ -1786,15 +1814,23 @@ def test_layer_deviation_never_reads_the_ground_truth_the_audit_compares_its_sli
         with open_run(path) as run:
             detector = get_detector("layer-deviation")
             results[path] = analyze(run, [detector])
-    extras = [results[path].detector("layer-deviation").extras for path in (with_truth, without)]
-    assert json.dumps(extras[0]["localization"], default=str) == json.dumps(extras[1]["localization"], default=str)
+    found = [results[path].detector("layer-deviation") for path in (with_truth, without)]
+    assert json.dumps(found[0].extras["localization"], default=str) == json.dumps(found[1].extras["localization"], default=str)
+    assert all("auroc" not in row for row in found[0].extras["localization"])
     rows = results[with_truth].localization
     assert rows and all(row["auroc"] is None for row in results[without].localization)
     for row in rows:
-        ids = list(row["scores"])
-        expected = auroc(np.array([row["scores"][c] for c in ids]), np.array([c in {"c0", "c1"} for c in ids]))
+        scores = found[0].statistic_scores[row["slice"]]
+        ids = list(scores)
+        expected = auroc(np.array([scores[c] for c in ids]), np.array([c in {"c0", "c1"} for c in ids]))
         assert row["auroc"] == expected
     assert rows[0]["auroc"] == 1.0  # the boosted clients top the most separating slice
+    # the JSON keeps its schema: the detector's rows with their AUROC, and not the slices × clients scores (review)
+    written = report_to_json(results[with_truth])
+    (deviation,) = [d for d in written["detectors"] if d["name"] == "layer-deviation"]
+    assert [row["auroc"] for row in deviation["extras"]["localization"]] == [row["auroc"] for row in rows]
+    assert [layer["auroc"] for layer in written["layers"]] == [row["auroc"] for row in rows]
+    assert "statistic_scores" not in deviation and "scores" not in deviation["extras"]["localization"][0]
 
 
 def test_a_run_too_short_to_score_shows_no_top_client_and_no_auroc_in_the_localization_table(tmp_path):

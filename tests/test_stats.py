@@ -105,6 +105,9 @@ def test_bonferroni_zs_gives_every_element_the_scalar_formula_to_the_bit():
     expected = np.array([_scalar_bonferroni(float(a), float(t)) for a, t in zip(z, tests)])
     assert np.array_equal(bonferroni_zs(z, tests), expected, equal_nan=True)
     assert np.array_equal(bonferroni_zs(z, 7.0), [_scalar_bonferroni(float(a), 7.0) for a in z], equal_nan=True)
+    grid = z[:500].reshape(20, 25)  # any shape (review: 0-d and 2-D inputs raised IndexError)
+    assert np.array_equal(bonferroni_zs(grid, tests[:500].reshape(20, 25)), expected[:500].reshape(20, 25), equal_nan=True)
+    assert bonferroni_zs(4.0, 5).shape == () and float(bonferroni_zs(4.0, 5)) == _scalar_bonferroni(4.0, 5)
 
 
 def test_cosine_from_gram_in_bands_is_the_whole_matrix_formula_to_the_bit(monkeypatch):
@@ -130,3 +133,6 @@ def test_cosine_from_gram_in_bands_is_the_whole_matrix_formula_to_the_bit(monkey
     kept = gram.copy()
     stats.cosine_from_gram(kept)
     assert np.array_equal(kept, gram)  # without overwrite the Gram is left alone
+    single = gram.astype(np.float32)  # float32 products: float64 distances, and the Gram left alone even with overwrite
+    distances = stats.cosine_from_gram(single, overwrite=True)
+    assert distances.dtype == np.float64 and distances is not single and np.array_equal(single, gram.astype(np.float32))

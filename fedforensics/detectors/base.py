@@ -150,7 +150,8 @@ DATA_SIZE = "data size"
 #: What a detector's "first flagged" round means, in the reports' words (:attr:`DetectorResult.first_flagged`).
 FIRST_FLAGGED_MEANING = (
     "the first round by which the client's evidence, accumulated over its rounds so far, reached the threshold "
-    "(its evidence may name earlier rounds, which alone did not)"
+    "(its evidence may name earlier rounds, which alone did not); run-level: flagged on a statistic of the whole run, "
+    "which has no round"
 )
 
 
@@ -191,6 +192,11 @@ class DetectorResult:
         (see :attr:`Detector.explained_by`).
     summary
         What the detector finds, in a few words (:attr:`Detector.summary`).
+    statistic_scores
+        Per statistic of the detector (a :class:`~.statistic.RoundStatisticDetector`'s keys: ``layer-deviation``'s
+        layer slices, ``output-bias``'s classes), each client's run-level score before the correction for their
+        number. Kept for the audit's own use (the localization table's AUROC against the truth), not written to the
+        JSON: slices × clients numbers.
     """
 
     name: str
@@ -211,6 +217,7 @@ class DetectorResult:
     large_data: bool = False
     explained_by: frozenset[str] = frozenset()
     summary: str = ""
+    statistic_scores: Mapping[str, Mapping[str, float]] = field(default_factory=dict, repr=False)
 
     @property
     def adds_family(self) -> bool:

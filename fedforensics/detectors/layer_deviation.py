@@ -115,7 +115,6 @@ class LayerDeviationDetector(RoundStatisticDetector):
                     "top_client": ids[top] if top is not None else None,
                     "peak_round": max(per_round, key=per_round.get) if per_round else None,
                     "round_separation": {str(r): v for r, v in per_round.items()},
-                    "scores": dict(conclusion.scores),  # per client (NaN: too few rounds to score)
                 }
             )
         rows.sort(key=lambda row: -row["separation"])

@@ -100,6 +100,18 @@ class RoundStatisticDetector(Detector):
         """Why the detector cannot score ``run`` ('' when it can)."""
         return ""
 
+    def check_params(self) -> None:
+        """The parameters' bounds, and an :meth:`explain` of the current form: one written for the earlier
+        ``explain(key, value)`` failed only once the whole run was scanned and a client flagged (review)."""
+        super().check_params()
+        positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        required = [p.name for p in inspect.signature(self.explain).parameters.values() if p.kind in positional and p.default is p.empty]
+        if len(required) > 1:
+            raise FedForensicsError(
+                f"{self.name}: explain takes the statistic's key alone, explain(self, key); drop its "
+                f"{', '.join(repr(name) for name in required[1:])} (docs/detectors.md, 'Writing a detector')"
+            )
+
     def extras(self, conclusions: dict[str, Conclusion]) -> dict[str, Any]:
         """Detector-specific data for the reports."""
         return {}
@@ -190,6 +202,7 @@ class RoundStatisticDetector(Detector):
             applicable=not self._not_applicable,
             note=self._not_applicable,
             extras=self.extras(conclusions) if not self._not_applicable else {},
+            statistic_scores={key: conclusion.scores for key, conclusion in conclusions.items()},
         )
 
     def _evidence(self, cid: str, key: str, conclusion: Conclusion) -> list[Evidence]:

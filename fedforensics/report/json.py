@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..analysis import AuditReport
-from ..detectors.base import setting_json
+from ..detectors.base import DetectorResult, setting_json
 from ..detectors.round_table import DeferredJSON, rounds_json
 from .files import write_atomic
 
@@ -53,7 +53,7 @@ def report_to_json(report: AuditReport, deferred: bool = False) -> dict[str, Any
         "settings": report.settings.to_json(),
         "persistence": report.persistence,
         "clients": [v.to_json() for v in report.verdicts],
-        "detectors": [d.to_json(deferred) for d in report.detectors],
+        "detectors": [_detector_json(report, d, deferred) for d in report.detectors],
         "layers": [
             {
                 "name": row["slice"],
@@ -73,6 +73,15 @@ def report_to_json(report: AuditReport, deferred: bool = False) -> dict[str, Any
         "notes": report.notes,
         "trigger_inversion": inversion.to_json() if inversion is not None else None,
     })
+
+
+def _detector_json(report: AuditReport, result: DetectorResult, deferred: bool) -> dict[str, Any]:
+    """One detector's result; ``layer-deviation``'s localization rows as the report holds them, each with its
+    ``auroc`` against the run's truth (docs/report-schema.md: the detector itself never reads the truth)."""
+    data = result.to_json(deferred)
+    if result.name == "layer-deviation" and "localization" in data["extras"]:
+        data["extras"]["localization"] = report.localization
+    return data
 
 
 def write_json(report: AuditReport, path: str | os.PathLike[str]) -> None:
