@@ -196,7 +196,8 @@ def label_mix_note(
     ``cosine-hdbscan`` and ``output-bias`` flag such a client by construction (docs/detectors.md, step 4);
     the verdict rule counts them as one family, and the auditor should know which verdicts stand on it alone.
     ``cosine-hdbscan`` also flagged the smallest honest clients of IID federations with unequal shards (a
-    QA check: 3 of 15, with 52–63 % of the median sample count): fewer SGD steps leave a noisier direction.
+    QA check: 3 of 15, with 52–63 % of the median sample count): fewer SGD steps leave a noisier direction; and
+    IID clients of equal shards once the model fit the task (session 32: 2 of 60 in six synthetic federations).
     """
     raised_by_mix = {r.name for r in results if r.applicable and r.label_mix}
     # a corroborating flag beside them (training metrics) is set by the same data: the verdict rule counts it with them
@@ -209,9 +210,10 @@ def label_mix_note(
     return (
         f"{listed(v.client for v in only)} {'is' if one else 'are'} {in_words(only)} on {joined(names)} alone, "
         f"{'a flag' if len(names) == 1 else 'flags'} an honest client also reaches when its data hold an unusual mix of "
-        f"labels (label skew) or, for cosine-hdbscan, far fewer samples than the others' (a noisier update): "
-        f"{'its' if one else 'their'} data's label mix and size can confirm or clear {'it' if one else 'them'} "
-        "(docs/detectors.md, step 4)"
+        "labels (label skew), far fewer samples than the others' (a noisier update) or quirks its updates repeat "
+        "round after round once the model fits its task (IID clients of equal shards were so flagged): "
+        f"{'its' if one else 'their'} data's label mix and size can confirm or clear {'it' if one else 'them'}, "
+        "the rest is evidence to weigh, not proof (docs/detectors.md, step 4; docs/detection.md, 'Where it fails')"
     )
 
 
