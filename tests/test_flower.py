@@ -460,7 +460,7 @@ def test_each_client_app_gets_its_own_copy_of_the_message(tmp_path):
             arrays[key] = Array(arrays[key].numpy() + 1.0)  # "trains" in place and replies with the same record
         return Message(RecordDict({"arrays": arrays, "metrics": MetricRecord({"num-examples": 1, "partition-id": pid})}), reply_to=message)
 
-    initial, out = _initial_arrays(), {}
+    initial = _initial_arrays()
     before = initial["0.bias"].numpy().copy()
     path = tmp_path / "copies.h5"
     with Recorder(path) as rec:

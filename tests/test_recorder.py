@@ -11,6 +11,7 @@ import sys
 import textwrap
 import time
 import types
+from pathlib import Path
 
 import h5py
 import numpy as np
