@@ -176,7 +176,7 @@ def cosine_from_gram(gram: np.ndarray, overwrite: bool = False) -> np.ndarray:
     """Pairwise cosine distances ``1 − cos`` (float64) from a matrix of dot products (a zero vector is at 1 from all).
 
     Computed a band of rows at a time, so that a fleet's n × n matrix has no n × n
-    temporaries beside it (ten thousand clients: 800 MB each, six of them before);
+    temporaries beside it (ten thousand clients: 800 MB each, several at once before);
     with ``overwrite`` the distances replace ``gram`` itself (float64), for a caller
     that has no further use for it.
     """
