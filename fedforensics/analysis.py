@@ -205,7 +205,9 @@ def analyze(
         nonfinite_mismatch_note(
             nonfinite, report.summary.nonfinite_updates, broken_from, all(layer.analysable for layer in run.layers)
         ),
-        damaged_parts_note(run.damaged_parts()),
+        damaged_parts_note(
+            run.damaged_parts(), [d.name for d, r in zip(detectors, results) if d.reads_global_model and r.applicable]
+        ),
     ):
         if note:
             report.notes.append(note)

@@ -338,16 +338,24 @@ def nonfinite_mismatch_note(
     )
 
 
-def damaged_parts_note(damaged: dict[str, str]) -> str | None:
-    """Malformed parts of the file no verdict rests on (``Run.damaged_parts``; the run's facts list them too)."""
+def damaged_parts_note(damaged: dict[str, str], global_readers: list[str]) -> str | None:
+    """Malformed parts of the file no verdict rests on (``Run.damaged_parts``; the run's facts list them too);
+    ``global_readers``: the detectors that ran and read the rounds' global models."""
     if not damaged:
         return None
+    one = len(global_readers) == 1
+    skipped = (
+        f"{joined([f'`{name}`' for name in global_readers])} {'leaves' if one else 'leave'} out the rounds whose "
+        f"global model {'it' if one else 'they'} cannot read"
+        if global_readers
+        else ""  # no detector that ran reads them
+    )
     unusable = [
         what for part, what in (
-            ("global", "`avoidance` and `free-rider` leave out the rounds whose global model they cannot read"),
+            ("global", skipped),
             ("final", "trigger inversion cannot use the final state"),
             ("attachments", "trigger inversion cannot use the attachments"),
-        ) if part in damaged
+        ) if part in damaged and what
     ]
     return (
         f"the file is malformed in parts no verdict rests on ({'; '.join(damaged.values())}): the verdicts stand"

@@ -12,6 +12,7 @@ import h5py
 import numpy as np
 import pytest
 
+from fedforensics.detectors import get_detector
 from fedforensics import RunFormatError, open_run
 from fedforensics.analysis import analyze
 from recorder import Recorder, spec
@@ -338,7 +339,7 @@ _STATE_BREAKS = {
 
 
 _CONSEQUENCE = {
-    "global lacks a layer": ", but `avoidance` and `free-rider` leave out the rounds whose global model they cannot read, and",
+    "global lacks a layer": ", but",  # small_run is too small for the detectors that read the global models
     "final lacks a layer": ", but trigger inversion cannot use the final state, and",
     "final layer of another shape": ", but trigger inversion cannot use the final state, and",
     "attachment not a group": ", but trigger inversion cannot use the attachments, and",
@@ -398,6 +399,30 @@ def test_an_audit_names_the_damaged_parts_no_verdict_rests_on_which_inspect_refu
     assert audited.returncode == 0, audited.stderr
     assert json.loads((tmp_path / "r.json").read_text())["run"]["damaged"] == [line]
     _refused(subprocess.run([*cli, "inspect", str(path)], capture_output=True, text=True), line)
+
+
+def test_a_malformed_global_model_is_said_to_cost_the_detectors_that_ran_and_read_it(tmp_path):
+    """The note named `avoidance` and `free-rider` whatever ran, and where neither applied (a run of 2–4 clients)."""
+    rng = np.random.default_rng(0)
+    path = tmp_path / "big.h5"
+    g = {"fc.weight": np.zeros((3, 1200), np.float32), "fc.bias": np.zeros(3, np.float32)}  # avoidance: 1 % ≥ 32 coordinates
+    with Recorder(path) as rec:
+        for r in range(8):
+            with rec.round(r, g) as rnd:
+                updates = [{k: 1.0 + rng.normal(size=v.shape) for k, v in g.items()} for _ in range(8)]
+                for c, update in enumerate(updates):
+                    rnd.client(f"c{c}", update, num_samples=5, delta=True)
+            g = {k: (v + np.mean([u[k] for u in updates], axis=0)).astype(np.float32) for k, v in g.items()}  # FedAvg
+    _broken_state(path, "global lacks a layer")
+    notes = {}
+    with open_run(path) as run:
+        for names in (["free-rider"], ["avoidance", "free-rider"], ["norm"]):
+            (notes[len(names), names[0]],) = [
+                n for n in analyze(run, [get_detector(name) for name in names]).notes if "malformed in parts" in n
+            ]
+    assert ", but `free-rider` leaves out the rounds whose global model it cannot read, and" in notes[1, "free-rider"]
+    assert ", but `avoidance` and `free-rider` leave out the rounds whose global model they cannot read, and" in notes[2, "avoidance"]
+    assert notes[1, "norm"].endswith("the verdicts stand, but `fedforensics inspect` refuses the file")
 
 
 def test_a_sound_run_has_no_damaged_parts(small_run):

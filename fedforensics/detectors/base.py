@@ -288,6 +288,9 @@ class Detector(ABC):
     #: Whether the detector reads ``RoundData.history``, the clients' accumulated directions: the scan keeps them
     #: (clients × parameters of memory) only when one does, and adds every round to them whoever reads it.
     uses_directions: ClassVar[bool] = False
+    #: Whether the detector reads each round's global model (``Run.global_state``): a malformed one leaves that
+    #: round out of its comparison, which the audit's notes say of the detectors that ran.
+    reads_global_model: ClassVar[bool] = False
     #: Whether the detector reads the clients' updates (all but one read their training metrics instead): where no
     #: update moved (every one zero, or a model of integer buffers only) it has nothing to compare and does not apply.
     reads_updates: ClassVar[bool] = True

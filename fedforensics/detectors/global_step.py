@@ -63,6 +63,7 @@ class LastStepDetector(LevelDetector):
 
     coordinates: int
     min_clients: int
+    reads_global_model = True
 
     def start(self, run: Run) -> None:
         super().start(run)
