@@ -755,7 +755,8 @@ def test_ctrl_c_wrapped_in_a_runtime_error_while_the_command_line_loads_is_inter
     script = textwrap.dedent("""
         import dataclasses, os, signal, sys
         # Python's own handler, whatever the runner left: an ignored SIGINT is inherited by a child process, and then
-        # the signal below never arrived (the fresh-clone CI of session 32, once, after a worker ran the Flower tests)
+        # the signal below never arrived (a suite started as a background job of a shell without job control, as a
+        # fresh-clone CI of session 32 was: such a shell starts it with SIGINT ignored)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         original = dataclasses.Field.__set_name__
         fired = []
