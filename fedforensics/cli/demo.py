@@ -11,8 +11,8 @@ import typer
 from rich.text import Text
 
 from ..audit import AuditOptions, run_audit
-from ..report.files import check_outputs
 from ..errors import FedForensicsError
+from ..report.files import check_outputs
 from ..run import open_run
 from .analyze import show_and_write
 from .app import command, console, user_errors

@@ -8,10 +8,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..report.files import check_outputs
 from ..evaluate import evaluate_runs
 from ..report.evaluation import evaluation_tables, write_evaluation_html
-from ..report.files import all_or_none, write_atomic
+from ..report.files import all_or_none, check_outputs, write_atomic
 from ..report.terminal import plain
 from ..settings import parse_settings
 from .analyze import SET_HELP

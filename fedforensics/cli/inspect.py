@@ -8,8 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..report.files import check_outputs
-from ..report.files import write_atomic
+from ..report.files import check_outputs, write_atomic
 from ..report.json import finite
 from ..report.terminal import render_summary
 from ..run import open_run
