@@ -280,6 +280,8 @@ class Run:
         self._last_index: tuple[int, _RoundIndex] | None = None
         self._clients: dict[int, list[str]] = {}  # each round's ids, once read and checked (8 bytes a client-round)
         self._ids: dict[str, str] = {}  # one string per id, shared by every round's list
+        self._metric_names: dict[int, tuple[str, ...]] = {}  # each round's metric names, once read and checked
+        self._name_tuples: dict[tuple[str, ...], tuple[str, ...]] = {}  # one tuple for the rounds that share them
         self._global_faults: dict[int, str | None] = {}  # round -> its global model's fault (None: sound), once checked
         self.recovered = False
         self._opened_as = self._stamp()
@@ -573,6 +575,8 @@ class Run:
         self._last_index = None
         self._clients.clear()
         self._ids.clear()
+        self._metric_names.clear()
+        self._name_tuples.clear()
         self._rounds_group = None  # type: ignore[assignment]
         if getattr(self, "_h5", None) is not None:
             self._h5.close()
@@ -882,8 +886,12 @@ class Run:
 
     def metric_names(self, r: int) -> list[str]:
         """The names of round ``r``'s client metrics, the columns of its ``metrics`` table (unique; the recorder sorts them)."""
-        where = f"{self.path}: round {r}"
-        return _unique(_strings(self._round(r), spec.METRIC_NAMES, where), f"'{spec.METRIC_NAMES}'", where, empty=True)
+        names = self._metric_names.get(r)
+        if names is None:
+            where = f"{self.path}: round {r}"
+            read = tuple(_unique(_strings(self._round(r), spec.METRIC_NAMES, where), f"'{spec.METRIC_NAMES}'", where, empty=True))
+            names = self._metric_names[r] = self._name_tuples.setdefault(read, read)
+        return list(names)
 
     def nonfinite(self, r: int) -> dict[str, int]:
         """Number of NaN/Inf values in each client's update of round ``r``."""
