@@ -281,6 +281,7 @@ def test_a_c_locale_gets_question_marks_not_a_crash(run):
     env.pop("PYTHONIOENCODING", None)
     result = subprocess.run([sys.executable, "-m", "fedforensics.cli", "inspect", str(run)], capture_output=True, timeout=300, env=env)
     assert result.returncode == 0 and b"Traceback" not in result.stderr, result.stderr
+    assert b" ? median " in result.stdout, result.stdout  # the summary's '·' between the round sizes, replaced
 
 
 def test_running_out_of_memory_is_one_line(run, monkeypatch):

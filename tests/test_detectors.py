@@ -26,8 +26,8 @@ from synthetic import WIDE, make_crashed_run, make_run
 
 DETECTORS = list(all_detectors())
 EXPECTED = {
-    "client-metrics", "cosine-hdbscan", "layer-deviation", "mean-copy", "median-cosine", "norm", "opposition",
-    "output-bias", "spread-shift", "sybil",
+    "accumulated-sybil", "avoidance", "client-metrics", "cosine-hdbscan", "free-rider", "layer-deviation", "mean-copy",
+    "median-cosine", "norm", "opposition", "output-bias", "spread-shift", "sybil",
 }
 
 
@@ -55,7 +55,7 @@ def runs(tmp_path_factory):
 
 
 def test_registry_finds_every_detector_module():
-    assert set(DETECTORS) >= EXPECTED
+    assert set(DETECTORS) == EXPECTED
 
 
 @pytest.mark.parametrize("name", DETECTORS)
@@ -156,6 +156,7 @@ def test_cosine_hdbscan_evidence_is_where_its_vote_reached_the_threshold(runs):
     run = open_run(runs["noise"])
     result = get_detector("cosine-hdbscan").score(run)
     assert result.flagged
+    assert {e.client for e in result.evidence} == set(result.flagged)
     for e in result.evidence:
         first = min(r for r, scores in result.round_scores.items() if scores.get(e.client, 0) >= 1)
         assert e.round == result.first_flagged[e.client] and e.detail.startswith("outside the majority cluster in "), e
@@ -622,6 +623,9 @@ def test_a_head_declared_first_is_found_by_its_zero_sum_updates(tmp_path, normal
     assert report.detector("output-bias").extras["layer"] == "head.b"
     assert (report.output_bias_placement["layer"], report.output_bias_placement["found_by"]) == ("head.b", "zero-sum")
     assert set(report.detector("opposition").extras["consensus_layers"]) <= set(before)
+    opposition = get_detector("opposition")
+    opposition.start(run)  # the layers it looks for a consensus in (this run's random rounds reach none)
+    assert {name for name, _ in opposition._layers} == {layer.name for layer in run.analysable_layers[2:] if layer.size >= 2}
 
 
 @pytest.mark.parametrize("head", ["weight-decay", "sigmoid"])
@@ -665,19 +669,22 @@ def test_a_head_declared_last_is_found_by_order(tmp_path):
 
 def test_an_output_bias_of_a_vocabulary_is_not_scored_per_class(tmp_path):
     """A next-word model's output bias (here 2,000 entries) would cost a statistic per token per round:
-    past ``max_classes`` the detector says it does not apply, and scores it when allowed."""
+    past ``max_classes`` the detector says it does not apply; allowed, it scores every token and finds the client
+    that pushes one."""
     rng = np.random.default_rng(1)
     with Recorder(tmp_path / "vocab.h5") as rec:
         for r in range(4):
             with rec.round(r, {"head.weight": np.zeros((2000, 4)), "head.bias": np.zeros(2000)}) as rnd:
                 for i in range(5):
                     update = {"head.weight": rng.normal(size=(2000, 4)), "head.bias": rng.normal(size=2000)}
+                    update["head.bias"][7] += 30.0 if i == 2 else 0.0  # c2 pushes one token every round
                     rnd.client(f"c{i}", update, num_samples=10, delta=True)
     run = open_run(tmp_path / "vocab.h5")
     default = analyze(run, [get_detector("output-bias")]).detector("output-bias")
     assert not default.applicable and "2,000 entries, more than max_classes=1,000" in default.note
     allowed = analyze(run, [get_detector("output-bias", max_classes=2000)]).detector("output-bias")
     assert allowed.applicable and len(allowed.scores) == 5
+    assert max(allowed.scores, key=allowed.scores.get) == "c2" and allowed.scores["c2"] > 0, allowed.scores
 
 
 def test_a_slice_no_gradient_reaches_localizes_nothing(tmp_path):
@@ -1750,8 +1757,10 @@ def test_an_explain_of_the_earlier_form_is_refused_before_the_run_is_read(runs, 
             return "long update"
 
     import fedforensics.analysis as analysis
+    import fedforensics.scan
 
-    monkeypatch.setattr(analysis, "scan", lambda *a, **k: pytest.fail("the run was read"))
+    for module in (analysis, fedforensics.scan):  # analyze's import and the one Detector.score makes when called
+        monkeypatch.setattr(module, "scan", lambda *a, **k: pytest.fail("the run was read"))
     for attempt in (lambda run: analyze(run, [Old()]), lambda run: Old().score(run)):
         with open_run(runs["boost"]) as run, pytest.raises(FedForensicsError) as refused:
             attempt(run)
