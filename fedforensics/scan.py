@@ -184,7 +184,9 @@ def scan(
                 history=history,
             )
             if history is not None and kept:  # a round whose every update held NaN/Inf adds nothing
-                history.add(kept, [data.flat(layer.name) for layer in layers], data.norms)
+                maxima = history.add(kept, [data.flat(layer.name) for layer in layers], data.norms)
+                if maxima is not None:  # max |Δ| of every layer, read on the way (RoundData.max_abs)
+                    data.layer_max_abs.update(zip((layer.name for layer in layers), maxima))
             yield data
             data.updates = _Released(r)  # the next round overwrites the buffers: never read them stale
             if progress is not None:

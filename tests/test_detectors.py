@@ -16,7 +16,7 @@ from fedforensics.analysis import analyze
 from fedforensics.detectors import Detector, DetectorResult, all_detectors, get_detector
 from fedforensics.detectors.base import DATA_SIZE, Evidence
 from fedforensics.detectors.history import DIRECTION_MEMORY
-from fedforensics.detectors.layer_deviation import PIECE, max_abs_rows
+from fedforensics.detectors.pieces import PIECE, max_abs_rows
 from fedforensics.detectors.median_cosine import MedianCosineDetector
 from fedforensics.errors import FedForensicsError
 from fedforensics.report.json import report_to_json
@@ -1781,6 +1781,29 @@ def test_max_abs_rows_is_the_largest_absolute_value_of_each_row_across_pieces():
     assert np.array_equal(got, np.abs(matrix).max(axis=1).astype(np.float64))
     assert got[1] == 40.0 and got[2] == 30.0 and got[3] == 0.0
     assert max_abs_rows(np.empty((3, 0), np.float32)).tolist() == [0.0, 0.0, 0.0]
+
+
+def test_the_scan_reads_max_abs_while_it_sums_the_directions_as_a_pass_of_its_own_would(tmp_path, runs):
+    """max |Δ| is read from each piece of a row while the directions' sum has it cached (RoundData.max_abs): the
+    same values as on its own, with a NaN update set apart, partial participation, and a layer of two pieces."""
+    from fedforensics.scan import scan
+
+    rng = np.random.default_rng(0)
+    with Recorder(tmp_path / "wide.h5") as rec:
+        for r in range(3):
+            with rec.round(r, {"w": np.zeros(PIECE + 5, np.float32), "b": np.zeros(3, np.float32)}) as rnd:
+                for i in range(5):
+                    update = {"w": rng.standard_normal(PIECE + 5), "b": rng.standard_normal(3)}
+                    update["w"][PIECE + 2] = -50.0 - i  # the extreme in the second piece
+                    rnd.client(f"c{i}", update, num_samples=10, delta=True)
+    for path in (runs["odd"], runs["partial"], tmp_path / "wide.h5"):
+        with open_run(path) as run:
+            for directions in (True, False):
+                for data in scan(run, directions=directions):
+                    assert bool(data.layer_max_abs) is directions  # read on the way when the directions are summed
+                    for layer in data.layers:
+                        expected = np.abs(data.flat(layer.name)).max(axis=1, initial=0.0).astype(np.float64)
+                        assert np.array_equal(data.max_abs(layer.name), expected), (path.name, data.round, layer.name)
 
 
 def test_a_client_too_rare_to_score_neither_tops_nor_hides_the_localization_table(tmp_path):

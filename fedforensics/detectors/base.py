@@ -25,6 +25,7 @@ from ..errors import FedForensicsError
 from ..run import Layer, Run
 from .accumulate import at_or_above
 from .history import DirectionHistory
+from .pieces import max_abs_rows
 from .round_table import RoundTable, rounds_json
 
 
@@ -77,10 +78,20 @@ class RoundData:
     history: DirectionHistory | None = None
     #: What detectors derive from this round alike and share (a grid sample of the updates), by what it is.
     shared: dict[Any, Any] = field(default_factory=dict)
+    #: Layer name -> float64 (n_clients,): each client's largest |value| of that layer, where already found
+    #: (the scan reads it while it adds the round to the directions); :meth:`max_abs` finds the others.
+    layer_max_abs: dict[str, np.ndarray] = field(default_factory=dict)
 
     def flat(self, name: str) -> np.ndarray:
         """One layer's updates as a clients × parameters view (no copy)."""
         return self.updates[name].reshape(len(self.clients), -1)
+
+    def max_abs(self, name: str) -> np.ndarray:
+        """Each client's largest |value| of layer ``name`` (max |Δ|), float64, found once a round."""
+        found = self.layer_max_abs.get(name)
+        if found is None:
+            found = self.layer_max_abs[name] = max_abs_rows(self.flat(name))
+        return found
 
     @cached_property
     def size(self) -> int:

@@ -8,6 +8,7 @@ import numpy as np
 
 from ..blas import single_threaded_blas
 from ..stats import cosine_from_gram
+from .pieces import PIECE, largest_abs
 
 #: How much memory the accumulated directions may take before they are kept as a sketch (bytes).
 DIRECTION_MEMORY = 512 * 2**20
@@ -100,8 +101,12 @@ class DirectionHistory:
                 self._sums = grown
         return self._sums[row]
 
-    def add(self, clients: list[str], blocks: list[np.ndarray], norms: np.ndarray) -> None:
-        """Add one round: ``blocks`` are the layers' clients × parameters views, ``norms`` the whole-update norms."""
+    def add(self, clients: list[str], blocks: list[np.ndarray], norms: np.ndarray) -> list[np.ndarray] | None:
+        """Add one round: ``blocks`` are the layers' clients × parameters views, ``norms`` the whole-update norms.
+
+        Returns each block's largest |value| per client (float64), read from each piece of a row while it is
+        cached for the sum (a pass of its own over a round of 20 × 1M float32 took 3 ms more), or ``None`` where
+        the directions are sketched."""
         from scipy.linalg.blas import saxpy  # here, not at import: scipy.linalg takes a quarter second to import
 
         self._distances = None
@@ -112,20 +117,25 @@ class DirectionHistory:
             # a sketch only where it saves: its rows plus its own arrays against the whole rows
             if width < size and rows * width * 4 + CountSketch.BYTES_PER_PARAMETER * size < rows * size * 4:
                 self._sketch = CountSketch(size, width)
+        if self._sketch is not None:
+            for i, cid in enumerate(clients):
+                scale = 1.0 / norms[i] if norms[i] > 0 else 0.0
+                self._row(cid, self._sketch.width)[:] += scale * self._sketch([block[i] for block in blocks])
+            return None
+        maxima = [np.zeros(len(clients)) for _ in blocks]
         for i, cid in enumerate(clients):
             scale = 1.0 / norms[i] if norms[i] > 0 else 0.0
-            if self._sketch is not None:
-                self._row(cid, self._sketch.width)[:] += scale * self._sketch([block[i] for block in blocks])
-            else:
-                total = self._row(cid, size)
-                col = 0
-                for block in blocks:
-                    width = block.shape[1]
-                    if not width:  # a zero-size parameter: BLAS refuses empty vectors
-                        continue
-                    # In-place y += a·x without a temporary the size of the update.
-                    saxpy(np.ascontiguousarray(block[i], dtype=np.float32), total[col : col + width], a=scale)
-                    col += width
+            total = self._row(cid, size)
+            col = 0
+            for block, largest in zip(blocks, maxima):
+                row = np.ascontiguousarray(block[i], dtype=np.float32)
+                for start in range(0, row.shape[0], PIECE):  # a zero-size parameter has none: BLAS refuses empty vectors
+                    piece = row[start : start + PIECE]
+                    largest[i] = max(largest[i], largest_abs(piece))
+                    # In-place y += a·x without a temporary the size of the update (piece by piece: the same sums).
+                    saxpy(piece, total[col + start : col + start + piece.shape[0]], a=scale)
+                col += row.shape[0]
+        return maxima
 
     def cosine_distances(self, among: Collection[str] | None = None) -> tuple[list[str], np.ndarray]:
         """Client ids and the pairwise cosine distances of their accumulated directions (every client's computed once
