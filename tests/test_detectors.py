@@ -1673,7 +1673,8 @@ def test_opposition_scores_no_round_whose_clients_agree_nowhere(tmp_path):
     (each client's cosine to the median of the others, times √coordinates) is under `min_agreement` (2.5) are not
     scored, at any number of clients (review: a cosine to a median the client is part of gated nothing in small
     rounds); where clients agree, reversed clients still are, wherever they sit among the clients (review: the median
-    of a fixed other half, cancelled by the reversed clients in it, switched the detector off)."""
+    of a fixed other half, cancelled by the reversed clients in it, switched the detector off). The note says why no
+    client was scored."""
     rng = np.random.default_rng(0)
     cases = {"apart.h5": (10, []), "apart4.h5": (4, []), "agree.h5": (10, [0]), "one-of-4.h5": (4, [0]),
              "third-of-4.h5": (4, [2]), "evens.h5": (10, [0, 2, 4]), "firsts.h5": (10, [0, 1, 2])}
@@ -1692,7 +1693,10 @@ def test_opposition_scores_no_round_whose_clients_agree_nowhere(tmp_path):
                                              "out.bias": rng.normal(size=10)}, num_samples=50, delta=True)
     for name in ("apart.h5", "apart4.h5"):
         with open_run(tmp_path / name) as run:
-            assert all(math.isnan(s) for s in get_detector("opposition").score(run).scores.values()), name
+            result = get_detector("opposition").score(run)
+        assert all(math.isnan(s) for s in result.scores.values()), name
+        # the note says why (a red team: under differential privacy it gave only the usual guesses, none of which held)
+        assert not result.applicable and "agreed in a layer (min_agreement=2.5) in 0 of the 8 rounds" in result.note, name
     with open_run(tmp_path / "apart.h5") as run:
         assert not all(math.isnan(s) for s in get_detector("opposition", min_agreement=-math.inf).score(run).scores.values())
     for name, (_, reversed_) in cases.items():

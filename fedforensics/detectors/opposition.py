@@ -142,6 +142,7 @@ class OppositionDetector(LevelDetector):
     def start(self, run: Run) -> None:
         super().start(run)
         self._consensus: dict[int, str] = {}
+        self._compared = 0  # rounds of at least min_clients clients, whose agreement was measured
         analysable = run.analysable_layers
         head = find_output_layer(run)  # a model of vectors only has none
         self._layers = [
@@ -153,6 +154,7 @@ class OppositionDetector(LevelDetector):
     def observe(self, data: RoundData) -> None:
         if len(data.clients) < self.min_clients or not self._layers:
             return
+        self._compared += 1
         best, consensus, pushes, chosen = -math.inf, "", np.empty(0), np.empty(0)
         for name, columns in self._layers:
             sample = data.flat(name)[:, columns]
@@ -185,4 +187,12 @@ class OppositionDetector(LevelDetector):
         layers: dict[str, int] = {}
         for name in self._consensus.values():
             layers[name] = layers.get(name, 0) + 1
-        return {"extras": {"consensus_layers": layers}}
+        outcome: dict[str, Any] = {"extras": {"consensus_layers": layers}}
+        if self._compared and len(self._consensus) < self.min_rounds:  # then no client can be scored: say why
+            outcome["note"] = (
+                f"the clients agreed in a layer (min_agreement={self.min_agreement:g}) in {len(self._consensus)} of "
+                f"the {self._compared} rounds compared, fewer than the {self.min_rounds} a client is scored over: "
+                "updates of clients holding different classes, or noise as large as the updates (differential "
+                "privacy), leave no consensus to push against"
+            )
+        return outcome
