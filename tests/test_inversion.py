@@ -132,6 +132,24 @@ def test_partial_triggers_split_the_plus_and_shift_it_inwards():
     assert variants["trigger: shifted"][1].shape == pattern.shape
 
 
+def test_partial_triggers_of_a_solid_square_or_a_bar_leave_out_the_parts_that_are_the_whole():
+    """A red team's 2 × 2 square showed three identical histograms: its 'parts' were the whole trigger. A bar has no
+    parts either; an L keeps both."""
+    square = np.zeros((8, 8), np.float32)
+    square[6:8, 6:8] = 1.0
+    assert list(partial_triggers(square, square)) == ["trigger", "trigger: shifted"]
+    ell = np.zeros((8, 8), np.float32)
+    ell[2:6, 1] = 1.0
+    ell[5, 1:5] = 1.0
+    variants = partial_triggers(ell, ell)
+    assert list(variants) == ["trigger", "trigger: horizontal part", "trigger: vertical part", "trigger: shifted"]
+    assert np.argwhere(variants["trigger: horizontal part"][0]).tolist() == [[5, c] for c in range(1, 5)]
+    assert np.argwhere(variants["trigger: vertical part"][0]).tolist() == [[r, 1] for r in range(2, 6)]
+    bar = np.zeros((8, 8), np.float32)
+    bar[3, 1:6] = 1.0
+    assert list(partial_triggers(bar, bar)) == ["trigger", "trigger: shifted"]
+
+
 def test_probe_shows_the_backdoor_pulling_predictions_to_the_target():
     model, x, y = trained("cnn", 0, True)
     probe = probe_triggers(model, x, partial_triggers(*plus_trigger()))

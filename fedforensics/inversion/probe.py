@@ -69,17 +69,20 @@ def partial_triggers(mask: np.ndarray, pattern: np.ndarray, name: str = "trigger
     * ``vertical part``: the same for columns;
     * ``shifted``: the whole trigger moved a quarter of the image towards its centre
       (pixels that would leave the image are dropped).
+
+    A part that is the whole trigger, or the part before it, is left out: a solid square has
+    no bar of its own (a red team's 2 × 2 square showed three identical histograms).
     """
     mask = np.asarray(mask, dtype=np.float32)
     rows, cols = mask.sum(axis=1), mask.sum(axis=0)
     keep_rows = rows >= 0.5 * rows.max() if rows.max() > 0 else np.zeros_like(rows, bool)
     keep_cols = cols >= 0.5 * cols.max() if cols.max() > 0 else np.zeros_like(cols, bool)
-    return {
-        name: (mask, pattern),
-        f"{name}: horizontal part": (mask * keep_rows[:, None], pattern),
-        f"{name}: vertical part": (mask * keep_cols[None, :], pattern),
-        f"{name}: shifted": _shift_to_centre(mask, pattern),
-    }
+    variants: dict[str, Trigger] = {name: (mask, pattern)}
+    for part, kept in (("horizontal part", mask * keep_rows[:, None]), ("vertical part", mask * keep_cols[None, :])):
+        if not any(np.array_equal(kept, earlier) for earlier, _ in variants.values()):
+            variants[f"{name}: {part}"] = (kept, pattern)
+    variants[f"{name}: shifted"] = _shift_to_centre(mask, pattern)
+    return variants
 
 
 def _shift_to_centre(mask: np.ndarray, pattern: np.ndarray) -> Trigger:
