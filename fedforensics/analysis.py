@@ -162,7 +162,10 @@ def analyze(
     majority_weight: dict[str, list[float]] = {}  # client -> its FedAvg weight share in the rounds it held over half
     large_data: Counter[str] = Counter()  # client -> rounds in which its sample count could explain its update's size
     persistence = DeviationPersistence(run.analysable_layers)
-    for data in scan(run, progress, direction_memory, directions=any(d.uses_directions for d in detectors)):
+    for data in scan(
+        run, progress, direction_memory, directions=any(d.uses_directions for d in detectors),
+        max_abs=any(d.reads_max_abs for d in detectors),
+    ):
         motion.observe(data)
         holder = majority_holder(data.clients, data.num_samples)
         if holder is not None:

@@ -100,7 +100,8 @@ class _Released(Mapping[str, np.ndarray]):
 
 
 def scan(
-    run: Run, progress: Progress | None = None, direction_memory: int = DIRECTION_MEMORY, directions: bool = False
+    run: Run, progress: Progress | None = None, direction_memory: int = DIRECTION_MEMORY, directions: bool = False,
+    max_abs: bool = False,
 ) -> Iterator[RoundData]:
     """Yield every round of ``run`` that holds an update as :class:`RoundData`, in order.
 
@@ -120,7 +121,8 @@ def scan(
     (a detector's ``uses_directions``), every round is added to the clients'
     accumulated directions before it is yielded (``RoundData.history``: every
     client's update, whoever reads it), within ``direction_memory`` bytes
-    (:class:`DirectionHistory` sketches them beyond).
+    (:class:`DirectionHistory` sketches them beyond); with ``max_abs`` too (a detector's ``reads_max_abs``), each
+    client's max |Δ| of every layer is read on the way (``RoundData.max_abs``).
     """
     layers = run.analysable_layers
     total = len(run.rounds)
@@ -184,7 +186,7 @@ def scan(
                 history=history,
             )
             if history is not None and kept:  # a round whose every update held NaN/Inf adds nothing
-                maxima = history.add(kept, [data.flat(layer.name) for layer in layers], data.norms)
+                maxima = history.add(kept, [data.flat(layer.name) for layer in layers], data.norms, max_abs)
                 if maxima is not None:  # max |Δ| of every layer, read on the way (RoundData.max_abs)
                     data.layer_max_abs.update(zip((layer.name for layer in layers), maxima))
             yield data

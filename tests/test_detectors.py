@@ -1696,7 +1696,12 @@ def test_opposition_scores_no_round_whose_clients_agree_nowhere(tmp_path):
             result = get_detector("opposition").score(run)
         assert all(math.isnan(s) for s in result.scores.values()), name
         # the note says why (a red team: under differential privacy it gave only the usual guesses, none of which held)
-        assert not result.applicable and "agreed in a layer (min_agreement=2.5) in 0 of the 8 rounds" in result.note, name
+        assert not result.applicable and result.note.startswith(
+            "no client could be scored: the clients agreed in a layer (min_agreement=2.5) in 0 of the 8 rounds"
+        ), (name, result.note)
+    with open_run(tmp_path / "agree.h5") as run:
+        switched_off = get_detector("opposition", min_agreement=math.inf).score(run)
+    assert not switched_off.applicable and switched_off.note == "min_agreement=inf scores no round"
     with open_run(tmp_path / "apart.h5") as run:
         assert not all(math.isnan(s) for s in get_detector("opposition", min_agreement=-math.inf).score(run).scores.values())
     for name, (_, reversed_) in cases.items():
@@ -1788,8 +1793,9 @@ def test_max_abs_rows_is_the_largest_absolute_value_of_each_row_across_pieces():
 
 
 def test_the_scan_reads_max_abs_while_it_sums_the_directions_as_a_pass_of_its_own_would(tmp_path, runs):
-    """max |Δ| is read from each piece of a row while the directions' sum has it cached (RoundData.max_abs): the
-    same values as on its own, with a NaN update set apart, partial participation, and a layer of two pieces."""
+    """max |Δ| is read from each piece of a row while the directions' sum has it cached (RoundData.max_abs) when a
+    detector reads it: the same values as on its own, with a NaN update set apart, partial participation, and a
+    layer of two pieces."""
     from fedforensics.scan import scan
 
     rng = np.random.default_rng(0)
@@ -1802,12 +1808,22 @@ def test_the_scan_reads_max_abs_while_it_sums_the_directions_as_a_pass_of_its_ow
                     rnd.client(f"c{i}", update, num_samples=10, delta=True)
     for path in (runs["odd"], runs["partial"], tmp_path / "wide.h5"):
         with open_run(path) as run:
-            for directions in (True, False):
-                for data in scan(run, directions=directions):
-                    assert bool(data.layer_max_abs) is directions  # read on the way when the directions are summed
+            for directions, max_abs in ((True, True), (True, False), (False, True), (False, False)):
+                for data in scan(run, directions=directions, max_abs=max_abs):
+                    # read on the way when the directions are summed and a detector reads it; else on first use
+                    assert bool(data.layer_max_abs) is (directions and max_abs)
                     for layer in data.layers:
                         expected = np.abs(data.flat(layer.name)).max(axis=1, initial=0.0).astype(np.float64)
                         assert np.array_equal(data.max_abs(layer.name), expected), (path.name, data.round, layer.name)
+
+
+def test_an_audit_reads_max_abs_in_the_directions_pass_not_in_a_pass_of_its_own(runs, monkeypatch):
+    """The default detectors sum the directions and layer-deviation reads max |Δ|: no round is read for it again."""
+    import fedforensics.detectors.base as base
+
+    monkeypatch.setattr(base, "max_abs_rows", lambda matrix: pytest.fail("max |Δ| was read in a pass of its own"))
+    with open_run(runs["boost"]) as run:
+        assert "c3" in analyze(run).detector("layer-deviation").flagged
 
 
 def test_a_client_too_rare_to_score_neither_tops_nor_hides_the_localization_table(tmp_path):

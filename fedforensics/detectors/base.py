@@ -79,7 +79,8 @@ class RoundData:
     #: What detectors derive from this round alike and share (a grid sample of the updates), by what it is.
     shared: dict[Any, Any] = field(default_factory=dict)
     #: Layer name -> float64 (n_clients,): each client's largest |value| of that layer, where already found
-    #: (the scan reads it while it adds the round to the directions); :meth:`max_abs` finds the others.
+    #: (the scan reads it while it adds the round to the directions, for a detector that ``reads_max_abs``);
+    #: :meth:`max_abs` finds the others.
     layer_max_abs: dict[str, np.ndarray] = field(default_factory=dict)
 
     def flat(self, name: str) -> np.ndarray:
@@ -299,6 +300,9 @@ class Detector(ABC):
     #: Whether the detector reads ``RoundData.history``, the clients' accumulated directions: the scan keeps them
     #: (clients × parameters of memory) only when one does, and adds every round to them whoever reads it.
     uses_directions: ClassVar[bool] = False
+    #: Whether the detector reads ``RoundData.max_abs`` (each client's max |Δ| of a layer): where one does and the
+    #: scan sums the directions, it reads them from the same cache-sized pieces.
+    reads_max_abs: ClassVar[bool] = False
     #: Whether the detector reads each round's global model (``Run.global_state``): a malformed one leaves that
     #: round out of its comparison, which the audit's notes say of the detectors that ran.
     reads_global_model: ClassVar[bool] = False
@@ -400,7 +404,7 @@ class Detector(ABC):
         self.check_params()
         self.start(run)
         moved = UpdateMotion(run)
-        for data in scan(run, directions=self.uses_directions):
+        for data in scan(run, directions=self.uses_directions, max_abs=self.reads_max_abs):
             moved.observe(data)
             self.observe(data)
         return moved.judged(self, self.finish())

@@ -101,12 +101,14 @@ class DirectionHistory:
                 self._sums = grown
         return self._sums[row]
 
-    def add(self, clients: list[str], blocks: list[np.ndarray], norms: np.ndarray) -> list[np.ndarray] | None:
+    def add(
+        self, clients: list[str], blocks: list[np.ndarray], norms: np.ndarray, max_abs: bool = False
+    ) -> list[np.ndarray] | None:
         """Add one round: ``blocks`` are the layers' clients × parameters views, ``norms`` the whole-update norms.
 
-        Returns each block's largest |value| per client (float64), read from each piece of a row while it is
-        cached for the sum (a pass of its own over a round of 20 × 1M float32 took 3 ms more), or ``None`` where
-        the directions are sketched."""
+        With ``max_abs``, returns each block's largest |value| per client (float64), read from each piece of a row
+        while it is cached for the sum (a pass of its own over a round of 20 × 1M float32 took 3 ms more); else, or
+        where the directions are sketched, ``None``."""
         from scipy.linalg.blas import saxpy  # here, not at import: scipy.linalg takes a quarter second to import
 
         self._distances = None
@@ -131,11 +133,12 @@ class DirectionHistory:
                 row = np.ascontiguousarray(block[i], dtype=np.float32)
                 for start in range(0, row.shape[0], PIECE):  # a zero-size parameter has none: BLAS refuses empty vectors
                     piece = row[start : start + PIECE]
-                    largest[i] = max(largest[i], largest_abs(piece))
+                    if max_abs:
+                        largest[i] = max(largest[i], largest_abs(piece))
                     # In-place y += a·x without a temporary the size of the update (piece by piece: the same sums).
                     saxpy(piece, total[col + start : col + start + piece.shape[0]], a=scale)
                 col += row.shape[0]
-        return maxima
+        return maxima if max_abs else None
 
     def cosine_distances(self, among: Collection[str] | None = None) -> tuple[list[str], np.ndarray]:
         """Client ids and the pairwise cosine distances of their accumulated directions (every client's computed once

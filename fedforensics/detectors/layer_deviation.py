@@ -46,6 +46,7 @@ class LayerDeviationDetector(RoundStatisticDetector):
     grows_with_data = True
     side = "two-sided"
     rel_floor = 0.1
+    reads_max_abs = True
     keep_values = True  # every slice's values, for the localization table and its timeline
 
     def __init__(

@@ -189,10 +189,14 @@ class OppositionDetector(LevelDetector):
             layers[name] = layers.get(name, 0) + 1
         outcome: dict[str, Any] = {"extras": {"consensus_layers": layers}}
         if self._compared and len(self._consensus) < self.min_rounds:  # then no client can be scored: say why
-            outcome["note"] = (
-                f"the clients agreed in a layer (min_agreement={self.min_agreement:g}) in {len(self._consensus)} of "
-                f"the {self._compared} rounds compared, fewer than the {self.min_rounds} a client is scored over: "
-                "updates of clients holding different classes, or noise as large as the updates (differential "
-                "privacy), leave no consensus to push against"
-            )
+            outcome["applicable"] = False
+            if self.min_agreement == math.inf:
+                outcome["note"] = "min_agreement=inf scores no round"
+            else:
+                outcome["note"] = (
+                    f"no client could be scored: the clients agreed in a layer (min_agreement={self.min_agreement:g}) "
+                    f"in {len(self._consensus)} of the {self._compared} rounds compared, fewer than the "
+                    f"{self.min_rounds} a client is scored over (updates of clients holding different classes, or noise "
+                    "as large as the updates under differential privacy, leave no consensus to push against)"
+                )
         return outcome

@@ -9,16 +9,14 @@ PIECE = 131_072
 
 
 def largest_abs(piece: np.ndarray) -> float:
-    """The largest ``|value|`` of a finite 1-D array (0 for an empty one), without a temporary ``|piece|``: its
-    maximum and minimum, through the ufuncs' own reductions (``ndarray.max``'s Python wrapper costs a quarter
-    of the time on pieces this size)."""
-    if not piece.shape[0]:
-        return 0.0
+    """The largest ``|value|`` of a finite, non-empty 1-D array, without a temporary ``|piece|``: its maximum and
+    minimum, through the ufuncs' own reductions (``ndarray.max``'s Python wrapper costs a quarter of the time on
+    pieces this size)."""
     return max(float(np.maximum.reduce(piece)), -float(np.minimum.reduce(piece)))
 
 
 def max_abs_rows(matrix: np.ndarray) -> np.ndarray:
-    """The largest ``|value|`` of each row of a 2-D float array, as float64 (0 for an empty row).
+    """The largest ``|value|`` of each row of a 2-D float array, as float64 (0 for a row of no values).
 
     Each row is taken a :data:`PIECE` at a time, its maximum and minimum read while the
     piece is cached: 40 % faster than BLAS ``isamax`` on a round of 20 × 1M float32.
