@@ -1702,6 +1702,9 @@ def test_opposition_scores_no_round_whose_clients_agree_nowhere(tmp_path):
     with open_run(tmp_path / "agree.h5") as run:
         switched_off = get_detector("opposition", min_agreement=math.inf).score(run)
     assert not switched_off.applicable and switched_off.note == "min_agreement=inf scores no round"
+    with open_run(tmp_path / "agree.h5") as run:  # 8 rounds, all agreeing: too few for min_rounds=9, not the gate
+        too_short = get_detector("opposition", min_rounds=9).score(run)
+    assert not too_short.applicable and too_short.note.startswith("no client could be scored (too few clients"), too_short.note
     with open_run(tmp_path / "apart.h5") as run:
         assert not all(math.isnan(s) for s in get_detector("opposition", min_agreement=-math.inf).score(run).scores.values())
     for name, (_, reversed_) in cases.items():

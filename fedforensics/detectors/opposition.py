@@ -188,7 +188,7 @@ class OppositionDetector(LevelDetector):
         for name in self._consensus.values():
             layers[name] = layers.get(name, 0) + 1
         outcome: dict[str, Any] = {"extras": {"consensus_layers": layers}}
-        if self._compared and len(self._consensus) < self.min_rounds:  # then no client can be scored: say why
+        if len(self._consensus) < self.min_rounds <= self._compared:  # the gate left no client enough rounds: say so
             outcome["applicable"] = False
             if self.min_agreement == math.inf:
                 outcome["note"] = "min_agreement=inf scores no round"
