@@ -740,6 +740,8 @@ def test_consensus_rule():
     ordered = ConsensusRule().judge(dict.fromkeys(["none", "one", "two"], 3), results, {})
     assert [v.client for v in ordered] == ["two", "one", "none"]
     assert ConsensusRule(agree=3, strong=10).judge({"two": 3}, results, {})[0].verdict == "suspicious"
+    at = ConsensusRule().judge({"at": 3}, [_result("a", 2.0, {"at": 2.0})], {})[0]  # a score at the threshold flags
+    assert at.verdict == "suspicious" and at.flagged_by == ["a"]
 
 
 def test_one_family_is_no_verdict_where_the_clients_differences_persist():
@@ -1234,6 +1236,42 @@ def _persistence(path):
         for data in scan(run):
             tracker.observe(data)
     return tracker
+
+
+def _rounds_run(path, rounds):
+    """A run of one 64-coordinate layer: ``rounds`` is a list of {client: update} (float64 arrays)."""
+    with Recorder(path) as rec:
+        for r, updates in enumerate(rounds):
+            with rec.round(r, {"w": np.zeros(64)}) as rnd:
+                for cid, update in updates.items():
+                    rnd.client(cid, {"w": update}, num_samples=50, delta=True)
+    return path
+
+
+def test_persistence_compares_consecutive_comparable_rounds_against_the_median_to_the_bin(tmp_path):
+    """A review's mutants survived: the smallest comparable round (4 clients), the gap a smaller round leaves, the
+    median's upper middle, deviations from the coordinate-wise median (not the mean a ×100 client drags), and the
+    cosines rounded to their bin (not truncated)."""
+    from fedforensics.persistence import DeviationPersistence
+
+    rng = np.random.default_rng(0)
+    noise = lambda ids: {c: rng.normal(size=64) for c in ids}  # noqa: E731
+    five, three = [f"c{i}" for i in range(5)], ["c0", "c1", "c2"]
+    small = _persistence(_rounds_run(tmp_path / "small.h5", [noise(three) for _ in range(4)]))
+    assert small.pairs == 0 and small.median is None  # rounds of 3 are not compared
+    gap = _persistence(_rounds_run(tmp_path / "gap.h5", [noise(five), noise(three), noise(five)]))
+    assert gap.pairs == 0  # a client is not compared across a round too small to compare
+    same = {c: rng.normal(size=64) for c in five}
+    nudged = {c: update + 1e-4 * rng.normal(size=64) for c, update in same.items()}
+    repeated = _persistence(_rounds_run(tmp_path / "same.h5", [same, nudged]))
+    assert repeated.pairs == 5 and repeated.median == 1.0  # cosines of 1 - 1e-8 are in the bin of 1.0, not 0.999's
+    direction = rng.normal(size=64)
+    outlier = [{**noise([f"h{i}" for i in range(7)]), "boost": 100 * direction} for _ in range(6)]
+    dragged = _persistence(_rounds_run(tmp_path / "outlier.h5", outlier))
+    assert dragged.median < 0.5  # against the mean, every honest deviation would point away from the boost
+    tracker = DeviationPersistence([])
+    tracker._histogram[[1200, 1800]] = 1  # cosines 0.2 and 0.8: the median of an even count is the upper middle
+    assert tracker.median == 0.8
 
 
 def test_the_report_says_when_the_clients_differences_persist_round_after_round(tmp_path):

@@ -451,3 +451,15 @@ def test_the_pooled_table_names_detectors_pooled_over_fewer_runs(tmp_path):
     again = tmp_path / "again.h5"
     again.write_bytes(with_metrics.read_bytes())
     assert evaluation_tables(evaluate_runs([with_metrics, again], truth))[-1].caption is None
+
+
+def test_a_detection_has_a_round_only_when_flagged_and_the_first_rounds_median_is_a_median():
+    """A review's mutants survived: an attacker a detector scored early but never flagged got that round, and the
+    median of first rounds was checked only on two values, where it is the mean."""
+    from fedforensics.evaluate import judge
+
+    clients = ["a", "b", "c", "d", "h"]
+    j = judge("norm", 0, {c: 1.0 for c in clients}, {"a", "b", "c"}, {"a": 1, "b": 2, "c": 9, "d": 3}, clients,
+              {"a", "b", "c", "d"})
+    assert {d.client: d.round for d in j.detections} == {"a": 1, "b": 2, "c": 9, "d": None}
+    assert j.median_first_round == 2.0 and (j.tp, j.fn, j.tn) == (3, 1, 1)

@@ -177,6 +177,21 @@ def test_exception_in_a_round_discards_it_and_keeps_the_file_valid(tmp_path):
     assert run.clients(1) == ["b"]
 
 
+def test_a_first_round_that_fails_takes_its_layer_table_with_it(tmp_path):
+    """The model of the first committed round defines the layers, not a discarded round's (a review's mutant: the
+    layer table of a failed first round stayed and refused the next round's other model)."""
+    path = tmp_path / "first.h5"
+    with Recorder(path) as rec:
+        with pytest.raises(RuntimeError), rec.round(0, {"w": np.zeros(4, np.float32)}) as rnd:
+            rnd.client("a", {"w": np.ones(4)}, num_samples=1)
+            raise RuntimeError("the wrong model was loaded")
+        with rec.round(0, {"conv.weight": np.zeros((2, 3), np.float32)}) as rnd:
+            rnd.client("a", {"conv.weight": np.ones((2, 3))}, num_samples=1)
+    with open_run(path) as run:
+        assert [(layer.name, layer.shape) for layer in run.layers] == [("conv.weight", (2, 3))]
+        assert run.rounds == [0]
+
+
 def test_the_run_says_whether_the_recorder_closed_it(tmp_path):
     g = {"w": np.zeros(4, np.float32)}
     with Recorder(tmp_path / "done.h5") as rec:

@@ -136,3 +136,16 @@ def test_cosine_from_gram_in_bands_is_the_whole_matrix_formula_to_the_bit(monkey
     single = gram.astype(np.float32)  # float32 products: float64 distances, and the Gram left alone even with overwrite
     distances = stats.cosine_from_gram(single, overwrite=True)
     assert distances.dtype == np.float64 and distances is not single and np.array_equal(single, gram.astype(np.float32))
+
+
+def test_the_mad_scale_has_its_small_sample_factor_and_its_floors():
+    """Croux & Rousseeuw's correction from 2 values on; the floors of a spread of (nearly) equal values."""
+    from fedforensics.stats import mad_factor, robust_scale, robust_spread
+
+    assert mad_factor(2) == pytest.approx(1.4826 * 1.196) and mad_factor(1) == pytest.approx(1.4826)
+    assert mad_factor(20) == pytest.approx(1.4826 * 20 / 19.2)
+    assert robust_scale(np.ones(5), floor=0.5) == 0.5  # a MAD of 0 is floored
+    assert robust_scale(np.array([0.0, 1.0, 2.0, 3.0, 4.0])) == pytest.approx(1.4826 * 1.206)
+    # a MAD of 0 among values near 1: the relative floor (10 % of the median |x|), not the absolute one
+    assert robust_spread(np.array([1.0, 1.0, 1.0, 1.001]), rel_floor=0.1) == pytest.approx(0.1)
+    assert robust_spread(np.zeros(4)) == 1e-12
