@@ -1255,7 +1255,10 @@ def test_persistence_compares_consecutive_comparable_rounds_against_the_median_t
     from fedforensics.persistence import DeviationPersistence
 
     rng = np.random.default_rng(0)
-    noise = lambda ids: {c: rng.normal(size=64) for c in ids}  # noqa: E731
+
+    def noise(ids: list[str]) -> dict[str, np.ndarray]:
+        return {c: rng.normal(size=64) for c in ids}
+
     five, three = [f"c{i}" for i in range(5)], ["c0", "c1", "c2"]
     small = _persistence(_rounds_run(tmp_path / "small.h5", [noise(three) for _ in range(4)]))
     assert small.pairs == 0 and small.median is None  # rounds of 3 are not compared
