@@ -31,6 +31,7 @@ from recorder.journal import RecoveredFile, hot_journal, read_journal
 from recorder.lock import writer_holds
 
 from .errors import RunFormatError, one_line
+from . import chunk_read
 
 __all__ = ["Layer", "Run", "open_run"]
 
@@ -202,6 +203,7 @@ class _RoundIndex:
         self._where = f"{path}: round {number}"
         self._updates = _member(group, spec.UPDATES, self._where, h5py.Group)
         self._tables: dict[int, tuple[h5py.Dataset, bool]] = {}
+        self._offsets: dict[int, list[int]] = {}
         if checked is not None:
             self.clients = checked
             self.rows = {cid: i for i, cid in enumerate(checked)}
@@ -249,13 +251,27 @@ class _RoundIndex:
             self._tables[layer.index] = (dataset, _rows_are_chunks(dataset))
         return self._tables[layer.index]
 
+    def offsets(self, layer: Layer) -> list[int]:
+        """The file offset of each row of ``layer``'s table, one whose rows are chunks (:meth:`table`); refuses a
+        table whose chunk of a row is not that row's bytes."""
+        if layer.index not in self._offsets:
+            dataset = self.table(layer)[0]
+            try:
+                self._offsets[layer.index] = chunk_read.row_offsets(dataset)
+            except ValueError as exc:
+                key = f"{spec.UPDATES}/{spec.layer_key(layer.index)}"
+                raise RunFormatError(f"{self._where}: '{key}' (layer {layer.name!r}): {exc}") from None
+        return self._offsets[layer.index]
+
 
 def _rows_are_chunks(dataset: h5py.Dataset) -> bool:
     """Whether every row of an update table is one stored, unfiltered, native float32 chunk.
 
-    Such rows are read with HDF5's direct chunk read, straight into the caller's
-    array, skipping HDF5's selection and conversion machinery. Any other layout
-    the format allows is read the ordinary way.
+    Such rows are read straight into the caller's array, skipping HDF5's selection
+    and conversion machinery: from the file at each chunk's offset
+    (:mod:`~fedforensics.chunk_read`), or with HDF5's direct chunk read where the
+    file is read through a journal's recovery. Any other layout the format allows
+    is read the ordinary way.
     """
     return (
         dataset.ndim > 1
@@ -264,11 +280,6 @@ def _rows_are_chunks(dataset: h5py.Dataset) -> bool:
         and dataset.id.get_create_plist().get_nfilters() == 0
         and dataset.id.get_num_chunks() == dataset.shape[0]
     )
-
-
-def _read_chunk(dataset: h5py.Dataset, row: int, out: np.ndarray) -> None:
-    """Read row ``row`` of a table :func:`_rows_are_chunks` accepts into the contiguous 1-D ``out``."""
-    dataset.id.read_direct_chunk((row,) + (0,) * (dataset.ndim - 1), out=out.view(np.uint8))
 
 
 class Run:
@@ -286,6 +297,11 @@ class Run:
         self.recovered = False
         self._opened_as = self._stamp()
         self._h5 = self._open(self.path)
+        # the file's own descriptor, for reading update rows at their chunks' offsets (chunk_read): where HDF5 reads
+        # the file itself ("sec2"), not a journal's recovery of it (a Python file object: "fileobj")
+        self._fd: int | None = None
+        if self._h5.driver == "sec2" and hasattr(os, "preadv"):
+            self._fd = self._h5.id.get_vfd_handle()
         try:
             self._validate()
         except RunFormatError as exc:
@@ -758,7 +774,7 @@ class Run:
             dataset, direct = index.table(layer)
             if direct:
                 out[layer.name] = np.empty(layer.shape, np.float32)
-                _read_chunk(dataset, row, out[layer.name].reshape(-1))
+                self._read_chunk(index, layer, row, out[layer.name].reshape(-1))
             else:
                 out[layer.name] = dataset[row]
         return out
@@ -802,17 +818,25 @@ class Run:
             col += layer.size
         return out
 
-    @staticmethod
-    def _read_rows(index: _RoundIndex, layer: Layer, out: np.ndarray) -> None:
+    def _read_chunk(self, index: _RoundIndex, layer: Layer, row: int, out: np.ndarray) -> None:
+        """Read row ``row`` of ``layer``'s table, one whose rows are chunks, into the contiguous 1-D ``out``."""
+        offset = index.offsets(layer)[row]  # checks the chunk's size, whichever way it is read
+        if self._fd is not None:
+            chunk_read.read_rows(self._fd, [offset], out.reshape(1, -1))
+        else:
+            dataset = index.table(layer)[0]
+            dataset.id.read_direct_chunk((row,) + (0,) * (dataset.ndim - 1), out=out.view(np.uint8))
+
+    def _read_rows(self, index: _RoundIndex, layer: Layer, out: np.ndarray) -> None:
         """Read every client's row of ``layer`` into ``out`` (n_clients × layer.size, rows contiguous)."""
         if not (len(index.clients) and layer.size):
             return
         dataset, direct = index.table(layer)
-        if direct:
-            read = dataset.id.read_direct_chunk  # looked up once: h5py's attribute lookups cost more than a small row
-            tail = (0,) * (dataset.ndim - 1)
+        if direct and self._fd is not None:
+            chunk_read.read_rows(self._fd, index.offsets(layer), out)
+        elif direct:
             for row in range(len(index.clients)):
-                read((row, *tail), out=out[row].view(np.uint8))
+                self._read_chunk(index, layer, row, out[row])
         else:
             with np.errstate(over="ignore"):  # a float64 value beyond float32's range reads as ±Inf: the scan sets it apart
                 out[...] = dataset[()].reshape(out.shape)

@@ -6,12 +6,18 @@ paths do (used for compressed files and for layouts other writers may choose).
 
 from __future__ import annotations
 
+import os
+import shutil
+import threading
+import time
+
 import h5py
 import numpy as np
 import pytest
 
 from fedforensics import open_run
 from recorder import Recorder, spec
+from recorder.journal import journal_path
 
 
 def _states(rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -70,3 +76,158 @@ def test_update_tables_hold_exactly_the_recorded_rows_as_one_chunk_each(tmp_path
             w = f[spec.ROUNDS][key][spec.UPDATES][spec.layer_key(0)]
             assert w.shape == (n, 5, 6) and w.chunks == (1, 5, 6) and w.compression is None
             assert w.id.get_num_chunks() == n  # nothing stored beyond the rows, whatever the table grew to
+
+
+def _reads_by_thread(monkeypatch) -> list[str]:
+    """The name of the thread of every batch of pieces read at their offsets (``chunk_read``)."""
+    from fedforensics import chunk_read
+
+    names: list[str] = []
+    read = chunk_read._read_pieces
+
+    def spied(fd, pieces):
+        names.append(threading.current_thread().name)
+        read(fd, pieces)
+
+    monkeypatch.setattr(chunk_read, "_read_pieces", spied)
+    return names
+
+
+def _check_every_read(path, expected) -> None:
+    with open_run(path) as run:
+        for r in run.rounds:
+            clients = run.clients(r)
+            for cid in clients:
+                for name, value in run.update(r, cid).items():
+                    np.testing.assert_array_equal(value, expected[r, cid][name])
+            for layer in run.layers:
+                stacked = run.layer_updates(r, layer.name)
+                for row, cid in enumerate(clients):
+                    np.testing.assert_array_equal(stacked[row], expected[r, cid][layer.name])
+            matrix = run.update_matrix(r, run.layers)  # rows of a wider matrix: each layer's piece of every row
+            for row, cid in enumerate(clients):
+                np.testing.assert_array_equal(matrix[row], np.concatenate([v.ravel() for v in expected[r, cid].values()]))
+
+
+def test_rows_read_at_their_offsets_by_two_threads_are_the_recorded_ones(tmp_path, monkeypatch):
+    """Rows cut into pieces of 12 bytes (a row of 5 float32 is 20), every read large enough for two threads."""
+    from fedforensics import chunk_read
+
+    expected = _record(tmp_path / "run.h5", np.random.default_rng(2), None)
+    monkeypatch.setattr(chunk_read, "PIECE_BYTES", 12)
+    monkeypatch.setattr(chunk_read, "THREADED_BYTES", 0)
+    monkeypatch.setattr(chunk_read, "THREADS", 2)
+    threads = _reads_by_thread(monkeypatch)
+    _check_every_read(tmp_path / "run.h5", expected)
+    assert "fedforensics-read" in threads and threading.main_thread().name in threads
+
+
+def test_a_large_round_is_read_by_two_threads_with_the_defaults(tmp_path, monkeypatch):
+    """Twelve clients × 40,000 float32 (1.9 MB a round): past THREADED_BYTES, and rows below PIECE_BYTES."""
+    from fedforensics import chunk_read
+
+    rng = np.random.default_rng(3)
+    g = {"big": np.zeros((200, 200), np.float32), "b": np.zeros(7, np.float32)}
+    expected = {}
+    with Recorder(tmp_path / "run.h5") as rec:
+        with rec.round(0, g) as rnd:
+            for c in range(12):
+                update = {k: rng.normal(size=v.shape).astype(np.float32) for k, v in g.items()}
+                rnd.client(f"c{c}", update, num_samples=1, delta=True)
+                expected[0, f"c{c}"] = update
+    monkeypatch.setattr(chunk_read, "THREADS", 2)  # the machine's CPUs decide otherwise
+    threads = _reads_by_thread(monkeypatch)
+    _check_every_read(tmp_path / "run.h5", expected)
+    assert threads.count("fedforensics-read") == 2  # the big layer, by layer_updates and by update_matrix
+
+
+def test_hdf5_reads_the_rows_where_preadv_is_missing(tmp_path, monkeypatch):
+    expected = _record(tmp_path / "run.h5", np.random.default_rng(4), None)
+    monkeypatch.delattr(os, "preadv")
+    threads = _reads_by_thread(monkeypatch)
+    _check_every_read(tmp_path / "run.h5", expected)
+    assert not threads
+
+
+def test_a_run_behind_a_userblock_is_read_at_the_chunks_offsets(tmp_path, monkeypatch):
+    """HDF5's chunk offsets count the bytes before the superblock: a run copied behind a 512-byte userblock."""
+    expected = _record(tmp_path / "run.h5", np.random.default_rng(5), None)
+    with h5py.File(tmp_path / "run.h5", "r") as src, h5py.File(tmp_path / "ub.h5", "w", userblock_size=512) as dst:
+        dst.attrs.update(src.attrs)
+        for name in src:
+            src.copy(src[name], dst, name=name)
+    with h5py.File(tmp_path / "ub.h5", "r") as f:
+        w = f[spec.ROUNDS][sorted(f[spec.ROUNDS])[0]][spec.UPDATES][spec.layer_key(0)]
+        assert f.userblock_size == 512 and w.chunks == (1, 5, 6) and w.id.get_num_chunks() == 5
+    threads = _reads_by_thread(monkeypatch)
+    _check_every_read(tmp_path / "ub.h5", expected)
+    assert threads
+
+
+def test_a_recovered_run_is_read_through_its_journal_not_at_the_file_s_offsets(tmp_path, monkeypatch):
+    """A copy of a run and its journal taken mid-round, as a killed writer leaves them: the committed state is
+    the file's pages with the journal's put back, which reading the file's bytes at their offsets would skip."""
+    g = {"w": np.zeros((4, 3), np.float32)}
+    with Recorder(tmp_path / "run.h5") as rec:
+        with rec.round(0, g) as rnd:
+            for c in range(3):
+                rnd.client(f"c{c}", {"w": g["w"] + c + 1}, num_samples=1)
+        with rec.round(1, g) as rnd:
+            rnd.client("c0", {"w": g["w"] + 5}, num_samples=1)
+            (tmp_path / "copy").mkdir()
+            shutil.copy(tmp_path / "run.h5", tmp_path / "copy" / "run.h5")
+            shutil.copy(journal_path(tmp_path / "run.h5"), journal_path(tmp_path / "copy" / "run.h5"))
+    threads = _reads_by_thread(monkeypatch)
+    with open_run(tmp_path / "copy" / "run.h5") as run:
+        assert run.recovered and run.rounds == [0]
+        np.testing.assert_array_equal(run.layer_updates(0, "w")[:, 0, 0], [1, 2, 3])
+        np.testing.assert_array_equal(run.update(0, "c2")["w"], np.full((4, 3), 3, np.float32))
+    assert not threads
+
+
+def test_a_file_cut_short_after_it_was_opened_fails_the_read(tmp_path, monkeypatch):
+    from fedforensics import chunk_read
+
+    path = tmp_path / "f.bin"
+    path.write_bytes(np.arange(100, dtype=np.float32).tobytes())
+    out = np.full((2, 50), -1, np.float32)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        chunk_read.read_rows(fd, [200, 0], out)  # in file order: row 1 (bytes 0-199), then row 0 (200-399)
+        np.testing.assert_array_equal(out.ravel(), np.r_[np.arange(50, 100), np.arange(50)])
+        os.truncate(path, 300)
+        monkeypatch.setattr(chunk_read, "THREADED_BYTES", 0)
+        monkeypatch.setattr(chunk_read, "THREADS", 2)
+        threads = _reads_by_thread(monkeypatch)
+        with pytest.raises(OSError, match=r"ends inside an update's chunk \(read 100 of 200 bytes at offset 200\)"):
+            chunk_read.read_rows(fd, [200, 0], out)
+        assert sorted(threads) == sorted(["fedforensics-read", threading.main_thread().name])
+    finally:
+        os.close(fd)
+
+
+def test_the_second_thread_s_failure_is_raised_once_it_has_stopped(tmp_path, monkeypatch):
+    from fedforensics import chunk_read
+
+    path = tmp_path / "f.bin"
+    path.write_bytes(np.arange(100, dtype=np.float32).tobytes())
+    out = np.full((2, 50), -1, np.float32)
+    preadv = os.preadv
+
+    def failing(fd, buffers, offset):
+        if offset == 0:  # the first half of the bytes: the second thread's
+            time.sleep(0.2)  # still reading when the calling thread is done
+            raise OSError("disk gone")
+        return preadv(fd, buffers, offset)
+
+    monkeypatch.setattr(chunk_read.os, "preadv", failing)
+    monkeypatch.setattr(chunk_read, "THREADED_BYTES", 0)
+    monkeypatch.setattr(chunk_read, "THREADS", 2)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        with pytest.raises(OSError, match="disk gone"):
+            chunk_read.read_rows(fd, [200, 0], out)
+    finally:
+        os.close(fd)
+    np.testing.assert_array_equal(out[0], np.arange(50, 100))  # the calling thread's half was read
+    assert not [t for t in threading.enumerate() if t.name == "fedforensics-read"]

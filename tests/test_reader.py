@@ -228,6 +228,16 @@ def _move(path, group, old, new):
         f[group].move(old, new)
 
 
+def _short_chunk(path):
+    """Round 1's weight table with c2's row stored as 8 of its 48 bytes (HDF5 lets a writer store a chunk of any size;
+    its direct chunk read returns the first bytes of a short one and leaves the rest of the caller's array alone)."""
+    with h5py.File(path, "r+") as f:
+        del f["rounds/0000000001/updates/0000"]
+        table = f.create_dataset("rounds/0000000001/updates/0000", shape=(3, 3, 4), chunks=(1, 3, 4), dtype=np.float32)
+        for row in range(3):
+            table.id.write_direct_chunk((row, 0, 0), np.ones(12 if row < 2 else 2, np.float32).tobytes())
+
+
 #: Round 1 of small_run (clients c0, c1, c2; layers fc.weight (3, 4), fc.bias (3,)) broken in a way only
 #: its datasets' shapes show: found when the round is first read (checking every round at open is slow).
 _ROUND_BREAKS = {
@@ -250,6 +260,10 @@ _ROUND_BREAKS = {
     "update table under another key": (
         lambda p: _move(p, "rounds/0000000001/updates", "0001", "0009"),
         "'updates' lacks '0001' (layer 'fc.bias')",
+    ),
+    "a row's chunk cut short": (
+        _short_chunk,
+        "'updates/0000' (layer 'fc.weight'): row 2 is stored as 8 bytes, not the 48 of its shape",
     ),
     "duplicate client ids": (
         lambda p: _rewrite(p, "rounds/0000000001/clients", ["c0", "c1", "c0"], dtype=h5py.string_dtype("utf-8")),
@@ -279,7 +293,7 @@ _ROUND_BREAKS = {
 
 
 @pytest.mark.parametrize("case", _ROUND_BREAKS)
-def test_a_round_that_breaks_the_spec_is_refused_when_read(small_run, tmp_path, case):
+def test_a_round_that_breaks_the_spec_is_refused_when_read(small_run, tmp_path, case, monkeypatch):
     """A wrong trailing shape crashed analyze (`cannot reshape`) or, of the same size, was read as
     scrambled rows; duplicate client ids made one client's rows unreachable."""
     path = tmp_path / "broken.h5"
@@ -298,6 +312,15 @@ def test_a_round_that_breaks_the_spec_is_refused_when_read(small_run, tmp_path, 
                     run.layer_updates(1, layer.name)
             with pytest.raises(RunFormatError, match=re.escape(message)):
                 run.update(1, "c2")
+    if "'updates" in message:  # and so does HDF5's direct chunk read, where rows are not read at their offsets
+        with monkeypatch.context() as patch:
+            patch.delattr(os, "preadv")
+            with open_run(path) as run:
+                with pytest.raises(RunFormatError, match=re.escape(message)):
+                    for layer in run.layers:
+                        run.layer_updates(1, layer.name)
+                with pytest.raises(RunFormatError, match=re.escape(message)):
+                    run.update(1, "c2")
     out = _cli("analyze", path)
     _refused(out, str(info.value))
 
