@@ -594,6 +594,7 @@ class Run:
         self._metric_names.clear()
         self._name_tuples.clear()
         self._rounds_group = None  # type: ignore[assignment]
+        self._fd = None  # HDF5's, closed with the file
         if getattr(self, "_h5", None) is not None:
             self._h5.close()
             self._h5 = None  # type: ignore[assignment]
