@@ -407,6 +407,36 @@ def test_existing_file_is_refused_unless_overwrite(tmp_path):
     assert h5py.is_hdf5(path)
 
 
+@pytest.mark.parametrize("existing", [None, b"", b"an earlier run" * 1000], ids=["new", "empty", "an earlier run"])
+def test_the_run_file_is_emptied_only_when_it_holds_something(tmp_path, monkeypatch, existing):
+    """ext4 writes out, in the thread that closes it, a file truncated to zero ("auto_da_alloc"): the recorder
+    truncated the empty file its lock had just created, and closing a 1.6 GB run recorded with fsync=False took
+    0.76 s (the benchmark's no-fsync write fell to 0.46× raw h5py). Only a file holding something is emptied."""
+    path = tmp_path / "run.h5"
+    if existing is not None:
+        path.write_bytes(existing)
+    emptied = []
+    real_open, real_truncate = os.open, os.ftruncate
+
+    def opened(name, flags, *args):
+        if Path(name) == path and flags & os.O_TRUNC:
+            emptied.append("O_TRUNC")
+        return real_open(name, flags, *args)
+
+    def truncated(fd, size):
+        if size == 0 and os.path.samefile(f"/proc/self/fd/{fd}", path):
+            emptied.append("ftruncate")
+        return real_truncate(fd, size)
+
+    monkeypatch.setattr(os, "open", opened)
+    monkeypatch.setattr(os, "ftruncate", truncated)
+    with Recorder(path, overwrite=existing is not None) as rec:
+        _two_rounds(rec, np.random.default_rng(0))
+    assert emptied == (["ftruncate"] if existing else [])
+    with open_run(path) as run:
+        assert run.rounds == [0, 1] and len(run.clients(1)) == 4
+
+
 def _two_rounds(rec: Recorder, rng: np.random.Generator) -> None:
     for r in range(2):
         state = _state(rng)
