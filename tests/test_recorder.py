@@ -424,7 +424,7 @@ def test_the_run_file_is_emptied_only_when_it_holds_something(tmp_path, monkeypa
         return real_open(name, flags, *args)
 
     def truncated(fd, size):
-        if size == 0 and os.path.samefile(f"/proc/self/fd/{fd}", path):
+        if size == 0 and os.path.samestat(os.fstat(fd), os.stat(path)):
             emptied.append("ftruncate")
         return real_truncate(fd, size)
 
