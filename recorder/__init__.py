@@ -770,7 +770,7 @@ class RoundRecorder:
             if delta:
                 return array.astype(np.float32, copy=False)
             if all(np.can_cast(a.dtype, np.float32, casting="safe") for a in (array, self._global[index])):
-                return array.astype(np.float32) - base32
+                return np.subtract(array, base32, dtype=np.float32)  # one pass: no float32 copy of the state first
             return (array.astype(np.float64) - self._global[index].astype(np.float64)).astype(np.float32)
 
     @_serialized
