@@ -200,42 +200,42 @@ class _RoundIndex:
 
     def __init__(self, group: h5py.Group, path: Path, number: int, checked: list[str] | None = None) -> None:
         """``checked``: the round's client ids, when an earlier index of it read and checked them."""
-        self._where = f"{path}: round {number}"
-        self._updates = _member(group, spec.UPDATES, self._where, h5py.Group)
+        self.where = f"{path}: round {number}"
+        self._updates = _member(group, spec.UPDATES, self.where, h5py.Group)
         self._tables: dict[int, tuple[h5py.Dataset, bool]] = {}
         self._offsets: dict[int, list[int]] = {}
         if checked is not None:
             self.clients = checked
             self.rows = {cid: i for i, cid in enumerate(checked)}
             return
-        self.clients = _strings(group, spec.CLIENTS, self._where)
+        self.clients = _strings(group, spec.CLIENTS, self.where)
         self.rows = {cid: i for i, cid in enumerate(self.clients)}
         if len(self.rows) != len(self.clients):
             twice = next(cid for i, cid in enumerate(self.clients) if self.rows[cid] != i)
             raise RunFormatError(
-                f"{self._where}: client {twice!r} appears {self.clients.count(twice)} times in '{spec.CLIENTS}' "
+                f"{self.where}: client {twice!r} appears {self.clients.count(twice)} times in '{spec.CLIENTS}' "
                 "(ids are unique within a round)"
             )
         if "" in self.rows:
-            raise RunFormatError(f"{self._where}: '{spec.CLIENTS}' holds an empty client id")
+            raise RunFormatError(f"{self.where}: '{spec.CLIENTS}' holds an empty client id")
         n = len(self.clients)
         self._check_shape(spec.NUM_SAMPLES, group[spec.NUM_SAMPLES], (n,))
         self._check_shape(spec.NONFINITE, group[spec.NONFINITE], (n,))
-        metrics = _member(group, spec.METRICS, self._where, h5py.Dataset)  # its columns and dtype: Run.metrics, which reads it and metric_names
+        metrics = _member(group, spec.METRICS, self.where, h5py.Dataset)  # its columns and dtype: Run.metrics, which reads it and metric_names
         self._check_shape(spec.METRICS, metrics, (n, *metrics.shape[1:]))
 
     def _check_shape(self, name: str, dataset: h5py.Dataset, shape: tuple[int, ...], layer: Layer | None = None) -> None:
         """Refuse ``dataset`` unless it is a dataset with one row per client, then the whole ``shape``
         (``layer``'s update table: (n, *layer.shape))."""
         if not isinstance(dataset, h5py.Dataset):
-            raise RunFormatError(f"{self._where}: '{name}' is not a dataset")
+            raise RunFormatError(f"{self.where}: '{name}' is not a dataset")
         actual = dataset.shape
         if actual != shape:
             if actual[:1] != shape[:1]:
                 rows = actual[0] if actual else "no"
-                raise RunFormatError(f"{self._where}: '{name}' has {rows} rows for {shape[0]} clients")
+                raise RunFormatError(f"{self.where}: '{name}' has {rows} rows for {shape[0]} clients")
             detail = f" ({shape[0]} clients × layer {layer.name!r} of shape {layer.shape})" if layer else ""
-            raise RunFormatError(f"{self._where}: '{name}' has shape {actual}, not {shape}{detail}")
+            raise RunFormatError(f"{self.where}: '{name}' has shape {actual}, not {shape}{detail}")
 
     def table(self, layer: Layer) -> tuple[h5py.Dataset, bool]:
         """The update table of ``layer``, and whether its rows are raw float32 chunks."""
@@ -244,10 +244,10 @@ class _RoundIndex:
             try:
                 dataset = self._updates[key]
             except KeyError:
-                raise RunFormatError(f"{self._where}: '{spec.UPDATES}' lacks '{key}' (layer {layer.name!r})") from None
+                raise RunFormatError(f"{self.where}: '{spec.UPDATES}' lacks '{key}' (layer {layer.name!r})") from None
             self._check_shape(f"{spec.UPDATES}/{key}", dataset, (len(self.clients), *layer.shape), layer)
             if dataset.dtype.kind != "f":  # h5py keeps the dtype: _rows_are_chunks reads it again for free
-                raise RunFormatError(f"{self._where}: '{spec.UPDATES}/{key}' holds {dataset.dtype}, not floating-point numbers")
+                raise RunFormatError(f"{self.where}: '{spec.UPDATES}/{key}' holds {dataset.dtype}, not floating-point numbers")
             self._tables[layer.index] = (dataset, _rows_are_chunks(dataset))
         return self._tables[layer.index]
 
@@ -260,7 +260,7 @@ class _RoundIndex:
                 self._offsets[layer.index] = chunk_read.row_offsets(dataset)
             except ValueError as exc:
                 key = f"{spec.UPDATES}/{spec.layer_key(layer.index)}"
-                raise RunFormatError(f"{self._where}: '{key}' (layer {layer.name!r}): {exc}") from None
+                raise RunFormatError(f"{self.where}: '{key}' (layer {layer.name!r}): {exc}") from None
         return self._offsets[layer.index]
 
 
@@ -298,9 +298,11 @@ class Run:
         self._opened_as = self._stamp()
         self._h5 = self._open(self.path)
         # the file's own descriptor, for reading update rows at their chunks' offsets (chunk_read): where HDF5 reads
-        # the file itself ("sec2"), not a journal's recovery of it (a Python file object: "fileobj")
+        # the file itself ("sec2"), not a journal's recovery of it (a Python file object: "fileobj"), and where
+        # those offsets count the bytes before the superblock (HDF5 before 1.14.4 left a userblock out of them)
         self._fd: int | None = None
-        if self._h5.driver == "sec2" and hasattr(os, "preadv"):
+        offsets_are_the_file_s = self._h5.userblock_size == 0 or h5py.version.hdf5_version_tuple >= (1, 14, 4)
+        if self._h5.driver == "sec2" and hasattr(os, "preadv") and offsets_are_the_file_s:
             self._fd = self._h5.id.get_vfd_handle()
         try:
             self._validate()
@@ -594,7 +596,6 @@ class Run:
         self._metric_names.clear()
         self._name_tuples.clear()
         self._rounds_group = None  # type: ignore[assignment]
-        self._fd = None  # HDF5's, closed with the file
         if getattr(self, "_h5", None) is not None:
             self._h5.close()
             self._h5 = None  # type: ignore[assignment]
@@ -819,11 +820,20 @@ class Run:
             col += layer.size
         return out
 
+    def _read_at(self, index: _RoundIndex, offsets: list[int], out: np.ndarray) -> None:
+        """Read rows of ``out`` from the file at ``offsets`` (:func:`chunk_read.read_rows`); a read the file
+        refuses (it shrank since the offsets were read, a disk error) is named with the file and round."""
+        assert self._fd is not None
+        try:
+            chunk_read.read_rows(self._fd, offsets, out)
+        except OSError as exc:
+            raise RunFormatError(f"{index.where}: cannot read its updates ({exc.strerror or exc})") from None
+
     def _read_chunk(self, index: _RoundIndex, layer: Layer, row: int, out: np.ndarray) -> None:
         """Read row ``row`` of ``layer``'s table, one whose rows are chunks, into the contiguous 1-D ``out``."""
-        offset = index.offsets(layer)[row]  # checks the chunk's size, whichever way it is read
+        offset = index.offsets(layer)[row]  # checks the chunk's size and place, whichever way it is read
         if self._fd is not None:
-            chunk_read.read_rows(self._fd, [offset], out.reshape(1, -1))
+            self._read_at(index, [offset], out[np.newaxis])
         else:
             dataset = index.table(layer)[0]
             dataset.id.read_direct_chunk((row,) + (0,) * (dataset.ndim - 1), out=out.view(np.uint8))
@@ -834,7 +844,7 @@ class Run:
             return
         dataset, direct = index.table(layer)
         if direct and self._fd is not None:
-            chunk_read.read_rows(self._fd, index.offsets(layer), out)
+            self._read_at(index, index.offsets(layer), out)
         elif direct:
             for row in range(len(index.clients)):
                 self._read_chunk(index, layer, row, out[row])

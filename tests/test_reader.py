@@ -228,14 +228,19 @@ def _move(path, group, old, new):
         f[group].move(old, new)
 
 
-def _short_chunk(path):
-    """Round 1's weight table with c2's row stored as 8 of its 48 bytes (HDF5 lets a writer store a chunk of any size;
-    its direct chunk read returns the first bytes of a short one and leaves the rest of the caller's array alone)."""
-    with h5py.File(path, "r+") as f:
-        del f["rounds/0000000001/updates/0000"]
-        table = f.create_dataset("rounds/0000000001/updates/0000", shape=(3, 3, 4), chunks=(1, 3, 4), dtype=np.float32)
-        for row in range(3):
-            table.id.write_direct_chunk((row, 0, 0), np.ones(12 if row < 2 else 2, np.float32).tobytes())
+def _odd_chunk(values: int):
+    """Round 1's weight table with c2's row stored as ``values`` float32 of its 12 (HDF5 lets a writer store a chunk
+    of any size; its direct chunk read returns the first bytes of a short one and leaves the rest of the caller's
+    array alone)."""
+
+    def rewrite(path):
+        with h5py.File(path, "r+") as f:
+            del f["rounds/0000000001/updates/0000"]
+            table = f.create_dataset("rounds/0000000001/updates/0000", shape=(3, 3, 4), chunks=(1, 3, 4), dtype=np.float32)
+            for row in range(3):
+                table.id.write_direct_chunk((row, 0, 0), np.ones(12 if row < 2 else values, np.float32).tobytes())
+
+    return rewrite
 
 
 #: Round 1 of small_run (clients c0, c1, c2; layers fc.weight (3, 4), fc.bias (3,)) broken in a way only
@@ -262,8 +267,12 @@ _ROUND_BREAKS = {
         "'updates' lacks '0001' (layer 'fc.bias')",
     ),
     "a row's chunk cut short": (
-        _short_chunk,
+        _odd_chunk(2),
         "'updates/0000' (layer 'fc.weight'): row 2 is stored as 8 bytes, not the 48 of its shape",
+    ),
+    "a row's chunk too long": (
+        _odd_chunk(13),
+        "'updates/0000' (layer 'fc.weight'): row 2 is stored as 52 bytes, not the 48 of its shape",
     ),
     "duplicate client ids": (
         lambda p: _rewrite(p, "rounds/0000000001/clients", ["c0", "c1", "c0"], dtype=h5py.string_dtype("utf-8")),
