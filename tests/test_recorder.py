@@ -177,6 +177,51 @@ def test_exception_in_a_round_discards_it_and_keeps_the_file_valid(tmp_path):
     assert run.clients(1) == ["b"]
 
 
+def test_a_writer_killed_in_the_round_after_a_discarded_one_keeps_the_committed_rounds(tmp_path):
+    """A review's mutant survived every test: the file reopened after a discarded round took its committed size as
+    0, and a journal written from then on would have rolled the whole run back. The run and its journal are copied
+    mid-round, as a writer killed there leaves them."""
+    import shutil
+
+    from recorder.journal import journal_path
+
+    path, copy = tmp_path / "run.h5", tmp_path / "copy" / "run.h5"
+    g = {"w": np.zeros(4, np.float32)}
+    with Recorder(path) as rec:
+        with rec.round(0, g) as rnd:
+            rnd.client("a", {"w": np.ones(4)}, num_samples=1)
+        with pytest.raises(RuntimeError), rec.round(1, g) as rnd:
+            rnd.client("a", {"w": np.ones(4)}, num_samples=1)
+            raise RuntimeError("training crashed")
+        with rec.round(1, g) as rnd:
+            rnd.client("b", {"w": np.full(4, 2.0)}, num_samples=1)
+            copy.parent.mkdir()
+            shutil.copy(path, copy)
+            shutil.copy(journal_path(path), journal_path(copy))
+    with open_run(copy) as run:
+        assert run.recovered and run.rounds == [0] and run.clients(0) == ["a"]
+        np.testing.assert_array_equal(run.update(0, "a")["w"], np.ones(4, np.float32))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts the process's descriptors in /proc")
+def test_a_run_file_that_cannot_be_emptied_leaves_no_descriptor_open(tmp_path, monkeypatch):
+    """A review: the descriptor of a file whose truncation failed was never closed."""
+    path = tmp_path / "run.h5"
+    path.write_bytes(b"an earlier run")
+    real_truncate = os.ftruncate
+
+    def failing(fd, size):
+        if size == 0:
+            raise OSError(errno.EIO, "Input/output error")
+        return real_truncate(fd, size)
+
+    monkeypatch.setattr(os, "ftruncate", failing)
+    before = len(os.listdir("/proc/self/fd"))
+    with pytest.raises(OSError, match="Input/output error"):
+        Recorder(path, overwrite=True)
+    assert len(os.listdir("/proc/self/fd")) == before
+
+
 def test_a_first_round_that_fails_takes_its_layer_table_with_it(tmp_path):
     """The model of the first committed round defines the layers, not a discarded round's (a review's mutant: the
     layer table of a failed first round stayed and refused the next round's other model)."""
