@@ -110,14 +110,21 @@ def fresh(path: Path) -> None:
 
 
 # -- writers ------------------------------------------------------------------------
-def write_recorder(path: Path, fed: Federation, fsync: bool, delta: bool = True) -> None:
+def client_states(fed: Federation) -> list[list[dict[str, np.ndarray]]]:
+    """Each client's local model (the round's global state plus its update), made before any clock starts."""
     glob, updates = fed
+    return [[{k: g[k] + v for k, v in update.items()} for update in clients] for g, clients in zip(glob, updates)]
+
+
+def write_recorder(path: Path, fed: Federation, fsync: bool, states: list[list[dict[str, np.ndarray]]] | None = None) -> None:
+    """Record ``fed``'s updates, or with ``states`` the clients' local models (the recorder subtracts the global)."""
+    glob, updates = fed
+    replies = updates if states is None else states
     with Recorder(path, meta={"benchmark": "recorder"}, overwrite=True, fsync=fsync) as rec:
-        for r, (g, clients) in enumerate(zip(glob, updates)):
+        for r, (g, clients) in enumerate(zip(glob, replies)):
             with rec.round(r, g) as rnd:
-                for c, update in enumerate(clients):
-                    state = update if delta else {k: g[k] + v for k, v in update.items()}
-                    rnd.client(f"c{c}", state, num_samples=100, metrics={"loss": 0.5}, delta=delta)
+                for c, reply in enumerate(clients):
+                    rnd.client(f"c{c}", reply, num_samples=100, metrics={"loss": 0.5}, delta=states is None)
 
 
 def write_raw(path: Path, fed: Federation, fsync: bool) -> None:
@@ -180,6 +187,7 @@ def main() -> None:
     rounds, repeats = (3, 1) if args.quick else (args.rounds, args.repeats)
 
     fed = federation(args.clients, rounds)
+    states = client_states(fed)
     mb = payload_bytes(fed) / 1e6
     update_mb = args.clients * rounds * PARAMS * 4 / 1e6
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
@@ -192,7 +200,7 @@ def main() -> None:
         "recorder, fsync (default)": lambda p: write_recorder(p, fed, fsync=True),
         "raw h5py, no fsync": lambda p: write_raw(p, fed, fsync=False),
         "recorder, fsync=False": lambda p: write_recorder(p, fed, fsync=False),
-        "recorder, fsync, states (computes local − global)": lambda p: write_recorder(p, fed, True, delta=False),
+        "recorder, fsync, states (computes local − global)": lambda p: write_recorder(p, fed, True, states),
     }
     readers: dict[str, Callable[[Path], int]] = {
         "raw h5py, every update dataset whole": read_raw_rounds,
