@@ -49,8 +49,9 @@ def row_offsets(dataset: h5py.Dataset) -> list[int]:
         chunk = info((row, *tail))
         if chunk.size != row_bytes:
             raise ValueError(f"row {row} is stored as {chunk.size} bytes, not the {row_bytes} of its shape")
-        if chunk.byte_offset + chunk.size > size:
-            raise ValueError(f"row {row} is stored at bytes {chunk.byte_offset:,}–{chunk.byte_offset + chunk.size:,}, past the file's end ({size:,})")
+        end = chunk.byte_offset + chunk.size
+        if end > size:
+            raise ValueError(f"row {row} is stored at bytes {chunk.byte_offset:,}–{end:,}, past the file's end ({size:,})")
         offsets.append(chunk.byte_offset)
     return offsets
 

@@ -30,8 +30,8 @@ from recorder import spec
 from recorder.journal import RecoveredFile, hot_journal, read_journal
 from recorder.lock import writer_holds
 
-from .errors import RunFormatError, one_line
 from . import chunk_read
+from .errors import RunFormatError, one_line
 
 __all__ = ["Layer", "Run", "open_run"]
 
