@@ -35,7 +35,8 @@ def make_run(
 ) -> Path:
     """Write a synthetic run; ``attack`` is none | boost | bias | noise | flip (the update reversed) | sybil | mean (the honest
     mean) | shift (mean − std) | mask (Neurotoxin's Algorithm 1: the top 5 % of the last global update's coordinates
-    left untouched, from the second round) | replay (a free rider: the last global update, ±10 %, from the second round).
+    left untouched, from the second round) | replay (a free rider: the last global update, ±10 %, from the second round) |
+    zero (a plain free rider: the model sent back unchanged).
 
     ``spread`` is each honest update's own noise against the round's common direction (0.6: cosine
     about 0.74 between two honest updates; 0.2: about 0.96, as on a federation of IID shards)."""
@@ -67,6 +68,8 @@ def make_run(
                         u[np.argsort(-np.abs(last_step))[: size // 20]] = 0.0
                     elif attack == "replay" and last_step is not None:  # a free rider: the server's last step, ±10 %
                         u = last_step * (1.0 + 0.1 * rng.normal(size=size))
+                    elif attack == "zero":
+                        u = np.zeros(size)
                     elif attack == "sybil":
                         u = common + 0.6 * decay * sybil_noise + 0.01 * decay * rng.normal(size=size)
                 if cid == nan_client:

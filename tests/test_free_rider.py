@@ -10,6 +10,7 @@ from fedforensics import open_run
 from fedforensics.analysis import analyze
 from fedforensics.detectors import get_detector
 from fedforensics.detectors.free_rider import replay_closeness
+from recorder import Recorder
 from synthetic import WIDE, make_run
 
 
@@ -50,3 +51,47 @@ def test_nobody_replays_in_the_other_attacks(tmp_path):
         with open_run(path) as run:
             result = get_detector("free-rider").score(run)
         assert result.flagged == [] and max(result.scores.values()) < 10, (attack, result.scores)
+
+
+def test_a_client_sending_the_model_back_unchanged_is_flagged_with_what_it_did(tmp_path):
+    """A plain free rider (Fraboni et al. 2021): an update of exactly zero, every round, with its 50 samples
+    reported. Its direction is none and its norm, in rounds of widely spread honest norms, need not be far from
+    the median's; the fact is in the evidence."""
+    path = make_run(tmp_path / "zero.h5", attackers=("c3",), attack="zero", shapes=WIDE, seed=7)
+    with open_run(path) as run:
+        result = get_detector("free-rider").score(run)
+        report = analyze(run)
+    assert result.flagged == ["c3"] and math.isinf(result.scores["c3"])
+    assert max(v for c, v in result.scores.items() if c != "c3") < 2
+    assert all("sent back the model it was given, unchanged" in e.detail for e in result.evidence)
+    (judged,) = [v for v in report.verdicts if v.verdict != "benign"]
+    assert judged.client == "c3" and judged.verdict == "malicious" and "free-rider" in judged.flagged_by
+
+
+def _zero_senders_run(path, zero: dict[str, int], rounds: int = 6, clients: int = 8):
+    """FedAvg of random updates; the clients of ``zero`` send exactly zero, reporting the samples given."""
+    rng = np.random.default_rng(5)
+    glob = {"w": np.zeros(200, np.float32)}
+    with Recorder(path) as rec:
+        for r in range(rounds):
+            sent = {f"c{i}": rng.normal(size=200) for i in range(clients)}
+            sent.update({cid: np.zeros(200) for cid in zero})
+            with rec.round(r, glob) as rnd:
+                for cid, u in sent.items():
+                    rnd.client(cid, {"w": u}, num_samples=zero.get(cid, 50), delta=True)
+            glob = {"w": (glob["w"] + np.mean(list(sent.values()), axis=0)).astype(np.float32)}
+    return path
+
+
+def test_an_update_of_zero_is_no_free_ride_without_samples_or_where_most_clients_sent_zero(tmp_path):
+    """A client reporting no samples has no share of the average to ride on; where most clients sent nothing,
+    training stood still (a frozen model, a learning rate of zero), which is no one client's doing."""
+    with open_run(_zero_senders_run(tmp_path / "empty.h5", {"c0": 0})) as run:
+        result = get_detector("free-rider").score(run)
+    assert result.flagged == [] and not math.isinf(result.scores.get("c0", 0.0)), result.scores
+    with open_run(_zero_senders_run(tmp_path / "still.h5", {f"c{i}": 50 for i in range(5)})) as run:
+        result = get_detector("free-rider").score(run)
+    assert result.flagged == [], result.scores
+    with open_run(_zero_senders_run(tmp_path / "one.h5", {"c0": 50})) as run:  # the same run, c0 reporting samples
+        result = get_detector("free-rider").score(run)
+    assert result.flagged == ["c0"], result.scores

@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from .accumulate import EVIDENCE_ROUNDS
+from .base import RoundData
 from .global_step import LastStepDetector
 
 
@@ -103,10 +104,10 @@ class AvoidanceDetector(LastStepDetector):
         self.min_rounds = min_rounds
         self.coordinates = coordinates
 
-    def compare(self, sample: np.ndarray, step: np.ndarray) -> np.ndarray:
+    def compare(self, data: RoundData, sample: np.ndarray, step: np.ndarray) -> np.ndarray:
         return top_share_folds(sample, step, self.top)
 
-    def evidence_detail(self, r: int, value: float, level: float) -> str:
+    def evidence_detail(self, cid: str, r: int, value: float, level: float) -> str:
         where = f"the {self.top:.0%} of coordinates the last global update changed most"
         if math.isinf(value):
             sentence = f"its update left {where} untouched, where the round's median client put part of its own"

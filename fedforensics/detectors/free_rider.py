@@ -1,4 +1,4 @@
-"""``free-rider``: updates that replay the server's last step instead of training."""
+"""``free-rider``: updates that replay the server's last step, or send the model back unchanged, instead of training."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ import math
 
 import numpy as np
 
+from ..run import Run
 from ..stats import FLOAT32_RESOLUTION
 from .accumulate import EVIDENCE_ROUNDS
+from .base import RoundData
 from .global_step import LastStepDetector
 
 
@@ -35,11 +37,24 @@ def replay_closeness(sample: np.ndarray, step: np.ndarray) -> np.ndarray:
     return closeness
 
 
+def plain_free_rides(data: RoundData) -> np.ndarray:
+    """Which clients of the round sent the model they were given back unchanged (an update of exactly zero) while
+    reporting samples, in a round whose median client moved (where most clients sent nothing, training itself
+    stood still: not one client's doing)."""
+    sent_nothing = data.norms == 0
+    if not np.median(data.norms) > 0:
+        return np.zeros(len(data.clients), dtype=bool)
+    return sent_nothing & (np.asarray(data.num_samples) > 0)
+
+
 class FreeRiderDetector(LastStepDetector):
-    """How much closer a client's update is to the server's last step than clients' updates are to each other.
+    """How much closer a client's update is to the server's last step than clients' updates are to each other;
+    an update of exactly zero from a client that reports samples counts as a replay.
 
     A free rider takes the global model without training on data of its own and sends something that passes
-    for an update. The *delta-weights* free rider (Lin et al., *Free-riders in federated learning: attacks
+    for an update. The *plain* free rider (Fraboni et al. 2021) sends the model it received back unchanged, an
+    update of exactly zero, while its reported sample count gives it a share of the average: that is a fact,
+    not a statistic, and scores +inf, as an exact replay does. The *delta-weights* free rider (Lin et al., *Free-riders in federated learning: attacks
     and defenses*, 2019) sends the difference between the last two global models, the server's last step,
     and Fraboni et al. (*Free-rider attacks on model aggregation in federated learning*, AISTATS 2021)
     disguise it with noise. An update trained on a client's own data points where its data lead from the
@@ -73,7 +88,7 @@ class FreeRiderDetector(LastStepDetector):
         "Lin et al. 2019, Free-riders in federated learning: attacks and defenses (arXiv:1911.12560); Fraboni et "
         "al. 2021, Free-rider attacks on model aggregation in federated learning (AISTATS)"
     )
-    summary = "update that replays the server's last step instead of training"
+    summary = "update that replays the server's last step, or sends the model back unchanged, instead of training"
     family = "collusion"
     large_data = True
 
@@ -85,10 +100,23 @@ class FreeRiderDetector(LastStepDetector):
         self.min_rounds = min_rounds
         self.coordinates = coordinates
 
-    def compare(self, sample: np.ndarray, step: np.ndarray) -> np.ndarray:
-        return replay_closeness(sample, step)
+    def start(self, run: Run) -> None:
+        super().start(run)
+        self._sent_back: set[tuple[int, str]] = set()  # (round, client): the model sent back unchanged
 
-    def evidence_detail(self, r: int, value: float, level: float) -> str:
+    def compare(self, data: RoundData, sample: np.ndarray, step: np.ndarray) -> np.ndarray:
+        closeness = replay_closeness(sample, step)
+        plain = plain_free_rides(data)
+        closeness[plain] = math.inf
+        self._sent_back.update((data.round, data.clients[i]) for i in np.flatnonzero(plain))
+        return closeness
+
+    def evidence_detail(self, cid: str, r: int, value: float, level: float) -> str:
+        if (r, cid) in self._sent_back:
+            return (
+                "it sent back the model it was given, unchanged (an update of exactly zero), while reporting samples "
+                "that gave it a share of the average: no training of its own"
+            )
         if math.isinf(value):
             return f"its update was the server's last step itself: a replay, not training (median over its rounds {level:.3g}×)"
         return (

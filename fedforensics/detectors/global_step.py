@@ -77,12 +77,12 @@ class LastStepDetector(LevelDetector):
         step = self._steps.step(data)
         if step is None or data.global_nonfinite or len(data.clients) < self.min_clients:
             return
-        self.record(data, self.compare(grid_sample(data, self._columns), step))
+        self.record(data, self.compare(data, grid_sample(data, self._columns), step))
 
     @abstractmethod
-    def compare(self, sample: np.ndarray, step: np.ndarray) -> np.ndarray:
+    def compare(self, data: RoundData, sample: np.ndarray, step: np.ndarray) -> np.ndarray:
         """Each client's value (row of the clients × grid ``sample``, shared: not to be changed) against the last
-        ``step`` on the same grid."""
+        ``step`` on the same grid (``data``: the rest of the round)."""
 
     def outcome(self) -> dict[str, Any]:
         note = self._steps.note() if self._width else "the model has no analysable coordinate"

@@ -69,8 +69,8 @@ class LevelDetector(Detector):
         self._values.add(data.round, data.index, values)
 
     @abstractmethod
-    def evidence_detail(self, r: int, value: float, level: float) -> str:
-        """One sentence on a flagged client's value in round ``r``, beside its ``level`` over the run."""
+    def evidence_detail(self, cid: str, r: int, value: float, level: float) -> str:
+        """One sentence on flagged client ``cid``'s value in round ``r``, beside its ``level`` over the run."""
 
     def evidence_layer(self, r: int) -> str | None:
         """The layer round ``r``'s value was measured in, if one."""
@@ -85,7 +85,7 @@ class LevelDetector(Detector):
         scores, flagged = self.flag(levels(series, self.min_rounds), self._run.all_clients)
         first = {cid: first_at_level(series[cid], self.threshold, self.min_rounds) for cid in flagged}
         evidence = [
-            Evidence(self.name, cid, r, self.evidence_layer(r), value, self.evidence_detail(r, value, scores[cid]))
+            Evidence(self.name, cid, r, self.evidence_layer(r), value, self.evidence_detail(cid, r, value, scores[cid]))
             for cid in flagged
             for r, value in strongest_rounds(series[cid], self.evidence_rounds)
         ]

@@ -175,7 +175,7 @@ class OppositionDetector(LevelDetector):
     def evidence_layer(self, r: int) -> str | None:
         return self._consensus[r]
 
-    def evidence_detail(self, r: int, value: float, level: float) -> str:
+    def evidence_detail(self, cid: str, r: int, value: float, level: float) -> str:
         return (
             f"its update pushed against the clients' consensus in {self._consensus[r]}: {value:.2f}× as hard as a "
             f"typical client pushed forward (median over its rounds {level:.2f})"
