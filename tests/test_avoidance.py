@@ -77,3 +77,16 @@ def test_a_round_whose_global_model_cannot_be_read_is_left_out_and_named(tmp_pat
     result = report.detector("avoidance")
     assert result.note.startswith("the global model of 1 round(s) could not be read (0)"), result.note
     assert result.flagged == ["c3"]  # from the rounds after it
+
+
+def test_a_model_too_small_to_compare_says_so(tmp_path):
+    """570 coordinates: their top 1 % holds 6, fewer than the 32 a round's comparison rests on. The note said
+    'too few clients in every round, no update to compare, or no client in enough rounds' (a fresh-eyes user,
+    of a 2,410-parameter MLP: none of them was the reason)."""
+    with open_run(make_run(tmp_path / "small.h5", seed=2)) as run:
+        small = get_detector("avoidance").score(run)
+    assert not small.applicable
+    assert "570 coordinates are compared" in small.note and "(3,101 moved): too few to compare" in small.note, small.note
+    with open_run(make_run(tmp_path / "wide.h5", shapes=WIDE, seed=2)) as run:  # 4,810: enough
+        wide = get_detector("avoidance").score(run)
+    assert wide.applicable and not wide.note, wide.note

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -106,6 +107,18 @@ class AvoidanceDetector(LastStepDetector):
 
     def compare(self, data: RoundData, sample: np.ndarray, step: np.ndarray) -> np.ndarray:
         return top_share_folds(sample, step, self.top)
+
+    def outcome(self) -> dict[str, Any]:
+        outcome = super().outcome()
+        if self._width and math.ceil(self.top * self._width) < MIN_COMPARED:
+            needed = math.floor((MIN_COMPARED - 1) / self.top) + 1
+            outcome["note"] = (
+                f"{self._width:,} coordinates are compared (the model's analysable ones, {self.coordinates:,} at most), "
+                f"and the top {self.top:.0%} of those the last global update moved must hold {MIN_COMPARED} "
+                f"({needed:,} moved): too few to compare"
+                + (f"; {outcome['note']}" if outcome.get("note") else "")
+            )
+        return outcome
 
     def evidence_detail(self, cid: str, r: int, value: float, level: float) -> str:
         where = f"the {self.top:.0%} of coordinates the last global update changed most"
