@@ -382,7 +382,8 @@ def zero_updates_note(still: list[int], compared: int) -> str | None:
 
 
 def copies_note(results: list[DetectorResult]) -> str | None:
-    """The groups of clients that sent the same updates over the run (``accumulated-sybil``'s ``copies``): all but
+    """The groups of clients whose updates pointed the same way in every round (``accumulated-sybil``'s ``copies``:
+    copies, or copies rescaled, since directions are compared): all but
     one of each copied, and the one may be an honest client whose update the others copy (the mimic attack,
     Karimireddy et al. 2022), which the log cannot tell from its copiers (a red team's victim was malicious)."""
     groups = next((r.extras.get("copies") for r in results if r.applicable and r.extras.get("copies")), None)
@@ -391,7 +392,8 @@ def copies_note(results: list[DetectorResult]) -> str | None:
     said = "; ".join(listed(group) for group in groups[:NOTE_ITEMS])
     more = f" and {len(groups) - NOTE_ITEMS} more groups" if len(groups) > NOTE_ITEMS else ""
     return (
-        f"these clients sent the same updates over the run, group by group: {said}{more}. All but one of each group "
+        f"these clients sent updates of the same direction in every round, copies or rescaled copies of each other, "
+        f"group by group: {said}{more}. All but one of each group "
         "copied another's: sybils, or a mimic attack on an honest client whose update the others send (Karimireddy "
         "et al. 2022); which one trained, the updates cannot say, so one member of a group may be judged with copiers "
         "it did not choose (the clients' own records can tell)"

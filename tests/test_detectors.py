@@ -1586,13 +1586,13 @@ def test_exact_copies_are_called_copies_not_a_ratio_to_a_floored_zero(tmp_path):
     assert "are c1's, to float32's resolution: one copies the other" in details["c0"] and "×" not in details["c0"]
     assert result.extras["copies"] == [["c0", "c1"]]
     with open_run(path) as run:  # the note says one of a group may be the client copied (a mimic attack's victim)
-        (note,) = [n for n in analyze(run).notes if n.startswith("these clients sent the same updates")]
+        (note,) = [n for n in analyze(run).notes if n.startswith("these clients sent updates of the same direction in every round, copies or rescaled copies")]
     assert "group by group: c0, c1. All but one of each group copied another's" in note and "mimic attack" in note
     clean = make_run(tmp_path / "clean.h5", rounds=8)
     with open_run(clean) as run:
         report = analyze(run)
     assert report.detector("accumulated-sybil").extras["copies"] == []
-    assert not [n for n in report.notes if "sent the same updates" in n]
+    assert not [n for n in report.notes if "copies or rescaled copies" in n]
 
 
 @pytest.mark.parametrize("seed", range(3))
