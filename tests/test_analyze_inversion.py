@@ -105,6 +105,10 @@ def test_analyze_takes_clean_data_and_a_probe_trigger_from_files(runs, tmp_path)
     assert inversion["samples"] == 240 and inversion["flagged_labels"] == [TARGET]
     probe = {s["name"]: s for s in inversion["probe"]["sets"]}
     assert probe["trigger"]["target"] == TARGET and probe["trigger"]["pulled"] >= 0.8
+    # the terminal says it too (a fresh-eyes user saw --probe-trigger change nothing there)
+    shown = " ".join(result.stdout.split())
+    pulled = f"trigger: {probe['trigger']['pulled']:.0%} to label {TARGET} (clean: "
+    assert "trigger probe, predictions on the clean samples stamped with" in shown and pulled in shown, shown
 
 
 @pytest.fixture

@@ -272,6 +272,9 @@ def trigger_inversion_table(inversion: TriggerInversionReport) -> Group:
             "[bold red]flagged[/]" if c.flagged else "[dim]–[/]",
         )  # fmt: skip
     lines = [_inversion_verdict(inversion)]
+    probe = _probe_line(inversion)
+    if probe:
+        lines.append(probe)
     if inversion.timeline:
         # a weak flag (anomaly index under the chance level of this many labels) marked as the final model's is (QA)
         flagged = " · ".join(
@@ -283,6 +286,19 @@ def trigger_inversion_table(inversion: TriggerInversionReport) -> Group:
         if "(weak)" in flagged:  # a line of its own: beside the last entry it read as that label's (review)
             lines.append("(weak): its anomaly index is below the chance level of this many labels")
     return Group(table, *lines)
+
+
+def _probe_line(inversion: TriggerInversionReport) -> str:
+    """Where each probed trigger (the recovered ones, the auditor's and its parts) sends the clean samples, beside
+    the share the clean samples already had there ('' when nothing was probed)."""
+    clean, stamped = inversion.probe.clean, inversion.probe.sets[1:]
+    total = sum(clean.histogram) or 1
+    parts = [
+        f"{p.name}: {p.pulled:.0%} to label {p.target} (clean: {clean.histogram[p.target] / total:.0%})"
+        for p in stamped
+        if p.target is not None
+    ]
+    return "trigger probe, predictions on the clean samples stamped with " + " · ".join(parts) if parts else ""
 
 
 def _inversion_verdict(inversion: TriggerInversionReport) -> str:
