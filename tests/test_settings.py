@@ -56,6 +56,8 @@ def test_values_are_typed_by_the_parameter_they_set():
         ("mean-copy.extreme_share=0.25", "mean-copy has no parameter 'extreme_share'"),  # (it leaked through the base)
         ("sybil.min_clients=1", "sybil: min_clients=1 must be at least 2"),
         ("cosine-hdbscan.alpha=5", "cosine-hdbscan: alpha=5.0 must be a level in (0, 1], or inf"),
+        ("cosine-hdbscan.threshold=1.5", "cosine-hdbscan: threshold=1.5 must be in (0, 1] (the score is at most 1)"),
+        ("cosine-hdbscan.threshold=0", "cosine-hdbscan: threshold=0.0 must be in (0, 1]"),
         ("layer-deviation.noise_floor=-1", "layer-deviation: noise_floor=-1.0 must be 0 or more"),
         ("verdict.agree=0", "verdict: agree=0 must be at least 1"),
         ("verdict.cap=-1", "verdict: cap=-1.0 must be positive"),

@@ -81,7 +81,11 @@ class CosineHDBSCANDetector(Detector):
     reference = "Nguyen et al. 2022, FLAME: Taming Backdoors in Federated Learning (USENIX Security)"
     summary = "HDBSCAN on cosine distances; outside the majority cluster, per round and accumulated"
     family = "direction"
-    bounds = {"alpha": (lambda v: 0 < v <= 1 or v == math.inf, "must be a level in (0, 1], or inf to switch the test off")}
+    bounds = {
+        "alpha": (lambda v: 0 < v <= 1 or v == math.inf, "must be a level in (0, 1], or inf to switch the test off"),
+        # the score is at most 1: a threshold above it would flag nobody without saying so (a fresh-eyes user)
+        "threshold": (lambda v: 0 < v <= 1 or v == math.inf, "must be in (0, 1] (the score is at most 1), or inf to flag nobody"),
+    }
     label_mix = True
     uses_directions = True
 
