@@ -27,7 +27,7 @@ import h5py
 import numpy as np
 
 from recorder import spec
-from recorder.journal import RecoveredFile, hot_journal, read_journal
+from recorder.journal import RecoveredFile, hot_journal, journal_path, read_journal
 from recorder.lock import writer_holds
 
 from . import chunk_read
@@ -312,10 +312,11 @@ class Run:
                 raise self.changed_error(exc) from None
             raise
         except (KeyError, OSError, ValueError, TypeError, AttributeError, RuntimeError) as exc:
+            damaged = self.damaged_error(str(exc))
             self.close()
             if self.changed():
                 raise self.changed_error(exc) from None
-            raise RunFormatError(f"{self.path}: damaged run file ({exc})") from None
+            raise damaged from None
 
     def _stamp(self) -> tuple[int, int] | None:
         try:
@@ -349,8 +350,23 @@ class Run:
             if self.changed():
                 raise self.changed_error(exc) from None
             if raised_by_hdf5(exc):  # damage found where it is first read (a chunk that no longer decompresses)
-                raise RunFormatError(f"{self.path}: damaged run file ({one_line(exc)})") from None
+                raise self.damaged_error(one_line(exc)) from None
             raise
+
+    def damaged_error(self, detail: str) -> RunFormatError:
+        """The error for a file HDF5 finds damaged; where its writer did not finish it and no journal was read, with
+        the likely cause (a fresh-eyes user copied a killed writer's run without the journal it left beside it)."""
+        try:
+            unfinished = not self.recovered and _boolean(self._h5.attrs.get(spec.ATTR_FINISHED, True)) is False
+        except (OSError, KeyError, RuntimeError, ValueError, TypeError, RunFormatError):  # damaged too: no hint
+            unfinished = False
+        hint = (
+            f"; its writer did not finish it: a killed writer's run is read through the journal it left beside it "
+            f"({journal_path(self.path).name}), which a copy of the run must take along"
+            if unfinished
+            else ""
+        )
+        return RunFormatError(f"{self.path}: damaged run file ({detail}){hint}")
 
     # -- opening and validation -------------------------------------------------
     def _open(self, path: Path) -> h5py.File:

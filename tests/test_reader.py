@@ -894,6 +894,15 @@ def test_a_chunk_that_no_longer_decompresses_is_named_with_its_file(tmp_path):
         out = _cli(command, path, *(["--truth", "/dev/null"] if command == "evaluate" else []))
         assert out.returncode == 2 and "Traceback" not in out.stderr, out
         assert out.stderr.strip().startswith(f"error: {path}: damaged run file ("), out.stderr
+        assert "journal" not in out.stderr, out.stderr  # its writer finished it: no journal to look for
+    with h5py.File(path, "r+") as f:  # as a killed writer leaves it (a fresh-eyes user's copy taken without the journal)
+        f.attrs["finished"] = False
+    out = _cli("analyze", path)
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out
+    assert out.stderr.strip().endswith(
+        f"; its writer did not finish it: a killed writer's run is read through the journal it left beside it "
+        f"({path.name}.journal), which a copy of the run must take along"
+    ), out.stderr
 
 
 def test_a_detector_that_could_not_read_a_global_model_says_so(tmp_path):
