@@ -20,6 +20,7 @@ from .detectors.round_table import RoundTable
 from .data_size import explained_by_data, large_data_clients, majority_holder
 from .errors import FedForensicsError
 from .notes import (
+    absent_truth_note,
     broken_model_note,
     copies_note,
     coverage_notes,
@@ -205,6 +206,7 @@ def analyze(
         persistence_note(persistence, verdicts, results, rule),
         zero_updates_note(still, len(round_sizes)),
         copies_note(results),
+        absent_truth_note(report.summary.ground_truth, run.all_clients),
         nonfinite_mismatch_note(
             nonfinite, report.summary.nonfinite_updates, broken_from, all(layer.analysable for layer in run.layers)
         ),

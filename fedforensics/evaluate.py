@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .analysis import AuditReport, analyze
+from .client_ids import spelled_alike
 from .detectors.base import json_float
 from .errors import FedForensicsError
 from .run import open_run
@@ -230,24 +231,6 @@ def evaluate_report(report: AuditReport, truth: Sequence[str | int], *, index: i
         index, report.summary.path, truth_source, clients, [c for c in clients if c in attackers], absent, judgements,
         report.summary.finished, report.summary.recovered, spelled_alike(absent, [c for c in clients if c not in attackers]),
     )
-
-
-def _spelling(cid: str) -> str:
-    return "".join(c for c in cid.casefold() if c.isalnum())
-
-
-def spelled_alike(ids: Sequence[str], clients: Sequence[str]) -> dict[str, str]:
-    """Each of ``ids`` that a client of ``clients`` spells alike (the same letters and digits, case, spaces and
-    punctuation aside; an id of none spells nothing), with that client (the caller leaves out the attackers the
-    truth names already): a truth naming ``site3`` where the run has ``site 3`` scored the attacked
-    run as clean, its one hint "not in the run: 'site3'" (red team)."""
-    if not ids:
-        return {}
-    known: dict[str, str] = {}
-    for cid in clients:
-        if spelling := _spelling(cid):  # an id of no letter or digit spells nothing (review: '★' was '☆')
-            known.setdefault(spelling, cid)
-    return {cid: known[spelling] for cid in ids if (spelling := _spelling(cid)) and spelling in known}
 
 
 def pool(runs: Sequence[RunEvaluation]) -> list[Judgement]:

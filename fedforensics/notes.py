@@ -11,6 +11,7 @@ import math
 from collections import Counter
 from collections.abc import Collection, Iterable
 
+from .client_ids import spelled_alike
 from .data_size import LARGE_DATA, explained_by_data
 from .detectors import DetectorResult
 from .detectors.accumulate import EVIDENCE_ROUNDS
@@ -379,6 +380,21 @@ def zero_updates_note(still: list[int], compared: int) -> str | None:
             "trainer record the global model as theirs?): there is nothing to compare, so 'benign' is no evidence either way"
         )
     return f"in round{'s' * (len(still) > 1)} {listed(map(str, still))} every client update is zero: nothing to compare there"
+
+
+def absent_truth_note(truth: list[str] | None, clients: list[str]) -> str | None:
+    """The ids the run's recorded ground truth names that never took part (``clients``: the run's), with the
+    client each is spelled alike to: ``fedforensics evaluate`` says so, the audit's own truth column did not
+    (a fresh-eyes user's ``ground_truth(["c1", "C2", "ghost"])``)."""
+    absent = [cid for cid in truth or [] if cid not in set(clients)]
+    if not absent:
+        return None
+    alike = spelled_alike(absent, [c for c in clients if c not in set(truth or [])])
+    named = listed(f"{cid!r}" + (f" ({alike[cid]!r} is spelled alike)" if cid in alike else "") for cid in absent)
+    return (
+        f"the run's ground truth names {len(absent)} client{'s' * (len(absent) > 1)} that never took part: {named}; "
+        "the comparisons with the ground truth leave them out"
+    )
 
 
 def copies_note(results: list[DetectorResult]) -> str | None:

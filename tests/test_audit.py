@@ -344,3 +344,30 @@ def test_a_fleet_of_flagged_clients_is_listed_up_to_a_hundred_and_the_rest_count
     left = report.verdicts[MOST_FLAGGED_ROWS:]
     malicious = sum(v.verdict == "malicious" for v in left)
     assert f"{len(left)} more clients ({malicious} malicious" in " ".join(shown.split())
+
+
+def test_ground_truth_naming_clients_that_never_took_part_is_noted(tmp_path):
+    """A fresh-eyes user's ground_truth(["c1", "C2", "ghost"]) showed in the run box with no word that two of
+    them never took part: only `fedforensics evaluate` said so."""
+    path = tmp_path / "truth.h5"
+    with Recorder(path) as rec:
+        for r in range(3):
+            with rec.round(r, {"w": np.zeros(4)}) as rnd:
+                for i in range(5):
+                    rnd.client(f"c{i}", {"w": np.full(4, float(i + r))}, num_samples=10, delta=True)
+        rec.ground_truth(["c1", "C2", "ghost"])
+    with open_run(path) as run:
+        notes = analyze(run).notes
+    (note,) = [n for n in notes if "ground truth" in n]
+    assert note == (
+        "the run's ground truth names 2 clients that never took part: 'C2' ('c2' is spelled alike), 'ghost'; "
+        "the comparisons with the ground truth leave them out"
+    )
+    clean = tmp_path / "clean.h5"
+    with Recorder(clean) as rec:
+        with rec.round(0, {"w": np.zeros(4)}) as rnd:
+            for i in range(5):
+                rnd.client(f"c{i}", {"w": np.full(4, float(i))}, num_samples=10, delta=True)
+        rec.ground_truth(["c1"])
+    with open_run(clean) as run:
+        assert not [n for n in analyze(run).notes if "ground truth" in n]

@@ -75,7 +75,7 @@ def test_a_truth_id_the_run_spells_otherwise_is_pointed_out(tmp_path):
     (tmp_path / "t.txt").write_text("site3\n")
     refused = CliRunner().invoke(app, ["evaluate", str(path), "--truth", str(tmp_path / "t.txt")])
     assert refused.exit_code == 2 and "names 'site3', no client of the run given ('site 3' is spelled alike)" in refused.output
-    from fedforensics.evaluate import spelled_alike
+    from fedforensics.client_ids import spelled_alike
 
     assert spelled_alike(["★", "-"], ["☆", "_"]) == {}  # no letter or digit: nothing to spell alike (review)
     with open_run(path) as run:  # a truth naming 'site 3' already: 'Site-3' is not it again
