@@ -24,6 +24,7 @@ import datetime as _dt
 import functools
 import json
 import math
+import operator
 import os
 import threading
 import warnings
@@ -54,6 +55,17 @@ _NUMERIC_KINDS = "biuf"
 
 class RecorderError(ValueError):
     """Input the recorder refuses. The message names the round, client and layer."""
+
+
+def _count(value: object) -> int | None:
+    """``value`` as an int where it is an integer (an int, a numpy integer, a one-element integer tensor: anything
+    ``operator.index`` takes, as metrics take tensors; a torch tensor was refused), else ``None`` (a bool too)."""
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    try:
+        return operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        return None
 
 
 def _brief(value: object) -> str:
@@ -737,8 +749,10 @@ class RoundRecorder:
         where = _where(self.number, cid)
         if cid in self._recorded or cid in self._failures:
             raise RecorderError(f"{where}: recorded twice in this round")
-        if isinstance(num_samples, (bool, np.bool_)) or not isinstance(num_samples, (int, np.integer)) or num_samples < 0:
+        count = _count(num_samples)
+        if count is None or count < 0:
             raise RecorderError(f"{where}: num_samples must be a non-negative int, got {_brief(num_samples)}")
+        num_samples = count
         if num_samples > spec.INT64_MAX:
             raise RecorderError(f"{where}: num_samples is stored as int64, at most 2**63 - 1, got {num_samples}")
         values = _numbers(metrics, where)

@@ -1128,6 +1128,22 @@ def test_a_wrong_argument_is_named_by_its_type_not_its_whole_repr(tmp_path):
                 rnd.client("a", state, num_samples=-1)
 
 
+def test_num_samples_may_be_any_integer_a_trainer_counts_in(tmp_path):
+    """A fresh-eyes user's num_samples=torch.tensor(5) was refused where metrics took tensors: any integer that
+    operator.index takes is a count; a float, a bool and a float tensor are not."""
+    torch = pytest.importorskip("torch")
+    state = {"w": np.zeros(4, np.float32)}
+    with Recorder(tmp_path / "run.h5") as rec:
+        with rec.round(0, state) as rnd:
+            for cid, count in (("a", torch.tensor(5)), ("b", np.int32(6)), ("c", np.array(7)), ("d", 8)):
+                rnd.client(cid, state, num_samples=count)
+            for bad in (5.0, True, np.bool_(True), torch.tensor(5.0), torch.tensor([1, 2])):
+                with pytest.raises(RecorderError, match="num_samples must be a non-negative int"):
+                    rnd.client("e", state, num_samples=bad)
+    with open_run(tmp_path / "run.h5") as run:
+        assert run.num_samples(0) == {"a": 5, "b": 6, "c": 7, "d": 8}
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_a_forked_child_leaving_its_copy_does_not_roll_back_the_parent_s_round(tmp_path):
     """Review: a child forked between rounds that exits (freeing its copy of the recorder) rolled back the round
