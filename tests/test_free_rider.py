@@ -66,6 +66,8 @@ def test_a_client_sending_the_model_back_unchanged_is_flagged_with_what_it_did(t
     assert all("sent back the model it was given, unchanged" in e.detail for e in result.evidence)
     (judged,) = [v for v in report.verdicts if v.verdict != "benign"]
     assert judged.client == "c3" and judged.verdict == "malicious" and "free-rider" in judged.flagged_by
+    # a zero update has no direction: median-cosine said it "points away from the other clients'" (a fresh-eyes user)
+    assert math.isnan(report.detector("median-cosine").scores["c3"])
 
 
 def _zero_senders_run(path, zero: dict[str, int], rounds: int = 6, clients: int = 8):

@@ -38,7 +38,11 @@ class MedianCosineDetector(RoundStatisticDetector):
         super().__init__(threshold=threshold, spike=spike, min_clients=min_clients)
 
     def statistics(self, data: RoundData) -> dict[str, np.ndarray]:
-        return {"round": median_distance_to_others(data.cosine_distances)}
+        distances = median_distance_to_others(data.cosine_distances)
+        # a zero update points nowhere: at distance 1 from every other it read "points away" (a fresh-eyes user);
+        # what it is, a model sent back unchanged, is free-rider's to say
+        distances[data.norms == 0] = np.nan
+        return {"round": distances}
 
     def explain(self, key: str) -> str:
         return "its update points away from the other clients' in this round"
