@@ -291,6 +291,8 @@ def trigger_inversion_table(inversion: TriggerInversionReport) -> Group:
 def _probe_line(inversion: TriggerInversionReport) -> str:
     """Where each probed trigger (the recovered ones, the auditor's and its parts) sends the clean samples, beside
     the share the clean samples already had there ('' when nothing was probed)."""
+    if len(inversion.probe.sets) < 2:
+        return ""
     clean, stamped = inversion.probe.clean, inversion.probe.sets[1:]
     total = sum(clean.histogram) or 1
     parts = [
