@@ -908,9 +908,9 @@ def test_a_chunk_that_no_longer_decompresses_is_named_with_its_file(tmp_path):
 def test_a_detector_that_could_not_read_a_global_model_says_so(tmp_path):
     """QA: with round 1's global model malformed, avoidance and free-rider said "too few clients in every round,
     or no update to compare" (base.result replaced their own note)."""
-    from synthetic import make_run
+    from synthetic import WIDE, make_run
 
-    path = make_run(tmp_path / "run.h5", rounds=3)
+    path = make_run(tmp_path / "run.h5", rounds=3, shapes=WIDE)  # wide enough for avoidance to compare
     with h5py.File(path, "r+") as f:
         _replace(f, "rounds/0000000001/global/0000", np.zeros(3, np.float32))
     out = tmp_path / "report.json"

@@ -434,7 +434,7 @@ class UpdateMotion:
 
     def judged(self, detector: Detector, result: DetectorResult) -> DetectorResult:
         """``result``, unscored when nothing moved and ``detector`` reads the updates."""
-        if not (self.nothing_moved and detector.reads_updates and result.applicable):
+        if not (self.nothing_moved and detector.reads_updates):  # unapplicable already, it says why: nothing moved
             return result
         return replace(
             result, applicable=False, note=self.NOTE, scores=dict.fromkeys(result.scores, math.nan), flagged=[],
