@@ -107,8 +107,8 @@ def test_analyze_takes_clean_data_and_a_probe_trigger_from_files(runs, tmp_path)
     assert probe["trigger"]["target"] == TARGET and probe["trigger"]["pulled"] >= 0.8
     # the terminal says it too (a fresh-eyes user saw --probe-trigger change nothing there)
     shown = " ".join(result.stdout.split())
-    pulled = f"trigger: {probe['trigger']['pulled']:.0%} to label {TARGET} (clean: "
-    assert "trigger probe, predictions on the clean samples stamped with" in shown and pulled in shown, shown
+    assert "trigger probe: share of the clean samples predicted as the label, stamped and as they are" in shown, shown
+    assert f"│ trigger │ {TARGET} │ {probe['trigger']['pulled']:.0%} │" in shown, shown
 
 
 @pytest.fixture

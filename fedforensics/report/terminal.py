@@ -258,7 +258,7 @@ def audit_panel(report: AuditReport) -> Panel:
 
 def trigger_inversion_table(inversion: TriggerInversionReport) -> Group:
     """Neural Cleanse per label (mask L1, held-out attack success, anomaly index, flagged), then the verdict line
-    (and, with a timeline, the flagged labels per inverted round)."""
+    (and, with a timeline, the flagged labels per inverted round), then the trigger probe."""
     model = inversion.model_named.removeprefix("the ")
     table = Table(title=f"trigger inversion: Neural Cleanse on the {model}, {inversion.samples} clean samples", title_justify="left")
     table.add_column("label", justify="right")
@@ -272,9 +272,6 @@ def trigger_inversion_table(inversion: TriggerInversionReport) -> Group:
             "[bold red]flagged[/]" if c.flagged else "[dim]–[/]",
         )  # fmt: skip
     lines = [_inversion_verdict(inversion)]
-    probe = _probe_line(inversion)
-    if probe:
-        lines.append(probe)
     if inversion.timeline:
         # a weak flag (anomaly index under the chance level of this many labels) marked as the final model's is (QA)
         flagged = " · ".join(
@@ -285,22 +282,26 @@ def trigger_inversion_table(inversion: TriggerInversionReport) -> Group:
         lines.append(f"flagged labels per inverted round: {flagged}")
         if "(weak)" in flagged:  # a line of its own: beside the last entry it read as that label's (review)
             lines.append("(weak): its anomaly index is below the chance level of this many labels")
-    return Group(table, *lines)
+    probe = _probe_table(inversion)
+    return Group(table, *lines, *([probe] if probe is not None else []))
 
 
-def _probe_line(inversion: TriggerInversionReport) -> str:
+def _probe_table(inversion: TriggerInversionReport) -> Table | None:
     """Where each probed trigger (the recovered ones, the auditor's and its parts) sends the clean samples, beside
-    the share the clean samples already had there ('' when nothing was probed)."""
-    if len(inversion.probe.sets) < 2:
-        return ""
-    clean, stamped = inversion.probe.clean, inversion.probe.sets[1:]
+    the share the clean samples already had there (``None`` when nothing was probed)."""
+    clean, stamped = (inversion.probe.sets[0], inversion.probe.sets[1:]) if inversion.probe.sets else (None, [])
+    rows = [p for p in stamped if p.target is not None]
+    if clean is None or not rows:
+        return None
     total = sum(clean.histogram) or 1
-    parts = [
-        f"{p.name}: {p.pulled:.0%} to label {p.target} (clean: {clean.histogram[p.target] / total:.0%})"
-        for p in stamped
-        if p.target is not None
-    ]
-    return "trigger probe, predictions on the clean samples stamped with " + " · ".join(parts) if parts else ""
+    table = Table(title="trigger probe: share of the clean samples predicted as the label, stamped and as they are", title_justify="left")
+    table.add_column("trigger")
+    table.add_column("pulls to label", justify="right")
+    table.add_column("stamped", justify="right")
+    table.add_column("clean", justify="right")
+    for p in rows:
+        table.add_row(plain(p.name), str(p.target), f"{p.pulled:.0%}", f"{clean.histogram[p.target] / total:.0%}")
+    return table
 
 
 def _inversion_verdict(inversion: TriggerInversionReport) -> str:
