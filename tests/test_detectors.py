@@ -185,6 +185,10 @@ def test_sybil_flags_copies_under_a_new_id_every_round_on_that_round_alone(tmp_p
         rec.ground_truth(attackers)
     report = analyze(open_run(path))
     assert sorted(report.detector("sybil").flagged) == sorted(attackers)
+    # each flag names the copy (a fresh-eyes user: "a near copy of another client's" said not whose)
+    for e in report.detector("sybil").evidence:
+        r, k = e.client[1:].split("-")
+        assert f"; its nearest: s{r}-{1 - int(k)} (round z = " in e.detail, e.detail
     judged = {v.client: v.verdict for v in report.verdicts}
     assert all(judged[c] == "malicious" for c in attackers)
     assert all(judged[f"h{i}"] == "benign" for i in range(10))

@@ -96,6 +96,10 @@ class RoundStatisticDetector(Detector):
         """The layer a statistic belongs to, if any."""
         return None
 
+    def round_detail(self, cid: str, r: int) -> str:
+        """What more round ``r`` says of flagged client ``cid``, added to its evidence line ('' by default)."""
+        return ""
+
     def applicable(self, run: Run) -> str:
         """Why the detector cannot score ``run`` ('' when it can)."""
         return ""
@@ -208,7 +212,10 @@ class RoundStatisticDetector(Detector):
     def _evidence(self, cid: str, key: str, conclusion: Conclusion) -> list[Evidence]:
         line = self.explain(key)
         return [
-            Evidence(self.name, cid, r, self.layer_of(key), z, f"{line} (round z = {_z(signed)}{self._as_compared(r)})")
+            Evidence(
+                self.name, cid, r, self.layer_of(key), z,
+                f"{line}{self.round_detail(cid, r)} (round z = {_z(signed)}{self._as_compared(r)})",
+            )  # fmt: skip
             for r, z, signed in conclusion.strongest[cid][: self.evidence_rounds]
         ]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..run import Run
 from .base import RoundData
 from .statistic import RoundStatisticDetector
 
@@ -50,8 +51,22 @@ class SybilDetector(RoundStatisticDetector):
         who takes a new id every round or copies only for a few rounds is flagged (docs/detectors.md, ``sybil``)."""
         super().__init__(threshold=threshold, spike=spike, min_clients=min_clients)
 
+    def start(self, run: Run) -> None:
+        super().start(run)
+        #: Per round, each client's nearest other client, as positions in ``run.all_clients`` (two int arrays, the
+        #: round's clients and theirs: 16 bytes a client and round), for the evidence.
+        self._nearest: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
     def statistics(self, data: RoundData) -> dict[str, np.ndarray]:
-        return {"nearest distance": log_nearest_distance(data.cosine_distances)[0]}
+        gaps, nearest = log_nearest_distance(data.cosine_distances)
+        self._nearest[data.round] = (data.index.copy(), data.index[nearest])
+        return {"nearest distance": gaps}
 
     def explain(self, key: str) -> str:
         return "update a near copy of another client's, or copied by it (log distance to its nearest)"
+
+    def round_detail(self, cid: str, r: int) -> str:
+        clients, nearest = self._nearest[r]
+        everyone = self._run.all_clients
+        at = np.flatnonzero(clients == everyone.index(cid))
+        return f"; its nearest: {everyone[int(nearest[at[0]])]}" if at.size else ""
