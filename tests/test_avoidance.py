@@ -86,7 +86,14 @@ def test_a_model_too_small_to_compare_says_so(tmp_path):
     with open_run(make_run(tmp_path / "small.h5", seed=2)) as run:
         small = get_detector("avoidance").score(run)
     assert not small.applicable
-    assert "570 coordinates are compared" in small.note and "(3,101 moved): too few to compare" in small.note, small.note
+    assert small.note == (  # the reason alone: the usual ones came first, none of them it (a review)
+        "570 coordinates are compared, and the top 1% of those the last global update moved must hold 32 (3,101 "
+        "moved): too few, a model this small (or `coordinates` set this low) is not compared"
+    ), small.note
     with open_run(make_run(tmp_path / "wide.h5", shapes=WIDE, seed=2)) as run:  # 4,810: enough
         wide = get_detector("avoidance").score(run)
     assert wide.applicable and not wide.note, wide.note
+    for size, too_few in ((3100, True), (3101, False)):  # the edge: a top 1 % of 31 coordinates, or of 32
+        with open_run(make_run(tmp_path / f"edge{size}.h5", shapes={"w": (size,)}, seed=2)) as run:
+            edge = get_detector("avoidance").score(run)
+        assert ("too few" in edge.note) is too_few and edge.applicable is not too_few, (size, edge.note)

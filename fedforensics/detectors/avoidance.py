@@ -112,10 +112,11 @@ class AvoidanceDetector(LastStepDetector):
         outcome = super().outcome()
         if self._width and math.ceil(self.top * self._width) < MIN_COMPARED:
             needed = math.floor((MIN_COMPARED - 1) / self.top) + 1
+            outcome["applicable"] = False  # the reason, not one more beside the usual ones (a review)
             outcome["note"] = (
-                f"{self._width:,} coordinates are compared (the model's analysable ones, {self.coordinates:,} at most), "
-                f"and the top {self.top:.0%} of those the last global update moved must hold {MIN_COMPARED} "
-                f"({needed:,} moved): too few to compare"
+                f"{self._width:,} coordinates are compared, and the top {self.top:.0%} of those the last global update "
+                f"moved must hold {MIN_COMPARED} ({needed:,} moved): too few, a model this small (or `coordinates` "
+                "set this low) is not compared"
                 + (f"; {outcome['note']}" if outcome.get("note") else "")
             )
         return outcome
