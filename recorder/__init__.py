@@ -60,8 +60,8 @@ class RecorderError(ValueError):
 def _count(value: object) -> int | None:
     """``value`` as an int where it is an integer (an int, a numpy integer, a one-element integer tensor: anything
     ``operator.index`` takes, as metrics take tensors; a torch tensor was refused), else ``None`` (a bool too)."""
-    if isinstance(value, (bool, np.bool_)):
-        return None
+    if isinstance(value, (bool, np.bool_)) or str(getattr(value, "dtype", "")) in ("bool", "torch.bool"):
+        return None  # a bool, numpy's or torch's (torch.tensor(True) indexes as 1: a review)
     try:
         return operator.index(value)  # type: ignore[arg-type]
     except TypeError:

@@ -1137,7 +1137,7 @@ def test_num_samples_may_be_any_integer_a_trainer_counts_in(tmp_path):
         with rec.round(0, state) as rnd:
             for cid, count in (("a", torch.tensor(5)), ("b", np.int32(6)), ("c", np.array(7)), ("d", 8)):
                 rnd.client(cid, state, num_samples=count)
-            for bad in (5.0, True, np.bool_(True), torch.tensor(5.0), torch.tensor([1, 2])):
+            for bad in (5.0, True, np.bool_(True), torch.tensor(True), torch.tensor(5.0), torch.tensor([1, 2])):
                 with pytest.raises(RecorderError, match="num_samples must be a non-negative int"):
                     rnd.client("e", state, num_samples=bad)
     with open_run(tmp_path / "run.h5") as run:
