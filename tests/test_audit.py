@@ -355,13 +355,13 @@ def test_ground_truth_naming_clients_that_never_took_part_is_noted(tmp_path):
             with rec.round(r, {"w": np.zeros(4)}) as rnd:
                 for i in range(5):
                     rnd.client(f"c{i}", {"w": np.full(4, float(i + r))}, num_samples=10, delta=True)
-        rec.ground_truth(["c1", "C2", "ghost"])
+        rec.ground_truth(["c1", "C1", "C2", "ghost"])
     with open_run(path) as run:
         notes = analyze(run).notes
     (note,) = [n for n in notes if "ground truth" in n]
-    assert note == (
-        "the run's ground truth names 2 clients that never took part: 'C2' ('c2' is spelled alike), 'ghost'; "
-        "the comparisons with the ground truth leave them out"
+    assert note == (  # 'C1' is spelled as 'c1', which the truth names already: no hint (a review's mutant)
+        "the run's ground truth names 3 clients of which the run holds no update: 'C1', 'C2' ('c2' is spelled "
+        "alike), 'ghost'; the comparisons with the ground truth leave them out"
     )
     clean = tmp_path / "clean.h5"
     with Recorder(clean) as rec:
