@@ -108,7 +108,8 @@ def test_analyze_takes_clean_data_and_a_probe_trigger_from_files(runs, tmp_path)
     # the terminal says it too (a fresh-eyes user saw --probe-trigger change nothing there)
     shown = " ".join(result.stdout.split())
     assert "trigger probe: share of the clean samples predicted as the label, stamped and as they are" in shown, shown
-    assert f"│ trigger │ {TARGET} │ {probe['trigger']['pulled']:.0%} │" in shown, shown
+    clean = probe["clean"]["histogram"][TARGET] / sum(probe["clean"]["histogram"])
+    assert f"│ trigger │ {TARGET} │ {probe['trigger']['pulled']:.0%} │ {clean:.0%} │" in shown, shown
 
 
 @pytest.fixture

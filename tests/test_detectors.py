@@ -1350,6 +1350,7 @@ def test_zero_updates_are_named_as_nothing_to_compare(tmp_path, zero_rounds):
         assert not any(r.applicable for r in report.detectors)
         moved = {r.name for r in report.detectors if r.note.startswith("no client update moved")}
         assert {"norm", "median-cosine", "sybil", "cosine-hdbscan", "layer-deviation"} <= moved
+        assert "client-metrics" not in moved  # it reads no update: its own reason stands (a review's mutant)
         # nor do they show scores of 0 (QA: the JSON read 0.0, -0.0 for sybil: an AUROC of 0.5 to whoever used it)
         for result in (r for r in report.detectors if r.name in moved):
             assert all(math.isnan(s) for s in result.scores.values()) and not result.round_scores and not result.flagged
