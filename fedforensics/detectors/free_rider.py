@@ -37,24 +37,32 @@ def replay_closeness(sample: np.ndarray, step: np.ndarray) -> np.ndarray:
     return closeness
 
 
+#: What a round in which a client sent the model back unchanged scores: 1.5 times the default threshold (40), so
+#: that a client doing so in most of its rounds is flagged, but not ``strong`` on this alone: an honest client that
+#: did not train sends the same (a straggler's reply returned unchanged, a shard smaller than one batch).
+SENT_BACK = 60.0
+
+
 def plain_free_rides(data: RoundData) -> np.ndarray:
-    """Which clients of the round sent the model they were given back unchanged (an update of exactly zero) while
-    reporting samples, in a round whose median client moved (where most clients sent nothing, training itself
-    stood still: not one client's doing)."""
-    sent_nothing = data.norms == 0
-    if not np.median(data.norms) > 0:
+    """Which clients of the round sent the model they were given back unchanged (an update of exactly zero: every
+    layer's largest |Δ| is 0) while reporting samples, in a round where fewer than half the clients did (where
+    half or more sent nothing, training itself stood still: no one client's doing)."""
+    plain = (data.norms == 0) & (np.asarray(data.num_samples) > 0)
+    if not plain.any() or 2 * np.count_nonzero(data.norms == 0) >= len(data.clients):
         return np.zeros(len(data.clients), dtype=bool)
-    return sent_nothing & (np.asarray(data.num_samples) > 0)
+    for layer in data.layers:  # the norms come from a float32 Gram: a tiny update's square can round to 0
+        plain &= data.max_abs(layer.name) == 0
+    return plain
 
 
 class FreeRiderDetector(LastStepDetector):
     """How much closer a client's update is to the server's last step than clients' updates are to each other;
-    an update of exactly zero from a client that reports samples counts as a replay.
+    an update of exactly zero from a client that reports samples scores :data:`SENT_BACK`.
 
     A free rider takes the global model without training on data of its own and sends something that passes
     for an update. The *plain* free rider (Fraboni et al. 2021) sends the model it received back unchanged, an
-    update of exactly zero, while its reported sample count gives it a share of the average: that is a fact,
-    not a statistic, and scores +inf, as an exact replay does. The *delta-weights* free rider (Lin et al., *Free-riders in federated learning: attacks
+    update of exactly zero, while its reported sample count gives it a share of the average: a fact, not a
+    statistic, which scores :data:`SENT_BACK` that round. The *delta-weights* free rider (Lin et al., *Free-riders in federated learning: attacks
     and defenses*, 2019) sends the difference between the last two global models, the server's last step,
     and Fraboni et al. (*Free-rider attacks on model aggregation in federated learning*, AISTATS 2021)
     disguise it with noise. An update trained on a client's own data points where its data lead from the
@@ -107,15 +115,15 @@ class FreeRiderDetector(LastStepDetector):
     def compare(self, data: RoundData, sample: np.ndarray, step: np.ndarray) -> np.ndarray:
         closeness = replay_closeness(sample, step)
         plain = plain_free_rides(data)
-        closeness[plain] = math.inf
+        closeness[plain] = SENT_BACK
         self._sent_back.update((data.round, data.clients[i]) for i in np.flatnonzero(plain))
         return closeness
 
     def evidence_detail(self, cid: str, r: int, value: float, level: float) -> str:
         if (r, cid) in self._sent_back:
             return (
-                "it sent back the model it was given, unchanged (an update of exactly zero), while reporting samples "
-                "that gave it a share of the average: no training of its own"
+                "it sent back the model it was given, unchanged (an update of exactly zero), while reporting samples: "
+                f"a plain free rider's update, or a client that did not train (median over its rounds {level:.3g})"
             )
         if math.isinf(value):
             return f"its update was the server's last step itself: a replay, not training (median over its rounds {level:.3g}×)"
