@@ -13,6 +13,7 @@ from typing import Callable
 from .analysis import AuditReport, analyze
 from .detectors.history import DIRECTION_MEMORY
 from .errors import FedForensicsError
+from .output_layer import find_output_layer
 from .report.files import check_outputs
 from .run import Run, open_run
 from .scan import Progress
@@ -79,16 +80,26 @@ def run_audit(path: Path, options: AuditOptions, progress: ProgressFactory = _no
 
 
 def inversion_hint(run: Run, path: Path) -> str:
-    """The command that would run trigger inversion with the model the run names, if it names one.
+    """The command that would run trigger inversion with the model the run names, if it names one; else, for a
+    classifier (a run with an output layer), what it would look for and the command's form ('' otherwise).
 
     The name is only printed: a module path read from a run file is untrusted input and is never
     imported unless the auditor passes it with ``--model`` themselves.
     """
     factory = run.sound_meta.get("model_factory")
-    if not isinstance(factory, str) or not MODEL_FACTORY.fullmatch(factory):
-        return ""  # not MODULE:CALLABLE: nothing to suggest, least of all shell syntax pasted from a run file
     usable = "attachments" not in run.damaged_parts() and run.attachment("clean_data") is not None
     data = "" if usable else " --data CLEAN.npz"
+    if not isinstance(factory, str) or not MODEL_FACTORY.fullmatch(factory):
+        # not MODULE:CALLABLE: nothing to suggest, least of all shell syntax pasted from a run file; but where the
+        # model is a classifier, say what inversion would look for (a fresh-eyes user's two backdoor attackers among
+        # label-skewed clients went unflagged, and nothing in the report pointed at the model)
+        if find_output_layer(run) is None:
+            return ""
+        return (
+            "trigger inversion was not run: the update statistics miss a backdoor planted by several attackers "
+            "together or among label-skewed clients (docs/detection.md, 'Where it fails'), which the model itself "
+            f"may show: fedforensics analyze {shlex.quote(str(path))} --model MODULE:FACTORY{data}"
+        )
     return (
         f"trigger inversion was not run; the run names its model {factory!r}. To invert its global model, "
         f"after checking that module: fedforensics analyze {shlex.quote(str(path))} --model {factory}{data}"

@@ -44,12 +44,26 @@ def test_the_hint_is_safe_to_paste_into_a_shell(tmp_path):
     assert f"fedforensics analyze '{path}' --model pkg.models:Net.build --data CLEAN.npz" in hints[0]
 
 
-def test_no_hint_without_a_named_model(tmp_path):
+def test_no_hint_without_a_named_model_or_a_classifier(tmp_path):
     path = tmp_path / "plain.h5"
     with Recorder(path) as rec:
         with rec.round(0, {"w": np.zeros(4)}) as rnd:
             rnd.client("a", {"w": np.ones(4)}, num_samples=1)
     assert not any("trigger inversion" in n for n in run_audit(path, AuditOptions()).notes)
+
+
+def test_a_classifier_not_named_gets_the_hint_s_form(tmp_path):
+    """A fresh-eyes user's two backdoor attackers among label-skewed clients were all benign, and nothing in the
+    report pointed at the model, where trigger inversion named the target."""
+    path = tmp_path / "plain classifier.h5"
+    state = {"fc.weight": np.zeros((10, 12), np.float32), "fc.bias": np.zeros(10, np.float32)}
+    with Recorder(path) as rec:
+        with rec.round(0, state) as rnd:
+            for i in range(5):
+                rnd.client(f"c{i}", {k: np.full(v.shape, float(i)) for k, v in state.items()}, num_samples=10, delta=True)
+    (hint,) = [n for n in run_audit(path, AuditOptions()).notes if "trigger inversion was not run" in n]
+    assert "the update statistics miss a backdoor planted by several attackers together" in hint
+    assert hint.endswith(f"fedforensics analyze '{path}' --model MODULE:FACTORY --data CLEAN.npz"), hint
 
 
 def test_direction_memory_bounds_the_accumulated_directions(tmp_path):
