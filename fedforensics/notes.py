@@ -384,17 +384,17 @@ def zero_updates_note(still: list[int], compared: int) -> str | None:
 
 def absent_truth_note(truth: list[str] | None, clients: list[str]) -> str | None:
     """The ids the run's recorded ground truth names of which the run holds no update (``clients``: the run's; a
-    client recorded only as a failed reply has none), with the client each is spelled alike to: ``fedforensics evaluate`` says so, the audit's own truth column did not
-    (a fresh-eyes user's ``ground_truth(["c1", "C2", "ghost"])``)."""
-    absent = [cid for cid in truth or [] if cid not in set(clients)]
+    client recorded only as a failed reply has none), with the client each is spelled alike to: ``fedforensics
+    evaluate`` says so, the audit's own truth column did not (a fresh-eyes user's ``["c1", "C2", "ghost"]``)."""
+    present, named_by_truth = set(clients), set(truth or [])
+    absent = [cid for cid in truth or [] if cid not in present]
     if not absent:
         return None
-    alike = spelled_alike(absent, [c for c in clients if c not in set(truth or [])])
+    alike = spelled_alike(absent, [c for c in clients if c not in named_by_truth])
     named = listed(f"{cid!r}" + (f" ({alike[cid]!r} is spelled alike)" if cid in alike else "") for cid in absent)
     return (
         f"the run's ground truth names {len(absent)} client{'s' * (len(absent) > 1)} of which the run holds no update: "
-        f"{named}; "
-        "the comparisons with the ground truth leave them out"
+        f"{named}; the comparisons with the ground truth leave them out"
     )
 
 

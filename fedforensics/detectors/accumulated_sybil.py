@@ -136,8 +136,9 @@ class AccumulatedSybilDetector(Detector):
 
 def copy_groups(ids: list[str], distances: np.ndarray) -> list[list[str]]:
     """The groups of two or more ``ids`` whose pairwise cosine distance is within float32's resolution: clients that
-    sent the same updates over the run, up to scale (directions are compared), in the order of ``ids``. Which of a group trained and which copied, the
-    updates cannot say (sybils all copy; in a mimic attack one of them is the honest client copied)."""
+    sent the same updates over the run, up to scale (directions are compared), in the order of ``ids``. Which of a
+    group trained and which copied, the updates cannot say (sybils all copy; in a mimic attack one of them is the
+    honest client copied)."""
     parent = list(range(len(ids)))
 
     def root(i: int) -> int:

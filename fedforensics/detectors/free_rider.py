@@ -62,9 +62,9 @@ class FreeRiderDetector(LastStepDetector):
     A free rider takes the global model without training on data of its own and sends something that passes
     for an update. The *plain* free rider (Fraboni et al. 2021) sends the model it received back unchanged, an
     update of exactly zero, while its reported sample count gives it a share of the average: a fact, not a
-    statistic, which scores :data:`SENT_BACK` that round. The *delta-weights* free rider (Lin et al., *Free-riders in federated learning: attacks
-    and defenses*, 2019) sends the difference between the last two global models, the server's last step,
-    and Fraboni et al. (*Free-rider attacks on model aggregation in federated learning*, AISTATS 2021)
+    statistic, which scores :data:`SENT_BACK` that round. The *delta-weights* free rider (Lin et al.,
+    *Free-riders in federated learning: attacks and defenses*, 2019) sends the difference between the last two
+    global models, the server's last step, and Fraboni et al. (*Free-rider attacks on model aggregation in federated learning*, AISTATS 2021)
     disguise it with noise. An update trained on a client's own data points where its data lead from the
     model it received; the last step is the previous round's aggregate, which the next round's updates
     follow only in part (the cosine of an honest update to it, median over a client's rounds, was at most

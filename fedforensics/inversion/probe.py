@@ -58,6 +58,10 @@ class TriggerProbe:
         """The histogram of predictions on the clean samples."""
         return self.sets[0]
 
+    def clean_share(self, label: int) -> float:
+        """Share of the clean samples the model predicts as ``label``: what a trigger's pull is measured against."""
+        return self.clean.histogram[label] / (sum(self.clean.histogram) or 1)
+
     def to_json(self) -> dict[str, Any]:
         return {"samples": int(sum(self.clean.histogram)), "sets": [s.to_json() for s in self.sets]}
 

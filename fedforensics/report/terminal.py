@@ -289,18 +289,16 @@ def trigger_inversion_table(inversion: TriggerInversionReport) -> Group:
 def _probe_table(inversion: TriggerInversionReport) -> Table | None:
     """Where each probed trigger (the recovered ones, the auditor's and its parts) sends the clean samples, beside
     the share the clean samples already had there (``None`` when nothing was probed)."""
-    clean, stamped = (inversion.probe.sets[0], inversion.probe.sets[1:]) if inversion.probe.sets else (None, [])
-    rows = [p for p in stamped if p.target is not None]
-    if clean is None or not rows:
+    rows = [p for p in inversion.probe.sets[1:] if p.target is not None]
+    if not rows:
         return None
-    total = sum(clean.histogram) or 1
     table = Table(title="trigger probe: share of the clean samples predicted as the label, stamped and as they are", title_justify="left")
     table.add_column("trigger")
     table.add_column("pulls to label", justify="right")
     table.add_column("stamped", justify="right")
     table.add_column("clean", justify="right")
     for p in rows:
-        table.add_row(plain(p.name), str(p.target), f"{p.pulled:.0%}", f"{clean.histogram[p.target] / total:.0%}")
+        table.add_row(plain(p.name), str(p.target), f"{p.pulled:.0%}", f"{inversion.probe.clean_share(p.target):.0%}")
     return table
 
 
