@@ -85,12 +85,12 @@ class AccumulatedSybilDetector(Detector):
             return
         if self._sample.shape[0] < n:
             self._sample = np.empty((n, self._sample.shape[1]))
-        scale = np.divide(1.0, data.norms, out=np.zeros(n), where=data.norms > 0)[:, None]
+        scale = np.divide(1.0, data.norms, out=np.zeros(n), where=data.moved)[:, None]
         sample = np.multiply(grid_sample(data, self._columns), scale, out=self._sample[:n])  # unit updates
         sample -= column_median(sample)
-        sample[data.norms == 0] = 0.0  # a client that sent nothing departs from nothing
+        sample[~data.moved] = 0.0  # a client that sent nothing departs from nothing
         self._history[data.index] += sample
-        self._rounds[data.index] += data.norms > 0
+        self._rounds[data.index] += data.moved
 
     def finish(self) -> DetectorResult:
         everyone = self._run.all_clients

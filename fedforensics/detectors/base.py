@@ -118,6 +118,18 @@ class RoundData:
 
         return cosine_from_gram(self.gram)
 
+    @cached_property
+    def moved(self) -> np.ndarray:
+        """Which clients' updates are not zero: a zero update has no direction to compare."""
+        return self.norms > 0
+
+    @cached_property
+    def moved_cosine_distances(self) -> np.ndarray:
+        """:attr:`cosine_distances` among the clients that :attr:`moved` only (a zero update, at distance 1 from
+        every other, would be an outlier by construction)."""
+        moved = self.moved
+        return self.cosine_distances if moved.all() else self.cosine_distances[np.ix_(moved, moved)]
+
 
 @dataclass
 class Evidence:
@@ -425,7 +437,7 @@ class UpdateMotion:
     def observe(self, data: RoundData) -> None:
         if data.clients:  # a round whose every update held NaN/Inf has none to compare
             self.compared[data.round] = len(data.clients)
-            if self._analysable and not (data.norms > 0).any():
+            if self._analysable and not data.moved.any():
                 self.still.append(data.round)
 
     @property

@@ -111,11 +111,9 @@ class CosineHDBSCANDetector(Detector):
         # a zero update has no direction: at distance 1 from every other it was outside the majority by construction
         # (a fresh-eyes user's client sending the model back was 'malicious' on that beside free-rider); such a
         # client is not clustered in that round, and the others are clustered among themselves
-        moved = data.norms > 0
-        if np.count_nonzero(moved) < self.min_clients:
+        if np.count_nonzero(data.moved) < self.min_clients:
             return
-        distances = data.cosine_distances if moved.all() else data.cosine_distances[np.ix_(moved, moved)]
-        self._outlier.add(data.round, data.index[moved], flame_outliers(distances).astype(np.float64))
+        self._outlier.add(data.round, data.index[data.moved], flame_outliers(data.moved_cosine_distances).astype(np.float64))
         self._history = data.history
 
     def _tallies(self) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:

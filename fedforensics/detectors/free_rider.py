@@ -47,8 +47,8 @@ def plain_free_rides(data: RoundData) -> np.ndarray:
     """Which clients of the round sent the model they were given back unchanged (an update of exactly zero: every
     layer's largest |Δ| is 0) while reporting samples, in a round where fewer than half the clients did (where
     half or more sent nothing, training itself stood still: no one client's doing)."""
-    plain = (data.norms == 0) & (np.asarray(data.num_samples) > 0)
-    if not plain.any() or 2 * np.count_nonzero(data.norms == 0) >= len(data.clients):
+    plain = ~data.moved & (np.asarray(data.num_samples) > 0)
+    if not plain.any() or 2 * np.count_nonzero(~data.moved) >= len(data.clients):
         return np.zeros(len(data.clients), dtype=bool)
     for layer in data.layers:  # the norms come from a float32 Gram: a tiny update's square can round to 0
         plain &= data.max_abs(layer.name) == 0

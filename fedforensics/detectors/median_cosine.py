@@ -38,15 +38,12 @@ class MedianCosineDetector(RoundStatisticDetector):
         super().__init__(threshold=threshold, spike=spike, min_clients=min_clients)
 
     def statistics(self, data: RoundData) -> dict[str, np.ndarray]:
-        moved = data.norms > 0
-        if moved.all():
-            return {"round": median_distance_to_others(data.cosine_distances)}
         # a zero update points nowhere: at distance 1 from every other it read "points away" (a fresh-eyes user),
         # and it moved every other client's median towards 1; what it is, a model sent back unchanged, is
         # free-rider's to say. The others are compared among themselves, where there are min_clients of them.
         distances = np.full(len(data.clients), np.nan)
-        if np.count_nonzero(moved) >= self.min_clients:
-            distances[moved] = median_distance_to_others(data.cosine_distances[np.ix_(moved, moved)])
+        if np.count_nonzero(data.moved) >= self.min_clients:
+            distances[data.moved] = median_distance_to_others(data.moved_cosine_distances)
         return {"round": distances}
 
     def explain(self, key: str) -> str:
