@@ -155,6 +155,15 @@ def test_a_run_named_through_a_link_meets_the_journal_its_writer_left(tmp_path):
     assert journal_path(target).exists()
 
 
+def test_a_run_read_through_its_journal_is_not_told_to_take_the_journal_along(tmp_path):
+    """Review: a damaged, unfinished run names the journal a copy must take along; one read through that journal
+    (the writer's own, unfinished, file) has it already, and the hint would send its reader looking for nothing."""
+    target, _ = _killed_mid_round(tmp_path)
+    with open_run(target) as run:
+        assert run.recovered and run.finished is False
+        assert str(run.damaged_error("a chunk did not decompress")) == f"{target}: damaged run file (a chunk did not decompress)"
+
+
 def test_a_journal_an_earlier_writer_left_beside_the_link_is_still_applied(tmp_path):
     """Review: writers before the journal followed links left it beside the link; a reader given the link then
     found none and read the file unjournaled, and --json onto it was not refused."""
