@@ -24,7 +24,7 @@ class RoundGram:
     """
 
     def __init__(self, n: int) -> None:
-        self._upper = np.zeros((n, n))  # the sums, of which matrix() takes the upper triangle
+        self._sums = np.zeros((n, n))  # of which matrix() takes the upper triangle
 
     def add(self, block: np.ndarray) -> np.ndarray:
         """Add one layer's clients × parameters block; return each client's squared norm of it (float64)."""
@@ -34,24 +34,24 @@ class RoundGram:
             # numpy computes a product with its own transpose as a SYRK (one triangle, half the multiplications of a
             # general product, then mirrored), through its own OpenBLAS: on a 20 x 1M float32 round 15 ms where
             # scipy's ssyrk took 19 (AMD EPYC, numpy 2.4's OpenBLAS 0.3.31 against scipy 1.17's 0.3.30)
-            upper = block @ block.T
-            squares = np.diag(upper).astype(np.float64)
+            product = block @ block.T
+            squares = np.diag(product).astype(np.float64)
             bad = np.flatnonzero(~np.isfinite(squares))
             overflowed = bad[np.isfinite(block[bad]).all(axis=1)] if bad.size else bad  # finite values, squares too big
             if overflowed.size:
                 wide = block.astype(np.float64)
                 rows = wide @ wide[overflowed].T
-                upper = upper.astype(np.float64)
-                upper[:, overflowed] = rows
-                upper[overflowed, :] = rows.T
+                product = product.astype(np.float64)
+                product[:, overflowed] = rows
+                product[overflowed, :] = rows.T
                 squares[overflowed] = rows[overflowed, np.arange(overflowed.size)]
-            self._upper += upper  # a broken client's +Inf and -Inf meet here: the scan sets it apart
+            self._sums += product  # a broken client's +Inf and -Inf meet here: the scan sets it apart
         return squares
 
     def matrix(self) -> np.ndarray:
-        """The symmetric sums of every layer added (the upper triangle mirrored: a product BLAS does not take as a
-        SYRK, of a block that is not contiguous, need not be symmetric to the last bit)."""
-        gram = np.triu(self._upper)
+        """The symmetric sums of every layer added: their upper triangle, mirrored (the float64 products redone for an
+        overflowed client, or a general product, may differ in the last bit between a pair and its mirror)."""
+        gram = np.triu(self._sums)
         gram += np.triu(gram, 1).T
         return gram
 
