@@ -3,6 +3,8 @@ IID and non-IID (Dirichlet α = 0.5), seeds 0-2, judged by ``fedforensics evalua
 
     python benchmarks/detection_bench.py            # simulates what is not cached, then writes docs/detection.md
     python benchmarks/detection_bench.py --print    # only print the tables
+    python benchmarks/detection_bench.py --seeds 300 301 302 --clients 20 --clients-per-round 10 \
+        --marker detection-bench-partial            # partial participation, seeds no threshold was set on
 
 The tables go between the markers in ``docs/detection.md``; the prose around them is kept.
 """
@@ -151,8 +153,11 @@ def main() -> None:
     parser = bench_arguments(__doc__.splitlines()[0], DOC)
     parser.add_argument("--attacks", nargs="+", default=None, help="only these attack labels (default: all)")
     parser.add_argument("--marker", default="detection-bench", help="the marked section of the doc to rewrite")
+    parser.add_argument("--clients", type=int, default=None, help="clients of each federation (default: 10)")
+    parser.add_argument("--clients-per-round", type=int, default=None, help="clients sampled a round (default: all)")
     args = parser.parse_args()
-    scenarios = grid(args.seeds, args.attacks)
+    extra = {"clients": args.clients, "clients_per_round": args.clients_per_round}
+    scenarios = grid(args.seeds, args.attacks, extra={k: v for k, v in extra.items() if v is not None})
     ensure(scenarios, args.jobs)
     with ProcessPoolExecutor(args.jobs) as executor:
         outcomes = list(executor.map(audit, scenarios))

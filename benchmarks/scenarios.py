@@ -71,14 +71,20 @@ def run_path(config: SimulationConfig) -> Path:
     return CACHE / f"{name.replace('/', '-')}.h5"
 
 
-def grid(seeds: list[int], attacks: list[str] | None = None, partitions: list[str] | None = None) -> list[Scenario]:
-    """Every attack at every fraction (the clean federation once), every partition and seed."""
+def grid(
+    seeds: list[int],
+    attacks: list[str] | None = None,
+    partitions: list[str] | None = None,
+    extra: dict[str, object] | None = None,
+) -> list[Scenario]:
+    """Every attack at every fraction (the clean federation once), every partition and seed; ``extra``: settings
+    of every federation beside those (e.g. the number of clients)."""
     out = []
     for (label, _), partition, seed in itertools.product(ATTACKS, partitions or list(PARTITIONS), seeds):
         if attacks is not None and label not in attacks:
             continue
         for fraction in [0.0] if label == "none" else FRACTIONS:
-            out.append(Scenario(label, fraction, partition, seed))
+            out.append(Scenario(label, fraction, partition, seed, tuple(sorted((extra or {}).items()))))
     return out
 
 
