@@ -77,6 +77,15 @@ KNOWN_MISSES = {
     # three backdoor attackers of ten on IID shards: outliers together until the backdoor is planted (about ten
     # rounds), ordinary afterwards; a mean over the run leaves all three under every threshold ("more attackers")
     "backdoor-three-of-ten-iid-seed80": SimulationConfig(rounds=ROUNDS, malicious_fraction=0.3, seed=80),
+    # half the clients a round ("An eleventh check"): four backdoor attackers of 20 on label-skewed shards, each seen
+    # in about 15 rounds, all under every threshold
+    "backdoor-partial-noniid-seed300": SimulationConfig(
+        rounds=ROUNDS, seed=300, clients=20, clients_per_round=10, partition="dirichlet"
+    ),
+    # the same sampling: the four ALIE copies are found, but an honest client outside the majority cluster in 9 of
+    # its 10 rounds is `suspicious` on cosine-hdbscan alone (the copies' zero outlier rate lowers the pooled rate
+    # its binomial test assumes)
+    "alie-partial-iid-seed301": SimulationConfig(rounds=ROUNDS, seed=301, clients=20, clients_per_round=10, attack="alie"),
 }
 KNOWN_FALSE_ALARMS = {
     # tiny shards again, of 19-38 samples: the four clients of 35-38 take two SGD steps an epoch where the others take
@@ -124,7 +133,7 @@ def test_opposition_flags_the_sign_flippers_by_their_push_against_the_consensus(
     assert min(result.scores[c] for c in truth) >= 0.9 and max(s for c, s in result.scores.items() if c not in truth) < 0
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="known miss (docs/detection.md, 'Where it fails')")
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="known miss or false alarm beside attackers (docs/detection.md)")
 @pytest.mark.parametrize("name", KNOWN_MISSES)
 def test_known_misses_are_not_found_yet(audited, name):
     """The floor above, on attacks the detectors still miss: an assertion fails until the miss is fixed."""
