@@ -85,7 +85,9 @@ KNOWN_MISSES = {
     # the same sampling: the four ALIE copies are found, but an honest client outside the majority cluster in 9 of
     # its 10 rounds is `suspicious` on cosine-hdbscan alone (the copies' zero outlier rate lowers the pooled rate
     # its binomial test assumes)
-    "alie-partial-iid-seed301": SimulationConfig(rounds=ROUNDS, seed=301, clients=20, clients_per_round=10, attack="alie"),
+    "alie-partial-iid-seed301": SimulationConfig(
+        rounds=ROUNDS, seed=301, clients=20, clients_per_round=10, attack="alie"
+    ),
 }
 KNOWN_FALSE_ALARMS = {
     # tiny shards again, of 19-38 samples: the four clients of 35-38 take two SGD steps an epoch where the others take
@@ -133,7 +135,9 @@ def test_opposition_flags_the_sign_flippers_by_their_push_against_the_consensus(
     assert min(result.scores[c] for c in truth) >= 0.9 and max(s for c, s in result.scores.items() if c not in truth) < 0
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="known miss or false alarm beside attackers (docs/detection.md)")
+@pytest.mark.xfail(
+    strict=True, raises=AssertionError, reason="known miss or false alarm beside attackers (docs/detection.md)"
+)
 @pytest.mark.parametrize("name", KNOWN_MISSES)
 def test_known_misses_are_not_found_yet(audited, name):
     """The floor above, on attacks the detectors still miss: an assertion fails until the miss is fixed."""
