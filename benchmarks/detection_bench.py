@@ -17,6 +17,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from scenarios import ATTACKS, Scenario, bench_arguments, ensure, final_metrics, grid, publish
 
 from fedforensics.evaluate import CONSENSUS, Judgement, RunEvaluation, evaluate_report, pool
@@ -32,6 +33,7 @@ class Outcome:
     verdicts: dict[str, int]  # verdict -> clients
     honest_flagged: list[str]  # honest clients judged malicious or suspicious
     metrics: dict[str, float]
+    to_flip: dict[str, int]  # a class flip's attackers: each one's images of the flipped class (none for other attacks)
 
 
 def audit(scenario: Scenario) -> Outcome:
@@ -40,6 +42,7 @@ def audit(scenario: Scenario) -> Outcome:
 
     from fedforensics import open_run
     from fedforensics.analysis import analyze
+    from fedforensics.simulate.federation import client_id, plan
 
     torch.set_num_threads(1)
     with open_run(scenario.path) as run:
@@ -49,7 +52,12 @@ def audit(scenario: Scenario) -> Outcome:
     for v in report.verdicts:
         counts[v.verdict] += 1
     honest = [v.client for v in report.verdicts if v.verdict != "benign" and v.client not in truth]
-    return Outcome(scenario, evaluate_report(report, truth), dict(counts), honest, final_metrics(scenario.path))
+    config = scenario.config
+    to_flip = {}
+    if config.attack == "class-flip":  # what each flipper held of the class it relabels, drawn as the simulation drew it
+        setup = plan(config)
+        to_flip = {client_id(i): int(np.count_nonzero(setup.train.y[setup.shards[i]] == config.source)) for i in setup.malicious}
+    return Outcome(scenario, evaluate_report(report, truth), dict(counts), honest, final_metrics(scenario.path), to_flip)
 
 
 def _fmt(value: float | None, spec: str = ".2f") -> str:
@@ -117,6 +125,29 @@ def clean_table(outcomes: list[Outcome]) -> str:
     return "\n".join(lines)
 
 
+#: Bins of a class flipper's images of the flipped class: with one or none it sends an honest update.
+FLIP_BINS = [("none or one", 0, 1), ("2–9", 2, 9), ("10 or more", 10, None)]
+
+
+def flip_table(outcomes: list[Outcome]) -> str:
+    """Class flippers by how many images of the flipped class their shard held, and how many of them were found."""
+    counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])  # (data, bin) -> [found, flippers]
+    for o in outcomes:
+        found = {d.client: d.flagged for d in _consensus(o.evaluation.judgements).detections}
+        for cid, images in o.to_flip.items():
+            label = next(name for name, low, high in FLIP_BINS if images >= low and (high is None or images <= high))
+            counts[(o.scenario.partition, label)][0] += found[cid]
+            counts[(o.scenario.partition, label)][1] += 1
+    lines = ["| data | images of the flipped class in the flipper's shard | flippers | found |", "|---|---|---|---|"]
+    lines += [
+        f"| {data} | {label} | {counts[(data, label)][1]} | {counts[(data, label)][0]} |"
+        for data in dict.fromkeys(o.scenario.partition for o in outcomes)
+        for label, _, _ in FLIP_BINS
+        if (data, label) in counts
+    ]
+    return "\n".join(lines)
+
+
 def first_rounds(outcomes: list[Outcome]) -> str:
     """When each true attacker was first flagged by the consensus (rounds from 0; 'run' flagged on a run-level
     statistic only, which has no round; '–' never)."""
@@ -146,6 +177,7 @@ def render(outcomes: list[Outcome]) -> str:
             "### Round of first detection",
             first_rounds(attacked),
         ]
+        + (["### Class flippers by what they had to flip", flip_table(attacked)] if any(o.to_flip for o in attacked) else [])
     )
 
 

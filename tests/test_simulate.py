@@ -19,6 +19,7 @@ from fedforensics.errors import FedForensicsError
 from fedforensics.simulate import (
     ATTACKS, Dataset, SimulationConfig, load_dataset, make_attack, make_trigger, partition, simulate, train_test_split,
 )  # fmt: skip
+from fedforensics.simulate.federation import client_id, plan
 
 torch.set_num_threads(1)
 
@@ -320,6 +321,18 @@ def test_partial_participation_samples_clients_and_fedavg_aggregates(tmp_path):
             before = np.concatenate([v.ravel() for v in states[r].values()])
             after = np.concatenate([v.ravel() for v in states[r + 1].values()])
             np.testing.assert_allclose(after, before + step, atol=1e-6)
+
+
+def test_plan_is_the_set_up_the_simulation_ran(tmp_path):
+    """A benchmark reads what each client held from plan(); it must be what simulate() drew, not a lookalike."""
+    config = SimulationConfig(clients=6, clients_per_round=4, rounds=3, partition="dirichlet", alpha=0.5, malicious_fraction=1 / 3, seed=5)
+    setup = plan(config)
+    result = simulate(config, tmp_path / "p.h5")
+    assert result.malicious == [client_id(i) for i in setup.malicious] and len(setup.malicious) == 2
+    assert len({len(s) for s in setup.shards}) > 1  # skewed: the sizes tell the shards apart
+    with open_run(result.path) as run:
+        for r in run.rounds:
+            assert run.num_samples(r) == {c: len(setup.shards[int(c[1:])]) for c in run.clients(r)}
 
 
 def test_attackers_are_honest_before_the_start_round(late_backdoor_run, clean_run):

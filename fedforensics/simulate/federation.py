@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 import torch
@@ -28,7 +28,7 @@ from .attacks import Attack, AttackContext, make_attack
 from .data import Dataset, load_dataset, partition, train_test_split
 from .triggers import make_trigger
 
-__all__ = ["SimulationConfig", "SimulationResult", "simulate"]
+__all__ = ["FederationPlan", "SimulationConfig", "SimulationResult", "plan", "simulate"]
 
 Progress = Callable[[int, int], None]
 
@@ -115,6 +115,29 @@ class SimulationResult:
     seconds: float = 0.0
 
 
+class FederationPlan(NamedTuple):
+    """What a simulation settles from its seed before the first round: the data's split, each client's shard, who
+    attacks, and the generator it goes on drawing from (the poisoned copies, each round's sample of clients)."""
+
+    data: Dataset
+    train: Dataset
+    test: Dataset
+    shards: list[np.ndarray]  # per client, its samples' positions in ``train``
+    malicious: list[int]  # the attackers' client indices, ascending
+    rng: np.random.Generator
+
+
+def plan(config: SimulationConfig) -> FederationPlan:
+    """The set-up :func:`simulate` runs ``config`` with, drawn the same way: what a benchmark needs to know of a run
+    beside its file (a class-flipper's images of the source class, say) without simulating it again."""
+    rng = np.random.default_rng(config.seed)
+    data = load_dataset(config.dataset)
+    train, test = train_test_split(data, config.test_fraction, rng)
+    shards = partition(train.y, config.clients, rng, config.alpha if config.partition == "dirichlet" else None)
+    malicious = sorted(rng.choice(config.clients, size=config.malicious_count, replace=False).tolist())
+    return FederationPlan(data, train, test, shards, malicious, rng)
+
+
 def client_id(index: int) -> str:
     return f"c{index}"
 
@@ -133,11 +156,7 @@ def simulate(
     config.check()
     started = time.perf_counter()
     torch.set_num_threads(1)  # small batches: a second thread only contends (12-30x slower here)
-    rng = np.random.default_rng(config.seed)
-    data = load_dataset(config.dataset)
-    train, test = train_test_split(data, config.test_fraction, rng)
-    shards = partition(train.y, config.clients, rng, config.alpha if config.partition == "dirichlet" else None)
-    malicious = sorted(rng.choice(config.clients, size=config.malicious_count, replace=False).tolist())
+    data, train, test, shards, malicious, rng = plan(config)
     trigger = make_trigger(config.trigger, data.image_shape)
     attack = make_attack(
         config.attack, trigger=trigger, target=config.target, num_classes=data.num_classes,
