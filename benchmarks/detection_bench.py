@@ -42,7 +42,8 @@ def audit(scenario: Scenario) -> Outcome:
 
     from fedforensics import open_run
     from fedforensics.analysis import analyze
-    from fedforensics.simulate.federation import client_id, plan
+    from fedforensics.simulate import plan
+    from fedforensics.simulate.federation import client_id
 
     torch.set_num_threads(1)
     with open_run(scenario.path) as run:

@@ -17,9 +17,9 @@ from fedforensics.cli import app
 from fedforensics.cli.simulate import Attack as CliAttack
 from fedforensics.errors import FedForensicsError
 from fedforensics.simulate import (
-    ATTACKS, Dataset, SimulationConfig, load_dataset, make_attack, make_trigger, partition, simulate, train_test_split,
+    ATTACKS, Dataset, SimulationConfig, load_dataset, make_attack, make_trigger, partition, plan, simulate, train_test_split,
 )  # fmt: skip
-from fedforensics.simulate.federation import client_id, plan
+from fedforensics.simulate.federation import client_id
 
 torch.set_num_threads(1)
 

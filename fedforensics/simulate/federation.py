@@ -129,7 +129,8 @@ class FederationPlan(NamedTuple):
 
 def plan(config: SimulationConfig) -> FederationPlan:
     """The set-up :func:`simulate` runs ``config`` with, drawn the same way: what a benchmark needs to know of a run
-    beside its file (a class-flipper's images of the source class, say) without simulating it again."""
+    beside its file (a class flipper's images of the source class, say) without simulating it again."""
+    config.check()
     rng = np.random.default_rng(config.seed)
     data = load_dataset(config.dataset)
     train, test = train_test_split(data, config.test_fraction, rng)
