@@ -15,8 +15,8 @@ import argparse
 import sys
 
 import torch
-from redteam_bench import DOC, HERE, OUT, federations
-from scenarios import publish
+from redteam_bench import DOC, HERE, OUT, RUNS
+from scenarios import publish, read_listed
 
 from fedforensics import open_run
 from fedforensics.analysis import analyze
@@ -68,7 +68,7 @@ def main() -> None:
         "attackers found by the update statistics |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for name, fed_args in federations().items():
+    for name, fed_args in read_listed(RUNS).items():
         setting = dict(zip(fed_args[::2], fed_args[1::2]))
         if setting["--attack"] in (*BACKDOORS, "none"):
             lines.append(row(name, setting))

@@ -143,9 +143,15 @@ def listed_federations(
     parser.add_argument("--jobs", type=int, default=2, help="federations recorded and audited at once")
     parser.add_argument("--print", action="store_true", help=f"print the table instead of writing {doc.name}")
     args = parser.parse_args()
-    lines = [line.split() for line in runs_file.read_text().splitlines() if line.strip() and not line.startswith("#")]
-    runs = {name: arguments for name, *arguments in lines}
+    runs = read_listed(runs_file)
     return args, runs, record_listed(runs, out, command, args.jobs)
+
+
+def read_listed(runs_file: Path) -> dict[str, list[str]]:
+    """The federations a red team's ``runs_file`` lists: name → the script's arguments, in the file's order (a
+    federation a line, its name first; ``#`` starts a comment line)."""
+    lines = [line.split() for line in runs_file.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    return {name: arguments for name, *arguments in lines}
 
 
 def record_listed(runs: dict[str, list[str]], out: Path, command: list[str], jobs: int = 2) -> list[Path]:
