@@ -126,7 +126,7 @@ def clean_table(outcomes: list[Outcome]) -> str:
     return "\n".join(lines)
 
 
-#: Bins of a class flipper's images of the flipped class: with one or none it sends an honest update.
+#: Bins of a class flipper's images of the flipped class: with one or none, what it sends is all but an honest update.
 FLIP_BINS = [("none or one", 0, 1), ("2–9", 2, 9), ("10 or more", 10, None)]
 
 

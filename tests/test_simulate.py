@@ -330,9 +330,10 @@ def test_plan_is_the_set_up_the_simulation_ran(tmp_path):
     result = simulate(config, tmp_path / "p.h5")
     assert result.malicious == [client_id(i) for i in setup.malicious] and len(setup.malicious) == 2
     assert len({len(s) for s in setup.shards}) > 1  # skewed: the sizes tell the shards apart
+    sizes = {client_id(i): len(shard) for i, shard in enumerate(setup.shards)}
     with open_run(result.path) as run:
         for r in run.rounds:
-            assert run.num_samples(r) == {c: len(setup.shards[int(c[1:])]) for c in run.clients(r)}
+            assert run.num_samples(r) == {c: sizes[c] for c in run.clients(r)}
 
 
 def test_attackers_are_honest_before_the_start_round(late_backdoor_run, clean_run):
