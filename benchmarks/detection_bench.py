@@ -167,17 +167,11 @@ def first_rounds(outcomes: list[Outcome]) -> str:
 
 def render(outcomes: list[Outcome]) -> str:
     attacked = [o for o in outcomes if o.scenario.attack != "none"]
+    clean = len(attacked) < len(outcomes)  # --attacks may leave the clean federations out
     return "\n\n".join(
-        [
-            "### Per attack (pooled over 10 % / 20 % malicious, IID / non-IID, seeds)",
-            attack_table(attacked),
-            "### Clean federations",
-            clean_table(outcomes),
-            "### Per scenario",
-            scenario_table(outcomes),
-            "### Round of first detection",
-            first_rounds(attacked),
-        ]
+        ["### Per attack (pooled over 10 % / 20 % malicious, IID / non-IID, seeds)", attack_table(attacked)]
+        + (["### Clean federations", clean_table(outcomes)] if clean else [])
+        + ["### Per scenario", scenario_table(outcomes), "### Round of first detection", first_rounds(attacked)]
         + (["### Class flippers by what they had to flip", flip_table(attacked)] if any(o.to_flip for o in attacked) else [])
     )
 
