@@ -511,10 +511,10 @@ class Run:
     def validate(self) -> None:
         """Check every part of the file that docs/format.md defines, beyond what opening checks.
 
-        Reads only the small tables (ids, counts, metrics, failures, ground truth) and the
-        datasets' shapes and types, never an update's or a state's values: a run's
-        validation costs about one pass over its rounds' metadata. ``fedforensics inspect``
-        calls it; the analysis meets the same checks as it reads each part.
+        Reads only the small tables (ids, counts, metrics, failures, ground truth), the
+        datasets' shapes and types and where each update row is stored, never an update's or
+        a state's values: a run's validation costs about one pass over its rounds' metadata.
+        ``fedforensics inspect`` calls it; the analysis meets the same checks as it reads each part.
 
         Raises
         ------
@@ -527,7 +527,8 @@ class Run:
         for r in self.rounds:
             index = self._index(r)
             for layer in self.layers:
-                index.table(layer)
+                if index.table(layer)[1] and index.clients and layer.size:  # rows read at their chunks' offsets
+                    index.offsets(layer)
             _ = self.num_samples(r), self.nonfinite(r), self.metrics(r), self.failures(r), self.global_metrics(r)
         self._check_global_states()
         self._check_final_state()

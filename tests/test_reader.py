@@ -330,6 +330,9 @@ def test_a_round_that_breaks_the_spec_is_refused_when_read(small_run, tmp_path, 
                         run.layer_updates(1, layer.name)
                 with pytest.raises(RunFormatError, match=re.escape(message)):
                     run.update(1, "c2")
+    with open_run(path) as run:  # and what inspect checks: a file it accepts is one analyze reads to the end
+        with pytest.raises(RunFormatError, match=re.escape(message)):
+            run.validate()
     out = _cli("analyze", path)
     _refused(out, str(info.value))
 
