@@ -401,7 +401,7 @@ class Recorder:
 
     @_serialized
     def final(self, global_state: Mapping[str, Any]) -> None:
-        """Record the model after the last round."""
+        """Record the model after the last round (a later call replaces it)."""
         self._check_idle("final")
         if not self._layers:
             raise RecorderError("final: record at least one round first")
@@ -414,7 +414,8 @@ class Recorder:
 
     @_serialized
     def ground_truth(self, malicious: Iterable[str | int]) -> None:
-        """Record the ids of the truly malicious clients (simulations, red-team exercises)."""
+        """Record the ids of the truly malicious clients (simulations, red-team exercises), all of them in one call:
+        a later call replaces the list, it does not add to it."""
         self._check_idle("ground_truth")
         if isinstance(malicious, (str, bytes)) or not isinstance(malicious, Iterable):
             raise RecorderError(f"ground_truth: malicious must be a list of client ids, not {type(malicious).__name__}")
@@ -429,7 +430,8 @@ class Recorder:
 
     @_serialized
     def attach(self, name: str, **arrays: Any) -> None:
-        """Store named arrays with the run, e.g. ``attach("clean_data", x=x_test, y=y_test)``."""
+        """Store named arrays with the run, e.g. ``attach("clean_data", x=x_test, y=y_test)``; a name attached again
+        holds only the arrays of its last call."""
         self._check_idle("attach")
         if not arrays:
             raise RecorderError(f"attach: need at least one array (got none for {name!r})")

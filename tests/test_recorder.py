@@ -710,6 +710,24 @@ def test_ground_truth_is_a_list_of_distinct_ids(tmp_path, malicious, says):
     assert open_run(tmp_path / "t.h5").ground_truth == []
 
 
+def test_a_second_ground_truth_final_or_attachment_replaces_the_first(tmp_path):
+    """A fresh-eyes user named attackers one call at a time and kept only the last: the docstrings now say that a
+    later call replaces (the Flower adapter rewrites its node table so), and this pins it."""
+    with Recorder(tmp_path / "t.h5") as rec:
+        with rec.round(0, {"w": np.zeros(2, np.float32)}) as rnd:
+            rnd.client("c1", {"w": np.ones(2, np.float32)}, num_samples=1)
+        rec.ground_truth(["c1"])
+        rec.ground_truth(["c2", "c3"])
+        rec.final({"w": np.ones(2, np.float32)})
+        rec.final({"w": np.full(2, 2.0, np.float32)})
+        rec.attach("a", x=np.arange(3))
+        rec.attach("a", y=np.arange(2))
+    run = open_run(tmp_path / "t.h5")
+    assert run.ground_truth == ["c2", "c3"]
+    np.testing.assert_array_equal(run.final_state()["w"], [2.0, 2.0])
+    assert set(run.attachment("a")) == {"y"}
+
+
 def test_the_global_state_is_taken_when_the_round_opens(tmp_path):
     """A trainer that trains one model in place after opening the round (load the global state, step,
     record) changed the recorded global model and every update with it: all were stored as zeros."""
