@@ -223,7 +223,7 @@ def coverage_notes(
     still: Collection[int] = (),
 ) -> list[str]:
     """What the verdicts cannot say: an unfinished run, a run without rounds, benign clients no detector
-    scored or saw too rarely, rounds too small for the thresholds' scale.
+    scored or saw too rarely, rounds too small for any detector to compare or for the thresholds' scale.
 
     ``benign`` means "below every threshold"; for a client no statistic could compare with
     the others, or seen in too few rounds to accumulate evidence, that is no evidence
@@ -293,6 +293,20 @@ def coverage_notes(
             f"evidence, so 'benign' says little about them: {one_round}"
         )
     scored = {r for result in results if result.applicable for r in result.round_scores}
+    unseen = sorted(r for r in round_sizes if r not in scored and r not in still)
+    if unseen and scored:  # (with no round scored, the notes on unscored clients say it)
+        sizes = sorted({round_sizes[r] for r in unseen})
+        fewest = min((r.params.get("min_clients", 2) for r in standalone if r.applicable), default=sizes[-1] + 1)
+        how = (
+            f"; --set norm.min_clients={sizes[0]} and the like compare them, with the heavier tail of a robust z among so few"
+            if sizes[0] >= 2 else ""  # a round of one client has no other to compare it with
+        )
+        notes.append(
+            f"round{'s' * (len(unseen) > 1)} {listed(map(str, unseen))} compared too few clients "
+            f"({sizes[0]}{'–' + str(sizes[-1]) if len(sizes) > 1 else ''}; the detectors need at least their "
+            f"min_clients, {fewest} here), so no detector scored {'them' if len(unseen) > 1 else 'it'}: what a client "
+            f"sent there, however extreme, is no evidence either way{how}"
+        )
     small = sorted(n for r, n in round_sizes.items() if r in scored and n < REFERENCE_CLIENTS)
     if small:
         share = f"all {len(small)}" if len(small) == len(scored) else f"{len(small)} of the {len(scored)}"

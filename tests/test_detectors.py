@@ -461,6 +461,40 @@ def test_a_round_where_every_reply_failed_is_skipped_and_named(tmp_path):
     assert len(report.notes) == 2
 
 
+def test_rounds_too_small_for_every_detector_are_named(tmp_path):
+    """A fresh-eyes user: a client boosted ×1000 in the three rounds that held only three clients was benign with no
+    note at all; no detector compares fewer clients than its min_clients (4), and the report now names those rounds."""
+
+    def record(path, sizes):
+        rng = np.random.default_rng(0)
+        with Recorder(path) as rec:
+            for r, size in enumerate(sizes):
+                with rec.round(r, {"w": np.zeros((8, 8), np.float32)}) as rnd:
+                    for i in range(size):
+                        boost = 1000.0 if i == 2 and size == 3 else 1.0
+                        rnd.client(f"c{i}", {"w": boost * rng.normal(0, 0.01, (8, 8))}, num_samples=10, delta=True)
+        return open_run(path)
+
+    report = analyze(record(tmp_path / "one.h5", [10] * 5 + [3, 3, 1]))
+    assert report.counts["benign"] == 10
+    assert report.notes == [
+        "rounds 5, 6, 7 compared too few clients (1–3; the detectors need at least their min_clients, 4 here), so no "
+        "detector scored them: what a client sent there, however extreme, is no evidence either way"
+    ]
+    run = record(tmp_path / "three.h5", [10] * 5 + [3, 3, 3])
+    report = analyze(run)
+    assert report.counts["benign"] == 10
+    assert report.notes == [
+        "rounds 5, 6, 7 compared too few clients (3; the detectors need at least their min_clients, 4 here), so no "
+        "detector scored them: what a client sent there, however extreme, is no evidence either way; --set "
+        "norm.min_clients=3 and the like compare them, with the heavier tail of a robust z among so few"
+    ]
+    detectors = [cls(min_clients=3) if cls.name == "norm" else cls() for cls in all_detectors().values()]
+    followed = analyze(run, detectors=detectors)  # as the note says: norm compares them, and the boost shows
+    assert [v.client for v in followed.verdicts if v.verdict != "benign"] == ["c2"]
+    assert not any("too few clients" in note for note in followed.notes)
+
+
 def test_well_observed_runs_carry_no_coverage_note(runs):
     for name in ("clean", "boost"):
         assert analyze(open_run(runs[name])).notes == []
