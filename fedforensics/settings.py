@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -21,7 +22,7 @@ from .verdict import ConsensusRule
 #: The name that addresses the verdict rule's parameters (:class:`~fedforensics.verdict.ConsensusRule`).
 VERDICT = "verdict"
 
-Value = float | int | None
+Value = float | int | bool | str | None
 
 
 @dataclass
@@ -77,12 +78,12 @@ class Settings:
         return {name: {k: setting_json(v) for k, v in params.items()} for name, params in given.items()}
 
 
-def _defaults(name: str, item: str) -> dict[str, tuple[object, bool]]:
-    """The parameters ``name`` (a detector, or ``verdict``) takes, with their defaults and whether they take
-    ``None`` (their annotation says so: ``norm.extreme_share`` is on by default and can be switched off)
-    (``item``: for the error)."""
+def _defaults(name: str, item: str) -> dict[str, tuple[object, object]]:
+    """The parameters ``name`` (a detector, or ``verdict``) takes, with their defaults and annotations (a string
+    under ``from __future__ import annotations``: it says whether a parameter takes ``None``, as
+    ``norm.extreme_share``, which is on by default and can be switched off, or text) (``item``: for the error)."""
     if name == VERDICT:
-        return {f.name: (f.default, f.default is None or _optional(f.type)) for f in dataclasses.fields(ConsensusRule)}
+        return {f.name: (f.default, f.type) for f in dataclasses.fields(ConsensusRule)}
     registry = all_detectors()
     if name not in registry:
         raise FedForensicsError(
@@ -90,29 +91,58 @@ def _defaults(name: str, item: str) -> dict[str, tuple[object, bool]]:
         )
     signature = inspect.signature(registry[name].__init__)
     return {
-        p.name: (p.default, p.default is None or _optional(p.annotation))
-        for p in signature.parameters.values() if p.name != "self"
+        p.name: (p.default, p.annotation)
+        for p in signature.parameters.values() if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
     }
 
 
+def _passes_on(name: str) -> bool:
+    """Whether detector ``name``'s ``__init__`` takes ``**kwargs`` (whose parameters its signature does not name)."""
+    registry = all_detectors()
+    return name in registry and any(
+        p.kind == p.VAR_KEYWORD for p in inspect.signature(registry[name].__init__).parameters.values()
+    )
+
+
 def _shown(value: Value) -> str:
-    """A parameter's value as a user would write it: ``1000``, ``4.1234567``, ``inf``, ``none`` (not rounded)."""
+    """A parameter's value as a user would write it: ``1000``, ``4.1234567``, ``inf``, ``none``, ``true``, text
+    (not rounded)."""
     if value is None:
         return "none"
-    return str(value) if isinstance(value, int) else repr(float(value)).removesuffix(".0")
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value) if isinstance(value, (int, str)) else repr(float(value)).removesuffix(".0")
 
 
-def _optional(annotation: object) -> bool:
-    """Whether a parameter's annotation (a string under ``from __future__ import annotations``) admits ``None``."""
-    text = str(annotation)
-    return "None" in text or "Optional[" in text
+def _kind(default: object, annotation: object) -> tuple[str, bool]:
+    """What a parameter takes, ``"bool"``, ``"str"`` or ``"number"``, by its default or else its annotation (a
+    custom detector's text or switch), and whether it admits ``None``."""
+    words = set(re.findall(r"\w+", annotation if isinstance(annotation, str) else getattr(annotation, "__name__", str(annotation))))
+    optional = default is None or bool(words & {"None", "Optional"})
+    typed = default is None or default is inspect.Parameter.empty  # no default to go by: the annotation says
+    if isinstance(default, bool) or (typed and "bool" in words and not words & {"int", "float"}):
+        return "bool", optional
+    if isinstance(default, str) or (typed and "str" in words and not words & {"int", "float"}):
+        return "str", optional
+    return "number", optional
 
 
-def _value(text: str, default: object, optional: bool, item: str) -> Value:
+#: How a switch may be written.
+_SWITCH = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
+
+
+def _value(text: str, default: object, annotation: object, item: str) -> Value:
+    kind, optional = _kind(default, annotation)
     if text.lower() == "none":
         if not optional:
-            raise FedForensicsError(f"--set {item}: this parameter needs a number")
+            raise FedForensicsError(f"--set {item}: this parameter needs {'a number' if kind == 'number' else 'a value'}")
         return None
+    if kind == "str":
+        return text
+    if kind == "bool":
+        if text.lower() not in _SWITCH:
+            raise FedForensicsError(f"--set {item}: {text!r} is not a switch (true or false)")
+        return _SWITCH[text.lower()]
     try:
         if "_" in text:  # Python's float() reads 3_0 as 30: a typo more likely than a digit separator
             raise ValueError
@@ -138,8 +168,12 @@ def parse_settings(items: Sequence[str]) -> Settings:
             raise FedForensicsError(f"--set {item}: write DETECTOR.PARAMETER=VALUE, e.g. norm.threshold=4.5")
         defaults = _defaults(name, item)
         if param not in defaults:
+            hidden = (
+                " (parameters passed on through **kwargs cannot be set: name them in __init__, scikit-learn's convention)"
+                if _passes_on(name) else ""
+            )
             raise FedForensicsError(
-                f"--set {item}: {name} has no parameter {param!r}; its parameters: {', '.join(defaults)}"
+                f"--set {item}: {name} has no parameter {param!r}; its parameters: {', '.join(defaults)}{hidden}"
             )
         value = _value(text.strip(), *defaults[param], item)
         target = settings.rule if name == VERDICT else settings.detectors.setdefault(name, {})

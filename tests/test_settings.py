@@ -181,3 +181,53 @@ def test_a_parameter_on_by_default_can_be_switched_off_with_none():
     assert [d.extreme_share for d in settings.build_detectors(["norm"])] == [None]
     with pytest.raises(FedForensicsError, match="norm.threshold=none: this parameter needs a number"):
         parse_settings(["norm.threshold=none"])
+
+
+def test_a_custom_detectors_text_and_switch_parameters_are_set_as_text_and_switches(monkeypatch):
+    """A fresh-eyes user's detector took a text parameter: --set made every value a float, and the audit ended in an
+    internal error (exit 3) inside the detector. A parameter is typed by its default, or else by its annotation."""
+    import numpy as np
+
+    import fedforensics.detectors as registry
+    import fedforensics.settings as settings_module
+    from fedforensics.detectors.statistic import RoundStatisticDetector
+
+    class Prefixed(RoundStatisticDetector):
+        name = "prefixed"
+        reference = "a test"
+        summary = "norm of the layers whose name starts with a prefix"
+        family = "magnitude"
+
+        def __init__(
+            self, *, prefix: str = "", squared: bool = False, label: str | None = None, threshold: float = 3.5, **kwargs
+        ) -> None:
+            super().__init__(threshold=threshold, **kwargs)
+            self.prefix, self.squared, self.label = prefix, squared, label
+
+        def statistics(self, data):
+            assert isinstance(self.prefix, str) and isinstance(self.squared, bool)
+            norms = sum(data.layer_sq_norms[layer.name] for layer in data.layers if layer.name.startswith(self.prefix))
+            return {"l2": norms if self.squared else np.sqrt(norms)}
+
+        def explain(self, key):
+            return "moves the chosen layers more than the others"
+
+    known = {**registry.all_detectors(), "prefixed": Prefixed}
+    monkeypatch.setattr(registry, "all_detectors", lambda: known)
+    monkeypatch.setattr(settings_module, "all_detectors", lambda: known)
+    settings = parse_settings(["prefixed.prefix=2.", "prefixed.squared=yes", "prefixed.label=none", "prefixed.threshold=4"])
+    assert settings.detectors == {"prefixed": {"prefix": "2.", "squared": True, "label": None, "threshold": 4.0}}
+    assert settings.describe() == "prefixed.prefix=2., prefixed.squared=true, prefixed.label=none, prefixed.threshold=4"
+    assert parse_settings(["prefixed.label=none of these"]).detectors == {"prefixed": {"label": "none of these"}}
+    (built,) = settings.build_detectors(["prefixed"])
+    assert (built.prefix, built.squared, built.threshold) == ("2.", True, 4.0)
+    with pytest.raises(FedForensicsError, match=r"^--set prefixed.squared=maybe: 'maybe' is not a switch \(true or false\)$"):
+        parse_settings(["prefixed.squared=maybe"])
+    with pytest.raises(FedForensicsError, match=r"^--set prefixed.prefix=none: this parameter needs a value$"):
+        parse_settings(["prefixed.prefix=none"])
+    with pytest.raises(FedForensicsError) as info:  # min_clients goes to the base class unnamed
+        parse_settings(["prefixed.min_clients=3"])
+    assert str(info.value) == (
+        "--set prefixed.min_clients=3: prefixed has no parameter 'min_clients'; its parameters: prefix, squared, label, "
+        "threshold (parameters passed on through **kwargs cannot be set: name them in __init__, scikit-learn's convention)"
+    )
