@@ -14,7 +14,7 @@ import numpy as np
 from recorder import __version__
 
 from .detectors import Detector, DetectorResult, all_detectors
-from .detectors.base import UpdateMotion
+from .detectors.base import FAMILIES, UpdateMotion
 from .detectors.history import DIRECTION_MEMORY
 from .detectors.round_table import RoundTable
 from .data_size import explained_by_data, large_data_clients, majority_holder
@@ -239,6 +239,11 @@ def check_inputs(run: Run, detectors: list[Detector]) -> None:
             raise FedForensicsError(
                 f"{type(detector).__name__} lacks the class attribute{'s' * (len(missing) > 1)} {', '.join(missing)} "
                 "(docs/detectors.md, 'Writing a detector')"
+            )
+        if detector.family not in FAMILIES:
+            raise FedForensicsError(
+                f"{type(detector).__name__}: family {detector.family!r} is none of {', '.join(FAMILIES)}: a verdict "
+                "counts each family as independent evidence (docs/detectors.md, step 4)"
             )
         if detector.name in seen:
             raise FedForensicsError(f"two detectors are named {detector.name!r}: a verdict keeps one strength per name")

@@ -1200,6 +1200,9 @@ def test_a_custom_detector_s_slips_are_named(runs):
     class Nameless(_Custom):
         family = None
 
+    class Misspelt(_Custom):  # a fresh-eyes user's typo: it counted as one more family of evidence in every verdict
+        family = "magnitud"
+
     run = open_run(runs["clean"])
     with pytest.raises(FedForensicsError, match=r"short: statistic 'few' of round 0 must be one number per client \(10\), got shape \(3,\)"):
         analyze(run, [Short()])
@@ -1207,12 +1210,39 @@ def test_a_custom_detector_s_slips_are_named(runs):
         analyze(run, [Unstored()])
     with pytest.raises(FedForensicsError, match="Nameless lacks the class attribute family"):
         analyze(run, [Nameless()])
+    with pytest.raises(FedForensicsError, match="^Misspelt: family 'magnitud' is none of magnitude, direction, collusion, behaviour: "):
+        analyze(run, [Misspelt()])
     with pytest.raises(FedForensicsError, match="two detectors are named 'custom'"):
         analyze(run, [_Custom(), _Custom()])
     with pytest.raises(FedForensicsError, match=r"takes Detector instances \(get_detector\('norm'\)"):
         analyze(run, ["norm"])
     with pytest.raises(FedForensicsError, match="analyze takes a Run"):
         analyze(str(runs["clean"]))
+
+
+def test_a_second_module_of_a_registered_name_is_refused_not_swapped_in(monkeypatch):
+    """A fresh-eyes user's module named its detector 'norm': it replaced the built-in one everywhere, silently."""
+    import sys
+    import types
+
+    import fedforensics.detectors as registry
+
+    clone = types.ModuleType("fedforensics.detectors.zz_clone")
+    clone.Clone = type("Clone", (registry.get_detector("norm").__class__,), {"__module__": clone.__name__})
+    monkeypatch.setitem(sys.modules, clone.__name__, clone)
+    walk = registry.pkgutil.iter_modules
+
+    def with_clone(path):
+        yield from walk(path)
+        yield registry.pkgutil.ModuleInfo(None, "zz_clone", False)
+
+    monkeypatch.setattr(registry.pkgutil, "iter_modules", with_clone)
+    with pytest.raises(FedForensicsError) as info:
+        registry.all_detectors()
+    assert str(info.value) == (
+        "two detectors are named 'norm': fedforensics.detectors.norm.NormDetector and "
+        "fedforensics.detectors.zz_clone.Clone; a detector's name must be unique"
+    )
 
 
 def test_cosine_to_the_mean_of_the_others_from_the_gram_matrix_alone():

@@ -23,6 +23,11 @@ def all_detectors() -> dict[str, type[Detector]]:
         mod = importlib.import_module(f"{__name__}.{module.name}")
         for _, cls in inspect.getmembers(mod, inspect.isclass):
             if issubclass(cls, Detector) and not inspect.isabstract(cls) and cls.__module__ == mod.__name__:
+                if cls.name in found:  # the later module's would silently replace the earlier's everywhere
+                    raise FedForensicsError(
+                        f"two detectors are named {cls.name!r}: {found[cls.name].__module__}.{found[cls.name].__name__} "
+                        f"and {cls.__module__}.{cls.__name__}; a detector's name must be unique"
+                    )
                 found[cls.name] = cls
     return dict(sorted(found.items()))
 

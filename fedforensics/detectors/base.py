@@ -166,6 +166,9 @@ def json_float(value: float | None) -> float | None:
     return float(round(value, 6))
 
 
+#: The families of evidence a detector belongs to (docs/detectors.md, step 4): a verdict counts them as independent
+#: facts, so a family the rule does not know (a typo) would count as one more.
+FAMILIES = ("magnitude", "direction", "collusion", "behaviour")
 #: The one family the flags of the ``large_data`` detectors make for a client whose reported sample counts explain
 #: its update's length (:meth:`~fedforensics.verdict.ConsensusRule.judge`); a detector's ``explained_by`` may name it.
 DATA_SIZE = "data size"
