@@ -263,6 +263,24 @@ def coverage_notes(
             "no verdict rests on them (only an update holding NaN/Inf makes a client suspicious, and none is "
             "malicious); add a standalone detector"
         )
+    scored = {r for result in results if result.applicable for r in result.round_scores}
+    # rounds of fewer clients than any detector compares
+    unseen = sorted(r for r in round_sizes if r not in scored and r not in still)
+    if unseen:
+        sizes = sorted({round_sizes[r] for r in unseen})
+        fewest = min((r.params.get("min_clients", 2) for r in standalone), default=sizes[-1] + 1)
+        how = (
+            f"; --set norm.min_clients={sizes[0]} and the like compare them, with the heavier tail of a robust z among so few"
+            if sizes[0] >= 3 else ""  # a round of one has no other to compare with, two are always one scale apart
+        )
+        notes.append(
+            f"round{'s' * (len(unseen) > 1)} {listed(map(str, unseen))} compared too few clients "
+            f"({sizes[0]}{'–' + str(sizes[-1]) if len(sizes) > 1 else ''}; the detectors need at least their "
+            f"min_clients, {fewest} here), so no detector scored {'them' if len(unseen) > 1 else 'it'}: what a client "
+            f"sent there, however extreme, is no evidence either way{how}"
+        )
+        if not scored:  # every client's reason: what is said of clients seen too rarely or unscored would mislead
+            return notes
     benign = [v for v in verdicts if v.verdict == "benign"]
     # seen in fewer than EVIDENCE_ROUNDS rounds: no mean yet (a detector leaves such a client unscored), so that
     # is the reason, whatever else kept it unscored
@@ -291,21 +309,6 @@ def coverage_notes(
         notes.append(
             f"{_subject(rare, verdicts)} took part in fewer than {EVIDENCE_ROUNDS} rounds, too few to accumulate "
             f"evidence, so 'benign' says little about them: {one_round}"
-        )
-    scored = {r for result in results if result.applicable for r in result.round_scores}
-    unseen = sorted(r for r in round_sizes if r not in scored and r not in still)
-    if unseen and scored:  # (with no round scored, the notes on unscored clients say it)
-        sizes = sorted({round_sizes[r] for r in unseen})
-        fewest = min((r.params.get("min_clients", 2) for r in standalone if r.applicable), default=sizes[-1] + 1)
-        how = (
-            f"; --set norm.min_clients={sizes[0]} and the like compare them, with the heavier tail of a robust z among so few"
-            if sizes[0] >= 2 else ""  # a round of one client has no other to compare it with
-        )
-        notes.append(
-            f"round{'s' * (len(unseen) > 1)} {listed(map(str, unseen))} compared too few clients "
-            f"({sizes[0]}{'–' + str(sizes[-1]) if len(sizes) > 1 else ''}; the detectors need at least their "
-            f"min_clients, {fewest} here), so no detector scored {'them' if len(unseen) > 1 else 'it'}: what a client "
-            f"sent there, however extreme, is no evidence either way{how}"
         )
     small = sorted(n for r, n in round_sizes.items() if r in scored and n < REFERENCE_CLIENTS)
     if small:

@@ -254,8 +254,10 @@ def test_nonfinite_updates_are_kept_out_of_statistics_and_reported(runs):
 def test_tiny_rounds_are_not_scored_and_the_report_says_so(runs):
     report = analyze(open_run(runs["tiny"]))
     assert all(v.verdict == "benign" for v in report.verdicts)
-    assert report.notes == ["both clients could not be scored: each round they took part in had too few clients to "
-                            "compare, so 'benign' is no evidence either way"]
+    assert report.notes == [
+        "rounds 0, 1, 2 compared too few clients (2; the detectors need at least their min_clients, 4 here), so no "
+        "detector scored them: what a client sent there, however extreme, is no evidence either way"
+    ]
 
 
 def test_a_run_without_rounds_says_there_is_nothing_to_audit(tmp_path):
@@ -1097,7 +1099,7 @@ def test_what_cosine_hdbscan_accumulates_does_not_depend_on_the_other_detectors(
                     rnd.client(cid, {"w": rng.normal(size=32).astype(np.float32)}, num_samples=10, delta=True)
 
     class Reader(Detector):
-        name, reference, summary, family = "reader", "-", "reads the directions", "test"
+        name, reference, summary, family = "reader", "-", "reads the directions", "direction"
         uses_directions = True
 
         def __init__(self, *, threshold: float = 1.0) -> None:
