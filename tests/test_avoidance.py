@@ -87,8 +87,9 @@ def test_a_model_too_small_to_compare_says_so(tmp_path):
         small = get_detector("avoidance").score(run)
     assert not small.applicable
     assert small.note == (  # the reason alone: the usual ones came first, none of them it (a review)
-        "570 coordinates are compared, and the top 1% of those the last global update moved must hold 32 (3,101 "
-        "moved): too few, a model this small (or `coordinates` set this low) is not compared"
+        "570 coordinates are compared, and the top 1% of them (those the last global update moved most) must hold "
+        "at least 32, which takes 3,101 compared: too few, a model this small (or `coordinates` set this low) is not "
+        "compared"
     ), small.note
     with open_run(make_run(tmp_path / "wide.h5", shapes=WIDE, seed=2)) as run:  # 4,810: enough
         wide = get_detector("avoidance").score(run)

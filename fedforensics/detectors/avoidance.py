@@ -114,9 +114,9 @@ class AvoidanceDetector(LastStepDetector):
             needed = math.floor((MIN_COMPARED - 1) / self.top) + 1
             outcome["applicable"] = False  # the reason, not one more beside the usual ones (a review)
             outcome["note"] = (
-                f"{self._width:,} coordinates are compared, and the top {self.top:.0%} of those the last global update "
-                f"moved must hold {MIN_COMPARED} ({needed:,} moved): too few, a model this small (or `coordinates` "
-                "set this low) is not compared"
+                f"{self._width:,} coordinates are compared, and the top {self.top:.0%} of them (those the last global "
+                f"update moved most) must hold at least {MIN_COMPARED}, which takes {needed:,} compared: too few, a model "
+                "this small (or `coordinates` set this low) is not compared"
                 + (f"; {outcome['note']}" if outcome.get("note") else "")
             )
         return outcome
