@@ -528,14 +528,18 @@ def test_cli_simulates_a_run_inspect_accepts(tmp_path):
         (["--clients", "2", "--malicious-fraction", "0.8"], "makes every client an attacker (2 of 2"),
         (["--target", "12"], "--target 12 is not a label"),
         (["--poison-rate", "2"], "--poison-rate must be in"),
-        (["--dataset", "nowhere.npz"], "give 'digits'"),
-        (["--partition", "dirichlet", "--alpha", "0"], "--alpha must be positive"),
+        # a fresh-eyes user: values an attack or partition does not use were accepted, those of another refused
+        (["--attack", "none", "--poison-rate", "2"], "--poison-rate must be in (0, 1], got 2.0"),
+        (["--alpha", "-5"], "--alpha must be a positive, finite number, got -5"),  # under --partition iid
+        (["--partition", "dirichlet", "--alpha", "inf"], "--alpha must be a positive, finite number, got inf"),
+        (["--dataset", "nowhere.npz"], "dataset 'nowhere.npz': no such file"),
+        (["--partition", "dirichlet", "--alpha", "0"], "--alpha must be a positive, finite number"),
         (["--attack", "trojan"], "trojan"),
         (["--model", "resnet"], "resnet"),
-        (["--lr", "nan"], "--lr must be a positive number, got nan"),
-        (["--attack", "scaling", "--boost", "nan"], "--boost must be a positive number, got nan"),  # was accepted: NaN updates
-        (["--attack", "scaling", "--boost", "inf"], "--boost must be a positive number, got inf"),
-        (["--boost", "-1"], "--boost must be a positive number, got -1"),
+        (["--lr", "nan"], "--lr must be a positive, finite number, got nan"),
+        (["--attack", "scaling", "--boost", "nan"], "--boost must be a positive, finite number, got nan"),  # was accepted
+        (["--attack", "scaling", "--boost", "inf"], "--boost must be a positive, finite number, got inf"),
+        (["--boost", "-1"], "--boost must be a positive, finite number, got -1"),
         (["--momentum", "1"], "--momentum must be in [0, 1)"),
         (["--seed", "-1"], "--seed must be 0 or more"),
         (["--seed", str(2**80)], "--seed must be 0 or more and below 2**63"),  # was torch's OverflowError

@@ -53,6 +53,8 @@ def load_dataset(spec: str) -> Dataset:
         return _load_idx_folder(path)
     if path.suffix == ".npz" and path.is_file():
         return _load_npz(path)
+    if path.suffix == ".npz" and not path.exists():
+        raise FedForensicsError(f"dataset {spec!r}: no such file")
     raise FedForensicsError(f"dataset {spec!r}: give 'digits', an .npz file with x and y, or a folder of MNIST IDX files")
 
 

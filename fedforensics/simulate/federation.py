@@ -84,9 +84,13 @@ class SimulationConfig:
             raise FedForensicsError(f"unknown model {self.model!r}: choose one of {', '.join(zoo.MODELS)}")
         if self.partition not in ("iid", "dirichlet"):
             raise FedForensicsError(f"unknown partition {self.partition!r}: use 'iid' or 'dirichlet'")
-        for name in ("lr", "local_epochs", "batch_size", "boost"):
+        # every value is checked whatever the partition or attack it serves: one ignored here would be used in the
+        # next command that changes --partition or --attack (a fresh-eyes user found --alpha checked only with dirichlet)
+        for name in ("lr", "local_epochs", "batch_size", "boost", "alpha"):
             if not getattr(self, name) > 0 or not math.isfinite(getattr(self, name)):  # `not >` catches NaN
-                raise FedForensicsError(f"--{name.replace('_', '-')} must be a positive number, got {getattr(self, name)}")
+                raise FedForensicsError(f"--{name.replace('_', '-')} must be a positive, finite number, got {getattr(self, name)}")
+        if not 0 < self.poison_rate <= 1:
+            raise FedForensicsError(f"--poison-rate must be in (0, 1], got {self.poison_rate}")
         if not 0 <= self.momentum < 1:
             raise FedForensicsError(f"--momentum must be in [0, 1), got {self.momentum}")
         if not 0 <= self.seed < 2**63:  # torch's seeds are 64-bit integers
