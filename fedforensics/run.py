@@ -399,6 +399,11 @@ class Run:
             message = str(exc).split("(", 1)[0].strip() or "cannot be opened"
             if "truncated" in str(exc):
                 message = "truncated file (it was cut short, e.g. by a full disk or an interrupted copy)"
+            elif "file locking flag values don't match" in str(exc):  # HDF5 keeps one handle per file and process
+                message = (
+                    "it is open already in this process, with other file-locking settings (an h5py.File of it left "
+                    "open?): close that first, or open it there with h5py.File(path, 'r', locking=False)"
+                )
             if journal is not None:  # the damage may be the journal's: say which file was read through which
                 message = (
                     f"its journal {hot_journal(path).name} (left by a writer that stopped mid-write) gives a last "

@@ -146,6 +146,20 @@ def test_open_run_refuses_bad_files_with_one_clear_line(small_run, tmp_path):
         assert "\n" not in str(info.value)
 
 
+def test_a_run_held_open_by_h5py_in_the_same_process_is_named_so(small_run):
+    """A fresh-eyes user's notebook held the run open with h5py: open_run said only "Unable to synchronously open
+    file", HDF5's reason (its file-locking settings differ from the open handle's) cut off."""
+    with h5py.File(small_run, "r"):
+        with pytest.raises(RunFormatError) as info:
+            open_run(small_run)
+    assert str(info.value) == (
+        f"{small_run}: it is open already in this process, with other file-locking settings (an h5py.File of it left "
+        "open?): close that first, or open it there with h5py.File(path, 'r', locking=False)"
+    )
+    with h5py.File(small_run, "r", locking=False), open_run(small_run) as run:  # as the message says
+        assert run.rounds
+
+
 def test_inspect_exits_2_with_one_line_and_no_traceback(small_run, tmp_path):
     for name, message in _bad_files(tmp_path, small_run).items():
         out = _inspect(tmp_path / name)
