@@ -112,7 +112,10 @@ def main() -> None:
         @server.main()
         def run_server(grid: Grid, context: Context) -> None:
             torch.manual_seed(args.seed)
-            strategy = RecordingStrategy(FedAvg(fraction_evaluate=0.0, min_available_nodes=args.clients), rec)  # recorder
+            # every client trains every round: FedAvg sizes a round's sample from the nodes connected when it starts,
+            # and in-process nodes may still be connecting in round 1 (it then trained 2 of them: a fresh-eyes user)
+            every = dict(min_train_nodes=args.clients, min_available_nodes=args.clients)
+            strategy = RecordingStrategy(FedAvg(fraction_evaluate=0.0, **every), rec)  # recorder
             result = strategy.start(
                 grid=grid, initial_arrays=ArrayRecord(digits_cnn().state_dict()), num_rounds=args.rounds, evaluate_fn=evaluate
             )
