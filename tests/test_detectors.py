@@ -1247,6 +1247,62 @@ def test_a_second_module_of_a_registered_name_is_refused_not_swapped_in(monkeypa
     )
 
 
+PLUGIN = """
+import numpy as np
+
+from fedforensics.detectors.statistic import RoundStatisticDetector
+
+
+class LargestChange(RoundStatisticDetector):
+    name = "largest-change"
+    reference = "a plugin of tests/test_detectors.py"
+    summary = "each client's largest |change| of any layer"
+    family = "magnitude"
+    side = "greater"
+
+    def statistics(self, data):
+        return {"max": np.max([data.max_abs(layer.name) for layer in data.layers], axis=0)}
+
+    def explain(self, key):
+        return "changes one coordinate more than the other clients do"
+"""
+
+
+def test_an_installed_package_adds_a_detector_through_its_entry_point(runs, tmp_path, monkeypatch):
+    """A fresh-eyes user could add a detector to the command line only by writing into the installed package: a
+    package of one's own now names it under the entry-point group `fedforensics.detectors`, and it joins the
+    registry, --detector, --set and the reports like a built-in one."""
+    import importlib.metadata
+
+    import fedforensics.detectors as registry
+    from fedforensics.settings import parse_settings
+
+    (tmp_path / "my_plugin.py").write_text(PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    entries = [importlib.metadata.EntryPoint("largest-change", "my_plugin", registry.PLUGINS)]
+
+    def installed(*, group):
+        return entries if group == registry.PLUGINS else []
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", installed)
+    registry.plugins.cache_clear()
+    try:
+        assert "largest-change" in registry.all_detectors() and "norm" in registry.all_detectors()
+        (detector,) = parse_settings(["largest-change.threshold=2"]).build_detectors(["largest-change"])
+        report = analyze(open_run(runs["boost"]), [detector])
+        assert report.detector("largest-change").flagged == ["c3"]
+        entries[0] = importlib.metadata.EntryPoint("broken", "no_such_plugin_module", registry.PLUGINS)
+        registry.plugins.cache_clear()
+        with pytest.raises(FedForensicsError) as info:
+            registry.all_detectors()
+        assert str(info.value) == (
+            "detector plugin 'broken' (no_such_plugin_module) failed to load: ModuleNotFoundError: No module named "
+            "'no_such_plugin_module'"
+        )
+    finally:
+        registry.plugins.cache_clear()  # the next test's registry is the installed one
+
+
 def test_cosine_to_the_mean_of_the_others_from_the_gram_matrix_alone():
     from fedforensics.detectors.mean_copy import cosine_to_mean_of_others
 
