@@ -1,7 +1,8 @@
-"""The detector registry: every :class:`~.base.Detector` subclass in this package.
+"""The detector registry: every :class:`~.base.Detector` subclass in this package, and in the modules installed
+packages name under the entry-point group ``fedforensics.detectors``.
 
 Detectors are discovered by walking the package (as scikit-learn's
-``all_estimators`` does), so adding a detector is adding one module.
+``all_estimators`` does), so adding a detector is adding one module (here, or in a package of one's own).
 """
 
 from __future__ import annotations
