@@ -229,6 +229,16 @@ def fails_on_many():
     return wrapped(change)
 
 
+def fails_midway():
+    calls = []
+    def change(scores, x):
+        calls.append(len(x))
+        if len(calls) > 30:  # past every check before the search: it fails in the search itself
+            raise RuntimeError("my model gave up")
+        return scores
+    return wrapped(change)
+
+
 def refuses_states():
     model = digits_cnn()
     def load_state_dict(*args, **kwargs):
@@ -264,6 +274,15 @@ def test_a_model_whose_output_cannot_be_inverted_is_refused_before_the_scan(runs
     monkeypatch.syspath_prepend(str(bad_models))
     out = tmp_path / "out.json"
     assert_refused(analyze(runs["run"], "--model", f"inversion_bad_models:{factory}", "--json", out), message, out)
+
+
+def test_a_model_that_fails_midway_through_the_search_is_bad_input_not_a_defect(runs, tmp_path, bad_models, monkeypatch):
+    """A fresh-eyes user's model raised on its 51st call, after every check: 'internal error ... a defect of
+    fedforensics', exit 3. An error out of the model's forward pass is the model's; the audit ends with exit 2."""
+    monkeypatch.syspath_prepend(str(bad_models))
+    out = tmp_path / "out.json"
+    result = analyze(runs["run"], "--model", "inversion_bad_models:fails_midway", "--json", out)
+    assert_refused(result, "error: the model failed during trigger inversion: my model gave up", out)
 
 
 def test_a_model_holding_nan_is_refused_before_the_scan(runs, tmp_path, no_scan):

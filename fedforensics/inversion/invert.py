@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
+import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,19 +129,39 @@ def invert_run(
             return None
         return lambda done, total: progress(i * total + done, models * total)
 
-    result = inversion.invert(model, x, y, progress=stage(0))
-    triggers = {f"recovered {label}": result.trigger(label) for label in result.flagged_labels}
-    targets = {f"recovered {label}": label for label in result.flagged_labels}
-    if user_trigger is not None:
-        triggers.update(partial_triggers(*user_trigger))
-    probe = probe_triggers(model, x, triggers, targets)
-    timeline = []
-    for i, r in enumerate(timeline_rounds, start=1):
-        global_state = run.global_state(r)
-        if not _finite(global_state) or not _scores_finite(load_state(model, global_state, f"the global model of round {r}"), x):
-            continue  # FedAvg spread a NaN into it, or its scores are NaN: nothing to invert
-        timeline.append(RoundInversion(r, inversion.invert(model, x, y, progress=stage(i))))
+    with _model_failures():
+        result = inversion.invert(model, x, y, progress=stage(0))
+        triggers = {f"recovered {label}": result.trigger(label) for label in result.flagged_labels}
+        targets = {f"recovered {label}": label for label in result.flagged_labels}
+        if user_trigger is not None:
+            triggers.update(partial_triggers(*user_trigger))
+        probe = probe_triggers(model, x, triggers, targets)
+        timeline = []
+        for i, r in enumerate(timeline_rounds, start=1):
+            global_state = run.global_state(r)
+            if not _finite(global_state) or not _scores_finite(load_state(model, global_state, f"the global model of round {r}"), x):
+                continue  # FedAvg spread a NaN into it, or its scores are NaN: nothing to invert
+            timeline.append(RoundInversion(r, inversion.invert(model, x, y, progress=stage(i))))
     return TriggerInversionReport(chosen, kind, result, probe, timeline, len(y), time.perf_counter() - started)
+
+
+@contextlib.contextmanager
+def _model_failures() -> Iterator[None]:
+    """Turn an error the auditor's model raised in its forward pass, midway through the search (the checks before
+    it passed: a model that fails on some batches only), into bad input, exit 2; any other error stays a defect of
+    fedforensics. A fresh-eyes user's model that failed on its 51st call was reported as the latter."""
+    try:
+        yield
+    except Exception as exc:
+        if isinstance(exc, FedForensicsError) or not _raised_in_a_forward(exc):
+            raise
+        raise FedForensicsError(f"the model failed during trigger inversion: {one_line(exc)}") from None
+
+
+def _raised_in_a_forward(exc: BaseException) -> bool:
+    """Whether ``exc`` came out of an ``nn.Module`` call: the search calls no module but the auditor's model."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    return any(f.name in ("_call_impl", "_wrapped_call_impl") and f.filename.endswith(os.path.join("nn", "modules", "module.py")) for f in frames)
 
 
 def check_inputs(
