@@ -129,7 +129,8 @@ def no_scan(monkeypatch):
         (["--model", "fedforensics.zoo:no_such_model"], "has no attribute 'no_such_model'"),
         (["--model", "fedforensics.zoo:digits_mlp"], "the model does not match the run backdoored.h5"),
         (["--model", CNN, "--data", "no_y"], "no array y"),
-        (["--model", CNN, "--data", "flat"], r"x has shape (300, 64); expected (N, C, H, W)"),
+        (["--model", CNN, "--data", "flat"], r"x has shape (300, 64); expected (N, C, H, W): the trigger is stamped on "
+         "images; for a model of flat inputs give x as (N, 1, H, W) and put nn.Flatten() first in the model's factory"),
         (["--model", CNN, "--data", "small"], "the model cannot take the clean data's inputs of shape (1, 4, 4)"),
         (["--model", CNN, "--data", "missing"], "no such file"),
         (["--model", CNN, "--round", "7"], "round 7 is not in backdoored.h5 (rounds 0..1)"),
@@ -191,7 +192,13 @@ def test_bad_clean_data_is_refused_on_its_own_dtype_before_the_scan(runs, tmp_pa
 
 
 BAD_MODELS = """
+import torch
+
 from fedforensics.zoo import digits_cnn
+
+
+def flat_mlp():  # examples/pytorch_loop.py's model: it flattens its inputs itself, the model takes (N, 64)
+    return torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10))
 
 
 def wrapped(change):
@@ -253,6 +260,8 @@ def bad_models(tmp_path_factory) -> Path:
     """A folder holding ``inversion_bad_models.py``: digits CNNs whose output trigger inversion cannot use."""
     folder = tmp_path_factory.mktemp("bad_models")
     (folder / "inversion_bad_models.py").write_text(BAD_MODELS)
+    (folder / "inversion_raises_on_import.py").write_text("raise RuntimeError('config file missing')\n")
+    (folder / "inversion_imports_a_missing_package.py").write_text("import no_such_package_xyz\n")
     return folder
 
 
@@ -283,6 +292,40 @@ def test_a_model_that_fails_midway_through_the_search_is_bad_input_not_a_defect(
     out = tmp_path / "out.json"
     result = analyze(runs["run"], "--model", "inversion_bad_models:fails_midway", "--json", out)
     assert_refused(result, "error: the model failed during trigger inversion: my model gave up", out)
+
+
+@pytest.mark.parametrize(
+    ("module", "message"),
+    [
+        ("inversion_raises_on_import", "importing inversion_raises_on_import failed (config file missing)"),
+        ("inversion_imports_a_missing_package", "importing inversion_imports_a_missing_package failed (No module named 'no_such_package_xyz')"),
+        ("no_such_module_xyz", "cannot import no_such_module_xyz from the current folder or the Python path"),
+        ("no_such_package_xyz.model", "cannot import no_such_package_xyz.model from the current folder or the Python path"),
+    ],
+)
+def test_a_model_module_that_fails_as_it_imports_is_told_from_one_not_found(tmp_path, bad_models, no_scan, runs, monkeypatch, module, message):
+    """A fresh-eyes user's module raised while importing and was said not to be found ("cannot import ... from the
+    current folder or the Python path")."""
+    monkeypatch.syspath_prepend(str(bad_models))
+    out = tmp_path / "out.json"
+    assert_refused(analyze(runs["run"], "--model", f"{module}:build", "--json", out), message, out)
+
+
+def test_a_model_of_flat_inputs_is_told_how_to_take_images(runs, tmp_path, bad_models, no_scan, monkeypatch):
+    """A fresh-eyes user tried examples/pytorch_loop.py's MLP (flat inputs) with images and with flat data: neither
+    refusal said what to do."""
+    monkeypatch.syspath_prepend(str(bad_models))
+    from inversion_bad_models import flat_mlp
+
+    state = {k: v.detach().numpy() for k, v in flat_mlp().state_dict().items()}
+    with Recorder(tmp_path / "flat.h5") as rec:
+        for r in range(2):
+            with rec.round(r, state) as rnd:
+                for c in range(4):
+                    rnd.client(f"c{c}", {k: v + 0.01 * c for k, v in state.items()}, num_samples=50)
+    out = tmp_path / "out.json"
+    result = analyze(tmp_path / "flat.h5", "--model", "inversion_bad_models:flat_mlp", "--data", runs["clean"], "--json", out)
+    assert_refused(result, "(a model of flat inputs takes these images behind an nn.Flatten() put first in its factory)", out)
 
 
 def test_a_model_holding_nan_is_refused_before_the_scan(runs, tmp_path, no_scan):

@@ -48,8 +48,11 @@ def load_model_factory(spec: str) -> ModelFactory:
         target = importlib.import_module(module_name)
     except (Exception, SystemExit) as exc:  # the module is the auditor's own code: any failure is bad input (QA: a
         # sys.exit(0) in it ended the audit with exit 0, no report written and --fail-on bypassed)
+        missing = isinstance(exc, ModuleNotFoundError) and module_name.startswith(str(exc.name))
         raise FedForensicsError(
             f"--model {spec!r}: cannot import {module_name} from the current folder or the Python path ({one_line(exc)})"
+            if missing  # not found, or a package of its path not found; else it was found and failed as it ran
+            else f"--model {spec!r}: importing {module_name} failed ({one_line(exc)})"
         ) from None
     finally:
         if add:
@@ -130,7 +133,11 @@ def check_clean_data(
     """
     x, y = np.asarray(x), np.asarray(y)
     if x.ndim != 4:
-        raise FedForensicsError(f"{source}: x has shape {x.shape}; expected (N, C, H, W)")
+        flat = (
+            ": the trigger is stamped on images; for a model of flat inputs give x as (N, 1, H, W) and put "
+            "nn.Flatten() first in the model's factory" if x.ndim == 2 else ""
+        )
+        raise FedForensicsError(f"{source}: x has shape {x.shape}; expected (N, C, H, W){flat}")
     if y.ndim != 1 or len(y) != len(x):
         raise FedForensicsError(f"{source}: y has shape {y.shape}; expected ({len(x)},), one label per sample of x")
     x = _float32(x, "x", source)

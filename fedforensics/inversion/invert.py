@@ -254,7 +254,13 @@ def _check_scores(model: torch.nn.Module, x: np.ndarray, y: np.ndarray, source: 
         with evaluating(model, gradients=True):
             scores = model(inputs)
     except Exception as exc:  # the auditor's model on the auditor's data: a mismatch is bad input
-        raise FedForensicsError(f"the model cannot take the clean data's inputs of shape {x.shape[1:]}: {one_line(exc)}") from None
+        flat = (  # images into a first linear layer: the model of a loop that flattened its inputs itself
+            " (a model of flat inputs takes these images behind an nn.Flatten() put first in its factory)"
+            if "mat1 and mat2" in str(exc) else ""
+        )
+        raise FedForensicsError(
+            f"the model cannot take the clean data's inputs of shape {x.shape[1:]}: {one_line(exc)}{flat}"
+        ) from None
     if not isinstance(scores, torch.Tensor):
         raise FedForensicsError(f"the model returns a {type(scores).__name__}; trigger inversion needs a tensor of class scores (N, classes)")
     if scores.dim() != 2 or len(scores) != len(inputs):
