@@ -224,6 +224,25 @@ def test_a_narrow_terminal_keeps_the_verdicts_whole_and_moves_the_evidence_under
         assert (f"c1: {detector} {first_word}" in shown) is (width < EVIDENCE_WIDTH), shown
 
 
+def test_a_narrow_terminal_wraps_long_ids_in_the_run_panel_rather_than_cutting_them(tmp_path):
+    """A fresh-eyes user at 60 columns: the run panel cut both attackers' ids to one and the same
+    "hospital-north-east-region-client-00…"; the localization table's header to "separati…"."""
+    from rich.console import Console
+
+    from fedforensics.report.terminal import render_audit
+    from synthetic import make_run
+
+    ids = [f"hospital-north-east-region-client-{i:04d}" for i in range(8)]
+    path = make_run(tmp_path / "long.h5", clients=8, rounds=4, ids=ids, attackers=(ids[2], ids[5]), attack="boost")
+    console = Console(record=True, width=60)
+    render_audit(console, analyze(open_run(path)))
+    shown = console.export_text()
+    panel = shown.split("final state")[0].split("ground truth")[1]
+    assert "…" not in panel
+    assert "".join(line.strip(" │") for line in panel.splitlines()) == f"{ids[2]},{ids[5]}"  # the wrap eats the space
+    assert "separation" in shown
+
+
 def test_a_narrow_terminal_says_an_unflagged_attacker_was_not_flagged(tmp_path):
     """Review: under 70 columns an attacker with no flag and no evidence got a line ending in ': '."""
     from rich.console import Console

@@ -36,7 +36,7 @@ def summary_panel(summary: RunSummary) -> Panel:
     """The run facts as a panel."""
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="bold")
-    facts.add_column()
+    facts.add_column(overflow="fold")  # ids wrapped, never cut to "…": cut, two long ids can read the same
     cpr = summary.clients_per_round
     rounds = (
         f"{summary.rounds} ({summary.first_round}..{summary.last_round})" if summary.rounds else "0"
@@ -195,7 +195,7 @@ def localization_table(report: AuditReport, limit: int = 8) -> Table | None:
     has_truth = any(row["auroc"] is not None for row in rows)
     table = Table(title="localization: layer slices that separate clients most", title_justify="left")
     table.add_column("slice", overflow="fold")
-    table.add_column("separation", justify="right")
+    table.add_column("separation", justify="right", min_width=len("separation"))
     table.add_column("peak round", justify="right")
     table.add_column("top client", overflow="fold")
     if has_truth:
