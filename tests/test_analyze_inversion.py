@@ -64,6 +64,7 @@ def runs(tmp_path_factory) -> dict[str, Path]:
         "trigger": folder / "trigger.npz",
         "bad_trigger": folder / "bad_trigger.npz",
         "complex_trigger": folder / "complex_trigger.npz",
+        "empty_trigger": folder / "empty_trigger.npz",
     }
     np.savez(files["clean"], x=x[:240].astype(np.float64), y=y[:240])  # fewer than attached: shows which was used
     np.savez(files["no_y"], x=x)
@@ -72,6 +73,7 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     np.savez(files["trigger"], mask=mask, pattern=pattern)
     np.savez(files["bad_trigger"], mask=mask[:4, :4], pattern=pattern)
     np.savez(files["complex_trigger"], mask=mask + 1j, pattern=pattern)  # the imaginary part was dropped
+    np.savez(files["empty_trigger"], mask=np.zeros_like(mask), pattern=pattern)  # probed as "pulls to label 0" (a tie)
     return files
 
 
@@ -138,13 +140,14 @@ def no_scan(monkeypatch):
         (["--model", CNN, "--rounds", "some"], "--rounds 'some': the only value is 'all'"),
         (["--model", CNN, "--probe-trigger", "bad_trigger"], "mask has shape (4, 4)"),
         (["--model", CNN, "--probe-trigger", "complex_trigger"], "complex_trigger.npz: mask holds complex numbers"),
+        (["--model", CNN, "--probe-trigger", "empty_trigger"], "empty_trigger.npz: the mask is all zero, so the trigger stamps nothing"),
         (["--data", "clean"], "--data, --round, --rounds and --probe-trigger need --model"),
         (["--model", CNN, "--every", "2"], "--every needs --rounds all"),  # was silently ignored
     ],
 )
 def test_bad_input_is_one_line_and_exit_2_before_the_scan(runs, tmp_path, no_scan, args, message):
     out = tmp_path / "out.json"
-    files = {"no_y", "flat", "small", "clean", "bad_trigger", "complex_trigger"}
+    files = {"no_y", "flat", "small", "clean", "bad_trigger", "complex_trigger", "empty_trigger"}
     args = [runs[a] if a in files else tmp_path / "missing.npz" if a == "missing" else a for a in args]
     assert_refused(analyze(runs["run"], *args, "--json", out), message, out)
 

@@ -203,6 +203,8 @@ def check_trigger(mask: np.ndarray, pattern: np.ndarray, image_shape: tuple[int,
     mask, pattern = _float32(mask, "mask", source, booleans=True), _float32(pattern, "pattern", source)
     if mask.min() < 0 or mask.max() > 1:
         raise FedForensicsError(f"{source}: mask values must lie in [0, 1]")
+    if not mask.any():  # it stamps nothing: the probe would report a tie of unchanged predictions as a pull
+        raise FedForensicsError(f"{source}: the mask is all zero, so the trigger stamps nothing")
     return mask, np.broadcast_to(pattern, tuple(image_shape)).astype(np.float32)
 
 
