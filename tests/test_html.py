@@ -237,6 +237,9 @@ def test_trigger_inversion_section(hostile):
     with_inversion = dataclasses.replace(report, trigger_inversion=fake_inversion())
     page = render_html(with_inversion)
     assert missing(page, '<section id="inversion">', 'href="#inversion"', "Backdoor suspected: label 6", "after round 5") == []
+    # what the flag measured, not "far smaller than any other label needs" (a fresh-eyes user's flag sat at 9.0 of mask
+    # against 10.2 for the next label: an outlier of a narrow spread)
+    assert "is an outlier on the small side of the labels' trigger sizes (anomaly index 3.00, flagged above 2)" in page
     # scores, trigger images, probe histograms and the timeline, besides the seven figures of the audit
     assert page.count("data:image/svg+xml") == 7 + 4
 

@@ -355,8 +355,10 @@ def _inversion(inversion: TriggerInversionReport) -> str:
     model = inversion.model_named
     verdict = (
         f'<div class="note"><b>Backdoor suspected: label{"s" if len(flagged) > 1 else ""} '
-        f'{esc(", ".join(map(str, flagged)))}</b> — a trigger far smaller than any other label needs sends held-out '
-        "inputs there."
+        f'{esc(", ".join(map(str, flagged)))}</b> — its trigger, which sends held-out inputs there, is an outlier on the '
+        f"small side of the labels' trigger sizes (anomaly index "
+        f'{esc(", ".join(f"{c.anomaly_index:.2f}" for c in classes if c.flagged))}, flagged above '
+        f"{inversion.result.threshold:g})."
         + (
             f" Weak for label{'s' if len(weak) > 1 else ''} {esc(', '.join(map(str, weak)))}: an anomaly index "
             f"{esc(inversion.result.weak_meaning)}."
