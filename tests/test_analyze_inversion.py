@@ -413,3 +413,36 @@ def test_the_terminal_timeline_marks_a_weak_flag_as_the_final_model_line_does():
     console.print(trigger_inversion_table(report))
     text = console.export_text()
     assert "flagged labels per inverted round: 0: 2 (weak) · 10: 6\n(weak): its anomaly index is below the chance level" in text
+
+
+def test_a_search_that_found_no_working_trigger_says_so_rather_than_no_label_flagged():
+    """A fresh-eyes user's model (logits ×1e30) gave every label's recovered trigger 0–8 % attack success, and the
+    report said "no label flagged: no label's trigger is an outlier", as after a search that worked."""
+    from rich.console import Console
+
+    from fedforensics.inversion.invert import TriggerInversionReport
+    from fedforensics.inversion.neural_cleanse import LabelTrigger, NeuralCleanseResult
+    from fedforensics.inversion.probe import ProbeSet, TriggerProbe
+    from fedforensics.report.html import _inversion
+    from fedforensics.report.terminal import trigger_inversion_table
+
+    def report(success: float) -> TriggerInversionReport:
+        classes = [LabelTrigger(k, 10.0 + k, success * k / 9, 0.5, False) for k in range(10)]
+        empty = np.zeros((10, 1, 1), np.float32)
+        result = NeuralCleanseResult(classes, empty, empty[:, None], np.zeros(10))
+        return TriggerInversionReport(30, "final", result, TriggerProbe([ProbeSet("clean", [10] * 10, None, 0.0)]), [], 100)
+
+    def terminal(inversion: TriggerInversionReport) -> str:
+        console = Console(width=300, record=True, color_system=None)
+        console.print(trigger_inversion_table(inversion))
+        return console.export_text()
+
+    failed, worked = report(0.08), report(0.95)  # the best label's trigger: 8 % and 95 %
+    assert not failed.result.working_triggers and worked.result.working_triggers
+    assert (
+        "no label flagged, and no trigger found: no label's recovered trigger reached 90% attack success on held-out "
+        "inputs (best 8%), so there were no triggers to compare: this says nothing of a backdoor"
+    ) in terminal(failed)
+    assert "no label flagged: no label's trigger is an outlier on the small side" in terminal(worked)
+    assert "<b>No trigger found</b>" in _inversion(failed) and "No label stands out" in _inversion(worked)
+    assert failed.result.to_json()["min_success"] == 0.9

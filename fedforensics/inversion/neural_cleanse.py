@@ -49,6 +49,8 @@ _ADAM_BETAS = (0.9, 0.999)
 _ADAM_EPS = 1e-8
 ANOMALY_THRESHOLD = 2.0
 """The anomaly index above which Neural Cleanse flags a label (Wang et al. 2019, §IV-C)."""
+MIN_SUCCESS = 0.9
+"""The held-out attack success a flagged label's recovered trigger must reach."""
 
 
 def chance_index(labels: int, level: float = 0.05) -> float:
@@ -116,6 +118,7 @@ class NeuralCleanseResult:
     patterns : float32 ``(K, C, H, W)``, the recovered pattern of each label (in the data's value range).
     epochs : epochs each label's search ran (summed over restarts).
     threshold : the anomaly index above which a label was flagged (:attr:`NeuralCleanse.threshold`).
+    min_success : the held-out attack success a flagged label's trigger reaches (:attr:`NeuralCleanse.min_success`).
     """
 
     classes: list[LabelTrigger]
@@ -123,6 +126,13 @@ class NeuralCleanseResult:
     patterns: np.ndarray
     epochs: np.ndarray = field(repr=False)
     threshold: float = ANOMALY_THRESHOLD
+    min_success: float = MIN_SUCCESS
+
+    @property
+    def working_triggers(self) -> bool:
+        """Whether some label's recovered trigger works on the held-out inputs (``min_success``): where none does, the
+        search found no trigger to compare, and "no label flagged" says nothing of a backdoor."""
+        return any(c.attack_success >= self.min_success for c in self.classes)
 
     @property
     def flagged_labels(self) -> list[int]:
@@ -159,6 +169,7 @@ class NeuralCleanseResult:
             "weak_labels": self.weak_labels,
             "chance_index": round(self.chance_index, 4),
             "threshold": self.threshold,
+            "min_success": self.min_success,
         }
 
 
@@ -322,7 +333,7 @@ class NeuralCleanse:
         restarts: int = 2,
         validation: float = 0.5,
         threshold: float = ANOMALY_THRESHOLD,
-        min_success: float = 0.9,
+        min_success: float = MIN_SUCCESS,
         seed: int = 0,
     ) -> None:
         self.lr = lr
@@ -462,7 +473,7 @@ class NeuralCleanse:
             LabelTrigger(int(k), float(l1[k]), float(held_success[k]), float(index[k]), bool(flagged[k])) for k in range(classes)
         ]
         per_label = epochs.reshape(classes, -1).sum(1)
-        return NeuralCleanseResult(labels, mask[:, 0].numpy(), pattern.numpy(), per_label, self.threshold)
+        return NeuralCleanseResult(labels, mask[:, 0].numpy(), pattern.numpy(), per_label, self.threshold, self.min_success)
 
 
 def _frozen_copy(model: torch.nn.Module) -> torch.nn.Module:

@@ -368,6 +368,10 @@ def _inversion(inversion: TriggerInversionReport) -> str:
         + "</div>"
         if flagged
         else '<p class="muted">No label stands out: every label needs a trigger of similar size.</p>'
+        if inversion.result.working_triggers
+        else f'<div class="note"><b>No trigger found</b>: no label\'s recovered trigger reached '
+        f"{inversion.result.min_success:.0%} attack success on held-out inputs, so there were no triggers to compare: "
+        "this says nothing of a backdoor.</div>"
     )
     parts = [verdict, figure(
         figures.inversion_scores([c.label for c in classes], [c.mask_l1 for c in classes],
