@@ -129,10 +129,15 @@ class NeuralCleanseResult:
     min_success: float = MIN_SUCCESS
 
     @property
+    def best_success(self) -> float:
+        """The largest held-out attack success of any label's recovered trigger (NaN where none has one)."""
+        return max((c.attack_success for c in self.classes if not math.isnan(c.attack_success)), default=float("nan"))
+
+    @property
     def working_triggers(self) -> bool:
         """Whether some label's recovered trigger works on the held-out inputs (``min_success``): where none does, the
         search found no trigger to compare, and "no label flagged" says nothing of a backdoor."""
-        return any(c.attack_success >= self.min_success for c in self.classes)
+        return self.best_success >= self.min_success
 
     @property
     def flagged_labels(self) -> list[int]:

@@ -306,10 +306,10 @@ def _inversion_verdict(inversion: TriggerInversionReport) -> str:
     threshold = f"{inversion.result.threshold:g}"
     flagged = [inversion.classes[label] for label in inversion.flagged_labels]
     if not flagged and not inversion.result.working_triggers:
-        best = max((c.attack_success for c in inversion.classes), default=float("nan"))
         return (
             f"[yellow]no label flagged, and no trigger found[/]: no label's recovered trigger reached "
-            f"{inversion.result.min_success:.0%} attack success on held-out inputs (best {_fmt(best, '.0%')}), so there "
+            f"{inversion.result.min_success:.0%} attack success on held-out inputs (best "
+            f"{_fmt(inversion.result.best_success, '.0%')}), so there "
             "were no triggers to compare: this says nothing of a backdoor"
         )
     if not flagged:
