@@ -18,6 +18,9 @@ class RunFormatError(FedForensicsError):
 
 
 def one_line(exc: BaseException) -> str:
-    """The first line of an exception's message, for a one-line error."""
+    """The first line of an exception's message, for a one-line error (``sys.exit(0)`` for a ``SystemExit``, whose
+    message is its bare code)."""
+    if isinstance(exc, SystemExit):
+        return f"sys.exit({exc.code!r})"
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
