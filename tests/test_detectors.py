@@ -1299,6 +1299,14 @@ def test_an_installed_package_adds_a_detector_through_its_entry_point(runs, tmp_
             "detector plugin 'broken' (no_such_plugin_module) failed to load: ModuleNotFoundError: No module named "
             "'no_such_plugin_module'"
         )
+        entries[0] = importlib.metadata.EntryPoint("a-function", "my_plugin:LargestChange.explain", registry.PLUGINS)
+        registry.plugins.cache_clear()
+        with pytest.raises(FedForensicsError) as info:  # it registered nothing, silently
+            registry.all_detectors()
+        assert str(info.value) == (
+            "detector plugin 'a-function' (my_plugin:LargestChange.explain) names a function, neither a module nor a "
+            "Detector class"
+        )
     finally:
         registry.plugins.cache_clear()  # the next test's registry is the installed one
 

@@ -41,11 +41,17 @@ def plugins() -> tuple[object, ...]:
     loaded = []
     for entry in importlib.metadata.entry_points(group=PLUGINS):
         try:
-            loaded.append(entry.load())
+            source = entry.load()
         except Exception as exc:  # a plugin's own defect: named, in one line
             raise FedForensicsError(
                 f"detector plugin {entry.name!r} ({entry.value}) failed to load: {type(exc).__name__}: {exc}"
             ) from None
+        if not (inspect.ismodule(source) or (inspect.isclass(source) and issubclass(source, Detector))):
+            raise FedForensicsError(
+                f"detector plugin {entry.name!r} ({entry.value}) names a {type(source).__name__}, neither a module nor "
+                "a Detector class"
+            )
+        loaded.append(source)
     return tuple(loaded)
 
 
