@@ -27,7 +27,7 @@ from .run import open_run
 from .scan import Progress
 from .settings import Settings
 from .stats import auroc
-from .verdict import INTEGRITY, VERDICTS
+from .verdict import VERDICTS
 
 EVALUATION_FORMAT = "fedforensics-evaluation"
 EVALUATION_VERSION = 1
@@ -216,13 +216,8 @@ def evaluate_report(report: AuditReport, truth: Sequence[str | int], *, index: i
         judgements.append(
             judge(result.name, index, result.scores, set(result.flagged), result.first_flagged, clients, attackers)
         )
-    by_name = {r.name: r for r in report.detectors if r.applicable}
-    first: dict[str, int] = {}
-    for v in report.verdicts:
-        rounds = [by_name[d].first_flagged[v.client] for d in v.flagged_by if v.client in by_name[d].first_flagged]
-        rounds += [e.round for e in v.evidence if e.detector == INTEGRITY and e.round is not None]  # NaN/Inf seen then
-        if rounds:
-            first[v.client] = min(rounds)
+    # the round the verdict rule would first have judged it so (a corroborating detector's earlier flag judges no one)
+    first = {v.client: v.first_round for v in report.verdicts if v.first_round is not None}
     flagged = {v.client for v in report.verdicts if v.verdict in POSITIVE_VERDICTS}
     scores = {v.client: consensus_score(v.verdict, v.score) for v in report.verdicts}
     judgements.append(judge(CONSENSUS, index, scores, flagged, first, clients, attackers))

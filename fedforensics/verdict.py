@@ -69,6 +69,8 @@ class ClientVerdict:
     #: The facts behind the verdict: an update's NaN/Inf first, then the flagging detectors' (the strongest flag's first).
     evidence: list[Evidence] = field(default_factory=list)
     rounds: int = 0
+    #: The earliest round by which the verdict rule would have judged it so (None: benign, or no round says).
+    first_round: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -76,6 +78,7 @@ class ClientVerdict:
             "verdict": self.verdict,
             "score": round(self.score, 4),
             "rounds": self.rounds,
+            "first_round": self.first_round,
             "flagged_by": self.flagged_by,
             "strengths": {k: (round(v, 4) if math.isfinite(v) else None) for k, v in self.strengths.items()},
             "evidence": [e.to_json() for e in self.evidence],
@@ -123,45 +126,71 @@ class ConsensusRule:
                 # NaN: not scored; +inf (a custom detector's "certainly") is the strongest flag there is
                 strengths[result.name] = score / result.threshold if not math.isnan(score) else math.nan
             flagged_by = [name for name, s in strengths.items() if not math.isnan(s) and s >= 1.0]
-            standalone = [r.name for r in applicable if r.standalone and r.name in flagged_by]
             # where the client's own data explain its update's length, the flags far more data raise by construction
             # are one observation, its data size: one family at most, and none of them strong alone
             sized = {r.name for r in applicable if r.large_data} if cid in large_data else set()
-            strongest = max((strengths[name] for name in standalone if name not in sized), default=0.0)
-            strong_sized = any(strengths[name] >= self.strong for name in standalone if name in sized)
             by_strength = sorted(applicable, key=lambda r: -strengths[r.name] if not math.isnan(strengths[r.name]) else 0.0)
             evidence = [e for r in by_strength if r.name in flagged_by for e in r.evidence if e.client == cid]
-            if nonfinite.get(cid):
-                bad = nonfinite[cid]
+            bad = nonfinite.get(cid, [])
+            if bad:
                 evidence.insert(
                     0,
                     Evidence(INTEGRITY, cid, bad[0], None, float(len(bad)), f"update held NaN/Inf in {len(bad)} round(s)"),
                 )
-            flagging = [r for r in applicable if r.name in flagged_by and r.adds_family]
-            label_mix_only = all(result.label_mix for result in flagging if result.standalone)
-            # where differences persist, a label-mix detector's vote over the rounds is one observation repeated:
-            # below `strong`, beside other standalone flags, it adds no family and keeps the client suspicious;
-            # nor does a corroborating flag beside it (the client's training metrics), which the same data sets
-            discounted = {
-                result.name for result in flagging
-                if persistent and not label_mix_only and result.standalone and result.label_mix and strengths[result.name] < self.strong
-            }  # fmt: skip
-            counted = [result for result in flagging if result.name not in discounted and (result.standalone or not discounted)]
-            families = _families(counted, sized)
-            if standalone and label_mix_only:
-                # one fact about the client's data, not independent evidence: a corroborating flag (its training
-                # metrics) beside standalone flags that only an unusual label mix raised is set by the same data
-                families = {"label mix"}
-            if standalone and (len(families) >= self.agree or strongest >= self.strong):
-                verdict: Verdict = "malicious"
-            elif (standalone and (not persistent or discounted or strong_sized)) or nonfinite.get(cid):
-                verdict = "suspicious"
-            else:
-                verdict = "benign"
+            verdict = self._verdict(strengths, applicable, sized, persistent, bool(bad))
+            first = self._first_round(cid, strengths, applicable, sized, persistent, bad) if verdict != "benign" else None
             score = sum(min(max(s, 0.0), self.cap) for s in strengths.values() if not math.isnan(s))
-            verdicts.append(ClientVerdict(cid, verdict, score, flagged_by, strengths, evidence, rounds))
+            verdicts.append(ClientVerdict(cid, verdict, score, flagged_by, strengths, evidence, rounds, first))
         verdicts.sort(key=lambda v: (VERDICTS.index(v.verdict), -v.score, v.client))
         return verdicts
+
+    def _verdict(
+        self, strengths: dict[str, float], applicable: list[DetectorResult], sized: Collection[str], persistent: bool,
+        broken: bool,
+    ) -> Verdict:
+        """One client's verdict from its ``strengths`` (detector -> score / threshold), the large-data detectors
+        ``sized`` for it, whether the run's differences persist, and whether an update of it held NaN/Inf."""
+        flagged_by = {name for name, s in strengths.items() if not math.isnan(s) and s >= 1.0}
+        standalone = [r.name for r in applicable if r.standalone and r.name in flagged_by]
+        strongest = max((strengths[name] for name in standalone if name not in sized), default=0.0)
+        strong_sized = any(strengths[name] >= self.strong for name in standalone if name in sized)
+        flagging = [r for r in applicable if r.name in flagged_by and r.adds_family]
+        label_mix_only = all(result.label_mix for result in flagging if result.standalone)
+        # where differences persist, a label-mix detector's vote over the rounds is one observation repeated:
+        # below `strong`, beside other standalone flags, it adds no family and keeps the client suspicious;
+        # nor does a corroborating flag beside it (the client's training metrics), which the same data sets
+        discounted = {
+            result.name for result in flagging
+            if persistent and not label_mix_only and result.standalone and result.label_mix and strengths[result.name] < self.strong
+        }  # fmt: skip
+        counted = [result for result in flagging if result.name not in discounted and (result.standalone or not discounted)]
+        families = _families(counted, sized)
+        if standalone and label_mix_only:
+            # one fact about the client's data, not independent evidence: a corroborating flag (its training
+            # metrics) beside standalone flags that only an unusual label mix raised is set by the same data
+            families = {"label mix"}
+        if standalone and (len(families) >= self.agree or strongest >= self.strong):
+            return "malicious"
+        if (standalone and (not persistent or discounted or strong_sized)) or broken:
+            return "suspicious"
+        return "benign"
+
+    def _first_round(
+        self, cid: str, strengths: dict[str, float], applicable: list[DetectorResult], sized: Collection[str],
+        persistent: bool, nonfinite: list[int],
+    ) -> int | None:
+        """The earliest round by which this rule would have judged the client malicious or suspicious: each flag
+        counts from its detector's ``first_flagged`` round (at its final strength), an update's NaN/Inf from its
+        first such round. ``None`` when the verdict needs a flag of a statistic of the whole run, which has no
+        round. (A corroborating detector's earlier flag is not the verdict's: it alone judges no one.)"""
+        since = {
+            r.name: r.first_flagged.get(cid) for r in applicable if not math.isnan(strengths[r.name]) and strengths[r.name] >= 1.0
+        }
+        for r in sorted({rnd for rnd in since.values() if rnd is not None} | set(nonfinite[:1])):
+            upto = {name: (0.0 if name in since and (since[name] is None or since[name] > r) else s) for name, s in strengths.items()}
+            if self._verdict(upto, applicable, sized, persistent, bool(nonfinite) and nonfinite[0] <= r) != "benign":
+                return r
+        return None
 
     @property
     def fewer_families(self) -> str:

@@ -784,6 +784,30 @@ def test_consensus_rule():
     assert at.verdict == "suspicious" and at.flagged_by == ["a"]
 
 
+def test_a_verdicts_first_round_is_when_the_rule_would_first_have_judged_it_so():
+    """A fresh-eyes user: the consensus's first round was the earliest flag of any detector, so a corroborating
+    detector's flag in round 2 (which alone judges no one) dated a client whose standalone flag came in round 8;
+    it is now the first round by which the flags raised so far make the verdict."""
+
+    def flagged(name, first, **kw):
+        return dataclasses.replace(_result(name, 1.0, {"c": 1.5, "h": 0.1}, **kw), first_flagged={"c": first})
+
+    metrics = flagged("metrics", 2, family="behaviour", standalone=False)
+    norm, cosine = flagged("norm", 8, family="magnitude"), flagged("cosine", 5, family="direction")
+    late = {"c": 9}
+
+    def first(results, persistence=None, nonfinite=None):
+        return {v.client: v.first_round for v in ConsensusRule().judge({"c": 12, "h": 12}, results, nonfinite or {}, persistence)}
+
+    assert first([metrics, norm]) == {"c": 8, "h": None}  # not 2: the metrics' flag alone is no verdict
+    assert first([metrics, norm, cosine])["c"] == 5  # suspicious on the direction flag, before malicious in round 8
+    assert first([norm, cosine], persistence=0.99)["c"] == 8  # where one family is no verdict, the second decides
+    assert first([metrics, norm], nonfinite={"c": [4]})["c"] == 4  # a NaN/Inf update makes it suspicious at once
+    whole_run = dataclasses.replace(norm, first_flagged={})  # a statistic of the whole run has no round
+    assert first([metrics, whole_run]) == {"c": None, "h": None}
+    assert first([whole_run, dataclasses.replace(cosine, first_flagged=late)], persistence=0.99)["c"] is None
+
+
 def test_one_family_is_no_verdict_where_the_clients_differences_persist():
     """Where each client repeats its quirks every round (tiny shards, nearly full-batch training), evidence gathered
     over the rounds is one observation repeated: one family's flag below `strong` leaves a client benign, its evidence

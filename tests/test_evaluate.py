@@ -29,8 +29,8 @@ def result(name: str, scores: dict[str, float], flagged: list[str], first: dict[
     return DetectorResult(name, "ref", {}, 1.0, scores, flagged, {}, first, [], applicable=applicable)
 
 
-def verdict(cid: str, kind: str, score: float, flagged_by: list[str]) -> ClientVerdict:
-    return ClientVerdict(cid, kind, score, flagged_by, {})  # type: ignore[arg-type]
+def verdict(cid: str, kind: str, score: float, flagged_by: list[str], first_round: int | None = None) -> ClientVerdict:
+    return ClientVerdict(cid, kind, score, flagged_by, {}, first_round=first_round)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")
@@ -45,9 +45,9 @@ def tiny(tmp_path_factory):
         result("c", {}, [], {}, applicable=False),
     ]
     verdicts = [  # in the report's order: verdict first, then score
-        verdict("c0", "malicious", 9.0, ["a", "b"]),
-        verdict("c2", "suspicious", 3.0, ["a"]),
-        verdict("c1", "suspicious", 2.0, ["b"]),
+        verdict("c0", "malicious", 9.0, ["a", "b"], first_round=2),
+        verdict("c2", "suspicious", 3.0, ["a"], first_round=4),
+        verdict("c1", "suspicious", 2.0, ["b"], first_round=3),
         verdict("c3", "benign", 2.5, []),
         verdict("c4", "benign", 0.2, []),
     ]
@@ -123,8 +123,9 @@ def test_metrics_of_a_hand_built_case(tiny):
     # comes before benign c3 although its summed score (2) is below c3's (2.5); c0 beats the three honest
     # clients, c1 two of them
     assert consensus.auroc == pytest.approx(5 / 6)
-    # the earliest round over the detectors that flagged each attacker
-    assert [(d.client, d.round) for d in consensus.detections] == [("c0", 1), ("c1", 3)]
+    # the round from which the verdict rule judged each attacker so (ClientVerdict.first_round), not the earliest
+    # detector's flag (b's round 1 of c0)
+    assert [(d.client, d.round) for d in consensus.detections] == [("c0", 2), ("c1", 3)]
     c = j["c"]
     assert not c.applicable and c.to_json()["f1"] is None and c.to_json()["auroc"] is None
 
