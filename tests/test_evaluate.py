@@ -464,3 +464,24 @@ def test_a_detection_has_a_round_only_when_flagged_and_the_first_rounds_median_i
               {"a", "b", "c", "d"})
     assert {d.client: d.round for d in j.detections} == {"a": 1, "b": 2, "c": 9, "d": None}
     assert j.median_first_round == 2.0 and (j.tp, j.fn, j.tn) == (3, 1, 1)
+
+
+def test_an_imperfect_rate_never_reads_as_a_perfect_one():
+    """A fresh-eyes user: 299 of 300 attackers and 1 false positive in 700 printed precision, recall and F1 1.00
+    and a false-positive rate 0.00, in the terminal and the HTML cards."""
+    from fedforensics.evaluate import Judgement
+    from fedforensics.report.evaluation import _rates
+    from fedforensics.report.page import rate
+
+    j = Judgement("norm", True, 1, tp=299, fp=1, fn=1, tn=699)
+    assert _rates(j)[:4] == ["0.997", "0.997", "0.997", "0.001"]
+    assert [rate(v) for v in (1.0, 0.0, 0.5, 2 / 3, 1 - 1e-8, None)] == ["1.00", "0.00", "0.50", "0.67", "0.99999999", "–"]
+
+
+def test_evaluate_help_says_what_each_figure_means():
+    """A fresh-eyes user: the help named precision, recall and the rest but not what counts as flagged, how the
+    consensus ranks, or what 'never' and 'run-level' mean."""
+    text = " ".join(CliRunner().invoke(app, ["evaluate", "--help"], terminal_width=200).output.split())
+    for phrase in ("judged malicious or suspicious", "ties count half", "ranks by verdict, then score", '"run-level"',
+                   "would first have judged"):
+        assert phrase in text, phrase

@@ -35,6 +35,19 @@ def evaluate(
     first flagged. A run given twice (by the same path, a link or a hard link) is
     refused; a copy of it under another name counts as another run.
 
+    A detector flags a client whose score reaches its threshold; the consensus
+    flags a client judged malicious or suspicious. Precision: flagged attackers
+    over flagged clients; recall: flagged attackers over attackers; F1 their
+    harmonic mean; FPR: flagged honest clients over honest clients. AUROC: the
+    chance that the scores rank an attacker above an honest client (ties count
+    half, an unscored client ranks lowest); the consensus ranks by verdict, then
+    score. First flagged: the round at which the evidence gathered up to then
+    reached the threshold; for the consensus, the round by which the verdict
+    rule would first have judged the client so; "never": not flagged;
+    "run-level": flagged on a statistic of the whole run, which has no round.
+    Pooled: counts summed, AUROC over every client of every run. The fields:
+    docs/report-schema.md.
+
     Exit codes: 0 the evaluation ran; 2 bad input (e.g. a run without ground truth and no --truth); 3 a
     defect of fedforensics itself; 130 interrupted (Ctrl-C), 143 terminated; 141 standard output was closed
     early (`| head`).

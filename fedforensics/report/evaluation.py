@@ -9,7 +9,7 @@ from rich.table import Table
 
 from ..evaluate import CONSENSUS, Detection, Evaluation, Judgement, RunEvaluation
 from .files import write_atomic
-from .page import card, count, esc, median_round, num, page, plural, section, table
+from .page import card, count, esc, median_round, page, plural, rate, section, table
 from ..notes import listed
 from .terminal import LISTED, plain
 
@@ -20,7 +20,7 @@ def _rates(j: Judgement) -> list[str]:
     """Precision, recall, F1, false-positive rate and AUROC as text (a dash where undefined)."""
     if not j.applicable:
         return ["–"] * 5
-    return [num(j.precision), num(j.recall), num(j.f1), num(j.fpr), num(j.auroc)]
+    return [rate(j.precision), rate(j.recall), rate(j.f1), rate(j.fpr), rate(j.auroc)]
 
 
 def _counts(j: Judgement) -> list[str]:
@@ -147,7 +147,7 @@ def render_evaluation_html(evaluation: Evaluation) -> str:
     cards = (
         card(len(runs), plural(len(runs), "run")) + card(clients, plural(clients, "client"))
         + card(attackers, plural(attackers, "true attacker"))
-        + card(num(consensus.f1), "consensus F1") + card(num(consensus.fpr), "consensus false-positive rate")
+        + card(rate(consensus.f1), "consensus F1") + card(rate(consensus.fpr), "consensus false-positive rate")
     )
     lead = (
         "Positive: a client the detector flagged (for the consensus: a <b>malicious</b> or <b>suspicious</b> "

@@ -110,6 +110,19 @@ def num(value: float | None, spec: str = ".2f") -> str:
     return format(value, spec)
 
 
+def rate(value: float | None) -> str:
+    """A rate in [0, 1] for a table cell: two decimals, more where two would round an imperfect rate to a perfect
+    one or a small one to none (0.997, not 1.00; 0.001, not 0.00: a fresh-eyes user's 1 false positive in 700)."""
+    text = num(value)
+    if value is None or not math.isfinite(value):
+        return text
+    for digits in range(2, 10):
+        text = format(value, f".{digits}f")
+        if (float(text) == 1.0) == (value == 1.0) and (float(text) == 0.0) == (value == 0.0):
+            break
+    return text
+
+
 def meta_value(value: object) -> str:
     """A metadata value as the run stores it: a string as it is, anything else as JSON (``null``, ``["a", 1]``,
     not Python's ``None`` and ``['a', 1]``: QA)."""
