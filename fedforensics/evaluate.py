@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from recorder import __version__
+
 from .analysis import AuditReport, analyze
 from .client_ids import spelled_alike
 from .detectors.base import json_float
@@ -64,6 +66,8 @@ class Judgement:
     tn: int = 0
     auroc: float | None = None
     detections: list[Detection] = field(default_factory=list)
+    #: The detector's own remark on the run (``DetectorResult.note``): why it did not apply, or what it skipped.
+    note: str = ""
     #: Every client's score with its truth label, kept for pooling (not written to JSON).
     samples: list[tuple[float, bool]] = field(default_factory=list, repr=False)
 
@@ -112,6 +116,7 @@ class Judgement:
             "f1": json_float(self.f1),
             "fpr": json_float(self.fpr),
             "auroc": json_float(self.auroc),
+            "note": self.note,
             "attackers": len(self.detections),
             "detected": self.detected,
             "median_first_round": self.median_first_round,
@@ -164,6 +169,7 @@ class RunEvaluation:
     finished: bool | None = None  # False: the recorder never closed the run (later rounds may be missing)
     recovered: bool = False  # the writer stopped mid-round: read as of its last committed round
     spelled_alike: dict[str, str] = field(default_factory=dict)  # an absent truth id → the run's client spelled alike
+    damaged: list[str] = field(default_factory=list)  # malformed parts of the file the audit could not read
 
     @property
     def cut_short(self) -> str:
@@ -184,6 +190,7 @@ class RunEvaluation:
             "spelled_alike": self.spelled_alike,
             "finished": self.finished,
             "recovered": self.recovered,
+            "damaged": self.damaged,
             "judgements": [j.to_json() for j in self.judgements],
         }
 
@@ -211,11 +218,11 @@ def evaluate_report(report: AuditReport, truth: Sequence[str | int], *, index: i
     judgements = []
     for result in report.detectors:
         if not result.applicable:
-            judgements.append(Judgement(result.name, False, 0))
+            judgements.append(Judgement(result.name, False, 0, note=result.note))
             continue
-        judgements.append(
-            judge(result.name, index, result.scores, set(result.flagged), result.first_flagged, clients, attackers)
-        )
+        judged = judge(result.name, index, result.scores, set(result.flagged), result.first_flagged, clients, attackers)
+        judged.note = result.note
+        judgements.append(judged)
     # the round the verdict rule would first have judged it so (a corroborating detector's earlier flag judges no one)
     first = {v.client: v.first_round for v in report.verdicts if v.first_round is not None}
     flagged = {v.client for v in report.verdicts if v.verdict in POSITIVE_VERDICTS}
@@ -225,6 +232,7 @@ def evaluate_report(report: AuditReport, truth: Sequence[str | int], *, index: i
     return RunEvaluation(
         index, report.summary.path, truth_source, clients, [c for c in clients if c in attackers], absent, judgements,
         report.summary.finished, report.summary.recovered, spelled_alike(absent, [c for c in clients if c not in attackers]),
+        list(report.summary.damaged),
     )
 
 
@@ -256,6 +264,7 @@ class Evaluation:
         return {
             "format": EVALUATION_FORMAT,
             "version": EVALUATION_VERSION,
+            "fedforensics_version": __version__,
             "settings": self.settings.to_json(),
             "runs": [run.to_json() for run in self.runs],
             "pooled": {

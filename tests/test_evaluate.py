@@ -485,3 +485,25 @@ def test_evaluate_help_says_what_each_figure_means():
     for phrase in ("judged malicious or suspicious", "ties count half", "ranks by verdict, then score", '"run-level"',
                    "would first have judged"):
         assert phrase in text, phrase
+
+
+def test_a_damaged_run_is_said_to_be_damaged_in_every_evaluation_output(tmp_path):
+    """A fresh-eyes user: a run whose round-2 global model was damaged changed avoidance's and free-rider's figures
+    (both skip that round) while evaluate said nothing in the terminal, JSON or HTML; nor did it carry the detectors'
+    notes. It exits 0 still (the audit ran), and says so; the JSON names its version."""
+    from recorder import spec
+
+    path = make_run(tmp_path / "d.h5", clients=8, rounds=5, attackers=("c0",), attack="boost")
+    with h5py.File(path, "r+") as f:
+        group = f[spec.ROUNDS][sorted(f[spec.ROUNDS])[2]][spec.GLOBAL]
+        del group[spec.layer_key(0)]
+        group[spec.layer_key(0)] = np.zeros(1, np.float32)
+    out = CliRunner().invoke(app, ["evaluate", str(path), "--json", str(tmp_path / "e.json"), "--html", str(tmp_path / "e.html")],
+                             terminal_width=300)
+    assert out.exit_code == 0, out.output
+    assert "damaged parts the audit could not read" in " ".join(out.output.split())
+    saved = json.loads((tmp_path / "e.json").read_text())
+    assert saved["fedforensics_version"] and len(saved["runs"][0]["damaged"]) == 1
+    notes = {j["name"]: j["note"] for j in saved["runs"][0]["judgements"]}
+    assert "the global model of 1 round(s) could not be read (2)" in notes["avoidance"], notes
+    assert "Damaged parts the audit could not read" in (tmp_path / "e.html").read_text()

@@ -104,6 +104,10 @@ def _alike(run: RunEvaluation) -> str:
     return f" (the run has {said}, spelled alike)"
 
 
+#: How a run's damaged parts are introduced: the detectors that read them skipped them, which moves their figures.
+DAMAGED = "damaged parts the audit could not read (the detectors that need them skipped them)"
+
+
 def run_title(run: RunEvaluation) -> str:
     """One run's table title: its clients, attackers, where the truth came from, absent truth ids and whether it is cut short."""
     truth = "recorded ground truth" if run.truth_source == "run" else f"truth from {run.truth_source}"
@@ -112,6 +116,8 @@ def run_title(run: RunEvaluation) -> str:
         title += f"; not in the run: {listed(map(_quoted, run.absent_attackers), LISTED, 'ids')}{_alike(run)}"
     if run.cut_short:
         title += f"; {run.cut_short}"
+    if run.damaged:
+        title += f"; {DAMAGED}: {listed(run.damaged, 2, 'parts')}"
     return title
 
 
@@ -169,6 +175,8 @@ def render_evaluation_html(evaluation: Evaluation) -> str:
             body = f'<div class="note">In the truth but not in the run: {esc(absent + _alike(run))}</div>' + body
         if run.cut_short:
             body = f'<div class="note">{esc(run.cut_short[0].upper() + run.cut_short[1:])}.</div>' + body
+        if run.damaged:
+            body = f'<div class="note">{esc(DAMAGED.capitalize())}: {esc(listed(run.damaged, 50, "parts"))}.</div>' + body
         title = f"Run {run.index + 1}: {run.path}"
         detail = esc(
             f"{count(len(run.clients), 'client')}, {count(len(run.attackers), 'true attacker')} "
