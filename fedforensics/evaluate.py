@@ -298,6 +298,20 @@ def read_truth(path: Path) -> list[str]:
     return _distinct([str(c) for c in ids], path)
 
 
+def _check_unstripped(path: Path, clients: set[str]) -> None:
+    """Refuse a truth text file a line of which, read without its surrounding whitespace, names another client
+    than the line as written: the run has both ``c1`` and ``c1 ``, and the line ``c1 `` would mark the honest
+    ``c1`` (a fresh-eyes user). A .json list is taken exactly already."""
+    if path.suffix.lower() == ".json":
+        return
+    for line in path.read_text(encoding="utf-8-sig").split("\n"):
+        if line != line.strip() and line in clients:
+            raise FedForensicsError(
+                f"the truth file {path} has the line {line!r}, read as {line.strip()!r} (surrounding whitespace is "
+                f"ignored), but a run has a client {line!r}: give ids that begin or end with a space in a .json list"
+            )
+
+
 def _distinct(ids: list[str], path: Path) -> list[str]:
     """``ids``, refused when one is listed twice (as the recorder refuses a repeated ground-truth id)."""
     seen: set[str] = set()
@@ -354,6 +368,8 @@ def evaluate_runs(
             sizes.append(len(run.rounds))
             truths.append((shared, str(truth_file)) if shared is not None else (_recorded_truth(path, run.ground_truth), "run"))
             seen.update(run.all_clients if shared else ())
+    if shared is not None:
+        _check_unstripped(truth_file, seen)
     if shared and seen.isdisjoint(shared):
         listed = ", ".join(repr(c) for c in shared[:3]) + (f" and {len(shared) - 3} more" if len(shared) > 3 else "")
         alike = list(spelled_alike(shared[:3], sorted(seen)).items())[:1]

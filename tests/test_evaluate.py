@@ -78,6 +78,8 @@ def test_a_truth_id_the_run_spells_otherwise_is_pointed_out(tmp_path):
     from fedforensics.client_ids import spelled_alike
 
     assert spelled_alike(["★", "-"], ["☆", "_"]) == {}  # no letter or digit: nothing to spell alike (review)
+    # a decomposed 'ü' (macOS) and full-width digits spell the run's 'ü' and '007' (a fresh-eyes user)
+    assert spelled_alike(["u\u0308", "\uff10\uff10\uff17"], ["\u00fc", "007"]) == {"u\u0308": "\u00fc", "\uff10\uff10\uff17": "007"}
     with open_run(path) as run:  # a truth naming 'site 3' already: 'Site-3' is not it again
         both = evaluate_report(analyze(run), ["site 3", "Site-3"])
     assert both.attackers == ["site 3"] and both.spelled_alike == {}
@@ -507,3 +509,17 @@ def test_a_damaged_run_is_said_to_be_damaged_in_every_evaluation_output(tmp_path
     notes = {j["name"]: j["note"] for j in saved["runs"][0]["judgements"]}
     assert "the global model of 1 round(s) could not be read (2)" in notes["avoidance"], notes
     assert "Damaged parts the audit could not read" in (tmp_path / "e.html").read_text()
+
+
+def test_a_truth_line_whose_spaces_name_another_client_is_refused(tmp_path):
+    """A fresh-eyes user: in a run with clients 'c1' and 'c1 ', the truth line 'c1 ' was read as 'c1' and scored
+    the honest client as the attacker (1 false positive, 1 false negative, no hint)."""
+    ids = ["c1", "c1 ", "n1", "n2", "n3", "n4", "n5", "n6"]
+    path = make_run(tmp_path / "ws.h5", ids=ids, rounds=4)
+    (tmp_path / "t.txt").write_text("c1 \n")
+    refused = CliRunner().invoke(app, ["evaluate", str(path), "--truth", str(tmp_path / "t.txt")], terminal_width=300)
+    assert refused.exit_code == 2 and "has the line 'c1 ', read as 'c1'" in refused.output, refused.output
+    (tmp_path / "t.json").write_text('["c1 "]')  # as the message says: taken exactly
+    assert CliRunner().invoke(app, ["evaluate", str(path), "--truth", str(tmp_path / "t.json")]).exit_code == 0
+    (tmp_path / "plain.txt").write_text("  n1  \n")  # stripping that names no other client is as documented
+    assert CliRunner().invoke(app, ["evaluate", str(path), "--truth", str(tmp_path / "plain.txt")]).exit_code == 0

@@ -22,7 +22,7 @@ from .progress import progress_bar, writing
 @user_errors
 def evaluate(
     run_files: Annotated[list[Path], typer.Argument(help="Run files with known malicious clients.", show_default=False)],
-    truth: Annotated[Optional[Path], typer.Option("--truth", help="Malicious client ids for every run: one per line (surrounding whitespace ignored), or a JSON list in a .json file, taken exactly (default: each run's recorded ground truth). Refused when none of its ids is a client of the runs.")] = None,
+    truth: Annotated[Optional[Path], typer.Option("--truth", help="Malicious client ids for every run: one per line (surrounding whitespace ignored), or a JSON list in a .json file, taken exactly (default: each run's recorded ground truth). Refused when none of its ids is a client of the runs, or when a line's surrounding whitespace makes it another client.")] = None,
     json_path: Annotated[Optional[Path], typer.Option("--json", parser=output_file, metavar="FILE", help="Write the evaluation as JSON here (schema: docs/report-schema.md).")] = None,
     html_path: Annotated[Optional[Path], typer.Option("--html", parser=output_file, metavar="FILE", help="Write the evaluation as a self-contained HTML page here.")] = None,
     settings: Annotated[Optional[list[str]], typer.Option("--set", metavar="DETECTOR.PARAM=VALUE", help=SET_HELP)] = None,
