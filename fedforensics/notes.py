@@ -95,6 +95,7 @@ def persistence_note(
         return None
     # the label-mix rule only where a detector it concerns ran (it named cosine-hdbscan in an audit without it)
     label_mix = sorted(r.name for r in results if r.applicable and r.standalone and r.label_mix)
+    same_data = sorted(r.name for r in results if r.applicable and r.standalone and r.same_data)
     text = (
         f"the clients' differences persist in this run: a client's deviation from the round's median points the same "
         f"way from one round to the next (median cosine {median:.3f} over {persistence.pairs} pairs, "
@@ -109,6 +110,13 @@ def persistence_note(
             if label_mix
             else ""
         )
+        + (
+            f"; a flag of {joined(same_data, 'or')} (near-identical updates, which two honest clients with the same "
+            "data, trained near full-batch, send every round too) is not strong alone: without another family it "
+            "leaves a client suspicious"
+            if same_data
+            else ""
+        )
         + " (docs/detection.md, 'Tiny shards')"
     )
     if set_aside:
@@ -121,7 +129,9 @@ def persistence_note(
     if flagged:
         text += (
             f"; {listed(flagged)} {'is' if len(flagged) == 1 else 'are'} flagged on more than that, but an honest client "
-            "steadily unlike the others can be too: read the flags as 'unlike the others' unless the evidence names an attack"
+            "steadily unlike the others can be too: read the flags as 'unlike the others'"
+            + (f" (of {joined(same_data, 'and')}: 'alike another', as the same data make two clients)" if same_data else "")
+            + " unless the evidence names an attack"
         )
     return text
 

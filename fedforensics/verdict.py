@@ -30,6 +30,9 @@ The rule (documented in ``docs/detectors.md``):
   a *label-mix* detector's flag below ``strong`` (``cosine-hdbscan``'s vote over the
   rounds) adds no family beside other standalone flags, nor does a corroborating
   flag beside it, and it keeps the client suspicious rather than set aside;
+* in such a run, too, a flag two honest clients with the same data reach together (``same_data``:
+  ``sybil``'s and ``accumulated-sybil``'s near-copies, which such clients trained near full-batch send
+  every round) is not strong alone: without another family it leaves the client suspicious;
 * for a client whose reported sample counts explain its update's length in most of its
   rounds, the flags of the *large data* detectors (which far more data raise by
   construction) are one family together, its data size, and none of them is strong
@@ -152,7 +155,14 @@ class ConsensusRule:
         ``sized`` for it, whether the run's differences persist, and whether an update of it held NaN/Inf."""
         flagged_by = {name for name, s in strengths.items() if not math.isnan(s) and s >= 1.0}
         standalone = [r.name for r in applicable if r.standalone and r.name in flagged_by]
-        strongest = max((strengths[name] for name in standalone if name not in sized), default=0.0)
+        # where differences persist, two honest clients with the same data send near-copies every round: such a
+        # flag at `strong` is not strong alone (it stays suspicious), as a data size's is not (a fresh-eyes user's
+        # class pairs); below `strong` it is one family set aside, as any
+        alike = {
+            r.name for r in applicable
+            if persistent and r.same_data and r.name in flagged_by and strengths[r.name] >= self.strong
+        }  # fmt: skip
+        strongest = max((strengths[name] for name in standalone if name not in sized and name not in alike), default=0.0)
         strong_sized = any(strengths[name] >= self.strong for name in standalone if name in sized)
         flagging = [r for r in applicable if r.name in flagged_by and r.adds_family]
         label_mix_only = all(result.label_mix for result in flagging if result.standalone)
@@ -171,7 +181,7 @@ class ConsensusRule:
             families = {"label mix"}
         if standalone and (len(families) >= self.agree or strongest >= self.strong):
             return "malicious"
-        if (standalone and (not persistent or discounted or strong_sized)) or broken:
+        if (standalone and (not persistent or discounted or strong_sized or alike)) or broken:
             return "suspicious"
         return "benign"
 

@@ -756,12 +756,13 @@ def _result(
     label_mix: bool = False,
     explained_by: frozenset[str] = frozenset(),
     large_data: bool = False,
+    same_data: bool = False,
 ) -> DetectorResult:
     flagged = [c for c, s in scores.items() if s >= threshold]
     evidence = [Evidence(name, c, 1, None, s, "x") for c, s in scores.items() if c in flagged]
     return DetectorResult(
-        name, "ref", {}, threshold, scores, flagged, {}, {}, evidence,
-        family=family, standalone=standalone, label_mix=label_mix, explained_by=explained_by, large_data=large_data,
+        name, "ref", {}, threshold, scores, flagged, {}, {}, evidence, family=family, standalone=standalone,
+        label_mix=label_mix, explained_by=explained_by, large_data=large_data, same_data=same_data,
     )  # fmt: skip
 
 
@@ -806,6 +807,25 @@ def test_a_verdicts_first_round_is_when_the_rule_would_first_have_judged_it_so()
     whole_run = dataclasses.replace(norm, first_flagged={})  # a statistic of the whole run has no round
     assert first([metrics, whole_run]) == {"c": None, "h": None}
     assert first([whole_run, dataclasses.replace(cosine, first_flagged=late)], persistence=0.99)["c"] is None
+
+
+def test_near_copies_are_not_strong_alone_where_differences_persist():
+    """A fresh-eyes user's pathological split (two clients per class pair, ~80 samples each, batch 32): the honest
+    pairs sent updates 80× closer than the round's usual nearest, every round, and `sybil` at 2.65× its threshold
+    made them malicious alone in 3 of 35 clean runs. Where differences persist, a flag two clients with the same
+    data reach together is not strong alone: it leaves them suspicious; elsewhere, or beside another family, not."""
+    sybil = _result("sybil", 1.0, {"pair": 2.65, "copy": 2.9, "both": 2.9, "near": 1.3, "quiet": 0.2}, "collusion", same_data=True)
+    norm = _result("norm", 1.0, {"pair": 0.3, "copy": 0.5, "both": 1.5, "near": 0.2, "quiet": 0.1}, "magnitude")
+    clients = dict.fromkeys(["pair", "copy", "both", "near", "quiet"], 20)
+
+    def judged(persistence):
+        return {v.client: v.verdict for v in ConsensusRule().judge(clients, [sybil, norm], {}, persistence)}
+
+    # below `strong`, one family's flag is set aside there as any (it was made suspicious at first: review)
+    assert judged(0.998) == {"pair": "suspicious", "copy": "suspicious", "both": "malicious", "near": "benign", "quiet": "benign"}
+    assert judged(0.9) == {"pair": "malicious", "copy": "malicious", "both": "malicious", "near": "suspicious", "quiet": "benign"}
+    assert get_detector("sybil").same_data and get_detector("accumulated-sybil").same_data
+    assert not any(get_detector(name).same_data for name in ("norm", "free-rider", "mean-copy", "cosine-hdbscan"))
 
 
 def test_one_family_is_no_verdict_where_the_clients_differences_persist():

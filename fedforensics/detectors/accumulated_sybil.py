@@ -61,6 +61,7 @@ class AccumulatedSybilDetector(Detector):
     reference = "Fung et al. 2020, FoolsGold (RAID): similarity of the clients' update histories"
     summary = "departures from the round's median that add up like another client's"
     family = "collusion"
+    same_data = True
     abs_floor = SybilDetector.abs_floor
 
     def __init__(

@@ -214,6 +214,9 @@ class DetectorResult:
     large_data
         Whether an honest client with far more data than the others reaches this flag by construction
         (see :attr:`Detector.large_data`).
+    same_data
+        Whether two honest clients with the same data reach this flag together where differences persist
+        (see :attr:`Detector.same_data`).
     explained_by
         Families of standalone flags that one cause raises together with this detector's, in an honest client
         (see :attr:`Detector.explained_by`).
@@ -242,6 +245,7 @@ class DetectorResult:
     standalone: bool = True
     label_mix: bool = False
     large_data: bool = False
+    same_data: bool = False
     explained_by: frozenset[str] = frozenset()
     summary: str = ""
     statistic_scores: Mapping[str, Mapping[str, float]] = field(default_factory=dict, repr=False)
@@ -261,6 +265,7 @@ class DetectorResult:
             "standalone": self.standalone,
             "label_mix": self.label_mix,
             "large_data": self.large_data,
+            "same_data": self.same_data,
             "explained_by": sorted(self.explained_by),
             "reference": self.reference,
             "summary": self.summary,
@@ -312,6 +317,11 @@ class Detector(ABC):
     #: (what remains once `norm` and `layer-deviation` compare clients as at the round's median count:
     #: :attr:`.statistic.RoundStatisticDetector.grows_with_data`).
     large_data: ClassVar[bool] = False
+    #: Whether two honest clients with the same data reach this flag together by construction where the clients'
+    #: differences persist from round to round (:mod:`fedforensics.persistence`): trained near full-batch on the same
+    #: label mix, they send nearly the same update every round, as copies do. There such a flag is not strong alone:
+    #: without another family it leaves a client suspicious (:meth:`~fedforensics.verdict.ConsensusRule.judge`).
+    same_data: ClassVar[bool] = False
     #: Whether the detector reads ``RoundData.history``, the clients' accumulated directions: the scan keeps them
     #: (clients × parameters of memory) only when one does, and adds every round to them whoever reads it.
     uses_directions: ClassVar[bool] = False
@@ -392,6 +402,7 @@ class Detector(ABC):
             standalone=self.standalone,
             label_mix=self.label_mix,
             large_data=self.large_data,
+            same_data=self.same_data,
             explained_by=self.explained_by,
             reference=self.reference,
             summary=self.summary,

@@ -71,7 +71,11 @@ class OutputBiasDetector(RoundStatisticDetector):
         return self._layer.name
 
     def explain(self, key: str) -> str:
-        return f"moves the output bias of {key} unlike the others (likely target: {key})"
+        # an honest client's label mix moves it too (a fresh-eyes user: every label-skewed client had a "likely target")
+        return (
+            f"moves the output bias of {key} unlike the others (a backdoor's likely target, or a label its data hold "
+            "unusually much or little of)"
+        )
 
     def extras(self, conclusions: dict[str, Conclusion]) -> dict[str, Any]:
         target = {cid: key.removeprefix("class ") for cid, (_, key) in strongest(conclusions).items()}

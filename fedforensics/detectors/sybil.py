@@ -44,6 +44,7 @@ class SybilDetector(RoundStatisticDetector):
     summary = "near-identical updates from several clients"
     family = "collusion"
     side = "less"
+    same_data = True
     abs_floor = 0.3
 
     def __init__(self, *, threshold: float = 3.5, spike: float | None = 30.0, min_clients: int = 4) -> None:
