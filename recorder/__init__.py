@@ -13,7 +13,9 @@ Needs only numpy and h5py; torch tensors are accepted when torch is installed.
 
 A round is durable when its ``with`` block exits: a process killed at any moment
 leaves a file that opens and holds every round whose block had exited, bit for
-bit (see :mod:`recorder.journal`). The layout is documented in ``docs/format.md``
+bit (see :mod:`recorder.journal`). The file takes its path whole at its creation
+commit: killed before it, the recorder leaves no run there, or the run it was to
+replace as it was. The layout is documented in ``docs/format.md``
 and in :mod:`recorder.spec`.
 """
 
@@ -40,7 +42,7 @@ import h5py
 import numpy as np
 
 from . import spec
-from .journal import JournaledFile, journal_paths, longest_run_name, rollback
+from .journal import JournaledFile, creation_path, journal_paths, longest_run_name, rollback
 from .lock import FileBusyError, WriterLock
 
 __version__ = "0.1.0"
@@ -221,10 +223,11 @@ class Recorder:
         Run metadata (dataset, model, settings...): JSON values; numpy numbers and arrays are stored as
         their values, anything else JSON cannot hold (a path, a dtype) as its ``str()``.
     overwrite
-        Replace an existing file (it starts empty: there is no appending to a run; record a federation
-        resumed after a crash into a new file). Without it an existing file is refused. A file another
-        recorder is writing is refused either way: the recorder holds an exclusive lock on it until it
-        closes (``recorder/lock.py``).
+        Replace an existing file with an empty run (there is no appending to a run; record a federation
+        resumed after a crash into a new file). The new run is created beside it (``.<name>.new/``) and
+        takes its place at once when the file is complete: until then the path holds the previous file.
+        Without it an existing file is refused. A file another recorder is writing is refused either way:
+        the recorder holds an exclusive lock on it until it closes (``recorder/lock.py``).
     compression
         ``None`` (default: several times faster to write and read), ``"lzf"``, or
         ``"gzip"`` (level 4 behind HDF5's byte shuffle: the smallest files any HDF5
@@ -274,19 +277,17 @@ class Recorder:
                 f"{real.name!r} is too long a file name: its journal ({spec.JOURNAL_SUFFIX} added) would not fit "
                 f"in the file system's limit; use at most {longest} bytes"
             )
-        if self.path.exists() and not overwrite:
-            raise RecorderError(f"{self.path} exists already: pass overwrite=True to replace it")
-        if self.path.exists() and not self.path.is_file():  # a device (/dev/null), a FIFO, a folder
-            raise RecorderError(f"{self.path} is not a regular file: a run is written to a file of its own")
+        replaced = self._replaced(overwrite)  # before anything changes: one writer at a time
+        creating = creation_path(real)
         try:
-            lock = WriterLock(self._file_path)  # before anything of the file changes: one writer at a time
-        except FileBusyError as exc:
-            raise RecorderError(str(exc)) from None
-        if not lock.created and not overwrite:  # created by someone else since the check above
-            lock.release()
-            raise RecorderError(f"{self.path} exists already: pass overwrite=True to replace it")
-        for stale in journal_paths(self._file_path):
-            stale.unlink(missing_ok=True)
+            creating.parent.mkdir(exist_ok=True)
+            lock = WriterLock(creating)  # held on the new file from now on, whatever its name
+        except BaseException as exc:
+            self._forget_creation(creating, replaced)
+            if isinstance(exc, FileBusyError):
+                raise RecorderError(f"{self.path} is being created by another recorder") from None
+            self._name_the_run(exc, creating)
+            raise
         self._compression = compression
         #: HDF5 filter options of the update and state datasets. The shuffle makes gzip both
         #: smaller and faster on float32 updates; it makes lzf slower to read (docs/format.md).
@@ -300,9 +301,13 @@ class Recorder:
         self._failure: BaseException | None = None
         self._h5: h5py.File | None = None
         try:
-            self._file = JournaledFile(self._file_path, create=True, fsync=fsync)
-        except BaseException:
+            for stale in journal_paths(creating):  # of a recorder killed while it created the run
+                stale.unlink(missing_ok=True)
+            self._file = JournaledFile(creating, create=True, fsync=fsync)
+        except BaseException as exc:
             lock.release(remove=True)
+            self._forget_creation(creating, replaced)
+            self._name_the_run(exc, creating)
             raise
         self._held = _Held(self._file, lock)
         #: Run once: when the recorder closes, or when it is dropped without closing.
@@ -323,9 +328,60 @@ class Recorder:
             root.attrs[spec.ATTR_FINISHED] = False
             root.create_group(spec.ROUNDS)
             self._commit()
+            replaced = replaced or self._replaced(overwrite)  # one that appeared meanwhile
+            self._file.move(real)  # the creation commit: the run takes its path whole
         except BaseException as exc:
-            self._abandon(exc, remove=True)  # nothing was committed: no file is left
+            self._name_the_run(exc, creating)
+            self._abandon(exc, remove=creating)  # nothing was committed at the path: no file is left
             raise
+        finally:
+            self._forget_creation(creating, replaced)
+
+    def _replaced(self, overwrite: bool) -> WriterLock | None:
+        """The lock of the file at the path that the new run is to replace (``None``: there is none), taken so that
+        no other writer starts on it; its hot journal is rolled back, as every reader sees it until it is replaced,
+        and gone, as the new run must not meet it."""
+        if not self.path.exists():
+            return None
+        if not overwrite:
+            raise RecorderError(f"{self.path} exists already: pass overwrite=True to replace it")
+        if not self.path.is_file():  # a device (/dev/null), a FIFO, a folder
+            raise RecorderError(f"{self.path} is not a regular file: a run is written to a file of its own")
+        try:
+            lock = WriterLock(self._file_path)
+        except FileBusyError as exc:
+            raise RecorderError(str(exc)) from None
+        if lock.created:  # gone since: there is nothing to replace
+            lock.release(remove=True)
+            return None
+        try:
+            try:
+                rollback(self._file_path)
+            except OSError:  # (it is replaced anyway) the journal is removed below all the same
+                pass
+            for stale in journal_paths(self._file_path):
+                stale.unlink(missing_ok=True)
+        except BaseException:
+            lock.release()
+            raise
+        return lock
+
+    def _name_the_run(self, exc: BaseException, creating: Path) -> None:
+        """Make ``exc``, an error about the file the run is created as (its folder, its journal), name the run: the
+        user named that, not where it is created."""
+        if isinstance(exc, OSError) and os.fspath(exc.filename or "").startswith(os.fspath(creating.parent)):
+            exc.filename = os.fspath(self.path)
+
+    @staticmethod
+    def _forget_creation(creating: Path, replaced: WriterLock | None) -> None:
+        """Let go of the file the new run replaced, and remove the folder it was created in (if another recorder
+        of the same path uses it by now, that one removes it)."""
+        if replaced is not None:
+            replaced.release()
+        try:
+            creating.parent.rmdir()
+        except OSError:
+            pass
 
     # -- context management ---------------------------------------------------
     def __enter__(self) -> Recorder:
@@ -609,9 +665,9 @@ class Recorder:
         self._let_go()
         atexit.unregister(self._at_exit)
 
-    def _abandon(self, exc: BaseException, remove: bool = False) -> None:
-        """Close for good after ``exc``, the file rolled back to its last commit (``remove``: deleted, while
-        this recorder still holds its lock)."""
+    def _abandon(self, exc: BaseException, remove: Path | None = None) -> None:
+        """Close for good after ``exc``, the file rolled back to its last commit (``remove``: the file being
+        created, deleted if it is still there, while this recorder still holds its lock)."""
         self._failure = exc
         self._open_round = None
         released = True
@@ -621,11 +677,11 @@ class Recorder:
         if released:
             self._file.close()
         try:
-            rollback(self._file_path)
+            rollback(self._file.path)
         except OSError as failed:  # the journal stays: readers roll back in memory, the next writer on disk
             exc.add_note(f"{self.path}: rolling back to the last commit failed too ({failed}); readers still can")
-        if remove:
-            self._file_path.unlink(missing_ok=True)
+        if remove is not None:
+            remove.unlink(missing_ok=True)
         self._done()
 
     def _discard(self) -> None:

@@ -35,7 +35,7 @@ import struct
 import weakref
 from pathlib import Path
 
-from .spec import JOURNAL_SUFFIX
+from .spec import CREATION_SUFFIX, JOURNAL_SUFFIX
 
 MAGIC = b"FFRJNL01"
 _HEADER = struct.Struct("<8sQ")  # magic, committed size
@@ -63,6 +63,14 @@ def hot_journal(path: str | os.PathLike[str]) -> Path:
     """The journal of ``path`` a reader must apply: the first of :func:`journal_paths` that exists (else the first)."""
     paths = journal_paths(path)
     return next((p for p in paths if p.exists()), paths[0])
+
+
+def creation_path(path: str | os.PathLike[str]) -> Path:
+    """Where a new run of ``path`` is written until its first commit (:meth:`JournaledFile.move` then puts it in
+    place): under the same name, so that its journal's name fits where the run's does, in a folder beside the file
+    (beside a link's target), on the same file system, so that the rename is atomic."""
+    real = Path(os.path.realpath(path))
+    return real.parent / f".{real.name}{CREATION_SUFFIX}" / real.name
 
 
 def name_max(folder: str | os.PathLike[str]) -> int:
@@ -171,7 +179,7 @@ class JournaledFile(io.RawIOBase):
         self._durable = fsync
         self._fd = os.open(self.path, os.O_RDWR | (os.O_CREAT if create else 0), 0o644)
         if create and os.fstat(self._fd).st_size:
-            # Only a file that holds something (an earlier run, overwritten) is emptied. ext4 marks a file truncated
+            # Only a file that holds something (left by a recorder killed as it created it) is emptied. ext4 marks a file truncated
             # to zero (even an empty one, as the writer's lock creates it) and writes it out in the thread that next
             # closes a descriptor of it ("auto_da_alloc"): 0.76 s for a 1.6 GB run recorded with fsync=False. A
             # descriptor opened and closed at once, while the file is empty, takes that mark away for nothing.
@@ -300,6 +308,16 @@ class JournaledFile(io.RawIOBase):
             raise
         self._committed = os.fstat(self._fd).st_size
         self._saved_pages.clear()
+
+    def move(self, path: str | os.PathLike[str]) -> None:
+        """Rename the file to ``path``, replacing whatever is there, right after a commit: no journal exists then,
+        so either name holds a committed file at every moment. The journal is ``path``'s from now on."""
+        if self._jfd is not None:
+            raise RuntimeError(f"{self.path}: moved with writes since its last commit (their journal would stay behind)")
+        os.replace(self.path, path)
+        self.path, self._journal = Path(path), journal_path(path)
+        if self._durable:
+            _fsync_dir(self.path)
 
     def owns_journal(self) -> bool:
         """Whether the journal on disk is the one this file opened since its last commit: not another writer's

@@ -4,7 +4,8 @@ Without it a second recorder started on a file that another one is still writing
 process, or a forgotten object in the same notebook) truncated the file under the first, removed
 its journal, and the two destroyed every committed round between them.
 
-The lock is ``flock(2)``'s, taken on the run file itself, before anything of it is changed. On a
+The lock is ``flock(2)``'s, taken on the run file itself (on the file it replaces too, until the new one,
+created under another name, takes its place), before anything of it is changed. On a
 local filesystem it conflicts with any other ``flock`` of the file, in this process too (each open
 of the file is its own lock holder), and with the locks HDF5 takes when it opens a file (shared to
 read, exclusive to write); a reader that opens the file without locking (``fedforensics``'s reader,

@@ -86,6 +86,9 @@ INT64_MAX = 2**63 - 1
 UPDATE_DTYPE = "float32"
 #: Suffix of the undo journal that exists beside a run file while a round is being written.
 JOURNAL_SUFFIX = ".journal"
+#: A new run ``<file>`` is created as ``.<file>.new/<file>`` beside it and renamed into place at its first commit:
+#: nothing at ``<file>`` is a run (nor is a run it replaces gone) before there is one to read.
+CREATION_SUFFIX = ".new"
 
 
 def round_key(round_number: int) -> str:

@@ -69,10 +69,10 @@ def _limit_file_size(limit: int) -> None:
 
 
 def _small_disk(path: Path, limit: int) -> None:
-    """Make ``path`` and its journal live on a disk of ``limit`` bytes."""
-    from recorder.journal import journal_path
+    """Make ``path`` and its journal, and the file it is created as and its journal, live on a disk of ``limit`` bytes."""
+    from recorder.journal import creation_path, journal_path
 
-    files = (path, journal_path(path))
+    files = (path, journal_path(path), creation_path(path), journal_path(creation_path(path)))
     real_pwrite, real_write = os.pwrite, os.write
 
     def fitting(fd: int, offset: int, data: bytes) -> memoryview:

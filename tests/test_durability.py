@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from fedforensics import RunFormatError, open_run
+from recorder import Recorder
 from recorder.journal import journal_path, read_journal, rollback
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -70,12 +71,6 @@ def test_sigkill_at_random_moments_keeps_every_committed_round(tmp_path):
             outcomes["no file yet"] += 1
             assert not committed
             continue
-        try:
-            open_run(path).close()
-        except RunFormatError:
-            # Killed while the empty file itself was being created: nothing was committed.
-            assert not committed
-            continue
         hot = read_journal(path) is not None  # a journal with its header: the writer had begun the round
         outcomes["with hot journal" if hot else "clean"] += 1
         rounds = _check_rounds(path, committed)  # read-only recovery, in memory: what opens must be whole
@@ -85,6 +80,40 @@ def test_sigkill_at_random_moments_keeps_every_committed_round(tmp_path):
             assert _check_rounds(path, committed) == rounds
     print(outcomes)
     assert outcomes["with hot journal"] > 0, outcomes  # the test did kill mid-round
+
+
+#: A writer killed at the commit that creates its file, after HDF5 has written all of it.
+_DIES_CREATING = """
+import os, signal, sys
+from recorder import Recorder, journal
+journal.JournaledFile.commit = lambda self: os.kill(os.getpid(), signal.SIGKILL)
+Recorder(sys.argv[1], overwrite=True)
+"""
+
+
+@pytest.mark.parametrize("earlier_run", [False, True])
+def test_a_writer_killed_while_it_creates_the_file_leaves_no_run_or_the_one_it_was_to_replace(tmp_path, earlier_run):
+    """A writer killed before its first commit left the path holding a file and a journal every reader called
+    damaged, which a new recorder refused as existing; with overwrite=True the run it replaced was already emptied
+    (a fresh-eyes user)."""
+    path = tmp_path / "run.h5"
+    if earlier_run:
+        kill_writer.main(str(path), 2)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, "-c", _DIES_CREATING, str(path)], env=env, capture_output=True, text=True)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert not journal_path(path).exists()
+    if earlier_run:
+        assert _check_rounds(path, [0, 1]) == [0, 1]
+        with open_run(path) as run:
+            assert run.finished and run.meta == {"writer": "kill test"}
+    else:
+        assert not path.exists()
+    with Recorder(path, overwrite=earlier_run):  # the next recorder of the path, as if nothing had happened
+        pass
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # what the killed writer left is gone with it
+    with open_run(path) as run:
+        assert run.rounds == [] and run.finished
 
 
 def test_a_damaged_hot_journal_is_named_as_the_likely_cause(tmp_path):

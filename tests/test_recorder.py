@@ -206,8 +206,11 @@ def test_a_writer_killed_in_the_round_after_a_discarded_one_keeps_the_committed_
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts the process's descriptors in /proc")
 def test_a_run_file_that_cannot_be_emptied_leaves_no_descriptor_open(tmp_path, monkeypatch):
     """A review: the descriptor of a file whose truncation failed was never closed."""
+    from recorder.journal import creation_path
+
     path = tmp_path / "run.h5"
-    path.write_bytes(b"an earlier run")
+    creation_path(path).parent.mkdir()
+    creation_path(path).write_bytes(b"what a recorder killed as it created the run wrote")
     real_truncate = os.ftruncate
 
     def failing(fd, size):
@@ -220,6 +223,14 @@ def test_a_run_file_that_cannot_be_emptied_leaves_no_descriptor_open(tmp_path, m
     with pytest.raises(OSError, match="Input/output error"):
         Recorder(path, overwrite=True)
     assert len(os.listdir("/proc/self/fd")) == before
+
+
+def test_a_run_that_cannot_be_created_is_named_in_the_error_not_the_file_it_is_created_as(tmp_path):
+    """The run is created as .<name>.new/<name> beside it: an error there named that, not the run."""
+    path = tmp_path / "missing" / "run.h5"
+    with pytest.raises(FileNotFoundError) as info:
+        Recorder(path)
+    assert info.value.filename == str(path)
 
 
 def test_a_first_round_that_fails_takes_its_layer_table_with_it(tmp_path):
@@ -452,24 +463,33 @@ def test_existing_file_is_refused_unless_overwrite(tmp_path):
     assert h5py.is_hdf5(path)
 
 
-@pytest.mark.parametrize("existing", [None, b"", b"an earlier run" * 1000], ids=["new", "empty", "an earlier run"])
-def test_the_run_file_is_emptied_only_when_it_holds_something(tmp_path, monkeypatch, existing):
+@pytest.mark.parametrize(
+    "where, existing",
+    [("run", None), ("creation", b""), ("creation", b"half a run" * 1000), ("run", b"an earlier run" * 1000)],
+    ids=["new", "an empty creation file", "a half-created run", "an earlier run"],
+)
+def test_a_file_is_emptied_only_when_it_holds_something(tmp_path, monkeypatch, where, existing):
     """ext4 writes out, in the thread that closes it, a file truncated to zero ("auto_da_alloc"): the recorder
     truncated the empty file its lock had just created, and closing a 1.6 GB run recorded with fsync=False took
-    0.76 s (the benchmark's no-fsync write fell to 0.46× raw h5py). Only a file holding something is emptied."""
+    0.76 s (the benchmark's no-fsync write fell to 0.46× raw h5py). Only a file holding something is emptied: the
+    one a recorder killed while it created the run left; an earlier run is replaced whole, not emptied."""
+    from recorder.journal import creation_path
+
     path = tmp_path / "run.h5"
+    files = (path, creation_path(path))
     if existing is not None:
-        path.write_bytes(existing)
+        files[where == "creation"].parent.mkdir(exist_ok=True)
+        files[where == "creation"].write_bytes(existing)
     emptied = []
     real_open, real_truncate = os.open, os.ftruncate
 
     def opened(name, flags, *args):
-        if Path(name) == path and flags & os.O_TRUNC:
+        if Path(name) in files and flags & os.O_TRUNC:
             emptied.append("O_TRUNC")
         return real_open(name, flags, *args)
 
     def truncated(fd, size):
-        if size == 0 and os.path.samestat(os.fstat(fd), os.stat(path)):
+        if size == 0 and any(f.exists() and os.path.samestat(os.fstat(fd), os.stat(f)) for f in files):
             emptied.append("ftruncate")
         return real_truncate(fd, size)
 
@@ -477,7 +497,7 @@ def test_the_run_file_is_emptied_only_when_it_holds_something(tmp_path, monkeypa
     monkeypatch.setattr(os, "ftruncate", truncated)
     with Recorder(path, overwrite=existing is not None) as rec:
         _two_rounds(rec, np.random.default_rng(0))
-    assert emptied == (["ftruncate"] if existing else [])
+    assert emptied == (["ftruncate"] if where == "creation" and existing else [])
     with open_run(path) as run:
         assert run.rounds == [0, 1] and len(run.clients(1)) == 4
 
