@@ -183,6 +183,16 @@ def _numbers(values: Mapping[str, Any] | None, where: str) -> dict[str, float]:
     return out
 
 
+#: What a process other than the recorder's is told to do instead of recording.
+_RECORD_THERE = "record from the process that opened it (return the update to it)"
+
+
+def _not_to_send(owner: Recorder) -> RecorderError:
+    """The error pickling a recorder or a round raises (handing it to a worker of a pool or an executor): its
+    file, lock and HDF5 state stay with the process that opened it (pickling failed on its thread lock)."""
+    return RecorderError(f"{owner.path}: a recorder cannot be sent to another process: {_RECORD_THERE}")
+
+
 def _serialized(method: Any) -> Any:
     """One call at a time into the recorder, whichever thread makes it (a server recording each reply as it
     arrives, from a thread pool): HDF5 and the round's bookkeeping are not for concurrent hands."""
@@ -193,7 +203,7 @@ def _serialized(method: Any) -> Any:
         if not owner._owned():
             raise RecorderError(
                 f"{owner.path}: this recorder belongs to process {owner._pid}, not to this forked child "
-                f"({os.getpid()}): record from the process that opened it (return the update to it)"
+                f"({os.getpid()}): {_RECORD_THERE}"
             )
         with self._lock:
             return method(self, *args, **kwargs)
@@ -239,8 +249,9 @@ class Recorder:
     Threads may share a recorder (a server recording each reply from the thread that received it): its calls
     run one at a time. A round's clients are stored in the order their calls got through. Processes may not: a
     forked child (a worker of a ``multiprocessing`` pool) that calls it gets a :class:`RecorderError` (its
-    writes would go to a copy of the file's state, or corrupt the parent's file); it returns its update to the
-    process that opened the recorder, which records it.
+    writes would go to a copy of the file's state, or corrupt the parent's file), and so does handing the
+    recorder or a round to a worker (pickling it); the worker returns its update to the process that opened
+    the recorder, which records it.
     """
 
     def __init__(
@@ -390,6 +401,9 @@ class Recorder:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         if self._owned():  # a forked child leaving the block leaves the file to its parent
             self._close(finished=exc_type is None)
+
+    def __reduce__(self) -> Any:
+        raise _not_to_send(self)
 
     def _owned(self) -> bool:
         """Whether this process opened the recorder (a forked child holds a copy it must not write through)."""
@@ -770,6 +784,9 @@ class RoundRecorder:
         self._updates: list[h5py.Dataset] = []  # by layer index
         self._direct: list[bool] = []  # whether a layer's rows are written as raw chunks
         self._capacity = 0  # rows the update tables hold (>= clients recorded)
+
+    def __reduce__(self) -> Any:
+        raise _not_to_send(self._rec)
 
     def __enter__(self) -> RoundRecorder:
         return self

@@ -19,7 +19,7 @@ import pytest
 
 from fedforensics import open_run
 from fedforensics.run import Run
-from recorder import Recorder, RecorderError, spec
+from recorder import Recorder, RecorderError, RoundRecorder, spec
 
 
 def _state(rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -960,6 +960,32 @@ def test_a_forked_child_leaving_an_inherited_round_block_or_recording_in_it_leav
         run.validate()
         assert run.rounds == [0, 1, 2] and run.finished is True and run.clients(1) == ["a", "b"]
         assert [run.update(1, c)["w"][0] for c in ("a", "b")] == [2.0, 3.0]
+
+
+def _record_in_worker(rnd: RoundRecorder) -> None:
+    rnd.client("w", {"w": np.ones(2, np.float32)}, num_samples=1)
+
+
+def test_a_recorder_or_round_handed_to_another_process_raises_the_recorder_s_error(tmp_path):
+    """Handing a round to a worker of a process pool raised "TypeError: cannot pickle '_thread.RLock' object",
+    where the README and the docstring promise a RecorderError saying where to record (a fresh-eyes user)."""
+    import concurrent.futures
+    import multiprocessing
+    import pickle
+
+    path = tmp_path / "sent.h5"
+    sent = f"{path}: a recorder cannot be sent to another process: record from the process that opened it"
+    with Recorder(path) as rec, rec.round(0, {"w": np.zeros(2, np.float32)}) as rnd:
+        for obj in (rec, rnd):
+            for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
+                with pytest.raises(RecorderError, match=re.escape(sent)):
+                    pickle.dumps(obj, protocol)
+        with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            with pytest.raises(RecorderError, match=re.escape(sent)):
+                pool.submit(_record_in_worker, rnd).result()
+        rnd.client("a", {"w": np.ones(2, np.float32)}, num_samples=1)  # the round is still the parent's to record
+    with open_run(path) as run:
+        assert run.clients(0) == ["a"] and run.finished
 
 
 def test_a_forked_child_exits_cleanly_while_the_parent_has_another_thread(tmp_path):
