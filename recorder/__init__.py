@@ -11,7 +11,7 @@ Needs only numpy and h5py; torch tensors are accepted when torch is installed.
 ...     rec.final(global_state)
 ...     rec.ground_truth(malicious=["c3", "c7"])
 
-A round is durable when its ``with`` block exits: a process killed at any moment
+A round is durable when its ``with`` block exits (or its ``commit()`` returns): a process killed at any moment
 leaves a file that opens and holds every round whose block had exited, bit for
 bit (see :mod:`recorder.journal`). The file takes its path whole at its creation
 commit: killed before it, the recorder leaves no run there, or the run it was to
@@ -412,7 +412,7 @@ class Recorder:
     def close(self) -> None:
         """Close the file and mark the run finished. Every round whose block exited is already on disk.
 
-        A round still open (its ``with`` block not exited) was never complete: it is
+        A round still open (its ``with`` block not exited, nor committed) was never complete: it is
         discarded, with a warning, and the run is marked unfinished.
         """
         self._close(finished=True)
@@ -427,7 +427,7 @@ class Recorder:
             finished = False
             warnings.warn(
                 f"{self.path}: round {number} was still open when the recorder closed and is discarded "
-                "(a round is written when its `with` block exits)",
+                "(a round is written when its `with` block exits, or by its commit())",
                 RuntimeWarning,
                 stacklevel=3,
             )
@@ -456,7 +456,7 @@ class Recorder:
         trainer may go on to train its model in place."""
         self._check_open()
         if self._open_round is not None:
-            raise RecorderError(f"round {self._open_round.number} is still open")
+            raise RecorderError(self._still_open())
         if isinstance(round_number, (bool, np.bool_)) or not isinstance(round_number, (int, np.integer)):
             raise RecorderError(f"round number must be an int, got {_brief(round_number)}")
         round_number = int(round_number)
@@ -537,7 +537,10 @@ class Recorder:
     def _check_idle(self, what: str) -> None:
         self._check_open()
         if self._open_round is not None:
-            raise RecorderError(f"{what}: round {self._open_round.number} is still open")
+            raise RecorderError(f"{what}: {self._still_open()}")
+
+    def _still_open(self) -> str:
+        return f"round {self._open_round.number} is still open: leave its `with` block, or call its commit(), first"
 
     def _commit(self) -> None:
         self._h5.flush()
@@ -762,7 +765,8 @@ class _Held:
 
 
 class RoundRecorder:
-    """One open round: add client replies with :meth:`client`; it is written when its block exits."""
+    """One open round: add client replies with :meth:`client`; it is written when its block exits, or by
+    :meth:`commit` (a framework that ends rounds in a callback has no block around one)."""
 
     def __init__(self, recorder: Recorder, number: int, global_state: list[np.ndarray]) -> None:
         self._rec = recorder
@@ -794,6 +798,14 @@ class RoundRecorder:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         if self._rec._owned():  # a forked child leaving the block leaves the round to its parent
             self._rec._finish_round(self, failed=exc_type is not None)
+
+    @_serialized
+    def commit(self) -> None:
+        """Write the round and close it, as leaving its ``with`` block without an exception does (leaving it
+        afterwards does nothing more): for callback-style frameworks, ``rnd = rec.round(r, g)`` in
+        ``on_round_begin``, ``rnd.commit()`` in ``on_round_end``. The round is durable when it returns."""
+        self._check_writable()
+        self._rec._finish_round(self, failed=False)
 
     @_serialized
     def client(
@@ -881,7 +893,7 @@ class RoundRecorder:
     # -- internals --------------------------------------------------------------
     def _check_writable(self) -> None:
         if self._rec._open_round is not self:
-            raise RecorderError(f"round {self.number} is closed")
+            raise RecorderError(f"round {self.number} is closed: committed, or discarded")
 
     def _round_group(self) -> h5py.Group:
         """The round's group, created with the global state and an empty update table per layer."""

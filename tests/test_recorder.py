@@ -962,6 +962,32 @@ def test_a_forked_child_leaving_an_inherited_round_block_or_recording_in_it_leav
         assert [run.update(1, c)["w"][0] for c in ("a", "b")] == [2.0, 3.0]
 
 
+def test_a_round_ends_by_commit_where_a_framework_has_no_block_around_it(tmp_path):
+    """Callback-style frameworks (on_round_begin / on_round_end) could commit a round only by calling its
+    __exit__, and "round 0 is still open" did not say how to close it (a fresh-eyes user)."""
+    path = tmp_path / "callbacks.h5"
+    g = {"w": np.zeros(2, np.float32)}
+    rec = Recorder(path)
+    rnd = rec.round(0, g)  # on_round_begin
+    rnd.client("a", {"w": np.ones(2, np.float32)}, num_samples=1)
+    with pytest.raises(RecorderError, match=re.escape("round 0 is still open: leave its `with` block, or call its commit(), first")):
+        rec.round(1, g)
+    rnd.commit()  # on_round_end
+    with open_run(path) as run:  # durable now, with the recorder still open
+        assert run.rounds == [0] and run.clients(0) == ["a"]
+    closed = re.escape("round 0 is closed: committed, or discarded")
+    with pytest.raises(RecorderError, match=closed):
+        rnd.commit()
+    with pytest.raises(RecorderError, match=closed):
+        rnd.client("b", {"w": np.ones(2, np.float32)}, num_samples=1)
+    with rec.round(1, g) as rnd:  # committed inside its block: leaving the block adds nothing
+        rnd.client("a", {"w": np.full(2, 2, np.float32)}, num_samples=1)
+        rnd.commit()
+    rec.close()
+    with open_run(path) as run:
+        assert run.rounds == [0, 1] and run.finished and run.update(1, "a")["w"].tolist() == [2.0, 2.0]
+
+
 def _record_in_worker(rnd: RoundRecorder) -> None:
     rnd.client("w", {"w": np.ones(2, np.float32)}, num_samples=1)
 
