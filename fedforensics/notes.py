@@ -243,7 +243,9 @@ def coverage_notes(
     """
     unfinished = (
         [
-            f"the recorder never closed {run.path.name} (the federation crashed, was stopped, or is still running): "
+            f"a recorder is still writing {run.path.name}: rounds after the last one here are not in it yet"
+            if run.being_written
+            else f"the recorder never closed {run.path.name} (the federation crashed, was stopped, or is still running): "
             "rounds after the last one here may be missing"
         ]
         if run.finished is False

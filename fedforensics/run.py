@@ -694,6 +694,12 @@ class Run:
             raise RunFormatError(f"{self.path}: '{spec.ATTR_FINISHED}' is {_shown(value)}, not a boolean")
         return finished
 
+    @property
+    def being_written(self) -> bool:
+        """Whether a writer holds the file now (its lock, ``recorder/lock.py``): an unfinished run that is, is a
+        recorder still at work, not one that stopped; asked anew at each call."""
+        return writer_holds(self.path)
+
     @cached_property
     def ground_truth(self) -> list[str] | None:
         """The true malicious client ids, when the trainer recorded them."""

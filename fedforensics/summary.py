@@ -51,6 +51,7 @@ class RunSummary:
     attachments: list[str] = field(default_factory=list)
     recovered: bool = False
     finished: bool | None = None
+    writing: bool = False  # a writer held the file as it was summarised: a run still being recorded
     failed_replies: dict[str, dict[str, str]] = field(default_factory=dict)  # client -> round -> reason, on one line
     damaged: list[str] = field(default_factory=list)  # malformed parts an audit does not read (Run.damaged_parts)
 
@@ -110,6 +111,7 @@ def summarize(run: Run) -> RunSummary:
         attachments=_attachments(run),
         recovered=run.recovered,
         finished=run.finished,
+        writing=run.being_written,
         failed_replies=failed,
         damaged=list(damaged.values()),
     )

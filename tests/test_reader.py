@@ -555,6 +555,36 @@ def test_a_failure_while_a_writer_holds_the_file_is_named_as_such(small_run, tmp
         assert not run.changed()
 
 
+def test_inspect_says_a_recorder_is_still_writing_a_file_it_holds(tmp_path):
+    """`inspect` on a file a recorder was writing right then said only that the recorder never closed it and that
+    later rounds may be missing (a fresh-eyes user): the writer's lock says it is at work."""
+    from rich.console import Console
+
+    from fedforensics.notes import coverage_notes
+    from fedforensics.report.terminal import render_summary
+    from fedforensics.summary import summarize
+    from recorder import Recorder
+
+    def said(path: Path) -> tuple[bool, str, list[str]]:
+        console = Console(record=True, width=200)
+        with open_run(path) as run:
+            summary = summarize(run)
+            render_summary(console, summary)
+            return summary.writing, " ".join(console.export_text().split()), coverage_notes(run, [], [], {})
+
+    path = tmp_path / "live.h5"
+    with pytest.raises(RuntimeError, match="crashed"), Recorder(path) as rec:
+        with rec.round(0, {"w": np.zeros(2, np.float32)}) as rnd:
+            rnd.client("a", {"w": np.ones(2, np.float32)}, num_samples=1)
+        writing, text, notes = said(path)
+        assert writing and "unfinished a recorder is still writing this file: later rounds are not in it yet" in text
+        assert notes[0] == "a recorder is still writing live.h5: rounds after the last one here are not in it yet"
+        raise RuntimeError("the federation crashed")  # the run left unfinished, its lock released
+    writing, text, notes = said(path)
+    assert not writing and "unfinished the recorder never closed the file: later rounds may be missing" in text
+    assert notes[0].startswith("the recorder never closed live.h5")
+
+
 @pytest.mark.parametrize("pair, read", [("failures/reasons", "failures"), ("global_metrics/values", "global_metrics")])
 def test_optional_pairs_of_unequal_length_are_refused(tmp_path, pair, read):
     """zip() cut the longer side short: a failed client or a global metric vanished without a word."""

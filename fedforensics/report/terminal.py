@@ -64,7 +64,9 @@ def summary_panel(summary: RunSummary) -> Panel:
     facts.add_row("format", plain(f"v{summary.format_version}, recorder {summary.recorder_version}, created {summary.created}"))
     if summary.recovered:
         facts.add_row("[yellow]recovered[/]", "the writer stopped mid-round, or is still writing: read as of its last committed round")
-    if summary.finished is False:
+    if summary.finished is False and summary.writing:
+        facts.add_row("[yellow]unfinished[/]", "a recorder is still writing this file: later rounds are not in it yet")
+    elif summary.finished is False:
         facts.add_row("[yellow]unfinished[/]", "the recorder never closed the file: later rounds may be missing")
     return Panel(facts, title=plain(summary.path, "bold"), title_align="left")
 
