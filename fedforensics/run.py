@@ -282,6 +282,18 @@ def _rows_are_chunks(dataset: h5py.Dataset) -> bool:
     )
 
 
+def _which_rounds(rounds: list[int], most: int = 6) -> str:
+    """A run's rounds for a message: "it has rounds 0 and 5"; past ``most``, "it has rounds 0, 1, …, 29 (30
+    rounds)"; "it has no rounds". ("[0]..[5]" read as the rounds 0 to 5, and "[]..[]" as nothing.)"""
+    if not rounds:
+        return "it has no rounds"
+    if len(rounds) == 1:
+        return f"it has round {rounds[0]} only"
+    if len(rounds) > most:
+        return f"it has rounds {rounds[0]}, {rounds[1]}, …, {rounds[-1]} ({len(rounds)} rounds)"
+    return f"it has rounds {', '.join(map(str, rounds[:-1]))} and {rounds[-1]}"
+
+
 class Run:
     """A recorded federation, read lazily. Use :func:`open_run` to get one."""
 
@@ -768,7 +780,7 @@ class Run:
         try:
             key = self._round_keys[r]
         except KeyError:
-            raise KeyError(f"round {r} is not in this run (rounds {self.rounds[:1]}..{self.rounds[-1:]})") from None
+            raise KeyError(f"round {r} is not in this run: {_which_rounds(self.rounds)}") from None
         return self._rounds_group[key]
 
     def _index(self, r: int) -> _RoundIndex:

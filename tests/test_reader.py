@@ -503,6 +503,30 @@ def test_a_state_missing_a_layer_or_of_another_shape_is_refused(small_run, tmp_p
     _refused(out, line)
 
 
+@pytest.mark.parametrize(
+    "rounds, asked, said",
+    [
+        ((0, 5), 3, "it has rounds 0 and 5"),
+        ((), 0, "it has no rounds"),
+        ((4,), 0, "it has round 4 only"),
+        (range(30), 30, "it has rounds 0, 1, …, 29 (30 rounds)"),
+    ],
+)
+def test_a_round_not_in_the_run_is_refused_naming_the_rounds_it_has(tmp_path, rounds, asked, said):
+    """A run of rounds 0 and 5 said "rounds [0]..[5]" (as if 0 to 5), and one without rounds "rounds []..[]"
+    (a fresh-eyes user)."""
+    from recorder import Recorder
+
+    path = tmp_path / "rounds.h5"
+    with Recorder(path) as rec:
+        for r in rounds:
+            with rec.round(r, {"w": np.zeros(2, np.float32)}) as rnd:
+                rnd.client("a", {"w": np.ones(2, np.float32)}, num_samples=1)
+    with open_run(path) as run, pytest.raises(KeyError) as info:
+        run.clients(asked)
+    assert info.value.args[0] == f"round {asked} is not in this run: {said}"
+
+
 def test_reader_names_unknown_rounds_and_clients(small_run):
     run = open_run(small_run)
     assert run.rounds == [0, 1, 2]
