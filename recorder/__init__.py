@@ -429,7 +429,7 @@ class Recorder:
                 f"{self.path}: round {number} was still open when the recorder closed and is discarded "
                 "(a round is written when its `with` block exits, or by its commit())",
                 RuntimeWarning,
-                stacklevel=3,
+                stacklevel=4,  # the trainer's close() or `with` line: above close/__exit__ and _serialized's wrapper
             )
         if not finished:
             # The file stays as last committed, FALSE since its creation. What HDF5 writes as it

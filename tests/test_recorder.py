@@ -777,6 +777,22 @@ def test_closing_the_recorder_inside_a_round_block_discards_the_round_quietly_on
     assert run.rounds == [0] and run.finished is False
 
 
+def test_the_warning_of_a_round_discarded_at_close_points_at_the_trainer_s_line(tmp_path):
+    """It pointed into recorder/__init__.py instead of the trainer's close() or `with` line (a fresh-eyes user)."""
+    import warnings
+
+    g = {"w": np.zeros(3, np.float32)}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rec = Recorder(tmp_path / "close.h5")
+        rec.round(0, g)
+        rec.close()
+        with Recorder(tmp_path / "exit.h5") as rec:
+            rec.round(0, g)
+    assert [w.category for w in caught] == [RuntimeWarning] * 2
+    assert [w.filename for w in caught] == [__file__] * 2
+
+
 def test_threads_may_share_a_recorder(tmp_path):
     """A server recording each reply from the thread that received it: 35 of 48 rows held another client's update
     or zeros, with no error, and concurrent first calls raised HDF5's 'name already exists'. Calls run one at a
