@@ -834,8 +834,7 @@ class RoundRecorder:
         self._check_writable()
         cid = _client_id(cid, _where(self.number))
         where = _where(self.number, cid)
-        if cid in self._recorded or cid in self._failures:
-            raise RecorderError(f"{where}: recorded twice in this round")
+        self._check_unrecorded(cid, where)
         count = _count(num_samples)
         if count is None or count < 0:
             raise RecorderError(f"{where}: num_samples must be a non-negative int, got {_brief(num_samples)}")
@@ -879,8 +878,7 @@ class RoundRecorder:
         """Record that client ``cid`` was asked to train in this round but its reply failed."""
         self._check_writable()
         cid = _client_id(cid, _where(self.number))
-        if cid in self._recorded or cid in self._failures:
-            raise RecorderError(f"{_where(self.number, cid)}: recorded twice in this round")
+        self._check_unrecorded(cid, _where(self.number, cid))
         # the reason is free text (often an exception's message): kept, with what HDF5 cannot hold escaped
         self._failures[cid] = str(reason).replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
 
@@ -891,6 +889,13 @@ class RoundRecorder:
         self._global_metrics.update(_numbers(values, _where(self.number)))
 
     # -- internals --------------------------------------------------------------
+    def _check_unrecorded(self, cid: str, where: str) -> None:
+        """Refuse a second record of ``cid`` in this round, saying what the first was (a reply, or a failure)."""
+        if cid in self._failures:
+            raise RecorderError(f"{where}: already recorded as failed in this round")
+        if cid in self._recorded:
+            raise RecorderError(f"{where}: already recorded as having replied in this round")
+
     def _check_writable(self) -> None:
         if self._rec._open_round is not self:
             raise RecorderError(f"round {self.number} is closed: committed, or discarded")

@@ -400,7 +400,11 @@ def test_failures_and_global_metrics_and_attachments(tmp_path):
         (lambda rnd, g: rnd.client("a", {"w": g["w"]}, num_samples=1), "round 3, client 'a', layer 'b': missing layer"),
         (lambda rnd, g: rnd.client("a", {**g, "w": np.ones((2, 2))}, num_samples=1), "round 3, client 'a', layer 'w': shape (2, 2)"),
         (lambda rnd, g: rnd.client("a", {**g, "w": np.array(["x"] * 4)}, num_samples=1), "round 3, client 'a', layer 'w': an array of dtype <U1, not of booleans, integers or real floats"),
-        (lambda rnd, g: [rnd.client("a", g, num_samples=1), rnd.client("a", g, num_samples=1)], "round 3, client 'a': recorded twice"),
+        (lambda rnd, g: [rnd.client("a", g, num_samples=1), rnd.client("a", g, num_samples=1)], "round 3, client 'a': already recorded as having replied in this round"),
+        # a fresh-eyes user: a failure then a reply (or the reverse) said "recorded twice"
+        (lambda rnd, g: [rnd.failure("a", "timeout"), rnd.client("a", g, num_samples=1)], "round 3, client 'a': already recorded as failed in this round"),
+        (lambda rnd, g: [rnd.client("a", g, num_samples=1), rnd.failure("a", "timeout")], "round 3, client 'a': already recorded as having replied in this round"),
+        (lambda rnd, g: [rnd.failure("a", "timeout"), rnd.failure("a", "timeout")], "round 3, client 'a': already recorded as failed in this round"),
         (lambda rnd, g: rnd.client("a", g, num_samples=-1), "round 3, client 'a': num_samples"),
         (lambda rnd, g: rnd.client("a", g, num_samples=2**63), "round 3, client 'a': num_samples is stored as int64"),
         (lambda rnd, g: rnd.client("a", g, num_samples=1, metrics={"acc": "high"}), "round 3, client 'a': metric 'acc'"),
