@@ -97,6 +97,12 @@ class Judgement:
         return sum(d.flagged for d in self.detections)
 
     @property
+    def scored(self) -> int:
+        """How many clients it gave a score (the others rank lowest in its AUROC: a detector that could not score
+        the attackers reads as one that ranks them last)."""
+        return sum(not math.isnan(s) for s, _ in self.samples)
+
+    @property
     def median_first_round(self) -> float | None:
         """The median round at which the flagged attackers were first flagged; ``None`` when none has a round."""
         rounds = [d.round for d in self.detections if d.round is not None]
@@ -116,6 +122,7 @@ class Judgement:
             "f1": json_float(self.f1),
             "fpr": json_float(self.fpr),
             "auroc": json_float(self.auroc),
+            "scored": self.scored,
             "note": self.note,
             "attackers": len(self.detections),
             "detected": self.detected,
@@ -227,7 +234,11 @@ def evaluate_report(report: AuditReport, truth: Sequence[str | int], *, index: i
     first = {v.client: v.first_round for v in report.verdicts if v.first_round is not None}
     flagged = {v.client for v in report.verdicts if v.verdict in POSITIVE_VERDICTS}
     scores = {v.client: consensus_score(v.verdict, v.score) for v in report.verdicts}
-    judgements.append(judge(CONSENSUS, index, scores, flagged, first, clients, attackers))
+    # a run no client took part in judges nobody: not "applicable" over 0 clients (a fresh-eyes user)
+    judgements.append(
+        judge(CONSENSUS, index, scores, flagged, first, clients, attackers) if clients
+        else Judgement(CONSENSUS, False, 0, note="no client took part in the run")
+    )
     absent = [c for c in dict.fromkeys(truth) if c not in present]
     return RunEvaluation(
         index, report.summary.path, truth_source, clients, [c for c in clients if c in attackers], absent, judgements,

@@ -113,6 +113,7 @@ def test_metrics_of_a_hand_built_case(tiny):
     # positives {5, 1} against negatives {3, 0, NaN as lowest}: 5 beats all three, 1 beats two
     assert a.auroc == pytest.approx(5 / 6)
     assert [(d.client, d.round) for d in a.detections] == [("c0", 2), ("c1", None)]
+    assert a.scored == 4 and a.to_json()["scored"] == 4  # c4 unscored: it ranks lowest (a fresh-eyes user)
     b = j["b"]
     assert (b.tp, b.fp, b.fn, b.tn, b.precision, b.recall, b.f1, b.fpr, b.auroc) == (2, 0, 0, 3, 1.0, 1.0, 1.0, 0.0, 1.0)
     consensus = j[CONSENSUS]
@@ -523,3 +524,13 @@ def test_a_truth_line_whose_spaces_name_another_client_is_refused(tmp_path):
     assert CliRunner().invoke(app, ["evaluate", str(path), "--truth", str(tmp_path / "t.json")]).exit_code == 0
     (tmp_path / "plain.txt").write_text("  n1  \n")  # stripping that names no other client is as documented
     assert CliRunner().invoke(app, ["evaluate", str(path), "--truth", str(tmp_path / "plain.txt")]).exit_code == 0
+
+
+def test_a_run_no_client_took_part_in_has_no_applicable_consensus(tmp_path):
+    """A fresh-eyes user: a run without rounds had its consensus "applicable" over 0 clients."""
+    path = tmp_path / "empty.h5"
+    with Recorder(path) as rec:
+        rec.ground_truth([])
+    with open_run(path) as run:
+        consensus = by_name(evaluate_report(analyze(run), []).judgements)[CONSENSUS]
+    assert not consensus.applicable and consensus.note == "no client took part in the run"
