@@ -105,7 +105,7 @@ def test_sites_with_more_data_are_not_flagged_for_longer_updates_and_a_boosted_o
         judged = {v.client: v for v in report.verdicts if v.verdict != "benign"}
         assert list(judged) == ["c5"] and "norm" in judged["c5"].flagged_by, judged
         details = [e.detail for e in judged["c5"].evidence if e.detector == "norm"]
-        assert details and all("as at the round's median sample count" in d for d in details), details
+        assert details and all("sizes rescaled to the round's median sample count" in d for d in details), details
 
 
 def test_a_client_claiming_absurdly_much_data_is_named_by_the_weight_it_takes(tmp_path):

@@ -220,7 +220,7 @@ class RoundStatisticDetector(Detector):
         ]
 
     def _as_compared(self, r: int) -> str:
-        return ", each client as at the round's median sample count" if r in self._rescaled else ""
+        return ", sizes rescaled to the round's median sample count" if r in self._rescaled else ""
 
 
 def strongest(conclusions: dict[str, Conclusion]) -> dict[str, tuple[float, str]]:
