@@ -242,6 +242,15 @@ def test_trigger_inversion_section(hostile):
     assert "is an outlier on the small side of the labels' trigger sizes (anomaly index 3.00, flagged above 2)" in page
     # scores, trigger images, probe histograms and the timeline, besides the seven figures of the audit
     assert page.count("data:image/svg+xml") == 7 + 4
+    # two labels: each beside its own index, strongest first (a fresh-eyes user: labels 6, 4 were given 4's and 6's
+    # indices, which were listed in label order), and the lead names the model inverted
+    inversion = fake_inversion()
+    inversion.result.classes[4] = dataclasses.replace(inversion.result.classes[4], anomaly_index=2.64, flagged=True)
+    inversion.result.classes[6] = dataclasses.replace(inversion.result.classes[6], anomaly_index=4.04)
+    two = render_html(dataclasses.replace(report, trigger_inversion=inversion))
+    assert "Backdoor suspected: labels 6, 4" in two and "(anomaly index 6: 4.04, 4: 2.64, flagged above 2)" in two
+    assert "their triggers, which send held-out inputs there, are outliers" in two
+    assert "Neural Cleanse (Wang et al. 2019) on the final model (after round 5)" in two
 
 
 def test_the_summary_states_what_trigger_inversion_found(hostile):

@@ -353,12 +353,16 @@ def _inversion(inversion: TriggerInversionReport) -> str:
     flagged = inversion.flagged_labels
     weak = inversion.result.weak_labels
     model = inversion.model_named
+    several = len(flagged) > 1
+    # each label beside its own index, strongest first (they were listed in label order beside labels strongest first)
+    index = {c.label: c.anomaly_index for c in classes}
+    indices = [(f"{label}: " if several else "") + f"{index[label]:.2f}" for label in flagged]
     verdict = (
-        f'<div class="note"><b>Backdoor suspected: label{"s" if len(flagged) > 1 else ""} '
-        f'{esc(", ".join(map(str, flagged)))}</b> — its trigger, which sends held-out inputs there, is an outlier on the '
-        f"small side of the labels' trigger sizes (anomaly index "
-        f'{esc(", ".join(f"{c.anomaly_index:.2f}" for c in classes if c.flagged))}, flagged above '
-        f"{inversion.result.threshold:g})."
+        f'<div class="note"><b>Backdoor suspected: label{"s" if several else ""} '
+        f'{esc(", ".join(map(str, flagged)))}</b> — {"their triggers, which send" if several else "its trigger, which sends"} '
+        "held-out inputs there, "
+        f"{'are outliers' if several else 'is an outlier'} on the small side of the labels' trigger sizes (anomaly index "
+        f'{esc(", ".join(indices))}, flagged above {inversion.result.threshold:g}).'
         + (
             f" Weak for label{'s' if len(weak) > 1 else ''} {esc(', '.join(map(str, weak)))}: an anomaly index "
             f"{esc(inversion.result.weak_meaning)}."
@@ -466,7 +470,7 @@ def render_html(report: AuditReport) -> str:
         ("metrics", "Metrics", "Metrics over rounds", _metrics(report), ""),
         *(
             [("inversion", "Trigger inversion", "Trigger inversion", _inversion(report.trigger_inversion),
-              "Neural Cleanse (Wang et al. 2019) on the global model: for every label, the smallest trigger that "
+              f"Neural Cleanse (Wang et al. 2019) on {report.trigger_inversion.model_named}: for every label, the smallest trigger that "
               "sends clean inputs of other labels to it.")]
             if report.trigger_inversion is not None
             else []
