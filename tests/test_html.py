@@ -414,3 +414,32 @@ def test_a_fleet_of_flagged_clients_gets_labels_for_the_first_twelve_only():
     _client_lines(ax, {"0": {c: float(i) for i, c in enumerate(ids)}, "1": {c: float(i) for i, c in enumerate(ids)}}, styles)
     assert len(ax.texts) == LEGEND_LIMIT
     assert embedding({c: (float(i), float(i % 7)) for i, c in enumerate(ids)}, styles).startswith("data:image/svg+xml;base64,")
+
+
+def test_no_figure_is_rounded_onto_a_boundary_it_did_not_reach_and_a_cut_table_says_so(hostile, tmp_path):
+    """A fresh-eyes user: a benign client at 0.996× a threshold read "nearest: spread-shift at 1.00× its threshold"
+    (a flag the verdict ignored, it seemed), an AUROC of 0.9957 read 1.00, and the localization table showed 8 (terminal)
+    and 10 (HTML) of 12 slices without saying so."""
+    from rich.console import Console
+
+    from fedforensics.report.page import short
+    from fedforensics.report.terminal import localization_table
+
+    assert [short(0.996, (1.0,)), short(0.9957, (0.0, 1.0)), short(1.996, (2.0,)), short(0.5, (1.0,))] == [
+        "0.996", "0.996", "1.996", "0.50"
+    ]
+    report, _ = hostile
+    benign = next(v for v in report.verdicts if v.verdict == "benign")
+    near = dataclasses.replace(benign, strengths={**benign.strengths, "norm": 0.996})
+    page = render_html(dataclasses.replace(report, verdicts=[near if v is benign else v for v in report.verdicts]))
+    assert "nearest: norm at 0.996× its threshold" in page
+    assert "The top 10 of" not in page  # 6 slices: none cut
+    from synthetic import make_run
+
+    layered = audit(make_run(tmp_path / "seven.h5", shapes={f"l{i}.weight": (6, 5) for i in range(7)}, rounds=5))
+    slices = len(layered.localization)
+    assert slices == 14, slices
+    console = Console(width=200, record=True, color_system=None)
+    console.print(localization_table(layered))
+    assert "the top 8 of 14 slices; all of them in the JSON report" in " ".join(console.export_text().split())
+    assert "The top 10 of 14 slices; all of them in the JSON report." in render_html(layered)

@@ -16,7 +16,9 @@ from ..detectors.base import FIRST_FLAGGED_MEANING, DetectorResult, Evidence
 from ..verdict import VERDICTS, ClientVerdict
 from . import figures
 from .files import write_atomic
-from .page import VERDICT_COLOURS, badge, byte_size, card, count, esc, facts, figure, meta_value, num, page, section, table
+from .page import (
+    VERDICT_COLOURS, badge, byte_size, card, count, esc, facts, figure, meta_value, num, page, rate, section, short, table,
+)
 
 if TYPE_CHECKING:  # the inversion needs torch; the page only draws its result
     from ..inversion import TriggerInversionReport
@@ -57,13 +59,18 @@ def _evidence_line(e: Evidence, corroborating: set[str] | None = None) -> str:
     )
 
 
+#: The localization table's rows on the page (the heatmap above it draws more; the JSON holds every slice).
+LOCALIZATION_ROWS = 10
+
+
 def _closest_call(v: ClientVerdict) -> str:
     """For a client no detector flagged: the detector that came nearest to its threshold."""
     finite = {name: s for name, s in v.strengths.items() if s == s}
     if not finite:
         return '<span class="muted">no detector could score this client</span>'
     name = max(finite, key=finite.__getitem__)
-    return f'<span class="muted">below every threshold; nearest: {esc(name)} at {finite[name]:.2f}× its threshold</span>'
+    strength = short(finite[name], (1.0,))
+    return f'<span class="muted">below every threshold; nearest: {esc(name)} at {strength}× its threshold</span>'
 
 
 
@@ -264,13 +271,17 @@ def _localization(report: AuditReport, deviation: DetectorResult | None) -> str:
     has_truth = any(row["auroc"] is not None for row in rows)
     headers = ["slice", "separation", "peak round", "top client"] + (["AUROC vs truth"] if has_truth else [])
     body = []
-    for row in rows[:10]:
+    for row in rows[:LOCALIZATION_ROWS]:
         cells = [f'<span class="id">{esc(row["layer"])}</span> · {esc(row["statistic_label"])}',
                  num(row["separation"], ".1f"), _or_dash(row["peak_round"]), _or_dash(row["top_client"], "id")]
         if has_truth:
-            cells.append(num(row["auroc"]))
+            cells.append(rate(row["auroc"]))
         body.append(cells)
-    return figure(uri, "heatmap of layer slices by round", caption) + table(headers, body, numeric=(1, 2, 4))
+    cut = (
+        f'<p class="muted">The top {LOCALIZATION_ROWS} of {len(rows)} slices; all of them in the JSON report.</p>'
+        if len(rows) > LOCALIZATION_ROWS else ""
+    )
+    return figure(uri, "heatmap of layer slices by round", caption) + table(headers, body, numeric=(1, 2, 4)) + cut
 
 
 def _timeline(report: AuditReport, deviation: DetectorResult | None) -> str:
@@ -356,7 +367,7 @@ def _inversion(inversion: TriggerInversionReport) -> str:
     several = len(flagged) > 1
     # each label beside its own index, strongest first (they were listed in label order beside labels strongest first)
     index = {c.label: c.anomaly_index for c in classes}
-    indices = [(f"{label}: " if several else "") + f"{index[label]:.2f}" for label in flagged]
+    indices = [(f"{label}: " if several else "") + short(index[label], (inversion.result.threshold,)) for label in flagged]
     verdict = (
         f'<div class="note"><b>Backdoor suspected: label{"s" if several else ""} '
         f'{esc(", ".join(map(str, flagged)))}</b> — {"their triggers, which send" if several else "its trigger, which sends"} '
@@ -418,7 +429,7 @@ def _inversion(inversion: TriggerInversionReport) -> str:
             f"backdoor. A weak flag (hollow) has an anomaly index {esc(inversion.result.weak_meaning)}: chance can raise it. "
             f"Flagged labels per inverted round: {esc(per_round)}.",
         ))
-    rows = [[esc(c.label), num(c.mask_l1, ".1f"), num(c.attack_success, ".0%"), num(c.anomaly_index),
+    rows = [[esc(c.label), num(c.mask_l1, ".1f"), num(c.attack_success, ".0%"), short(c.anomaly_index, (inversion.result.threshold,)),
              '<span class="truth">flagged</span>' if c.flagged else '<span class="muted">–</span>'] for c in classes]
     parts.append(table(["label", "mask L1", "attack success (held out)", "anomaly index", "verdict"], rows, numeric=(1, 2, 3)))
     return "".join(parts)

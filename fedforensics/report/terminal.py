@@ -15,7 +15,7 @@ from ..detectors.base import FIRST_FLAGGED_MEANING, Evidence
 from ..notes import listed
 from ..summary import RunSummary
 from .escapes import shown
-from .page import byte_size, meta_value
+from .page import byte_size, meta_value, rate, short
 
 if TYPE_CHECKING:  # the inversion needs torch; the terminal only draws its result
     from ..inversion import TriggerInversionReport
@@ -210,11 +210,12 @@ def localization_table(report: AuditReport, limit: int = 8) -> Table | None:
             "–" if row["top_client"] is None else plain(row["top_client"]),  # it printed None in runs of 1–2 rounds (QA)
         ]
         if has_truth:
-            cells.append(_fmt(row["auroc"]))
+            cells.append(rate(row["auroc"]))
         table.add_row(*cells)
     placement = report.output_bias_placement
+    captions = []
     if placement is not None:
-        table.caption = plain(
+        captions.append(
             f"output-layer bias {placement['layer']}: rank {placement['rank']} of {placement['of']} slices"
             + {
                 "output-bias": " — the anomaly sits where Bilgin (2021) finds it",
@@ -222,6 +223,10 @@ def localization_table(report: AuditReport, limit: int = 8) -> Table | None:
                 "none": " — no slice separates a client at the threshold: no anomaly to localize",
             }[placement["anomaly"]]
         )
+    if len(rows) > limit:  # cut silently, the rank above could name a slice not shown (a fresh-eyes user)
+        captions.append(f"the top {limit} of {len(rows)} slices; all of them in the JSON report")
+    if captions:
+        table.caption = plain("; ".join(captions))
     return table
 
 
@@ -270,7 +275,8 @@ def trigger_inversion_table(inversion: TriggerInversionReport) -> Group:
     table.add_column("flagged")
     for c in inversion.classes:
         table.add_row(
-            str(c.label), _fmt(c.mask_l1, ".1f"), _fmt(c.attack_success, ".0%"), _fmt(c.anomaly_index),
+            str(c.label), _fmt(c.mask_l1, ".1f"), _fmt(c.attack_success, ".0%"),
+            short(c.anomaly_index, (inversion.result.threshold,)),
             "[bold red]flagged[/]" if c.flagged else "[dim]–[/]",
         )  # fmt: skip
     lines = [_inversion_verdict(inversion)]
@@ -319,7 +325,7 @@ def _inversion_verdict(inversion: TriggerInversionReport) -> str:
     weak = inversion.result.weak_labels
     evidence = "; ".join(
         (f"{c.label}: " if len(flagged) > 1 else "")
-        + f"mask L1 {_fmt(c.mask_l1, '.1f')}, anomaly index {_fmt(c.anomaly_index)} > {threshold}"
+        + f"mask L1 {_fmt(c.mask_l1, '.1f')}, anomaly index {short(c.anomaly_index, (inversion.result.threshold,))} > {threshold}"
         + (f" (weak: < {_fmt(inversion.result.chance_index)})" if c.label in weak else "")
         + f", attack success {_fmt(c.attack_success, '.0%')}"
         for c in flagged
