@@ -443,3 +443,21 @@ def test_no_figure_is_rounded_onto_a_boundary_it_did_not_reach_and_a_cut_table_s
     console.print(localization_table(layered))
     assert "the top 8 of 14 slices; all of them in the JSON report" in " ".join(console.export_text().split())
     assert "The top 10 of 14 slices; all of them in the JSON report." in render_html(layered)
+
+
+def test_the_verdict_tables_say_since_which_round_a_client_is_judged_so(hostile):
+    """A fresh-eyes user: `first_round`, what an auditor asks first, was only in the JSON."""
+    from rich.console import Console
+
+    from fedforensics.report.terminal import verdict_table
+
+    report, page = hostile
+    top = report.verdicts[0]
+    assert top.verdict == "malicious" and top.first_round is not None
+    assert '<th class="num">since round</th>' in page
+    assert f'malicious</span></td><td class="num">{top.score:.2f}</td><td class="num">{top.rounds}</td><td class="num">{top.first_round}</td>' in page
+    console = Console(width=200, record=True, color_system=None)
+    console.print(verdict_table(report, width=200))
+    text = console.export_text()
+    row = next(line for line in text.splitlines() if " malicious " in line)
+    assert f"│     {top.first_round} │" in row and "since" in text

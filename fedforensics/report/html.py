@@ -196,7 +196,9 @@ def _summary(report: AuditReport) -> str:
 
 def _verdicts(report: AuditReport) -> str:
     known = report.summary.ground_truth is not None
-    headers = ["client", "verdict", "score", "rounds", "evidence (strongest detector first)"] + (["ground truth"] if known else [])
+    headers = ["client", "verdict", "score", "rounds", "since round", "evidence (strongest detector first)"] + (
+        ["ground truth"] if known else []
+    )
     rows, classes = [], []
     for v in report.verdicts:
         firsts: dict[str, Evidence] = {}
@@ -207,7 +209,8 @@ def _verdicts(report: AuditReport) -> str:
         if len(v.evidence) > len(firsts):
             rest = "".join(f"<li>{_evidence_line(e, report.corroborating)}</li>" for e in v.evidence)
             evidence += f'<details><summary>all {len(v.evidence)} facts</summary><ul class="evidence">{rest}</ul></details>'
-        row = [f'<span class="id">{esc(v.client)}</span>', badge(v.verdict), num(v.score), esc(v.rounds), evidence]
+        row = [f'<span class="id">{esc(v.client)}</span>', badge(v.verdict), num(v.score), esc(v.rounds), _or_dash(v.first_round),
+               evidence]
         if known:
             row.append('<span class="truth">attacker</span>' if v.client in (report.summary.ground_truth or []) else '<span class="muted">honest</span>')
         rows.append(row)
@@ -215,9 +218,9 @@ def _verdicts(report: AuditReport) -> str:
     if not rows:
         return _unavailable("No client sent an update in any round: there is nothing to judge.")
     shown = max(VERDICT_ROWS, sum(v.verdict != "benign" for v in report.verdicts))
-    page = table(headers, rows[:shown], numeric=(2, 3), row_classes=classes[:shown])
+    page = table(headers, rows[:shown], numeric=(2, 3, 4), row_classes=classes[:shown])
     if len(rows) > shown:
-        rest = table(headers, rows[shown:], numeric=(2, 3), row_classes=classes[shown:])
+        rest = table(headers, rows[shown:], numeric=(2, 3, 4), row_classes=classes[shown:])
         page += f"<details><summary>the other {len(rows) - shown} clients, all benign</summary>{rest}</details>"
     return page
 

@@ -154,6 +154,8 @@ def verdict_table(report: AuditReport, limit: int = 30, width: int = EVIDENCE_WI
     table.add_column("score", justify="right", no_wrap=True)
     table.add_column("rounds", justify="right", no_wrap=True)
     if not compact:
+        # the round from which the verdict rule would have judged it so (a fresh-eyes user found it only in the JSON)
+        table.add_column("since", justify="right", no_wrap=True)
         table.add_column("flagged by", overflow="fold")
     if column:
         table.add_column("strongest evidence", overflow="fold", ratio=1)
@@ -165,7 +167,7 @@ def verdict_table(report: AuditReport, limit: int = 30, width: int = EVIDENCE_WI
         by = ", ".join(f"{name} (corroborates)" if name in report.corroborating else name for name in v.flagged_by)
         said = "[red]attacker[/]" if v.client in truth else "[dim]honest[/]"  # the HTML's words
         row = [plain(v.client), f"[{VERDICT_STYLE[v.verdict]}]{v.verdict}[/]", f"{v.score:.2f}", str(v.rounds)]
-        row += [] if compact else [plain(by or "–")]
+        row += [] if compact else ["–" if v.first_round is None else str(v.first_round), plain(by or "–")]
         row += [evidence] if column else []
         row += [said] if known and not compact else []
         table.add_row(*row)
