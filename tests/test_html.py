@@ -461,3 +461,35 @@ def test_the_verdict_tables_say_since_which_round_a_client_is_judged_so(hostile)
     text = console.export_text()
     row = next(line for line in text.splitlines() if " malicious " in line)
     assert f"│     {top.first_round} │" in row and "since" in text
+
+
+def test_failed_replies_carry_their_reasons_and_a_nan_client_is_not_flagged_by_zero_detectors(tmp_path):
+    """A fresh-eyes user: the audit's reports gave a failed reply's round without its recorded reason (only inspect
+    and the JSON had it), the terminal said "1 client updates hold NaN/Inf", and the HTML's top suspects said
+    "flagged by 0 detectors" of a client suspicious for its NaN update alone."""
+    from rich.console import Console
+
+    from fedforensics.report.terminal import summary_panel
+    from synthetic import make_run
+
+    path = make_run(tmp_path / "nan.h5", clients=8, rounds=5, nan_client="c2")
+    with Recorder(tmp_path / "failed.h5") as rec:
+        glob = {"w": np.zeros(6, np.float32)}
+        rng = np.random.default_rng(0)
+        for r in range(4):
+            with rec.round(r, glob) as rnd:
+                for c in range(6):
+                    rnd.client(f"c{c}", {"w": rng.normal(size=6).astype(np.float32)}, num_samples=5, delta=True)
+                if r == 3:
+                    rnd.failure("c9", "timeout after 30s")
+    failed = audit(tmp_path / "failed.h5")
+    assert '<span class="id">c9</span> (round 3: timeout after 30s)' in render_html(failed)
+    console = Console(width=200, record=True, color_system=None)
+    console.print(summary_panel(failed.summary))
+    assert "1: c9 (round 3: timeout after 30s)" in console.export_text()
+    broken = audit(path)
+    assert any(v.client == "c2" and v.verdict == "suspicious" and not v.flagged_by for v in broken.verdicts)
+    page = render_html(broken)
+    assert "flagged by 0 detectors" not in page
+    console.print(summary_panel(dataclasses.replace(broken.summary, nonfinite_updates={"1:c2": 3})))
+    assert "1 client update holds NaN/Inf" in console.export_text()

@@ -17,7 +17,8 @@ from ..verdict import VERDICTS, ClientVerdict
 from . import figures
 from .files import write_atomic
 from .page import (
-    VERDICT_COLOURS, badge, byte_size, card, count, esc, facts, figure, meta_value, num, page, rate, section, short, table,
+    VERDICT_COLOURS, badge, byte_size, card, count, esc, facts, failed_rounds, figure, meta_value, num, page, rate, section,
+    short, table,
 )
 
 if TYPE_CHECKING:  # the inversion needs torch; the page only draws its result
@@ -93,7 +94,9 @@ def _summary(report: AuditReport) -> str:
             items.append(
                 f'<li style="--c:{VERDICT_COLOURS[v.verdict]}"><span class="id"><b>{esc(v.client)}</b></span> '
                 f"{badge(v.verdict)}{_truth_tag(report, v.client)} "
-                f'<span class="muted">score {num(v.score)} · flagged by {count(len(v.flagged_by), "detector")}</span>'
+                f'<span class="muted">score {num(v.score)}'
+                # a client suspicious for a NaN/Inf update alone was "flagged by 0 detectors" (a fresh-eyes user)
+                + (f' · flagged by {count(len(v.flagged_by), "detector")}' if v.flagged_by else "") + "</span>"
                 f"<br>{reason}</li>"
             )
         more = sum(v.verdict != "benign" for v in report.verdicts) - len(suspects)
@@ -123,7 +126,7 @@ def _summary(report: AuditReport) -> str:
         ("global metrics", esc(", ".join(s.global_metrics) or "none recorded")),
         ("ground truth", truth),
         ("failed replies", esc(s.failures) + (": " + ", ".join(
-            f'<span class="id">{esc(cid)}</span> (round{"s" * (len(rounds) > 1)} {esc(", ".join(rounds))})'
+            f'<span class="id">{esc(cid)}</span> ({esc(failed_rounds(rounds))})'
             for cid, rounds in s.failed_replies.items()
         ) if s.failed_replies else "")),
         ("updates with NaN/Inf", esc(len(s.nonfinite_updates))),

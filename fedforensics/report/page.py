@@ -90,6 +90,12 @@ def esc(value: object) -> str:
     return html.escape(shown(str(value)), quote=True)
 
 
+def failed_rounds(rounds: dict[str, str]) -> str:
+    """A client's failed replies, round by round with the recorded reason: "round 3: timeout after 30s" (the
+    audit's reports gave the rounds alone, the reasons only in ``inspect`` and the JSON: a fresh-eyes user)."""
+    return "; ".join(f"round {r}: {reason}" if reason else f"round {r}" for r, reason in rounds.items())
+
+
 def count(n: int, noun: str) -> str:
     """``n`` and ``noun``, plural unless ``n`` is 1 (nouns of this report take an s)."""
     return f"{n:,} {plural(n, noun)}"

@@ -15,7 +15,7 @@ from ..detectors.base import FIRST_FLAGGED_MEANING, Evidence
 from ..notes import listed
 from ..summary import RunSummary
 from .escapes import shown
-from .page import byte_size, meta_value, rate, short
+from .page import byte_size, count, failed_rounds, meta_value, rate, short
 
 if TYPE_CHECKING:  # the inversion needs torch; the terminal only draws its result
     from ..inversion import TriggerInversionReport
@@ -56,7 +56,7 @@ def summary_panel(summary: RunSummary) -> Panel:
     facts.add_row("final state", "yes" if summary.final_state else "no")
     facts.add_row("failed replies", failed_replies(summary) if summary.failures else "0")
     n_bad = len(summary.nonfinite_updates)
-    facts.add_row("NaN/Inf", f"[bold red]{n_bad} client updates hold NaN/Inf[/]" if n_bad else "none found")
+    facts.add_row("NaN/Inf", f"[bold red]{count(n_bad, 'client update')} {'holds' if n_bad == 1 else 'hold'} NaN/Inf[/]" if n_bad else "none found")
     if summary.attachments:
         facts.add_row("attachments", plain(", ".join(summary.attachments)))
     if summary.meta:
@@ -91,8 +91,8 @@ LISTED = 12
 
 
 def failed_replies(summary: RunSummary, most: int = 8) -> Text:
-    """'2: c3 (rounds 2, 3)', for the summary panel."""
-    shown = [f"{cid} (round{'s' * (len(rounds) > 1)} {', '.join(rounds)})" for cid, rounds in summary.failed_replies.items()]
+    """'2: c3 (round 2: timeout; round 3: timeout)', for the summary panel."""
+    shown = [f"{cid} ({failed_rounds(rounds)})" for cid, rounds in summary.failed_replies.items()]
     return plain(f"{summary.failures}: " + listed(shown, most, "clients"))
 
 
@@ -103,8 +103,8 @@ def render_summary(console: Console, summary: RunSummary) -> None:
         bad = Table(title="updates with NaN/Inf", title_justify="left")
         bad.add_column("round:client", overflow="fold")
         bad.add_column("values", justify="right")
-        for key, count in list(summary.nonfinite_updates.items())[:20]:
-            bad.add_row(plain(key), str(count))
+        for key, values in list(summary.nonfinite_updates.items())[:20]:
+            bad.add_row(plain(key), str(values))
         parts.append(bad)
     if summary.failed_replies:
         failed = Table(title="failed replies", title_justify="left")
