@@ -32,8 +32,8 @@ def plain(text: str, style: str = "") -> Text:
     return Text(shown(text), style=style)
 
 
-def summary_panel(summary: RunSummary) -> Panel:
-    """The run facts as a panel."""
+def summary_panel(summary: RunSummary, reasons: bool = True) -> Panel:
+    """The run facts as a panel (``reasons``: the failed replies' recorded reasons, unless a table gives them)."""
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="bold")
     facts.add_column(overflow="fold")  # ids wrapped, never cut to "…": cut, two long ids can read the same
@@ -54,7 +54,7 @@ def summary_panel(summary: RunSummary) -> Panel:
     truth = plain("none" if summary.ground_truth is None else listed(summary.ground_truth, LISTED, "clients") or "(no malicious client)")
     facts.add_row("ground truth", truth)
     facts.add_row("final state", "yes" if summary.final_state else "no")
-    facts.add_row("failed replies", failed_replies(summary) if summary.failures else "0")
+    facts.add_row("failed replies", failed_replies(summary, reasons=reasons) if summary.failures else "0")
     n_bad = len(summary.nonfinite_updates)
     facts.add_row("NaN/Inf", f"[bold red]{count(n_bad, 'client update')} {'holds' if n_bad == 1 else 'hold'} NaN/Inf[/]" if n_bad else "none found")
     if summary.attachments:
@@ -90,15 +90,20 @@ def layer_table(summary: RunSummary) -> Table:
 LISTED = 12
 
 
-def failed_replies(summary: RunSummary, most: int = 8) -> Text:
-    """'2: c3 (round 2: timeout; round 3: timeout)', for the summary panel."""
-    shown = [f"{cid} ({failed_rounds(rounds)})" for cid, rounds in summary.failed_replies.items()]
+def failed_replies(summary: RunSummary, most: int = 8, reasons: bool = True) -> Text:
+    """'2: c3 (round 2: timeout; round 3: timeout)', or without ``reasons`` '2: c3 (rounds 2, 3)', for the summary
+    panel."""
+
+    def when(rounds: dict[str, str]) -> str:
+        return failed_rounds(rounds) if reasons else f"round{'s' * (len(rounds) > 1)} {', '.join(rounds)}"
+
+    shown = [f"{cid} ({when(rounds)})" for cid, rounds in summary.failed_replies.items()]
     return plain(f"{summary.failures}: " + listed(shown, most, "clients"))
 
 
 def render_summary(console: Console, summary: RunSummary) -> None:
     """Print what ``fedforensics inspect`` shows."""
-    parts = [summary_panel(summary), layer_table(summary)]
+    parts = [summary_panel(summary, reasons=False), layer_table(summary)]  # the failed replies' table gives them
     if summary.nonfinite_updates:
         bad = Table(title="updates with NaN/Inf", title_justify="left")
         bad.add_column("round:client", overflow="fold")
