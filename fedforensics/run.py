@@ -484,8 +484,16 @@ class Run:
                     raise RunFormatError(f"{self.path}: round {number} lacks '{required}'")
             where = f"{self.path}: round {number}"
             updates, state = (_member(group, name, where, h5py.Group) for name in (spec.UPDATES, spec.GLOBAL))
-            if len(updates) != len(self.layers) or len(state) != len(self.layers):
-                raise RunFormatError(f"{self.path}: round {number} does not hold every layer")
+            for part, members in ((spec.UPDATES, updates), (spec.GLOBAL, state)):
+                if len(members) != len(self.layers):  # say which group and which layer (a fresh-eyes user's deletion)
+                    keys = {spec.layer_key(i): layer.name for i, layer in enumerate(self.layers)}
+                    missing = [f"{k} ({keys[k]!r})" for k in keys if k not in members]
+                    extra = [k for k in members if k not in keys]
+                    raise RunFormatError(
+                        f"{where}: its {part!r} group holds {len(members)} of the {len(self.layers)} layers"
+                        + (f"; missing {', '.join(missing[:3])}" if missing else "")
+                        + (f"; not in the layer table: {', '.join(extra[:3])}" if extra else "")
+                    )
 
     def _read_layers(self) -> list[Layer]:
         table = self._h5[spec.LAYERS]

@@ -1151,3 +1151,15 @@ def test_a_pipe_is_refused_as_not_a_regular_file_rather_than_waited_on(tmp_path)
     command = [sys.executable, "-m", "fedforensics.cli", "inspect", str(fifo)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=120)  # a regression hangs, not passes
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "not a regular file" in result.stderr
+
+
+def test_a_round_missing_a_layer_names_the_group_and_the_layer(tmp_path):
+    """A fresh-eyes user deleted one layer of a round's global model: "round 3 does not hold every layer" said neither
+    that it was the global model nor which layer."""
+    from synthetic import make_run
+
+    path = make_run(tmp_path / "r.h5", clients=4, rounds=4)
+    with h5py.File(path, "r+") as f:
+        del f[spec.ROUNDS][spec.round_key(2)][spec.GLOBAL][spec.layer_key(1)]
+    with pytest.raises(RunFormatError, match=r"round 2: its 'global' group holds 3 of the 4 layers; missing 0001 \('fc1.bias'\)"):
+        open_run(path)
