@@ -493,3 +493,26 @@ def test_failed_replies_carry_their_reasons_and_a_nan_client_is_not_flagged_by_z
     assert "flagged by 0 detectors" not in page
     console.print(summary_panel(dataclasses.replace(broken.summary, nonfinite_updates={"1:c2": 3})))
     assert "1 client update holds NaN/Inf" in console.export_text()
+
+
+def test_narrow_consoles_crop_no_value_of_the_localization_and_detector_tables(tmp_path):
+    """A fresh-eyes user at 60 and 45 columns: the localization table's border and its AUROC values ('1.' for 1.00)
+    were cropped, and detector names cut to 'accumulated-s…'."""
+    from rich.console import Console
+
+    from fedforensics.report.page import rate
+    from fedforensics.report.terminal import detector_table, localization_table
+    from synthetic import make_run
+
+    report = audit(make_run(tmp_path / "boost.h5", clients=8, rounds=6, attackers=("c0",), attack="boost"))
+    for width in (45, 60):
+        console = Console(width=width, record=True, color_system=None)
+        console.print(localization_table(report, width=width))
+        console.print(detector_table(report))
+        text = console.export_text()
+        shown = [rate(row["auroc"]) for row in report.localization[:8]]
+        cells = text.replace("│", " ").split()
+        assert set(shown) <= set(cells) and "1." not in cells, (width, shown, text)
+        framed = [line.rstrip() for line in text.splitlines() if line.startswith(("│", "┃"))]
+        assert framed and all(line.endswith(("│", "┃")) for line in framed), text  # no right border cropped
+        assert "…" not in text.split("detectors")[-1], text  # names folded, not cut

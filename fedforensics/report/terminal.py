@@ -135,6 +135,8 @@ def _fmt(value: float | None, spec: str = ".2f") -> str:
 EVIDENCE_WIDTH = 110
 #: Below this many columns the table keeps only id, verdict, score and rounds, borderless; the rest goes to the lines.
 COMPACT_WIDTH = 70
+#: Below this many columns even the localization table's headers give way to its values (at 45 they cropped them).
+NARROW_WIDTH = 60
 #: Clients not judged benign listed at most (a fleet of attackers would print thousands of rows); the rest are counted.
 MOST_FLAGGED_ROWS = 100
 
@@ -196,7 +198,7 @@ def _evidence_line(evidence: Evidence) -> Text:
     return Text.assemble(plain(evidence.detector, "dim"), " ", plain(evidence.detail), *((" ", plain(f"({where})", "dim")) if where else ()))
 
 
-def localization_table(report: AuditReport, limit: int = 8) -> Table | None:
+def localization_table(report: AuditReport, limit: int = 8, width: int = EVIDENCE_WIDTH) -> Table | None:
     """The layer slices that separate clients most, and where the output bias ranks (Bilgin 2021)."""
     rows = report.localization
     if not rows:
@@ -204,11 +206,12 @@ def localization_table(report: AuditReport, limit: int = 8) -> Table | None:
     has_truth = any(row["auroc"] is not None for row in rows)
     table = Table(title="localization: layer slices that separate clients most", title_justify="left")
     table.add_column("slice", overflow="fold")
-    table.add_column("separation", justify="right", min_width=len("separation"))
+    # whole, unless the console is too narrow for the values beside it (they were cropped at 45 columns)
+    table.add_column("separation", justify="right", min_width=len("separation") if width >= NARROW_WIDTH else None)
     table.add_column("peak round", justify="right")
     table.add_column("top client", overflow="fold")
     if has_truth:
-        table.add_column("AUROC (truth)", justify="right")
+        table.add_column("AUROC", justify="right")  # against the truth, as the caption says: 7 columns narrower
     for row in rows[:limit]:
         cells = [
             plain(f"{row['layer']} · {row['statistic_label']}"),
@@ -230,6 +233,8 @@ def localization_table(report: AuditReport, limit: int = 8) -> Table | None:
                 "none": " — no slice separates a client at the threshold: no anomaly to localize",
             }[placement["anomaly"]]
         )
+    if has_truth:
+        captions.append("AUROC: of each slice's client scores against the recorded ground truth")
     if len(rows) > limit:  # cut silently, the rank above could name a slice not shown (a fresh-eyes user)
         captions.append(f"the top {limit} of {len(rows)} slices; all of them in the JSON report")
     if captions:
@@ -241,7 +246,8 @@ def detector_table(report: AuditReport) -> Table:
     """Each detector: the clients it flagged and the round each was first flagged."""
     # a reader compared "first in round 0" of an evidence line with "first flagged in round 5" here (README check)
     table = Table(title="detectors", title_justify="left", caption=f"first flagged: {FIRST_FLAGGED_MEANING}", caption_justify="left")
-    table.add_column("detector")
+    # whole names, folded where the console is narrow: at 45 columns rich cut them to 'accumulated-s…' (a fresh-eyes user)
+    table.add_column("detector", overflow="fold")
     table.add_column("flagged", overflow="fold")
     table.add_column("first flagged in round", overflow="fold")
     for d in report.detectors:
@@ -344,7 +350,7 @@ def _inversion_verdict(inversion: TriggerInversionReport) -> str:
 def render_audit(console: Console, report: AuditReport, inversion_table: RenderableType | None = None) -> None:
     """Print the audit: run facts, verdicts, localization, detectors (and trigger inversion: :func:`trigger_inversion_table`)."""
     parts: list = [summary_panel(report.summary), audit_panel(report), verdict_table(report, width=console.width)]
-    loc = localization_table(report)
+    loc = localization_table(report, width=console.width)
     if loc is not None:
         parts.append(loc)
     parts.append(detector_table(report))
