@@ -132,7 +132,7 @@ def no_scan(monkeypatch):
         (["--model", "fedforensics.zoo:digits_mlp"], "the model does not match the run backdoored.h5"),
         (["--model", CNN, "--data", "no_y"], "no array y"),
         (["--model", CNN, "--data", "flat"], r"x has shape (300, 64); expected (N, C, H, W): the trigger is stamped on "
-         "images; for a model of flat inputs give x as (N, 1, H, W) and put nn.Flatten() first in the model's factory"),
+         "images; for a model of flat inputs give x as (N, 1, H, W) and make the factory's module flatten them itself"),
         (["--model", CNN, "--data", "small"], "the model cannot take the clean data's inputs of shape (1, 4, 4)"),
         (["--model", CNN, "--data", "missing"], "no such file"),
         (["--model", CNN, "--round", "7"], "round 7 is not in backdoored.h5 (rounds 0..1)"),
@@ -328,7 +328,7 @@ def test_a_model_of_flat_inputs_is_told_how_to_take_images(runs, tmp_path, bad_m
                     rnd.client(f"c{c}", {k: v + 0.01 * c for k, v in state.items()}, num_samples=50)
     out = tmp_path / "out.json"
     result = analyze(tmp_path / "flat.h5", "--model", "inversion_bad_models:flat_mlp", "--data", runs["clean"], "--json", out)
-    assert_refused(result, "(a model of flat inputs takes these images behind an nn.Flatten() put first in its factory)", out)
+    assert_refused(result, "(for a model of flat inputs give x as (N, 1, H, W) and make the factory's module flatten them itself", out)
 
 
 def test_a_model_holding_nan_is_refused_before_the_scan(runs, tmp_path, no_scan):

@@ -308,3 +308,25 @@ def test_neural_cleanse_needs_two_labels_with_samples_in_both_halves():
     assert set(least[fit]) == set(least[held]) == {0, 1}
     assert (NeuralCleanse(validation=0.2).samples_per_label, NeuralCleanse(validation=0.9).samples_per_label) == (3, 6)
     one_line_error(lambda: NeuralCleanse(validation=0.2).check_samples(np.array([0, 0, 1, 1])), "at least 3 samples of each of 2 labels")
+
+
+def test_clean_data_the_model_would_misread_is_refused_and_the_flat_input_recipe_keeps_the_layer_names():
+    """A fresh-eyes user: uint8 grey levels (0..255, where simulate feeds the model x / 255) were fed as they were and
+    added a false label (exit 0, no warning); (N, 8, 8, 1) images were read as 8 channels of 8×1 pixels, which
+    cannot hold a "+", and the backdoor was missed; the hint for a model of flat inputs (an nn.Flatten() put first)
+    renamed nn.Sequential's layers, so the run's state no longer loaded."""
+    rng = np.random.default_rng(0)
+    x, y = rng.random((10, 1, 8, 8)), np.arange(10) % 5
+    one_line_error(lambda: check_clean_data((x * 255).astype(np.uint8), y), r"x holds integers \(uint8\).*x / 255")
+    one_line_error(lambda: check_clean_data(x.transpose(0, 2, 3, 1), y), r"looks channels-last \(N, H, W, C\)")
+    one_line_error(lambda: check_clean_data(x.reshape(10, 64), y), r"forward\(x\) returns super\(\).forward\(x.flatten\(1\)\)")
+    assert check_clean_data(x, y)[0].dtype == np.float32  # floats of (N, C, H, W) as they are
+
+    class Flat(torch.nn.Sequential):  # the recipe the message gives
+        def forward(self, inputs):
+            return super().forward(inputs.flatten(1))
+
+    layers = (torch.nn.Linear(64, 16), torch.nn.ReLU(), torch.nn.Linear(16, 5))
+    flat = Flat(*layers)
+    assert list(flat.state_dict()) == list(torch.nn.Sequential(*layers).state_dict()) == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    assert flat(torch.from_numpy(x.astype(np.float32))).shape == (10, 5)

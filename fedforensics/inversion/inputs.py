@@ -30,6 +30,14 @@ __all__ = [
 
 ModelFactory = Callable[[], torch.nn.Module]
 
+#: How a model of flat inputs (a loop that flattened its images itself) takes the images inversion stamps: an
+#: nn.Flatten() put first in an nn.Sequential renames its recorded layers ('0.weight' becomes '1.weight': QA).
+FLAT_INPUTS = (
+    "for a model of flat inputs give x as (N, 1, H, W) and make the factory's module flatten them itself, e.g. a "
+    "subclass of nn.Sequential whose forward(x) returns super().forward(x.flatten(1)) (an nn.Flatten() put first "
+    "would rename the recorded layers)"
+)
+
 LABEL_LIMIT = 2**31
 """Labels from here up are no model's classes (and from 2**63 up a cast to int64 would wrap them): refused as such."""
 
@@ -133,11 +141,19 @@ def check_clean_data(
     """
     x, y = np.asarray(x), np.asarray(y)
     if x.ndim != 4:
-        flat = (
-            ": the trigger is stamped on images; for a model of flat inputs give x as (N, 1, H, W) and put "
-            "nn.Flatten() first in the model's factory" if x.ndim == 2 else ""
-        )
+        flat = f": the trigger is stamped on images; {FLAT_INPUTS}" if x.ndim == 2 else ""
         raise FedForensicsError(f"{source}: x has shape {x.shape}; expected (N, C, H, W){flat}")
+    if x.shape[3] in (1, 3, 4) and x.shape[1] > 4:  # (N, 8, 8, 1) read as 8 channels of 8×1 pixels hid a "+" (QA)
+        raise FedForensicsError(
+            f"{source}: x has shape {x.shape}, which looks channels-last (N, H, W, C); give (N, C, H, W): "
+            "x.transpose(0, 3, 1, 2)"
+        )
+    if np.issubdtype(x.dtype, np.integer):  # uint8 grey levels fed as 0..255 to a model trained on 0..1 (QA)
+        raise FedForensicsError(
+            f"{source}: x holds integers ({x.dtype}); inversion feeds x to the model as it is, so give it as the model "
+            "saw its inputs in training, as floats (x / 255 for grey levels of a model trained on [0, 1], as simulate "
+            "scales an .npz of integers)"
+        )
     if y.ndim != 1 or len(y) != len(x):
         raise FedForensicsError(f"{source}: y has shape {y.shape}; expected ({len(x)},), one label per sample of x")
     x = _float32(x, "x", source)

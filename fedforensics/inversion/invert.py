@@ -16,7 +16,9 @@ import torch
 from ..errors import FedForensicsError, one_line
 from ..run import Run
 from ..scan import Progress
-from .inputs import ModelFactory, build_model, check_clean_data, check_model, check_trigger, evaluating, load_state, load_trigger
+from .inputs import (
+    FLAT_INPUTS, ModelFactory, build_model, check_clean_data, check_model, check_trigger, evaluating, load_state, load_trigger,
+)
 from .neural_cleanse import LabelTrigger, NeuralCleanse, NeuralCleanseResult
 from .probe import TriggerProbe, partial_triggers, probe_triggers
 
@@ -255,7 +257,7 @@ def _check_scores(model: torch.nn.Module, x: np.ndarray, y: np.ndarray, source: 
             scores = model(inputs)
     except Exception as exc:  # the auditor's model on the auditor's data: a mismatch is bad input
         flat = (  # images into a first linear layer: the model of a loop that flattened its inputs itself
-            " (a model of flat inputs takes these images behind an nn.Flatten() put first in its factory)"
+            f" ({FLAT_INPUTS})"
             if "mat1 and mat2" in str(exc) else ""
         )
         raise FedForensicsError(
