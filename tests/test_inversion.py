@@ -330,3 +330,12 @@ def test_clean_data_the_model_would_misread_is_refused_and_the_flat_input_recipe
     flat = Flat(*layers)
     assert list(flat.state_dict()) == list(torch.nn.Sequential(*layers).state_dict()) == ["0.weight", "0.bias", "2.weight", "2.bias"]
     assert flat(torch.from_numpy(x.astype(np.float32))).shape == (10, 5)
+
+
+def test_a_model_given_as_a_file_path_is_told_to_give_the_module_name():
+    """A fresh-eyes user: ./mymodels.py:build, mymodels.py:build and an absolute path each failed with another riddle
+    of importlib's ('the package argument is required', "'mymodels' is not a package", 'No module named /tmp/...')."""
+    from fedforensics.inversion.inputs import load_model_factory
+
+    for spec in ("./mymodels.py:build", "mymodels.py:build", "/tmp/x/mymodels:build"):
+        one_line_error(lambda: load_model_factory(spec), r"give the module's name, not its file \(mymodels:build\)")

@@ -62,7 +62,7 @@ def simulate(
     poison_rate: Annotated[float, typer.Option(show_default="1/3", help="Backdoor: share of a malicious client's data stamped and relabelled.")] = 1 / 3,
     target: Annotated[int, typer.Option(help="Target label of a backdoor or a class flip.")] = 6,
     source: Annotated[int, typer.Option(help="Class flip: the class whose images are labelled as --target.")] = 7,
-    trigger: Annotated[TriggerShape, typer.Option(help="Backdoor trigger shape, full intensity, bottom-right corner.")] = TriggerShape.plus,
+    trigger: Annotated[TriggerShape, typer.Option(help="Backdoor trigger shape, at full intensity (the data's brightest value), bottom-right corner.")] = TriggerShape.plus,
     flavour: Annotated[Flavour, typer.Option(help="Backdoor flavour: 'labels' relabels triggered images to the target; 'target-class' stamps every target image, labels kept.")] = Flavour.labels,
     boost: Annotated[float, typer.Option(help="Scaling attack: factor the backdoor update is multiplied by.")] = 5.0,
     attack_start_round: Annotated[int, typer.Option(help="Attackers behave honestly before this round.")] = 0,

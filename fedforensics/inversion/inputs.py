@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -47,6 +48,12 @@ def load_model_factory(spec: str) -> ModelFactory:
     module_name, sep, attribute = spec.partition(":")
     if not sep or not module_name or not attribute:
         raise FedForensicsError(f"--model {spec!r}: expected MODULE:CALLABLE, e.g. fedforensics.zoo:digits_cnn")
+    if module_name.endswith(".py") or os.sep in module_name or "/" in module_name:  # a file path (QA: three riddles)
+        stem = Path(module_name).stem
+        raise FedForensicsError(
+            f"--model {spec!r}: give the module's name, not its file ({stem}:{attribute}), and run from its folder or "
+            "put that folder on PYTHONPATH"
+        )
     # The current folder first, as `python -m` would have it: a model file beside the run is the usual case.
     here = os.getcwd()
     add = here not in sys.path and "" not in sys.path

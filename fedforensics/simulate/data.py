@@ -51,10 +51,11 @@ def load_dataset(spec: str) -> Dataset:
     path = Path(spec)
     if path.is_dir():
         return _load_idx_folder(path)
-    if path.suffix == ".npz" and path.is_file():
+    npz = path.suffix.lower() == ".npz"  # DATA.NPZ is one too (QA)
+    if npz and path.is_file():
         return _load_npz(path)
-    if path.suffix == ".npz" and not path.exists():
-        raise FedForensicsError(f"dataset {spec!r}: no such file")
+    if not path.exists() and (npz or spec.endswith(("/", os.sep))):
+        raise FedForensicsError(f"dataset {spec!r}: no such {'file' if npz else 'folder'}")
     raise FedForensicsError(f"dataset {spec!r}: give 'digits', an .npz file with x and y, or a folder of MNIST IDX files")
 
 
@@ -68,6 +69,10 @@ def _images(x: np.ndarray, source: str) -> np.ndarray:
         raise FedForensicsError(f"{source}: no images")
     if 0 in x.shape[1:]:
         raise FedForensicsError(f"{source}: images of {_size(x.shape[1:])} (C×H×W) are empty: give one channel and one pixel")
+    if x.shape[3] in (1, 3, 4) and x.shape[1] > 4:  # (N, 32, 32, 3) read as 32 channels of 32×3 pixels (QA)
+        raise FedForensicsError(
+            f"{source}: images of shape {x.shape} look channels-last (N, H, W, C); give (N, C, H, W): x.transpose(0, 3, 1, 2)"
+        )
     if x.dtype.kind not in "biuf":  # complex would lose its imaginary part, strings would be parsed
         raise FedForensicsError(f"{source}: images must be real numbers (integers, floats or booleans), got {x.dtype}")
     if np.issubdtype(x.dtype, np.integer):

@@ -161,7 +161,10 @@ def simulate(
     started = time.perf_counter()
     torch.set_num_threads(1)  # small batches: a second thread only contends (12-30x slower here)
     data, train, test, shards, malicious, rng = plan(config)  # checks the config first
-    trigger = make_trigger(config.trigger, data.image_shape)
+    # at full intensity: the data's brightest value (1.0 for the built-in digits and for grey levels read from 0..255;
+    # a literal 1.0 on floats of 0..16 was a faint trigger, 56 % attack success against 96 %: QA)
+    brightest = float(data.x.max())
+    trigger = make_trigger(config.trigger, data.image_shape, value=brightest if brightest > 0 else 1.0)
     attack = make_attack(
         config.attack, trigger=trigger, target=config.target, num_classes=data.num_classes,
         poison_rate=config.poison_rate, flavour=config.flavour, boost=config.boost, attackers=len(malicious),
