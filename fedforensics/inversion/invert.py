@@ -273,6 +273,13 @@ def _check_scores(model: torch.nn.Module, x: np.ndarray, y: np.ndarray, source: 
         raise FedForensicsError(f"the model returns {scores.shape[1]} class score per input; trigger inversion needs 2 classes or more")
     if not scores.is_floating_point():
         raise FedForensicsError(f"the model returns {scores.dtype} class scores; trigger inversion needs floating-point scores (logits)")
+    rows = scores.detach()
+    if bool((rows >= 0).all()) and bool(torch.allclose(rows.sum(dim=1), torch.ones_like(rows[:, 0]), atol=1e-4)):
+        # a softmax at the end flattens the loss the search descends (a fresh-eyes user's backdoor index fell 11.8 -> 7.4)
+        raise FedForensicsError(
+            "the model returns probabilities (each row of its scores sums to 1): trigger inversion needs logits, the "
+            "scores before the softmax; drop the model's final softmax (a log-softmax is fine)"
+        )
     _check_differentiable(scores, inputs)
     if y.max() >= scores.shape[1]:
         raise FedForensicsError(f"{source}: y holds label {int(y.max())} but the model has {scores.shape[1]} classes")
