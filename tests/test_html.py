@@ -516,3 +516,22 @@ def test_narrow_consoles_crop_no_value_of_the_localization_and_detector_tables(t
         framed = [line.rstrip() for line in text.splitlines() if line.startswith(("│", "┃"))]
         assert framed and all(line.endswith(("│", "┃")) for line in framed), text  # no right border cropped
         assert "…" not in text.split("detectors")[-1], text  # names folded, not cut
+
+
+def test_a_model_near_chance_on_the_clean_data_is_said_to_be_so_beside_its_triggers(hostile):
+    """A fresh-eyes user: uint8 images fed unscaled, and a round-0 model, were inverted without a word about how badly
+    the model read the clean data; its accuracy is now given, and a warning near chance."""
+    from rich.console import Console
+
+    from fedforensics.report.terminal import trigger_inversion_table
+
+    report, _ = hostile
+    for accuracy, expected in ((0.12, "close to chance (10%): the clean data may be scaled or laid out otherwise"),
+                               (0.96, "the model classifies 96% of the held-out clean samples correctly")):
+        inversion = fake_inversion()
+        inversion = dataclasses.replace(inversion, result=dataclasses.replace(inversion.result, clean_accuracy=accuracy))
+        assert expected in " ".join(render_html(dataclasses.replace(report, trigger_inversion=inversion)).lower().split())
+        console = Console(width=250, record=True, color_system=None)
+        console.print(trigger_inversion_table(inversion))
+        assert expected in " ".join(console.export_text().split())
+        assert ("chance" in inversion.result.accuracy_said) == (accuracy < 0.2)

@@ -61,6 +61,9 @@ def test_clean_cnn_flags_no_label(seed):
     result = NeuralCleanse(seed=seed).invert(model, x, y)
     assert result.flagged_labels == []
     assert all(c.attack_success >= 0.8 for c in result.classes)  # every label was reached: the search worked
+    # the model's accuracy on the held-out clean samples is measured and said (a fresh-eyes user: none was)
+    assert result.clean_accuracy >= 0.8 and not result.near_chance and result.to_json()["clean_accuracy"] >= 0.8
+    assert result.accuracy_said.startswith("the model classifies") and "chance" not in result.accuracy_said
 
 
 def test_batched_search_equals_the_per_label_loop():

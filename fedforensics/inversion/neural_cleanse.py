@@ -39,6 +39,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from ..detectors.base import json_float
 from ..errors import FedForensicsError
 from ..scan import Progress
 from ..stats import MAD_CONSISTENCY
@@ -119,6 +120,7 @@ class NeuralCleanseResult:
     epochs : epochs each label's search ran (summed over restarts).
     threshold : the anomaly index above which a label was flagged (:attr:`NeuralCleanse.threshold`).
     min_success : the held-out attack success a flagged label's trigger reaches (:attr:`NeuralCleanse.min_success`).
+    clean_accuracy : the model's accuracy on the held-out clean samples, unstamped (NaN: not measured).
     """
 
     classes: list[LabelTrigger]
@@ -127,6 +129,14 @@ class NeuralCleanseResult:
     epochs: np.ndarray = field(repr=False)
     threshold: float = ANOMALY_THRESHOLD
     min_success: float = MIN_SUCCESS
+    clean_accuracy: float = float("nan")
+
+    @property
+    def near_chance(self) -> bool:
+        """Whether the model classifies the clean samples hardly better than chance (below twice 1 / labels): data
+        scaled or laid out otherwise than in training, or an untrained model, whose triggers say little (a fresh-eyes
+        user's uint8 images and round-0 model were inverted without a word)."""
+        return bool(self.clean_accuracy < 2 / len(self.classes)) if self.classes else False
 
     @property
     def best_success(self) -> float:
@@ -163,6 +173,19 @@ class NeuralCleanseResult:
         """Flagged labels whose anomaly index is below :attr:`chance_index`: weak evidence."""
         return [label for label in self.flagged_labels if self.classes[label].anomaly_index < self.chance_index]
 
+    @property
+    def accuracy_said(self) -> str:
+        """The model's accuracy on the held-out clean samples in words, with what it means near chance ("" unmeasured)."""
+        if math.isnan(self.clean_accuracy):
+            return ""
+        said = f"the model classifies {self.clean_accuracy:.0%} of the held-out clean samples correctly"
+        if self.near_chance:
+            said += (
+                f", close to chance ({1 / len(self.classes):.0%}): the clean data may be scaled or laid out otherwise "
+                "than the model's training data, or the model is untrained; its triggers say little"
+            )
+        return said
+
     def trigger(self, label: int) -> tuple[np.ndarray, np.ndarray]:
         """``(mask (H, W), pattern (C, H, W))`` recovered for ``label``."""
         return self.masks[label], self.patterns[label]
@@ -175,6 +198,7 @@ class NeuralCleanseResult:
             "chance_index": round(self.chance_index, 4),
             "threshold": self.threshold,
             "min_success": self.min_success,
+            "clean_accuracy": json_float(self.clean_accuracy),
         }
 
 
@@ -478,7 +502,10 @@ class NeuralCleanse:
             LabelTrigger(int(k), float(l1[k]), float(held_success[k]), float(index[k]), bool(flagged[k])) for k in range(classes)
         ]
         per_label = epochs.reshape(classes, -1).sum(1)
-        return NeuralCleanseResult(labels, mask[:, 0].numpy(), pattern.numpy(), per_label, self.threshold, self.min_success)
+        accuracy = float((model(x[held]).argmax(dim=1) == y[held]).float().mean())
+        return NeuralCleanseResult(
+            labels, mask[:, 0].numpy(), pattern.numpy(), per_label, self.threshold, self.min_success, accuracy
+        )
 
 
 def _frozen_copy(model: torch.nn.Module) -> torch.nn.Module:

@@ -293,6 +293,9 @@ def trigger_inversion_table(inversion: TriggerInversionReport) -> Group:
             "[bold red]flagged[/]" if c.flagged else "[dim]–[/]",
         )  # fmt: skip
     lines = [_inversion_verdict(inversion)]
+    if inversion.result.accuracy_said:
+        said = inversion.result.accuracy_said
+        lines.append(f"[bold yellow]{said}[/]" if inversion.result.near_chance else f"[dim]{said}[/]")
     if inversion.timeline:
         # a weak flag (anomaly index under the chance level of this many labels) marked as the final model's is (QA)
         flagged = " · ".join(
