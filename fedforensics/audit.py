@@ -70,7 +70,7 @@ def run_audit(path: Path, options: AuditOptions, progress: ProgressFactory = _no
             with run.guarded():
                 report = analyze(run, detectors, rule, progress=update, direction_memory=options.direction_memory)
         if inversion_plan is not None:
-            with progress("trigger inversion") as update:
+            with progress("trigger inversion (search epochs)") as update:  # a count of what, not bare numbers (QA)
                 report.trigger_inversion = inversion_plan.execute(progress=update)
         else:
             hint = inversion_hint(run, path)

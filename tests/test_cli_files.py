@@ -998,3 +998,20 @@ def test_a_host_s_own_sigterm_handler_is_kept_and_a_signal_while_the_scope_ends_
         signal.signal = restore
         signal.signal(signal.SIGINT, before_int)
         signal.signal(signal.SIGTERM, before_term)
+
+
+def test_a_progress_bar_estimates_the_time_left(monkeypatch):
+    """A fresh-eyes user: a five-minute inversion showed '5893/6000 0:00:10', time spent and no estimate."""
+    import io
+
+    from rich.console import Console
+
+    from fedforensics.cli import progress
+
+    screen = io.StringIO()
+    monkeypatch.setattr(progress, "err_console", Console(file=screen, force_terminal=True, width=120))
+    with progress.progress_bar("trigger inversion (search epochs)") as update:
+        update(30, 100)
+        update(60, 100)
+    shown = screen.getvalue()
+    assert "trigger inversion (search epochs)" in shown and "left" in shown and "60/100" in shown
