@@ -394,11 +394,9 @@ def _inversion(inversion: TriggerInversionReport) -> str:
         f"{inversion.result.min_success:.0%} attack success on held-out inputs, so there were no triggers to compare: "
         "this says nothing of a backdoor.</div>"
     )
-    said = inversion.result.accuracy_said
-    if said:
-        verdict += f'<div class="note">{esc(said[0].upper() + said[1:])}.</div>' if inversion.result.near_chance else (
-            f'<p class="muted">{esc(said[0].upper() + said[1:])}.</p>'
-        )
+    if said := inversion.result.accuracy_said:
+        sentence = esc(said[0].upper() + said[1:])
+        verdict += f'<div class="note">{sentence}.</div>' if inversion.result.near_chance else f'<p class="muted">{sentence}.</p>'
     parts = [verdict, figure(
         figures.inversion_scores([c.label for c in classes], [c.mask_l1 for c in classes],
                                  [c.anomaly_index for c in classes], [c.flagged for c in classes]),
