@@ -42,3 +42,9 @@ def load_arrays(path: str | os.PathLike[str], keys: tuple[str, ...], example: st
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise FedForensicsError(f"{path}: not a readable .npz file ({one_line(exc)})") from None
+
+
+def channels_last(shape: tuple[int, ...]) -> bool:
+    """Whether images of ``shape`` (N, C, H, W) look channels-last, (N, H, W, C) read as such: 1, 3 or 4 pixels wide
+    beside more than 4 channels ((N, 8, 8, 1) read as 8 channels of 8×1 pixels, which cannot hold a "+": QA)."""
+    return len(shape) == 4 and shape[3] in (1, 3, 4) and shape[1] > 4

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from ..errors import FedForensicsError, one_line
-from ..npz import load_arrays
+from ..npz import channels_last, load_arrays
 from ..run import Run
 from .neural_cleanse import NeuralCleanse
 
@@ -150,7 +150,7 @@ def check_clean_data(
     if x.ndim != 4:
         flat = f": the trigger is stamped on images; {FLAT_INPUTS}" if x.ndim == 2 else ""
         raise FedForensicsError(f"{source}: x has shape {x.shape}; expected (N, C, H, W){flat}")
-    if x.shape[3] in (1, 3, 4) and x.shape[1] > 4:  # (N, 8, 8, 1) read as 8 channels of 8×1 pixels hid a "+" (QA)
+    if channels_last(x.shape):
         raise FedForensicsError(
             f"{source}: x has shape {x.shape}, which looks channels-last (N, H, W, C); give (N, C, H, W): "
             "x.transpose(0, 3, 1, 2)"

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FedForensicsError
-from ..npz import load_arrays
+from ..npz import channels_last, load_arrays
 
 __all__ = ["MAX_CLASSES", "Dataset", "load_dataset", "partition", "train_test_split"]
 
@@ -69,7 +69,7 @@ def _images(x: np.ndarray, source: str) -> np.ndarray:
         raise FedForensicsError(f"{source}: no images")
     if 0 in x.shape[1:]:
         raise FedForensicsError(f"{source}: images of {_size(x.shape[1:])} (C×H×W) are empty: give one channel and one pixel")
-    if x.shape[3] in (1, 3, 4) and x.shape[1] > 4:  # (N, 32, 32, 3) read as 32 channels of 32×3 pixels (QA)
+    if channels_last(x.shape):
         raise FedForensicsError(
             f"{source}: images of shape {x.shape} look channels-last (N, H, W, C); give (N, C, H, W): x.transpose(0, 3, 1, 2)"
         )
