@@ -131,7 +131,7 @@ def no_scan(monkeypatch):
         (["--model", "fedforensics.zoo:no_such_model"], "has no attribute 'no_such_model'"),
         (["--model", "fedforensics.zoo:digits_mlp"], "the model does not match the run backdoored.h5"),
         (["--model", CNN, "--data", "no_y"], "no array y"),
-        (["--model", CNN, "--data", "flat"], r"x has shape (300, 64); expected (N, C, H, W): the trigger is stamped on "
+        (["--model", CNN, "--data", "flat"], r"x has shape (300, 64); expected (N, C, H, W) or (N, H, W): the trigger is stamped on "
          "images; for a model of flat inputs give x as (N, 1, H, W) and make the factory's module flatten them itself"),
         (["--model", CNN, "--data", "small"], "the model cannot take the clean data's inputs of shape (1, 4, 4)"),
         (["--model", CNN, "--data", "missing"], "no such file"),

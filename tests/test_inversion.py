@@ -327,6 +327,7 @@ def test_clean_data_the_model_would_misread_is_refused_and_the_flat_input_recipe
     one_line_error(lambda: check_clean_data(x.transpose(0, 2, 3, 1), y), r"looks channels-last \(N, H, W, C\)")
     one_line_error(lambda: check_clean_data(x.reshape(10, 64), y), r"forward\(x\) returns super\(\).forward\(x.flatten\(1\)\)")
     assert check_clean_data(x, y)[0].dtype == np.float32  # floats of (N, C, H, W) as they are
+    np.testing.assert_array_equal(check_clean_data(x[:, 0], y)[0], x.astype(np.float32))  # grey (N, H, W), as --dataset
 
     class Flat(torch.nn.Sequential):  # the recipe the message gives
         def forward(self, inputs):

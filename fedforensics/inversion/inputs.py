@@ -133,7 +133,7 @@ def evaluating(model: torch.nn.Module, gradients: bool = False) -> Iterator[torc
 
 
 def load_clean_data(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Read clean samples from an ``.npz``: ``x`` (N, C, H, W) as float32 and ``y`` (N,) as int64."""
+    """Read clean samples from an ``.npz``: ``x`` (N, C, H, W) (or grey (N, H, W)) as float32 and ``y`` (N,) as int64."""
     arrays = load_arrays(path, ("x", "y"), "np.savez(path, x=images, y=labels)")
     return check_clean_data(arrays["x"], arrays["y"], str(path))
 
@@ -141,15 +141,18 @@ def load_clean_data(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarra
 def check_clean_data(
     x: np.ndarray, y: np.ndarray, source: str = "clean data", inversion: NeuralCleanse | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Check clean samples ``x`` (N, C, H, W) and labels ``y`` (N,) on their own dtypes; return them as float32 and int64.
+    """Check clean samples ``x`` (N, C, H, W), or grey (N, H, W), and labels ``y`` (N,) on their own dtypes; return them as
+    float32 (N, C, H, W) and int64.
 
     ``inversion`` is the search they are for (default ``NeuralCleanse()``): its held-out share sets how many
     samples of a label it needs (:meth:`NeuralCleanse.check_samples`).
     """
     x, y = np.asarray(x), np.asarray(y)
+    if x.ndim == 3:  # (N, H, W) grey images, as simulate's --dataset takes them (a fresh-eyes user's were refused here)
+        x = x[:, None]
     if x.ndim != 4:
         flat = f": the trigger is stamped on images; {FLAT_INPUTS}" if x.ndim == 2 else ""
-        raise FedForensicsError(f"{source}: x has shape {x.shape}; expected (N, C, H, W){flat}")
+        raise FedForensicsError(f"{source}: x has shape {x.shape}; expected (N, C, H, W) or (N, H, W){flat}")
     if channels_last(x.shape):
         raise FedForensicsError(
             f"{source}: x has shape {x.shape}, which looks channels-last (N, H, W, C); give (N, C, H, W): "
