@@ -17,7 +17,7 @@ from .detectors import Detector, DetectorResult, all_detectors
 from .detectors.base import FAMILIES, UpdateMotion
 from .detectors.history import DIRECTION_MEMORY
 from .detectors.round_table import RoundTable
-from .data_size import explained_by_data, large_data_clients, majority_holder
+from .data_size import large_data_clients, majority_holder
 from .errors import FedForensicsError
 from .notes import (
     absent_truth_note,
@@ -29,15 +29,17 @@ from .notes import (
     large_data_note,
     majority_weight_note,
     nonfinite_mismatch_note,
+    normalization_note,
     persistence_note,
     sketch_note,
     zero_updates_note,
 )
+from .normalization import after_last_batchnorm, normalized_excess_clients
 from .persistence import DeviationPersistence
 from .run import Run
 from .scan import Progress, scan
 from .settings import Settings
-from .stats import auroc
+from .stats import auroc, in_most_rounds
 from .summary import RunSummary, summarize
 from .verdict import VERDICTS, ClientVerdict, ConsensusRule
 
@@ -162,6 +164,8 @@ def analyze(
     motion = UpdateMotion(run)
     majority_weight: dict[str, list[float]] = {}  # client -> its FedAvg weight share in the rounds it held over half
     large_data: Counter[str] = Counter()  # client -> rounds in which its sample count could explain its update's size
+    head = after_last_batchnorm(run.analysable_layers)
+    normalized: Counter[str] = Counter()  # client -> rounds in which its update's excess lay before the last BatchNorm
     persistence = DeviationPersistence(run.analysable_layers)
     for data in scan(
         run, progress, direction_memory, directions=any(d.uses_directions for d in detectors),
@@ -172,6 +176,10 @@ def analyze(
         if holder is not None:
             majority_weight.setdefault(holder[0], []).append(holder[1])
         large_data.update(large_data_clients(data.clients, data.num_samples, data.norms))
+        if head:
+            normalized.update(
+                normalized_excess_clients(data.clients, data.norms, sum(data.layer_sq_norms[name] for name in head))
+            )
         for cid in data.clients + data.nonfinite:
             participation.setdefault(cid, []).append(data.round)
         if data.global_nonfinite:
@@ -190,7 +198,10 @@ def analyze(
     results = [motion.judged(detector, detector.finish()) for detector in detectors]
     round_sizes, still = motion.compared, motion.still
     clients = {cid: len(rounds) for cid, rounds in participation.items()}
-    verdicts = rule.judge(clients, results, nonfinite, persistence.median, explained_by_data(large_data, participation))
+    verdicts = rule.judge(
+        clients, results, nonfinite, persistence.median, in_most_rounds(large_data, participation),
+        in_most_rounds(normalized, participation),
+    )
     report = AuditReport(
         summarize(run), results, verdicts, rule, participation, global_metrics, client_metrics,
         persistence=persistence.median, settings=Settings.of(detectors, rule),
@@ -200,6 +211,7 @@ def analyze(
     for note in (
         label_mix_note(verdicts, results, nonfinite),
         large_data_note(verdicts, results, nonfinite, large_data, participation),
+        normalization_note(verdicts, results, nonfinite, normalized, participation, head),
         majority_weight_note(majority_weight, participation, [
             d.name for d, r in zip(detectors, results) if getattr(d, "grows_with_data", False) and r.applicable
         ]),

@@ -22,8 +22,6 @@ it is, and takes no part in the slope.
 
 from __future__ import annotations
 
-from collections import Counter
-
 import numpy as np
 
 #: Counts within this factor of each other give no slope (their log-difference is mostly noise).
@@ -129,8 +127,3 @@ def large_data_clients(clients: list[str], num_samples: np.ndarray, norms: np.nd
         cid for cid, n, norm in zip(clients, num_samples, norms)
         if n >= LARGE_DATA * median and typical <= norm <= n / median * typical
     ]
-
-
-def explained_by_data(large_data: Counter[str], participation: dict[str, list[int]]) -> set[str]:
-    """The clients whose data could explain their update (:func:`large_data_clients`) in more than half their rounds."""
-    return {cid for cid, rounds in large_data.items() if rounds > len(participation[cid]) / 2}

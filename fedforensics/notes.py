@@ -12,12 +12,13 @@ from collections import Counter
 from collections.abc import Collection, Iterable
 
 from .client_ids import spelled_alike
-from .data_size import LARGE_DATA, explained_by_data
+from .data_size import LARGE_DATA
 from .detectors import DetectorResult
 from .detectors.accumulate import EVIDENCE_ROUNDS
 from .persistence import DeviationPersistence
 from .run import Run
-from .stats import REFERENCE_CLIENTS
+from .normalization import HEAD_SHARE
+from .stats import REFERENCE_CLIENTS, in_most_rounds
 from .verdict import VERDICTS, ClientVerdict, ConsensusRule
 
 
@@ -154,7 +155,7 @@ def large_data_note(
     reports its own count.
     """
     explained = {r.name for r in results if r.applicable and r.large_data}
-    sized = explained_by_data(large_data, participation)
+    sized = in_most_rounds(large_data, participation)
     only = [v for v in flagged_only_by(verdicts, explained, nonfinite) if v.client in sized]
     if not only:
         return None
@@ -169,6 +170,33 @@ def large_data_note(
         f"than {norm}, itself at least the median: with a fixed number of local epochs more data means "
         "more SGD steps, a longer update, and less SGD noise, an update nearer the others' mean, which may be all the "
         "flags show; the counts are the clients' own report (docs/detection.md, 'Quantity skew')"
+    )
+
+
+def normalization_note(
+    verdicts: list[ClientVerdict],
+    results: list[DetectorResult],
+    nonfinite: dict[str, list[int]],
+    normalized: Counter[str],
+    participation: dict[str, list[int]],
+    head: list[str],
+) -> str | None:
+    """Which flagged clients rest only on magnitude flags where, in most of their rounds, their update was long while
+    the layers after the model's last BatchNorm were not (:mod:`fedforensics.normalization`): a step the
+    normalization absorbs, which an honest client's last batch of a few samples takes, not a scaled update."""
+    magnitude = {r.name for r in results if r.applicable and r.family == "magnitude"}
+    only = [v for v in flagged_only_by(verdicts, magnitude, nonfinite) if v.client in in_most_rounds(normalized, participation)]
+    if not only:
+        return None
+    one = len(only) == 1
+    shown = listed(f"{v.client} ({normalized[v.client]} of its {len(participation[v.client])} rounds)" for v in only)
+    return (
+        f"{shown} {'is' if one else 'are'} {in_words(only)} on {joined(sorted({n for v in only for n in v.flagged_by}))} "
+        f"alone, and in the rounds counted {'its update was' if one else 'their updates were'} k > 1 times the "
+        f"round's median length with the layers after the model's last BatchNorm ({listed(head, what='layers')}) at "
+        f"most {HEAD_SHARE:g}·k times theirs: the excess lies in layers a BatchNorm rescales, where an honest client whose last local batch "
+        "holds a few samples takes a far longer step, while a scaled update lengthens every layer alike; such flags "
+        "make no client malicious alone (docs/detectors.md, step 4)"
     )
 
 

@@ -8,6 +8,8 @@ Croux 1993; Hampel 1974 for the 1.4826 consistency constant).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import numpy as np
 
 #: Makes the MAD a consistent estimator of the standard deviation for normal data.
@@ -227,3 +229,8 @@ def auroc(scores: np.ndarray, positives: np.ndarray) -> float | None:
     greater = (pos[:, None] > neg[None, :]).sum()
     ties = (pos[:, None] == neg[None, :]).sum()
     return float((greater + 0.5 * ties) / (pos.size * neg.size))
+
+
+def in_most_rounds(counted: Mapping[str, int], participation: Mapping[str, Sequence[int]]) -> set[str]:
+    """The clients ``counted`` in more than half of the rounds they took part in (``participation``)."""
+    return {cid for cid, rounds in counted.items() if rounds > len(participation[cid]) / 2}

@@ -37,7 +37,11 @@ The rule (documented in ``docs/detectors.md``):
   rounds, the flags of the *large data* detectors (which far more data raise by
   construction) are one family together, its data size, and none of them is strong
   alone: such flags leave it suspicious, in persistent runs too, unless another family
-  agrees.
+  agrees;
+* so are, for a client whose update was long while the layers after the model's last
+  BatchNorm were not, in most of its rounds (``normalized``: a step the normalization
+  absorbs, as an honest client's last batch of a few samples makes), the flags of the
+  ``magnitude`` detectors: such flags leave it suspicious unless another family agrees.
 
 The client's score is the sum of its strengths, each capped at ``cap``, so a
 client seen by several detectors ranks above one seen strongly by a single one.
@@ -114,11 +118,14 @@ class ConsensusRule:
         nonfinite: dict[str, list[int]],
         persistence: float | None = None,
         large_data: Collection[str] = (),
+        normalized: Collection[str] = (),
     ) -> list[ClientVerdict]:
         """Verdicts for ``clients`` (id -> rounds taken part in), strongest suspects first; ``persistence`` is
         the run's median cosine of :class:`~fedforensics.persistence.DeviationPersistence` (``None``: unmeasured);
         ``large_data``: the clients whose reported sample counts explain their update's length in most of their
-        rounds (:func:`~fedforensics.data_size.large_data_clients`)."""
+        rounds (:func:`~fedforensics.data_size.large_data_clients`); ``normalized``: those whose update's excess lay
+        before the model's last BatchNorm in most of their rounds
+        (:func:`~fedforensics.normalization.normalized_excess_clients`)."""
         persistent = self.persists(persistence)
         verdicts = []
         applicable = [r for r in results if r.applicable]
@@ -132,6 +139,8 @@ class ConsensusRule:
             # where the client's own data explain its update's length, the flags far more data raise by construction
             # are one observation, its data size: one family at most, and none of them strong alone
             sized = {r.name for r in applicable if r.large_data} if cid in large_data else set()
+            # where a BatchNorm absorbs the excess, a magnitude flag is a long step, not a scaled update
+            absorbed = {r.name for r in applicable if r.family == "magnitude"} if cid in normalized else set()
             by_strength = sorted(applicable, key=lambda r: -strengths[r.name] if not math.isnan(strengths[r.name]) else 0.0)
             evidence = [e for r in by_strength if r.name in flagged_by for e in r.evidence if e.client == cid]
             bad = nonfinite.get(cid, [])
@@ -140,19 +149,22 @@ class ConsensusRule:
                     0,
                     Evidence(INTEGRITY, cid, bad[0], None, float(len(bad)), f"update held NaN/Inf in {len(bad)} round(s)"),
                 )
-            verdict = self._verdict(strengths, applicable, sized, persistent, bool(bad))
-            first = self._first_round(cid, strengths, applicable, sized, persistent, bad) if verdict != "benign" else None
+            verdict = self._verdict(strengths, applicable, sized, absorbed, persistent, bool(bad))
+            first = (
+                self._first_round(cid, strengths, applicable, sized, absorbed, persistent, bad) if verdict != "benign" else None
+            )
             score = sum(min(max(s, 0.0), self.cap) for s in strengths.values() if not math.isnan(s))
             verdicts.append(ClientVerdict(cid, verdict, score, flagged_by, strengths, evidence, rounds, first))
         verdicts.sort(key=lambda v: (VERDICTS.index(v.verdict), -v.score, v.client))
         return verdicts
 
     def _verdict(
-        self, strengths: dict[str, float], applicable: list[DetectorResult], sized: Collection[str], persistent: bool,
-        broken: bool,
+        self, strengths: dict[str, float], applicable: list[DetectorResult], sized: Collection[str],
+        absorbed: Collection[str], persistent: bool, broken: bool,
     ) -> Verdict:
         """One client's verdict from its ``strengths`` (detector -> score / threshold), the large-data detectors
-        ``sized`` for it, whether the run's differences persist, and whether an update of it held NaN/Inf."""
+        ``sized`` for it, the magnitude detectors whose excess a BatchNorm ``absorbed`` for it, whether the run's
+        differences persist, and whether an update of it held NaN/Inf."""
         flagged_by = {name for name, s in strengths.items() if not math.isnan(s) and s >= 1.0}
         standalone = [r.name for r in applicable if r.standalone and r.name in flagged_by]
         # where differences persist, two honest clients with the same data send near-copies every round: such a
@@ -162,8 +174,9 @@ class ConsensusRule:
             r.name for r in applicable
             if persistent and r.same_data and r.name in flagged_by and strengths[r.name] >= self.strong
         }  # fmt: skip
-        strongest = max((strengths[name] for name in standalone if name not in sized and name not in alike), default=0.0)
-        strong_sized = any(strengths[name] >= self.strong for name in standalone if name in sized)
+        explained = {*sized, *absorbed}  # flags an honest cause explains: none strong alone
+        strongest = max((strengths[name] for name in standalone if name not in explained and name not in alike), default=0.0)
+        strong_explained = any(strengths[name] >= self.strong for name in standalone if name in explained)
         flagging = [r for r in applicable if r.name in flagged_by and r.adds_family]
         label_mix_only = all(result.label_mix for result in flagging if result.standalone)
         # where differences persist, a label-mix detector's vote over the rounds is one observation repeated:
@@ -181,13 +194,13 @@ class ConsensusRule:
             families = {"label mix"}
         if standalone and (len(families) >= self.agree or strongest >= self.strong):
             return "malicious"
-        if (standalone and (not persistent or discounted or strong_sized or alike)) or broken:
+        if (standalone and (not persistent or discounted or strong_explained or alike)) or broken:
             return "suspicious"
         return "benign"
 
     def _first_round(
         self, cid: str, strengths: dict[str, float], applicable: list[DetectorResult], sized: Collection[str],
-        persistent: bool, nonfinite: list[int],
+        absorbed: Collection[str], persistent: bool, nonfinite: list[int],
     ) -> int | None:
         """The earliest round by which this rule would have judged the client malicious or suspicious: each flag
         counts from its detector's ``first_flagged`` round (at its final strength), an update's NaN/Inf from its
@@ -198,7 +211,7 @@ class ConsensusRule:
         }
         for r in sorted({rnd for rnd in since.values() if rnd is not None} | set(nonfinite[:1])):
             upto = {name: (0.0 if name in since and (since[name] is None or since[name] > r) else s) for name, s in strengths.items()}
-            if self._verdict(upto, applicable, sized, persistent, bool(nonfinite) and nonfinite[0] <= r) != "benign":
+            if self._verdict(upto, applicable, sized, absorbed, persistent, bool(nonfinite) and nonfinite[0] <= r) != "benign":
                 return r
         return None
 

@@ -911,6 +911,23 @@ def test_flags_a_clients_large_data_explain_are_one_family_and_never_strong_alon
     assert get_detector("client-metrics").explained_by == frozenset({"magnitude", DATA_SIZE})
 
 
+def test_magnitude_flags_a_batchnorm_absorbs_are_never_strong_alone():
+    """For a client whose update's excess lay before the model's last BatchNorm (fedforensics/normalization.py), its
+    magnitude flags at `strong` leave it suspicious; another family beside them, or a strong flag of another family,
+    still decides; the other clients are as before."""
+    results = [
+        _result("norm", 3.5, {"long-step": 9.0, "and-direction": 9.0, "and-sybil": 3.6, "boosted": 9.0}, "magnitude"),
+        _result("median-cosine", 2.0, {"and-direction": 2.5}, "direction"),
+        _result("sybil", 3.5, {"and-sybil": 8.0}, "collusion"),
+    ]
+    clients = dict.fromkeys(["long-step", "and-direction", "and-sybil", "boosted"], 20)
+    normalized = ["long-step", "and-direction", "and-sybil"]
+    judged = {v.client: v.verdict for v in ConsensusRule().judge(clients, results, {}, None, (), normalized)}
+    assert judged == {"long-step": "suspicious", "and-direction": "malicious", "and-sybil": "malicious", "boosted": "malicious"}
+    judged = {v.client: v.verdict for v in ConsensusRule().judge(clients, results, {}, 0.99, (), normalized)}
+    assert judged["long-step"] == "suspicious"  # strong, if absorbed: not set aside where differences persist
+
+
 def test_detectors_of_one_family_do_not_corroborate_each_other():
     """Three magnitude statistics of one skewed client are one fact: suspicious, not malicious."""
     results = [

@@ -175,6 +175,13 @@ def _summary(report: AuditReport) -> str:
             f" For a client whose reported sample counts explain its update's length in most of its rounds, flags of "
             f"{' or '.join(esc(n) for n in sized)} count as one family (data size){alone}."
         )
+    magnitude = [d.name for d in report.detectors if d.family == "magnitude" and d.standalone]
+    if magnitude and r.agree > 1:
+        only_beside += (
+            " For a client whose update was long while the layers after the model's last BatchNorm were not, in most "
+            f"of its rounds (a step the normalization absorbs), flags of {' or '.join(esc(n) for n in magnitude)} make "
+            "it <b>malicious</b> only beside another family, and <b>suspicious</b> otherwise."
+        )
     if r.agree > 1 and report.persistence is not None:
         applies = r.persists(report.persistence)
         persistent += (
