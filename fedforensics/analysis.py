@@ -239,6 +239,8 @@ def check_inputs(run: Run, detectors: list[Detector]) -> None:
     """Refuse, with what to give instead, what ``analyze`` cannot take (a notebook's usual slips)."""
     if not isinstance(run, Run):
         raise FedForensicsError(f"analyze takes a Run (fedforensics.open_run(path)), not {type(run).__name__}")
+    if not detectors:  # no verdict could rest on anything: every client would read benign
+        raise FedForensicsError("no detectors: analyze(run) runs them all, analyze(run, [get_detector(name)]) some")
     seen: set[str] = set()
     for detector in detectors:
         if not isinstance(detector, Detector):

@@ -1281,6 +1281,9 @@ def test_a_custom_detector_s_slips_are_named(runs):
         analyze(run, ["norm"])
     with pytest.raises(FedForensicsError, match="analyze takes a Run"):
         analyze(str(runs["clean"]))
+    # an empty list judged every client benign, with a note that min_clients (11 of 10) kept every round out
+    with pytest.raises(FedForensicsError, match=r"no detectors: analyze\(run\) runs them all"):
+        analyze(run, [])
 
 
 def test_a_second_module_of_a_registered_name_is_refused_not_swapped_in(monkeypatch):
