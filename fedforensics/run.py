@@ -31,7 +31,7 @@ from recorder.journal import RecoveredFile, hot_journal, journal_path, read_jour
 from recorder.lock import writer_holds
 
 from . import chunk_read
-from .errors import RunFormatError, one_line
+from .errors import FedForensicsError, RunFormatError, one_line
 
 __all__ = ["Layer", "Run", "open_run"]
 
@@ -308,7 +308,8 @@ class Run:
         self._global_faults: dict[int, str | None] = {}  # round -> its global model's fault (None: sound), once checked
         self.recovered = False
         self._opened_as = self._stamp()
-        self._h5 = self._open(self.path)
+        self._file: h5py.File | None = None
+        self._file = self._open(self.path)
         # the file's own descriptor, for reading update rows at their chunks' offsets (chunk_read): where HDF5 reads
         # the file itself ("sec2"), not a journal's recovery of it (a Python file object: "fileobj"), and where
         # those offsets count the bytes before the superblock (HDF5 before 1.14.4 left a userblock out of them)
@@ -638,12 +639,20 @@ class Run:
         self._metric_names.clear()
         self._name_tuples.clear()
         self._rounds_group = None  # type: ignore[assignment]
-        if getattr(self, "_h5", None) is not None:
-            self._h5.close()
-            self._h5 = None  # type: ignore[assignment]
+        self._fd = None  # the number may be another file's once HDF5 lets go of it
+        if getattr(self, "_file", None) is not None:
+            self._file.close()
+            self._file = None
         if self._fileobj is not None:
             self._fileobj.close()
             self._fileobj = None
+
+    @property
+    def _h5(self) -> h5py.File:
+        """The open file; once :meth:`close` ran, an error that says so (it was a ``TypeError`` of ``None``)."""
+        if self._file is None:
+            raise FedForensicsError(f"{self.path}: this Run is closed; open the file again with open_run")
+        return self._file
 
     def __enter__(self) -> Run:
         return self
@@ -789,6 +798,8 @@ class Run:
             key = self._round_keys[r]
         except KeyError:
             raise KeyError(f"round {r} is not in this run: {_which_rounds(self.rounds)}") from None
+        if self._rounds_group is None:  # closed
+            return self._h5[spec.ROUNDS][key]
         return self._rounds_group[key]
 
     def _index(self, r: int) -> _RoundIndex:

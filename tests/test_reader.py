@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from fedforensics.detectors import get_detector
-from fedforensics import RunFormatError, open_run
+from fedforensics import FedForensicsError, RunFormatError, open_run
 from fedforensics.analysis import analyze
 from recorder import Recorder, spec
 
@@ -144,6 +144,16 @@ def test_open_run_refuses_bad_files_with_one_clear_line(small_run, tmp_path):
         with pytest.raises(RunFormatError, match=re.escape(message)) as info:
             open_run(tmp_path / name)
         assert "\n" not in str(info.value)
+
+
+def test_a_closed_run_says_it_is_closed(small_run):
+    """A notebook's read after ``with open_run(...)`` ended raised ``TypeError: 'NoneType' object is not subscriptable``."""
+    with open_run(small_run) as run:
+        pass
+    for read in (lambda: run.update(0, "c0"), lambda: run.clients(0), lambda: run.global_state(0), lambda: run.finished):
+        with pytest.raises(FedForensicsError, match=r"small\.h5: this Run is closed; open the file again with open_run"):
+            read()
+    run.close()  # twice is harmless
 
 
 def test_a_run_held_open_by_h5py_in_the_same_process_is_named_so(small_run):
