@@ -824,11 +824,18 @@ class Run:
         return list(ids if ids is not None else self._index(r).clients)
 
     def update(self, r: int, cid: str) -> dict[str, np.ndarray]:
-        """That client's update (local − global) in round ``r``, float32, per layer."""
+        """That client's update (local − global) in round ``r``, float32, per layer.
+
+        Raises :class:`KeyError` for a round not in the run, or a client with no update in it (a failed reply says
+        its reason); the other per-round reads raise it for a round as well.
+        """
         index = self._index(r)
         try:
             row = index.rows[str(cid)]
         except KeyError:
+            failure = self.failures(r).get(str(cid))
+            if failure is not None:
+                raise KeyError(f"client {cid!r} failed in round {r} ({failure}): no update was recorded") from None
             raise KeyError(f"client {cid!r} did not take part in round {r}") from None
         out = {}
         for layer in self.layers:

@@ -146,6 +146,19 @@ def test_open_run_refuses_bad_files_with_one_clear_line(small_run, tmp_path):
         assert "\n" not in str(info.value)
 
 
+def test_the_update_of_a_failed_reply_is_refused_with_its_failure(tmp_path):
+    """A client recorded with ``rnd.failure`` was said to have not taken part in the round."""
+    g = {"w": np.zeros(3, np.float32)}
+    with Recorder(tmp_path / "failed.h5") as rec, rec.round(0, g) as rnd:
+        rnd.client("c0", g, num_samples=1)
+        rnd.failure("c9", "timeout")
+    with open_run(tmp_path / "failed.h5") as run:
+        with pytest.raises(KeyError, match=r"client 'c9' failed in round 0 \(timeout\): no update was recorded"):
+            run.update(0, "c9")
+        with pytest.raises(KeyError, match="client 'c5' did not take part in round 0"):
+            run.update(0, "c5")
+
+
 def test_a_closed_run_says_it_is_closed(small_run):
     """A notebook's read after ``with open_run(...)`` ended raised ``TypeError: 'NoneType' object is not subscriptable``."""
     with open_run(small_run) as run:
