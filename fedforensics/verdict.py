@@ -76,7 +76,8 @@ class ClientVerdict:
     #: The facts behind the verdict: an update's NaN/Inf first, then the flagging detectors' (the strongest flag's first).
     evidence: list[Evidence] = field(default_factory=list)
     rounds: int = 0
-    #: The earliest round by which the verdict rule would have judged it so (None: benign, or no round says).
+    #: The earliest round by which the verdict rule would have judged it malicious or suspicious (not necessarily its
+    #: verdict: a second family's later flag makes it malicious); None: benign, or no round says.
     first_round: int | None = None
 
     def to_json(self) -> dict[str, Any]:
