@@ -64,6 +64,13 @@ VERDICTS: tuple[Verdict, ...] = ("malicious", "suspicious", "benign")
 INTEGRITY = "integrity"
 
 
+#: What a verdict's "since" round (:attr:`ClientVerdict.first_round`) means, in the reports' words.
+SINCE_MEANING = (
+    "the first round by which the verdict rule would have judged the client malicious or suspicious "
+    "(a malicious client may have been only suspicious then)"
+)
+
+
 @dataclass
 class ClientVerdict:
     """The conclusion about one client."""

@@ -465,6 +465,24 @@ def test_the_verdict_tables_say_since_which_round_a_client_is_judged_so(hostile)
     assert f"│     {top.first_round} │" in row and "since" in text
 
 
+def test_the_verdict_tables_say_what_since_counts(hostile):
+    """A fresh-eyes user read the demo's "c1 malicious since 2" as malicious from round 2; it was suspicious then and
+    malicious from round 5, when its second family's flag came: both reports say what the round is."""
+    from rich.console import Console
+
+    from fedforensics.report.terminal import verdict_table
+
+    report, page = hostile
+    said = "the first round by which the verdict rule would have judged the client malicious or suspicious"
+    assert f"Since round: {said}" in page
+    console = Console(width=200, record=True, color_system=None)
+    console.print(verdict_table(report, width=200))
+    assert f"since: {said}" in " ".join(console.export_text().split())
+    narrow = Console(width=60, record=True, color_system=None)
+    narrow.print(verdict_table(report, width=60))  # no since column there, so no word of it
+    assert "since:" not in narrow.export_text()
+
+
 def test_failed_replies_carry_their_reasons_and_a_nan_client_is_not_flagged_by_zero_detectors(tmp_path):
     """A fresh-eyes user: the audit's reports gave a failed reply's round without its recorded reason (only inspect
     and the JSON had it), the terminal said "1 client updates hold NaN/Inf", and the HTML's top suspects said

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from ..analysis import AuditReport
 from ..detectors.base import FIRST_FLAGGED_MEANING, DetectorResult, Evidence
-from ..verdict import VERDICTS, ClientVerdict
+from ..verdict import SINCE_MEANING, VERDICTS, ClientVerdict
 from . import figures
 from .files import write_atomic
 from .page import (
@@ -228,7 +228,8 @@ def _verdicts(report: AuditReport) -> str:
     if not rows:
         return _unavailable("No client sent an update in any round: there is nothing to judge.")
     shown = max(VERDICT_ROWS, sum(v.verdict != "benign" for v in report.verdicts))
-    page = table(headers, rows[:shown], numeric=(2, 3, 4), row_classes=classes[:shown])
+    page = f'<p class="muted">Since round: {esc(SINCE_MEANING)}.</p>'
+    page += table(headers, rows[:shown], numeric=(2, 3, 4), row_classes=classes[:shown])
     if len(rows) > shown:
         rest = table(headers, rows[shown:], numeric=(2, 3, 4), row_classes=classes[shown:])
         page += f"<details><summary>the other {len(rows) - shown} clients, all benign</summary>{rest}</details>"

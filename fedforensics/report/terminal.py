@@ -14,6 +14,7 @@ from ..analysis import AuditReport
 from ..detectors.base import FIRST_FLAGGED_MEANING, Evidence
 from ..notes import listed
 from ..summary import RunSummary
+from ..verdict import SINCE_MEANING
 from .escapes import shown
 from .page import byte_size, count, failed_rounds, meta_value, rate, short
 
@@ -154,7 +155,8 @@ def verdict_table(report: AuditReport, limit: int = 30, width: int = EVIDENCE_WI
     truth = set(report.summary.ground_truth or [])
     flagged = sum(v.verdict != "benign" for v in report.verdicts)
     rows = report.verdicts[: max(limit, min(flagged, MOST_FLAGGED_ROWS))]
-    table = Table(title="verdicts", title_justify="left", box=None if compact else box.HEAVY_HEAD, pad_edge=not compact)
+    table = Table(title="verdicts", title_justify="left", box=None if compact else box.HEAVY_HEAD, pad_edge=not compact,
+                  caption_justify="left")
     longest = max((len(shown(v.client)) for v in rows), default=6)
     table.add_column("client", overflow="fold", min_width=min(longest, 16 if not compact else max(8, width - 36)))
     table.add_column("verdict", no_wrap=True, min_width=len("suspicious"))
@@ -185,9 +187,12 @@ def verdict_table(report: AuditReport, limit: int = 30, width: int = EVIDENCE_WI
         elif not column and v.evidence:
             lines.append(Text.assemble(plain(v.client, "bold"), ": ", evidence))
     left = report.verdicts[len(rows):]
+    # "malicious since 2" read as malicious from round 2 (a fresh-eyes user): the column says what it counts
+    captions = [] if compact else [f"since: {SINCE_MEANING}"]
     if left:
         counts = ", ".join(f"{n} {verdict}" for verdict in VERDICT_STYLE if (n := sum(v.verdict == verdict for v in left)))
-        table.caption = f"{len(left)} more clients ({counts}) in the JSON/HTML report"
+        captions.append(f"{len(left)} more clients ({counts}) in the JSON/HTML report")
+    table.caption = "\n".join(captions) or None
     return Group(table, *lines) if lines else table
 
 
