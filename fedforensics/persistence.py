@@ -4,7 +4,7 @@ The detectors accumulate evidence over rounds on the premise that an honest clie
 the others is partly noise (minibatches, a moving model) and averages out, while an attacker pulls the
 same way every round. When honest clients train on a few dozen samples each, local training is nearly
 full-batch and an honest update repeats its client's quirks every round: nothing averages out, and
-honest clients are flagged (docs/detection.md, "Tiny shards flag honest clients"). This module measures
+honest clients are flagged (docs/detection.md, "Tiny shards flagged honest clients"). This module measures
 that premise on the run itself, so the verdict rule and the report can say when it does not hold.
 """
 
