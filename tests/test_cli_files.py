@@ -473,6 +473,22 @@ def test_help_paragraphs_reflow_and_analyze_examples_fit_80_columns():
     assert "…" not in "".join(lines)
 
 
+@pytest.mark.parametrize("name", ["inspect", "evaluate"])
+def test_the_examples_of_inspect_and_evaluate_help_run_as_printed(tmp_path, name):
+    """A fresh-eyes reader found examples in the help of analyze and of the bare command, none in inspect's and
+    evaluate's: each now shows some, and each runs as printed in a folder holding a run and a truth file."""
+    make_run(tmp_path / "run.h5", rounds=4, attackers=("c0",), attack="boost")
+    (tmp_path / "truth.txt").write_text("c0\n")
+    lines = command_line(name, "--help", columns=120).stdout.splitlines()
+    examples = [line.split("#")[0].strip() for line in lines if line.strip().startswith(f"fedforensics {name} ")]
+    assert len(examples) >= 3, lines
+    for example in examples:
+        words = example.replace("fedforensics", f"{sys.executable} -m fedforensics.cli", 1)
+        out = subprocess.run(words, shell=True, cwd=tmp_path, capture_output=True, text=True)
+        assert out.returncode == 0, (example, out.stderr)
+    assert json.loads((tmp_path / ("summary.json" if name == "inspect" else "evaluation.json")).read_text())
+
+
 def test_python_m_fedforensics_is_the_command_line():
     """QA: `python3 -m fedforensics` failed with "No module named fedforensics.__main__"."""
     out = subprocess.run([sys.executable, "-m", "fedforensics", "inspect", "missing.h5"], capture_output=True, text=True)

@@ -18,7 +18,16 @@ from .app import QUIET_HELP, command, console, output_file, print_written, quiet
 from .progress import progress_bar, writing
 
 
-@command()
+EXAMPLES = """[bold]Examples[/]
+
+  fedforensics evaluate run.h5                          [dim]# against the run's recorded ground truth[/]
+
+  fedforensics evaluate run.h5 --truth truth.txt        [dim]# malicious ids, one per line[/]
+
+  fedforensics evaluate *.h5 --set norm.threshold=4.5 --json evaluation.json --html evaluation.html"""
+
+
+@command(epilog=EXAMPLES)
 @user_errors
 def evaluate(
     run_files: Annotated[list[Path], typer.Argument(help="Run files with known malicious clients.", show_default=False)],

@@ -16,7 +16,16 @@ from ..summary import summarize
 from .app import QUIET_HELP, command, console, output_file, quiet_if, user_errors
 
 
-@command()
+EXAMPLES = """[bold]Examples[/]
+
+  fedforensics inspect run.h5
+
+  fedforensics inspect run.h5 --json summary.json       [dim]# the summary as JSON too[/]
+
+  fedforensics inspect run.h5 -q --json /dev/stdout     [dim]# the JSON alone[/]"""
+
+
+@command(epilog=EXAMPLES)
 @user_errors
 def inspect(
     run_file: Annotated[Path, typer.Argument(help="A run file written by the recorder.", show_default=False)],
