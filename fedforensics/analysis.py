@@ -145,7 +145,10 @@ def analyze(
 ) -> AuditReport:
     """Audit ``run``: read each round once, score it with every detector, judge every client.
 
-    ``direction_memory`` bounds the bytes the clients' accumulated update
+    ``detectors``: instances to run (default: every registered one at its defaults, :func:`default_detectors`;
+    ``[get_detector("norm", threshold=4.5)]`` for some); ``rule``: the verdict rule's parameters (default
+    :class:`~fedforensics.verdict.ConsensusRule`); ``progress``: called as ``progress(done, total)`` after each
+    round scanned. ``direction_memory`` bounds the bytes the clients' accumulated update
     directions may take; beyond it they are compared through a sketch
     (:class:`~fedforensics.detectors.history.DirectionHistory`), and the report says so.
     """
