@@ -269,14 +269,14 @@ def test_clean_data_and_trigger_files_are_checked(tmp_path):
         "no_y.npz": r"no array y \(it holds x\)",
         "flat.npz": r"expected \(N, C, H, W\)",
         "short_y.npz": "one label per sample",
-        "frac_y.npz": "class labels",
+        "frac_y.npz": r"labels must be class indices \(whole numbers ≥ 0\), got 0.5",
         "nan_x.npz": "finite numbers",
         "single.npy": r"one array \(np.save\), not an .npz archive of x and y",
         "text.npz": r"not an .npz file \(write one with np.savez",
     }
     for name, match in cases.items():
         one_line_error(lambda: load_clean_data(tmp_path / name), match)
-    one_line_error(lambda: load_clean_data(tmp_path), "is a directory")
+    one_line_error(lambda: load_clean_data(tmp_path), r"no train-images-idx3-ubyte\[.gz\] \(an MNIST-style IDX folder needs it\)")
     mask, pattern = plus_trigger()
     np.savez(tmp_path / "trigger.npz", mask=mask, pattern=pattern[0])
     got_mask, got_pattern = load_trigger(tmp_path / "trigger.npz", (1, 8, 8))
@@ -290,8 +290,8 @@ def test_values_are_checked_on_their_own_dtype_before_the_casts():
     """Labels 1e30 and 2**64 - 1 wrapped to negative int64 labels; a float64 pixel of 1e300 became Inf in float32;
     a complex x or trigger lost its imaginary part; a boolean mask was refused as not numbers."""
     x, y = np.random.default_rng(0).random((10, 1, 8, 8)), np.arange(10) % 5
-    one_line_error(lambda: check_clean_data(x, np.full(10, 1e30)), r"y holds label 1e\+30; class labels run from 0")
-    one_line_error(lambda: check_clean_data(x, np.full(10, 2**64 - 1, np.uint64)), "y holds label 18446744073709551615")
+    one_line_error(lambda: check_clean_data(x, np.full(10, 1e30)), r"label 1e\+30 is too large: class labels run from 0")
+    one_line_error(lambda: check_clean_data(x, np.full(10, 2**64 - 1, np.uint64)), "label 18446744073709551615 is too large")
     one_line_error(lambda: check_clean_data(np.where(x > 0.5, 1e300, x), y), r"x holds 1e\+300, beyond float32's range")
     one_line_error(lambda: check_clean_data(x + 1j, y), "x holds complex numbers")
     one_line_error(lambda: check_clean_data(x > 0.5, y), "x holds booleans, not pixel values")

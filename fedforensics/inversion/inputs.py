@@ -21,6 +21,7 @@ import torch
 
 from ..errors import FedForensicsError, one_line
 from ..npz import channels_last, load_arrays
+from ..samples import check_labels, load_samples
 from ..run import Run
 from .neural_cleanse import NeuralCleanse
 
@@ -38,10 +39,6 @@ FLAT_INPUTS = (
     "subclass of nn.Sequential whose forward(x) returns super().forward(x.flatten(1)) (an nn.Flatten() put first "
     "would rename the recorded layers)"
 )
-
-LABEL_LIMIT = 2**31
-"""Labels from here up are no model's classes (and from 2**63 up a cast to int64 would wrap them): refused as such."""
-
 
 def load_model_factory(spec: str) -> ModelFactory:
     """Import ``"package.module:callable"`` (e.g. ``"fedforensics.zoo:digits_cnn"``), a callable returning an ``nn.Module``."""
@@ -133,9 +130,11 @@ def evaluating(model: torch.nn.Module, gradients: bool = False) -> Iterator[torc
 
 
 def load_clean_data(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Read clean samples from an ``.npz``: ``x`` (N, C, H, W) (or grey (N, H, W)) as float32 and ``y`` (N,) as int64."""
-    arrays = load_arrays(path, ("x", "y"), "np.savez(path, x=images, y=labels)")
-    return check_clean_data(arrays["x"], arrays["y"], str(path))
+    """Read clean samples from an ``.npz`` (``x`` (N, C, H, W) or grey (N, H, W), ``y`` (N,)) or a folder of MNIST IDX
+    files (grey levels read as x / 255, as simulate trains on them: :func:`~fedforensics.samples.load_samples`),
+    checked by :func:`check_clean_data`: float32 and int64."""
+    x, y = load_samples(path)
+    return check_clean_data(x, y, str(path))
 
 
 def check_clean_data(
@@ -164,20 +163,10 @@ def check_clean_data(
             "saw its inputs in training, as floats (x / 255 for grey levels of a model trained on [0, 1], as simulate "
             "scales an .npz of integers)"
         )
-    if y.ndim != 1 or len(y) != len(x):
-        raise FedForensicsError(f"{source}: y has shape {y.shape}; expected ({len(x)},), one label per sample of x")
+    y = check_labels(y, len(x), source)
     x = _float32(x, "x", source)
-    _check_labels(y, source)
     (inversion if inversion is not None else NeuralCleanse()).check_samples(y, source)
-    return x, y.astype(np.int64)
-
-
-def _check_labels(y: np.ndarray, source: str) -> None:
-    """Refuse labels that are not whole numbers from 0 to ``LABEL_LIMIT`` − 1, on their own dtype (before a cast wraps them)."""
-    if not _real(y) or not np.isfinite(y).all() or not np.array_equal(y, np.round(y)) or (y < 0).any():
-        raise FedForensicsError(f"{source}: y must hold class labels (integers ≥ 0)")
-    if len(y) and y.max() >= LABEL_LIMIT:
-        raise FedForensicsError(f"{source}: y holds label {_number(y.max())}; class labels run from 0 to the number of classes − 1")
+    return x, y
 
 
 def _float32(values: np.ndarray, name: str, source: str, booleans: bool = False) -> np.ndarray:

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import gzip
-import math
 import os
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import FedForensicsError
-from ..npz import channels_last, load_arrays
+from ..npz import channels_last
+from ..samples import check_labels, load_samples
 
 __all__ = ["MAX_CLASSES", "Dataset", "load_dataset", "partition", "train_test_split"]
 
@@ -49,13 +47,11 @@ def load_dataset(spec: str) -> Dataset:
         x, y = load_digits(return_X_y=True)
         return Dataset("digits", (x / 16.0).astype(np.float32).reshape(-1, 1, 8, 8), y.astype(np.int64))
     path = Path(spec)
-    if path.is_dir():
-        return _load_idx_folder(path)
-    npz = path.suffix.lower() == ".npz"  # DATA.NPZ is one too (QA)
-    if npz and path.is_file():
-        return _load_npz(path)
-    if not path.exists() and (npz or spec.endswith(("/", os.sep))):
-        raise FedForensicsError(f"dataset {spec!r}: no such {'file' if npz else 'folder'}")
+    if path.exists():  # a folder of IDX files, or an .npz of any name (as trigger inversion's --data takes them)
+        x, y = load_samples(path)
+        return _dataset(path.stem if path.is_file() else path.name, _images(x, spec), _labels(y, spec), spec)
+    if path.suffix.lower() == ".npz" or spec.endswith(("/", os.sep)):  # DATA.NPZ is one too (QA)
+        raise FedForensicsError(f"dataset {spec!r}: no such {'file' if path.suffix.lower() == '.npz' else 'folder'}")
     raise FedForensicsError(f"dataset {spec!r}: give 'digits', an .npz file with x and y, or a folder of MNIST IDX files")
 
 
@@ -89,17 +85,15 @@ def _images(x: np.ndarray, source: str) -> np.ndarray:
     return x
 
 
-def _labels(y: np.ndarray, n: int, source: str) -> np.ndarray:
-    """``n`` integer labels as int64, their range checked in their own dtype (a uint64 2**64 − 1 would wrap to −1)."""
-    if y.shape != (n,) or not np.issubdtype(y.dtype, np.integer) or (y < 0).any():
-        raise FedForensicsError(f"{source}: labels must be {n} non-negative integers, got {y.dtype} of shape {y.shape}")
+def _labels(y: np.ndarray, source: str) -> np.ndarray:
+    """Class labels (checked by :func:`~fedforensics.samples.check_labels`) of at most ``MAX_CLASSES`` classes."""
     largest = int(y.max())
     if largest >= MAX_CLASSES:
         raise FedForensicsError(
             f"{source}: label {largest} is too large: labels are class indices 0..C-1, one model output each, "
             f"and at most {MAX_CLASSES:,} classes are allowed"
         )
-    return y.astype(np.int64)
+    return y
 
 
 def _dataset(name: str, x: np.ndarray, y: np.ndarray, source: str) -> Dataset:
@@ -114,66 +108,6 @@ def _dataset(name: str, x: np.ndarray, y: np.ndarray, source: str) -> Dataset:
 
 def _size(shape: tuple[int, ...]) -> str:
     return "×".join(str(d) for d in shape)
-
-
-def _load_npz(path: Path) -> Dataset:
-    arrays = load_arrays(path, ("x", "y"), "np.savez(path, x=images, y=labels)")
-    x = _images(arrays["x"], str(path))
-    return _dataset(path.stem, x, _labels(arrays["y"], len(x), str(path)), str(path))
-
-
-def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
-    """An IDX file (MNIST's format: big-endian header, then uint8 data), gzipped or not."""
-    opener = gzip.open if str(path).endswith(".gz") else open
-    try:
-        with opener(path, "rb") as f:  # type: ignore[operator]
-            raw = f.read()
-    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:  # EOFError: the stream stops short
-        raise FedForensicsError(f"{path}: cannot read: not a gzip file, or a truncated or damaged one ({exc})") from None
-    except OSError as exc:
-        raise FedForensicsError(f"{path}: cannot read ({exc})") from None
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise FedForensicsError(f"{path}: not an IDX file of unsigned bytes")
-    ndim = raw[3]
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise FedForensicsError(f"{path}: truncated header ({len(raw)} bytes; {ndim} dimensions need {header})")
-    dims = tuple(int(d) for d in np.frombuffer(raw, ">u4", count=ndim, offset=4))
-    data = np.frombuffer(raw, np.uint8, offset=header)
-    if data.size != math.prod(dims):
-        problem = "truncated" if data.size < math.prod(dims) else "too long"
-        raise FedForensicsError(f"{path}: {problem} ({data.size} values for shape {dims})")
-    return data.reshape(dims)
-
-
-def _load_idx_folder(folder: Path) -> Dataset:
-    """``train-*`` (required) and ``t10k-*`` (optional, both files or neither) IDX files as one dataset."""
-
-    def find(stem: str) -> Path | None:
-        return next((folder / name for name in (stem, stem + ".gz") if (folder / name).is_file()), None)
-
-    parts: list[tuple[Path, np.ndarray, np.ndarray]] = []
-    for prefix in ("train", "t10k"):
-        stems = (f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte")
-        images, labels = (find(stem) for stem in stems)
-        if prefix == "t10k" and images is None and labels is None:
-            continue  # the test split is optional: we hold our own out
-        if images is None or labels is None:
-            missing = stems[0] if images is None else stems[1]
-            need = "an MNIST-style IDX folder needs it" if prefix == "train" else "the t10k split needs both its files"
-            raise FedForensicsError(f"{folder}: no {missing}[.gz] ({need})")
-        x = _images(read_idx(images), str(images))
-        parts.append((images, x, _labels(read_idx(labels), len(x), str(labels))))
-    (train, x, _), *rest = parts
-    for other, ox, _ in rest:
-        if ox.shape[1:] != x.shape[1:]:
-            raise FedForensicsError(
-                f"{folder}: {other.name} holds images of {_size(ox.shape[1:])} (C×H×W), {train.name} of {_size(x.shape[1:])}: "
-                "the two splits must have one image size"
-            )
-    x = np.concatenate([p[1] for p in parts])
-    y = np.concatenate([p[2] for p in parts])
-    return _dataset(folder.name, x, y, str(folder))
 
 
 def _by_class(y: np.ndarray) -> list[np.ndarray]:
