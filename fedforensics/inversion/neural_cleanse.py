@@ -502,7 +502,7 @@ class NeuralCleanse:
             LabelTrigger(int(k), float(l1[k]), float(held_success[k]), float(index[k]), bool(flagged[k])) for k in range(classes)
         ]
         per_label = epochs.reshape(classes, -1).sum(1)
-        accuracy = float((model(x[held]).argmax(dim=1) == y[held]).float().mean())
+        accuracy = float((_predict(model, x[held]) == y[held]).float().mean())
         return NeuralCleanseResult(
             labels, mask[:, 0].numpy(), pattern.numpy(), per_label, self.threshold, self.min_success, accuracy
         )
@@ -524,6 +524,14 @@ def _attack_success(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, ma
         if not others.any():
             out[k] = math.nan
             continue
-        stamped = stamp(x[others], mask[k], pattern[k])
-        out[k] = float((model(stamped).argmax(-1) == k).float().mean())
+        out[k] = float((_predict(model, x[others], mask[k], pattern[k]) == k).float().mean())
     return out
+
+
+def _predict(
+    model: torch.nn.Module, x: torch.Tensor, mask: torch.Tensor | None = None, pattern: torch.Tensor | None = None, batch_size: int = 512
+) -> torch.Tensor:
+    """The model's labels for ``x`` (stamped with the trigger if given), ``batch_size`` inputs at a time: the whole
+    held-out half at once peaked at 1.4 GiB for 10,000 inputs of 28×28 through the zoo CNN (a fresh-eyes user)."""
+    batches = x.split(batch_size)
+    return torch.cat([model(b if mask is None else stamp(b, mask, pattern)).argmax(-1) for b in batches])
