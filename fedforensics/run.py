@@ -497,7 +497,7 @@ class Run:
                     )
 
     def _read_layers(self) -> list[Layer]:
-        table = self._h5[spec.LAYERS]
+        table = _member(self._h5, spec.LAYERS, str(self.path), h5py.Group)
         where = f"{self.path}: '/{spec.LAYERS}'"
         names = _strings(table, spec.LAYER_NAME, where)
         dtypes = _strings(table, spec.LAYER_DTYPE, where)

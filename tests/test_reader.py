@@ -721,6 +721,7 @@ _PART_BREAKS = {
     ("rounds/0000000001/global", "dataset"): "round 1: 'global' is not a group",
     ("layers/analysable", "texts"): "'/layers': 'analysable' holds object, not booleans",
     ("layers/shape", "group"): "'/layers': 'shape' is not a dataset",
+    ("layers", "dataset"): "'layers' is not a group",
     ("ground_truth", "dataset"): "'ground_truth' is not a group",
     ("ground_truth/malicious", "table"): "'/ground_truth': 'malicious' has shape (2, 2), not a list",
     ("attachments", "dataset"): "'attachments' is not a group",
