@@ -840,11 +840,12 @@ class Run:
         out = {}
         for layer in self.layers:
             dataset, direct = index.table(layer)
+            out[layer.name] = np.empty(layer.shape, np.float32)
             if direct:
-                out[layer.name] = np.empty(layer.shape, np.float32)
                 self._read_chunk(index, layer, row, out[layer.name].reshape(-1))
-            else:
-                out[layer.name] = dataset[row]
+            else:  # float64, float16, the other byte order: float32 as every other read (a float64 table came back float64)
+                with np.errstate(over="ignore"):
+                    out[layer.name][...] = dataset[row]
         return out
 
     def check_updates(self, r: int, layers: list[Layer] | None = None) -> None:

@@ -1040,6 +1040,23 @@ def test_a_float64_update_beyond_float32_is_set_apart_without_a_warning(tmp_path
     assert any("float64 values beyond float32's range" in n for n in report["notes"]), report["notes"]
 
 
+@pytest.mark.parametrize("dtype", ["<f8", ">f4", "<f2"])
+def test_a_client_update_reads_as_float32_whatever_the_table_stores(tmp_path, dtype):
+    """A fresh-eyes writer of run files by hand: Run.update returned a float64 (or big-endian) table's rows in its
+    own dtype, not the float32 its docstring and layer_updates give, so the two reads of one update differed."""
+    from synthetic import make_run
+
+    path = make_run(tmp_path / "run.h5", rounds=3)
+    with h5py.File(path, "r+") as f:
+        _replace(f, "rounds/0000000001/updates/0000", f["rounds/0000000001/updates/0000"][()].astype(dtype))
+    with open_run(path) as run:
+        layer = run.layers[0]
+        for row, cid in enumerate(run.clients(1)):
+            update = run.update(1, cid)[layer.name]
+            assert update.dtype == np.float32 and update.dtype.isnative
+            np.testing.assert_array_equal(update, run.layer_updates(1, layer.name)[row])
+
+
 def test_metric_names_in_any_order_and_an_empty_one_are_read(tmp_path):
     """Review: the validator refused an empty metric name, which the recorder writes (and Flower's records take:
     a client could make its own run unauditable), and names sorted otherwise than by code point."""
