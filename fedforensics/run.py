@@ -531,6 +531,12 @@ class Run:
                 dtype = np.dtype(dtypes[i])
             except TypeError:
                 raise RunFormatError(f"{where} ({name!r}) has dtype {dtypes[i]!r}, not a numpy dtype") from None
+            if bool(analysable[i]) != (dtype.kind == "f"):  # trusted as it was, all False audited float layers as none
+                marked = "analysable" if analysable[i] else "not analysable"
+                raise RunFormatError(
+                    f"{where} ({name!r}) has dtype {dtypes[i]!r} but is marked {marked} "
+                    "(the floating-point layers are analysable, the others not)"
+                )
             layers.append(Layer(i, name, tuple(int(d) for d in dims), dtype, bool(analysable[i])))
         return layers
 

@@ -851,7 +851,11 @@ def test_parts_of_the_wrong_type_are_refused_as_format_md_says(small_run, tmp_pa
 
 
 def test_an_analysable_column_of_zeros_and_ones_is_read_as_booleans(small_run, tmp_path):
-    path = _edited(small_run, tmp_path / "ints.h5", lambda f: _replace(f, "layers/analysable", np.array([1, 0])))
+    def edit(f):
+        _replace(f, "layers/analysable", np.array([1, 0]))
+        _texts("layers/dtype", ["<f4", "<i8"])(f)  # an integer layer, as analysable says
+
+    path = _edited(small_run, tmp_path / "ints.h5", edit)
     with open_run(path) as run:
         assert [layer.analysable for layer in run.layers] == [True, False]
 
@@ -952,6 +956,16 @@ _CONTRACT_BREAKS = {
             "2026-11-22T18+00:00", "2026-11-22T18:59+00:00", "2026-13-22T18:59:34+00:00",  # review: hour or minute
         )
     },
+    "float layers marked not analysable": (  # a writer by hand: audited as 'no floating-point layer', all benign
+        lambda f: _replace(f, "layers/analysable", np.zeros(2, bool)),
+        "layer 0 of the layer table ('fc.weight') has dtype '<f4' but is marked not analysable "
+        "(the floating-point layers are analysable, the others not)",
+    ),
+    "an integer layer marked analysable": (
+        _texts("layers/dtype", ["<f4", "<i8"]),
+        "layer 1 of the layer table ('fc.bias') has dtype '<i8' but is marked analysable "
+        "(the floating-point layers are analysable, the others not)",
+    ),
     "a final state with a member past the layers": (  # QA: refused in global/ and updates/, accepted in final/
         lambda f: f.create_dataset("final/0002", data=np.zeros(3)), "'/final' holds '0002', which is no layer of the layer table"
     ),
