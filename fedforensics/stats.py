@@ -75,7 +75,8 @@ def robust_z(values: np.ndarray, *, rel_floor: float = 0.0, abs_floor: float = 1
     if finite.sum() == 0:
         return out
     kept = values[finite]
-    out[finite] = (kept - _median(kept)) / robust_spread(kept, rel_floor=rel_floor, abs_floor=abs_floor)
+    with np.errstate(over="ignore"):  # a value near float64's limit (a metric of 1e308) is z ±Inf
+        out[finite] = (kept - _median(kept)) / robust_spread(kept, rel_floor=rel_floor, abs_floor=abs_floor)
     return out
 
 

@@ -1035,6 +1035,19 @@ def test_a_detector_that_could_not_read_a_global_model_says_so(tmp_path):
         )
 
 
+def test_a_client_metric_near_float64s_limit_is_audited_without_a_warning(tmp_path):
+    """A fresh-eyes user: a client reporting a loss of 1e308 printed numpy's and matplotlib's "RuntimeWarning: overflow
+    encountered" and their source lines to stderr 22 times (its robust z, and the HTML's metric plot, overflow)."""
+    from synthetic import make_run
+
+    path = make_run(tmp_path / "run.h5", rounds=4)
+    with h5py.File(path, "r+") as f:
+        for group in f["rounds"].values():
+            group["metrics"][0, 0] = 1e308
+    result = _cli("analyze", path, "-q", "--json", tmp_path / "report.json", "--html", tmp_path / "report.html")
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+
+
 def test_a_float64_update_beyond_float32_is_set_apart_without_a_warning(tmp_path):
     """QA: a float64 update table holding 1e300 printed numpy's "RuntimeWarning: overflow encountered in cast"
     and a source line to stderr."""

@@ -66,6 +66,8 @@ def _style() -> Iterator[None]:
     with matplotlib.rc_context(STYLE), warnings.catch_warnings():
         # an id in a script the font lacks (CJK, emoji) draws as boxes on a plot; the page's tables show it whole
         warnings.filterwarnings("ignore", message="Glyph .* missing from", category=UserWarning)
+        # a value near float64's limit (a client metric of 1e308) overflows matplotlib's tick arithmetic; it still draws
+        warnings.filterwarnings("ignore", message="overflow encountered", category=RuntimeWarning)
         yield
 
 
