@@ -11,8 +11,12 @@ download), clean or with a "+" backdoor towards 6; clean data: 300 held-out digi
   the CNN, 10 labels, ~300 clean samples, within 60 s on a 2-core CPU.
 * ``--quality SEEDS``: per model, backdoor and seed, the target's anomaly index, the
   largest index of any other label, and what was flagged.
+* ``--clean-sizes N ...``: the backdoored CNN inverted with N clean samples (the 300 held-out
+  digits repeated, each copy with its own noise of 0.02), an epoch drawing at most
+  ``--epoch-samples`` (default: the default cap, 1,000) of the optimisation half against every one of
+  them: seconds, epochs, the target's anomaly index and what was flagged (``--seeds``).
 
-Run: ``python benchmarks/trigger_bench.py [--repeats 3] [--quality 0 1 2 3 4 5] [--json out.json]``.
+Run: ``python benchmarks/trigger_bench.py [--repeats 3] [--quality 0 1 2 3 4 5] [--clean-sizes 300 1200 4800] [--json out.json]``.
 """
 
 from __future__ import annotations
@@ -106,6 +110,35 @@ def quality(seeds: list[int]) -> list[dict]:
     return rows
 
 
+def clean_sizes(sizes: list[int], seeds: list[int], caps: list[int]) -> list[dict]:
+    rows = []
+    print(f"machine: {machine()}, torch {torch.__version__}, 1 thread")
+    print("| seed | clean samples | epoch draws | seconds | epochs (all labels) | target index | target held-out success | flagged |")
+    print("|---|---|---|---|---|---|---|---|")
+    for seed, size in ((seed, size) for seed in seeds for size in sizes):
+        model, x, y = trained("cnn", seed, True)
+        noise = np.random.default_rng(seed)
+        copies = -(-size // len(y))
+        xs = np.clip(np.tile(x, (copies, 1, 1, 1))[:size] + noise.normal(0, 0.02, (copies * len(y), *x.shape[1:]))[:size], 0, 1)
+        ys = np.tile(y, copies)[:size]
+        for cap in (*caps, None):
+            nc = NeuralCleanse(seed=seed, epoch_samples=cap or size)
+            seconds, result = timed(lambda: nc.invert(model, xs.astype(np.float32), ys), 1)
+            target = result.classes[TARGET]
+            row = {
+                "seed": seed, "samples": size, "epoch_samples": cap, "seconds": round(seconds, 1), "epochs": int(result.epochs.sum()),
+                "target_index": round(target.anomaly_index, 2), "target_held_out_success": round(target.attack_success, 3),
+                "flagged": result.flagged_labels,
+            }  # fmt: skip
+            rows.append(row)
+            print(
+                f"| {seed} | {size} | {cap or 'all'} | {seconds:.1f} s | {row['epochs']} | {row['target_index']:.2f} "
+                f"| {row['target_held_out_success']:.2f} | {row['flagged']} |",
+                flush=True,
+            )
+    return rows
+
+
 def machine() -> str:
     """CPU model (from /proc/cpuinfo where there is one) and core count."""
     try:
@@ -120,10 +153,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quality", type=int, nargs="+", metavar="SEED", help="measure detection over these seeds instead of speed")
+    parser.add_argument("--clean-sizes", type=int, nargs="+", metavar="N", help="time the CNN's inversion on N clean samples, capped epochs against whole ones")
+    parser.add_argument("--epoch-samples", type=int, nargs="+", default=[NeuralCleanse().epoch_samples], metavar="K", help="with --clean-sizes: the caps to compare with whole epochs (default: the default cap)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="with --clean-sizes: the seeds (default 0)")
     parser.add_argument("--json", help="also write the figures here")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    rows = quality(args.quality) if args.quality else speed(args.repeats)
+    if args.clean_sizes:
+        rows = clean_sizes(args.clean_sizes, args.seeds, args.epoch_samples)
+    else:
+        rows = quality(args.quality) if args.quality else speed(args.repeats)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
             json.dump(rows, handle, indent=2)

@@ -298,7 +298,8 @@ class _Search:
         self.active[rows[done]] = False
 
     def run(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator, progress: Callable[[int], None]) -> None:
-        """Optimise every row until it stops; each epoch is one shuffled pass over ``x``.
+        """Optimise every row until it stops; each epoch is one shuffled pass over ``x``, or over a fresh draw of
+        ``epoch_samples`` of it where it holds more.
 
         ``progress`` receives the epochs done so far, a stopped row counting as ``max_epochs``.
         """
@@ -306,7 +307,7 @@ class _Search:
             rows = np.flatnonzero(self.active)
             index = torch.as_tensor(rows)
             hits, counted, l1_sum = np.zeros(len(rows)), np.zeros(len(rows)), np.zeros(len(rows))
-            batches = torch.randperm(len(y), generator=generator).split(self.nc.batch_size)
+            batches = torch.randperm(len(y), generator=generator)[: self.nc.epoch_samples].split(self.nc.batch_size)
             for batch in batches:
                 h, c, l1 = self.step(model, x[batch], y[batch], index)
                 hits += h
@@ -339,6 +340,10 @@ class NeuralCleanse:
         (once λ has gone both up and down).
     max_epochs : hard limit of epochs per label and restart.
     batch_size : clean inputs per step (each tiled once per label).
+    epoch_samples : clean inputs an epoch draws at most from the optimisation half, as Wang et al.'s code draws
+        1,000 an epoch: where there are more, each epoch takes a fresh draw of that many, so that an epoch's cost
+        does not grow with the clean set (docs/benchmarks.md, "Trigger inversion"); the held-out check still uses
+        every held-out input.
     restarts : random starts per label; the smallest successful mask wins.
     validation : share of the clean data held out to check the recovered triggers.
     threshold : anomaly index above which a label whose mask is smaller than the median is flagged
@@ -359,6 +364,7 @@ class NeuralCleanse:
         early_stop_patience: int = 25,
         max_epochs: int = 300,
         batch_size: int = 32,
+        epoch_samples: int = 1000,
         restarts: int = 2,
         validation: float = 0.5,
         threshold: float = ANOMALY_THRESHOLD,
@@ -374,6 +380,7 @@ class NeuralCleanse:
         self.early_stop_patience = early_stop_patience
         self.max_epochs = max_epochs
         self.batch_size = batch_size
+        self.epoch_samples = epoch_samples
         self.restarts = restarts
         self.validation = validation
         self.threshold = threshold
