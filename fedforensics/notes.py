@@ -129,7 +129,8 @@ def persistence_note(
         )
     if flagged:
         text += (
-            f"; {listed(flagged)} {'is' if len(flagged) == 1 else 'are'} flagged on more than that, but an honest client "
+            # "still": "flagged on more than that" had no referent where no client was left benign (a fresh-eyes auditor)
+            f"; {listed(flagged)} {'is' if len(flagged) == 1 else 'are'} still flagged, but an honest client "
             "steadily unlike the others can be too: read the flags as 'unlike the others'"
             + (f" (of {joined(same_data, 'and')}: 'alike another', as the same data make two clients)" if same_data else "")
             + " unless the evidence names an attack"
