@@ -92,11 +92,12 @@ def inversion_hint(run: Run, path: Path) -> str:
     if not isinstance(factory, str) or not MODEL_FACTORY.fullmatch(factory):
         # not MODULE:CALLABLE: nothing to suggest, least of all shell syntax pasted from a run file; but where the
         # model is a classifier, say what inversion would look for (a fresh-eyes user's two backdoor attackers among
-        # label-skewed clients went unflagged, and nothing in the report pointed at the model)
+        # label-skewed clients went unflagged, and nothing in the report pointed at the model); "can miss": a plain
+        # "miss" read as a finding, a missed backdoor, in the audit of a clean run (a fresh-eyes auditor)
         if find_output_layer(run) is None:
             return ""
         return (
-            "trigger inversion was not run: the update statistics miss a backdoor planted by several attackers "
+            "trigger inversion was not run: the update statistics can miss a backdoor planted by several attackers "
             "together or among label-skewed clients (docs/detection.md, 'Where it fails'), which the model itself "
             f"may show: fedforensics analyze {shlex.quote(str(path))} --model MODULE:FACTORY{data}"
         )

@@ -62,7 +62,7 @@ def test_a_classifier_not_named_gets_the_hint_s_form(tmp_path):
             for i in range(5):
                 rnd.client(f"c{i}", {k: np.full(v.shape, float(i)) for k, v in state.items()}, num_samples=10, delta=True)
     (hint,) = [n for n in run_audit(path, AuditOptions()).notes if "trigger inversion was not run" in n]
-    assert "the update statistics miss a backdoor planted by several attackers together" in hint
+    assert "the update statistics can miss a backdoor planted by several attackers together" in hint
     assert hint.endswith(f"fedforensics analyze '{path}' --model MODULE:FACTORY --data CLEAN.npz"), hint
 
 
