@@ -59,6 +59,13 @@ def listed(items: Iterable[str], most: int = NOTE_ITEMS, what: str = "") -> str:
     return ", ".join(items[:most]) + (f" and {more} more{' ' + what if what else ''}" if more > 0 else "")
 
 
+def clients_listed(ids: Iterable[str]) -> str:
+    """``listed`` client ids as a sentence's subject, "client c3", "clients c3, c5": a bare id read as a count
+    ("1 is suspicious on cosine-hdbscan alone", a fresh-eyes auditor)."""
+    ids = list(ids)
+    return f"client{'s' * (len(ids) > 1)} {listed(ids)}"
+
+
 def joined(names: list[str], word: str = "and") -> str:
     """Names for a sentence: "a", "a and b", "a, b and c" (or ``word``)."""
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} {word} {names[-1]}"
@@ -124,13 +131,13 @@ def persistence_note(
         detectors = sorted({name for v in set_aside for name in v.flagged_by if name in standalone})
         one = len(set_aside) == 1
         text += (
-            f": {listed(v.client for v in set_aside)} {'is' if one else 'are'} benign though flagged by "
+            f": {clients_listed(v.client for v in set_aside)} {'is' if one else 'are'} benign though flagged by "
             f"{joined(detectors, 'or')}"
         )
     if flagged:
         text += (
             # "still": "flagged on more than that" had no referent where no client was left benign (a fresh-eyes auditor)
-            f"; {listed(flagged)} {'is' if len(flagged) == 1 else 'are'} still flagged, but an honest client "
+            f"; {clients_listed(flagged)} {'is' if len(flagged) == 1 else 'are'} still flagged, but an honest client "
             "steadily unlike the others can be too: read the flags as 'unlike the others'"
             + (f" (of {joined(same_data, 'and')}: 'alike another', as the same data make two clients)" if same_data else "")
             + " unless the evidence names an attack"
@@ -162,7 +169,7 @@ def large_data_note(
         return None
     names = sorted({name for v in only for name in v.flagged_by})
     one = len(only) == 1
-    shown = listed(f"{v.client} ({large_data[v.client]} of its {len(participation[v.client])} rounds)" for v in only)
+    shown = clients_listed(f"{v.client} ({large_data[v.client]} of its {len(participation[v.client])} rounds)" for v in only)
     norm = "its update's norm" if one else "their updates' norms"
     return (
         f"{shown} {'is' if one else 'are'} {in_words(only)} on {joined(names)} alone, "
@@ -190,7 +197,7 @@ def normalization_note(
     if not only:
         return None
     one = len(only) == 1
-    shown = listed(f"{v.client} ({normalized[v.client]} of its {len(participation[v.client])} rounds)" for v in only)
+    shown = clients_listed(f"{v.client} ({normalized[v.client]} of its {len(participation[v.client])} rounds)" for v in only)
     return (
         f"{shown} {'is' if one else 'are'} {in_words(only)} on {joined(sorted({n for v in only for n in v.flagged_by}))} "
         f"alone, and in the rounds counted {'its update was' if one else 'their updates were'} k > 1 times the "
@@ -209,7 +216,7 @@ def majority_weight_note(
     :mod:`fedforensics.data_size`)."""
     if not majority_weight:
         return None
-    shown = listed(
+    shown = clients_listed(
         f"{cid} ({len(shares)} of its {len(participation[cid])} rounds, up to {max(shares):.0%})"
         for cid, shares in sorted(majority_weight.items(), key=lambda item: (-len(item[1]), item[0]))
     )
@@ -248,7 +255,7 @@ def label_mix_note(
     names = sorted({name for v in only for name in v.flagged_by})
     one = len(only) == 1
     return (
-        f"{listed(v.client for v in only)} {'is' if one else 'are'} {in_words(only)} on {joined(names)} alone, "
+        f"{clients_listed(v.client for v in only)} {'is' if one else 'are'} {in_words(only)} on {joined(names)} alone, "
         f"{'a flag' if len(names) == 1 else 'flags'} an honest client also reaches when its data hold an unusual mix of "
         "labels (label skew), far fewer samples than the others' (a noisier update) or quirks its updates repeat "
         "round after round once the model fits its task (IID clients of equal shards were so flagged): "

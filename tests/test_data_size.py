@@ -118,7 +118,7 @@ def test_a_client_claiming_absurdly_much_data_is_named_by_the_weight_it_takes(tm
     with open_run(path) as run:
         report = analyze(run)
     (note,) = [n for n in report.notes if "carried more than half of the FedAvg weight" in n]
-    assert note.startswith("c5 (10 of its 10 rounds"), note
+    assert note.startswith("client c5 (10 of its 10 rounds"), note
 
 
 def _norm_scores(run, *, rescaled: bool) -> dict[str, float]:

@@ -158,7 +158,7 @@ def test_where_differences_persist_one_family_is_set_aside_and_the_report_says_s
     set_aside = [v.client for v in report.verdicts if "cosine-hdbscan" in v.flagged_by]
     assert set_aside, "no client is flagged at all: the case no longer tests the rule"
     (note,) = [n for n in report.notes if "differences persist" in n]
-    assert f"{', '.join(set_aside)} are benign though flagged by cosine-hdbscan" in note, note
+    assert f"clients {', '.join(set_aside)} are benign though flagged by cosine-hdbscan" in note, note
 
 
 @pytest.mark.xfail(strict=True, raises=AssertionError, reason="known false alarm (docs/detection.md, 'Tiny shards')")

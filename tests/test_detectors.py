@@ -290,7 +290,7 @@ def test_a_client_that_outweighs_all_others_is_named_in_the_notes(tmp_path):
                     rnd.client(f"c{i}", {"w": rng.normal(size=8)}, num_samples=claimed, delta=True)
     report = analyze(open_run(path))
     (note,) = [n for n in report.notes if "FedAvg weight" in n]
-    assert note.startswith("c3 (2 of its 6 rounds, up to 93%) carried more than half of the FedAvg weight")
+    assert note.startswith("client c3 (2 of its 6 rounds, up to 93%) carried more than half of the FedAvg weight")
     assert "no detector checks them; layer-deviation and norm take them as reported" in note
     # the detectors named are those that ran (it named norm and layer-deviation in an audit with -d sybil)
     (alone,) = [n for n in analyze(open_run(path), [get_detector("sybil")]).notes if "FedAvg weight" in n]
@@ -333,7 +333,7 @@ def test_a_flag_on_update_size_that_the_clients_data_explain_is_named_in_the_not
     }, flagged
     (note,) = [n for n in report.notes if "Quantity skew" in n]
     assert note.startswith(  # strongest first
-        ("c2 (8 of its 8 rounds), c0 (8 of its 8 rounds)", "c0 (8 of its 8 rounds), c2 (8 of its 8 rounds)")
+        ("clients c2 (8 of its 8 rounds), c0 (8 of its 8 rounds)", "clients c0 (8 of its 8 rounds), c2 (8 of its 8 rounds)")
     ) and note.split(" rounds) ", 1)[1].startswith(
         "are suspicious on layer-deviation, mean-copy and norm alone, flags a client with far more data than the "
         "others raises too"
@@ -982,7 +982,7 @@ def test_flags_an_unusual_label_mix_explains_are_one_family():
     from fedforensics.notes import label_mix_note
 
     note = label_mix_note(list(verdicts.values()), results, {})
-    assert note.startswith("skewed, flipper are suspicious on client-metrics, cosine-hdbscan, flame-only and output-bias alone"), note
+    assert note.startswith("clients skewed, flipper are suspicious on client-metrics, cosine-hdbscan, flame-only and output-bias alone"), note
     results.append(_result("median-only", 1.0, {"flipper": 1.1}, "direction"))
     again = {v.client: v for v in ConsensusRule().judge(clients, results, {})}
     assert again["flipper"].verdict == "malicious"
@@ -1039,14 +1039,18 @@ def test_the_report_names_verdicts_that_rest_on_label_mix_evidence_alone():
     nonfinite = {"broken": [2]}  # suspicious for its NaN update as much as for the clustering
     verdicts = ConsensusRule().judge(clients, results, nonfinite)
     note = label_mix_note(verdicts, results, nonfinite)
-    assert note is not None and note.startswith("mixed, skewed are suspicious on cosine-hdbscan and output-bias alone, flags an honest client ")
-    assert note.split(" are ")[0] == "mixed, skewed"  # not the attacker (a norm flag), the NaN client or the benign one
+    assert note is not None and note.startswith("clients mixed, skewed are suspicious on cosine-hdbscan and output-bias alone, flags an honest client ")
+    assert note.split(" are ")[0] == "clients mixed, skewed"  # not the attacker (a norm flag), the NaN client or the benign one
     one = label_mix_note(ConsensusRule().judge({"skewed": 5}, results[:1], {}), results[:1], {})
-    assert one is not None and one.startswith("skewed is suspicious on cosine-hdbscan alone, a flag ") and "its data's label mix and size can confirm or clear it" in one
+    assert one is not None and one.startswith("client skewed is suspicious on cosine-hdbscan alone, a flag ") and "its data's label mix and size can confirm or clear it" in one
     assert label_mix_note(ConsensusRule().judge({"attacker": 5}, results, {}), results, {}) is None
     fleet = ConsensusRule().judge({f"h{i:03d}": 5 for i in range(300)}, [_result("cosine-hdbscan", 1.0, {f"h{i:03d}": 1.03 for i in range(300)}, "direction", label_mix=True)], {})
     many = label_mix_note(fleet, [_result("cosine-hdbscan", 1.0, {}, "direction", label_mix=True)], {})
-    assert many is not None and many.startswith("h000, h001, h002, h003, h004, h005, h006, h007, h008, h009 and 290 more are ")
+    assert many is not None and many.startswith("clients h000, h001, h002, h003, h004, h005, h006, h007, h008, h009 and 290 more are ")
+    # a bare numeric id read as a count: "1 is suspicious on cosine-hdbscan alone" (a fresh-eyes auditor)
+    by_number = [_result("cosine-hdbscan", 1.0, {"1": 1.03}, "direction", label_mix=True)]
+    numeric = label_mix_note(ConsensusRule().judge({"1": 5}, by_number, {}), by_number, {})
+    assert numeric is not None and numeric.startswith("client 1 is suspicious on cosine-hdbscan alone"), numeric
     not_run = [dataclasses.replace(results[0], applicable=False), results[2]]
     assert label_mix_note(ConsensusRule().judge({"skewed": 5}, not_run, {}), not_run, {}) is None
 
@@ -1487,7 +1491,7 @@ def test_the_report_says_when_the_clients_differences_persist_round_after_round(
         assert "c0" in report.detector("norm").flagged
     (note,) = [n for n in persistent.notes if "differences persist" in n]
     assert note.startswith("the clients' differences persist in this run: a client's deviation from the round's median")
-    assert "over 70 pairs" in note and "; c0 is still flagged, but an honest client" in note, note
+    assert "over 70 pairs" in note and "; client c0 is still flagged, but an honest client" in note, note
     assert "so one family of evidence below 2× its threshold is no verdict" in note
     assert "a flag of cosine-hdbscan, the label mix repeated, counts as no family" in note
     # the label-mix rule is told only where a detector it concerns ran (it named cosine-hdbscan in an audit without it)
@@ -2157,7 +2161,7 @@ def test_the_persistence_note_does_not_read_a_nan_update_as_unlike_the_others():
         ClientVerdict("steady", "malicious", 9.0, ["norm"], {"norm": 3.0}, [], 9),
     ]
     note = persistence_note(SimpleNamespace(median=0.99, pairs=80), verdicts, [], ConsensusRule())
-    assert note is not None and "; steady is still flagged" in note and "broken" not in note
+    assert note is not None and "; client steady is still flagged" in note and "broken" not in note
     assert "more than that" not in note  # no client was left benign: "that" had nothing to refer to (a fresh-eyes auditor)
     alone = persistence_note(SimpleNamespace(median=0.99, pairs=80), verdicts[:1], [], ConsensusRule())
     assert alone is None

@@ -89,7 +89,7 @@ def test_an_honest_long_step_before_a_batchnorm_is_suspicious_and_a_scaled_updat
     assert verdicts["scaled"].verdict == "malicious"
     assert all(v.verdict == "benign" for cid, v in verdicts.items() if cid.startswith("c"))
     (note,) = [n for n in report.notes if "BatchNorm" in n]
-    assert note.startswith("long-step (12 of its 12 rounds) is suspicious on") and "(2.weight, 2.bias)" in note
+    assert note.startswith("client long-step (12 of its 12 rounds) is suspicious on") and "(2.weight, 2.bias)" in note
     assert "scaled (" not in note  # its head was as long as the rest
 
     plain = {k.replace("running_", "stat_"): s for k, s in BN_MODEL.items()}  # no BatchNorm to be recognized

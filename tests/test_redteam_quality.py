@@ -79,7 +79,7 @@ def test_a_clean_quantity_skewed_federation_flags_no_silo_and_explains_its_small
     flagged = [v for v in report.verdicts if v.verdict != "benign"]
     assert {v.verdict for v in flagged} <= {"suspicious"}
     for verdict in flagged:
-        assert any(note.startswith(f"{verdict.client} ") for note in report.notes), (verdict.client, report.notes)
+        assert any(note.startswith(f"client {verdict.client} ") for note in report.notes), (verdict.client, report.notes)
 
 
 def test_trigger_inversion_finds_the_target_of_a_bounded_backdoor_the_update_statistics_miss(tmp_path, monkeypatch):
