@@ -200,9 +200,12 @@ def normalization_note(
     shown = clients_listed(f"{v.client} ({normalized[v.client]} of its {len(participation[v.client])} rounds)" for v in only)
     return (
         f"{shown} {'is' if one else 'are'} {in_words(only)} on {joined(sorted({n for v in only for n in v.flagged_by}))} "
-        f"alone, and in the rounds counted {'its update was' if one else 'their updates were'} k > 1 times the "
-        f"round's median length with the layers after the model's last BatchNorm ({listed(head, what='layers')}) at "
-        f"most {HEAD_SHARE:g}·k times theirs: the excess lies in layers a BatchNorm rescales, where an honest client whose last local batch "
+        # k defined where it is used: "k > 1 times the round's median length ... at most 0.5·k times theirs" left a
+        # reader to guess k and whose "theirs" (a fresh-eyes auditor)
+        f"alone, and in the rounds counted {'its update was' if one else 'their updates were'} longer than the "
+        f"round's median update, k times its length, while {'its' if one else 'their'} layers after the model's last "
+        f"BatchNorm ({listed(head, what='layers')}) were at most {HEAD_SHARE:g}·k times the median length of those "
+        "layers: the excess lies in layers a BatchNorm rescales, where an honest client whose last local batch "
         "holds a few samples takes a far longer step, while a scaled update lengthens every layer alike; such flags "
         "make no client malicious alone (docs/detectors.md, step 4)"
     )

@@ -91,6 +91,9 @@ def test_an_honest_long_step_before_a_batchnorm_is_suspicious_and_a_scaled_updat
     (note,) = [n for n in report.notes if "BatchNorm" in n]
     assert note.startswith("client long-step (12 of its 12 rounds) is suspicious on") and "(2.weight, 2.bias)" in note
     assert "scaled (" not in note  # its head was as long as the rest
+    # k is defined, and "theirs" is not left to guess (a fresh-eyes auditor)
+    assert "longer than the round's median update, k times its length, while its layers after the model's last BatchNorm" in note
+    assert "were at most 0.5·k times the median length of those layers" in note and "theirs" not in note
 
     plain = {k.replace("running_", "stat_"): s for k, s in BN_MODEL.items()}  # no BatchNorm to be recognized
     with open_run(_bn_run(tmp_path / "plain.h5", plain)) as run:
