@@ -224,6 +224,27 @@ def test_a_narrow_terminal_keeps_the_verdicts_whole_and_moves_the_evidence_under
         assert (f"c1: {detector} {first_word}" in shown) is (width < EVIDENCE_WIDTH), shown
 
 
+@pytest.mark.parametrize("width", [70, 75, 80, 90])
+def test_long_ids_and_ground_truth_keep_the_verdict_table_within_the_console(tmp_path, width):
+    """A fresh-eyes auditor: at 80 columns a run of UUID ids with ground truth printed a verdict table wider than the
+    console, which cropped its right edge: the truth column read 'attack' and 'hones'."""
+    from rich.console import Console
+
+    from fedforensics.report.terminal import verdict_table
+    from synthetic import make_run
+
+    ids = [f"27621255-0000-0000-0000-0000000000{i:02d}" for i in range(8)]
+    path = make_run(tmp_path / "uuid.h5", clients=8, rounds=4, ids=ids, attackers=(ids[1],), attack="boost")
+    report = analyze(open_run(path))
+    console = Console(record=True, width=width, color_system=None)
+    console.print(verdict_table(report, width=width))
+    lines = console.export_text().splitlines()
+    assert all(len(line) <= width for line in lines)
+    table = [line for line in lines if line[:1] in "┏┃┡│└"]
+    assert table and all(line[-1] in "┓┃┩│┘" for line in table), "\n".join(table)
+    assert sum("│ attacker │" in line for line in table) == 1 and sum("│ honest   │" in line for line in table) == 7
+
+
 def test_a_narrow_terminal_wraps_long_ids_in_the_run_panel_rather_than_cutting_them(tmp_path):
     """A fresh-eyes user at 60 columns: the run panel cut both attackers' ids to one and the same
     "hospital-north-east-region-client-00…"; the localization table's header to "separati…"."""

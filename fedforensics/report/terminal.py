@@ -158,7 +158,12 @@ def verdict_table(report: AuditReport, limit: int = 30, width: int = EVIDENCE_WI
     table = Table(title="verdicts", title_justify="left", box=None if compact else box.HEAVY_HEAD, pad_edge=not compact,
                   caption_justify="left")
     longest = max((len(shown(v.client)) for v in rows), default=6)
-    table.add_column("client", overflow="fold", min_width=min(longest, 16 if not compact else max(8, width - 36)))
+    # beside the columns that never wrap (their widths, 2 of padding each and the borders), the id may ask for half
+    # of what is left, "flagged by" folding into the rest: a 16-wide id outgrew 80 columns where the run has ground
+    # truth, and the console cropped the table's right edge, the truth column read 'attack' (a fresh-eyes auditor)
+    unwrapped = sum(map(len, ("suspicious", "score", "rounds", "since"))) + (len("attacker") if known else 0)
+    room = (width - unwrapped - 3 * (6 + known) - 1) // 2
+    table.add_column("client", overflow="fold", min_width=min(longest, max(8, width - 36) if compact else min(16, room)))
     table.add_column("verdict", no_wrap=True, min_width=len("suspicious"))
     table.add_column("score", justify="right", no_wrap=True)
     table.add_column("rounds", justify="right", no_wrap=True)
