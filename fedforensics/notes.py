@@ -107,13 +107,17 @@ def persistence_note(
     text = (
         f"the clients' differences persist in this run: a client's deviation from the round's median points the same "
         f"way from one round to the next (median cosine {median:.3f} over {persistence.pairs} pairs, "
-        f"at least {rule.persistence:g}; at most 0.90, median 0.75, in the demo grid the thresholds were set on), "
+        # the comparison in words: "at most 0.90, median 0.75, in the demo grid the thresholds were set on" and "the
+        # label mix repeated" below were the author's shorthand, which a fresh-eyes auditor could not parse
+        f"at least {rule.persistence:g}, where in the demo federations the thresholds were set on it was at most 0.90, "
+        "median 0.75), "
         "as when clients train on a few dozen samples each (nearly full-batch) or on strongly skewed label mixes with "
         "few local steps. Honest differences then do not "
         f"average out over the rounds, so {rule.fewer_families} of evidence below {rule.strong:g}× its threshold "
         "is no verdict here"
         + (
-            f", and a flag of {joined(label_mix, 'or')}, the label mix repeated, counts as no family: beside another "
+            f", and a flag of {joined(label_mix, 'or')}, which an unusual label mix raises every round, counts as no "
+            "family: beside another "
             "flag it leaves a client suspicious"
             if label_mix
             else ""
