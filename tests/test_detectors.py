@@ -524,6 +524,26 @@ def test_the_output_bias_is_named_the_anomaly_only_where_one_is_there(runs, tmp_
     assert analyze(open_run(runs["boost"])).output_bias_placement["anomaly"] == "elsewhere"
 
 
+def test_the_output_bias_is_no_anomaly_where_its_separation_is_no_flag(tmp_path):
+    """A fresh-eyes auditor read 'the anomaly sits where Bilgin (2021) finds it' beside a layer-deviation that flagged
+    no one: the output bias's separation (5.03, uncorrected) reached the threshold, the flag (corrected for the 8
+    slices a client is scored on) did not. The placement is judged as the flag is."""
+    rng = np.random.default_rng(1)
+    shapes = {"fc1.weight": (16, 8), "fc1.bias": (16,), "fc2.weight": (10, 16), "fc2.bias": (10,)}
+    with Recorder(tmp_path / "bias.h5") as rec:
+        for r in range(8):
+            with rec.round(r, {k: np.zeros(v, np.float32) for k, v in shapes.items()}) as rnd:
+                for i in range(8):
+                    update = {k: rng.normal(0, 0.1, v) for k, v in shapes.items()}
+                    if i == 0:
+                        update["fc2.bias"][6] += 0.54  # a separation of 5.2, a flag of 4.8
+                    rnd.client(f"c{i}", update, num_samples=10, delta=True)
+    result = analyze(open_run(tmp_path / "bias.h5")).detector("layer-deviation")
+    top = result.extras["localization"][0]
+    assert top["layer"] == "fc2.bias" and top["separation"] >= result.threshold and not result.flagged
+    assert result.extras["output_bias"]["anomaly"] == "none"
+
+
 def test_boosted_client_is_found_and_clean_run_is_all_benign(runs):
     boost = analyze(open_run(runs["boost"]))
     assert boost.verdicts[0].client == "c3" and boost.verdicts[0].verdict == "malicious"

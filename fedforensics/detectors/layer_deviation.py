@@ -7,9 +7,10 @@ from typing import Any
 import numpy as np
 
 from ..output_layer import find_output_layer
+from ..stats import bonferroni_z
 from .accumulate import Conclusion
 from .base import RoundData
-from .statistic import RoundStatisticDetector
+from .statistic import RoundStatisticDetector, tests_per_client
 
 STATS = {"max": "max |Δ|", "l2": "L2 norm"}
 
@@ -100,6 +101,13 @@ class LayerDeviationDetector(RoundStatisticDetector):
             )
         rows.sort(key=lambda row: -row["separation"])
         best = rows[0]["slice"] if rows else None
+        tests = tests_per_client(conclusions)
+
+        def flags(row: dict[str, Any]) -> bool:
+            """Whether the slice's top client reaches the threshold as the detector's flag does: corrected for the
+            slices it was scored on (a separation of 5.03 among 8 slices is no flag at 5)."""
+            return row["top_client"] is not None and bonferroni_z(row["separation"], tests[row["top_client"]]) >= self.threshold
+
         head = find_output_layer(self._run)
         bias = head.bias if head is not None else None
         ranks = [i for i, row in enumerate(rows, start=1) if bias is not None and row["layer"] == bias.name]
@@ -107,9 +115,8 @@ class LayerDeviationDetector(RoundStatisticDetector):
         if ranks:
             # Bilgin's finding holds when the output bias is among the two most separating slices *and*
             # separates some client at the threshold; below it on every slice there is nothing to localize.
-            separates = rows[ranks[0] - 1]["separation"] >= self.threshold
-            anomaly = "output-bias" if ranks[0] <= 2 and separates else "elsewhere"
-            if rows[0]["separation"] < self.threshold:
+            anomaly = "output-bias" if ranks[0] <= 2 and flags(rows[ranks[0] - 1]) else "elsewhere"
+            if not flags(rows[0]):
                 anomaly = "none"
             placement = {"layer": bias.name, "rank": ranks[0], "of": len(rows), "anomaly": anomaly, "found_by": head.found_by}
         return {

@@ -182,7 +182,7 @@ class RoundStatisticDetector(Detector):
     def finish(self) -> DetectorResult:
         conclusions = {key: series.conclude() for key, series in self._series.items()}
         best = strongest(conclusions)
-        tests = Counter(cid for conclusion in conclusions.values() for cid in conclusion.scores)
+        tests = tests_per_client(conclusions)
         ids = list(best)
         corrected = bonferroni_zs(np.array([best[cid][0] for cid in ids]), np.array([tests[cid] for cid in ids]))
         scores, flagged = self.flag(dict(zip(ids, corrected.tolist())), self._run.all_clients)
@@ -221,6 +221,11 @@ class RoundStatisticDetector(Detector):
 
     def _as_compared(self, r: int) -> str:
         return ", sizes rescaled to the round's median sample count" if r in self._rescaled else ""
+
+
+def tests_per_client(conclusions: dict[str, Conclusion]) -> Counter[str]:
+    """How many statistics scored each client: the count its strongest score is corrected for (Bonferroni)."""
+    return Counter(cid for conclusion in conclusions.values() for cid in conclusion.scores)
 
 
 def strongest(conclusions: dict[str, Conclusion]) -> dict[str, tuple[float, str]]:
