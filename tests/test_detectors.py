@@ -505,20 +505,25 @@ def test_well_observed_runs_carry_no_coverage_note(runs):
     assert len(notes) == 1 and notes[0].startswith("all 5 rounds compared fewer than 10 clients (as few as 6): ")
 
 
-def test_the_output_bias_is_named_the_anomaly_only_where_one_is_there(runs, tmp_path):
-    """Bilgin's finding is claimed when the output bias separates a client at the threshold; on a clean
-    run there is no anomaly to place, whatever slice ranks first (before, rank <= 2 alone claimed it)."""
-    rng = np.random.default_rng(0)
+def _pushed_bias_run(path, push: float, seed: int):
+    """Eight clients of noise; c0 pushes class 6 of the output bias by ``push`` in every round."""
+    rng = np.random.default_rng(seed)
     shapes = {"fc1.weight": (16, 8), "fc1.bias": (16,), "fc2.weight": (10, 16), "fc2.bias": (10,)}
-    with Recorder(tmp_path / "bias.h5") as rec:
+    with Recorder(path) as rec:
         for r in range(8):
             with rec.round(r, {k: np.zeros(v, np.float32) for k, v in shapes.items()}) as rnd:
                 for i in range(8):
                     update = {k: rng.normal(0, 0.1, v) for k, v in shapes.items()}
                     if i == 0:
-                        update["fc2.bias"][6] += 3.0  # pushes the target class's bias
+                        update["fc2.bias"][6] += push
                     rnd.client(f"c{i}", update, num_samples=10, delta=True)
-    bias = analyze(open_run(tmp_path / "bias.h5")).output_bias_placement
+    return open_run(path)
+
+
+def test_the_output_bias_is_named_the_anomaly_only_where_one_is_there(runs, tmp_path):
+    """Bilgin's finding is claimed when the output bias separates a client at the threshold; on a clean
+    run there is no anomaly to place, whatever slice ranks first (before, rank <= 2 alone claimed it)."""
+    bias = analyze(_pushed_bias_run(tmp_path / "bias.h5", 3.0, 0)).output_bias_placement
     assert bias["anomaly"] == "output-bias" and bias["rank"] <= 2
     assert analyze(open_run(runs["clean"])).output_bias_placement["anomaly"] == "none"
     assert analyze(open_run(runs["boost"])).output_bias_placement["anomaly"] == "elsewhere"
@@ -528,17 +533,7 @@ def test_the_output_bias_is_no_anomaly_where_its_separation_is_no_flag(tmp_path)
     """A fresh-eyes auditor read 'the anomaly sits where Bilgin (2021) finds it' beside a layer-deviation that flagged
     no one: the output bias's separation (5.03, uncorrected) reached the threshold, the flag (corrected for the 8
     slices a client is scored on) did not. The placement is judged as the flag is."""
-    rng = np.random.default_rng(1)
-    shapes = {"fc1.weight": (16, 8), "fc1.bias": (16,), "fc2.weight": (10, 16), "fc2.bias": (10,)}
-    with Recorder(tmp_path / "bias.h5") as rec:
-        for r in range(8):
-            with rec.round(r, {k: np.zeros(v, np.float32) for k, v in shapes.items()}) as rnd:
-                for i in range(8):
-                    update = {k: rng.normal(0, 0.1, v) for k, v in shapes.items()}
-                    if i == 0:
-                        update["fc2.bias"][6] += 0.54  # a separation of 5.2, a flag of 4.8
-                    rnd.client(f"c{i}", update, num_samples=10, delta=True)
-    result = analyze(open_run(tmp_path / "bias.h5")).detector("layer-deviation")
+    result = analyze(_pushed_bias_run(tmp_path / "bias.h5", 0.54, 1)).detector("layer-deviation")  # 5.2, a flag of 4.8
     top = result.extras["localization"][0]
     assert top["layer"] == "fc2.bias" and top["separation"] >= result.threshold and not result.flagged
     assert result.extras["output_bias"]["anomaly"] == "none"
