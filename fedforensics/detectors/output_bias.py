@@ -71,10 +71,11 @@ class OutputBiasDetector(RoundStatisticDetector):
         return self._layer.name
 
     def explain(self, key: str) -> str:
-        # an honest client's label mix moves it too (a fresh-eyes user: every label-skewed client had a "likely target")
+        # an honest client's label mix moves it too (a fresh-eyes user: every label-skewed client had a "likely target"),
+        # and a scaled or reversed update moves every class (a fresh-eyes auditor: scalers were given a "likely target")
         return (
-            f"moves the output bias of {key} unlike the others (a backdoor's likely target, or a label its data hold "
-            "unusually much or little of)"
+            f"moves the output bias of {key} unlike the others (a backdoor's likely target, a label its data hold "
+            "unusually much or little of, or any class where its whole update is scaled or reversed)"
         )
 
     def extras(self, conclusions: dict[str, Conclusion]) -> dict[str, Any]:
