@@ -128,3 +128,41 @@ def _norm_scores(run, *, rescaled: bool) -> dict[str, float]:
     for data in scan(run):
         detector.observe(data)
     return detector.finish().scores
+
+
+def _mixed_batch_run(path, *, report_steps: bool, boosted: str | None = None) -> None:
+    """Sixteen clients of equal shards at batch 8, 16, 32 or 64 (24, 12, 6 and 3 steps a round; most at 32): each
+    update as long as steps ** 1.2 (smaller batches take longer steps too: the engineer's batch-8 clients sent 6.4-7.1x
+    the median's length at 2.7x its steps); a ``boosted`` client (at 6 steps) sends its update ×6. With
+    ``report_steps`` every client reports its steps as the ``local_steps`` metric."""
+    rng = np.random.default_rng(5)
+    steps = dict(zip([f"c{i:02d}" for i in range(16)], [24] * 3 + [12] * 3 + [6] * 7 + [3] * 3))
+    with Recorder(path) as rec:
+        for r in range(10):
+            common = rng.normal(size=300)
+            with rec.round(r, {"w": np.zeros(300)}) as rnd:
+                for cid, k in steps.items():
+                    update = (6.0 if cid == boosted else 1.0) * (k / 6) ** 1.2 * (common + 0.5 * rng.normal(size=300))
+                    metrics = {"local_steps": float(k)} if report_steps else {}
+                    rnd.client(cid, {"w": update}, num_samples=50, metrics=metrics, delta=True)
+
+
+def test_clients_that_report_their_steps_are_compared_as_at_the_median_step_count(tmp_path):
+    """A fresh-eyes engineer's clean federation (equal shards, batches of 8 to 64) made every batch-8 client
+    `malicious`: 4x the median's steps, an update 6-7x as long in every layer, as a boost is. Where every client of
+    a round reports `local_steps`, the magnitudes are compared as at the round's median step count, as they are at
+    the median sample count; the step count is not itself a client metric to compare, and a boost still shows."""
+    _mixed_batch_run(tmp_path / "plain.h5", report_steps=False)
+    with open_run(tmp_path / "plain.h5") as run:
+        assert {"c00", "c01", "c02"} <= set(analyze(run).detector("norm").flagged)  # the batch-8 clients
+    _mixed_batch_run(tmp_path / "steps.h5", report_steps=True)
+    with open_run(tmp_path / "steps.h5") as run:
+        report = analyze(run)
+    assert [v.client for v in report.verdicts if v.verdict != "benign"] == []
+    assert not report.detector("client-metrics").scores or not report.detector("client-metrics").flagged
+    _mixed_batch_run(tmp_path / "boosted.h5", report_steps=True, boosted="c08")
+    with open_run(tmp_path / "boosted.h5") as run:
+        judged = {v.client: v for v in analyze(run).verdicts if v.verdict != "benign"}
+    assert list(judged) == ["c08"] and "norm" in judged["c08"].flagged_by, judged
+    details = [e.detail for e in judged["c08"].evidence if e.detector == "norm"]
+    assert details and all("sizes rescaled to the round's median step count" in d for d in details), details

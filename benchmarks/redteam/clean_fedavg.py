@@ -8,7 +8,8 @@ partial participation (docs/detection.md, "A thirteenth check").
     python3 benchmarks/redteam/clean_fedavg.py                # every config -> $THIRTEENTH_OUT/NAME.h5
     python3 benchmarks/redteam/clean_fedavg.py 20@s2 25@s3    # the config NAME-prefix with another seed -> NAME@sN.h5
 
-THIRTEENTH_OUT defaults to benchmarks/.cache/thirteenth. Independent of fedforensics.simulate: its own data, models,
+THIRTEENTH_OUT defaults to benchmarks/.cache/thirteenth; REPORT_STEPS=1 has every client report its optimizer steps
+as the ``local_steps`` metric (docs/format.md). Independent of fedforensics.simulate: its own data, models,
 partitions and optimizers.
 """
 from __future__ import annotations
@@ -29,6 +30,9 @@ from recorder import Recorder
 
 torch.set_num_threads(1)
 RUNS = Path(os.environ.get("THIRTEENTH_OUT", Path(__file__).resolve().parents[1] / ".cache" / "thirteenth"))
+#: With REPORT_STEPS=1 every client reports its optimizer steps (``local_steps``), as the engineer's loop did not.
+REPORT_STEPS = os.environ.get("REPORT_STEPS") == "1"
+LOCAL_STEPS = "local_steps"
 
 # ----------------------------------------------------------------------------- data
 
@@ -283,6 +287,9 @@ def run(cfg):
                     lr_c = lr * batch[c] / 32 if cfg.get("lr_scale_batch") else lr  # linear scaling rule
                     st, met = local_train(model, gstate, xc, yc, opt_c[c], lr_c if opt_c[c] != "adam" else cfg.get("adam_lr", 1e-3),
                                           cfg.get("wd", 0.0), epochs[c], batch[c], cfg.get("drop_last", False), gen)
+                    if REPORT_STEPS:  # the optimizer steps it took, as docs/format.md's local_steps metric
+                        batches = len(yc) // batch[c] if cfg.get("drop_last", False) else -(-len(yc) // batch[c])
+                        met = {**met, LOCAL_STEPS: float(epochs[c] * batches)}
                     rnd.client(c, st, num_samples=len(yc), metrics=met)
                     states.append(st); sizes.append(len(yc))
                 gstate = fedavg(states, sizes, gstate)

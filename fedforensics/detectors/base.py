@@ -100,6 +100,16 @@ class RoundData:
         return sum(layer.size for layer in self.layers)
 
     @cached_property
+    def work(self) -> tuple[np.ndarray, str]:
+        """What each client's update length grows with, and its unit: the optimizer steps it reported
+        (:data:`LOCAL_STEPS`) where every client of the round reported a positive finite number, else its sample
+        count, which sets the steps where the clients share their epochs and batch size."""
+        steps = self.metrics.get(LOCAL_STEPS)
+        if steps is not None and bool(np.all(np.isfinite(steps) & (steps > 0))):
+            return np.asarray(steps, dtype=np.float64), "step count"
+        return np.asarray(self.num_samples, dtype=np.float64), "sample count"
+
+    @cached_property
     def norms(self) -> np.ndarray:
         """L2 norm of each client's whole update."""
         return np.sqrt(np.clip(np.diag(self.gram), 0.0, None))
@@ -172,6 +182,9 @@ FAMILIES = ("magnitude", "direction", "collusion", "behaviour")
 #: The one family the flags of the ``large_data`` detectors make for a client whose reported sample counts explain
 #: its update's length (:meth:`~fedforensics.verdict.ConsensusRule.judge`); a detector's ``explained_by`` may name it.
 DATA_SIZE = "data size"
+#: The client metric under which a client may report the optimizer steps it took in a round (docs/format.md): where
+#: every client of a round reports it, magnitudes are compared as at the round's median step count (:attr:`RoundData.work`).
+LOCAL_STEPS = "local_steps"
 
 
 #: What a detector's "first flagged" round means, in the reports' words (:attr:`DetectorResult.first_flagged`).

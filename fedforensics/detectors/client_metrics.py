@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..run import Run
-from .base import DATA_SIZE, RoundData
+from .base import DATA_SIZE, LOCAL_STEPS, RoundData
 from .statistic import RoundStatisticDetector
 
 
@@ -43,7 +43,11 @@ class ClientMetricsDetector(RoundStatisticDetector):
         return ""
 
     def statistics(self, data: RoundData) -> dict[str, np.ndarray]:
-        return {name: values for name, values in data.metrics.items() if np.isfinite(values).sum() >= self.min_clients}
+        # a client's step count is a setting of its training, not an outcome: it scales the update's length instead
+        return {
+            name: values for name, values in data.metrics.items()
+            if name != LOCAL_STEPS and np.isfinite(values).sum() >= self.min_clients
+        }  # fmt: skip
 
     def explain(self, key: str) -> str:
         return f"reported {key} unlike the other clients'"

@@ -130,7 +130,7 @@ class RoundStatisticDetector(Detector):
         self._round_scores = RoundTable(run.all_clients)
         self._kept: dict[int, tuple[tuple[str, ...], np.ndarray, np.ndarray]] = {}
         self._not_applicable = self.applicable(run)
-        self._rescaled: set[int] = set()  # rounds whose statistics were compared at the median sample count
+        self._rescaled: dict[int, str] = {}  # round -> the median count its statistics were compared at (steps, samples)
         self._run = run
 
     def observe(self, data: RoundData) -> None:
@@ -144,12 +144,13 @@ class RoundStatisticDetector(Detector):
                     f"{self.name}: statistic {key!r} of round {data.round} must be one number per client "
                     f"({len(data.clients)}), got {'shape ' + str(shape) if shape != (len(data.clients),) else 'non-numbers'}"
                 )
-        offsets = count_offsets(data.num_samples) if self.grows_with_data and raw else None
+        work, unit = data.work if self.grows_with_data and raw else (None, "")
+        offsets = count_offsets(work) if work is not None else None
         compared = raw
         if offsets is not None:
             rescaled = at_median_count(np.array([np.asarray(v, np.float64) for v in raw.values()]), offsets)
             compared = dict(zip(raw, rescaled))
-            self._rescaled.add(data.round)
+            self._rescaled[data.round] = unit
         strongest_z = np.full(len(data.clients), np.nan)  # per client, its strongest oriented z over the statistics
         for key, values in compared.items():
             floor = max(self.abs_floor, self.scale_floor(data, key))
@@ -220,7 +221,7 @@ class RoundStatisticDetector(Detector):
         ]
 
     def _as_compared(self, r: int) -> str:
-        return ", sizes rescaled to the round's median sample count" if r in self._rescaled else ""
+        return f", sizes rescaled to the round's median {self._rescaled[r]}" if r in self._rescaled else ""
 
 
 def tests_per_client(conclusions: dict[str, Conclusion]) -> Counter[str]:
