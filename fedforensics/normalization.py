@@ -29,8 +29,11 @@ import numpy as np
 
 from .run import Layer
 
-#: The buffers by which a BatchNorm layer is recognized in a state (PyTorch's and Keras's names).
-BATCHNORM_BUFFERS = ("running_mean", "running_var", "num_batches_tracked", "moving_mean", "moving_variance")
+#: A BatchNorm layer's running statistics (PyTorch's and Keras's names): moving averages of the batches' statistics,
+#: not trained, each round's change ``(1 − 0.9ᵏ)·(batch statistic − running one)`` set by the k batches a client took.
+RUNNING_STATISTICS = ("running_mean", "running_var", "moving_mean", "moving_variance")
+#: The buffers by which a BatchNorm layer is recognized in a state.
+BATCHNORM_BUFFERS = (*RUNNING_STATISTICS, "num_batches_tracked")
 #: The layers after the last BatchNorm lengthened at most this share of the whole update's excess over the median.
 HEAD_SHARE = 0.5
 

@@ -48,10 +48,13 @@ def test_an_excess_before_the_last_batchnorm_is_told_from_a_scaled_update():
     assert "long-step" not in normalized_excess_clients(clients, shorter, (head * 0.01))
 
 
-def _bn_run(path: Path, shapes: dict[str, tuple[int, ...]], rounds: int = 12, seed: int = 0) -> Path:
+def _bn_run(
+    path: Path, shapes: dict[str, tuple[int, ...]], rounds: int = 12, seed: int = 0, factors: dict[str, float] | None = None
+) -> Path:
     """Ten clients of a BatchNorm model, the head (:data:`HEAD`) moving a tenth as much as the other layers:
     ``long-step`` (honest) sends 8× updates in the layers before the BatchNorm and an ordinary head, every round, as
-    a last batch of two samples makes; ``scaled`` sends its whole update 8×."""
+    a last batch of two samples makes; ``scaled`` sends its whole update 8×. ``factors``: instead, layer name ->
+    the factor by which ``long-step`` alone moves that layer."""
     rng = np.random.default_rng(seed)
     ids = [f"c{i}" for i in range(8)] + ["long-step", "scaled"]
     glob = {k: np.zeros(s, np.int64 if k.endswith("num_batches_tracked") else np.float32) for k, s in shapes.items()}
@@ -67,7 +70,9 @@ def _bn_run(path: Path, shapes: dict[str, tuple[int, ...]], rounds: int = 12, se
                             state[k] = np.array(10, np.int64)
                             continue
                         u = (common[k] + 0.6 * rng.normal(size=shapes[k])) * (0.1 if k in HEAD else 1.0)
-                        if cid == "scaled" or (cid == "long-step" and k not in HEAD):
+                        if factors is not None:
+                            u *= factors.get(k, 1.0) if cid == "long-step" else 1.0
+                        elif cid == "scaled" or (cid == "long-step" and k not in HEAD):
                             u *= 8.0
                         state[k] = u.astype(np.float32)
                     rnd.client(cid, state, num_samples=50, delta=True)
@@ -100,3 +105,15 @@ def test_an_honest_long_step_before_a_batchnorm_is_suspicious_and_a_scaled_updat
         report = analyze(run)
     assert {v.client: v.verdict for v in report.verdicts}["long-step"] == "malicious"
     assert not [n for n in report.notes if "BatchNorm" in n]
+
+
+def test_running_statistics_are_no_slices_of_layer_deviation(tmp_path):
+    """A BatchNorm's running statistics are not trained: their change is set by the number of batches a client took
+    (tiny honest clients of a fresh-eyes engineer's BatchNorm CNN were suspicious on them alone, and they topped
+    the localization table of a red team's backdoor). A client whose running statistics alone move 10x is not
+    flagged by layer-deviation, nor are they rows of the localization table."""
+    factors = {"1.running_mean": 10.0, "1.running_var": 10.0}
+    with open_run(_bn_run(tmp_path / "stats.h5", BN_MODEL, factors=factors)) as run:
+        result = analyze(run).detector("layer-deviation")
+    assert not result.flagged
+    assert {row["layer"] for row in result.extras["localization"]} == {"0.weight", "0.bias", "1.weight", "1.bias", *HEAD}

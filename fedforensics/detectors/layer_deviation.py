@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ..normalization import RUNNING_STATISTICS
 from ..output_layer import find_output_layer
 from ..stats import bonferroni_z
 from .accumulate import Conclusion
@@ -36,6 +37,12 @@ class LayerDeviationDetector(RoundStatisticDetector):
     (a bias followed by BatchNorm, which cancels it) moves by float rounding
     alone, and without the floor a client that took more local steps would
     stand out on it by thousands of MADs.
+
+    A BatchNorm's running statistics are not slices: they are not trained but moving averages of the batches'
+    statistics, whose change in a round is set by the number of batches a client took (momentum 0.1:
+    ``(1 − 0.9ᵏ)`` of the way to its data's statistics), and tiny honest clients of a fresh-eyes engineer's
+    BatchNorm CNN were `suspicious` on them alone (docs/detection.md, "A thirteenth check"). They still count in
+    the whole update that ``norm`` and the direction detectors compare.
     """
 
     name = "layer-deviation"
@@ -59,7 +66,7 @@ class LayerDeviationDetector(RoundStatisticDetector):
     def statistics(self, data: RoundData) -> dict[str, np.ndarray]:
         out = {}
         for layer in data.layers:
-            if layer.size == 0:
+            if layer.size == 0 or layer.name.endswith(RUNNING_STATISTICS):  # not trained: see the class docstring
                 continue
             out[f"{layer.name}|max"] = data.max_abs(layer.name)
             out[f"{layer.name}|l2"] = np.sqrt(np.clip(data.layer_sq_norms[layer.name], 0.0, None))
