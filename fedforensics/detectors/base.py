@@ -114,6 +114,11 @@ class RoundData:
         """L2 norm of each client's whole update."""
         return np.sqrt(np.clip(np.diag(self.gram), 0.0, None))
 
+    @cached_property
+    def median_norm(self) -> float:
+        """The median of :attr:`norms`: taken once a round, not once for each of a deep model's layers."""
+        return float(np.median(self.norms))
+
     @property
     def accumulated(self) -> DirectionHistory:
         """Gone: :attr:`history`, which the scan fills when a detector sets ``uses_directions = True``."""

@@ -74,7 +74,7 @@ class LayerDeviationDetector(RoundStatisticDetector):
 
     def scale_floor(self, data: RoundData, key: str) -> float:
         layer, stat = key.rsplit("|", 1)
-        even = float(np.median(data.norms)) / np.sqrt(max(data.size, 1))  # per parameter, the median update spread evenly
+        even = data.median_norm / np.sqrt(max(data.size, 1))  # per parameter, the median update spread evenly
         return self.noise_floor * even * (np.sqrt(data.flat(layer).shape[1]) if stat == "l2" else 1.0)
 
     def layer_of(self, key: str) -> str | None:
