@@ -67,7 +67,8 @@ def robust_z(values: np.ndarray, *, rel_floor: float = 0.0, abs_floor: float = 1
 
     The scale is floored at ``rel_floor · median(|x|)`` and at ``abs_floor``, so
     that clients which are all nearly identical do not turn a negligible
-    difference into a huge score. Non-finite values give NaN.
+    difference into a huge score. The median and scale are those of the finite values; NaN gives NaN (not
+    reported), ±Inf gives ±Inf (infinitely far: a reported loss of Inf), as a value near float64's limit does.
     """
     values = np.asarray(values, dtype=np.float64)
     out = np.full(values.shape, np.nan)
@@ -77,6 +78,8 @@ def robust_z(values: np.ndarray, *, rel_floor: float = 0.0, abs_floor: float = 1
     kept = values[finite]
     with np.errstate(over="ignore"):  # a value near float64's limit (a metric of 1e308) is z ±Inf
         out[finite] = (kept - _median(kept)) / robust_spread(kept, rel_floor=rel_floor, abs_floor=abs_floor)
+    infinite = np.isinf(values)
+    out[infinite] = values[infinite]
     return out
 
 

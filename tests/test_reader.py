@@ -1046,6 +1046,23 @@ def test_a_client_metric_near_float64s_limit_is_audited_without_a_warning(tmp_pa
             group["metrics"][0, 0] = 1e308
     result = _cli("analyze", path, "-q", "--json", tmp_path / "report.json", "--html", tmp_path / "report.html")
     assert result.returncode == 0 and result.stderr == "", result.stderr
+    # nor is the client set aside: a z that overflows to Inf counts as the farthest there is (it was unscored)
+    metrics = next(d for d in json.loads((tmp_path / "report.json").read_text())["detectors"] if d["name"] == "client-metrics")
+    assert metrics["flagged"] == ["c0"], metrics["scores"]
+
+
+def test_a_reported_infinite_loss_is_the_farthest_value_not_an_unscored_one(tmp_path):
+    """A fresh-eyes user: a client reporting a loss of Inf in every round was left unscored by client-metrics (its z
+    was skipped as not finite), while docs/format.md reads only NaN as "not reported"."""
+    from synthetic import make_run
+
+    path = make_run(tmp_path / "run.h5", rounds=4)
+    with h5py.File(path, "r+") as f:
+        for group in f["rounds"].values():
+            group["metrics"][0, 0] = np.inf
+    with open_run(path) as run:
+        result = analyze(run).detector("client-metrics")
+    assert result.flagged == ["c0"] and result.scores["c0"] >= result.threshold
 
 
 def test_a_float64_update_beyond_float32_is_set_apart_without_a_warning(tmp_path):

@@ -121,8 +121,11 @@ class RoundScores:
         self._round_peak = array("d")
 
     def add(self, round_number: int, index: np.ndarray, z: np.ndarray) -> None:
-        """Take in one round's z of the clients at ``index`` (non-finite entries are skipped)."""
-        z = np.asarray(z, dtype=np.float64)
+        """Take in one round's z of the clients at ``index``: NaN entries (not scored) are skipped, ±Inf ones (a value
+        infinitely far, as a reported loss of Inf is) count as ±``CLIP``, where winsorising puts every far value."""
+        z = np.array(z, dtype=np.float64)
+        infinite = np.isinf(z)
+        z[infinite] = np.copysign(CLIP, z[infinite])
         finite = np.isfinite(z)
         if not finite.any():
             return
