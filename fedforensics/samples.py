@@ -1,6 +1,7 @@
 """Labelled images from an auditor's file, read one way for simulate's ``--dataset`` and trigger inversion's ``--data``.
 
-The file is an ``.npz`` with ``x`` (images) and ``y`` (labels), or a folder of MNIST's IDX files
+The file is an ``.npz`` with ``x`` (images) and ``y`` (labels) (or Keras's layout, ``x_train``, ``y_train`` and
+optionally ``x_test``, ``y_test``, read as one set, as ``keras.datasets``' ``mnist.npz`` holds them), or a folder of MNIST's IDX files
 (``train-images-idx3-ubyte[.gz]`` and its labels, optionally both ``t10k-*`` files). Each
 command then checks the images for its own use: simulate scales integer grey levels to [0, 1];
 trigger inversion feeds them to the model as they are. IDX images are grey levels 0..255 by the
@@ -33,7 +34,7 @@ def load_samples(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
     (N, 1, H, W) in [0, 1]) and ``y`` as int64 class labels (:func:`check_labels`)."""
     if Path(path).is_dir():
         return _load_idx_folder(Path(path))
-    arrays = load_arrays(path, ("x", "y"), EXAMPLE)
+    arrays = load_arrays(path, ("x", "y"), EXAMPLE, splits=("train", "test"))
     x = arrays["x"]
     return x, check_labels(arrays["y"], len(x) if x.ndim else 0, str(path))
 

@@ -77,3 +77,32 @@ def test_an_npz_of_any_name_is_a_dataset_as_it_is_clean_data(tmp_path, images):
     with open(tmp_path / "digits.data", "wb") as f:  # np.savez to an open file keeps the name
         np.savez(f, x=x / np.float32(255), y=y)
     assert [len(got_y) for _, got_y in both(tmp_path / "digits.data")] == [40, 40]
+
+
+def test_kerass_mnist_npz_layout_is_one_set_of_its_splits(tmp_path, images):
+    """keras.datasets' mnist.npz holds x_train, y_train, x_test and y_test, the commonest MNIST file there is: it was
+    refused ("no array x or y"); its splits are read as one set, as an IDX folder's train and t10k files are."""
+    x, y = images
+    floats = x / np.float32(255)
+    np.savez(tmp_path / "mnist.npz", x_train=floats[:30], y_train=y[:30], x_test=floats[30:], y_test=y[30:])
+    for got_x, got_y in both(tmp_path / "mnist.npz"):
+        np.testing.assert_allclose(got_x[:, 0], floats, rtol=1e-6)
+        assert np.array_equal(got_y, y)
+    np.savez(tmp_path / "train_only.npz", x_train=floats, y_train=y)
+    assert [len(got_y) for _, got_y in both(tmp_path / "train_only.npz")] == [40, 40]
+
+
+@pytest.mark.parametrize(
+    ("arrays", "words"),
+    [
+        (lambda x, y: dict(x_train=x[:30], y_train=y[:30], x_test=x[30:]), "holds x_test but no y_test"),
+        (lambda x, y: dict(x_train=x[:30], y_train=y[:30], x_test=x[30:, :3], y_test=y[30:]), "differ beyond their first axis"),
+    ],
+)
+def test_a_keras_layout_with_a_broken_split_is_refused_in_one_line(tmp_path, images, arrays, words):
+    x, y = images
+    np.savez(tmp_path / "mnist.npz", **arrays(x / np.float32(255), y))
+    for load in (lambda: load_dataset(str(tmp_path / "mnist.npz")), lambda: load_clean_data(tmp_path / "mnist.npz")):
+        with pytest.raises(FedForensicsError) as refused:
+            load()
+        assert words in str(refused.value) and "\n" not in str(refused.value)

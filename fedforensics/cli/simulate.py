@@ -53,7 +53,7 @@ def simulate(
     rounds: Annotated[int, typer.Option(help="FedAvg rounds.")] = 30,
     seed: Annotated[int, typer.Option(help="Seed of everything: the same seed gives the same run, bit for bit.")] = 0,
     model: Annotated[Model, typer.Option(help="fedforensics.zoo model: a small CNN or an MLP.")] = Model.cnn,
-    dataset: Annotated[str, typer.Option(help="'digits' (scikit-learn's bundled 8x8 digits), an .npz with x and y, or a folder of MNIST IDX files.")] = "digits",
+    dataset: Annotated[str, typer.Option(help="'digits' (scikit-learn's bundled 8x8 digits), an .npz with x and y (or Keras's x_train, y_train, x_test, y_test, as its mnist.npz), or a folder of MNIST IDX files.")] = "digits",
     partition: Annotated[Partition, typer.Option(help="How the training data is split over clients.")] = Partition.iid,
     alpha: Annotated[float, typer.Option(help="Dirichlet concentration for --partition dirichlet (smaller: more label skew).")] = 0.5,
     lr: Annotated[float, typer.Option(help="Local SGD learning rate.")] = 0.1,
