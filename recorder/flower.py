@@ -89,6 +89,10 @@ class RecordingStrategy(Strategy, LegacyStrategy):
         id_keys: Sequence[str] = ID_KEYS,
         layer_names: Sequence[str] | None = None,
     ) -> None:
+        if isinstance(strategy, RecordingStrategy):  # the inner one's check told of an overridden start() (QA)
+            raise TypeError("the strategy is a RecordingStrategy already: wrap it once")
+        if isinstance(strategy, type) and issubclass(strategy, (Strategy, LegacyStrategy)):  # was "ABCMeta" (QA)
+            raise TypeError(f"pass a strategy, not its class: {strategy.__name__}(...)")
         if not isinstance(strategy, (Strategy, LegacyStrategy)):
             raise TypeError(f"not a Flower strategy: {type(strategy).__name__}")
         if isinstance(strategy, Strategy) and type(strategy).start is not Strategy.start:
@@ -104,7 +108,11 @@ class RecordingStrategy(Strategy, LegacyStrategy):
             raise TypeError(f"recorder must be an open recorder.Recorder, not {type(recorder).__name__}")
         if isinstance(id_keys, str):  # one key, not its characters (QA: "partition-id" became 'p', 'a', 'r', ...)
             id_keys = (id_keys,)
-        own["_log"] = _RoundLog(recorder, tuple(id_keys), samples_key)
+        # 5 failed as "'int' object is not iterable", and a key that is no name could never match a metric (QA)
+        keys = tuple(id_keys) if isinstance(id_keys, Iterable) else (id_keys,)
+        if not all(isinstance(key, str) and key for key in keys):
+            raise TypeError(f"id_keys must be reply metric names (strings), not {id_keys!r}")
+        own["_log"] = _RoundLog(recorder, keys, samples_key)
         own["_layer_names"] = None if layer_names is None else list(layer_names)
         own["_evaluation_closes_round"] = False
 

@@ -532,3 +532,17 @@ def test_a_recorder_that_cannot_take_the_round_is_refused_before_the_clients_tra
             again.configure_fit(1, weights, None)  # before the messages go out
     with pytest.raises(RecorderError, match="is closed"):
         RecordingStrategy(_AskAll([_Node(1)]), rec).configure_fit(2, weights, None)
+
+
+def test_wrong_arguments_are_refused_in_one_line_that_names_the_mistake(tmp_path):
+    """QA: a RecordingStrategy wrapped again was refused for "overriding start()", a strategy class as "ABCMeta",
+    id_keys=5 as "'int' object is not iterable"; id_keys holding a non-name was accepted and could never match."""
+    with Recorder(tmp_path / "run.h5") as rec:
+        with pytest.raises(TypeError, match=r"^the strategy is a RecordingStrategy already: wrap it once$"):
+            RecordingStrategy(RecordingStrategy(FedAvg(), rec), rec)
+        with pytest.raises(TypeError, match=r"^pass a strategy, not its class: FedAvg\(\.\.\.\)$"):
+            RecordingStrategy(FedAvg, rec)  # type: ignore[arg-type]
+        for keys in (5, ["client-id", 3], [""]):
+            with pytest.raises(TypeError, match=r"^id_keys must be reply metric names \(strings\), not "):
+                RecordingStrategy(FedAvg(), rec, id_keys=keys)  # type: ignore[arg-type]
+        assert RecordingStrategy(FedAvg(), rec, id_keys=())._log._id_keys == ()  # every client under its node id
