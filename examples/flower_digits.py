@@ -116,10 +116,9 @@ def main() -> None:
             # and in-process nodes may still be connecting in round 1 (it then trained 2 of them: a fresh-eyes user)
             every = dict(min_train_nodes=args.clients, min_available_nodes=args.clients)
             strategy = RecordingStrategy(FedAvg(fraction_evaluate=0.0, **every), rec)  # recorder
-            result = strategy.start(
+            strategy.start(  # records each round, and the final model
                 grid=grid, initial_arrays=ArrayRecord(digits_cnn().state_dict()), num_rounds=args.rounds, evaluate_fn=evaluate
             )
-            rec.final(result.arrays.to_torch_state_dict())  # recorder
 
         run_in_process(server, client, args.clients, num_cpus=2, client_cpus=1)
         rec.ground_truth(malicious=[str(p) for p in attackers])  # recorder: the partition ids the clients report

@@ -159,6 +159,17 @@ def test_counts_metrics_and_global_metrics(recorded):
             assert run.global_metrics(r) == {"accuracy": out["result"].evaluate_metrics_serverapp[r]["accuracy"]}
 
 
+def test_the_model_start_returns_is_the_final_state(recorded):
+    """QA: docs/flower.md's two lines left the final state out (the audit said "final state: no", and trigger
+    inversion took the model the last round started from)."""
+    path, _, out = recorded
+    with open_run(path) as run:
+        final = run.final_state()
+    assert final is not None and list(final) == list(out["result"].arrays.keys())
+    for name, array in out["result"].arrays.items():
+        np.testing.assert_array_equal(final[name], array.numpy())
+
+
 def test_error_reply_is_a_failure_of_its_client(recorded):
     path, _, _ = recorded
     with open_run(path) as run:
