@@ -34,7 +34,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess witho
 
 from . import Recorder, RecorderError, RoundRecorder, _storable, spec
 
-__all__ = ["RecordingStrategy", "NUM_SAMPLES_KEY", "ID_KEYS", "NODE_TABLE"]
+__all__ = ["RecordingStrategy", "NUM_SAMPLES_KEY", "ID_KEYS", "NODE_TABLE", "NODE_NAME_TABLE"]
 
 #: The reply metric that holds the client's sample count (Flower's convention).
 NUM_SAMPLES_KEY = "num-examples"
@@ -42,6 +42,8 @@ NUM_SAMPLES_KEY = "num-examples"
 ID_KEYS = ("client-id", "partition-id")
 #: Attachment mapping each reported client id to the Flower node(s) that sent it.
 NODE_TABLE = "flower_nodes"
+#: Attachment mapping each client id reported as text to the Flower node(s) that sent it (UTF-8, NUL-padded rows).
+NODE_NAME_TABLE = "flower_node_names"
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class _Reply:
     metrics: Mapping[str, Any]
     state: dict[str, np.ndarray] = field(default_factory=dict)
     problem: str = ""  # why there is no state to record
+    config: Mapping[str, Any] = field(default_factory=dict)  # the reply's ConfigRecord values: a text id is there
 
 
 class RecordingStrategy(Strategy, LegacyStrategy):
@@ -298,7 +301,7 @@ class _RoundLog:
         self._open: RoundRecorder | None = None
         self._unaggregated: int | None = None  # the round whose strategy returned no model
         self._learnt: dict[int, str] = {}  # node id -> id its client reported
-        self._pairs: set[tuple[int, int]] = set()  # (reported id, node id)
+        self._pairs: set[tuple[int | str, int]] = set()  # (reported id, node id)
         self._pairs_written = 0
         self._wrote_round = False  # whether a round of this strategy is in the file
 
@@ -364,13 +367,21 @@ class _RoundLog:
         rnd.__exit__(None, None, None)
         self._wrote_round = True
         if len(self._pairs) > self._pairs_written:
-            pairs = sorted(self._pairs)
-            self._rec.attach(
-                NODE_TABLE,
-                client_id=np.array([cid for cid, _ in pairs], dtype=np.int64),
-                node_id=np.array([node for _, node in pairs], dtype=np.uint64),
-            )
-            self._pairs_written = len(pairs)
+            numbered = sorted(pair for pair in self._pairs if isinstance(pair[0], int))
+            named = sorted(pair for pair in self._pairs if isinstance(pair[0], str))
+            if numbered:
+                self._rec.attach(
+                    NODE_TABLE,
+                    client_id=np.array([cid for cid, _ in numbered], dtype=np.int64),
+                    node_id=np.array([node for _, node in numbered], dtype=np.uint64),
+                )
+            if named:  # an attachment holds numbers: each id as its UTF-8 bytes, one NUL-padded row each
+                self._rec.attach(
+                    NODE_NAME_TABLE,
+                    client_id=_text_rows([cid for cid, _ in named]),
+                    node_id=np.array([node for _, node in named], dtype=np.uint64),
+                )
+            self._pairs_written = len(self._pairs)
 
     def final(self, state: dict[str, np.ndarray]) -> None:
         """The model the federation ended with, once a round is recorded (it replaces an earlier final state)."""
@@ -388,7 +399,7 @@ class _RoundLog:
         """
         reporting: set[int] = set()
         for entry in entries:
-            reported = self._reported_id(entry.metrics)
+            reported = self._reported_id(entry)
             if reported is not None:
                 reporting.add(entry.node_id)
                 self._learnt[entry.node_id] = str(reported)
@@ -409,12 +420,17 @@ class _RoundLog:
             named.append((cid, entry))
         return named
 
-    def _reported_id(self, metrics: Mapping[str, Any]) -> int | None:
-        """The first of the id keys whose value is an integer (64-bit signed, as Flower's metrics)."""
+    def _reported_id(self, entry: _Reply) -> int | str | None:
+        """The first of the id keys whose value, in the reply's metrics or else its ConfigRecord, is an integer
+        (64-bit signed, as Flower's metrics) or text the file can hold (Flower's metrics hold no text: a client
+        named "site-a/7" reports it in a ConfigRecord, and was recorded under its node id, the name lost)."""
         for key in self._id_keys:
-            value = _integral(metrics.get(key))
-            if value is not None and -(2**63) <= value < 2**63:
-                return value
+            for value in (entry.metrics.get(key), entry.config.get(key)):
+                if isinstance(value, str) and _storable_name(value) and value:
+                    return value
+                number = _integral(value)
+                if number is not None and -(2**63) <= number < 2**63:
+                    return number
         return None
 
 
@@ -424,13 +440,24 @@ def _message_reply(message: Message) -> _Reply:
         return _Reply(node, {}, problem=f"error reply (code {message.error.code}): {message.error.reason.strip()}")
     content = message.content
     metrics = {key: value for record in content.metric_records.values() for key, value in record.items()}
+    config = {key: value for record in content.config_records.values() for key, value in record.items()}
     records = list(content.array_records.values())
     if len(records) != 1:
-        return _Reply(node, metrics, problem=f"not recorded: the reply carries {len(records)} ArrayRecords, not 1")
+        problem = f"not recorded: the reply carries {len(records)} ArrayRecords, not 1"
+        return _Reply(node, metrics, problem=problem, config=config)
     try:
-        return _Reply(node, metrics, state=_arrays(records[0]))
+        return _Reply(node, metrics, state=_arrays(records[0]), config=config)
     except (TypeError, ValueError) as exc:
-        return _Reply(node, metrics, problem=f"not recorded: unreadable array ({exc})")
+        return _Reply(node, metrics, problem=f"not recorded: unreadable array ({exc})", config=config)
+
+
+def _text_rows(texts: list[str]) -> np.ndarray:
+    """``texts`` as a (len, longest) uint8 matrix: each one's UTF-8 bytes, padded with NUL (which no id holds)."""
+    encoded = [text.encode("utf-8") for text in texts]
+    rows = np.zeros((len(encoded), max(map(len, encoded))), dtype=np.uint8)
+    for row, data in zip(rows, encoded):
+        row[: len(data)] = np.frombuffer(data, dtype=np.uint8)
+    return rows
 
 
 def _arrays(record: ArrayRecord) -> dict[str, np.ndarray]:
@@ -465,7 +492,7 @@ def _samples_and_metrics(
 
 
 def _storable_name(name: Any) -> bool:
-    """Whether the file can hold ``name`` as a metric's name (the recorder's own test: text without a NUL or a lone
+    """Whether the file can hold ``name`` as a metric's name or a client id (the recorder's own test: text without a NUL or a lone
     surrogate)."""
     if not isinstance(name, str):
         return False

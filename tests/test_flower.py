@@ -32,7 +32,7 @@ from sklearn.datasets import load_digits  # noqa: E402
 
 from fedforensics.simulate.flower_runtime import run_in_process  # noqa: E402
 from recorder import Recorder, RecorderError  # noqa: E402
-from recorder.flower import NODE_TABLE, RecordingStrategy  # noqa: E402
+from recorder.flower import NODE_NAME_TABLE, NODE_TABLE, RecordingStrategy  # noqa: E402
 
 NODES = 4
 ROUNDS = 3
@@ -114,6 +114,20 @@ def _server(make_strategy: Callable[[], object], out: dict, **start: object) -> 
         out["result"] = make_strategy().start(grid=grid, initial_arrays=_initial_arrays(), **start)
 
     return app
+
+
+def _record_three_nodes(path: Path, app: ClientApp, num_rounds: int, initial: ArrayRecord | None = None) -> None:
+    """Record into ``path`` a FedAvg federation of three nodes running ``app``, each of them in every round."""
+    with Recorder(path) as rec:
+        server = ServerApp()
+
+        @server.main()
+        def main(grid, context) -> None:
+            RecordingStrategy(FedAvg(fraction_evaluate=0.0, min_train_nodes=3, min_available_nodes=3), rec).start(
+                grid=grid, initial_arrays=_initial_arrays() if initial is None else initial, num_rounds=num_rounds
+            )
+
+        run_in_process(server, app, 3, num_cpus=1)
 
 
 def _evaluate(server_round: int, arrays: ArrayRecord) -> MetricRecord:
@@ -474,16 +488,7 @@ def test_each_client_app_gets_its_own_copy_of_the_message(tmp_path):
     initial = _initial_arrays()
     before = initial["0.bias"].numpy().copy()
     path = tmp_path / "copies.h5"
-    with Recorder(path) as rec:
-        server = ServerApp()
-
-        @server.main()
-        def main(grid, context) -> None:
-            RecordingStrategy(FedAvg(fraction_evaluate=0.0, min_train_nodes=3, min_available_nodes=3), rec).start(
-                grid=grid, initial_arrays=initial, num_rounds=1
-            )
-
-        run_in_process(server, app, 3, num_cpus=1)
+    _record_three_nodes(path, app, 1, initial)
     np.testing.assert_array_equal(initial["0.bias"].numpy(), before)  # the ServerApp's arrays are its own
     assert all(np.array_equal(got, before) for got in received.values()) and len(received) == 3
     with open_run(path) as run:
@@ -557,3 +562,46 @@ def test_wrong_arguments_are_refused_in_one_line_that_names_the_mistake(tmp_path
             with pytest.raises(TypeError, match=r"^id_keys must be reply metric names \(strings\), not "):
                 RecordingStrategy(FedAvg(), rec, id_keys=keys)  # type: ignore[arg-type]
         assert RecordingStrategy(FedAvg(), rec, id_keys=())._log._id_keys == ()  # every client under its node id
+
+
+_NAMES = ["site-a/node 1", "7f3c1e2a-9b4d-4c61-8e0f-2d5b6a7c8d90", "ünï côdé"]
+
+
+def test_a_client_named_in_text_in_a_config_record_is_recorded_under_that_name(tmp_path):
+    """QA: Flower's MetricRecord holds no text, so a client named "site-a/node 1" reports it in a ConfigRecord; it
+    was recorded under its random node id, the name lost, and its error reply in round 2 under the node id too."""
+    nodes: dict[str, int] = {}
+    app = ClientApp()
+
+    @app.train()
+    def train(message: Message, context) -> Message:
+        pid = int(context.node_config["partition-id"])
+        nodes[_NAMES[pid]] = context.node_id
+        if pid == 2 and int(message.content["config"]["server-round"]) == 2:
+            raise RuntimeError("boom")
+        arrays = message.content["arrays"]
+        local = ArrayRecord({key: Array(arrays[key].numpy() + pid) for key in arrays.keys()})
+        ids = ConfigRecord({"client-id": _NAMES[pid]})
+        metrics = MetricRecord({"num-examples": 10 + pid, "loss": 0.5})
+        return Message(RecordDict({"arrays": local, "metrics": metrics, "ids": ids}), reply_to=message)
+
+    path = tmp_path / "names.h5"
+    _record_three_nodes(path, app, 2)
+    with open_run(path) as run:
+        assert run.clients(1) == sorted(_NAMES) and run.clients(2) == sorted(_NAMES[:2])
+        assert run.num_samples(1) == {name: 10 + pid for pid, name in enumerate(_NAMES)}
+        assert run.metrics(1)[_NAMES[0]] == {"loss": 0.5}
+        assert list(run.failures(2)) == [_NAMES[2]] and "boom" in run.failures(2)[_NAMES[2]]
+        table = run.attachment(NODE_NAME_TABLE)
+    names = [bytes(row).rstrip(b"\0").decode("utf-8") for row in table["client_id"]]
+    assert dict(zip(names, table["node_id"].tolist())) == nodes
+
+
+def test_a_legacy_client_named_in_text_and_an_id_the_file_cannot_hold(tmp_path):
+    """The legacy API's metrics hold text: a client-id "site-a/node 1" names its client; one with a NUL, which the
+    file cannot hold, does not (its node id does), and costs no round; numbered ids keep the numeric node table."""
+    _record_by_hand(tmp_path / "run.h5", [[(3, {"client-id": _NAMES[0]}, 10), (5, {"client-id": "a\x00b"}, 10), (9, {"client-id": 4}, 10)]])
+    with open_run(tmp_path / "run.h5") as run:
+        assert run.clients(1) == ["4", "5", _NAMES[0]]
+        assert run.attachment(NODE_TABLE)["client_id"].tolist() == [4]
+        assert run.attachment(NODE_NAME_TABLE)["node_id"].tolist() == [3]
