@@ -356,7 +356,11 @@ def coverage_notes(
         # a detector's single-round term (its `spike` parameter) is the only evidence one round can give
         spikes = {r.name: r.params.get("spike") for r in results if r.applicable}
         spiking = [f"{name} (spike={spike:g})" for name, spike in spikes.items() if spike is not None and math.isfinite(spike)]
-        example = " (e.g. --set norm.spike=50)" if "norm" in spikes and spikes["norm"] is None else ""  # never one set
+        # never one set; what the value means, so that a reader lowers it to catch more (a fresh-eyes user raised it)
+        example = (
+            " (e.g. --set norm.spike=20: one round of z 20 or more then flags a client; lower flags more)"
+            if "norm" in spikes and spikes["norm"] is None else ""
+        )
         one_round = (
             (f"only {listed(spiking)} can flag a client on a single round" if spiking else "no single round, however extreme, flags a client")
             + f", and no other detector unless its spike parameter is set{example} or its min_rounds lowered"

@@ -575,7 +575,8 @@ def test_cross_device_participation_alone_raises_no_suspicion(seed, tmp_path):
     rounds = {v.client: v.rounds for v in report.verdicts}
     assert len(named) == 10 and all(rounds[c] < 3 for c in named), note
     assert note.endswith("only sybil (spike=30) can flag a client on a single round, and no other detector unless its "
-                         "spike parameter is set (e.g. --set norm.spike=50) or its min_rounds lowered"), note
+                         "spike parameter is set (e.g. --set norm.spike=20: one round of z 20 or more then flags a "
+                         "client; lower flags more) or its min_rounds lowered"), note
     # review: a spike set to inf (off) was listed as able to flag, and the example was the setting already made
     spiked = analyze(open_run(path), [get_detector("norm", spike=50.0), get_detector("sybil", spike=math.inf)])
     (note,) = [n for n in spiked.notes if "took part in fewer than 3 rounds" in n]
