@@ -42,6 +42,14 @@ def _ratio(num: int, den: int) -> float | None:
     return num / den if den else None
 
 
+def json_rate(value: float | None) -> float | None:
+    """A rate in [0, 1] for the JSON: rounded to 6 decimals, but unrounded where rounding would make an imperfect
+    rate perfect or a nonzero one zero (a red-team review: a pooled AUROC of 0.999999875, one tie among 4 million
+    pairs, was written 1.0 while the terminal printed 0.9999999)."""
+    rounded = json_float(value)
+    return value if rounded in (0.0, 1.0) and rounded != value else rounded
+
+
 @dataclass
 class Detection:
     """Whether one true attacker was flagged, and when first (``round`` is None: never, or flagged only on a
@@ -117,11 +125,11 @@ class Judgement:
             "fp": self.fp,
             "fn": self.fn,
             "tn": self.tn,
-            "precision": json_float(self.precision),
-            "recall": json_float(self.recall),
-            "f1": json_float(self.f1),
-            "fpr": json_float(self.fpr),
-            "auroc": json_float(self.auroc),
+            "precision": json_rate(self.precision),
+            "recall": json_rate(self.recall),
+            "f1": json_rate(self.f1),
+            "fpr": json_rate(self.fpr),
+            "auroc": json_rate(self.auroc),
             "scored": self.scored,
             "note": self.note,
             "attackers": len(self.detections),

@@ -534,3 +534,16 @@ def test_a_run_no_client_took_part_in_has_no_applicable_consensus(tmp_path):
     with open_run(path) as run:
         consensus = by_name(evaluate_report(analyze(run), []).judgements)[CONSENSUS]
     assert not consensus.applicable and consensus.note == "no client took part in the run"
+
+
+def test_an_imperfect_rate_is_not_written_as_a_perfect_one_in_the_json():
+    """A red-team review: pooled over 1,000 attackers and 4,000 honest clients, one honest client tied with one
+    attacker gives an AUROC of 0.999999875; the terminal printed 0.9999999, the JSON (rounded to 6 decimals) 1.0."""
+    from fedforensics.evaluate import Judgement, _auroc
+
+    samples = [(10.0, True)] * 999 + [(1.0, True), (1.0, False)] + [(0.0, False)] * 3999
+    j = Judgement("norm", True, 50, tp=1000, fn=0, fp=1, tn=3_999_999, samples=samples)
+    j.auroc = _auroc(samples)
+    written = j.to_json()
+    assert written["auroc"] == j.auroc < 1.0 and 0.0 < written["fpr"] == j.fpr
+    assert written["precision"] == round(j.precision, 6) and written["recall"] == 1.0  # others rounded as before
