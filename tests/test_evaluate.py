@@ -547,3 +547,23 @@ def test_an_imperfect_rate_is_not_written_as_a_perfect_one_in_the_json():
     written = j.to_json()
     assert written["auroc"] == j.auroc < 1.0 and 0.0 < written["fpr"] == j.fpr
     assert written["precision"] == round(j.precision, 6) and written["recall"] == 1.0  # others rounded as before
+
+
+def test_the_terminal_and_html_say_which_detectors_left_clients_unscored(tmp_path):
+    """A red-team review: in a 4-round run of 8 clients, 5 a round, norm scored 3 (too few rounds for the others):
+    its recall 0.50 and AUROC 0.67 read as norm ranking the unscored attacker low, and only the JSON's ``scored``
+    said it never scored it."""
+    from fedforensics.report.evaluation import evaluation_tables, render_evaluation_html
+
+    path = make_run(tmp_path / "sparse.h5", clients=8, rounds=4, participation=0.6, attackers=("c0", "c1"), attack="boost",
+                    seed=1)
+    evaluation = evaluate_runs([path])
+    norm = by_name(evaluation.runs[0].judgements)["norm"]
+    missing = [c for c, (score, _) in zip(evaluation.runs[0].clients, norm.samples) if math.isnan(score)]
+    assert 0 < len(missing) < 8, missing
+    attackers = sum(c in ("c0", "c1") for c in missing)
+    said = f"{len(missing)} of 8 clients ({attackers} attacker{'s' * (attackers != 1)}) by "
+    caption = " ".join(str(evaluation_tables(evaluation)[0].caption).split())
+    assert "unscored, so ranked lowest by the AUROC: " in caption and said in caption, caption
+    assert said in caption.split("norm")[0].rsplit(";", 1)[-1], caption  # norm is in the group of its count
+    assert "Unscored, so ranked lowest by the AUROC: " in render_evaluation_html(evaluation)
