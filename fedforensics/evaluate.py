@@ -221,9 +221,14 @@ def consensus_score(verdict: str, score: float) -> float:
     return (len(VERDICTS) - 1 - VERDICTS.index(verdict)) + within
 
 
-def evaluate_report(report: AuditReport, truth: Sequence[str | int], *, index: int = 0, truth_source: str = "run") -> RunEvaluation:
+def evaluate_report(report: AuditReport, truth: Sequence[str | int] | None, *, index: int = 0, truth_source: str = "run") -> RunEvaluation:
     """Judge an audit's detectors and verdicts against the true malicious client ids ``truth``
-    (str or int, as the recorder takes them)."""
+    (str or int, as the recorder takes them); ``None`` (``run.ground_truth`` of a run that records none, as the
+    package's example passes it) is refused in one line, not with a TypeError (a red-team review)."""
+    if truth is None:
+        raise FedForensicsError(
+            f"{report.summary.path} records no ground truth: give the malicious client ids (an empty list for none)"
+        )
     if isinstance(truth, (str, bytes)):
         raise FedForensicsError("truth: give a list of client ids, not one string")
     truth = [str(c) for c in truth]

@@ -567,3 +567,14 @@ def test_the_terminal_and_html_say_which_detectors_left_clients_unscored(tmp_pat
     assert "unscored, so ranked lowest by the AUROC: " in caption and said in caption, caption
     assert said in caption.split("norm")[0].rsplit(";", 1)[-1], caption  # norm is in the group of its count
     assert "Unscored, so ranked lowest by the AUROC: " in render_evaluation_html(evaluation)
+
+
+def test_a_run_without_ground_truth_passed_to_evaluate_report_is_refused_in_one_line(tmp_path):
+    """A red-team review: the package's example, ``evaluate_report(report, run.ground_truth)``, on a run that records
+    no ground truth raised "TypeError: 'NoneType' object is not iterable"."""
+    path = no_truth_run(tmp_path / "nt.h5")
+    with open_run(path) as run:
+        report = analyze(run)
+        assert run.ground_truth is None
+        with pytest.raises(FedForensicsError, match="records no ground truth: give the malicious client ids"):
+            evaluate_report(report, run.ground_truth)
