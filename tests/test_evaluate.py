@@ -6,6 +6,7 @@ import dataclasses
 import json
 import math
 import os
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -578,3 +579,18 @@ def test_a_run_without_ground_truth_passed_to_evaluate_report_is_refused_in_one_
         assert run.ground_truth is None
         with pytest.raises(FedForensicsError, match="records no ground truth: give the malicious client ids"):
             evaluate_report(report, run.ground_truth)
+
+
+def test_a_truth_read_from_a_pipe_is_checked_for_lines_whose_spaces_name_another_client(tmp_path):
+    """A red-team review: ``printf 'c1 \\n' | fedforensics evaluate ws.h5 --truth /dev/stdin`` judged the honest
+    'c1' the attacker with exit 0, where the same line in a file is refused: the check read the file a second
+    time, and a pipe gave it nothing."""
+    path = make_run(tmp_path / "ws.h5", ids=["c1", "c1 ", "n1", "n2", "n3", "n4", "n5", "n6"], rounds=4)
+    read, write = os.pipe()
+    os.write(write, b"c1 \n")
+    os.close(write)
+    try:
+        with pytest.raises(FedForensicsError, match="has the line 'c1 ', read as 'c1'"):
+            evaluate_runs([path], Path(f"/dev/fd/{read}"))
+    finally:
+        os.close(read)
