@@ -42,6 +42,14 @@ def _ratio(num: int, den: int) -> float | None:
     return num / den if den else None
 
 
+def json_rate(value: float | None) -> float | None:
+    """A rate in [0, 1] for the JSON: rounded to 6 decimals, but unrounded where rounding would make an imperfect
+    rate perfect or a nonzero one zero (a red-team review: a pooled AUROC of 0.999999875, one tie among 4 million
+    pairs, was written 1.0 while the terminal printed 0.9999999)."""
+    rounded = json_float(value)
+    return value if rounded in (0.0, 1.0) and rounded != value else rounded
+
+
 @dataclass
 class Detection:
     """Whether one true attacker was flagged, and when first (``round`` is None: never, or flagged only on a
@@ -117,11 +125,11 @@ class Judgement:
             "fp": self.fp,
             "fn": self.fn,
             "tn": self.tn,
-            "precision": json_float(self.precision),
-            "recall": json_float(self.recall),
-            "f1": json_float(self.f1),
-            "fpr": json_float(self.fpr),
-            "auroc": json_float(self.auroc),
+            "precision": json_rate(self.precision),
+            "recall": json_rate(self.recall),
+            "f1": json_rate(self.f1),
+            "fpr": json_rate(self.fpr),
+            "auroc": json_rate(self.auroc),
             "scored": self.scored,
             "note": self.note,
             "attackers": len(self.detections),
@@ -213,9 +221,14 @@ def consensus_score(verdict: str, score: float) -> float:
     return (len(VERDICTS) - 1 - VERDICTS.index(verdict)) + within
 
 
-def evaluate_report(report: AuditReport, truth: Sequence[str | int], *, index: int = 0, truth_source: str = "run") -> RunEvaluation:
+def evaluate_report(report: AuditReport, truth: Sequence[str | int] | None, *, index: int = 0, truth_source: str = "run") -> RunEvaluation:
     """Judge an audit's detectors and verdicts against the true malicious client ids ``truth``
-    (str or int, as the recorder takes them)."""
+    (str or int, as the recorder takes them); ``None`` (``run.ground_truth`` of a run that records none, as the
+    package's example passes it) is refused in one line, not with a TypeError (a red-team review)."""
+    if truth is None:
+        raise FedForensicsError(
+            f"{report.summary.path} records no ground truth: give the malicious client ids (an empty list for none)"
+        )
     if isinstance(truth, (str, bytes)):
         raise FedForensicsError("truth: give a list of client ids, not one string")
     truth = [str(c) for c in truth]
@@ -291,6 +304,12 @@ def read_truth(path: Path) -> list[str]:
     """Malicious client ids from a text file: one per line (surrounding whitespace, blank lines and a
     byte-order mark ignored), or, in a ``.json`` file, a list of ids taken exactly as written (for ids
     that begin or end with a space, or hold a line break)."""
+    return _read_truth(path)[0]
+
+
+def _read_truth(path: Path) -> tuple[list[str], str]:
+    """:func:`read_truth`'s ids and the text they were read from (read once: ``/dev/stdin`` or a pipe has no
+    second reading)."""
     try:
         text = path.read_text(encoding="utf-8-sig")  # Windows editors start UTF-8 files with a BOM
     except OSError as exc:
@@ -299,23 +318,24 @@ def read_truth(path: Path) -> list[str]:
         raise FedForensicsError(f"cannot read the truth file {path}: not UTF-8 text (one client id per line)") from None
     if path.suffix.lower() != ".json":
         # lines end at \n (\r\n and \r read as \n): str.splitlines also broke them at U+2028, \x1c, \x85...
-        return _distinct([line.strip() for line in text.split("\n") if line.strip()], path)
+        return _distinct([line.strip() for line in text.split("\n") if line.strip()], path), text
     try:
         ids = json.loads(text)
     except ValueError as exc:
         raise FedForensicsError(f"cannot read the truth file {path}: not JSON ({exc})") from None
     if not isinstance(ids, list) or not all(isinstance(c, str) or (isinstance(c, int) and not isinstance(c, bool)) for c in ids):
         raise FedForensicsError(f"the truth file {path} is not a JSON list of client ids (strings or integers)")
-    return _distinct([str(c) for c in ids], path)
+    return _distinct([str(c) for c in ids], path), text
 
 
-def _check_unstripped(path: Path, clients: set[str]) -> None:
-    """Refuse a truth text file a line of which, read without its surrounding whitespace, names another client
-    than the line as written: the run has both ``c1`` and ``c1 ``, and the line ``c1 `` would mark the honest
-    ``c1`` (a fresh-eyes user). A .json list is taken exactly already."""
+def _check_unstripped(path: Path, text: str, clients: set[str]) -> None:
+    """Refuse a truth text file (its ``text``) a line of which, read without its surrounding whitespace, names
+    another client than the line as written: the run has both ``c1`` and ``c1 ``, and the line ``c1 `` would mark
+    the honest ``c1`` (a fresh-eyes user). A .json list is taken exactly already. Reading the file again skipped
+    the check for ``--truth /dev/stdin`` (a red-team review: the honest ``c1`` was marked)."""
     if path.suffix.lower() == ".json":
         return
-    for line in path.read_text(encoding="utf-8-sig").split("\n"):
+    for line in text.split("\n"):
         if line != line.strip() and line in clients:
             raise FedForensicsError(
                 f"the truth file {path} has the line {line!r}, read as {line.strip()!r} (surrounding whitespace is "
@@ -372,7 +392,7 @@ def evaluate_runs(
     for detector in settings.build_detectors():  # refuse bad parameters before any run is read
         detector.check_params()
     rule = settings.build_rule()
-    shared = read_truth(truth_file) if truth_file is not None else None
+    shared, text = _read_truth(truth_file) if truth_file is not None else (None, "")
     truths, sizes, seen = [], [], set()
     for path in paths:  # every run checked before the long work
         with open_run(path) as run, run.guarded():
@@ -380,7 +400,7 @@ def evaluate_runs(
             truths.append((shared, str(truth_file)) if shared is not None else (_recorded_truth(path, run.ground_truth), "run"))
             seen.update(run.all_clients if shared else ())
     if shared is not None:
-        _check_unstripped(truth_file, seen)
+        _check_unstripped(truth_file, text, seen)
     if shared and seen.isdisjoint(shared):
         listed = ", ".join(repr(c) for c in shared[:3]) + (f" and {len(shared) - 3} more" if len(shared) > 3 else "")
         alike = list(spelled_alike(shared[:3], sorted(seen)).items())[:1]

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import math
 import os
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -534,3 +535,62 @@ def test_a_run_no_client_took_part_in_has_no_applicable_consensus(tmp_path):
     with open_run(path) as run:
         consensus = by_name(evaluate_report(analyze(run), []).judgements)[CONSENSUS]
     assert not consensus.applicable and consensus.note == "no client took part in the run"
+
+
+def test_an_imperfect_rate_is_not_written_as_a_perfect_one_in_the_json():
+    """A red-team review: pooled over 1,000 attackers and 4,000 honest clients, one honest client tied with one
+    attacker gives an AUROC of 0.999999875; the terminal printed 0.9999999, the JSON (rounded to 6 decimals) 1.0."""
+    from fedforensics.evaluate import Judgement, _auroc
+
+    samples = [(10.0, True)] * 999 + [(1.0, True), (1.0, False)] + [(0.0, False)] * 3999
+    j = Judgement("norm", True, 50, tp=1000, fn=0, fp=1, tn=3_999_999, samples=samples)
+    j.auroc = _auroc(samples)
+    written = j.to_json()
+    assert written["auroc"] == j.auroc < 1.0 and 0.0 < written["fpr"] == j.fpr
+    assert written["precision"] == round(j.precision, 6) and written["recall"] == 1.0  # others rounded as before
+
+
+def test_the_terminal_and_html_say_which_detectors_left_clients_unscored(tmp_path):
+    """A red-team review: in a 4-round run of 8 clients, 5 a round, norm scored 3 (too few rounds for the others):
+    its recall 0.50 and AUROC 0.67 read as norm ranking the unscored attacker low, and only the JSON's ``scored``
+    said it never scored it."""
+    from fedforensics.report.evaluation import evaluation_tables, render_evaluation_html
+
+    path = make_run(tmp_path / "sparse.h5", clients=8, rounds=4, participation=0.6, attackers=("c0", "c1"), attack="boost",
+                    seed=1)
+    evaluation = evaluate_runs([path])
+    norm = by_name(evaluation.runs[0].judgements)["norm"]
+    missing = [c for c, (score, _) in zip(evaluation.runs[0].clients, norm.samples) if math.isnan(score)]
+    assert 0 < len(missing) < 8, missing
+    attackers = sum(c in ("c0", "c1") for c in missing)
+    said = f"{len(missing)} of 8 clients ({attackers} attacker{'s' * (attackers != 1)}) by "
+    caption = " ".join(str(evaluation_tables(evaluation)[0].caption).split())
+    assert "unscored, so ranked lowest by the AUROC: " in caption and said in caption, caption
+    assert said in caption.split("norm")[0].rsplit(";", 1)[-1], caption  # norm is in the group of its count
+    assert "Unscored, so ranked lowest by the AUROC: " in render_evaluation_html(evaluation)
+
+
+def test_a_run_without_ground_truth_passed_to_evaluate_report_is_refused_in_one_line(tmp_path):
+    """A red-team review: the package's example, ``evaluate_report(report, run.ground_truth)``, on a run that records
+    no ground truth raised "TypeError: 'NoneType' object is not iterable"."""
+    path = no_truth_run(tmp_path / "nt.h5")
+    with open_run(path) as run:
+        report = analyze(run)
+        assert run.ground_truth is None
+        with pytest.raises(FedForensicsError, match="records no ground truth: give the malicious client ids"):
+            evaluate_report(report, run.ground_truth)
+
+
+def test_a_truth_read_from_a_pipe_is_checked_for_lines_whose_spaces_name_another_client(tmp_path):
+    """A red-team review: ``printf 'c1 \\n' | fedforensics evaluate ws.h5 --truth /dev/stdin`` judged the honest
+    'c1' the attacker with exit 0, where the same line in a file is refused: the check read the file a second
+    time, and a pipe gave it nothing."""
+    path = make_run(tmp_path / "ws.h5", ids=["c1", "c1 ", "n1", "n2", "n3", "n4", "n5", "n6"], rounds=4)
+    read, write = os.pipe()
+    os.write(write, b"c1 \n")
+    os.close(write)
+    try:
+        with pytest.raises(FedForensicsError, match="has the line 'c1 ', read as 'c1'"):
+            evaluate_runs([path], Path(f"/dev/fd/{read}"))
+    finally:
+        os.close(read)

@@ -49,10 +49,11 @@ def evaluate(
     over flagged clients; recall: flagged attackers over attackers; F1 their
     harmonic mean; FPR: flagged honest clients over honest clients. AUROC: the
     chance that the scores rank an attacker above an honest client (ties count
-    half, an unscored client ranks lowest); the consensus ranks by verdict, then
-    score. First flagged: the round at which the evidence gathered up to then
-    reached the threshold; for the consensus, the round by which the verdict
-    rule would first have judged the client so; "never": not flagged;
+    half, an unscored client ranks lowest: the table's caption says how many each
+    detector left unscored); the consensus ranks by verdict, then score. First
+    flagged: the round at which the evidence gathered up to then reached the
+    threshold; for the consensus, the round by which the verdict rule would
+    first have judged the client so; "never": not flagged;
     "run-level": flagged on a statistic of the whole run, which has no round.
     Pooled: counts summed, AUROC over every client of every run. The fields:
     docs/report-schema.md.

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import os
 
 from rich import box
 from rich.table import Table
+from rich.text import Text
 
 from ..evaluate import CONSENSUS, Detection, Evaluation, Judgement, RunEvaluation
 from .files import write_atomic
@@ -68,10 +70,25 @@ def fewer_runs(judgements: list[Judgement], runs: int) -> str:
     return f"pooled over fewer runs (not applicable to the others): {', '.join(fewer)}" if fewer else ""
 
 
-def judgement_table(title: str, judgements: list[Judgement], pooled: bool, caption: str = "") -> Table:
-    """One row per detector and one for the consensus (which comes last)."""
+def unscored(judgements: list[Judgement]) -> str:
+    """The applicable detectors that left clients without a score (each ranks them lowest in its AUROC), grouped by
+    how many clients and attackers, in words; "" when each scored every client. A red-team review: a 4-round run of
+    8 clients, 5 a round, had norm score 3 of them (min_rounds), and its recall 0.50 and AUROC 0.67 read as a
+    detector that scored the other attacker low, where it never scored it; only the JSON's ``scored`` said so."""
+    groups: dict[tuple[int, int, int], list[str]] = {}
+    for j in judgements:
+        missing = [truth for score, truth in j.samples if math.isnan(score)]
+        if j.applicable and missing:
+            groups.setdefault((len(missing), sum(missing), len(j.samples)), []).append(j.name)
+    said = [f"{n} of {count(total, 'client')} ({count(attackers, 'attacker')}) by {listed(names, LISTED, 'detectors')}"
+            for (n, attackers, total), names in groups.items()]
+    return f"unscored, so ranked lowest by the AUROC: {'; '.join(said)}" if said else ""
+
+
+def judgement_table(title: str, judgements: list[Judgement], pooled: bool, *captions: str) -> Table:
+    """One row per detector and one for the consensus (which comes last); the non-empty ``captions`` under it, a line each."""
     table_ = Table(
-        title=plain(title), title_justify="left", caption=plain(caption) or None, caption_justify="left",
+        title=plain(title), title_justify="left", caption=Text("\n").join(plain(c) for c in captions if c) or None, caption_justify="left",
         box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True,
     )
     table_.add_column("detector", no_wrap=True)
@@ -123,14 +140,20 @@ def run_title(run: RunEvaluation) -> str:
 
 def evaluation_tables(evaluation: Evaluation) -> list[Table]:
     """A table per run, then the pooled one (when there is more than one run)."""
-    tables = [judgement_table(run_title(run), run.judgements, pooled=False, caption=attacker_order(run)) for run in evaluation.runs]
+    tables = [judgement_table(run_title(run), run.judgements, False, attacker_order(run), unscored(run.judgements))
+              for run in evaluation.runs]
     if len(evaluation.runs) > 1:
         attackers = sum(len(run.attackers) for run in evaluation.runs)
         clients = sum(len(run.clients) for run in evaluation.runs)
         title = f"pooled over {len(evaluation.runs)} runs: {count(clients, 'client')}, {count(attackers, 'attacker')}"
-        caption = fewer_runs(evaluation.pooled, len(evaluation.runs))
-        tables.append(judgement_table(title, evaluation.pooled, pooled=True, caption=caption))
+        tables.append(judgement_table(title, evaluation.pooled, True, fewer_runs(evaluation.pooled, len(evaluation.runs)),
+                                      unscored(evaluation.pooled)))
     return tables
+
+
+def _note(text: str) -> str:
+    """``text`` as an HTML note, a sentence ("" for none)."""
+    return f'<div class="note">{esc(text[0].upper() + text[1:])}.</div>' if text else ""
 
 
 def _html_table(judgements: list[Judgement], pooled: bool) -> str:
@@ -165,11 +188,10 @@ def render_evaluation_html(evaluation: Evaluation) -> str:
     )
     sections = [("pooled", "Pooled", section("pooled", "Pooled over runs" if len(runs) > 1 else "Summary",
                                               f'<div class="cards">{cards}</div>' + _html_table(evaluation.pooled, True)
-                                              + (f'<div class="note">{esc(fewer[0].upper() + fewer[1:])}.</div>'
-                                                 if (fewer := fewer_runs(evaluation.pooled, len(runs))) else ""), lead))]
+                                              + _note(fewer_runs(evaluation.pooled, len(runs))) + _note(unscored(evaluation.pooled)), lead))]
     for run in runs:
         anchor = f"run-{run.index}"
-        body = _html_table(run.judgements, False)
+        body = _html_table(run.judgements, False) + _note(unscored(run.judgements))
         if run.absent_attackers:
             absent = listed(map(_quoted, run.absent_attackers), 50, "ids")
             body = f'<div class="note">In the truth but not in the run: {esc(absent + _alike(run))}</div>' + body
