@@ -13,7 +13,12 @@ count), which a minority of clients cannot move, and bounded to [0, 1]: more
 steps never shorten an update, nor lengthen it more than in proportion. It is
 estimated only where the counts themselves differ — more than half the clients
 of a round away from its median count — so that one client, an attacker
-claiming a large count among equal shards, cannot make the slope alone; and a
+claiming a large count among equal shards, cannot make the slope alone. Where
+fewer differ, a few clients far below the median count among equal shards
+(20–35 samples beside 75: one SGD step beside three) are lifted towards the
+median by the same slope, but never past the round's median value
+(:func:`small_counts_lifted`): their counts may excuse a short update, as a
+fresh-eyes engineer's honest tiny clients needed, never make one long. And a
 count beyond the others' spread is believed only up to Tukey's far-out fence on
 the log counts (in a federation of 12 silos whose largest holds 69× the median, a
 claim of 2⁶² samples counts as 489×). A client reporting no samples is compared as
@@ -21,6 +26,8 @@ it is, and takes no part in the slope.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 
@@ -34,21 +41,55 @@ EXPONENT_RANGE = (0.0, 1.0)
 FENCE = 3.0
 
 
-def count_offsets(num_samples: np.ndarray) -> np.ndarray | None:
-    """Each client's log count minus the round's median log count, held within Tukey's fences; NaN for a client
-    that reports no samples. ``None`` where the counts do not differ: fewer than 3 clients report samples, or no
-    more than half of them are :data:`MIN_RATIO` or more away from the median."""
+def _log_counts(num_samples: np.ndarray) -> np.ndarray | None:
+    """Each client's log count, NaN for a client that reports no samples; ``None`` where fewer than 3 report some."""
     counts = np.asarray(num_samples, dtype=np.float64)
     reported = counts > 0
     if reported.sum() < 3:
         return None
     logs = np.full(counts.shape, np.nan)
     logs[reported] = np.log(counts[reported])
+    return logs
+
+
+def count_offsets(num_samples: np.ndarray) -> np.ndarray | None:
+    """Each client's log count minus the round's median log count, held within Tukey's fences; NaN for a client
+    that reports no samples. ``None`` where the counts do not differ: fewer than 3 clients report samples, or no
+    more than half of them are :data:`MIN_RATIO` or more away from the median."""
+    logs = _log_counts(num_samples)
+    if logs is None:
+        return None
+    reported = ~np.isnan(logs)
     q1, median, q3 = np.percentile(logs[reported], [25, 50, 75])
     spread = FENCE * (q3 - q1)
     offsets = np.clip(logs, q1 - spread, q3 + spread) - median
     away = np.abs(offsets[reported]) >= np.log(MIN_RATIO)
     return offsets if away.sum() * 2 > reported.sum() else None
+
+
+def small_count_offsets(num_samples: np.ndarray) -> np.ndarray | None:
+    """Where :func:`count_offsets` finds that the counts do not differ: each client's log count minus the round's
+    median log count where it is :data:`MIN_RATIO` or more below it, else 0 (NaN for no samples); ``None`` where no
+    client is that far below, or fewer than 3 clients report samples."""
+    logs = _log_counts(num_samples)
+    if logs is None:
+        return None
+    offsets = logs - np.nanmedian(logs)
+    below = offsets <= -np.log(MIN_RATIO)  # False for NaN
+    if not below.any():
+        return None
+    return np.where(below | np.isnan(offsets), offsets, 0.0)
+
+
+def small_counts_lifted(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """``values`` (statistics × clients, magnitudes) with the clients below the median count (:func:`small_count_offsets`)
+    lifted as :func:`at_median_count` lifts them, but never past the row's median value, nor lowered."""
+    values = np.atleast_2d(np.asarray(values, dtype=np.float64))
+    lifted = at_median_count(values, offsets)
+    with warnings.catch_warnings():  # a row of no finite value has no median: nothing is lifted in it
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ceiling = np.nanmedian(np.where(np.isfinite(values), values, np.nan), axis=1, keepdims=True)
+    return np.fmax(values, np.fmin(lifted, ceiling))
 
 
 def count_exponents(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:

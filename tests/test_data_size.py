@@ -7,7 +7,7 @@ import pytest
 
 from fedforensics import open_run
 from fedforensics.analysis import analyze
-from fedforensics.data_size import at_median_count, count_exponents, count_offsets
+from fedforensics.data_size import at_median_count, count_exponents, count_offsets, small_count_offsets, small_counts_lifted
 from fedforensics.detectors.norm import NormDetector
 from fedforensics.scan import scan
 from recorder import Recorder
@@ -166,3 +166,52 @@ def test_clients_that_report_their_steps_are_compared_as_at_the_median_step_coun
     assert list(judged) == ["c08"] and "norm" in judged["c08"].flagged_by, judged
     details = [e.detail for e in judged["c08"].evidence if e.detector == "norm"]
     assert details and all("sizes rescaled to the round's median step count" in d for d in details), details
+
+
+def test_a_few_small_clients_among_equal_shards_are_lifted_towards_the_median_never_past_it():
+    """Counts that differ in too few clients for a slope of their own (4 tiny clients among 16 equal shards) still
+    excuse the tiny clients' short updates, by the slope of their pairs with the others, up to the round's median
+    value at most; a claim of more data than the median is taken as the median (it excuses nothing)."""
+    counts = np.array([75] * 16 + [20, 25, 30, 35, 750])
+    assert count_offsets(counts) is None
+    offsets = small_count_offsets(counts)
+    assert np.all(offsets[:16] == 0) and offsets[-1] == 0 and np.all(offsets[16:20] < 0)
+    norms = np.array([[1.0] * 16 + [0.27, 0.33, 0.4, 0.47, 9.0], [1.0] * 16 + [3.0, 0.33, 0.05, 2.0, 9.0]])
+    lifted = small_counts_lifted(norms, offsets)
+    np.testing.assert_allclose(lifted[0], [1.0] * 16 + [1.0, 1.0, 1.0, 1.0, 9.0], rtol=0.05)  # count explains them
+    assert lifted[1, 16] == 3.0 and lifted[1, 19] == 2.0  # long updates are not lifted, nor lowered
+    assert 0.05 < lifted[1, 18] <= 1.0 and lifted[1, 20] == 9.0  # lifted at most to the median; the large claim as is
+    assert small_count_offsets(np.array([50] * 7 + [400] * 3)) is None  # no small client: nothing to lift
+    assert small_count_offsets(np.array([50, 10])) is None  # two clients are no round
+
+
+def _tiny_clients_run(path, *, changed: dict[str, float]) -> None:
+    """Sixteen clients of 75 samples and four of 20-35 (c16-c19), one local epoch at batch 32: one SGD step beside
+    three, an update about a third as long (the engineer's tiny BatchNorm clients were 0.35x the median);
+    ``changed`` clients multiply their update by a factor."""
+    rng = np.random.default_rng(7)
+    counts = dict(zip([f"c{i:02d}" for i in range(20)], [75] * 16 + [20, 25, 30, 35]))
+    with Recorder(path) as rec:
+        for r in range(10):
+            common = rng.normal(size=300)
+            with rec.round(r, {"w": np.zeros(300)}) as rnd:
+                for cid, n in counts.items():
+                    length = changed.get(cid, 1.0) * (1.0 if n == 75 else 0.35)
+                    rnd.client(cid, {"w": length * (common + 0.5 * rng.normal(size=300))}, num_samples=n, delta=True)
+
+
+def test_tiny_honest_clients_are_not_flagged_for_short_updates_and_a_boost_or_a_short_update_still_is(tmp_path):
+    """A fresh-eyes engineer's clean federation (17_cnnbn_tiny, docs/detection.md "A thirteenth check"): 3 tiny
+    clients `suspicious` on `norm` alone, their updates a third as long for a third of the steps."""
+    _tiny_clients_run(tmp_path / "tiny.h5", changed={})
+    with open_run(tmp_path / "tiny.h5") as run:
+        plain = _norm_scores(run, rescaled=False)
+        report = analyze(run)
+    assert {"c16", "c17", "c18", "c19"} <= {cid for cid, z in plain.items() if z >= 3.5}  # as they are, they stand out
+    assert [v.client for v in report.verdicts if v.verdict != "benign"] == []
+    _tiny_clients_run(tmp_path / "changed.h5", changed={"c17": 6.0, "c03": 0.3})
+    with open_run(tmp_path / "changed.h5") as run:
+        judged = {v.client: v for v in analyze(run).verdicts if v.verdict != "benign"}
+    assert set(judged) == {"c17", "c03"} and all("norm" in v.flagged_by for v in judged.values()), judged
+    details = [e.detail for e in judged["c17"].evidence if e.detector == "norm"]
+    assert details and all("lifted towards it" in d for d in details), details

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..data_size import at_median_count, count_offsets
+from ..data_size import at_median_count, count_offsets, small_count_offsets, small_counts_lifted
 from ..errors import FedForensicsError
 from ..run import Run
 from ..stats import bonferroni_z, bonferroni_zs, on_reference_scale, robust_spread, robust_z
@@ -130,7 +130,7 @@ class RoundStatisticDetector(Detector):
         self._round_scores = RoundTable(run.all_clients)
         self._kept: dict[int, tuple[tuple[str, ...], np.ndarray, np.ndarray]] = {}
         self._not_applicable = self.applicable(run)
-        self._rescaled: dict[int, str] = {}  # round -> the median count its statistics were compared at (steps, samples)
+        self._rescaled: dict[int, str] = {}  # round -> how its sizes were compared (at the median step or sample count)
         self._run = run
 
     def observe(self, data: RoundData) -> None:
@@ -146,15 +146,19 @@ class RoundStatisticDetector(Detector):
                 )
         work, unit = data.work if self.grows_with_data and raw else (None, "")
         offsets = count_offsets(work) if work is not None else None
+        small = small_count_offsets(work) if work is not None and offsets is None else None
         compared = raw
-        if offsets is not None:
-            rescaled = at_median_count(np.array([np.asarray(v, np.float64) for v in raw.values()]), offsets)
+        if offsets is not None or small is not None:
+            stacked = np.array([np.asarray(v, np.float64) for v in raw.values()])
+            rescaled = at_median_count(stacked, offsets) if offsets is not None else small_counts_lifted(stacked, small)
             compared = dict(zip(raw, rescaled))
-            self._rescaled[data.round] = unit
+            self._rescaled[data.round] = f"rescaled to the round's median {unit}" if offsets is not None else (
+                f"of clients far below the round's median {unit} lifted towards it"
+            )
         strongest_z = np.full(len(data.clients), np.nan)  # per client, its strongest oriented z over the statistics
         for key, values in compared.items():
             floor = max(self.abs_floor, self.scale_floor(data, key))
-            if offsets is not None:  # the counts may move a client, never narrow the spread its z is measured in
+            if compared is not raw:  # the counts may move a client, never narrow the spread its z is measured in
                 spread = robust_spread(raw[key], rel_floor=self.rel_floor, abs_floor=floor)
                 floor = spread if spread > floor else floor  # (a NaN spread, of no finite value, leaves the floor)
             z = robust_z(values, rel_floor=self.rel_floor, abs_floor=floor)
@@ -221,7 +225,7 @@ class RoundStatisticDetector(Detector):
         ]
 
     def _as_compared(self, r: int) -> str:
-        return f", sizes rescaled to the round's median {self._rescaled[r]}" if r in self._rescaled else ""
+        return f", sizes {self._rescaled[r]}" if r in self._rescaled else ""
 
 
 def tests_per_client(conclusions: dict[str, Conclusion]) -> Counter[str]:
