@@ -594,3 +594,17 @@ def test_a_truth_read_from_a_pipe_is_checked_for_lines_whose_spaces_name_another
             evaluate_runs([path], Path(f"/dev/fd/{read}"))
     finally:
         os.close(read)
+
+
+def test_pooled_attackers_found_only_on_whole_run_statistics_read_run_level_not_a_dash():
+    """A fresh-eyes review: a pooled row 'found 2/2' beside a median round of '–' read as nothing found, where the
+    per-run cells say 'run-level' (flagged on a statistic of the whole run, which has no round)."""
+    from fedforensics.evaluate import Detection, Judgement
+    from fedforensics.report.evaluation import _first_flagged
+
+    run_level = Judgement("accumulated-sybil", True, 2, tp=2, detections=[Detection(0, "c0", None, True), Detection(1, "c1", None, True)])
+    assert _first_flagged(run_level, pooled=True) == ["2/2", "run-level"]
+    missed = Judgement("norm", True, 2, fn=2, detections=[Detection(0, "c0", None, False), Detection(1, "c1", None, False)])
+    assert _first_flagged(missed, pooled=True) == ["0/2", "–"]
+    timed = Judgement("norm", True, 2, tp=2, detections=[Detection(0, "c0", 3, True), Detection(1, "c1", 6, True)])
+    assert _first_flagged(timed, pooled=True) == ["2/2", "4.5"]

@@ -39,8 +39,9 @@ def _first_flagged(j: Judgement, pooled: bool, most: int | None = None, named: b
     round pooled."""
     if not j.applicable:
         return ["n/a", "–"] if pooled else ["not applicable"]
-    if pooled:
-        return [f"{j.detected}/{len(j.detections)}", median_round(j.median_first_round)]
+    if pooled:  # found only on statistics of whole runs: "run-level", as a run's cell says ("–" read as none found)
+        when = "run-level" if j.detected and j.median_first_round is None else median_round(j.median_first_round)
+        return [f"{j.detected}/{len(j.detections)}", when]
     if not j.detections:
         return ["no attacker"]
     when = [f"{d.client}: {_when(d)}" if named else _when(d) for d in j.detections]
