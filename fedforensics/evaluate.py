@@ -312,6 +312,11 @@ def _read_truth(path: Path) -> tuple[list[str], str]:
     second reading)."""
     try:
         text = path.read_text(encoding="utf-8-sig")  # Windows editors start UTF-8 files with a BOM
+    except FileNotFoundError as exc:  # "--truth c7" gave an id where a file goes (a fresh-eyes Flower user)
+        raise FedForensicsError(
+            f"cannot read the truth file {path}: {exc.strerror or exc} (--truth takes a file of malicious ids, one per "
+            f"line: printf '%s\\n' ID ... > truth.txt)"
+        ) from None
     except OSError as exc:
         raise FedForensicsError(f"cannot read the truth file {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:

@@ -178,7 +178,7 @@ def test_truth_file_lines(tmp_path):
         (tmp_path / name).write_text(text, encoding="utf-8")
         with pytest.raises(FedForensicsError, match=f"{name} lists client '(c1|c5)' twice"):
             read_truth(tmp_path / name)
-    with pytest.raises(FedForensicsError, match=r"cannot read the truth file .*missing.txt: No such file or directory$"):
+    with pytest.raises(FedForensicsError, match=r"cannot read the truth file .*missing.txt: No such file or directory \(--truth takes a file of malicious ids, one per line: printf '%s\\n' ID \.\.\. > truth.txt\)$"):
         read_truth(tmp_path / "missing.txt")
     binary = tmp_path / "truth.bin"
     binary.write_bytes(b"\xff\xfe\x00")
