@@ -116,6 +116,9 @@ class RecordingStrategy(Strategy, LegacyStrategy):
         if not all(isinstance(key, str) and key for key in keys):
             raise TypeError(f"id_keys must be reply metric names (strings), not {id_keys!r}")
         own["_log"] = _RoundLog(recorder, keys, samples_key)
+        if layer_names is not None and not isinstance(strategy, LegacyStrategy):  # it was ignored without a word (QA)
+            raise TypeError("layer_names is for a legacy strategy (flwr.server.strategy), whose Parameters carry no "
+                            "names; a Message API strategy's ArrayRecords carry their own")
         own["_layer_names"] = None if layer_names is None else list(layer_names)
         own["_evaluation_closes_round"] = False
 

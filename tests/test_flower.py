@@ -562,6 +562,10 @@ def test_wrong_arguments_are_refused_in_one_line_that_names_the_mistake(tmp_path
             with pytest.raises(TypeError, match=r"^id_keys must be reply metric names \(strings\), not "):
                 RecordingStrategy(FedAvg(), rec, id_keys=keys)  # type: ignore[arg-type]
         assert RecordingStrategy(FedAvg(), rec, id_keys=())._log._id_keys == ()  # every client under its node id
+        # QA: layer names given to a Message API strategy, whose ArrayRecords name their arrays, were ignored silently
+        with pytest.raises(TypeError, match=r"^layer_names is for a legacy strategy \(flwr.server.strategy\)"):
+            RecordingStrategy(FedAvg(), rec, layer_names=["a"])
+        assert RecordingStrategy(LegacyFedAvg(), rec, layer_names=["a"])._names(1) == ["a"]
 
 
 _NAMES = ["site-a/node 1", "7f3c1e2a-9b4d-4c61-8e0f-2d5b6a7c8d90", "ünï côdé"]
