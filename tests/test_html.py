@@ -447,6 +447,23 @@ def test_no_figure_is_rounded_onto_a_boundary_it_did_not_reach_and_a_cut_table_s
     assert "The top 10 of 14 slices; all of them in the JSON report." in render_html(layered)
 
 
+def test_the_nearest_call_of_a_client_few_detectors_scored_says_so(hostile):
+    """A fresh-eyes auditor: a client of 2 rounds that only sybil could score read "below every threshold; nearest:
+    sybil at -0.03× its threshold", as if all 13 detectors had found it below theirs, and a negative strength as a
+    distance to the threshold."""
+    report, _ = hostile
+    benign = next(v for v in report.verdicts if v.verdict == "benign")
+    unscored = {name: float("nan") for name in benign.strengths}
+    few = dataclasses.replace(benign, strengths={**unscored, "sybil": -0.0294})
+    page = render_html(dataclasses.replace(report, verdicts=[few if v is benign else v for v in report.verdicts]))
+    total = len(benign.strengths)
+    assert (f"nearest: sybil at −0.03× its threshold (the unsuspicious side); {total - 1} of {total} detectors could not "
+            "score it") in page
+    assert "could not score it" not in render_html(dataclasses.replace(report, verdicts=[
+        dataclasses.replace(benign, strengths={name: 0.5 for name in benign.strengths}) if v is benign else v
+        for v in report.verdicts]))
+
+
 def test_the_verdict_tables_say_since_which_round_a_client_is_judged_so(hostile):
     """A fresh-eyes user: `first_round`, what an auditor asks first, was only in the JSON."""
     from rich.console import Console
