@@ -464,6 +464,22 @@ def test_the_nearest_call_of_a_client_few_detectors_scored_says_so(hostile):
         for v in report.verdicts]))
 
 
+def test_the_localization_caption_is_left_aligned_as_the_other_tables_are(hostile):
+    """A review at 80 columns: the localization table's caption was centred under it, its wrapped lines starting at
+    ragged columns (" output-layer bias ...", "  against the recorded ground truth; ..."), unlike every other caption."""
+    from rich.console import Console
+
+    from fedforensics.report.terminal import localization_table
+
+    report, _ = hostile
+    console = Console(width=80, record=True, color_system=None)
+    console.print(localization_table(report, width=80))
+    lines = console.export_text().splitlines()
+    caption = lines[next(i for i, line in enumerate(lines) if line.startswith("└")) + 1:]
+    assert caption and caption[0].startswith("output-layer bias"), caption
+    assert not [line for line in caption if line.startswith(" ")], caption
+
+
 def test_the_verdict_tables_say_since_which_round_a_client_is_judged_so(hostile):
     """A fresh-eyes user: `first_round`, what an auditor asks first, was only in the JSON."""
     from rich.console import Console

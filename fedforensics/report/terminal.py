@@ -214,7 +214,8 @@ def localization_table(report: AuditReport, limit: int = 8, width: int = EVIDENC
     if not rows:
         return None
     has_truth = any(row["auroc"] is not None for row in rows)
-    table = Table(title="localization: layer slices that separate clients most", title_justify="left")
+    # its caption left-aligned as the other tables' are: centred, its wrapped lines began at ragged columns (a review)
+    table = Table(title="localization: layer slices that separate clients most", title_justify="left", caption_justify="left")
     table.add_column("slice", overflow="fold")
     # whole, unless the console is too narrow for the values beside it (they were cropped at 45 columns)
     table.add_column("separation", justify="right", min_width=len("separation") if width >= NARROW_WIDTH else None)
