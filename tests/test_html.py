@@ -480,6 +480,27 @@ def test_the_localization_caption_is_left_aligned_as_the_other_tables_are(hostil
     assert not [line for line in caption if line.startswith(" ")], caption
 
 
+def test_the_verdict_tables_say_what_a_round_z_is(hostile, tmp_path):
+    """A fresh-eyes auditor: "(round z = +10.8)" was the one figure of an evidence line that neither report explained;
+    a run whose evidence quotes none says nothing of it."""
+    from rich.console import Console
+
+    from fedforensics.detectors.base import ROUND_Z_MEANING
+    from fedforensics.report.page import esc
+    from fedforensics.report.terminal import verdict_table
+
+    report, page = hostile
+    assert "round z = " in report.verdicts[0].evidence[0].detail
+    assert f"Round z: {esc(ROUND_Z_MEANING)}." in page
+    for width in (80, 200):
+        console = Console(width=width, record=True, color_system=None)
+        console.print(verdict_table(report, width=width))
+        assert f"round z: {ROUND_Z_MEANING}" in " ".join(console.export_text().split())
+    clean = audit(make_run(tmp_path / "clean.h5", rounds=5))
+    assert not any(e for v in clean.verdicts for e in v.evidence)
+    assert "Round z:" not in render_html(clean)
+
+
 def test_the_verdict_tables_say_since_which_round_a_client_is_judged_so(hostile):
     """A fresh-eyes user: `first_round`, what an auditor asks first, was only in the JSON."""
     from rich.console import Console

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..analysis import AuditReport
-from ..detectors.base import FIRST_FLAGGED_MEANING, DetectorResult, Evidence
+from ..detectors.base import FIRST_FLAGGED_MEANING, ROUND_Z_MEANING, DetectorResult, Evidence
 from ..verdict import SINCE_MEANING, VERDICTS, ClientVerdict
 from . import figures
 from .files import write_atomic
@@ -233,7 +233,11 @@ def _verdicts(report: AuditReport) -> str:
     if not rows:
         return _unavailable("No client sent an update in any round: there is nothing to judge.")
     shown = max(VERDICT_ROWS, sum(v.verdict != "benign" for v in report.verdicts))
-    page = f'<p class="muted">Since round: {esc(SINCE_MEANING)}.</p>'
+    page = f'<p class="muted">Since round: {esc(SINCE_MEANING)}.'
+    # "round z = +10.8" was the one figure of an evidence line nothing explained (a fresh-eyes auditor)
+    if any("round z = " in e.detail for v in report.verdicts for e in v.evidence):
+        page += f" Round z: {esc(ROUND_Z_MEANING)}."
+    page += "</p>"
     page += table(headers, rows[:shown], numeric=(2, 3, 4), row_classes=classes[:shown])
     if len(rows) > shown:
         rest = table(headers, rows[shown:], numeric=(2, 3, 4), row_classes=classes[shown:])
