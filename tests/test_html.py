@@ -166,7 +166,7 @@ def test_a_fleet_caption_names_twenty_outliers_and_counts_the_rest(tmp_path):
     report = audit(make_run(tmp_path / "fleet.h5", clients=60, rounds=6, seed=2))
     outside = report.detector("cosine-hdbscan").extras["accumulated_outliers"]
     assert len(outside) > 20
-    caption = re.search(r"Outside the majority cluster: (.*?)\.</", render_html(report)).group(1)
+    caption = re.search(r"Outside the majority cluster: (.*?)\. Being outside", render_html(report)).group(1)
     assert caption.count('class="id"') == 20 and caption.endswith(f" and {len(outside) - 20} more")
     page = render_html(report)
     assert "<summary>the other 10 clients, all benign</summary>" in page  # 60 verdict rows: 50 shown
@@ -499,6 +499,13 @@ def test_the_verdict_tables_say_what_a_round_z_is(hostile, tmp_path):
     clean = audit(make_run(tmp_path / "clean.h5", rounds=5))
     assert not any(e for v in clean.verdicts for e in v.evidence)
     assert "Round z:" not in render_html(clean)
+
+
+def test_the_similarity_caption_says_being_outside_the_majority_is_no_flag(hostile):
+    """A fresh-eyes auditor: "Outside the majority cluster: c0, c12, c15, c16, c19, c2, c4" beside no client that
+    cosine-hdbscan flagged read as seven suspects."""
+    _, page = hostile
+    assert "Being outside it is no flag by itself: the Detectors table names whom cosine-hdbscan flagged." in page
 
 
 def test_the_verdict_tables_say_since_which_round_a_client_is_judged_so(hostile):
