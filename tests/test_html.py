@@ -166,7 +166,7 @@ def test_a_fleet_caption_names_twenty_outliers_and_counts_the_rest(tmp_path):
     report = audit(make_run(tmp_path / "fleet.h5", clients=60, rounds=6, seed=2))
     outside = report.detector("cosine-hdbscan").extras["accumulated_outliers"]
     assert len(outside) > 20
-    caption = re.search(r"Outside the majority cluster: (.*?)\.</", render_html(report)).group(1)
+    caption = re.search(r"Outside the majority cluster: (.*?)\. Being outside", render_html(report)).group(1)
     assert caption.count('class="id"') == 20 and caption.endswith(f" and {len(outside) - 20} more")
     page = render_html(report)
     assert "<summary>the other 10 clients, all benign</summary>" in page  # 60 verdict rows: 50 shown
@@ -445,6 +445,67 @@ def test_no_figure_is_rounded_onto_a_boundary_it_did_not_reach_and_a_cut_table_s
     console.print(localization_table(layered))
     assert "the top 8 of 14 slices; all of them in the JSON report" in " ".join(console.export_text().split())
     assert "The top 10 of 14 slices; all of them in the JSON report." in render_html(layered)
+
+
+def test_the_nearest_call_of_a_client_few_detectors_scored_says_so(hostile):
+    """A fresh-eyes auditor: a client of 2 rounds that only sybil could score read "below every threshold; nearest:
+    sybil at -0.03× its threshold", as if all 13 detectors had found it below theirs, and a negative strength as a
+    distance to the threshold."""
+    report, _ = hostile
+    benign = next(v for v in report.verdicts if v.verdict == "benign")
+    unscored = {name: float("nan") for name in benign.strengths}
+    few = dataclasses.replace(benign, strengths={**unscored, "sybil": -0.0294})
+    page = render_html(dataclasses.replace(report, verdicts=[few if v is benign else v for v in report.verdicts]))
+    total = len(benign.strengths)
+    assert (f"nearest: sybil at −0.03× its threshold (the unsuspicious side); {total - 1} of {total} detectors could not "
+            "score it") in page
+    assert "could not score it" not in render_html(dataclasses.replace(report, verdicts=[
+        dataclasses.replace(benign, strengths={name: 0.5 for name in benign.strengths}) if v is benign else v
+        for v in report.verdicts]))
+
+
+def test_the_localization_caption_is_left_aligned_as_the_other_tables_are(hostile):
+    """A review at 80 columns: the localization table's caption was centred under it, its wrapped lines starting at
+    ragged columns (" output-layer bias ...", "  against the recorded ground truth; ..."), unlike every other caption."""
+    from rich.console import Console
+
+    from fedforensics.report.terminal import localization_table
+
+    report, _ = hostile
+    console = Console(width=80, record=True, color_system=None)
+    console.print(localization_table(report, width=80))
+    lines = console.export_text().splitlines()
+    caption = lines[next(i for i, line in enumerate(lines) if line.startswith("└")) + 1:]
+    assert caption and caption[0].startswith("output-layer bias"), caption
+    assert not [line for line in caption if line.startswith(" ")], caption
+
+
+def test_the_verdict_tables_say_what_a_round_z_is(hostile, tmp_path):
+    """A fresh-eyes auditor: "(round z = +10.8)" was the one figure of an evidence line that neither report explained;
+    a run whose evidence quotes none says nothing of it."""
+    from rich.console import Console
+
+    from fedforensics.detectors.base import ROUND_Z_MEANING
+    from fedforensics.report.page import esc
+    from fedforensics.report.terminal import verdict_table
+
+    report, page = hostile
+    assert "round z = " in report.verdicts[0].evidence[0].detail
+    assert f"Round z: {esc(ROUND_Z_MEANING)}." in page
+    for width in (80, 200):
+        console = Console(width=width, record=True, color_system=None)
+        console.print(verdict_table(report, width=width))
+        assert f"round z: {ROUND_Z_MEANING}" in " ".join(console.export_text().split())
+    clean = audit(make_run(tmp_path / "clean.h5", rounds=5))
+    assert not any(e for v in clean.verdicts for e in v.evidence)
+    assert "Round z:" not in render_html(clean)
+
+
+def test_the_similarity_caption_says_being_outside_the_majority_is_no_flag(hostile):
+    """A fresh-eyes auditor: "Outside the majority cluster: c0, c12, c15, c16, c19, c2, c4" beside no client that
+    cosine-hdbscan flagged read as seven suspects."""
+    _, page = hostile
+    assert "Being outside it is no flag by itself: the Detectors table names whom cosine-hdbscan flagged." in page
 
 
 def test_the_verdict_tables_say_since_which_round_a_client_is_judged_so(hostile):

@@ -198,6 +198,12 @@ FIRST_FLAGGED_MEANING = (
     "(its evidence may name earlier rounds, which alone did not); run-level: flagged on a statistic of the whole run, "
     "which has no round"
 )
+#: What the "round z" of an evidence line is, for the reports' readers (the statistic's own name is in the line).
+ROUND_Z_MEANING = (
+    "how far the client's value lay from that round's median, in robust standard deviations of the round's values "
+    "(estimated from their median absolute deviation), its sign the side of the median; a round of fewer than 10 "
+    "clients put on the 10-client scale (docs/detectors.md, step 1)"
+)
 
 
 @dataclass

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..analysis import AuditReport
-from ..detectors.base import FIRST_FLAGGED_MEANING, DetectorResult, Evidence
+from ..detectors.base import FIRST_FLAGGED_MEANING, ROUND_Z_MEANING, DetectorResult, Evidence
 from ..verdict import SINCE_MEANING, VERDICTS, ClientVerdict
 from . import figures
 from .files import write_atomic
@@ -70,8 +70,13 @@ def _closest_call(v: ClientVerdict) -> str:
     if not finite:
         return '<span class="muted">no detector could score this client</span>'
     name = max(finite, key=finite.__getitem__)
-    strength = short(finite[name], (1.0,))
-    return f'<span class="muted">below every threshold; nearest: {esc(name)} at {strength}× its threshold</span>'
+    # "nearest: sybil at -0.03×" for a client of 2 rounds that 12 of 13 detectors could not score read as if all 13
+    # had found it far below their thresholds (a fresh-eyes auditor): a negative strength is the unsuspicious side
+    strength = short(finite[name], (1.0,)).replace("-", "−")
+    side = " (the unsuspicious side)" if finite[name] < 0 else ""
+    unscored = len(v.strengths) - len(finite)
+    told = f"; {unscored} of {count(len(v.strengths), 'detector')} could not score it" if unscored else ""
+    return f'<span class="muted">below every threshold; nearest: {esc(name)} at {strength}× its threshold{side}{told}</span>'
 
 
 
@@ -228,7 +233,11 @@ def _verdicts(report: AuditReport) -> str:
     if not rows:
         return _unavailable("No client sent an update in any round: there is nothing to judge.")
     shown = max(VERDICT_ROWS, sum(v.verdict != "benign" for v in report.verdicts))
-    page = f'<p class="muted">Since round: {esc(SINCE_MEANING)}.</p>'
+    page = f'<p class="muted">Since round: {esc(SINCE_MEANING)}.'
+    # "round z = +10.8" was the one figure of an evidence line nothing explained (a fresh-eyes auditor)
+    if any("round z = " in e.detail for v in report.verdicts for e in v.evidence):
+        page += f" Round z: {esc(ROUND_Z_MEANING)}."
+    page += "</p>"
     page += table(headers, rows[:shown], numeric=(2, 3, 4), row_classes=classes[:shown])
     if len(rows) > shown:
         rest = table(headers, rows[shown:], numeric=(2, 3, 4), row_classes=classes[shown:])
@@ -354,7 +363,9 @@ def _similarity(report: AuditReport) -> str:
         '<div class="grid2">'
         + figure(matrix, "cosine distance matrix ordered by cluster",
                  "Clients ordered by cluster: the majority cluster first, then the clients outside it "
-                 f"(white lines). Outside the majority cluster: {outside}.")
+                 f"(white lines). Outside the majority cluster: {outside}. "
+                 # 7 of 20 outside and none flagged read as 7 suspects (a fresh-eyes auditor)
+                 "Being outside it is no flag by itself: the Detectors table names whom cosine-hdbscan flagged.")
         + figure(points, "two-dimensional embedding of accumulated updates",
                  "Classical MDS of the same distances: close points sent similar updates over the run.")
         + "</div>"

@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..analysis import AuditReport
-from ..detectors.base import FIRST_FLAGGED_MEANING, Evidence
+from ..detectors.base import FIRST_FLAGGED_MEANING, ROUND_Z_MEANING, Evidence
 from ..notes import listed
 from ..summary import RunSummary
 from ..verdict import SINCE_MEANING
@@ -194,6 +194,9 @@ def verdict_table(report: AuditReport, limit: int = 30, width: int = EVIDENCE_WI
     left = report.verdicts[len(rows):]
     # "malicious since 2" read as malicious from round 2 (a fresh-eyes user): the column says what it counts
     captions = [] if compact else [f"since: {SINCE_MEANING}"]
+    # "round z = +10.8" was the one figure of an evidence line nothing explained (a fresh-eyes auditor)
+    if any(v.evidence and "round z = " in v.evidence[0].detail for v in rows):
+        captions.append(f"round z: {ROUND_Z_MEANING}")
     if left:
         counts = ", ".join(f"{n} {verdict}" for verdict in VERDICT_STYLE if (n := sum(v.verdict == verdict for v in left)))
         captions.append(f"{len(left)} more clients ({counts}) in the JSON/HTML report")
@@ -214,7 +217,8 @@ def localization_table(report: AuditReport, limit: int = 8, width: int = EVIDENC
     if not rows:
         return None
     has_truth = any(row["auroc"] is not None for row in rows)
-    table = Table(title="localization: layer slices that separate clients most", title_justify="left")
+    # its caption left-aligned as the other tables' are: centred, its wrapped lines began at ragged columns (a review)
+    table = Table(title="localization: layer slices that separate clients most", title_justify="left", caption_justify="left")
     table.add_column("slice", overflow="fold")
     # whole, unless the console is too narrow for the values beside it (they were cropped at 45 columns)
     table.add_column("separation", justify="right", min_width=len("separation") if width >= NARROW_WIDTH else None)
