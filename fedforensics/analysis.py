@@ -58,6 +58,9 @@ class AuditReport:
     trigger_inversion: Any | None = None
     notes: list[str] = field(default_factory=list)
     persistence: float | None = None  # the run's median cosine of DeviationPersistence (None: unmeasured)
+    #: The layers after the model's last BatchNorm, whose excess the verdict rule's BatchNorm clause compares (none:
+    #: the model has no BatchNorm, and the clause cannot apply).
+    batchnorm_head: list[str] = field(default_factory=list)
     settings: Settings = field(default_factory=Settings)  # the parameters that differ from the defaults
     #: When the audit ran (UTC, ISO 8601, to the second) and with which fedforensics: what evidence is dated by.
     audited: str = ""
@@ -207,7 +210,7 @@ def analyze(
     )
     report = AuditReport(
         summarize(run), results, verdicts, rule, participation, global_metrics, client_metrics,
-        persistence=persistence.median, settings=Settings.of(detectors, rule),
+        persistence=persistence.median, batchnorm_head=head, settings=Settings.of(detectors, rule),
         audited=datetime.now(timezone.utc).isoformat(timespec="seconds"), tool_version=__version__,
     )
     report.notes.extend(coverage_notes(run, verdicts, results, round_sizes, still))

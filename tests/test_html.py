@@ -96,8 +96,10 @@ def test_the_page_dates_the_audit_and_says_how_each_detector_counts(tmp_path):
     assert "mean-copy or norm or opposition count as one family" in page and "output-bias count" not in page  # no family (review)
     one = render_html(dataclasses.replace(report, rule=dataclasses.replace(report.rule, agree=1)))
     assert "count as one family (data size)." in one  # one family is a verdict then (review: it said never)
-    assert "last BatchNorm were not, in most of its rounds (a step the normalization absorbs), flags of layer-deviation or norm make it <b>malicious</b> only beside another family" in page
-    assert "last BatchNorm" not in one
+    assert "BatchNorm" not in page  # this model has none: the rule's BatchNorm clause cannot apply (a review)
+    normed = render_html(dataclasses.replace(report, batchnorm_head=["fc.weight"]))
+    assert "last BatchNorm were not, in most of its rounds (a step the normalization absorbs), flags of layer-deviation or norm make it <b>malicious</b> only beside another family" in normed
+    assert "last BatchNorm" not in render_html(dataclasses.replace(report, batchnorm_head=["fc.weight"], rule=dataclasses.replace(report.rule, agree=1)))
     assert f"This run's persistence: <b>{report.persistence:.3f}</b>" in page
     data = report_to_json(report)
     assert data["audited"] == report.audited and data["fedforensics_version"] == __version__

@@ -9,6 +9,8 @@ import numpy as np
 from fedforensics import open_run
 from fedforensics.analysis import analyze
 from fedforensics.normalization import after_last_batchnorm, normalized_excess_clients
+from fedforensics.report.html import render_html
+from fedforensics.report.json import report_to_json
 from fedforensics.run import Layer
 from recorder import Recorder
 
@@ -99,12 +101,17 @@ def test_an_honest_long_step_before_a_batchnorm_is_suspicious_and_a_scaled_updat
     # k is defined, and "theirs" is not left to guess (a fresh-eyes auditor)
     assert "longer than the round's median update, k times its length, while its layers after the model's last BatchNorm" in note
     assert "were at most 0.5·k times the median length of those layers" in note and "theirs" not in note
+    # the reports say which layers the rule compared, and state the rule's BatchNorm clause only for such a model
+    assert report_to_json(report)["batchnorm_head"] == ["2.weight", "2.bias"]
+    assert "the layers after the model's last BatchNorm were not" in render_html(report)
 
     plain = {k.replace("running_", "stat_"): s for k, s in BN_MODEL.items()}  # no BatchNorm to be recognized
     with open_run(_bn_run(tmp_path / "plain.h5", plain)) as run:
         report = analyze(run)
     assert {v.client: v.verdict for v in report.verdicts}["long-step"] == "malicious"
     assert not [n for n in report.notes if "BatchNorm" in n]
+    # a review: the HTML stated the BatchNorm clause for every model, one without BatchNorm too
+    assert report_to_json(report)["batchnorm_head"] == [] and "BatchNorm" not in render_html(report)
 
 
 def test_running_statistics_are_no_slices_of_layer_deviation(tmp_path):

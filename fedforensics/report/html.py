@@ -181,7 +181,7 @@ def _summary(report: AuditReport) -> str:
             f"{' or '.join(esc(n) for n in sized)} count as one family (data size){alone}."
         )
     magnitude = [d.name for d in report.detectors if d.family == "magnitude" and d.standalone]
-    if magnitude and r.agree > 1:
+    if magnitude and r.agree > 1 and report.batchnorm_head:  # told of a model without BatchNorm, it misled (a review)
         only_beside += (
             " For a client whose update was long while the layers after the model's last BatchNorm were not, in most "
             f"of its rounds (a step the normalization absorbs), flags of {' or '.join(esc(n) for n in magnitude)} make "

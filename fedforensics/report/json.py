@@ -52,6 +52,7 @@ def report_to_json(report: AuditReport, deferred: bool = False) -> dict[str, Any
         "rule": {field.name: setting_json(getattr(report.rule, field.name)) for field in dataclasses.fields(report.rule)},
         "settings": report.settings.to_json(),
         "persistence": report.persistence,
+        "batchnorm_head": report.batchnorm_head,
         "clients": [v.to_json() for v in report.verdicts],
         "detectors": [_detector_json(report, d, deferred) for d in report.detectors],
         "layers": [
