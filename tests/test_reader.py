@@ -95,6 +95,9 @@ _SPEC_BREAKS = {
     "dup_layer.h5": "the layer table names 'fc.weight' twice (layers 0 and 1)",
     "neg_shape.h5": "layer 1 of the layer table ('fc.bias') has shape [-3], not a list of integers ≥ 0",
     "float_shape.h5": "layer 0 of the layer table ('fc.weight') has shape [3.0, 4.0], not a list of integers ≥ 0",
+    # a fresh-eyes writer of files by hand: "damaged run file (type object 'str' has no attribute 'byteorder')"
+    "text_shape.h5": "'/layers': 'shape' holds strings, not lists of integers ≥ 0",
+    "bytes_shape.h5": "'/layers': 'shape' holds strings, not lists of integers ≥ 0",
     "empty_layer_name.h5": "layer 1 of the layer table has an empty name",
     "bad_layer_dtype.h5": "layer 0 of the layer table ('fc.weight') has dtype 'float-ish', not a numpy dtype",
     "dup_round.h5": "round groups 0000000001 and 0000000002 both hold round 1",
@@ -125,6 +128,10 @@ def _break(name, f):
         column = f.create_dataset("layers/shape", (2,), dtype=h5py.vlen_dtype(shapes[0].dtype))
         for i, dims in enumerate(shapes):
             column[i] = dims
+    elif name == "text_shape.h5":
+        _replace(f, "layers/shape", ["3,4", "3"], dtype=strings)
+    elif name == "bytes_shape.h5":
+        _replace(f, "layers/shape", [b"3,4", b"3"])
     elif name == "dup_round.h5":
         f["rounds/0000000002"].attrs[spec.ATTR_ROUND] = 1
     elif name == "no_round_attr.h5":
