@@ -677,6 +677,22 @@ def test_failed_replies_are_named_with_their_round_and_reason(tmp_path):
     assert "2: c3 (rounds 1, 2)" in result.stdout and "2:c3" in result.stdout
 
 
+
+def test_inspect_says_how_many_failed_replies_and_nan_updates_its_tables_leave_out(tmp_path):
+    """A fresh-eyes researcher's 25 dropouts: inspect listed 20 of them in its table and said nothing of the other 5
+    (nor of NaN/Inf updates past 20)."""
+    path = tmp_path / "dropouts.h5"
+    g, bad = {"w": np.zeros(4, np.float32)}, {"w": np.full(4, np.nan, np.float32)}
+    with Recorder(path) as rec:
+        for r in range(25):
+            with rec.round(r, g) as rnd:
+                rnd.client("c0", g, num_samples=1)
+                rnd.client("c1", bad if r < 22 else g, num_samples=1)
+                rnd.failure("c9", "timeout")
+    text = " ".join(_inspect(path).stdout.split())
+    assert "24:c9" not in text and "19:c9 │ timeout │ └──────────────┴─────────┘ and 5 more (--json)" in text
+    assert "21:c1" not in text and "19:c1 │ 4 │ └──────────────┴────────┘ and 2 more (--json)" in text
+
 @pytest.fixture()
 def full_run(tmp_path):
     """A run with every optional part: failures, global metrics, final state, ground truth, attachment."""
