@@ -678,6 +678,14 @@ def test_failed_replies_are_named_with_their_round_and_reason(tmp_path):
 
 
 
+def test_one_client_past_a_list_is_one_more_client():
+    """A fresh-eyes researcher's inspect: "failed replies 13: client-0 (round 0), ... and 1 more clients"."""
+    from fedforensics.notes import listed
+
+    assert listed(["a", "b", "c"], 2, "clients") == "a, b and 1 more client"
+    assert listed(["a", "b", "c", "d"], 2, "clients") == "a, b and 2 more clients"
+    assert listed(["a", "b", "c"], 2) == "a, b and 1 more"
+
 def test_inspect_says_how_many_failed_replies_and_nan_updates_its_tables_leave_out(tmp_path):
     """A fresh-eyes researcher's 25 dropouts: inspect listed 20 of them in its table and said nothing of the other 5
     (nor of NaN/Inf updates past 20)."""
