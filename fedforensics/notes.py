@@ -53,9 +53,10 @@ NOTE_ITEMS = 10
 
 
 def listed(items: Iterable[str], most: int = NOTE_ITEMS, what: str = "") -> str:
-    """``items`` comma-separated; past ``most`` of them, how many more (of ``what``)."""
+    """``items`` comma-separated; past ``most`` of them, how many more (of ``what``, a plural: "1 more client")."""
     items = list(items)
     more = len(items) - most
+    what = what[:-1] if more == 1 and what.endswith("s") else what
     return ", ".join(items[:most]) + (f" and {more} more{' ' + what if what else ''}" if more > 0 else "")
 
 

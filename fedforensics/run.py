@@ -503,6 +503,8 @@ class Run:
         dtypes = _strings(table, spec.LAYER_DTYPE, where)
         shapes = _list(table, spec.LAYER_SHAPE, where)
         declared = h5py.check_vlen_dtype(table[spec.LAYER_SHAPE].dtype)
+        if declared in (str, bytes) or shapes.dtype.kind in "SU":  # numbers stored as text ("3,4")
+            raise RunFormatError(f"{where}: '{spec.LAYER_SHAPE}' holds strings, not lists of integers ≥ 0")
         if declared is not None and declared.byteorder not in ("=", "|", _NATIVE):
             # h5py (3.16) hands a variable-length column of the other byte order back as native integers whose bytes
             # it did not swap: (4, 3) stored big-endian read as (288230376151711744, 216172782113783808)

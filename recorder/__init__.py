@@ -354,10 +354,12 @@ class Recorder:
         and gone, as the new run must not meet it."""
         if not self.path.exists():
             return None
+        if self.path.is_dir():  # before the advice to overwrite, which could not replace it either
+            raise RecorderError(f"{self.path} is a directory: give a run file's name, e.g. {self.path / 'run.h5'}")
+        if not self.path.is_file():  # a device (/dev/null), a FIFO
+            raise RecorderError(f"{self.path} is not a regular file: a run is written to a file of its own")
         if not overwrite:
             raise RecorderError(f"{self.path} exists already: pass overwrite=True to replace it")
-        if not self.path.is_file():  # a device (/dev/null), a FIFO, a folder
-            raise RecorderError(f"{self.path} is not a regular file: a run is written to a file of its own")
         try:
             lock = WriterLock(self._file_path)
         except FileBusyError as exc:

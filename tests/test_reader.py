@@ -95,6 +95,9 @@ _SPEC_BREAKS = {
     "dup_layer.h5": "the layer table names 'fc.weight' twice (layers 0 and 1)",
     "neg_shape.h5": "layer 1 of the layer table ('fc.bias') has shape [-3], not a list of integers ≥ 0",
     "float_shape.h5": "layer 0 of the layer table ('fc.weight') has shape [3.0, 4.0], not a list of integers ≥ 0",
+    # a fresh-eyes writer of files by hand: "damaged run file (type object 'str' has no attribute 'byteorder')"
+    "text_shape.h5": "'/layers': 'shape' holds strings, not lists of integers ≥ 0",
+    "bytes_shape.h5": "'/layers': 'shape' holds strings, not lists of integers ≥ 0",
     "empty_layer_name.h5": "layer 1 of the layer table has an empty name",
     "bad_layer_dtype.h5": "layer 0 of the layer table ('fc.weight') has dtype 'float-ish', not a numpy dtype",
     "dup_round.h5": "round groups 0000000001 and 0000000002 both hold round 1",
@@ -125,6 +128,10 @@ def _break(name, f):
         column = f.create_dataset("layers/shape", (2,), dtype=h5py.vlen_dtype(shapes[0].dtype))
         for i, dims in enumerate(shapes):
             column[i] = dims
+    elif name == "text_shape.h5":
+        _replace(f, "layers/shape", ["3,4", "3"], dtype=strings)
+    elif name == "bytes_shape.h5":
+        _replace(f, "layers/shape", [b"3,4", b"3"])
     elif name == "dup_round.h5":
         f["rounds/0000000002"].attrs[spec.ATTR_ROUND] = 1
     elif name == "no_round_attr.h5":
@@ -669,6 +676,30 @@ def test_failed_replies_are_named_with_their_round_and_reason(tmp_path):
     }
     assert "2: c3 (rounds 1, 2)" in result.stdout and "2:c3" in result.stdout
 
+
+
+def test_one_client_past_a_list_is_one_more_client():
+    """A fresh-eyes researcher's inspect: "failed replies 13: client-0 (round 0), ... and 1 more clients"."""
+    from fedforensics.notes import listed
+
+    assert listed(["a", "b", "c"], 2, "clients") == "a, b and 1 more client"
+    assert listed(["a", "b", "c", "d"], 2, "clients") == "a, b and 2 more clients"
+    assert listed(["a", "b", "c"], 2) == "a, b and 1 more"
+
+def test_inspect_says_how_many_failed_replies_and_nan_updates_its_tables_leave_out(tmp_path):
+    """A fresh-eyes researcher's 25 dropouts: inspect listed 20 of them in its table and said nothing of the other 5
+    (nor of NaN/Inf updates past 20)."""
+    path = tmp_path / "dropouts.h5"
+    g, bad = {"w": np.zeros(4, np.float32)}, {"w": np.full(4, np.nan, np.float32)}
+    with Recorder(path) as rec:
+        for r in range(25):
+            with rec.round(r, g) as rnd:
+                rnd.client("c0", g, num_samples=1)
+                rnd.client("c1", bad if r < 22 else g, num_samples=1)
+                rnd.failure("c9", "timeout")
+    text = " ".join(_inspect(path).stdout.split())
+    assert "24:c9" not in text and "19:c9 │ timeout │ └──────────────┴─────────┘ and 5 more (--json)" in text
+    assert "21:c1" not in text and "19:c1 │ 4 │ └──────────────┴────────┘ and 2 more (--json)" in text
 
 @pytest.fixture()
 def full_run(tmp_path):

@@ -1092,6 +1092,20 @@ def test_a_path_that_is_no_regular_file_is_refused_and_left_alone(tmp_path):
     assert fifo.exists() and not fifo.is_file()
 
 
+def test_a_folder_or_a_fifo_is_refused_without_advice_to_overwrite_it(tmp_path):
+    """A fresh-eyes researcher gave Recorder() an existing folder: told "exists already: pass overwrite=True to
+    replace it", then, with it, "is not a regular file"."""
+    folder, fifo = tmp_path / "runs", tmp_path / "pipe"
+    folder.mkdir()
+    os.mkfifo(fifo)
+    for overwrite in (False, True):
+        with pytest.raises(RecorderError, match=r"runs is a directory: give a run file's name, e.g. .*runs/run.h5$"):
+            Recorder(folder, overwrite=overwrite)
+        with pytest.raises(RecorderError, match="pipe is not a regular file: a run is written to a file of its own$"):
+            Recorder(fifo, overwrite=overwrite)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe", "runs"] and not any(folder.iterdir())
+
+
 def test_ctrl_c_that_leaves_hdf5_unable_to_close_rolls_the_round_back_and_stays_a_keyboard_interrupt(
     tmp_path, monkeypatch
 ):

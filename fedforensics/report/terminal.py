@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rich import box
-from rich.console import Console, Group, RenderableType
+from rich.console import Console, Group, JustifyMethod, RenderableType
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -106,21 +106,27 @@ def render_summary(console: Console, summary: RunSummary) -> None:
     """Print what ``fedforensics inspect`` shows."""
     parts = [summary_panel(summary, reasons=False), layer_table(summary)]  # the failed replies' table gives them
     if summary.nonfinite_updates:
-        bad = Table(title="updates with NaN/Inf", title_justify="left")
-        bad.add_column("round:client", overflow="fold")
-        bad.add_column("values", justify="right")
-        for key, values in list(summary.nonfinite_updates.items())[:20]:
-            bad.add_row(plain(key), str(values))
-        parts.append(bad)
+        rows = [(key, str(values)) for key, values in summary.nonfinite_updates.items()]
+        parts.append(_round_client_table("updates with NaN/Inf", "values", "right", rows))
     if summary.failed_replies:
-        failed = Table(title="failed replies", title_justify="left")
-        failed.add_column("round:client", overflow="fold")
-        failed.add_column("reason", overflow="fold")
         rows = [(f"{r}:{cid}", reason) for cid, rounds in summary.failed_replies.items() for r, reason in rounds.items()]
-        for key, reason in rows[:20]:
-            failed.add_row(plain(key), plain(reason))
-        parts.append(failed)
+        parts.append(_round_client_table("failed replies", "reason", "left", rows))
     console.print(Group(*parts))
+
+
+def _round_client_table(
+    title: str, column: str, justify: JustifyMethod, rows: list[tuple[str, str]], most: int = 20
+) -> Table:
+    """Up to ``most`` of ``rows`` under "round:client" and ``column``, the number left out in its caption: 20 of 25
+    failed replies were shown as if they were all (a fresh-eyes researcher)."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("round:client", overflow="fold")
+    table.add_column(column, justify=justify, overflow="fold")
+    for key, value in rows[:most]:
+        table.add_row(plain(key), plain(value))
+    if len(rows) > most:
+        table.caption = f"and {len(rows) - most} more (--json)"
+    return table
 
 
 VERDICT_STYLE = {"malicious": "bold red", "suspicious": "yellow", "benign": "green"}
