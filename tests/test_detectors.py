@@ -161,6 +161,8 @@ def test_cosine_hdbscan_evidence_is_where_its_vote_reached_the_threshold(runs):
         first = min(r for r, scores in result.round_scores.items() if scores.get(e.client, 0) >= 1)
         assert e.round == result.first_flagged[e.client] and e.detail.startswith("outside the majority cluster in "), e
         assert f"(first in round {first}) and on its accumulated update" in e.detail, e
+        # the round printed beside the detail is the flag's, said so: it read as the accumulated update's (a review)
+        assert e.detail.endswith(f": enough to flag it by round {e.round}"), e
 
 
 @pytest.mark.parametrize("seed", range(3))

@@ -179,7 +179,9 @@ class CosineHDBSCANDetector(Detector):
                 self.name, cid, first.get(cid), None, scores[cid],
                 f"outside the majority cluster in {int(hits[position[cid]])} of its rounds"
                 + (f" (first in round {first_outlier[cid]})" if cid in first_outlier else "")
-                + (" and on its accumulated update" if accumulated.get(cid) else ", not on its accumulated update"),
+                + (" and on its accumulated update" if accumulated.get(cid) else ", not on its accumulated update")
+                # the evidence's round, which the reports print beside this, read as the accumulated update's (a review)
+                + (f": enough to flag it by round {first[cid]}" if cid in first else ""),
             )
             for cid in flagged
         ]
