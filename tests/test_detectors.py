@@ -2226,3 +2226,19 @@ def test_a_subclass_keeps_its_parents_parameter_bounds():
         Stricter(min_agreement=math.nan).check_params()
     with pytest.raises(FedForensicsError, match="window=0 must be at least 1"):
         Stricter(window=0).check_params()
+
+
+def test_slices_tied_at_the_separation_cap_rank_by_their_rounds_largest_z(tmp_path):
+    """A separation is a mean of per-round z held within ±10 (``CLIP``): a boosted update takes most slices to 10, and
+    the tie went to the slice declared first (a review: 8 of 12 slices at 10, the output bias ranked after them all).
+    Tied slices now rank by the median over the rounds of the largest |z| a client reached on them."""
+    import statistics
+
+    from fedforensics.detectors.accumulate import CLIP
+
+    path = make_run(tmp_path / "boost.h5", rounds=8, attackers=("c0",), attack="boost")
+    rows = analyze(open_run(path), [get_detector("layer-deviation")]).localization
+    capped = [row for row in rows if row["separation"] == CLIP]
+    assert len(capped) >= 2, [(row["slice"], row["separation"]) for row in rows]
+    medians = [statistics.median(row["round_separation"].values()) for row in capped]
+    assert medians == sorted(medians, reverse=True) and medians[0] > medians[-1], medians

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -106,7 +107,10 @@ class LayerDeviationDetector(RoundStatisticDetector):
                     "round_separation": {str(r): v for r, v in per_round.items()},
                 }
             )
-        rows.sort(key=lambda row: -row["separation"])
+        # a separation is a mean of z held within ±CLIP: a boost takes every slice to 10, and the tie went to the slice
+        # declared first (a review: 8 of 12 slices at 10, the output bias last); ties go to the slice whose rounds'
+        # largest |z| is larger in the median round
+        rows.sort(key=lambda row: (-row["separation"], -_median_or_zero(row["round_separation"].values())))
         best = rows[0]["slice"] if rows else None
         tests = tests_per_client(conclusions)
 
@@ -132,3 +136,9 @@ class LayerDeviationDetector(RoundStatisticDetector):
             "most_separating": best,
             "timeline": self.kept_values(best) if best else {},
         }
+
+
+def _median_or_zero(values: Iterable[float]) -> float:
+    """The median of ``values``, 0 for none."""
+    values = list(values)
+    return float(np.median(values)) if values else 0.0

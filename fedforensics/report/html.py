@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..analysis import AuditReport
+from ..detectors.accumulate import CLIP
 from ..detectors.base import FIRST_FLAGGED_MEANING, ROUND_Z_MEANING, DetectorResult, Evidence
 from ..verdict import SINCE_MEANING, VERDICTS, ClientVerdict
 from . import figures
@@ -273,7 +274,11 @@ def _localization(report: AuditReport, deviation: DetectorResult | None) -> str:
     if not rows:
         return _not_drawn(report, "localization", "layer-deviation", "no layer slice to compare")
     placement = report.output_bias_placement
-    caption = "Rows: layer slices, most separating first. Colour: in each round, the largest |robust z| any client reaches on the slice"
+    caption = (
+        "Rows: layer slices, most separating first. Separation: the largest run-level score a client reaches on the "
+        f"slice, its mean per-round robust z with each round held within ±{CLIP:g} (so at most {CLIP:g}; ties there go to "
+        "the slice whose rounds' largest |z| is larger). Colour: in each round, the largest |robust z| any client reaches on the slice"
+    )
     if deviation is not None:
         caption += f" (black mark on the scale: the detector's threshold, {deviation.threshold:g})"
     caption += "."
