@@ -217,11 +217,11 @@ def test_a_narrow_terminal_keeps_the_verdicts_whole_and_moves_the_evidence_under
     if width < COMPACT_WIDTH:  # borderless: id, verdict, score, rounds; the rest in a line under the table
         row = next(line for line in shown.splitlines() if line.startswith("c1 "))
         assert row.split() == ["c1", "malicious", f"{attacker.score:.2f}", "4"], row
-        assert "c1 (attacker): flagged by " in shown and f"— {detector} {first_word}" in " ".join(shown.split()), shown
+        assert "c1 (attacker): flagged by " in shown and f"— {detector}: {first_word}" in " ".join(shown.split()), shown
     else:
         row = next(line for line in shown.splitlines() if line.startswith("│ c1 "))
         assert f"│ malicious  │ {attacker.score:5.2f} │      4 │" in row, row
-        assert (f"c1: {detector} {first_word}" in shown) is (width < EVIDENCE_WIDTH), shown
+        assert (f"c1: {detector}: {first_word}" in shown) is (width < EVIDENCE_WIDTH), shown
 
 
 @pytest.mark.parametrize("width", [70, 75, 80, 90])

@@ -213,9 +213,11 @@ def verdict_table(report: AuditReport, limit: int = 30, width: int = EVIDENCE_WI
 
 def _evidence_line(evidence: Evidence) -> Text:
     """One piece of evidence: detector, what it saw, and where (round, layer)."""
-    where = " · ".join(x for x in (f"round {evidence.round}" if evidence.round is not None else "", evidence.layer or "") if x)
-    # the space outside plain(): a leading space is escaped there, as an id's would be (review: "\x20(round 4)")
-    return Text.assemble(plain(evidence.detector, "dim"), " ", plain(evidence.detail), *((" ", plain(f"({where})", "dim")) if where else ()))
+    layer = f"layer {evidence.layer}" if evidence.layer else ""  # as the HTML says it
+    where = " · ".join(x for x in (f"round {evidence.round}" if evidence.round is not None else "", layer) if x)
+    # the space outside plain(): a leading space is escaped there, as an id's would be (review: "\x20(round 4)");
+    # the colon: piped, without the dim style, "norm update norm far from..." ran the detector into its words (a review)
+    return Text.assemble(plain(evidence.detector, "dim"), ": ", plain(evidence.detail), *((" ", plain(f"({where})", "dim")) if where else ()))
 
 
 def localization_table(report: AuditReport, limit: int = 8, width: int = EVIDENCE_WIDTH) -> Table | None:
