@@ -1031,3 +1031,13 @@ def test_a_progress_bar_estimates_the_time_left(monkeypatch):
         update(60, 100)
     shown = screen.getvalue()
     assert "trigger inversion (search epochs)" in shown and "left" in shown and "60/100" in shown
+
+
+def test_a_run_of_no_round_is_told_in_its_note_without_empty_tables(tmp_path):
+    """A researcher's writer killed in round 0 left a run of no rounds: the terminal said 'nothing to audit', then
+    printed an empty verdict table and thirteen detectors 'not applicable'."""
+    Recorder(tmp_path / "empty.h5").close()
+    result = invoke("analyze", tmp_path / "empty.h5")
+    assert result.exit_code == 0, result.output
+    assert "holds no rounds: there is nothing to audit" in result.output
+    assert "verdicts" not in result.output and "not applicable" not in result.output, result.output

@@ -376,11 +376,13 @@ def _inversion_verdict(inversion: TriggerInversionReport) -> str:
 
 def render_audit(console: Console, report: AuditReport, inversion_table: RenderableType | None = None) -> None:
     """Print the audit: run facts, verdicts, localization, detectors (and trigger inversion: :func:`trigger_inversion_table`)."""
-    parts: list = [summary_panel(report.summary), audit_panel(report), verdict_table(report, width=console.width)]
-    loc = localization_table(report, width=console.width)
-    if loc is not None:
-        parts.append(loc)
-    parts.append(detector_table(report))
+    parts: list = [summary_panel(report.summary), audit_panel(report)]
+    if report.verdicts:  # a run of no client: an empty verdict table and every detector "not applicable" (a review)
+        parts.append(verdict_table(report, width=console.width))
+        loc = localization_table(report, width=console.width)
+        if loc is not None:
+            parts.append(loc)
+        parts.append(detector_table(report))
     if inversion_table is not None:
         parts.append(inversion_table)
     console.print(Group(*parts))
