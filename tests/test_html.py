@@ -621,3 +621,17 @@ def test_a_model_near_chance_on_the_clean_data_is_said_to_be_so_beside_its_trigg
         console.print(trigger_inversion_table(inversion))
         assert expected in " ".join(console.export_text().split())
         assert ("chance" in inversion.result.accuracy_said) == (accuracy < 0.2)
+
+
+def test_the_localization_heatmap_puts_the_threshold_at_most_halfway_up_its_scale():
+    """A review: scaled to the threshold itself, a clean 300-client run's chance maxima near it (4-5 of 5) were all
+    dark red beside the caption 'there is no anomaly to localize'."""
+    from matplotlib import colors
+
+    from fedforensics.report.figures import heatmap_scale
+
+    clean = heatmap_scale(4.6, 5.0)
+    assert clean(5.0) == 0.5 and clean(4.6) < 0.5  # below the threshold: the lower half of the colours
+    assert heatmap_scale(8.0, 5.0)(8.0) == 0.8 and heatmap_scale(12.0, 5.0)(12.0) == 1.0
+    assert isinstance(heatmap_scale(300.0, 5.0), colors.LogNorm)  # a boost's z of hundreds, on a log scale
+    assert heatmap_scale(0.2, None).vmax == 1.0
