@@ -635,3 +635,18 @@ def test_the_localization_heatmap_puts_the_threshold_at_most_halfway_up_its_scal
     assert heatmap_scale(8.0, 5.0)(8.0) == 0.8 and heatmap_scale(12.0, 5.0)(12.0) == 1.0
     assert isinstance(heatmap_scale(300.0, 5.0), colors.LogNorm)  # a boost's z of hundreds, on a log scale
     assert heatmap_scale(0.2, None).vmax == 1.0
+
+
+def test_the_similarity_view_names_the_clients_it_leaves_out(tmp_path):
+    """A review: the distance matrix left out the clients clustered in fewer than min_rounds rounds without a word."""
+    from synthetic import make_run
+
+    report = analyze(open_run(make_run(tmp_path / "sparse.h5", clients=16, rounds=6, participation=0.4, seed=3)))
+    result = report.detector("cosine-hdbscan")
+    extras, rare = result.extras, result.extras["too_few_rounds"]
+    clustered = {v.client: sum(v.client in scores for scores in result.round_scores.values()) for v in report.verdicts}
+    assert sorted(rare) == sorted(c for c in clustered if clustered[c] < 3) and rare, clustered  # a small round is unclustered
+    assert set(rare) | set(extras["distance_clients"]) == set(clustered) and not set(rare) & set(extras["distance_clients"])
+    assert extras["distance_matrix"], "no view drawn"
+    page = render_html(report)
+    assert "Not shown, clustered in fewer than 3 rounds: " + ", ".join(f'<span class="id">{c}</span>' for c in rare[:20]) in page

@@ -198,6 +198,8 @@ class CosineHDBSCANDetector(Detector):
                 "outlier_rate": rates,
                 "accumulated_outliers": [c for c, out in accumulated.items() if out],
                 "distance_clients": [ids[i] for i in order],
+                # the clients the view leaves out, clustered in fewer than min_rounds rounds (left out silently: a review)
+                "too_few_rounds": [cid for cid in everyone if seen[position[cid]] < self.min_rounds],
                 "view_omitted": (
                     f"{len(ids):,} clients are too many for a readable distance matrix (more than {self.view_clients})"
                     if distances is not None and view is None

@@ -364,13 +364,17 @@ def _similarity(report: AuditReport) -> str:
     matrix = figures.distance_matrix(clients, extras["distance_matrix"], len(clients) - len(outliers), styles)
     points = figures.embedding(extras["embedding"], styles)
     outside = _ids([c for c in clients if c in outliers], most=20) or "none"
+    rare = extras.get("too_few_rounds", [])
+    left_out = (f" Not shown, clustered in fewer than {result.params['min_rounds']} rounds: {_ids(rare, most=20)}."
+                if rare else "")
     return (
         '<div class="grid2">'
         + figure(matrix, "cosine distance matrix ordered by cluster",
                  "Clients ordered by cluster: the majority cluster first, then the clients outside it "
                  f"(white lines). Outside the majority cluster: {outside}. "
                  # 7 of 20 outside and none flagged read as 7 suspects (a fresh-eyes auditor)
-                 "Being outside it is no flag by itself: the Detectors table names whom cosine-hdbscan flagged.")
+                 "Being outside it is no flag by itself: the Detectors table names whom cosine-hdbscan flagged."
+                 + left_out)
         + figure(points, "two-dimensional embedding of accumulated updates",
                  "Classical MDS of the same distances: close points sent similar updates over the run.")
         + "</div>"
