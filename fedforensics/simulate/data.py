@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import FedForensicsError
 from ..npz import channels_last
-from ..samples import check_labels, load_samples
+from ..samples import load_samples
 
 __all__ = ["MAX_CLASSES", "Dataset", "load_dataset", "partition", "train_test_split"]
 
