@@ -5,6 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
+
+from fedforensics import open_run
+
 from synthetic import make_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,3 +37,40 @@ def test_the_evaluation_snippet_runs_both_ways(tmp_path, monkeypatch):
     assert scope["pooled"][-1]["name"] == "consensus" and scope["pooled"][-1]["attackers"] == 2
     consensus = scope["judged"][-1]
     assert consensus["name"] == "consensus" and consensus["attackers"] == 1
+
+
+class _Model:
+    """What the README's loop calls ``global_model``: a module with a ``state_dict()``."""
+
+    def __init__(self, state: dict) -> None:
+        self.state = state
+
+    def state_dict(self) -> dict:
+        return self.state
+
+
+def _loop_names(rng) -> dict:
+    """The names the recorder snippets take from the reader's loop: three rounds of three clients."""
+    state = {"fc.weight": np.zeros((3, 4), np.float32), "fc.bias": np.zeros(3, np.float32)}
+    results = [(f"c{i}", {k: v + rng.normal(size=v.shape) for k, v in state.items()}, 10 + i, {"loss": 0.5}) for i in range(3)]
+    return {"num_rounds": 3, "global_model": _Model(state), "global_state": state, "results": results}
+
+
+def test_the_readme_recording_snippet_records_every_round(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run_snippet("README.md", "## Record your own federation", **_loop_names(np.random.default_rng(0)))
+    with open_run(tmp_path / "run.h5") as run:
+        assert run.rounds == [0, 1, 2] and run.clients(2) == ["c0", "c1", "c2"] and run.num_samples(1)["c2"] == 12
+        assert run.metrics(0)["c1"] == {"loss": 0.5} and run.meta == {"dataset": "digits"}
+        assert run.finished and run.has_final_state
+
+
+def test_the_contracts_recording_snippet_records_what_it_names(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    x, y = np.zeros((4, 1, 2, 2), np.float32), np.arange(4)
+    run_snippet("docs/CONTRACTS.md", "## Recorder", x_test=x, y_test=y, **_loop_names(np.random.default_rng(0)))
+    with open_run(tmp_path / "run.h5") as run:
+        assert run.rounds == [0, 1, 2] and run.failures(1) == {"c9": "timeout"}
+        assert run.global_metrics(2) == {"accuracy": 0.93, "attack_success": 0.12}
+        assert run.ground_truth == ["c3", "c7"] and run.has_final_state and run.finished
+        np.testing.assert_array_equal(run.attachment("clean_data")["x"], x)
