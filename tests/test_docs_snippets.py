@@ -113,3 +113,14 @@ def test_every_command_line_of_the_docs_parses():
             options = {option for param in command.params for option in (*param.opts, *param.secondary_opts)}
             wrong += [(page, line, word) for word in args if word.startswith("-") and word.split("=")[0] not in options]
     assert wrong == []
+
+
+def test_the_contracts_reader_summary_names_what_a_run_has(tmp_path):
+    """CONTRACTS.md's reader block is a summary, not a script: each ``run.NAME`` it lists is an attribute of a run, and
+    each layer attribute it lists one of a layer."""
+    block = snippet("docs/CONTRACTS.md", "## Reader")
+    names = set(re.findall(r'(?<!")\brun\.(\w+)', block))
+    of_layer = re.findall(r"\.(\w+)", re.search(r"run\.layers \(each ([^)]*)\)", block).group(1))
+    with open_run(make_run(tmp_path / "run.h5", rounds=3)) as run:
+        assert len(names) > 15 and [name for name in sorted(names) if not hasattr(run, name)] == []
+        assert len(of_layer) == 5 and [name for name in of_layer if not hasattr(run.layers[0], name)] == []
