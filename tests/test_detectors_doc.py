@@ -38,3 +38,21 @@ def test_each_detector_section_lists_every_parameter_with_its_default():
         for param, default in defaults.items():
             shown = documented[param]
             assert (default is None and shown == "None") or (default is not None and float(shown) == default), (name, param, shown, default)
+
+
+def test_the_families_of_step_4_and_the_table_of_detectors_are_the_registry():
+    """Step 4 lists each family's detectors (the verdict counts families) and 'The detectors' has a row a detector:
+    both as the registry has them."""
+    from fedforensics.detectors import all_detectors
+
+    text = DOC.read_text()
+    step4 = " ".join(text.split("4. **Verdict**", 1)[1].split("### Thresholds", 1)[0].splitlines())
+    listed: dict[str, str] = {}
+    for match in re.finditer(r"`(magnitude|direction|collusion|behaviour)` \(([^)]*)\)", step4):
+        for name in re.findall(r"`([a-z-]+)`", match.group(2)):
+            listed.setdefault(name, match.group(1))  # the first list of each family is the one that defines it
+    registry = all_detectors()
+    assert listed == {name: cls.family for name, cls in registry.items()}
+    table = text.split("\n## The detectors\n", 1)[1].split("\n### ", 1)[0]
+    rows = [re.match(r"\| `([^`]+)`", line).group(1) for line in table.splitlines() if line.startswith("| `")]
+    assert sorted(rows) == sorted(registry)

@@ -1,10 +1,12 @@
-"""docs/format.md promises that plain h5py reads a round: run its snippet on a recorded run."""
+"""docs/format.md promises that plain h5py reads a round (its snippet runs on a recorded run), and names every part
+of a run file."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
+import h5py
 import numpy as np
 
 from recorder import Recorder
@@ -40,3 +42,37 @@ def test_the_plain_h5py_snippet_reads_a_round(tmp_path, monkeypatch, capsys):
         np.testing.assert_array_equal(scope["global_state"][name], g[name])
     np.testing.assert_array_equal(scope["one_layer"], scope["updates"]["conv/1.weight"])
     assert "round 3: 2 clients" in capsys.readouterr().out
+
+
+def _rows(section: str) -> set[str]:
+    """The names in the first column of the tables of ``section`` (a heading of format.md, to the next ``## ``)."""
+    text = DOC.read_text().split(section, 1)[1].split("\n## ", 1)[0]
+    return {re.search(r"`([^`]+)`", line).group(1) for line in text.splitlines() if line.startswith("| `")}
+
+
+def _datasets(group: h5py.Group) -> set[str]:
+    """The datasets below ``group``, a layer's key or an attachment's name and key written as format.md writes them."""
+    found: list[str] = []
+    group.visititems(lambda name, item: found.append(name) if isinstance(item, h5py.Dataset) else None)
+    return {re.sub(r"^attachments/[^/]+/[^/]+$", "attachments/<name>/<key>", re.sub(r"/\d{4}$", "/<i>", p)) for p in found}
+
+
+def test_the_tables_name_every_part_a_recorded_run_holds(tmp_path):
+    """Every attribute, group and dataset the recorder writes (every optional part recorded) is a row of format.md's
+    tables, or a section of its own, under the same name; and every row and section is written."""
+    g = {"fc.weight": np.zeros((2, 3), np.float32), "fc.bias": np.zeros(2, np.float32)}
+    with Recorder(tmp_path / "run.h5") as rec:
+        with rec.round(0, g) as rnd:
+            rnd.client("a", g, num_samples=1, metrics={"loss": 0.5})
+            rnd.failure("b", "timeout")
+            rnd.global_metrics({"accuracy": 0.9})
+        rec.final(g)
+        rec.ground_truth(malicious=["a"])
+        rec.attach("clean_data", x=np.zeros((2, 1)), y=np.zeros(2))
+    with h5py.File(tmp_path / "run.h5", "r") as f:
+        assert set(f.attrs) == _rows("## Root group") and set(f["layers"]) == _rows("## Layer table")
+        rnd = f["rounds/0000000000"]
+        assert set(rnd.attrs) | _datasets(rnd) == _rows("## Rounds")
+        outside = {p for p in _datasets(f) if not p.startswith(("rounds/", "layers/"))}
+    sections = set(re.findall(r"^## [^`\n]*`/([^`]+)`$", DOC.read_text(), re.M))
+    assert outside == sections - {"", "layers", "rounds/<R>"}
