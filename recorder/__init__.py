@@ -153,6 +153,17 @@ def _link_name(name: Any, what: str, where: str) -> str:
     return _storable(name, what, where)
 
 
+def _check_folder(path: Path, folder: Path) -> None:
+    """Refuse ``path`` when ``folder``, where its run is to be written (through a link: the folder it leads to), is
+    missing or a file: open() said "No such file or directory" and named the run, not the folder (a review)."""
+    if folder.is_dir():
+        return
+    shown = folder if path.is_symlink() else path.parent
+    if folder.exists():
+        raise RecorderError(f"{path}: {shown} is a file, not a folder")
+    raise RecorderError(f"{path}: folder {shown} does not exist: create it first (the recorder does not)")
+
+
 def _client_id(cid: Any, where: str) -> str:
     if isinstance(cid, (bool, np.bool_)) or not isinstance(cid, (str, int, np.integer)):
         raise RecorderError(f"{where}: client id must be str or int, got {type(cid).__name__}")
@@ -228,7 +239,8 @@ class Recorder:
     Parameters
     ----------
     path
-        The HDF5 file to create.
+        The HDF5 file to create, in a folder that exists: a missing folder is refused, not created (a misspelt
+        folder name would otherwise scatter runs), as are a folder, a device or a FIFO at the path itself.
     meta
         Run metadata (dataset, model, settings...): JSON values; numpy numbers and arrays are stored as
         their values, anything else JSON cannot hold (a path, a dtype) as its ``str()``.
@@ -283,6 +295,7 @@ class Recorder:
         if spec.nests_deeper(json.loads(meta_json)):  # as a reader sees it: an array becomes lists as deep as its dims
             raise RecorderError(too_deep)
         real = Path(os.path.realpath(self.path))  # the journal goes beside the file a link names
+        _check_folder(self.path, real.parent)
         if len(os.fsencode(real.name)) > (longest := longest_run_name(real)):
             raise RecorderError(
                 f"{real.name!r} is too long a file name: its journal ({spec.JOURNAL_SUFFIX} added) would not fit "

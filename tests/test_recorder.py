@@ -225,12 +225,37 @@ def test_a_run_file_that_cannot_be_emptied_leaves_no_descriptor_open(tmp_path, m
     assert len(os.listdir("/proc/self/fd")) == before
 
 
-def test_a_run_that_cannot_be_created_is_named_in_the_error_not_the_file_it_is_created_as(tmp_path):
-    """The run is created as .<name>.new/<name> beside it: an error there named that, not the run."""
-    path = tmp_path / "missing" / "run.h5"
-    with pytest.raises(FileNotFoundError) as info:
+def test_a_run_that_cannot_be_created_is_named_in_the_error_not_the_file_it_is_created_as(tmp_path, monkeypatch):
+    """The run is created as .<name>.new/<name> beside it: an error there (a folder that refuses files) named that,
+    not the run."""
+    path = tmp_path / "run.h5"
+    real_mkdir = Path.mkdir
+
+    def refused(self, *args, **kwargs):
+        if self.name == ".run.h5.new":
+            raise PermissionError(errno.EACCES, "Permission denied", os.fspath(self))
+        return real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", refused)
+    with pytest.raises(PermissionError) as info:
         Recorder(path)
     assert info.value.filename == str(path)
+
+
+def test_a_missing_folder_is_refused_in_one_line_that_names_it(tmp_path):
+    """A fresh-eyes review: Recorder("some/missing/folder/run.h5") raised a bare FileNotFoundError naming the run,
+    not the folder. The folder is not created (a misspelt one would scatter runs), as open() and h5py do not."""
+    missing, afile = tmp_path / "some" / "missing", tmp_path / "notes.txt"
+    afile.write_text("not a folder")
+    with pytest.raises(RecorderError, match=rf"^{re.escape(str(missing / 'run.h5'))}: folder {re.escape(str(missing))} does not exist: create it first"):
+        Recorder(missing / "run.h5")
+    with pytest.raises(RecorderError, match=rf"^{re.escape(str(afile / 'run.h5'))}: {re.escape(str(afile))} is a file, not a folder$"):
+        Recorder(afile / "run.h5")
+    link = tmp_path / "run.h5"
+    link.symlink_to(missing / "elsewhere.h5")  # a link into a missing folder: that folder is named
+    with pytest.raises(RecorderError, match=rf"folder {re.escape(str(missing))} does not exist"):
+        Recorder(link)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "run.h5"]
 
 
 def test_a_first_round_that_fails_takes_its_layer_table_with_it(tmp_path):
