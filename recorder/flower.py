@@ -249,8 +249,8 @@ class RecordingStrategy(Strategy, LegacyStrategy):
     ) -> tuple[Parameters | None, dict[str, Scalar]]:
         """Record the results and failures, then let the wrapped strategy aggregate them."""
         replies = [self._fit_reply(proxy, res) for proxy, res in results]
-        replies += [
-            _Reply(f[0].node_id, {}, problem=f"failed ({f[1].status.code.name}): {f[1].status.message}")
+        replies += [  # a failed FitRes has metrics too: a client-id there names the failure's client
+            _Reply(f[0].node_id, f[1].metrics or {}, problem=f"failed ({f[1].status.code.name}): {f[1].status.message}")
             for f in failures
             if isinstance(f, tuple)
         ]

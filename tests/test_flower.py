@@ -609,3 +609,22 @@ def test_a_legacy_client_named_in_text_and_an_id_the_file_cannot_hold(tmp_path):
         assert run.clients(1) == ["4", "5", _NAMES[0]]
         assert run.attachment(NODE_TABLE)["client_id"].tolist() == [4]
         assert run.attachment(NODE_NAME_TABLE)["node_id"].tolist() == [3]
+
+
+def test_a_legacy_failure_that_names_its_client_is_recorded_under_that_name(tmp_path):
+    """A legacy client's FitRes with a status other than OK carries metrics too: its client-id was dropped and the
+    failure filed under the node id, the client later seen under its own id, as two clients."""
+    weights = ndarrays_to_parameters([np.zeros((2, 2), np.float32)])
+    sent = ndarrays_to_parameters([np.ones((2, 2), np.float32)])
+    nodes = [_Node(3), _Node(5)]
+    with Recorder(tmp_path / "run.h5") as rec:
+        strategy = RecordingStrategy(_AskAll(nodes), rec)
+        strategy.configure_fit(1, weights, None)
+        failed = FitRes(Status(Code.FIT_NOT_IMPLEMENTED, "no data yet"), ndarrays_to_parameters([]), 0, {"client-id": 7})
+        strategy.aggregate_fit(1, [(nodes[1], FitRes(Status(Code.OK, ""), sent, 10, {"client-id": 1}))], [(nodes[0], failed)])
+        strategy.configure_fit(2, weights, None)
+        strategy.aggregate_fit(2, [(node, FitRes(Status(Code.OK, ""), sent, 10, {"client-id": cid})) for node, cid in zip(nodes, (7, 1))], [])
+    with open_run(tmp_path / "run.h5") as run:
+        assert run.failures(1) == {"7": "failed (FIT_NOT_IMPLEMENTED): no data yet"}
+        assert run.clients(1) == ["1"] and run.clients(2) == ["1", "7"]
+
