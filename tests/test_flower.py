@@ -628,3 +628,17 @@ def test_a_legacy_failure_that_names_its_client_is_recorded_under_that_name(tmp_
         assert run.failures(1) == {"7": "failed (FIT_NOT_IMPLEMENTED): no data yet"}
         assert run.clients(1) == ["1"] and run.clients(2) == ["1", "7"]
 
+
+def test_a_client_that_fails_before_it_names_itself_is_found_through_the_node_table(tmp_path):
+    """A Message API error reply carries no content: a client whose ClientApp raises in round 1 is recorded under its
+    node id there and under its partition id from round 2 (committed rounds are not rewritten); the node table pairs
+    the two, as docs/flower.md shows."""
+    clients = Clients(raise_at={1: 1})
+    _record_three_nodes(tmp_path / "run.h5", clients.app, 2)
+    with open_run(tmp_path / "run.h5") as run:
+        table = run.attachment(NODE_TABLE)
+        failures = run.failures(1)
+        assert run.clients(1) == ["0", "2"] and run.clients(2) == ["0", "1", "2"]
+    assert list(failures) == [str(clients.node_ids[1])] and "boom in partition 1" in failures[str(clients.node_ids[1])]
+    named = {str(node): str(cid) for cid, node in zip(table["client_id"], table["node_id"])}  # as docs/flower.md
+    assert {named.get(cid, cid): reason for cid, reason in failures.items()} == {"1": failures[str(clients.node_ids[1])]}
