@@ -46,13 +46,16 @@ from .journal import JournaledFile, creation_path, journal_paths, longest_run_na
 from .lock import FileBusyError, WriterLock
 
 __version__ = "0.1.0"
-__all__ = ["Recorder", "RoundRecorder", "RecorderError", "__version__"]
+__all__ = ["Recorder", "RoundRecorder", "RecorderError", "CLIENT_ID_MAX_LENGTH", "__version__"]
 
 _STR = h5py.string_dtype("utf-8")
 #: HDF5 files an interrupted flush left unable to close, each with its detached journaled file
 #: (:meth:`Recorder._release_detached`): held, never closed again.
 _UNCLOSABLE: list[tuple[h5py.File, JournaledFile]] = []
 _NUMERIC_KINDS = "biuf"
+#: The longest client id the recorder takes, in characters: a client's name, not whatever was passed in its place
+#: (a 10 MB id, a state's repr, made `analyze` print a report of 39 MB).
+CLIENT_ID_MAX_LENGTH = 1024
 
 
 class RecorderError(ValueError):
@@ -167,7 +170,15 @@ def _check_folder(path: Path, folder: Path) -> None:
 def _client_id(cid: Any, where: str) -> str:
     if isinstance(cid, (bool, np.bool_)) or not isinstance(cid, (str, int, np.integer)):
         raise RecorderError(f"{where}: client id must be str or int, got {type(cid).__name__}")
-    text = str(cid)
+    try:
+        text = str(cid)
+    except ValueError:  # an int of more digits than Python writes out (4300): its ValueError said nothing of the id
+        text = None
+    if text is None or len(text) > CLIENT_ID_MAX_LENGTH:
+        size = "more than 4,300 digits" if text is None else f"{len(text):,} characters"
+        raise RecorderError(
+            f"{where}: client id of {size} is refused, at most {CLIENT_ID_MAX_LENGTH:,}: an id names a client"
+        )
     if not text:
         raise RecorderError(f"{where}: client id is empty")
     return _storable(text, "client id", where)

@@ -642,3 +642,11 @@ def test_a_client_that_fails_before_it_names_itself_is_found_through_the_node_ta
     assert list(failures) == [str(clients.node_ids[1])] and "boom in partition 1" in failures[str(clients.node_ids[1])]
     named = {str(node): str(cid) for cid, node in zip(table["client_id"], table["node_id"])}  # as docs/flower.md
     assert {named.get(cid, cid): reason for cid, reason in failures.items()} == {"1": failures[str(clients.node_ids[1])]}
+
+
+def test_a_text_id_longer_than_the_recorder_takes_names_no_client(tmp_path):
+    """An id the recorder refuses for its length (1,025 characters) names no client: taken as the client's name, its
+    reply became a failure under it, and recording that failure raised, losing the round."""
+    _record_by_hand(tmp_path / "run.h5", [[(3, {"client-id": "n" * 1025}, 10), (5, {"client-id": "n" * 1024}, 10)]])
+    with open_run(tmp_path / "run.h5") as run:
+        assert run.clients(1) == ["3", "n" * 1024] and not run.failures(1)

@@ -759,6 +759,23 @@ def test_ground_truth_is_a_list_of_distinct_ids(tmp_path, malicious, says):
     assert open_run(tmp_path / "t.h5").ground_truth == []
 
 
+def test_a_client_id_too_long_to_name_a_client_is_refused_in_one_line(tmp_path):
+    """A fresh-eyes review: a 10 MB id was recorded and `analyze` printed a report of 39 MB; an int of 5,000 digits
+    raised Python's own ValueError (its limit of int to str) from client(). The round goes on without them."""
+    g = {"w": np.zeros(2, np.float32)}
+    with Recorder(tmp_path / "t.h5") as rec:
+        with rec.round(0, g) as rnd:
+            with pytest.raises(RecorderError, match=r"^round 0: client id of 1,025 characters is refused, at most 1,024: an id names a client$"):
+                rnd.client("x" * 1025, g, num_samples=1)
+            with pytest.raises(RecorderError, match=r"^round 0: client id of more than 4,300 digits is refused, at most 1,024"):
+                rnd.failure(10**5000, "timeout")
+            rnd.client("y" * 1024, g, num_samples=1)
+            rnd.client(10**1023, g, num_samples=1)
+        with pytest.raises(RecorderError, match="ground truth: client id of 2,000 characters is refused"):
+            rec.ground_truth(["z" * 2000])
+    assert open_run(tmp_path / "t.h5").clients(0) == ["y" * 1024, str(10**1023)]
+
+
 def test_a_second_ground_truth_final_or_attachment_replaces_the_first(tmp_path):
     """A fresh-eyes user named attackers one call at a time and kept only the last: the docstrings now say that a
     later call replaces (the Flower adapter rewrites its node table so), and this pins it."""
