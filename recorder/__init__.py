@@ -43,7 +43,7 @@ import numpy as np
 
 from . import spec
 from .journal import JournaledFile, creation_path, journal_paths, longest_run_name, rollback
-from .lock import FileBusyError, WriterLock
+from .lock import FileBusyError, WriterLock, busy, writer_holds
 
 __version__ = "0.1.0"
 __all__ = ["Recorder", "RoundRecorder", "RecorderError", "CLIENT_ID_MAX_LENGTH", "__version__"]
@@ -383,7 +383,12 @@ class Recorder:
         if not self.path.is_file():  # a device (/dev/null), a FIFO
             raise RecorderError(f"{self.path} is not a regular file: a run is written to a file of its own")
         if not overwrite:
-            raise RecorderError(f"{self.path} exists already: pass overwrite=True to replace it")
+            if writer_holds(self._file_path):  # not advice to overwrite it, which would then be refused for this
+                raise RecorderError(str(busy(self.path)))
+            raise RecorderError(
+                f"{self.path} exists already: pass overwrite=True to replace it with a new, empty run (a run cannot be "
+                "appended to: record a federation resumed after a crash into a new file)"
+            )
         try:
             lock = WriterLock(self._file_path)
         except FileBusyError as exc:

@@ -484,8 +484,9 @@ def test_bad_round_numbers_and_global_states(tmp_path):
 def test_existing_file_is_refused_unless_overwrite(tmp_path):
     path = tmp_path / "x.h5"
     path.write_bytes(b"precious")
-    with pytest.raises(RecorderError, match="exists already"):
-        Recorder(path)
+    with pytest.raises(RecorderError, match="exists already: pass overwrite=True to replace it with a new, empty run "
+                       r"\(a run cannot be appended to: record a federation resumed after a crash into a new file\)$"):
+        Recorder(path)  # a researcher resuming after a crash: overwriting loses the rounds (a fresh-eyes review)
     assert path.read_bytes() == b"precious"
     with Recorder(path, overwrite=True):
         pass
@@ -545,8 +546,9 @@ def test_a_second_writer_of_a_file_being_written_is_refused_and_changes_nothing(
     first = Recorder(path)
     _two_rounds(first, rng)
     size = path.stat().st_size
-    with pytest.raises(RecorderError, match="locked by another recorder"):
-        Recorder(path, overwrite=True)
+    for overwrite in (True, False):  # without overwrite, told "exists already: pass overwrite=True", then the lock
+        with pytest.raises(RecorderError, match="locked by another recorder"):
+            Recorder(path, overwrite=overwrite)
     assert path.stat().st_size == size
     holder = "import sys, time; from recorder import Recorder; r = Recorder(sys.argv[1], overwrite=True)"
     other = subprocess.run([sys.executable, "-c", holder, str(path)], capture_output=True, text=True)
