@@ -43,16 +43,19 @@ import numpy as np
 
 from . import spec
 from .journal import JournaledFile, creation_path, journal_paths, longest_run_name, rollback
-from .lock import FileBusyError, WriterLock
+from .lock import FileBusyError, WriterLock, busy, writer_holds
 
 __version__ = "0.1.0"
-__all__ = ["Recorder", "RoundRecorder", "RecorderError", "__version__"]
+__all__ = ["Recorder", "RoundRecorder", "RecorderError", "CLIENT_ID_MAX_LENGTH", "__version__"]
 
 _STR = h5py.string_dtype("utf-8")
 #: HDF5 files an interrupted flush left unable to close, each with its detached journaled file
 #: (:meth:`Recorder._release_detached`): held, never closed again.
 _UNCLOSABLE: list[tuple[h5py.File, JournaledFile]] = []
 _NUMERIC_KINDS = "biuf"
+#: The longest client id the recorder takes, in characters: a client's name, not whatever was passed in its place
+#: (a 10 MB id, a state's repr, made `analyze` print a report of 39 MB).
+CLIENT_ID_MAX_LENGTH = 1024
 
 
 class RecorderError(ValueError):
@@ -153,10 +156,29 @@ def _link_name(name: Any, what: str, where: str) -> str:
     return _storable(name, what, where)
 
 
+def _check_folder(path: Path, folder: Path) -> None:
+    """Refuse ``path`` when ``folder``, where its run is to be written (through a link: the folder it leads to), is
+    missing or a file: open() said "No such file or directory" and named the run, not the folder (a review)."""
+    if folder.is_dir():
+        return
+    shown = folder if path.is_symlink() else path.parent
+    if folder.exists():
+        raise RecorderError(f"{path}: {shown} is a file, not a folder")
+    raise RecorderError(f"{path}: folder {shown} does not exist: create it first (the recorder does not)")
+
+
 def _client_id(cid: Any, where: str) -> str:
     if isinstance(cid, (bool, np.bool_)) or not isinstance(cid, (str, int, np.integer)):
         raise RecorderError(f"{where}: client id must be str or int, got {type(cid).__name__}")
-    text = str(cid)
+    try:
+        text = str(cid)
+    except ValueError:  # an int of more digits than Python writes out (4300): its ValueError said nothing of the id
+        text = None
+    if text is None or len(text) > CLIENT_ID_MAX_LENGTH:
+        size = "more than 4,300 digits" if text is None else f"{len(text):,} characters"
+        raise RecorderError(
+            f"{where}: client id of {size} is refused, at most {CLIENT_ID_MAX_LENGTH:,}: an id names a client"
+        )
     if not text:
         raise RecorderError(f"{where}: client id is empty")
     return _storable(text, "client id", where)
@@ -228,7 +250,8 @@ class Recorder:
     Parameters
     ----------
     path
-        The HDF5 file to create.
+        The HDF5 file to create, in a folder that exists: a missing folder is refused, not created (a misspelt
+        folder name would otherwise scatter runs), as are a folder, a device or a FIFO at the path itself.
     meta
         Run metadata (dataset, model, settings...): JSON values; numpy numbers and arrays are stored as
         their values, anything else JSON cannot hold (a path, a dtype) as its ``str()``.
@@ -283,6 +306,7 @@ class Recorder:
         if spec.nests_deeper(json.loads(meta_json)):  # as a reader sees it: an array becomes lists as deep as its dims
             raise RecorderError(too_deep)
         real = Path(os.path.realpath(self.path))  # the journal goes beside the file a link names
+        _check_folder(self.path, real.parent)
         if len(os.fsencode(real.name)) > (longest := longest_run_name(real)):
             raise RecorderError(
                 f"{real.name!r} is too long a file name: its journal ({spec.JOURNAL_SUFFIX} added) would not fit "
@@ -359,7 +383,12 @@ class Recorder:
         if not self.path.is_file():  # a device (/dev/null), a FIFO
             raise RecorderError(f"{self.path} is not a regular file: a run is written to a file of its own")
         if not overwrite:
-            raise RecorderError(f"{self.path} exists already: pass overwrite=True to replace it")
+            if writer_holds(self._file_path):  # not advice to overwrite it, which would then be refused for this
+                raise RecorderError(str(busy(self.path)))
+            raise RecorderError(
+                f"{self.path} exists already: pass overwrite=True to replace it with a new, empty run (a run cannot be "
+                "appended to: record a federation resumed after a crash into a new file)"
+            )
         try:
             lock = WriterLock(self._file_path)
         except FileBusyError as exc:

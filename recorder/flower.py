@@ -32,7 +32,7 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess without flwr
     raise ImportError('recorder.flower needs Flower: pip install "fedforensics[flower]"') from exc
 
-from . import Recorder, RecorderError, RoundRecorder, _storable, spec
+from . import CLIENT_ID_MAX_LENGTH, Recorder, RecorderError, RoundRecorder, _storable, spec
 
 __all__ = ["RecordingStrategy", "NUM_SAMPLES_KEY", "ID_KEYS", "NODE_TABLE", "NODE_NAME_TABLE"]
 
@@ -249,8 +249,8 @@ class RecordingStrategy(Strategy, LegacyStrategy):
     ) -> tuple[Parameters | None, dict[str, Scalar]]:
         """Record the results and failures, then let the wrapped strategy aggregate them."""
         replies = [self._fit_reply(proxy, res) for proxy, res in results]
-        replies += [
-            _Reply(f[0].node_id, {}, problem=f"failed ({f[1].status.code.name}): {f[1].status.message}")
+        replies += [  # a failed FitRes has metrics too: a client-id there names the failure's client
+            _Reply(f[0].node_id, f[1].metrics or {}, problem=f"failed ({f[1].status.code.name}): {f[1].status.message}")
             for f in failures
             if isinstance(f, tuple)
         ]
@@ -425,11 +425,11 @@ class _RoundLog:
 
     def _reported_id(self, entry: _Reply) -> int | str | None:
         """The first of the id keys whose value, in the reply's metrics or else its ConfigRecord, is an integer
-        (64-bit signed, as Flower's metrics) or text the file can hold (Flower's metrics hold no text: a client
+        (64-bit signed, as Flower's metrics) or text the recorder takes as an id (Flower's metrics hold no text: a client
         named "site-a/7" reports it in a ConfigRecord, and was recorded under its node id, the name lost)."""
         for key in self._id_keys:
             for value in (entry.metrics.get(key), entry.config.get(key)):
-                if isinstance(value, str) and _storable_name(value) and value:
+                if isinstance(value, str) and _storable_name(value) and 0 < len(value) <= CLIENT_ID_MAX_LENGTH:
                     return value
                 number = _integral(value)
                 if number is not None and -(2**63) <= number < 2**63:

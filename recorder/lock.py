@@ -37,6 +37,11 @@ class FileBusyError(OSError):
     """Another writer holds the file."""
 
 
+def busy(path: Path) -> FileBusyError:
+    """The error that says another writer holds ``path``."""
+    return FileBusyError(f"{path} is locked by another recorder or HDF5 program that has it open: close that first")
+
+
 class WriterLock:
     """The exclusive lock of ``path``, created empty if it does not exist (:attr:`created` says so)."""
 
@@ -57,7 +62,7 @@ class WriterLock:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             self.release(remove=False)  # the file is the other writer's now, even if this call created it
-            raise FileBusyError(f"{path} is locked by another recorder or HDF5 program that has it open: close that first") from None
+            raise busy(path) from None
         except OSError as exc:
             if exc.errno not in _UNSUPPORTED:
                 self.release(remove=True)

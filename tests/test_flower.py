@@ -609,3 +609,44 @@ def test_a_legacy_client_named_in_text_and_an_id_the_file_cannot_hold(tmp_path):
         assert run.clients(1) == ["4", "5", _NAMES[0]]
         assert run.attachment(NODE_TABLE)["client_id"].tolist() == [4]
         assert run.attachment(NODE_NAME_TABLE)["node_id"].tolist() == [3]
+
+
+def test_a_legacy_failure_that_names_its_client_is_recorded_under_that_name(tmp_path):
+    """A legacy client's FitRes with a status other than OK carries metrics too: its client-id was dropped and the
+    failure filed under the node id, the client later seen under its own id, as two clients."""
+    weights = ndarrays_to_parameters([np.zeros((2, 2), np.float32)])
+    sent = ndarrays_to_parameters([np.ones((2, 2), np.float32)])
+    nodes = [_Node(3), _Node(5)]
+    with Recorder(tmp_path / "run.h5") as rec:
+        strategy = RecordingStrategy(_AskAll(nodes), rec)
+        strategy.configure_fit(1, weights, None)
+        failed = FitRes(Status(Code.FIT_NOT_IMPLEMENTED, "no data yet"), ndarrays_to_parameters([]), 0, {"client-id": 7})
+        strategy.aggregate_fit(1, [(nodes[1], FitRes(Status(Code.OK, ""), sent, 10, {"client-id": 1}))], [(nodes[0], failed)])
+        strategy.configure_fit(2, weights, None)
+        strategy.aggregate_fit(2, [(node, FitRes(Status(Code.OK, ""), sent, 10, {"client-id": cid})) for node, cid in zip(nodes, (7, 1))], [])
+    with open_run(tmp_path / "run.h5") as run:
+        assert run.failures(1) == {"7": "failed (FIT_NOT_IMPLEMENTED): no data yet"}
+        assert run.clients(1) == ["1"] and run.clients(2) == ["1", "7"]
+
+
+def test_a_client_that_fails_before_it_names_itself_is_found_through_the_node_table(tmp_path):
+    """A Message API error reply carries no content: a client whose ClientApp raises in round 1 is recorded under its
+    node id there and under its partition id from round 2 (committed rounds are not rewritten); the node table pairs
+    the two, as docs/flower.md shows."""
+    clients = Clients(raise_at={1: 1})
+    _record_three_nodes(tmp_path / "run.h5", clients.app, 2)
+    with open_run(tmp_path / "run.h5") as run:
+        table = run.attachment(NODE_TABLE)
+        failures = run.failures(1)
+        assert run.clients(1) == ["0", "2"] and run.clients(2) == ["0", "1", "2"]
+    assert list(failures) == [str(clients.node_ids[1])] and "boom in partition 1" in failures[str(clients.node_ids[1])]
+    named = {str(node): str(cid) for cid, node in zip(table["client_id"], table["node_id"])}  # as docs/flower.md
+    assert {named.get(cid, cid): reason for cid, reason in failures.items()} == {"1": failures[str(clients.node_ids[1])]}
+
+
+def test_a_text_id_longer_than_the_recorder_takes_names_no_client(tmp_path):
+    """An id the recorder refuses for its length (1,025 characters) names no client: taken as the client's name, its
+    reply became a failure under it, and recording that failure raised, losing the round."""
+    _record_by_hand(tmp_path / "run.h5", [[(3, {"client-id": "n" * 1025}, 10), (5, {"client-id": "n" * 1024}, 10)]])
+    with open_run(tmp_path / "run.h5") as run:
+        assert run.clients(1) == ["3", "n" * 1024] and not run.failures(1)

@@ -225,12 +225,37 @@ def test_a_run_file_that_cannot_be_emptied_leaves_no_descriptor_open(tmp_path, m
     assert len(os.listdir("/proc/self/fd")) == before
 
 
-def test_a_run_that_cannot_be_created_is_named_in_the_error_not_the_file_it_is_created_as(tmp_path):
-    """The run is created as .<name>.new/<name> beside it: an error there named that, not the run."""
-    path = tmp_path / "missing" / "run.h5"
-    with pytest.raises(FileNotFoundError) as info:
+def test_a_run_that_cannot_be_created_is_named_in_the_error_not_the_file_it_is_created_as(tmp_path, monkeypatch):
+    """The run is created as .<name>.new/<name> beside it: an error there (a folder that refuses files) named that,
+    not the run."""
+    path = tmp_path / "run.h5"
+    real_mkdir = Path.mkdir
+
+    def refused(self, *args, **kwargs):
+        if self.name == ".run.h5.new":
+            raise PermissionError(errno.EACCES, "Permission denied", os.fspath(self))
+        return real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", refused)
+    with pytest.raises(PermissionError) as info:
         Recorder(path)
     assert info.value.filename == str(path)
+
+
+def test_a_missing_folder_is_refused_in_one_line_that_names_it(tmp_path):
+    """A fresh-eyes review: Recorder("some/missing/folder/run.h5") raised a bare FileNotFoundError naming the run,
+    not the folder. The folder is not created (a misspelt one would scatter runs), as open() and h5py do not."""
+    missing, afile = tmp_path / "some" / "missing", tmp_path / "notes.txt"
+    afile.write_text("not a folder")
+    with pytest.raises(RecorderError, match=rf"^{re.escape(str(missing / 'run.h5'))}: folder {re.escape(str(missing))} does not exist: create it first"):
+        Recorder(missing / "run.h5")
+    with pytest.raises(RecorderError, match=rf"^{re.escape(str(afile / 'run.h5'))}: {re.escape(str(afile))} is a file, not a folder$"):
+        Recorder(afile / "run.h5")
+    link = tmp_path / "run.h5"
+    link.symlink_to(missing / "elsewhere.h5")  # a link into a missing folder: that folder is named
+    with pytest.raises(RecorderError, match=rf"folder {re.escape(str(missing))} does not exist"):
+        Recorder(link)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "run.h5"]
 
 
 def test_a_first_round_that_fails_takes_its_layer_table_with_it(tmp_path):
@@ -459,8 +484,9 @@ def test_bad_round_numbers_and_global_states(tmp_path):
 def test_existing_file_is_refused_unless_overwrite(tmp_path):
     path = tmp_path / "x.h5"
     path.write_bytes(b"precious")
-    with pytest.raises(RecorderError, match="exists already"):
-        Recorder(path)
+    with pytest.raises(RecorderError, match="exists already: pass overwrite=True to replace it with a new, empty run "
+                       r"\(a run cannot be appended to: record a federation resumed after a crash into a new file\)$"):
+        Recorder(path)  # a researcher resuming after a crash: overwriting loses the rounds (a fresh-eyes review)
     assert path.read_bytes() == b"precious"
     with Recorder(path, overwrite=True):
         pass
@@ -520,8 +546,9 @@ def test_a_second_writer_of_a_file_being_written_is_refused_and_changes_nothing(
     first = Recorder(path)
     _two_rounds(first, rng)
     size = path.stat().st_size
-    with pytest.raises(RecorderError, match="locked by another recorder"):
-        Recorder(path, overwrite=True)
+    for overwrite in (True, False):  # without overwrite, told "exists already: pass overwrite=True", then the lock
+        with pytest.raises(RecorderError, match="locked by another recorder"):
+            Recorder(path, overwrite=overwrite)
     assert path.stat().st_size == size
     holder = "import sys, time; from recorder import Recorder; r = Recorder(sys.argv[1], overwrite=True)"
     other = subprocess.run([sys.executable, "-c", holder, str(path)], capture_output=True, text=True)
@@ -732,6 +759,23 @@ def test_ground_truth_is_a_list_of_distinct_ids(tmp_path, malicious, says):
             rec.ground_truth(malicious)
         rec.ground_truth([])
     assert open_run(tmp_path / "t.h5").ground_truth == []
+
+
+def test_a_client_id_too_long_to_name_a_client_is_refused_in_one_line(tmp_path):
+    """A fresh-eyes review: a 10 MB id was recorded and `analyze` printed a report of 39 MB; an int of 5,000 digits
+    raised Python's own ValueError (its limit of int to str) from client(). The round goes on without them."""
+    g = {"w": np.zeros(2, np.float32)}
+    with Recorder(tmp_path / "t.h5") as rec:
+        with rec.round(0, g) as rnd:
+            with pytest.raises(RecorderError, match=r"^round 0: client id of 1,025 characters is refused, at most 1,024: an id names a client$"):
+                rnd.client("x" * 1025, g, num_samples=1)
+            with pytest.raises(RecorderError, match=r"^round 0: client id of more than 4,300 digits is refused, at most 1,024"):
+                rnd.failure(10**5000, "timeout")
+            rnd.client("y" * 1024, g, num_samples=1)
+            rnd.client(10**1023, g, num_samples=1)
+        with pytest.raises(RecorderError, match="ground truth: client id of 2,000 characters is refused"):
+            rec.ground_truth(["z" * 2000])
+    assert open_run(tmp_path / "t.h5").clients(0) == ["y" * 1024, str(10**1023)]
 
 
 def test_a_second_ground_truth_final_or_attachment_replaces_the_first(tmp_path):
