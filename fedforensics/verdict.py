@@ -69,6 +69,8 @@ SINCE_MEANING = (
     "the first round by which the verdict rule would have judged the client malicious or suspicious "
     "(a malicious client may have been only suspicious then)"
 )
+#: What a detector marked "corroborates" (not standalone) means, in the reports' words.
+CORROBORATES_MEANING = "its flag alone leaves a client benign"
 
 
 @dataclass

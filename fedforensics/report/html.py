@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from ..analysis import AuditReport
 from ..detectors.accumulate import CLIP
 from ..detectors.base import FIRST_FLAGGED_MEANING, ROUND_Z_MEANING, DetectorResult, Evidence
-from ..verdict import SINCE_MEANING, VERDICTS, ClientVerdict
+from ..verdict import CORROBORATES_MEANING, SINCE_MEANING, VERDICTS, ClientVerdict
 from . import figures
 from .files import write_atomic
 from .page import (
@@ -494,7 +494,7 @@ def _detectors(report: AuditReport) -> str:
     legend = (
         f"<p class=\"muted\">First flagged: {esc(FIRST_FLAGGED_MEANING)}. "
         'Family: the kind of evidence; the verdict counts agreeing families, not detectors. '
-        "<em>corroborates only</em>: its flag alone leaves a client benign; <em>label mix</em>: an honest client with an "
+        f"<em>corroborates only</em>: {CORROBORATES_MEANING}; <em>label mix</em>: an honest client with an "
         "unusual mix of labels reaches it too; <em>large data</em>: so does one with far more data than the others "
         "(the verdict rule in the summary says how each counts).</p>"
     )

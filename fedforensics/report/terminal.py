@@ -15,7 +15,7 @@ from ..detectors.accumulate import CLIP
 from ..detectors.base import FIRST_FLAGGED_MEANING, ROUND_Z_MEANING, Evidence
 from ..notes import listed
 from ..summary import RunSummary
-from ..verdict import SINCE_MEANING
+from ..verdict import CORROBORATES_MEANING, SINCE_MEANING
 from .escapes import shown
 from .page import byte_size, count, failed_rounds, meta_value, rate, short
 
@@ -204,6 +204,9 @@ def verdict_table(report: AuditReport, limit: int = 30, width: int = EVIDENCE_WI
     # "round z = +10.8" was the one figure of an evidence line nothing explained (a fresh-eyes auditor)
     if any(v.evidence and "round z = " in v.evidence[0].detail for v in rows):
         captions.append(f"round z: {ROUND_Z_MEANING}")
+    # "output-bias (corroborates)" was the one word of the table nothing in the terminal explained (a fresh-eyes auditor)
+    if any(report.corroborating & set(v.flagged_by) for v in rows):
+        captions.append(f"(corroborates): {CORROBORATES_MEANING} (docs/detectors.md, step 4)")
     if left:
         counts = ", ".join(f"{n} {verdict}" for verdict in VERDICT_STYLE if (n := sum(v.verdict == verdict for v in left)))
         captions.append(f"{len(left)} more clients ({counts}) in the JSON/HTML report")
