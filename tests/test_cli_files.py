@@ -449,6 +449,10 @@ def test_a_folder_that_is_a_file_is_named_as_such(run, tmp_path):
         (["analyze", "x.h5", "--fail-on", "bogus"], "Invalid value for '--fail-on'"),
         (["analyze", "x.h5", "--nope"], "No such option '--nope'"),
         (["demo", "--seed", "many"], "'many' is not a valid integer"),
+        # it lacked the "(see: ... --help)" of the others: click raises it without the command's context
+        (["analyze", "--json"], "Option '--json' requires an argument. (see: "),
+        # click 8.4 and typer each suggested the name: "Did you mean 'analyze'? Did you mean 'analyze'?"
+        (["analyse", "x.h5"], "No such command 'analyse'. Did you mean 'analyze'? (see: "),
     ],
 )
 def test_usage_errors_are_one_line_too(args, message):
@@ -456,6 +460,7 @@ def test_usage_errors_are_one_line_too(args, message):
     out = command_line(*args)
     assert out.returncode == 2 and out.stdout == "", out
     assert len(out.stderr.splitlines()) == 1 and message in out.stderr and "--help" in out.stderr, out.stderr
+    assert out.stderr.count("Did you mean") <= 1, out.stderr
 
 
 def test_help_paragraphs_reflow_and_analyze_examples_fit_80_columns():

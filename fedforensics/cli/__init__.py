@@ -11,7 +11,7 @@ try:  # Ctrl-C while the command line's modules load (numpy, h5py, rich: a secon
     with recording_interrupts():  # one Python drops or wraps there is still seen
         from rich.text import Text
 
-        from .app import EXIT_PIPE_CLOSED, app, console, fail, to_stderr
+        from .app import EXIT_PIPE_CLOSED, app, console, fail, to_stderr, usage_line
 
         # Each module registers its command on ``app`` when imported.
         from . import analyze, demo, evaluate, inspect, simulate  # noqa: E402,F401
@@ -51,8 +51,7 @@ def main() -> None:
     except click.exceptions.NoArgsIsHelpError:  # `fedforensics` alone: the help (printed already), then 0
         code = 0
     except click.exceptions.UsageError as exc:
-        where = f" (see: {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
-        raise SystemExit(fail(exc.format_message() + where).exit_code) from None
+        raise SystemExit(fail(usage_line(exc)).exit_code) from None
     except (click.exceptions.Abort, KeyboardInterrupt, Terminated) as exc:  # outside a command's own handling (typer
         words, code = exit_for(Terminated if isinstance(exc, Terminated) else KeyboardInterrupt)  # building it)
         to_stderr(Text(words))

@@ -12,6 +12,7 @@ from typing import Callable, Iterator, TypeVar
 
 import click
 import typer
+from typer.core import TyperCommand
 from rich.console import Console
 from rich.text import Text
 
@@ -62,6 +63,28 @@ EXIT_INTERNAL_ERROR = 3
 EXIT_PIPE_CLOSED = 128 + 13  # what a shell reports for a process ended by SIGPIPE, as `git log | head` is
 
 
+class _Command(TyperCommand):
+    """A command whose usage errors know it: click raises "Option '--json' requires an argument." without the
+    context, and the error line then lacked the "(see: fedforensics analyze --help)" every other one has."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            if exc.ctx is None:
+                exc.ctx = ctx
+            raise
+
+
+def usage_line(exc: click.UsageError) -> str:
+    """A usage error's line: its message, then where the help is.
+
+    Click 8.4 and later suggest a mistyped command's name themselves, after the one typer's group already put in the
+    message: "No such command 'analyse'. Did you mean 'analyze'? Did you mean 'analyze'?" (a fresh-eyes user)."""
+    message = exc.message if "Did you mean" in exc.message else exc.format_message()
+    return message + (f" (see: {exc.ctx.command_path} --help)" if exc.ctx is not None else "")
+
+
 def command(epilog: str | None = None) -> Callable[[F], F]:
     """Register a command whose ``--help`` is its docstring, each paragraph reflowed to the terminal, then ``epilog``
     (examples: its lines kept as written, at the full width, where an option's narrow column would cut them).
@@ -73,7 +96,7 @@ def command(epilog: str | None = None) -> Callable[[F], F]:
     def register(func: F) -> F:
         paragraphs = inspect.cleandoc(func.__doc__ or "").split("\n\n")
         help_text = "\n\n".join(" ".join(p.split()) for p in paragraphs)
-        return app.command(help=help_text, epilog=epilog)(func)  # type: ignore[return-value]
+        return app.command(cls=_Command, help=help_text, epilog=epilog)(func)  # type: ignore[return-value]
 
     return register
 
