@@ -379,6 +379,15 @@ def test_terminal_says_when_no_label_is_flagged():
     assert "flagged labels per inverted round: 0: none · 3: none" in text
 
 
+def test_terminal_says_which_samples_attack_success_counts():
+    """A fresh-eyes auditor read label 6's 97% attack success and its recovered trigger's 98% in the probe as one
+    figure printed twice: the first counts the held-out half's samples of other labels (the HTML says "held out")."""
+    console = Console(record=True, width=300)
+    console.print(trigger_inversion_table(fake_inversion()))
+    text = " ".join(console.export_text().split())  # the caption wraps at the table's width
+    assert "attack success: the share of the held-out half of the clean samples, those of the other labels, that the label's trigger sends to it; the probe below counts every clean sample" in text
+
+
 def test_terminal_marks_a_flag_below_the_chance_index_weak():
     """The demo's final model flags label 9 at index 2.03 beside the target at 11.83: both read alike."""
     inversion = fake_inversion()

@@ -319,6 +319,14 @@ def trigger_inversion_table(inversion: TriggerInversionReport) -> Group:
             short(c.anomaly_index, (inversion.result.threshold,)),
             "[bold red]flagged[/]" if c.flagged else "[dim]–[/]",
         )  # fmt: skip
+    probe = _probe_table(inversion)
+    # the flagged label's 97% here and its recovered trigger's 98% in the probe read as one figure twice (a fresh-eyes
+    # auditor): they count different samples, which the HTML's "(held out)" said and the terminal did not
+    table.caption = (
+        "attack success: the share of the held-out half of the clean samples, those of the other labels, that the "
+        "label's trigger sends to it" + ("; the probe below counts every clean sample" if probe is not None else "")
+    )
+    table.caption_justify = "left"
     lines = [_inversion_verdict(inversion)]
     if inversion.result.accuracy_said:
         said = inversion.result.accuracy_said
@@ -333,7 +341,6 @@ def trigger_inversion_table(inversion: TriggerInversionReport) -> Group:
         lines.append(f"flagged labels per inverted round: {flagged}")
         if "(weak)" in flagged:  # a line of its own: beside the last entry it read as that label's (review)
             lines.append("(weak): its anomaly index is below the chance level of this many labels")
-    probe = _probe_table(inversion)
     return Group(table, *lines, *([probe] if probe is not None else []))
 
 
