@@ -425,3 +425,25 @@ def test_ground_truth_naming_clients_that_never_took_part_is_noted(tmp_path):
         rec.ground_truth(["c1"])
     with open_run(clean) as run:
         assert not [n for n in analyze(run).notes if "ground truth" in n]
+
+
+def test_the_summary_panel_tells_a_run_without_ground_truth_from_one_without_attackers(tmp_path):
+    """A fresh-eyes auditor read "ground truth  none" (a killed writer's run, which never recorded it) as "no
+    malicious client", which is what a recorded empty list says; the HTML said "not recorded"."""
+    from rich.console import Console
+
+    from fedforensics.report.terminal import summary_panel
+    from fedforensics.summary import summarize
+    from synthetic import make_run
+
+    said = {}
+    for name, recorded in (("empty", True), ("unknown", False)):
+        path = make_run(tmp_path / f"{name}.h5", rounds=3)
+        if not recorded:
+            with h5py.File(path, "r+") as f:
+                del f["ground_truth"]
+        console = Console(record=True, width=100)
+        with open_run(path) as run:
+            console.print(summary_panel(summarize(run)))
+        said[name] = next(line for line in console.export_text().splitlines() if "ground truth" in line)
+    assert "(no malicious client)" in said["empty"] and "not recorded" in said["unknown"], said

@@ -53,7 +53,8 @@ def summary_panel(summary: RunSummary, reasons: bool = True) -> Panel:
     facts.add_row("size on disk", f"{byte_size(summary.file_size)} (compression: {summary.compression})")
     facts.add_row("client metrics", plain(", ".join(summary.client_metrics) or "none"))
     facts.add_row("global metrics", plain(", ".join(summary.global_metrics) or "none"))
-    truth = plain("none" if summary.ground_truth is None else listed(summary.ground_truth, LISTED, "clients") or "(no malicious client)")
+    # "none" read as "no malicious client" (a fresh-eyes auditor): the HTML says "not recorded"
+    truth = plain("not recorded" if summary.ground_truth is None else listed(summary.ground_truth, LISTED, "clients") or "(no malicious client)")
     facts.add_row("ground truth", truth)
     facts.add_row("final state", "yes" if summary.final_state else "no")
     facts.add_row("failed replies", failed_replies(summary, reasons=reasons) if summary.failures else "0")
