@@ -1354,3 +1354,21 @@ def test_an_update_that_is_not_a_mapping_is_called_an_update(tmp_path):
             with pytest.raises(RecorderError, match=r"client 'x': a state must be a mapping .*, not list"):
                 rnd.client("x", [0.0] * 9, num_samples=1)
             rnd.client("x", {"w": np.zeros(9, np.float32)}, num_samples=1, delta=True)
+
+
+def test_the_readme_says_how_to_install_the_recorder_alone_and_it_needs_nothing_else(tmp_path):
+    """A fresh-eyes user with a training machine of numpy and h5py found no way in the README to install the recorder
+    without scipy, scikit-learn, matplotlib and the rest: it now says, and the recorder imports none of them."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert "python3 -m pip install numpy h5py && python3 -m pip install --no-deps -e ." in readme
+    script = f"""
+import sys
+for name in ("torch", "scipy", "sklearn", "matplotlib", "typer", "click", "rich", "fedforensics"):
+    sys.modules[name] = None  # any import of them now fails
+from recorder import Recorder
+with Recorder({str(tmp_path / 'alone.h5')!r}) as rec, rec.round(0, {{"w": [1.0]}}) as rnd:
+    rnd.client(7, {{"w": [2.0]}}, num_samples=1)
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert out.stdout.strip() == "ok", out.stderr
