@@ -449,7 +449,13 @@ class Run:
         if spec.ROUNDS not in root:
             raise RunFormatError(f"{self.path}: missing required group /{spec.ROUNDS}")
         rounds: dict[int, str] = {}
-        for key, group in _member(root, spec.ROUNDS, str(self.path), h5py.Group).items():
+        for key, group in (members := _member(root, spec.ROUNDS, str(self.path), h5py.Group)).items():
+            if group is None:  # h5py's items() gives None for an object HDF5 cannot open: damage, not a wrong layout
+                try:
+                    members[key]
+                except (KeyError, OSError, RuntimeError) as exc:  # its reason ("bad object header version number")
+                    reason = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else one_line(exc)  # unquoted
+                    raise self.damaged_error(f"/{spec.ROUNDS}/{key}: {reason}") from None
             if not isinstance(group, h5py.Group):
                 raise RunFormatError(f"{self.path}: /{spec.ROUNDS}/{key} is not a round group")
             attrs = group.attrs

@@ -1016,6 +1016,22 @@ def test_inspect_refuses_what_breaks_the_format_document(full_run, tmp_path, cas
         _refused(_cli("analyze", path), f"{path}: {message}")
 
 
+def test_a_round_group_hdf5_cannot_open_is_called_damage_not_a_wrong_layout(small_run, tmp_path):
+    """A fresh-eyes auditor's run with a few bytes overwritten was refused as "/rounds/0000000001 is not a round
+    group", a writer's mistake: h5py's items() gives None for an object whose header HDF5 cannot read."""
+    path = tmp_path / "header.h5"
+    path.write_bytes(small_run.read_bytes())
+    with h5py.File(path, "r") as f:
+        header = h5py.h5o.get_info(f["rounds/0000000001"].id).addr
+    with open(path, "r+b") as raw:
+        raw.seek(header)
+        raw.write(b"\xff" * 8)
+    for command in ("inspect", "analyze"):
+        out = _cli(command, path)
+        assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out
+        assert out.stderr.strip().startswith(f"error: {path}: damaged run file (/rounds/0000000001: Unable to "), out.stderr
+
+
 def test_a_chunk_that_no_longer_decompresses_is_named_with_its_file(tmp_path):
     """QA: analyze and evaluate printed HDF5's "Can't synchronously read data (filter returned failure during
     read)" alone: with several runs, no word of which one was damaged."""
