@@ -1046,3 +1046,16 @@ def test_a_run_of_no_round_is_told_in_its_note_without_empty_tables(tmp_path):
     assert result.exit_code == 0, result.output
     assert "holds no rounds: there is nothing to audit" in result.output
     assert "verdicts" not in result.output and "not applicable" not in result.output, result.output
+
+
+def test_the_command_without_the_analyzers_dependencies_says_so_in_one_line():
+    """A recorder-only install (numpy, h5py, the package --no-deps) printed a traceback for rich when the fedforensics
+    command was run there (a fresh-eyes user): it now says which dependency is missing and how to install, exit 2."""
+    script = "import sys; sys.modules['rich'] = None; from fedforensics.cli import main; main()"
+    result = subprocess.run([sys.executable, "-c", script, "analyze", "x.h5"], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "error: the fedforensics command needs the analyzer's dependencies, and 'rich' is not installed (a recorder-only "
+        "install?): install the package without --no-deps, as the README says"
+    ]

@@ -19,6 +19,14 @@ try:  # Ctrl-C while the command line's modules load (numpy, h5py, rich: a secon
         raise_if_interrupted()  # dropped where it landed (a weak reference's callback)
 except BaseException as exc:
     stopped = stopped_by(exc)  # Python 3.11 wraps one in a RuntimeError inside a class body (rich's dataclasses; QA)
+    missing = exc.name.partition(".")[0] if isinstance(exc, ModuleNotFoundError) and exc.name else None
+    if stopped is None and missing not in (None, "fedforensics"):
+        # a recorder-only install (numpy, h5py, the package --no-deps) printed a traceback for rich (a fresh-eyes user)
+        sys.stderr.write(
+            f"error: the fedforensics command needs the analyzer's dependencies, and {missing!r} is not installed "
+            "(a recorder-only install?): install the package without --no-deps, as the README says\n"
+        )
+        raise SystemExit(2) from None
     if stopped is None:
         raise
     words, status = exit_for(stopped)
