@@ -69,6 +69,12 @@ SINCE_MEANING = (
     "the first round by which the verdict rule would have judged the client malicious or suspicious "
     "(a malicious client may have been only suspicious then)"
 )
+#: What a verdict's score means, in the reports' words: a benign client's 1.49 beside "1.0: one detector at its
+#: threshold" read as a flag (a fresh-eyes auditor).
+SCORE_MEANING = (
+    "the sum of each detector's score ÷ its threshold, each capped: detectors that each stay below their thresholds "
+    "can pass 1 together"
+)
 #: What a detector marked "corroborates" (not standalone) means, in the reports' words.
 CORROBORATES_MEANING = "its flag alone leaves a client benign"
 
@@ -88,6 +94,16 @@ class ClientVerdict:
     #: The earliest round by which the verdict rule would have judged it malicious or suspicious (not necessarily its
     #: verdict: a second family's later flag makes it malicious); None: benign, or no round says.
     first_round: int | None = None
+
+    @property
+    def nearest(self) -> tuple[str, float] | None:
+        """The detector whose score came nearest its threshold (the largest finite strength) and that strength; None
+        where no detector could score the client."""
+        finite = {name: s for name, s in self.strengths.items() if s == s}
+        if not finite:
+            return None
+        name = max(finite, key=finite.__getitem__)
+        return name, finite[name]
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -653,3 +653,28 @@ def test_the_similarity_view_names_the_clients_it_leaves_out(tmp_path):
     assert extras["distance_matrix"], "no view drawn"
     page = render_html(report)
     assert "Not shown, clustered in fewer than 3 rounds: " + ", ".join(f'<span class="id">{c}</span>' for c in rare[:20]) in page
+
+
+def test_the_terminal_names_a_benign_clients_nearest_detector_and_both_reports_say_what_a_score_sums(hostile):
+    """A fresh-eyes auditor saw a benign client score 1.49 in the terminal beside the README's "1.0: one detector at
+    its threshold", with nothing to explain it: the evidence column names the detector nearest its threshold (the
+    HTML's words) and a caption says what a score sums, where a benign client's passes 1."""
+    from rich.console import Console
+
+    from fedforensics.report.terminal import verdict_table
+    from fedforensics.verdict import SCORE_MEANING
+
+    report, _ = hostile
+    benign = next(v for v in report.verdicts if v.verdict == "benign")
+    name, value = benign.nearest
+    assert value == max(s for s in benign.strengths.values() if s == s)
+    console = Console(record=True, width=200)
+    lifted = dataclasses.replace(report, verdicts=[dataclasses.replace(benign, score=1.49)])
+    console.print(verdict_table(lifted))
+    text = " ".join(console.export_text().split())
+    assert f"below every threshold; nearest: {name} at " in text
+    assert f"score: {SCORE_MEANING}" in text
+    console = Console(record=True, width=200)
+    console.print(verdict_table(dataclasses.replace(report, verdicts=[dataclasses.replace(benign, score=0.5)])))
+    assert "score: " not in console.export_text()  # said where a benign score passes 1, not on every table
+    assert f"Score: {SCORE_MEANING}" in render_html(report).replace("&#x27;", "'")

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING
 from ..analysis import AuditReport
 from ..detectors.accumulate import CLIP
 from ..detectors.base import FIRST_FLAGGED_MEANING, ROUND_Z_MEANING, DetectorResult, Evidence
-from ..verdict import CORROBORATES_MEANING, SINCE_MEANING, VERDICTS, ClientVerdict
+from ..verdict import CORROBORATES_MEANING, SCORE_MEANING, SINCE_MEANING, VERDICTS
 from . import figures
 from .files import write_atomic
 from .page import (
-    VERDICT_COLOURS, badge, byte_size, card, count, esc, facts, failed_rounds, figure, meta_value, num, page, rate, section,
+    VERDICT_COLOURS, badge, byte_size, card, closest_call, count, esc, facts, failed_rounds, figure, meta_value, num, page, rate, section,
     short, table,
 )
 
@@ -63,22 +63,6 @@ def _evidence_line(e: Evidence, corroborating: set[str] | None = None) -> str:
 
 #: The localization table's rows on the page (the heatmap above it draws more; the JSON holds every slice).
 LOCALIZATION_ROWS = 10
-
-
-def _closest_call(v: ClientVerdict) -> str:
-    """For a client no detector flagged: the detector that came nearest to its threshold."""
-    finite = {name: s for name, s in v.strengths.items() if s == s}
-    if not finite:
-        return '<span class="muted">no detector could score this client</span>'
-    name = max(finite, key=finite.__getitem__)
-    # "nearest: sybil at -0.03×" for a client of 2 rounds that 12 of 13 detectors could not score read as if all 13
-    # had found it far below their thresholds (a fresh-eyes auditor): a negative strength is the unsuspicious side
-    strength = short(finite[name], (1.0,)).replace("-", "−")
-    side = " (the unsuspicious side)" if finite[name] < 0 else ""
-    unscored = len(v.strengths) - len(finite)
-    told = f"; {unscored} of {count(len(v.strengths), 'detector')} could not score it" if unscored else ""
-    return f'<span class="muted">below every threshold; nearest: {esc(name)} at {strength}× its threshold{side}{told}</span>'
-
 
 
 def _truth_tag(report: AuditReport, cid: str) -> str:
@@ -221,7 +205,7 @@ def _verdicts(report: AuditReport) -> str:
         for e in v.evidence:
             firsts.setdefault(e.detector, e)
         lines = "".join(f"<li>{_evidence_line(e, report.corroborating)}</li>" for e in firsts.values())
-        evidence = f'<ul class="evidence">{lines}</ul>' if lines else _closest_call(v)
+        evidence = f'<ul class="evidence">{lines}</ul>' if lines else f'<span class="muted">{esc(closest_call(v))}</span>'
         if len(v.evidence) > len(firsts):
             rest = "".join(f"<li>{_evidence_line(e, report.corroborating)}</li>" for e in v.evidence)
             evidence += f'<details><summary>all {len(v.evidence)} facts</summary><ul class="evidence">{rest}</ul></details>'
@@ -234,7 +218,7 @@ def _verdicts(report: AuditReport) -> str:
     if not rows:
         return _unavailable("No client sent an update in any round: there is nothing to judge.")
     shown = max(VERDICT_ROWS, sum(v.verdict != "benign" for v in report.verdicts))
-    page = f'<p class="muted">Since round: {esc(SINCE_MEANING)}.'
+    page = f'<p class="muted">Score: {esc(SCORE_MEANING)}. Since round: {esc(SINCE_MEANING)}.'
     # "round z = +10.8" was the one figure of an evidence line nothing explained (a fresh-eyes auditor)
     if any("round z = " in e.detail for v in report.verdicts for e in v.evidence):
         page += f" Round z: {esc(ROUND_Z_MEANING)}."

@@ -13,10 +13,14 @@ import html
 import json
 import math
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from recorder import __version__
 
 from .escapes import shown
+
+if TYPE_CHECKING:
+    from ..verdict import ClientVerdict
 
 #: One colour per verdict, everywhere: badges, table rows, plots; white text on each passes WCAG AA (4.5:1) for
 #: the badges (QA: 2.69 and 3.63 before).
@@ -94,6 +98,19 @@ def failed_rounds(rounds: dict[str, str]) -> str:
     """A client's failed replies, round by round with the recorded reason: "round 3: timeout after 30s" (the
     audit's reports gave the rounds alone, the reasons only in ``inspect`` and the JSON: a fresh-eyes user)."""
     return "; ".join(f"round {r}: {reason}" if reason else f"round {r}" for r, reason in rounds.items())
+
+
+def closest_call(v: ClientVerdict) -> str:
+    """For a client no detector flagged: the detector that came nearest to its threshold, as both reports say it."""
+    if v.nearest is None:
+        return "no detector could score this client"
+    name, value = v.nearest
+    # "nearest: sybil at -0.03×" for a client of 2 rounds that 12 of 13 detectors could not score read as if all 13
+    # had found it far below their thresholds (a fresh-eyes auditor): a negative strength is the unsuspicious side
+    side = " (the unsuspicious side)" if value < 0 else ""
+    unscored = sum(s != s for s in v.strengths.values())
+    told = f"; {unscored} of {count(len(v.strengths), 'detector')} could not score it" if unscored else ""
+    return f"below every threshold; nearest: {name} at {short(value, (1.0,)).replace('-', '−')}× its threshold{side}{told}"
 
 
 def count(n: int, noun: str) -> str:

@@ -15,9 +15,9 @@ from ..detectors.accumulate import CLIP
 from ..detectors.base import FIRST_FLAGGED_MEANING, ROUND_Z_MEANING, Evidence
 from ..notes import listed
 from ..summary import RunSummary
-from ..verdict import CORROBORATES_MEANING, SINCE_MEANING
+from ..verdict import CORROBORATES_MEANING, SCORE_MEANING, SINCE_MEANING
 from .escapes import shown
-from .page import byte_size, count, failed_rounds, meta_value, rate, short
+from .page import byte_size, closest_call, count, failed_rounds, meta_value, rate, short
 
 if TYPE_CHECKING:  # the inversion needs torch; the terminal only draws its result
     from ..inversion import TriggerInversionReport
@@ -186,11 +186,14 @@ def verdict_table(report: AuditReport, limit: int = 30, width: int = EVIDENCE_WI
     lines = []
     for v in rows:
         evidence = _evidence_line(v.evidence[0]) if v.evidence else Text()
+        # a benign client's score of 1.49 beside "1.0: one detector at its threshold" had nothing in the terminal to
+        # explain it, where the HTML names the detector nearest its threshold (a fresh-eyes auditor)
+        nearest = plain(closest_call(v), "dim") if v.verdict == "benign" else evidence
         by = ", ".join(f"{name} (corroborates)" if name in report.corroborating else name for name in v.flagged_by)
         said = "[red]attacker[/]" if v.client in truth else "[dim]honest[/]"  # the HTML's words
         row = [plain(v.client), f"[{VERDICT_STYLE[v.verdict]}]{v.verdict}[/]", f"{v.score:.2f}", str(v.rounds)]
         row += [] if compact else ["–" if v.first_round is None else str(v.first_round), plain(by or "–")]
-        row += [evidence] if column else []
+        row += [nearest] if column else []
         row += [said] if known and not compact else []
         table.add_row(*row)
         if compact and (by or v.evidence or v.client in truth):
@@ -202,6 +205,8 @@ def verdict_table(report: AuditReport, limit: int = 30, width: int = EVIDENCE_WI
     left = report.verdicts[len(rows):]
     # "malicious since 2" read as malicious from round 2 (a fresh-eyes user): the column says what it counts
     captions = [] if compact else [f"since: {SINCE_MEANING}"]
+    if any(v.verdict == "benign" and v.score >= 1 for v in rows):
+        captions.append(f"score: {SCORE_MEANING}")
     # "round z = +10.8" was the one figure of an evidence line nothing explained (a fresh-eyes auditor)
     if any(v.evidence and "round z = " in v.evidence[0].detail for v in rows):
         captions.append(f"round z: {ROUND_Z_MEANING}")
