@@ -616,7 +616,8 @@ def test_a_model_near_chance_on_the_clean_data_is_said_to_be_so_beside_its_trigg
 
     report, _ = hostile
     for accuracy, expected in ((0.12, "close to chance (10%): the clean data may be scaled or laid out otherwise"),
-                               (0.96, "the model classifies 96% of the held-out clean samples correctly")):
+                               (0.96, "the model classifies 96% of the held-out clean samples correctly (the "
+                                      "clean data given to the inversion, not the test set the run recorded)")):
         inversion = fake_inversion()
         inversion = dataclasses.replace(inversion, result=dataclasses.replace(inversion.result, clean_accuracy=accuracy))
         assert expected in " ".join(render_html(dataclasses.replace(report, trigger_inversion=inversion)).lower().split())

@@ -178,7 +178,12 @@ class NeuralCleanseResult:
         """The model's accuracy on the held-out clean samples in words, with what it means near chance ("" unmeasured)."""
         if math.isnan(self.clean_accuracy):
             return ""
-        said = f"the model classifies {self.clean_accuracy:.0%} of the held-out clean samples correctly"
+        # beside the run's recorded accuracy (its own test set), the two figures read as one measured twice (a
+        # fresh-eyes user of the demo): this one is of the inversion's clean data
+        said = (
+            f"the model classifies {self.clean_accuracy:.0%} of the held-out clean samples correctly (the clean data "
+            "given to the inversion, not the test set the run recorded)"
+        )
         if self.near_chance:
             said += (
                 f", close to chance ({1 / len(self.classes):.0%}): the clean data may be scaled or laid out otherwise "
