@@ -171,13 +171,23 @@ def verdict_table(report: AuditReport, limit: int = 30, width: int = EVIDENCE_WI
     # truth, and the console cropped the table's right edge, the truth column read 'attack' (a fresh-eyes auditor)
     unwrapped = sum(map(len, ("suspicious", "score", "rounds", "since"))) + (len("attacker") if known else 0)
     room = (width - unwrapped - 3 * (6 + known) - 1) // 2
-    table.add_column("client", overflow="fold", min_width=min(longest, max(8, width - 36) if compact else min(16, room)))
+    # "flagged by" in a column as narrow as that cut its names mid-word ("client-metri / cs", a fresh-eyes auditor at
+    # 80 columns): where its longest name does not fit, the names go under the table with the evidence
+    names = [name for v in rows for name in v.flagged_by]
+    need = max([*map(len, names), len("(corroborates)") if report.corroborating & set(names) else 0], default=0)
+    by_column = not compact and (column or room >= need)
+    if compact:
+        client_width = max(8, width - 36)
+    else:
+        client_width = min(16, room) if by_column else min(36, 2 * room)
+    table.add_column("client", overflow="fold", min_width=min(longest, client_width))
     table.add_column("verdict", no_wrap=True, min_width=len("suspicious"))
     table.add_column("score", justify="right", no_wrap=True)
     table.add_column("rounds", justify="right", no_wrap=True)
     if not compact:
         # the round from which the verdict rule would have judged it so (a fresh-eyes user found it only in the JSON)
         table.add_column("since", justify="right", no_wrap=True)
+    if by_column:
         table.add_column("flagged by", overflow="fold")
     if column:
         table.add_column("strongest evidence", overflow="fold", ratio=1)
@@ -192,7 +202,8 @@ def verdict_table(report: AuditReport, limit: int = 30, width: int = EVIDENCE_WI
         by = ", ".join(f"{name} (corroborates)" if name in report.corroborating else name for name in v.flagged_by)
         said = "[red]attacker[/]" if v.client in truth else "[dim]honest[/]"  # the HTML's words
         row = [plain(v.client), f"[{VERDICT_STYLE[v.verdict]}]{v.verdict}[/]", f"{v.score:.2f}", str(v.rounds)]
-        row += [] if compact else ["–" if v.first_round is None else str(v.first_round), plain(by or "–")]
+        row += [] if compact else ["–" if v.first_round is None else str(v.first_round)]
+        row += [plain(by or "–")] if by_column else []
         row += [nearest] if column else []
         row += [said] if known and not compact else []
         table.add_row(*row)
@@ -200,8 +211,9 @@ def verdict_table(report: AuditReport, limit: int = 30, width: int = EVIDENCE_WI
             parts = [plain(v.client, "bold")] + ([" (", Text.from_markup(said), ")"] if known else []) + [": "]
             told = ([plain(f"flagged by {by}")] if by else []) + ([evidence] if v.evidence else [])
             lines.append(Text.assemble(*parts, Text(" — ").join(told) if told else Text("not flagged", "dim")))
-        elif not column and v.evidence:
-            lines.append(Text.assemble(plain(v.client, "bold"), ": ", evidence))
+        elif not column and (v.evidence or by):
+            told = ([] if by_column or not by else [plain(f"flagged by {by}")]) + ([evidence] if v.evidence else [])
+            lines.append(Text.assemble(plain(v.client, "bold"), ": ", Text(" — ").join(told)))
     left = report.verdicts[len(rows):]
     # "malicious since 2" read as malicious from round 2 (a fresh-eyes user): the column says what it counts
     captions = [] if compact else [f"since: {SINCE_MEANING}"]
