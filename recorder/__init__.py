@@ -92,7 +92,7 @@ def _where(round_number: int | None, client: str | None = None, layer: str | Non
 
 
 def _as_array(value: Any, where: str) -> np.ndarray:
-    """Convert a numpy array, torch tensor (any device) or nested list to a numeric ndarray."""
+    """Convert a numpy array (ml_dtypes' too), torch tensor (any device) or nested list to a numeric ndarray."""
     if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor, without importing torch
         try:
             tensor = value.detach().cpu()
@@ -109,6 +109,10 @@ def _as_array(value: Any, where: str) -> np.ndarray:
         array = np.asarray(value)
     except (TypeError, ValueError) as exc:
         raise RecorderError(f"{where}: not an array ({exc})") from None
+    if array.dtype.isbuiltin == 2 and array.dtype.name.startswith(("bfloat", "float")):
+        # ml_dtypes' bfloat16 and 8-, 6-, 4-bit floats (JAX's arrays), a type numpy registers but HDF5 lacks: stored
+        # as float32, which holds each of their values exactly, as torch's are (docs/format.md); they were refused
+        array = array.astype(np.float32)
     if array.dtype.kind not in _NUMERIC_KINDS:
         raise RecorderError(f"{where}: an array of dtype {array.dtype}, not of booleans, integers or real floats")
     return array

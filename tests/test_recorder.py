@@ -146,6 +146,25 @@ def test_tensors_of_types_numpy_lacks_are_stored_as_float32(tmp_path):
             np.testing.assert_array_equal(run.update(0, "c0")[name], [0.5, -1.0, 2.0])
 
 
+def test_ml_dtypes_arrays_of_types_numpy_lacks_are_stored_as_float32(tmp_path):
+    """JAX's bfloat16 and 8-bit floats are numpy arrays of ml_dtypes' types: stored as float32, as torch's are (they
+    were refused as "not of booleans, integers or real floats", and a float8_e5m2 global state raised h5py's
+    TypeError)."""
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    kinds = {name: getattr(ml_dtypes, name) for name in ("bfloat16", "float8_e4m3fn", "float8_e5m2")}
+    g = {name: np.zeros(3).astype(kind) for name, kind in kinds.items()}
+    local = {name: np.array([0.5, -1.0, 2.0]).astype(kind) for name, kind in kinds.items()}
+    with Recorder(tmp_path / "narrow.h5") as rec:
+        with rec.round(0, g) as rnd:
+            rnd.client("c0", local, num_samples=1)
+        rec.final(local)
+    with open_run(tmp_path / "narrow.h5") as run:
+        assert all(layer.dtype == np.float32 and layer.analysable for layer in run.layers)
+        for name in kinds:
+            np.testing.assert_array_equal(run.update(0, "c0")[name], [0.5, -1.0, 2.0])
+            np.testing.assert_array_equal(run.final_state()[name], [0.5, -1.0, 2.0])
+
+
 def test_nan_and_inf_are_recorded_and_flagged(tmp_path):
     g = {"w": np.zeros(4, np.float32)}
     with Recorder(tmp_path / "n.h5") as rec:
