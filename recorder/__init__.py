@@ -171,6 +171,20 @@ def _check_folder(path: Path, folder: Path) -> None:
     raise RecorderError(f"{path}: folder {shown} does not exist: create it first (the recorder does not)")
 
 
+def _check_creation_path(path: Path, creating: Path) -> None:
+    """Refuse ``path`` when something the recorder did not leave is where it creates the run (``creating``, inside
+    the folder ``.<name>.new``): a file in the folder's place, a folder or a device in the file's. mkdir and open
+    said "File exists" or "Is a directory" of the run, which did not exist (a review)."""
+    folder = creating.parent
+    if os.path.lexists(folder) and not folder.is_dir():
+        spot, holds = folder, "the folder it creates the run in first"
+    elif os.path.lexists(creating) and (creating.is_dir() or (creating.exists() and not creating.is_file())):
+        spot, holds = creating, "the file it creates the run as first"
+    else:
+        return
+    raise RecorderError(f"{path}: {spot} is in the way, where the recorder puts {holds}: move it away or remove it")
+
+
 def _client_id(cid: Any, where: str) -> str:
     if isinstance(cid, (bool, np.bool_)) or not isinstance(cid, (str, int, np.integer)):
         raise RecorderError(f"{where}: client id must be str or int, got {type(cid).__name__}")
@@ -316,8 +330,9 @@ class Recorder:
                 f"{real.name!r} is too long a file name: its journal ({spec.JOURNAL_SUFFIX} added) would not fit "
                 f"in the file system's limit; use at most {longest} bytes"
             )
-        replaced = self._replaced(overwrite)  # before anything changes: one writer at a time
         creating = creation_path(real)
+        _check_creation_path(self.path, creating)
+        replaced = self._replaced(overwrite)  # before anything changes: one writer at a time
         try:
             creating.parent.mkdir(exist_ok=True)
             lock = WriterLock(creating)  # held on the new file from now on, whatever its name

@@ -261,6 +261,28 @@ def test_a_run_that_cannot_be_created_is_named_in_the_error_not_the_file_it_is_c
     assert info.value.filename == str(path)
 
 
+def test_what_is_in_the_way_of_the_run_s_creation_is_named_in_one_line(tmp_path):
+    """A file where the recorder creates its folder .<name>.new, or a folder where it creates the file in it, raised
+    FileExistsError or IsADirectoryError naming the run, which did not exist; a file a killed recorder left there
+    is still taken over."""
+    from recorder.journal import creation_path
+
+    path = tmp_path / "run.h5"
+    creating = creation_path(path)
+    creating.parent.write_text("not the recorder's")
+    with pytest.raises(RecorderError, match=rf"^{re.escape(str(path))}: {re.escape(str(creating.parent))} is in the way, where the recorder puts the folder"):
+        Recorder(path)
+    creating.parent.unlink()
+    creating.mkdir(parents=True)
+    with pytest.raises(RecorderError, match=rf"^{re.escape(str(path))}: {re.escape(str(creating))} is in the way, where the recorder puts the file"):
+        Recorder(path)
+    assert not path.exists() and creating.is_dir()
+    creating.rmdir()
+    creating.write_bytes(b"what a recorder killed as it created the run wrote")
+    Recorder(path).close()
+    assert open_run(path).finished and not creating.parent.exists()
+
+
 def test_a_missing_folder_is_refused_in_one_line_that_names_it(tmp_path):
     """A fresh-eyes review: Recorder("some/missing/folder/run.h5") raised a bare FileNotFoundError naming the run,
     not the folder. The folder is not created (a misspelt one would scatter runs), as open() and h5py do not."""
