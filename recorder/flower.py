@@ -41,9 +41,9 @@ NUM_SAMPLES_KEY = "num-examples"
 #: Reply metrics that name the client, in order of precedence over the node id.
 ID_KEYS = ("client-id", "partition-id")
 #: Attachment mapping each reported client id to the Flower node(s) that sent it.
-NODE_TABLE = "flower_nodes"
+NODE_TABLE = spec.FLOWER_NODE_TABLE
 #: Attachment mapping each client id reported as text to the Flower node(s) that sent it (UTF-8, NUL-padded rows).
-NODE_NAME_TABLE = "flower_node_names"
+NODE_NAME_TABLE = spec.FLOWER_NODE_NAME_TABLE
 
 
 @dataclass(frozen=True)

@@ -644,6 +644,30 @@ def test_a_client_that_fails_before_it_names_itself_is_found_through_the_node_ta
     assert {named.get(cid, cid): reason for cid, reason in failures.items()} == {"1": failures[str(clients.node_ids[1])]}
 
 
+def test_the_reports_say_which_client_a_node_that_failed_before_it_named_itself_became(tmp_path):
+    """inspect and the audit's reports showed such a failure under the bare node id (a random 64-bit number): they now
+    say which client that node named itself as, from the node table, in the run facts and beside the id."""
+    from rich.console import Console
+
+    from fedforensics.analysis import analyze
+    from fedforensics.report.html import render_html
+    from fedforensics.report.terminal import render_summary
+    from fedforensics.summary import summarize
+
+    clients = Clients(raise_at={1: 1})
+    _record_three_nodes(tmp_path / "run.h5", clients.app, 2)
+    node = str(clients.node_ids[1])
+    with open_run(tmp_path / "run.h5") as run:
+        summary, report = summarize(run), analyze(run)
+    assert list(summary.failed_replies) == [node] and summary.failed_nodes == {node: ["1"]}
+    console = Console(width=400, record=True, color_system=None)
+    render_summary(console, summary)
+    text = console.export_text()
+    assert f"1: {node} (Flower node of client 1) (round 1)" in text and f"1:{node} (Flower node of client 1)" in text
+    assert f'<span class="id">{node} (Flower node of client 1)</span> (round 1: ' in render_html(report)
+    assert report.summary.to_json()["failed_nodes"] == {node: ["1"]}
+
+
 def test_a_text_id_longer_than_the_recorder_takes_names_no_client(tmp_path):
     """An id the recorder refuses for its length (1,025 characters) names no client: taken as the client's name, its
     reply became a failure under it, and recording that failure raised, losing the round."""
