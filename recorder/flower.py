@@ -495,8 +495,8 @@ def _samples_and_metrics(
 
 
 def _storable_name(name: Any) -> bool:
-    """Whether the file can hold ``name`` as a metric's name or a client id (the recorder's own test: text without a NUL or a lone
-    surrogate)."""
+    """Whether the file can hold ``name`` as a metric's name or a client id (the recorder's own test: text of at most
+    1,024 characters without a NUL or a lone surrogate)."""
     if not isinstance(name, str):
         return False
     try:

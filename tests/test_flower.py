@@ -470,6 +470,16 @@ def test_a_reply_the_file_cannot_hold_is_a_failure_of_its_client_alone(tmp_path)
         assert "NUL" in failures["1"] and "complex" in failures["3"]
 
 
+def test_a_reply_with_a_metric_name_longer_than_a_name_is_a_failure_of_one_line(tmp_path):
+    """A metric name of a million characters was recorded as one, and every report printed it (a review): the reply
+    is now refused as one with a NUL in a name is, its failure's reason quoting the name's beginning alone."""
+    _record_by_hand(tmp_path / "run.h5", [[(1, {"m" * 10**6: 1.0}, 10), (2, {"m" * 1024: 0.5}, 10)]])
+    with open_run(tmp_path / "run.h5") as run:
+        assert run.clients(1) == ["2"] and run.metric_names(1) == ["m" * 1024]
+        (reason,) = run.failures(1).values()
+    assert reason.startswith("not recorded: round 1, client '1': metric name 'mmm") and len(reason) < 200
+
+
 def test_each_client_app_gets_its_own_copy_of_the_message(tmp_path):
     """QA: run_in_process handed one Message to every ClientApp of a round and to the ServerApp (Ray serialises
     them): a client training in place changed what the next received, and every reply was one shared object."""

@@ -819,6 +819,48 @@ def test_a_client_id_too_long_to_name_a_client_is_refused_in_one_line(tmp_path):
     assert open_run(tmp_path / "t.h5").clients(0) == ["y" * 1024, str(10**1023)]
 
 
+def test_names_longer_than_a_name_are_refused_in_one_line_as_client_ids_are(tmp_path):
+    """A review: a metric name of 10 million characters made `analyze` take 70 s and write a JSON report of 20 MB, a
+    layer name as long 10 minutes and 100 MB. Metric, layer and attachment names are held to an id's limit, each
+    refused in a line that quotes its beginning alone; the round goes on without them."""
+    from recorder import NAME_MAX_LENGTH
+
+    g, long = {"w": np.zeros(2, np.float32)}, "m" * 10**7
+    says = rf"is refused, at most {NAME_MAX_LENGTH:,}: a name, not a text$"
+    with Recorder(tmp_path / "t.h5") as rec:
+        with pytest.raises(RecorderError, match=rf"^round 0: layer name 'LLLL.*'… of 1,025 characters {says}"):
+            rec.round(0, {"L" * 1025: g["w"]})
+        with rec.round(0, g) as rnd:
+            with pytest.raises(RecorderError, match=rf"^round 0, client 'a': metric name '{'m' * 40}'… of 10,000,000 characters {says}"):
+                rnd.client("a", g, num_samples=1, metrics={long: "not even a number"})
+            with pytest.raises(RecorderError, match=rf"^round 0: metric name '.*'… of 10,000,000 characters {says}"):
+                rnd.global_metrics({long: 0.5})
+            rnd.client("a", g, num_samples=1, metrics={"m" * NAME_MAX_LENGTH: 1.0})
+        for name, key in ((long, "x"), ("x", long + "/")):
+            with pytest.raises(RecorderError, match=rf"^attach.*name '.*'… of 10,000,00\d characters {says}"):
+                rec.attach(name, **{key: np.zeros(2)})
+    with open_run(tmp_path / "t.h5") as run:
+        assert run.metric_names(0) == ["m" * NAME_MAX_LENGTH] and not run.attachments
+
+
+def test_a_failure_reason_too_long_to_read_keeps_its_beginning_and_end(tmp_path):
+    """A review: a reason of 10 million characters took 10 MB of the file in every round it came in; refused, it would
+    have cost the round. It keeps its first and last 5,000 characters (a traceback ends with its error), with a marker
+    that says how much was cut; a reason of 10,000 characters is kept whole."""
+    from recorder import REASON_MAX_LENGTH
+
+    g, reason = {"w": np.zeros(2, np.float32)}, "Traceback:" + "x" * 10**7 + "ValueError: boom"
+    with Recorder(tmp_path / "t.h5") as rec, rec.round(0, g) as rnd:
+        rnd.client("a", g, num_samples=1)
+        rnd.failure("b", reason)
+        rnd.failure("c", "y" * REASON_MAX_LENGTH)
+    with open_run(tmp_path / "t.h5") as run:
+        kept = run.failures(0)
+    half = REASON_MAX_LENGTH // 2
+    assert kept["b"] == f"{reason[:half]} … [{len(reason) - REASON_MAX_LENGTH:,} characters cut] … {reason[-half:]}"
+    assert kept["b"].endswith("ValueError: boom") and kept["c"] == "y" * REASON_MAX_LENGTH
+
+
 def test_a_second_ground_truth_final_or_attachment_replaces_the_first(tmp_path):
     """A fresh-eyes user named attackers one call at a time and kept only the last: the docstrings now say that a
     later call replaces (the Flower adapter rewrites its node table so), and this pins it."""
