@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+
+from recorder import spec
 
 from .errors import RunFormatError
 from .run import Run
@@ -53,6 +56,8 @@ class RunSummary:
     finished: bool | None = None
     writing: bool = False  # a writer held the file as it was summarised: a run still being recorded
     failed_replies: dict[str, dict[str, str]] = field(default_factory=dict)  # client -> round -> reason, on one line
+    #: failed id that is a Flower node's (it failed before its client named itself) -> the client id(s) it reported
+    failed_nodes: dict[str, list[str]] = field(default_factory=dict)
     damaged: list[str] = field(default_factory=list)  # malformed parts an audit does not read (Run.damaged_parts)
 
     def to_json(self) -> dict[str, Any]:
@@ -113,6 +118,7 @@ def summarize(run: Run) -> RunSummary:
         finished=run.finished,
         writing=run.being_written,
         failed_replies=failed,
+        failed_nodes=_failed_nodes(run, failed) if failed and "attachments" not in damaged else {},
         damaged=list(damaged.values()),
     )
 
@@ -123,6 +129,45 @@ def _attachments(run: Run) -> list[str]:
         return run.attachments
     except RunFormatError:
         return []
+
+
+def _failed_nodes(run: Run, failed: Iterable[str]) -> dict[str, list[str]]:
+    """The failed ids that name a Flower node (its node id, or ``node-<node id>``) whose client reported an id of its
+    own, each with the id(s) it reported, from the adapter's node tables (docs/flower.md): a client that fails before
+    it names itself is recorded under its node id, and the reports showed that bare number. An id a client reported
+    itself is not a node's: the adapter gives a node whose id another node reported ``node-<node id>``."""
+    reported: dict[int, list[str]] = {}
+    for name in (spec.FLOWER_NODE_TABLE, spec.FLOWER_NODE_NAME_TABLE):
+        for node, cid in _node_pairs(run, name):
+            reported.setdefault(node, []).append(cid)
+    named = {cid for ids in reported.values() for cid in ids}
+    nodes = {}
+    for cid in failed:
+        digits = cid.removeprefix("node-")
+        if digits.isascii() and digits.isdigit() and str(int(digits)) == digits and (cid != digits or cid not in named):
+            ids = [other for other in reported.get(int(digits), []) if other != cid]
+            if ids:
+                nodes[cid] = ids
+    return nodes
+
+
+def _node_pairs(run: Run, name: str) -> list[tuple[int, str]]:
+    """(node id, client id) of the Flower node table ``name`` (numbered ids, or named ones as NUL-padded UTF-8 rows);
+    none when the run has no such table or it is not one (a display aid: a malformed table is left unread)."""
+    try:
+        table = run.attachment(name)
+    except (RunFormatError, OSError):
+        return []
+    if table is None or set(table) != {"client_id", "node_id"}:
+        return []
+    nodes, ids = table["node_id"], table["client_id"]
+    if nodes.ndim != 1 or nodes.dtype.kind not in "iu" or len(ids) != len(nodes) or ids.dtype.kind not in "iu":
+        return []
+    if ids.ndim == 1 and name == spec.FLOWER_NODE_TABLE:
+        return [(int(node), str(int(cid))) for node, cid in zip(nodes, ids)]
+    if ids.ndim == 2 and ids.dtype == np.uint8 and name == spec.FLOWER_NODE_NAME_TABLE:
+        return [(int(node), bytes(row).rstrip(b"\0").decode("utf-8", "replace")) for node, row in zip(nodes, ids)]
+    return []
 
 
 def _one_line(reason: str, limit: int = 240) -> str:

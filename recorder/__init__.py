@@ -46,16 +46,26 @@ from .journal import JournaledFile, creation_path, journal_paths, longest_run_na
 from .lock import FileBusyError, WriterLock, busy, writer_holds
 
 __version__ = "0.1.0"
-__all__ = ["Recorder", "RoundRecorder", "RecorderError", "CLIENT_ID_MAX_LENGTH", "__version__"]
+__all__ = [
+    "Recorder", "RoundRecorder", "RecorderError", "NAME_MAX_LENGTH", "CLIENT_ID_MAX_LENGTH", "REASON_MAX_LENGTH",
+    "__version__",
+]
 
 _STR = h5py.string_dtype("utf-8")
 #: HDF5 files an interrupted flush left unable to close, each with its detached journaled file
 #: (:meth:`Recorder._release_detached`): held, never closed again.
 _UNCLOSABLE: list[tuple[h5py.File, JournaledFile]] = []
 _NUMERIC_KINDS = "biuf"
-#: The longest client id the recorder takes, in characters: a client's name, not whatever was passed in its place
-#: (a 10 MB id, a state's repr, made `analyze` print a report of 39 MB).
-CLIENT_ID_MAX_LENGTH = 1024
+#: The longest name the recorder takes, in characters: a client id, a layer's, a metric's or an attachment's name, not
+#: whatever was passed in its place (a 10 MB id, a state's repr, made `analyze` print a report of 39 MB; a 10 MB
+#: layer name, reports of 190 MB after ten minutes).
+NAME_MAX_LENGTH = 1024
+#: The longest client id the recorder takes, in characters (:data:`NAME_MAX_LENGTH`).
+CLIENT_ID_MAX_LENGTH = NAME_MAX_LENGTH
+#: The longest failure reason the recorder keeps, in characters: a longer one (free text from a client, a traceback)
+#: keeps its beginning and its end, the rest replaced by a marker saying how much was cut (a 10 MB reason took 10 MB
+#: of the file in each round; refusing it would have lost the round).
+REASON_MAX_LENGTH = 10_000
 
 
 class RecorderError(ValueError):
@@ -92,7 +102,7 @@ def _where(round_number: int | None, client: str | None = None, layer: str | Non
 
 
 def _as_array(value: Any, where: str) -> np.ndarray:
-    """Convert a numpy array, torch tensor (any device) or nested list to a numeric ndarray."""
+    """Convert a numpy array (ml_dtypes' too), torch tensor (any device) or nested list to a numeric ndarray."""
     if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor, without importing torch
         try:
             tensor = value.detach().cpu()
@@ -109,6 +119,10 @@ def _as_array(value: Any, where: str) -> np.ndarray:
         array = np.asarray(value)
     except (TypeError, ValueError) as exc:
         raise RecorderError(f"{where}: not an array ({exc})") from None
+    if array.dtype.isbuiltin == 2 and array.dtype.name.startswith(("bfloat", "float")):
+        # ml_dtypes' bfloat16 and 8-, 6-, 4-bit floats (JAX's arrays), a type numpy registers but HDF5 lacks: stored
+        # as float32, which holds each of their values exactly, as torch's are (docs/format.md); they were refused
+        array = array.astype(np.float32)
     if array.dtype.kind not in _NUMERIC_KINDS:
         raise RecorderError(f"{where}: an array of dtype {array.dtype}, not of booleans, integers or real floats")
     return array
@@ -139,7 +153,13 @@ def _string_keys(value: Any) -> Any:
 
 
 def _storable(text: str, what: str, where: str) -> str:
-    """``text`` if an HDF5 UTF-8 string can hold it: no NUL character, no lone surrogate."""
+    """``text`` if it may name something in the file: at most :data:`NAME_MAX_LENGTH` characters, and an HDF5 UTF-8
+    string can hold it: no NUL character, no lone surrogate."""
+    if len(text) > NAME_MAX_LENGTH:
+        raise RecorderError(
+            f"{where}: {what} {text[:40]!r}… of {len(text):,} characters is refused, at most {NAME_MAX_LENGTH:,}: "
+            "a name, not a text"
+        )
     if "\x00" in text:
         raise RecorderError(f"{where}: {what} {text!r} contains a NUL character, which HDF5 strings cannot hold")
     try:
@@ -151,9 +171,11 @@ def _storable(text: str, what: str, where: str) -> str:
 
 def _link_name(name: Any, what: str, where: str) -> str:
     """``name`` if it names one HDF5 object directly: not empty, no '/' (a path to a nested group), not '.' or '..'."""
+    if isinstance(name, str):
+        _storable(name, what, where)  # first: the message below quotes the name
     if not isinstance(name, str) or not name or "/" in name or name in (".", ".."):
         raise RecorderError(f"{where}: {what} must be a non-empty string without '/', not '.' or '..' (got {name!r})")
-    return _storable(name, what, where)
+    return name
 
 
 def _check_folder(path: Path, folder: Path) -> None:
@@ -165,6 +187,20 @@ def _check_folder(path: Path, folder: Path) -> None:
     if folder.exists():
         raise RecorderError(f"{path}: {shown} is a file, not a folder")
     raise RecorderError(f"{path}: folder {shown} does not exist: create it first (the recorder does not)")
+
+
+def _check_creation_path(path: Path, creating: Path) -> None:
+    """Refuse ``path`` when something the recorder did not leave is where it creates the run (``creating``, inside
+    the folder ``.<name>.new``): a file in the folder's place, a folder or a device in the file's. mkdir and open
+    said "File exists" or "Is a directory" of the run, which did not exist (a review)."""
+    folder = creating.parent
+    if os.path.lexists(folder) and not folder.is_dir():
+        spot, holds = folder, "the folder it creates the run in first"
+    elif os.path.lexists(creating) and (creating.is_dir() or (creating.exists() and not creating.is_file())):
+        spot, holds = creating, "the file it creates the run as first"
+    else:
+        return
+    raise RecorderError(f"{path}: {spot} is in the way, where the recorder puts {holds}: move it away or remove it")
 
 
 def _client_id(cid: Any, where: str) -> str:
@@ -195,13 +231,14 @@ def _numbers(values: Mapping[str, Any] | None, where: str) -> dict[str, float]:
             value = value.item()
         if not isinstance(name, str):
             raise RecorderError(f"{where}: metric name {name!r} must be a string, got {type(name).__name__}")
+        _storable(name, "metric name", where)  # first: the messages below quote the name
         if not isinstance(value, (Real, bool)):
             raise RecorderError(f"{where}: metric {name!r} must be a number, got {_brief(value)}")
         try:
             number = float(value)
         except OverflowError:  # an int beyond ~1.8e308
             raise RecorderError(f"{where}: metric {name!r} is too large for a float64 (metrics are stored as float64)") from None
-        out[_storable(name, "metric name", where)] = number
+        out[name] = number
     return out
 
 
@@ -312,8 +349,9 @@ class Recorder:
                 f"{real.name!r} is too long a file name: its journal ({spec.JOURNAL_SUFFIX} added) would not fit "
                 f"in the file system's limit; use at most {longest} bytes"
             )
-        replaced = self._replaced(overwrite)  # before anything changes: one writer at a time
         creating = creation_path(real)
+        _check_creation_path(self.path, creating)
+        replaced = self._replaced(overwrite)  # before anything changes: one writer at a time
         try:
             creating.parent.mkdir(exist_ok=True)
             lock = WriterLock(creating)  # held on the new file from now on, whatever its name
@@ -906,12 +944,17 @@ class RoundRecorder:
 
     @_serialized
     def failure(self, cid: str | int, reason: str) -> None:
-        """Record that client ``cid`` was asked to train in this round but its reply failed."""
+        """Record that client ``cid`` was asked to train in this round but its reply failed, and why: ``reason``, kept
+        whole up to :data:`REASON_MAX_LENGTH` characters (beyond, its beginning and end, with a marker)."""
         self._check_writable()
         cid = _client_id(cid, _where(self.number))
         self._check_unrecorded(cid, _where(self.number, cid))
         # the reason is free text (often an exception's message): kept, with what HDF5 cannot hold escaped
-        self._failures[cid] = str(reason).replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
+        text = str(reason).replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
+        if len(text) > REASON_MAX_LENGTH:  # its beginning and its end: a traceback ends with the error
+            half = REASON_MAX_LENGTH // 2
+            text = f"{text[:half]} … [{len(text) - 2 * half:,} characters cut] … {text[-half:]}"
+        self._failures[cid] = text
 
     @_serialized
     def global_metrics(self, values: Mapping[str, Any]) -> None:

@@ -41,9 +41,9 @@ NUM_SAMPLES_KEY = "num-examples"
 #: Reply metrics that name the client, in order of precedence over the node id.
 ID_KEYS = ("client-id", "partition-id")
 #: Attachment mapping each reported client id to the Flower node(s) that sent it.
-NODE_TABLE = "flower_nodes"
+NODE_TABLE = spec.FLOWER_NODE_TABLE
 #: Attachment mapping each client id reported as text to the Flower node(s) that sent it (UTF-8, NUL-padded rows).
-NODE_NAME_TABLE = "flower_node_names"
+NODE_NAME_TABLE = spec.FLOWER_NODE_NAME_TABLE
 
 
 @dataclass(frozen=True)
@@ -495,8 +495,8 @@ def _samples_and_metrics(
 
 
 def _storable_name(name: Any) -> bool:
-    """Whether the file can hold ``name`` as a metric's name or a client id (the recorder's own test: text without a NUL or a lone
-    surrogate)."""
+    """Whether the file can hold ``name`` as a metric's name or a client id (the recorder's own test: text of at most
+    1,024 characters without a NUL or a lone surrogate)."""
     if not isinstance(name, str):
         return False
     try:

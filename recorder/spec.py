@@ -80,6 +80,10 @@ GLOBAL_METRIC_NAMES = "names"
 GLOBAL_METRIC_VALUES = "values"
 MALICIOUS = "malicious"
 
+# attachments the Flower adapter (recorder.flower) writes: which node reported which client id, numbered and named
+FLOWER_NODE_TABLE = "flower_nodes"
+FLOWER_NODE_NAME_TABLE = "flower_node_names"
+
 ROUND_DIGITS = 10
 #: Round numbers and sample counts are stored as int64: the largest either may be.
 INT64_MAX = 2**63 - 1

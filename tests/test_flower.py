@@ -470,6 +470,16 @@ def test_a_reply_the_file_cannot_hold_is_a_failure_of_its_client_alone(tmp_path)
         assert "NUL" in failures["1"] and "complex" in failures["3"]
 
 
+def test_a_reply_with_a_metric_name_longer_than_a_name_is_a_failure_of_one_line(tmp_path):
+    """A metric name of a million characters was recorded as one, and every report printed it (a review): the reply
+    is now refused as one with a NUL in a name is, its failure's reason quoting the name's beginning alone."""
+    _record_by_hand(tmp_path / "run.h5", [[(1, {"m" * 10**6: 1.0}, 10), (2, {"m" * 1024: 0.5}, 10)]])
+    with open_run(tmp_path / "run.h5") as run:
+        assert run.clients(1) == ["2"] and run.metric_names(1) == ["m" * 1024]
+        (reason,) = run.failures(1).values()
+    assert reason.startswith("not recorded: round 1, client '1': metric name 'mmm") and len(reason) < 200
+
+
 def test_each_client_app_gets_its_own_copy_of_the_message(tmp_path):
     """QA: run_in_process handed one Message to every ClientApp of a round and to the ServerApp (Ray serialises
     them): a client training in place changed what the next received, and every reply was one shared object."""
@@ -642,6 +652,30 @@ def test_a_client_that_fails_before_it_names_itself_is_found_through_the_node_ta
     assert list(failures) == [str(clients.node_ids[1])] and "boom in partition 1" in failures[str(clients.node_ids[1])]
     named = {str(node): str(cid) for cid, node in zip(table["client_id"], table["node_id"])}  # as docs/flower.md
     assert {named.get(cid, cid): reason for cid, reason in failures.items()} == {"1": failures[str(clients.node_ids[1])]}
+
+
+def test_the_reports_say_which_client_a_node_that_failed_before_it_named_itself_became(tmp_path):
+    """inspect and the audit's reports showed such a failure under the bare node id (a random 64-bit number): they now
+    say which client that node named itself as, from the node table, in the run facts and beside the id."""
+    from rich.console import Console
+
+    from fedforensics.analysis import analyze
+    from fedforensics.report.html import render_html
+    from fedforensics.report.terminal import render_summary
+    from fedforensics.summary import summarize
+
+    clients = Clients(raise_at={1: 1})
+    _record_three_nodes(tmp_path / "run.h5", clients.app, 2)
+    node = str(clients.node_ids[1])
+    with open_run(tmp_path / "run.h5") as run:
+        summary, report = summarize(run), analyze(run)
+    assert list(summary.failed_replies) == [node] and summary.failed_nodes == {node: ["1"]}
+    console = Console(width=400, record=True, color_system=None)
+    render_summary(console, summary)
+    text = console.export_text()
+    assert f"1: {node} (Flower node of client 1) (round 1)" in text and f"1:{node} (Flower node of client 1)" in text
+    assert f'<span class="id">{node} (Flower node of client 1)</span> (round 1: ' in render_html(report)
+    assert report.summary.to_json()["failed_nodes"] == {node: ["1"]}
 
 
 def test_a_text_id_longer_than_the_recorder_takes_names_no_client(tmp_path):

@@ -679,6 +679,27 @@ def test_failed_replies_are_named_with_their_round_and_reason(tmp_path):
 
 
 
+def test_a_failed_id_is_paired_with_a_client_only_where_it_is_a_flower_node_s(tmp_path):
+    """The run facts' failed_nodes, from the Flower adapter's node tables as it writes them (docs/flower.md): a node
+    id, or node-<node id>, with what that node reported; an id a client reported itself ("5", which node 3 reported)
+    is no node's, though node 5 reported another, nor is a number the adapter never writes ("0042")."""
+    from fedforensics.summary import summarize
+
+    path = tmp_path / "nodes.h5"
+    g = {"w": np.zeros(2, np.float32)}
+    with Recorder(path) as rec:
+        with rec.round(1, g) as rnd:
+            rnd.client("c0", g, num_samples=1)
+            for cid in ("5", "node-5", "0042", "99", "42"):
+                rnd.failure(cid, "error reply")
+        rec.attach(spec.FLOWER_NODE_TABLE, client_id=np.array([5, 7], np.int64), node_id=np.array([3, 5], np.uint64))
+        rows = np.zeros((1, 6), np.uint8)
+        rows[0] = np.frombuffer(b"site-a", np.uint8)
+        rec.attach(spec.FLOWER_NODE_NAME_TABLE, client_id=rows, node_id=np.array([99], np.uint64))
+    with open_run(path) as run:
+        assert summarize(run).failed_nodes == {"node-5": ["7"], "99": ["site-a"]}
+
+
 def test_one_client_past_a_list_is_one_more_client():
     """A fresh-eyes researcher's inspect: "failed replies 13: client-0 (round 0), ... and 1 more clients"."""
     from fedforensics.notes import listed

@@ -146,6 +146,25 @@ def test_tensors_of_types_numpy_lacks_are_stored_as_float32(tmp_path):
             np.testing.assert_array_equal(run.update(0, "c0")[name], [0.5, -1.0, 2.0])
 
 
+def test_ml_dtypes_arrays_of_types_numpy_lacks_are_stored_as_float32(tmp_path):
+    """JAX's bfloat16 and 8-bit floats are numpy arrays of ml_dtypes' types: stored as float32, as torch's are (they
+    were refused as "not of booleans, integers or real floats", and a float8_e5m2 global state raised h5py's
+    TypeError)."""
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    kinds = {name: getattr(ml_dtypes, name) for name in ("bfloat16", "float8_e4m3fn", "float8_e5m2")}
+    g = {name: np.zeros(3).astype(kind) for name, kind in kinds.items()}
+    local = {name: np.array([0.5, -1.0, 2.0]).astype(kind) for name, kind in kinds.items()}
+    with Recorder(tmp_path / "narrow.h5") as rec:
+        with rec.round(0, g) as rnd:
+            rnd.client("c0", local, num_samples=1)
+        rec.final(local)
+    with open_run(tmp_path / "narrow.h5") as run:
+        assert all(layer.dtype == np.float32 and layer.analysable for layer in run.layers)
+        for name in kinds:
+            np.testing.assert_array_equal(run.update(0, "c0")[name], [0.5, -1.0, 2.0])
+            np.testing.assert_array_equal(run.final_state()[name], [0.5, -1.0, 2.0])
+
+
 def test_nan_and_inf_are_recorded_and_flagged(tmp_path):
     g = {"w": np.zeros(4, np.float32)}
     with Recorder(tmp_path / "n.h5") as rec:
@@ -240,6 +259,28 @@ def test_a_run_that_cannot_be_created_is_named_in_the_error_not_the_file_it_is_c
     with pytest.raises(PermissionError) as info:
         Recorder(path)
     assert info.value.filename == str(path)
+
+
+def test_what_is_in_the_way_of_the_run_s_creation_is_named_in_one_line(tmp_path):
+    """A file where the recorder creates its folder .<name>.new, or a folder where it creates the file in it, raised
+    FileExistsError or IsADirectoryError naming the run, which did not exist; a file a killed recorder left there
+    is still taken over."""
+    from recorder.journal import creation_path
+
+    path = tmp_path / "run.h5"
+    creating = creation_path(path)
+    creating.parent.write_text("not the recorder's")
+    with pytest.raises(RecorderError, match=rf"^{re.escape(str(path))}: {re.escape(str(creating.parent))} is in the way, where the recorder puts the folder"):
+        Recorder(path)
+    creating.parent.unlink()
+    creating.mkdir(parents=True)
+    with pytest.raises(RecorderError, match=rf"^{re.escape(str(path))}: {re.escape(str(creating))} is in the way, where the recorder puts the file"):
+        Recorder(path)
+    assert not path.exists() and creating.is_dir()
+    creating.rmdir()
+    creating.write_bytes(b"what a recorder killed as it created the run wrote")
+    Recorder(path).close()
+    assert open_run(path).finished and not creating.parent.exists()
 
 
 def test_a_missing_folder_is_refused_in_one_line_that_names_it(tmp_path):
@@ -776,6 +817,48 @@ def test_a_client_id_too_long_to_name_a_client_is_refused_in_one_line(tmp_path):
         with pytest.raises(RecorderError, match="ground truth: client id of 2,000 characters is refused"):
             rec.ground_truth(["z" * 2000])
     assert open_run(tmp_path / "t.h5").clients(0) == ["y" * 1024, str(10**1023)]
+
+
+def test_names_longer_than_a_name_are_refused_in_one_line_as_client_ids_are(tmp_path):
+    """A review: a metric name of 10 million characters made `analyze` take 70 s and write a JSON report of 20 MB, a
+    layer name as long 10 minutes and 100 MB. Metric, layer and attachment names are held to an id's limit, each
+    refused in a line that quotes its beginning alone; the round goes on without them."""
+    from recorder import NAME_MAX_LENGTH
+
+    g, long = {"w": np.zeros(2, np.float32)}, "m" * 10**7
+    says = rf"is refused, at most {NAME_MAX_LENGTH:,}: a name, not a text$"
+    with Recorder(tmp_path / "t.h5") as rec:
+        with pytest.raises(RecorderError, match=rf"^round 0: layer name 'LLLL.*'… of 1,025 characters {says}"):
+            rec.round(0, {"L" * 1025: g["w"]})
+        with rec.round(0, g) as rnd:
+            with pytest.raises(RecorderError, match=rf"^round 0, client 'a': metric name '{'m' * 40}'… of 10,000,000 characters {says}"):
+                rnd.client("a", g, num_samples=1, metrics={long: "not even a number"})
+            with pytest.raises(RecorderError, match=rf"^round 0: metric name '.*'… of 10,000,000 characters {says}"):
+                rnd.global_metrics({long: 0.5})
+            rnd.client("a", g, num_samples=1, metrics={"m" * NAME_MAX_LENGTH: 1.0})
+        for name, key in ((long, "x"), ("x", long + "/")):
+            with pytest.raises(RecorderError, match=rf"^attach.*name '.*'… of 10,000,00\d characters {says}"):
+                rec.attach(name, **{key: np.zeros(2)})
+    with open_run(tmp_path / "t.h5") as run:
+        assert run.metric_names(0) == ["m" * NAME_MAX_LENGTH] and not run.attachments
+
+
+def test_a_failure_reason_too_long_to_read_keeps_its_beginning_and_end(tmp_path):
+    """A review: a reason of 10 million characters took 10 MB of the file in every round it came in; refused, it would
+    have cost the round. It keeps its first and last 5,000 characters (a traceback ends with its error), with a marker
+    that says how much was cut; a reason of 10,000 characters is kept whole."""
+    from recorder import REASON_MAX_LENGTH
+
+    g, reason = {"w": np.zeros(2, np.float32)}, "Traceback:" + "x" * 10**7 + "ValueError: boom"
+    with Recorder(tmp_path / "t.h5") as rec, rec.round(0, g) as rnd:
+        rnd.client("a", g, num_samples=1)
+        rnd.failure("b", reason)
+        rnd.failure("c", "y" * REASON_MAX_LENGTH)
+    with open_run(tmp_path / "t.h5") as run:
+        kept = run.failures(0)
+    half = REASON_MAX_LENGTH // 2
+    assert kept["b"] == f"{reason[:half]} … [{len(reason) - REASON_MAX_LENGTH:,} characters cut] … {reason[-half:]}"
+    assert kept["b"].endswith("ValueError: boom") and kept["c"] == "y" * REASON_MAX_LENGTH
 
 
 def test_a_second_ground_truth_final_or_attachment_replaces_the_first(tmp_path):

@@ -18,8 +18,8 @@ from ..verdict import CORROBORATES_MEANING, SCORE_MEANING, SINCE_MEANING, VERDIC
 from . import figures
 from .files import write_atomic
 from .page import (
-    VERDICT_COLOURS, badge, byte_size, card, closest_call, count, esc, facts, failed_rounds, figure, meta_value, num, page, rate, section,
-    short, table,
+    VERDICT_COLOURS, badge, byte_size, card, closest_call, count, esc, facts, failed_id, failed_rounds, figure, meta_value,
+    num, page, rate, section, short, table,
 )
 
 if TYPE_CHECKING:  # the inversion needs torch; the page only draws its result
@@ -116,7 +116,7 @@ def _summary(report: AuditReport) -> str:
         ("global metrics", esc(", ".join(s.global_metrics) or "none recorded")),
         ("ground truth", truth),
         ("failed replies", esc(s.failures) + (": " + ", ".join(
-            f'<span class="id">{esc(cid)}</span> ({esc(failed_rounds(rounds))})'
+            f'<span class="id">{esc(failed_id(cid, s.failed_nodes))}</span> ({esc(failed_rounds(rounds))})'
             for cid, rounds in s.failed_replies.items()
         ) if s.failed_replies else "")),
         ("updates with NaN/Inf", esc(len(s.nonfinite_updates))),

@@ -113,6 +113,12 @@ def closest_call(v: ClientVerdict) -> str:
     return f"below every threshold; nearest: {name} at {short(value, (1.0,)).replace('-', '−')}× its threshold{side}{told}"
 
 
+def failed_id(cid: str, nodes: dict[str, list[str]]) -> str:
+    """A failed reply's id with the client its Flower node named itself as later, where ``nodes`` (the run facts'
+    ``failed_nodes``) says: "1720…3 (Flower node of client 1)" (the reports showed the bare node id)."""
+    return f"{cid} (Flower node of client {' or '.join(nodes[cid])})" if cid in nodes else cid
+
+
 def count(n: int, noun: str) -> str:
     """``n`` and ``noun``, plural unless ``n`` is 1 (nouns of this report take an s)."""
     return f"{n:,} {plural(n, noun)}"

@@ -17,7 +17,7 @@ from ..notes import listed
 from ..summary import RunSummary
 from ..verdict import CORROBORATES_MEANING, SCORE_MEANING, SINCE_MEANING
 from .escapes import shown
-from .page import byte_size, closest_call, count, failed_rounds, meta_value, rate, short
+from .page import byte_size, closest_call, count, failed_id, failed_rounds, meta_value, rate, short
 
 if TYPE_CHECKING:  # the inversion needs torch; the terminal only draws its result
     from ..inversion import TriggerInversionReport
@@ -100,7 +100,7 @@ def failed_replies(summary: RunSummary, most: int = 8, reasons: bool = True) -> 
     def when(rounds: dict[str, str]) -> str:
         return failed_rounds(rounds) if reasons else f"round{'s' * (len(rounds) > 1)} {', '.join(rounds)}"
 
-    shown = [f"{cid} ({when(rounds)})" for cid, rounds in summary.failed_replies.items()]
+    shown = [f"{failed_id(cid, summary.failed_nodes)} ({when(rounds)})" for cid, rounds in summary.failed_replies.items()]
     return plain(f"{summary.failures}: " + listed(shown, most, "clients"))
 
 
@@ -111,7 +111,11 @@ def render_summary(console: Console, summary: RunSummary) -> None:
         rows = [(key, str(values)) for key, values in summary.nonfinite_updates.items()]
         parts.append(_round_client_table("updates with NaN/Inf", "values", "right", rows))
     if summary.failed_replies:
-        rows = [(f"{r}:{cid}", reason) for cid, rounds in summary.failed_replies.items() for r, reason in rounds.items()]
+        rows = [
+            (f"{r}:{failed_id(cid, summary.failed_nodes)}", reason)
+            for cid, rounds in summary.failed_replies.items()
+            for r, reason in rounds.items()
+        ]
         parts.append(_round_client_table("failed replies", "reason", "left", rows))
     console.print(Group(*parts))
 
