@@ -391,6 +391,28 @@ def test_nested_metadata_is_shown_as_stored_and_an_empty_run_says_it_has_no_clie
     assert "No client sent an update in any round: there is nothing to judge." in page
 
 
+def test_a_long_metadata_value_is_shown_cut_and_kept_whole_in_the_json(tmp_path):
+    """A review: a 10 MB string in a run's meta was printed whole in the terminal and the HTML; both now show its
+    beginning and say how much is left out, and the JSON report keeps it as the run holds it."""
+    from rich.console import Console
+
+    from fedforensics.report.json import report_to_json
+    from fedforensics.report.page import META_SHOWN
+    from fedforensics.report.terminal import render_summary
+
+    note = "n" * (META_SHOWN + 5_000)
+    with Recorder(tmp_path / "long.h5", meta={"note": note, "name": "x"}):
+        pass
+    report = audit(tmp_path / "long.h5")
+    told = "… [5,000 more characters: the JSON report and the run file hold it whole]"
+    assert f"note = {'n' * META_SHOWN}{told}" in render_html(report) and note not in render_html(report)
+    console = Console(record=True, width=200)
+    render_summary(console, report.summary)
+    text = "".join(console.export_text().split())
+    assert "".join(told.split()) in text and note not in text and "name=x" in text
+    assert report_to_json(report)["run"]["meta"]["note"] == note
+
+
 def test_many_background_lines_are_drawn_as_one_image():
     """QA: 1,000 clients over 150 rounds made each per-client chart 5.6 MB of SVG paths (17 MB of HTML); beyond
     RASTER_LINES benign clients their lines are one embedded image, the highlighted clients still vectors."""

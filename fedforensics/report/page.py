@@ -159,10 +159,18 @@ def rate(value: float | None) -> str:
     return short(value, (0.0, 1.0))
 
 
-def meta_value(value: object) -> str:
+#: The longest metadata value a page shows whole: a 10 MB string in a run's meta was printed whole in the terminal
+#: and the HTML (a review); the JSON report keeps the value as the run holds it.
+META_SHOWN = 2_000
+
+
+def meta_value(value: object, limit: int = META_SHOWN) -> str:
     """A metadata value as the run stores it: a string as it is, anything else as JSON (``null``, ``["a", 1]``,
-    not Python's ``None`` and ``['a', 1]``: QA)."""
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    not Python's ``None`` and ``['a', 1]``: QA); beyond ``limit`` characters its beginning, and how much is left out."""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… [{len(text) - limit:,} more characters: the JSON report and the run file hold it whole]"
 
 
 def byte_size(n: int) -> str:
