@@ -123,6 +123,10 @@ def _as_array(value: Any, where: str) -> np.ndarray:
         # ml_dtypes' bfloat16 and 8-, 6-, 4-bit floats (JAX's arrays), a type numpy registers but HDF5 lacks: stored
         # as float32, which holds each of their values exactly, as torch's are (docs/format.md); they were refused
         array = array.astype(np.float32)
+    elif array.dtype.isbuiltin == 2 and array.dtype.name.startswith(("int", "uint")) and array.dtype.itemsize <= 8:
+        # ml_dtypes' 2- and 4-bit integers (quantized weights): as the byte-wide integers that hold each value exactly;
+        # they were refused as "not of booleans, integers or real floats", integers though they are (a review)
+        array = array.astype(f"{'u' * array.dtype.name.startswith('u')}int{8 * array.dtype.itemsize}")
     if array.dtype.kind not in _NUMERIC_KINDS:
         raise RecorderError(f"{where}: an array of dtype {array.dtype}, not of booleans, integers or real floats")
     return array

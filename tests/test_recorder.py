@@ -165,6 +165,23 @@ def test_ml_dtypes_arrays_of_types_numpy_lacks_are_stored_as_float32(tmp_path):
             np.testing.assert_array_equal(run.final_state()[name], [0.5, -1.0, 2.0])
 
 
+def test_ml_dtypes_narrow_integers_are_stored_as_byte_wide_integers(tmp_path):
+    """ml_dtypes' int4, uint4, int2 and uint2 (quantized weights) were refused as "not of booleans, integers or real
+    floats", integers though they are: stored as int8 / uint8, which hold each value exactly."""
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    kinds = {name: getattr(ml_dtypes, name) for name in ("int4", "uint4", "int2", "uint2") if hasattr(ml_dtypes, name)}
+    values = {name: np.array([0, 1, 1]).astype(kind) for name, kind in kinds.items()}
+    with Recorder(tmp_path / "narrow_int.h5") as rec:
+        with rec.round(0, values) as rnd:
+            rnd.client("c0", values, num_samples=1)
+        rec.final(values)
+    with open_run(tmp_path / "narrow_int.h5") as run:
+        stored = {layer.name: layer.dtype for layer in run.layers}
+        assert stored == {name: np.dtype("uint8" if name.startswith("u") else "int8") for name in kinds}
+        for name in kinds:
+            np.testing.assert_array_equal(run.final_state()[name], [0, 1, 1])
+
+
 def test_nan_and_inf_are_recorded_and_flagged(tmp_path):
     g = {"w": np.zeros(4, np.float32)}
     with Recorder(tmp_path / "n.h5") as rec:
