@@ -679,3 +679,16 @@ def test_the_terminal_names_a_benign_clients_nearest_detector_and_both_reports_s
     console.print(verdict_table(dataclasses.replace(report, verdicts=[dataclasses.replace(benign, score=0.5)])))
     assert "score: " not in console.export_text()  # said where a benign score passes 1, not on every table
     assert f"Score: {SCORE_MEANING}" in render_html(report).replace("&#x27;", "'")
+
+
+def test_a_printed_report_starts_on_its_first_page_and_keeps_its_verdict_colours(hostile):
+    """A fresh-eyes auditor printed the demo's report: page 1 held the title alone (no section would break across
+    pages, and the summary is taller than what was left), its subtitle light grey on white, and with a browser's
+    default of no background graphics every verdict badge faded to grey text. Now figures and table rows keep whole,
+    the header reads dark on white and the badges keep their colours."""
+    _, page = hostile
+    printed = page.split("@media print", 1)[1].split("</style>", 1)[0]
+    assert "avoid-page" not in printed and "section {" not in printed
+    assert re.search(r"figure, tr[^{]*\{ break-inside:avoid; \}", printed)
+    assert re.search(r"\.badge[^{]*\{[^}]*[^-]print-color-adjust:exact", printed)
+    assert re.search(r"header\.top \.sub \{ color:var\(--muted\); \}", printed)

@@ -83,7 +83,15 @@ figcaption { color:var(--muted); font-size:13px; margin-top:6px; max-width:90ch;
 .note { background:#fff8e6; border:1px solid #f0d9a0; border-radius:6px; padding:8px 12px; margin:8px 0; }
 .empty { color:var(--muted); font-style:italic; }
 footer { color:var(--muted); font-size:12.5px; padding:18px 0 30px; }
-@media print { nav.toc { display:none; } section { break-inside:avoid-page; } header.top { background:#fff; color:#000; } }
+@media print {
+  nav.toc { display:none; }
+  header.top { background:#fff; color:var(--ink); padding:0 0 8px; border-bottom:2px solid var(--ink); }
+  header.top .kicker, header.top .sub { color:var(--muted); }
+  figure, tr, ul.suspects li, .card, .note { break-inside:avoid; }
+  h2, h3, p.lead { break-after:avoid; }
+  .badge, .truth, tr.v-malicious td:first-child, tr.v-suspicious td:first-child {
+    -webkit-print-color-adjust:exact; print-color-adjust:exact; }
+}
 """ % VERDICT_COLOURS
 
 
