@@ -692,3 +692,14 @@ def test_a_printed_report_starts_on_its_first_page_and_keeps_its_verdict_colours
     assert re.search(r"figure, tr[^{]*\{ break-inside:avoid; \}", printed)
     assert re.search(r"\.badge[^{]*\{[^}]*[^-]print-color-adjust:exact", printed)
     assert re.search(r"header\.top \.sub \{ color:var\(--muted\); \}", printed)
+
+
+def test_a_phone_lays_the_page_out_at_its_own_width(hostile):
+    """A fresh-eyes auditor's 390-px phone window laid the demo's report out 763 px wide, every paragraph zoomed out
+    with it: the contents' links had no space between them to wrap at, and the verdict and detector tables widened the
+    page. Now the links wrap and each table scrolls in its own box."""
+    _, page = hostile
+    toc = re.search(r'<nav class="toc"><div class="wrap">(.*?)</div></nav>', page).group(1)
+    assert "</a><a" not in toc and toc.count("</a> <a ") == toc.count("<a ") - 1 > 0
+    assert page.count("<table>") == page.count('<div class="scroll"><table>') > 0
+    assert ".scroll { overflow-x:auto; }" in page
