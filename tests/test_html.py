@@ -703,3 +703,28 @@ def test_a_phone_lays_the_page_out_at_its_own_width(hostile):
     assert "</a><a" not in toc and toc.count("</a> <a ") == toc.count("<a ") - 1 > 0
     assert page.count("<table>") == page.count('<div class="scroll"><table>') > 0
     assert ".scroll { overflow-x:auto; }" in page
+
+
+def test_two_suspects_of_one_verdict_are_told_apart_on_the_per_client_lines():
+    """A fresh-eyes auditor could not tell the label-flip run's two malicious clients apart on its timelines: both red
+    and dashed with the same dots, their legend entries alike, and as both norms ended near 4.6 their ids were drawn
+    on top of each other. Now each highlighted client has its own marker, the same in the legend, and the ids at the
+    lines' ends keep apart."""
+    from matplotlib.figure import Figure
+
+    from fedforensics.report.figures import ClientStyles, _client_lines, spread
+
+    ids = ["c1", "c9", "c2", "c3", "c4"]
+    styles = ClientStyles({c: "malicious" if c in ("c1", "c9") else "benign" for c in ids}, frozenset({"c1", "c9"}))
+    fig = Figure(figsize=(10, 3.8), layout="constrained")
+    ax = fig.add_subplot()
+    ends = {"c1": 4.6, "c9": 4.58, "c2": 1.0, "c3": 1.2, "c4": 0.9}
+    _client_lines(ax, {str(r): {c: end + 0.1 * (2 - r) for c, end in ends.items()} for r in range(3)}, styles)
+    fig.draw_without_rendering()
+    first, second = (text.get_window_extent() for text in ax.texts)
+    assert not first.overlaps(second), (first, second)
+    suspects = [line for line in ax.lines if line.get_color() == styles.colour("c1")]
+    assert len({line.get_marker() for line in suspects}) == 2
+    legend = {handle.get_label(): handle.get_marker() for handle in ax.get_legend().legend_handles}
+    assert legend["c1 (malicious, known attacker)"] == styles.marker("c1") != legend["c9 (malicious, known attacker)"]
+    assert spread([0.5, 0.1, 0.5], 0.1) == pytest.approx([0.45, 0.1, 0.55])
