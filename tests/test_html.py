@@ -728,3 +728,18 @@ def test_two_suspects_of_one_verdict_are_told_apart_on_the_per_client_lines():
     legend = {handle.get_label(): handle.get_marker() for handle in ax.get_legend().legend_handles}
     assert legend["c1 (malicious, known attacker)"] == styles.marker("c1") != legend["c9 (malicious, known attacker)"]
     assert spread([0.5, 0.1, 0.5], 0.1) == pytest.approx([0.45, 0.1, 0.55])
+
+
+def test_the_anomaly_index_chart_draws_the_threshold_it_is_flagged_above(hostile):
+    """A fresh-eyes auditor read the demo's anomaly indices (label 6 at 7.58, label 1 at 1.74) with no mark of where
+    flagging starts: the bars now have the threshold as a dashed line, and the caption points to it."""
+    from fedforensics.report.figures import inversion_scores
+
+    def svg(threshold: float) -> str:
+        uri = inversion_scores([0, 1, 2], [9.0, 8.0, 2.0], [0.1, 0.6, 3.0], [False, False, True], threshold)
+        return base64.b64decode(uri.split(",", 1)[1]).decode()
+
+    assert "stroke-dasharray" in svg(2.0) and "stroke-dasharray" not in svg(float("inf"))
+    report, _ = hostile
+    page = render_html(dataclasses.replace(report, trigger_inversion=fake_inversion()))
+    assert "an anomaly index above 2 on the small side (dashed line). Red: flagged." in page

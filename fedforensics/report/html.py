@@ -411,11 +411,12 @@ def _inversion(inversion: TriggerInversionReport) -> str:
         verdict += f'<div class="note">{sentence}.</div>' if inversion.result.near_chance else f'<p class="muted">{sentence}.</p>'
     parts = [verdict, figure(
         figures.inversion_scores([c.label for c in classes], [c.mask_l1 for c in classes],
-                                 [c.anomaly_index for c in classes], [c.flagged for c in classes]),
+                                 [c.anomaly_index for c in classes], [c.flagged for c in classes],
+                                 inversion.result.threshold),
         "mask norm and anomaly index per label",
         f"Neural Cleanse on {esc(model)}, {esc(inversion.samples)} clean samples (half to optimise, half to check). "
         "A backdoor target needs a much smaller mask than the other labels: an anomaly index above "
-        f"{inversion.result.threshold:g} on the small side. Red: flagged.",
+        f"{inversion.result.threshold:g} on the small side (dashed line). Red: flagged.",
     )]
     shown = sorted(classes, key=lambda c: (not c.flagged, c.mask_l1))[:TRIGGER_IMAGES]
     shown.sort(key=lambda c: c.label)
