@@ -743,3 +743,16 @@ def test_the_anomaly_index_chart_draws_the_threshold_it_is_flagged_above(hostile
     report, _ = hostile
     page = render_html(dataclasses.replace(report, trigger_inversion=fake_inversion()))
     assert "an anomaly index above 2 on the small side (dashed line). Red: flagged." in page
+
+
+def test_the_trigger_table_says_what_its_attack_success_counts(hostile):
+    """Every label's recovered trigger had 96-99% attack success in the demo's table, which a fresh-eyes auditor read as
+    the attack succeeding on every label; the terminal's caption said what the share counts, the HTML did not."""
+    report, _ = hostile
+    page = render_html(dataclasses.replace(report, trigger_inversion=fake_inversion()))
+    table_end = page.index("</table>", page.index("attack success (held out)"))
+    assert page[table_end:].startswith(
+        '</table></div><p class="muted">Attack success: the share of the held-out half of the clean samples, those of '
+        "the other labels, that the label&#x27;s trigger sends to it. A trigger is recovered for every label"
+    )
+    assert "a backdoor's stands out by its small mask (its anomaly index), not by this share." in page

@@ -18,8 +18,8 @@ from ..verdict import CORROBORATES_MEANING, SCORE_MEANING, SINCE_MEANING, VERDIC
 from . import figures
 from .files import write_atomic
 from .page import (
-    VERDICT_COLOURS, badge, byte_size, card, closest_call, count, esc, facts, failed_rounds, figure, meta_value, num, page, rate, section,
-    short, table,
+    TRIGGER_SUCCESS, VERDICT_COLOURS, badge, byte_size, card, closest_call, count, esc, facts, failed_rounds, figure, meta_value, num,
+    page, rate, section, short, table,
 )
 
 if TYPE_CHECKING:  # the inversion needs torch; the page only draws its result
@@ -454,6 +454,10 @@ def _inversion(inversion: TriggerInversionReport) -> str:
     rows = [[esc(c.label), num(c.mask_l1, ".1f"), num(c.attack_success, ".0%"), short(c.anomaly_index, (inversion.result.threshold,)),
              '<span class="truth">flagged</span>' if c.flagged else '<span class="muted">–</span>'] for c in classes]
     parts.append(table(["label", "mask L1", "attack success (held out)", "anomaly index", "verdict"], rows, numeric=(1, 2, 3)))
+    # every label near 100% read as the attack succeeding on every label (a fresh-eyes auditor; the terminal said it)
+    parts.append(f'<p class="muted">{esc(TRIGGER_SUCCESS[0].upper() + TRIGGER_SUCCESS[1:])}. A trigger is recovered for '
+                 "every label, and each can send most inputs to its label: a backdoor's stands out by its small mask "
+                 "(its anomaly index), not by this share.</p>")
     return "".join(parts)
 
 

@@ -26,6 +26,12 @@ if TYPE_CHECKING:
 #: the badges (QA: 2.69 and 3.63 before).
 VERDICT_COLOURS = {"malicious": "#c62828", "suspicious": "#b35c00", "benign": "#557a5b"}
 
+#: What a trigger's attack success in trigger inversion's table counts, as both reports say it.
+TRIGGER_SUCCESS = (
+    "attack success: the share of the held-out half of the clean samples, those of the other labels, that the "
+    "label's trigger sends to it"
+)
+
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 
 CSS = """
