@@ -701,3 +701,80 @@ def test_the_terminal_names_a_benign_clients_nearest_detector_and_both_reports_s
     console.print(verdict_table(dataclasses.replace(report, verdicts=[dataclasses.replace(benign, score=0.5)])))
     assert "score: " not in console.export_text()  # said where a benign score passes 1, not on every table
     assert f"Score: {SCORE_MEANING}" in render_html(report).replace("&#x27;", "'")
+
+
+def test_a_printed_report_starts_on_its_first_page_and_keeps_its_verdict_colours(hostile):
+    """A fresh-eyes auditor printed the demo's report: page 1 held the title alone (no section would break across
+    pages, and the summary is taller than what was left), its subtitle light grey on white, and with a browser's
+    default of no background graphics every verdict badge faded to grey text. Now figures and table rows keep whole,
+    the header reads dark on white and the badges keep their colours."""
+    _, page = hostile
+    printed = page.split("@media print", 1)[1].split("</style>", 1)[0]
+    assert "avoid-page" not in printed and "section {" not in printed
+    assert re.search(r"figure, tr[^{]*\{ break-inside:avoid; \}", printed)
+    assert re.search(r"\.badge[^{]*\{[^}]*[^-]print-color-adjust:exact", printed)
+    assert re.search(r"header\.top \.sub \{ color:var\(--muted\); \}", printed)
+
+
+def test_a_phone_lays_the_page_out_at_its_own_width(hostile):
+    """A fresh-eyes auditor's 390-px phone window laid the demo's report out 763 px wide, every paragraph zoomed out
+    with it: the contents' links had no space between them to wrap at, and the verdict and detector tables widened the
+    page. Now the links wrap and each table scrolls in its own box."""
+    _, page = hostile
+    toc = re.search(r'<nav class="toc"><div class="wrap">(.*?)</div></nav>', page).group(1)
+    assert "</a><a" not in toc and toc.count("</a> <a ") == toc.count("<a ") - 1 > 0
+    assert page.count("<table>") == page.count('<div class="scroll"><table>') > 0
+    assert ".scroll { overflow-x:auto; }" in page
+
+
+def test_two_suspects_of_one_verdict_are_told_apart_on_the_per_client_lines():
+    """A fresh-eyes auditor could not tell the label-flip run's two malicious clients apart on its timelines: both red
+    and dashed with the same dots, their legend entries alike, and as both norms ended near 4.6 their ids were drawn
+    on top of each other. Now each highlighted client has its own marker, the same in the legend, and the ids at the
+    lines' ends keep apart."""
+    from matplotlib.figure import Figure
+
+    from fedforensics.report.figures import ClientStyles, _client_lines, spread
+
+    ids = ["c1", "c9", "c2", "c3", "c4"]
+    styles = ClientStyles({c: "malicious" if c in ("c1", "c9") else "benign" for c in ids}, frozenset({"c1", "c9"}))
+    fig = Figure(figsize=(10, 3.8), layout="constrained")
+    ax = fig.add_subplot()
+    ends = {"c1": 4.6, "c9": 4.58, "c2": 1.0, "c3": 1.2, "c4": 0.9}
+    _client_lines(ax, {str(r): {c: end + 0.1 * (2 - r) for c, end in ends.items()} for r in range(3)}, styles)
+    fig.draw_without_rendering()
+    first, second = (text.get_window_extent() for text in ax.texts)
+    assert not first.overlaps(second), (first, second)
+    suspects = [line for line in ax.lines if line.get_color() == styles.colour("c1")]
+    assert len({line.get_marker() for line in suspects}) == 2
+    legend = {handle.get_label(): handle.get_marker() for handle in ax.get_legend().legend_handles}
+    assert legend["c1 (malicious, known attacker)"] == styles.marker("c1") != legend["c9 (malicious, known attacker)"]
+    assert spread([0.5, 0.1, 0.5], 0.1) == pytest.approx([0.45, 0.1, 0.55])
+
+
+def test_the_anomaly_index_chart_draws_the_threshold_it_is_flagged_above(hostile):
+    """A fresh-eyes auditor read the demo's anomaly indices (label 6 at 7.58, label 1 at 1.74) with no mark of where
+    flagging starts: the bars now have the threshold as a dashed line, and the caption points to it."""
+    from fedforensics.report.figures import inversion_scores
+
+    def svg(threshold: float) -> str:
+        uri = inversion_scores([0, 1, 2], [9.0, 8.0, 2.0], [0.1, 0.6, 3.0], [False, False, True], threshold)
+        return base64.b64decode(uri.split(",", 1)[1]).decode()
+
+    assert "stroke-dasharray" in svg(2.0) and "stroke-dasharray" not in svg(float("inf"))
+    report, _ = hostile
+    page = render_html(dataclasses.replace(report, trigger_inversion=fake_inversion()))
+    assert "an anomaly index above 2 on the small side (dashed line). Red: flagged." in page
+
+
+def test_the_trigger_table_says_what_its_attack_success_counts(hostile):
+    """Every label's recovered trigger had 96-99% attack success in the demo's table, which a fresh-eyes auditor read as
+    the attack succeeding on every label; the terminal's caption said what the share counts, the HTML did not."""
+    report, _ = hostile
+    page = render_html(dataclasses.replace(report, trigger_inversion=fake_inversion()))
+    table_end = page.index("</table>", page.index("attack success (held out)"))
+    assert page[table_end:].startswith(
+        '</table></div><p class="muted">Attack success: the share of the held-out half of the clean samples, those of '
+        "the other labels, that the label&#x27;s trigger sends to it. A trigger is recovered for every label"
+    )
+    assert "a backdoor's stands out by its small mask (its anomaly index), not by this share." in page

@@ -181,3 +181,15 @@ def test_screenshot_is_not_blank(loaded, tmp_path_factory):
     assert image.std() > 20
     # content throughout the page, not only in the header: every eighth of it varies
     assert all(band.std() > 5 for band in np.array_split(image, 8))
+
+
+def test_a_phone_lays_the_page_out_at_its_own_width(loaded):
+    """A fresh-eyes auditor's 390-px phone window laid the demo's report out 763 px wide (its contents' links one
+    unbreakable line, its tables widening the page), every paragraph zoomed out with it."""
+    session, _, _ = loaded
+    session.call("Emulation.setDeviceMetricsOverride", width=390, height=800, deviceScaleFactor=1, mobile=True)
+    try:
+        widths = session.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    finally:
+        session.call("Emulation.clearDeviceMetricsOverride")
+    assert widths == [390, 390]

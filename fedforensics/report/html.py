@@ -18,8 +18,8 @@ from ..verdict import CORROBORATES_MEANING, SCORE_MEANING, SINCE_MEANING, VERDIC
 from . import figures
 from .files import write_atomic
 from .page import (
-    VERDICT_COLOURS, badge, byte_size, card, closest_call, count, esc, facts, failed_id, failed_rounds, figure, meta_value,
-    num, page, rate, section, short, table,
+    TRIGGER_SUCCESS, VERDICT_COLOURS, badge, byte_size, card, closest_call, count, esc, facts, failed_id, failed_rounds,
+    figure, meta_value, num, page, rate, section, short, table,
 )
 
 if TYPE_CHECKING:  # the inversion needs torch; the page only draws its result
@@ -411,11 +411,12 @@ def _inversion(inversion: TriggerInversionReport) -> str:
         verdict += f'<div class="note">{sentence}.</div>' if inversion.result.near_chance else f'<p class="muted">{sentence}.</p>'
     parts = [verdict, figure(
         figures.inversion_scores([c.label for c in classes], [c.mask_l1 for c in classes],
-                                 [c.anomaly_index for c in classes], [c.flagged for c in classes]),
+                                 [c.anomaly_index for c in classes], [c.flagged for c in classes],
+                                 inversion.result.threshold),
         "mask norm and anomaly index per label",
         f"Neural Cleanse on {esc(model)}, {esc(inversion.samples)} clean samples (half to optimise, half to check). "
         "A backdoor target needs a much smaller mask than the other labels: an anomaly index above "
-        f"{inversion.result.threshold:g} on the small side. Red: flagged.",
+        f"{inversion.result.threshold:g} on the small side (dashed line). Red: flagged.",
     )]
     shown = sorted(classes, key=lambda c: (not c.flagged, c.mask_l1))[:TRIGGER_IMAGES]
     shown.sort(key=lambda c: c.label)
@@ -453,6 +454,10 @@ def _inversion(inversion: TriggerInversionReport) -> str:
     rows = [[esc(c.label), num(c.mask_l1, ".1f"), num(c.attack_success, ".0%"), short(c.anomaly_index, (inversion.result.threshold,)),
              '<span class="truth">flagged</span>' if c.flagged else '<span class="muted">–</span>'] for c in classes]
     parts.append(table(["label", "mask L1", "attack success (held out)", "anomaly index", "verdict"], rows, numeric=(1, 2, 3)))
+    # every label near 100% read as the attack succeeding on every label (a fresh-eyes auditor; the terminal said it)
+    parts.append(f'<p class="muted">{esc(TRIGGER_SUCCESS[0].upper() + TRIGGER_SUCCESS[1:])}. A trigger is recovered for '
+                 "every label, and each can send most inputs to its label: a backdoor's stands out by its small mask "
+                 "(its anomaly index), not by this share.</p>")
     return "".join(parts)
 
 

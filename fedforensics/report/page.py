@@ -26,6 +26,12 @@ if TYPE_CHECKING:
 #: the badges (QA: 2.69 and 3.63 before).
 VERDICT_COLOURS = {"malicious": "#c62828", "suspicious": "#b35c00", "benign": "#557a5b"}
 
+#: What a trigger's attack success in trigger inversion's table counts, as both reports say it.
+TRIGGER_SUCCESS = (
+    "attack success: the share of the held-out half of the clean samples, those of the other labels, that the "
+    "label's trigger sends to it"
+)
+
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 
 CSS = """
@@ -55,6 +61,7 @@ p.lead { color:var(--muted); margin:0 0 14px; max-width:80ch; }
 .card .l { color:var(--muted); font-size:13px; }
 .grid2 { display:grid; grid-template-columns: minmax(0,1fr) minmax(0,1fr); gap:22px; }
 @media (max-width: 860px) { .grid2 { grid-template-columns: minmax(0,1fr); } }
+.scroll { overflow-x:auto; }
 table { border-collapse:collapse; width:100%%; font-size:13.5px; margin:4px 0 12px; }
 th, td { text-align:left; padding:6px 8px; border-bottom:1px solid var(--line); vertical-align:top; }
 th { background:var(--panel); font-weight:600; color:#334; white-space:nowrap; }
@@ -83,7 +90,16 @@ figcaption { color:var(--muted); font-size:13px; margin-top:6px; max-width:90ch;
 .note { background:#fff8e6; border:1px solid #f0d9a0; border-radius:6px; padding:8px 12px; margin:8px 0; }
 .empty { color:var(--muted); font-style:italic; }
 footer { color:var(--muted); font-size:12.5px; padding:18px 0 30px; }
-@media print { nav.toc { display:none; } section { break-inside:avoid-page; } header.top { background:#fff; color:#000; } }
+@media print {
+  nav.toc { display:none; }
+  .scroll { overflow:visible; }
+  header.top { background:#fff; color:var(--ink); padding:0 0 8px; border-bottom:2px solid var(--ink); }
+  header.top .kicker, header.top .sub { color:var(--muted); }
+  figure, tr, ul.suspects li, .card, .note { break-inside:avoid; }
+  h2, h3, p.lead { break-after:avoid; }
+  .badge, .truth, tr.v-malicious td:first-child, tr.v-suspicious td:first-child {
+    -webkit-print-color-adjust:exact; print-color-adjust:exact; }
+}
 """ % VERDICT_COLOURS
 
 
@@ -215,7 +231,9 @@ def table(
         cls = f' class="{esc(row_classes[n])}"' if row_classes and row_classes[n] else ""
         cells = "".join(f'<td class="num">{c}</td>' if i in numeric else f"<td>{c}</td>" for i, c in enumerate(row))
         body.append(f"<tr{cls}>{cells}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    # scrolled in its own box: wider than a phone's screen, a table widened the whole page (a fresh-eyes auditor's
+    # 390-px window laid the report out 763 px wide, every paragraph zoomed out with it)
+    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
 
 
 def facts(rows: Iterable[tuple[str, str]]) -> str:
@@ -240,7 +258,9 @@ def section(anchor: str, title: str, body_html: str, lead_html: str = "") -> str
 
 def page(title: str, subtitle_html: str, sections: Sequence[tuple[str, str, str]], kicker: str) -> str:
     """The whole document: ``sections`` are ``(anchor, toc label, section html)``."""
-    toc = "".join(f'<a href="#{esc(anchor)}">{esc(label)}</a>' for anchor, label, _ in sections)
+    # spaces between the links, so that the row can wrap: joined without, it was one unbreakable line that widened
+    # a phone's page to 560 px (a fresh-eyes auditor)
+    toc = " ".join(f'<a href="#{esc(anchor)}">{esc(label)}</a>' for anchor, label, _ in sections)
     body = "".join(html_ for _, _, html_ in sections)
     return (
         "<!DOCTYPE html>\n"

@@ -17,7 +17,7 @@ from ..notes import listed
 from ..summary import RunSummary
 from ..verdict import CORROBORATES_MEANING, SCORE_MEANING, SINCE_MEANING
 from .escapes import shown
-from .page import byte_size, closest_call, count, failed_id, failed_rounds, meta_value, rate, short
+from .page import TRIGGER_SUCCESS, byte_size, closest_call, count, failed_id, failed_rounds, meta_value, rate, short
 
 if TYPE_CHECKING:  # the inversion needs torch; the terminal only draws its result
     from ..inversion import TriggerInversionReport
@@ -344,10 +344,7 @@ def trigger_inversion_table(inversion: TriggerInversionReport) -> Group:
     probe = _probe_table(inversion)
     # the flagged label's 97% here and its recovered trigger's 98% in the probe read as one figure twice (a fresh-eyes
     # auditor): they count different samples, which the HTML's "(held out)" said and the terminal did not
-    table.caption = (
-        "attack success: the share of the held-out half of the clean samples, those of the other labels, that the "
-        "label's trigger sends to it" + ("; the probe below counts every clean sample" if probe is not None else "")
-    )
+    table.caption = TRIGGER_SUCCESS + ("; the probe below counts every clean sample" if probe is not None else "")
     table.caption_justify = "left"
     lines = [_inversion_verdict(inversion)]
     if inversion.result.accuracy_said:
