@@ -778,3 +778,14 @@ def test_the_trigger_table_says_what_its_attack_success_counts(hostile):
         "the other labels, that the label&#x27;s trigger sends to it. A trigger is recovered for every label"
     )
     assert "a backdoor's stands out by its small mask (its anomaly index), not by this share." in page
+
+
+def test_the_timeline_caption_says_where_this_runs_anomaly_peaks_beside_bilgins_finding(hostile):
+    """A review: the caption always said Bilgin (2021) finds the anomaly strongest in the first rounds, beside a label
+    flipper's anomaly that grew over the run, as if the figure showed it; it now says where this run's peaks."""
+    report, page = hostile
+    best = report.detector("layer-deviation").extras["most_separating"]
+    row = next(row for row in report.localization if row["slice"] == best)
+    said = " ".join(page.split())
+    assert "Bilgin (2021) finds the anomaly strongest in an attack's first rounds, fading once the backdoor is in; " \
+        f"in this run the slice's largest |robust z| peaks in round {row['peak_round']} (rounds 0–5)." in said

@@ -308,7 +308,11 @@ def _timeline(report: AuditReport, deviation: DetectorResult | None) -> str:
         f'The most separating slice, <span class="id">{esc(label)}</span>, per client and round. '
         "Red: malicious, amber: suspicious, green-grey: benign"
         + ("; dashed: known attackers (ground truth)." if report.summary.ground_truth else ".")
-        + " Bilgin (2021) finds the anomaly strongest in an attack's first rounds, fading once the backdoor is in."
+        + " Bilgin (2021) finds the anomaly strongest in an attack's first rounds, fading once the backdoor is in"
+        # said beside a label flipper's anomaly that grew over the run, the paper's finding read as this figure's (a
+        # review): the run's own peak says which way it went here
+        + (f"; in this run the slice's largest |robust z| peaks in round {row['peak_round']} (rounds {report.summary.first_round}–"
+           f"{report.summary.last_round})." if row.get("peak_round") is not None else ".")
     )
     return figure(uri, f"per-client timeline of {label}", caption)
 
