@@ -789,3 +789,22 @@ def test_the_timeline_caption_says_where_this_runs_anomaly_peaks_beside_bilgins_
     said = " ".join(page.split())
     assert "Bilgin (2021) finds the anomaly strongest in an attack's first rounds, fading once the backdoor is in; " \
         f"in this run the slice's largest |robust z| peaks in round {row['peak_round']} (rounds 0–5)." in said
+
+
+def test_a_clients_line_breaks_at_the_rounds_it_missed():
+    """A visual review: with 10 of 40 clients a round, a client's line ran straight from round 1 to round 8, as if it
+    had values in between; the line now breaks there (a benign line's points get dots, so that a round between two
+    missed ones still shows), and a client of every round is drawn as before."""
+    from matplotlib.figure import Figure
+
+    from fedforensics.report.figures import ClientStyles, _client_lines
+
+    by_round = {"0": {"a": 1.0, "b": 1.0, "c": 2.0}, "1": {"a": 1.5, "b": 1.2}, "2": {"b": 1.3}, "3": {"a": 2.0, "b": 1.1, "c": 2.5}}
+    styles = ClientStyles({"a": "malicious", "b": "benign", "c": "benign"}, frozenset())
+    ax = Figure().add_subplot()
+    _client_lines(ax, by_round, styles)
+    drawn = {tuple("gap" if x != x else int(x) for x in line.get_xdata()): line for line in ax.lines}
+    assert set(drawn) == {(0, 1, "gap", 3), (0, 1, 2, 3), (0, "gap", 3)}
+    assert drawn[0, 1, 2, 3].get_marker() in ("None", None, "")  # b took part in every round: no break, no dots
+    assert drawn[0, "gap", 3].get_marker() == "."  # a benign client's points, where its line breaks
+    assert drawn[0, 1, "gap", 3].get_marker() == styles.marker("a")

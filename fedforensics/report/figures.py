@@ -175,6 +175,21 @@ def _series(by_round: Mapping[str, Mapping[str, float]]) -> dict[str, tuple[list
     return out
 
 
+def _broken(xs: list[int], ys: list[float], position: Mapping[int, int]) -> tuple[list[float], list[float]]:
+    """``xs``, ``ys`` with a NaN between two points whose rounds have a round of the run between them (``position``:
+    each round's place among the run's): the line breaks where the client was not in a round, or had no value there
+    (a straight line across a sampled client's missed rounds read as values in between: a visual review)."""
+    bx: list[float] = []
+    by: list[float] = []
+    for i, (x, y) in enumerate(zip(xs, ys)):
+        if i and position[x] - position[xs[i - 1]] > 1:
+            bx.append(math.nan)
+            by.append(math.nan)
+        bx.append(x)
+        by.append(y)
+    return bx, by
+
+
 def _maybe_log(ax: Axes, values: Sequence[float]) -> None:
     positive = [v for v in values if v > 0]
     if positive and len(positive) == len(values) and max(positive) / min(positive) > LOG_RATIO:
@@ -252,16 +267,19 @@ def _client_lines(
     labelled = set(_highlighted(styles, list(series))[:LEGEND_LIMIT])
     raster = sum(not styles.highlighted(cid) for cid in series) > RASTER_LINES
     ends = []
+    position = {r: i for i, r in enumerate(sorted({int(r) for r in by_round}))}
     for cid in styles.order(list(series)):
         xs, ys = series[cid]
         values.extend(ys)
+        bx, by = _broken(xs, ys, position)
         if styles.highlighted(cid):
-            ax.plot(xs, ys, color=styles.colour(cid), lw=2.0, ls="--" if cid in styles.attackers else "-",
+            ax.plot(bx, by, color=styles.colour(cid), lw=2.0, ls="--" if cid in styles.attackers else "-",
                     marker=styles.marker(cid), ms=4, zorder=3)
             if cid in labelled:
                 ends.append((cid, xs[-1], ys[-1]))
-        else:
-            ax.plot(xs, ys, color=VERDICT_COLOURS["benign"], lw=1.0, alpha=0.55, zorder=2, rasterized=raster)
+        else:  # a dot a point where the line breaks: a round between two missed ones is no line at all
+            ax.plot(bx, by, color=VERDICT_COLOURS["benign"], lw=1.0, alpha=0.55, zorder=2, rasterized=raster,
+                    marker="." if len(bx) > len(xs) else None, ms=3)
     _legend(ax, styles, list(series), any(not styles.highlighted(c) for c in series), extra)
     ax.set_xlabel("round")
     ax.xaxis.get_major_locator().set_params(integer=True)
