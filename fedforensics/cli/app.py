@@ -12,9 +12,9 @@ from typing import Callable, Iterator, TypeVar
 
 import click
 import typer
-from typer.core import TyperCommand
 from rich.console import Console
 from rich.text import Text
+from typer.core import TyperCommand
 
 from recorder import RecorderError
 
