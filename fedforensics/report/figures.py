@@ -277,7 +277,7 @@ def _client_lines(
                     marker=styles.marker(cid), ms=4, zorder=3)
             if cid in labelled:
                 ends.append((cid, xs[-1], ys[-1]))
-        else:  # a dot a point where the line breaks: a round between two missed ones is no line at all
+        else:  # where its line breaks, a dot at each point: a round between two missed ones has no line to show it
             ax.plot(bx, by, color=VERDICT_COLOURS["benign"], lw=1.0, alpha=0.55, zorder=2, rasterized=raster,
                     marker="." if len(bx) > len(xs) else None, ms=3)
     _legend(ax, styles, list(series), any(not styles.highlighted(c) for c in series), extra)
