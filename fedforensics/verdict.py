@@ -97,7 +97,7 @@ class ClientVerdict:
 
     @property
     def nearest(self) -> tuple[str, float] | None:
-        """The detector whose score came nearest its threshold (the largest finite strength) and that strength; None
+        """The detector whose score came nearest its threshold (the largest strength, NaN left out) and that strength; None
         where no detector could score the client."""
         finite = {name: s for name, s in self.strengths.items() if s == s}
         if not finite:
