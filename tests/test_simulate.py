@@ -269,6 +269,13 @@ def test_bad_attack_parameters_are_refused(settings, message):
         make_attack(**(kwargs | settings))
 
 
+def test_a_flavour_is_checked_whatever_the_attack():
+    """An unknown flavour was refused only by the backdoor itself: under another attack it was recorded as given."""
+    with pytest.raises(FedForensicsError, match="unknown backdoor flavour 'both'"):
+        SimulationConfig(attack="label-flip", flavour="both").check()
+    SimulationConfig(attack="label-flip", flavour="target-class").check()  # no backdoor to misread it
+
+
 # -- (d) partition ------------------------------------------------------------------------
 
 
@@ -545,6 +552,9 @@ def test_cli_simulates_a_run_inspect_accepts(tmp_path):
         (["--seed", str(2**80)], "--seed must be 0 or more and below 2**63"),  # was torch's OverflowError
         (["--rounds", str(10**20)], "--rounds must be at least 1 and below 2**63"),  # was run until the disk filled
         (["--attack-start-round", "5"], "--attack-start-round 5 is not one of the rounds 0..0"),
+        # a review: the other backdoors ran the labels flavour, their meta saying target-class
+        (["--attack", "scaling", "--flavour", "target-class"], "a flavour of --attack backdoor only: scaling relabels"),
+        (["--attack", "dba", "--flavour", "target-class"], "a flavour of --attack backdoor only: dba relabels"),
     ],
 )
 def test_cli_bad_options_exit_2_in_one_line(tmp_path, options, message):

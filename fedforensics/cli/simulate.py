@@ -63,7 +63,7 @@ def simulate(
     target: Annotated[int, typer.Option(help="Target label of a backdoor or a class flip.")] = 6,
     source: Annotated[int, typer.Option(help="Class flip: the class whose images are labelled as --target.")] = 7,
     trigger: Annotated[TriggerShape, typer.Option(help="Backdoor trigger shape, at full intensity (the data's brightest value), bottom-right corner.")] = TriggerShape.plus,
-    flavour: Annotated[Flavour, typer.Option(help="Backdoor flavour: 'labels' relabels triggered images to the target; 'target-class' stamps every target image, labels kept.")] = Flavour.labels,
+    flavour: Annotated[Flavour, typer.Option(help="Backdoor flavour: 'labels' relabels triggered images to the target; 'target-class' (--attack backdoor only) stamps every target image, labels kept.")] = Flavour.labels,
     boost: Annotated[float, typer.Option(help="Scaling attack: factor the backdoor update is multiplied by.")] = 5.0,
     attack_start_round: Annotated[int, typer.Option(help="Attackers behave honestly before this round.")] = 0,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUT if it exists, once the new run is complete (until then the earlier run stays, beside the new one: twice the space; interrupted, the earlier run is kept).")] = False,

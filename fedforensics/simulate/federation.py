@@ -24,7 +24,7 @@ from recorder.lock import FileBusyError, WriterLock
 from .. import zoo
 from ..errors import FedForensicsError
 from ..interrupts import raise_if_interrupted
-from .attacks import Attack, AttackContext, make_attack
+from .attacks import ATTACKS, Attack, AttackContext, make_attack
 from .data import Dataset, load_dataset, partition, train_test_split
 from .triggers import make_trigger
 
@@ -91,6 +91,15 @@ class SimulationConfig:
                 raise FedForensicsError(f"--{name.replace('_', '-')} must be a positive, finite number, got {getattr(self, name)}")
         if not 0 < self.poison_rate <= 1:
             raise FedForensicsError(f"--poison-rate must be in (0, 1], got {self.poison_rate}")
+        if self.flavour not in ("labels", "target-class"):
+            raise FedForensicsError(f"unknown backdoor flavour {self.flavour!r}: use 'labels' or 'target-class'")
+        # the other backdoors relabel (the labels flavour) whatever --flavour says: a run asked for as a clean-label
+        # scaling attack was a poisoned-label one, its meta saying target-class (a review for researchers)
+        if self.flavour != "labels" and self.attack in ATTACKS and ATTACKS[self.attack].backdoor and self.attack != "backdoor":
+            raise FedForensicsError(
+                f"--flavour {self.flavour} is a flavour of --attack backdoor only: {self.attack} relabels the images it "
+                "stamps (the labels flavour); drop --flavour or use --attack backdoor"
+            )
         if not 0 <= self.momentum < 1:
             raise FedForensicsError(f"--momentum must be in [0, 1), got {self.momentum}")
         if not 0 <= self.seed < 2**63:  # torch's seeds are 64-bit integers
