@@ -353,6 +353,27 @@ def test_attackers_are_honest_before_the_start_round(late_backdoor_run, clean_ru
                 assert np.array_equal(update, updates(clean, r)[cid]) == same, (r, cid)
 
 
+def test_attackers_that_never_attacked_are_named(tmp_path):
+    """A review for researchers: an attacker never sampled, or a class flipper without an image of the source class,
+    was recorded as malicious without a word, and evaluate then counted it as an attacker every detector missed."""
+    sampled = simulate(SimulationConfig(clients=10, clients_per_round=2, rounds=3, malicious_fraction=0.1), tmp_path / "s.h5")
+    with open_run(sampled.path) as run:
+        present = set().union(*(run.clients(r) for r in run.rounds))
+    assert sampled.idle == {c: "not sampled in any round" for c in sampled.malicious if c not in present} != {}
+
+    config = SimulationConfig(attack="class-flip", partition="dirichlet", alpha=0.1, seed=3, rounds=1)
+    setup = plan(config)
+    sources = {client_id(i): int((setup.train.y[setup.shards[i]] == config.source).sum()) for i in setup.malicious}
+    flipped = simulate(config, tmp_path / "f.h5")
+    assert sorted(flipped.idle) == sorted(c for c, n in sources.items() if n == 0) != []
+    assert all("changed none of its" in why for why in flipped.idle.values())
+    with open_run(flipped.path) as run:
+        assert run.meta["poisoned_samples"] == sources and run.ground_truth == flipped.malicious  # still the truth
+
+    result = invoke("simulate", tmp_path / "cli.h5", "--clients", 10, "--clients-per-round", 2, "--rounds", 3, "--malicious-fraction", 0.1)
+    assert result.exit_code == 0 and f"note: {sampled.malicious[0]} is in the ground truth but never attacked" in result.output
+
+
 # -- (f) data loading ---------------------------------------------------------------------
 
 

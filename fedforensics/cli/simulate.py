@@ -99,6 +99,8 @@ def simulate(
     per_round = f" ({config.clients_per_round} a round)" if config.clients_per_round else ""
     console.print(Text.assemble((str(out), "bold"), f": {config.rounds} rounds of {config.clients} clients{per_round} in {result.seconds:.0f} s"))
     console.print(Text(f"malicious ({attack.value}): {', '.join(result.malicious) or 'none'}"))
+    for cid, why in result.idle.items():  # recorded as malicious all the same: evaluate counts it as an attacker missed
+        console.print(Text(f"note: {cid} is in the ground truth but never attacked: {why}"))
     line = f"final main-task accuracy {result.accuracy:.1%}"
     if result.attack_success is not None:
         line += f", {'class flip' if attack.value == 'class-flip' else 'backdoor'} attack success {result.attack_success:.1%}"

@@ -126,6 +126,7 @@ class SimulationResult:
     attack_success: float | None  # None unless the attack is targeted (a backdoor, a class flip)
     history: list[dict[str, float]] = field(default_factory=list)  # per round: accuracy (and attack_success)
     seconds: float = 0.0
+    idle: dict[str, str] = field(default_factory=dict)  # attackers that never attacked, and why (:func:`_idle_attackers`)
 
 
 class FederationPlan(NamedTuple):
@@ -193,12 +194,13 @@ def simulate(
         return {n: p.reshape(s).numpy() for n, s, p in zip(names, shapes, vector.split([int(np.prod(s)) for s in shapes]))}
 
     history: list[dict[str, float]] = []
+    attacked: set[str] = set()  # the attackers sampled in a round they attacked in
     # Every refusal of the input (options, data, attack, model) happens above: only now is OUT
     # created, or its replacement started, so bad input leaves an existing run untouched.
     made: Path | None = None  # a new OUT, which the recorder made (it refuses an existing one without overwrite)
     try:
         with _recording_to(Path(path), overwrite) as target, Recorder(
-            target, meta=_meta(config, data, malicious, source), overwrite=target != Path(path)
+            target, meta=_meta(config, data, clients, attack, source), overwrite=target != Path(path)
         ) as rec:
             # the file the recorder made, through a symbolic link too (review: the link went, the partial run stayed)
             made = Path(os.path.realpath(target)) if target == Path(path) else None
@@ -209,6 +211,7 @@ def simulate(
             for r in range(config.rounds):
                 chosen = [clients[i] for i in sorted(rng.choice(config.clients, size=per_round, replace=False))]
                 attacking = r >= config.attack_start_round
+                attacked.update(c.cid for c in chosen if c.malicious and attacking)
                 trained = {c.cid: c.train(model, global_vector, config, _generator(config.seed, r, c.index), attacking) for c in chosen}
                 updates = _attack(attack if attacking else None, trained, [c.cid for c in chosen if c.malicious], rng)
                 with rec.round(r, state(global_vector)) as rnd:
@@ -234,8 +237,23 @@ def simulate(
     last = history[-1]
     return SimulationResult(
         Path(path), [client_id(i) for i in malicious], last["accuracy"], last.get("attack_success"),
-        history, time.perf_counter() - started,
+        history, time.perf_counter() - started, _idle_attackers(config, attack, clients, attacked),
     )  # fmt: skip
+
+
+def _idle_attackers(config: SimulationConfig, attack: Attack, clients: list[_Client], attacked: set[str]) -> dict[str, str]:
+    """The attackers recorded as malicious that never attacked, each with why: none of the rounds sampled it once
+    the attack had started, or its attack only poisons data and changed none of its own (a class flipper without an
+    image of the source class, common on label-skewed shards). ``evaluate`` counts one that took part as missed."""
+    data_only = type(attack).craft is Attack.craft
+    since = f" from --attack-start-round {config.attack_start_round} on" if config.attack_start_round else ""
+    idle = {}
+    for c in clients:
+        if c.malicious and c.cid not in attacked:
+            idle[c.cid] = f"not sampled in any round{since}"
+        elif c.malicious and data_only and c.poisoned_samples == 0:
+            idle[c.cid] = f"its {config.attack} poisoning changed none of its {len(c.y)} samples: it trained as an honest client"
+    return idle
 
 
 @contextmanager
@@ -284,7 +302,11 @@ def _sync_folder(path: Path) -> None:
         os.close(fd)
 
 
-def _meta(config: SimulationConfig, data: Dataset, malicious: list[int], source: str) -> dict[str, Any]:
+def _meta(config: SimulationConfig, data: Dataset, clients: list[_Client], attack: Attack, source: str) -> dict[str, Any]:
+    """The run's meta: the settings, the data's shape, the ground truth and, for an attack that poisons data, how many
+    of each attacker's samples it changed (none: the attacker trained as an honest client)."""
+    malicious = [c.index for c in clients if c.malicious]
+    poisoned = {c.cid: c.poisoned_samples for c in clients if c.malicious}
     return {
         "source": source,
         "dataset": data.name,
@@ -293,7 +315,7 @@ def _meta(config: SimulationConfig, data: Dataset, malicious: list[int], source:
         "model_factory": zoo.model_path(config.model, data.image_shape, data.num_classes),
         "config": asdict(config),
         "malicious": [client_id(i) for i in malicious],
-    }
+    } | ({"poisoned_samples": poisoned} if type(attack).poison is not Attack.poison else {})
 
 
 class _Client:
@@ -304,6 +326,10 @@ class _Client:
         self.x, self.y = train.x[shard], train.y[shard]
         self.malicious = attack is not None
         self.poisoned = attack.poison(self.x, self.y, rng) if attack is not None else None
+        self.poisoned_samples = 0  # how many of its samples the poisoning changed (image or label)
+        if self.poisoned is not None:
+            x, y = self.poisoned
+            self.poisoned_samples = int(((x != self.x).reshape(len(y), -1).any(axis=1) | (y != self.y)).sum())
 
     def train(
         self, model: nn.Module, global_vector: torch.Tensor, config: SimulationConfig, generator: torch.Generator, attacking: bool
