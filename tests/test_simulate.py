@@ -814,6 +814,17 @@ def test_an_interrupted_simulation_through_a_link_removes_the_run_not_the_link(t
     assert link.is_symlink() and list((tmp_path / "runs").iterdir()) == []
 
 
+def test_the_help_of_each_backdoor_option_names_every_attack_it_applies_to():
+    """A review for researchers: --poison-rate and --trigger said 'Backdoor', leaving open whether dba or sybil took them."""
+    import typer.main
+
+    options = {p.name: p.help for p in typer.main.get_command(app).commands["simulate"].params}  # type: ignore[attr-defined]
+    backdoors = [name for name, attack in ATTACKS.items() if attack.backdoor]
+    for option in ("poison_rate", "trigger"):
+        assert all(name in options[option] for name in backdoors), (option, options[option])
+    assert "rounded to the nearest" in options["malicious_fraction"]
+
+
 def test_the_command_line_offers_every_registered_attack_trigger_and_model():
     """Review: the CLI lists the attacks, triggers and models by hand (its imports must not load torch, which the
     simulator's package does): a new one would be unreachable from `fedforensics simulate` until listed there."""

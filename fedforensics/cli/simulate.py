@@ -47,7 +47,7 @@ class TriggerShape(str, Enum):
 def simulate(
     out: Annotated[Path, typer.Argument(parser=output_file, help="The run file to write (interrupted, a new one is removed; on an error such as a full disk the rounds recorded stay).", show_default=False)],
     attack: Annotated[Attack, typer.Option(help="What the malicious clients do (docs/attacks.md).")] = "backdoor",  # type: ignore[assignment]
-    malicious_fraction: Annotated[float, typer.Option(help="Share of the clients that are malicious.")] = 0.2,
+    malicious_fraction: Annotated[float, typer.Option(help="Share of the clients that are malicious, rounded to the nearest number of clients (a half to the even one); with an attack, at least one and never every client.")] = 0.2,
     clients: Annotated[int, typer.Option(help="Number of clients.")] = 10,
     clients_per_round: Annotated[Optional[int], typer.Option(help="Clients sampled per round (partial participation). Default: all.")] = None,
     rounds: Annotated[int, typer.Option(help="FedAvg rounds.")] = 30,
@@ -59,10 +59,10 @@ def simulate(
     lr: Annotated[float, typer.Option(help="Local SGD learning rate.")] = 0.1,
     momentum: Annotated[float, typer.Option(help="Local SGD momentum.")] = 0.9,
     local_epochs: Annotated[int, typer.Option(help="Local epochs per round.")] = 2,
-    poison_rate: Annotated[float, typer.Option(show_default="1/3", help="Backdoor: share of a malicious client's data stamped and relabelled.")] = 1 / 3,
+    poison_rate: Annotated[float, typer.Option(show_default="1/3", help="The backdoors (backdoor, scaling, bounded-backdoor, dba, sybil; not --flavour target-class): share of a malicious client's data stamped and relabelled.")] = 1 / 3,
     target: Annotated[int, typer.Option(help="Target label of a backdoor or a class flip.")] = 6,
     source: Annotated[int, typer.Option(help="Class flip: the class whose images are labelled as --target.")] = 7,
-    trigger: Annotated[TriggerShape, typer.Option(help="Backdoor trigger shape, at full intensity (the data's brightest value), bottom-right corner.")] = TriggerShape.plus,
+    trigger: Annotated[TriggerShape, typer.Option(help="Trigger shape of the backdoors (backdoor, scaling, bounded-backdoor, dba, sybil; 3x3 pixels on images under 32 pixels a side, then about H/8, odd), at full intensity (the data's brightest value), one pixel from the bottom-right corner.")] = TriggerShape.plus,
     flavour: Annotated[Flavour, typer.Option(help="Backdoor flavour: 'labels' relabels triggered images to the target; 'target-class' (--attack backdoor only) stamps every target image, labels kept.")] = Flavour.labels,
     boost: Annotated[float, typer.Option(help="Scaling attack: factor the backdoor update is multiplied by.")] = 5.0,
     attack_start_round: Annotated[int, typer.Option(help="Attackers behave honestly before this round.")] = 0,
