@@ -814,6 +814,13 @@ def test_an_interrupted_simulation_through_a_link_removes_the_run_not_the_link(t
     assert link.is_symlink() and list((tmp_path / "runs").iterdir()) == []
 
 
+def test_progress_knows_the_number_of_rounds_before_the_first_ends(tmp_path):
+    """The bar read '0/?' through the first round, the longest wait on a large dataset."""
+    calls: list[tuple[int, int]] = []
+    simulate(SimulationConfig(**SHORT), tmp_path / "run.h5", progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(0, 3), (1, 3), (2, 3), (3, 3)]
+
+
 def test_the_help_of_each_backdoor_option_names_every_attack_it_applies_to():
     """A review for researchers: --poison-rate and --trigger said 'Backdoor', leaving open whether dba or sybil took them."""
     import typer.main

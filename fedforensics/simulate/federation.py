@@ -208,6 +208,8 @@ def simulate(
             rec.attach("clean_data", x=test.x, y=test.y)
             if attack.backdoor:
                 rec.attach("trigger", mask=trigger.mask, pattern=trigger.pattern, target=np.int64(config.target))
+            if progress is not None:  # the total from the start: a long first round showed '0/?' (a researcher's review)
+                progress(0, config.rounds)
             for r in range(config.rounds):
                 chosen = [clients[i] for i in sorted(rng.choice(config.clients, size=per_round, replace=False))]
                 attacking = r >= config.attack_start_round
