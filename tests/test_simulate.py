@@ -573,6 +573,7 @@ def test_cli_simulates_a_run_inspect_accepts(tmp_path):
         (["--seed", str(2**80)], "--seed must be 0 or more and below 2**63"),  # was torch's OverflowError
         (["--rounds", str(10**20)], "--rounds must be at least 1 and below 2**63"),  # was run until the disk filled
         (["--attack-start-round", "5"], "--attack-start-round 5 is not one of the rounds 0..0"),
+        (["--attack-start-round", "-1"], "--attack-start-round must be 0 or more (the first round), got -1"),
         # a review: the other backdoors ran the labels flavour, their meta saying target-class
         (["--attack", "scaling", "--flavour", "target-class"], "a flavour of --attack backdoor only: scaling relabels"),
         (["--attack", "dba", "--flavour", "target-class"], "a flavour of --attack backdoor only: dba relabels"),

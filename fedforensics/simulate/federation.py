@@ -104,7 +104,9 @@ class SimulationConfig:
             raise FedForensicsError(f"--momentum must be in [0, 1), got {self.momentum}")
         if not 0 <= self.seed < 2**63:  # torch's seeds are 64-bit integers
             raise FedForensicsError(f"--seed must be 0 or more and below 2**63, got {self.seed}")
-        if self.attack != "none" and not 0 <= self.attack_start_round < self.rounds:
+        if self.attack_start_round < 0:  # was refused as one after which 'the attackers would never attack'
+            raise FedForensicsError(f"--attack-start-round must be 0 or more (the first round), got {self.attack_start_round}")
+        if self.attack != "none" and self.attack_start_round >= self.rounds:
             raise FedForensicsError(
                 f"--attack-start-round {self.attack_start_round} is not one of the rounds 0..{self.rounds - 1}: "
                 "the attackers would never attack, yet be recorded as malicious"
