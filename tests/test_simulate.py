@@ -822,6 +822,16 @@ def test_progress_knows_the_number_of_rounds_before_the_first_ends(tmp_path):
     assert calls == [(0, 3), (1, 3), (2, 3), (3, 3)]
 
 
+def test_attacks_doc_names_every_meta_key_and_setting_a_run_records(short_runs):
+    """docs/attacks.md's 'What the run records' table: a key written but not in it is a key a researcher cannot read."""
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "attacks.md").read_text().split("## What the run records", 1)[1]
+    table = doc.split("\n## ", 1)[0]
+    with open_run(short_runs["class-flip"].path) as run:
+        meta = run.meta
+    assert [key for key in meta if f"| `{key}` |" not in table] == []
+    assert [name for name in meta["config"] if f"`{name}`" not in table] == []
+
+
 def test_the_help_of_each_backdoor_option_names_every_attack_it_applies_to():
     """A review for researchers: --poison-rate and --trigger said 'Backdoor', leaving open whether dba or sybil took them."""
     import typer.main
