@@ -269,6 +269,13 @@ def test_bad_attack_parameters_are_refused(settings, message):
         make_attack(**(kwargs | settings))
 
 
+def test_a_flavour_is_checked_whatever_the_attack():
+    """An unknown flavour was refused only by the backdoor itself: under another attack it was recorded as given."""
+    with pytest.raises(FedForensicsError, match="unknown backdoor flavour 'both'"):
+        SimulationConfig(attack="label-flip", flavour="both").check()
+    SimulationConfig(attack="label-flip", flavour="target-class").check()  # no backdoor to misread it
+
+
 # -- (d) partition ------------------------------------------------------------------------
 
 
@@ -344,6 +351,27 @@ def test_attackers_are_honest_before_the_start_round(late_backdoor_run, clean_ru
             for cid, update in updates(late, r).items():
                 same = r < start or (r == start and cid not in late.ground_truth)
                 assert np.array_equal(update, updates(clean, r)[cid]) == same, (r, cid)
+
+
+def test_attackers_that_never_attacked_are_named(tmp_path):
+    """A review for researchers: an attacker never sampled, or a class flipper without an image of the source class,
+    was recorded as malicious without a word, and evaluate then counted it as an attacker every detector missed."""
+    sampled = simulate(SimulationConfig(clients=10, clients_per_round=2, rounds=3, malicious_fraction=0.1), tmp_path / "s.h5")
+    with open_run(sampled.path) as run:
+        present = set().union(*(run.clients(r) for r in run.rounds))
+    assert sampled.idle == {c: "not sampled in any round" for c in sampled.malicious if c not in present} != {}
+
+    config = SimulationConfig(attack="class-flip", partition="dirichlet", alpha=0.1, seed=3, rounds=1)
+    setup = plan(config)
+    sources = {client_id(i): int((setup.train.y[setup.shards[i]] == config.source).sum()) for i in setup.malicious}
+    flipped = simulate(config, tmp_path / "f.h5")
+    assert sorted(flipped.idle) == sorted(c for c, n in sources.items() if n == 0) != []
+    assert all("changed none of its" in why for why in flipped.idle.values())
+    with open_run(flipped.path) as run:
+        assert run.meta["poisoned_samples"] == sources and run.ground_truth == flipped.malicious  # still the truth
+
+    result = invoke("simulate", tmp_path / "cli.h5", "--clients", 10, "--clients-per-round", 2, "--rounds", 3, "--malicious-fraction", 0.1)
+    assert result.exit_code == 0 and f"note: {sampled.malicious[0]} is in the ground truth but never attacked" in result.output
 
 
 # -- (f) data loading ---------------------------------------------------------------------
@@ -545,6 +573,10 @@ def test_cli_simulates_a_run_inspect_accepts(tmp_path):
         (["--seed", str(2**80)], "--seed must be 0 or more and below 2**63"),  # was torch's OverflowError
         (["--rounds", str(10**20)], "--rounds must be at least 1 and below 2**63"),  # was run until the disk filled
         (["--attack-start-round", "5"], "--attack-start-round 5 is not one of the rounds 0..0"),
+        (["--attack-start-round", "-1"], "--attack-start-round must be 0 or more (the first round), got -1"),
+        # a review: the other backdoors ran the labels flavour, their meta saying target-class
+        (["--attack", "scaling", "--flavour", "target-class"], "a flavour of --attack backdoor only: scaling relabels"),
+        (["--attack", "dba", "--flavour", "target-class"], "a flavour of --attack backdoor only: dba relabels"),
     ],
 )
 def test_cli_bad_options_exit_2_in_one_line(tmp_path, options, message):
@@ -781,6 +813,34 @@ def test_an_interrupted_simulation_through_a_link_removes_the_run_not_the_link(t
     with pytest.raises(KeyboardInterrupt):
         simulate(SimulationConfig(**SHORT), link, progress=interrupt)
     assert link.is_symlink() and list((tmp_path / "runs").iterdir()) == []
+
+
+def test_progress_knows_the_number_of_rounds_before_the_first_ends(tmp_path):
+    """The bar read '0/?' through the first round, the longest wait on a large dataset."""
+    calls: list[tuple[int, int]] = []
+    simulate(SimulationConfig(**SHORT), tmp_path / "run.h5", progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(0, 3), (1, 3), (2, 3), (3, 3)]
+
+
+def test_attacks_doc_names_every_meta_key_and_setting_a_run_records(short_runs):
+    """docs/attacks.md's 'What the run records' table: a key written but not in it is a key a researcher cannot read."""
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "attacks.md").read_text().split("## What the run records", 1)[1]
+    table = doc.split("\n## ", 1)[0]
+    with open_run(short_runs["class-flip"].path) as run:
+        meta = run.meta
+    assert [key for key in meta if f"| `{key}` |" not in table] == []
+    assert [name for name in meta["config"] if f"`{name}`" not in table] == []
+
+
+def test_the_help_of_each_backdoor_option_names_every_attack_it_applies_to():
+    """A review for researchers: --poison-rate and --trigger said 'Backdoor', leaving open whether dba or sybil took them."""
+    import typer.main
+
+    options = {p.name: p.help for p in typer.main.get_command(app).commands["simulate"].params}  # type: ignore[attr-defined]
+    backdoors = [name for name, attack in ATTACKS.items() if attack.backdoor]
+    for option in ("poison_rate", "trigger"):
+        assert all(name in options[option] for name in backdoors), (option, options[option])
+    assert "rounded to the nearest" in options["malicious_fraction"]
 
 
 def test_the_command_line_offers_every_registered_attack_trigger_and_model():

@@ -47,7 +47,7 @@ class TriggerShape(str, Enum):
 def simulate(
     out: Annotated[Path, typer.Argument(parser=output_file, help="The run file to write (interrupted, a new one is removed; on an error such as a full disk the rounds recorded stay).", show_default=False)],
     attack: Annotated[Attack, typer.Option(help="What the malicious clients do (docs/attacks.md).")] = "backdoor",  # type: ignore[assignment]
-    malicious_fraction: Annotated[float, typer.Option(help="Share of the clients that are malicious.")] = 0.2,
+    malicious_fraction: Annotated[float, typer.Option(help="Share of the clients that are malicious, rounded to the nearest number of clients (a half to the even one); with an attack, at least one and never every client.")] = 0.2,
     clients: Annotated[int, typer.Option(help="Number of clients.")] = 10,
     clients_per_round: Annotated[Optional[int], typer.Option(help="Clients sampled per round (partial participation). Default: all.")] = None,
     rounds: Annotated[int, typer.Option(help="FedAvg rounds.")] = 30,
@@ -59,11 +59,11 @@ def simulate(
     lr: Annotated[float, typer.Option(help="Local SGD learning rate.")] = 0.1,
     momentum: Annotated[float, typer.Option(help="Local SGD momentum.")] = 0.9,
     local_epochs: Annotated[int, typer.Option(help="Local epochs per round.")] = 2,
-    poison_rate: Annotated[float, typer.Option(show_default="1/3", help="Backdoor: share of a malicious client's data stamped and relabelled.")] = 1 / 3,
+    poison_rate: Annotated[float, typer.Option(show_default="1/3", help="The backdoors (backdoor, scaling, bounded-backdoor, dba, sybil; not --flavour target-class): share of a malicious client's data stamped and relabelled.")] = 1 / 3,
     target: Annotated[int, typer.Option(help="Target label of a backdoor or a class flip.")] = 6,
     source: Annotated[int, typer.Option(help="Class flip: the class whose images are labelled as --target.")] = 7,
-    trigger: Annotated[TriggerShape, typer.Option(help="Backdoor trigger shape, at full intensity (the data's brightest value), bottom-right corner.")] = TriggerShape.plus,
-    flavour: Annotated[Flavour, typer.Option(help="Backdoor flavour: 'labels' relabels triggered images to the target; 'target-class' stamps every target image, labels kept.")] = Flavour.labels,
+    trigger: Annotated[TriggerShape, typer.Option(help="Trigger shape of the backdoors (backdoor, scaling, bounded-backdoor, dba, sybil; 3x3 pixels on images under 32 pixels a side, then about H/8, odd), at full intensity (the data's brightest value), one pixel from the bottom-right corner.")] = TriggerShape.plus,
+    flavour: Annotated[Flavour, typer.Option(help="Backdoor flavour: 'labels' relabels triggered images to the target; 'target-class' (--attack backdoor only) stamps every target image, labels kept.")] = Flavour.labels,
     boost: Annotated[float, typer.Option(help="Scaling attack: factor the backdoor update is multiplied by.")] = 5.0,
     attack_start_round: Annotated[int, typer.Option(help="Attackers behave honestly before this round.")] = 0,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUT if it exists, once the new run is complete (until then the earlier run stays, beside the new one: twice the space; interrupted, the earlier run is kept).")] = False,
@@ -99,6 +99,8 @@ def simulate(
     per_round = f" ({config.clients_per_round} a round)" if config.clients_per_round else ""
     console.print(Text.assemble((str(out), "bold"), f": {config.rounds} rounds of {config.clients} clients{per_round} in {result.seconds:.0f} s"))
     console.print(Text(f"malicious ({attack.value}): {', '.join(result.malicious) or 'none'}"))
+    for cid, why in result.idle.items():  # recorded as malicious all the same: evaluate counts it as an attacker missed
+        console.print(Text(f"note: {cid} is in the ground truth but never attacked: {why}"))
     line = f"final main-task accuracy {result.accuracy:.1%}"
     if result.attack_success is not None:
         line += f", {'class flip' if attack.value == 'class-flip' else 'backdoor'} attack success {result.attack_success:.1%}"

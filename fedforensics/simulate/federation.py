@@ -24,7 +24,7 @@ from recorder.lock import FileBusyError, WriterLock
 from .. import zoo
 from ..errors import FedForensicsError
 from ..interrupts import raise_if_interrupted
-from .attacks import Attack, AttackContext, make_attack
+from .attacks import ATTACKS, Attack, AttackContext, make_attack
 from .data import Dataset, load_dataset, partition, train_test_split
 from .triggers import make_trigger
 
@@ -91,11 +91,22 @@ class SimulationConfig:
                 raise FedForensicsError(f"--{name.replace('_', '-')} must be a positive, finite number, got {getattr(self, name)}")
         if not 0 < self.poison_rate <= 1:
             raise FedForensicsError(f"--poison-rate must be in (0, 1], got {self.poison_rate}")
+        if self.flavour not in ("labels", "target-class"):
+            raise FedForensicsError(f"unknown backdoor flavour {self.flavour!r}: use 'labels' or 'target-class'")
+        # the other backdoors relabel (the labels flavour) whatever --flavour says: a run asked for as a clean-label
+        # scaling attack was a poisoned-label one, its meta saying target-class (a review for researchers)
+        if self.flavour != "labels" and self.attack in ATTACKS and ATTACKS[self.attack].backdoor and self.attack != "backdoor":
+            raise FedForensicsError(
+                f"--flavour {self.flavour} is a flavour of --attack backdoor only: {self.attack} relabels the images it "
+                "stamps (the labels flavour); drop --flavour or use --attack backdoor"
+            )
         if not 0 <= self.momentum < 1:
             raise FedForensicsError(f"--momentum must be in [0, 1), got {self.momentum}")
         if not 0 <= self.seed < 2**63:  # torch's seeds are 64-bit integers
             raise FedForensicsError(f"--seed must be 0 or more and below 2**63, got {self.seed}")
-        if self.attack != "none" and not 0 <= self.attack_start_round < self.rounds:
+        if self.attack_start_round < 0:  # was refused as one after which 'the attackers would never attack'
+            raise FedForensicsError(f"--attack-start-round must be 0 or more (the first round), got {self.attack_start_round}")
+        if self.attack != "none" and self.attack_start_round >= self.rounds:
             raise FedForensicsError(
                 f"--attack-start-round {self.attack_start_round} is not one of the rounds 0..{self.rounds - 1}: "
                 "the attackers would never attack, yet be recorded as malicious"
@@ -117,6 +128,7 @@ class SimulationResult:
     attack_success: float | None  # None unless the attack is targeted (a backdoor, a class flip)
     history: list[dict[str, float]] = field(default_factory=list)  # per round: accuracy (and attack_success)
     seconds: float = 0.0
+    idle: dict[str, str] = field(default_factory=dict)  # attackers that never attacked, and why (:func:`_idle_attackers`)
 
 
 class FederationPlan(NamedTuple):
@@ -184,12 +196,13 @@ def simulate(
         return {n: p.reshape(s).numpy() for n, s, p in zip(names, shapes, vector.split([int(np.prod(s)) for s in shapes]))}
 
     history: list[dict[str, float]] = []
+    attacked: set[str] = set()  # the attackers sampled in a round they attacked in
     # Every refusal of the input (options, data, attack, model) happens above: only now is OUT
     # created, or its replacement started, so bad input leaves an existing run untouched.
     made: Path | None = None  # a new OUT, which the recorder made (it refuses an existing one without overwrite)
     try:
         with _recording_to(Path(path), overwrite) as target, Recorder(
-            target, meta=_meta(config, data, malicious, source), overwrite=target != Path(path)
+            target, meta=_meta(config, data, clients, attack, source), overwrite=target != Path(path)
         ) as rec:
             # the file the recorder made, through a symbolic link too (review: the link went, the partial run stayed)
             made = Path(os.path.realpath(target)) if target == Path(path) else None
@@ -197,9 +210,12 @@ def simulate(
             rec.attach("clean_data", x=test.x, y=test.y)
             if attack.backdoor:
                 rec.attach("trigger", mask=trigger.mask, pattern=trigger.pattern, target=np.int64(config.target))
+            if progress is not None:  # the total from the start: a long first round showed '0/?' (a researcher's review)
+                progress(0, config.rounds)
             for r in range(config.rounds):
                 chosen = [clients[i] for i in sorted(rng.choice(config.clients, size=per_round, replace=False))]
                 attacking = r >= config.attack_start_round
+                attacked.update(c.cid for c in chosen if c.malicious and attacking)
                 trained = {c.cid: c.train(model, global_vector, config, _generator(config.seed, r, c.index), attacking) for c in chosen}
                 updates = _attack(attack if attacking else None, trained, [c.cid for c in chosen if c.malicious], rng)
                 with rec.round(r, state(global_vector)) as rnd:
@@ -225,8 +241,23 @@ def simulate(
     last = history[-1]
     return SimulationResult(
         Path(path), [client_id(i) for i in malicious], last["accuracy"], last.get("attack_success"),
-        history, time.perf_counter() - started,
+        history, time.perf_counter() - started, _idle_attackers(config, attack, clients, attacked),
     )  # fmt: skip
+
+
+def _idle_attackers(config: SimulationConfig, attack: Attack, clients: list[_Client], attacked: set[str]) -> dict[str, str]:
+    """The attackers recorded as malicious that never attacked, each with why: none of the rounds sampled it once
+    the attack had started, or its attack only poisons data and changed none of its own (a class flipper without an
+    image of the source class, common on label-skewed shards). ``evaluate`` counts one that took part as missed."""
+    data_only = type(attack).craft is Attack.craft
+    since = f" from --attack-start-round {config.attack_start_round} on" if config.attack_start_round else ""
+    idle = {}
+    for c in clients:
+        if c.malicious and c.cid not in attacked:
+            idle[c.cid] = f"not sampled in any round{since}"
+        elif c.malicious and data_only and c.poisoned_samples == 0:
+            idle[c.cid] = f"its {config.attack} poisoning changed none of its {len(c.y)} samples: it trained as an honest client"
+    return idle
 
 
 @contextmanager
@@ -275,7 +306,11 @@ def _sync_folder(path: Path) -> None:
         os.close(fd)
 
 
-def _meta(config: SimulationConfig, data: Dataset, malicious: list[int], source: str) -> dict[str, Any]:
+def _meta(config: SimulationConfig, data: Dataset, clients: list[_Client], attack: Attack, source: str) -> dict[str, Any]:
+    """The run's meta: the settings, the data's shape, the ground truth and, for an attack that poisons data, how many
+    of each attacker's samples it changed (none: the attacker trained as an honest client)."""
+    malicious = [c.index for c in clients if c.malicious]
+    poisoned = {c.cid: c.poisoned_samples for c in clients if c.malicious}
     return {
         "source": source,
         "dataset": data.name,
@@ -284,7 +319,7 @@ def _meta(config: SimulationConfig, data: Dataset, malicious: list[int], source:
         "model_factory": zoo.model_path(config.model, data.image_shape, data.num_classes),
         "config": asdict(config),
         "malicious": [client_id(i) for i in malicious],
-    }
+    } | ({"poisoned_samples": poisoned} if type(attack).poison is not Attack.poison else {})
 
 
 class _Client:
@@ -295,6 +330,10 @@ class _Client:
         self.x, self.y = train.x[shard], train.y[shard]
         self.malicious = attack is not None
         self.poisoned = attack.poison(self.x, self.y, rng) if attack is not None else None
+        self.poisoned_samples = 0  # how many of its samples the poisoning changed (image or label)
+        if self.poisoned is not None:
+            x, y = self.poisoned
+            self.poisoned_samples = int(((x != self.x).reshape(len(y), -1).any(axis=1) | (y != self.y)).sum())
 
     def train(
         self, model: nn.Module, global_vector: torch.Tensor, config: SimulationConfig, generator: torch.Generator, attacking: bool
