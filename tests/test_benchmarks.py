@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
@@ -30,3 +34,57 @@ def test_every_benchmark_script_imports():
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == "", f"benchmarks that no longer import:\n{done.stdout}"
+
+
+#: Runs every script named on the command line as ``SCRIPT --help`` in this one process (the imports shared: a
+#: process each took a minute) and prints, as JSON, each one's exit code and what it printed.
+HELP_ALL = """
+import contextlib, io, json, runpy, sys
+out = {}
+for path in sys.argv[1:]:
+    folder = path.rsplit("/", 1)[0]
+    sys.path.insert(0, folder)
+    sys.argv = [path, "--help"]
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+            runpy.run_path(path, run_name="__main__")
+        code = "returned without exiting"
+    except SystemExit as done:
+        code = done.code or 0
+    except BaseException as exc:
+        code = f"{type(exc).__name__}: {exc}"
+    sys.path.remove(folder)
+    for name in ("data", "models"):  # each red team's own modules of these names
+        sys.modules.pop(name, None)
+    out[path] = {"code": code, "printed": printed.getvalue()}
+print(json.dumps(out))
+"""
+
+
+def scripts() -> list[Path]:
+    """Every benchmark and red-team script (a file that parses a command line; the red teams' ``data`` and
+    ``models`` are modules)."""
+    files = sorted(BENCHMARKS.glob("*.py")) + sorted((BENCHMARKS / "redteam").glob("*.py"))
+    return [f for f in files if '__name__ == "__main__"' in (text := f.read_text()) or "parse_args(" in text]
+
+
+@pytest.fixture(scope="module")
+def helps(tmp_path_factory) -> dict[str, dict[str, object]]:
+    """Each script's ``--help``: its exit code and what it printed, by its name under benchmarks/ without ``.py``."""
+    paths = scripts()
+    assert BENCHMARKS / "redteam" / "fedavg.py" in paths and BENCHMARKS / "redteam" / "data.py" not in paths
+    # where the scripts write (their caches), so that one which ignored --help would leave files there
+    out = tmp_path_factory.mktemp("bench")
+    env = dict(os.environ, FEDFORENSICS_BENCH_CACHE=str(out), TWELFTH_OUT=str(out), THIRTEENTH_OUT=str(out))
+    done = subprocess.run(
+        [sys.executable, "-c", HELP_ALL, *map(str, paths)], capture_output=True, text=True, timeout=300, env=env, cwd=out
+    )
+    assert done.returncode == 0, done.stderr
+    assert list(out.iterdir()) == [], "--help wrote files"
+    return {Path(path).relative_to(BENCHMARKS).with_suffix("").as_posix(): r for path, r in json.loads(done.stdout).items()}
+
+
+def test_every_benchmark_script_answers_help(helps):
+    failed = {name: r["code"] for name, r in helps.items() if r["code"] != 0 or not str(r["printed"]).startswith("usage:")}
+    assert failed == {}, "scripts that do not answer --help with their usage"

@@ -441,7 +441,13 @@ def analyze(name, truth, log):
 
 
 if __name__ == "__main__":
-    # re-analyse an existing run: python3 fl.py NAME
-    nm = sys.argv[1]
-    tr = json.load(open(os.path.join(OUT, f"{nm}.truth.json")))
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Re-audit a run benchmarks/twelfth_check.py recorded: OUT/NAME.h5 and its truth.")
+    parser.add_argument("name", metavar="NAME", help=f"a run of {OUT} (its NAME.h5 and NAME.truth.json)")
+    nm = parser.parse_args().name
+    truth_file = os.path.join(OUT, f"{nm}.truth.json")
+    if not os.path.exists(truth_file):
+        parser.error(f"no run {nm!r} in {OUT}: record it first with benchmarks/twelfth_check.py {nm}")
+    tr = json.load(open(truth_file))
     analyze(nm, tr, [{"acc": float("nan"), "asr": None}])
