@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -69,6 +70,26 @@ def scripts() -> list[Path]:
     return [f for f in files if '__name__ == "__main__"' in (text := f.read_text()) or "parse_args(" in text]
 
 
+def documented_flags() -> dict[str, set[str]]:
+    """The options the docs and the scripts' docstrings pass to each script, in their re-run commands: inline code
+    (``…`` or `…`) and the lines of code blocks that run ``benchmarks/SCRIPT.py``."""
+    root = BENCHMARKS.parent
+    texts = [p.read_text() for p in [root / "README.md", *sorted((root / "docs").glob("*.md")), *scripts()]]
+    commands: list[tuple[str, str]] = []
+    for text in texts:
+        blocks = re.findall(r"^```.*?^```", text, flags=re.S | re.M)
+        for block in blocks:
+            text = text.replace(block, "")
+        lines = "\n".join(blocks + re.findall(r"^ {4}.*$", text, flags=re.M)).replace("\\\n", " ")
+        commands += re.findall(r"benchmarks/([\w/]+)\.py([^\n`]*)", lines)
+        commands += re.findall(r"`[^`]*?benchmarks/([\w/]+)\.py([^`]*)`", text)
+    flags: dict[str, set[str]] = {}
+    for script, rest in commands:
+        rest = re.split(r"#|benchmarks/", rest)[0]
+        flags.setdefault(script, set()).update(re.findall(r"(?<![\w-])--[a-z][a-z-]*", rest))
+    return flags
+
+
 @pytest.fixture(scope="module")
 def helps(tmp_path_factory) -> dict[str, dict[str, object]]:
     """Each script's ``--help``: its exit code and what it printed, by its name under benchmarks/ without ``.py``."""
@@ -88,3 +109,10 @@ def helps(tmp_path_factory) -> dict[str, dict[str, object]]:
 def test_every_benchmark_script_answers_help(helps):
     failed = {name: r["code"] for name, r in helps.items() if r["code"] != 0 or not str(r["printed"]).startswith("usage:")}
     assert failed == {}, "scripts that do not answer --help with their usage"
+
+
+def test_the_documented_options_are_the_scripts_own(helps):
+    flags = documented_flags()
+    assert {"detection_bench", "trigger_bench", "redteam/numpy_mlp", "scenarios"} <= set(flags)
+    unknown = {name: sorted(f for f in used if f not in str(helps.get(name, {}).get("printed"))) for name, used in flags.items()}
+    assert {name: used for name, used in unknown.items() if used} == {}, "documented options the scripts do not take"
