@@ -116,3 +116,15 @@ def test_the_documented_options_are_the_scripts_own(helps):
     assert {"detection_bench", "trigger_bench", "redteam/numpy_mlp", "scenarios"} <= set(flags)
     unknown = {name: sorted(f for f in used if f not in str(helps.get(name, {}).get("printed"))) for name, used in flags.items()}
     assert {name: used for name, used in unknown.items() if used} == {}, "documented options the scripts do not take"
+
+
+def test_importing_the_twelfth_check_makes_no_folder(tmp_path):
+    """Importing it (as test_every_benchmark_script_imports does) left an empty benchmarks/.cache/twelfth in the
+    checkout: its harness made its output folder on import."""
+    out = tmp_path / "twelfth"
+    done = subprocess.run(
+        [sys.executable, "-c", IMPORT_ALL, str(BENCHMARKS), "twelfth_check"],
+        capture_output=True, text=True, timeout=120, env=dict(os.environ, TWELFTH_OUT=str(out)),
+    )
+    assert done.returncode == 0 and done.stdout == "", done.stdout + done.stderr
+    assert not out.exists()

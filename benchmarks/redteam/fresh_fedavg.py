@@ -29,7 +29,6 @@ from recorder import Recorder
 torch.set_num_threads(1)
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.environ.get("TWELFTH_OUT") or os.path.join(HERE, "..", ".cache", "twelfth")
-os.makedirs(OUT, exist_ok=True)
 
 # ----------------------------------------------------------------------------- data
 
@@ -306,6 +305,7 @@ def run(cfg):
     sizes_info = {c: len(data[c][1]) for c in cids}
     hist = {c: np.bincount(data[c][1], minlength=n_cls).tolist() for c in cids}
     log = []
+    os.makedirs(OUT, exist_ok=True)
     path = os.path.join(OUT, f"{name}.h5")
     meta = {"dataset": cfg.get("data", "digits"), "model": cfg.get("model", "mlp"), "aggregation": "fedavg",
             "auditor_setting": cfg.get("desc", "")}
