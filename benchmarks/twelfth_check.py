@@ -2,8 +2,8 @@
 
 Run one: ``python3 benchmarks/twelfth_check.py NAME [SEED]`` (10–20 s); all of them, at the seeds the table used:
 ``python3 benchmarks/twelfth_check.py all`` (about 15 min on 2 cores). Outputs: ``benchmarks/.cache/twelfth/``
-(or ``$TWELFTH_OUT``): the run, its truth, the audit's JSON and a summary line per run
-(``benchmarks/redteam/fresh_fedavg.py``).
+(``$FEDFORENSICS_BENCH_CACHE/twelfth``, or ``$TWELFTH_OUT``): the run, its truth, the audit's JSON and a summary line
+per run (``benchmarks/redteam/fresh_fedavg.py``).
 """
 import argparse
 import sys

@@ -91,13 +91,19 @@ def documented_flags() -> dict[str, set[str]]:
 
 
 @pytest.fixture(scope="module")
-def helps(tmp_path_factory) -> dict[str, dict[str, object]]:
+def bench_cache(tmp_path_factory) -> Path:
+    """Where the scripts' runs go (FEDFORENSICS_BENCH_CACHE) while their --help is asked."""
+    return tmp_path_factory.mktemp("bench")
+
+
+@pytest.fixture(scope="module")
+def helps(bench_cache) -> dict[str, dict[str, object]]:
     """Each script's ``--help``: its exit code and what it printed, by its name under benchmarks/ without ``.py``."""
     paths = scripts()
     assert BENCHMARKS / "redteam" / "fedavg.py" in paths and BENCHMARKS / "redteam" / "data.py" not in paths
     # where the scripts write (their caches), so that one which ignored --help would leave files there
-    out = tmp_path_factory.mktemp("bench")
-    env = dict(os.environ, FEDFORENSICS_BENCH_CACHE=str(out), TWELFTH_OUT=str(out), THIRTEENTH_OUT=str(out))
+    out = bench_cache
+    env = {k: v for k, v in os.environ.items() if k not in ("TWELFTH_OUT", "THIRTEENTH_OUT")} | {"FEDFORENSICS_BENCH_CACHE": str(out)}
     done = subprocess.run(
         [sys.executable, "-c", HELP_ALL, *map(str, paths)], capture_output=True, text=True, timeout=300, env=env, cwd=out
     )
@@ -116,6 +122,13 @@ def test_the_documented_options_are_the_scripts_own(helps):
     assert {"detection_bench", "trigger_bench", "redteam/numpy_mlp", "scenarios"} <= set(flags)
     unknown = {name: sorted(f for f in used if f not in str(helps.get(name, {}).get("printed"))) for name, used in flags.items()}
     assert {name: used for name, used in unknown.items() if used} == {}, "documented options the scripts do not take"
+
+
+def test_every_script_reads_and_writes_runs_in_the_moved_cache(helps, bench_cache):
+    """FEDFORENSICS_BENCH_CACHE moves the benchmarks' cache: the twelfth and thirteenth checks wrote their runs to
+    benchmarks/.cache/ all the same, and norm_jumps.py read the runs there."""
+    for name, folder in [("redteam/fresh_fedavg", "twelfth"), ("redteam/clean_fedavg", "thirteenth"), ("norm_jumps", "")]:
+        assert str(bench_cache / folder).rstrip("/") in "".join(str(helps[name]["printed"]).split()), name
 
 
 def test_importing_the_twelfth_check_makes_no_folder(tmp_path):

@@ -8,7 +8,7 @@ partial participation (docs/detection.md, "A thirteenth check").
     python3 benchmarks/redteam/clean_fedavg.py                # every config -> $THIRTEENTH_OUT/NAME.h5
     python3 benchmarks/redteam/clean_fedavg.py 20@s2 25@s3    # the config NAME-prefix with another seed -> NAME@sN.h5
 
-THIRTEENTH_OUT defaults to benchmarks/.cache/thirteenth; REPORT_STEPS=1 has every client report its optimizer steps
+THIRTEENTH_OUT defaults to the benchmarks' cache's thirteenth (benchmarks/.cache, or $FEDFORENSICS_BENCH_CACHE); REPORT_STEPS=1 has every client report its optimizer steps
 as the ``local_steps`` metric (docs/format.md). Independent of fedforensics.simulate: its own data, models,
 partitions and optimizers.
 """
@@ -29,7 +29,7 @@ from sklearn.datasets import load_digits, make_classification
 from recorder import Recorder
 
 torch.set_num_threads(1)
-RUNS = Path(os.environ.get("THIRTEENTH_OUT", Path(__file__).resolve().parents[1] / ".cache" / "thirteenth"))
+RUNS = Path(os.environ.get("THIRTEENTH_OUT") or Path(os.environ.get("FEDFORENSICS_BENCH_CACHE") or Path(__file__).resolve().parents[1] / ".cache") / "thirteenth")
 #: With REPORT_STEPS=1 every client reports its optimizer steps (``local_steps``), as the engineer's loop did not.
 REPORT_STEPS = os.environ.get("REPORT_STEPS") == "1"
 LOCAL_STEPS = "local_steps"

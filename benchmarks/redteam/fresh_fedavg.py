@@ -4,8 +4,8 @@ Written apart from ``fedforensics simulate``, from the papers: partitions (Diric
 quantity skew), models (MLP, CNN, BatchNorm CNN, logistic regression), client heterogeneity (epochs, learning
 rates, FedProx, momentum, DP clipping and noise, churn) and attacks (ALIE, min-max, min-sum, IPM, a diagonal-trigger
 backdoor, sybils, label flipping). Each run writes ``OUT/NAME.h5`` (no ground truth inside: the audit is blind),
-``NAME.truth.json``, ``NAME.report.json`` and ``NAME.summary.json``; ``OUT`` is ``$TWELFTH_OUT`` or
-``benchmarks/.cache/twelfth``. Driven by ``benchmarks/twelfth_check.py``.
+``NAME.truth.json``, ``NAME.report.json`` and ``NAME.summary.json``; ``OUT`` is ``$TWELFTH_OUT`` or the
+benchmarks' cache's ``twelfth`` (``benchmarks/.cache``, or ``$FEDFORENSICS_BENCH_CACHE``). Driven by ``benchmarks/twelfth_check.py``.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from recorder import Recorder
 
 torch.set_num_threads(1)
 HERE = os.path.dirname(os.path.abspath(__file__))
-OUT = os.environ.get("TWELFTH_OUT") or os.path.join(HERE, "..", ".cache", "twelfth")
+OUT = os.environ.get("TWELFTH_OUT") or os.path.join(os.environ.get("FEDFORENSICS_BENCH_CACHE") or os.path.join(HERE, "..", ".cache"), "twelfth")
 
 # ----------------------------------------------------------------------------- data
 
