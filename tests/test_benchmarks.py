@@ -169,3 +169,17 @@ def test_unseen_settings_tabulates_only_the_groups_asked_for(monkeypatch):
     assert [line for line in text.splitlines() if line.startswith("####")] == ["#### probe", "#### first"]
     assert len(simulated) == len(unseen_settings.SETTINGS["first"]) + len(unseen_settings.SETTINGS["probe"]) == 16
     assert text.count("| 0.90 |") == 16
+
+
+def test_the_thirteenth_check_runs_the_configurations_named_and_refuses_an_unknown_one(monkeypatch):
+    """A mistyped configuration recorded nothing and said nothing; NAME-prefix and PREFIX@sN pick as documented."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS / "redteam"))
+    import clean_fedavg
+
+    names = lambda args: [c["name"] for c in clean_fedavg.selected(args)]  # noqa: E731
+    assert names(["20@s2", "01"]) == ["20_mlp_mixed_E_B@s2", "01_logreg_iid"]
+    assert names(["20@s2"]) == ["20_mlp_mixed_E_B@s2"]
+    assert clean_fedavg.selected(["25@s3"])[0]["seed"] == 3
+    assert len(names([])) == len(clean_fedavg.CONFIGS)
+    with pytest.raises(SystemExit, match="no configuration '99_x'"):
+        clean_fedavg.selected(["99_x"])
