@@ -38,7 +38,7 @@ def test_every_benchmark_script_imports():
 
 
 #: Runs every script named on the command line as ``SCRIPT --help`` in this one process (the imports shared: a
-#: process each took a minute) and prints, as JSON, each one's exit code and what it printed.
+#: process each took 45 s in all) and prints, as JSON, each one's exit code and what it printed.
 HELP_ALL = """
 import contextlib, io, json, runpy, sys
 out = {}
@@ -120,7 +120,8 @@ def test_every_benchmark_script_answers_help(helps):
 def test_the_documented_options_are_the_scripts_own(helps):
     flags = documented_flags()
     assert {"detection_bench", "trigger_bench", "redteam/numpy_mlp", "scenarios"} <= set(flags)
-    unknown = {name: sorted(f for f in used if f not in str(helps.get(name, {}).get("printed"))) for name, used in flags.items()}
+    taken = {name: set(re.findall(r"--[a-z][a-z-]*", str(r["printed"]))) for name, r in helps.items()}
+    unknown = {name: sorted(used - taken.get(name, set())) for name, used in flags.items()}
     assert {name: used for name, used in unknown.items() if used} == {}, "documented options the scripts do not take"
 
 
