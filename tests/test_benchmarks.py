@@ -184,3 +184,15 @@ def test_the_thirteenth_check_runs_the_configurations_named_and_refuses_an_unkno
     assert len(names([])) == len(clean_fedavg.CONFIGS)
     with pytest.raises(SystemExit, match="no configuration '99_x'"):
         clean_fedavg.selected(["99_x"])
+
+
+def test_the_attack_tables_name_the_seeds_they_pool(monkeypatch):
+    """``attacks_bench.py --seeds 0 --print`` headed its table 'over seeds 0, 1, 2'."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import attacks_bench
+    from scenarios import Scenario
+
+    history = [{"accuracy": 0.9, "attack_success": 0.5}] * 30
+    histories = {Scenario(attack, fraction, "iid", seed): history for attack, fraction in [("none", 0.0), ("backdoor", 0.2)] for seed in (0, 4)}
+    text = attacks_bench.render(histories, {s: 0.1 for s in histories if s.attack == "none"})
+    assert "### Final accuracy and attack success (mean [min–max] over seeds 0, 4)" in text
