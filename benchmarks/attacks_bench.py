@@ -104,7 +104,7 @@ def timeline_table(histories: dict[Scenario, History]) -> str:
 def render(histories: dict[Scenario, History], chance: dict[Scenario, float]) -> str:
     return "\n\n".join(
         [
-            "### Final accuracy and attack success (mean [min–max] over seeds 0, 1, 2)",
+            f"### Final accuracy and attack success (mean [min–max] over seeds {', '.join(str(s) for s in sorted({s.seed for s in histories}))})",
             outcome_table(histories),
             "### Attack success of a clean model (the chance level)",
             chance_table(chance),

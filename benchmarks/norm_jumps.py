@@ -20,6 +20,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from scenarios import CACHE
 
 from fedforensics import open_run
 
@@ -67,7 +68,7 @@ def largest_jumps(rounds: dict[int, tuple[list[str], np.ndarray]], boost: tuple[
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dir", type=Path, default=Path(__file__).parent / ".cache")
+    parser.add_argument("--dir", type=Path, default=CACHE, help="the runs to read, and those of its redteam/ (default: %(default)s)")
     args = parser.parse_args()
     files = sorted(args.dir.glob("*.h5")) + sorted(args.dir.glob("redteam/*.h5"))
     honest: list[tuple[float, str, str]] = []

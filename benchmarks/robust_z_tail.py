@@ -13,6 +13,8 @@ are exchangeable), seed fixed.
 
 from __future__ import annotations
 
+import argparse
+
 import numpy as np
 
 from fedforensics.stats import ROBUST_Z_TAIL, TAIL_PROBABILITIES, mad_factor
@@ -38,6 +40,7 @@ def tail_quantiles(n: int, rng: np.random.Generator) -> list[float]:
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     rng = np.random.default_rng(20261123)
     print("n | " + " | ".join(f"p = {p:g}" for p in TAIL_PROBABILITIES))
     for n in sorted(ROBUST_Z_TAIL):

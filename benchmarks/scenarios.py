@@ -1,6 +1,6 @@
 """The grid of demo federations the attack and detection benchmarks run on, simulated once and cached.
 
-    python benchmarks/scenarios.py [--cache DIR] [--seeds 0 1 2] [--jobs 2]
+    python benchmarks/scenarios.py [--seeds 0 1 2] [--jobs 2]     # FEDFORENSICS_BENCH_CACHE=DIR: cache elsewhere
 
 Each scenario is a ``SimulationConfig``; its run file is named after the settings that differ from
 the defaults, so a cached file is reused only for the same configuration.

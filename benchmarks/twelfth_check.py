@@ -2,9 +2,10 @@
 
 Run one: ``python3 benchmarks/twelfth_check.py NAME [SEED]`` (10–20 s); all of them, at the seeds the table used:
 ``python3 benchmarks/twelfth_check.py all`` (about 15 min on 2 cores). Outputs: ``benchmarks/.cache/twelfth/``
-(or ``$TWELFTH_OUT``): the run, its truth, the audit's JSON and a summary line per run
-(``benchmarks/redteam/fresh_fedavg.py``).
+(``$FEDFORENSICS_BENCH_CACHE/twelfth``, or ``$TWELFTH_OUT``): the run, its truth, the audit's JSON and a summary line
+per run (``benchmarks/redteam/fresh_fedavg.py``).
 """
+import argparse
 import sys
 from pathlib import Path
 
@@ -95,10 +96,20 @@ SEEDS = {
                                  "atk_backdoor_classes", "atk_labelflip")},
 }
 
-if __name__ == "__main__":
-    if sys.argv[1:] == ["all"]:
+
+def main(argv: list[str] | None = None) -> None:
+    """Run one federation (NAME [SEED]) or every one at the table's seeds (``all``)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("name", choices=["all", *C], metavar="NAME", help=f"all, or one of: {', '.join(C)}")
+    parser.add_argument("seed", type=int, nargs="?", default=0, metavar="SEED", help="with NAME: its seed (default 0)")
+    args = parser.parse_args(argv)
+    if args.name == "all":
         for name in C:
             for seed in SEEDS.get(name, (0,)):
                 go(name, seed)
     else:
-        go(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 0)
+        go(args.name, args.seed)
+
+
+if __name__ == "__main__":
+    main()

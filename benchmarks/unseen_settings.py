@@ -2,6 +2,7 @@
 
     python benchmarks/unseen_settings.py      # simulates what benchmarks/.cache lacks (~60 min on 2 cores
                                               # for all 136), analyzes each, rewrites docs/detection.md's tables
+    python benchmarks/unseen_settings.py --groups first probe --print   # those groups' tables only
 
 Eight groups, kept apart because each was looked at for a different reason:
 
@@ -237,13 +238,17 @@ def audit(path: Path) -> tuple[str, list[str], str, str]:
     return found, honest, f"{final['accuracy']:.2f}", "–" if success is None else f"{success:.2f}"
 
 
-def tables(jobs: int) -> str:
-    configs = {(group, name): SimulationConfig(**settings) for group, named in SETTINGS.items() for name, settings in named.items()}
+def tables(jobs: int, groups: list[str] | None = None) -> str:
+    """The tables of ``groups`` (default: every group), simulating what the cache lacks of them."""
+    configs = {
+        (group, name): SimulationConfig(**settings)
+        for group, named in SETTINGS.items() if groups is None or group in groups for name, settings in named.items()
+    }
     ensure_configs(list(configs.values()), jobs)
     with ProcessPoolExecutor(jobs) as pool:
         outcomes = dict(zip(configs, pool.map(audit, [run_path(c) for c in configs.values()])))
     out = []
-    for group in SETTINGS:
+    for group in groups or SETTINGS:
         out += [f"#### {group}", "", "| setting | accuracy | attack success | attackers found | honest clients flagged |", "|---|---|---|---|---|"]
         for (g, name), (found, honest, accuracy, success) in outcomes.items():
             if g == group:
@@ -256,8 +261,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--print", action="store_true", help=f"print the tables instead of writing {DOC.name}")
+    parser.add_argument("--groups", nargs="+", choices=list(SETTINGS), metavar="GROUP",
+                        help=f"only these groups, with --print (default: all of {', '.join(map(repr, SETTINGS))})")
     args = parser.parse_args()
-    publish(tables(args.jobs), DOC, "unseen-settings", args.print)
+    if args.groups and not args.print:
+        parser.error(f"--groups needs --print: {DOC.name}'s tables hold every group")
+    publish(tables(args.jobs, args.groups), DOC, "unseen-settings", args.print)
 
 
 if __name__ == "__main__":

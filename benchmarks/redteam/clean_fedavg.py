@@ -8,7 +8,7 @@ partial participation (docs/detection.md, "A thirteenth check").
     python3 benchmarks/redteam/clean_fedavg.py                # every config -> $THIRTEENTH_OUT/NAME.h5
     python3 benchmarks/redteam/clean_fedavg.py 20@s2 25@s3    # the config NAME-prefix with another seed -> NAME@sN.h5
 
-THIRTEENTH_OUT defaults to benchmarks/.cache/thirteenth; REPORT_STEPS=1 has every client report its optimizer steps
+THIRTEENTH_OUT defaults to the benchmarks' cache's thirteenth (benchmarks/.cache, or $FEDFORENSICS_BENCH_CACHE); REPORT_STEPS=1 has every client report its optimizer steps
 as the ``local_steps`` metric (docs/format.md). Independent of fedforensics.simulate: its own data, models,
 partitions and optimizers.
 """
@@ -29,7 +29,7 @@ from sklearn.datasets import load_digits, make_classification
 from recorder import Recorder
 
 torch.set_num_threads(1)
-RUNS = Path(os.environ.get("THIRTEENTH_OUT", Path(__file__).resolve().parents[1] / ".cache" / "thirteenth"))
+RUNS = Path(os.environ.get("THIRTEENTH_OUT") or Path(os.environ.get("FEDFORENSICS_BENCH_CACHE") or Path(__file__).resolve().parents[1] / ".cache") / "thirteenth")
 #: With REPORT_STEPS=1 every client reports its optimizer steps (``local_steps``), as the engineer's loop did not.
 REPORT_STEPS = os.environ.get("REPORT_STEPS") == "1"
 LOCAL_STEPS = "local_steps"
@@ -336,16 +336,28 @@ CONFIGS = [
     dict(name="27_tab_mlp_quantity_sigma2", data=T, model="mlp_drop", clients=20, rounds=20, partition="quantity", sigma=2.0, opt="sgdm", lr=0.05, epochs=1, batch=32),
 ]
 
+
+def selected(names: list[str]) -> list[dict]:
+    """The configurations ``names`` asks for, in the order they run: every one for no name; a NAME-prefix picks
+    every configuration it starts; PREFIX@sN the first one it starts, with seed N, run as NAME@sN (first)."""
+    picked = []
+    for a in names:
+        base, _, seed = a.partition("@s")
+        matches = [c for c in CONFIGS if c["name"].startswith(base)]
+        if not matches or (seed and not seed.isdigit()):
+            raise SystemExit(f"clean_fedavg.py: no configuration {a!r} (NAME-prefix or PREFIX@sN; NAME one of {', '.join(c['name'] for c in CONFIGS)})")
+        if seed:
+            picked.append(dict(matches[0], seed=int(seed), name=f"{matches[0]['name']}@s{seed}"))
+    plain = [a for a in names if "@s" not in a]
+    if plain or not names:
+        picked += [c for c in CONFIGS if not plain or any(c["name"].startswith(w) for w in plain)]
+    return picked
+
+
 if __name__ == "__main__":
-    want = set(a for a in sys.argv[1:] if "@s" not in a)
-    for a in sys.argv[1:]:  # PREFIX@sN: the config PREFIX* with seed N, run as NAME@sN
-        if "@s" in a:
-            base, seed = a.split("@s")
-            cfg = dict(next(c for c in CONFIGS if c["name"].startswith(base)))
-            cfg["seed"], cfg["name"] = int(seed), f"{cfg['name']}@s{seed}"
-            run(cfg)
-    if not want and any("@s" in a for a in sys.argv[1:]):
-        sys.exit(0)
-    for cfg in CONFIGS:
-        if not want or cfg["name"] in want or any(cfg["name"].startswith(w) for w in want):
-            run(cfg)
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=f"Runs go to {RUNS} ($THIRTEENTH_OUT).")
+    parser.add_argument("names", nargs="*", metavar="NAME", help="a configuration's name or prefix, or PREFIX@sN for seed N (default: every configuration)")
+    for cfg in selected(parser.parse_args().names):
+        run(cfg)

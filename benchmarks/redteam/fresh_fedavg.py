@@ -4,8 +4,8 @@ Written apart from ``fedforensics simulate``, from the papers: partitions (Diric
 quantity skew), models (MLP, CNN, BatchNorm CNN, logistic regression), client heterogeneity (epochs, learning
 rates, FedProx, momentum, DP clipping and noise, churn) and attacks (ALIE, min-max, min-sum, IPM, a diagonal-trigger
 backdoor, sybils, label flipping). Each run writes ``OUT/NAME.h5`` (no ground truth inside: the audit is blind),
-``NAME.truth.json``, ``NAME.report.json`` and ``NAME.summary.json``; ``OUT`` is ``$TWELFTH_OUT`` or
-``benchmarks/.cache/twelfth``. Driven by ``benchmarks/twelfth_check.py``.
+``NAME.truth.json``, ``NAME.report.json`` and ``NAME.summary.json``; ``OUT`` is ``$TWELFTH_OUT`` or the
+benchmarks' cache's ``twelfth`` (``benchmarks/.cache``, or ``$FEDFORENSICS_BENCH_CACHE``). Driven by ``benchmarks/twelfth_check.py``.
 """
 from __future__ import annotations
 
@@ -28,8 +28,7 @@ from recorder import Recorder
 
 torch.set_num_threads(1)
 HERE = os.path.dirname(os.path.abspath(__file__))
-OUT = os.environ.get("TWELFTH_OUT") or os.path.join(HERE, "..", ".cache", "twelfth")
-os.makedirs(OUT, exist_ok=True)
+OUT = os.environ.get("TWELFTH_OUT") or os.path.join(os.environ.get("FEDFORENSICS_BENCH_CACHE") or os.path.join(HERE, "..", ".cache"), "twelfth")
 
 # ----------------------------------------------------------------------------- data
 
@@ -306,6 +305,7 @@ def run(cfg):
     sizes_info = {c: len(data[c][1]) for c in cids}
     hist = {c: np.bincount(data[c][1], minlength=n_cls).tolist() for c in cids}
     log = []
+    os.makedirs(OUT, exist_ok=True)
     path = os.path.join(OUT, f"{name}.h5")
     meta = {"dataset": cfg.get("data", "digits"), "model": cfg.get("model", "mlp"), "aggregation": "fedavg",
             "auditor_setting": cfg.get("desc", "")}
@@ -441,7 +441,13 @@ def analyze(name, truth, log):
 
 
 if __name__ == "__main__":
-    # re-analyse an existing run: python3 fl.py NAME
-    nm = sys.argv[1]
-    tr = json.load(open(os.path.join(OUT, f"{nm}.truth.json")))
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Re-audit a run benchmarks/twelfth_check.py recorded: OUT/NAME.h5 and its truth.")
+    parser.add_argument("name", metavar="NAME", help=f"a run of {OUT} (its NAME.h5 and NAME.truth.json)")
+    nm = parser.parse_args().name
+    truth_file = os.path.join(OUT, f"{nm}.truth.json")
+    if not os.path.exists(truth_file):
+        parser.error(f"no run {nm!r} in {OUT}: record it first with benchmarks/twelfth_check.py {nm}")
+    tr = json.load(open(truth_file))
     analyze(nm, tr, [{"acc": float("nan"), "asr": None}])
