@@ -134,6 +134,13 @@ def test_simulate_refuses_a_folder_or_a_fifo_as_its_run_file_by_name(tmp_path):
     one_line_error(invoke("simulate", fifo, "--overwrite", "--rounds", "1"), f"{fifo} is not a regular file")
 
 
+def test_simulate_refuses_standard_output_as_its_run_file(tmp_path, monkeypatch):
+    """A researcher's review: `simulate -` wrote a run file named '-' in the working folder."""
+    monkeypatch.chdir(tmp_path)
+    one_line_error(invoke("simulate", "-", "--rounds", "1"), "'-' (standard output) cannot hold a run file")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_every_command_s_help_states_its_exit_codes_and_shows_defaults_readably():
     for command in ("analyze", "evaluate", "demo", "simulate", "inspect"):
         assert "Exit codes" in invoke(command, "--help").stdout and "141" in invoke(command, "--help").stdout, command

@@ -82,6 +82,8 @@ def simulate(
     from ..simulate import SimulationConfig
     from ..simulate import simulate as run_simulation
 
+    if str(out) == "-":  # it wrote a file named '-' (a researcher's review), as reports once did
+        raise FedForensicsError("'-' (standard output) cannot hold a run file: give the run file's name")
     check_output(out)  # a folder, a missing folder: one line before the simulation
     if out.exists() and not out.is_file():  # a FIFO or a device: the recorder cannot write HDF5 into it
         raise FedForensicsError(f"{out} is not a regular file: give a run file's name")
