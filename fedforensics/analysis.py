@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cached_property
@@ -141,7 +141,7 @@ def default_detectors() -> list[Detector]:
 
 def analyze(
     run: Run,
-    detectors: list[Detector] | None = None,
+    detectors: Iterable[Detector] | None = None,
     rule: ConsensusRule | None = None,
     progress: Progress | None = None,
     direction_memory: int = DIRECTION_MEMORY,
@@ -155,7 +155,10 @@ def analyze(
     directions may take; beyond it they are compared through a sketch
     (:class:`~fedforensics.detectors.history.DirectionHistory`), and the report says so.
     """
-    detectors = default_detectors() if detectors is None else detectors
+    if isinstance(detectors, (str, Detector)):  # one detector, not a list of them: a name would be read letter by letter
+        raise FedForensicsError(f"analyze takes a list of detectors: analyze(run, [{detectors!r}]), not one alone")
+    # a list of its own: a generator checked below would be spent, and no detector would run (every client benign)
+    detectors = default_detectors() if detectors is None else list(detectors)
     rule = rule or ConsensusRule()
     check_inputs(run, detectors)
     for detector in detectors:

@@ -2242,3 +2242,16 @@ def test_slices_tied_at_the_separation_cap_rank_by_their_rounds_largest_z(tmp_pa
     assert len(capped) >= 2, [(row["slice"], row["separation"]) for row in rows]
     medians = [statistics.median(row["round_separation"].values()) for row in capped]
     assert medians == sorted(medians, reverse=True) and medians[0] > medians[-1], medians
+
+
+def test_detectors_given_as_a_generator_all_run(runs):
+    """A fresh-eyes user passed (get_detector(n) for n in names): the check of the inputs spent the generator, no
+    detector ran, and every client of a boosted run was benign."""
+    run = open_run(runs["boost"])
+    report = analyze(run, (get_detector(name) for name in ("norm", "layer-deviation")))
+    assert [d.name for d in report.detectors] == ["norm", "layer-deviation"]
+    assert "c3" in report.detector("norm").flagged
+    with pytest.raises(FedForensicsError, match=r"^analyze takes a list of detectors: analyze\(run, \['norm'\]\), not one"):
+        analyze(run, "norm")
+    with pytest.raises(FedForensicsError, match=r"analyze\(run, \[NormDetector\(threshold=3\.5"):
+        analyze(run, get_detector("norm"))
