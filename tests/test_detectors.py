@@ -2255,3 +2255,16 @@ def test_detectors_given_as_a_generator_all_run(runs):
         analyze(run, "norm")
     with pytest.raises(FedForensicsError, match=r"analyze\(run, \[NormDetector\(threshold=3\.5"):
         analyze(run, get_detector("norm"))
+
+
+def test_a_parameter_of_another_type_is_refused_in_one_line():
+    """A library user's get_detector("norm", threshold="4") failed with Python's bare "'>' not supported between
+    instances of 'str' and 'int'", as did ConsensusRule(agree="2"): the command line reads --set values as numbers,
+    Python hands them on as they are."""
+    with pytest.raises(FedForensicsError, match=r"^norm: threshold='4' is not a number: it must be positive"):
+        get_detector("norm", threshold="4").check_params()
+    with pytest.raises(FedForensicsError, match=r"^norm: min_clients=None is not a number: it must be at least 2"):
+        get_detector("norm", min_clients=None).check_params()
+    with pytest.raises(FedForensicsError, match=r"^verdict: agree='2' is not a number$"):
+        ConsensusRule(agree="2")
+    assert ConsensusRule(agree=np.int64(3), strong=np.float64(2.5)).agree == 3

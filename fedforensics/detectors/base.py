@@ -390,7 +390,13 @@ class Detector(ABC):
             bounds.update(cls.__dict__.get("bounds", {}))
         for name, value in self.get_params().items():
             test, requirement = bounds.get(name, (None, ""))
-            if test is not None and not test(value):
+            if test is None:
+                continue
+            try:
+                ok = test(value)
+            except TypeError:  # get_detector("norm", threshold="4") from Python: Python's comparison error, not one line
+                raise FedForensicsError(f"{self.name}: {name}={value!r} is not a number: it {requirement}") from None
+            if not ok:
                 raise FedForensicsError(f"{self.name}: {name}={value!r} {requirement}")
 
     def __repr__(self) -> str:
