@@ -227,6 +227,17 @@ def test_unknown_detector_is_a_user_error():
         get_detector("nope")
 
 
+def test_an_unknown_parameter_of_a_detector_is_a_user_error():
+    """A library user's get_detector("norm", window=3) escaped as "NormDetector.__init__() got an unexpected keyword
+    argument 'window'", a bare TypeError naming a class the user never wrote."""
+    with pytest.raises(FedForensicsError) as refused:
+        get_detector("norm", window=3)
+    assert str(refused.value) == (
+        "norm: got an unexpected keyword argument 'window'; its parameters: threshold, spike, min_clients, extreme_share"
+    )
+    assert get_detector("norm", threshold=4.5).threshold == 4.5
+
+
 def test_a_rounds_gram_and_layer_norms_are_the_finite_clients_dot_products(runs):
     """The scan keeps the whole updates' Gram and each layer's squared norms (not a clients² matrix per layer), of
     the clients whose update is finite only."""

@@ -72,8 +72,13 @@ def _register(found: dict[str, type[Detector]], source: object) -> None:
 
 
 def get_detector(name: str, **params: object) -> Detector:
-    """Instantiate the detector called ``name``."""
+    """Instantiate the detector called ``name`` with ``params`` (keyword arguments of its ``__init__``)."""
     registry = all_detectors()
     if name not in registry:
         raise FedForensicsError(f"unknown detector {name!r}; known: {', '.join(registry)}")
+    signature = inspect.signature(registry[name])
+    try:  # a misspelt parameter escaped as __init__'s bare TypeError, naming the class rather than the detector
+        signature.bind(**params)
+    except TypeError as exc:
+        raise FedForensicsError(f"{name}: {exc}; its parameters: {', '.join(signature.parameters)}") from None
     return registry[name](**params)
