@@ -159,7 +159,9 @@ def analyze(
         raise FedForensicsError(f"analyze takes a list of detectors: analyze(run, [{detectors!r}]), not one alone")
     # a list of its own: a generator checked below would be spent, and no detector would run (every client benign)
     detectors = default_detectors() if detectors is None else list(detectors)
-    rule = rule or ConsensusRule()
+    rule = ConsensusRule() if rule is None else rule
+    if not isinstance(rule, ConsensusRule):  # failed late, as "'str' object has no attribute 'judge'", after the scan
+        raise FedForensicsError(f"analyze's rule is a ConsensusRule (ConsensusRule(strong=3)), not {type(rule).__name__}")
     check_inputs(run, detectors)
     for detector in detectors:
         detector.check_params()
@@ -252,6 +254,8 @@ def check_inputs(run: Run, detectors: list[Detector]) -> None:
         raise FedForensicsError("no detectors: analyze(run) runs them all, analyze(run, [get_detector(name)]) some")
     seen: set[str] = set()
     for detector in detectors:
+        if isinstance(detector, type) and issubclass(detector, Detector):  # the class itself, not an instance of it
+            raise FedForensicsError(f"analyze takes Detector instances: {detector.__name__}(), not the class {detector.__name__}")
         if not isinstance(detector, Detector):
             raise FedForensicsError(
                 f"analyze takes Detector instances (get_detector({detector!r}) for a registered one), "

@@ -1335,6 +1335,12 @@ def test_a_custom_detector_s_slips_are_named(runs):
         analyze(run, [_Custom(), _Custom()])
     with pytest.raises(FedForensicsError, match=r"takes Detector instances \(get_detector\('norm'\)"):
         analyze(run, ["norm"])
+    # a library user's slips: the class itself was told to call get_detector(<class ...>), and a rule of another type
+    # failed after the whole scan as "'str' object has no attribute 'judge'"
+    with pytest.raises(FedForensicsError, match=r"^analyze takes Detector instances: _Custom\(\), not the class _Custom$"):
+        analyze(run, [_Custom])
+    with pytest.raises(FedForensicsError, match=r"^analyze's rule is a ConsensusRule \(ConsensusRule\(strong=3\)\), not str$"):
+        analyze(run, [_Custom()], rule="strict")
     with pytest.raises(FedForensicsError, match="analyze takes a Run"):
         analyze(str(runs["clean"]))
     # an empty list judged every client benign, with a note that min_clients (11 of 10) kept every round out
