@@ -1343,6 +1343,8 @@ def test_a_custom_detector_s_slips_are_named(runs):
         analyze(run, [_Custom()], rule="strict")
     with pytest.raises(FedForensicsError, match="analyze takes a Run"):
         analyze(str(runs["clean"]))
+    with pytest.raises(FedForensicsError, match=r"^norm: score takes a Run \(fedforensics.open_run\(path\)\), not str$"):
+        get_detector("norm").score(str(runs["clean"]))  # failed as "'str' object has no attribute 'all_clients'"
     # an empty list judged every client benign, with a note that min_clients (11 of 10) kept every round out
     with pytest.raises(FedForensicsError, match=r"no detectors: analyze\(run\) runs them all"):
         analyze(run, [])

@@ -457,6 +457,8 @@ class Detector(ABC):
         """Score ``run`` on its own (the analysis runs all detectors in one pass instead)."""
         from ..scan import scan
 
+        if not isinstance(run, Run):  # a path failed deep in start() as "'str' object has no attribute 'all_clients'"
+            raise FedForensicsError(f"{self.name}: score takes a Run (fedforensics.open_run(path)), not {type(run).__name__}")
         self.check_params()
         self.start(run)
         moved = UpdateMotion(run)
