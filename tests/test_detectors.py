@@ -1439,6 +1439,36 @@ def test_an_installed_package_adds_a_detector_through_its_entry_point(runs, tmp_
         registry.plugins.cache_clear()  # the next test's registry is the installed one
 
 
+
+def test_a_plugin_that_raises_while_it_scores_is_named_not_fedforensics(runs, tmp_path, monkeypatch):
+    """A library user's plugin detector raised in observe(): the command line said "a defect of fedforensics, not of
+    your input", pointing at the wrong code. It names the plugin's entry point now (exit code 3 still: a defect)."""
+    import importlib.metadata
+
+    from typer.testing import CliRunner
+
+    import fedforensics.detectors as registry
+    from fedforensics.cli import app
+
+    (tmp_path / "raising_plugin.py").write_text(
+        PLUGIN.replace("class LargestChange", "class Raising").replace('"largest-change"', '"raising"')
+        + "\n    def observe(self, data):\n        raise ValueError('oops in my code')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    entries = [importlib.metadata.EntryPoint("raising", "raising_plugin", registry.PLUGINS)]
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda *, group: entries if group == registry.PLUGINS else [])
+    monkeypatch.delenv("FEDFORENSICS_TRACEBACK", raising=False)
+    registry.plugins.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["analyze", str(runs["boost"]), "-q", "-d", "raising"])
+    finally:
+        registry.plugins.cache_clear()  # the next test's registry is the installed one
+    assert result.exit_code == 3, result.output
+    assert result.stderr == (
+        "internal error: ValueError: oops in my code — a defect of detector plugin 'raising' (raising_plugin), not of "
+        "your input; FEDFORENSICS_TRACEBACK=1 shows where\n"
+    )
+
 def test_cosine_to_the_mean_of_the_others_from_the_gram_matrix_alone():
     from fedforensics.detectors.mean_copy import cosine_to_mean_of_others
 
