@@ -107,6 +107,7 @@ class ClientVerdict:
         return name, finite[name]
 
     def to_json(self) -> dict[str, Any]:
+        """This verdict as plain JSON data, an entry of the report's ``verdicts`` (docs/report-schema.md)."""
         return {
             "id": self.client,
             "verdict": self.verdict,

@@ -2317,3 +2317,21 @@ def test_a_parameter_of_another_type_is_refused_in_one_line():
     with pytest.raises(FedForensicsError, match=r"^verdict: agree='2' is not a number$"):
         ConsensusRule(agree="2")
     assert ConsensusRule(agree=np.int64(3), strong=np.float64(2.5)).agree == 3
+
+
+def test_the_classes_a_library_user_reads_document_every_public_method():
+    """A library user's help(Evidence) showed to_json without a word (as on ClientVerdict, Judgement, RunEvaluation
+    and Evaluation): the public methods and properties of what analyze and evaluate return each say what they give."""
+    from fedforensics.analysis import AuditReport
+    from fedforensics.evaluate import Evaluation, Judgement, RunEvaluation
+    from fedforensics.run import Run
+
+    undocumented = [
+        f"{cls.__name__}.{name}"
+        for cls in (Run, AuditReport, DetectorResult, Evidence, ClientVerdict, ConsensusRule, Judgement, RunEvaluation,
+                    Evaluation, Detector)
+        for name, member in vars(cls).items()
+        if not name.startswith("_") and callable(getattr(member, "fget", member))
+        and not (getattr(getattr(member, "fget", member), "__doc__", None) or "").strip()
+    ]
+    assert undocumented == []

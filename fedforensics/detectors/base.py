@@ -158,6 +158,7 @@ class Evidence:
     detail: str
 
     def to_json(self) -> dict[str, Any]:
+        """This fact as plain JSON data (a non-finite value as ``None``)."""
         return {
             "detector": self.detector,
             "client": self.client,
