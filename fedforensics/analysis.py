@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cached_property
@@ -141,7 +141,7 @@ def default_detectors() -> list[Detector]:
 
 def analyze(
     run: Run,
-    detectors: list[Detector] | None = None,
+    detectors: Iterable[Detector] | None = None,
     rule: ConsensusRule | None = None,
     progress: Progress | None = None,
     direction_memory: int = DIRECTION_MEMORY,
@@ -155,8 +155,13 @@ def analyze(
     directions may take; beyond it they are compared through a sketch
     (:class:`~fedforensics.detectors.history.DirectionHistory`), and the report says so.
     """
-    detectors = default_detectors() if detectors is None else detectors
-    rule = rule or ConsensusRule()
+    if isinstance(detectors, (str, Detector)):  # one detector, not a list of them: a name would be read letter by letter
+        raise FedForensicsError(f"analyze takes a list of detectors: analyze(run, [{detectors!r}]), not one alone")
+    # a list of its own: a generator checked below would be spent, and no detector would run (every client benign)
+    detectors = default_detectors() if detectors is None else list(detectors)
+    rule = ConsensusRule() if rule is None else rule
+    if not isinstance(rule, ConsensusRule):  # failed late, as "'str' object has no attribute 'judge'", after the scan
+        raise FedForensicsError(f"analyze's rule is a ConsensusRule (ConsensusRule(strong=3)), not {type(rule).__name__}")
     check_inputs(run, detectors)
     for detector in detectors:
         detector.check_params()
@@ -249,6 +254,8 @@ def check_inputs(run: Run, detectors: list[Detector]) -> None:
         raise FedForensicsError("no detectors: analyze(run) runs them all, analyze(run, [get_detector(name)]) some")
     seen: set[str] = set()
     for detector in detectors:
+        if isinstance(detector, type) and issubclass(detector, Detector):  # the class itself, not an instance of it
+            raise FedForensicsError(f"analyze takes Detector instances: {detector.__name__}(), not the class {detector.__name__}")
         if not isinstance(detector, Detector):
             raise FedForensicsError(
                 f"analyze takes Detector instances (get_detector({detector!r}) for a registered one), "

@@ -117,6 +117,7 @@ class Judgement:
         return float(statistics.median(rounds)) if rounds else None
 
     def to_json(self) -> dict[str, Any]:
+        """This judgement as plain JSON data (docs/report-schema.md, "Evaluation report")."""
         return {
             "name": self.name,
             "applicable": self.applicable,
@@ -196,6 +197,7 @@ class RunEvaluation:
         return ""
 
     def to_json(self) -> dict[str, Any]:
+        """This run's evaluation as plain JSON data (docs/report-schema.md, "Evaluation report")."""
         return {
             "path": self.path,
             "truth_source": self.truth_source,
@@ -285,6 +287,8 @@ class Evaluation:
     settings: Settings = field(default_factory=Settings)
 
     def to_json(self) -> dict[str, Any]:
+        """The whole evaluation as plain JSON data, what `fedforensics evaluate --json` writes
+        (docs/report-schema.md, "Evaluation report")."""
         return {
             "format": EVALUATION_FORMAT,
             "version": EVALUATION_VERSION,

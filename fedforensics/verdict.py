@@ -50,6 +50,7 @@ client seen by several detectors ranks above one seen strongly by a single one.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -106,6 +107,7 @@ class ClientVerdict:
         return name, finite[name]
 
     def to_json(self) -> dict[str, Any]:
+        """This verdict as plain JSON data, an entry of the report's ``verdicts`` (docs/report-schema.md)."""
         return {
             "id": self.client,
             "verdict": self.verdict,
@@ -128,6 +130,9 @@ class ConsensusRule:
     persistence: float = PERSISTENT
 
     def __post_init__(self) -> None:
+        for name in ("agree", "strong", "cap", "persistence"):  # ConsensusRule(agree="2") from Python: one line
+            if not isinstance(getattr(self, name), numbers.Real):
+                raise FedForensicsError(f"verdict: {name}={getattr(self, name)!r} is not a number")
         for name, ok, requirement in (
             ("agree", self.agree >= 1, "must be at least 1 (families that must agree)"),
             ("strong", self.strong > 0, "must be positive (times a threshold)"),

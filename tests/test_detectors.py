@@ -227,6 +227,17 @@ def test_unknown_detector_is_a_user_error():
         get_detector("nope")
 
 
+def test_an_unknown_parameter_of_a_detector_is_a_user_error():
+    """A library user's get_detector("norm", window=3) escaped as "NormDetector.__init__() got an unexpected keyword
+    argument 'window'", a bare TypeError naming a class the user never wrote."""
+    with pytest.raises(FedForensicsError) as refused:
+        get_detector("norm", window=3)
+    assert str(refused.value) == (
+        "norm: got an unexpected keyword argument 'window'; its parameters: threshold, spike, min_clients, extreme_share"
+    )
+    assert get_detector("norm", threshold=4.5).threshold == 4.5
+
+
 def test_a_rounds_gram_and_layer_norms_are_the_finite_clients_dot_products(runs):
     """The scan keeps the whole updates' Gram and each layer's squared norms (not a clients² matrix per layer), of
     the clients whose update is finite only."""
@@ -1324,8 +1335,16 @@ def test_a_custom_detector_s_slips_are_named(runs):
         analyze(run, [_Custom(), _Custom()])
     with pytest.raises(FedForensicsError, match=r"takes Detector instances \(get_detector\('norm'\)"):
         analyze(run, ["norm"])
+    # a library user's slips: the class itself was told to call get_detector(<class ...>), and a rule of another type
+    # failed after the whole scan as "'str' object has no attribute 'judge'"
+    with pytest.raises(FedForensicsError, match=r"^analyze takes Detector instances: _Custom\(\), not the class _Custom$"):
+        analyze(run, [_Custom])
+    with pytest.raises(FedForensicsError, match=r"^analyze's rule is a ConsensusRule \(ConsensusRule\(strong=3\)\), not str$"):
+        analyze(run, [_Custom()], rule="strict")
     with pytest.raises(FedForensicsError, match="analyze takes a Run"):
         analyze(str(runs["clean"]))
+    with pytest.raises(FedForensicsError, match=r"^norm: score takes a Run \(fedforensics.open_run\(path\)\), not str$"):
+        get_detector("norm").score(str(runs["clean"]))  # failed as "'str' object has no attribute 'all_clients'"
     # an empty list judged every client benign, with a note that min_clients (11 of 10) kept every round out
     with pytest.raises(FedForensicsError, match=r"no detectors: analyze\(run\) runs them all"):
         analyze(run, [])
@@ -1419,6 +1438,36 @@ def test_an_installed_package_adds_a_detector_through_its_entry_point(runs, tmp_
     finally:
         registry.plugins.cache_clear()  # the next test's registry is the installed one
 
+
+
+def test_a_plugin_that_raises_while_it_scores_is_named_not_fedforensics(runs, tmp_path, monkeypatch):
+    """A library user's plugin detector raised in observe(): the command line said "a defect of fedforensics, not of
+    your input", pointing at the wrong code. It names the plugin's entry point now (exit code 3 still: a defect)."""
+    import importlib.metadata
+
+    from typer.testing import CliRunner
+
+    import fedforensics.detectors as registry
+    from fedforensics.cli import app
+
+    (tmp_path / "raising_plugin.py").write_text(
+        PLUGIN.replace("class LargestChange", "class Raising").replace('"largest-change"', '"raising"')
+        + "\n    def observe(self, data):\n        raise ValueError('oops in my code')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    entries = [importlib.metadata.EntryPoint("raising", "raising_plugin", registry.PLUGINS)]
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda *, group: entries if group == registry.PLUGINS else [])
+    monkeypatch.delenv("FEDFORENSICS_TRACEBACK", raising=False)
+    registry.plugins.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["analyze", str(runs["boost"]), "-q", "-d", "raising"])
+    finally:
+        registry.plugins.cache_clear()  # the next test's registry is the installed one
+    assert result.exit_code == 3, result.output
+    assert result.stderr == (
+        "internal error: ValueError: oops in my code — a defect of detector plugin 'raising' (raising_plugin), not of "
+        "your input; FEDFORENSICS_TRACEBACK=1 shows where\n"
+    )
 
 def test_cosine_to_the_mean_of_the_others_from_the_gram_matrix_alone():
     from fedforensics.detectors.mean_copy import cosine_to_mean_of_others
@@ -2242,3 +2291,47 @@ def test_slices_tied_at_the_separation_cap_rank_by_their_rounds_largest_z(tmp_pa
     assert len(capped) >= 2, [(row["slice"], row["separation"]) for row in rows]
     medians = [statistics.median(row["round_separation"].values()) for row in capped]
     assert medians == sorted(medians, reverse=True) and medians[0] > medians[-1], medians
+
+
+def test_detectors_given_as_a_generator_all_run(runs):
+    """A fresh-eyes user passed (get_detector(n) for n in names): the check of the inputs spent the generator, no
+    detector ran, and every client of a boosted run was benign."""
+    run = open_run(runs["boost"])
+    report = analyze(run, (get_detector(name) for name in ("norm", "layer-deviation")))
+    assert [d.name for d in report.detectors] == ["norm", "layer-deviation"]
+    assert "c3" in report.detector("norm").flagged
+    with pytest.raises(FedForensicsError, match=r"^analyze takes a list of detectors: analyze\(run, \['norm'\]\), not one"):
+        analyze(run, "norm")
+    with pytest.raises(FedForensicsError, match=r"analyze\(run, \[NormDetector\(threshold=3\.5"):
+        analyze(run, get_detector("norm"))
+
+
+def test_a_parameter_of_another_type_is_refused_in_one_line():
+    """A library user's get_detector("norm", threshold="4") failed with Python's bare "'>' not supported between
+    instances of 'str' and 'int'", as did ConsensusRule(agree="2"): the command line reads --set values as numbers,
+    Python hands them on as they are."""
+    with pytest.raises(FedForensicsError, match=r"^norm: threshold='4' is not a number: it must be positive"):
+        get_detector("norm", threshold="4").check_params()
+    with pytest.raises(FedForensicsError, match=r"^norm: min_clients=None is not a number: it must be at least 2"):
+        get_detector("norm", min_clients=None).check_params()
+    with pytest.raises(FedForensicsError, match=r"^verdict: agree='2' is not a number$"):
+        ConsensusRule(agree="2")
+    assert ConsensusRule(agree=np.int64(3), strong=np.float64(2.5)).agree == 3
+
+
+def test_the_classes_a_library_user_reads_document_every_public_method():
+    """A library user's help(Evidence) showed to_json without a word (as on ClientVerdict, Judgement, RunEvaluation
+    and Evaluation): the public methods and properties of what analyze and evaluate return each say what they give."""
+    from fedforensics.analysis import AuditReport
+    from fedforensics.evaluate import Evaluation, Judgement, RunEvaluation
+    from fedforensics.run import Run
+
+    undocumented = [
+        f"{cls.__name__}.{name}"
+        for cls in (Run, AuditReport, DetectorResult, Evidence, ClientVerdict, ConsensusRule, Judgement, RunEvaluation,
+                    Evaluation, Detector)
+        for name, member in vars(cls).items()
+        if not name.startswith("_") and callable(getattr(member, "fget", member))
+        and not (getattr(getattr(member, "fget", member), "__doc__", None) or "").strip()
+    ]
+    assert undocumented == []

@@ -191,8 +191,11 @@ def user_errors(func: F) -> F:
                     raise fail(f"damaged run file ({one_line(exc)})") from None
                 if os.environ.get("FEDFORENSICS_TRACEBACK"):
                     raise
+                registry = sys.modules.get("fedforensics.detectors")  # loaded where a command ran detectors
+                plugin = registry.plugin_raising(exc) if registry is not None else None
+                culprit = f"detector plugin {plugin}" if plugin else "fedforensics"  # a plugin's bug was called ours
                 err_console.print(
-                    f"internal error: {type(exc).__name__}: {one_line(exc)} — a defect of fedforensics, not of your input; "
+                    f"internal error: {type(exc).__name__}: {one_line(exc)} — a defect of {culprit}, not of your input; "
                     "FEDFORENSICS_TRACEBACK=1 shows where",
                     markup=False, highlight=False, soft_wrap=True,
                 )

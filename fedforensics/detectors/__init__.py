@@ -55,6 +55,18 @@ def plugins() -> tuple[object, ...]:
     return tuple(loaded)
 
 
+def plugin_raising(exc: BaseException) -> str | None:
+    """The detector plugin whose own code raised ``exc`` (its innermost frame of such a module), as ``'name' (value)``
+    of its entry point, or ``None``: the command line then names that plugin's defect rather than one of fedforensics."""
+    modules = {entry.module: f"{entry.name!r} ({entry.value})" for entry in importlib.metadata.entry_points(group=PLUGINS)}
+    found = None
+    trace = exc.__traceback__
+    while trace is not None:
+        found = modules.get(trace.tb_frame.f_globals.get("__name__"), found)
+        trace = trace.tb_next
+    return found
+
+
 def _register(found: dict[str, type[Detector]], source: object) -> None:
     """Add the concrete detectors a module defines (or ``source`` itself, a detector class) to ``found``."""
     if inspect.isclass(source):
@@ -72,8 +84,13 @@ def _register(found: dict[str, type[Detector]], source: object) -> None:
 
 
 def get_detector(name: str, **params: object) -> Detector:
-    """Instantiate the detector called ``name``."""
+    """Instantiate the detector called ``name`` with ``params`` (keyword arguments of its ``__init__``)."""
     registry = all_detectors()
     if name not in registry:
         raise FedForensicsError(f"unknown detector {name!r}; known: {', '.join(registry)}")
+    signature = inspect.signature(registry[name])
+    try:  # a misspelt parameter escaped as __init__'s bare TypeError, naming the class rather than the detector
+        signature.bind(**params)
+    except TypeError as exc:
+        raise FedForensicsError(f"{name}: {exc}; its parameters: {', '.join(signature.parameters)}") from None
     return registry[name](**params)

@@ -158,6 +158,7 @@ class Evidence:
     detail: str
 
     def to_json(self) -> dict[str, Any]:
+        """This fact as plain JSON data (a non-finite value as ``None``)."""
         return {
             "detector": self.detector,
             "client": self.client,
@@ -390,7 +391,13 @@ class Detector(ABC):
             bounds.update(cls.__dict__.get("bounds", {}))
         for name, value in self.get_params().items():
             test, requirement = bounds.get(name, (None, ""))
-            if test is not None and not test(value):
+            if test is None:
+                continue
+            try:
+                ok = test(value)
+            except TypeError:  # get_detector("norm", threshold="4") from Python: Python's comparison error, not one line
+                raise FedForensicsError(f"{self.name}: {name}={value!r} is not a number: it {requirement}") from None
+            if not ok:
                 raise FedForensicsError(f"{self.name}: {name}={value!r} {requirement}")
 
     def __repr__(self) -> str:
@@ -451,6 +458,8 @@ class Detector(ABC):
         """Score ``run`` on its own (the analysis runs all detectors in one pass instead)."""
         from ..scan import scan
 
+        if not isinstance(run, Run):  # a path failed deep in start() as "'str' object has no attribute 'all_clients'"
+            raise FedForensicsError(f"{self.name}: score takes a Run (fedforensics.open_run(path)), not {type(run).__name__}")
         self.check_params()
         self.start(run)
         moved = UpdateMotion(run)
