@@ -196,3 +196,43 @@ def test_the_attack_tables_name_the_seeds_they_pool(monkeypatch):
     histories = {Scenario(attack, fraction, "iid", seed): history for attack, fraction in [("none", 0.0), ("backdoor", 0.2)] for seed in (0, 4)}
     text = attacks_bench.render(histories, {s: 0.1 for s in histories if s.attack == "none"})
     assert "### Final accuracy and attack success (mean [min–max] over seeds 0, 4)" in text
+
+
+def test_only_picks_federations_by_glob_or_substring_and_refuses_a_pattern_that_matches_none(monkeypatch, capsys):
+    """``--only``: a judge re-runs one row of a red team's table instead of all its federations (up to half an hour)."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    from scenarios import group, selected
+
+    names = ["a_alie_20_a05_m4_s0", "a_alie_20_a05_m4_s1", "a_ipm_20_a05_m4_s0", "clean_tab_iid_s3"]
+    assert selected(names, None, "x") == names
+    assert selected(names, ["alie"], "x") == names[:2]  # a substring
+    assert selected(names, ["a_*_s0"], "x") == [names[0], names[2]]  # a glob, on the whole name
+    assert selected(names, ["*_m4"], "x", group) == names[:3]  # or on the name the table prints
+    assert selected(names, ["ipm", "clean_tab*"], "x") == names[2:]
+    with pytest.raises(SystemExit) as refused:
+        selected(names, ["ipm", "a_krum*"], "numpy_bench.py", group)
+    assert refused.value.code == 2
+    assert capsys.readouterr().err == (
+        "numpy_bench.py: --only 'a_krum*' matches none of: a_alie_20_a05_m4, a_ipm_20_a05_m4, clean_tab_iid\n"
+    )
+
+
+def test_a_red_team_subset_records_only_its_federations_and_leaves_the_doc_as_it_is(monkeypatch, tmp_path, capsys):
+    """With ``--only`` the table holds a part of the federations: printed, never written over the whole one."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import scenarios
+
+    runs = tmp_path / "runs.txt"
+    runs.write_text("# name, then arguments\nbd_s0 --attack bd\nbd_s1 --attack bd\nclean_s0 --attack none\n")
+    recorded = {}
+    monkeypatch.setattr(scenarios, "record_listed", lambda listed, out, command, jobs: recorded.update(listed) or [])
+    monkeypatch.setattr(sys, "argv", ["x_bench.py", "--only", "bd"])
+    doc = tmp_path / "detection.md"
+    args, listed, _ = scenarios.listed_federations("x", runs, tmp_path, ["fl.py", "OUT"], doc, scenarios.group)
+    assert list(listed) == list(recorded) == ["bd_s0", "bd_s1"] and args.only == ["bd"]
+    doc.write_text("prose\n<!-- x:start -->\nthe whole table\n<!-- x:end -->\n")
+    scenarios.publish("| bd (2) |", doc, "x", args.print, "--only")
+    assert "the whole table" in doc.read_text()
+    assert capsys.readouterr().out == "| bd (2) |\n"
+    scenarios.publish("| every row |", doc, "x", False)
+    assert "the whole table" not in doc.read_text() and "| every row |" in doc.read_text()
