@@ -236,3 +236,25 @@ def test_a_red_team_subset_records_only_its_federations_and_leaves_the_doc_as_it
     assert capsys.readouterr().out == "| bd (2) |\n"
     scenarios.publish("| every row |", doc, "x", False)
     assert "the whole table" not in doc.read_text() and "| every row |" in doc.read_text()
+
+
+#: Prints the federations ``redteam_inversion.py --only ARGS`` inverts (its red team's ``data`` and ``models`` on the
+#: path: in a process of its own).
+INVERTED = """
+import sys
+sys.path.insert(0, sys.argv[1])
+import redteam_inversion
+print(" ".join(redteam_inversion.inverted(sys.argv[2:], "redteam_inversion.py")))
+"""
+
+
+def test_redteam_inversion_inverts_only_the_federations_asked_for():
+    names = lambda *patterns: subprocess.run(  # noqa: E731
+        [sys.executable, "-c", INVERTED, str(BENCHMARKS), *patterns], capture_output=True, text=True, timeout=120
+    )
+    every = names().stdout.split()
+    assert len(every) > 20 and "bd_tab_mlpln_iid" in every and not any(name.startswith("ipm_") for name in every)
+    assert names("bd_tab_mlpln*").stdout.split() == ["bd_tab_mlpln_iid", "bd_tab_mlpln_iid_s2"]
+    refused = names("ipm_tab")  # in runs.txt, but no backdoor to invert
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert refused.stderr.startswith("redteam_inversion.py: --only 'ipm_tab' matches none of: ") and refused.stderr.count("\n") == 1
