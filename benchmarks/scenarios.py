@@ -179,7 +179,7 @@ def selected(names: list[str], patterns: list[str] | None, prog: str, label: Cal
 
     for pattern in patterns:
         if not any(matches(pattern, name) or matches(pattern, label(name)) for name in names):
-            print(f"{prog}: --only {pattern!r} matches none of: {', '.join(dict.fromkeys(map(label, names)))}", file=sys.stderr)
+            print(f"{prog}: --only {pattern!r} matches none of: {'; '.join(dict.fromkeys(map(label, names)))}", file=sys.stderr)
             raise SystemExit(2)
     return [name for name in names if any(matches(p, name) or matches(p, label(name)) for p in patterns)]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+import contextlib
 import json
 import os
 import re
@@ -213,7 +215,7 @@ def test_only_picks_federations_by_glob_or_substring_and_refuses_a_pattern_that_
         selected(names, ["ipm", "a_krum*"], "numpy_bench.py", group)
     assert refused.value.code == 2
     assert capsys.readouterr().err == (
-        "numpy_bench.py: --only 'a_krum*' matches none of: a_alie_20_a05_m4, a_ipm_20_a05_m4, clean_tab_iid\n"
+        "numpy_bench.py: --only 'a_krum*' matches none of: a_alie_20_a05_m4; a_ipm_20_a05_m4; clean_tab_iid\n"
     )
 
 
@@ -258,3 +260,29 @@ def test_redteam_inversion_inverts_only_the_federations_asked_for():
     refused = names("ipm_tab")  # in runs.txt, but no backdoor to invert
     assert refused.returncode == 2 and refused.stdout == ""
     assert refused.stderr.startswith("redteam_inversion.py: --only 'ipm_tab' matches none of: ") and refused.stderr.count("\n") == 1
+
+
+def test_unseen_settings_tabulates_only_the_settings_asked_for(monkeypatch, capsys):
+    """``--only``: one row of the unseen settings' tables, its group's heading kept, a pattern matching none refused."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import unseen_settings
+
+    simulated = []
+    monkeypatch.setattr(unseen_settings, "ensure_configs", lambda configs, jobs: simulated.extend(configs))
+    monkeypatch.setattr(unseen_settings, "ProcessPoolExecutor", lambda jobs: contextlib.nullcontext(builtins))
+    monkeypatch.setattr(unseen_settings, "audit", lambda path: ("0 of 0", [], "0.90", "–"))
+    text = unseen_settings.tables(1, None, ["MLP, clean", "*α = 0.1, clean, seed 15"])  # a substring, a glob
+    assert [line for line in text.splitlines() if line.startswith(("####", "| ")) and "| setting |" not in line] == [
+        "#### first", "| MLP, clean | 0.90 | – | 0 of 0 | none |",
+        "#### crafted", "| MLP, clean, seed 13 | 0.90 | – | 0 of 0 | none |", "| α = 0.1, clean, seed 15 | 0.90 | – | 0 of 0 | none |",
+    ]  # fmt: skip
+    assert simulated == [
+        unseen_settings.SimulationConfig(**unseen_settings.SETTINGS[group][name])
+        for group, name in [("first", "MLP, clean"), ("crafted", "MLP, clean, seed 13"), ("crafted", "α = 0.1, clean, seed 15")]
+    ]
+    with pytest.raises(SystemExit) as refused:
+        unseen_settings.tables(1, ["first"], ["α = 0.1"])  # in "crafted", not in "first"
+    assert refused.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("unseen_settings.py: --only 'α = 0.1' matches none of: 20 clients, 10 per round, backdoor; ")
+    assert err.count("\n") == 1 and "seed 15" not in err
