@@ -286,3 +286,21 @@ def test_unseen_settings_tabulates_only_the_settings_asked_for(monkeypatch, caps
     err = capsys.readouterr().err
     assert err.startswith("unseen_settings.py: --only 'α = 0.1' matches none of: 20 clients, 10 per round, backdoor; ")
     assert err.count("\n") == 1 and "seed 15" not in err
+
+
+def test_inversion_quality_inverts_only_the_models_asked_for(monkeypatch, capsys):
+    """``--only`` on the trigger-inversion table's models; the summary of a part has a row for its groups alone."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import inversion_quality as iq
+
+    assert len(iq.models(None, "x")) == 2 * (6 + 9 + 5)
+    assert list(iq.models(["MLP, IID, backdoor, seed 3"], "x")) == ["MLP, IID, backdoor, seed 3"]
+    picked = iq.models(["*, clean, seed 5"], "x")
+    assert list(picked) == ["CNN, IID, clean, seed 5", "MLP, IID, clean, seed 5"]
+    group, _, scenario = picked["MLP, IID, clean, seed 5"]
+    assert (group, scenario.attack, scenario.partition, scenario.seed, scenario.extra) == ("MLP, IID", "none", "iid", 5, (("model", "mlp"),))
+    clean = iq.Row("MLP, IID", False, 5, 6, None, [], [], 0.5, 1.2, 3, None, 4.0)
+    assert iq.summary_table([clean]).splitlines()[2:] == ["| MLP, IID | 0 | 0/0 | 0/0 | 0/0 | – | 1 | 0/1 | 0/1 | 1.20 / 1.20 |"]
+    with pytest.raises(SystemExit) as refused:
+        iq.models(["CNN, IID, clean, seed 7"], "inversion_quality.py")
+    assert refused.value.code == 2 and "CNN, IID, clean, seed 5; MLP, IID, backdoor, seed 0" in capsys.readouterr().err
