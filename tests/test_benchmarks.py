@@ -304,3 +304,21 @@ def test_inversion_quality_inverts_only_the_models_asked_for(monkeypatch, capsys
     with pytest.raises(SystemExit) as refused:
         iq.models(["CNN, IID, clean, seed 7"], "inversion_quality.py")
     assert refused.value.code == 2 and "CNN, IID, clean, seed 5; MLP, IID, backdoor, seed 0" in capsys.readouterr().err
+
+
+def test_a_clients_squared_benchmark_prints_sizes_other_than_its_tables_and_leaves_the_doc(monkeypatch, tmp_path, capsys):
+    """``wide_rounds_bench.py --clients 500`` rewrote docs/benchmarks.md's four-row table with its one row."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import wide_rounds_bench
+
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text("<!-- wide-rounds:start -->\nfour rows\n<!-- wide-rounds:end -->\n")
+    monkeypatch.setattr(wide_rounds_bench, "DOC", doc)
+    monkeypatch.setattr(wide_rounds_bench, "measured_rows", lambda sizes, record, row: [f"| {n} |" for n in sizes])
+    for argv in (["--clients", "500"], ["--clients", "1000", "500"]):
+        monkeypatch.setattr(sys, "argv", ["wide_rounds_bench.py", *argv])
+        wide_rounds_bench.bench_main("x", [500, 1000], "| clients | flagged |", None, None, "wide-rounds")
+        assert "four rows" in doc.read_text() and capsys.readouterr().out.endswith("| 500 |\n")
+    monkeypatch.setattr(sys, "argv", ["wide_rounds_bench.py"])
+    wide_rounds_bench.bench_main("x", [500, 1000], "| clients | flagged |", None, None, "wide-rounds")
+    assert doc.read_text() == "<!-- wide-rounds:start -->\n| clients | flagged |\n|---|---|\n| 500 |\n| 1000 |\n<!-- wide-rounds:end -->\n"
