@@ -64,6 +64,11 @@ class Scenario:
     def path(self) -> Path:
         return run_path(self.config)
 
+    @property
+    def name(self) -> str:
+        """As the per-scenario tables print it, seeds apart: "backdoor, 20%, iid"."""
+        return f"{self.attack}, {self.fraction:.0%}, {self.partition}"
+
 
 def run_path(config: SimulationConfig) -> Path:
     """The cache file of a configuration, named after the settings that differ from the defaults."""
@@ -126,13 +131,24 @@ def final_metrics(path: Path) -> dict[str, float]:
         return run.global_metrics(run.rounds[-1])
 
 
+#: The seeds of the grid's tables.
+SEEDS = [0, 1, 2]
+
+
 def bench_arguments(description: str, doc: Path) -> argparse.ArgumentParser:
-    """The options of a benchmark over the grid: ``--seeds``, ``--jobs``, ``--print``."""
+    """The options of a benchmark over the grid: ``--seeds``, ``--jobs``, ``--print``, ``--only`` (:func:`grid_only`)."""
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--seeds", type=int, nargs="+", default=SEEDS, help=f"default: {SEEDS}; others are printed")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--print", action="store_true", help=f"print the tables instead of writing {doc.name}")
+    only_option(parser, doc, 'scenarios ("ATTACK, FRACTION%%, iid|non-iid", every seed)')
     return parser
+
+
+def grid_only(scenarios: list[Scenario], patterns: list[str] | None, prog: str) -> list[Scenario]:
+    """The ``scenarios`` whose :attr:`Scenario.name` a pattern of ``--only`` matches (:func:`selected`)."""
+    names = set(selected(list(dict.fromkeys(s.name for s in scenarios)), patterns, prog))
+    return [s for s in scenarios if s.name in names]
 
 
 def listed_federations(
@@ -296,7 +312,7 @@ def publish(tables: str, doc: Path, marker: str, print_only: bool, subset: str =
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--seeds", type=int, nargs="+", default=SEEDS)
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args()
     paths = ensure(grid(args.seeds), args.jobs)

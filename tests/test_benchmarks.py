@@ -322,3 +322,46 @@ def test_a_clients_squared_benchmark_prints_sizes_other_than_its_tables_and_leav
     monkeypatch.setattr(sys, "argv", ["wide_rounds_bench.py"])
     wide_rounds_bench.bench_main("x", [500, 1000], "| clients | flagged |", None, None, "wide-rounds")
     assert doc.read_text() == "<!-- wide-rounds:start -->\n| clients | flagged |\n|---|---|\n| 500 |\n| 1000 |\n<!-- wide-rounds:end -->\n"
+
+
+def test_the_grid_benchmarks_run_only_the_scenarios_asked_for_and_write_only_whole_tables(monkeypatch, tmp_path, capsys):
+    """``detection_bench.py --attacks backdoor`` (or ``--only``) rewrote docs/detection.md's whole-grid tables with the
+    backdoor's alone; ``attacks_bench.py --seeds 0`` docs/attacks.md's likewise."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import attacks_bench
+    import detection_bench
+
+    doc = tmp_path / "detection.md"
+    whole = "<!-- detection-bench:start -->\nwhole grid\n<!-- detection-bench:end -->\n<!-- x:start -->\n<!-- x:end -->\n"
+    doc.write_text(whole)
+    ran = []
+    monkeypatch.setattr(detection_bench, "DOC", doc)
+    monkeypatch.setattr(detection_bench, "ensure", lambda scenarios, jobs: ran.append(scenarios))
+    monkeypatch.setattr(detection_bench, "ProcessPoolExecutor", lambda jobs: contextlib.nullcontext(builtins))
+    monkeypatch.setattr(detection_bench, "audit", lambda scenario: scenario)
+    monkeypatch.setattr(detection_bench, "render", lambda outcomes: f"{len(outcomes)} federations")
+
+    def run(module, *argv: str) -> list:
+        monkeypatch.setattr(sys, "argv", [f"{module.__name__}.py", *argv])
+        module.main()
+        return ran.pop()
+
+    assert {(s.name, s.seed) for s in run(detection_bench, "--only", "scaling, 20%, non-iid")} == {("scaling, 20%, non-iid", seed) for seed in (0, 1, 2)}
+    assert [s.name for s in run(detection_bench, "--only", "sign*", "--seeds", "4")] == ["sign-flip, 10%, iid", "sign-flip, 20%, iid", "sign-flip, 10%, non-iid", "sign-flip, 20%, non-iid"]
+    assert len(run(detection_bench, "--attacks", "backdoor")) == 12
+    assert doc.read_text() == whole and capsys.readouterr().out.splitlines() == ["3 federations", "4 federations", "12 federations"]
+    run(detection_bench, "--seeds", "3", "--attacks", "backdoor", "--marker", "x")  # a table of its own, written
+    assert doc.read_text() == whole.replace("<!-- x:start -->\n", "<!-- x:start -->\n4 federations\n")
+    with pytest.raises(SystemExit) as refused:
+        run(detection_bench, "--only", "krum")
+    assert refused.value.code == 2 and "matches none of: none, 0%, iid; none, 0%, non-iid; backdoor, 10%, iid; " in capsys.readouterr().err
+
+    monkeypatch.setattr(attacks_bench, "ensure", lambda scenarios, jobs: ran.append(scenarios))
+    monkeypatch.setattr(attacks_bench, "history", lambda path: [])
+    monkeypatch.setattr(attacks_bench, "trigger_success", lambda path: 0.1)
+    monkeypatch.setattr(attacks_bench, "render", lambda histories, chance: f"{len(histories)} federations, {len(chance)} clean")
+    monkeypatch.setattr(attacks_bench, "DOC", doc)
+    picked = run(attacks_bench, "--only", "dba, 20%, non-iid")  # beside the clean federations of its data
+    assert sorted({s.name for s in picked}) == ["dba, 20%, non-iid", "none, 0%, non-iid"] and len(picked) == 6
+    assert len(run(attacks_bench, "--seeds", "0")) == 2 * (1 + 2 * 12)
+    assert doc.read_text().count("federations") == 1 and capsys.readouterr().out.splitlines() == ["6 federations, 3 clean", "50 federations, 2 clean"]
