@@ -1,6 +1,6 @@
 """A third red team's federations: plain-PyTorch FedAvg on five architectures (``redteam/torch_archs.py``), audited.
 
-    python benchmarks/archs_bench.py [--jobs 2] [--print]
+    python benchmarks/archs_bench.py [--jobs 2] [--print] [--only PATTERN ...]
 
 Simulates what ``benchmarks/.cache/archs/`` lacks of ``redteam/archs_runs.txt`` (46 federations: a CNN
 with BatchNorm, a residual MLP with LayerNorm, an Embedding + GRU, a one-layer transformer encoder and a

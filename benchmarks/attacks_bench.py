@@ -3,6 +3,7 @@ of every attack at 10 % and 20 % malicious clients, IID and non-IID, seeds 0-2 (
 
     python benchmarks/attacks_bench.py            # simulates what is not cached, then writes docs/attacks.md
     python benchmarks/attacks_bench.py --print    # only print the tables
+    python benchmarks/attacks_bench.py --only "dba*"   # those rows (a glob or substring), beside the clean federations
 
 The tables go between the markers in ``docs/attacks.md``; the prose around them is kept.
 """
@@ -14,7 +15,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from scenarios import ATTACKS, Scenario, bench_arguments, ensure, grid, publish
+from scenarios import ATTACKS, SEEDS, Scenario, bench_arguments, ensure, grid, grid_only, publish
 
 from fedforensics import open_run
 
@@ -115,12 +116,17 @@ def render(histories: dict[Scenario, History], chance: dict[Scenario, float]) ->
 
 
 def main() -> None:
-    args = bench_arguments(__doc__.splitlines()[0], DOC).parse_args()
+    parser = bench_arguments(__doc__.splitlines()[0], DOC)
+    args = parser.parse_args()
     scenarios = grid(args.seeds)
+    if args.only:  # with the clean federations, which the "Δ vs clean" column compares to
+        picked = grid_only(scenarios, args.only, parser.prog)
+        scenarios = [s for s in scenarios if s in picked or (s.attack == "none" and any(p.partition == s.partition for p in picked))]
     ensure(scenarios, args.jobs)
     histories = {s: history(s.path) for s in scenarios}
     chance = {s: trigger_success(s.path) for s in scenarios if s.attack == "none"}
-    publish(render(histories, chance), DOC, "attacks-bench", args.print)
+    part = " ".join(["--seeds"] * (args.seeds != SEEDS) + ["--only"] * bool(args.only))
+    publish(render(histories, chance), DOC, "attacks-bench", args.print, part)
 
 
 if __name__ == "__main__":

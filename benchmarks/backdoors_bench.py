@@ -1,6 +1,6 @@
 """A fourth red team's federations: published stealthy backdoors (``redteam/stealthy_backdoors.py``), audited.
 
-    python benchmarks/backdoors_bench.py [--jobs 2] [--print]
+    python benchmarks/backdoors_bench.py [--jobs 2] [--print] [--only PATTERN ...]
 
 Simulates what ``benchmarks/.cache/backdoors/`` lacks of ``redteam/backdoors_runs.txt`` (56 federations of a
 digits CNN: Neurotoxin, constrain-and-scale, PGD with an edge-case backdoor, a semantic backdoor, and clean

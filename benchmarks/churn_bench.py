@@ -1,6 +1,6 @@
 """A sixth red team's federations: identity churn, windows, long runs, FoolsGold's setting (``redteam/churn_fedavg.py``), audited.
 
-    python benchmarks/churn_bench.py [--jobs 2] [--print]
+    python benchmarks/churn_bench.py [--jobs 2] [--print] [--only PATTERN ...]
 
 Simulates what ``benchmarks/.cache/churn/`` lacks of ``redteam/churn_runs.txt`` (84 federations, about
 25 minutes on 2 cores), audits each with the default detectors and rewrites the table between the

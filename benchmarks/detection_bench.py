@@ -3,6 +3,7 @@ IID and non-IID (Dirichlet α = 0.5), seeds 0-2, judged by ``fedforensics evalua
 
     python benchmarks/detection_bench.py            # simulates what is not cached, then writes docs/detection.md
     python benchmarks/detection_bench.py --print    # only print the tables
+    python benchmarks/detection_bench.py --only "scaling, 20%, non-iid"   # one row's federations (a glob or substring), printed
     python benchmarks/detection_bench.py --seeds 300 301 302 --clients 20 --clients-per-round 10 \
         --marker detection-bench-partial            # partial participation, seeds no threshold was set on
 
@@ -18,12 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scenarios import ATTACKS, Scenario, bench_arguments, ensure, final_metrics, grid, publish
+from scenarios import ATTACKS, SEEDS, Scenario, bench_arguments, ensure, final_metrics, grid, grid_only, publish
 
 from fedforensics.evaluate import CONSENSUS, Judgement, RunEvaluation, evaluate_report, pool
 from fedforensics.report.page import median_round
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "detection.md"
+MARKER = "detection-bench"  # the tables of the whole grid, default seeds
 
 
 @dataclass
@@ -179,16 +181,19 @@ def render(outcomes: list[Outcome]) -> str:
 def main() -> None:
     parser = bench_arguments(__doc__.splitlines()[0], DOC)
     parser.add_argument("--attacks", nargs="+", default=None, help="only these attack labels (default: all)")
-    parser.add_argument("--marker", default="detection-bench", help="the marked section of the doc to rewrite")
+    parser.add_argument("--marker", default=MARKER, help="the marked section of the doc to rewrite")
     parser.add_argument("--clients", type=int, default=None, help="clients of each federation (default: 10)")
     parser.add_argument("--clients-per-round", type=int, default=None, help="clients sampled a round (default: all)")
     args = parser.parse_args()
     extra = {"clients": args.clients, "clients_per_round": args.clients_per_round}
-    scenarios = grid(args.seeds, args.attacks, extra={k: v for k, v in extra.items() if v is not None})
+    scenarios = grid_only(grid(args.seeds, args.attacks, extra={k: v for k, v in extra.items() if v is not None}), args.only, parser.prog)
     ensure(scenarios, args.jobs)
     with ProcessPoolExecutor(args.jobs) as executor:
         outcomes = list(executor.map(audit, scenarios))
-    publish(render(outcomes), DOC, args.marker, args.print)
+    # the default marker's tables hold the whole grid of the default seeds: a part of it is printed
+    changed = {"--seeds": args.seeds != SEEDS, "--attacks": args.attacks, "--clients": args.clients, "--clients-per-round": args.clients_per_round}
+    part = [option for option, value in changed.items() if value] if args.marker == MARKER else []
+    publish(render(outcomes), DOC, args.marker, args.print, " ".join(part + ["--only"] * bool(args.only)))
 
 
 if __name__ == "__main__":

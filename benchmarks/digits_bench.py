@@ -1,6 +1,6 @@
 """A fifth red team's federations: numpy FedAvg on scikit-learn's digits written apart (``redteam/digits_numpy.py``), audited.
 
-    python benchmarks/digits_bench.py [--jobs 2] [--print]
+    python benchmarks/digits_bench.py [--jobs 2] [--print] [--only PATTERN ...]
 
 Simulates what ``benchmarks/.cache/digits/`` lacks of ``redteam/digits_runs.txt`` (186 federations, about
 6 minutes on 2 cores), audits each with the default detectors and rewrites the table between the

@@ -1,6 +1,6 @@
 """Neural Cleanse on the demo federations' final global models, over seeds and models (issue 5's quality targets).
 
-    python benchmarks/inversion_quality.py [--print] [--jobs 2]
+    python benchmarks/inversion_quality.py [--print] [--jobs 2] [--only PATTERN ...]
 
 For the backdoor federation (2 of 10 attackers, the "+" towards 6) and the clean one, in three
 groups: the CNN on IID data (seeds 0-5), the MLP on IID data (seeds 0-8) and the CNN on
@@ -8,7 +8,8 @@ label-skewed data (Dirichlet 0.5, seeds 0-4, where the update statistics miss th
 Per model: the labels flagged, the target's anomaly index, the largest anomaly index of any
 other label on the small side (the side the rule flags), and the share of the recovered mask's
 mass inside the box around the planted trigger. Then a summary per group. Writes the tables
-into docs/detection.md between the ``trigger-inversion`` markers.
+into docs/detection.md between the ``trigger-inversion`` markers; ``--only "MLP, IID, backdoor, seed 3"`` (a glob or
+a substring of "MODEL, backdoor|clean, seed N") simulates, inverts and prints those models alone.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scenarios import Scenario, ensure, publish
+from scenarios import Scenario, ensure, only_option, publish, selected
 
 from fedforensics import open_run
 from fedforensics.inversion import invert_run
@@ -108,36 +109,44 @@ def summary_table(rows: list[Row]) -> str:
         "largest small-side index on clean models: median / max |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for group, *_ in GROUPS:
+    for group in dict.fromkeys(r.group for r in rows):
         working = [r for r in rows if r.group == group and r.backdoor and (r.attack_success or 0) >= WORKING_BACKDOOR]
         clean = [r for r in rows if r.group == group and not r.backdoor]
         hit = sum(r.target in r.flagged for r in working)
         alone = sum(r.flagged == [r.target] for r in working)
         weak = sum(r.target in r.weak for r in working)
         strong_false = sum(bool(set(r.flagged) - set(r.weak)) for r in clean)
-        mass = np.median([r.mass for r in working]) if working else float("nan")
+        mass = f"{np.median([r.mass for r in working]):.0%}" if working else "–"
         indices = [r.other_index for r in clean]
-        lines.append(f"| {group} | {len(working)} | {hit}/{len(working)} | {alone}/{len(working)} | {weak}/{hit} | {mass:.0%} | "
+        lines.append(f"| {group} | {len(working)} | {hit}/{len(working)} | {alone}/{len(working)} | {weak}/{hit} | {mass} | "
                      f"{len(clean)} | {sum(bool(r.flagged) for r in clean)}/{len(clean)} | {strong_false}/{len(clean)} | "
-                     f"{np.median(indices):.2f} / {max(indices):.2f} |")
+                     f"{f'{np.median(indices):.2f} / {max(indices):.2f}' if indices else '–'} |")
     return "\n".join(lines)
+
+
+def models(patterns: list[str] | None, prog: str) -> dict[str, tuple[str, object, Scenario]]:
+    """The models to invert that ``--only``'s ``patterns`` select (:func:`scenarios.selected`), by their name
+    ("MODEL, backdoor|clean, seed N"): (group, model factory, federation)."""
+    plan = {f"{name}, {'clean' if attack == 'none' else attack}, seed {seed}": (name, factory, Scenario(attack, 0.2, partition, seed, extra))
+            for name, factory, extra, partition, seeds in GROUPS for attack in ("backdoor", "none") for seed in seeds}
+    return {key: plan[key] for key in selected(list(plan), patterns, prog)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=2, help="processes for the federations not simulated yet")
     parser.add_argument("--print", action="store_true", help="print the tables instead of writing docs/detection.md")
+    only_option(parser, DOC, "models")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    plan = [(name, factory, Scenario(attack, 0.2, partition, seed, extra))
-            for name, factory, extra, partition, seeds in GROUPS for attack in ("backdoor", "none") for seed in seeds]
-    ensure([scenario for *_, scenario in plan], args.jobs)
+    plan = models(args.only, parser.prog)
+    ensure([scenario for *_, scenario in plan.values()], args.jobs)
     rows = []
-    for i, (name, factory, scenario) in enumerate(plan, 1):
+    for i, (name, factory, scenario) in enumerate(plan.values(), 1):
         rows.append(measure(name, factory, scenario))
         print(f"  {i}/{len(plan)} {name} {scenario.attack} seed {scenario.seed}: flagged {rows[-1].flagged}", flush=True)
     tables = f"{summary_table(rows)}\n\nPer model:\n\n{per_model_table(rows)}"
-    publish(tables, DOC, "trigger-inversion", args.print)
+    publish(tables, DOC, "trigger-inversion", args.print, "--only" if args.only else "")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """A second red team's federations: a numpy MLP written apart from everything else (``redteam/numpy_mlp.py``), audited.
 
-    python benchmarks/numpy_bench.py [--jobs 2] [--print]
+    python benchmarks/numpy_bench.py [--jobs 2] [--print] [--only PATTERN ...]
 
 Simulates what ``benchmarks/.cache/numpy/`` lacks of ``redteam/numpy_runs.txt`` (160 federations, about
 7 minutes on 2 cores), audits each with the default detectors and rewrites the table between the

@@ -1,11 +1,12 @@
 """Red-team federations: an independently written FedAvg loop (``redteam/fedavg.py``), audited.
 
-    python benchmarks/redteam_bench.py [--jobs 2] [--print]
+    python benchmarks/redteam_bench.py [--jobs 2] [--print] [--only PATTERN ...]
 
 Trains what ``benchmarks/.cache/redteam/`` lacks of ``redteam/runs.txt`` (73 federations, about
 29 minutes on 2 cores), audits each with the default detectors and rewrites the table between the
 ``redteam`` markers of docs/detection.md. The loop, its models, data split and attacks were written
-apart from ``fedforensics simulate`` and the detectors, against the recorder's API alone.
+apart from ``fedforensics simulate`` and the detectors, against the recorder's API alone. ``--only``: the
+federations whose name matches a pattern (a glob, or a substring), trained and printed alone.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def main() -> None:
         f"{totals['honest']} honest clients, {totals['honest_malicious']} `malicious` and "
         f"{totals['honest_suspicious']} `suspicious`."
     )
-    publish("\n".join(lines), DOC, "redteam", args.print)
+    publish("\n".join(lines), DOC, "redteam", args.print, "--only" if args.only else "")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Trigger inversion on the red team's federations: does Neural Cleanse find the backdoor the update statistics miss?
 
     python benchmarks/redteam_inversion.py [--print]      # about 5 minutes once redteam_bench.py has trained them
+    python benchmarks/redteam_inversion.py --only bd_tab   # the federations whose name holds bd_tab, printed
 
 For every federation of ``redteam/runs.txt`` with a backdoor (on digits towards 3, a 2 × 2 corner trigger; on
 the tabular task towards 0, three features set to 4) and every clean one as a control, inverts the final global
@@ -16,7 +17,7 @@ import sys
 
 import torch
 from redteam_bench import DOC, HERE, OUT, RUNS
-from scenarios import publish, read_listed
+from scenarios import only_option, publish, read_listed, selected
 
 from fedforensics import open_run
 from fedforensics.analysis import analyze
@@ -58,9 +59,18 @@ def row(name: str, setting: dict[str, str]) -> str:
             f"{f'{found} of {len(truth)}' if truth else '–'} |")
 
 
+def inverted(patterns: list[str] | None, prog: str) -> dict[str, dict[str, str]]:
+    """The federations of ``redteam/runs.txt`` to invert (those with a backdoor, and the clean ones) that ``--only``'s
+    ``patterns`` select (:func:`scenarios.selected`): name → its settings."""
+    listed = {name: dict(zip(fed_args[::2], fed_args[1::2])) for name, fed_args in read_listed(RUNS).items()}
+    names = [name for name, setting in listed.items() if setting["--attack"] in (*BACKDOORS, "none")]
+    return {name: listed[name] for name in selected(names, patterns, prog)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--print", action="store_true", help=f"print the table instead of writing {DOC.name}")
+    only_option(parser, DOC)
     args = parser.parse_args()
     torch.set_num_threads(1)
     lines = [
@@ -68,12 +78,10 @@ def main() -> None:
         "attackers found by the update statistics |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for name, fed_args in read_listed(RUNS).items():
-        setting = dict(zip(fed_args[::2], fed_args[1::2]))
-        if setting["--attack"] in (*BACKDOORS, "none"):
-            lines.append(row(name, setting))
-            print(lines[-1], file=sys.stderr, flush=True)
-    publish("\n".join(lines), DOC, "redteam-inversion", args.print)
+    for name, setting in inverted(args.only, parser.prog).items():
+        lines.append(row(name, setting))
+        print(lines[-1], file=sys.stderr, flush=True)
+    publish("\n".join(lines), DOC, "redteam-inversion", args.print, "--only" if args.only else "")
 
 
 if __name__ == "__main__":

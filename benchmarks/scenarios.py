@@ -9,6 +9,7 @@ the defaults, so a cached file is reused only for the same configuration.
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import itertools
 import json
 import os
@@ -16,6 +17,7 @@ import re
 import shlex
 import subprocess
 import sys
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -61,6 +63,11 @@ class Scenario:
     @property
     def path(self) -> Path:
         return run_path(self.config)
+
+    @property
+    def name(self) -> str:
+        """As the per-scenario tables print it, seeds apart: "backdoor, 20%, iid"."""
+        return f"{self.attack}, {self.fraction:.0%}, {self.partition}"
 
 
 def run_path(config: SimulationConfig) -> Path:
@@ -124,27 +131,73 @@ def final_metrics(path: Path) -> dict[str, float]:
         return run.global_metrics(run.rounds[-1])
 
 
+#: The seeds of the grid's tables.
+SEEDS = [0, 1, 2]
+
+
 def bench_arguments(description: str, doc: Path) -> argparse.ArgumentParser:
-    """The options of a benchmark over the grid: ``--seeds``, ``--jobs``, ``--print``."""
+    """The options of a benchmark over the grid: ``--seeds``, ``--jobs``, ``--print``, ``--only`` (:func:`grid_only`)."""
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--seeds", type=int, nargs="+", default=SEEDS, help=f"default: {SEEDS}; others are printed")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--print", action="store_true", help=f"print the tables instead of writing {doc.name}")
+    only_option(parser, doc, 'scenarios ("ATTACK, FRACTION%%, iid|non-iid", every seed)')
     return parser
 
 
+def grid_only(scenarios: list[Scenario], patterns: list[str] | None, prog: str) -> list[Scenario]:
+    """The ``scenarios`` whose :attr:`Scenario.name` a pattern of ``--only`` matches (:func:`selected`)."""
+    names = set(selected(list(dict.fromkeys(s.name for s in scenarios)), patterns, prog))
+    return [s for s in scenarios if s.name in names]
+
+
 def listed_federations(
-    description: str, runs_file: Path, out: Path, command: list[str], doc: Path
+    description: str, runs_file: Path, out: Path, command: list[str], doc: Path, label: Callable[[str], str] = str
 ) -> tuple[argparse.Namespace, dict[str, list[str]], list[Path]]:
-    """A red-team benchmark's start: its options (``--jobs``, ``--print``), the federations ``runs_file``
-    lists (a name, then the script's arguments, a line each; ``#`` starts a comment line) and their run
-    files, recorded where ``out`` lacks them (:func:`record_listed`)."""
+    """A red-team benchmark's start: its options (``--jobs``, ``--print``, ``--only``), the federations ``runs_file``
+    lists (a name, then the script's arguments, a line each; ``#`` starts a comment line) that ``--only`` selects (on
+    the name or its ``label`` in the table) and their run files, recorded where ``out`` lacks them
+    (:func:`record_listed`)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--jobs", type=int, default=2, help="federations recorded and audited at once")
     parser.add_argument("--print", action="store_true", help=f"print the table instead of writing {doc.name}")
+    only_option(parser, doc)
     args = parser.parse_args()
-    runs = read_listed(runs_file)
+    listed = read_listed(runs_file)
+    runs = {name: listed[name] for name in selected(list(listed), args.only, parser.prog, label)}
     return args, runs, record_listed(runs, out, command, args.jobs)
+
+
+def only_option(parser: argparse.ArgumentParser, doc: Path, what: str = "federations") -> None:
+    """``--only PATTERN ...``: a subset of a benchmark's ``what`` (:func:`selected`), whose rows are printed and
+    ``doc`` left as it is (:func:`publish`)."""
+    parser.add_argument(
+        "--only", nargs="+", metavar="PATTERN",
+        help=f"only the {what} whose name, as the tables print it, matches a PATTERN (a glob with * ? [...], else a "
+        f"substring): simulates and prints those alone, {doc.name} left as it is",
+    )  # fmt: skip
+
+
+def group(name: str) -> str:
+    """A red team's group of federations, as its table prints it: the name without its seed (``_sN``)."""
+    return name.rsplit("_s", 1)[0]
+
+
+def selected(names: list[str], patterns: list[str] | None, prog: str, label: Callable[[str], str] = str) -> list[str]:
+    """The ``names`` (in their order) that a pattern of ``--only`` matches, on the name or its ``label`` (what the
+    table prints): a glob where it has ``*``, ``?`` or ``[``, else a substring; every name without patterns. A
+    pattern that matches nothing ends the script: one line naming what there is, exit code 2."""
+    if not patterns:
+        return names
+
+    def matches(pattern: str, text: str) -> bool:
+        return fnmatch.fnmatchcase(text, pattern) if any(c in pattern for c in "*?[") else pattern in text
+
+    for pattern in patterns:
+        if not any(matches(pattern, name) or matches(pattern, label(name)) for name in names):
+            print(f"{prog}: --only {pattern!r} matches none of: {'; '.join(dict.fromkeys(map(label, names)))}", file=sys.stderr)
+            raise SystemExit(2)
+    return [name for name in names if any(matches(p, name) or matches(p, label(name)) for p in patterns)]
 
 
 def read_listed(runs_file: Path) -> dict[str, list[str]]:
@@ -204,7 +257,7 @@ def listed_table(names: list[str], paths: list[Path], jobs: int) -> str:
         audits = list(pool.map(audit_listed, paths))
     groups: dict[str, list[dict[str, object]]] = defaultdict(list)
     for name, result in zip(names, audits):
-        groups[name.rsplit("_s", 1)[0]].append(result)
+        groups[group(name)].append(result)
     keys = ("attackers", "found", "honest", "malicious", "suspicious")
     # where the runs record the attack's success on held-out data (global metric "attack_success"), its final value
     measured = any(r["success"] is not None for r in audits)
@@ -238,15 +291,18 @@ def red_team_bench(description: str, script: str, runs: str, cache: str, marker:
     here = Path(__file__).resolve().parent
     doc = here.parent / "docs" / "detection.md"
     command = [sys.executable, str(here / "redteam" / script), "OUT"]
-    args, listed, paths = listed_federations(description, here / "redteam" / runs, CACHE / cache, command, doc)
-    publish(listed_table(list(listed), paths, args.jobs), doc, marker, args.print)
+    args, listed, paths = listed_federations(description, here / "redteam" / runs, CACHE / cache, command, doc, group)
+    publish(listed_table(list(listed), paths, args.jobs), doc, marker, args.print, "--only" if args.only else "")
 
 
-def publish(tables: str, doc: Path, marker: str, print_only: bool) -> None:
+def publish(tables: str, doc: Path, marker: str, print_only: bool, subset: str = "") -> None:
     """Print ``tables``, or put them between ``<!-- MARKER:start -->`` and ``<!-- MARKER:end -->``
-    in ``doc``, keeping the prose around them."""
-    if print_only:
+    in ``doc``, keeping the prose around them. ``subset``: the option that made them of a part of what the marked
+    table holds; they are printed then, and ``doc`` left as it is (a partial table never replaces a whole one)."""
+    if print_only or subset:
         print(tables)
+        if subset and not print_only:
+            print(f"{subset}: a part of the table printed; {doc.name}'s {marker} table left as it is", file=sys.stderr)
         return
     start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
     block = f"{start}\n{tables}\n{end}"
@@ -256,7 +312,7 @@ def publish(tables: str, doc: Path, marker: str, print_only: bool) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--seeds", type=int, nargs="+", default=SEEDS)
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args()
     paths = ensure(grid(args.seeds), args.jobs)

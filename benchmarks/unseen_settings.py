@@ -2,7 +2,8 @@
 
     python benchmarks/unseen_settings.py      # simulates what benchmarks/.cache lacks (~60 min on 2 cores
                                               # for all 136), analyzes each, rewrites docs/detection.md's tables
-    python benchmarks/unseen_settings.py --groups first probe --print   # those groups' tables only
+    python benchmarks/unseen_settings.py --groups first probe   # those groups' tables only, printed
+    python benchmarks/unseen_settings.py --only "MLP, clean"    # the settings whose name holds it, printed
 
 Eight groups, kept apart because each was looked at for a different reason:
 
@@ -41,7 +42,7 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from scenarios import ensure_configs, publish, run_path
+from scenarios import ensure_configs, only_option, publish, run_path, selected
 
 from fedforensics.simulate import SimulationConfig
 
@@ -238,17 +239,17 @@ def audit(path: Path) -> tuple[str, list[str], str, str]:
     return found, honest, f"{final['accuracy']:.2f}", "–" if success is None else f"{success:.2f}"
 
 
-def tables(jobs: int, groups: list[str] | None = None) -> str:
-    """The tables of ``groups`` (default: every group), simulating what the cache lacks of them."""
-    configs = {
-        (group, name): SimulationConfig(**settings)
-        for group, named in SETTINGS.items() if groups is None or group in groups for name, settings in named.items()
-    }
+def tables(jobs: int, groups: list[str] | None = None, only: list[str] | None = None, prog: str = "unseen_settings.py") -> str:
+    """The tables of ``groups`` (default: every group), of their settings that ``only``'s patterns select
+    (:func:`scenarios.selected`), simulating what the cache lacks of them."""
+    chosen = [(group, name) for group, named in SETTINGS.items() if groups is None or group in groups for name in named]
+    names = set(selected(list(dict.fromkeys(name for _, name in chosen)), only, prog))
+    configs = {(group, name): SimulationConfig(**SETTINGS[group][name]) for group, name in chosen if name in names}
     ensure_configs(list(configs.values()), jobs)
     with ProcessPoolExecutor(jobs) as pool:
         outcomes = dict(zip(configs, pool.map(audit, [run_path(c) for c in configs.values()])))
     out = []
-    for group in groups or SETTINGS:
+    for group in [g for g in groups or SETTINGS if any(key[0] == g for key in configs)]:
         out += [f"#### {group}", "", "| setting | accuracy | attack success | attackers found | honest clients flagged |", "|---|---|---|---|---|"]
         for (g, name), (found, honest, accuracy, success) in outcomes.items():
             if g == group:
@@ -262,11 +263,11 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--print", action="store_true", help=f"print the tables instead of writing {DOC.name}")
     parser.add_argument("--groups", nargs="+", choices=list(SETTINGS), metavar="GROUP",
-                        help=f"only these groups, with --print (default: all of {', '.join(map(repr, SETTINGS))})")
+                        help=f"only these groups, printed (default: all of {', '.join(map(repr, SETTINGS))})")
+    only_option(parser, DOC, "settings")
     args = parser.parse_args()
-    if args.groups and not args.print:
-        parser.error(f"--groups needs --print: {DOC.name}'s tables hold every group")
-    publish(tables(args.jobs, args.groups), DOC, "unseen-settings", args.print)
+    subset = " ".join(option for option, value in (("--groups", args.groups), ("--only", args.only)) if value)
+    publish(tables(args.jobs, args.groups, args.only, parser.prog), DOC, "unseen-settings", args.print, subset)
 
 
 if __name__ == "__main__":

@@ -82,13 +82,15 @@ def measured_rows(sizes: list[int], record: Callable[[Path, int], None], row: Ca
 def bench_main(doc: str, sizes: list[int], header: str, record: Callable[[Path, int], None],
                row: Callable[[int, dict], str], marker: str) -> None:
     """A clients² benchmark's command line: ``--clients`` sizes (default ``sizes``), a table of ``header`` and one
-    :func:`measured_rows` row a size, written between ``marker``'s markers of docs/benchmarks.md (or ``--print``)."""
+    :func:`measured_rows` row a size, written between ``marker``'s markers of docs/benchmarks.md (or ``--print``; other
+    sizes than the table's are printed alone)."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
-    parser.add_argument("--clients", type=int, nargs="+", default=sizes)
+    parser.add_argument("--clients", type=int, nargs="+", default=sizes, help=f"the sizes (default: {sizes}; others are printed)")
     parser.add_argument("--print", action="store_true", help="print the table instead of writing benchmarks.md")
     args = parser.parse_args()
     separator = "|" + "---|" * header.count(" | ") + "---|"
-    publish("\n".join([header, separator, *measured_rows(args.clients, record, row)]), DOC, marker, args.print)
+    table = "\n".join([header, separator, *measured_rows(args.clients, record, row)])
+    publish(table, DOC, marker, args.print, "--clients" if args.clients != sizes else "")
 
 
 def row(clients: int, got: dict) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+import contextlib
 import json
 import os
 import re
@@ -196,3 +198,170 @@ def test_the_attack_tables_name_the_seeds_they_pool(monkeypatch):
     histories = {Scenario(attack, fraction, "iid", seed): history for attack, fraction in [("none", 0.0), ("backdoor", 0.2)] for seed in (0, 4)}
     text = attacks_bench.render(histories, {s: 0.1 for s in histories if s.attack == "none"})
     assert "### Final accuracy and attack success (mean [min–max] over seeds 0, 4)" in text
+
+
+def test_only_picks_federations_by_glob_or_substring_and_refuses_a_pattern_that_matches_none(monkeypatch, capsys):
+    """``--only``: a judge re-runs one row of a red team's table instead of all its federations (up to half an hour)."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    from scenarios import group, selected
+
+    names = ["a_alie_20_a05_m4_s0", "a_alie_20_a05_m4_s1", "a_ipm_20_a05_m4_s0", "clean_tab_iid_s3"]
+    assert selected(names, None, "x") == names
+    assert selected(names, ["alie"], "x") == names[:2]  # a substring
+    assert selected(names, ["a_*_s0"], "x") == [names[0], names[2]]  # a glob, on the whole name
+    assert selected(names, ["*_m4"], "x", group) == names[:3]  # or on the name the table prints
+    assert selected(names, ["ipm", "clean_tab*"], "x") == names[2:]
+    with pytest.raises(SystemExit) as refused:
+        selected(names, ["ipm", "a_krum*"], "numpy_bench.py", group)
+    assert refused.value.code == 2
+    assert capsys.readouterr().err == (
+        "numpy_bench.py: --only 'a_krum*' matches none of: a_alie_20_a05_m4; a_ipm_20_a05_m4; clean_tab_iid\n"
+    )
+
+
+def test_a_red_team_subset_records_only_its_federations_and_leaves_the_doc_as_it_is(monkeypatch, tmp_path, capsys):
+    """With ``--only`` the table holds a part of the federations: printed, never written over the whole one."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import scenarios
+
+    runs = tmp_path / "runs.txt"
+    runs.write_text("# name, then arguments\nbd_s0 --attack bd\nbd_s1 --attack bd\nclean_s0 --attack none\n")
+    recorded = {}
+    monkeypatch.setattr(scenarios, "record_listed", lambda listed, out, command, jobs: recorded.update(listed) or [])
+    monkeypatch.setattr(sys, "argv", ["x_bench.py", "--only", "bd"])
+    doc = tmp_path / "detection.md"
+    args, listed, _ = scenarios.listed_federations("x", runs, tmp_path, ["fl.py", "OUT"], doc, scenarios.group)
+    assert list(listed) == list(recorded) == ["bd_s0", "bd_s1"] and args.only == ["bd"]
+    doc.write_text("prose\n<!-- x:start -->\nthe whole table\n<!-- x:end -->\n")
+    scenarios.publish("| bd (2) |", doc, "x", args.print, "--only")
+    assert "the whole table" in doc.read_text()
+    assert capsys.readouterr().out == "| bd (2) |\n"
+    scenarios.publish("| every row |", doc, "x", False)
+    assert "the whole table" not in doc.read_text() and "| every row |" in doc.read_text()
+
+
+#: Prints the federations ``redteam_inversion.py --only ARGS`` inverts (its red team's ``data`` and ``models`` on the
+#: path: in a process of its own).
+INVERTED = """
+import sys
+sys.path.insert(0, sys.argv[1])
+import redteam_inversion
+print(" ".join(redteam_inversion.inverted(sys.argv[2:], "redteam_inversion.py")))
+"""
+
+
+def test_redteam_inversion_inverts_only_the_federations_asked_for():
+    names = lambda *patterns: subprocess.run(  # noqa: E731
+        [sys.executable, "-c", INVERTED, str(BENCHMARKS), *patterns], capture_output=True, text=True, timeout=120
+    )
+    every = names().stdout.split()
+    assert len(every) > 20 and "bd_tab_mlpln_iid" in every and not any(name.startswith("ipm_") for name in every)
+    assert names("bd_tab_mlpln*").stdout.split() == ["bd_tab_mlpln_iid", "bd_tab_mlpln_iid_s2"]
+    refused = names("ipm_tab")  # in runs.txt, but no backdoor to invert
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert refused.stderr.startswith("redteam_inversion.py: --only 'ipm_tab' matches none of: ") and refused.stderr.count("\n") == 1
+
+
+def test_unseen_settings_tabulates_only_the_settings_asked_for(monkeypatch, capsys):
+    """``--only``: one row of the unseen settings' tables, its group's heading kept, a pattern matching none refused."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import unseen_settings
+
+    simulated = []
+    monkeypatch.setattr(unseen_settings, "ensure_configs", lambda configs, jobs: simulated.extend(configs))
+    monkeypatch.setattr(unseen_settings, "ProcessPoolExecutor", lambda jobs: contextlib.nullcontext(builtins))
+    monkeypatch.setattr(unseen_settings, "audit", lambda path: ("0 of 0", [], "0.90", "–"))
+    text = unseen_settings.tables(1, None, ["MLP, clean", "*α = 0.1, clean, seed 15"])  # a substring, a glob
+    assert [line for line in text.splitlines() if line.startswith(("####", "| ")) and "| setting |" not in line] == [
+        "#### first", "| MLP, clean | 0.90 | – | 0 of 0 | none |",
+        "#### crafted", "| MLP, clean, seed 13 | 0.90 | – | 0 of 0 | none |", "| α = 0.1, clean, seed 15 | 0.90 | – | 0 of 0 | none |",
+    ]  # fmt: skip
+    assert simulated == [
+        unseen_settings.SimulationConfig(**unseen_settings.SETTINGS[group][name])
+        for group, name in [("first", "MLP, clean"), ("crafted", "MLP, clean, seed 13"), ("crafted", "α = 0.1, clean, seed 15")]
+    ]
+    with pytest.raises(SystemExit) as refused:
+        unseen_settings.tables(1, ["first"], ["α = 0.1"])  # in "crafted", not in "first"
+    assert refused.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("unseen_settings.py: --only 'α = 0.1' matches none of: 20 clients, 10 per round, backdoor; ")
+    assert err.count("\n") == 1 and "seed 15" not in err
+
+
+def test_inversion_quality_inverts_only_the_models_asked_for(monkeypatch, capsys):
+    """``--only`` on the trigger-inversion table's models; the summary of a part has a row for its groups alone."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import inversion_quality as iq
+
+    assert len(iq.models(None, "x")) == 2 * (6 + 9 + 5)
+    assert list(iq.models(["MLP, IID, backdoor, seed 3"], "x")) == ["MLP, IID, backdoor, seed 3"]
+    picked = iq.models(["*, clean, seed 5"], "x")
+    assert list(picked) == ["CNN, IID, clean, seed 5", "MLP, IID, clean, seed 5"]
+    group, _, scenario = picked["MLP, IID, clean, seed 5"]
+    assert (group, scenario.attack, scenario.partition, scenario.seed, scenario.extra) == ("MLP, IID", "none", "iid", 5, (("model", "mlp"),))
+    clean = iq.Row("MLP, IID", False, 5, 6, None, [], [], 0.5, 1.2, 3, None, 4.0)
+    assert iq.summary_table([clean]).splitlines()[2:] == ["| MLP, IID | 0 | 0/0 | 0/0 | 0/0 | – | 1 | 0/1 | 0/1 | 1.20 / 1.20 |"]
+    with pytest.raises(SystemExit) as refused:
+        iq.models(["CNN, IID, clean, seed 7"], "inversion_quality.py")
+    assert refused.value.code == 2 and "CNN, IID, clean, seed 5; MLP, IID, backdoor, seed 0" in capsys.readouterr().err
+
+
+def test_a_clients_squared_benchmark_prints_sizes_other_than_its_tables_and_leaves_the_doc(monkeypatch, tmp_path, capsys):
+    """``wide_rounds_bench.py --clients 500`` rewrote docs/benchmarks.md's four-row table with its one row."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import wide_rounds_bench
+
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text("<!-- wide-rounds:start -->\nfour rows\n<!-- wide-rounds:end -->\n")
+    monkeypatch.setattr(wide_rounds_bench, "DOC", doc)
+    monkeypatch.setattr(wide_rounds_bench, "measured_rows", lambda sizes, record, row: [f"| {n} |" for n in sizes])
+    for argv in (["--clients", "500"], ["--clients", "1000", "500"]):
+        monkeypatch.setattr(sys, "argv", ["wide_rounds_bench.py", *argv])
+        wide_rounds_bench.bench_main("x", [500, 1000], "| clients | flagged |", None, None, "wide-rounds")
+        assert "four rows" in doc.read_text() and capsys.readouterr().out.endswith("| 500 |\n")
+    monkeypatch.setattr(sys, "argv", ["wide_rounds_bench.py"])
+    wide_rounds_bench.bench_main("x", [500, 1000], "| clients | flagged |", None, None, "wide-rounds")
+    assert doc.read_text() == "<!-- wide-rounds:start -->\n| clients | flagged |\n|---|---|\n| 500 |\n| 1000 |\n<!-- wide-rounds:end -->\n"
+
+
+def test_the_grid_benchmarks_run_only_the_scenarios_asked_for_and_write_only_whole_tables(monkeypatch, tmp_path, capsys):
+    """``detection_bench.py --attacks backdoor`` (or ``--only``) rewrote docs/detection.md's whole-grid tables with the
+    backdoor's alone; ``attacks_bench.py --seeds 0`` docs/attacks.md's likewise."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import attacks_bench
+    import detection_bench
+
+    doc = tmp_path / "detection.md"
+    whole = "<!-- detection-bench:start -->\nwhole grid\n<!-- detection-bench:end -->\n<!-- x:start -->\n<!-- x:end -->\n"
+    doc.write_text(whole)
+    ran = []
+    monkeypatch.setattr(detection_bench, "DOC", doc)
+    monkeypatch.setattr(detection_bench, "ensure", lambda scenarios, jobs: ran.append(scenarios))
+    monkeypatch.setattr(detection_bench, "ProcessPoolExecutor", lambda jobs: contextlib.nullcontext(builtins))
+    monkeypatch.setattr(detection_bench, "audit", lambda scenario: scenario)
+    monkeypatch.setattr(detection_bench, "render", lambda outcomes: f"{len(outcomes)} federations")
+
+    def run(module, *argv: str) -> list:
+        monkeypatch.setattr(sys, "argv", [f"{module.__name__}.py", *argv])
+        module.main()
+        return ran.pop()
+
+    assert {(s.name, s.seed) for s in run(detection_bench, "--only", "scaling, 20%, non-iid")} == {("scaling, 20%, non-iid", seed) for seed in (0, 1, 2)}
+    assert [s.name for s in run(detection_bench, "--only", "sign*", "--seeds", "4")] == ["sign-flip, 10%, iid", "sign-flip, 20%, iid", "sign-flip, 10%, non-iid", "sign-flip, 20%, non-iid"]
+    assert len(run(detection_bench, "--attacks", "backdoor")) == 12
+    assert doc.read_text() == whole and capsys.readouterr().out.splitlines() == ["3 federations", "4 federations", "12 federations"]
+    run(detection_bench, "--seeds", "3", "--attacks", "backdoor", "--marker", "x")  # a table of its own, written
+    assert doc.read_text() == whole.replace("<!-- x:start -->\n", "<!-- x:start -->\n4 federations\n")
+    with pytest.raises(SystemExit) as refused:
+        run(detection_bench, "--only", "krum")
+    assert refused.value.code == 2 and "matches none of: none, 0%, iid; none, 0%, non-iid; backdoor, 10%, iid; " in capsys.readouterr().err
+
+    monkeypatch.setattr(attacks_bench, "ensure", lambda scenarios, jobs: ran.append(scenarios))
+    monkeypatch.setattr(attacks_bench, "history", lambda path: [])
+    monkeypatch.setattr(attacks_bench, "trigger_success", lambda path: 0.1)
+    monkeypatch.setattr(attacks_bench, "render", lambda histories, chance: f"{len(histories)} federations, {len(chance)} clean")
+    monkeypatch.setattr(attacks_bench, "DOC", doc)
+    picked = run(attacks_bench, "--only", "dba, 20%, non-iid")  # beside the clean federations of its data
+    assert sorted({s.name for s in picked}) == ["dba, 20%, non-iid", "none, 0%, non-iid"] and len(picked) == 6
+    assert len(run(attacks_bench, "--seeds", "0")) == 2 * (1 + 2 * 12)
+    assert doc.read_text().count("federations") == 1 and capsys.readouterr().out.splitlines() == ["6 federations, 3 clean", "50 federations, 2 clean"]
