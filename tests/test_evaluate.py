@@ -412,10 +412,16 @@ def test_the_pooled_table_keeps_every_rate_whole_at_80_columns(tmp_path):
     with open_run(path) as run:
         report = analyze(run)
     pooled = pool([evaluate_report(report, ["c0"], index=0), evaluate_report(report, ["c0"], index=1)])
+    # a detector that found attackers only on statistics of whole runs: its 9-wide "run-level" cut 'F1' to '0.…' and
+    # itself to 'run-leve' (a library user's review)
+    pooled = [dataclasses.replace(j, detections=[dataclasses.replace(d, round=None) for d in j.detections])
+              if j.name == "norm" else j for j in pooled]
+    assert by_name(pooled)["norm"].detected and by_name(pooled)["norm"].median_first_round is None
     console = Console(width=80, record=True, color_system=None)
     console.print(judgement_table("pooled", pooled, pooled=True))
     text = console.export_text()
     assert "…" not in text and "accumulated-sybil" in text and "median" in text
+    assert "run-\n" in text.replace(" ", "") and "level" in text
 
 
 @pytest.mark.parametrize(("median", "shown"), [(4.5, "4.5"), (2.0, "2"), (1234562.5, "1234562.5"), (None, "–"), (math.nan, "–")])
