@@ -2335,3 +2335,13 @@ def test_the_classes_a_library_user_reads_document_every_public_method():
         and not (getattr(getattr(member, "fget", member), "__doc__", None) or "").strip()
     ]
     assert undocumented == []
+
+
+def test_a_results_repr_does_not_grow_with_the_rounds(tmp_path):
+    """A notebook shows a result by its repr: per-round extras (``norm``'s clipping bound of every round,
+    ``layer-deviation``'s per-round tables) made it a wall of numbers as long as the run (a library user's review)."""
+    short = make_run(tmp_path / "short.h5", rounds=6, attackers=("c0",), attack="boost")
+    long = make_run(tmp_path / "long.h5", rounds=36, attackers=("c0",), attack="boost")
+    with open_run(short) as a, open_run(long) as b:
+        for name in DETECTORS:
+            assert len(repr(get_detector(name).score(b))) < 1.2 * len(repr(get_detector(name).score(a))), name

@@ -265,7 +265,7 @@ class DetectorResult:
     evidence: list[Evidence]
     applicable: bool = True
     note: str = ""
-    extras: dict[str, Any] = field(default_factory=dict)
+    extras: dict[str, Any] = field(default_factory=dict, repr=False)
     family: str = ""
     standalone: bool = True
     label_mix: bool = False
