@@ -387,9 +387,11 @@ def evaluate_runs(
     truth_file: Path | None = None,
     progress: Progress | None = None,
     settings: Settings | None = None,
+    detectors: Sequence[str] | None = None,
 ) -> Evaluation:
     """Audit every run and judge it against its recorded ground truth, or against ``truth_file`` for all;
-    ``settings``: the detectors' and the verdict rule's parameters (default: theirs); ``progress``: rounds
+    ``settings``: the detectors' and the verdict rule's parameters (default: theirs); ``detectors``: the names of
+    the detectors to run (default: every registered one; the consensus rests on them alone); ``progress``: rounds
     scanned of all the runs' rounds."""
     settings = settings or Settings()
     first: dict[object, Path] = {}
@@ -398,7 +400,7 @@ def evaluate_runs(
         if same in first:
             raise FedForensicsError(f"{path} is given twice (as {first[same]}): its clients would count twice")
         first[same] = path
-    for detector in settings.build_detectors():  # refuse bad parameters before any run is read
+    for detector in settings.build_detectors(detectors):  # refuse bad names and parameters before any run is read
         detector.check_params()
     rule = settings.build_rule()
     shared, text = _read_truth(truth_file) if truth_file is not None else (None, "")
@@ -423,6 +425,6 @@ def evaluate_runs(
         done = sum(sizes[:i])
         scanned = (lambda r, _, done=done: progress(done + r, sum(sizes))) if progress is not None else None
         with open_run(path) as run, run.guarded():
-            report = analyze(run, settings.build_detectors(), rule, progress=scanned)
+            report = analyze(run, settings.build_detectors(detectors), rule, progress=scanned)
         runs.append(evaluate_report(report, truth, index=i, truth_source=source))
     return Evaluation(runs, pool(runs), settings)

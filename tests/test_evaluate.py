@@ -614,3 +614,20 @@ def test_pooled_attackers_found_only_on_whole_run_statistics_read_run_level_not_
     assert _first_flagged(missed, pooled=True) == ["0/2", "–"]
     timed = Judgement("norm", True, 2, tp=2, detections=[Detection(0, "c0", 3, True), Detection(1, "c1", 6, True)])
     assert _first_flagged(timed, pooled=True) == ["2/2", "4.5"]
+
+
+def test_evaluate_runs_only_the_detectors_chosen_and_refuses_an_unknown_one(tmp_path):
+    """`evaluate` ran every registered detector, installed plugins included: one broken plugin stopped every
+    evaluation, and a detector could not be judged alone (a library user's review). `-d` chooses, as for analyze."""
+    from synthetic import make_run
+
+    path = make_run(tmp_path / "b.h5", attackers=("c3",), attack="boost", rounds=6)
+    result = CliRunner().invoke(app, ["evaluate", str(path), "-d", "norm", "-d", "median-cosine", "--json", str(tmp_path / "e.json")])
+    assert result.exit_code == 0, result.output
+    names = [j["name"] for j in json.loads((tmp_path / "e.json").read_text())["runs"][0]["judgements"]]
+    assert names == ["norm", "median-cosine", CONSENSUS]  # in the order given, as analyze's
+    assert "layer-deviation" not in result.output and "norm" in result.output
+    refused = CliRunner().invoke(app, ["evaluate", str(path), "-d", "nrom"])
+    assert refused.exit_code == 2 and "nrom" in refused.output and "Traceback" not in refused.output
+    refused = CliRunner().invoke(app, ["evaluate", str(path), "-d", "norm", "--set", "sybil.threshold=2"])
+    assert refused.exit_code == 2 and "not among the detectors chosen" in refused.output

@@ -13,7 +13,7 @@ from ..report.evaluation import evaluation_tables, write_evaluation_html
 from ..report.files import all_or_none, check_outputs, write_atomic
 from ..report.terminal import plain
 from ..settings import parse_settings
-from .analyze import SET_HELP
+from .analyze import DETECTOR_HELP, SET_HELP
 from .app import QUIET_HELP, command, console, output_file, print_written, quiet_if, user_errors
 from .progress import progress_bar, writing
 
@@ -23,6 +23,8 @@ EXAMPLES = """[bold]Examples[/]
   fedforensics evaluate run.h5                          [dim]# against the run's recorded ground truth[/]
 
   fedforensics evaluate run.h5 --truth truth.txt        [dim]# malicious ids, one per line[/]
+
+  fedforensics evaluate run.h5 -d norm -d median-cosine  [dim]# two detectors, and a consensus of them alone[/]
 
   fedforensics evaluate *.h5 --set norm.threshold=4.5 --json evaluation.json --html evaluation.html"""
 
@@ -34,6 +36,7 @@ def evaluate(
     truth: Annotated[Optional[Path], typer.Option("--truth", help="Malicious client ids for every run: one per line (surrounding whitespace ignored), or a JSON list in a .json file, taken exactly (default: each run's recorded ground truth). Refused when none of its ids is a client of the runs, or when a line's surrounding whitespace makes it another client.")] = None,
     json_path: Annotated[Optional[Path], typer.Option("--json", parser=output_file, metavar="FILE", help="Write the evaluation as JSON here (schema: docs/report-schema.md).")] = None,
     html_path: Annotated[Optional[Path], typer.Option("--html", parser=output_file, metavar="FILE", help="Write the evaluation as a self-contained HTML page here.")] = None,
+    detectors: Annotated[Optional[list[str]], typer.Option("--detector", "-d", help=DETECTOR_HELP)] = None,
     settings: Annotated[Optional[list[str]], typer.Option("--set", metavar="DETECTOR.PARAM=VALUE", help=SET_HELP)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP)] = False,
 ) -> None:
@@ -65,7 +68,7 @@ def evaluate(
     parsed = parse_settings(settings or [])
     check_outputs([p for p in (json_path, html_path) if p is not None], [*run_files, *([truth] if truth else [])])
     with progress_bar("scanning the rounds of every run") as update:
-        evaluation = evaluate_runs(run_files, truth, update, parsed)
+        evaluation = evaluate_runs(run_files, truth, update, parsed, detectors)
     with quiet_if(quiet):
         for table in evaluation_tables(evaluation):
             console.print(table)
