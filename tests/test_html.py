@@ -257,6 +257,29 @@ def test_trigger_inversion_section(hostile):
     assert "Neural Cleanse (Wang et al. 2019) on the final model (after round 5)" in two
 
 
+def test_a_probe_histogram_of_two_labels_tied_colours_both_and_says_it(hostile):
+    """A review: under a trigger whose predictions grew alike for labels 8 and 9, the histogram coloured 8 alone as
+    the label pulled to; both are red now, and the caption and the terminal say it is a tie."""
+    from rich.console import Console
+
+    from fedforensics.report.terminal import trigger_inversion_table
+
+    report, _ = hostile
+    inversion = fake_inversion()
+    tie = dataclasses.replace(inversion.probe.sets[1], name="trigger", histogram=[10] * 8 + [40, 40], target=8,
+                              pulled=40 / 180, tied=(9,))
+    for tied, red in ((tie, 2), (dataclasses.replace(tie, tied=()), 1)):
+        inversion.probe.sets[1:] = [tied]
+        page = render_html(dataclasses.replace(report, trigger_inversion=inversion))
+        probe = base64.b64decode(re.findall(r'src="data:image/svg\+xml;base64,([^"]+)" alt="prediction histograms', page)[0])
+        assert probe.decode().count("fill: #c62828") == red
+        assert ("a tie, which the title names, pulls to no one of them" in page) == (red == 2)
+    console = Console(record=True, width=120)
+    inversion.probe.sets[1:] = [tie]
+    console.print(trigger_inversion_table(inversion))
+    assert "8, tied with 9" in console.export_text()
+
+
 def test_the_summary_states_what_trigger_inversion_found(hostile):
     """Beside the verdict counts: the backdoor it suspects (and that no client was identified, when
     every client is benign), or that it flagged no label; nothing when it did not run."""

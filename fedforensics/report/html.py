@@ -435,10 +435,13 @@ def _inversion(inversion: TriggerInversionReport) -> str:
     ))
     sets = inversion.probe.sets
     parts.append(figure(
-        figures.probe_histograms([(p.name, p.histogram, p.target, p.pulled) for p in sets]),
+        figures.probe_histograms([(p.name, p.histogram, p.target, p.pulled, p.tied) for p in sets]),
         "prediction histograms under each trigger",
         "The model's predictions on the clean samples, then on the same samples stamped with each trigger (the recovered "
-        "ones, and the auditor's with its partial variants when given). Red: the label the trigger pulls towards.",
+        "ones, and the auditor's with its partial variants when given). Red: the label the trigger pulls towards (a "
+        "recovered trigger's own label, else the one whose count grew most)"
+        + ("; where several grew alike, all of them: a tie, which the title names, pulls to no one of them."
+           if any(p.tied for p in sets) else "."),
     ))
     if inversion.timeline:
         points = {

@@ -382,7 +382,8 @@ def _probe_table(inversion: TriggerInversionReport) -> Table | None:
     table.add_column("stamped", justify="right")
     table.add_column("clean", justify="right")
     for p in rows:
-        table.add_row(plain(p.name), str(p.target), f"{p.pulled:.0%}", f"{inversion.probe.clean_share(p.target):.0%}")
+        tied = f", tied with {', '.join(map(str, p.tied))}" if p.tied else ""  # as the HTML's histogram says it
+        table.add_row(plain(p.name), f"{p.target}{tied}", f"{p.pulled:.0%}", f"{inversion.probe.clean_share(p.target):.0%}")
     return table
 
 
