@@ -843,6 +843,23 @@ def test_a_target_class_backdoor_records_no_poison_rate_nor_noise_a_target(tmp_p
         assert "poison_rate" not in recorded and recorded.get("target") == (6 if attack == "backdoor" else None)
 
 
+def test_a_run_records_its_package_versions_and_a_hash_of_its_data(short_runs, tmp_path):
+    """A review: a simulated run said nothing of the fedforensics, torch and numpy that made it, nor which data it was
+    trained on. Its meta holds their installed versions and the SHA-256 of the dataset's arrays as loaded."""
+    import hashlib
+    import importlib.metadata
+
+    x, y = DIGITS.x, DIGITS.y
+    with open_run(short_runs["none"].path) as run:
+        meta = run.meta
+    assert meta["data_sha256"] == hashlib.sha256(x.astype("<f4").tobytes() + y.astype("<i8").tobytes()).hexdigest()
+    assert meta["versions"] == {name: importlib.metadata.version(name) for name in ("fedforensics", "torch", "numpy")}
+    np.savez(tmp_path / "other.npz", x=x, y=np.roll(y, 1))  # the same images, other labels: other data
+    config = SimulationConfig(attack="none", dataset=str(tmp_path / "other.npz"), **SHORT)
+    with open_run(simulate(config, tmp_path / "other.h5").path) as run:
+        assert run.meta["data_sha256"] not in (None, meta["data_sha256"])
+
+
 def test_attacks_doc_names_every_meta_key_and_setting_a_run_records(short_runs):
     """docs/attacks.md's 'What the run records' table: a key written but not in it is a key a researcher cannot read."""
     doc = (Path(__file__).resolve().parents[1] / "docs" / "attacks.md").read_text().split("## What the run records", 1)[1]

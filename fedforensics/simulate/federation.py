@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import math
 import os
 import stat
@@ -319,8 +320,18 @@ def _meta(config: SimulationConfig, data: Dataset, clients: list[_Client], attac
         "num_classes": data.num_classes,
         "model_factory": zoo.model_path(config.model, data.image_shape, data.num_classes),
         "config": {k: v for k, v in asdict(config).items() if k not in SETTINGS or k in attack.settings},
+        "data_sha256": data.sha256(),
+        "versions": {name: _installed(name) for name in ("fedforensics", "torch", "numpy")},
         "malicious": [client_id(i) for i in malicious],
     } | ({"poisoned_samples": poisoned} if type(attack).poison is not Attack.poison else {})
+
+
+def _installed(package: str) -> str | None:
+    """The installed version of ``package`` (``None`` where none is installed: fedforensics run from a source folder)."""
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 class _Client:
