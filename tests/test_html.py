@@ -257,6 +257,29 @@ def test_trigger_inversion_section(hostile):
     assert "Neural Cleanse (Wang et al. 2019) on the final model (after round 5)" in two
 
 
+def test_a_probe_histogram_of_two_labels_tied_colours_both_and_says_it(hostile):
+    """A review: under a trigger whose predictions grew alike for labels 8 and 9, the histogram coloured 8 alone as
+    the label pulled to; both are red now, and the caption and the terminal say it is a tie."""
+    from rich.console import Console
+
+    from fedforensics.report.terminal import trigger_inversion_table
+
+    report, _ = hostile
+    inversion = fake_inversion()
+    tie = dataclasses.replace(inversion.probe.sets[1], name="trigger", histogram=[10] * 8 + [40, 40], target=8,
+                              pulled=40 / 180, tied=(9,))
+    for tied, red in ((tie, 2), (dataclasses.replace(tie, tied=()), 1)):
+        inversion.probe.sets[1:] = [tied]
+        page = render_html(dataclasses.replace(report, trigger_inversion=inversion))
+        probe = base64.b64decode(re.findall(r'src="data:image/svg\+xml;base64,([^"]+)" alt="prediction histograms', page)[0])
+        assert probe.decode().count("fill: #c62828") == red
+        assert ("a tie, which the title names, pulls to no one of them" in page) == (red == 2)
+    console = Console(record=True, width=120)
+    inversion.probe.sets[1:] = [tie]
+    console.print(trigger_inversion_table(inversion))
+    assert "8, tied with 9" in console.export_text()
+
+
 def test_the_summary_states_what_trigger_inversion_found(hostile):
     """Beside the verdict counts: the backdoor it suspects (and that no client was identified, when
     every client is benign), or that it flagged no label; nothing when it did not run."""
@@ -411,6 +434,56 @@ def test_a_long_metadata_value_is_shown_cut_and_kept_whole_in_the_json(tmp_path)
     text = "".join(console.export_text().split())
     assert "".join(told.split()) in text and note not in text and "name=x" in text
     assert report_to_json(report)["run"]["meta"]["note"] == note
+
+
+def test_names_longer_than_a_recorder_writes_are_shown_cut_and_kept_whole_in_the_json(tmp_path):
+    """A review: a run of another writer (plain h5py) with a client id, a layer name and a metric name of 100,000
+    characters each printed 58,000 lines in the terminal and 2.8 MB of the HTML. The format says a reader MUST read
+    them: the reports show each name's first NAME_SHOWN characters and how many are left out, the JSON keeps it."""
+    import h5py
+    from rich.console import Console
+
+    from fedforensics.report.escapes import NAME_SHOWN, cut_name
+    from fedforensics.report.json import report_to_json
+    from fedforensics.report.terminal import render_audit, render_summary
+
+    path = make_run(tmp_path / "long.h5", clients=6, rounds=4, attackers=("c1",), attack="boost")
+    cid, layer, metric = "C" * 100_000, "L" * 100_000, "M" * 100_000
+    strings = h5py.string_dtype("utf-8")
+    with h5py.File(path, "r+") as f:
+        names = [name.decode() for name in f["layers/name"][()]]
+        f["layers/name"][0] = layer
+        for group in f["rounds"].values():
+            ids = [cid if c.decode() == "c1" else c.decode() for c in group["clients"][()]]
+            del group["clients"], group["metric_names"]
+            group.create_dataset("clients", data=ids, dtype=strings)
+            group.create_dataset("metric_names", data=[metric], dtype=strings)
+    report = audit(path)
+    assert names[0] != layer and report.verdicts[0].client == cid  # the boosted client stands out as before
+    page = render_html(report)
+    console = Console(record=True, width=200)
+    render_audit(console, report)
+    render_summary(console, report.summary)
+    text = console.export_text()
+    for name in (cid, layer, metric):
+        told = cut_name(name)
+        assert told.startswith(name[:NAME_SHOWN] + "… [98,976 more characters, sha256 ") and told in page
+        assert name[0] * (NAME_SHOWN + 1) not in page
+        # folded in table cells, a name is no one string of the terminal: its digest is, and it is never there whole
+        assert told.split("sha256 ")[1].split("…")[0] in text and text.count(name[0]) < len(name)
+    data = report_to_json(report)
+    assert data["clients"][0]["id"] == cid and data["run"]["layers"][0]["name"] == layer
+    assert data["run"]["client_metrics"] == [metric]
+
+
+def test_two_long_names_that_begin_alike_are_not_shown_alike():
+    """Cut to their beginnings, two ids of another writer's run that differ only past it would read the same."""
+    from fedforensics.report.escapes import NAME_SHOWN, long_names, shown
+
+    a, b = "c" * NAME_SHOWN + "a", "c" * NAME_SHOWN + "b"
+    with long_names([a, b, "short"]):
+        assert shown(a) != shown(b) and shown(f"{a}, {b}") == f"{shown(a)}, {shown(b)}" and shown("short") == "short"
+    assert shown(a) == a
 
 
 def test_many_background_lines_are_drawn_as_one_image():

@@ -165,6 +165,30 @@ def test_probe_shows_the_backdoor_pulling_predictions_to_the_target():
     assert saved["sets"][1]["histogram"] == list(full.histogram) and saved["sets"][1]["target"] == TARGET
 
 
+class _Halves(torch.nn.Module):
+    """Predicts label ``id % 10`` of an input whose first pixel holds its id; stamped at the second pixel, label 8 for
+    an even id and 9 for an odd one: a trigger that pulls to 8 and 9 alike."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ids = x[:, 0, 0, 0].round().long()
+        return torch.nn.functional.one_hot(torch.where(x[:, 0, 0, 1] > 0.5, 8 + ids % 2, ids % 10), 10).float()
+
+
+def test_a_trigger_that_pulls_to_two_labels_alike_names_both():
+    """A review: where two labels' counts grew alike under the auditor's trigger (8 and 9 at 50 % each), the probe named
+    the first as the label it pulls towards, and the report coloured it alone. Both are named now; a recovered trigger
+    keeps its own label, tie or none."""
+    x = np.zeros((100, 1, 2, 2), np.float32)
+    x[:, 0, 0, 0] = np.arange(100)
+    mask = np.zeros((2, 2), np.float32)
+    mask[0, 1] = 1.0
+    probe = probe_triggers(_Halves(), x, {"trigger": (mask, mask[None]), "recovered 9": (mask, mask[None])}, {"recovered 9": 9})
+    clean, trigger, recovered = probe.sets
+    assert clean.tied == () and trigger.histogram == [0] * 8 + [50, 50]
+    assert (trigger.target, trigger.tied, trigger.pulled) == (8, (9,), 0.5) and trigger.to_json()["tied"] == [9]
+    assert (recovered.target, recovered.tied) == (9, ())
+
+
 # -- invert_run and its inputs ----------------------------------------------------------
 
 

@@ -36,15 +36,19 @@ class ProbeSet:
     target : the label the trigger pulls towards: the one it was recovered for, else the
         label whose count grew most over the clean predictions (``None`` for the clean set).
     pulled : share of the inputs predicted as ``target`` (0 for the clean set).
+    tied : the other labels whose count grew as much as ``target``'s, when the trigger's label was not known: the
+        trigger pulls to none of them more than to the others (the report drew the first alone as its pull).
     """
 
     name: str
     histogram: list[int]
     target: int | None
     pulled: float
+    tied: tuple[int, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "histogram": self.histogram, "target": self.target, "pulled": self.pulled}
+        return {"name": self.name, "histogram": self.histogram, "target": self.target, "pulled": self.pulled,
+                "tied": list(self.tied)}
 
 
 @dataclass
@@ -132,7 +136,8 @@ def probe_triggers(model: torch.nn.Module, x: np.ndarray, triggers: dict[str, Tr
         sets = [ProbeSet("clean", clean.tolist(), None, 0.0)]
         for name, (mask, pattern) in triggers.items():
             counts = histogram(stamp(x_t, torch.as_tensor(mask, dtype=torch.float32), torch.as_tensor(pattern, dtype=torch.float32)))
-            known = (targets or {}).get(name)
-            target = int(known) if known is not None else int(np.argmax(counts - clean))
-            sets.append(ProbeSet(name, counts.tolist(), target, float(counts[target] / max(len(x_t), 1))))
+            known, grown = (targets or {}).get(name), counts - clean
+            target = int(known) if known is not None else int(np.argmax(grown))
+            tied = () if known is not None else tuple(int(k) for k in np.flatnonzero(grown == grown[target]) if k != target)
+            sets.append(ProbeSet(name, counts.tolist(), target, float(counts[target] / max(len(x_t), 1)), tied))
         return TriggerProbe(sets)

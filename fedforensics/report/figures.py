@@ -503,17 +503,19 @@ def trigger_images(
         return _uri(fig)
 
 
-def probe_histograms(sets: Sequence[tuple[str, Sequence[int], int | None, float]]) -> str:
-    """Prediction histograms on clean data and under each trigger: ``(name, counts per label, target, pulled)``."""
+def probe_histograms(sets: Sequence[tuple[str, Sequence[int], int | None, float, Sequence[int]]]) -> str:
+    """Prediction histograms on clean data and under each trigger: ``(name, counts per label, target, pulled, tied)``;
+    the labels tied with the target are red as it is, and named in the title."""
     cols = min(4, len(sets))
     rows = math.ceil(len(sets) / cols)
     with _style():
         fig = Figure(figsize=(10, 2.3 * rows), layout="constrained")
-        for i, (name, counts, target, pulled) in enumerate(sets):
+        for i, (name, counts, target, pulled, tied) in enumerate(sets):
             ax = fig.add_subplot(rows, cols, i + 1)
-            colours = [VERDICT_COLOURS["malicious"] if k == target else "#8c98a8" for k in range(len(counts))]
+            colours = [VERDICT_COLOURS["malicious"] if k == target or k in tied else "#8c98a8" for k in range(len(counts))]
             ax.bar([str(k) for k in range(len(counts))], counts, color=colours)
             pull = f"\n{pulled:.0%} predicted as {target}" if target is not None else "\nno trigger"
+            pull += f", tied with {', '.join(map(str, tied))}" if tied else ""
             ax.set_title(short(name, 34) + pull, fontsize=8.5)
             ax.grid(axis="x", visible=False)
             ax.tick_params(labelsize=7)

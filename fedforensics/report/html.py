@@ -16,10 +16,11 @@ from ..detectors.accumulate import CLIP
 from ..detectors.base import FIRST_FLAGGED_MEANING, ROUND_Z_MEANING, DetectorResult, Evidence
 from ..verdict import CORROBORATES_MEANING, SCORE_MEANING, SINCE_MEANING, VERDICTS
 from . import figures
+from .escapes import long_names
 from .files import write_atomic
 from .page import (
     TRIGGER_SUCCESS, VERDICT_COLOURS, badge, byte_size, card, closest_call, count, esc, facts, failed_id, failed_rounds,
-    figure, meta_value, num, page, rate, section, short, table,
+    figure, meta_value, num, page, rate, run_names, section, short, table,
 )
 
 if TYPE_CHECKING:  # the inversion needs torch; the page only draws its result
@@ -434,10 +435,13 @@ def _inversion(inversion: TriggerInversionReport) -> str:
     ))
     sets = inversion.probe.sets
     parts.append(figure(
-        figures.probe_histograms([(p.name, p.histogram, p.target, p.pulled) for p in sets]),
+        figures.probe_histograms([(p.name, p.histogram, p.target, p.pulled, p.tied) for p in sets]),
         "prediction histograms under each trigger",
         "The model's predictions on the clean samples, then on the same samples stamped with each trigger (the recovered "
-        "ones, and the auditor's with its partial variants when given). Red: the label the trigger pulls towards.",
+        "ones, and the auditor's with its partial variants when given). Red: the label the trigger pulls towards (a "
+        "recovered trigger's own label, else the one whose count grew most)"
+        + ("; where several grew alike, all of them: a tie, which the title names, pulls to no one of them."
+           if any(p.tied for p in sets) else "."),
     ))
     if inversion.timeline:
         points = {
@@ -495,7 +499,13 @@ def _detectors(report: AuditReport) -> str:
 
 
 def render_html(report: AuditReport) -> str:
-    """The audit report as one self-contained HTML document."""
+    """The audit report as one self-contained HTML document; names longer than a recorder writes, cut
+    (:func:`~.escapes.long_names`)."""
+    with long_names(run_names(report.summary, (v.client for v in report.verdicts))):
+        return _render_html(report)
+
+
+def _render_html(report: AuditReport) -> str:
     deviation = report.detector("layer-deviation")
     parts = [
         ("summary", "Summary", "Summary", _summary(report),

@@ -20,6 +20,7 @@ from recorder import __version__
 from .escapes import shown
 
 if TYPE_CHECKING:
+    from ..summary import RunSummary
     from ..verdict import ClientVerdict
 
 #: One colour per verdict, everywhere: badges, table rows, plots; white text on each passes WCAG AA (4.5:1) for
@@ -187,6 +188,16 @@ def meta_value(value: object, limit: int = META_SHOWN) -> str:
     if len(text) <= limit:
         return text
     return f"{text[:limit]}… [{len(text) - limit:,} more characters: the JSON report and the run file hold it whole]"
+
+
+def run_names(summary: RunSummary, clients: Iterable[str] = ()) -> list[str]:
+    """The names a report of ``summary`` shows (``clients`` and the ids the summary names, its layers, metrics and
+    attachments): what :func:`~.escapes.long_names` is given, to show those of another writer's run that are too long
+    cut."""
+    ids = [key.partition(":")[2] for key in summary.nonfinite_updates]
+    ids += [*summary.failed_replies, *(c for named in summary.failed_nodes.values() for c in named)]
+    return [*clients, *ids, *(summary.ground_truth or ()), *(layer.name for layer in summary.layers),
+            *summary.client_metrics, *summary.global_metrics, *summary.attachments]
 
 
 def byte_size(n: int) -> str:

@@ -16,8 +16,10 @@ from ..detectors.base import FIRST_FLAGGED_MEANING, ROUND_Z_MEANING, Evidence
 from ..notes import listed
 from ..summary import RunSummary
 from ..verdict import CORROBORATES_MEANING, SCORE_MEANING, SINCE_MEANING
-from .escapes import shown
-from .page import TRIGGER_SUCCESS, byte_size, closest_call, count, failed_id, failed_rounds, meta_value, rate, short
+from .escapes import long_names, shown
+from .page import (
+    TRIGGER_SUCCESS, byte_size, closest_call, count, failed_id, failed_rounds, meta_value, rate, run_names, short,
+)
 
 if TYPE_CHECKING:  # the inversion needs torch; the terminal only draws its result
     from ..inversion import TriggerInversionReport
@@ -105,7 +107,12 @@ def failed_replies(summary: RunSummary, most: int = 8, reasons: bool = True) -> 
 
 
 def render_summary(console: Console, summary: RunSummary) -> None:
-    """Print what ``fedforensics inspect`` shows."""
+    """Print what ``fedforensics inspect`` shows, names longer than a recorder writes cut (:func:`~.escapes.long_names`)."""
+    with long_names(run_names(summary)):
+        _render_summary(console, summary)
+
+
+def _render_summary(console: Console, summary: RunSummary) -> None:
     parts = [summary_panel(summary, reasons=False), layer_table(summary)]  # the failed replies' table gives them
     if summary.nonfinite_updates:
         rows = [(key, str(values)) for key, values in summary.nonfinite_updates.items()]
@@ -375,7 +382,8 @@ def _probe_table(inversion: TriggerInversionReport) -> Table | None:
     table.add_column("stamped", justify="right")
     table.add_column("clean", justify="right")
     for p in rows:
-        table.add_row(plain(p.name), str(p.target), f"{p.pulled:.0%}", f"{inversion.probe.clean_share(p.target):.0%}")
+        tied = f", tied with {', '.join(map(str, p.tied))}" if p.tied else ""  # as the HTML's histogram says it
+        table.add_row(plain(p.name), f"{p.target}{tied}", f"{p.pulled:.0%}", f"{inversion.probe.clean_share(p.target):.0%}")
     return table
 
 
@@ -404,7 +412,13 @@ def _inversion_verdict(inversion: TriggerInversionReport) -> str:
 
 
 def render_audit(console: Console, report: AuditReport, inversion_table: RenderableType | None = None) -> None:
-    """Print the audit: run facts, verdicts, localization, detectors (and trigger inversion: :func:`trigger_inversion_table`)."""
+    """Print the audit: run facts, verdicts, localization, detectors (and trigger inversion: :func:`trigger_inversion_table`),
+    names longer than a recorder writes cut (:func:`~.escapes.long_names`)."""
+    with long_names(run_names(report.summary, (v.client for v in report.verdicts))):
+        _render_audit(console, report, inversion_table)
+
+
+def _render_audit(console: Console, report: AuditReport, inversion_table: RenderableType | None) -> None:
     parts: list = [summary_panel(report.summary), audit_panel(report)]
     if report.verdicts:  # a run of no client: an empty verdict table and every detector "not applicable" (a review)
         parts.append(verdict_table(report, width=console.width))

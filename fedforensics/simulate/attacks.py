@@ -16,7 +16,11 @@ import numpy as np
 from ..errors import FedForensicsError
 from .triggers import Trigger, split_trigger
 
-__all__ = ["ATTACKS", "Attack", "AttackContext", "make_attack"]
+__all__ = ["ATTACKS", "SETTINGS", "Attack", "AttackContext", "make_attack"]
+
+#: The settings of a simulation that some attacks take and others do not: a run's meta records those of its attack
+#: alone (a noise run recorded --target 55, a target it never had).
+SETTINGS = frozenset({"poison_rate", "target", "source", "trigger", "flavour", "boost"})
 
 
 @dataclass
@@ -35,6 +39,11 @@ class Attack:
     name: ClassVar[str] = "none"
     source: ClassVar[str] = ""
     backdoor: ClassVar[bool] = False  # a trigger is planted: attack success is measured
+
+    @property
+    def settings(self) -> frozenset[str]:
+        """The :data:`SETTINGS` this attack takes (default: none)."""
+        return frozenset()
 
     def poison(self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """The data a malicious client trains on (default: its own, unchanged)."""
@@ -63,6 +72,11 @@ class Backdoor(Attack):
         if flavour not in ("labels", "target-class"):
             raise FedForensicsError(f"unknown backdoor flavour {flavour!r}: use 'labels' or 'target-class'")
         self.trigger, self.target, self.poison_rate, self.flavour = trigger, target, poison_rate, flavour
+
+    @property
+    def settings(self) -> frozenset[str]:
+        """The trigger, the target and the flavour, and the poison rate unless the flavour stamps every target image."""
+        return frozenset({"trigger", "target", "flavour", *(["poison_rate"] if self.flavour == "labels" else [])})
 
     def poison(self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         return self.poison_with(self.trigger, x, y, rng)
@@ -97,6 +111,11 @@ class Scaling(Backdoor):
         if not 0 < boost < float("inf"):  # NaN fails too
             raise FedForensicsError(f"--boost must be positive, got {boost}")
         self.boost = boost
+
+    @property
+    def settings(self) -> frozenset[str]:
+        """A backdoor's, and the boost."""
+        return super().settings | {"boost"}
 
     def craft(self, context: AttackContext) -> dict[str, np.ndarray]:
         return {cid: self.boost * update for cid, update in context.own.items()}
@@ -189,6 +208,11 @@ class ClassFlip(Attack):
         if source_class == target:
             raise FedForensicsError(f"--source and --target are both {target}: a flip needs two classes")
         self.source_class, self.target = source_class, target
+
+    @property
+    def settings(self) -> frozenset[str]:
+        """The source class and the target."""
+        return frozenset({"source", "target"})
 
     def poison(self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         return x, np.where(y == self.source_class, self.target, y)

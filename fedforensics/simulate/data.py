@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,13 @@ class Dataset:
     def image_shape(self) -> tuple[int, int, int]:
         """One sample's shape, channels first."""
         return tuple(self.x.shape[1:])  # type: ignore[return-value]
+
+    def sha256(self) -> str:
+        """The SHA-256 of the images' bytes (float32, little-endian, C order) followed by the labels' (int64): what
+        tells a run's reader which data it was trained on (docs/attacks.md)."""
+        digest = hashlib.sha256(np.ascontiguousarray(self.x, "<f4").data)
+        digest.update(np.ascontiguousarray(self.y, "<i8").data)
+        return digest.hexdigest()
 
 
 def load_dataset(spec: str) -> Dataset:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import math
 import os
 import stat
@@ -24,7 +25,7 @@ from recorder.lock import FileBusyError, WriterLock
 from .. import zoo
 from ..errors import FedForensicsError
 from ..interrupts import raise_if_interrupted
-from .attacks import ATTACKS, Attack, AttackContext, make_attack
+from .attacks import ATTACKS, SETTINGS, Attack, AttackContext, make_attack
 from .data import Dataset, load_dataset, partition, train_test_split
 from .triggers import make_trigger
 
@@ -307,8 +308,9 @@ def _sync_folder(path: Path) -> None:
 
 
 def _meta(config: SimulationConfig, data: Dataset, clients: list[_Client], attack: Attack, source: str) -> dict[str, Any]:
-    """The run's meta: the settings, the data's shape, the ground truth and, for an attack that poisons data, how many
-    of each attacker's samples it changed (none: the attacker trained as an honest client)."""
+    """The run's meta: the settings (of the attack's own, :data:`~.attacks.SETTINGS`, those it takes alone), the data's
+    shape, the ground truth and, for an attack that poisons data, how many of each attacker's samples it changed (none:
+    the attacker trained as an honest client)."""
     malicious = [c.index for c in clients if c.malicious]
     poisoned = {c.cid: c.poisoned_samples for c in clients if c.malicious}
     return {
@@ -317,9 +319,19 @@ def _meta(config: SimulationConfig, data: Dataset, clients: list[_Client], attac
         "image_shape": list(data.image_shape),
         "num_classes": data.num_classes,
         "model_factory": zoo.model_path(config.model, data.image_shape, data.num_classes),
-        "config": asdict(config),
+        "config": {k: v for k, v in asdict(config).items() if k not in SETTINGS or k in attack.settings},
+        "data_sha256": data.sha256(),
+        "versions": {name: _installed(name) for name in ("fedforensics", "torch", "numpy")},
         "malicious": [client_id(i) for i in malicious],
     } | ({"poisoned_samples": poisoned} if type(attack).poison is not Attack.poison else {})
+
+
+def _installed(package: str) -> str | None:
+    """The installed version of ``package`` (``None`` where none is installed: fedforensics run from a source folder)."""
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 class _Client:
