@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import h5py
 import numpy as np
 
 from recorder import Recorder
@@ -115,3 +116,23 @@ def make_crashed_run(path: Path, rounds: int = 3, clients: int = 5) -> Path:
     except RuntimeError:
         pass
     return path
+
+
+def make_long_named_run(path: Path, length: int = 100_000) -> tuple[Path, str, str, str]:
+    """A boosted run (attacker ``c1``) as another writer with plain h5py could write it: ``c1``'s id, the first
+    layer's name and the one metric's name ``length`` characters long, beyond what a recorder writes. Returns the
+    path, the id, the layer name and the metric name."""
+    make_run(path, clients=6, rounds=4, attackers=("c1",), attack="boost")
+    cid, layer, metric = "C" * length, "L" * length, "M" * length
+    strings = h5py.string_dtype("utf-8")
+    with h5py.File(path, "r+") as f:
+        f["layers/name"][0] = layer
+        for group in f["rounds"].values():
+            ids = [cid if c.decode() == "c1" else c.decode() for c in group["clients"][()]]
+            del group["clients"], group["metric_names"]
+            group.create_dataset("clients", data=ids, dtype=strings)
+            group.create_dataset("metric_names", data=[metric], dtype=strings)
+        truth = [cid if c.decode() == "c1" else c.decode() for c in f["ground_truth/malicious"][()]]
+        del f["ground_truth/malicious"]
+        f["ground_truth"].create_dataset("malicious", data=truth, dtype=strings)
+    return path, cid, layer, metric

@@ -631,3 +631,19 @@ def test_evaluate_runs_only_the_detectors_chosen_and_refuses_an_unknown_one(tmp_
     assert refused.exit_code == 2 and "nrom" in refused.output and "Traceback" not in refused.output
     refused = CliRunner().invoke(app, ["evaluate", str(path), "-d", "norm", "--set", "sybil.threshold=2"])
     assert refused.exit_code == 2 and "not among the detectors chosen" in refused.output
+
+
+def test_evaluate_shows_names_longer_than_a_recorder_writes_cut(tmp_path):
+    """A review: analyze came to cut a 100,000-character id of another writer's run, but evaluate printed it in
+    every row naming the attacker and put 13 whole copies in its HTML page (1.3 MB); the JSON keeps it whole."""
+    from synthetic import make_long_named_run
+
+    from fedforensics.report.escapes import cut_name
+
+    path, cid, _, _ = make_long_named_run(tmp_path / "long.h5")
+    result = CliRunner().invoke(app, ["evaluate", str(path), "--html", str(tmp_path / "e.html"), "--json", str(tmp_path / "e.json")])
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "e.html").read_text()
+    digest = cut_name(cid).split("sha256 ")[1].split("…")[0]
+    assert cid not in page and digest in page and result.output.count("C") < len(cid)
+    assert json.loads((tmp_path / "e.json").read_text())["runs"][0]["attackers"] == [cid]

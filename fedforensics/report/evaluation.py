@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..evaluate import CONSENSUS, Detection, Evaluation, Judgement, RunEvaluation
+from .escapes import long_names
 from .files import write_atomic
 from .page import card, count, esc, median_round, page, plural, rate, section, table
 from ..notes import listed
@@ -143,8 +144,19 @@ def run_title(run: RunEvaluation) -> str:
     return title
 
 
+def evaluation_names(evaluation: Evaluation) -> list[str]:
+    """The client ids the evaluation's reports show (the truth's absent ids too): what
+    :func:`~.escapes.long_names` is given, to show those of another writer's run that are too long cut."""
+    return [name for run in evaluation.runs for name in (*run.clients, *run.absent_attackers, *run.spelled_alike.values())]
+
+
 def evaluation_tables(evaluation: Evaluation) -> list[Table]:
     """A table per run, then the pooled one (when there is more than one run)."""
+    with long_names(evaluation_names(evaluation)):
+        return _evaluation_tables(evaluation)
+
+
+def _evaluation_tables(evaluation: Evaluation) -> list[Table]:
     tables = [judgement_table(run_title(run), run.judgements, False, attacker_order(run), unscored(run.judgements))
               for run in evaluation.runs]
     if len(evaluation.runs) > 1:
@@ -174,6 +186,11 @@ def _html_table(judgements: list[Judgement], pooled: bool) -> str:
 
 def render_evaluation_html(evaluation: Evaluation) -> str:
     """The evaluation as one self-contained HTML page."""
+    with long_names(evaluation_names(evaluation)):
+        return _evaluation_html(evaluation)
+
+
+def _evaluation_html(evaluation: Evaluation) -> str:
     runs = evaluation.runs
     attackers = sum(len(run.attackers) for run in runs)
     clients = sum(len(run.clients) for run in runs)
