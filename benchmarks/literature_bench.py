@@ -78,7 +78,7 @@ def table(runs: dict[str, list[str]], audits: list[dict[str, object]]) -> str:
 def main() -> None:
     command = [sys.executable, str(HERE / "redteam" / "literature_attacks.py"), "OUT"]
     args, runs, paths = listed_federations(__doc__.splitlines()[0], HERE / "redteam" / "literature_runs.txt", CACHE / "literature", command, DOC)
-    publish(table(runs, [audit(p) for p in paths]), DOC, "literature-redteam", args.print)
+    publish(table(runs, [audit(p) for p in paths]), DOC, "literature-redteam", args.print, "--only" if args.only else "")
 
 
 if __name__ == "__main__":

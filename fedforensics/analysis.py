@@ -25,6 +25,7 @@ from .notes import (
     copies_note,
     coverage_notes,
     damaged_parts_note,
+    diverged_rounds_note,
     label_mix_note,
     large_data_note,
     majority_weight_note,
@@ -41,7 +42,7 @@ from .scan import Progress, scan
 from .settings import Settings
 from .stats import auroc, in_most_rounds
 from .summary import RunSummary, summarize
-from .verdict import VERDICTS, ClientVerdict, ConsensusRule
+from .verdict import VERDICTS, ClientVerdict, ConsensusRule, most_diverged
 
 
 @dataclass
@@ -170,6 +171,7 @@ def analyze(
     participation: dict[str, list[int]] = {}
     nonfinite: dict[str, list[int]] = {}
     broken_from: int | None = None  # the first round whose global model held NaN/Inf
+    diverged: dict[int, tuple[int, int]] = {}  # rounds whose updates mostly held NaN/Inf → (how many, of how many)
     client_metrics: dict[str, RoundTable] = {}
     sketch_width: int | None = None
     motion = UpdateMotion(run)
@@ -198,6 +200,8 @@ def analyze(
         else:
             for cid in data.nonfinite:
                 nonfinite.setdefault(cid, []).append(data.round)
+            if most_diverged(len(data.nonfinite), len(data.clients) + len(data.nonfinite)):
+                diverged[data.round] = (len(data.nonfinite), len(data.clients) + len(data.nonfinite))
         for detector in detectors:
             detector.observe(data)
         persistence.observe(data)
@@ -209,8 +213,11 @@ def analyze(
     results = [motion.judged(detector, detector.finish()) for detector in detectors]
     round_sizes, still = motion.compared, motion.still
     clients = {cid: len(rounds) for cid, rounds in participation.items()}
+    # the NaN/Inf updates held against their clients: not those of a round whose updates mostly held them, where the
+    # global model they were sent broke their training (PoisonedFL's honest clients were suspicious: a review)
+    held = {cid: kept for cid, rounds in nonfinite.items() if (kept := [r for r in rounds if r not in diverged])}
     verdicts = rule.judge(
-        clients, results, nonfinite, persistence.median, in_most_rounds(large_data, participation),
+        clients, results, held, persistence.median, in_most_rounds(large_data, participation),
         in_most_rounds(normalized, participation),
     )
     report = AuditReport(
@@ -220,9 +227,10 @@ def analyze(
     )
     report.notes.extend(coverage_notes(run, verdicts, results, round_sizes, still))
     for note in (
-        label_mix_note(verdicts, results, nonfinite),
-        large_data_note(verdicts, results, nonfinite, large_data, participation),
-        normalization_note(verdicts, results, nonfinite, normalized, participation, head),
+        label_mix_note(verdicts, results, held),
+        large_data_note(verdicts, results, held, large_data, participation),
+        normalization_note(verdicts, results, held, normalized, participation, head),
+        diverged_rounds_note(diverged),
         majority_weight_note(majority_weight, participation, [
             d.name for d, r in zip(detectors, results) if getattr(d, "grows_with_data", False) and r.applicable
         ]),

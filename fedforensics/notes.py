@@ -37,6 +37,20 @@ def broken_model_note(round_number: int, nonfinite: dict[str, list[int]]) -> str
     )
 
 
+def diverged_rounds_note(diverged: dict[int, tuple[int, int]]) -> str | None:
+    """The rounds whose updates mostly held NaN/Inf (round → how many, of how many: :func:`~.verdict.most_diverged`)
+    while the global model they were sent did not, whose NaN/Inf no verdict holds against a client."""
+    if not diverged:
+        return None
+    rounds = listed([f"{r} ({bad} of {n})" for r, (bad, n) in sorted(diverged.items())], what="rounds")
+    return (
+        f"most clients' updates held NaN/Inf in round{'s' * (len(diverged) > 1)} {rounds}, though the global model they "
+        "were sent did not: that model broke their training (weights that training blows up, as a scaled attack "
+        "leaves them), so those updates are not held against their clients; the updates of the rounds before show who "
+        "sent the model there"
+    )
+
+
 def sketch_note(run: Run, width: int, readers: list[str]) -> str:
     """What comparing the accumulated directions through a sketch costs in precision (``readers``: the detectors
     that compare them)."""

@@ -19,7 +19,8 @@ The rule (documented in ``docs/detectors.md``):
   update's norm at once), or by one standalone detector at ``strong`` times its
   threshold or more (default 2.0);
 * **suspicious**: flagged by one family (fewer than ``agree``), or its update held NaN/Inf in some
-  round (which breaks averaging whatever the intent);
+  round (which breaks averaging whatever the intent; the analysis leaves out the rounds whose global model held
+  NaN/Inf or broke most clients' training: :func:`most_diverged`);
 * **benign**: otherwise (its evidence, if a corroborating detector flagged it, is
   still listed);
 * in a run whose clients repeat their differences from round to round (the median
@@ -63,6 +64,14 @@ Verdict = Literal["malicious", "suspicious", "benign"]
 VERDICTS: tuple[Verdict, ...] = ("malicious", "suspicious", "benign")
 #: The evidence of an update holding NaN or Inf (its round is the first such round): a fact, not a detector's score.
 INTEGRITY = "integrity"
+
+
+def most_diverged(nonfinite: int, updates: int) -> bool:
+    """Whether a round's NaN/Inf updates (``nonfinite`` of its ``updates``) are the doing of the global model they
+    were sent rather than of their clients: more than half of the round's updates, and at least two. A finite model
+    that training blows up (after PoisonedFL's scaled updates) makes most honest clients diverge at once, where one
+    client's NaN is its own."""
+    return nonfinite >= 2 and 2 * nonfinite > updates
 
 
 #: What a verdict's "since" round (:attr:`ClientVerdict.first_round`) means, in the reports' words.

@@ -438,6 +438,27 @@ def test_nan_spread_by_the_global_model_is_held_against_its_source_only(tmp_path
     )
 
 
+@pytest.mark.parametrize("diverging", [7, 2])
+def test_nan_from_most_clients_of_a_round_is_held_against_none_of_them(tmp_path, diverging):
+    """PoisonedFL (a review's fourteenth check): the attackers' scaled updates left a finite global model whose
+    training blew up, so every honest client of the next round sent NaN and all were `suspicious`. NaN/Inf from most
+    of a round's updates is the model's doing; from a few, their clients' own (as before)."""
+    def send(r, i, update):
+        if i == 0 and r in (1, 2):
+            return {k: 30 * v for k, v in update.items()}  # the scaled attacker
+        if r == 3 and 1 <= i <= diverging:
+            return {k: v * np.nan for k, v in update.items()}
+        return update
+
+    report = analyze(open_run(_fedavg_run(tmp_path / "diverged.h5", send=send)))
+    flagged = {v.client: v.verdict for v in report.verdicts if v.verdict != "benign"}
+    diverged = [n for n in report.notes if n.startswith("most clients' updates held NaN/Inf")]
+    if diverging == 7:
+        assert set(flagged) == {"c0"} and diverged == [diverged[0]] and "in round 3 (7 of 8)" in diverged[0]
+    else:
+        assert {c: flagged.get(c) for c in ("c1", "c2")} == {"c1": "suspicious", "c2": "suspicious"} and not diverged
+
+
 def test_rounds_where_most_clients_send_nothing_are_analysed(tmp_path):
     path = _fedavg_run(tmp_path / "idle.h5", send=lambda r, i, u: u if i < 2 else {k: 0 * v for k, v in u.items()})
     norm = analyze(open_run(path)).detector("norm")

@@ -2,7 +2,7 @@
 literature on the zoo's digits CNN (docs/detection.md, "A fourteenth check").
 
 The cases are rows of its table where the verdicts do their job, at what was measured: Fang et al.'s attacks on the
-trimmed mean, the edge-case backdoor on IID shards, PoisonedFL, and clean controls with no client flagged. The table
+trimmed mean, the edge-case backdoor on IID shards, PoisonedFL (also where it broke honest clients' training), and clean controls with no client flagged. The table
 also says what is missed (the A3FL-style optimized trigger in every federation, the edge-case and semantic backdoors
 among label-skewed clients drawn 10 of 20 a round).
 """
@@ -31,6 +31,9 @@ CASES = {
     "edge-case-iid": ("--attack edge --split iid --seed 0", 2),
     # PoisonedFL, 4 of 20 drawn 10 a round (seed 1: no honest update ever turned NaN)
     "poisonedfl-partial": (f"--attack poisonedfl {PARTIAL} --attackers 4 --seed 1", 4),
+    # PoisonedFL, 2 of 10 IID clients, seed 1: the global model it made broke all 8 honest clients' training in one
+    # round (NaN), which made each `suspicious` until such a round's NaN was held against none of them
+    "poisonedfl-diverged": ("--attack poisonedfl --split iid --seed 1", 2),
 }
 
 
