@@ -56,3 +56,21 @@ def test_the_families_of_step_4_and_the_table_of_detectors_are_the_registry():
     table = text.split("\n## The detectors\n", 1)[1].split("\n### ", 1)[0]
     rows = [re.match(r"\| `([^`]+)`", line).group(1) for line in table.splitlines() if line.startswith("| `")]
     assert sorted(rows) == sorted(registry)
+
+
+def test_the_verdict_score_holds_each_strength_within_0_and_the_cap_as_step_4_says():
+    """Step 4 and the README said a verdict's score sums the strengths 'each capped at 5'; the rule also lifts a negative
+    strength (a statistic on its unsuspicious side) to 0, as docs/report-schema.md says: a client 2 thresholds *below*
+    on one detector and 8.6 above on another scores 5, not 3."""
+    from fedforensics.detectors.base import DetectorResult
+    from fedforensics.verdict import ConsensusRule
+
+    def result(name: str, family: str, score: float) -> DetectorResult:
+        return DetectorResult(name, "", {}, 3.5, {"c0": score}, ["c0"] if score >= 3.5 else [], {}, {}, [], family=family)
+
+    (verdict,) = ConsensusRule().judge({"c0": 5}, [result("norm", "magnitude", 30.0), result("mean-copy", "collusion", -7.0)], {})
+    assert verdict.strengths == {"norm": 30.0 / 3.5, "mean-copy": -2.0} and verdict.score == 5.0
+    step4 = " ".join(DOC.read_text().split("4. **Verdict**", 1)[1].split("### Thresholds", 1)[0].split())
+    assert "each held within [0, 5] (`cap`)" in step4
+    readme = " ".join((DOC.parents[1] / "README.md").read_text().split())
+    assert "each held within 0 and 5" in readme and "each capped at 5" not in readme
