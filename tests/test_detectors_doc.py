@@ -74,3 +74,18 @@ def test_the_verdict_score_holds_each_strength_within_0_and_the_cap_as_step_4_sa
     assert "each held within [0, 5] (`cap`)" in step4
     readme = " ".join((DOC.parents[1] / "README.md").read_text().split())
     assert "each held within 0 and 5" in readme and "each capped at 5" not in readme
+
+
+def test_small_federations_names_every_detector_that_judges_a_robust_z_once_per_run(tmp_path):
+    """'Small federations' said no statistic is computed once per run and thresholded, while `accumulated-sybil`
+    takes one robust z across the clients' histories at the end of the run (no per-round scores): each detector
+    judging so is named there."""
+    from fedforensics import open_run
+    from fedforensics.analysis import analyze
+
+    make_run(tmp_path / "run.h5", attackers=("c3", "c4"), attack="sybil", rounds=8)
+    with open_run(tmp_path / "run.h5") as run:
+        once = {d.name for d in analyze(run).detectors if d.applicable and not d.round_scores}
+    paragraph = " ".join(DOC.read_text().split("**Small federations.**", 1)[1].split("\n\n", 1)[0].split())
+    assert once == {"accumulated-sybil"}
+    assert all(f"`{name}`" in paragraph for name in once) and "no statistic is computed once per run" not in paragraph
