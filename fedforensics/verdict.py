@@ -44,7 +44,7 @@ The rule (documented in ``docs/detectors.md``):
   absorbs, as an honest client's last batch of a few samples makes), the flags of the
   ``magnitude`` detectors: such flags leave it suspicious unless another family agrees.
 
-The client's score is the sum of its strengths, each capped at ``cap``, so a
+The client's score is the sum of its strengths, each held within 0 and ``cap``, so a
 client seen by several detectors ranks above one seen strongly by a single one.
 """
 

@@ -56,3 +56,49 @@ def test_the_families_of_step_4_and_the_table_of_detectors_are_the_registry():
     table = text.split("\n## The detectors\n", 1)[1].split("\n### ", 1)[0]
     rows = [re.match(r"\| `([^`]+)`", line).group(1) for line in table.splitlines() if line.startswith("| `")]
     assert sorted(rows) == sorted(registry)
+
+
+def test_the_verdict_score_holds_each_strength_within_0_and_the_cap_as_step_4_says():
+    """Step 4 and the README said a verdict's score sums the strengths 'each capped at 5'; the rule also lifts a negative
+    strength (a statistic on its unsuspicious side) to 0, as docs/report-schema.md says: a client 2 thresholds *below*
+    on one detector and 8.6 above on another scores 5, not 3."""
+    from fedforensics.detectors.base import DetectorResult
+    from fedforensics.verdict import ConsensusRule
+
+    def result(name: str, family: str, score: float) -> DetectorResult:
+        return DetectorResult(name, "", {}, 3.5, {"c0": score}, ["c0"] if score >= 3.5 else [], {}, {}, [], family=family)
+
+    (verdict,) = ConsensusRule().judge({"c0": 5}, [result("norm", "magnitude", 30.0), result("mean-copy", "collusion", -7.0)], {})
+    assert verdict.strengths == {"norm": 30.0 / 3.5, "mean-copy": -2.0} and verdict.score == 5.0
+    step4 = " ".join(DOC.read_text().split("4. **Verdict**", 1)[1].split("### Thresholds", 1)[0].split())
+    assert "each held within [0, 5] (`cap`)" in step4
+    readme = " ".join((DOC.parents[1] / "README.md").read_text().split())
+    assert "each held within 0 and 5" in readme and "each capped at 5" not in readme
+
+
+def test_small_federations_names_every_detector_that_judges_a_robust_z_once_per_run(tmp_path):
+    """'Small federations' said no statistic is computed once per run and thresholded, while `accumulated-sybil`
+    takes one robust z across the clients' histories at the end of the run (no per-round scores): each detector
+    judging so is named there."""
+    from fedforensics import open_run
+    from fedforensics.analysis import analyze
+
+    make_run(tmp_path / "run.h5", attackers=("c3", "c4"), attack="sybil", rounds=8)
+    with open_run(tmp_path / "run.h5") as run:
+        once = {d.name for d in analyze(run).detectors if d.applicable and not d.round_scores}
+    paragraph = " ".join(DOC.read_text().split("**Small federations.**", 1)[1].split("\n\n", 1)[0].split())
+    assert once == {"accumulated-sybil"}
+    assert all(f"`{name}`" in paragraph for name in once) and "no statistic is computed once per run" not in paragraph
+
+
+def test_step_3_says_what_bonferroni_gives_where_the_product_is_no_evidence():
+    """Step 3 said only 'multiplied by m and turned back into a z', which for a product of p ≥ ½ gives a negative z
+    (−inf from 1 on); the code gives 0 there (a z below 0 unchanged), so that a layer-deviation report of many clients
+    at exactly 0.0 read as a bug: the step says so, and the far tail's asymptote."""
+    import numpy as np
+
+    from fedforensics.stats import bonferroni_zs
+
+    assert bonferroni_zs(np.array([2.0, -1.0, 40.0]), 100.0).tolist() == [0.0, -1.0, float(np.sqrt(1600 - 2 * np.log(100)))]
+    step3 = " ".join(DOC.read_text().split("3. **Many statistics, one threshold.**", 1)[1].split("4. **Verdict**", 1)[0].split())
+    assert "A product of ½ or more is no evidence and gives 0" in step3 and "√(z² − 2 ln *m*)" in step3
