@@ -459,6 +459,23 @@ def test_nan_from_most_clients_of_a_round_is_held_against_none_of_them(tmp_path,
         assert {c: flagged.get(c) for c in ("c1", "c2")} == {"c1": "suspicious", "c2": "suspicious"} and not diverged
 
 
+@pytest.mark.parametrize("boost", [1, 5])
+def test_clients_that_moved_are_compared_among_themselves_where_most_sent_nothing(tmp_path, boost):
+    """A statistician's review: with 6 of 10 clients a round returning the model they were sent (stragglers), the
+    round's median norm was 0, every client that trained sat at z = 10 on `norm`, and honest clients were
+    `malicious`. The movers are compared among themselves: no honest one flagged, a boosted one still is."""
+    def send(r, i, update):
+        if (i + r) % 10 < 6:  # a different 6 of 10 each round
+            return {k: 0 * v for k, v in update.items()}
+        return {k: boost * v for k, v in update.items()} if i == 0 else update
+
+    report = analyze(open_run(_fedavg_run(tmp_path / "idle.h5", rounds=20, clients=10, send=send)))
+    for name in ("norm", "layer-deviation"):
+        assert set(report.detector(name).flagged) <= {"c0"}, name
+    assert ("c0" in report.detector("norm").flagged) == (boost > 1)
+    assert [v.client for v in report.verdicts if v.verdict != "benign"] == (["c0"] if boost > 1 else [])
+
+
 def test_rounds_where_most_clients_send_nothing_are_analysed(tmp_path):
     path = _fedavg_run(tmp_path / "idle.h5", send=lambda r, i, u: u if i < 2 else {k: 0 * v for k, v in u.items()})
     norm = analyze(open_run(path)).detector("norm")

@@ -115,9 +115,21 @@ class RoundData:
         return np.sqrt(np.clip(np.diag(self.gram), 0.0, None))
 
     @cached_property
+    def mostly_idle(self) -> np.ndarray | None:
+        """Which clients sent a zero update, where half or more of the round did (``None`` otherwise): stragglers
+        returning the model they were sent. Their median norm is 0, no reference for the size of a step (every client
+        that trained sat at z = 10 on ``norm``: a review), so the magnitude statistics compare the clients that moved
+        among themselves, where at least their ``min_clients`` did; ``free-rider`` judges the others."""
+        idle = self.norms == 0
+        return idle if idle.any() and 2 * int(idle.sum()) >= len(self.clients) else None
+
+    @cached_property
     def median_norm(self) -> float:
-        """The median of :attr:`norms`: taken once a round, not once for each of a deep model's layers."""
-        return float(np.median(self.norms))
+        """The median of :attr:`norms` (of the clients that moved, in a :attr:`mostly_idle` round): taken once a
+        round, not once for each of a deep model's layers."""
+        idle = self.mostly_idle
+        moved = self.norms if idle is None else self.norms[~idle]
+        return float(np.median(moved)) if moved.size else 0.0  # every update zero: nothing moved
 
     @property
     def accumulated(self) -> DirectionHistory:

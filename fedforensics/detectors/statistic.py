@@ -144,22 +144,31 @@ class RoundStatisticDetector(Detector):
                     f"{self.name}: statistic {key!r} of round {data.round} must be one number per client "
                     f"({len(data.clients)}), got {'shape ' + str(shape) if shape != (len(data.clients),) else 'non-numbers'}"
                 )
+        if self.keep_values:  # every client's, those of a round left unscored below too (norm's clipping bound)
+            self._kept[data.round] = (tuple(raw), data.index, np.array([np.asarray(v, np.float64) for v in raw.values()]))
+        compared = raw
+        idle = data.mostly_idle if self.grows_with_data else None
+        # the clients that moved compared among themselves (RoundData.mostly_idle), where they are enough for a
+        # reference; fewer stand out against the zeros as before (a client alone sending 1e30 while the others' steps
+        # vanish in the global model's float32)
+        if idle is not None and len(data.clients) - int(idle.sum()) >= self.min_clients:
+            compared = {key: np.where(idle, np.nan, np.asarray(values, np.float64)) for key, values in raw.items()}
         work, unit = data.work if self.grows_with_data and raw else (None, "")
         offsets = count_offsets(work) if work is not None else None
         small = small_count_offsets(work) if work is not None and offsets is None else None
-        compared = raw
+        measured = compared  # what the spread is measured in: the counts may move a client, never narrow it
         if offsets is not None or small is not None:
-            stacked = np.array([np.asarray(v, np.float64) for v in raw.values()])
+            stacked = np.array([np.asarray(v, np.float64) for v in measured.values()])
             rescaled = at_median_count(stacked, offsets) if offsets is not None else small_counts_lifted(stacked, small)
-            compared = dict(zip(raw, rescaled))
+            compared = dict(zip(measured, rescaled))
             self._rescaled[data.round] = f"rescaled to the round's median {unit}" if offsets is not None else (
                 f"of clients far below the round's median {unit} lifted towards it"
             )
         strongest_z = np.full(len(data.clients), np.nan)  # per client, its strongest oriented z over the statistics
         for key, values in compared.items():
             floor = max(self.abs_floor, self.scale_floor(data, key))
-            if compared is not raw:  # the counts may move a client, never narrow the spread its z is measured in
-                spread = robust_spread(raw[key], rel_floor=self.rel_floor, abs_floor=floor)
+            if compared is not measured:  # the counts may move a client, never narrow the spread its z is measured in
+                spread = robust_spread(measured[key], rel_floor=self.rel_floor, abs_floor=floor)
                 floor = spread if spread > floor else floor  # (a NaN spread, of no finite value, leaves the floor)
             z = robust_z(values, rel_floor=self.rel_floor, abs_floor=floor)
             z = on_reference_scale(z, int(np.isfinite(np.asarray(values, dtype=np.float64)).sum()))
@@ -173,8 +182,6 @@ class RoundStatisticDetector(Detector):
             strength = oriented(z, self.side)
             strongest_z = np.fmax(strongest_z, np.where(np.isfinite(strength), strength, np.nan))
         self._round_scores.add(data.round, data.index, strongest_z)
-        if self.keep_values:
-            self._kept[data.round] = (tuple(raw), data.index, np.array([np.asarray(v, np.float64) for v in raw.values()]))
 
     def kept_values(self, key: str) -> RoundTable:
         """Statistic ``key``'s value of every client in every round (kept when ``keep_values`` is set)."""
