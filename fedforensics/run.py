@@ -805,12 +805,18 @@ class Run:
         return None if datasets is None else {key: dataset[()] for key, dataset in datasets.items()}
 
     def _attachment(self, name: str) -> dict[str, h5py.Dataset] | None:
-        """The datasets of attachment ``name`` (not read), each checked to be one."""
+        """The datasets of attachment ``name`` (not read), each checked to be one of booleans, integers or real
+        floats (format.md: no complex numbers, no text)."""
         group = _optional_group(self._h5, spec.ATTACHMENTS, str(self.path))
         if group is None or name not in group:
             return None
         arrays = _member(group, name, f"{self.path}: '/{spec.ATTACHMENTS}'", h5py.Group)
-        return {key: _member(arrays, key, f"{self.path}: '/{spec.ATTACHMENTS}/{name}'", h5py.Dataset) for key in arrays}
+        where = f"{self.path}: '/{spec.ATTACHMENTS}/{name}'"
+        datasets = {key: _member(arrays, key, where, h5py.Dataset) for key in arrays}
+        for key, dataset in datasets.items():
+            if dataset.dtype.kind not in "biuf":
+                raise RunFormatError(f"{where}: '{key}' holds {dataset.dtype}, not booleans, integers or real floats")
+        return datasets
 
     @property
     def attachments(self) -> list[str]:

@@ -424,6 +424,8 @@ _CONSEQUENCE = {
     "final layer of another shape": ", but trigger inversion cannot use the final state, and",
     "attachment not a group": ", but trigger inversion cannot use the attachments, and",
     "attachments a dataset": ", but trigger inversion cannot use the attachments, and",
+    # a fresh-eyes writer by hand: format.md says an attachment holds no complex numbers (nor text), inspect took them
+    "attachment of complex numbers": ", but trigger inversion cannot use the attachments, and",
     "no created": ", but",
     "created with an offset": ", but",
     "meta not JSON": ", but",
@@ -462,6 +464,11 @@ def test_an_audit_names_the_damaged_parts_no_verdict_rests_on_which_inspect_refu
         with h5py.File(path, "r+") as f:
             f[spec.ATTACHMENTS] = np.zeros(3)
         line = f"{path}: '{spec.ATTACHMENTS}' is not a group"
+    elif case == "attachment of complex numbers":
+        with h5py.File(path, "r+") as f:
+            f.create_dataset(f"{spec.ATTACHMENTS}/clean_data/x", data=np.zeros((2, 8, 8), np.complex64))
+            f.create_dataset(f"{spec.ATTACHMENTS}/clean_data/y", data=np.zeros(2, np.int64))
+        line = f"{path}: '/{spec.ATTACHMENTS}/clean_data': 'x' holds complex64, not booleans, integers or real floats"
     else:
         _broken_state(path, case)
         line = f"{path}: {_STATE_BREAKS[case]}"
