@@ -76,3 +76,25 @@ def test_the_tables_name_every_part_a_recorded_run_holds(tmp_path):
         outside = {p for p in _datasets(f) if not p.startswith(("rounds/", "layers/"))}
     sections = set(re.findall(r"^## [^`\n]*`/([^`]+)`$", DOC.read_text(), re.M))
     assert outside == sections - {"", "layers", "rounds/<R>"}
+
+
+def test_the_layer_order_the_output_layer_is_found_by_is_the_one_format_md_asks_of_writers(tmp_path):
+    """A fresh-eyes writer in another framework: format.md said the order was the first state's, not that the analyses
+    take the last weight and the fitting layer after it for the output layer. Written as a sorted JAX pytree
+    (bias before kernel) the output bias is not found; in the order format.md now asks for, it is."""
+    from fedforensics import open_run
+    from fedforensics.output_layer import find_output_layer
+
+    text = " ".join(DOC.read_text().split())
+    assert "SHOULD write the layers in the order the model applies them, each weight before its bias" in text
+    found = {}
+    for order in (("Dense_0/bias", "Dense_0/kernel"), ("Dense_0/kernel", "Dense_0/bias")):
+        shapes = {"Dense_0/kernel": (8, 10), "Dense_0/bias": (10,)}
+        g = {name: np.zeros(shapes[name], np.float32) for name in order}
+        path = tmp_path / f"{order[0].rsplit('/', 1)[1]}_first.h5"
+        with Recorder(path) as rec, rec.round(0, g) as rnd:
+            rnd.client("a", g, num_samples=1)
+        with open_run(path) as run:
+            out = find_output_layer(run)
+            found[order[0]] = (out.weight.name, out.bias and out.bias.name)
+    assert found == {"Dense_0/bias": ("Dense_0/kernel", None), "Dense_0/kernel": ("Dense_0/kernel", "Dense_0/bias")}
