@@ -9,7 +9,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from recorder import Recorder
+from recorder import Recorder, spec
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "format.md"
 
@@ -98,3 +98,19 @@ def test_the_layer_order_the_output_layer_is_found_by_is_the_one_format_md_asks_
             out = find_output_layer(run)
             found[order[0]] = (out.weight.name, out.bias and out.bias.name)
     assert found == {"Dense_0/bias": ("Dense_0/kernel", None), "Dense_0/kernel": ("Dense_0/kernel", "Dense_0/bias")}
+
+
+def test_the_key_of_a_layer_past_the_ten_thousandth_is_the_one_format_md_gives(tmp_path):
+    """format.md gave a layer's key as its index zero-padded to 4 digits and did not say what a model of more than
+    10,000 tensors (a mixture of experts) gets; the recorder and the reader use as many digits as the index needs."""
+    from fedforensics import open_run
+
+    assert "an index of 10⁴ or more has as many digits as it needs (`10000`" in " ".join(DOC.read_text().split())
+    assert spec.layer_key(10_000) == "10000"
+    g = {f"e{i}.w": np.zeros(1, np.float32) for i in range(10_001)}
+    with Recorder(tmp_path / "wide.h5", fsync=False) as rec, rec.round(0, g) as rnd:
+        rnd.client("a", g, num_samples=1)
+    with h5py.File(tmp_path / "wide.h5", "r") as f:
+        assert "10000" in f["rounds/0000000000/updates"] and "10000" in f["rounds/0000000000/global"]
+    with open_run(tmp_path / "wide.h5") as run:
+        assert run.layers[10_000].name == "e10000.w" and run.update(0, "a")["e10000.w"].shape == (1,)
