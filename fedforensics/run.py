@@ -15,7 +15,7 @@ import json
 import os
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -248,7 +248,14 @@ class _RoundIndex:
             self._check_shape(f"{spec.UPDATES}/{key}", dataset, (len(self.clients), *layer.shape), layer)
             if dataset.dtype.kind != "f":  # h5py keeps the dtype: _rows_are_chunks reads it again for free
                 raise RunFormatError(f"{self.where}: '{spec.UPDATES}/{key}' holds {dataset.dtype}, not floating-point numbers")
-            self._tables[layer.index] = (dataset, _rows_are_chunks(dataset))
+            direct = _rows_are_chunks(dataset)  # every row stored: nothing left unwritten
+            unwritten = None if direct else _never_written(dataset, lambda row: f"row {row} (client {self.clients[row]!r})")
+            if unwritten:
+                raise RunFormatError(
+                    f"{self.where}: '{spec.UPDATES}/{key}' (layer {layer.name!r}): {unwritten} "
+                    "(HDF5 reads what was never written as the table's fill value)"
+                )
+            self._tables[layer.index] = (dataset, direct)
         return self._tables[layer.index]
 
     def offsets(self, layer: Layer) -> list[int]:
@@ -280,6 +287,25 @@ def _rows_are_chunks(dataset: h5py.Dataset) -> bool:
         and dataset.id.get_create_plist().get_nfilters() == 0
         and dataset.id.get_num_chunks() == dataset.shape[0]
     )
+
+
+def _never_written(dataset: h5py.Dataset, row: Callable[[int], str] = str) -> str | None:
+    """What of ``dataset`` was never written, or None: HDF5 reads it as the dataset's fill value, numbers nobody
+    wrote (a writer created a table for every client asked and one reply never came). ``row`` names a row of a
+    table chunked by row. Reads the storage's index, not the data; a virtual dataset's storage is elsewhere."""
+    if dataset.size == 0 or dataset.is_virtual:
+        return None
+    if dataset.chunks is None:  # contiguous (stored when first written) or compact (always stored)
+        return None if dataset.id.get_storage_size() else "nothing of it was written"
+    expected = int(np.prod([-(-size // chunk) for size, chunk in zip(dataset.shape, dataset.chunks)], dtype=np.int64))
+    stored = dataset.id.get_num_chunks()
+    if stored >= expected:
+        return None
+    if dataset.chunks == (1, *dataset.shape[1:]):
+        tail = (0,) * (dataset.ndim - 1)
+        missing = next(r for r in range(dataset.shape[0]) if dataset.id.get_chunk_info_by_coord((r, *tail)).byte_offset is None)
+        return f"{row(missing)} was never written"
+    return f"{expected - stored} of its {expected} chunks were never written"
 
 
 def _which_rounds(rounds: list[int], most: int = 6) -> str:
@@ -779,12 +805,18 @@ class Run:
         return None if datasets is None else {key: dataset[()] for key, dataset in datasets.items()}
 
     def _attachment(self, name: str) -> dict[str, h5py.Dataset] | None:
-        """The datasets of attachment ``name`` (not read), each checked to be one."""
+        """The datasets of attachment ``name`` (not read), each checked to be one of booleans, integers or real
+        floats (format.md: no complex numbers, no text)."""
         group = _optional_group(self._h5, spec.ATTACHMENTS, str(self.path))
         if group is None or name not in group:
             return None
         arrays = _member(group, name, f"{self.path}: '/{spec.ATTACHMENTS}'", h5py.Group)
-        return {key: _member(arrays, key, f"{self.path}: '/{spec.ATTACHMENTS}/{name}'", h5py.Dataset) for key in arrays}
+        where = f"{self.path}: '/{spec.ATTACHMENTS}/{name}'"
+        datasets = {key: _member(arrays, key, where, h5py.Dataset) for key in arrays}
+        for key, dataset in datasets.items():
+            if dataset.dtype.kind not in "biuf":
+                raise RunFormatError(f"{where}: '{key}' holds {dataset.dtype}, not booleans, integers or real floats")
+        return datasets
 
     @property
     def attachments(self) -> list[str]:
@@ -972,6 +1004,9 @@ class Run:
                 raise RunFormatError(f"{where}: '{key}' (layer {layer.name!r}) is not a numeric dataset")
             if dataset.shape != layer.shape:
                 raise RunFormatError(f"{where}: '{key}' (layer {layer.name!r}) has shape {dataset.shape}, not {layer.shape}")
+            unwritten = _never_written(dataset)
+            if unwritten:
+                raise RunFormatError(f"{where}: '{key}' (layer {layer.name!r}): {unwritten} (HDF5 would read its fill value)")
             state[layer.name] = dataset
         if len(group) != len(self.layers):  # format.md: a state's members are fixed, one dataset per layer
             extra = sorted(set(group) - {spec.layer_key(layer.index) for layer in self.layers})

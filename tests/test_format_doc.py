@@ -9,7 +9,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from recorder import Recorder
+from recorder import Recorder, spec
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "format.md"
 
@@ -76,3 +76,41 @@ def test_the_tables_name_every_part_a_recorded_run_holds(tmp_path):
         outside = {p for p in _datasets(f) if not p.startswith(("rounds/", "layers/"))}
     sections = set(re.findall(r"^## [^`\n]*`/([^`]+)`$", DOC.read_text(), re.M))
     assert outside == sections - {"", "layers", "rounds/<R>"}
+
+
+def test_the_layer_order_the_output_layer_is_found_by_is_the_one_format_md_asks_of_writers(tmp_path):
+    """A fresh-eyes writer in another framework: format.md said the order was the first state's, not that the analyses
+    take the last weight and the fitting layer after it for the output layer. Written as a sorted JAX pytree
+    (bias before kernel) the output bias is not found; in the order format.md now asks for, it is."""
+    from fedforensics import open_run
+    from fedforensics.output_layer import find_output_layer
+
+    text = " ".join(DOC.read_text().split())
+    assert "SHOULD write the layers in the order the model applies them, each weight before its bias" in text
+    found = {}
+    for order in (("Dense_0/bias", "Dense_0/kernel"), ("Dense_0/kernel", "Dense_0/bias")):
+        shapes = {"Dense_0/kernel": (8, 10), "Dense_0/bias": (10,)}
+        g = {name: np.zeros(shapes[name], np.float32) for name in order}
+        path = tmp_path / f"{order[0].rsplit('/', 1)[1]}_first.h5"
+        with Recorder(path) as rec, rec.round(0, g) as rnd:
+            rnd.client("a", g, num_samples=1)
+        with open_run(path) as run:
+            out = find_output_layer(run)
+            found[order[0]] = (out.weight.name, out.bias and out.bias.name)
+    assert found == {"Dense_0/bias": ("Dense_0/kernel", None), "Dense_0/kernel": ("Dense_0/kernel", "Dense_0/bias")}
+
+
+def test_the_key_of_a_layer_past_the_ten_thousandth_is_the_one_format_md_gives(tmp_path):
+    """format.md gave a layer's key as its index zero-padded to 4 digits and did not say what a model of more than
+    10,000 tensors (a mixture of experts) gets; the recorder and the reader use as many digits as the index needs."""
+    from fedforensics import open_run
+
+    assert "an index of 10⁴ or more has as many digits as it needs (`10000`" in " ".join(DOC.read_text().split())
+    assert spec.layer_key(10_000) == "10000"
+    g = {f"e{i}.w": np.zeros(1, np.float32) for i in range(10_001)}
+    with Recorder(tmp_path / "wide.h5", fsync=False) as rec, rec.round(0, g) as rnd:
+        rnd.client("a", g, num_samples=1)
+    with h5py.File(tmp_path / "wide.h5", "r") as f:
+        assert "10000" in f["rounds/0000000000/updates"] and "10000" in f["rounds/0000000000/global"]
+    with open_run(tmp_path / "wide.h5") as run:
+        assert run.layers[10_000].name == "e10000.w" and run.update(0, "a")["e10000.w"].shape == (1,)

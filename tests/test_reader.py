@@ -424,6 +424,8 @@ _CONSEQUENCE = {
     "final layer of another shape": ", but trigger inversion cannot use the final state, and",
     "attachment not a group": ", but trigger inversion cannot use the attachments, and",
     "attachments a dataset": ", but trigger inversion cannot use the attachments, and",
+    # a fresh-eyes writer by hand: format.md says an attachment holds no complex numbers (nor text), inspect took them
+    "attachment of complex numbers": ", but trigger inversion cannot use the attachments, and",
     "no created": ", but",
     "created with an offset": ", but",
     "meta not JSON": ", but",
@@ -462,6 +464,11 @@ def test_an_audit_names_the_damaged_parts_no_verdict_rests_on_which_inspect_refu
         with h5py.File(path, "r+") as f:
             f[spec.ATTACHMENTS] = np.zeros(3)
         line = f"{path}: '{spec.ATTACHMENTS}' is not a group"
+    elif case == "attachment of complex numbers":
+        with h5py.File(path, "r+") as f:
+            f.create_dataset(f"{spec.ATTACHMENTS}/clean_data/x", data=np.zeros((2, 8, 8), np.complex64))
+            f.create_dataset(f"{spec.ATTACHMENTS}/clean_data/y", data=np.zeros(2, np.int64))
+        line = f"{path}: '/{spec.ATTACHMENTS}/clean_data': 'x' holds complex64, not booleans, integers or real floats"
     else:
         _broken_state(path, case)
         line = f"{path}: {_STATE_BREAKS[case]}"
@@ -1337,3 +1344,58 @@ def test_per_client_datasets_of_other_numeric_dtypes_are_read_converted_as_forma
         run.validate()
         assert run.num_samples(0)["c1"] == 50 and isinstance(run.num_samples(0)["c1"], int)
         assert {v.client: v.verdict for v in analyze(run).verdicts} == before
+
+
+def _rows_left_unwritten(f, layout):
+    """Rewrite round 1's update table of layer 0 as another writer may leave it: created for every client, the last
+    client's row never written (``"rows"``: chunked by row, HDF5's fill value 7; ``"contiguous"``: no row written)."""
+    key = f"rounds/{spec.round_key(1)}/updates/{spec.layer_key(0)}"
+    table = f[key][()]
+    del f[key]
+    if layout == "rows":
+        rows = f.create_dataset(key, shape=table.shape, dtype=np.float32, chunks=(1, *table.shape[1:]), fillvalue=7.0)
+        rows[:-1] = table[:-1]
+    else:
+        f.create_dataset(key, shape=table.shape, dtype=np.float32)
+
+
+@pytest.mark.parametrize(
+    "layout, said",
+    [
+        ("rows", "row 9 (client 'c9') was never written"),
+        ("contiguous", "nothing of it was written"),
+    ],
+)
+def test_an_update_row_never_written_is_refused_not_read_as_the_fill_value(tmp_path, layout, said):
+    """A fresh-eyes writer of run files by hand created a round's update table for every client asked, then one
+    reply never came: inspect called the file valid and analyze audited HDF5's fill value (zeros, or the 7 the
+    table declared) as that client's update, an update nobody sent, evidence against it."""
+    from synthetic import make_run
+
+    path = make_run(tmp_path / "run.h5", rounds=3)
+    with h5py.File(path, "r+") as f:
+        _rows_left_unwritten(f, layout)
+    line = f"{path}: round 1: 'updates/0000' (layer 'fc1.weight'): {said} (HDF5 reads what was never written as the table's fill value)"
+    with open_run(path) as run:
+        with pytest.raises(RunFormatError) as info:
+            run.validate()
+        assert str(info.value) == line
+        with pytest.raises(RunFormatError):
+            run.update_matrix(1)
+    for command in ("inspect", "analyze"):
+        _refused(_cli(command, path), line)
+
+
+def test_a_state_never_written_is_a_damaged_part_not_a_model_of_zeros(tmp_path):
+    """The same writer's final state, created and never written, read as a model of zeros: inspect called it valid."""
+    from synthetic import make_run
+
+    path = make_run(tmp_path / "run.h5", rounds=3)
+    with h5py.File(path, "r+") as f:
+        f.create_dataset(f"{spec.FINAL}/{spec.layer_key(0)}", shape=(16, 24), dtype=np.float32)
+        for i, layer in enumerate(f["layers/shape"][1:], start=1):
+            f.create_dataset(f"{spec.FINAL}/{spec.layer_key(i)}", data=np.zeros(layer, np.float32))
+    line = f"{path}: '/final': '0000' (layer 'fc1.weight'): nothing of it was written (HDF5 would read its fill value)"
+    with open_run(path) as run:
+        assert run.damaged_parts() == {"final": line}
+    _refused(_cli("inspect", path), line)
