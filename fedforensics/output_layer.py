@@ -62,7 +62,9 @@ def by_order(layers: list[Layer]) -> OutputLayer | None:
     one-dimensional layer after it that fits it: where a model declares its classifier last, as most do. A model
     whose last weight has no such bias has none, rather than whichever normalisation scale came before it; a
     model of vectors only has no output layer."""
-    analysable = [layer for layer in layers if layer.analysable]
+    # a layer of no parameter (shape (3, 0)) classifies nothing: taken for the last weight, it turned output-bias off
+    # and moved opposition's layers (another writer's file, a format review)
+    analysable = [layer for layer in layers if layer.analysable and layer.size]
     weights = [i for i, layer in enumerate(analysable) if len(layer.shape) >= 2]
     if not weights:
         return None

@@ -683,6 +683,8 @@ def test_the_output_layer_by_order_is_the_last_weight_and_its_bias():
     assert by_order(_layers(dense_kernel=(16, 10), dense_bias=(10,), ln=(1,))).bias.name == "dense_bias"
     assert by_order(_layers(conv=(8, 1, 3, 3), bn_w=(8,), bn_b=(8,), fc=(10, 8))).bias is None
     assert by_order(_layers(w=(70_000,))) is None
+    # a layer of no parameter after the head (another writer's file, a format review) is no head
+    assert by_order(_layers(fc_w=(10, 16), fc_b=(10,), empty=(3, 0))).bias.name == "fc_b"
 
 
 def _softmax_like(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
