@@ -105,8 +105,18 @@ def _numbers(parent: h5py.Group, name: str, where: str) -> list[float]:
 INT64 = np.iinfo(np.int64)
 
 
+def _one(value: object) -> object:
+    """``value``, or the element of an array of exactly one: a writer in another language (MATLAB's ``h5writeatt``,
+    some HDF5 wrappers) stores a scalar attribute as an array of shape (1,) or (1, 1)."""
+    if isinstance(value, np.ndarray) and value.size == 1:
+        return value.reshape(())[()]
+    return value
+
+
 def _integer(value: object) -> int | None:
-    """``value`` as an ``int`` when it is one integer an int64 holds (as an int64 scalar attribute reads), else ``None``."""
+    """``value`` as an ``int`` when it is one integer an int64 holds (as an int64 scalar attribute reads, or an array
+    of one), else ``None``."""
+    value = _one(value)
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and INT64.min <= int(value) <= INT64.max:
         return int(value)
     return None
@@ -114,7 +124,8 @@ def _integer(value: object) -> int | None:
 
 def _boolean(value: object) -> bool | None:
     """``value`` as a ``bool`` when it is one boolean (h5py reads HDF5's boolean enum as ``numpy.bool_``; another
-    writer may store the integer 0 or 1), else ``None``."""
+    writer may store the integer 0 or 1, or an array of one), else ``None``."""
+    value = _one(value)
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
     if isinstance(value, (int, np.integer)) and int(value) in (0, 1):
@@ -488,7 +499,7 @@ class Run:
             complete = attrs.get(spec.ATTR_COMPLETE)
             if complete is not None and _boolean(complete) is None:
                 raise RunFormatError(f"{self.path}: round group {key} has {_shown(complete)} as its '{spec.ATTR_COMPLETE}' attribute, not a boolean")
-            if not complete:
+            if not _boolean(complete):
                 raise RunFormatError(f"{self.path}: round group {key} is incomplete")
             raw = attrs.get(spec.ATTR_ROUND)
             number = _integer(raw)

@@ -227,6 +227,8 @@ def test_format_version_is_an_integer_attribute_printed_as_one(small_run, tmp_pa
         (np.array([1, 1]), "'format_version' is an array of shape (2,), not an integer"),
         (True, "'format_version' is True, not an integer"),
         (np.int32(1), None),
+        (np.array([1]), None),  # MATLAB's h5writeatt: refused as "an array of shape (1,)"
+        (np.array([[1]], np.int32), None),
         (np.int64(-2), "unknown format version -2 (this fedforensics reads 1)"),
     ):
         with h5py.File(path, "r+") as f:
@@ -237,6 +239,30 @@ def test_format_version_is_an_integer_attribute_printed_as_one(small_run, tmp_pa
         with pytest.raises(RunFormatError) as info:
             open_run(path)
         assert str(info.value) == f"{path}: {message}"
+
+
+def test_round_attributes_and_finished_stored_as_arrays_of_one_element_are_read_as_scalars(full_run, tmp_path):
+    """A writer in another language (MATLAB's h5writeatt) stores scalars as arrays of shape (1,) or (1, 1): such a
+    file was refused ("'round' ... an array of shape (1,)"); format.md now says they are read, as their element."""
+    def edit(f):
+        f.attrs[spec.ATTR_FINISHED] = np.array([[True]])
+        for group in f[spec.ROUNDS].values():
+            group.attrs[spec.ATTR_ROUND] = np.array([group.attrs[spec.ATTR_ROUND]])
+            group.attrs[spec.ATTR_COMPLETE] = np.array([1], np.int8)
+
+    path = _edited(full_run, tmp_path / "arrays.h5", edit)
+    with open_run(path) as run:
+        run.validate()
+        assert run.finished is True and run.rounds == [0, 1]
+    with h5py.File(path, "r+") as f:
+        f["rounds/0000000000"].attrs[spec.ATTR_COMPLETE] = np.array([False])
+    with pytest.raises(RunFormatError, match="round group 0000000000 is incomplete"):
+        open_run(path)
+    with h5py.File(path, "r+") as f:
+        f["rounds/0000000000"].attrs[spec.ATTR_COMPLETE] = True
+        f["rounds/0000000000"].attrs[spec.ATTR_ROUND] = np.array([0, 0])
+    with pytest.raises(RunFormatError, match=re.escape("has an array of shape (2,) as its 'round' attribute")):
+        open_run(path)
 
 
 def _short_rows(path, name):
