@@ -576,6 +576,11 @@ class Run:
                 dtype = np.dtype(dtypes[i])
             except TypeError:
                 raise RunFormatError(f"{where} ({name!r}) has dtype {dtypes[i]!r}, not a numpy dtype") from None
+            if dtype.kind == "V":  # marked not analysable, as format.md's rule has it, it was left out of every analysis
+                raise RunFormatError(
+                    f"{where} ({name!r}) has dtype {dtypes[i]!r}, raw bytes, not numbers (bfloat16 or an 8-bit float "
+                    "stored as it is?): store it as float32 ('<f4'), which holds each of their values exactly (docs/format.md)"
+                )
             if bool(analysable[i]) != (dtype.kind == "f"):  # trusted as it was, all False audited float layers as none
                 marked = "analysable" if analysable[i] else "not analysable"
                 raise RunFormatError(
