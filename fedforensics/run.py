@@ -173,12 +173,19 @@ def _declared_order(values: np.ndarray, declared: np.dtype) -> np.ndarray:
     return values
 
 
+#: The longest text of a file a one-line message quotes whole.
+QUOTED = 200
+
+
 def _shown(value: object) -> str:
-    """An attribute's value for a one-line message: ``0``, ``'1'``, ``an array of shape (2,)``."""
+    """An attribute's value for a one-line message: ``0``, ``'1'``, ``an array of shape (2,)``; a text escaped as
+    ``repr`` escapes it, cut past :data:`QUOTED` characters (or bytes)."""
     if isinstance(value, np.ndarray):
         return f"an array of shape {value.shape}"
     if isinstance(value, np.generic):
         value = value.item()
+    if isinstance(value, (str, bytes)) and len(value) > QUOTED:
+        return f"{value[:QUOTED]!r}… ({len(value):,} {'characters' if isinstance(value, str) else 'bytes'})"
     return repr(value)
 
 
@@ -465,9 +472,16 @@ class Run:
         root = self._h5
         name = root.attrs.get(spec.ATTR_FORMAT)
         if isinstance(name, bytes):
-            name = name.decode()
-        if name != spec.FORMAT_NAME:
+            try:
+                name = name.decode()
+            except UnicodeDecodeError:  # shown as the bytes it is (it was called a damaged file)
+                pass
+        if name is None:
             raise RunFormatError(f"{self.path}: not a fedforensics run (no '{spec.ATTR_FORMAT}' attribute = {spec.FORMAT_NAME!r})")
+        if not isinstance(name, str) or name != spec.FORMAT_NAME:  # an array compared element-wise was "damaged"
+            raise RunFormatError(
+                f"{self.path}: not a fedforensics run ('{spec.ATTR_FORMAT}' is {_shown(name)}, not {spec.FORMAT_NAME!r})"
+            )
         raw = root.attrs.get(spec.ATTR_VERSION)
         if raw is None:
             raise RunFormatError(f"{self.path}: no '{spec.ATTR_VERSION}' attribute")

@@ -247,6 +247,24 @@ def test_format_version_is_an_integer_attribute_printed_as_one(small_run, tmp_pa
         assert str(info.value) == f"{path}: {message}"
 
 
+@pytest.mark.parametrize(
+    "value, said",
+    [
+        ("fedforensics-run2", "'format' is 'fedforensics-run2'"),
+        (np.bytes_(b"fedforensics-run\xe9"), "'format' is b'fedforensics-run\\xe9'"),  # not UTF-8: "damaged run file"
+        ("run\n\x1b[31m" + "x" * 300, "'format' is 'run\\n\\x1b[31m" + "x" * 191 + "'… (309 characters)"),
+        (np.int64(1), "'format' is 1"),
+        (np.array(["fedforensics-run", "x"], dtype=h5py.string_dtype()), "'format' is an array of shape (2,)"),
+    ],
+    ids=["another name", "bytes not UTF-8", "long, with controls", "a number", "an array"],
+)
+def test_a_format_attribute_that_is_not_the_format_s_name_is_named_with_what_it_holds(small_run, tmp_path, value, said):
+    """A wrong 'format' was said to be missing ("no 'format' attribute = 'fedforensics-run'"), and bytes that are not
+    UTF-8 or an array of texts made a "damaged run file"; now the line says what it holds, escaped and cut."""
+    path = _edited(small_run, tmp_path / "other.h5", _attr(spec.ATTR_FORMAT, value))
+    _refused(_cli("inspect", path), f"{path}: not a fedforensics run ({said}, not 'fedforensics-run')")
+
+
 def test_round_attributes_and_finished_stored_as_arrays_of_one_element_are_read_as_scalars(full_run, tmp_path):
     """A writer in another language (MATLAB's h5writeatt) stores scalars as arrays of shape (1,) or (1, 1): such a
     file was refused ("'round' ... an array of shape (1,)"); format.md now says they are read, as their element."""
