@@ -746,6 +746,8 @@ class Run:
         too_deep = f"{self.path}: the '{spec.ATTR_META}' attribute nests more than {spec.META_MAX_DEPTH} levels deep"
         try:
             value = json.loads(raw)
+        except UnicodeDecodeError:  # another writer's Latin-1 bytes: JSON they may be, UTF-8 text they are not
+            raise RunFormatError(f"{self.path}: the '{spec.ATTR_META}' attribute holds bytes that are not UTF-8 text") from None
         except (TypeError, ValueError):
             raise RunFormatError(f"{self.path}: the '{spec.ATTR_META}' attribute is not JSON") from None
         except RecursionError:  # deeper than Python's parser goes

@@ -926,6 +926,10 @@ _TYPE_BREAKS = {
         lambda f: f.attrs.__setitem__(spec.ATTR_META, "[1, 2]"),
         "the 'meta' attribute is JSON but not an object (list)",
     ),
+    "meta of bytes that are not UTF-8": (  # Latin-1 from another writer: was "not JSON"
+        lambda f: f.attrs.__setitem__(spec.ATTR_META, np.bytes_('{"place": "café"}'.encode("latin-1"))),
+        "the 'meta' attribute holds bytes that are not UTF-8 text",
+    ),
     "meta nested deeper than the format allows": (  # was audited, and broke the report's JSON with --json
         lambda f: f.attrs.__setitem__(spec.ATTR_META, '{"x": ' + "[" * spec.META_MAX_DEPTH + "]" * spec.META_MAX_DEPTH + "}"),
         f"the 'meta' attribute nests more than {spec.META_MAX_DEPTH} levels deep",
