@@ -105,8 +105,18 @@ def _numbers(parent: h5py.Group, name: str, where: str) -> list[float]:
 INT64 = np.iinfo(np.int64)
 
 
+def _one(value: object) -> object:
+    """``value``, or the element of an array of exactly one: a writer in another language (MATLAB's ``h5writeatt``,
+    some HDF5 wrappers) stores a scalar attribute as an array of shape (1,) or (1, 1)."""
+    if isinstance(value, np.ndarray) and value.size == 1:
+        return value.reshape(())[()]
+    return value
+
+
 def _integer(value: object) -> int | None:
-    """``value`` as an ``int`` when it is one integer an int64 holds (as an int64 scalar attribute reads), else ``None``."""
+    """``value`` as an ``int`` when it is one integer an int64 holds (as an int64 scalar attribute reads, or an array
+    of one), else ``None``."""
+    value = _one(value)
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and INT64.min <= int(value) <= INT64.max:
         return int(value)
     return None
@@ -114,7 +124,8 @@ def _integer(value: object) -> int | None:
 
 def _boolean(value: object) -> bool | None:
     """``value`` as a ``bool`` when it is one boolean (h5py reads HDF5's boolean enum as ``numpy.bool_``; another
-    writer may store the integer 0 or 1), else ``None``."""
+    writer may store the integer 0 or 1, or an array of one), else ``None``."""
+    value = _one(value)
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
     if isinstance(value, (int, np.integer)) and int(value) in (0, 1):
@@ -162,12 +173,19 @@ def _declared_order(values: np.ndarray, declared: np.dtype) -> np.ndarray:
     return values
 
 
+#: The longest text of a file a one-line message quotes whole.
+QUOTED = 200
+
+
 def _shown(value: object) -> str:
-    """An attribute's value for a one-line message: ``0``, ``'1'``, ``an array of shape (2,)``."""
+    """An attribute's value for a one-line message: ``0``, ``'1'``, ``an array of shape (2,)``; a text escaped as
+    ``repr`` escapes it, cut past :data:`QUOTED` characters (or bytes)."""
     if isinstance(value, np.ndarray):
         return f"an array of shape {value.shape}"
     if isinstance(value, np.generic):
         value = value.item()
+    if isinstance(value, (str, bytes)) and len(value) > QUOTED:
+        return f"{value[:QUOTED]!r}… ({len(value):,} {'characters' if isinstance(value, str) else 'bytes'})"
     return repr(value)
 
 
@@ -454,9 +472,16 @@ class Run:
         root = self._h5
         name = root.attrs.get(spec.ATTR_FORMAT)
         if isinstance(name, bytes):
-            name = name.decode()
-        if name != spec.FORMAT_NAME:
+            try:
+                name = name.decode()
+            except UnicodeDecodeError:  # shown as the bytes it is (it was called a damaged file)
+                pass
+        if name is None:
             raise RunFormatError(f"{self.path}: not a fedforensics run (no '{spec.ATTR_FORMAT}' attribute = {spec.FORMAT_NAME!r})")
+        if not isinstance(name, str) or name != spec.FORMAT_NAME:  # an array compared element-wise was "damaged"
+            raise RunFormatError(
+                f"{self.path}: not a fedforensics run ('{spec.ATTR_FORMAT}' is {_shown(name)}, not {spec.FORMAT_NAME!r})"
+            )
         raw = root.attrs.get(spec.ATTR_VERSION)
         if raw is None:
             raise RunFormatError(f"{self.path}: no '{spec.ATTR_VERSION}' attribute")
@@ -488,7 +513,7 @@ class Run:
             complete = attrs.get(spec.ATTR_COMPLETE)
             if complete is not None and _boolean(complete) is None:
                 raise RunFormatError(f"{self.path}: round group {key} has {_shown(complete)} as its '{spec.ATTR_COMPLETE}' attribute, not a boolean")
-            if not complete:
+            if not _boolean(complete):
                 raise RunFormatError(f"{self.path}: round group {key} is incomplete")
             raw = attrs.get(spec.ATTR_ROUND)
             number = _integer(raw)
@@ -565,6 +590,11 @@ class Run:
                 dtype = np.dtype(dtypes[i])
             except TypeError:
                 raise RunFormatError(f"{where} ({name!r}) has dtype {dtypes[i]!r}, not a numpy dtype") from None
+            if dtype.kind == "V":  # marked not analysable, as format.md's rule has it, it was left out of every analysis
+                raise RunFormatError(
+                    f"{where} ({name!r}) has dtype {dtypes[i]!r}, raw bytes, not numbers (bfloat16 or an 8-bit float "
+                    "stored as it is?): store it as float32 ('<f4'), which holds each of their values exactly (docs/format.md)"
+                )
             if bool(analysable[i]) != (dtype.kind == "f"):  # trusted as it was, all False audited float layers as none
                 marked = "analysable" if analysable[i] else "not analysable"
                 raise RunFormatError(
@@ -716,6 +746,8 @@ class Run:
         too_deep = f"{self.path}: the '{spec.ATTR_META}' attribute nests more than {spec.META_MAX_DEPTH} levels deep"
         try:
             value = json.loads(raw)
+        except UnicodeDecodeError:  # another writer's Latin-1 bytes: JSON they may be, UTF-8 text they are not
+            raise RunFormatError(f"{self.path}: the '{spec.ATTR_META}' attribute holds bytes that are not UTF-8 text") from None
         except (TypeError, ValueError):
             raise RunFormatError(f"{self.path}: the '{spec.ATTR_META}' attribute is not JSON") from None
         except RecursionError:  # deeper than Python's parser goes

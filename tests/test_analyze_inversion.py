@@ -10,6 +10,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 import torch
@@ -129,14 +130,14 @@ def no_scan(monkeypatch):
     [
         (["--model", "no_such_module_xyz:build"], "cannot import no_such_module_xyz"),
         (["--model", "fedforensics.zoo:no_such_model"], "has no attribute 'no_such_model'"),
-        (["--model", "fedforensics.zoo:digits_mlp"], "the model does not match the run backdoored.h5"),
+        (["--model", "fedforensics.zoo:digits_mlp"], "the model does not match the run {run}"),
         (["--model", CNN, "--data", "no_y"], "no array y"),
         (["--model", CNN, "--data", "flat"], r"x has shape (300, 64); expected (N, C, H, W) or (N, H, W): the trigger is stamped on "
          "images; for a model of flat inputs give x as (N, 1, H, W) and make the factory's module flatten them itself"),
         (["--model", CNN, "--data", "small"], "the model cannot take the clean data's inputs of shape (1, 4, 4)"),
         (["--model", CNN, "--data", "missing"], "no such file"),
-        (["--model", CNN, "--round", "7"], "round 7 is not in backdoored.h5 (rounds 0..1)"),
-        (["--model", CNN, "--round", "last"], "--round 'last': expected a round number"),
+        (["--model", CNN, "--round", "7"], "round 7 is not in {run} (rounds 0..1)"),
+        (["--model", CNN, "--round", "last"], "--round 'last': expected a round number of {run}"),
         (["--model", CNN, "--rounds", "some"], "--rounds 'some': the only value is 'all'"),
         (["--model", CNN, "--probe-trigger", "bad_trigger"], "mask has shape (4, 4)"),
         (["--model", CNN, "--probe-trigger", "complex_trigger"], "complex_trigger.npz: mask holds complex numbers"),
@@ -149,7 +150,7 @@ def test_bad_input_is_one_line_and_exit_2_before_the_scan(runs, tmp_path, no_sca
     out = tmp_path / "out.json"
     files = {"no_y", "flat", "small", "clean", "bad_trigger", "complex_trigger", "empty_trigger"}
     args = [runs[a] if a in files else tmp_path / "missing.npz" if a == "missing" else a for a in args]
-    assert_refused(analyze(runs["run"], *args, "--json", out), message, out)
+    assert_refused(analyze(runs["run"], *args, "--json", out), message.replace("{run}", str(runs["run"])), out)
 
 
 def assert_refused(result, message: str, out: Path) -> None:
@@ -358,8 +359,30 @@ def test_a_run_without_clean_data_asks_for_data(runs, tmp_path, no_scan):
     result = analyze(runs["bare"], "--model", CNN, "--json", tmp_path / "out.json")
     assert result.exit_code == 2 and result.stderr.count("\n") == 1
     assert "trigger inversion needs clean data: pass --data CLEAN.npz" in result.stderr
-    assert "bare.h5 has no 'clean_data' attachment" in result.stderr
+    assert f"{runs['bare']} has no 'clean_data' attachment" in result.stderr
     assert not (tmp_path / "out.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("arrays", "said"),
+    [
+        ({"x": np.zeros((4, 1, 8, 8), np.float32), "y": np.array([0, 1, -3, 1])},
+         ", attachment 'clean_data': labels must be class indices (whole numbers ≥ 0), got -3"),
+        ({"x": np.zeros((4, 1, 8, 8), np.float32)}, ": attachment 'clean_data' has no array y; pass --data CLEAN.npz"),
+    ],
+    ids=["negative label", "no y"],
+)
+def test_bad_attached_clean_data_is_named_with_the_run_s_path_as_given(runs, tmp_path, no_scan, arrays, said):
+    """The attachment's errors named the run without its folder ("run.h5, attachment 'clean_data': ..."), where every
+    other error about a run (and --data's about its file) gives the path as the user typed it."""
+    path = tmp_path / "sub" / "run.h5"
+    path.parent.mkdir()
+    path.write_bytes(runs["bare"].read_bytes())
+    with h5py.File(path, "r+") as f:
+        for key, values in arrays.items():
+            f.create_dataset(f"attachments/clean_data/{key}", data=values)
+    out = tmp_path / "out.json"
+    assert_refused(analyze(path, "--model", CNN, "--json", out), f"error: {path}{said}", out)
 
 
 def test_rounds_all_plans_the_timeline_every_k_rounds(runs):

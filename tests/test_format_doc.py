@@ -114,3 +114,21 @@ def test_the_key_of_a_layer_past_the_ten_thousandth_is_the_one_format_md_gives(t
         assert "10000" in f["rounds/0000000000/updates"] and "10000" in f["rounds/0000000000/global"]
     with open_run(tmp_path / "wide.h5") as run:
         assert run.layers[10_000].name == "e10000.w" and run.update(0, "a")["e10000.w"].shape == (1,)
+
+
+def test_a_numeric_attribute_written_as_an_array_of_one_element_is_read_as_format_md_says(tmp_path):
+    """MATLAB's h5writeatt and some HDF5 wrappers store a scalar as an array of shape (1,): format.md said "scalar",
+    and the reader refused `format_version = [1]` ("an array of shape (1,), not an integer"); format.md now says it is
+    read as its element, and a writer SHOULD still write a scalar."""
+    from fedforensics import open_run
+
+    text = " ".join(DOC.read_text().split())
+    assert "Writers SHOULD write a scalar; fedforensics also reads a numeric attribute" in text
+    assert "stored as an array of exactly one element" in text
+    g = {"w": np.zeros(2, np.float32)}
+    with Recorder(tmp_path / "run.h5") as rec, rec.round(0, g) as rnd:
+        rnd.client("a", g, num_samples=1)
+    with h5py.File(tmp_path / "run.h5", "r+") as f:
+        f.attrs[spec.ATTR_VERSION] = np.array([spec.FORMAT_VERSION])
+    with open_run(tmp_path / "run.h5") as run:
+        assert run.format_version == spec.FORMAT_VERSION and run.rounds == [0]

@@ -7,6 +7,7 @@ The models (``tests/backdoor.py``) are trained centrally on scikit-learn's bundl
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -251,7 +252,7 @@ def one_line_error(call, match: str) -> None:
 def test_a_model_that_does_not_match_the_run_is_refused(cnn_run):
     path, x, y = cnn_run
     with open_run(path) as run:
-        one_line_error(lambda: check_model(digits_mlp(), run), r"does not match the run cnn\.h5: the model lacks '0\.weight'.*the run lacks '1\.weight'")
+        one_line_error(lambda: check_model(digits_mlp(), run), rf"does not match the run {re.escape(str(path))}: the model lacks '0\.weight'.*the run lacks '1\.weight'")
         wide = torch.nn.Sequential(*list(digits_cnn())[:-1], torch.nn.Linear(64, 11))
         one_line_error(lambda: check_model(wide, run), r"shapes differ: 6\.weight \(11, 64\) vs \(10, 64\) recorded")
         one_line_error(lambda: invert_run(run, lambda: 42, x, y), "returned int, not a torch.nn.Module")

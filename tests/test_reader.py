@@ -101,6 +101,9 @@ _SPEC_BREAKS = {
     "bytes_shape.h5": "'/layers': 'shape' holds strings, not lists of integers ≥ 0",
     "empty_layer_name.h5": "layer 1 of the layer table has an empty name",
     "bad_layer_dtype.h5": "layer 0 of the layer table ('fc.weight') has dtype 'float-ish', not a numpy dtype",
+    # bfloat16 stored as raw bytes by another writer, marked not analysable: accepted, and left out of every analysis
+    "void_layer_dtype.h5": "layer 0 of the layer table ('fc.weight') has dtype '<V2', raw bytes, not numbers (bfloat16 "
+    "or an 8-bit float stored as it is?): store it as float32 ('<f4'), which holds each of their values exactly (docs/format.md)",
     "dup_round.h5": "round groups 0000000001 and 0000000002 both hold round 1",
     "no_round_attr.h5": "round group 0000000002 has no 'round' attribute (a round number ≥ 0)",
     "negative_round.h5": "round group 0000000000 has -1 as its 'round' attribute (a round number ≥ 0)",
@@ -123,6 +126,9 @@ def _break(name, f):
         _replace(f, "layers/name", ["fc.weight", ""], dtype=strings)
     elif name == "bad_layer_dtype.h5":
         _replace(f, "layers/dtype", ["float-ish", "<f4"], dtype=strings)
+    elif name == "void_layer_dtype.h5":
+        _replace(f, "layers/dtype", ["<V2", "<f4"], dtype=strings)
+        _replace(f, "layers/analysable", np.array([False, True]))
     elif name in ("neg_shape.h5", "float_shape.h5"):
         shapes = [np.array([3, 4]), np.array([-3])] if name == "neg_shape.h5" else [np.array([3.0, 4.0]), np.array([3.0])]
         del f["layers/shape"]
@@ -227,6 +233,8 @@ def test_format_version_is_an_integer_attribute_printed_as_one(small_run, tmp_pa
         (np.array([1, 1]), "'format_version' is an array of shape (2,), not an integer"),
         (True, "'format_version' is True, not an integer"),
         (np.int32(1), None),
+        (np.array([1]), None),  # MATLAB's h5writeatt: refused as "an array of shape (1,)"
+        (np.array([[1]], np.int32), None),
         (np.int64(-2), "unknown format version -2 (this fedforensics reads 1)"),
     ):
         with h5py.File(path, "r+") as f:
@@ -237,6 +245,48 @@ def test_format_version_is_an_integer_attribute_printed_as_one(small_run, tmp_pa
         with pytest.raises(RunFormatError) as info:
             open_run(path)
         assert str(info.value) == f"{path}: {message}"
+
+
+@pytest.mark.parametrize(
+    "value, said",
+    [
+        ("fedforensics-run2", "'format' is 'fedforensics-run2'"),
+        (np.bytes_(b"fedforensics-run\xe9"), "'format' is b'fedforensics-run\\xe9'"),  # not UTF-8: "damaged run file"
+        ("run\n\x1b[31m" + "x" * 300, "'format' is 'run\\n\\x1b[31m" + "x" * 191 + "'… (309 characters)"),
+        (np.int64(1), "'format' is 1"),
+        (np.array(["fedforensics-run", "x"], dtype=h5py.string_dtype()), "'format' is an array of shape (2,)"),
+    ],
+    ids=["another name", "bytes not UTF-8", "long, with controls", "a number", "an array"],
+)
+def test_a_format_attribute_that_is_not_the_format_s_name_is_named_with_what_it_holds(small_run, tmp_path, value, said):
+    """A wrong 'format' was said to be missing ("no 'format' attribute = 'fedforensics-run'"), and bytes that are not
+    UTF-8 or an array of texts made a "damaged run file"; now the line says what it holds, escaped and cut."""
+    path = _edited(small_run, tmp_path / "other.h5", _attr(spec.ATTR_FORMAT, value))
+    _refused(_cli("inspect", path), f"{path}: not a fedforensics run ({said}, not 'fedforensics-run')")
+
+
+def test_round_attributes_and_finished_stored_as_arrays_of_one_element_are_read_as_scalars(full_run, tmp_path):
+    """A writer in another language (MATLAB's h5writeatt) stores scalars as arrays of shape (1,) or (1, 1): such a
+    file was refused ("'round' ... an array of shape (1,)"); format.md now says they are read, as their element."""
+    def edit(f):
+        f.attrs[spec.ATTR_FINISHED] = np.array([[True]])
+        for group in f[spec.ROUNDS].values():
+            group.attrs[spec.ATTR_ROUND] = np.array([group.attrs[spec.ATTR_ROUND]])
+            group.attrs[spec.ATTR_COMPLETE] = np.array([1], np.int8)
+
+    path = _edited(full_run, tmp_path / "arrays.h5", edit)
+    with open_run(path) as run:
+        run.validate()
+        assert run.finished is True and run.rounds == [0, 1]
+    with h5py.File(path, "r+") as f:
+        f["rounds/0000000000"].attrs[spec.ATTR_COMPLETE] = np.array([False])
+    with pytest.raises(RunFormatError, match="round group 0000000000 is incomplete"):
+        open_run(path)
+    with h5py.File(path, "r+") as f:
+        f["rounds/0000000000"].attrs[spec.ATTR_COMPLETE] = True
+        f["rounds/0000000000"].attrs[spec.ATTR_ROUND] = np.array([0, 0])
+    with pytest.raises(RunFormatError, match=re.escape("has an array of shape (2,) as its 'round' attribute")):
+        open_run(path)
 
 
 def _short_rows(path, name):
@@ -875,6 +925,10 @@ _TYPE_BREAKS = {
     "meta a JSON list": (
         lambda f: f.attrs.__setitem__(spec.ATTR_META, "[1, 2]"),
         "the 'meta' attribute is JSON but not an object (list)",
+    ),
+    "meta of bytes that are not UTF-8": (  # Latin-1 from another writer: was "not JSON"
+        lambda f: f.attrs.__setitem__(spec.ATTR_META, np.bytes_('{"place": "café"}'.encode("latin-1"))),
+        "the 'meta' attribute holds bytes that are not UTF-8 text",
     ),
     "meta nested deeper than the format allows": (  # was audited, and broke the report's JSON with --json
         lambda f: f.attrs.__setitem__(spec.ATTR_META, '{"x": ' + "[" * spec.META_MAX_DEPTH + "]" * spec.META_MAX_DEPTH + "}"),

@@ -104,7 +104,7 @@ def check_model(model: torch.nn.Module, run: Run) -> None:
     if shapes:
         problems.append("shapes differ: " + _names(shapes, quote=False))
     if problems:
-        raise FedForensicsError(f"the model does not match the run {run.path.name}: " + "; ".join(problems))
+        raise FedForensicsError(f"the model does not match the run {run.path}: " + "; ".join(problems))
 
 
 def load_state(model: torch.nn.Module, state: dict[str, np.ndarray], which: str = "the recorded state") -> torch.nn.Module:

@@ -193,9 +193,9 @@ def check_inputs(
     model = build_model(model_factory)
     check_model(model, run)
     if not run.rounds:
-        raise FedForensicsError(f"{run.path.name} has no rounds: there is no global model to invert")
+        raise FedForensicsError(f"{run.path} has no rounds: there is no global model to invert")
     if round is not None and round not in run.rounds:
-        raise FedForensicsError(f"round {round} is not in {run.path.name} (rounds {run.rounds[0]}..{run.rounds[-1]})")
+        raise FedForensicsError(f"round {round} is not in {run.path} (rounds {run.rounds[0]}..{run.rounds[-1]})")
     state, chosen, kind = _chosen_state(run, round)
     which = "the final model" if kind == "final" else f"the global model of round {chosen}"
     broken = [name for name, value in state.items() if not _finite({name: value})]

@@ -75,7 +75,7 @@ def plan_inversion(run: Run, options: AuditOptions) -> InversionPlan:
     factory = load_model_factory(options.model)
     round_ = _round(run, options.round)
     every = _every(options.rounds, options.every)
-    source = str(options.data) if options.data is not None else f"{run.path.name}, attachment {CLEAN_DATA!r}"
+    source = str(options.data) if options.data is not None else f"{run.path}, attachment {CLEAN_DATA!r}"
     x, y = load_clean_data(options.data) if options.data is not None else _attached_data(run, source)
     trigger = load_trigger(options.probe_trigger, x.shape[1:]) if options.probe_trigger is not None else None
     _, x, y, trigger = check_inputs(run, factory, x, y, round_, trigger, source)
@@ -89,7 +89,7 @@ def _round(run: Run, value: str | None) -> int | None:
     try:
         return int(value)
     except ValueError:
-        raise FedForensicsError(f"--round {value!r}: expected a round number of {run.path.name}") from None
+        raise FedForensicsError(f"--round {value!r}: expected a round number of {run.path}") from None
 
 
 def _every(rounds: str | None, every: int | None) -> int | None:
@@ -110,9 +110,9 @@ def _attached_data(run: Run, source: str) -> tuple[np.ndarray, np.ndarray]:
     if attached is None:
         raise FedForensicsError(
             f"trigger inversion needs clean data: pass --data CLEAN.npz (x (N, C, H, W), y (N,)); "
-            f"{run.path.name} has no {CLEAN_DATA!r} attachment"
+            f"{run.path} has no {CLEAN_DATA!r} attachment"
         )
     missing = [key for key in ("x", "y") if key not in attached]
     if missing:
-        raise FedForensicsError(f"{run.path.name}: attachment {CLEAN_DATA!r} has no array {' or '.join(missing)}; pass --data CLEAN.npz")
+        raise FedForensicsError(f"{run.path}: attachment {CLEAN_DATA!r} has no array {' or '.join(missing)}; pass --data CLEAN.npz")
     return check_clean_data(attached["x"], attached["y"], source)
