@@ -101,6 +101,10 @@ def _numbers(parent: h5py.Group, name: str, where: str) -> list[float]:
     return [float(v) for v in values]
 
 
+#: The numpy kinds of a layer, a state and an attachment (docs/format.md): booleans, integers, real floats.
+_NUMERIC = "biuf"
+_NOT_NUMERIC = "not booleans, integers or real floats"
+
 #: The range of the format's int64 scalars and counts (an unsigned 64-bit value beyond it is not one).
 INT64 = np.iinfo(np.int64)
 
@@ -595,6 +599,8 @@ class Run:
                     f"{where} ({name!r}) has dtype {dtypes[i]!r}, raw bytes, not numbers (bfloat16 or an 8-bit float "
                     "stored as it is?): store it as float32 ('<f4'), which holds each of their values exactly (docs/format.md)"
                 )
+            if dtype.kind not in _NUMERIC:  # complex, text, times: marked not analysable, they were left out as void was
+                raise RunFormatError(f"{where} ({name!r}) has dtype {dtypes[i]!r}, {_NOT_NUMERIC} (docs/format.md)")
             if bool(analysable[i]) != (dtype.kind == "f"):  # trusted as it was, all False audited float layers as none
                 marked = "analysable" if analysable[i] else "not analysable"
                 raise RunFormatError(
@@ -846,8 +852,8 @@ class Run:
         where = f"{self.path}: '/{spec.ATTACHMENTS}/{name}'"
         datasets = {key: _member(arrays, key, where, h5py.Dataset) for key in arrays}
         for key, dataset in datasets.items():
-            if dataset.dtype.kind not in "biuf":
-                raise RunFormatError(f"{where}: '{key}' holds {dataset.dtype}, not booleans, integers or real floats")
+            if dataset.dtype.kind not in _NUMERIC:
+                raise RunFormatError(f"{where}: '{key}' holds {dataset.dtype}, {_NOT_NUMERIC}")
         return datasets
 
     @property
@@ -1032,8 +1038,10 @@ class Run:
                 dataset = group[key]
             except KeyError:
                 raise RunFormatError(f"{where} lacks '{key}' (layer {layer.name!r})") from None
-            if not isinstance(dataset, h5py.Dataset) or dataset.dtype.kind not in "biufc":
+            if not isinstance(dataset, h5py.Dataset):
                 raise RunFormatError(f"{where}: '{key}' (layer {layer.name!r}) is not a numeric dataset")
+            if dataset.dtype.kind not in _NUMERIC:  # complex was taken, and its imaginary part dropped when read
+                raise RunFormatError(f"{where}: '{key}' (layer {layer.name!r}) holds {dataset.dtype}, {_NOT_NUMERIC}")
             if dataset.shape != layer.shape:
                 raise RunFormatError(f"{where}: '{key}' (layer {layer.name!r}) has shape {dataset.shape}, not {layer.shape}")
             unwritten = _never_written(dataset)

@@ -132,3 +132,27 @@ def test_a_numeric_attribute_written_as_an_array_of_one_element_is_read_as_forma
         f.attrs[spec.ATTR_VERSION] = np.array([spec.FORMAT_VERSION])
     with open_run(tmp_path / "run.h5") as run:
         assert run.format_version == spec.FORMAT_VERSION and run.rounds == [0]
+
+
+def test_a_layer_dtype_is_one_the_recorder_writes_and_the_reader_refuses_any_other(tmp_path):
+    """format.md said a layer's dtype is numpy's `dtype.str` and refused raw bytes only: a layer of complex numbers,
+    text or times written by hand, marked not analysable, was accepted and left out of every analysis. format.md now
+    names the dtypes (booleans, integers, real floats), as the recorder writes them and the reader refuses the rest."""
+    import pytest
+
+    from fedforensics import RunFormatError, open_run
+    from recorder import RecorderError
+
+    text = " ".join(DOC.read_text().split())
+    assert "a dtype of booleans, integers or real floats (numpy's kinds `b`, `i`, `u`, `f`;" in text
+    with Recorder(tmp_path / "c.h5") as rec, pytest.raises(RecorderError, match="not of booleans, integers or real floats"):
+        rec.round(0, {"w": np.zeros(2, np.complex64)})
+    g = {"w": np.zeros(2, np.float32), "b": np.zeros(2, np.float32)}
+    with Recorder(tmp_path / "run.h5") as rec, rec.round(0, g) as rnd:
+        rnd.client("a", g, num_samples=1)
+    for dtype in ("<c8", "|S4", "<M8[s]"):
+        with h5py.File(tmp_path / "run.h5", "r+") as f:
+            f["layers/dtype"][0] = dtype
+            f["layers/analysable"][0] = False
+        with pytest.raises(RunFormatError, match=re.escape(f"layer 0 of the layer table ('w') has dtype {dtype!r}, not")):
+            open_run(tmp_path / "run.h5")

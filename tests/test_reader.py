@@ -104,6 +104,12 @@ _SPEC_BREAKS = {
     # bfloat16 stored as raw bytes by another writer, marked not analysable: accepted, and left out of every analysis
     "void_layer_dtype.h5": "layer 0 of the layer table ('fc.weight') has dtype '<V2', raw bytes, not numbers (bfloat16 "
     "or an 8-bit float stored as it is?): store it as float32 ('<f4'), which holds each of their values exactly (docs/format.md)",
+    # complex numbers, text and times marked not analysable, as void was: accepted, and left out of every analysis
+    **{
+        f"{kind}_layer_dtype.h5": f"layer 0 of the layer table ('fc.weight') has dtype {dtype!r}, not booleans, integers "
+        "or real floats (docs/format.md)"
+        for kind, dtype in (("complex", "<c8"), ("text", "|S4"), ("time", "<M8[s]"))
+    },
     "dup_round.h5": "round groups 0000000001 and 0000000002 both hold round 1",
     "no_round_attr.h5": "round group 0000000002 has no 'round' attribute (a round number ≥ 0)",
     "negative_round.h5": "round group 0000000000 has -1 as its 'round' attribute (a round number ≥ 0)",
@@ -126,8 +132,9 @@ def _break(name, f):
         _replace(f, "layers/name", ["fc.weight", ""], dtype=strings)
     elif name == "bad_layer_dtype.h5":
         _replace(f, "layers/dtype", ["float-ish", "<f4"], dtype=strings)
-    elif name == "void_layer_dtype.h5":
-        _replace(f, "layers/dtype", ["<V2", "<f4"], dtype=strings)
+    elif name.endswith("_layer_dtype.h5") and name != "bad_layer_dtype.h5":
+        dtype = {"void": "<V2", "complex": "<c8", "text": "|S4", "time": "<M8[s]"}[name.split("_")[0]]
+        _replace(f, "layers/dtype", [dtype, "<f4"], dtype=strings)
         _replace(f, "layers/analysable", np.array([False, True]))
     elif name in ("neg_shape.h5", "float_shape.h5"):
         shapes = [np.array([3, 4]), np.array([-3])] if name == "neg_shape.h5" else [np.array([3.0, 4.0]), np.array([3.0])]
@@ -458,6 +465,8 @@ def _broken_state(path, case):
             f["rounds/0000000002/global"].move("0001", "0002")
         elif case == "global layer of another shape":
             _replace(f, "rounds/0000000002/global/0000", np.zeros(12, np.float32))
+        elif case == "final layer of complex numbers":  # was read, its imaginary part dropped
+            _replace(f, "final/0000", np.zeros((3, 4), np.complex64))
 
 
 _STATE_BREAKS = {
@@ -465,6 +474,7 @@ _STATE_BREAKS = {
     "final layer of another shape": "'/final': '0000' (layer 'fc.weight') has shape (4, 3), not (3, 4)",
     "global lacks a layer": "round 2: 'global' lacks '0001' (layer 'fc.bias')",
     "global layer of another shape": "round 2: 'global': '0000' (layer 'fc.weight') has shape (12,), not (3, 4)",
+    "final layer of complex numbers": "'/final': '0000' (layer 'fc.weight') holds complex64, not booleans, integers or real floats",
 }
 
 
