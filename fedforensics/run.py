@@ -110,8 +110,8 @@ INT64 = np.iinfo(np.int64)
 
 
 def _one(value: object) -> object:
-    """``value``, or the element of an array of exactly one: a writer in another language (MATLAB's ``h5writeatt``,
-    some HDF5 wrappers) stores a scalar attribute as an array of shape (1,) or (1, 1)."""
+    """``value``, or the element of an array of exactly one (a number or a text): a writer in another language
+    (MATLAB's ``h5writeatt``, some HDF5 wrappers) stores a scalar attribute as an array of shape (1,) or (1, 1)."""
     if isinstance(value, np.ndarray) and value.size == 1:
         return value.reshape(())[()]
     return value
@@ -474,7 +474,7 @@ class Run:
 
     def _validate(self) -> None:
         root = self._h5
-        name = root.attrs.get(spec.ATTR_FORMAT)
+        name = _one(root.attrs.get(spec.ATTR_FORMAT))  # a text array of one too, as a number's (format.md, "scalar")
         if isinstance(name, bytes):
             try:
                 name = name.decode()
@@ -665,7 +665,7 @@ class Run:
 
     def _check_header(self) -> None:
         for name in (spec.ATTR_RECORDER_VERSION, spec.ATTR_CREATED, spec.ATTR_META):
-            value = self._h5.attrs.get(name)
+            value = _one(self._h5.attrs.get(name))
             if value is None:
                 raise RunFormatError(f"{self.path}: no '{name}' attribute (docs/format.md: every run has one)")
             if not isinstance(value, (str, bytes)):
@@ -748,7 +748,7 @@ class Run:
     @cached_property
     def meta(self) -> dict[str, Any]:
         """The run metadata the trainer recorded."""
-        raw = self._h5.attrs.get(spec.ATTR_META, "{}")
+        raw = _one(self._h5.attrs.get(spec.ATTR_META, "{}"))
         too_deep = f"{self.path}: the '{spec.ATTR_META}' attribute nests more than {spec.META_MAX_DEPTH} levels deep"
         try:
             value = json.loads(raw)
@@ -784,8 +784,9 @@ class Run:
         return self._text_attr(spec.ATTR_CREATED, "")
 
     def _text_attr(self, name: str, default: str) -> str:
-        """A root attribute as text: a fixed-length string reads as bytes, shown decoded, not as ``b'...'``."""
-        value = self._h5.attrs.get(name, default)
+        """A root attribute as text (or an array of one text): a fixed-length string reads as bytes, shown decoded, not
+        as ``b'...'``."""
+        value = _one(self._h5.attrs.get(name, default))
         return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
     @property

@@ -123,7 +123,7 @@ def test_a_numeric_attribute_written_as_an_array_of_one_element_is_read_as_forma
     from fedforensics import open_run
 
     text = " ".join(DOC.read_text().split())
-    assert "Writers SHOULD write a scalar; fedforensics also reads a numeric attribute" in text
+    assert "Writers SHOULD write a scalar; fedforensics also reads a numeric or text attribute" in text
     assert "stored as an array of exactly one element" in text
     g = {"w": np.zeros(2, np.float32)}
     with Recorder(tmp_path / "run.h5") as rec, rec.round(0, g) as rnd:

@@ -296,6 +296,29 @@ def test_round_attributes_and_finished_stored_as_arrays_of_one_element_are_read_
         open_run(path)
 
 
+def test_text_attributes_stored_as_arrays_of_one_element_are_read_as_their_text(full_run, tmp_path):
+    """Numeric attributes stored as arrays of one element were read as their element, text ones refused ("'created'
+    is an array of shape (1,), not a string"; 'format' so stored was "not a fedforensics run"): read as their text."""
+    texts = {
+        spec.ATTR_FORMAT: "fedforensics-run", spec.ATTR_RECORDER_VERSION: "other-writer 2.1",
+        spec.ATTR_CREATED: "2026-11-22T18:59:34Z", spec.ATTR_META: '{"dataset": "toy"}',
+    }
+
+    def edit(f):
+        for name, text in texts.items():
+            f.attrs[name] = np.array([text], dtype=h5py.string_dtype())
+        f.attrs[spec.ATTR_CREATED] = np.array([[texts[spec.ATTR_CREATED].encode()]])  # fixed-length, shape (1, 1)
+
+    path = _edited(full_run, tmp_path / "arrays.h5", edit)
+    with open_run(path) as run:
+        run.validate()
+        assert (run.recorder_version, run.created, run.meta) == (*list(texts.values())[1:3], {"dataset": "toy"})
+    with h5py.File(path, "r+") as f:
+        f.attrs[spec.ATTR_CREATED] = np.array(["2026-11-22T18:59:34Z"] * 2, dtype=h5py.string_dtype())
+    with open_run(path) as run, pytest.raises(RunFormatError, match=re.escape("'created' is an array of shape (2,), not")):
+        run.validate()
+
+
 def _short_rows(path, name):
     """Round 1 with one row fewer in dataset ``name`` than it has clients."""
     with h5py.File(path, "r+") as f:
