@@ -56,9 +56,9 @@ def _member(parent: h5py.Group, name: str, where: str, kind: type[h5py.Group] | 
     """``parent[name]``, refused with one line naming ``where`` unless it is there and a group or dataset, as ``kind``."""
     found = parent.get(name)
     if found is None:
-        raise RunFormatError(f"{where} lacks '{name}'")
+        raise RunFormatError(f"{where} lacks {_shown(name)}")
     if not isinstance(found, kind):
-        raise RunFormatError(f"{where}: '{name}' is not a {'group' if kind is h5py.Group else 'dataset'}")
+        raise RunFormatError(f"{where}: {_shown(name)} is not a {'group' if kind is h5py.Group else 'dataset'}")
     return found
 
 
@@ -145,7 +145,7 @@ def _unique(values: list[str], what: str, where: str, empty: bool = False) -> li
         if not value and not empty:
             raise RunFormatError(f"{where}: {what} holds an empty string")
         if value in seen:
-            raise RunFormatError(f"{where}: {what} names {value!r} twice")
+            raise RunFormatError(f"{where}: {what} names {_shown(value)} twice")
         seen.add(value)
     return values
 
@@ -182,8 +182,8 @@ QUOTED = 200
 
 
 def _shown(value: object) -> str:
-    """An attribute's value for a one-line message: ``0``, ``'1'``, ``an array of shape (2,)``; a text escaped as
-    ``repr`` escapes it, cut past :data:`QUOTED` characters (or bytes)."""
+    """A value of the file (an attribute, an id, a name) for a one-line message: ``0``, ``'1'``, ``an array of shape
+    (2,)``; a text escaped as ``repr`` escapes it, cut past :data:`QUOTED` characters (or bytes)."""
     if isinstance(value, np.ndarray):
         return f"an array of shape {value.shape}"
     if isinstance(value, np.generic):
@@ -191,6 +191,12 @@ def _shown(value: object) -> str:
     if isinstance(value, (str, bytes)) and len(value) > QUOTED:
         return f"{value[:QUOTED]!r}… ({len(value):,} {'characters' if isinstance(value, str) else 'bytes'})"
     return repr(value)
+
+
+def _key(name: str) -> str:
+    """An HDF5 member's name from the file, unquoted in a one-line message while short and printable (``0000000003``),
+    else as :func:`_shown` shows a text."""
+    return name if len(name) <= QUOTED and name.isprintable() else _shown(name)
 
 
 def raised_by_hdf5(exc: BaseException) -> bool:
@@ -235,7 +241,7 @@ class _RoundIndex:
         if len(self.rows) != len(self.clients):
             twice = next(cid for i, cid in enumerate(self.clients) if self.rows[cid] != i)
             raise RunFormatError(
-                f"{self.where}: client {twice!r} appears {self.clients.count(twice)} times in '{spec.CLIENTS}' "
+                f"{self.where}: client {_shown(twice)} appears {self.clients.count(twice)} times in '{spec.CLIENTS}' "
                 "(ids are unique within a round)"
             )
         if "" in self.rows:
@@ -256,7 +262,7 @@ class _RoundIndex:
             if actual[:1] != shape[:1]:
                 rows = actual[0] if actual else "no"
                 raise RunFormatError(f"{self.where}: '{name}' has {rows} rows for {shape[0]} clients")
-            detail = f" ({shape[0]} clients × layer {layer.name!r} of shape {layer.shape})" if layer else ""
+            detail = f" ({shape[0]} clients × layer {_shown(layer.name)} of shape {layer.shape})" if layer else ""
             raise RunFormatError(f"{self.where}: '{name}' has shape {actual}, not {shape}{detail}")
 
     def table(self, layer: Layer) -> tuple[h5py.Dataset, bool]:
@@ -266,15 +272,15 @@ class _RoundIndex:
             try:
                 dataset = self._updates[key]
             except KeyError:
-                raise RunFormatError(f"{self.where}: '{spec.UPDATES}' lacks '{key}' (layer {layer.name!r})") from None
+                raise RunFormatError(f"{self.where}: '{spec.UPDATES}' lacks '{key}' (layer {_shown(layer.name)})") from None
             self._check_shape(f"{spec.UPDATES}/{key}", dataset, (len(self.clients), *layer.shape), layer)
             if dataset.dtype.kind != "f":  # h5py keeps the dtype: _rows_are_chunks reads it again for free
                 raise RunFormatError(f"{self.where}: '{spec.UPDATES}/{key}' holds {dataset.dtype}, not floating-point numbers")
             direct = _rows_are_chunks(dataset)  # every row stored: nothing left unwritten
-            unwritten = None if direct else _never_written(dataset, lambda row: f"row {row} (client {self.clients[row]!r})")
+            unwritten = None if direct else _never_written(dataset, lambda row: f"row {row} (client {_shown(self.clients[row])})")
             if unwritten:
                 raise RunFormatError(
-                    f"{self.where}: '{spec.UPDATES}/{key}' (layer {layer.name!r}): {unwritten} "
+                    f"{self.where}: '{spec.UPDATES}/{key}' (layer {_shown(layer.name)}): {unwritten} "
                     "(HDF5 reads what was never written as the table's fill value)"
                 )
             self._tables[layer.index] = (dataset, direct)
@@ -289,7 +295,7 @@ class _RoundIndex:
                 self._offsets[layer.index] = chunk_read.row_offsets(dataset)
             except ValueError as exc:
                 key = f"{spec.UPDATES}/{spec.layer_key(layer.index)}"
-                raise RunFormatError(f"{self.where}: '{key}' (layer {layer.name!r}): {exc}") from None
+                raise RunFormatError(f"{self.where}: '{key}' (layer {_shown(layer.name)}): {exc}") from None
         return self._offsets[layer.index]
 
 
@@ -512,23 +518,23 @@ class Run:
                     reason = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else one_line(exc)  # unquoted
                     raise self.damaged_error(f"/{spec.ROUNDS}/{key}: {reason}") from None
             if not isinstance(group, h5py.Group):
-                raise RunFormatError(f"{self.path}: /{spec.ROUNDS}/{key} is not a round group")
+                raise RunFormatError(f"{self.path}: /{spec.ROUNDS}/{_key(key)} is not a round group")
             attrs = group.attrs
             complete = attrs.get(spec.ATTR_COMPLETE)
             if complete is not None and _boolean(complete) is None:
-                raise RunFormatError(f"{self.path}: round group {key} has {_shown(complete)} as its '{spec.ATTR_COMPLETE}' attribute, not a boolean")
+                raise RunFormatError(f"{self.path}: round group {_key(key)} has {_shown(complete)} as its '{spec.ATTR_COMPLETE}' attribute, not a boolean")
             if not _boolean(complete):
-                raise RunFormatError(f"{self.path}: round group {key} is incomplete")
+                raise RunFormatError(f"{self.path}: round group {_key(key)} is incomplete")
             raw = attrs.get(spec.ATTR_ROUND)
             number = _integer(raw)
             if number is None or number < 0:
                 said = "has no" if raw is None else f"has {_shown(raw)} as its"
-                raise RunFormatError(f"{self.path}: round group {key} {said} '{spec.ATTR_ROUND}' attribute (a round number ≥ 0)")
+                raise RunFormatError(f"{self.path}: round group {_key(key)} {said} '{spec.ATTR_ROUND}' attribute (a round number ≥ 0)")
             if number in rounds:
-                raise RunFormatError(f"{self.path}: round groups {rounds[number]} and {key} both hold round {number}")
+                raise RunFormatError(f"{self.path}: round groups {_key(rounds[number])} and {_key(key)} both hold round {number}")
             if key != spec.round_key(number):
                 raise RunFormatError(
-                    f"{self.path}: round group {key} holds round {number}: its name must be {spec.round_key(number)!r} "
+                    f"{self.path}: round group {_key(key)} holds round {number}: its name must be {spec.round_key(number)!r} "
                     "(the round number, zero-padded to 10 digits)"
                 )
             rounds[number] = key
@@ -549,12 +555,12 @@ class Run:
             for part, members in ((spec.UPDATES, updates), (spec.GLOBAL, state)):
                 if len(members) != len(self.layers):  # say which group and which layer (a fresh-eyes user's deletion)
                     keys = {spec.layer_key(i): layer.name for i, layer in enumerate(self.layers)}
-                    missing = [f"{k} ({keys[k]!r})" for k in keys if k not in members]
+                    missing = [f"{k} ({_shown(keys[k])})" for k in keys if k not in members]
                     extra = [k for k in members if k not in keys]
                     raise RunFormatError(
                         f"{where}: its {part!r} group holds {len(members)} of the {len(self.layers)} layers"
                         + (f"; missing {', '.join(missing[:3])}" if missing else "")
-                        + (f"; not in the layer table: {', '.join(extra[:3])}" if extra else "")
+                        + (f"; not in the layer table: {', '.join(map(_key, extra[:3]))}" if extra else "")
                     )
 
     def _read_layers(self) -> list[Layer]:
@@ -585,26 +591,26 @@ class Run:
             if not name:
                 raise RunFormatError(f"{where} has an empty name")
             if name in first:
-                raise RunFormatError(f"{self.path}: the layer table names {name!r} twice (layers {first[name]} and {i})")
+                raise RunFormatError(f"{self.path}: the layer table names {_shown(name)} twice (layers {first[name]} and {i})")
             first[name] = i
             dims = np.asarray(shapes[i])
             if dims.ndim != 1 or dims.dtype.kind not in "iu" or (dims < 0).any():
-                raise RunFormatError(f"{where} ({name!r}) has shape {dims.tolist()!r}, not a list of integers ≥ 0")
+                raise RunFormatError(f"{where} ({_shown(name)}) has shape {dims.tolist()!r}, not a list of integers ≥ 0")
             try:
                 dtype = np.dtype(dtypes[i])
             except TypeError:
-                raise RunFormatError(f"{where} ({name!r}) has dtype {dtypes[i]!r}, not a numpy dtype") from None
+                raise RunFormatError(f"{where} ({_shown(name)}) has dtype {_shown(dtypes[i])}, not a numpy dtype") from None
             if dtype.kind == "V":  # marked not analysable, as format.md's rule has it, it was left out of every analysis
                 raise RunFormatError(
-                    f"{where} ({name!r}) has dtype {dtypes[i]!r}, raw bytes, not numbers (bfloat16 or an 8-bit float "
+                    f"{where} ({_shown(name)}) has dtype {_shown(dtypes[i])}, raw bytes, not numbers (bfloat16 or an 8-bit float "
                     "stored as it is?): store it as float32 ('<f4'), which holds each of their values exactly (docs/format.md)"
                 )
             if dtype.kind not in _NUMERIC:  # complex, text, times: marked not analysable, they were left out as void was
-                raise RunFormatError(f"{where} ({name!r}) has dtype {dtypes[i]!r}, {_NOT_NUMERIC} (docs/format.md)")
+                raise RunFormatError(f"{where} ({_shown(name)}) has dtype {_shown(dtypes[i])}, {_NOT_NUMERIC} (docs/format.md)")
             if bool(analysable[i]) != (dtype.kind == "f"):  # trusted as it was, all False audited float layers as none
                 marked = "analysable" if analysable[i] else "not analysable"
                 raise RunFormatError(
-                    f"{where} ({name!r}) has dtype {dtypes[i]!r} but is marked {marked} "
+                    f"{where} ({_shown(name)}) has dtype {_shown(dtypes[i])} but is marked {marked} "
                     "(the floating-point layers are analysable, the others not)"
                 )
             layers.append(Layer(i, name, tuple(int(d) for d in dims), dtype, bool(analysable[i])))
@@ -672,7 +678,7 @@ class Run:
                 raise RunFormatError(f"{self.path}: '{name}' is {_shown(value)}, not a string")
         if not _utc_second(self.created):
             raise RunFormatError(
-                f"{self.path}: 'created' is {self.created!r}, not a time in UTC to the second in ISO 8601 "
+                f"{self.path}: 'created' is {_shown(self.created)}, not a time in UTC to the second in ISO 8601 "
                 "(2026-11-22T18:59:34+00:00)"
             )
         _ = self.meta  # JSON of an object, not too deep
@@ -822,7 +828,7 @@ class Run:
             raise RunFormatError(f"{where}: '{spec.MALICIOUS}' holds an empty client id")
         twice = next((cid for cid, count in Counter(ids).items() if count > 1), None)
         if twice is not None:
-            raise RunFormatError(f"{where}: '{spec.MALICIOUS}' names {twice!r} twice (each malicious id appears once)")
+            raise RunFormatError(f"{where}: '{spec.MALICIOUS}' names {_shown(twice)} twice (each malicious id appears once)")
         return ids
 
     @property
@@ -850,11 +856,11 @@ class Run:
         if group is None or name not in group:
             return None
         arrays = _member(group, name, f"{self.path}: '/{spec.ATTACHMENTS}'", h5py.Group)
-        where = f"{self.path}: '/{spec.ATTACHMENTS}/{name}'"
+        where = f"{self.path}: {_shown(f'/{spec.ATTACHMENTS}/{name}')}"
         datasets = {key: _member(arrays, key, where, h5py.Dataset) for key in arrays}
         for key, dataset in datasets.items():
             if dataset.dtype.kind not in _NUMERIC:
-                raise RunFormatError(f"{where}: '{key}' holds {dataset.dtype}, {_NOT_NUMERIC}")
+                raise RunFormatError(f"{where}: {_shown(key)} holds {dataset.dtype}, {_NOT_NUMERIC}")
         return datasets
 
     @property
@@ -1038,20 +1044,20 @@ class Run:
             try:
                 dataset = group[key]
             except KeyError:
-                raise RunFormatError(f"{where} lacks '{key}' (layer {layer.name!r})") from None
+                raise RunFormatError(f"{where} lacks '{key}' (layer {_shown(layer.name)})") from None
             if not isinstance(dataset, h5py.Dataset):
-                raise RunFormatError(f"{where}: '{key}' (layer {layer.name!r}) is not a numeric dataset")
+                raise RunFormatError(f"{where}: '{key}' (layer {_shown(layer.name)}) is not a numeric dataset")
             if dataset.dtype.kind not in _NUMERIC:  # complex was taken, and its imaginary part dropped when read
-                raise RunFormatError(f"{where}: '{key}' (layer {layer.name!r}) holds {dataset.dtype}, {_NOT_NUMERIC}")
+                raise RunFormatError(f"{where}: '{key}' (layer {_shown(layer.name)}) holds {dataset.dtype}, {_NOT_NUMERIC}")
             if dataset.shape != layer.shape:
-                raise RunFormatError(f"{where}: '{key}' (layer {layer.name!r}) has shape {dataset.shape}, not {layer.shape}")
+                raise RunFormatError(f"{where}: '{key}' (layer {_shown(layer.name)}) has shape {dataset.shape}, not {layer.shape}")
             unwritten = _never_written(dataset)
             if unwritten:
-                raise RunFormatError(f"{where}: '{key}' (layer {layer.name!r}): {unwritten} (HDF5 would read its fill value)")
+                raise RunFormatError(f"{where}: '{key}' (layer {_shown(layer.name)}): {unwritten} (HDF5 would read its fill value)")
             state[layer.name] = dataset
         if len(group) != len(self.layers):  # format.md: a state's members are fixed, one dataset per layer
             extra = sorted(set(group) - {spec.layer_key(layer.index) for layer in self.layers})
-            raise RunFormatError(f"{where} holds {extra[0]!r}, which is no layer of the layer table")
+            raise RunFormatError(f"{where} holds {_shown(extra[0])}, which is no layer of the layer table")
         return state
 
     def num_samples(self, r: int) -> dict[str, int]:
@@ -1110,7 +1116,7 @@ class Run:
         _unique(clients, f"'{spec.FAILURE_CLIENTS}'", where)
         replied = next((cid for cid in clients if cid in self._index(r).rows), None)
         if replied is not None:
-            raise RunFormatError(f"{where}: client {replied!r} both failed and replied in round {r}")
+            raise RunFormatError(f"{where}: client {_shown(replied)} both failed and replied in round {r}")
         return dict(self._pairs(r, spec.FAILURES, clients, reasons))
 
     def global_metrics(self, r: int) -> dict[str, float]:

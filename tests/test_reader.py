@@ -1131,6 +1131,45 @@ def test_inspect_refuses_what_breaks_the_format_document(full_run, tmp_path, cas
         _refused(_cli("analyze", path), f"{path}: {message}")
 
 
+_BIG = "x" * 10_000_000
+_CUT = f"{_BIG[:200]!r}… (10,000,000 characters)"
+
+#: Texts of the file that a message quotes, 10 MB long: the line quoted them whole (a 10 MB error line).
+_LONG_TEXTS = {
+    "created": (_attr(spec.ATTR_CREATED, _BIG), f"'created' is {_CUT}, not a time in UTC to the second in ISO 8601"),
+    "client id twice": (
+        _texts("rounds/0000000000/clients", [_BIG, _BIG]),
+        f"round 0: client {_CUT} appears 2 times in 'clients' (ids are unique within a round)",
+    ),
+    "failed client that replied": (
+        lambda f: (_texts("rounds/0000000000/clients", ["c0", _BIG])(f),
+                   f.create_dataset("rounds/0000000000/failures/clients", data=[_BIG], dtype=h5py.string_dtype()),
+                   f.create_dataset("rounds/0000000000/failures/reasons", data=["timeout"], dtype=h5py.string_dtype())),
+        f"round 0: 'failures': client {_CUT} both failed and replied in round 0",
+    ),
+    "layer name": (
+        lambda f: (_texts("layers/name", [_BIG, "fc.bias"])(f), _texts("layers/dtype", ["<c8", "<f4"])(f)),
+        f"layer 0 of the layer table ({_CUT}) has dtype '<c8', not booleans",
+    ),
+    "round group name": (
+        lambda f: f.create_dataset(f"rounds/0000000000\n{_BIG}", data=0),
+        f"/rounds/{('0000000000' + chr(10) + _BIG)[:200]!r}… (10,000,011 characters) is not a round group",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", _LONG_TEXTS)
+def test_a_long_text_of_the_file_is_cut_in_the_line_that_names_it(small_run, tmp_path, case):
+    """A 10 MB 'created', client id, layer name or round group's name was printed whole, in a 10 MB error line: cut
+    past 200 characters, escaped as repr escapes it (a newline in a name made two lines), as 'format' already was."""
+    edit, said = _LONG_TEXTS[case]
+    path = _edited(small_run, tmp_path / "long.h5", edit)
+    with pytest.raises(RunFormatError) as info:
+        with open_run(path) as run:
+            run.validate()
+    assert said in str(info.value) and len(str(info.value)) < 1000 and "\n" not in str(info.value)
+
+
 def test_a_round_group_hdf5_cannot_open_is_called_damage_not_a_wrong_layout(small_run, tmp_path):
     """A fresh-eyes auditor's run with a few bytes overwritten was refused as "/rounds/0000000001 is not a round
     group", a writer's mistake: h5py's items() gives None for an object whose header HDF5 cannot read."""
