@@ -676,6 +676,11 @@ class Run:
                 raise RunFormatError(f"{self.path}: no '{name}' attribute (docs/format.md: every run has one)")
             if not isinstance(value, (str, bytes)):
                 raise RunFormatError(f"{self.path}: '{name}' is {_shown(value)}, not a string")
+            if isinstance(value, bytes):  # a string is UTF-8 (format.md): 'recorder_version' was shown with U+FFFD
+                try:
+                    value.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise RunFormatError(f"{self.path}: the '{name}' attribute holds bytes that are not UTF-8 text") from None
         if not _utc_second(self.created):
             raise RunFormatError(
                 f"{self.path}: 'created' is {_shown(self.created)}, not a time in UTC to the second in ISO 8601 "

@@ -963,6 +963,13 @@ _TYPE_BREAKS = {
         lambda f: f.attrs.__setitem__(spec.ATTR_META, np.bytes_('{"place": "café"}'.encode("latin-1"))),
         "the 'meta' attribute holds bytes that are not UTF-8 text",
     ),
+    **{  # recorder_version was accepted and shown with U+FFFD; created was called no time
+        f"{name} of bytes that are not UTF-8": (
+            lambda f, name=name: f.attrs.__setitem__(name, np.bytes_(b"2026-11-22T18:59:34+00:00 caf\xe9")),
+            f"the '{name}' attribute holds bytes that are not UTF-8 text",
+        )
+        for name in (spec.ATTR_RECORDER_VERSION, spec.ATTR_CREATED)
+    },
     "meta nested deeper than the format allows": (  # was audited, and broke the report's JSON with --json
         lambda f: f.attrs.__setitem__(spec.ATTR_META, '{"x": ' + "[" * spec.META_MAX_DEPTH + "]" * spec.META_MAX_DEPTH + "}"),
         f"the 'meta' attribute nests more than {spec.META_MAX_DEPTH} levels deep",
@@ -990,7 +997,8 @@ def test_parts_of_the_wrong_type_are_refused_as_format_md_says(small_run, tmp_pa
     path = _edited(small_run, tmp_path / "typed.h5", edit)
     line = f"{path}: {_TYPE_BREAKS[case][1]}"
     _refused(_cli("inspect", path), line)
-    if case.startswith("meta"):  # no verdict rests on it: analyze audits past it and names it (format.md)
+    if case.startswith(("meta", spec.ATTR_RECORDER_VERSION, spec.ATTR_CREATED)):  # no verdict rests on it: analyze
+        # audits past it and names it (format.md)
         with open_run(path) as run:
             assert run.damaged_parts() == {"header": line}
     else:
