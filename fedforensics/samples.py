@@ -48,6 +48,12 @@ def check_labels(y: np.ndarray, n: int, source: str) -> np.ndarray:
         if y.ndim == 2 and len(y) == n:
             hint = ": one-hot rows? give y.argmax(1)" if y.shape[1] > 1 else ": give y.ravel()"
         raise FedForensicsError(f"{source}: labels have shape {y.shape}; expected ({n},), one label per sample{hint}")
+    first = y[0].item() if n and isinstance(y[0], np.generic) else (y[0] if n else None)
+    if isinstance(first, (str, bytes)):  # an array of texts, or an object array of them: it said "got <U21"
+        raise FedForensicsError(
+            f"{source}: labels are text (the first is {first[:20]!r}{'…' * (len(first) > 20)}), not class indices: give "
+            "each sample's class as the model numbers it, a whole number ≥ 0 (y.astype(int) for numbers stored as text)"
+        )
     if not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.floating)):
         raise FedForensicsError(f"{source}: labels must be class indices (whole numbers ≥ 0), got {y.dtype}")
     bad = ~np.isfinite(y) | (y != np.round(y)) | (y < 0) if y.dtype.kind == "f" else y < 0

@@ -170,6 +170,9 @@ TOO_FEW = "trigger inversion needs at least 2 samples of each of 2 labels"
 BAD_DATA = {  # file name: (its arrays from the good clean data x (float64), y; the words of the refusal)
     "labels_1e30": (lambda x, y: {"x": x, "y": np.full(len(y), 1e30)}, "labels_1e30.npz: label 1e+30 is too large"),
     "labels_uint64_max": (lambda x, y: {"x": x, "y": np.full(len(y), 2**64 - 1, np.uint64)}, "label 18446744073709551615 is too large"),
+    "labels_text": (lambda x, y: {"x": x, "y": y.astype(str)},  # said "labels must be class indices ..., got <U21"
+                    "labels_text.npz: labels are text (the first is '6'), not class indices: give each sample's class as "
+                    "the model numbers it, a whole number ≥ 0 (y.astype(int) for numbers stored as text)"),
     "x_beyond_float32": (lambda x, y: {"x": np.where(np.arange(x.size).reshape(x.shape) == 0, 1e300, x), "y": y},
                          "x_beyond_float32.npz: x holds 1e+300, beyond float32's range"),
     "x_complex": (lambda x, y: {"x": x + 1j, "y": y}, "x_complex.npz: x holds complex numbers"),
