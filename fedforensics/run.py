@@ -181,6 +181,12 @@ def _declared_order(values: np.ndarray, declared: np.dtype) -> np.ndarray:
 QUOTED = 200
 
 
+def _cut(text: str) -> str:
+    """``text`` for a one-line message, cut past :data:`QUOTED` characters with how many it had (a failure reason or a
+    layer's shape of another writer may be millions long)."""
+    return text if len(text) <= QUOTED else f"{text[:QUOTED]}… ({len(text):,} characters)"
+
+
 def _shown(value: object) -> str:
     """A value of the file (an attribute, an id, a name) for a one-line message: ``0``, ``'1'``, ``an array of shape
     (2,)``; a text escaped as ``repr`` escapes it, cut past :data:`QUOTED` characters (or bytes)."""
@@ -595,7 +601,7 @@ class Run:
             first[name] = i
             dims = np.asarray(shapes[i])
             if dims.ndim != 1 or dims.dtype.kind not in "iu" or (dims < 0).any():
-                raise RunFormatError(f"{where} ({_shown(name)}) has shape {dims.tolist()!r}, not a list of integers ≥ 0")
+                raise RunFormatError(f"{where} ({_shown(name)}) has shape {_cut(repr(dims.tolist()))}, not a list of integers ≥ 0")
             try:
                 dtype = np.dtype(dtypes[i])
             except TypeError:
@@ -931,7 +937,7 @@ class Run:
         except KeyError:
             failure = self.failures(r).get(str(cid))
             if failure is not None:
-                raise KeyError(f"client {cid!r} failed in round {r} ({failure}): no update was recorded") from None
+                raise KeyError(f"client {cid!r} failed in round {r} ({_cut(failure)}): no update was recorded") from None
             raise KeyError(f"client {cid!r} did not take part in round {r}") from None
         out = {}
         for layer in self.layers:

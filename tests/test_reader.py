@@ -1533,3 +1533,24 @@ def test_a_state_never_written_is_a_damaged_part_not_a_model_of_zeros(tmp_path):
     with open_run(path) as run:
         assert run.damaged_parts() == {"final": line}
     _refused(_cli("inspect", path), line)
+
+
+def test_a_failure_reason_and_a_layer_shape_of_another_writer_are_cut_in_messages(tmp_path):
+    """A format review: a reader must take a failure reason of any length, and Run.update named a 10-million-character
+    one whole in its KeyError; a layer table's shape of a million numbers was printed whole in the refusal."""
+    from synthetic import make_run
+
+    path = make_run(tmp_path / "r.h5", clients=4, rounds=2)
+    with h5py.File(path, "r+") as f:
+        group = f["rounds"][sorted(f["rounds"])[0]].create_group("failures")
+        group.create_dataset("clients", data=["x"], dtype=h5py.string_dtype())
+        group.create_dataset("reasons", data=["r" * 10_000_000], dtype=h5py.string_dtype())
+    with open_run(path) as run, pytest.raises(KeyError) as failed:
+        run.update(0, "x")
+    assert len(str(failed.value)) < 1_000 and "10,000,000 characters" in str(failed.value)
+    with h5py.File(path, "r+") as f:
+        shapes = f["layers/shape"]
+        shapes[0] = np.full(1_000_000, -1)
+    with pytest.raises(RunFormatError) as refused:
+        open_run(path)
+    assert len(str(refused.value)) < 1_000 and "characters)" in str(refused.value)
