@@ -200,8 +200,9 @@ def analyze(
         else:
             for cid in data.nonfinite:
                 nonfinite.setdefault(cid, []).append(data.round)
-            if most_diverged(len(data.nonfinite), len(data.clients) + len(data.nonfinite)):
-                diverged[data.round] = (len(data.nonfinite), len(data.clients) + len(data.nonfinite))
+            sent = (len(data.nonfinite), len(data.clients) + len(data.nonfinite))  # NaN/Inf updates, of all
+            if most_diverged(*sent):
+                diverged[data.round] = sent
         for detector in detectors:
             detector.observe(data)
         persistence.observe(data)
