@@ -832,6 +832,8 @@ def test_a_run_records_the_settings_its_attack_takes_and_no_other(short_runs, na
     with open_run(short_runs[name].path) as run:
         config = run.meta["config"]
     assert SETTINGS & set(config) == takes and config["seed"] == 0 and config["attack"] == name
+    # a clean run recorded the default 0.2 of malicious clients and an attack start round it never had
+    assert ({"malicious_fraction", "attack_start_round"} <= set(config)) == (name != "none")
 
 
 def test_a_target_class_backdoor_records_no_poison_rate_nor_noise_a_target(tmp_path):

@@ -29,6 +29,10 @@ from .attacks import ATTACKS, SETTINGS, Attack, AttackContext, make_attack
 from .data import Dataset, load_dataset, partition, train_test_split
 from .triggers import make_trigger
 
+#: The settings of the attackers themselves: a clean run (``--attack none``) records neither (it recorded the default
+#: 0.2 of malicious clients and an attack start round it never had).
+ATTACKER_SETTINGS = frozenset({"malicious_fraction", "attack_start_round"})
+
 __all__ = ["FederationPlan", "SimulationConfig", "SimulationResult", "plan", "simulate"]
 
 Progress = Callable[[int, int], None]
@@ -308,18 +312,20 @@ def _sync_folder(path: Path) -> None:
 
 
 def _meta(config: SimulationConfig, data: Dataset, clients: list[_Client], attack: Attack, source: str) -> dict[str, Any]:
-    """The run's meta: the settings (of the attack's own, :data:`~.attacks.SETTINGS`, those it takes alone), the data's
+    """The run's meta: the settings (of the attack's own, :data:`~.attacks.SETTINGS`, those it takes alone; of a clean
+    run, no :data:`ATTACKER_SETTINGS`), the data's
     shape, the ground truth and, for an attack that poisons data, how many of each attacker's samples it changed (none:
     the attacker trained as an honest client)."""
     malicious = [c.index for c in clients if c.malicious]
     poisoned = {c.cid: c.poisoned_samples for c in clients if c.malicious}
+    left_out = (SETTINGS - attack.settings) | (ATTACKER_SETTINGS if config.attack == "none" else frozenset())
     return {
         "source": source,
         "dataset": data.name,
         "image_shape": list(data.image_shape),
         "num_classes": data.num_classes,
         "model_factory": zoo.model_path(config.model, data.image_shape, data.num_classes),
-        "config": {k: v for k, v in asdict(config).items() if k not in SETTINGS or k in attack.settings},
+        "config": {k: v for k, v in asdict(config).items() if k not in left_out},
         "data_sha256": data.sha256(),
         "versions": {name: _installed(name) for name in ("fedforensics", "torch", "numpy")},
         "malicious": [client_id(i) for i in malicious],
