@@ -66,8 +66,9 @@ class DeviationPersistence:
 
     @property
     def median(self) -> float | None:
-        """The run's median cosine, to 0.001 (``None`` with no client seen in two consecutive comparable rounds)."""
+        """The run's median cosine, to 0.001 (``None`` with no client seen in two consecutive comparable rounds); of an
+        even number of pairs, the mean of the two middle ones (it was the upper one)."""
         if not self.pairs:
             return None
-        middle = int(np.searchsorted(np.cumsum(self._histogram), (self.pairs + 1) / 2))
-        return round(middle / BINS - 1.0, 3)
+        lower, upper = np.searchsorted(np.cumsum(self._histogram), [(self.pairs + 1) // 2, self.pairs // 2 + 1])
+        return round((lower + upper) / (2 * BINS) - 1.0, 3)

@@ -1582,7 +1582,7 @@ def _rounds_run(path, rounds):
 
 def test_persistence_compares_consecutive_comparable_rounds_against_the_median_to_the_bin(tmp_path):
     """A review's mutants survived: the smallest comparable round (4 clients), the gap a smaller round leaves, the
-    median's upper middle, deviations from the coordinate-wise median (not the mean a ×100 client drags), and the
+    median of an even count, deviations from the coordinate-wise median (not the mean a ×100 client drags), and the
     cosines rounded to their bin (not truncated)."""
     from fedforensics.persistence import DeviationPersistence
 
@@ -1605,8 +1605,13 @@ def test_persistence_compares_consecutive_comparable_rounds_against_the_median_t
     dragged = _persistence(_rounds_run(tmp_path / "outlier.h5", outlier))
     assert dragged.median < 0.5  # against the mean, every honest deviation would point away from the boost
     tracker = DeviationPersistence([])
-    tracker._histogram[[1200, 1800]] = 1  # cosines 0.2 and 0.8: the median of an even count is the upper middle
-    assert tracker.median == 0.8
+    tracker._histogram[[1200, 1800]] = 1  # cosines 0.2 and 0.8: the median of an even count is their mean (was 0.8)
+    assert tracker.median == 0.5
+    tracker._histogram[1300] = 1  # 0.2, 0.3 and 0.8: the middle one
+    assert tracker.median == 0.3
+    tracker._histogram[1300] = 3  # 0.2, 0.3, 0.3, 0.3, 0.8, 0.8 after one more 0.8: two middle ones in one bin
+    tracker._histogram[1800] = 2
+    assert tracker.median == 0.3
 
 
 def test_the_report_says_when_the_clients_differences_persist_round_after_round(tmp_path):
