@@ -1984,6 +1984,28 @@ def test_clients_that_send_nothing_are_not_each_other_s_copies(tmp_path):
     assert result.flagged == [] and "c00" not in result.extras["nearest"]
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_clients_that_trained_among_stragglers_are_no_copies(seed, tmp_path):
+    """Rounds where most clients sent the model back unchanged (zero updates): a zero update is at cosine distance 1
+    from every other, the round's usual nearest distance was theirs, and the two clients that trained in every round
+    were `sybil`-flagged as near copies (z 4.2-6.4); on their histories `accumulated-sybil` reached 2.8-3.1, half its
+    threshold, the round's median of mostly zeros leaving each round's whole common direction in both. The clients
+    that moved are compared among themselves."""
+    rng = np.random.default_rng(seed)
+    common = rng.normal(size=400)
+    with Recorder(tmp_path / "stragglers.h5") as rec:
+        for r in range(40):
+            common = 0.5 * common + np.sqrt(0.75) * rng.normal(size=400)
+            with rec.round(r, {"w": np.zeros(400)}) as rnd:
+                for i in range(10):
+                    trained = i < 2 or rng.random() < 0.3
+                    update = common + 0.2 * rng.normal(size=400) if trained else np.zeros(400)
+                    rnd.client(f"c{i}", {"w": update}, num_samples=50, delta=True)
+    report = analyze(open_run(tmp_path / "stragglers.h5"), [get_detector("sybil"), get_detector("accumulated-sybil")])
+    assert report.detector("sybil").flagged == []
+    assert max(report.detector("accumulated-sybil").scores.values()) < 1.0
+
+
 def test_nan_the_recorded_counts_do_not_show_is_named(tmp_path):
     """A file whose update data rotted (or was edited) after recording: the run's facts (from the recorded counts)
     said 'NaN/Inf none found' while the same report judged c4 suspicious for an update holding NaN."""

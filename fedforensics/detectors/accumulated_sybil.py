@@ -32,7 +32,9 @@ class AccumulatedSybilDetector(Detector):
     ``malicious``). The clients' median comes out because colluders drag each round's
     median towards their shared direction, which leaves its opposite in every honest
     departure (with 10 colluders of 40, honest histories became as alike as theirs). A
-    round in which a client sent nothing adds nothing to its history.
+    round in which a client sent nothing adds nothing to its history, and its zero update
+    is not in the round's median (a round with fewer than ``min_clients`` non-zero updates
+    adds nothing at all).
 
     The statistic is the logarithm of the cosine distance from a client's history to
     its nearest other client's, as a robust z across the clients with at least
@@ -48,8 +50,8 @@ class AccumulatedSybilDetector(Detector):
     threshold
         Score at which a client is flagged.
     min_clients
-        Rounds with fewer clients add nothing (a median of two is no reference), and fewer
-        clients with a history are not compared.
+        Rounds with fewer clients that sent a non-zero update add nothing (a median of two is
+        no reference), and fewer clients with a history are not compared.
     min_rounds
         A client with fewer rounds of a non-zero update has no history yet: one or two departures, as
         noisy as a round's.
@@ -81,17 +83,19 @@ class AccumulatedSybilDetector(Detector):
         self._sample = np.empty((0, width))
 
     def observe(self, data: RoundData) -> None:
-        n = len(data.clients)
-        if n < self.min_clients or not self._columns:
+        n, moved = len(data.clients), data.moved
+        if int(moved.sum()) < self.min_clients or not self._columns:
             return
         if self._sample.shape[0] < n:
             self._sample = np.empty((n, self._sample.shape[1]))
-        scale = np.divide(1.0, data.norms, out=np.zeros(n), where=data.moved)[:, None]
+        scale = np.divide(1.0, data.norms, out=np.zeros(n), where=moved)[:, None]
         sample = np.multiply(grid_sample(data, self._columns), scale, out=self._sample[:n])  # unit updates
-        sample -= column_median(sample)
-        sample[~data.moved] = 0.0  # a client that sent nothing departs from nothing
+        # the median of the clients that moved: with the zero rows of stragglers in it, a round where most sent
+        # nothing had a median of 0, and the few that trained each added the round's whole common direction
+        sample -= column_median(sample[moved])
+        sample[~moved] = 0.0  # a client that sent nothing departs from nothing
         self._history[data.index] += sample
-        self._rounds[data.index] += data.moved
+        self._rounds[data.index] += moved
 
     def finish(self) -> DetectorResult:
         everyone = self._run.all_clients

@@ -36,7 +36,8 @@ class SybilDetector(RoundStatisticDetector):
     similarity itself (1 against an honest 0.96) the copies drag the median and
     the MAD until they look ordinary. ``abs_floor`` (0.3, a factor of 1.35)
     keeps rounds whose clients are all about equally close from turning small
-    ratios into large z.
+    ratios into large z. Only clients that sent a non-zero update are compared
+    (at least ``min_clients`` of them): a zero update has no direction.
     """
 
     name = "sybil"
@@ -59,7 +60,14 @@ class SybilDetector(RoundStatisticDetector):
         self._nearest: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def statistics(self, data: RoundData) -> dict[str, np.ndarray]:
-        gaps, nearest = log_nearest_distance(data.cosine_distances)
+        # the clients that sent something, compared among themselves: a zero update is at distance 1 from every
+        # other, and where stragglers sent several, the round's usual nearest distance was theirs, 1, and every
+        # honest client that trained stood out as a near copy (z up to 10)
+        moved = np.flatnonzero(data.moved)
+        gaps, nearest = np.full(len(data.clients), np.nan), np.arange(len(data.clients))
+        if moved.size >= self.min_clients:
+            gaps[moved], closest = log_nearest_distance(data.moved_cosine_distances)
+            nearest[moved] = moved[closest]
         self._nearest[data.round] = (data.index.copy(), data.index[nearest])
         return {"nearest distance": gaps}
 
