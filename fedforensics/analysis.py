@@ -26,6 +26,7 @@ from .notes import (
     coverage_notes,
     damaged_parts_note,
     diverged_rounds_note,
+    idle_note,
     label_mix_note,
     large_data_note,
     majority_weight_note,
@@ -170,6 +171,7 @@ def analyze(
         detector.start(run)
     participation: dict[str, list[int]] = {}
     nonfinite: dict[str, list[int]] = {}
+    idle: dict[str, list[int]] = {}  # client -> rounds in which it sent a zero update and claimed no samples
     broken_from: int | None = None  # the first round whose global model held NaN/Inf
     diverged: dict[int, tuple[int, int]] = {}  # rounds whose updates mostly held NaN/Inf → (how many, of how many)
     client_metrics: dict[str, RoundTable] = {}
@@ -193,8 +195,10 @@ def analyze(
             normalized.update(
                 normalized_excess_clients(data.clients, data.norms, sum(data.layer_sq_norms[name] for name in head))
             )
-        for cid in data.clients + data.nonfinite:
+        for cid in data.clients + data.nonfinite + data.idle:
             participation.setdefault(cid, []).append(data.round)
+        for cid in data.idle:
+            idle.setdefault(cid, []).append(data.round)
         if data.global_nonfinite:
             broken_from = data.round if broken_from is None else broken_from
         else:
@@ -237,6 +241,7 @@ def analyze(
         ]),
         persistence_note(persistence, verdicts, results, rule),
         zero_updates_note(still, len(round_sizes)),
+        idle_note(idle),
         copies_note(results),
         absent_truth_note(report.summary.ground_truth, run.all_clients),
         nonfinite_mismatch_note(

@@ -473,6 +473,19 @@ def zero_updates_note(still: list[int], compared: int) -> str | None:
     return f"in round{'s' * (len(still) > 1)} {listed(map(str, still))} every client update is zero: nothing to compare there"
 
 
+def idle_note(idle: dict[str, list[int]]) -> str | None:
+    """The clients that sent back the model they were given and claimed no samples (client → those rounds), whom the
+    scan leaves out of the rounds' comparisons (:attr:`~.detectors.base.RoundData.idle`)."""
+    if not idle:
+        return None
+    replies = sum(len(rounds) for rounds in idle.values())
+    return (
+        f"{clients_listed(sorted(idle))} sent back the model {'it was' if len(idle) == 1 else 'they were'} given (a zero "
+        f"update) and claimed no samples in {replies} repl{'ies' if replies > 1 else 'y'}: nothing to train on, no "
+        "change to the model (FedAvg weighs such a reply 0), so those replies were left out of their rounds' comparisons"
+    )
+
+
 def absent_truth_note(truth: list[str] | None, clients: list[str]) -> str | None:
     """The ids the run's recorded ground truth names of which the run holds no update (``clients``: the run's; a
     client recorded only as a failed reply has none), with the client each is spelled alike to: ``fedforensics

@@ -115,7 +115,8 @@ def scan(
     cosine distance derives from it, and finiteness from the layers' squared
     norms — a client whose squared norm is not finite (NaN, Inf, or too
     large for float32) is moved to ``RoundData.nonfinite`` so that it cannot
-    poison the statistics. BLAS runs on one thread while the scan runs, the
+    poison the statistics, and one that sent a zero update and claimed no
+    samples to ``RoundData.idle`` (it took no part). BLAS runs on one thread while the scan runs, the
     consumer's code included (:func:`single_threaded_blas`). With ``directions``
     (a detector's ``uses_directions``), every round is added to the clients'
     accumulated directions before it is yielded (``RoundData.history``: every
@@ -163,13 +164,18 @@ def scan(
                     global_nonfinite = not all(np.isfinite(state[layer.name]).all() for layer in layers)
                 except RunFormatError:  # malformed (the damaged parts note names it): the updates tell, as a broken
                     global_nonfinite = not finite.any()  # model breaks every update (local − global) and a client only its own
-                keep = np.flatnonzero(finite)
+            # a client that sent back the model it was given and claimed no samples (nothing to train on) took no
+            # part: FedAvg weighs it 0 and it changed nothing; compared, its zero update sat at z = -10 on norm
+            # (an honest device without new data in 4 of its 10 rounds was suspicious: a review)
+            idle = finite & (np.diag(gram) == 0) & (samples == 0)
+            if not finite.all() or idle.any():
+                keep = np.flatnonzero(finite & ~idle)
                 updates = {name: array[keep] for name, array in updates.items()}
                 gram = gram[np.ix_(keep, keep)]
                 sq_norms = {name: values[keep] for name, values in sq_norms.items()}
                 samples = samples[keep]
                 metrics = {m: values[keep] for m, values in metrics.items()}
-            kept = [c for c, ok in zip(clients, finite) if ok]
+            kept = [c for c, ok, out in zip(clients, finite, idle) if ok and not out]
             data = RoundData(
                 round=r,
                 clients=kept,
@@ -181,6 +187,7 @@ def scan(
                 gram=gram,
                 layer_sq_norms=sq_norms,
                 nonfinite=[c for c, ok in zip(clients, finite) if not ok],
+                idle=[c for c, out in zip(clients, idle) if out],
                 global_nonfinite=global_nonfinite,
                 history=history,
             )

@@ -126,6 +126,41 @@ def test_an_update_of_zero_in_half_a_client_s_rounds_or_a_tiny_one_is_no_free_ri
     assert result.flagged == [] and result.scores.get("c0", 0.0) != SENT_BACK, result.scores
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_a_client_with_nothing_to_train_on_takes_no_part_in_that_round(seed, tmp_path):
+    """A device without new data sends back the model it was given and claims no samples: FedAvg weighs it 0 and it
+    changes nothing. Compared with the others, its zero update sat at z = -10 on `norm`, and a client with nothing to
+    train on in about 4 of its 10 rounds was `suspicious` (seeds 0-2). Such replies are left out of the round's
+    comparisons, a note names them, and they still count as rounds the client took part in; claiming samples for the
+    same zero update is a free ride and is flagged as before."""
+    rng = np.random.default_rng(seed)
+    idle = {r: {f"c{i}" for i in (8, 9) if rng.random() < 0.4} for r in range(30)}
+    for claimed in (0, 50):
+        path = tmp_path / f"claimed{claimed}.h5"
+        with Recorder(path) as rec:
+            for r in range(30):
+                common = rng.normal(size=400)
+                with rec.round(r, {"w": np.zeros(400)}) as rnd:
+                    for i in range(10):
+                        cid = f"c{i}"
+                        if cid in idle[r]:
+                            rnd.client(cid, {"w": np.zeros(400)}, num_samples=claimed, delta=True)
+                        else:
+                            rnd.client(cid, {"w": common + rng.normal(size=400)}, num_samples=50, delta=True)
+        with open_run(path) as run:
+            report = analyze(run)
+        flagged = {v.client for v in report.verdicts if v.verdict != "benign"}
+        if claimed:
+            assert flagged and flagged <= {"c8", "c9"} and report.detector("free-rider").flagged
+            assert not any("claimed no samples" in note for note in report.notes)
+            continue
+        assert flagged == set(), [(v.client, v.flagged_by) for v in report.verdicts if v.verdict != "benign"]
+        assert all(v.rounds == 30 for v in report.verdicts)
+        (note,) = [note for note in report.notes if "claimed no samples" in note]
+        replies = sum(len(ids) for ids in idle.values())
+        assert note.startswith("clients c8, c9 sent back the model they were given") and f"in {replies} replies" in note
+
+
 def test_median_cosine_compares_the_others_as_if_a_zero_update_were_not_there(tmp_path):
     """A review: a zero update, at cosine distance 1 from every other, moved every other client's median towards
     1; the others are now compared among themselves, as in the same federation without that client."""

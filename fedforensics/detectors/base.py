@@ -54,7 +54,8 @@ class RoundData:
     """One round, read once and shared by every detector.
 
     ``clients`` holds only the clients whose update is finite; the others are
-    listed in ``nonfinite`` (a NaN would poison every median). The updates stay
+    listed in ``nonfinite`` (a NaN would poison every median), and those that took
+    no part (a zero update, no samples claimed) in ``idle``. The updates stay
     one block per layer; the scan computes the whole updates' Gram matrix (the sum of
     the layers'; each layer's squared norms are kept, its matrix is not: clients² numbers a
     layer), and what is derived from it (norms, cosine distances) is computed once, on first
@@ -71,6 +72,9 @@ class RoundData:
     gram: np.ndarray  # float64 (n_clients, n_clients): dot products of the whole updates
     layer_sq_norms: dict[str, np.ndarray]  # layer name -> float64 (n_clients,): squared L2 norm of each client's layer
     nonfinite: list[str] = field(default_factory=list)
+    #: Clients that sent back the model they were given (a zero update) and claimed no samples: nothing to train on.
+    #: FedAvg weighs them 0 and they changed nothing, so they are not among ``clients``, whom the detectors compare.
+    idle: list[str] = field(default_factory=list)
     #: The global model this round's clients received held NaN/Inf: their NaN/Inf updates are its doing.
     global_nonfinite: bool = False
     #: Every client's update direction summed over the rounds so far, this one included, when a detector of the
