@@ -1935,22 +1935,32 @@ def test_exact_copies_are_called_copies_not_a_ratio_to_a_floored_zero(tmp_path):
     assert not [n for n in report.notes if "copies or rescaled copies" in n]
 
 
+def _drifting_run(path, seed: int, rounds: int, clients: int, always: int, share: float, others: str):
+    """A clean run of one 400-coordinate layer whose rounds share a common direction (correlated 0.5 from one round to
+    the next), each update that direction plus 0.2 noise: clients c00.. of the first ``always`` train every round, the
+    others in a ``share`` of the rounds, and are ``others`` ("absent": not in the round; "zero": a zero update) in
+    the rest; every reply claims 50 samples."""
+    rng = np.random.default_rng(seed)
+    common = rng.normal(size=400)
+    with Recorder(path) as rec:
+        for r in range(rounds):
+            common = 0.5 * common + np.sqrt(0.75) * rng.normal(size=400)
+            with rec.round(r, {"w": np.zeros(400)}) as rnd:
+                for i in range(clients):
+                    if i < always or rng.random() < share:
+                        rnd.client(f"c{i:02d}", {"w": common + 0.2 * rng.normal(size=400)}, num_samples=50, delta=True)
+                    elif others == "zero":
+                        rnd.client(f"c{i:02d}", {"w": np.zeros(400)}, num_samples=50, delta=True)
+    return path
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_clients_that_take_part_in_the_same_rounds_are_no_colluders(seed, tmp_path):
     """A clean federation: c0-c3 take part in every round, 26 others in one round in ten, the rounds'
     common directions correlated. Summed as they are, the four's updates share every round's direction and
     were 44x closer to one another than usual (`malicious`); their departures from the round's median are not.
     Reading the shared accumulated directions also changed cosine-hdbscan's scores: it must not."""
-    rng = np.random.default_rng(seed)
-    common = rng.normal(size=400)
-    with Recorder(tmp_path / "always.h5") as rec:
-        for r in range(60):
-            common = 0.5 * common + np.sqrt(0.75) * rng.normal(size=400)
-            with rec.round(r, {"w": np.zeros(400)}) as rnd:
-                for i in range(30):
-                    if i < 4 or rng.random() < 0.1:
-                        rnd.client(f"c{i:02d}", {"w": common + 0.2 * rng.normal(size=400)}, num_samples=50, delta=True)
-    run = open_run(tmp_path / "always.h5")
+    run = open_run(_drifting_run(tmp_path / "always.h5", seed, 60, 30, always=4, share=0.1, others="absent"))
     report = analyze(run)
     assert report.detector("accumulated-sybil").flagged == []
     assert report.counts["malicious"] == report.counts["suspicious"] == 0
@@ -1991,17 +2001,8 @@ def test_clients_that_trained_among_stragglers_are_no_copies(seed, tmp_path):
     were `sybil`-flagged as near copies (z 4.2-6.4); on their histories `accumulated-sybil` reached 2.8-3.1, half its
     threshold, the round's median of mostly zeros leaving each round's whole common direction in both. The clients
     that moved are compared among themselves."""
-    rng = np.random.default_rng(seed)
-    common = rng.normal(size=400)
-    with Recorder(tmp_path / "stragglers.h5") as rec:
-        for r in range(40):
-            common = 0.5 * common + np.sqrt(0.75) * rng.normal(size=400)
-            with rec.round(r, {"w": np.zeros(400)}) as rnd:
-                for i in range(10):
-                    trained = i < 2 or rng.random() < 0.3
-                    update = common + 0.2 * rng.normal(size=400) if trained else np.zeros(400)
-                    rnd.client(f"c{i}", {"w": update}, num_samples=50, delta=True)
-    report = analyze(open_run(tmp_path / "stragglers.h5"), [get_detector("sybil"), get_detector("accumulated-sybil")])
+    path = _drifting_run(tmp_path / "stragglers.h5", seed, 40, 10, always=2, share=0.3, others="zero")
+    report = analyze(open_run(path), [get_detector("sybil"), get_detector("accumulated-sybil")])
     assert report.detector("sybil").flagged == []
     assert max(report.detector("accumulated-sybil").scores.values()) < 1.0
 
