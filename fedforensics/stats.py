@@ -145,8 +145,11 @@ def bonferroni_z(z: float, tests: float) -> float:
     converts back, so one threshold serves a detector with one statistic and
     one with a hundred (every class of an output layer, every layer slice).
     One- and two-sided tests give the same corrected z (the factor 2 of a
-    two-sided p-value goes in and comes out again). :func:`bonferroni_zs` does
-    many at once.
+    two-sided p-value goes in and comes out again). A product of ½ or more is no
+    evidence: there the z less the z at which the product reaches ½, 0 at that
+    point and below it beneath, so that such clients keep the order of their
+    statistics (they all scored 0, and tied in an evaluation's AUROC).
+    :func:`bonferroni_zs` does many at once.
     """
     return float(bonferroni_zs(np.array([z], dtype=float), tests)[0])
 
@@ -165,8 +168,8 @@ def bonferroni_zs(z: np.ndarray, tests: np.ndarray | float) -> np.ndarray:
 
     zt, count = z[todo], tests[todo]
     log_p = norm.logsf(zt) + np.log(count)
-    plain = log_p >= np.log(0.5)  # the corrected p is no evidence: 0, or z itself when below
-    out[todo[plain]] = np.minimum(zt[plain], 0.0)
+    plain = log_p >= np.log(0.5)  # the corrected p is no evidence: z less the z where it is ½ (continuous there)
+    out[todo[plain]] = zt[plain] - norm.isf(0.5 / count[plain])
     near = ~plain & (zt < 30)
     out[todo[near]] = norm.isf(np.exp(log_p[near]))
     far = ~plain & ~near  # far in the tail: z² ≈ −2 log p

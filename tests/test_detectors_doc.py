@@ -93,12 +93,16 @@ def test_small_federations_names_every_detector_that_judges_a_robust_z_once_per_
 
 def test_step_3_says_what_bonferroni_gives_where_the_product_is_no_evidence():
     """Step 3 said only 'multiplied by m and turned back into a z', which for a product of p ≥ ½ gives a negative z
-    (−inf from 1 on); the code gives 0 there (a z below 0 unchanged), so that a layer-deviation report of many clients
-    at exactly 0.0 read as a bug: the step says so, and the far tail's asymptote."""
+    (−inf from 1 on); the code gave 0 there (session 45: the z less the z where the product is ½, so that clients
+    without evidence keep their order), which the step must say, and the far tail's asymptote."""
     import numpy as np
+    from scipy.stats import norm
 
     from fedforensics.stats import bonferroni_zs
 
-    assert bonferroni_zs(np.array([2.0, -1.0, 40.0]), 100.0).tolist() == [0.0, -1.0, float(np.sqrt(1600 - 2 * np.log(100)))]
+    half = float(norm.isf(0.005))  # 100 tests: the product is ½ at p = 0.005
+    expected = [2.0 - half, -1.0 - half, float(np.sqrt(1600 - 2 * np.log(100)))]
+    np.testing.assert_allclose(bonferroni_zs(np.array([2.0, -1.0, 40.0]), 100.0), expected)
     step3 = " ".join(DOC.read_text().split("3. **Many statistics, one threshold.**", 1)[1].split("4. **Verdict**", 1)[0].split())
-    assert "A product of ½ or more is no evidence and gives 0" in step3 and "√(z² − 2 ln *m*)" in step3
+    assert "A product of ½ or more is no evidence: the score is then the z less the z at which the product is ½" in step3
+    assert "√(z² − 2 ln *m*)" in step3

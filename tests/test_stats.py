@@ -76,19 +76,26 @@ def test_bonferroni_z_is_the_quantile_of_the_multiplied_p_value():
     for p in (1e-3, 1e-6, 1e-12):
         for tests in (2, 7, 150):
             assert bonferroni_z(float(norm.isf(p)), tests) == pytest.approx(norm.isf(tests * p), rel=1e-9)
-    assert bonferroni_z(3.0, 1) == 3.0 and bonferroni_z(0.5, 7) == 0.0 and bonferroni_z(-2.0, 7) == -2.0
+    assert bonferroni_z(3.0, 1) == 3.0
+    # no evidence (a product of ½ or more): the z less the z where the product is ½, so that such clients keep their
+    # order (they all scored 0, and tied in an evaluation's AUROC); continuous where the product reaches ½
+    half = float(norm.isf(0.5 / 7))
+    assert bonferroni_z(0.5, 7) == pytest.approx(0.5 - half) and bonferroni_z(-2.0, 7) == pytest.approx(-2.0 - half)
+    assert bonferroni_z(half - 1e-9, 7) == pytest.approx(0.0, abs=1e-6) == bonferroni_z(half + 1e-9, 7)
+    assert bonferroni_z(-1.0, 7) < bonferroni_z(0.0, 7) < bonferroni_z(1.0, 7) < 0.0
     assert bonferroni_z(40.0, 150) == pytest.approx(float(np.sqrt(40.0**2 - 2 * np.log(150))))
 
 
 def _scalar_bonferroni(z: float, tests: float) -> float:
-    """The scalar formula bonferroni_z had before it was vectorized (session 32), branch by branch."""
+    """The scalar formula bonferroni_z had before it was vectorized (session 32), branch by branch (with session 45's
+    continuation below the point of no evidence)."""
     from scipy.stats import norm
 
     if tests <= 1 or not np.isfinite(z):
         return z
     log_p = norm.logsf(z) + np.log(tests)
     if log_p >= np.log(0.5):
-        return min(z, 0.0) if z < 0 else 0.0
+        return float(z - norm.isf(0.5 / tests))
     if z < 30:
         return float(norm.isf(np.exp(log_p)))
     return float(np.sqrt(max(z * z - 2.0 * np.log(tests), 0.0)))
