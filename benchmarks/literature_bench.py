@@ -3,9 +3,9 @@
     python benchmarks/literature_bench.py [--jobs 1] [--print]
 
 Records what ``benchmarks/.cache/literature/`` (``$FEDFORENSICS_BENCH_CACHE/literature``) lacks of
-``redteam/literature_runs.txt`` (54 federations of the zoo's digits CNN: Fang et al.'s attacks on the trimmed mean, the
-edge-case backdoor with and without PGD, a semantic backdoor, an A3FL-style optimized trigger, PoisonedFL, and clean
-controls under both servers; about 12 minutes on one core), audits each with the default detectors and rewrites the
+``redteam/literature_runs.txt`` (72 federations of the zoo's digits CNN: Fang et al.'s attacks on the trimmed mean, the
+edge-case backdoor with and without PGD, a semantic backdoor, an A3FL-style optimized trigger, PoisonedFL, F3BA,
+Chameleon, an IBA-style generator-made trigger, and clean controls under both servers; about 15 minutes on one core), audits each with the default detectors and rewrites the
 table between the ``literature-redteam`` markers of docs/detection.md.
 """
 

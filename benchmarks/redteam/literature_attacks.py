@@ -31,11 +31,36 @@ Attacks (written from the papers' descriptions; each attacker attacks in every r
               c * s * |last global update| (the same direction in every round); c starts at 8 and halves
               every 5th round in which the global model's movement over the last 5 rounds agrees with s on under 55 %
               of the coordinates
+  f3ba        Fang and Chen, AAAI 2023, "On the Vulnerability of Backdoor Defenses for Federated Learning" (F3BA,
+              focused flip): from its second round on, the attacker takes as candidates the 10 % of the conv and hidden
+              layers' weights of lowest movement score (w_t - w_t-1) * w_t, optimizes a 3x3 patch (bottom-right) to
+              raise the conv activations it causes (2 passes of gradient ascent, step 0.1), flips the candidate conv
+              weights to the signs of the patch (scaled to each filter's range), and in every third attacking round flips
+              the candidate hidden-layer weights to the signs of the stamped-minus-clean feature difference; then, as the
+              authors' code does, it trains on its data with 30 % of each batch stamped and labelled 5.
+              Simplified: flip factor 1, no held-out fifth of its data for the handcrafting, no similarity loss
+  chameleon   Dai and Li, ICML 2023, "Chameleon: Adapting to Peer Images for Planting Durable Backdoors in Federated
+              Learning": a fixed 3x3 white patch (bottom-right), target 2; the attacker first trains the encoder (all
+              layers but the last) with a projection head (64 -> 32, kept across rounds) under a supervised contrastive
+              loss (temperature 0.07) in which 30 % of each batch is stamped and labelled 2, so stamped images are pulled
+              toward the benign 2s (the facilitators, their pairs weighted 2) and pushed from their own class (the
+              interferers); then it freezes the encoder and trains the last layer by cross-entropy on the same batches
+              (--epochs each stage; momentum 0.9, learning rates 0.01 and --lr). Simplified: no projection onto a norm
+              ball, no learning-rate milestones
+  iba         in the spirit of IBA (Nguyen et al., NeurIPS 2023, "IBA: Towards Irreversible Backdoor Attacks in
+              Federated Learning"): a trigger generator (conv 1->16 -> ReLU -> conv 16->1 -> tanh, times 0.2: a
+              per-image perturbation of at most 0.2 a pixel) shared by the attackers, trained each round (20 Adam steps)
+              to make the current global model answer 8 for perturbed inputs; the attacker then trains with 30 % of each
+              batch perturbed and labelled 8, updating only the coordinates outside the 10 % the last global update
+              moved most (the main task's, as Neurotoxin), projected every 5 steps and at the end onto the L2 ball of its
+              own honest update norm. Simplified: the generator is trained against the global model, not jointly
+              with the local one
 
 Every client (the attackers too) reports train_loss and train_accuracy of the model it trained on its own data (the
 model-poisoning attackers report those of their honest training). Each round's global metrics hold ``accuracy`` on
-held-out digits and, for the backdoors, ``attack_success`` on held-out inputs of the backdoor task; an a3fl run attaches
-its last trigger (``a3fl_trigger``: ``pattern`` and ``mask``).
+held-out digits and, for the backdoors, ``attack_success`` on held-out inputs of the backdoor task; an a3fl or f3ba run
+attaches its last trigger (``a3fl_trigger`` or ``f3ba_trigger``: ``pattern`` and ``mask``), an iba run its last
+generator's perturbed held-out inputs (``iba_trigger``: ``x``).
 """
 import argparse
 import json
@@ -50,8 +75,8 @@ from recorder import Recorder
 
 torch.set_num_threads(1)
 
-ATTACKS = ["none", "fang", "fang-pk", "edge", "edge-pgd", "semantic", "a3fl", "poisonedfl"]
-BACKDOORS = {"edge": 1, "edge-pgd": 1, "semantic": 6, "a3fl": 3}  # attack -> target label
+ATTACKS = ["none", "fang", "fang-pk", "edge", "edge-pgd", "semantic", "a3fl", "poisonedfl", "f3ba", "chameleon", "iba"]
+BACKDOORS = {"edge": 1, "edge-pgd": 1, "semantic": 6, "a3fl": 3, "f3ba": 5, "chameleon": 2, "iba": 8}  # attack -> target
 
 
 def options() -> argparse.Namespace:
@@ -146,11 +171,21 @@ def tensors(ids: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
 
 MASK = torch.zeros(1, 1, 8, 8)
 MASK[..., 5:8, 0:3] = 1.0
+CORNER = torch.zeros(1, 1, 8, 8)  # F3BA's and Chameleon's patch: the bottom-right corner
+CORNER[..., 5:8, 5:8] = 1.0
 
 
-def stamp(x: torch.Tensor, pattern: torch.Tensor) -> torch.Tensor:
-    """A3FL's trigger: the 3x3 patch ``pattern`` pasted on the bottom-left corner."""
-    return x * (1 - MASK) + pattern * MASK
+def stamp(x: torch.Tensor, pattern: torch.Tensor, mask: torch.Tensor = MASK) -> torch.Tensor:
+    """A patch trigger: ``pattern`` pasted where ``mask`` is 1 (A3FL's: the 3x3 bottom-left corner)."""
+    return x * (1 - mask) + pattern * mask
+
+
+def stamped(trigger, target: int):
+    """A batch poisoner: ``--poison`` of the batch (its first samples) passed through ``trigger`` and labelled ``target``."""
+    def poison(xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        k = max(1, int(args.poison * len(yb)))
+        return torch.cat([trigger(xb[:k]), xb[k:]]), torch.cat([torch.full((k,), target), yb[k:]])
+    return poison
 
 
 def data_poisoned(i: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -193,33 +228,40 @@ def model_at(state: dict[str, torch.Tensor]) -> torch.nn.Module:
     return m
 
 
-def train(state, x, y, pattern=None, radius=None):
-    """Local SGD (momentum 0.9) from ``state``; with ``pattern`` (A3FL) ``--poison`` of each batch is stamped and
-    relabelled; with ``radius`` (PGD) the model is projected onto the L2 ball of that radius around ``state`` every
-    5 steps and at the end. Returns the trained state and its metrics on the client's own data."""
+def train(state, x, y, poison=None, radius=None, keep=None):
+    """Local SGD (momentum 0.9) from ``state``; with ``poison`` (a batch poisoner, ``stamped``) each batch is
+    poisoned; with ``radius`` (PGD) the model is projected onto the L2 ball of that radius around ``state`` every
+    5 steps and at the end; with ``keep`` (a 0/1 vector over the parameters) only those coordinates are updated.
+    Returns the trained state and its metrics on the client's own data."""
     m = model_at(state)
     start = vector(state)
     opt = torch.optim.SGD(m.parameters(), lr=args.lr, momentum=0.9)
+    masks = [p.reshape(q.shape) for p, q in zip(unvector(keep).values(), m.parameters())] if keep is not None else None
     steps = 0
     for _ in range(args.epochs):
         for batch in torch.randperm(len(y)).split(args.batch):
             xb, yb = x[batch], y[batch]
-            if pattern is not None:
-                k = max(1, int(args.poison * len(batch)))
-                xb = torch.cat([stamp(xb[:k], pattern), xb[k:]])
-                yb = torch.cat([torch.full((k,), BACKDOORS["a3fl"]), yb[k:]])
+            if poison is not None:
+                xb, yb = poison(xb, yb)
             opt.zero_grad()
             F.cross_entropy(m(xb), yb).backward()
+            if masks is not None:
+                for p, mask in zip(m.parameters(), masks):
+                    p.grad *= mask
             opt.step()
             steps += 1
             if radius is not None and (steps % 5 == 0):
                 project(m, start, radius)
     if radius is not None:
         project(m, start, radius)
+    return {k: v.detach().clone() for k, v in m.state_dict().items()}, own_metrics(m, x, y)
+
+
+def own_metrics(m: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    """What a client reports: the loss and accuracy of its trained model on its own data."""
     with torch.no_grad():
         out = m(x)
-        metrics = {"train_loss": float(F.cross_entropy(out, y)), "train_accuracy": float((out.argmax(1) == y).float().mean())}
-    return {k: v.detach().clone() for k, v in m.state_dict().items()}, metrics
+        return {"train_loss": float(F.cross_entropy(out, y)), "train_accuracy": float((out.argmax(1) == y).float().mean())}
 
 
 def project(m: torch.nn.Module, start: torch.Tensor, radius: float) -> None:
@@ -281,6 +323,134 @@ def fang_pk_update(own: torch.Tensor) -> torch.Tensor:
     return torch.where(mu > 0, mu - u * sigma, mu + u * sigma)
 
 
+def f3ba_candidates(state, previous, share: float = 0.1) -> dict[str, torch.Tensor]:
+    """F3BA's candidate weights: in the conv and hidden layers, the ``share`` of lowest movement score
+    (w_t - w_t-1) * w_t (weights shrinking toward, or across, zero), as 0/1 masks."""
+    out = {}
+    for name in ("0.weight", "4.weight"):
+        score = (state[name] - previous[name]) * state[name]
+        out[name] = (score <= score.flatten().kthvalue(max(1, int(share * score.numel()))).values).float()
+    return out
+
+
+def f3ba_flip_conv(state, candidates, pattern) -> dict[str, torch.Tensor]:
+    """F3BA's conv flip: each filter's candidate weights take the signs of the patch, scaled to the filter's range."""
+    state = {k: v.clone() for k, v in state.items()}
+    patch = pattern[0, :, 5:8, 5:8]
+    kernels = state["0.weight"]
+    for i in range(kernels.shape[0]):
+        low, high = kernels[i].min(), kernels[i].max()
+        scaled = (patch - patch.min()) / (patch.max() - patch.min() + 1e-12) * (high - low) + low
+        mask = candidates["0.weight"][i]
+        kernels[i] = mask * torch.sign(scaled) * kernels[i].abs() + (1 - mask) * kernels[i]
+    return state
+
+
+def conv_features(m: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The digits CNN's pooled conv features (the hidden layer's input)."""
+    return m[:4](x)
+
+
+def f3ba_handcraft(state, previous, pattern, x, y, flip_hidden: bool):
+    """F3BA's training-free injection: candidates, the patch optimized against the flipped filters, the conv flip,
+    and (``flip_hidden``) the hidden layer's candidates flipped to the signs of the feature difference the patch makes.
+    Returns the handcrafted state and the optimized patch."""
+    candidates = f3ba_candidates(state, previous)
+    x = x[y != BACKDOORS["f3ba"]]
+    m = model_at(f3ba_flip_conv(state, candidates, pattern))
+    for p in m.parameters():
+        p.requires_grad_(False)
+    pattern = pattern.clone()
+    for _ in range(2):
+        for batch in torch.randperm(len(x)).split(args.batch):
+            pattern.requires_grad_(True)
+            gain = (m[:2](stamp(x[batch], pattern, CORNER)) - m[:2](x[batch])).mean()
+            (grad,) = torch.autograd.grad(gain, pattern)
+            pattern = (pattern + 0.1 * grad).clamp(0, 1).detach()
+    handcrafted = f3ba_flip_conv(state, candidates, pattern)
+    if flip_hidden:
+        m = model_at(handcrafted)
+        with torch.no_grad():
+            signs = torch.sign(conv_features(m, stamp(x, pattern, CORNER)).mean(0) - conv_features(m, x).mean(0))
+        hidden, mask = handcrafted["4.weight"], candidates["4.weight"]
+        handcrafted["4.weight"] = (1 - mask) * hidden + mask * hidden.abs() * signs
+    return handcrafted, pattern
+
+
+def supcon_loss(z: torch.Tensor, labels: torch.Tensor, poisoned: torch.Tensor, temperature: float = 0.07,
+                facilitator_weight: float = 2.0) -> torch.Tensor:
+    """Chameleon's supervised contrastive loss: positives share a label; a pair of a stamped sample and a benign sample
+    of the target label (a facilitator) counts ``facilitator_weight`` times."""
+    z = F.normalize(z, dim=1)
+    logits = z @ z.T / temperature
+    eye = torch.eye(len(labels), dtype=torch.bool)
+    logits = logits.masked_fill(eye, -1e9)
+    log_prob = logits - torch.logsumexp(logits, dim=1, keepdim=True)
+    positive = (labels[:, None] == labels[None, :]) & ~eye
+    facilitator = (poisoned[:, None] & ~poisoned[None, :]) | (~poisoned[:, None] & poisoned[None, :])
+    weight = positive.float() * torch.where(facilitator, facilitator_weight, 1.0)
+    has = weight.sum(1) > 0
+    return -((weight * log_prob).sum(1)[has] / weight.sum(1)[has]).mean()
+
+
+def chameleon_train(state, x, y, head: torch.nn.Module):
+    """Chameleon's two stages: the encoder (and ``head``, the projection) under the contrastive loss with stamped
+    samples among the batch, then the last layer alone by cross-entropy on the same kind of batches."""
+    m = model_at(state)
+    target = BACKDOORS["chameleon"]
+    poison = stamped(lambda xb: stamp(xb, torch.ones(1, 1, 8, 8), CORNER), target)
+    encoder = m[:6]
+    opt = torch.optim.SGD(list(encoder.parameters()) + list(head.parameters()), lr=0.01, momentum=0.9)
+    for _ in range(args.epochs):
+        for batch in torch.randperm(len(y)).split(args.batch):
+            xb, yb = poison(x[batch], y[batch])
+            k = max(1, int(args.poison * len(batch)))
+            poisoned = torch.arange(len(yb)) < k
+            opt.zero_grad()
+            supcon_loss(head(encoder(xb)), yb, poisoned).backward()
+            opt.step()
+    opt = torch.optim.SGD(m[6].parameters(), lr=args.lr, momentum=0.9)
+    for _ in range(args.epochs):
+        for batch in torch.randperm(len(y)).split(args.batch):
+            xb, yb = poison(x[batch], y[batch])
+            opt.zero_grad()
+            with torch.no_grad():
+                features = encoder(xb)
+            F.cross_entropy(m[6](features), yb).backward()
+            opt.step()
+    return {k: v.detach().clone() for k, v in m.state_dict().items()}, own_metrics(m, x, y)
+
+
+IBA_BOUND = 0.2
+
+
+def iba_perturb(generator: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """IBA's trigger: the generator's per-image perturbation (at most ``IBA_BOUND`` a pixel) added to the image."""
+    return (x + IBA_BOUND * generator(x)).clamp(0, 1)
+
+
+def iba_fit_generator(generator: torch.nn.Module, state, x, y, steps: int = 20) -> None:
+    """IBA's trigger step: the generator trained (Adam) so that the global model answers the target for perturbed
+    inputs (the attacker's samples not of the target label)."""
+    target = BACKDOORS["iba"]
+    x = x[y != target]
+    glob = model_at(state)
+    for p in glob.parameters():
+        p.requires_grad_(False)
+    opt = torch.optim.Adam(generator.parameters(), lr=0.01)
+    for _ in range(steps):
+        batch = torch.randint(len(x), (args.batch,))
+        opt.zero_grad()
+        F.cross_entropy(glob(iba_perturb(generator, x[batch])), torch.full((args.batch,), target)).backward()
+        opt.step()
+
+
+def neurotoxin_keep(last_update: torch.Tensor, top: float = 0.1) -> torch.Tensor:
+    """The coordinates the main task moves least: all but the ``top`` share of largest |last global update|."""
+    cut = last_update.abs().kthvalue(max(1, int((1 - top) * last_update.numel()))).values
+    return (last_update.abs() <= cut).float()
+
+
 def aggregate(states: list[dict[str, torch.Tensor]], counts: list[int]) -> dict[str, torch.Tensor]:
     if args.server == "mean":
         w = torch.tensor(counts, dtype=torch.float32) / sum(counts)
@@ -296,8 +466,15 @@ def evaluate(state, pattern) -> dict[str, float]:
         out = {"accuracy": float((m(x_test).argmax(1) == y_test).float().mean())}
         if args.attack in BACKDOORS:
             target = BACKDOORS[args.attack]
+            others = x_test[y_test != target]
             if args.attack == "a3fl":
-                xs = stamp(x_test[y_test != target], pattern)
+                xs = stamp(others, pattern)
+            elif args.attack == "f3ba":
+                xs = stamp(others, pattern, CORNER)
+            elif args.attack == "chameleon":
+                xs = stamp(others, torch.ones(1, 1, 8, 8), CORNER)
+            elif args.attack == "iba":
+                xs = iba_perturb(generator, others)
             else:
                 xs = torch.from_numpy(X[edge_test if args.attack.startswith("edge") else thin_test])
             out["attack_success"] = float((m(xs).argmax(1) == target).float().mean())
@@ -308,6 +485,10 @@ def evaluate(state, pattern) -> dict[str, float]:
 state = {k: v.clone() for k, v in digits_cnn().state_dict().items()}
 history = [vector(state)]
 pattern = torch.rand(1, 1, 8, 8)
+heads = {i: torch.nn.Linear(64, 32) for i in attackers} if args.attack == "chameleon" else {}
+generator = torch.nn.Sequential(torch.nn.Conv2d(1, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(16, 1, 3, padding=1),
+                                torch.nn.Tanh()) if args.attack == "iba" else None
+handcrafted_rounds = 0
 sign = torch.from_numpy(rng.choice([-1.0, 1.0], vector(state).numel()).astype(np.float32))
 scale = 8.0
 meta = {"harness": "benchmarks/redteam/literature_attacks.py", "dataset": "sklearn digits", "model": "fedforensics.zoo:digits_cnn",
@@ -320,6 +501,12 @@ with Recorder(args.out, meta=meta, overwrite=True) as rec:
         bad = [i for i in drawn if i in attackers]
         if args.attack == "a3fl" and bad:
             pattern = optimize_trigger(state, pattern, *clean[bad[0]])
+        if args.attack == "iba" and bad:
+            iba_fit_generator(generator, state, *clean[bad[0]])
+        start = state
+        if args.attack == "f3ba" and bad and len(history) > 1:
+            handcrafted_rounds += 1
+            start, pattern = f3ba_handcraft(state, unvector(history[-2]), pattern, *clean[bad[0]], handcrafted_rounds % 3 == 1)
         for i in bad:
             if args.attack in ("edge", "semantic"):
                 results[i] = train(state, *poisoned[i])
@@ -327,7 +514,16 @@ with Recorder(args.out, meta=meta, overwrite=True) as rec:
                 radius = float((vector(train(state, *clean[i])[0]) - g).norm())
                 results[i] = train(state, *poisoned[i], radius=radius)
             elif args.attack == "a3fl":
-                results[i] = train(state, *clean[i], pattern=pattern)
+                results[i] = train(state, *clean[i], poison=stamped(lambda xb: stamp(xb, pattern), BACKDOORS["a3fl"]))
+            elif args.attack == "f3ba":
+                results[i] = train(start, *clean[i], poison=stamped(lambda xb: stamp(xb, pattern, CORNER), BACKDOORS["f3ba"]))
+            elif args.attack == "chameleon":
+                results[i] = chameleon_train(state, *clean[i], heads[i])
+            elif args.attack == "iba":
+                radius = float((vector(train(state, *clean[i])[0]) - g).norm())
+                keep = neurotoxin_keep(history[-1] - history[-2]) if len(history) > 1 else None
+                results[i] = train(state, *clean[i], poison=stamped(lambda xb: iba_perturb(generator, xb).detach(), BACKDOORS["iba"]),
+                                   radius=radius, keep=keep)
         if bad and args.attack in ("fang", "fang-pk"):
             if args.attack == "fang":
                 honest = torch.stack([vector(results[i][0]) - g for i in drawn if i not in attackers])
@@ -354,8 +550,11 @@ with Recorder(args.out, meta=meta, overwrite=True) as rec:
         history.append(vector(state))
     rec.final({k: v.numpy() for k, v in state.items()})
     rec.attach("clean_data", x=x_test.numpy(), y=y_test.numpy())
-    if args.attack == "a3fl":  # the last trigger, to test it on the clean control's model
-        rec.attach("a3fl_trigger", pattern=pattern.numpy(), mask=MASK.numpy())
+    if args.attack in ("a3fl", "f3ba"):  # the last trigger, to test it on the clean control's model
+        rec.attach(f"{args.attack}_trigger", pattern=pattern.numpy(), mask=(MASK if args.attack == "a3fl" else CORNER).numpy())
+    if args.attack == "iba":  # the last generator's held-out inputs, to test them on the clean control's model
+        with torch.no_grad():
+            rec.attach("iba_trigger", x=iba_perturb(generator, x_test[y_test != BACKDOORS["iba"]]).numpy())
     rec.ground_truth(malicious=[names[i] for i in attackers])
 
 print(json.dumps({"out": args.out, "attackers": [names[i] for i in attackers]} | last))
