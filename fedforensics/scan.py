@@ -166,7 +166,7 @@ def scan(
                     global_nonfinite = not finite.any()  # model breaks every update (local − global) and a client only its own
             # a client that sent back the model it was given and claimed no samples (nothing to train on) took no
             # part: FedAvg weighs it 0 and it changed nothing; compared, its zero update sat at z = -10 on norm
-            # (an honest device without new data in 4 of its 10 rounds was suspicious: a review)
+            # (an honest device without new data in 4 of its 10 rounds was suspicious)
             idle = finite & (np.diag(gram) == 0) & (samples == 0)
             if not finite.all() or idle.any():
                 keep = np.flatnonzero(finite & ~idle)
