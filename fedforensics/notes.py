@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 
 from .client_ids import spelled_alike
 from .data_size import LARGE_DATA
@@ -288,7 +288,7 @@ def label_mix_note(
 
 def coverage_notes(
     run: Run, verdicts: list[ClientVerdict], results: list[DetectorResult], round_sizes: dict[int, int],
-    still: Collection[int] = (),
+    still: Collection[int] = (), idle: Mapping[int, int] | None = None,
 ) -> list[str]:
     """What the verdicts cannot say: an unfinished run, a run without rounds, benign clients no detector
     scored or saw too rarely, rounds too small for any detector to compare or for the thresholds' scale.
@@ -297,7 +297,8 @@ def coverage_notes(
     the others, or seen in too few rounds to accumulate evidence, that is no evidence
     either way, and the report says so. ``round_sizes``: the rounds with an update to compare (the scan
     skips rounds without an update; a round whose every update held NaN or Inf has none) and how many
-    clients each could compare; ``still``: the rounds of them in which no update moved (all zero).
+    clients each could compare; ``still``: the rounds of them in which no update moved (all zero); ``idle``: round →
+    its replies of a zero update and no samples, which the scan leaves out (:attr:`~.detectors.base.RoundData.idle`).
     """
     unfinished = (
         [
@@ -319,8 +320,16 @@ def coverage_notes(
         ]
     notes = list(unfinished)
     empty: dict[str, list[int]] = {}  # why -> rounds without an update to compare
+    idle = idle or {}
     for r in (r for r in run.rounds if r not in round_sizes):
-        why = "every update held NaN or Inf" if run.clients(r) else "every reply failed" if run.failures(r) else "no client was recorded"
+        replies = len(run.clients(r))
+        why = (
+            "no client was recorded" if not replies and not run.failures(r)
+            else "every reply failed" if not replies
+            else "every reply sent back the model it was given and claimed no samples" if idle.get(r, 0) == replies
+            else "every update held NaN or Inf or came back unchanged with no samples claimed" if idle.get(r)
+            else "every update held NaN or Inf"
+        )
         empty.setdefault(why, []).append(r)
     for why, rounds in empty.items():
         shown = listed(map(str, rounds))
@@ -364,7 +373,8 @@ def coverage_notes(
         moved = set(round_sizes) - set(still)
         why = (
             "each round they took part in had too few clients to compare" if moved
-            else "no update moved in any round (see the note on zero updates)"
+            else "no update moved in any round (see the note on zero updates)" if round_sizes
+            else "no round held an update to compare (see the note on the rounds)"
         )
         notes.append(f"{_subject(unscored, verdicts)} could not be scored: {why}, so 'benign' is no evidence either way")
     if rare:

@@ -1648,21 +1648,38 @@ def test_the_report_says_when_the_clients_differences_persist_round_after_round(
 
 
 def test_rounds_without_an_update_to_compare_are_named_with_the_reason(tmp_path):
-    """A round recorded with no client and no failure was said to be one where 'every reply failed'."""
+    """A round recorded with no client and no failure was said to be one where 'every reply failed'; a round whose
+    every reply was a zero update with no samples (left out of the comparisons, session 45) was said to be one where
+    'every update held NaN or Inf', and the clients of a run of such rounds were sent to a note on zero updates that
+    was not there."""
     with Recorder(tmp_path / "empty.h5") as rec:
-        for r in range(5):
+        for r in range(7):
             with rec.round(r, {"w": np.zeros(4, np.float32)}) as rnd:
                 if r == 2:
                     rnd.failure("c0", "timeout")
                 elif r != 1:
                     for i in range(5):
-                        rnd.client(f"c{i}", {"w": np.full(4, np.nan if r == 3 else 0.1 * i)}, num_samples=10, delta=True)
+                        update = np.full(4, np.nan if r == 3 or (r == 6 and i) else 0.0 if r >= 5 else 0.1 * i)
+                        rnd.client(f"c{i}", {"w": update}, num_samples=0 if r >= 5 else 10, delta=True)
     notes = analyze(open_run(tmp_path / "empty.h5")).notes
-    assert notes[:3] == [
+    assert notes[:5] == [
         "round 1: no client was recorded, so there was nothing to compare",
         "round 2: every reply failed, so there was nothing to compare",
         "round 3: every update held NaN or Inf, so there was nothing to compare",
+        "round 5: every reply sent back the model it was given and claimed no samples, so there was nothing to compare",
+        "round 6: every update held NaN or Inf or came back unchanged with no samples claimed, so there was nothing to "
+        "compare",
     ]
+    with Recorder(tmp_path / "idle.h5") as rec:
+        for r in range(4):
+            with rec.round(r, {"w": np.zeros(4, np.float32)}) as rnd:
+                for i in range(5):
+                    rnd.client(f"c{i}", {"w": np.zeros(4)}, num_samples=0, delta=True)
+    notes = analyze(open_run(tmp_path / "idle.h5")).notes
+    assert notes[1] == (
+        "all 5 clients could not be scored: no round held an update to compare (see the note on the rounds), so "
+        "'benign' is no evidence either way"
+    )
 
 
 @pytest.mark.parametrize("zero_rounds", [range(6), range(2, 4)])
