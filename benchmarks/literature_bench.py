@@ -5,7 +5,7 @@
 Records what ``benchmarks/.cache/literature/`` (``$FEDFORENSICS_BENCH_CACHE/literature``) lacks of
 ``redteam/literature_runs.txt`` (72 federations of the zoo's digits CNN: Fang et al.'s attacks on the trimmed mean, the
 edge-case backdoor with and without PGD, a semantic backdoor, an A3FL-style optimized trigger, PoisonedFL, F3BA,
-Chameleon, an IBA-style generator-made trigger, and clean controls under both servers; about 15 minutes on one core), audits each with the default detectors and rewrites the
+Chameleon, an IBA-style generator-made trigger, and clean controls under both servers; about 11 minutes on one core: 7 for the first 54, 4 for the 18 added in session 45), audits each with the default detectors and rewrites the
 table between the ``literature-redteam`` markers of docs/detection.md.
 """
 
