@@ -172,7 +172,6 @@ def analyze(
     participation: dict[str, list[int]] = {}
     nonfinite: dict[str, list[int]] = {}
     idle: dict[str, list[int]] = {}  # client -> rounds in which it sent a zero update and claimed no samples
-    idle_rounds: dict[int, int] = {}  # round -> such replies
     broken_from: int | None = None  # the first round whose global model held NaN/Inf
     diverged: dict[int, tuple[int, int]] = {}  # rounds whose updates mostly held NaN/Inf → (how many, of how many)
     client_metrics: dict[str, RoundTable] = {}
@@ -200,8 +199,6 @@ def analyze(
             participation.setdefault(cid, []).append(data.round)
         for cid in data.idle:
             idle.setdefault(cid, []).append(data.round)
-        if data.idle:
-            idle_rounds[data.round] = len(data.idle)
         if data.global_nonfinite:
             broken_from = data.round if broken_from is None else broken_from
         else:
@@ -233,7 +230,8 @@ def analyze(
         persistence=persistence.median, batchnorm_head=head, settings=Settings.of(detectors, rule),
         audited=datetime.now(timezone.utc).isoformat(timespec="seconds"), tool_version=__version__,
     )
-    report.notes.extend(coverage_notes(run, verdicts, results, round_sizes, still, idle_rounds))
+    idle_replies = Counter(r for rounds in idle.values() for r in rounds)  # round -> its replies left out so
+    report.notes.extend(coverage_notes(run, verdicts, results, round_sizes, still, idle_replies))
     for note in (
         label_mix_note(verdicts, results, held),
         large_data_note(verdicts, results, held, large_data, participation),
