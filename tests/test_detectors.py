@@ -1524,6 +1524,24 @@ def test_cosine_to_the_mean_of_the_others_from_the_gram_matrix_alone():
     assert got[2] == pytest.approx(1.0) and np.isnan(got[5])
 
 
+@pytest.mark.parametrize("boosts", [(1e8, 1.0), (1e9, 1.0), (1e12, 1.0), (1e9, 1e9 / 7)])
+def test_the_cosine_to_the_mean_of_the_others_keeps_its_digits_beside_a_dwarfing_update(boosts):
+    """A client boosted 1e8-fold carries every sum of the Gram matrix: subtracting its own terms cancelled the others'
+    share (its cosine read 0.70 for 0.66, NaN at 1e9). One such client, or two of different boosts, and the others:
+    every cosine exact."""
+    from fedforensics.detectors.mean_copy import cosine_to_mean_of_others
+
+    rng = np.random.default_rng(0)
+    updates = rng.normal(size=(10, 1000)) + 1.0
+    updates[0] *= boosts[0]
+    updates[3] *= boosts[1]
+    got = cosine_to_mean_of_others(updates @ updates.T)
+    for i in range(10):
+        others = np.delete(updates, i, axis=0).sum(axis=0)
+        want = updates[i] @ others / np.linalg.norm(updates[i]) / np.linalg.norm(others)
+        assert got[i] == pytest.approx(want, abs=1e-12), i
+
+
 def test_spread_alignment_is_minus_one_for_the_mean_shifted_by_the_spread_and_near_zero_for_honest_noise():
     from fedforensics.detectors.grid import sample_columns
     from fedforensics.detectors.spread_shift import spread_alignment
