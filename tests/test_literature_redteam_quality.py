@@ -16,7 +16,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-from redteam_floor import assert_attackers_found_and_honest_clients_not  # noqa: E402
+from redteam_floor import assert_attackers_found_and_honest_clients_not, floor_cases  # noqa: E402
 
 HARNESS = Path(__file__).resolve().parents[1] / "benchmarks" / "redteam" / "literature_attacks.py"
 PARTIAL = "--split dir --clients 20 --per-round 10"
@@ -50,10 +50,7 @@ MISSED = {
 }
 
 
-@pytest.mark.parametrize(
-    "case",
-    [*CASES, *(pytest.param(c, marks=pytest.mark.xfail(strict=True, reason="missed: docs/detection.md")) for c in MISSED)],
-)
+@pytest.mark.parametrize("case", floor_cases(CASES, MISSED))
 def test_literature_attackers_are_found_and_honest_clients_are_not(case, tmp_path):
     arguments, attackers = CASES.get(case) or MISSED[case]
     assert_attackers_found_and_honest_clients_not(HARNESS, arguments, tmp_path / f"{case}.h5", attackers)
