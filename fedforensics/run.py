@@ -80,18 +80,22 @@ def _optional_group(parent: h5py.Group, name: str, where: str) -> h5py.Group | N
     return _member(parent, name, where, h5py.Group) if _has(parent, name) else None
 
 
-def _list(parent: h5py.Group, name: str, where: str) -> np.ndarray:
-    """The values of the one-dimensional dataset ``parent[name]``."""
+def _list(parent: h5py.Group, name: str, where: str, strings: bool = False) -> np.ndarray:
+    """The values of the one-dimensional dataset ``parent[name]``; with ``strings``, one of variable-length values that
+    are not text (sequences, references) is refused unread: HDF5 crashed reading one whose type a flipped bit had
+    made an unknown kind of sequence (a fuzzed run: a segmentation fault, no line)."""
     dataset = _member(parent, name, where, h5py.Dataset)
     if dataset.ndim != 1:
         raise RunFormatError(f"{where}: '{name}' has shape {dataset.shape}, not a list")
+    if strings and dataset.size and dataset.dtype.kind == "O" and h5py.check_string_dtype(dataset.dtype) is None:
+        raise RunFormatError(f"{where}: '{name}' holds {dataset.dtype}, not strings")
     return dataset[()]
 
 
 def _strings(parent: h5py.Group, name: str, where: str) -> list[str]:
     """The texts of the one-dimensional dataset ``parent[name]``, refused unless it holds strings
     (integer client ids are stored as their decimal strings: 7 and "07" are different ids)."""
-    values = _list(parent, name, where)
+    values = _list(parent, name, where, strings=True)
     if not len(values):  # an empty list h5py was not told the type of is float64
         return []
     if values.dtype.kind not in "OSU" or not isinstance(values[0], (bytes, str)):  # an object array may hold anything

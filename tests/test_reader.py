@@ -1603,3 +1603,23 @@ def test_an_optional_part_hdf5_cannot_open_is_damage_not_a_part_never_recorded(t
         out = _cli(command, path)
         assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out
         assert "cannot be opened, damaged run file" in out.stderr, out.stderr
+
+
+def test_a_list_of_ids_whose_type_a_flipped_bit_made_a_sequence_is_refused_unread(tmp_path):
+    """A fuzzed run: one byte of a round's `clients` datatype changed (its kind of variable-length value, string, to
+    an unknown one) and inspect died of a segmentation fault reading it, exit -11 and no line."""
+    from synthetic import make_run
+
+    path = make_run(tmp_path / "run.h5", clients=4, rounds=2)
+    with h5py.File(path, "r") as f:
+        header = h5py.h5o.get_info(f["rounds/0000000001/clients"].id).addr
+    raw = bytearray(path.read_bytes())
+    assert raw[header] == 1  # a version 1 object header: its messages (type, size, flags, 3 bytes, data) after 16 bytes
+    position = header + 16
+    while struct.unpack_from("<H", raw, position)[0] != 3:  # the datatype message
+        position += 8 + struct.unpack_from("<H", raw, position + 2)[0]
+    assert raw[position + 8] & 0x0F == 9 and raw[position + 9] & 0x0F == 1  # variable-length, a string
+    raw[position + 9] = 0x7B
+    path.write_bytes(raw)
+    out = _cli("inspect", path)
+    _refused(out, f"{path}: round 1: 'clients' holds object, not strings")
