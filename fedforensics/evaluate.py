@@ -34,6 +34,10 @@ from .verdict import VERDICTS
 EVALUATION_FORMAT = "fedforensics-evaluation"
 EVALUATION_VERSION = 1
 #: The name under which the consensus verdict is judged beside the detectors.
+#: The largest truth file read, in bytes: ids of at most 1,024 characters (recorder.NAME_MAX_LENGTH), for far more
+#: clients than a federation has; ``--truth /dev/zero`` read until the kernel killed the command.
+TRUTH_MAX_BYTES = 64 * 2**20
+
 CONSENSUS = "consensus"
 POSITIVE_VERDICTS = ("malicious", "suspicious")
 
@@ -315,7 +319,12 @@ def _read_truth(path: Path) -> tuple[list[str], str]:
     """:func:`read_truth`'s ids and the text they were read from (read once: ``/dev/stdin`` or a pipe has no
     second reading)."""
     try:
-        text = path.read_text(encoding="utf-8-sig")  # Windows editors start UTF-8 files with a BOM
+        with path.open("rb") as file:
+            data = file.read(TRUTH_MAX_BYTES + 1)
+        if len(data) > TRUTH_MAX_BYTES:
+            raise FedForensicsError(f"the truth file {path} holds more than {TRUTH_MAX_BYTES >> 20} MiB: not client ids")
+        text = data.decode("utf-8-sig")  # Windows editors start UTF-8 files with a BOM
+        text = text.replace("\r\n", "\n").replace("\r", "\n")  # as a file read as text reads its line ends
     except FileNotFoundError as exc:  # "--truth c7" gave an id where a file goes (a fresh-eyes Flower user)
         raise FedForensicsError(
             f"cannot read the truth file {path}: {exc.strerror or exc} (--truth takes a file of malicious ids, one per "

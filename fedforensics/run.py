@@ -55,6 +55,12 @@ class Layer:
 def _member(parent: h5py.Group, name: str, where: str, kind: type[h5py.Group] | type[h5py.Dataset]) -> Any:
     """``parent[name]``, refused with one line naming ``where`` unless it is there and a group or dataset, as ``kind``."""
     found = parent.get(name)
+    if found is None and _has(parent, name):  # linked, but HDF5 cannot open it: damage, not a part left out
+        try:
+            parent[name]
+        except (KeyError, OSError, RuntimeError) as exc:
+            reason = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else one_line(exc)
+            raise RunFormatError(f"{where}: {_shown(name)} cannot be opened, damaged run file ({reason})") from None
     if found is None:
         raise RunFormatError(f"{where} lacks {_shown(name)}")
     if not isinstance(found, kind):
@@ -62,23 +68,34 @@ def _member(parent: h5py.Group, name: str, where: str, kind: type[h5py.Group] | 
     return found
 
 
+def _has(parent: h5py.Group, name: str) -> bool:
+    """Whether ``parent`` links ``name``, whether or not HDF5 can open it: ``name in parent`` is False for an object
+    whose header is damaged, and a damaged ground truth read as none recorded (a fuzzed run); a damaged index of
+    names lists a member that a lookup by its name does not find."""
+    return parent.get(name, getlink=True) is not None or name in list(parent)
+
+
 def _optional_group(parent: h5py.Group, name: str, where: str) -> h5py.Group | None:
     """``parent[name]`` when present, refused unless a group."""
-    return _member(parent, name, where, h5py.Group) if name in parent else None
+    return _member(parent, name, where, h5py.Group) if _has(parent, name) else None
 
 
-def _list(parent: h5py.Group, name: str, where: str) -> np.ndarray:
-    """The values of the one-dimensional dataset ``parent[name]``."""
+def _list(parent: h5py.Group, name: str, where: str, strings: bool = False) -> np.ndarray:
+    """The values of the one-dimensional dataset ``parent[name]``; with ``strings``, one of variable-length values that
+    are not text (sequences, references) is refused unread: HDF5 crashed reading one whose type a flipped bit had
+    made an unknown kind of sequence (a fuzzed run: a segmentation fault, no line)."""
     dataset = _member(parent, name, where, h5py.Dataset)
     if dataset.ndim != 1:
         raise RunFormatError(f"{where}: '{name}' has shape {dataset.shape}, not a list")
+    if strings and dataset.size and dataset.dtype.kind == "O" and h5py.check_string_dtype(dataset.dtype) is None:
+        raise RunFormatError(f"{where}: '{name}' holds {dataset.dtype}, not strings")
     return dataset[()]
 
 
 def _strings(parent: h5py.Group, name: str, where: str) -> list[str]:
     """The texts of the one-dimensional dataset ``parent[name]``, refused unless it holds strings
     (integer client ids are stored as their decimal strings: 7 and "07" are different ids)."""
-    values = _list(parent, name, where)
+    values = _list(parent, name, where, strings=True)
     if not len(values):  # an empty list h5py was not told the type of is float64
         return []
     if values.dtype.kind not in "OSU" or not isinstance(values[0], (bytes, str)):  # an object array may hold anything
@@ -720,8 +737,8 @@ class Run:
             self._attachment(name)
 
     def _check_final_state(self) -> None:
-        if spec.FINAL in self._h5:
-            self._state_datasets(self._h5[spec.FINAL], f"{self.path}: '/{spec.FINAL}'")
+        if self.has_final_state:
+            self._state_datasets(self._final(), f"{self.path}: '/{spec.FINAL}'")
 
     # -- lifecycle --------------------------------------------------------------
     def close(self) -> None:
@@ -831,7 +848,7 @@ class Run:
         group = _optional_group(self._h5, spec.GROUND_TRUTH, str(self.path))
         if group is None:
             return None
-        if spec.MALICIOUS not in group:  # format.md: the dataset absent means unknown, whatever else the group holds
+        if not _has(group, spec.MALICIOUS):  # format.md: the dataset absent means unknown, whatever else the group holds
             return None
         where = f"{self.path}: '/{spec.GROUND_TRUTH}'"
         ids = _strings(group, spec.MALICIOUS, where)
@@ -1031,15 +1048,18 @@ class Run:
     @property
     def has_final_state(self) -> bool:
         """Whether the recorder wrote the global model after the last round (``Recorder.final``)."""
-        return spec.FINAL in self._h5
+        return _has(self._h5, spec.FINAL)
+
+    def _final(self) -> h5py.Group | h5py.Dataset:
+        return _member(self._h5, spec.FINAL, str(self.path), (h5py.Group, h5py.Dataset))  # type: ignore[arg-type]
 
     def final_state(self) -> dict[str, np.ndarray] | None:
         """The model after the last round, when the trainer recorded it.
 
         Raises :class:`RunFormatError` as :meth:`global_state`."""
-        if spec.FINAL not in self._h5:
+        if not self.has_final_state:
             return None
-        return self._state(self._h5[spec.FINAL], f"{self.path}: '/{spec.FINAL}'")
+        return self._state(self._final(), f"{self.path}: '/{spec.FINAL}'")
 
     def _state(self, group: h5py.Group | h5py.Dataset, where: str) -> dict[str, np.ndarray]:
         """Every layer of a state group (``global/``, ``final/``), each checked against the layer table."""

@@ -29,8 +29,10 @@ which raise it; a detached file never commits.
 
 from __future__ import annotations
 
+import errno
 import io
 import os
+import stat
 import struct
 import weakref
 from pathlib import Path
@@ -111,9 +113,16 @@ def read_journal(path: str | os.PathLike[str]) -> tuple[int, list[tuple[int, byt
     """
     jpath = hot_journal(path)
     try:
-        data = jpath.read_bytes()
+        fd = os.open(jpath, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO's open waits for a writer otherwise
     except FileNotFoundError:
         return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO's read waited for a writer for ever (a fuzzed run)
+            raise OSError(errno.EINVAL, "not a regular file", os.fspath(jpath))
+        with open(fd, "rb", closefd=False) as journal:
+            data = journal.read()
+    finally:
+        os.close(fd)
     if len(data) < _HEADER.size:
         return None
     magic, committed = _HEADER.unpack_from(data, 0)

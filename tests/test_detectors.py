@@ -2470,3 +2470,24 @@ def test_a_results_repr_does_not_grow_with_the_rounds(tmp_path):
     with open_run(short) as a, open_run(long) as b:
         for name in DETECTORS:
             assert len(repr(get_detector(name).score(b))) < 1.2 * len(repr(get_detector(name).score(a))), name
+
+
+def test_a_global_model_holding_inf_is_no_last_step_to_compare_with(tmp_path):
+    """A fuzzed run: one Inf in round 2's global model (the updates finite) made `free-rider` divide Inf by Inf,
+    RuntimeWarnings on standard error of an audit that succeeded, and `avoidance` rank coordinates by a step of
+    Inf; the steps into and out of that model are now not compared, and the detectors say so."""
+    import h5py
+
+    from recorder import spec
+
+    path = _fedavg_run(tmp_path / "inf.h5")
+    with h5py.File(path, "r+") as f:
+        weight = f[spec.ROUNDS][spec.round_key(2)][spec.GLOBAL][spec.layer_key(0)]
+        values = weight[()]
+        values[0, 0] = np.inf
+        weight[...] = values
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        report = analyze(open_run(path), detectors=[get_detector("free-rider"), get_detector("avoidance")])
+    for result in report.detectors:
+        assert result.note.endswith("the global model of 1 round(s) held NaN/Inf (2): the steps into and out of them not compared")

@@ -212,3 +212,14 @@ def test_a_journal_an_earlier_writer_left_beside_the_link_is_still_applied(tmp_p
     assert rollback(link) and not old_place.exists()
     with open_run(target) as run:
         assert not run.recovered and run.rounds == committed
+
+
+def test_a_journal_that_is_a_pipe_is_refused_rather_than_waited_on(tmp_path):
+    """A fuzzed run: a FIFO where the journal goes made `inspect` wait for a writer of it for ever."""
+    from synthetic import make_run
+
+    path = make_run(tmp_path / "run.h5", clients=4, rounds=2)
+    os.mkfifo(journal_path(path))
+    command = [sys.executable, "-m", "fedforensics.cli", "inspect", str(path)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)  # a regression hangs, not passes
+    assert result.returncode == 2 and result.stderr == f"error: {path}: cannot read its journal (not a regular file)\n"

@@ -647,3 +647,24 @@ def test_evaluate_shows_names_longer_than_a_recorder_writes_cut(tmp_path):
     digest = cut_name(cid).split("sha256 ")[1].split("…")[0]
     assert cid not in page and digest in page and result.output.count("C") < len(cid)
     assert json.loads((tmp_path / "e.json").read_text())["runs"][0]["attackers"] == [cid]
+
+
+def test_a_truth_file_without_end_is_refused_not_read_until_memory_runs_out(tmp_path):
+    """Fuzzing the command line: `evaluate RUN --truth /dev/zero` read until the kernel killed it (exit 137), no line
+    said why; a truth file is read up to a bound far above any federation's ids."""
+    import re
+    import resource
+    import subprocess
+    import sys
+
+    path = make_run(tmp_path / "run.h5", clients=4, rounds=2, attackers=("c1",), attack="boost")
+
+    def bounded():  # a regression's MemoryError, not this machine's memory
+        resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, 3 * 2**30))
+
+    command = [sys.executable, "-m", "fedforensics.cli", "evaluate", str(path), "--truth", "/dev/zero", "-q"]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=120, preexec_fn=bounded)
+    assert out.returncode == 2 and re.fullmatch(r"error: the truth file /dev/zero holds more than \d+ MiB: not client ids\n", out.stderr), out
+    crlf = tmp_path / "truth.txt"
+    crlf.write_bytes(b"\xef\xbb\xbfc1\r\nc2\r")  # a BOM and Windows' and old Macs' line ends, read as before
+    assert read_truth(crlf) == ["c1", "c2"]

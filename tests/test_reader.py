@@ -6,6 +6,7 @@ import json
 import os
 import re
 import subprocess
+import struct
 import sys
 from pathlib import Path
 
@@ -1554,3 +1555,71 @@ def test_a_failure_reason_and_a_layer_shape_of_another_writer_are_cut_in_message
     with pytest.raises(RunFormatError) as refused:
         open_run(path)
     assert len(str(refused.value)) < 1_000 and "characters)" in str(refused.value)
+
+
+def _unfindable_by_name(path, group):
+    """Damage ``group``'s index of names (an old-style group of one member) so that HDF5 lists its member but does not
+    find it by name: the B-tree's last key, the greatest name below it, is set to the heap's empty name."""
+    with h5py.File(path, "r") as f:
+        header = h5py.h5o.get_info(f[group].id).addr
+    raw = bytearray(path.read_bytes())
+    position = header + 16  # a version 1 object header's messages: type, size, flags, 3 reserved bytes, the data
+    for _ in range(struct.unpack_from("<H", raw, header + 2)[0]):
+        kind, size = struct.unpack_from("<HH", raw, position)
+        if kind == 0x11:  # the symbol table message: the B-tree's address, then the heap's
+            btree = struct.unpack_from("<Q", raw, position + 8)[0]
+            break
+        position += 8 + size
+    assert raw[btree : btree + 4] == b"TREE"
+    struct.pack_into("<Q", raw, btree + 40, 0)  # signature, type, level, entries, two siblings, key 0, child 0: key 1
+    path.write_bytes(raw)
+
+
+@pytest.mark.parametrize("part", ["ground_truth/malicious", "final", "listed only"])
+def test_an_optional_part_hdf5_cannot_open_is_damage_not_a_part_never_recorded(tmp_path, part):
+    """A fuzzed run, a few bytes of the ground truth's header (or of its group's index of names) overwritten: HDF5
+    could not open it, `in` said it was not there, and inspect said "ground truth: not recorded", evaluate "records no
+    ground truth: give --truth FILE"."""
+    from synthetic import make_run
+
+    path = make_run(tmp_path / "run.h5", clients=4, rounds=3, attackers=("c1",), attack="boost")
+    with h5py.File(path, "r+") as f:
+        f.create_group("final")
+        for i in range(4):
+            f["final"][spec.layer_key(i)] = f["rounds/0000000002/global"][spec.layer_key(i)][()]
+    if part == "listed only":
+        _unfindable_by_name(path, "ground_truth")
+        with h5py.File(path, "r") as f:
+            assert list(f["ground_truth"]) == ["malicious"] and "malicious" not in f["ground_truth"]
+    else:
+        with h5py.File(path, "r") as f:
+            header = h5py.h5o.get_info(f[part].id).addr
+        with open(path, "r+b") as raw:
+            raw.seek(header)
+            raw.write(b"\xff" * 8)
+    with open_run(path) as run, pytest.raises(RunFormatError, match=f"cannot be opened, damaged run file \\(Unable to "):
+        run.final_state() if part == "final" else run.ground_truth
+    for command in ("inspect",) if part == "final" else ("inspect", "evaluate"):  # analyze notes a final state's damage
+        out = _cli(command, path)
+        assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out
+        assert "cannot be opened, damaged run file" in out.stderr, out.stderr
+
+
+def test_a_list_of_ids_whose_type_a_flipped_bit_made_a_sequence_is_refused_unread(tmp_path):
+    """A fuzzed run: one byte of a round's `clients` datatype changed (its kind of variable-length value, string, to
+    an unknown one) and inspect died of a segmentation fault reading it, exit -11 and no line."""
+    from synthetic import make_run
+
+    path = make_run(tmp_path / "run.h5", clients=4, rounds=2)
+    with h5py.File(path, "r") as f:
+        header = h5py.h5o.get_info(f["rounds/0000000001/clients"].id).addr
+    raw = bytearray(path.read_bytes())
+    assert raw[header] == 1  # a version 1 object header: its messages (type, size, flags, 3 bytes, data) after 16 bytes
+    position = header + 16
+    while struct.unpack_from("<H", raw, position)[0] != 3:  # the datatype message
+        position += 8 + struct.unpack_from("<H", raw, position + 2)[0]
+    assert raw[position + 8] & 0x0F == 9 and raw[position + 9] & 0x0F == 1  # variable-length, a string
+    raw[position + 9] = 0x7B
+    path.write_bytes(raw)
+    out = _cli("inspect", path)
+    _refused(out, f"{path}: round 1: 'clients' holds object, not strings")

@@ -28,6 +28,8 @@ class GlobalSteps:
         self._previous: np.ndarray | None = None
         #: Rounds whose global model could not be read (their step and the next round's are unknown).
         self.unreadable: list[int] = []
+        #: Rounds whose global model held NaN/Inf on the grid (their step and the next round's are not compared).
+        self.nonfinite: list[int] = []
 
     def step(self, data: RoundData) -> np.ndarray | None:
         """This round's global model minus the previous round's on the grid; ``None`` in the first round and next
@@ -44,15 +46,27 @@ class GlobalSteps:
         current = data.shared[key]
         if current is None:
             self.unreadable.append(data.round)
+        elif not np.isfinite(current).all():  # a step into or out of it is NaN/Inf: no direction to compare with
+            self.nonfinite.append(data.round)
+            current = None
         previous, self._previous = self._previous, current
         return None if previous is None or current is None else current - previous
 
     def note(self) -> str:
-        """Which rounds' global models could not be read, for a detector's note ('' if none)."""
-        if not self.unreadable:
-            return ""
-        shown = ", ".join(map(str, self.unreadable[:5])) + (" ..." if len(self.unreadable) > 5 else "")
-        return f"the global model of {len(self.unreadable)} round(s) could not be read ({shown}): not compared"
+        """Which rounds' global models could not be read or held NaN/Inf, for a detector's note ('' if none)."""
+        notes = [
+            f"the global model of {len(rounds)} round(s) {what} ({_shown(rounds)}): {compared}"
+            for rounds, what, compared in (
+                (self.unreadable, "could not be read", "not compared"),
+                (self.nonfinite, "held NaN/Inf", "the steps into and out of them not compared"),
+            )
+            if rounds
+        ]
+        return "; ".join(notes)
+
+
+def _shown(rounds: list[int]) -> str:
+    return ", ".join(map(str, rounds[:5])) + (" ..." if len(rounds) > 5 else "")
 
 
 class LastStepDetector(LevelDetector):
