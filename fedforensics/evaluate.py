@@ -34,11 +34,10 @@ from .verdict import VERDICTS
 EVALUATION_FORMAT = "fedforensics-evaluation"
 EVALUATION_VERSION = 1
 #: The name under which the consensus verdict is judged beside the detectors.
+CONSENSUS = "consensus"
 #: The largest truth file read, in bytes: ids of at most 1,024 characters (recorder.NAME_MAX_LENGTH), for far more
 #: clients than a federation has; ``--truth /dev/zero`` read until the kernel killed the command.
 TRUTH_MAX_BYTES = 64 * 2**20
-
-CONSENSUS = "consensus"
 POSITIVE_VERDICTS = ("malicious", "suspicious")
 
 
