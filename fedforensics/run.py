@@ -52,8 +52,9 @@ class Layer:
         return int(np.prod(self.shape, dtype=np.int64))
 
 
-def _member(parent: h5py.Group, name: str, where: str, kind: type[h5py.Group] | type[h5py.Dataset]) -> Any:
-    """``parent[name]``, refused with one line naming ``where`` unless it is there and a group or dataset, as ``kind``."""
+def _member(parent: h5py.Group, name: str, where: str, kind: type[h5py.Group] | type[h5py.Dataset] | tuple[type, ...]) -> Any:
+    """``parent[name]``, refused with one line naming ``where`` unless it is there and a group or dataset, as ``kind``
+    (either, for a tuple of both)."""
     found = parent.get(name)
     if found is None and _has(parent, name):  # linked, but HDF5 cannot open it: damage, not a part left out
         try:
@@ -1051,7 +1052,7 @@ class Run:
         return _has(self._h5, spec.FINAL)
 
     def _final(self) -> h5py.Group | h5py.Dataset:
-        return _member(self._h5, spec.FINAL, str(self.path), (h5py.Group, h5py.Dataset))  # type: ignore[arg-type]
+        return _member(self._h5, spec.FINAL, str(self.path), (h5py.Group, h5py.Dataset))
 
     def final_state(self) -> dict[str, np.ndarray] | None:
         """The model after the last round, when the trainer recorded it.
