@@ -20,7 +20,7 @@ from .escapes import long_names
 from .files import write_atomic
 from .page import (
     TRIGGER_SUCCESS, VERDICT_COLOURS, badge, byte_size, card, closest_call, count, esc, facts, failed_id, failed_rounds,
-    figure, meta_value, num, page, rate, run_names, section, short, table,
+    figure, flagged_per_round, meta_value, num, page, rate, run_names, section, short, table,
 )
 
 if TYPE_CHECKING:  # the inversion needs torch; the page only draws its result
@@ -448,16 +448,11 @@ def _inversion(inversion: TriggerInversionReport) -> str:
             t.round: [(c.label, c.anomaly_index, c.flagged, c.label in t.result.weak_labels) for c in t.result.classes]
             for t in inversion.timeline
         }
-        per_round = " · ".join(
-            f"{t.round}: " + (", ".join(f"{label} (weak)" if label in t.result.weak_labels else str(label)
-                                        for label in t.result.flagged_labels) or "none")
-            for t in inversion.timeline
-        )
         parts.append(figure(
             figures.inversion_timeline(points), "anomaly index per inverted round",
             "Neural Cleanse on earlier global models: the round from which a label is flagged, and not weakly, dates the "
             f"backdoor. A weak flag (hollow) has an anomaly index {esc(inversion.result.weak_meaning)}: chance can raise it. "
-            f"Flagged labels per inverted round: {esc(per_round)}.",
+            f"Flagged labels per inverted round: {esc(flagged_per_round(inversion))}.",
         ))
     rows = [[esc(c.label), num(c.mask_l1, ".1f"), num(c.attack_success, ".0%"), short(c.anomaly_index, (inversion.result.threshold,)),
              '<span class="truth">flagged</span>' if c.flagged else '<span class="muted">–</span>'] for c in classes]

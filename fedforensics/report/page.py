@@ -20,6 +20,7 @@ from recorder import __version__
 from .escapes import shown
 
 if TYPE_CHECKING:
+    from ..inversion import TriggerInversionReport
     from ..summary import RunSummary
     from ..verdict import ClientVerdict
 
@@ -128,6 +129,16 @@ def closest_call(v: ClientVerdict) -> str:
     unscored = sum(s != s for s in v.strengths.values())
     told = f"; {unscored} of {count(len(v.strengths), 'detector')} could not score it" if unscored else ""
     return f"below every threshold; nearest: {name} at {short(value, (1.0,)).replace('-', '−')}× its threshold{side}{told}"
+
+
+def flagged_per_round(inversion: TriggerInversionReport) -> str:
+    """The labels trigger inversion flagged in each inverted round of its timeline, a weak flag marked, as both
+    reports say it: "3: none · 5: 7 (weak) · 7: 7"."""
+    return " · ".join(
+        f"{t.round}: "
+        + (", ".join(f"{label} (weak)" if label in t.result.weak_labels else str(label) for label in t.result.flagged_labels) or "none")
+        for t in inversion.timeline
+    )
 
 
 def failed_id(cid: str, nodes: dict[str, list[str]]) -> str:

@@ -18,7 +18,8 @@ from ..summary import RunSummary
 from ..verdict import CORROBORATES_MEANING, SCORE_MEANING, SINCE_MEANING
 from .escapes import long_names, shown
 from .page import (
-    TRIGGER_SUCCESS, byte_size, closest_call, count, failed_id, failed_rounds, meta_value, rate, run_names, short,
+    TRIGGER_SUCCESS, byte_size, closest_call, count, failed_id, failed_rounds, flagged_per_round, meta_value, rate,
+    run_names, short,
 )
 
 if TYPE_CHECKING:  # the inversion needs torch; the terminal only draws its result
@@ -359,11 +360,7 @@ def trigger_inversion_table(inversion: TriggerInversionReport) -> Group:
         lines.append(f"[bold yellow]{said}[/]" if inversion.result.near_chance else f"[dim]{said}[/]")
     if inversion.timeline:
         # a weak flag (anomaly index under the chance level of this many labels) marked as the final model's is (QA)
-        flagged = " · ".join(
-            f"{t.round}: "
-            + (", ".join(f"{label} (weak)" if label in t.result.weak_labels else str(label) for label in t.result.flagged_labels) or "none")
-            for t in inversion.timeline
-        )
+        flagged = flagged_per_round(inversion)
         lines.append(f"flagged labels per inverted round: {flagged}")
         if "(weak)" in flagged:  # a line of its own: beside the last entry it read as that label's (review)
             lines.append("(weak): its anomaly index is below the chance level of this many labels")
