@@ -289,6 +289,16 @@ class Evaluation:
     pooled: list[Judgement]
     settings: Settings = field(default_factory=Settings)
 
+    @property
+    def clients(self) -> int:
+        """How many clients the runs hold together (a client of two runs counted in each)."""
+        return sum(len(run.clients) for run in self.runs)
+
+    @property
+    def attackers(self) -> int:
+        """How many of them are true attackers."""
+        return sum(len(run.attackers) for run in self.runs)
+
     def to_json(self) -> dict[str, Any]:
         """The whole evaluation as plain JSON data, what `fedforensics evaluate --json` writes
         (docs/report-schema.md, "Evaluation report")."""
@@ -300,8 +310,8 @@ class Evaluation:
             "runs": [run.to_json() for run in self.runs],
             "pooled": {
                 "runs": len(self.runs),
-                "clients": sum(len(run.clients) for run in self.runs),
-                "attackers": sum(len(run.attackers) for run in self.runs),
+                "clients": self.clients,
+                "attackers": self.attackers,
                 "judgements": [j.to_json() for j in self.pooled],
             },
         }

@@ -160,9 +160,8 @@ def _evaluation_tables(evaluation: Evaluation) -> list[Table]:
     tables = [judgement_table(run_title(run), run.judgements, False, attacker_order(run), unscored(run.judgements))
               for run in evaluation.runs]
     if len(evaluation.runs) > 1:
-        attackers = sum(len(run.attackers) for run in evaluation.runs)
-        clients = sum(len(run.clients) for run in evaluation.runs)
-        title = f"pooled over {len(evaluation.runs)} runs: {count(clients, 'client')}, {count(attackers, 'attacker')}"
+        title = (f"pooled over {len(evaluation.runs)} runs: {count(evaluation.clients, 'client')}, "
+                 f"{count(evaluation.attackers, 'attacker')}")
         tables.append(judgement_table(title, evaluation.pooled, True, fewer_runs(evaluation.pooled, len(evaluation.runs)),
                                       unscored(evaluation.pooled)))
     return tables
@@ -192,8 +191,7 @@ def render_evaluation_html(evaluation: Evaluation) -> str:
 
 def _evaluation_html(evaluation: Evaluation) -> str:
     runs = evaluation.runs
-    attackers = sum(len(run.attackers) for run in runs)
-    clients = sum(len(run.clients) for run in runs)
+    attackers, clients = evaluation.attackers, evaluation.clients
     consensus = next(j for j in evaluation.pooled if j.name == CONSENSUS)
     cards = (
         card(len(runs), plural(len(runs), "run")) + card(clients, plural(clients, "client"))
