@@ -114,6 +114,11 @@ class Judgement:
         return sum(not math.isnan(s) for s, _ in self.samples)
 
     @property
+    def unscored_attackers(self) -> int:
+        """How many of the clients it gave no score are true attackers."""
+        return sum(truth for score, truth in self.samples if math.isnan(score))
+
+    @property
     def median_first_round(self) -> float | None:
         """The median round at which the flagged attackers were first flagged; ``None`` when none has a round."""
         rounds = [d.round for d in self.detections if d.round is not None]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 
 from rich import box
@@ -79,9 +78,9 @@ def unscored(judgements: list[Judgement]) -> str:
     detector that scored the other attacker low, where it never scored it; only the JSON's ``scored`` said so."""
     groups: dict[tuple[int, int, int], list[str]] = {}
     for j in judgements:
-        missing = [truth for score, truth in j.samples if math.isnan(score)]
+        missing = len(j.samples) - j.scored
         if j.applicable and missing:
-            groups.setdefault((len(missing), sum(missing), len(j.samples)), []).append(j.name)
+            groups.setdefault((missing, j.unscored_attackers, len(j.samples)), []).append(j.name)
     said = [f"{n} of {count(total, 'client')} ({count(attackers, 'attacker')}) by {listed(names, LISTED, 'detectors')}"
             for (n, attackers, total), names in groups.items()]
     return f"unscored, so ranked lowest by the AUROC: {'; '.join(said)}" if said else ""
