@@ -46,6 +46,7 @@ class DeviationPersistence:
         self._histogram = np.zeros(2 * BINS + 1, dtype=np.int64)  # cosine c counted at round((c + 1) * BINS)
 
     def observe(self, data: RoundData) -> None:
+        """Take round ``data``'s deviations, and their cosines with the clients' deviations of the round before."""
         if len(data.clients) < 4 or not self._columns:  # the detectors' smallest comparable round
             self._previous = {}
             return

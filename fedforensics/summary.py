@@ -20,6 +20,8 @@ SUMMARY_VERSION = 1
 
 @dataclass
 class LayerFacts:
+    """One layer as the run file declares it (``parameters``: its size; ``analysable``: whether the detectors read it)."""
+
     name: str
     shape: tuple[int, ...]
     dtype: str

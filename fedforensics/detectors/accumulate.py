@@ -71,6 +71,8 @@ def at_or_above(scores: Mapping[str, float], threshold: float) -> list[str]:
 
 @dataclass
 class Conclusion:
+    """What :meth:`RoundScores.conclude` found for one statistic: run-level scores, flags, and the rounds behind them."""
+
     scores: dict[str, float]
     flagged: list[str]
     first_flagged: dict[str, int]

@@ -498,6 +498,7 @@ class UpdateMotion:
         self.still: list[int] = []  # rounds in which every compared update was zero
 
     def observe(self, data: RoundData) -> None:
+        """Count round ``data``'s compared clients, and the round as still if none of their updates moved."""
         if data.clients:  # a round whose every update held NaN/Inf has none to compare
             self.compared[data.round] = len(data.clients)
             if self._analysable and not data.moved.any():
@@ -505,6 +506,7 @@ class UpdateMotion:
 
     @property
     def nothing_moved(self) -> bool:
+        """Whether rounds were compared and in none did an update move (or the run has no analysable layer to move)."""
         return bool(self.compared) and (not self._analysable or len(self.still) == len(self.compared))
 
     def judged(self, detector: Detector, result: DetectorResult) -> DetectorResult:

@@ -161,6 +161,7 @@ def plan(config: SimulationConfig) -> FederationPlan:
 
 
 def client_id(index: int) -> str:
+    """The id a simulated federation records for its client number ``index``: ``c0``, ``c1``, ..."""
     return f"c{index}"
 
 
