@@ -1597,7 +1597,7 @@ def test_an_optional_part_hdf5_cannot_open_is_damage_not_a_part_never_recorded(t
         with open(path, "r+b") as raw:
             raw.seek(header)
             raw.write(b"\xff" * 8)
-    with open_run(path) as run, pytest.raises(RunFormatError, match=f"cannot be opened, damaged run file \\(Unable to "):
+    with open_run(path) as run, pytest.raises(RunFormatError, match="cannot be opened, damaged run file \\(Unable to "):
         run.final_state() if part == "final" else run.ground_truth
     for command in ("inspect",) if part == "final" else ("inspect", "evaluate"):  # analyze notes a final state's damage
         out = _cli(command, path)
