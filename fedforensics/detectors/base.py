@@ -215,6 +215,9 @@ FIRST_FLAGGED_MEANING = (
     "(its evidence may name earlier rounds, which alone did not); run-level: flagged on a statistic of the whole run, "
     "which has no round"
 )
+#: How an evidence line of a per-round statistic gives the round's z ("... (round z = +10.8)"): the reports look for it
+#: to explain the figure (:data:`ROUND_Z_MEANING`) where a line they show has one.
+ROUND_Z = "round z = "
 #: What the "round z" of an evidence line is, for the reports' readers (the statistic's own name is in the line).
 ROUND_Z_MEANING = (
     "how far the client's value lay from that round's median, in robust standard deviations of the round's values "

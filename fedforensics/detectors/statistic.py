@@ -24,7 +24,7 @@ from ..errors import FedForensicsError
 from ..run import Run
 from ..stats import bonferroni_z, bonferroni_zs, on_reference_scale, robust_spread, robust_z
 from .accumulate import Conclusion, RoundScores, Side, oriented
-from .base import Detector, DetectorResult, Evidence, RoundData
+from .base import ROUND_Z, Detector, DetectorResult, Evidence, RoundData
 from .round_table import RoundTable
 
 
@@ -226,7 +226,7 @@ class RoundStatisticDetector(Detector):
         return [
             Evidence(
                 self.name, cid, r, self.layer_of(key), z,
-                f"{line}{self.round_detail(cid, r)} (round z = {_z(signed)}{self._as_compared(r)})",
+                f"{line}{self.round_detail(cid, r)} ({ROUND_Z}{_z(signed)}{self._as_compared(r)})",
             )  # fmt: skip
             for r, z, signed in conclusion.strongest[cid][: self.evidence_rounds]
         ]

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from ..analysis import AuditReport
 from ..detectors.accumulate import CLIP
-from ..detectors.base import FIRST_FLAGGED_MEANING, ROUND_Z_MEANING, DetectorResult, Evidence
+from ..detectors.base import FIRST_FLAGGED_MEANING, ROUND_Z, ROUND_Z_MEANING, DetectorResult, Evidence
 from ..verdict import CORROBORATES_MEANING, SCORE_MEANING, SINCE_MEANING, VERDICTS
 from . import figures
 from .escapes import long_names
@@ -221,7 +221,7 @@ def _verdicts(report: AuditReport) -> str:
     shown = max(VERDICT_ROWS, sum(v.verdict != "benign" for v in report.verdicts))
     page = f'<p class="muted">Score: {esc(SCORE_MEANING)}. Since round: {esc(SINCE_MEANING)}.'
     # "round z = +10.8" was the one figure of an evidence line nothing explained (a fresh-eyes auditor)
-    if any("round z = " in e.detail for v in report.verdicts for e in v.evidence):
+    if any(ROUND_Z in e.detail for v in report.verdicts for e in v.evidence):
         page += f" Round z: {esc(ROUND_Z_MEANING)}."
     page += "</p>"
     page += table(headers, rows[:shown], numeric=(2, 3, 4), row_classes=classes[:shown])

@@ -12,7 +12,7 @@ from rich.text import Text
 
 from ..analysis import AuditReport
 from ..detectors.accumulate import CLIP
-from ..detectors.base import FIRST_FLAGGED_MEANING, ROUND_Z_MEANING, Evidence
+from ..detectors.base import FIRST_FLAGGED_MEANING, ROUND_Z, ROUND_Z_MEANING, Evidence
 from ..notes import listed
 from ..summary import RunSummary
 from ..verdict import CORROBORATES_MEANING, SCORE_MEANING, SINCE_MEANING
@@ -232,7 +232,7 @@ def verdict_table(report: AuditReport, limit: int = 30, width: int = EVIDENCE_WI
     if any(v.verdict == "benign" and v.score >= 1 for v in rows):
         captions.append(f"score: {SCORE_MEANING}")
     # "round z = +10.8" was the one figure of an evidence line nothing explained (a fresh-eyes auditor)
-    if any(v.evidence and "round z = " in v.evidence[0].detail for v in rows):
+    if any(v.evidence and ROUND_Z in v.evidence[0].detail for v in rows):
         captions.append(f"round z: {ROUND_Z_MEANING}")
     # "output-bias (corroborates)" was the one word of the table nothing in the terminal explained (a fresh-eyes auditor)
     if any(report.corroborating & set(v.flagged_by) for v in rows):
