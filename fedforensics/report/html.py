@@ -18,9 +18,10 @@ from ..verdict import CORROBORATES_MEANING, SCORE_MEANING, SINCE_MEANING, VERDIC
 from . import figures
 from .escapes import long_names
 from .files import write_atomic
-from .page import (
-    TRIGGER_SUCCESS, VERDICT_COLOURS, badge, byte_size, card, closest_call, count, esc, facts, failed_id, failed_rounds,
-    figure, flagged_per_round, meta_value, num, page, rate, run_names, section, short, table,
+from .page import VERDICT_COLOURS, badge, card, esc, facts, figure, page, section, table
+from .wording import (
+    TRIGGER_SUCCESS, byte_size, closest_call, count, failed_id, failed_rounds, flagged_per_round, meta_value, num, rate,
+    run_names, short,
 )
 
 if TYPE_CHECKING:  # the inversion needs torch; the page only draws its result

@@ -17,7 +17,7 @@ from ..notes import listed
 from ..summary import RunSummary
 from ..verdict import CORROBORATES_MEANING, SCORE_MEANING, SINCE_MEANING
 from .escapes import long_names, shown
-from .page import (
+from .wording import (
     TRIGGER_SUCCESS, byte_size, closest_call, count, failed_id, failed_rounds, flagged_per_round, meta_value, rate,
     run_names, short,
 )
