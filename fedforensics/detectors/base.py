@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 from ..errors import FedForensicsError
+from ..json_values import json_float, setting_json
 from ..run import Run
 from .accumulate import at_or_above
 from .round_data import RoundData
@@ -66,19 +67,6 @@ class Evidence:
             "value": json_float(self.value),
             "detail": self.detail,
         }
-
-
-def setting_json(value: object) -> object:
-    """A parameter's value as JSON: a non-finite float as the string ``"inf"``/``"-inf"``/``"nan"`` (strict JSON has
-    none, and ``null`` means "off" for the parameters that take ``None``); anything else as it is."""
-    return str(value) if isinstance(value, float) and not math.isfinite(value) else value
-
-
-def json_float(value: float | None) -> float | None:
-    """A number for a JSON report: rounded to 6 decimals, ``None`` for a missing or non-finite one (JSON has no NaN)."""
-    if value is None or not math.isfinite(value):
-        return None
-    return float(round(value, 6))
 
 
 #: The families of evidence a detector belongs to (docs/detectors.md, step 4): a verdict counts them as independent
