@@ -595,8 +595,9 @@ def test_boosted_client_is_found_and_clean_run_is_all_benign(runs):
     assert boost.verdicts[0].client == "c3" and boost.verdicts[0].verdict == "malicious"
     assert "norm" in boost.verdicts[0].flagged_by
     assert [v.client for v in boost.verdicts if v.verdict != "benign"] == ["c3"]
+    assert boost.not_benign == 1  # what the reports show first, read from the report, not counted by each renderer
     clean = analyze(open_run(runs["clean"]))
-    assert clean.counts["malicious"] == 0 and clean.counts["suspicious"] == 0
+    assert clean.counts["malicious"] == 0 and clean.counts["suspicious"] == 0 and clean.not_benign == 0
 
 
 def test_partial_participation_attackers_are_found(runs):

@@ -173,8 +173,7 @@ def verdict_table(report: AuditReport, limit: int = 30, width: int = EVIDENCE_WI
     column = width >= EVIDENCE_WIDTH
     known = report.summary.ground_truth is not None
     truth = set(report.summary.ground_truth or [])
-    flagged = sum(v.verdict != "benign" for v in report.verdicts)
-    rows = report.verdicts[: max(limit, min(flagged, MOST_FLAGGED_ROWS))]
+    rows = report.verdicts[: max(limit, min(report.not_benign, MOST_FLAGGED_ROWS))]
     table = Table(title="verdicts", title_justify="left", box=None if compact else box.HEAVY_HEAD, pad_edge=not compact,
                   caption_justify="left")
     longest = max((len(shown(v.client)) for v in rows), default=6)
