@@ -22,7 +22,7 @@ import numpy as np
 from scenarios import ATTACKS, SEEDS, Scenario, bench_arguments, ensure, final_metrics, grid, grid_only, publish
 
 from fedforensics.evaluate import CONSENSUS, Judgement, RunEvaluation, evaluate_report, pool
-from fedforensics.report.page import median_round
+from fedforensics.report.wording import median_round
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "detection.md"
 MARKER = "detection-bench"  # the tables of the whole grid, default seeds

@@ -74,6 +74,11 @@ class AuditReport:
         found = Counter(v.verdict for v in self.verdicts)
         return {verdict: found.get(verdict, 0) for verdict in VERDICTS}
 
+    @property
+    def not_benign(self) -> int:
+        """How many clients were judged other than benign (suspicious or malicious): those the reports show first."""
+        return len(self.verdicts) - self.counts["benign"]
+
     def detector(self, name: str) -> DetectorResult | None:
         """The result of the detector named ``name``, or ``None`` when it did not run."""
         return next((d for d in self.detectors if d.name == name), None)

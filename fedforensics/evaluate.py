@@ -23,8 +23,8 @@ from recorder import __version__
 
 from .analysis import AuditReport, analyze
 from .client_ids import spelled_alike
-from .detectors.base import json_float
 from .errors import FedForensicsError
+from .json_values import json_float
 from .run import open_run
 from .scan import Progress
 from .settings import Settings

@@ -298,7 +298,7 @@ def coverage_notes(
     either way, and the report says so. ``round_sizes``: the rounds with an update to compare (the scan
     skips rounds without an update; a round whose every update held NaN or Inf has none) and how many
     clients each could compare; ``still``: the rounds of them in which no update moved (all zero); ``idle``: round →
-    its replies of a zero update and no samples, which the scan leaves out (:attr:`~.detectors.base.RoundData.idle`).
+    its replies of a zero update and no samples, which the scan leaves out (:attr:`~.detectors.round_data.RoundData.idle`).
     """
     unfinished = (
         [
@@ -485,7 +485,7 @@ def zero_updates_note(still: list[int], compared: int) -> str | None:
 
 def idle_note(idle: dict[str, list[int]]) -> str | None:
     """The clients that sent back the model they were given and claimed no samples (client → those rounds), whom the
-    scan leaves out of the rounds' comparisons (:attr:`~.detectors.base.RoundData.idle`)."""
+    scan leaves out of the rounds' comparisons (:attr:`~.detectors.round_data.RoundData.idle`)."""
     if not idle:
         return None
     replies = sum(len(rounds) for rounds in idle.values())

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .detectors.base import RoundData
+from .detectors.round_data import RoundData
 from .detectors.grid import grid_sample, sample_columns
 from .run import Layer
 from .stats import column_median

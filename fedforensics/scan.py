@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator, Mapping
 import numpy as np
 
 from .blas import single_threaded_blas
-from .detectors.base import RoundData
+from .detectors.round_data import RoundData
 from .detectors.history import DIRECTION_MEMORY, DirectionHistory
 from .run import Layer, Run, RunFormatError
 

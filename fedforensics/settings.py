@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .detectors import Detector, all_detectors, get_detector
-from .detectors.base import setting_json
 from .errors import FedForensicsError
+from .json_values import setting_json
 from .verdict import ConsensusRule
 
 #: The name that addresses the verdict rule's parameters (:class:`~fedforensics.verdict.ConsensusRule`).

@@ -32,7 +32,9 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess without flwr
     raise ImportError('recorder.flower needs Flower: pip install "fedforensics[flower]"') from exc
 
-from . import CLIENT_ID_MAX_LENGTH, Recorder, RecorderError, RoundRecorder, _storable, spec
+from . import spec
+from .checks import CLIENT_ID_MAX_LENGTH, RecorderError, _storable
+from .writer import Recorder, RoundRecorder
 
 __all__ = ["RecordingStrategy", "NUM_SAMPLES_KEY", "ID_KEYS", "NODE_TABLE", "NODE_NAME_TABLE"]
 

@@ -595,8 +595,9 @@ def test_boosted_client_is_found_and_clean_run_is_all_benign(runs):
     assert boost.verdicts[0].client == "c3" and boost.verdicts[0].verdict == "malicious"
     assert "norm" in boost.verdicts[0].flagged_by
     assert [v.client for v in boost.verdicts if v.verdict != "benign"] == ["c3"]
+    assert boost.not_benign == 1  # what the reports show first, read from the report, not counted by each renderer
     clean = analyze(open_run(runs["clean"]))
-    assert clean.counts["malicious"] == 0 and clean.counts["suspicious"] == 0
+    assert clean.counts["malicious"] == 0 and clean.counts["suspicious"] == 0 and clean.not_benign == 0
 
 
 def test_partial_participation_attackers_are_found(runs):
@@ -821,7 +822,7 @@ def test_layer_deviation_takes_a_rounds_median_norm_once_however_many_slices(tmp
     of a deep model's slices (a 1,000-layer model spent 1.5 s of a 30 s analysis taking it 2,000 times a round)."""
     from functools import cached_property
 
-    from fedforensics.detectors.base import RoundData
+    from fedforensics.detectors.round_data import RoundData
 
     taken = []
     original = RoundData.median_norm.func
@@ -2283,9 +2284,9 @@ def test_the_scan_reads_max_abs_while_it_sums_the_directions_as_a_pass_of_its_ow
 
 def test_an_audit_reads_max_abs_in_the_directions_pass_not_in_a_pass_of_its_own(runs, monkeypatch):
     """The default detectors sum the directions and layer-deviation reads max |Δ|: no round is read for it again."""
-    import fedforensics.detectors.base as base
+    import fedforensics.detectors.round_data as round_data
 
-    monkeypatch.setattr(base, "max_abs_rows", lambda matrix: pytest.fail("max |Δ| was read in a pass of its own"))
+    monkeypatch.setattr(round_data, "max_abs_rows", lambda matrix: pytest.fail("max |Δ| was read in a pass of its own"))
     with open_run(runs["boost"]) as run:
         assert "c3" in analyze(run).detector("layer-deviation").flagged
 

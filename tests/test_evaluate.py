@@ -427,7 +427,7 @@ def test_the_pooled_table_keeps_every_rate_whole_at_80_columns(tmp_path):
 @pytest.mark.parametrize(("median", "shown"), [(4.5, "4.5"), (2.0, "2"), (1234562.5, "1234562.5"), (None, "–"), (math.nan, "–")])
 def test_a_median_round_is_shown_whole_or_with_its_half(median, shown):
     """'.0f' rounded the table's 4.5 to 4 (half to even) and 'g' wrote round 1234563 as 1.23456e+06 (review)."""
-    from fedforensics.report.page import median_round
+    from fedforensics.report.wording import median_round
 
     assert median_round(median) == shown
 
@@ -481,7 +481,7 @@ def test_an_imperfect_rate_never_reads_as_a_perfect_one():
     and a false-positive rate 0.00, in the terminal and the HTML cards."""
     from fedforensics.evaluate import Judgement
     from fedforensics.report.evaluation import _rates
-    from fedforensics.report.page import rate
+    from fedforensics.report.wording import rate
 
     j = Judgement("norm", True, 1, tp=299, fp=1, fn=1, tn=699)
     assert _rates(j)[:4] == ["0.997", "0.997", "0.997", "0.001"]

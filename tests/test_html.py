@@ -420,7 +420,7 @@ def test_a_long_metadata_value_is_shown_cut_and_kept_whole_in_the_json(tmp_path)
     from rich.console import Console
 
     from fedforensics.report.json import report_to_json
-    from fedforensics.report.page import META_SHOWN
+    from fedforensics.report.wording import META_SHOWN
     from fedforensics.report.terminal import render_summary
 
     note = "n" * (META_SHOWN + 5_000)
@@ -514,7 +514,7 @@ def test_no_figure_is_rounded_onto_a_boundary_it_did_not_reach_and_a_cut_table_s
     and 10 (HTML) of 12 slices without saying so."""
     from rich.console import Console
 
-    from fedforensics.report.page import short
+    from fedforensics.report.wording import short
     from fedforensics.report.terminal import localization_table
 
     assert [short(0.996, (1.0,)), short(0.9957, (0.0, 1.0)), short(1.996, (2.0,)), short(0.5, (1.0,))] == [
@@ -674,7 +674,7 @@ def test_narrow_consoles_crop_no_value_of_the_localization_and_detector_tables(t
     were cropped, and detector names cut to 'accumulated-s…'."""
     from rich.console import Console
 
-    from fedforensics.report.page import rate
+    from fedforensics.report.wording import rate
     from fedforensics.report.terminal import detector_table, localization_table
     from synthetic import make_run
 

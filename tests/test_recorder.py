@@ -748,12 +748,12 @@ def test_a_dangling_symlink_is_recorded_through_and_a_failed_start_leaves_no_fil
     with Recorder(link) as rec:
         _two_rounds(rec, np.random.default_rng(0))
     assert (tmp_path / "target.h5").is_file()
-    import recorder as recorder_module
+    from recorder import writer
 
     def refuse(*args, **kwargs):
         raise OSError(errno.EMFILE, "Too many open files")
 
-    monkeypatch.setattr(recorder_module, "JournaledFile", refuse)
+    monkeypatch.setattr(writer, "JournaledFile", refuse)
     with pytest.raises(OSError, match="Too many open files"):
         Recorder(tmp_path / "new.h5")
     assert not (tmp_path / "new.h5").exists()  # QA: an empty file was left, and a retry refused as existing
@@ -1264,10 +1264,10 @@ def test_ctrl_c_that_leaves_hdf5_unable_to_close_rolls_the_round_back_and_stays_
     with rec.round(3, {"w": np.zeros(4, np.float32)}) as rnd:  # the recorder goes on from its last commit
         rnd.client("c0", {"w": np.ones(4, np.float32)}, num_samples=1)
     rec.close()
-    import recorder
+    from recorder import writer
 
-    (held,) = recorder._UNCLOSABLE  # kept, with its journaled file detached: here (close only pretended) let go of
-    recorder._UNCLOSABLE.clear()
+    (held,) = writer._UNCLOSABLE  # kept, with its journaled file detached: here (close only pretended) let go of
+    writer._UNCLOSABLE.clear()
     held[0].close()
     held[1].close()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.h5"]
@@ -1306,7 +1306,7 @@ def test_a_close_that_fails_after_hdf5_let_go_holds_nothing_back(tmp_path, monke
     file) aside, a file that could be closed left open for good."""
     import h5py
 
-    import recorder
+    from recorder import writer
 
     path = tmp_path / "run.h5"
     rec = _recorded(path, 2)
@@ -1317,7 +1317,7 @@ def test_a_close_that_fails_after_hdf5_let_go_holds_nothing_back(tmp_path, monke
         raise RuntimeError("an error after the close")
 
     _interrupt_round(rec, monkeypatch, closes_then_raises)
-    assert recorder._UNCLOSABLE == []
+    assert writer._UNCLOSABLE == []
     rec.close()
     with open_run(path) as run:
         assert run.rounds == [0, 1]

@@ -14,7 +14,8 @@ import inspect
 import pkgutil
 
 from ..errors import FedForensicsError
-from .base import Detector, DetectorResult, Evidence, RoundData
+from .base import Detector, DetectorResult, Evidence
+from .round_data import RoundData
 
 __all__ = ["Detector", "DetectorResult", "Evidence", "RoundData", "all_detectors", "get_detector"]
 

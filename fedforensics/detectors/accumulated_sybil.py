@@ -7,8 +7,9 @@ import numpy as np
 from ..run import Run
 from ..stats import FLOAT32_RESOLUTION, REFERENCE_CLIENTS, bonferroni_zs, column_median, cosine_from_gram, on_reference_scale, robust_z
 from .accumulate import EVIDENCE_ROUNDS
-from .base import Detector, DetectorResult, Evidence, RoundData
+from .base import Detector, DetectorResult, Evidence
 from .grid import grid_sample, grid_width, sample_columns
+from .round_data import RoundData
 from .sybil import SybilDetector, log_nearest_distance
 
 

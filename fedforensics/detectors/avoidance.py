@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 
 from .accumulate import EVIDENCE_ROUNDS
-from .base import RoundData
 from .global_step import LastStepDetector
+from .round_data import RoundData
 
 
 #: Coordinates a round's comparison rests on at least: on a few, an honest client's share is all chance (a review

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..run import Run
-from .base import DATA_SIZE, LOCAL_STEPS, RoundData
+from .base import DATA_SIZE
+from .round_data import LOCAL_STEPS, RoundData
 from .statistic import RoundStatisticDetector
 
 

@@ -13,8 +13,9 @@ from ..errors import FedForensicsError
 from ..run import Run
 from ..stats import classical_mds
 from .accumulate import EVIDENCE_ROUNDS
-from .base import Detector, DetectorResult, Evidence, RoundData
+from .base import Detector, DetectorResult, Evidence
 from .history import DirectionHistory
+from .round_data import RoundData
 from .round_table import RoundTable
 
 

@@ -9,8 +9,8 @@ import numpy as np
 from ..run import Run
 from ..stats import FLOAT32_RESOLUTION
 from .accumulate import EVIDENCE_ROUNDS
-from .base import RoundData
 from .global_step import LastStepDetector
+from .round_data import RoundData
 
 
 def replay_closeness(sample: np.ndarray, step: np.ndarray) -> np.ndarray:

@@ -10,9 +10,9 @@ import numpy as np
 
 from ..errors import RunFormatError
 from ..run import Run
-from .base import RoundData
 from .level import LevelDetector
 from .grid import grid_key, grid_sample, grid_width, sample_columns
+from .round_data import RoundData
 
 
 class GlobalSteps:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..run import Layer
-from .base import RoundData
+from .round_data import RoundData
 
 
 def sample_columns(layers: list[Layer], coordinates: int) -> list[tuple[str, slice]]:

@@ -11,7 +11,7 @@ from ..normalization import RUNNING_STATISTICS
 from ..output_layer import find_output_layer
 from ..stats import bonferroni_z
 from .accumulate import Conclusion
-from .base import RoundData
+from .round_data import RoundData
 from .statistic import RoundStatisticDetector, tests_per_client
 
 STATS = {"max": "max |Δ|", "l2": "L2 norm"}

@@ -14,7 +14,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..run import Run
-from .base import Detector, DetectorResult, Evidence, RoundData
+from .base import Detector, DetectorResult, Evidence
+from .round_data import RoundData
 from .round_table import RoundTable
 
 Series = dict[str, list[tuple[int, float]]]

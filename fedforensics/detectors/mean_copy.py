@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import RoundData
+from .round_data import RoundData
 from .statistic import RoundStatisticDetector
 
 

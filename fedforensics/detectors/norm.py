@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from .accumulate import Conclusion
-from .base import RoundData
+from .round_data import RoundData
 from .statistic import RoundStatisticDetector
 
 

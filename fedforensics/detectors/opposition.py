@@ -11,8 +11,8 @@ from ..output_layer import find_output_layer
 from ..run import Run
 from ..stats import column_median
 from .accumulate import EVIDENCE_ROUNDS
-from .base import RoundData
 from .level import LevelDetector
+from .round_data import RoundData
 
 
 def consensus_push(sample: np.ndarray) -> tuple[float, np.ndarray]:

@@ -9,7 +9,7 @@ import numpy as np
 from ..output_layer import find_output_layer
 from ..run import Run
 from .accumulate import Conclusion
-from .base import RoundData
+from .round_data import RoundData
 from .statistic import RoundStatisticDetector, strongest
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..run import Run
-from .base import RoundData
 from .grid import grid_sample, grid_width, sample_columns
+from .round_data import RoundData
 from .statistic import RoundStatisticDetector
 
 

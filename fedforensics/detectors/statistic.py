@@ -24,7 +24,8 @@ from ..errors import FedForensicsError
 from ..run import Run
 from ..stats import bonferroni_z, bonferroni_zs, on_reference_scale, robust_spread, robust_z
 from .accumulate import Conclusion, RoundScores, Side, oriented
-from .base import ROUND_Z, Detector, DetectorResult, Evidence, RoundData
+from .base import ROUND_Z, Detector, DetectorResult, Evidence
+from .round_data import RoundData
 from .round_table import RoundTable
 
 

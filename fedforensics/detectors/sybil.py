@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..run import Run
-from .base import RoundData
+from .round_data import RoundData
 from .statistic import RoundStatisticDetector
 
 #: Cosine distances below this count as this (an exact copy's is 0, or rounding's ±1e-16): the log stays finite.

@@ -39,8 +39,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from ..detectors.base import json_float
 from ..errors import FedForensicsError
+from ..json_values import json_float
 from ..scan import Progress
 from ..stats import MAD_CONSISTENCY
 

@@ -11,7 +11,8 @@ from rich.text import Text
 from ..evaluate import CONSENSUS, Detection, Evaluation, Judgement, RunEvaluation
 from .escapes import long_names
 from .files import write_atomic
-from .page import card, count, esc, median_round, page, plural, rate, section, table
+from .page import card, esc, page, section, table
+from .wording import count, median_round, plural, rate
 from ..notes import listed
 from .terminal import LISTED, plain
 

@@ -18,9 +18,10 @@ from ..verdict import CORROBORATES_MEANING, SCORE_MEANING, SINCE_MEANING, VERDIC
 from . import figures
 from .escapes import long_names
 from .files import write_atomic
-from .page import (
-    TRIGGER_SUCCESS, VERDICT_COLOURS, badge, byte_size, card, closest_call, count, esc, facts, failed_id, failed_rounds,
-    figure, flagged_per_round, meta_value, num, page, rate, run_names, section, short, table,
+from .page import VERDICT_COLOURS, badge, card, esc, facts, figure, page, section, table
+from .wording import (
+    TRIGGER_SUCCESS, byte_size, closest_call, count, failed_id, failed_rounds, flagged_per_round, meta_value, num, rate,
+    run_names, short,
 )
 
 if TYPE_CHECKING:  # the inversion needs torch; the page only draws its result
@@ -90,7 +91,7 @@ def _summary(report: AuditReport) -> str:
                 + (f' · flagged by {count(len(v.flagged_by), "detector")}' if v.flagged_by else "") + "</span>"
                 f"<br>{reason}</li>"
             )
-        more = sum(v.verdict != "benign" for v in report.verdicts) - len(suspects)
+        more = report.not_benign - len(suspects)
         tail = f'<p class="muted">and {more} more in the verdict table.</p>' if more > 0 else ""
         top = f'<h3>Top suspects</h3><ul class="suspects">{"".join(items)}</ul>{tail}'
     else:
@@ -218,7 +219,7 @@ def _verdicts(report: AuditReport) -> str:
         classes.append(f"v-{v.verdict}")
     if not rows:
         return _unavailable("No client sent an update in any round: there is nothing to judge.")
-    shown = max(VERDICT_ROWS, sum(v.verdict != "benign" for v in report.verdicts))
+    shown = max(VERDICT_ROWS, report.not_benign)
     page = f'<p class="muted">Score: {esc(SCORE_MEANING)}. Since round: {esc(SINCE_MEANING)}.'
     # "round z = +10.8" was the one figure of an evidence line nothing explained (a fresh-eyes auditor)
     if any(ROUND_Z in e.detail for v in report.verdicts for e in v.evidence):

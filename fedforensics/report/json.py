@@ -12,8 +12,9 @@ from typing import Any
 import numpy as np
 
 from ..analysis import AuditReport
-from ..detectors.base import DetectorResult, setting_json
+from ..detectors.base import DetectorResult
 from ..detectors.round_table import DeferredJSON, rounds_json
+from ..json_values import setting_json
 from .files import write_atomic
 
 REPORT_FORMAT = "fedforensics-report"

@@ -17,7 +17,7 @@ from ..notes import listed
 from ..summary import RunSummary
 from ..verdict import CORROBORATES_MEANING, SCORE_MEANING, SINCE_MEANING
 from .escapes import long_names, shown
-from .page import (
+from .wording import (
     TRIGGER_SUCCESS, byte_size, closest_call, count, failed_id, failed_rounds, flagged_per_round, meta_value, rate,
     run_names, short,
 )
@@ -173,8 +173,7 @@ def verdict_table(report: AuditReport, limit: int = 30, width: int = EVIDENCE_WI
     column = width >= EVIDENCE_WIDTH
     known = report.summary.ground_truth is not None
     truth = set(report.summary.ground_truth or [])
-    flagged = sum(v.verdict != "benign" for v in report.verdicts)
-    rows = report.verdicts[: max(limit, min(flagged, MOST_FLAGGED_ROWS))]
+    rows = report.verdicts[: max(limit, min(report.not_benign, MOST_FLAGGED_ROWS))]
     table = Table(title="verdicts", title_justify="left", box=None if compact else box.HEAVY_HEAD, pad_edge=not compact,
                   caption_justify="left")
     longest = max((len(shown(v.client)) for v in rows), default=6)
