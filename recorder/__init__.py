@@ -21,10 +21,11 @@ and in :mod:`recorder.spec`.
 
 from __future__ import annotations
 
+__version__ = "0.1.0"  # first: recorder.writer imports it from the package as it loads
+
 from .checks import CLIENT_ID_MAX_LENGTH, NAME_MAX_LENGTH, RecorderError
 from .writer import REASON_MAX_LENGTH, Recorder, RoundRecorder
 
-__version__ = "0.1.0"
 __all__ = [
     "Recorder", "RoundRecorder", "RecorderError", "NAME_MAX_LENGTH", "CLIENT_ID_MAX_LENGTH", "REASON_MAX_LENGTH",
     "__version__",

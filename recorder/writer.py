@@ -23,7 +23,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from . import spec
+from . import __version__, spec
 from .checks import (
     RecorderError, _as_array, _brief, _check_creation_path, _check_folder, _client_id, _count, _json_value, _link_name,
     _numbers, _storable, _string_keys, _where,
@@ -189,7 +189,6 @@ class Recorder:
         #: handler registered later (``atexit.register(rec.close)``), which then closes it as the trainer meant to.
         self._at_exit = functools.partial(_close_at_exit, weakref.ref(self))
         atexit.register(self._at_exit)
-        from . import __version__  # here: the package's __init__ imports this module before it sets it
         try:
             self._h5 = h5py.File(self._file, "w")
             root = self._h5
