@@ -25,11 +25,13 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+import torch
 from scenarios import CACHE
 
-from fedforensics import open_run
+from fedforensics import Run, open_run
 from fedforensics.analysis import analyze
 from fedforensics.detectors.accumulate import CLIP, EVIDENCE_ROUNDS
+from fedforensics.inversion import invert_run, load_model_factory
 from fedforensics.stats import robust_z
 
 MIN_CLIENTS = 4  # the detectors' smallest comparable round
@@ -37,11 +39,9 @@ PUSH_CUTS = (1.0, 1.2, 1.5, 2.0)
 SCORE_CUTS = (1.0, 1.5, 2.0, 2.5, 3.0)
 
 
-def push_by_round(run, model, x: np.ndarray, y: np.ndarray, label: int) -> dict[int, dict[str, float]]:
+def push_by_round(run: Run, model: torch.nn.Module, x: np.ndarray, y: np.ndarray, label: int) -> dict[int, dict[str, float]]:
     """Per round, each client's clean push toward ``label``: mean log p(label | x) of its model less the round's
     global model's, over the clean inputs of the other labels."""
-    import torch
-
     others = torch.from_numpy(np.asarray(x[y != label], np.float32))
 
     def mean_log_p(state: dict[str, np.ndarray]) -> float:
@@ -66,22 +66,19 @@ def push_by_round(run, model, x: np.ndarray, y: np.ndarray, label: int) -> dict[
 def measure(path: Path) -> dict | None:
     """One run's flagged labels, each client's mean clipped push z, verdict, score and truth (``None``: the run
     cannot be inverted)."""
-    import torch
-
-    from fedforensics.inversion import invert_run, load_model_factory
-
     torch.set_num_threads(1)
     with open_run(path) as run:
         clean, factory = run.attachment("clean_data"), run.sound_meta.get("model_factory")
         if clean is None or not isinstance(factory, str):
             return None
         x, y = np.asarray(clean["x"]), np.asarray(clean["y"])
-        flagged = invert_run(run, load_model_factory(factory), x, y).result.flagged_labels
+        build = load_model_factory(factory)
+        flagged = invert_run(run, build, x, y).result.flagged_labels
         report = analyze(run)
         truth = set(run.ground_truth or [])
         push: dict[str, float] = {}
         if flagged:
-            model = load_model_factory(factory)()
+            model = build()
             model.eval()
             zs: dict[str, list[float]] = defaultdict(list)
             for values in push_by_round(run, model, x, y, int(flagged[0])).values():
