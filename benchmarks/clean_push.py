@@ -1,18 +1,17 @@
-"""Does a client's model push clean inputs toward the label trigger inversion flags? (A lead, not built.)
+"""What the clean push adds to the verdicts of ``fedforensics analyze --model`` (docs/detection.md, "Trigger inversion's clean push").
 
-    python benchmarks/clean_push.py [--dir benchmarks/.cache] [--only PATTERN ...]   # ~8 s a run, cached
+    python benchmarks/clean_push.py [--grid | --dir DIR [--only PATTERN ...]] [--model MODULE:CALLABLE] [--jobs 2]
 
-The update statistics miss backdoor attackers among label-skewed clients (docs/detection.md, "Where it fails").
-This script measures evidence of another kind, from the model: Neural Cleanse (the product's ``invert_run``, default
-parameters) on each run's final model gives the flagged label t; for every round and client, the client's model
-(the round's global model plus its update) and the round's global model are evaluated on the run's clean data of
-the other labels, and the client's *clean push* is the mean log-probability of t under its model less under the
-global model (what relabelling part of one's images to t does). Per round a robust z across the round's clients
-(at least 4), clipped at ±10, mean over the client's rounds (at least 3), as the detectors do. It prints the honest
-clients' largest push, and, for the clients the audit left ``benign``, how many honest clients and attackers reach
-both a push and a verdict score (the sum of the client's strengths, docs/detectors.md) at each pair of cut-offs.
-Only runs recorded with a model factory (``meta["model_factory"]``) and a ``clean_data`` attachment are read, and
-only those where Neural Cleanse flags a label count. Each run's figures are cached beside it in ``clean_push/``.
+For every run: Neural Cleanse on its final model (``invert_run``, the defaults ``analyze --model`` uses); where it
+flags a label, each client's clean push toward it (``fedforensics.inversion.attribution.clean_push``) and the audit
+with and without it (``analyze(run, clean_push=...)``: the verdict rule's ``corroborate``). It prints the honest
+clients' largest push; for the clients the audit leaves ``benign``, how many honest clients and attackers reach a
+push P and a score without the label-mix detectors S at each pair of cut-offs (the rule's are ``verdict.push`` and
+``verdict.push_score``); and per attack, the F1 of the ``malicious`` + ``suspicious`` verdicts against the recorded
+ground truth without and with the push. ``--grid``: the detection benchmark's 150 federations (seeds 0, 1, 2,
+simulated where ``benchmarks/.cache`` lacks them); ``--dir``: the runs of a folder. Only runs recorded with a
+``clean_data`` attachment and a model factory (``meta["model_factory"]``, else ``--model``'s) are read. Each run's
+figures are cached beside it in ``clean_push/`` (about 10 s a run on one core).
 """
 
 from __future__ import annotations
@@ -22,120 +21,147 @@ import fnmatch
 import json
 import sys
 from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
-import torch
-from scenarios import CACHE
+from scenarios import CACHE, SEEDS, ensure, grid
 
-from fedforensics import Run, open_run
+from fedforensics import open_run
 from fedforensics.analysis import analyze
-from fedforensics.detectors.accumulate import CLIP, EVIDENCE_ROUNDS
-from fedforensics.inversion import invert_run, load_model_factory
-from fedforensics.stats import robust_z
+from fedforensics.errors import FedForensicsError
+from fedforensics.verdict import ConsensusRule
 
-MIN_CLIENTS = 4  # the detectors' smallest comparable round
-PUSH_CUTS = (1.0, 1.2, 1.5, 2.0)
-SCORE_CUTS = (1.0, 1.5, 2.0, 2.5, 3.0)
-
-
-def push_by_round(run: Run, model: torch.nn.Module, x: np.ndarray, y: np.ndarray, label: int) -> dict[int, dict[str, float]]:
-    """Per round, each client's clean push toward ``label``: mean log p(label | x) of its model less the round's
-    global model's, over the clean inputs of the other labels."""
-    others = torch.from_numpy(np.asarray(x[y != label], np.float32))
-
-    def mean_log_p(state: dict[str, np.ndarray]) -> float:
-        model.load_state_dict({k: torch.from_numpy(np.asarray(v, np.float32)) for k, v in state.items()})
-        with torch.no_grad():
-            return float(torch.log_softmax(model(others).double(), 1)[:, label].mean())
-
-    pushes = {}
-    for r in run.rounds:
-        clients = run.clients(r)
-        if len(clients) < MIN_CLIENTS:
-            continue
-        start = run.global_state(r)
-        base = mean_log_p(start)
-        pushes[r] = {}
-        for cid in clients:
-            update = run.update(r, cid)
-            pushes[r][cid] = mean_log_p({k: np.asarray(v, np.float32) + update[k] for k, v in start.items()}) - base
-    return pushes
+#: The figures a cached file holds: a file of another version is measured again.
+VERSION = 2
+PUSH_CUTS = (1.0, 1.5, 2.0)
+SCORE_CUTS = (1.0, 1.5, 2.0, 2.5)
 
 
-def measure(path: Path) -> dict | None:
-    """One run's flagged labels, each client's mean clipped push z, verdict, score and truth (``None``: the run
-    cannot be inverted)."""
+def measure(path: Path, model: str | None = None) -> dict | None:
+    """One run's attack, flagged labels, and per client its push, score without the label-mix detectors, verdict
+    without and with the push, and truth (``None``: the run cannot be inverted)."""
+    import torch
+
+    from fedforensics.inversion import invert_run, load_model_factory
+    from fedforensics.inversion.attribution import clean_push
+
     torch.set_num_threads(1)
     with open_run(path) as run:
-        clean, factory = run.attachment("clean_data"), run.sound_meta.get("model_factory")
+        clean, factory = run.attachment("clean_data"), run.sound_meta.get("model_factory", model)
         if clean is None or not isinstance(factory, str):
             return None
         x, y = np.asarray(clean["x"]), np.asarray(clean["y"])
         build = load_model_factory(factory)
-        flagged = invert_run(run, build, x, y).result.flagged_labels
-        report = analyze(run)
+        try:
+            flagged = invert_run(run, build, x, y).result.flagged_labels
+        except FedForensicsError:  # e.g. a final model that holds NaN (PoisonedFL): nothing to invert
+            return None
+        push = clean_push(run, build, x, y, int(flagged[0])) if flagged else None
+        without = analyze(run)
+        judged = analyze(run, clean_push=push) if push is not None else without
+        label_mix = {d.name for d in without.detectors if d.label_mix}
         truth = set(run.ground_truth or [])
-        push: dict[str, float] = {}
-        if flagged:
-            model = build()
-            model.eval()
-            zs: dict[str, list[float]] = defaultdict(list)
-            for values in push_by_round(run, model, x, y, int(flagged[0])).values():
-                ids = list(values)
-                for cid, z in zip(ids, np.clip(robust_z(np.array([values[c] for c in ids])), -CLIP, CLIP)):
-                    zs[cid].append(float(z))
-            push = {cid: float(np.mean(v)) for cid, v in zs.items() if len(v) >= EVIDENCE_ROUNDS}
+        config = run.sound_meta.get("config") or {}
+    attack = str(config.get("attack", "?")) + (" (target-class)" if config.get("flavour") == "target-class" else "")
+    verdicts = {v.client: v.verdict for v in judged.verdicts}
     return {
+        "version": VERSION,
+        "attack": attack,
         "flagged": [int(label) for label in flagged],
-        "clients": {v.client: {"push": push.get(v.client), "verdict": v.verdict, "score": v.score,
-                               "attacker": v.client in truth} for v in report.verdicts},
+        "clients": {
+            v.client: {
+                "push": push.scores.get(v.client) if push is not None else None,
+                "unmixed": without.rule.unmixed_score(v, label_mix),
+                "verdict": v.verdict,
+                "with_push": verdicts[v.client],
+                "attacker": v.client in truth,
+            }
+            for v in without.verdicts
+        },
     }
 
 
-def cached(path: Path) -> dict | None:
-    """:func:`measure`, from ``clean_push/<run>.json`` beside the run when an earlier call wrote it."""
+def cached(path: Path, model: str | None = None) -> dict | None:
+    """:func:`measure`, from ``clean_push/<run>.json`` beside the run when an earlier call of this version wrote it."""
     out = path.parent / "clean_push" / f"{path.stem}.json"
     if out.exists():
-        return json.loads(out.read_text())
-    found = measure(path)
+        found = json.loads(out.read_text())
+        if found is None or found.get("version") == VERSION:
+            return found
+    found = measure(path, model)
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(found))
     return found
 
 
+def f1(clients: list[dict], key: str) -> str:
+    """The F1 of the clients judged other than benign under ``key`` against their truth ("–": no attacker)."""
+    flagged = [c for c in clients if c[key] != "benign"]
+    found = sum(c["attacker"] for c in flagged)
+    attackers = sum(c["attacker"] for c in clients)
+    if not attackers:
+        return "–"
+    return f"{2 * found / (len(flagged) + attackers):.2f}"
+
+
+def print_tables(runs: list[dict]) -> None:
+    rows = [c for run in runs if run["flagged"] for c in run["clients"].values() if c["push"] is not None]
+    honest = [c for c in rows if not c["attacker"]]
+    if honest:
+        pushes = np.array([c["push"] for c in honest])
+        missed = [c for c in rows if c["attacker"] and c["verdict"] == "benign"]
+        print(f"{sum(bool(r['flagged']) for r in runs)} of {len(runs)} runs with a label flagged: {len(honest)} honest "
+              f"clients and {len(rows) - len(honest)} attackers ({len(missed)} left benign); the honest clients' push: "
+              f"largest {pushes.max():.2f}, 99th percentile {np.percentile(pushes, 99):.2f}")  # fmt: skip
+        rule = ConsensusRule()
+        print(f"clients left benign with push >= P and score without label-mix detectors >= S, honest / attackers "
+              f"(the rule: P {rule.push:g}, S {rule.push_score:g}):")  # fmt: skip
+        print("P \\ S " + "".join(f"{s:>10g}" for s in SCORE_CUTS))
+        for p in PUSH_CUTS:
+            cells = []
+            for s in SCORE_CUTS:
+                both = [c for c in rows if c["verdict"] == "benign" and c["push"] >= p and c["unmixed"] >= s]
+                cells.append(f"{sum(not c['attacker'] for c in both)} / {sum(c['attacker'] for c in both)}")
+            print(f"{p:<6g}" + "".join(f"{cell:>10}" for cell in cells))
+    by_attack = defaultdict(list)
+    for run in runs:
+        by_attack[run["attack"]].append(run)
+    print("\n| attack | runs | label flagged | F1 without | F1 with the push | honest flagged without | with |")
+    print("|---|---|---|---|---|---|---|")
+    for attack, group in sorted(by_attack.items()):
+        clients = [c for run in group for c in run["clients"].values()]
+        honest_flags = [sum(not c["attacker"] and c[key] != "benign" for c in clients) for key in ("verdict", "with_push")]
+        print(f"| {attack} | {len(group)} | {sum(bool(r['flagged']) for r in group)} | {f1(clients, 'verdict')} | "
+              f"{f1(clients, 'with_push')} | {honest_flags[0]} | {honest_flags[1]} |")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dir", type=Path, default=CACHE, help=f"a folder of run files (default {CACHE})")
-    parser.add_argument("--only", nargs="+", metavar="PATTERN", help="only the runs whose file name matches a glob")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--grid", action="store_true", help=f"the detection benchmark's federations (seeds {SEEDS})")
+    where.add_argument("--dir", type=Path, default=CACHE, help=f"a folder of run files (default {CACHE})")
+    parser.add_argument("--only", nargs="+", metavar="PATTERN", help="with --dir: only the runs whose file name matches a glob")
+    parser.add_argument("--model", metavar="MODULE:CALLABLE", help="the model factory of runs that name none")
+    parser.add_argument("--jobs", type=int, default=2, help="runs measured at once")
     args = parser.parse_args()
-    paths = sorted(p for p in args.dir.glob("*.h5") if not args.only or any(fnmatch.fnmatch(p.name, g) for g in args.only))
-    rows = []
-    for i, path in enumerate(paths, 1):
-        if sys.stderr.isatty():  # a progress line on a terminal only: piped, it is one line per run
-            print(f"\r{i}/{len(paths)} {path.name[:60]:60s}", end="", file=sys.stderr, flush=True)
-        found = cached(path)
-        if found and found["flagged"]:
-            rows += [c for c in found["clients"].values() if c["push"] is not None]
+    if args.grid:
+        paths = ensure(grid(SEEDS), args.jobs)
+    else:
+        paths = sorted(p for p in args.dir.glob("*.h5") if not args.only or any(fnmatch.fnmatch(p.name, g) for g in args.only))
+    runs = []
+    with ProcessPoolExecutor(args.jobs) as pool:
+        for i, found in enumerate(pool.map(cached, paths, [args.model] * len(paths)), 1):
+            if sys.stderr.isatty():  # a progress line on a terminal only
+                print(f"\r{i}/{len(paths)}", end="", file=sys.stderr, flush=True)
+            if found is not None:
+                runs.append(found)
     if sys.stderr.isatty():
         print(file=sys.stderr)
-    honest = [c for c in rows if not c["attacker"]]
-    if not honest:
-        print("no run where Neural Cleanse flags a label")
+    if not runs:
+        print("no run could be inverted")
         return
-    pushes = np.array([c["push"] for c in honest])
-    missed = [c for c in rows if c["attacker"] and c["verdict"] == "benign"]
-    print(f"{len(honest)} honest clients and {len(rows) - len(honest)} attackers ({len(missed)} left benign) in runs "
-          f"where Neural Cleanse flags a label; the honest clients' push: largest {pushes.max():.2f}, 99th "
-          f"percentile {np.percentile(pushes, 99):.2f}")
-    print("clients left benign with push >= P and score >= S, honest / attackers:")
-    print("P \\ S " + "".join(f"{s:>10g}" for s in SCORE_CUTS))
-    for p in PUSH_CUTS:
-        cells = []
-        for s in SCORE_CUTS:
-            both = [c for c in rows if c["verdict"] == "benign" and c["push"] >= p and c["score"] >= s]
-            cells.append(f"{sum(not c['attacker'] for c in both)} / {sum(c['attacker'] for c in both)}")
-        print(f"{p:<6g}" + "".join(f"{cell:>10}" for cell in cells))
+    print_tables(runs)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -44,6 +44,9 @@ from .settings import Settings
 from .stats import auroc, in_most_rounds
 from .summary import RunSummary, summarize
 from .verdict import VERDICTS, ClientVerdict, ConsensusRule, most_diverged
+
+if TYPE_CHECKING:  # torch: only an audit with a model computes one
+    from .inversion.attribution import CleanPush
 
 
 @dataclass
@@ -152,6 +155,7 @@ def analyze(
     rule: ConsensusRule | None = None,
     progress: Progress | None = None,
     direction_memory: int = DIRECTION_MEMORY,
+    clean_push: CleanPush | None = None,
 ) -> AuditReport:
     """Audit ``run``: read each round once, score it with every detector, judge every client.
 
@@ -160,7 +164,9 @@ def analyze(
     :class:`~fedforensics.verdict.ConsensusRule`); ``progress``: called as ``progress(done, total)`` after each
     round scanned. ``direction_memory`` bounds the bytes the clients' accumulated update
     directions may take; beyond it they are compared through a sketch
-    (:class:`~fedforensics.detectors.history.DirectionHistory`), and the report says so.
+    (:class:`~fedforensics.detectors.history.DirectionHistory`), and the report says so. ``clean_push``: each
+    client's push toward the label trigger inversion flagged (:func:`~fedforensics.inversion.attribution.clean_push`),
+    which can make a benign client suspicious (:meth:`~fedforensics.verdict.ConsensusRule.corroborate`).
     """
     if isinstance(detectors, (str, Detector)):  # one detector, not a list of them: a name would be read letter by letter
         raise FedForensicsError(f"analyze takes a list of detectors: analyze(run, [{detectors!r}]), not one alone")
@@ -230,6 +236,9 @@ def analyze(
         clients, results, held, persistence.median, in_most_rounds(large_data, participation),
         in_most_rounds(normalized, participation),
     )
+    if clean_push is not None:
+        label_mix = {result.name for result in results if result.label_mix}
+        verdicts = rule.corroborate(verdicts, clean_push.scores, clean_push.label, label_mix)
     report = AuditReport(
         summarize(run), results, verdicts, rule, participation, global_metrics, client_metrics,
         persistence=persistence.median, batchnorm_head=head, settings=Settings.of(detectors, rule),

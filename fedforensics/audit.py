@@ -66,13 +66,22 @@ def run_audit(path: Path, options: AuditOptions, progress: ProgressFactory = _no
             source = getattr(sys.modules.get(options.model.partition(":")[0]), "__file__", None)
             if source:  # --json model.py would replace the auditor's model code
                 check_outputs(options.outputs, [Path(source)])
+        inversion = None
+        if inversion_plan is not None:  # first: what it finds about the model is evidence for the verdicts
+            with progress("trigger inversion (search epochs)") as update:  # a count of what, not bare numbers (QA)
+                inversion = inversion_plan.execute(progress=update)
+            if inversion.flagged_labels:
+                label = inversion.flagged_labels[0]
+                with progress(f"clean push toward label {label} (rounds)") as update:
+                    inversion.clean_push = inversion_plan.attribute(label, progress=update)
         with progress("scanning rounds") as update:
             with run.guarded():
-                report = analyze(run, detectors, rule, progress=update, direction_memory=options.direction_memory)
-        if inversion_plan is not None:
-            with progress("trigger inversion (search epochs)") as update:  # a count of what, not bare numbers (QA)
-                report.trigger_inversion = inversion_plan.execute(progress=update)
-        else:
+                report = analyze(
+                    run, detectors, rule, progress=update, direction_memory=options.direction_memory,
+                    clean_push=inversion.clean_push if inversion is not None else None,
+                )  # fmt: skip
+        report.trigger_inversion = inversion
+        if inversion_plan is None:
             hint = inversion_hint(run, path)
             if hint:
                 report.notes.append(hint)

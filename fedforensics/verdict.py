@@ -52,8 +52,8 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Collection
-from dataclasses import dataclass, field
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from .detectors.base import DATA_SIZE, DetectorResult, Evidence
@@ -64,6 +64,8 @@ Verdict = Literal["malicious", "suspicious", "benign"]
 VERDICTS: tuple[Verdict, ...] = ("malicious", "suspicious", "benign")
 #: The evidence of an update holding NaN or Inf (its round is the first such round): a fact, not a detector's score.
 INTEGRITY = "integrity"
+#: The evidence of a client's models pushing clean inputs toward the label trigger inversion flags.
+CLEAN_PUSH = "clean-push"
 
 
 def most_diverged(nonfinite: int, updates: int) -> bool:
@@ -137,9 +139,13 @@ class ConsensusRule:
     strong: float = 2.0
     cap: float = 5.0
     persistence: float = PERSISTENT
+    #: The clean push (a mean robust z) and the score beside it (without the label-mix detectors) that make a benign
+    #: client suspicious when trigger inversion flags a label (:meth:`corroborate`).
+    push: float = 1.5
+    push_score: float = 1.5
 
     def __post_init__(self) -> None:
-        for name in ("agree", "strong", "cap", "persistence"):  # ConsensusRule(agree="2") from Python: one line
+        for name in ("agree", "strong", "cap", "persistence", "push", "push_score"):  # ConsensusRule(agree="2"): one line
             if not isinstance(getattr(self, name), numbers.Real):
                 raise FedForensicsError(f"verdict: {name}={getattr(self, name)!r} is not a number")
         for name, ok, requirement in (
@@ -147,6 +153,8 @@ class ConsensusRule:
             ("strong", self.strong > 0, "must be positive (times a threshold)"),
             ("cap", self.cap > 0, "must be positive (the most one detector adds to a score)"),
             ("persistence", self.persistence > 0, "must be positive (a median cosine; above 1 switches it off)"),
+            ("push", self.push > 0, "must be positive (a clean push, a mean robust z)"),
+            ("push_score", self.push_score > 0, "must be positive (a verdict score, a sum of strengths)"),
         ):
             if not ok:
                 raise FedForensicsError(f"verdict: {name}={getattr(self, name)!r} {requirement}")
@@ -254,6 +262,41 @@ class ConsensusRule:
             if self._verdict(upto, applicable, sized, absorbed, persistent, bool(nonfinite) and nonfinite[0] <= r) != "benign":
                 return r
         return None
+
+    def corroborate(
+        self, verdicts: list[ClientVerdict], push: Mapping[str, float], label: int, label_mix: Collection[str] = ()
+    ) -> list[ClientVerdict]:
+        """``verdicts`` with every benign client whose clean push toward ``label`` (client -> mean robust z,
+        :func:`~fedforensics.inversion.attribution.clean_push`) reaches ``push`` and whose score without the
+        ``label_mix`` detectors (:meth:`unmixed_score`) reaches ``push_score`` judged suspicious, the push its
+        evidence; strongest suspects first.
+
+        Neither is enough alone: an honest client whose shard holds many images of the label pushes toward it, and
+        honest clients of label-skewed runs reach scores of 4 and more (docs/detectors.md, "clean push"). The
+        detectors an unusual label mix raises (``output-bias``, ``cosine-hdbscan``) are left out of the score beside
+        it: the same label mix raises the push, so they would corroborate it with the same fact. The client's round
+        of first detection is ``None``: the push is a mean over the run."""
+        judged = []
+        for v in verdicts:
+            value = push.get(v.client, math.nan)
+            unmixed = self.unmixed_score(v, label_mix)
+            if v.verdict == "benign" and value >= self.push and unmixed >= self.push_score:
+                evidence = Evidence(
+                    CLEAN_PUSH, v.client, None, None, value,
+                    f"its models pushed clean inputs of other labels toward label {label}, which trigger inversion "
+                    f"flags (mean robust z {value:.2f}), beside update statistics no label mix explains that score "
+                    f"{unmixed:.2f} together",
+                )  # fmt: skip
+                v = replace(v, verdict="suspicious", evidence=[*v.evidence, evidence], first_round=None)
+            judged.append(v)
+        judged.sort(key=lambda v: (VERDICTS.index(v.verdict), -v.score, v.client))
+        return judged
+
+    def unmixed_score(self, verdict: ClientVerdict, label_mix: Collection[str]) -> float:
+        """The client's score without the strengths of the ``label_mix`` detectors, each held within 0 and ``cap``."""
+        return sum(
+            min(max(s, 0.0), self.cap) for name, s in verdict.strengths.items() if not math.isnan(s) and name not in label_mix
+        )
 
     @property
     def fewer_families(self) -> str:

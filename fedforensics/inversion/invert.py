@@ -16,6 +16,7 @@ import torch
 from ..errors import FedForensicsError, one_line
 from ..run import Run
 from ..scan import Progress
+from .attribution import CleanPush
 from .inputs import (
     FLAT_INPUTS, ModelFactory, build_model, check_clean_data, check_model, check_trigger, evaluating, load_state, load_trigger,
 )
@@ -51,6 +52,8 @@ class TriggerInversionReport:
     timeline : Neural Cleanse on every k-th round's global model (empty unless asked for).
     samples : clean samples used (half to optimise, half to check).
     seconds : wall time of the whole inversion.
+    clean_push : each client's push toward the strongest flagged label (:mod:`.attribution`); ``None`` when no
+        label is flagged, or before it is measured.
     """
 
     round: int
@@ -60,6 +63,7 @@ class TriggerInversionReport:
     timeline: list[RoundInversion] = field(default_factory=list)
     samples: int = 0
     seconds: float = 0.0
+    clean_push: CleanPush | None = None
 
     @property
     def classes(self) -> list[LabelTrigger]:
@@ -84,6 +88,7 @@ class TriggerInversionReport:
             "samples": self.samples,
             "probe": self.probe.to_json(),
             "timeline": [entry.to_json() for entry in self.timeline],
+            "clean_push": self.clean_push.to_json() if self.clean_push is not None else None,
         }
 
 

@@ -17,6 +17,7 @@ import numpy as np
 from ..errors import FedForensicsError
 from ..run import Run
 from ..scan import Progress
+from .attribution import CleanPush, clean_push
 from .inputs import ModelFactory, check_clean_data, load_clean_data, load_model_factory, load_trigger
 from .invert import TriggerInversionReport, check_inputs, invert_run
 
@@ -57,6 +58,10 @@ class InversionPlan:
             self.run, self.model_factory, self.x, self.y,
             round=self.round, every=self.every, probe_trigger=self.probe_trigger, progress=progress,
         )  # fmt: skip
+
+    def attribute(self, label: int, progress: Progress | None = None) -> CleanPush:
+        """Each client's clean push toward ``label`` (:func:`~fedforensics.inversion.attribution.clean_push`)."""
+        return clean_push(self.run, self.model_factory, self.x, self.y, label, progress=progress)
 
 
 def plan_inversion(run: Run, options: AuditOptions) -> InversionPlan:

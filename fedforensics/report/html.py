@@ -20,7 +20,8 @@ from .escapes import long_names
 from .files import write_atomic
 from .page import VERDICT_COLOURS, badge, card, esc, facts, figure, page, section, table
 from .wording import (
-    TRIGGER_SUCCESS, byte_size, closest_call, count, failed_id, failed_rounds, flagged_per_round, meta_value, num, rate,
+    TRIGGER_SUCCESS, byte_size, clean_push_said, closest_call, count, failed_id, failed_rounds, flagged_per_round, meta_value,
+    num, rate,
     run_names, short,
 )
 
@@ -412,6 +413,9 @@ def _inversion(inversion: TriggerInversionReport) -> str:
         f"{inversion.result.min_success:.0%} attack success on held-out inputs, so there were no triggers to compare: "
         "this says nothing of a backdoor.</div>"
     )
+    if inversion.clean_push is not None:
+        said = clean_push_said(inversion.clean_push)
+        verdict += f"<p>{esc(said[0].upper() + said[1:])}.</p>"
     if said := inversion.result.accuracy_said:
         sentence = esc(said[0].upper() + said[1:])
         verdict += f'<div class="note">{sentence}.</div>' if inversion.result.near_chance else f'<p class="muted">{sentence}.</p>'

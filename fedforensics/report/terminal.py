@@ -18,7 +18,7 @@ from ..summary import RunSummary
 from ..verdict import CORROBORATES_MEANING, SCORE_MEANING, SINCE_MEANING
 from .escapes import long_names, shown
 from .wording import (
-    TRIGGER_SUCCESS, byte_size, closest_call, count, failed_id, failed_rounds, flagged_per_round, meta_value, rate,
+    TRIGGER_SUCCESS, byte_size, clean_push_said, closest_call, count, failed_id, failed_rounds, flagged_per_round, meta_value, rate,
     run_names, short,
 )
 
@@ -357,6 +357,8 @@ def trigger_inversion_table(inversion: TriggerInversionReport) -> Group:
     if inversion.result.accuracy_said:
         said = inversion.result.accuracy_said
         lines.append(f"[bold yellow]{said}[/]" if inversion.result.near_chance else f"[dim]{said}[/]")
+    if inversion.clean_push is not None:
+        lines.append(plain(clean_push_said(inversion.clean_push)))
     if inversion.timeline:
         # a weak flag (anomaly index under the chance level of this many labels) marked as the final model's is (QA)
         flagged = flagged_per_round(inversion)

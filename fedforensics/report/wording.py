@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ..inversion import TriggerInversionReport
+    from ..inversion.attribution import CleanPush
     from ..summary import RunSummary
     from ..verdict import ClientVerdict
 
@@ -49,6 +50,17 @@ def flagged_per_round(inversion: TriggerInversionReport) -> str:
         f"{t.round}: "
         + (", ".join(f"{label} (weak)" if label in t.result.weak_labels else str(label) for label in t.result.flagged_labels) or "none")
         for t in inversion.timeline
+    )
+
+
+def clean_push_said(push: CleanPush) -> str:
+    """Which clients pushed clean inputs toward the flagged label, strongest first, as both reports say it."""
+    shown = ", ".join(f"{cid} {num(value)}" for cid, value in push.strongest())
+    more = f" (of {len(push.scores)})" if len(push.scores) > len(push.strongest()) else ""
+    return (
+        f"clean push toward label {push.label}: each client's models on {push.samples} clean inputs of the other labels "
+        f"against the global model's, a mean robust z over its rounds; strongest first{more}: {shown or 'no client scored'}. "
+        "With update statistics that together reach a high enough score, a high push makes a benign client suspicious"
     )
 
 

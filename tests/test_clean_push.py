@@ -1,0 +1,203 @@
+"""The clean push: which clients pushed the model toward the label trigger inversion flags, and what it adds to the
+verdicts (``fedforensics.inversion.attribution``, ``ConsensusRule.corroborate``)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from fedforensics import open_run  # noqa: E402
+from fedforensics.analysis import analyze  # noqa: E402
+from fedforensics.audit import AuditOptions, run_audit  # noqa: E402
+from fedforensics.errors import FedForensicsError  # noqa: E402
+from fedforensics.inversion.attribution import clean_push  # noqa: E402
+from fedforensics.report.json import report_to_json  # noqa: E402
+from fedforensics.simulate import SimulationConfig, simulate  # noqa: E402
+from fedforensics.verdict import CLEAN_PUSH, ClientVerdict, ConsensusRule  # noqa: E402
+from fedforensics.zoo import digits_cnn  # noqa: E402
+from recorder import Recorder  # noqa: E402
+
+torch.set_num_threads(1)
+
+CNN = "fedforensics.zoo:digits_cnn"
+TARGET = 6
+
+
+def _verdict(cid: str, strengths: dict[str, float], verdict: str = "benign") -> ClientVerdict:
+    return ClientVerdict(cid, verdict, sum(max(0.0, s) for s in strengths.values()), [], strengths, rounds=30)
+
+
+def test_a_benign_client_is_suspicious_when_its_push_and_its_unmixed_score_both_reach_the_rule():
+    rule = ConsensusRule()
+    verdicts = [
+        _verdict("both", {"norm": 0.9, "layer-deviation": 0.7}),  # unmixed 1.6 >= 1.5, push 1.6
+        _verdict("push only", {"norm": 0.3}),
+        _verdict("score only", {"norm": 0.9, "layer-deviation": 0.9}),
+        # a score of 2.4, but 1.5 of it from output-bias, which the same label mix as the push raises
+        _verdict("label mix", {"output-bias": 1.5, "norm": 0.9}),
+        _verdict("flagged", {"norm": 2.5}, "malicious"),
+        _verdict("unscored", {"norm": 0.9, "layer-deviation": 0.9}),
+    ]
+    push = {"both": 1.6, "push only": 4.0, "score only": 1.2, "label mix": 3.0, "flagged": 5.0}
+    judged = {v.client: v for v in rule.corroborate(verdicts, push, TARGET, label_mix={"output-bias"})}
+    assert judged["both"].verdict == "suspicious"
+    evidence = judged["both"].evidence[-1]
+    assert (evidence.detector, evidence.client, evidence.round, evidence.value) == (CLEAN_PUSH, "both", None, 1.6)
+    assert f"label {TARGET}" in evidence.detail and "1.60" in evidence.detail
+    assert judged["both"].first_round is None  # a mean over the run has no round
+    assert {cid for cid, v in judged.items() if v.verdict == "benign"} == {"push only", "score only", "label mix", "unscored"}
+    assert judged["flagged"].verdict == "malicious" and judged["flagged"].evidence == []  # only benign clients change
+    assert [v.client for v in rule.corroborate(verdicts, push, TARGET)][:3] == ["flagged", "label mix", "both"]
+    # without the label-mix detectors named, output-bias counts, and its client is suspicious
+    assert rule.unmixed_score(verdicts[3], {"output-bias"}) == pytest.approx(0.9)
+    assert rule.unmixed_score(verdicts[3], ()) == pytest.approx(2.4)
+    # the cut-offs are the rule's parameters; --set verdict.push=inf switches the push off
+    assert [v.verdict for v in ConsensusRule(push=math.inf).corroborate(verdicts, push, TARGET)] == [
+        "malicious", *["benign"] * 5,
+    ]  # fmt: skip
+    looser = ConsensusRule(push=1.0, push_score=1.0)
+    assert {v.client for v in looser.corroborate(verdicts, push, TARGET) if v.verdict == "suspicious"} == {
+        "both", "score only", "label mix",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["push", "push_score"])
+def test_the_push_cut_offs_must_be_positive(name):
+    with pytest.raises(FedForensicsError, match=f"{name}=0"):
+        ConsensusRule(**{name: 0})
+    with pytest.raises(FedForensicsError, match="is not a number"):
+        ConsensusRule(**{name: "1.5"})
+
+
+def _state(model: torch.nn.Module) -> dict[str, np.ndarray]:
+    return {k: v.numpy().copy() for k, v in model.state_dict().items()}
+
+
+def _record_pushes(path: Path, rounds: int = 6, clean: bool = True) -> tuple[Path, np.ndarray, np.ndarray]:
+    """A run of the digits CNN in which client ``evil`` raises the output bias of ``TARGET`` every round (the others
+    send small noise), ``late`` takes part from round 4 on (2 rounds), and round 2 holds three clients only; with
+    clean data of every label."""
+    rng = np.random.default_rng(0)
+    torch.manual_seed(0)
+    state = _state(digits_cnn())
+    bias = [k for k in state if k.endswith("bias")][-1]
+    x = rng.random((200, 1, 8, 8), dtype=np.float32)
+    y = np.arange(200) % 10
+    with Recorder(path) as rec:
+        for r in range(rounds):
+            ids = ["a", "b", "c"] if r == 2 else ["evil", "a", "b", "c", "d", "e"] + (["late"] if r >= 4 else [])
+            with rec.round(r, state) as rnd:
+                for cid in ids:
+                    local = {k: v + 0.01 * rng.standard_normal(v.shape).astype(v.dtype) for k, v in state.items()}
+                    if cid == "evil":
+                        local[bias] = local[bias] + 0.5 * (np.arange(10) == TARGET)
+                    if cid == "e" and r == 1:
+                        local[bias] = local[bias] * np.nan  # a broken update: NaN in its round, left out of its mean
+                    rnd.client(cid, local, num_samples=50)
+        if clean:
+            rec.attach("clean_data", x=x, y=y)
+    return path, x, y
+
+
+def test_the_client_that_raises_the_label_pushes_toward_it_and_no_one_else_does(tmp_path):
+    path, x, y = _record_pushes(tmp_path / "run.h5")
+    seen = []
+    with open_run(path) as run:
+        push = clean_push(run, digits_cnn, x, y, TARGET, progress=lambda done, total: seen.append((done, total)))
+    assert push.label == TARGET and push.samples == int((y != TARGET).sum())
+    assert push.scores["evil"] > 5  # most rounds at the winsorising clip, 10
+    honest = {cid: s for cid, s in push.scores.items() if cid != "evil"}
+    assert set(honest) == {"a", "b", "c", "d", "e"} and max(abs(s) for s in honest.values()) < 1.5, honest
+    # round 2 (three clients) is not compared; "late" (2 rounds) is too rarely seen; "e"'s NaN round is left out
+    assert push.rounds == {"evil": 5, "a": 5, "b": 5, "c": 5, "d": 5, "e": 4, "late": 2}
+    assert "late" not in push.scores
+    assert seen == [(i, 5) for i in range(1, 6)]
+    assert push.strongest(2)[0] == ("evil", push.scores["evil"])
+    assert push.to_json()["scores"]["evil"] == pytest.approx(push.scores["evil"], abs=1e-4)
+    # at most max_samples inputs, a seeded draw
+    with open_run(path) as run:
+        assert clean_push(run, digits_cnn, x, y, TARGET, max_samples=50).samples == 50
+
+
+def test_analyze_with_a_model_measures_the_push_toward_the_flagged_label(tmp_path, monkeypatch):
+    """Through the audit: the push is measured toward the label Neural Cleanse flags, written to the JSON, and the
+    verdicts take it (the inversion itself is replaced by its result here; the quality test below runs it)."""
+    path, _, _ = _record_pushes(tmp_path / "run.h5", rounds=8)
+
+    class Flagged:
+        flagged_labels = [TARGET]
+        clean_push = None
+
+        def to_json(self):
+            return {"flagged_labels": [TARGET], "clean_push": self.clean_push.to_json()}
+
+    monkeypatch.setattr("fedforensics.inversion.plan.invert_run", lambda *args, **kwargs: Flagged())
+    stages = []
+
+    def progress(description):
+        stages.append(description)
+        from contextlib import nullcontext
+
+        return nullcontext(lambda done, total: None)
+
+    report = run_audit(path, AuditOptions(model=CNN), progress)
+    assert stages == ["trigger inversion (search epochs)", f"clean push toward label {TARGET} (rounds)", "scanning rounds"]
+    assert report.trigger_inversion.clean_push.strongest(1)[0][0] == "evil"
+    evil = next(v for v in report.verdicts if v.client == "evil")
+    # the raised bias shows in the update statistics too: its verdict, whatever it is, is not benign
+    assert evil.verdict != "benign"
+
+
+def _simulated(tmp_path: Path, config: SimulationConfig) -> Path:
+    path = tmp_path / "run.h5"
+    simulate(config, path)
+    return path
+
+
+# PyOD-style floors on simulated federations (docs/detection.md, "Trigger inversion's clean push"): seeded runs,
+# each audited as `fedforensics analyze RUN --model fedforensics.zoo:digits_cnn` audits it
+QUALITY = {
+    # two bounded backdoor attackers among label-skewed clients: the update statistics leave both benign
+    "bounded-backdoor-noniid-seed505": (
+        SimulationConfig(rounds=30, seed=505, attack="bounded-backdoor", partition="dirichlet", alpha=0.5), True,
+    ),
+    # clean, label-skewed: Neural Cleanse flags label 5 by chance; no client may be flagged for it
+    "clean-noniid-seed0": (
+        SimulationConfig(rounds=30, attack="none", malicious_fraction=0.0, partition="dirichlet", alpha=0.5), False,
+    ),
+    # clean, 10 of 20 label-skewed clients a round: an honest client pushes toward the label flagged by chance
+    "clean-partial-noniid-seed301": (
+        SimulationConfig(
+            rounds=30, seed=301, clients=20, clients_per_round=10, attack="none", malicious_fraction=0.0,
+            partition="dirichlet", alpha=0.5,
+        ), False,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(QUALITY))
+def test_the_push_finds_attackers_the_update_statistics_miss_and_flags_no_honest_client(case, tmp_path):
+    config, attacked = QUALITY[case]
+    path = _simulated(tmp_path, config)
+    report = run_audit(path, AuditOptions(model=CNN))
+    with open_run(path) as run:
+        truth = set(run.ground_truth or [])
+        without = {v.client: v.verdict for v in analyze(run).verdicts}
+    flagged = {v.client for v in report.verdicts if v.verdict != "benign"}
+    assert not flagged - truth, f"honest clients flagged: {flagged - truth}"
+    push = report.trigger_inversion.clean_push
+    assert push is not None and push.label == report.trigger_inversion.flagged_labels[0]
+    if attacked:
+        assert all(without[cid] == "benign" for cid in truth)  # what the push is for
+        assert flagged == truth
+        assert all(v.evidence[-1].detector == CLEAN_PUSH for v in report.verdicts if v.client in truth)
+        written = report_to_json(report)
+        assert set(written["trigger_inversion"]["clean_push"]["scores"]) == set(without)
+    else:
+        assert not flagged and not truth
+        assert math.isfinite(max(push.scores.values()))
