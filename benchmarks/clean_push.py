@@ -63,7 +63,8 @@ def measure(path: Path, model: str | None = None) -> dict | None:
         label_mix = {d.name for d in without.detectors if d.label_mix}
         truth = set(run.ground_truth or [])
         config = run.sound_meta.get("config") or {}
-    attack = str(config.get("attack", "?")) + (" (target-class)" if config.get("flavour") == "target-class" else "")
+    # a run simulate did not record names no attack: its runs are one row
+    attack = str(config.get("attack", "(attack not recorded)")) + (" (target-class)" if config.get("flavour") == "target-class" else "")
     verdicts = {v.client: v.verdict for v in judged.verdicts}
     return {
         "version": VERSION,
