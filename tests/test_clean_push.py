@@ -4,8 +4,10 @@ verdicts (``fedforensics.inversion.attribution``, ``ConsensusRule.corroborate``)
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 
@@ -14,7 +16,7 @@ torch = pytest.importorskip("torch")
 from fedforensics import open_run  # noqa: E402
 from fedforensics.analysis import analyze  # noqa: E402
 from fedforensics.audit import AuditOptions, run_audit  # noqa: E402
-from fedforensics.errors import FedForensicsError  # noqa: E402
+from fedforensics.errors import FedForensicsError, RunFormatError  # noqa: E402
 from fedforensics.inversion.attribution import clean_push  # noqa: E402
 from fedforensics.report.json import report_to_json  # noqa: E402
 from fedforensics.simulate import SimulationConfig, simulate  # noqa: E402
@@ -78,7 +80,9 @@ def _state(model: torch.nn.Module) -> dict[str, np.ndarray]:
     return {k: v.numpy().copy() for k, v in model.state_dict().items()}
 
 
-def _record_pushes(path: Path, rounds: int = 6, clean: bool = True) -> tuple[Path, np.ndarray, np.ndarray]:
+def _record_pushes(
+    path: Path, rounds: int = 6, clean: bool = True, compression: str | None = None
+) -> tuple[Path, np.ndarray, np.ndarray]:
     """A run of the digits CNN in which client ``evil`` raises the output bias of ``TARGET`` every round (the others
     send small noise), ``late`` takes part from round 4 on (2 rounds), and round 2 holds three clients only; with
     clean data of every label."""
@@ -88,7 +92,7 @@ def _record_pushes(path: Path, rounds: int = 6, clean: bool = True) -> tuple[Pat
     bias = [k for k in state if k.endswith("bias")][-1]
     x = rng.random((200, 1, 8, 8), dtype=np.float32)
     y = np.arange(200) % 10
-    with Recorder(path) as rec:
+    with Recorder(path, compression=compression) as rec:
         for r in range(rounds):
             ids = ["a", "b", "c"] if r == 2 else ["evil", "a", "b", "c", "d", "e"] + (["late"] if r >= 4 else [])
             with rec.round(r, state) as rnd:
@@ -124,19 +128,21 @@ def test_the_client_that_raises_the_label_pushes_toward_it_and_no_one_else_does(
         assert clean_push(run, digits_cnn, x, y, TARGET, max_samples=50).samples == 50
 
 
-def test_analyze_with_a_model_measures_the_push_toward_the_flagged_label(tmp_path, monkeypatch):
-    """Through the audit: the push is measured toward the label Neural Cleanse flags, written to the JSON, and the
-    verdicts take it (the inversion itself is replaced by its result here; the quality test below runs it)."""
-    path, _, _ = _record_pushes(tmp_path / "run.h5", rounds=8)
+def _flag_target(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Trigger inversion replaced by its result: it flags ``TARGET``."""
 
     class Flagged:
         flagged_labels = [TARGET]
         clean_push = None
 
-        def to_json(self):
-            return {"flagged_labels": [TARGET], "clean_push": self.clean_push.to_json()}
-
     monkeypatch.setattr("fedforensics.inversion.plan.invert_run", lambda *args, **kwargs: Flagged())
+
+
+def test_analyze_with_a_model_measures_the_push_toward_the_flagged_label(tmp_path, monkeypatch):
+    """Through the audit: the push is measured toward the label Neural Cleanse flags, written to the JSON, and the
+    verdicts take it (the inversion itself is replaced by its result here; the quality test below runs it)."""
+    path, _, _ = _record_pushes(tmp_path / "run.h5", rounds=8)
+    _flag_target(monkeypatch)
     stages = []
 
     def progress(description):
@@ -151,6 +157,20 @@ def test_analyze_with_a_model_measures_the_push_toward_the_flagged_label(tmp_pat
     evil = next(v for v in report.verdicts if v.client == "evil")
     # the raised bias shows in the update statistics too: its verdict, whatever it is, is not benign
     assert evil.verdict != "benign"
+
+
+def test_a_damaged_update_the_push_reads_is_named_with_its_file(tmp_path, monkeypatch):
+    """The push reads every update before the scan does: a chunk that no longer decompresses was HDF5's bare
+    "Can't synchronously read data" (the scan's reads say which file is damaged)."""
+    path, _, _ = _record_pushes(tmp_path / "gz.h5", compression="gzip")
+    with h5py.File(path, "r") as f:
+        chunk = f["rounds/0000000001/updates/0002"].id.get_chunk_info(1)
+    with open(path, "r+b") as raw:
+        raw.seek(chunk.byte_offset + 8)
+        raw.write(bytes(40))
+    _flag_target(monkeypatch)
+    with pytest.raises(RunFormatError, match=f"^{re.escape(str(path))}: damaged run file \\("):
+        run_audit(path, AuditOptions(model=CNN))
 
 
 def _simulated(tmp_path: Path, config: SimulationConfig) -> Path:
