@@ -128,6 +128,34 @@ def test_the_client_that_raises_the_label_pushes_toward_it_and_no_one_else_does(
         assert clean_push(run, digits_cnn, x, y, TARGET, max_samples=50).samples == 50
 
 
+class _Strict(torch.nn.Module):
+    """The digits CNN, whose forward refuses weights that hold NaN (as a model with its own checks does)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = digits_cnn()
+
+    def state_dict(self, *args, **kwargs):
+        return self.net.state_dict(*args, **kwargs)
+
+    def load_state_dict(self, state, *args, **kwargs):
+        return self.net.load_state_dict(state, *args, **kwargs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not all(bool(torch.isfinite(p).all()) for p in self.net.parameters()):
+            raise RuntimeError("weights hold NaN")
+        return self.net(x)
+
+
+def test_a_model_that_fails_on_a_clients_weights_is_one_line_of_bad_input(tmp_path):
+    """Client ``e``'s round-1 update holds NaN; a model whose forward refuses such weights passed every check before
+    the inversion (they load the global model only) and ended the audit as "internal error", exit 3."""
+    path, x, y = _record_pushes(tmp_path / "run.h5")
+    with open_run(path) as run, pytest.raises(FedForensicsError) as info:
+        clean_push(run, _Strict, x, y, TARGET)
+    assert str(info.value) == "the model failed on client e's model of round 1 measuring the clean push: weights hold NaN"
+
+
 def _flag_target(monkeypatch: pytest.MonkeyPatch) -> None:
     """Trigger inversion replaced by its result: it flags ``TARGET``."""
 

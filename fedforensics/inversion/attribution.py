@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from ..detectors.accumulate import CLIP, EVIDENCE_ROUNDS
-from ..errors import RunFormatError
+from ..errors import FedForensicsError, RunFormatError, one_line
 from ..run import Run
 from ..scan import Progress
 from ..stats import on_reference_scale, robust_z
@@ -97,8 +97,11 @@ def clean_push(
 
     def mean_log_p(state: dict[str, np.ndarray], which: str) -> float:
         load_state(model, state, which)
-        with evaluating(model):
-            log_p = torch.log_softmax(model(inputs).double(), dim=1)[:, label]
+        try:  # the auditor's model, on a state the checks before the inversion never loaded
+            with evaluating(model):
+                log_p = torch.log_softmax(model(inputs).double(), dim=1)[:, label]
+        except Exception as exc:  # a model that refuses a client's weights was "internal error", exit 3 (a review)
+            raise FedForensicsError(f"the model failed on {which} measuring the clean push: {one_line(exc)}") from None
         return float(log_p.mean())
 
     def client_log_p(r: int, cid: str, start: dict[str, np.ndarray]) -> float:
