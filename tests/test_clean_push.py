@@ -128,6 +128,22 @@ def test_the_client_that_raises_the_label_pushes_toward_it_and_no_one_else_does(
         assert clean_push(run, digits_cnn, x, y, TARGET, max_samples=50).samples == 50
 
 
+def test_the_models_see_the_clean_inputs_in_batches(tmp_path):
+    """A thousand inputs went through the model at once, where the checks before the inversion feed it 512 at most:
+    a large model's activations could outgrow the memory those checks found enough."""
+    path, x, y = _record_pushes(tmp_path / "run.h5")
+    seen: list[int] = []
+
+    def factory() -> torch.nn.Module:
+        model = digits_cnn()
+        model.register_forward_pre_hook(lambda module, args: seen.append(len(args[0])))
+        return model
+
+    with open_run(path) as run:
+        push = clean_push(run, factory, np.tile(x, (6, 1, 1, 1)), np.tile(y, 6), TARGET)
+    assert push.samples == 1000 and set(seen) == {512, 488}
+
+
 class _Strict(torch.nn.Module):
     """The digits CNN, whose forward refuses weights that hold NaN (as a model with its own checks does)."""
 

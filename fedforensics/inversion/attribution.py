@@ -38,6 +38,9 @@ __all__ = ["CleanPush", "clean_push"]
 MIN_CLIENTS = 4
 #: The clean inputs of the other labels each model is evaluated on, at most (a seeded draw of them).
 MAX_SAMPLES = 1000
+#: The inputs of one forward pass, as the checks before the inversion take them: a large model's activations for a
+#: thousand inputs at once can outgrow the memory those checks found enough.
+BATCH = 512
 
 
 @dataclass
@@ -92,14 +95,14 @@ def clean_push(
     others = np.flatnonzero(y != label)
     if len(others) > max_samples:
         others = np.sort(np.random.default_rng(seed).choice(others, max_samples, replace=False))
-    inputs = torch.from_numpy(np.ascontiguousarray(x[others]))
+    batches = torch.from_numpy(np.ascontiguousarray(x[others])).split(BATCH)
     model = build_model(model_factory)
 
     def mean_log_p(state: dict[str, np.ndarray], which: str) -> float:
         load_state(model, state, which)
         try:  # the auditor's model, on a state the checks before the inversion never loaded
             with evaluating(model):
-                log_p = torch.log_softmax(model(inputs).double(), dim=1)[:, label]
+                log_p = torch.cat([torch.log_softmax(model(batch).double(), dim=1)[:, label] for batch in batches])
         except Exception as exc:  # a model that refuses a client's weights was "internal error", exit 3 (a review)
             raise FedForensicsError(f"the model failed on {which} measuring the clean push: {one_line(exc)}") from None
         return float(log_p.mean())
