@@ -20,7 +20,9 @@ The rule (documented in ``docs/detectors.md``):
   threshold or more (default 2.0);
 * **suspicious**: flagged by one family (fewer than ``agree``), or its update held NaN/Inf in some
   round (which breaks averaging whatever the intent; the analysis leaves out the rounds whose global model held
-  NaN/Inf or broke most clients' training: :func:`most_diverged`);
+  NaN/Inf or broke most clients' training: :func:`most_diverged`); with trigger inversion (``analyze --model``), also
+  a client otherwise benign whose clean push toward the flagged label reaches ``push`` while its score without the
+  label-mix detectors reaches ``push_score`` (:meth:`ConsensusRule.corroborate`);
 * **benign**: otherwise (its evidence, if a corroborating detector flagged it, is
   still listed);
 * in a run whose clients repeat their differences from round to round (the median

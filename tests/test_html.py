@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import math
 import re
 import warnings
 
@@ -317,6 +318,25 @@ def test_the_summary_states_what_trigger_inversion_found(hostile):
     none_flagged = dataclasses.replace(report, trigger_inversion=nothing)
     assert none_flagged.model_finding == "trigger inversion flags no label of the final model (after round 5)"
     assert "Trigger inversion flags no label of the final model (after round 5)." in render_html(none_flagged)
+
+
+def test_the_rule_text_says_a_clean_push_can_make_a_client_suspicious(hostile):
+    """A client the clean push made suspicious had no flag, beside a rule text that said "suspicious when flagged by
+    one family or when an update held NaN/Inf; otherwise benign"; with the push switched off it says nothing."""
+    from fedforensics.inversion.attribution import CleanPush
+    from fedforensics.verdict import ConsensusRule
+
+    report, _ = hostile
+    inversion = fake_inversion()
+    inversion.clean_push = CleanPush(6, {"c0": 2.0}, {"c0": 6}, 100)
+    said = (
+        "Trigger inversion flagged label 6: a client otherwise <b>benign</b> whose clean push toward it reaches 1.5 while "
+        "its score without cosine-hdbscan or output-bias reaches 1.5 is <b>suspicious</b> (docs/detectors.md, step 5)."
+    )
+    assert said in render_html(dataclasses.replace(report, trigger_inversion=inversion))
+    assert "clean push toward it" not in render_html(dataclasses.replace(report, trigger_inversion=fake_inversion()))
+    off = dataclasses.replace(report, trigger_inversion=inversion, rule=ConsensusRule(push=math.inf))
+    assert "clean push toward it" not in render_html(off)
 
 
 def test_a_corroborating_flag_alone_is_shown_as_such(tmp_path):

@@ -175,6 +175,15 @@ def _summary(report: AuditReport) -> str:
             f"of its rounds (a step the normalization absorbs), flags of {' or '.join(esc(n) for n in magnitude)} make "
             "it <b>malicious</b> only beside another family, and <b>suspicious</b> otherwise."
         )
+    push = getattr(report.trigger_inversion, "clean_push", None)
+    if push is not None and math.isfinite(r.push):  # its suspects had no flag, against a rule that named none (a review)
+        mix = [esc(d.name) for d in report.detectors if d.label_mix]
+        without = f" without {' or '.join(mix)}" if mix else ""
+        only_beside += (
+            f" Trigger inversion flagged label {esc(push.label)}: a client otherwise <b>benign</b> whose clean push toward it "
+            f"reaches {r.push:g} while its score{without} reaches {r.push_score:g} is <b>suspicious</b> (docs/detectors.md, "
+            "step 5)."
+        )
     if r.agree > 1 and report.persistence is not None:
         applies = r.persists(report.persistence)
         persistent += (
