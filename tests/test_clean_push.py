@@ -17,7 +17,9 @@ from fedforensics import open_run  # noqa: E402
 from fedforensics.analysis import analyze  # noqa: E402
 from fedforensics.audit import AuditOptions, run_audit  # noqa: E402
 from fedforensics.errors import FedForensicsError, RunFormatError  # noqa: E402
+from fedforensics.detectors.base import DetectorResult, Evidence  # noqa: E402
 from fedforensics.inversion.attribution import clean_push  # noqa: E402
+from fedforensics.notes import label_mix_note  # noqa: E402
 from fedforensics.report.json import report_to_json  # noqa: E402
 from fedforensics.simulate import SimulationConfig, simulate  # noqa: E402
 from fedforensics.verdict import CLEAN_PUSH, ClientVerdict, ConsensusRule  # noqa: E402
@@ -66,6 +68,34 @@ def test_a_benign_client_is_suspicious_when_its_push_and_its_unmixed_score_both_
     assert {v.client for v in looser.corroborate(verdicts, push, TARGET) if v.verdict == "suspicious"} == {
         "both", "score only", "label mix",
     }  # fmt: skip
+
+
+def _flagging(name: str, scores: dict[str, float], family: str, standalone: bool = True, label_mix: bool = False):
+    """A detector's result of threshold 1 that flags the clients scoring 1 or more."""
+    flagged = [c for c, s in scores.items() if s >= 1]
+    evidence = [Evidence(name, c, 1, None, s, "x") for c, s in scores.items() if c in flagged]
+    return DetectorResult(
+        name, "ref", {}, 1.0, scores, flagged, {}, {}, evidence, family=family, standalone=standalone, label_mix=label_mix
+    )  # fmt: skip
+
+
+def test_no_note_reads_a_clients_flags_as_the_grounds_of_a_verdict_its_push_made():
+    """A label-skewed client's output-bias flag left it benign; its push beside norm and median-cosine made it
+    suspicious, and the label-mix note said it "is suspicious on output-bias alone, a flag an honest client also
+    reaches when its data hold an unusual mix of labels"."""
+    results = [
+        _flagging("output-bias", {"skewed": 1.7, "mixed": 1.7}, "magnitude", standalone=False, label_mix=True),
+        _flagging("cosine-hdbscan", {"skewed": 0.2, "mixed": 1.1}, "direction", label_mix=True),
+        _flagging("norm", {"skewed": 0.8, "mixed": 0.1}, "magnitude"),
+        _flagging("median-cosine", {"skewed": 0.8, "mixed": 0.1}, "direction"),
+    ]
+    rule = ConsensusRule()
+    verdicts = rule.judge({"skewed": 5, "mixed": 5}, results, {})
+    assert [(v.client, v.verdict) for v in verdicts] == [("mixed", "suspicious"), ("skewed", "benign")]
+    pushed = rule.corroborate(verdicts, {"skewed": 2.0}, TARGET, {"output-bias", "cosine-hdbscan"})
+    assert {v.client: v.verdict for v in pushed} == {"skewed": "suspicious", "mixed": "suspicious"}
+    note = label_mix_note(pushed, results, {})
+    assert note is not None and note.startswith("client mixed is suspicious on cosine-hdbscan and output-bias alone"), note
 
 
 @pytest.mark.parametrize("name", ["push", "push_score"])
