@@ -102,7 +102,8 @@ class ClientVerdict:
     score: float
     flagged_by: list[str]
     strengths: dict[str, float]
-    #: The facts behind the verdict: an update's NaN/Inf first, then the flagging detectors' (the strongest flag's first).
+    #: The facts behind the verdict: an update's NaN/Inf first (or the clean push that made the client suspicious), then
+    #: the flagging detectors' (the strongest flag's first).
     evidence: list[Evidence] = field(default_factory=list)
     rounds: int = 0
     #: The earliest round by which the verdict rule would have judged it malicious or suspicious (not necessarily its
@@ -271,7 +272,7 @@ class ConsensusRule:
         """``verdicts`` with every benign client whose clean push toward ``label`` (client -> mean robust z,
         :func:`~fedforensics.inversion.attribution.clean_push`) reaches ``push`` and whose score without the
         ``label_mix`` detectors (:meth:`unmixed_score`) reaches ``push_score`` judged suspicious, the push its
-        evidence; strongest suspects first.
+        first evidence; strongest suspects first.
 
         Neither is enough alone: an honest client whose shard holds many images of the label pushes toward it, and
         honest clients of label-skewed runs reach scores of 4 and more (docs/detectors.md, "clean push"). The
@@ -289,7 +290,9 @@ class ConsensusRule:
                     f"flags (mean robust z {value:.2f}), beside update statistics no label mix explains that score "
                     f"{unmixed:.2f} together",
                 )  # fmt: skip
-                v = replace(v, verdict="suspicious", evidence=[*v.evidence, evidence], first_round=None)
+                # first: the reports show a suspect's first evidence as its grounds, and a flag that left it benign
+                # (output-bias's, marked "corroborates only") stood there for a verdict the push made (a review)
+                v = replace(v, verdict="suspicious", evidence=[evidence, *v.evidence], first_round=None)
             judged.append(v)
         judged.sort(key=lambda v: (VERDICTS.index(v.verdict), -v.score, v.client))
         return judged

@@ -50,7 +50,7 @@ def test_a_benign_client_is_suspicious_when_its_push_and_its_unmixed_score_both_
     push = {"both": 1.6, "push only": 4.0, "score only": 1.2, "label mix": 3.0, "flagged": 5.0}
     judged = {v.client: v for v in rule.corroborate(verdicts, push, TARGET, label_mix={"output-bias"})}
     assert judged["both"].verdict == "suspicious"
-    evidence = judged["both"].evidence[-1]
+    evidence = judged["both"].evidence[0]
     assert (evidence.detector, evidence.client, evidence.round, evidence.value) == (CLEAN_PUSH, "both", None, 1.6)
     assert f"label {TARGET}" in evidence.detail and "1.60" in evidence.detail
     assert judged["both"].first_round is None  # a mean over the run has no round
@@ -96,6 +96,15 @@ def test_no_note_reads_a_clients_flags_as_the_grounds_of_a_verdict_its_push_made
     assert {v.client: v.verdict for v in pushed} == {"skewed": "suspicious", "mixed": "suspicious"}
     note = label_mix_note(pushed, results, {})
     assert note is not None and note.startswith("client mixed is suspicious on cosine-hdbscan and output-bias alone"), note
+
+
+def test_the_push_is_the_first_evidence_of_the_verdict_it_made():
+    """The reports show a suspect's first evidence as its grounds: a flag that had left the client benign
+    (output-bias's, "corroborates only") stood there for a verdict the push made."""
+    flag = Evidence("output-bias", "skewed", 3, None, 1.7, "output bias far from the round's median")
+    skewed = ClientVerdict("skewed", "benign", 3.3, ["output-bias"], {"output-bias": 1.7, "norm": 1.6}, [flag], 30)
+    [judged] = ConsensusRule().corroborate([skewed], {"skewed": 2.0}, TARGET, {"output-bias"})
+    assert judged.verdict == "suspicious" and [e.detector for e in judged.evidence] == [CLEAN_PUSH, "output-bias"]
 
 
 @pytest.mark.parametrize("name", ["push", "push_score"])
@@ -289,7 +298,7 @@ def test_the_push_finds_attackers_the_update_statistics_miss_and_flags_no_honest
     if attacked:
         assert all(without[cid] == "benign" for cid in truth)  # what the push is for
         assert flagged == truth
-        assert all(v.evidence[-1].detector == CLEAN_PUSH for v in report.verdicts if v.client in truth)
+        assert all(v.evidence[0].detector == CLEAN_PUSH for v in report.verdicts if v.client in truth)
         written = report_to_json(report)
         assert set(written["trigger_inversion"]["clean_push"]["scores"]) == set(without)
     else:
