@@ -304,6 +304,11 @@ class ConsensusRule:
         )
 
     @property
+    def judges_push(self) -> bool:
+        """Whether a clean push can make a client suspicious (``--set verdict.push=inf``, or ``push_score``: never)."""
+        return math.isfinite(self.push) and math.isfinite(self.push_score)
+
+    @property
     def fewer_families(self) -> str:
         """The flags short of a verdict in words: "one family" (``agree`` 2), "fewer than 3 families"."""
         return "one family" if self.agree == 2 else f"fewer than {self.agree} families"
