@@ -52,7 +52,7 @@ class CleanPush:
     label : the label trigger inversion flagged (its strongest).
     scores : client -> mean per-round robust z of its push (clients with fewer than ``EVIDENCE_ROUNDS`` scored
         rounds are left out).
-    rounds : client -> the rounds its push was scored in.
+    rounds : client -> how many rounds its push was scored in.
     samples : the clean inputs each model was evaluated on.
     """
 
