@@ -167,6 +167,24 @@ def test_the_client_that_raises_the_label_pushes_toward_it_and_no_one_else_does(
         assert clean_push(run, digits_cnn, x, y, TARGET, max_samples=50).samples == 50
 
 
+def test_a_round_of_too_few_finite_pushes_scores_no_one(tmp_path):
+    """Three of six clients' updates hold NaN in round 1: the three left were compared on a spread of three values
+    (one of them could reach the clip, 10), where no detector compares fewer than 4 clients."""
+    rng = np.random.default_rng(1)
+    state = _state(digits_cnn())
+    path = tmp_path / "nan.h5"
+    with Recorder(path) as rec:
+        for r in range(4):
+            with rec.round(r, state) as rnd:
+                for i in range(6):
+                    local = {k: v + 0.01 * rng.standard_normal(v.shape).astype(v.dtype) for k, v in state.items()}
+                    rnd.client(f"c{i}", {k: v * np.nan for k, v in local.items()} if r == 1 and i >= 3 else local, num_samples=50)
+    x = rng.random((100, 1, 8, 8), dtype=np.float32)
+    with open_run(path) as run:
+        push = clean_push(run, digits_cnn, x, np.arange(100) % 10, TARGET)
+    assert push.rounds == {f"c{i}": 3 for i in range(6)}
+
+
 def test_the_models_see_the_clean_inputs_in_batches(tmp_path):
     """A thousand inputs went through the model at once, where the checks before the inversion feed it 512 at most:
     a large model's activations could outgrow the memory those checks found enough."""

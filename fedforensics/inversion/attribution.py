@@ -87,9 +87,9 @@ def clean_push(
     """Each client's clean push toward ``label`` over the run (module docstring).
 
     ``x, y`` are the clean data trigger inversion used (float32 ``(N, C, H, W)``, checked); at most ``max_samples``
-    of the inputs not labelled ``label`` are drawn (``seed``). Rounds of fewer than ``MIN_CLIENTS`` clients, and
-    rounds whose global model cannot be read, are skipped; a client's model whose scores are not finite scores NaN in
-    its round (left out of its mean). ``progress`` gets ``(rounds done, rounds)``.
+    of the inputs not labelled ``label`` are drawn (``seed``). Rounds of fewer than ``MIN_CLIENTS`` clients of a
+    finite push, and rounds whose global model cannot be read, are skipped; a client's model whose scores are not
+    finite scores NaN in its round (left out of its mean). ``progress`` gets ``(rounds done, rounds)``.
     """
     torch.set_num_threads(1)  # small batches: more threads only contend on this kind of machine
     others = np.flatnonzero(y != label)
@@ -126,8 +126,11 @@ def clean_push(
         if np.isfinite(base):
             clients = run.clients(r)
             pushes = np.array([client_log_p(r, cid, start) - base for cid in clients])
-            z = np.clip(on_reference_scale(robust_z(pushes), len(clients)), -CLIP, CLIP)
-            for cid, value in zip(clients, z):
+            # the clients compared are those of a finite push: a round whose NaN updates left three scored one of
+            # them 10 on a spread of three values, as no detector compares so few (a review)
+            compared = int(np.isfinite(pushes).sum())
+            z = np.clip(on_reference_scale(robust_z(pushes), compared), -CLIP, CLIP)
+            for cid, value in zip(clients, z if compared >= MIN_CLIENTS else []):
                 if np.isfinite(value):
                     zs.setdefault(cid, []).append(float(value))
         if progress is not None:
