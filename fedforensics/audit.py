@@ -68,12 +68,15 @@ def run_audit(path: Path, options: AuditOptions, progress: ProgressFactory = _no
                 check_outputs(options.outputs, [Path(source)])
         inversion = None
         if inversion_plan is not None:  # first: what it finds about the model is evidence for the verdicts
-            with progress("trigger inversion (search epochs)") as update:  # a count of what, not bare numbers (QA)
-                inversion = inversion_plan.execute(progress=update)
-            if inversion.flagged_labels:
-                label = inversion.flagged_labels[0]
-                with progress(f"clean push toward label {label} (rounds)") as update:
-                    inversion.clean_push = inversion_plan.attribute(label, progress=update)
+            # guarded as the scan is: the push reads every update, and a chunk that no longer decompresses was
+            # HDF5's bare "Can't synchronously read data" without the file's name (a review)
+            with run.guarded():
+                with progress("trigger inversion (search epochs)") as update:  # a count of what, not bare numbers (QA)
+                    inversion = inversion_plan.execute(progress=update)
+                if inversion.flagged_labels:
+                    label = inversion.flagged_labels[0]
+                    with progress(f"clean push toward label {label} (rounds)") as update:
+                        inversion.clean_push = inversion_plan.attribute(label, progress=update)
         with progress("scanning rounds") as update:
             with run.guarded():
                 report = analyze(

@@ -19,7 +19,7 @@ from .persistence import DeviationPersistence
 from .run import Run
 from .normalization import HEAD_SHARE
 from .stats import REFERENCE_CLIENTS, in_most_rounds
-from .verdict import VERDICTS, ClientVerdict, ConsensusRule
+from .verdict import CLEAN_PUSH, VERDICTS, ClientVerdict, ConsensusRule
 
 
 def broken_model_note(round_number: int, nonfinite: dict[str, list[int]]) -> str:
@@ -89,10 +89,12 @@ def joined(names: list[str], word: str = "and") -> str:
 def flagged_only_by(
     verdicts: list[ClientVerdict], detectors: set[str], nonfinite: dict[str, list[int]]
 ) -> list[ClientVerdict]:
-    """The non-benign verdicts whose every flag comes from ``detectors`` (none for a NaN/Inf update)."""
+    """The non-benign verdicts whose every flag comes from ``detectors`` (none for a NaN/Inf update, nor for a client
+    its clean push made suspicious: its flags left it benign, and the notes read them as its verdict's grounds)."""
     return [
         v for v in verdicts
         if v.verdict != "benign" and v.flagged_by and set(v.flagged_by) <= detectors and not nonfinite.get(v.client)
+        and all(e.detector != CLEAN_PUSH for e in v.evidence)
     ]
 
 

@@ -20,7 +20,9 @@ The rule (documented in ``docs/detectors.md``):
   threshold or more (default 2.0);
 * **suspicious**: flagged by one family (fewer than ``agree``), or its update held NaN/Inf in some
   round (which breaks averaging whatever the intent; the analysis leaves out the rounds whose global model held
-  NaN/Inf or broke most clients' training: :func:`most_diverged`);
+  NaN/Inf or broke most clients' training: :func:`most_diverged`); with trigger inversion (``analyze --model``), also
+  a client otherwise benign whose clean push toward the flagged label reaches ``push`` while its score without the
+  label-mix detectors reaches ``push_score`` (:meth:`ConsensusRule.corroborate`);
 * **benign**: otherwise (its evidence, if a corroborating detector flagged it, is
   still listed);
 * in a run whose clients repeat their differences from round to round (the median
@@ -100,7 +102,8 @@ class ClientVerdict:
     score: float
     flagged_by: list[str]
     strengths: dict[str, float]
-    #: The facts behind the verdict: an update's NaN/Inf first, then the flagging detectors' (the strongest flag's first).
+    #: The facts behind the verdict: an update's NaN/Inf first (or the clean push that made the client suspicious), then
+    #: the flagging detectors' (the strongest flag's first).
     evidence: list[Evidence] = field(default_factory=list)
     rounds: int = 0
     #: The earliest round by which the verdict rule would have judged it malicious or suspicious (not necessarily its
@@ -269,7 +272,7 @@ class ConsensusRule:
         """``verdicts`` with every benign client whose clean push toward ``label`` (client -> mean robust z,
         :func:`~fedforensics.inversion.attribution.clean_push`) reaches ``push`` and whose score without the
         ``label_mix`` detectors (:meth:`unmixed_score`) reaches ``push_score`` judged suspicious, the push its
-        evidence; strongest suspects first.
+        first evidence; strongest suspects first.
 
         Neither is enough alone: an honest client whose shard holds many images of the label pushes toward it, and
         honest clients of label-skewed runs reach scores of 4 and more (docs/detectors.md, "clean push"). The
@@ -287,7 +290,9 @@ class ConsensusRule:
                     f"flags (mean robust z {value:.2f}), beside update statistics no label mix explains that score "
                     f"{unmixed:.2f} together",
                 )  # fmt: skip
-                v = replace(v, verdict="suspicious", evidence=[*v.evidence, evidence], first_round=None)
+                # first: the reports show a suspect's first evidence as its grounds, and a flag that left it benign
+                # (output-bias's, marked "corroborates only") stood there for a verdict the push made (a review)
+                v = replace(v, verdict="suspicious", evidence=[evidence, *v.evidence], first_round=None)
             judged.append(v)
         judged.sort(key=lambda v: (VERDICTS.index(v.verdict), -v.score, v.client))
         return judged
@@ -297,6 +302,11 @@ class ConsensusRule:
         return sum(
             min(max(s, 0.0), self.cap) for name, s in verdict.strengths.items() if not math.isnan(s) and name not in label_mix
         )
+
+    @property
+    def judges_push(self) -> bool:
+        """Whether a clean push can make a client suspicious (``--set verdict.push=inf``, or ``push_score``: never)."""
+        return math.isfinite(self.push) and math.isfinite(self.push_score)
 
     @property
     def fewer_families(self) -> str:

@@ -4,8 +4,10 @@ verdicts (``fedforensics.inversion.attribution``, ``ConsensusRule.corroborate``)
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 
@@ -14,8 +16,10 @@ torch = pytest.importorskip("torch")
 from fedforensics import open_run  # noqa: E402
 from fedforensics.analysis import analyze  # noqa: E402
 from fedforensics.audit import AuditOptions, run_audit  # noqa: E402
-from fedforensics.errors import FedForensicsError  # noqa: E402
+from fedforensics.errors import FedForensicsError, RunFormatError  # noqa: E402
+from fedforensics.detectors.base import DetectorResult, Evidence  # noqa: E402
 from fedforensics.inversion.attribution import clean_push  # noqa: E402
+from fedforensics.notes import label_mix_note  # noqa: E402
 from fedforensics.report.json import report_to_json  # noqa: E402
 from fedforensics.simulate import SimulationConfig, simulate  # noqa: E402
 from fedforensics.verdict import CLEAN_PUSH, ClientVerdict, ConsensusRule  # noqa: E402
@@ -46,7 +50,7 @@ def test_a_benign_client_is_suspicious_when_its_push_and_its_unmixed_score_both_
     push = {"both": 1.6, "push only": 4.0, "score only": 1.2, "label mix": 3.0, "flagged": 5.0}
     judged = {v.client: v for v in rule.corroborate(verdicts, push, TARGET, label_mix={"output-bias"})}
     assert judged["both"].verdict == "suspicious"
-    evidence = judged["both"].evidence[-1]
+    evidence = judged["both"].evidence[0]
     assert (evidence.detector, evidence.client, evidence.round, evidence.value) == (CLEAN_PUSH, "both", None, 1.6)
     assert f"label {TARGET}" in evidence.detail and "1.60" in evidence.detail
     assert judged["both"].first_round is None  # a mean over the run has no round
@@ -66,6 +70,43 @@ def test_a_benign_client_is_suspicious_when_its_push_and_its_unmixed_score_both_
     }  # fmt: skip
 
 
+def _flagging(name: str, scores: dict[str, float], family: str, standalone: bool = True, label_mix: bool = False):
+    """A detector's result of threshold 1 that flags the clients scoring 1 or more."""
+    flagged = [c for c, s in scores.items() if s >= 1]
+    evidence = [Evidence(name, c, 1, None, s, "x") for c, s in scores.items() if c in flagged]
+    return DetectorResult(
+        name, "ref", {}, 1.0, scores, flagged, {}, {}, evidence, family=family, standalone=standalone, label_mix=label_mix
+    )  # fmt: skip
+
+
+def test_no_note_reads_a_clients_flags_as_the_grounds_of_a_verdict_its_push_made():
+    """A label-skewed client's output-bias flag left it benign; its push beside norm and median-cosine made it
+    suspicious, and the label-mix note said it "is suspicious on output-bias alone, a flag an honest client also
+    reaches when its data hold an unusual mix of labels"."""
+    results = [
+        _flagging("output-bias", {"skewed": 1.7, "mixed": 1.7}, "magnitude", standalone=False, label_mix=True),
+        _flagging("cosine-hdbscan", {"skewed": 0.2, "mixed": 1.1}, "direction", label_mix=True),
+        _flagging("norm", {"skewed": 0.8, "mixed": 0.1}, "magnitude"),
+        _flagging("median-cosine", {"skewed": 0.8, "mixed": 0.1}, "direction"),
+    ]
+    rule = ConsensusRule()
+    verdicts = rule.judge({"skewed": 5, "mixed": 5}, results, {})
+    assert [(v.client, v.verdict) for v in verdicts] == [("mixed", "suspicious"), ("skewed", "benign")]
+    pushed = rule.corroborate(verdicts, {"skewed": 2.0}, TARGET, {"output-bias", "cosine-hdbscan"})
+    assert {v.client: v.verdict for v in pushed} == {"skewed": "suspicious", "mixed": "suspicious"}
+    note = label_mix_note(pushed, results, {})
+    assert note is not None and note.startswith("client mixed is suspicious on cosine-hdbscan and output-bias alone"), note
+
+
+def test_the_push_is_the_first_evidence_of_the_verdict_it_made():
+    """The reports show a suspect's first evidence as its grounds: a flag that had left the client benign
+    (output-bias's, "corroborates only") stood there for a verdict the push made."""
+    flag = Evidence("output-bias", "skewed", 3, None, 1.7, "output bias far from the round's median")
+    skewed = ClientVerdict("skewed", "benign", 3.3, ["output-bias"], {"output-bias": 1.7, "norm": 1.6}, [flag], 30)
+    [judged] = ConsensusRule().corroborate([skewed], {"skewed": 2.0}, TARGET, {"output-bias"})
+    assert judged.verdict == "suspicious" and [e.detector for e in judged.evidence] == [CLEAN_PUSH, "output-bias"]
+
+
 @pytest.mark.parametrize("name", ["push", "push_score"])
 def test_the_push_cut_offs_must_be_positive(name):
     with pytest.raises(FedForensicsError, match=f"{name}=0"):
@@ -78,7 +119,9 @@ def _state(model: torch.nn.Module) -> dict[str, np.ndarray]:
     return {k: v.numpy().copy() for k, v in model.state_dict().items()}
 
 
-def _record_pushes(path: Path, rounds: int = 6, clean: bool = True) -> tuple[Path, np.ndarray, np.ndarray]:
+def _record_pushes(
+    path: Path, rounds: int = 6, clean: bool = True, compression: str | None = None
+) -> tuple[Path, np.ndarray, np.ndarray]:
     """A run of the digits CNN in which client ``evil`` raises the output bias of ``TARGET`` every round (the others
     send small noise), ``late`` takes part from round 4 on (2 rounds), and round 2 holds three clients only; with
     clean data of every label."""
@@ -88,7 +131,7 @@ def _record_pushes(path: Path, rounds: int = 6, clean: bool = True) -> tuple[Pat
     bias = [k for k in state if k.endswith("bias")][-1]
     x = rng.random((200, 1, 8, 8), dtype=np.float32)
     y = np.arange(200) % 10
-    with Recorder(path) as rec:
+    with Recorder(path, compression=compression) as rec:
         for r in range(rounds):
             ids = ["a", "b", "c"] if r == 2 else ["evil", "a", "b", "c", "d", "e"] + (["late"] if r >= 4 else [])
             with rec.round(r, state) as rnd:
@@ -124,19 +167,83 @@ def test_the_client_that_raises_the_label_pushes_toward_it_and_no_one_else_does(
         assert clean_push(run, digits_cnn, x, y, TARGET, max_samples=50).samples == 50
 
 
-def test_analyze_with_a_model_measures_the_push_toward_the_flagged_label(tmp_path, monkeypatch):
-    """Through the audit: the push is measured toward the label Neural Cleanse flags, written to the JSON, and the
-    verdicts take it (the inversion itself is replaced by its result here; the quality test below runs it)."""
-    path, _, _ = _record_pushes(tmp_path / "run.h5", rounds=8)
+def test_a_round_of_too_few_finite_pushes_scores_no_one(tmp_path):
+    """Three of six clients' updates hold NaN in round 1: the three left were compared on a spread of three values
+    (one of them could reach the clip, 10), where no detector compares fewer than 4 clients."""
+    rng = np.random.default_rng(1)
+    state = _state(digits_cnn())
+    path = tmp_path / "nan.h5"
+    with Recorder(path) as rec:
+        for r in range(4):
+            with rec.round(r, state) as rnd:
+                for i in range(6):
+                    local = {k: v + 0.01 * rng.standard_normal(v.shape).astype(v.dtype) for k, v in state.items()}
+                    rnd.client(f"c{i}", {k: v * np.nan for k, v in local.items()} if r == 1 and i >= 3 else local, num_samples=50)
+    x = rng.random((100, 1, 8, 8), dtype=np.float32)
+    with open_run(path) as run:
+        push = clean_push(run, digits_cnn, x, np.arange(100) % 10, TARGET)
+    assert push.rounds == {f"c{i}": 3 for i in range(6)}
+
+
+def test_the_models_see_the_clean_inputs_in_batches(tmp_path):
+    """A thousand inputs went through the model at once, where the checks before the inversion feed it 512 at most:
+    a large model's activations could outgrow the memory those checks found enough."""
+    path, x, y = _record_pushes(tmp_path / "run.h5")
+    seen: list[int] = []
+
+    def factory() -> torch.nn.Module:
+        model = digits_cnn()
+        model.register_forward_pre_hook(lambda module, args: seen.append(len(args[0])))
+        return model
+
+    with open_run(path) as run:
+        push = clean_push(run, factory, np.tile(x, (6, 1, 1, 1)), np.tile(y, 6), TARGET)
+    assert push.samples == 1000 and set(seen) == {512, 488}
+
+
+class _Strict(torch.nn.Module):
+    """The digits CNN, whose forward refuses weights that hold NaN (as a model with its own checks does)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = digits_cnn()
+
+    def state_dict(self, *args, **kwargs):
+        return self.net.state_dict(*args, **kwargs)
+
+    def load_state_dict(self, state, *args, **kwargs):
+        return self.net.load_state_dict(state, *args, **kwargs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not all(bool(torch.isfinite(p).all()) for p in self.net.parameters()):
+            raise RuntimeError("weights hold NaN")
+        return self.net(x)
+
+
+def test_a_model_that_fails_on_a_clients_weights_is_one_line_of_bad_input(tmp_path):
+    """Client ``e``'s round-1 update holds NaN; a model whose forward refuses such weights passed every check before
+    the inversion (they load the global model only) and ended the audit as "internal error", exit 3."""
+    path, x, y = _record_pushes(tmp_path / "run.h5")
+    with open_run(path) as run, pytest.raises(FedForensicsError) as info:
+        clean_push(run, _Strict, x, y, TARGET)
+    assert str(info.value) == "the model failed on client e's model of round 1 measuring the clean push: weights hold NaN"
+
+
+def _flag_target(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Trigger inversion replaced by its result: it flags ``TARGET``."""
 
     class Flagged:
         flagged_labels = [TARGET]
         clean_push = None
 
-        def to_json(self):
-            return {"flagged_labels": [TARGET], "clean_push": self.clean_push.to_json()}
-
     monkeypatch.setattr("fedforensics.inversion.plan.invert_run", lambda *args, **kwargs: Flagged())
+
+
+def test_analyze_with_a_model_measures_the_push_toward_the_flagged_label(tmp_path, monkeypatch):
+    """Through the audit: the push is measured toward the label Neural Cleanse flags, written to the JSON, and the
+    verdicts take it (the inversion itself is replaced by its result here; the quality test below runs it)."""
+    path, _, _ = _record_pushes(tmp_path / "run.h5", rounds=8)
+    _flag_target(monkeypatch)
     stages = []
 
     def progress(description):
@@ -151,6 +258,20 @@ def test_analyze_with_a_model_measures_the_push_toward_the_flagged_label(tmp_pat
     evil = next(v for v in report.verdicts if v.client == "evil")
     # the raised bias shows in the update statistics too: its verdict, whatever it is, is not benign
     assert evil.verdict != "benign"
+
+
+def test_a_damaged_update_the_push_reads_is_named_with_its_file(tmp_path, monkeypatch):
+    """The push reads every update before the scan does: a chunk that no longer decompresses was HDF5's bare
+    "Can't synchronously read data" (the scan's reads say which file is damaged)."""
+    path, _, _ = _record_pushes(tmp_path / "gz.h5", compression="gzip")
+    with h5py.File(path, "r") as f:
+        chunk = f["rounds/0000000001/updates/0002"].id.get_chunk_info(1)
+    with open(path, "r+b") as raw:
+        raw.seek(chunk.byte_offset + 8)
+        raw.write(bytes(40))
+    _flag_target(monkeypatch)
+    with pytest.raises(RunFormatError, match=f"^{re.escape(str(path))}: damaged run file \\("):
+        run_audit(path, AuditOptions(model=CNN))
 
 
 def _simulated(tmp_path: Path, config: SimulationConfig) -> Path:
@@ -195,7 +316,7 @@ def test_the_push_finds_attackers_the_update_statistics_miss_and_flags_no_honest
     if attacked:
         assert all(without[cid] == "benign" for cid in truth)  # what the push is for
         assert flagged == truth
-        assert all(v.evidence[-1].detector == CLEAN_PUSH for v in report.verdicts if v.client in truth)
+        assert all(v.evidence[0].detector == CLEAN_PUSH for v in report.verdicts if v.client in truth)
         written = report_to_json(report)
         assert set(written["trigger_inversion"]["clean_push"]["scores"]) == set(without)
     else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import math
 import re
 import warnings
 
@@ -317,6 +318,47 @@ def test_the_summary_states_what_trigger_inversion_found(hostile):
     none_flagged = dataclasses.replace(report, trigger_inversion=nothing)
     assert none_flagged.model_finding == "trigger inversion flags no label of the final model (after round 5)"
     assert "Trigger inversion flags no label of the final model (after round 5)." in render_html(none_flagged)
+
+
+def test_the_rule_text_says_a_clean_push_can_make_a_client_suspicious(hostile):
+    """A client the clean push made suspicious had no flag, beside a rule text that said "suspicious when flagged by
+    one family or when an update held NaN/Inf; otherwise benign"; with the push switched off it says nothing."""
+    from fedforensics.inversion.attribution import CleanPush
+    from fedforensics.verdict import ConsensusRule
+
+    report, _ = hostile
+    inversion = fake_inversion()
+    inversion.clean_push = CleanPush(6, {"c0": 2.0}, {"c0": 6}, 100)
+    said = (
+        "Trigger inversion flagged label 6: a client otherwise <b>benign</b> whose clean push toward it reaches 1.5 while "
+        "its score without cosine-hdbscan or output-bias reaches 1.5 is <b>suspicious</b> (docs/detectors.md, step 5)."
+    )
+    assert said in render_html(dataclasses.replace(report, trigger_inversion=inversion))
+    assert "clean push toward it" not in render_html(dataclasses.replace(report, trigger_inversion=fake_inversion()))
+    off = dataclasses.replace(report, trigger_inversion=inversion, rule=ConsensusRule(push=math.inf))
+    assert "clean push toward it" not in render_html(off)
+
+
+def test_the_clean_push_line_says_what_the_audits_rule_makes_of_it(hostile):
+    """Both reports said "a high push makes a benign client suspicious" under --set verdict.push=inf too, where no
+    push makes anyone suspicious; they give the rule's cut-offs now, or say it takes no push."""
+    from rich.console import Console
+
+    from fedforensics.inversion.attribution import CleanPush
+    from fedforensics.report.terminal import trigger_inversion_table
+    from fedforensics.verdict import ConsensusRule
+
+    report, _ = hostile
+    inversion = fake_inversion()
+    inversion.clean_push = CleanPush(6, {"c0": 2.0}, {"c0": 6}, 100)
+    taken = "A client otherwise benign whose push reaches 1.5 while its score without the label-mix detectors reaches 1.5 is suspicious"
+    off = "The verdict rule takes no push here (push inf, push_score 1.5)"
+    for rule, says, not_said in ((ConsensusRule(), taken, off), (ConsensusRule(push=math.inf), off, taken)):
+        page = render_html(dataclasses.replace(report, trigger_inversion=inversion, rule=rule))
+        console = Console(record=True, width=400)
+        console.print(trigger_inversion_table(inversion, rule))
+        for text in (page, console.export_text()):
+            assert f"c0 2.00. {says}" in text and not_said not in text
 
 
 def test_a_corroborating_flag_alone_is_shown_as_such(tmp_path):

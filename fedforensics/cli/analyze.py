@@ -113,7 +113,7 @@ def analyze(
 def show_and_write(report: AuditReport, json_path: Path | None, html_path: Path | None) -> None:
     """Print the audit and write the reports asked for: all of them, or none (each complete or absent)."""
     inversion = report.trigger_inversion
-    render_audit(console, report, trigger_inversion_table(inversion) if inversion is not None else None)
+    render_audit(console, report, trigger_inversion_table(inversion, report.rule) if inversion is not None else None)
     with writing([json_path, html_path]), all_or_none():
         if json_path is not None:
             write_json(report, json_path)

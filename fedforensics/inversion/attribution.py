@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from ..detectors.accumulate import CLIP, EVIDENCE_ROUNDS
-from ..errors import RunFormatError
+from ..errors import FedForensicsError, RunFormatError, one_line
 from ..run import Run
 from ..scan import Progress
 from ..stats import on_reference_scale, robust_z
@@ -38,6 +38,9 @@ __all__ = ["CleanPush", "clean_push"]
 MIN_CLIENTS = 4
 #: The clean inputs of the other labels each model is evaluated on, at most (a seeded draw of them).
 MAX_SAMPLES = 1000
+#: The inputs of one forward pass, as the checks before the inversion take them: a large model's activations for a
+#: thousand inputs at once can outgrow the memory those checks found enough.
+BATCH = 512
 
 
 @dataclass
@@ -49,7 +52,7 @@ class CleanPush:
     label : the label trigger inversion flagged (its strongest).
     scores : client -> mean per-round robust z of its push (clients with fewer than ``EVIDENCE_ROUNDS`` scored
         rounds are left out).
-    rounds : client -> the rounds its push was scored in.
+    rounds : client -> how many rounds its push was scored in.
     samples : the clean inputs each model was evaluated on.
     """
 
@@ -84,21 +87,24 @@ def clean_push(
     """Each client's clean push toward ``label`` over the run (module docstring).
 
     ``x, y`` are the clean data trigger inversion used (float32 ``(N, C, H, W)``, checked); at most ``max_samples``
-    of the inputs not labelled ``label`` are drawn (``seed``). Rounds of fewer than ``MIN_CLIENTS`` clients, and
-    rounds whose global model cannot be read, are skipped; a client's model whose scores are not finite scores NaN in
-    its round (left out of its mean). ``progress`` gets ``(rounds done, rounds)``.
+    of the inputs not labelled ``label`` are drawn (``seed``). Rounds of fewer than ``MIN_CLIENTS`` clients of a
+    finite push, and rounds whose global model cannot be read, are skipped; a client's model whose scores are not
+    finite scores NaN in its round (left out of its mean). ``progress`` gets ``(rounds done, rounds)``.
     """
     torch.set_num_threads(1)  # small batches: more threads only contend on this kind of machine
     others = np.flatnonzero(y != label)
     if len(others) > max_samples:
         others = np.sort(np.random.default_rng(seed).choice(others, max_samples, replace=False))
-    inputs = torch.from_numpy(np.ascontiguousarray(x[others]))
+    batches = torch.from_numpy(np.ascontiguousarray(x[others])).split(BATCH)
     model = build_model(model_factory)
 
     def mean_log_p(state: dict[str, np.ndarray], which: str) -> float:
         load_state(model, state, which)
-        with evaluating(model):
-            log_p = torch.log_softmax(model(inputs).double(), dim=1)[:, label]
+        try:  # the auditor's model, on a state the checks before the inversion never loaded
+            with evaluating(model):
+                log_p = torch.cat([torch.log_softmax(model(batch).double(), dim=1)[:, label] for batch in batches])
+        except Exception as exc:  # a model that refuses a client's weights was "internal error", exit 3 (a review)
+            raise FedForensicsError(f"the model failed on {which} measuring the clean push: {one_line(exc)}") from None
         return float(log_p.mean())
 
     def client_log_p(r: int, cid: str, start: dict[str, np.ndarray]) -> float:
@@ -120,8 +126,11 @@ def clean_push(
         if np.isfinite(base):
             clients = run.clients(r)
             pushes = np.array([client_log_p(r, cid, start) - base for cid in clients])
-            z = np.clip(on_reference_scale(robust_z(pushes), len(clients)), -CLIP, CLIP)
-            for cid, value in zip(clients, z):
+            # the clients compared are those of a finite push: a round whose NaN updates left three scored one of
+            # them 10 on a spread of three values, as no detector compares so few (a review)
+            compared = int(np.isfinite(pushes).sum())
+            z = np.clip(on_reference_scale(robust_z(pushes), compared), -CLIP, CLIP)
+            for cid, value in zip(clients, z if compared >= MIN_CLIENTS else []):
                 if np.isfinite(value):
                     zs.setdefault(cid, []).append(float(value))
         if progress is not None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from ..analysis import AuditReport
 from ..detectors.accumulate import CLIP
 from ..detectors.base import FIRST_FLAGGED_MEANING, ROUND_Z, ROUND_Z_MEANING, DetectorResult, Evidence
-from ..verdict import CORROBORATES_MEANING, SCORE_MEANING, SINCE_MEANING, VERDICTS
+from ..verdict import CORROBORATES_MEANING, SCORE_MEANING, SINCE_MEANING, VERDICTS, ConsensusRule
 from . import figures
 from .escapes import long_names
 from .files import write_atomic
@@ -174,6 +174,15 @@ def _summary(report: AuditReport) -> str:
             " For a client whose update was long while the layers after the model's last BatchNorm were not, in most "
             f"of its rounds (a step the normalization absorbs), flags of {' or '.join(esc(n) for n in magnitude)} make "
             "it <b>malicious</b> only beside another family, and <b>suspicious</b> otherwise."
+        )
+    push = getattr(report.trigger_inversion, "clean_push", None)
+    if push is not None and r.judges_push:  # its suspects had no flag, against a rule that named none (a review)
+        mix = [esc(d.name) for d in report.detectors if d.label_mix]
+        without = f" without {' or '.join(mix)}" if mix else ""
+        only_beside += (
+            f" Trigger inversion flagged label {esc(push.label)}: a client otherwise <b>benign</b> whose clean push toward it "
+            f"reaches {r.push:g} while its score{without} reaches {r.push_score:g} is <b>suspicious</b> (docs/detectors.md, "
+            "step 5)."
         )
     if r.agree > 1 and report.persistence is not None:
         applies = r.persists(report.persistence)
@@ -384,7 +393,9 @@ def _metrics(report: AuditReport) -> str:
     return "".join(parts) or _unavailable("The recorder stored no client or global metrics for this run.")
 
 
-def _inversion(inversion: TriggerInversionReport) -> str:
+def _inversion(inversion: TriggerInversionReport, rule: ConsensusRule | None = None) -> str:
+    """The trigger inversion section: the verdict on the model, the clean push with what ``rule`` (the audit's,
+    default ``ConsensusRule()``) makes of it, the triggers, the probe and the timeline."""
     classes = inversion.classes
     flagged = inversion.flagged_labels
     weak = inversion.result.weak_labels
@@ -414,7 +425,7 @@ def _inversion(inversion: TriggerInversionReport) -> str:
         "this says nothing of a backdoor.</div>"
     )
     if inversion.clean_push is not None:
-        said = clean_push_said(inversion.clean_push)
+        said = clean_push_said(inversion.clean_push, rule if rule is not None else ConsensusRule())
         verdict += f"<p>{esc(said[0].upper() + said[1:])}.</p>"
     if said := inversion.result.accuracy_said:
         sentence = esc(said[0].upper() + said[1:])
@@ -520,7 +531,7 @@ def _render_html(report: AuditReport) -> str:
          "FLAME (Nguyen et al. 2022): cosine distances between the clients' updates accumulated over the run."),
         ("metrics", "Metrics", "Metrics over rounds", _metrics(report), ""),
         *(
-            [("inversion", "Trigger inversion", "Trigger inversion", _inversion(report.trigger_inversion),
+            [("inversion", "Trigger inversion", "Trigger inversion", _inversion(report.trigger_inversion, report.rule),
               f"Neural Cleanse (Wang et al. 2019) on {report.trigger_inversion.model_named}: for every label, the smallest trigger that "
               "sends clean inputs of other labels to it.")]
             if report.trigger_inversion is not None

@@ -15,7 +15,7 @@ from ..detectors.accumulate import CLIP
 from ..detectors.base import FIRST_FLAGGED_MEANING, ROUND_Z, ROUND_Z_MEANING, Evidence
 from ..notes import listed
 from ..summary import RunSummary
-from ..verdict import CORROBORATES_MEANING, SCORE_MEANING, SINCE_MEANING
+from ..verdict import CORROBORATES_MEANING, SCORE_MEANING, SINCE_MEANING, ConsensusRule
 from .escapes import long_names, shown
 from .wording import (
     TRIGGER_SUCCESS, byte_size, clean_push_said, closest_call, count, failed_id, failed_rounds, flagged_per_round, meta_value, rate,
@@ -332,9 +332,10 @@ def audit_panel(report: AuditReport) -> Panel:
     return Panel(Text("\n").join(lines), title="[bold]audit[/]", title_align="left")
 
 
-def trigger_inversion_table(inversion: TriggerInversionReport) -> Group:
+def trigger_inversion_table(inversion: TriggerInversionReport, rule: ConsensusRule | None = None) -> Group:
     """Neural Cleanse per label (mask L1, held-out attack success, anomaly index, flagged), then the verdict line
-    (and, with a timeline, the flagged labels per inverted round), then the trigger probe."""
+    (the clean push with what ``rule``, the audit's, default ``ConsensusRule()``, makes of it; with a timeline, the
+    flagged labels per inverted round), then the trigger probe."""
     model = inversion.model_named.removeprefix("the ")
     table = Table(title=f"trigger inversion: Neural Cleanse on the {model}, {inversion.samples} clean samples", title_justify="left")
     table.add_column("label", justify="right")
@@ -358,7 +359,7 @@ def trigger_inversion_table(inversion: TriggerInversionReport) -> Group:
         said = inversion.result.accuracy_said
         lines.append(f"[bold yellow]{said}[/]" if inversion.result.near_chance else f"[dim]{said}[/]")
     if inversion.clean_push is not None:
-        lines.append(plain(clean_push_said(inversion.clean_push)))
+        lines.append(plain(clean_push_said(inversion.clean_push, rule if rule is not None else ConsensusRule())))
     if inversion.timeline:
         # a weak flag (anomaly index under the chance level of this many labels) marked as the final model's is (QA)
         flagged = flagged_per_round(inversion)

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from ..inversion import TriggerInversionReport
     from ..inversion.attribution import CleanPush
     from ..summary import RunSummary
-    from ..verdict import ClientVerdict
+    from ..verdict import ClientVerdict, ConsensusRule
 
 #: What a trigger's attack success in trigger inversion's table counts, as both reports say it.
 TRIGGER_SUCCESS = (
@@ -53,14 +53,23 @@ def flagged_per_round(inversion: TriggerInversionReport) -> str:
     )
 
 
-def clean_push_said(push: CleanPush) -> str:
-    """Which clients pushed clean inputs toward the flagged label, strongest first, as both reports say it."""
+def clean_push_said(push: CleanPush, rule: ConsensusRule) -> str:
+    """Which clients pushed clean inputs toward the flagged label, strongest first, and what ``rule`` makes of it, as
+    both reports say it."""
     shown = ", ".join(f"{cid} {num(value)}" for cid, value in push.strongest())
     more = f" (of {len(push.scores)})" if len(push.scores) > len(push.strongest()) else ""
+    # the cut-offs, or that they are off: "a high push makes a benign client suspicious" stood under
+    # --set verdict.push=inf too (a review)
+    judged = (
+        f"A client otherwise benign whose push reaches {rule.push:g} while its score without the label-mix detectors "
+        f"reaches {rule.push_score:g} is suspicious"
+        if rule.judges_push
+        else f"The verdict rule takes no push here (push {rule.push:g}, push_score {rule.push_score:g})"
+    )
     return (
         f"clean push toward label {push.label}: each client's models on {push.samples} clean inputs of the other labels "
         f"against the global model's, a mean robust z over its rounds; strongest first{more}: {shown or 'no client scored'}. "
-        "With update statistics that together reach a high enough score, a high push makes a benign client suspicious"
+        f"{judged}"
     )
 
 
