@@ -55,6 +55,8 @@ def run_audit(path: Path, options: AuditOptions, progress: ProgressFactory = _no
         raise FedForensicsError("--every needs --rounds all (it sets which rounds' global models are inverted)")
     detectors = options.settings.build_detectors(options.detectors)
     rule = options.settings.build_rule()
+    if options.model is None:
+        options.settings.refuse_push_settings("without --model")
     for detector in detectors:
         detector.check_params()  # before the file is even opened
     with open_run(path) as run:
@@ -73,7 +75,7 @@ def run_audit(path: Path, options: AuditOptions, progress: ProgressFactory = _no
             with run.guarded():
                 with progress("trigger inversion (search epochs)") as update:  # a count of what, not bare numbers (QA)
                     inversion = inversion_plan.execute(progress=update)
-                if inversion.flagged_labels:
+                if inversion.flagged_labels and rule.judges_push:  # switched off: not measured either
                     label = inversion.flagged_labels[0]
                     with progress(f"clean push toward label {label} (rounds)") as update:
                         inversion.clean_push = inversion_plan.attribute(label, progress=update)

@@ -426,6 +426,7 @@ def evaluate_runs(
     for detector in settings.build_detectors(detectors):  # refuse bad names and parameters before any run is read
         detector.check_params()
     rule = settings.build_rule()
+    settings.refuse_push_settings("in an evaluation, which audits without a model")
     shared, text = _read_truth(truth_file) if truth_file is not None else (None, "")
     truths, sizes, seen = [], [], set()
     for path in paths:  # every run checked before the long work

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from .detectors import Detector, all_detectors, get_detector
 from .errors import FedForensicsError
 from .json_values import setting_json
-from .verdict import ConsensusRule
+from .verdict import PUSH_PARAMETERS, ConsensusRule
 
 #: The name that addresses the verdict rule's parameters (:class:`~fedforensics.verdict.ConsensusRule`).
 VERDICT = "verdict"
@@ -42,6 +42,16 @@ class Settings:
                     f"({', '.join(chosen)})"
                 )
         return [get_detector(name, **self.detectors.get(name, {})) for name in chosen]
+
+    def refuse_push_settings(self, where: str) -> None:
+        """Refuse ``verdict.push`` and ``verdict.push_score`` where no clean push is measured (``where`` says why):
+        set there, they would change nothing and say nothing."""
+        given = [name for name in PUSH_PARAMETERS if name in self.rule]
+        if given:
+            raise FedForensicsError(
+                f"--set verdict.{given[0]}: the clean push is measured only by trigger inversion (analyze --model), "
+                f"so it does nothing {where}"
+            )
 
     def build_rule(self) -> ConsensusRule:
         """The verdict rule with the parameters given under ``verdict``, the others at their defaults."""

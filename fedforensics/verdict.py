@@ -68,6 +68,8 @@ VERDICTS: tuple[Verdict, ...] = ("malicious", "suspicious", "benign")
 INTEGRITY = "integrity"
 #: The evidence of a client's models pushing clean inputs toward the label trigger inversion flags.
 CLEAN_PUSH = "clean-push"
+#: The rule's parameters of the clean push, which only an audit with a model measures.
+PUSH_PARAMETERS = ("push", "push_score")
 
 
 def most_diverged(nonfinite: int, updates: int) -> bool:

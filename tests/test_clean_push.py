@@ -5,22 +5,26 @@ from __future__ import annotations
 
 import math
 import re
+from contextlib import nullcontext
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
 torch = pytest.importorskip("torch")
 
 from fedforensics import open_run  # noqa: E402
 from fedforensics.analysis import analyze  # noqa: E402
 from fedforensics.audit import AuditOptions, run_audit  # noqa: E402
+from fedforensics.cli import app  # noqa: E402
 from fedforensics.errors import FedForensicsError, RunFormatError  # noqa: E402
 from fedforensics.detectors.base import DetectorResult, Evidence  # noqa: E402
 from fedforensics.inversion.attribution import clean_push  # noqa: E402
 from fedforensics.notes import label_mix_note  # noqa: E402
 from fedforensics.report.json import report_to_json  # noqa: E402
+from fedforensics.settings import parse_settings  # noqa: E402
 from fedforensics.simulate import SimulationConfig, simulate  # noqa: E402
 from fedforensics.verdict import CLEAN_PUSH, ClientVerdict, ConsensusRule  # noqa: E402
 from fedforensics.zoo import digits_cnn  # noqa: E402
@@ -239,25 +243,49 @@ def _flag_target(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("fedforensics.inversion.plan.invert_run", lambda *args, **kwargs: Flagged())
 
 
+def _recording_stages() -> tuple[list[str], object]:
+    """A progress factory for ``run_audit`` that records the stages' descriptions, in order, in the list."""
+    stages: list[str] = []
+
+    def progress(description: str):
+        stages.append(description)
+        return nullcontext(lambda done, total: None)
+
+    return stages, progress
+
+
 def test_analyze_with_a_model_measures_the_push_toward_the_flagged_label(tmp_path, monkeypatch):
     """Through the audit: the push is measured toward the label Neural Cleanse flags, written to the JSON, and the
     verdicts take it (the inversion itself is replaced by its result here; the quality test below runs it)."""
     path, _, _ = _record_pushes(tmp_path / "run.h5", rounds=8)
     _flag_target(monkeypatch)
-    stages = []
-
-    def progress(description):
-        stages.append(description)
-        from contextlib import nullcontext
-
-        return nullcontext(lambda done, total: None)
-
+    stages, progress = _recording_stages()
     report = run_audit(path, AuditOptions(model=CNN), progress)
     assert stages == ["trigger inversion (search epochs)", f"clean push toward label {TARGET} (rounds)", "scanning rounds"]
     assert report.trigger_inversion.clean_push.strongest(1)[0][0] == "evil"
     evil = next(v for v in report.verdicts if v.client == "evil")
     # the raised bias shows in the update statistics too: its verdict, whatever it is, is not benign
     assert evil.verdict != "benign"
+
+
+def test_a_push_switched_off_is_not_measured(tmp_path, monkeypatch):
+    path, _, _ = _record_pushes(tmp_path / "run.h5", rounds=8)
+    _flag_target(monkeypatch)
+    stages, progress = _recording_stages()
+    report = run_audit(path, AuditOptions(model=CNN, settings=parse_settings(["verdict.push=inf"])), progress)
+    assert stages == ["trigger inversion (search epochs)", "scanning rounds"]
+    assert report.trigger_inversion.clean_push is None
+
+
+@pytest.mark.parametrize("command", ["analyze", "evaluate"])
+def test_push_settings_where_no_push_is_measured_are_refused(tmp_path, command):
+    """Without --model (and in `evaluate`, which audits without one) the push is never measured: a --set of its
+    cut-offs would change nothing, silently."""
+    path, _, _ = _record_pushes(tmp_path / "run.h5", rounds=4)
+    result = CliRunner().invoke(app, [command, str(path), "--set", "verdict.push=1"])
+    assert result.exit_code == 2, result.output
+    assert "--set verdict.push: the clean push is measured only by trigger inversion" in result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
 
 
 def test_a_damaged_update_the_push_reads_is_named_with_its_file(tmp_path, monkeypatch):
