@@ -19,7 +19,7 @@ from .persistence import DeviationPersistence
 from .run import Run
 from .normalization import HEAD_SHARE
 from .stats import REFERENCE_CLIENTS, in_most_rounds
-from .verdict import CLEAN_PUSH, VERDICTS, ClientVerdict, ConsensusRule
+from .verdict import VERDICTS, ClientVerdict, ConsensusRule
 
 
 def broken_model_note(round_number: int, nonfinite: dict[str, list[int]]) -> str:
@@ -94,7 +94,7 @@ def flagged_only_by(
     return [
         v for v in verdicts
         if v.verdict != "benign" and v.flagged_by and set(v.flagged_by) <= detectors and not nonfinite.get(v.client)
-        and all(e.detector != CLEAN_PUSH for e in v.evidence)
+        and not v.made_by_push
     ]
 
 
@@ -114,8 +114,9 @@ def persistence_note(
         return None
     standalone = {r.name for r in results if r.applicable and r.standalone}
     set_aside = [v for v in verdicts if v.verdict == "benign" and standalone & set(v.flagged_by)]
-    # a client suspicious only for a NaN/Inf update has no flag to read as "unlike the others" (review)
-    flagged = [v.client for v in verdicts if v.verdict != "benign" and v.flagged_by]
+    # a client suspicious only for a NaN/Inf update has no flag to read as "unlike the others" (review), nor has one
+    # its clean push made suspicious: its verdict rests on the push beside flags this rule had set aside (a review)
+    flagged = [v.client for v in verdicts if v.verdict != "benign" and v.flagged_by and not v.made_by_push]
     if not set_aside and not flagged:
         return None
     # the label-mix rule only where a detector it concerns ran (it named cosine-hdbscan in an audit without it)

@@ -113,6 +113,12 @@ class ClientVerdict:
     first_round: int | None = None
 
     @property
+    def made_by_push(self) -> bool:
+        """Whether the clean push made this client suspicious (:meth:`ConsensusRule.corroborate`): its flags, if any,
+        had left it benign, so they are not its verdict's grounds."""
+        return any(e.detector == CLEAN_PUSH for e in self.evidence)
+
+    @property
     def nearest(self) -> tuple[str, float] | None:
         """The detector whose score came nearest its threshold (the largest strength, NaN left out) and that strength; None
         where no detector could score the client."""

@@ -6,7 +6,9 @@ from __future__ import annotations
 import math
 import re
 from contextlib import nullcontext
+from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import h5py
 import numpy as np
@@ -22,7 +24,7 @@ from fedforensics.cli import app  # noqa: E402
 from fedforensics.errors import FedForensicsError, RunFormatError  # noqa: E402
 from fedforensics.detectors.base import DetectorResult, Evidence  # noqa: E402
 from fedforensics.inversion.attribution import clean_push  # noqa: E402
-from fedforensics.notes import label_mix_note  # noqa: E402
+from fedforensics.notes import label_mix_note, persistence_note  # noqa: E402
 from fedforensics.report.json import report_to_json  # noqa: E402
 from fedforensics.settings import parse_settings  # noqa: E402
 from fedforensics.simulate import SimulationConfig, simulate  # noqa: E402
@@ -100,6 +102,26 @@ def test_no_note_reads_a_clients_flags_as_the_grounds_of_a_verdict_its_push_made
     assert {v.client: v.verdict for v in pushed} == {"skewed": "suspicious", "mixed": "suspicious"}
     note = label_mix_note(pushed, results, {})
     assert note is not None and note.startswith("client mixed is suspicious on cosine-hdbscan and output-bias alone"), note
+
+
+def test_the_persistence_note_does_not_read_a_pushed_clients_set_aside_flags_as_still_standing():
+    """Where the clients' differences persist, one family's flag below `strong` leaves a client benign; the push
+    beside it made the client suspicious, and the note listed it as "still flagged ... read the flags as 'unlike the
+    others'", though its verdict rests on the push."""
+    results = [
+        _flagging("norm", {"steady": 1.2, "other": 0.1, "third": 0.2}, "magnitude"),
+        _flagging("median-cosine", {"steady": 0.4, "other": 0.1, "third": 0.1}, "direction"),
+    ]
+    rule = ConsensusRule()
+    verdicts = rule.judge({"steady": 5, "other": 5, "third": 5}, results, {}, persistence=0.99)
+    assert all(v.verdict == "benign" for v in verdicts)
+    pushed = rule.corroborate(verdicts, {"steady": 2.0}, TARGET)
+    assert pushed[0].client == "steady" and pushed[0].verdict == "suspicious" and pushed[0].made_by_push
+    persistence = SimpleNamespace(median=0.99, pairs=40)
+    assert "still flagged" not in (persistence_note(persistence, pushed, results, rule) or "")
+    # a client its flags alone left suspicious there is still named
+    alike = rule.judge({"steady": 5, "other": 5, "third": 5}, results, {}, persistence=0.5)
+    assert "still flagged" in persistence_note(persistence, [replace(alike[0], verdict="suspicious")], results, rule)
 
 
 def test_the_push_is_the_first_evidence_of_the_verdict_it_made():
