@@ -23,6 +23,8 @@ from .settings import Settings
 MODEL_FACTORY = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 
 ProgressFactory = Callable[[str], AbstractContextManager[Progress]]
+#: The stage of an audit that reads every round once: the one a caller counting rounds follows.
+SCANNING = "scanning rounds"
 
 
 @dataclass
@@ -79,7 +81,7 @@ def run_audit(path: Path, options: AuditOptions, progress: ProgressFactory = _no
                     label = inversion.flagged_labels[0]
                     with progress(f"clean push toward label {label} (rounds)") as update:
                         inversion.clean_push = inversion_plan.attribute(label, progress=update)
-        with progress("scanning rounds") as update:
+        with progress(SCANNING) as update:
             with run.guarded():
                 report = analyze(
                     run, detectors, rule, progress=update, direction_memory=options.direction_memory,

@@ -13,6 +13,7 @@ import json
 import math
 import statistics
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ import numpy as np
 from recorder import __version__
 
 from .analysis import AuditReport, analyze
+from .audit import SCANNING, AuditOptions, run_audit
 from .client_ids import spelled_alike
 from .errors import FedForensicsError
 from .json_values import json_float
@@ -293,6 +295,8 @@ class Evaluation:
     runs: list[RunEvaluation]
     pooled: list[Judgement]
     settings: Settings = field(default_factory=Settings)
+    #: The model factory each run was audited with (trigger inversion and the clean push), ``None``: without one.
+    model: str | None = None
 
     @property
     def clients(self) -> int:
@@ -312,6 +316,7 @@ class Evaluation:
             "version": EVALUATION_VERSION,
             "fedforensics_version": __version__,
             "settings": self.settings.to_json(),
+            "model": self.model,
             "runs": [run.to_json() for run in self.runs],
             "pooled": {
                 "runs": len(self.runs),
@@ -411,11 +416,15 @@ def evaluate_runs(
     progress: Progress | None = None,
     settings: Settings | None = None,
     detectors: Sequence[str] | None = None,
+    model: str | None = None,
+    data: Path | None = None,
 ) -> Evaluation:
     """Audit every run and judge it against its recorded ground truth, or against ``truth_file`` for all;
     ``settings``: the detectors' and the verdict rule's parameters (default: theirs); ``detectors``: the names of
     the detectors to run (default: every registered one; the consensus rests on them alone); ``progress``: rounds
-    scanned of all the runs' rounds."""
+    scanned of all the runs' rounds. ``model`` (``MODULE:CALLABLE``) audits each run as ``analyze --model`` does:
+    trigger inversion on its final model, with ``data`` or the run's clean data, and the clean push toward a
+    flagged label beside the verdicts (docs/detectors.md, step 5)."""
     settings = settings or Settings()
     first: dict[object, Path] = {}
     for path in map(Path, paths):
@@ -426,7 +435,11 @@ def evaluate_runs(
     for detector in settings.build_detectors(detectors):  # refuse bad names and parameters before any run is read
         detector.check_params()
     rule = settings.build_rule()
-    settings.refuse_push_settings("in an evaluation, which audits without a model")
+    if model is None:
+        settings.refuse_push_settings("in an evaluation without --model")
+        if data is not None:
+            raise FedForensicsError("--data needs --model (the clean samples are trigger inversion's)")
+    options = AuditOptions(detectors=list(detectors) if detectors else None, model=model, data=data, settings=settings)
     shared, text = _read_truth(truth_file) if truth_file is not None else (None, "")
     truths, sizes, seen = [], [], set()
     for path in paths:  # every run checked before the long work
@@ -434,6 +447,10 @@ def evaluate_runs(
             sizes.append(len(run.rounds))
             truths.append((shared, str(truth_file)) if shared is not None else (_recorded_truth(path, run.ground_truth), "run"))
             seen.update(run.all_clients if shared else ())
+            if model is not None:
+                from .inversion.plan import plan_inversion  # torch: only with a model
+
+                plan_inversion(run, options)  # a model or clean data unusable for this run fails before the long work
     if shared is not None:
         _check_unstripped(truth_file, text, seen)
     if shared and seen.isdisjoint(shared):
@@ -448,7 +465,14 @@ def evaluate_runs(
     for i, (path, (truth, source)) in enumerate(zip(paths, truths)):
         done = sum(sizes[:i])
         scanned = (lambda r, _, done=done: progress(done + r, sum(sizes))) if progress is not None else None
-        with open_run(path) as run, run.guarded():
-            report = analyze(run, settings.build_detectors(detectors), rule, progress=scanned)
+        if model is not None:  # as analyze --model audits it; only the scan counts in ``progress``
+            report = run_audit(path, options, lambda stage: nullcontext(scanned if stage == SCANNING else _idle))
+        else:
+            with open_run(path) as run, run.guarded():
+                report = analyze(run, settings.build_detectors(detectors), rule, progress=scanned)
         runs.append(evaluate_report(report, truth, index=i, truth_source=source))
-    return Evaluation(runs, pool(runs), settings)
+    return Evaluation(runs, pool(runs), settings, model)
+
+
+def _idle(done: int, total: int) -> None:
+    """The progress of the stages ``evaluate`` does not count (trigger inversion, the clean push)."""

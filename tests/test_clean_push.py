@@ -22,6 +22,7 @@ from fedforensics.analysis import analyze  # noqa: E402
 from fedforensics.audit import AuditOptions, run_audit  # noqa: E402
 from fedforensics.cli import app  # noqa: E402
 from fedforensics.errors import FedForensicsError, RunFormatError  # noqa: E402
+from fedforensics.evaluate import evaluate_runs  # noqa: E402
 from fedforensics.detectors.base import DetectorResult, Evidence  # noqa: E402
 from fedforensics.inversion.attribution import clean_push  # noqa: E402
 from fedforensics.notes import label_mix_note, persistence_note  # noqa: E402
@@ -299,6 +300,21 @@ def test_a_push_switched_off_is_not_measured(tmp_path, monkeypatch):
     assert report.trigger_inversion.clean_push is None
 
 
+def test_evaluate_with_a_model_refuses_bad_input_before_the_long_work(tmp_path):
+    path, _, _ = _record_pushes(tmp_path / "run.h5", rounds=4)
+    bare, _, _ = _record_pushes(tmp_path / "bare.h5", rounds=4, clean=False)
+    truth = tmp_path / "truth.txt"
+    truth.write_text("evil\n")
+    for args, message in (
+        ([str(path), "--data", str(path)], "--data needs --model"),
+        ([str(path), str(bare), "--model", CNN], "trigger inversion needs clean data"),
+        ([str(path), "--model", "no_such_module:build"], "no_such_module"),
+    ):
+        result = CliRunner().invoke(app, ["evaluate", *args, "--truth", str(truth)])
+        assert result.exit_code == 2 and message in result.output, result.output
+        assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1, result.output
+
+
 @pytest.mark.parametrize("command", ["analyze", "evaluate"])
 def test_push_settings_where_no_push_is_measured_are_refused(tmp_path, command):
     """Without --model (and in `evaluate`, which audits without one) the push is never measured: a --set of its
@@ -366,6 +382,9 @@ def test_the_push_finds_attackers_the_update_statistics_miss_and_flags_no_honest
     if attacked:
         assert all(without[cid] == "benign" for cid in truth)  # what the push is for
         assert flagged == truth
+        # `fedforensics evaluate --model` judges the same verdicts
+        consensus = next(j for j in evaluate_runs([path], model=CNN).pooled if j.name == "consensus")
+        assert (consensus.recall, consensus.precision) == (1.0, 1.0)
         assert all(v.evidence[0].detector == CLEAN_PUSH for v in report.verdicts if v.client in truth)
         written = report_to_json(report)
         assert set(written["trigger_inversion"]["clean_push"]["scores"]) == set(without)

@@ -27,6 +27,17 @@ DETECTOR_HELP = (
     "cosine-hdbscan (all of them: docs/detectors.md; an unknown name is answered with the list). The verdicts rest on "
     "them alone. Default: all."
 )
+MODEL_HELP = (
+    "MODULE:CALLABLE returning the nn.Module of the run (state_dict keys and shapes as recorded), for trigger "
+    "inversion: a module of an installed package, or e.g. mymodel:build for a mymodel.py in the current folder"
+)
+DATA_HELP = (
+    "Clean samples for trigger inversion: an .npz with x (N,C,H,W) or grey (N,H,W), floats scaled as the model saw its "
+    "inputs in training (integers are refused: divide grey levels by 255 for a model trained on [0, 1]), and y (N,), "
+    "whole-number labels (or Keras's layout: x_train, y_train and optionally x_test, y_test, read as one set); or a "
+    "folder of MNIST IDX files (grey levels / 255, as simulate reads them). At least 2 samples of each of 2 labels. "
+    "Default with --model: the run's clean_data attachment, if any."
+)
 SET_HELP = (
     "Set a parameter of a detector or of the verdict rule (repeatable), e.g. norm.threshold=4.5 or "
     "verdict.strong=3. The parameters and their defaults: docs/detectors.md."
@@ -57,8 +68,8 @@ def analyze(
     html_path: Annotated[Optional[Path], typer.Option("--html", parser=output_file, metavar="FILE", help="Write a self-contained HTML report here.")] = None,
     fail_on: Annotated[Optional[FailOn], typer.Option("--fail-on", help="Exit 1 when a client reaches this verdict (for CI pipelines). Default: exit 0 whatever the verdicts.")] = None,
     detectors: Annotated[Optional[list[str]], typer.Option("--detector", "-d", help=DETECTOR_HELP)] = None,
-    model: Annotated[Optional[str], typer.Option("--model", help="MODULE:CALLABLE returning the nn.Module of the run (state_dict keys and shapes as recorded), for trigger inversion: a module of an installed package, or e.g. mymodel:build for a mymodel.py in the current folder (examples below).")] = None,
-    data: Annotated[Optional[Path], typer.Option("--data", help="Clean samples for trigger inversion: an .npz with x (N,C,H,W) or grey (N,H,W), floats scaled as the model saw its inputs in training (integers are refused: divide grey levels by 255 for a model trained on [0, 1]), and y (N,), whole-number labels (or Keras's layout: x_train, y_train and optionally x_test, y_test, read as one set); or a folder of MNIST IDX files (grey levels / 255, as simulate reads them). At least 2 samples of each of 2 labels. Default with --model: the run's clean_data attachment, if any.")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help=MODEL_HELP + " (examples below).")] = None,
+    data: Annotated[Optional[Path], typer.Option("--data", help=DATA_HELP)] = None,
     round_: Annotated[Optional[str], typer.Option("--round", help="Global model to invert: a round number (default: the final state, else the last round's global).")] = None,
     rounds: Annotated[Optional[str], typer.Option("--rounds", help="'all': also invert every k-th round's global model (k from --every) to show when a backdoor appeared.")] = None,
     every: Annotated[Optional[int], typer.Option("--every", min=1, help="With --rounds all: invert every k-th round (default 5).")] = None,

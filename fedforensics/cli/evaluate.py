@@ -13,7 +13,7 @@ from ..report.evaluation import evaluation_tables, write_evaluation_html
 from ..report.files import all_or_none, check_outputs, write_atomic
 from ..report.terminal import plain
 from ..settings import parse_settings
-from .analyze import DETECTOR_HELP, SET_HELP
+from .analyze import DATA_HELP, DETECTOR_HELP, MODEL_HELP, SET_HELP
 from .app import QUIET_HELP, command, console, output_file, print_written, quiet_if, user_errors
 from .progress import progress_bar, writing
 
@@ -26,7 +26,9 @@ EXAMPLES = """[bold]Examples[/]
 
   fedforensics evaluate run.h5 -d norm -d median-cosine  [dim]# two detectors, and a consensus of them alone[/]
 
-  fedforensics evaluate *.h5 --set norm.threshold=4.5 --json evaluation.json --html evaluation.html"""
+  fedforensics evaluate *.h5 --set norm.threshold=4.5 --json evaluation.json --html evaluation.html
+
+  fedforensics evaluate *.h5 --model fedforensics.zoo:digits_cnn  [dim]# audited as analyze --model audits: the clean push too[/]"""
 
 
 @command(epilog=EXAMPLES)
@@ -38,6 +40,8 @@ def evaluate(
     html_path: Annotated[Optional[Path], typer.Option("--html", parser=output_file, metavar="FILE", help="Write the evaluation as a self-contained HTML page here.")] = None,
     detectors: Annotated[Optional[list[str]], typer.Option("--detector", "-d", help=DETECTOR_HELP)] = None,
     settings: Annotated[Optional[list[str]], typer.Option("--set", metavar="DETECTOR.PARAM=VALUE", help=SET_HELP)] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help=MODEL_HELP + "; each run is audited as analyze --model audits it: Neural Cleanse on its final model and, where it flags a label, the clients' clean push toward it beside the verdicts (docs/detectors.md, step 5).")] = None,
+    data: Annotated[Optional[Path], typer.Option("--data", help=DATA_HELP.replace("the run's", "each run's"))] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP)] = False,
 ) -> None:
     """Judge every detector and the consensus verdict against ground truth.
@@ -66,14 +70,17 @@ def evaluate(
     early (`| head`).
     """
     parsed = parse_settings(settings or [])
-    check_outputs([p for p in (json_path, html_path) if p is not None], [*run_files, *([truth] if truth else [])])
+    inputs = [*run_files, *([truth] if truth else []), *([data] if data else [])]
+    check_outputs([p for p in (json_path, html_path) if p is not None], inputs)
     with progress_bar("scanning the rounds of every run") as update:
-        evaluation = evaluate_runs(run_files, truth, update, parsed, detectors)
+        evaluation = evaluate_runs(run_files, truth, update, parsed, detectors, model, data)
     with quiet_if(quiet):
         for table in evaluation_tables(evaluation):
             console.print(table)
         if parsed.describe():
             console.print(plain(f"parameters set: {parsed.describe()} (the others are the defaults)"))
+        if model is not None:
+            console.print(plain(f"each run audited with --model {model}: trigger inversion and the clean push (docs/detectors.md, step 5)"))
         with writing([json_path, html_path]), all_or_none():
             if json_path is not None:
                 write_atomic(json_path, json.dumps(evaluation.to_json(), indent=2, allow_nan=False) + "\n")

@@ -205,6 +205,8 @@ def _evaluation_html(evaluation: Evaluation) -> str:
         "A dash: undefined (e.g. precision when nothing was flagged). "
         + (f"Parameters set: <b>{esc(given)}</b>; the others are the defaults."
            if (given := evaluation.settings.describe()) else "Every detector and the verdict rule ran with their default parameters.")
+        + (f" Each run was audited with <b>--model {esc(evaluation.model)}</b>: trigger inversion on its final model and, "
+           "where it flags a label, the clients' clean push toward it beside the verdicts." if evaluation.model else "")
     )
     sections = [("pooled", "Pooled", section("pooled", "Pooled over runs" if len(runs) > 1 else "Summary",
                                               f'<div class="cards">{cards}</div>' + _html_table(evaluation.pooled, True)
