@@ -26,9 +26,7 @@ EXAMPLES = """[bold]Examples[/]
 
   fedforensics evaluate run.h5 -d norm -d median-cosine  [dim]# two detectors, and a consensus of them alone[/]
 
-  fedforensics evaluate *.h5 --set norm.threshold=4.5 --json evaluation.json --html evaluation.html
-
-  fedforensics evaluate *.h5 --model fedforensics.zoo:digits_cnn  [dim]# audited as analyze --model audits: the clean push too[/]"""
+  fedforensics evaluate *.h5 --set norm.threshold=4.5 --json evaluation.json --html evaluation.html"""
 
 
 @command(epilog=EXAMPLES)
