@@ -31,6 +31,7 @@ from ..run import Run
 from ..scan import Progress
 from ..stats import on_reference_scale, robust_z
 from .inputs import ModelFactory, build_model, evaluating, load_state
+from .neural_cleanse import BATCH
 
 __all__ = ["CleanPush", "clean_push"]
 
@@ -38,9 +39,6 @@ __all__ = ["CleanPush", "clean_push"]
 MIN_CLIENTS = 4
 #: The clean inputs of the other labels each model is evaluated on, at most (a seeded draw of them).
 MAX_SAMPLES = 1000
-#: The inputs of one forward pass, as the checks before the inversion take them: a large model's activations for a
-#: thousand inputs at once can outgrow the memory those checks found enough.
-BATCH = 512
 
 
 @dataclass

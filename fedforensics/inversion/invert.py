@@ -20,7 +20,7 @@ from .attribution import CleanPush
 from .inputs import (
     FLAT_INPUTS, ModelFactory, build_model, check_clean_data, check_model, check_trigger, evaluating, load_state, load_trigger,
 )
-from .neural_cleanse import LabelTrigger, NeuralCleanse, NeuralCleanseResult
+from .neural_cleanse import BATCH, LabelTrigger, NeuralCleanse, NeuralCleanseResult
 from .probe import TriggerProbe, partial_triggers, probe_triggers
 
 __all__ = ["RoundInversion", "TriggerInversionReport", "check_inputs", "invert_run"]
@@ -246,7 +246,7 @@ def _finite(state: dict[str, np.ndarray]) -> bool:
     return all(np.isfinite(v).all() for v in state.values() if np.issubdtype(np.asarray(v).dtype, np.number))
 
 
-def _scores_finite(model: torch.nn.Module, x: np.ndarray, batch_size: int = 512) -> bool:
+def _scores_finite(model: torch.nn.Module, x: np.ndarray, batch_size: int = BATCH) -> bool:
     """Whether the model's class scores for the clean inputs are all finite (evaluation mode), in batches so that
     a large clean set costs one batch's activations, not all of them at once."""
     with evaluating(model):

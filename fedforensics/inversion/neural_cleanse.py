@@ -44,6 +44,10 @@ from ..json_values import json_float
 from ..scan import Progress
 from ..stats import MAD_CONSISTENCY
 
+#: The inputs of one forward pass wherever inversion evaluates a model on the clean data (the checks, the search's
+#: success rates, the probe, the clean push): a large model's activations for thousands at once can outgrow memory.
+BATCH = 512
+
 __all__ = ["ANOMALY_THRESHOLD", "LabelTrigger", "NeuralCleanse", "NeuralCleanseResult", "anomaly_index", "chance_index", "stamp"]
 
 _ADAM_BETAS = (0.9, 0.999)
@@ -541,7 +545,7 @@ def _attack_success(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, ma
 
 
 def _predict(
-    model: torch.nn.Module, x: torch.Tensor, mask: torch.Tensor | None = None, pattern: torch.Tensor | None = None, batch_size: int = 512
+    model: torch.nn.Module, x: torch.Tensor, mask: torch.Tensor | None = None, pattern: torch.Tensor | None = None, batch_size: int = BATCH
 ) -> torch.Tensor:
     """The model's labels for ``x`` (stamped with the trigger if given), ``batch_size`` inputs at a time: the whole
     held-out half at once peaked at 1.4 GiB for 10,000 inputs of 28×28 through the zoo CNN (a fresh-eyes user)."""

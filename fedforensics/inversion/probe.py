@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from .inputs import evaluating
-from .neural_cleanse import stamp
+from .neural_cleanse import BATCH, stamp
 
 __all__ = ["ProbeSet", "TriggerProbe", "partial_triggers", "probe_triggers"]
 
@@ -115,7 +115,7 @@ def _translate(image: np.ndarray, dy: int, dx: int) -> np.ndarray:
 
 
 @torch.no_grad()
-def probe_triggers(model: torch.nn.Module, x: np.ndarray, triggers: dict[str, Trigger], targets: dict[str, int] | None = None, batch_size: int = 512) -> TriggerProbe:
+def probe_triggers(model: torch.nn.Module, x: np.ndarray, triggers: dict[str, Trigger], targets: dict[str, int] | None = None, batch_size: int = BATCH) -> TriggerProbe:
     """Histogram of ``model``'s predictions on clean ``x`` and on ``x`` stamped with each trigger.
 
     Parameters
